@@ -1,0 +1,93 @@
+/**
+ * buildServer(config): the whole server as a Fastify instance, not yet listening.
+ * main.ts listens on it; tests listen on port 0 and close it.
+ */
+import { randomUUID } from 'node:crypto';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { CloseCode } from '@sync-suite/shared';
+import { createLogger, createServerMetrics, type Logger, type ServerConfig } from '@sync-suite/shared/node';
+import { Authenticator } from './auth/authenticate.js';
+import type { ServerContext } from './context.js';
+import { Readiness } from './health/readiness.js';
+import { Lifecycle } from './lifecycle/shutdown.js';
+import { healthRoutes } from './routes/health/index.js';
+import { metricsRoutes } from './routes/metrics/index.js';
+import { relayRoutes } from './routes/relay/index.js';
+import { signalingRoutes } from './routes/signaling/index.js';
+import { statusRoutes } from './routes/status/index.js';
+import { turnCredentialsRoutes } from './routes/turn-credentials/index.js';
+
+export interface BuildOptions {
+  /** a pino logger (tests pass one writing to a sink) */
+  logger?: Logger;
+}
+
+export async function buildServer(config: ServerConfig, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'sync-server' });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: () => randomUUID(),
+    trustProxy: config.TRUST_PROXY,
+    // Time allowed for in-flight HTTP requests once close() starts; sockets are closed by us.
+    forceCloseConnections: 'idle',
+  });
+
+  const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
+  const metrics = createServerMetrics();
+  const context: ServerContext = {
+    config,
+    log: app.log,
+    metrics,
+    auth: new Authenticator(secrets, metrics),
+    roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
+    readiness: new Readiness(),
+    lifecycle: new Lifecycle(),
+  };
+  app.decorate('sync', context);
+  app.decorate('shutdown', () => app.close());
+
+  // Runs before @fastify/websocket's own preClose: commit, then close sockets with 1012.
+  app.addHook('preClose', async () => {
+    context.readiness.shuttingDown = true;
+    await context.lifecycle.shutdown((phase, err) => app.log.error({ err, phase }, 'shutdown step failed'));
+  });
+
+  await app.register(fastifyWebsocket, {
+    options: {
+      maxPayload: Math.max(config.SIGNALING_MAX_MESSAGE_BYTES, config.RELAY_MAX_MESSAGE_BYTES),
+      // Compression costs CPU per message on the hot path and the payloads are mostly binary.
+      perMessageDeflate: false,
+    },
+  });
+  context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, CloseCode.ServiceRestart, 'server restarting'));
+
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes);
+  await app.register(signalingRoutes);
+  await app.register(relayRoutes);
+  await app.register(turnCredentialsRoutes);
+  await app.register(statusRoutes);
+  return app;
+}
+
+/** Close every socket and wait (bounded) for the close frames to go out. */
+async function closeAll(clients: Set<WebSocket>, code: number, reason: string): Promise<void> {
+  const closed = [...clients].map(
+    (ws) =>
+      new Promise<void>((resolve) => {
+        if (ws.readyState === ws.CLOSED) return resolve();
+        const timer = setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 2000);
+        ws.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        ws.close(code, reason);
+      }),
+  );
+  await Promise.all(closed);
+}

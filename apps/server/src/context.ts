@@ -1,0 +1,28 @@
+/**
+ * What every endpoint plugin gets from the app: config, logger, metrics, auth,
+ * readiness checks and shutdown hooks. Decorated on the Fastify instance as `app.sync`.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { RoomNamePolicy } from '@sync-suite/shared';
+import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
+import type { Authenticator } from './auth/authenticate.js';
+import type { Readiness } from './health/readiness.js';
+import type { Lifecycle } from './lifecycle/shutdown.js';
+
+export interface ServerContext {
+  config: ServerConfig;
+  log: FastifyBaseLogger;
+  metrics: ServerMetrics;
+  auth: Authenticator;
+  roomPolicy: RoomNamePolicy;
+  readiness: Readiness;
+  lifecycle: Lifecycle;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sync: ServerContext;
+    /** Graceful shutdown: readiness 503, commit, close sockets 1012, close the app. */
+    shutdown(): Promise<void>;
+  }
+}

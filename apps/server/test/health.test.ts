@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SPEC_SERVER_METRICS } from '@sync-suite/shared/node';
+import { startServer, type TestServer } from '../../../test/helpers/server.js';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('health, readiness and metrics', () => {
+  it('answers /healthz and /readyz', async () => {
+    server = await startServer();
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready' });
+  });
+
+  it('reports 503 naming the failing check', async () => {
+    server = await startServer();
+    server.app.sync.readiness.register('storage', () => {
+      throw new Error('database down');
+    });
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ checks: { storage: 'database down' } });
+  });
+
+  it('exposes every SPEC metric and the default process metrics', async () => {
+    server = await startServer();
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    for (const name of SPEC_SERVER_METRICS) expect(text).toContain(`# TYPE ${name} `);
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('guards /metrics with METRICS_TOKEN', async () => {
+    server = await startServer({ METRICS_TOKEN: 'scrape-me' });
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } });
+    expect(ok.status).toBe(200);
+  });
+
+  it('never logs tokens from query strings', async () => {
+    server = await startServer();
+    await fetch(`${server.url}/healthz?token=super-secret-value`);
+    const text = JSON.stringify(server.logs);
+    expect(text).toContain('/healthz?token=[REDACTED]');
+    expect(text).not.toContain('super-secret-value');
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Room tokens (SPEC "Auth tokens"): HS256 JWTs with `sub`, `exp`, `rooms`, `scope`.
+ * Verification accepts several secrets so that AUTH_SECRET can be rotated without downtime.
+ */
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+
+export const CLOCK_SKEW_SECONDS = 30;
+export type TokenScope = 'write' | 'read';
+
+export interface RoomTokenClaims {
+  sub: string;
+  exp: number;
+  rooms: string[];
+  scope: TokenScope;
+}
+
+export type TokenFailure =
+  | 'missing'
+  | 'malformed'
+  | 'bad_signature'
+  | 'bad_algorithm'
+  | 'expired'
+  | 'missing_exp'
+  | 'missing_sub'
+  | 'missing_rooms'
+  | 'bad_scope';
+
+export type VerifyResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
+
+const encoder = new TextEncoder();
+const keyOf = (secret: string | Uint8Array): Uint8Array => (typeof secret === 'string' ? encoder.encode(secret) : secret);
+
+export interface CreateRoomTokenOptions {
+  sub: string;
+  rooms: string[];
+  /** lifetime in seconds */
+  ttlSeconds: number;
+  scope?: TokenScope;
+  /** for tests: the issue time in seconds */
+  now?: number;
+}
+
+export async function createRoomToken(secret: string | Uint8Array, opts: CreateRoomTokenOptions): Promise<string> {
+  if (!opts.sub) throw new TypeError('sub is required');
+  if (!Array.isArray(opts.rooms) || opts.rooms.length === 0) throw new TypeError('rooms must list at least one room');
+  const now = opts.now ?? Math.floor(Date.now() / 1000);
+  return new SignJWT({ rooms: opts.rooms, scope: opts.scope ?? 'write' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(opts.sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + opts.ttlSeconds)
+    .sign(keyOf(secret));
+}
+
+function classify(err: unknown): TokenFailure {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'bad_algorithm';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
+  return 'malformed';
+}
+
+/** Verify against each secret in turn (current first); the first that verifies wins. */
+export async function verifyRoomToken(
+  token: string | undefined | null,
+  secrets: ReadonlyArray<string | Uint8Array>,
+  opts: { now?: number } = {},
+): Promise<VerifyResult> {
+  if (!token) return { ok: false, reason: 'missing' };
+  if (token.length > 8192) return { ok: false, reason: 'malformed' };
+  let last: TokenFailure = 'bad_signature';
+  for (const secret of secrets) {
+    try {
+      const { payload } = await jwtVerify(token, keyOf(secret), {
+        algorithms: ['HS256'],
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        ...(opts.now !== undefined ? { currentDate: new Date(opts.now * 1000) } : {}),
+      });
+      if (typeof payload.exp !== 'number') return { ok: false, reason: 'missing_exp' };
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0) return { ok: false, reason: 'missing_sub' };
+      const rooms = payload['rooms'];
+      if (!Array.isArray(rooms) || rooms.length === 0 || !rooms.every((r) => typeof r === 'string' && r.length > 0)) {
+        return { ok: false, reason: 'missing_rooms' };
+      }
+      const scope = payload['scope'] ?? 'write';
+      if (scope !== 'write' && scope !== 'read') return { ok: false, reason: 'bad_scope' };
+      return { ok: true, claims: { sub: payload.sub, exp: payload.exp, rooms: rooms as string[], scope } };
+    } catch (err) {
+      last = classify(err);
+      // Only a signature mismatch can succeed with another secret.
+      if (last !== 'bad_signature') return { ok: false, reason: last };
+    }
+  }
+  return { ok: false, reason: last };
+}
+
+/** `rooms` entries are exact names, or prefixes ending in `*`. */
+export function tokenCoversRoom(claims: Pick<RoomTokenClaims, 'rooms'>, room: string): boolean {
+  for (const pattern of claims.rooms) {
+    if (pattern.endsWith('*')) {
+      if (room.startsWith(pattern.slice(0, -1))) return true;
+    } else if (pattern === room) {
+      return true;
+    }
+  }
+  return false;
+}

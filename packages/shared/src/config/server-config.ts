@@ -1,0 +1,56 @@
+/** Every variable of apps/server (SPEC "Server"), with its default. */
+import { z } from 'zod';
+import { bool, csv, logLevel, port, positiveInt } from './env.js';
+import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';
+
+const secret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
+
+export const serverEnvSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: port.default(4444),
+  AUTH_SECRET: secret.optional(),
+  AUTH_SECRET_PREVIOUS: secret.optional(),
+  STORAGE: z.enum(['sqlite', 'postgres', 'memory']).default('sqlite'),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  ROOM_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must match [a-z0-9][a-z0-9_-]{0,31}').optional(),
+  ROOM_TYPES: csv
+    .pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+')).min(1))
+    .default([...DEFAULT_ROOM_TYPES]),
+  TURN_SECRET: z.string().min(8).optional(),
+  TURN_URLS: csv.pipe(z.array(z.string().regex(/^(turns?|stun):/, 'must start with turn:, turns: or stun:'))).optional(),
+  TURN_TTL_SECONDS: positiveInt.default(3600),
+  MAX_PEERS_PER_ROOM: positiveInt.default(50),
+  MAX_TOPICS_PER_CONNECTION: positiveInt.default(100),
+  MAX_CONNECTIONS: positiveInt.default(10000),
+  SIGNALING_MAX_MESSAGE_BYTES: positiveInt.default(65536),
+  RELAY_MAX_MESSAGE_BYTES: positiveInt.default(10485760),
+  MAX_MESSAGES_PER_SECOND: positiveInt.default(200),
+  PERSIST_FLUSH_MS: positiveInt.default(50),
+  ROOM_IDLE_MS: z.coerce.number().int().min(0).default(5000),
+  COMPACT_AFTER_UPDATES: positiveInt.default(500),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10000),
+  TRUST_PROXY: bool.default(false),
+  METRICS_TOKEN: z.string().min(1).optional(),
+  LOG_LEVEL: logLevel.default('info'),
+});
+
+export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
+  if (c.NODE_ENV === 'production' && !c.AUTH_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['AUTH_SECRET'], message: 'required when NODE_ENV=production' });
+  }
+  if (c.STORAGE === 'postgres' && !c.DATABASE_URL) {
+    ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required when STORAGE=postgres' });
+  }
+  if (c.REDIS_URL && c.STORAGE !== 'postgres') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_URL'],
+      message: 'multi-instance fan-out needs shared storage: set STORAGE=postgres',
+    });
+  }
+});
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;

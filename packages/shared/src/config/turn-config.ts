@@ -1,0 +1,31 @@
+/** Every variable of apps/turn (SPEC "TURN server"), with its default. */
+import { z } from 'zod';
+import { bool, csv, logLevel, port, positiveInt } from './env.js';
+
+export const turnEnvSchema = z.object({
+  TURN_LISTEN_IP: z.ipv4().or(z.ipv6()).default('0.0.0.0'),
+  TURN_PORT: port.default(3478),
+  TURN_SECRET: z.string().min(8),
+  TURN_SECRET_PREVIOUS: z.string().min(8).optional(),
+  TURN_REALM: z.string().min(1).default('sync-suite'),
+  TURN_RELAY_IP: z.ipv4().or(z.ipv6()).optional(),
+  TURN_EXTERNAL_IP: z.ipv4().or(z.ipv6()).optional(),
+  TURN_MIN_PORT: port.default(49152),
+  TURN_MAX_PORT: port.default(65535),
+  TURN_DENY_PEERS: csv.optional(),
+  TURN_ALLOW_LOOPBACK_PEERS: bool.default(false),
+  TURN_USER_QUOTA: positiveInt.default(10),
+  TURN_TOTAL_QUOTA: positiveInt.default(1000),
+  TURN_MAX_LIFETIME_SECONDS: positiveInt.default(3600),
+  TURN_METRICS_HOST: z.string().default('0.0.0.0'),
+  TURN_METRICS_PORT: port.default(9641),
+  LOG_LEVEL: logLevel.default('info'),
+});
+
+export const turnConfigSchema = turnEnvSchema.superRefine((c, ctx) => {
+  if (c.TURN_MIN_PORT > c.TURN_MAX_PORT) {
+    ctx.addIssue({ code: 'custom', path: ['TURN_MIN_PORT'], message: 'must not exceed TURN_MAX_PORT' });
+  }
+});
+
+export type TurnConfig = z.output<typeof turnConfigSchema>;

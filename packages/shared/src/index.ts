@@ -1,0 +1,4 @@
+// Browser-safe exports: used by clients as well as servers.
+export * from './rooms/room-name.js';
+export * from './auth/room-token.js';
+export * from './errors.js';

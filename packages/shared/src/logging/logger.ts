@@ -1,0 +1,57 @@
+/**
+ * pino JSON logs with tokens kept out: `authorization` headers are censored by path,
+ * and URL query parameters that may hold secrets are rewritten before they are logged.
+ */
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+const SECRET_PARAMS = /([?&](?:token|access_token|auth|password|secret|credential)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[REDACTED]');
+}
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["sec-websocket-protocol"]',
+  'headers.authorization',
+  'authorization',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'credential',
+  '*.credential',
+  'secret',
+  '*.secret',
+];
+
+interface RequestLike {
+  id?: unknown;
+  method?: string;
+  url?: string;
+  hostname?: string;
+  ip?: string;
+}
+
+export const serializers = {
+  req(req: RequestLike) {
+    return { id: req.id, method: req.method, url: req.url ? redactUrl(req.url) : undefined, remoteAddress: req.ip };
+  },
+};
+
+export function loggerOptions(level: string, name?: string): LoggerOptions {
+  return {
+    level,
+    ...(name ? { name } : {}),
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    serializers,
+  };
+}
+
+export function createLogger(opts: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+  const options = loggerOptions(opts.level ?? 'info', opts.name);
+  return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+export type { Logger };

@@ -1,0 +1,37 @@
+/** The TURN server's metrics (SPEC "TURN server"). */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createTurnMetrics(registry: Registry = new Registry()) {
+  const r = [registry];
+  const metrics = {
+    registry,
+    allocations: new Gauge({ name: 'turn_allocations', help: 'Live TURN allocations', registers: r }),
+    allocationsTotal: new Counter({ name: 'turn_allocations_total', help: 'TURN allocations created', registers: r }),
+    authFailures: new Counter({
+      name: 'turn_auth_failures_total',
+      help: 'Refused TURN credentials',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    relayedBytes: new Counter({
+      name: 'turn_relayed_bytes_total',
+      help: 'Bytes relayed, by direction (to_peer, to_client)',
+      labelNames: ['direction'] as const,
+      registers: r,
+    }),
+    deniedPeers: new Counter({ name: 'turn_denied_peers_total', help: 'Requests toward denied peer addresses', registers: r }),
+    quotaRejections: new Counter({ name: 'turn_quota_rejections_total', help: 'Allocations refused by quota', labelNames: ['quota'] as const, registers: r }),
+  };
+  collectDefaultMetrics({ register: registry });
+  return metrics;
+}
+
+export type TurnMetrics = ReturnType<typeof createTurnMetrics>;
+
+export const SPEC_TURN_METRICS = [
+  'turn_allocations',
+  'turn_allocations_total',
+  'turn_auth_failures_total',
+  'turn_relayed_bytes_total',
+  'turn_denied_peers_total',
+] as const;

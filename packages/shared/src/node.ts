@@ -1,0 +1,9 @@
+// Node-only exports: config, metrics, logging, TURN credentials.
+export * from './index.js';
+export * from './turn/rest-credentials.js';
+export * from './config/env.js';
+export * from './config/server-config.js';
+export * from './config/turn-config.js';
+export * from './metrics/server-metrics.js';
+export * from './metrics/turn-metrics.js';
+export * from './logging/logger.js';

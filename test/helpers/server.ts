@@ -1,0 +1,59 @@
+/**
+ * Start the real server in-process on an ephemeral port, with config from env-style overrides
+ * (validated by the same schema as production). Close it when the test ends.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
+import { buildServer } from '../../apps/server/src/app.js';
+import { createLogger, parseEnv, serverConfigSchema, type ServerConfig } from '@sync-suite/shared/node';
+
+export interface TestServer {
+  app: FastifyInstance;
+  config: ServerConfig;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string;
+  port: number;
+  /** every log line written so far, parsed */
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
+
+export async function startServer(env: Record<string, string | undefined> = {}): Promise<TestServer> {
+  const config = parseEnv(serverConfigSchema, {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    STORAGE: 'memory',
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const app = await buildServer(config, { logger: createLogger({ level: config.LOG_LEVEL, destination: sink }) });
+  await app.listen({ host: config.HOST, port: config.PORT });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  const port = address.port;
+  let closed = false;
+  return {
+    app,
+    config,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    port,
+    logs,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+    },
+  };
+}
