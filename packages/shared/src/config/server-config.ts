@@ -28,6 +28,7 @@ export const serverEnvSchema = z.object({
   SIGNALING_MAX_MESSAGE_BYTES: positiveInt.default(65536),
   RELAY_MAX_MESSAGE_BYTES: positiveInt.default(10485760),
   MAX_MESSAGES_PER_SECOND: positiveInt.default(200),
+  SIGNALING_PING_INTERVAL_MS: positiveInt.default(30000),
   PERSIST_FLUSH_MS: positiveInt.default(50),
   ROOM_IDLE_MS: z.coerce.number().int().min(0).default(5000),
   COMPACT_AFTER_UPDATES: positiveInt.default(500),
