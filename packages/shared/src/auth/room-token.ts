@@ -20,6 +20,7 @@ export type TokenFailure =
   | 'bad_signature'
   | 'bad_algorithm'
   | 'expired'
+  | 'not_yet_valid'
   | 'missing_exp'
   | 'missing_sub'
   | 'missing_rooms'
@@ -56,6 +57,11 @@ function classify(err: unknown): TokenFailure {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'bad_algorithm';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    // jose names the claim: a future `nbf`, or an `exp` that is not a number.
+    if (err.claim === 'nbf') return 'not_yet_valid';
+    if (err.claim === 'exp') return 'missing_exp';
+  }
   return 'malformed';
 }
 

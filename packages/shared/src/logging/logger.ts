@@ -40,12 +40,35 @@ export const serializers = {
   },
 };
 
+/** Top-level keys that hold a URL (e.g. @fastify/websocket logs `{ path: req.url }`). */
+const URL_KEYS = ['url', 'path'] as const;
+
+function redactUrlKeys(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = obj;
+  for (const key of URL_KEYS) {
+    const value = obj[key];
+    if (typeof value === 'string' && value.includes('?')) {
+      if (out === obj) out = { ...obj };
+      out[key] = redactUrl(value);
+    }
+  }
+  return out;
+}
+
 export function loggerOptions(level: string, name?: string): LoggerOptions {
   return {
     level,
     ...(name ? { name } : {}),
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     serializers,
+    formatters: { log: redactUrlKeys },
+    hooks: {
+      // Messages can embed a URL too (Fastify's "Route GET:/x?token=... not found").
+      logMethod(args, method) {
+        const clean = args.map((a: unknown) => (typeof a === 'string' && a.includes('?') ? redactUrl(a) : a));
+        method.apply(this, clean as Parameters<typeof method>);
+      },
+    },
   };
 }
 
