@@ -3,3 +3,4 @@ export * from './rooms/room-name.js';
 export * from './auth/room-token.js';
 export * from './errors.js';
 export * from './protocol/signaling.js';
+export * from './protocol/relay.js';
