@@ -5,6 +5,8 @@
 export const CloseCode = {
   MessageTooBig: 1009,
   ServiceRestart: 1012,
+  /** RFC 6455 "try again later": the instance is at MAX_CONNECTIONS (not a SPEC code; 4409 means room full). */
+  TryAgainLater: 1013,
   BadRequest: 4400,
   Unauthorized: 4401,
   Forbidden: 4403,
@@ -36,7 +38,7 @@ export const Errors = define({
   ERR_FORBIDDEN_ROOM: { httpStatus: 403, closeCode: CloseCode.Forbidden, message: 'token does not cover the room' },
   ERR_ROOM_FULL: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'room full' },
   ERR_TOO_MANY_TOPICS: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'too many topics on one connection' },
-  ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.RoomFull, message: 'too many connections' },
+  ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
 });
 export type ErrorCode = keyof typeof Errors;

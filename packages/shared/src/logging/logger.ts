@@ -4,7 +4,8 @@
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
-const SECRET_PARAMS = /([?&](?:token|access_token|auth|password|secret|credential)=)[^&#]*/gi;
+// Stops at whitespace too, so a URL inside a log message keeps the words after it.
+const SECRET_PARAMS = /([?&](?:token|access_token|auth|password|secret|credential)=)[^&#\s]*/gi;
 
 export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[REDACTED]');
