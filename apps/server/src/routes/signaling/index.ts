@@ -1,4 +1,64 @@
-/** Placeholder until its issue lands. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * WS /signal: the y-webrtc signaling protocol (docs/PROTOCOL-signaling.md), with auth,
+ * limits and close codes per SPEC. Topic membership lives in a TopicBus.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { tokenFromRequest } from '../../auth/authenticate.js';
+import { SignalingConnection } from '../../signaling/connection.js';
+import type { SignalingDeps } from '../../signaling/deps.js';
+import { Heartbeat } from '../../signaling/heartbeat.js';
+import { LocalTopicBus } from '../../signaling/local-topic-bus.js';
+import { closeForCause, refusal } from '../../signaling/refusal.js';
 
-export async function signalingRoutes(_app: FastifyInstance): Promise<void> {}
+/** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
+const BUFFERED_FRAMES = 64;
+
+export async function signalingRoutes(app: FastifyInstance): Promise<void> {
+  const deps = createDeps(app);
+  app.addHook('onClose', async () => deps.heartbeat.stop());
+  app.get('/signal', { websocket: true }, (socket, req) => onSocket(app, deps, socket, req));
+}
+
+function createDeps(app: FastifyInstance): SignalingDeps {
+  const { config, metrics, auth, roomPolicy } = app.sync;
+  return {
+    bus: new LocalTopicBus({
+      maxMembersPerTopic: config.MAX_PEERS_PER_ROOM,
+      onTopicCount: (n) => metrics.signalingTopics.set(n),
+    }),
+    auth,
+    roomPolicy,
+    metrics,
+    limits: {
+      maxMessageBytes: config.SIGNALING_MAX_MESSAGE_BYTES,
+      maxTopics: config.MAX_TOPICS_PER_CONNECTION,
+      messagesPerSecond: config.MAX_MESSAGES_PER_SECOND,
+      maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
+    },
+    heartbeat: new Heartbeat(config.SIGNALING_PING_INTERVAL_MS),
+  };
+}
+
+function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, req: FastifyRequest): void {
+  const { lifecycle, config } = app.sync;
+  if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
+  // Instance-wide: every open WebSocket (signal and relay) counts.
+  if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
+    return closeForCause(socket, deps.metrics, refusal('ERR_TOO_MANY_CONNECTIONS', 'too_many_connections'));
+  }
+  const id = randomUUID();
+  const conn = new SignalingConnection(id, socket, deps, app.sync.log.child({ conn: id, endpoint: 'signal' }));
+  deps.auth
+    .verify(tokenFromRequest(req), 'signal')
+    .then((result) => {
+      if (result.ok) return conn.authenticated(result.claims);
+      const code = result.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID';
+      conn.refuse(refusal(code, 'unauthorized', result.reason));
+    })
+    .catch((err: unknown) => {
+      app.sync.log.error({ err, conn: id }, 'signaling auth failed unexpectedly');
+      conn.refuse(refusal('ERR_TOKEN_INVALID', 'unauthorized'));
+    });
+}

@@ -1,0 +1,134 @@
+/**
+ * One signaling socket: frames are size- and rate-checked, queued until the token is
+ * verified, decoded by the pure codec and handed to the message handlers. Closing (by
+ * either side) removes the connection from every topic exactly once.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
+import { RateLimiter } from '../limits/rate-limiter.js';
+import type { SignalingDeps } from './deps.js';
+import { handleMessage, type HandlerConnection } from './handlers.js';
+import type { HeartbeatMember } from './heartbeat.js';
+import { closeForCause, refusal, type Refusal } from './refusal.js';
+
+type State = 'authenticating' | 'open' | 'closed';
+
+export class SignalingConnection implements HandlerConnection, HeartbeatMember {
+  readonly topics = new Set<string>();
+  claims: RoomTokenClaims = { sub: '', exp: 0, rooms: [], scope: 'read' };
+  private state: State = 'authenticating';
+  private alive = true;
+  private pending: RawData[] = [];
+  private readonly limiter: RateLimiter;
+
+  constructor(
+    readonly id: string,
+    private readonly socket: WebSocket,
+    private readonly deps: SignalingDeps,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.limiter = new RateLimiter(deps.limits.messagesPerSecond);
+    deps.metrics.signalingConnections.inc();
+    deps.heartbeat.add(this);
+    // Attached synchronously: frames that arrive while the token is checked are queued.
+    socket.on('message', (data) => this.onFrame(data));
+    socket.on('pong', () => (this.alive = true));
+    socket.on('error', (err) => this.log.debug({ err }, 'signaling socket error'));
+    socket.on('close', (code) => {
+      this.log.debug({ code }, 'signaling socket closed');
+      this.teardown();
+    });
+  }
+
+  /** Verified claims arrived: process what was queued meanwhile. */
+  authenticated(claims: RoomTokenClaims): void {
+    if (this.state !== 'authenticating') return;
+    this.claims = claims;
+    this.state = 'open';
+    const queued = this.pending;
+    this.pending = [];
+    for (const data of queued) {
+      if (this.state !== 'open') break;
+      this.process(data);
+    }
+  }
+
+  refuse(r: Refusal): void {
+    if (this.state === 'closed') return;
+    this.log.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
+    this.teardown();
+    closeForCause(this.socket, this.deps.metrics, r);
+  }
+
+  deliver(frame: Buffer): void {
+    if (this.state !== 'open') return;
+    if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
+      // A receiver that does not read would grow server memory without bound.
+      this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
+      this.log.debug('slow signaling receiver dropped');
+      this.teardown();
+      this.socket.terminate();
+      return;
+    }
+    this.socket.send(frame, { binary: false });
+  }
+
+  sendText(text: string): void {
+    if (this.state === 'open') this.socket.send(text);
+  }
+
+  beat(): void {
+    if (!this.alive) {
+      this.log.debug('signaling socket missed its pong');
+      this.teardown();
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
+  }
+
+  private onFrame(data: RawData): void {
+    if (this.state === 'closed') return;
+    this.alive = true;
+    if (byteLength(data) > this.deps.limits.maxMessageBytes) return this.refuse(refusal('ERR_MESSAGE_TOO_BIG', 'too_big'));
+    if (!this.limiter.take()) return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
+    if (this.state === 'authenticating') {
+      this.pending.push(data);
+      return;
+    }
+    this.process(data);
+  }
+
+  private process(data: RawData): void {
+    const read = readSignalingMessage(toText(data));
+    if (!read.ok) return this.refuse(refusal('ERR_PROTOCOL', read.reason, read.detail));
+    this.deps.metrics.signalingMessages.inc({ type: read.message.type });
+    const refused = handleMessage(this.deps, this, read.message);
+    if (refused) this.refuse(refused);
+  }
+
+  /** Idempotent: leave every topic, stop the heartbeat, update the gauge. */
+  private teardown(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.pending = [];
+    for (const topic of this.topics) this.deps.bus.leave(topic, this);
+    this.topics.clear();
+    this.deps.heartbeat.delete(this);
+    this.deps.metrics.signalingConnections.dec();
+  }
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
+  return data.byteLength;
+}
+
+/** Text and binary frames are both read as UTF-8 JSON, as the stock server does. */
+function toText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

@@ -1,0 +1,26 @@
+/** What every signaling connection shares: the topic bus, auth, limits and metrics. */
+import type { RoomNamePolicy } from '@sync-suite/shared';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Heartbeat } from './heartbeat.js';
+import type { TopicBus } from './topic-bus.js';
+
+export interface SignalingLimits {
+  /** SIGNALING_MAX_MESSAGE_BYTES: larger frames close 1009 */
+  maxMessageBytes: number;
+  /** MAX_TOPICS_PER_CONNECTION */
+  maxTopics: number;
+  /** MAX_MESSAGES_PER_SECOND */
+  messagesPerSecond: number;
+  /** a receiver with more unsent bytes than this is too slow and is dropped */
+  maxBufferedBytes: number;
+}
+
+export interface SignalingDeps {
+  bus: TopicBus;
+  auth: Authenticator;
+  roomPolicy: RoomNamePolicy;
+  metrics: ServerMetrics;
+  limits: SignalingLimits;
+  heartbeat: Heartbeat;
+}

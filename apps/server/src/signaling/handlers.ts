@@ -1,0 +1,82 @@
+/**
+ * One function per signaling message type: decode has happened, the connection is
+ * authenticated; each returns a Refusal when the socket must be closed.
+ */
+import { messagePong, parseRoomName, type PublishFields, type RoomTokenClaims, type SignalingMessage } from '@sync-suite/shared';
+import type { SignalingDeps } from './deps.js';
+import { refusal, type Refusal } from './refusal.js';
+import type { TopicMember } from './topic-bus.js';
+
+export interface HandlerConnection extends TopicMember {
+  readonly claims: RoomTokenClaims;
+  /** topics this connection is subscribed to (the other side of the bus's membership) */
+  readonly topics: Set<string>;
+  sendText(text: string): void;
+}
+
+export function handleMessage(deps: SignalingDeps, conn: HandlerConnection, msg: SignalingMessage): Refusal | undefined {
+  switch (msg.type) {
+    case 'subscribe':
+      return subscribe(deps, conn, msg.topics);
+    case 'unsubscribe':
+      return unsubscribe(deps, conn, msg.topics);
+    case 'publish':
+      return publish(deps, conn, msg.topic, msg.fields);
+    case 'ping':
+      conn.sendText(messagePong);
+      return undefined;
+  }
+}
+
+/** A topic must be a room name (4400) that the token covers (4403). */
+function checkTopic(deps: SignalingDeps, claims: RoomTokenClaims, topic: string): Refusal | undefined {
+  const parsed = parseRoomName(topic, deps.roomPolicy);
+  if (!parsed.ok) return refusal('ERR_ROOM_NAME', 'room_name', parsed.reason);
+  if (!deps.auth.covers(claims, topic, 'signal')) return refusal('ERR_FORBIDDEN_ROOM', 'forbidden');
+  return undefined;
+}
+
+/** Validates every topic before joining any, so a refused subscribe joins nothing it should not. */
+function subscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[]): Refusal | undefined {
+  const fresh = new Set(topics.filter((t) => !conn.topics.has(t)));
+  if (conn.topics.size + fresh.size > deps.limits.maxTopics) {
+    return refusal('ERR_TOO_MANY_TOPICS', 'too_many_topics', `${conn.topics.size + fresh.size} topics`);
+  }
+  for (const topic of fresh) {
+    const refused = checkTopic(deps, conn.claims, topic);
+    if (refused) return refused;
+  }
+  for (const topic of fresh) {
+    if (deps.bus.join(topic, conn) === 'full') return refusal('ERR_ROOM_FULL', 'room_full');
+    conn.topics.add(topic);
+  }
+  return undefined;
+}
+
+/** Topics the connection does not hold are ignored, as the stock server does. */
+function unsubscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[]): undefined {
+  for (const topic of topics) {
+    if (conn.topics.delete(topic)) deps.bus.leave(topic, conn);
+  }
+  return undefined;
+}
+
+/**
+ * Like the stock server, a connection may publish to a topic it has not subscribed to
+ * (y-webrtc encrypts asynchronously, so a publish can trail its unsubscribe); the topic
+ * must still be a room the token covers.
+ */
+function publish(deps: SignalingDeps, conn: HandlerConnection, topic: string, fields: PublishFields): Refusal | undefined {
+  if (!conn.topics.has(topic)) {
+    const refused = checkTopic(deps, conn.claims, topic);
+    if (refused) return refused;
+  }
+  try {
+    deps.bus.publish(topic, fields);
+  } catch (err) {
+    // JSON nested beyond what can be re-serialized: a malformed message, not a server fault.
+    if (err instanceof RangeError) return refusal('ERR_PROTOCOL', 'unserializable');
+    throw err;
+  }
+  return undefined;
+}

@@ -1,0 +1,65 @@
+/**
+ * The in-process TopicBus: a map from topic to its members. Each publish is encoded
+ * once and the same Buffer is handed to every member.
+ */
+import { writePublish, type PublishFields } from '@sync-suite/shared';
+import type { JoinResult, TopicBus, TopicMember } from './topic-bus.js';
+
+export interface LocalTopicBusOptions {
+  /** MAX_PEERS_PER_ROOM */
+  maxMembersPerTopic: number;
+  /** called with the topic count whenever it changes (drives sync_signaling_topics) */
+  onTopicCount?: (count: number) => void;
+  /** the encoder; injectable so that a test can count encodes */
+  encode?: (fields: PublishFields, clients: number) => Uint8Array;
+}
+
+export class LocalTopicBus implements TopicBus {
+  private readonly topics = new Map<string, Set<TopicMember>>();
+  private readonly encode: (fields: PublishFields, clients: number) => Uint8Array;
+
+  constructor(private readonly opts: LocalTopicBusOptions) {
+    this.encode = opts.encode ?? writePublish;
+  }
+
+  get topicCount(): number {
+    return this.topics.size;
+  }
+
+  size(topic: string): number {
+    return this.topics.get(topic)?.size ?? 0;
+  }
+
+  join(topic: string, member: TopicMember): JoinResult {
+    let members = this.topics.get(topic);
+    if (members?.has(member)) return 'already';
+    if (members && members.size >= this.opts.maxMembersPerTopic) return 'full';
+    if (!members) {
+      members = new Set();
+      this.topics.set(topic, members);
+      this.opts.onTopicCount?.(this.topics.size);
+    }
+    members.add(member);
+    return 'joined';
+  }
+
+  leave(topic: string, member: TopicMember): void {
+    const members = this.topics.get(topic);
+    if (!members?.delete(member)) return;
+    if (members.size === 0) {
+      this.topics.delete(topic);
+      this.opts.onTopicCount?.(this.topics.size);
+    }
+  }
+
+  publish(topic: string, fields: PublishFields): number {
+    const members = this.topics.get(topic);
+    if (!members) return 0;
+    const count = members.size;
+    const bytes = this.encode(fields, count);
+    const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Deleting from a Set while iterating it is safe, should a delivery drop a member.
+    for (const member of members) member.deliver(frame);
+    return count;
+  }
+}
