@@ -1,0 +1,100 @@
+/**
+ * Bundles the server and the TURN server for the runtime image:
+ *   <out>/server.mjs, <out>/turn.mjs, <out>/healthcheck.mjs, <out>/package.json
+ *   <out>/node_modules/  only the packages that cannot be bundled (native addons,
+ *                        node-turn) and what they require at run time.
+ * Usage: node --import tsx deploy/bundle.ts [outDir]   (default: dist)
+ * The Dockerfile's build stage runs this; test/deploy-bundle.test.ts runs the result.
+ */
+import { build } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Packages loaded at run time from node_modules: native code, or code that reads its own files. */
+export const RUNTIME_PACKAGES = ['better-sqlite3', 'node-turn'];
+/** Optional peers that their users try-require; absent in the image, so left unresolved. */
+const OPTIONAL_EXTERNALS = ['pg-native', 'bufferutil', 'utf-8-validate'];
+/** Install-time dependencies that are never required at run time. */
+const INSTALL_ONLY = new Set(['prebuild-install']);
+
+const ENTRIES = {
+  server: 'apps/server/src/main.ts',
+  turn: 'apps/turn/src/main.ts',
+  healthcheck: 'deploy/healthcheck.ts',
+};
+
+// ESM output still meets CommonJS `require` inside bundled packages: give it a real one.
+const BANNER = [
+  "import { createRequire as __createRequire } from 'node:module';",
+  'const require = __createRequire(import.meta.url);',
+].join('\n');
+
+export async function bundle(outDir: string): Promise<void> {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    absWorkingDir: root,
+    entryPoints: ENTRIES,
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    banner: { js: BANNER },
+    external: [...RUNTIME_PACKAGES, ...OPTIONAL_EXTERNALS],
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({ private: true, type: 'module' }, null, 2)}\n`);
+  for (const name of runtimeClosure(RUNTIME_PACKAGES)) copyPackage(name, outDir);
+}
+
+/** The packages named and everything they depend on (optional ones only if installed). */
+export function runtimeClosure(names: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const queue = [...names];
+  while (queue.length > 0) {
+    const name = queue.shift() as string;
+    if (seen.has(name) || INSTALL_ONLY.has(name)) continue;
+    const manifest = join(root, 'node_modules', name, 'package.json');
+    if (!existsSync(manifest)) throw new Error(`runtime package ${name} is not installed`);
+    seen.add(name);
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> };
+    queue.push(...Object.keys(pkg.dependencies ?? {}));
+  }
+  return [...seen].sort();
+}
+
+/** Copy one package, leaving out sources and build intermediates of native addons. */
+function copyPackage(name: string, outDir: string): void {
+  const from = join(root, 'node_modules', name);
+  cpSync(from, join(outDir, 'node_modules', name), {
+    recursive: true,
+    filter: (src) => keep(relative(from, src), existsSync(join(from, 'binding.gyp'))),
+  });
+}
+
+function keep(rel: string, native: boolean): boolean {
+  if (rel === '') return true;
+  const parts = rel.split(/[\\/]/);
+  if (['test', 'docs', '.github'].includes(parts[0] as string)) return false;
+  if (!native) return true;
+  // A native addon's C sources and compiler output are not needed once it is built.
+  if (parts[0] === 'deps' || parts[0] === 'src') return false;
+  if (parts[0] !== 'build') return true;
+  // build/ holds compiler output: only build/Release/<addon>.node is loaded.
+  if (parts.length === 1) return true;
+  if (parts[1] !== 'Release') return false;
+  return parts.length === 2 || (parts.length === 3 && rel.endsWith('.node') && !rel.endsWith('test_extension.node'));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outDir = resolve(process.argv[2] ?? join(root, 'dist'));
+  await bundle(outDir);
+  process.stdout.write(`bundled into ${outDir}\n`);
+}
