@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { runInNetns } from '../helpers/netns.js';
+import { datachannelWrtc } from '../helpers/wrtc.js';
+import { connectPeers } from './fixtures/harness-wrtc-peers.js';
 
 const SMOKE = 'test/e2e/fixtures/harness-smoke.ts';
 
@@ -57,5 +59,30 @@ describe('Chromium in a namespace', () => {
       expect(pair.remote).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
     }
     expect(result.offererPair.local.port).toBe(result.answererPair.remote.port);
+  });
+});
+
+describe('Node-side WebRTC (the wrtc for simple-peer / y-webrtc peerOpts.wrtc)', () => {
+  const LOOPBACK = ['127.0.0.1', '::1'];
+
+  for (const impl of ['roam', 'datachannel'] as const) {
+    it(`${impl}: two peers connect on host candidates inside a namespace`, async () => {
+      const result = await runInNetns('test/e2e/fixtures/harness-wrtc-netns.ts', [impl], { timeoutMs: 30_000 });
+      expect(result.interfaces).toEqual(['lo']);
+      expect(result.text).toBe('hello from node');
+      expect(result.candidateAddresses.length).toBeGreaterThan(0);
+      for (const address of result.candidateAddresses) expect(LOOPBACK).toContain(address);
+      expect(result.offererPair.local.candidateType).toBe('host');
+      expect(result.answererPair.local.candidateType).toBe('host');
+    });
+  }
+
+  it('datachannel: two peers connect on 127.0.0.1 only, outside any namespace', async () => {
+    const result = await connectPeers(await datachannelWrtc(), 15_000);
+    expect(result.text).toBe('hello from node');
+    // bindAddress keeps gathering to loopback even though this machine has other interfaces
+    expect(result.candidateAddresses).toEqual(['127.0.0.1']);
+    expect(result.offererPair?.local).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
+    expect(result.answererPair?.local).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
   });
 });

@@ -9,7 +9,8 @@ export interface CandidateInfo {
   candidateType: string;
   address: string;
   port: number;
-  protocol: string;
+  /** `udp`/`tcp`; absent where the implementation does not say (node-datachannel) */
+  protocol?: string;
   /** the STUN/TURN URL that produced this candidate (local relay/srflx candidates only) */
   url?: string;
 }
@@ -31,8 +32,8 @@ function candidate(stats: Map<string, Record<string, unknown>>, id: unknown): Ca
     candidateType: String(c.candidateType),
     address: String(c.address ?? c.ip),
     port: Number(c.port),
-    protocol: String(c.protocol),
   };
+  if (typeof c.protocol === 'string') info.protocol = c.protocol;
   if (typeof c.url === 'string') info.url = c.url;
   return info;
 }
