@@ -1,0 +1,146 @@
+/** WS /signal limits per SPEC, each with its close code and rejection count; bad input closes 4400. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Errors } from '@sync-suite/shared';
+import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { RawClient, metricValue } from './signaling-client.js';
+
+const ROOM = 'test-conversation-limits';
+const room = (i: number) => `test-conversation-${i}`;
+
+let server: TestServer | undefined;
+const clients: RawClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await server?.close();
+  server = undefined;
+});
+
+async function open(): Promise<RawClient> {
+  if (!server) throw new Error('no server');
+  const c = await RawClient.open(`${server.wsUrl}/signal`);
+  clients.push(c);
+  return c;
+}
+
+const rejected = (reason: string) => metricValue(server as TestServer, 'rejectedMessages', { endpoint: 'signal', reason });
+
+describe('WS /signal limits', () => {
+  it('accepts a frame at SIGNALING_MAX_MESSAGE_BYTES and closes 1009 above it', async () => {
+    server = await startServer({ SIGNALING_MAX_MESSAGE_BYTES: '1024' });
+    const c = await open();
+    c.send({ type: 'subscribe', topics: [ROOM] });
+    const envelope = JSON.stringify({ type: 'publish', topic: ROOM, data: '' });
+    const atLimit = JSON.stringify({ type: 'publish', topic: ROOM, data: 'x'.repeat(1024 - envelope.length) });
+    expect(Buffer.byteLength(atLimit)).toBe(1024);
+    c.send(atLimit);
+    expect(await c.find(0, (m) => m['type'] === 'publish')).toMatchObject({ clients: 1 });
+    c.send(atLimit.replace('"x', '"xx'));
+    expect((await c.closedWithin()).code).toBe(1009);
+    expect(await rejected('too_big')).toBe(1);
+    expect(await metricValue(server, 'signalingTopics')).toBe(0);
+  });
+
+  it('closes 4409 beyond MAX_TOPICS_PER_CONNECTION, counting duplicates once', async () => {
+    server = await startServer({ MAX_TOPICS_PER_CONNECTION: '3' });
+    const c = await open();
+    c.send({ type: 'subscribe', topics: [room(1), room(2), room(1)] });
+    c.send({ type: 'subscribe', topics: [room(3), room(2)] });
+    await c.roundTrip();
+    c.send({ type: 'subscribe', topics: [room(4)] });
+    expect((await c.closedWithin()).code).toBe(Errors.ERR_TOO_MANY_TOPICS.closeCode);
+    expect(Errors.ERR_TOO_MANY_TOPICS.closeCode).toBe(4409);
+    expect(await rejected('too_many_topics')).toBe(1);
+    expect(await metricValue(server, 'signalingTopics')).toBe(0);
+  });
+
+  it('closes 4409 when a topic already has MAX_PEERS_PER_ROOM subscribers', async () => {
+    server = await startServer({ MAX_PEERS_PER_ROOM: '2' });
+    const [a, b, c] = [await open(), await open(), await open()];
+    for (const x of [a, b]) {
+      x.send({ type: 'subscribe', topics: [ROOM] });
+      await x.roundTrip();
+    }
+    c.send({ type: 'subscribe', topics: [ROOM] });
+    expect((await c.closedWithin()).code).toBe(4409);
+    expect(await rejected('room_full')).toBe(1);
+    a.send({ type: 'publish', topic: ROOM, data: 1 });
+    expect(await b.find(0, (m) => m['type'] === 'publish')).toMatchObject({ clients: 2 });
+  });
+
+  it('closes 4429 above MAX_MESSAGES_PER_SECOND and leaves a client within the rate alone', async () => {
+    server = await startServer({ MAX_MESSAGES_PER_SECOND: '20' });
+    const polite = await open();
+    for (let i = 0; i < 10; i++) polite.send({ type: 'ping' });
+    await polite.find(9, (m) => m['type'] === 'pong');
+    const flood = await open();
+    for (let i = 0; i < 100; i++) flood.send({ type: 'ping' });
+    expect((await flood.closedWithin()).code).toBe(4429);
+    expect(flood.frames.length).toBeLessThanOrEqual(21);
+    expect(await rejected('rate_limited')).toBe(1);
+    await polite.roundTrip();
+  });
+
+  it('refuses connections beyond MAX_CONNECTIONS with 1013', async () => {
+    server = await startServer({ MAX_CONNECTIONS: '3' });
+    const open3 = [await open(), await open(), await open()];
+    const fourth = await open();
+    expect((await fourth.closedWithin()).code).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.closeCode);
+    expect(await rejected('too_many_connections')).toBe(1);
+    for (const c of open3) await c.roundTrip();
+  });
+
+  const malformed: Array<[string, string | Buffer, string]> = [
+    ['invalid JSON', '{"type":"subscribe",', 'invalid_json'],
+    ['random bytes', Buffer.from([0x7b, 0x00, 0x22]), 'invalid_json'],
+    ['a JSON string', '"subscribe"', 'not_object'],
+    ['null', 'null', 'not_object'],
+    ['an array', '[{"type":"ping"}]', 'not_object'],
+    ['no type', '{"topics":[]}', 'unknown_type'],
+    ['an unknown type', '{"type":"shout"}', 'unknown_type'],
+    ['a type that is not a string', '{"type":["ping"]}', 'unknown_type'],
+    ['topics that is not an array', '{"type":"subscribe","topics":"test-conversation-1"}', 'topics_not_array'],
+    ['missing topics', '{"type":"unsubscribe"}', 'topics_not_array'],
+    ['non-string topics', '{"type":"subscribe","topics":[1,{}]}', 'topic_not_string'],
+    ['publish without topic', '{"type":"publish","data":1}', 'missing_topic'],
+    ['publish with a numeric topic', '{"type":"publish","topic":7}', 'topic_not_string'],
+    ['unserializably deep publish', `{"type":"publish","topic":"${ROOM}","data":${'['.repeat(30000)}${']'.repeat(30000)}}`, 'unserializable'],
+  ];
+
+  it.each(malformed)('closes 4400 for %s and counts it', async (_name, frame, reason) => {
+    server = await startServer({ MAX_MESSAGES_PER_SECOND: '1000' });
+    const witness = await open();
+    witness.send({ type: 'subscribe', topics: [ROOM] });
+    await witness.roundTrip();
+    const c = await open();
+    c.send(frame);
+    expect((await c.closedWithin()).code).toBe(4400);
+    expect(await rejected(reason)).toBe(1);
+    await witness.roundTrip();
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('drops a receiver that stops reading instead of buffering for it without bound', async () => {
+    server = await startServer({ SIGNALING_MAX_MESSAGE_BYTES: '4096', MAX_MESSAGES_PER_SECOND: '1000000' });
+    const stalled = await open();
+    stalled.send({ type: 'subscribe', topics: [ROOM] });
+    await stalled.roundTrip();
+    const serverSide = [...server.app.websocketServer.clients][0];
+    if (!serverSide) throw new Error('no server-side socket');
+    const dropped = new Promise<void>((resolve) => serverSide.once('close', () => resolve()));
+    let isDropped = false;
+    void dropped.then(() => (isDropped = true));
+    (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const publisher = await open();
+    const frame = JSON.stringify({ type: 'publish', topic: ROOM, data: 'x'.repeat(4000) });
+    // Bounded: at most 100 MB before the test fails.
+    for (let batch = 0; batch < 250 && !isDropped; batch++) {
+      for (let i = 0; i < 100; i++) publisher.send(frame);
+      await publisher.roundTrip();
+    }
+    expect(isDropped).toBe(true);
+    expect(await rejected('slow_consumer')).toBe(1);
+    expect(await metricValue(server, 'signalingTopics')).toBe(0);
+    await publisher.roundTrip();
+    stalled.ws.terminate();
+  });
+});
