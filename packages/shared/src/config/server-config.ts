@@ -22,6 +22,7 @@ export const serverEnvSchema = z.object({
   TURN_SECRET: z.string().min(8).optional(),
   TURN_URLS: csv.pipe(z.array(z.string().regex(/^(turns?|stun):/, 'must start with turn:, turns: or stun:'))).optional(),
   TURN_TTL_SECONDS: positiveInt.default(3600),
+  TURN_METRICS_URL: z.url({ protocol: /^https?$/ }).optional(),
   MAX_PEERS_PER_ROOM: positiveInt.default(50),
   MAX_TOPICS_PER_CONNECTION: positiveInt.default(100),
   MAX_CONNECTIONS: positiveInt.default(10000),
