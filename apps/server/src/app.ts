@@ -32,6 +32,9 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     trustProxy: config.TRUST_PROXY,
     // Time allowed for in-flight HTTP requests once close() starts; sockets are closed by us.
     forceCloseConnections: 'idle',
+    // Keep answering while shutdown drains: /readyz must say 503 naming the check (SPEC) and
+    // /healthz stays 200 while the process runs; Fastify's blanket 503 would hide both.
+    return503OnClosing: false,
   });
 
   const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
