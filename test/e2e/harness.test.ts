@@ -4,7 +4,7 @@
  * bundle carries yjs, y-webrtc, y-websocket and the workspace packages.
  */
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { runInNetns } from '../helpers/netns.js';
 import { datachannelWrtc } from '../helpers/wrtc.js';
 import { connectPeers } from './fixtures/harness-wrtc-peers.js';
@@ -37,6 +37,14 @@ describe('runInNetns', () => {
   it('kills the script and rejects on timeout', async () => {
     const marker = `hang-marker-${process.pid}-${Date.now()}`;
     await expect(runInNetns(SMOKE, ['hang', marker], { timeoutMs: 3_000 })).rejects.toThrow(/timed out after 3000 ms/);
+    expect(processesWith(marker)).toEqual([]);
+  });
+
+  it('kills what the script left running (Chromium) and removes its TMPDIR', async () => {
+    const marker = `browser-marker-${process.pid}-${Date.now()}`;
+    const result = await runInNetns(SMOKE, ['leave-browser', marker], { timeoutMs: 30_000 });
+    expect(result.tmpdir).toMatch(/sync-suite-netns-/);
+    expect(existsSync(result.tmpdir)).toBe(false);
     expect(processesWith(marker)).toEqual([]);
   });
 

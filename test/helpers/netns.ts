@@ -10,9 +10,12 @@
  * Test side: `await runInNetns(path, args, { timeoutMs })`.
  * Script side: `netnsMain(async () => result)` (or `reportResult(obj)` and exit 0 yourself).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 
 export const RESULT_PREFIX = 'RESULT ';
 
@@ -56,14 +59,27 @@ export function parseResult(stdout: string): unknown {
   return last === undefined ? undefined : JSON.parse(last.slice(RESULT_PREFIX.length));
 }
 
-export function runInNetns<T = any>(scriptPath: string, args: string[], opts: NetnsOptions): Promise<T> {
-  const script = resolve(REPO_ROOT, scriptPath);
-  const child = spawn(
+export async function runInNetns<T = any>(scriptPath: string, args: string[], opts: NetnsOptions): Promise<T> {
+  // a private TMPDIR, removed afterwards: a killed script cannot clean up its Chromium profile
+  const tmp = await mkdtemp(join(tmpdir(), 'sync-suite-netns-'));
+  try {
+    const child = spawnInNetns(resolve(REPO_ROOT, scriptPath), args, { TMPDIR: tmp, ...opts.env });
+    return await waitForResult<T>(child, scriptPath, opts);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function spawnInNetns(script: string, args: string[], env: Record<string, string>): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(
     'unshare',
     ['--net', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', INNER, script, ...args],
     // own process group, so a timeout can kill unshare and node together
-    { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
+    { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
+}
+
+function waitForResult<T>(child: ChildProcessByStdio<null, Readable, Readable>, scriptPath: string, opts: NetnsOptions): Promise<T> {
   let stdout = '';
   const stderr = tailCollector();
   const stdoutTail = tailCollector();
