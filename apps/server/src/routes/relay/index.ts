@@ -1,4 +1,67 @@
-/** Placeholder until its issue lands. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * WS /relay/<room>?token=JWT: the y-websocket protocol for stock y-websocket clients, with
+ * rooms loaded from and committed to storage (STORAGE). Wires storage into readiness and the
+ * shutdown phases: drain commits everything accepted, release closes storage.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { ServerContext } from '../../context.js';
+import { tokenFromRequest } from '../../auth/authenticate.js';
+import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
+import { LocalFanout } from '../../relay/fanout.js';
+import { Keepalive } from '../../relay/keepalive.js';
+import { createDocStore } from '../../relay/persistence/create-store.js';
+import { RoomRegistry } from '../../relay/room-registry.js';
 
-export async function relayRoutes(_app: FastifyInstance): Promise<void> {}
+export async function relayRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.sync;
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'relay' });
+  const store = createDocStore(config);
+  await store.init();
+  const registry = new RoomRegistry({
+    store,
+    fanout: new LocalFanout(),
+    metrics: ctx.metrics,
+    log,
+    flushMs: config.PERSIST_FLUSH_MS,
+    idleMs: config.ROOM_IDLE_MS,
+    compactAfter: config.COMPACT_AFTER_UPDATES,
+    maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
+  });
+  const keepalive = new Keepalive();
+  const deps: RelayDeps = { ctx, registry, keepalive };
+
+  ctx.readiness.register('storage', () => store.check());
+  ctx.lifecycle.on('drain', () => registry.drain());
+  ctx.lifecycle.on('release', async () => {
+    keepalive.stop();
+    try {
+      await registry.close();
+    } finally {
+      await store.close();
+    }
+  });
+  registries.set(ctx, registry);
+
+  const handler = (socket: WebSocket, req: FastifyRequest): void => {
+    const id = randomUUID();
+    const conn = new RelayConnection(socket, deps, id, log.child({ conn: id }));
+    const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
+    conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
+      log.error({ err, conn: id }, 'relay connection failed to open');
+      conn.reject(1011, 'internal error', 'internal');
+    });
+  };
+  app.get('/relay/*', { websocket: true }, handler);
+  app.get('/relay', { websocket: true }, handler);
+}
+
+// The plugin is encapsulated, so a decorator would not reach the root instance; key by its context.
+const registries = new WeakMap<ServerContext, RoomRegistry>();
+
+/** The relay's rooms, for tests and the status page. */
+export function relayRegistry(app: FastifyInstance): RoomRegistry | undefined {
+  return registries.get(app.sync);
+}

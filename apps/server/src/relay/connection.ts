@@ -1,0 +1,173 @@
+/**
+ * One relay WebSocket: admission (room name, token, capacity), then decode -> dispatch -> send.
+ * Listeners are attached synchronously when the socket opens and frames are queued until the
+ * room is loaded, so nothing a fast client sends during auth or loading is lost.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, closeReason, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
+import type { RelayMessage } from '@sync-suite/shared';
+import type { ServerContext } from '../context.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
+import type { RelayPeer } from './fanout.js';
+import type { Keepalive } from './keepalive.js';
+import { RejectedInput, RoomPoisoned, type Room } from './room.js';
+import { RoomFullError, type RoomRegistry } from './room-registry.js';
+
+export interface RelayDeps {
+  ctx: ServerContext;
+  registry: RoomRegistry;
+  keepalive: Keepalive;
+}
+
+export class RelayConnection implements RelayPeer {
+  private room: Room | null = null;
+  private queue: Uint8Array[] | null = [];
+  private readOnly = false;
+  private closed = false;
+  private readonly limiter: RateLimiter;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deps: RelayDeps,
+    readonly id: string,
+    private log: FastifyBaseLogger,
+  ) {
+    this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    deps.ctx.metrics.relayConnections.inc();
+    ws.on('message', (data) => this.onMessage(data));
+    ws.once('close', () => this.onClose());
+    ws.on('error', (err) => this.log.debug({ err }, 'relay socket error'));
+    deps.keepalive.watch(ws);
+  }
+
+  /** Admission: room name, token, shutdown, capacity, then load and join. */
+  async open(roomName: string, token: string | undefined): Promise<void> {
+    const { ctx, registry } = this.deps;
+    const parsed = parseRoomName(roomName, ctx.roomPolicy);
+    if (!parsed.ok) return this.reject(CloseCode.BadRequest, `malformed room name: ${parsed.reason}`, 'bad_room_name');
+    this.log = this.log.child({ room: roomName });
+    const auth = await ctx.auth.verify(token, 'relay');
+    if (!auth.ok) return this.deny(CloseCode.Unauthorized, `token ${auth.reason}`);
+    if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(CloseCode.Forbidden, 'token does not cover the room');
+    this.readOnly = auth.claims.scope === 'read';
+    if (this.closed) return;
+    if (ctx.lifecycle.shuttingDown) return this.reject(CloseCode.ServiceRestart, 'server restarting', 'shutting_down');
+    try {
+      this.room = await registry.join(roomName, this);
+    } catch (err) {
+      if (err instanceof RoomFullError) return this.reject(CloseCode.RoomFull, 'room full', 'room_full');
+      this.log.error({ err }, 'relay room could not be loaded');
+      return this.reject(1011, 'room could not be loaded', 'load_failed');
+    }
+    if (this.closed) return registry.leave(this.room, this);
+    const queued = this.queue ?? [];
+    this.queue = null;
+    for (const frame of queued) if (!this.closed) this.handle(frame);
+  }
+
+  send(message: Uint8Array): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(message);
+  }
+
+  /** Closes with a 4xxx/1xxx code, counting the refusal. */
+  reject(code: number, reason: string, metricReason: string): void {
+    this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: metricReason });
+    this.close(code, reason);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.log.debug({ code, reason }, 'closing relay connection');
+    this.ws.close(code, closeReason(reason));
+  }
+
+  private deny(code: number, reason: string): void {
+    // Stock clients show this reason; auth failures are already counted by the authenticator.
+    this.send(encodeRelayMessage((e) => writeRelayPermissionDenied(e, reason)));
+    this.close(code, reason);
+  }
+
+  private onMessage(data: RawData): void {
+    if (this.closed) return;
+    const frame = toBytes(data);
+    const { config } = this.deps.ctx;
+    if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(CloseCode.MessageTooBig, 'message too big', 'too_big');
+    if (!this.limiter.take()) return this.reject(CloseCode.RateLimited, 'message rate limit', 'rate_limited');
+    if (this.queue) this.queue.push(frame);
+    else this.handle(frame);
+  }
+
+  private handle(frame: Uint8Array): void {
+    const decoded = readRelayMessage(frame);
+    if (!decoded.ok) return this.reject(CloseCode.BadRequest, `malformed message: ${decoded.error.error}`, 'malformed');
+    try {
+      this.dispatch(decoded.message, frame);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private dispatch(message: RelayMessage, frame: Uint8Array): void {
+    const room = this.room as Room;
+    switch (message.type) {
+      case 'sync-step1':
+        return room.answerStep1(this, message.stateVector);
+      case 'sync-step2':
+        return this.update(room, message.update);
+      case 'update':
+        return this.update(room, message.update, frame);
+      case 'awareness':
+        return room.applyAwareness(message.update, this, frame);
+      case 'query-awareness':
+        return this.send(room.awarenessMessage());
+      case 'auth':
+        return; // clients never send auth messages that mean anything to a server
+      case 'unknown':
+        // The stock server ignores unknown types; count them so they are visible.
+        this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'unknown_type' });
+        return;
+    }
+  }
+
+  private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
+    if (this.readOnly) {
+      this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'read_only' });
+      return;
+    }
+    room.applyUpdate(update, this, frame);
+  }
+
+  private failed(err: unknown): void {
+    if (err instanceof RejectedInput) {
+      this.log.info({ reason: err.reason, detail: err.message }, 'relay input refused');
+      return this.reject(CloseCode.BadRequest, `refused: ${err.reason}`, err.reason);
+    }
+    if (err instanceof RoomPoisoned && this.room) {
+      // Reload the room from storage: every other connection reconnects and resyncs.
+      this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
+      const room = this.room;
+      this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
+      this.deps.registry.evict(room);
+      for (const peer of room.conns.keys()) if (peer instanceof RelayConnection) peer.close(CloseCode.ServiceRestart, 'room reloading');
+      return;
+    }
+    this.log.error({ err }, 'relay message handling failed');
+    this.reject(1011, 'internal error', 'internal');
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.deps.ctx.metrics.relayConnections.dec();
+    if (this.room) this.deps.registry.leave(this.room, this);
+    this.room = null;
+    this.queue = null;
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return new Uint8Array(data);
+}

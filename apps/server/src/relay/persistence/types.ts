@@ -1,0 +1,51 @@
+/**
+ * The storage contract for relay rooms: an append-only log of Yjs updates per room plus an
+ * optional snapshot that replaces a prefix of the log. One file per engine implements it
+ * (memory.ts, sqlite.ts; postgres.ts with the scale-out issue).
+ *
+ * Sequence numbers grow monotonically per store (not per room) and are assigned on append.
+ * compact() only ever removes entries up to a sequence number the caller has seen in load(),
+ * so several server instances holding the same room can compact at any time without losing
+ * an update that another instance appended meanwhile.
+ */
+
+export interface StoredRoom {
+  /** merged state of every entry up to snapshotSeq, or null when the room was never compacted */
+  snapshot: Uint8Array | null;
+  snapshotSeq: number;
+  /** updates appended after the snapshot, oldest first */
+  updates: Uint8Array[];
+  /** highest sequence number included in snapshot + updates (0 for an empty room) */
+  lastSeq: number;
+}
+
+export interface AppendBatch {
+  room: string;
+  updates: Uint8Array[];
+}
+
+export interface DocStore {
+  /** engine name, for logs and readiness */
+  readonly engine: string;
+  /** open files, connections and create tables; every other call throws before it */
+  init(): Promise<void>;
+  load(room: string): Promise<StoredRoom>;
+  /** one transaction for the whole batch (group commit): all of it is durable, or none */
+  append(batches: readonly AppendBatch[]): Promise<void>;
+  /**
+   * Replace the room's snapshot with `snapshot` and delete its log entries with seq <= throughSeq.
+   * `snapshot` must contain every entry up to throughSeq. A no-op if the stored snapshot already
+   * covers throughSeq (another instance compacted further).
+   */
+  compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void>;
+  /** throws when storage does not answer (readiness) */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreNotReadyError extends Error {
+  constructor(engine: string) {
+    super(`${engine} store used before init() or after close()`);
+    this.name = 'StoreNotReadyError';
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The rooms held in memory. A room loads on its first connection (all connections of that
+ * moment wait for the same load), and unloads once its last connection has been gone for
+ * ROOM_IDLE_MS and its updates are committed; its log is then compacted into a snapshot.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+import { compactRoom } from './compaction.js';
+import type { RelayPeer, RoomFanout } from './fanout.js';
+import { FlushQueue } from './persistence/flush-queue.js';
+import { applyStoredRoom } from './persistence/merge.js';
+import type { DocStore } from './persistence/types.js';
+import { Room } from './room.js';
+
+export interface RegistryOptions {
+  store: DocStore;
+  fanout: RoomFanout;
+  metrics: ServerMetrics;
+  log: FastifyBaseLogger;
+  flushMs: number;
+  idleMs: number;
+  compactAfter: number;
+  maxPeersPerRoom: number;
+}
+
+export class RoomFullError extends Error {
+  constructor(room: string) {
+    super(`room ${room} is full`);
+    this.name = 'RoomFullError';
+  }
+}
+
+export class RoomRegistry {
+  readonly rooms = new Map<string, Room>();
+  private readonly loading = new Map<string, Promise<Room>>();
+  private readonly background = new Set<Promise<unknown>>();
+  readonly persist: FlushQueue;
+  private closed = false;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.persist = new FlushQueue(opts.store, {
+      flushMs: opts.flushMs,
+      metrics: opts.metrics,
+      log: opts.log,
+      onCommitted: (room, count) => this.committed(room, count),
+    });
+  }
+
+  /** Loads the room if needed and joins the peer (which then receives sync step 1). */
+  async join(name: string, peer: RelayPeer): Promise<Room> {
+    for (;;) {
+      const room = this.rooms.get(name) ?? (await this.loadOnce(name));
+      if (room.unloaded) continue; // unloaded while we waited: load it again
+      if (room.conns.size >= this.opts.maxPeersPerRoom) {
+        if (room.conns.size === 0) this.scheduleUnload(room);
+        throw new RoomFullError(name);
+      }
+      if (room.idleTimer) clearTimeout(room.idleTimer);
+      room.idleTimer = null;
+      room.join(peer);
+      return room;
+    }
+  }
+
+  leave(room: Room, peer: RelayPeer): void {
+    if (room.unloaded) return;
+    room.leave(peer);
+    if (room.conns.size === 0) this.scheduleUnload(room);
+  }
+
+  /** Drops a room whose document can no longer be trusted; it reloads from storage. */
+  evict(room: Room): void {
+    if (room.unloaded) return;
+    this.rooms.delete(room.name);
+    room.destroy();
+    this.opts.metrics.relayRooms.dec();
+  }
+
+  /** Shutdown, phase drain: commit everything accepted so far. */
+  async drain(): Promise<void> {
+    await this.persist.flush();
+  }
+
+  /** Shutdown, phase release: commit what came after drain, stop timers, free rooms. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.persist.close();
+    try {
+      await this.persist.flush();
+    } finally {
+      await Promise.allSettled([...this.background]);
+      for (const room of this.rooms.values()) room.destroy();
+      this.opts.metrics.relayRooms.dec(this.rooms.size);
+      this.rooms.clear();
+    }
+  }
+
+  private loadOnce(name: string): Promise<Room> {
+    let pending = this.loading.get(name);
+    if (!pending) {
+      pending = this.load(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async load(name: string): Promise<Room> {
+    // An evicted room may still have updates waiting: storage must hold them before we read it.
+    if (this.persist.hasPending(name)) await this.persist.flush();
+    const stored = await this.opts.store.load(name);
+    const room = new Room(name, {
+      fanout: this.opts.fanout,
+      onAccepted: (r, update) => this.accepted(r, update),
+    });
+    try {
+      applyStoredRoom(room.doc, stored, 'storage');
+    } catch (err) {
+      room.destroy();
+      this.opts.metrics.storageErrors.inc({ op: 'load' });
+      throw err;
+    }
+    room.logLength = stored.updates.length;
+    this.rooms.set(name, room);
+    this.opts.metrics.relayRooms.inc();
+    return room;
+  }
+
+  private accepted(room: Room, update: Uint8Array): void {
+    this.opts.metrics.relayUpdates.inc();
+    this.opts.metrics.relayUpdateBytes.inc(update.length);
+    this.persist.enqueue(room.name, update);
+  }
+
+  private scheduleUnload(room: Room): void {
+    if (this.closed || room.unloaded) return;
+    if (room.idleTimer) clearTimeout(room.idleTimer);
+    room.idleTimer = setTimeout(() => {
+      room.idleTimer = null;
+      this.track(this.unload(room));
+    }, this.opts.idleMs);
+  }
+
+  private async unload(room: Room): Promise<void> {
+    // Commit first, with the room still reachable: a peer joining meanwhile simply keeps it.
+    while (this.persist.hasPending(room.name)) {
+      try {
+        await this.persist.flush();
+      } catch {
+        return this.scheduleUnload(room); // storage failing: keep the room, try again later
+      }
+    }
+    if (room.conns.size > 0 || room.unloaded || this.closed) return;
+    this.evict(room);
+    await this.compact(room.name);
+  }
+
+  private committed(name: string, count: number): void {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    room.logLength += count;
+    if (room.logLength >= this.opts.compactAfter && !room.compacting) {
+      room.compacting = true;
+      this.track(
+        this.compact(name).then((folded) => {
+          room.logLength = Math.max(0, room.logLength - folded);
+          room.compacting = false;
+        }),
+      );
+    }
+  }
+
+  private async compact(name: string): Promise<number> {
+    try {
+      return await compactRoom(this.opts.store, name);
+    } catch (err) {
+      this.opts.metrics.storageErrors.inc({ op: 'compact' });
+      this.opts.log.error({ err, room: name }, 'relay compaction failed; the log stays as it is');
+      return 0;
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.opts.log.error({ err }, 'relay background task failed'));
+    this.background.add(tracked);
+    void tracked.finally(() => this.background.delete(tracked));
+  }
+}

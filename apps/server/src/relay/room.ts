@@ -1,0 +1,153 @@
+/**
+ * One relay room in memory: its document, its awareness and its connections. It checks and
+ * applies what connections send, answers the sync protocol, and hands accepted updates to
+ * persistence and fan-out. Everything here is synchronous and runs only after the room has
+ * been loaded from storage, so a sync step 1 is never answered from an empty document.
+ */
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import {
+  encodeRelayMessage,
+  readAwarenessUpdate,
+  writeRelayAwareness,
+  writeRelaySyncStep1,
+  writeRelaySyncStep2,
+  writeRelayUpdate,
+} from '@sync-suite/shared';
+import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
+import { checkStateVector, checkUpdate } from './update-check.js';
+
+export interface RoomHooks {
+  fanout: RoomFanout;
+  /** an update changed the document: persist it (called before fan-out) */
+  onAccepted(room: Room, update: Uint8Array): void;
+}
+
+/** Input refused before it touched the document. */
+export class RejectedInput extends Error {
+  constructor(
+    readonly reason: 'bad_update' | 'bad_state_vector' | 'bad_awareness',
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'RejectedInput';
+  }
+}
+
+/** An update that decoded but failed while being applied: the in-memory document is suspect. */
+export class RoomPoisoned extends Error {
+  constructor(readonly failure: unknown) {
+    super('update failed while applying; room must be reloaded from storage');
+    this.name = 'RoomPoisoned';
+  }
+}
+
+export class Room {
+  readonly doc = new Y.Doc({ gc: true });
+  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  /** each connection with the awareness client ids it controls */
+  readonly conns = new Map<RelayPeer, Set<number>>();
+  /** updates in the stored log since the last snapshot (compaction trigger) */
+  logLength = 0;
+  idleTimer: NodeJS.Timeout | null = null;
+  compacting = false;
+  unloaded = false;
+
+  constructor(
+    readonly name: string,
+    private readonly hooks: RoomHooks,
+  ) {
+    // The server has no presence of its own.
+    this.awareness.setLocalState(null);
+  }
+
+  join(peer: RelayPeer): void {
+    this.conns.set(peer, new Set());
+    peer.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(this.doc))));
+    const states = this.awareness.getStates();
+    if (states.size > 0) peer.send(this.awarenessMessage([...states.keys()]));
+  }
+
+  /** Removes the peer and broadcasts the removal of the awareness states it controlled. */
+  leave(peer: RelayPeer): void {
+    const ids = this.conns.get(peer);
+    if (!ids) return;
+    this.conns.delete(peer);
+    if (ids.size === 0) return;
+    const gone = [...ids].filter((id) => this.awareness.getStates().has(id));
+    awarenessProtocol.removeAwarenessStates(this.awareness, gone, null);
+    if (gone.length > 0) this.publish(this.awarenessMessage(gone), 'awareness');
+  }
+
+  /** Sync step 1 from a peer: the step 2 it is missing. */
+  answerStep1(peer: RelayPeer, stateVector: Uint8Array): void {
+    const check = checkStateVector(stateVector);
+    if (!check.ok) throw new RejectedInput('bad_state_vector', check.reason);
+    const diff = Y.encodeStateAsUpdate(this.doc, stateVector);
+    peer.send(encodeRelayMessage((e) => writeRelaySyncStep2(e, diff)));
+  }
+
+  /**
+   * A document update (sync step 2 or update) from a peer. `frame` is the peer's whole frame
+   * when it already is an update message, so it can be forwarded without re-encoding.
+   * Returns false when the update brought nothing new.
+   */
+  applyUpdate(update: Uint8Array, origin: RelayPeer, frame?: Uint8Array): boolean {
+    const check = checkUpdate(update);
+    if (!check.ok) throw new RejectedInput('bad_update', check.reason);
+    if (!this.integrate(update, origin)) return false;
+    this.hooks.onAccepted(this, update);
+    this.publish(frame ?? encodeRelayMessage((e) => writeRelayUpdate(e, update)), 'update');
+    return true;
+  }
+
+  /** An awareness update from a peer, forwarded as received to every connection. */
+  applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): void {
+    const decoded = readAwarenessUpdate(update);
+    if (!decoded.ok) throw new RejectedInput('bad_awareness', decoded.error.detail);
+    const ids = this.conns.get(origin);
+    for (const entry of decoded.entries) {
+      if (entry.removed) ids?.delete(entry.clientID);
+      else ids?.add(entry.clientID);
+    }
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
+    this.publish(frame, 'awareness');
+  }
+
+  /** Every known awareness state, for query-awareness. */
+  awarenessMessage(clients: number[] = [...this.awareness.getStates().keys()]): Uint8Array {
+    return encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients)));
+  }
+
+  destroy(): void {
+    this.unloaded = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.awareness.destroy();
+    this.doc.destroy();
+  }
+
+  private publish(message: Uint8Array, kind: FanoutKind): void {
+    this.hooks.fanout.publish(this.name, this.conns.keys(), message, kind);
+  }
+
+  /** Applies in one transaction; true if the document changed or holds new pending structs. */
+  private integrate(update: Uint8Array, origin: RelayPeer): boolean {
+    const store = this.doc.store;
+    const pendingBefore = [store.pendingStructs, store.pendingDs];
+    let tr: Y.Transaction | undefined;
+    try {
+      Y.transact(this.doc, (t) => {
+        tr = t;
+        Y.applyUpdate(this.doc, update, origin);
+      }, origin);
+    } catch (err) {
+      throw new RoomPoisoned(err);
+    }
+    if (store.pendingStructs !== pendingBefore[0] || store.pendingDs !== pendingBefore[1]) return true;
+    if (!tr) return false;
+    if (tr.deleteSet.clients.size > 0) return true;
+    for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true;
+    return false;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Checks that bytes are a well-formed Yjs update (every struct, its content and the delete set
+ * decode) before they come near a room's shared document.
+ */
+import * as Y from 'yjs';
+
+export type UpdateCheck = { ok: true } | { ok: false; reason: string };
+
+export function checkUpdate(update: Uint8Array): UpdateCheck {
+  try {
+    Y.decodeUpdate(update);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function checkStateVector(stateVector: Uint8Array): UpdateCheck {
+  try {
+    Y.decodeStateVector(stateVector);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
