@@ -7,28 +7,40 @@ import { createRoomToken } from '../auth/room-token.js';
 
 const USAGE = "usage: npm run token -- --sub ID --room NAME_OR_PREFIX* [--room ...] [--ttl SECONDS] [--scope write|read]";
 
+function fail(msg: string): never {
+  process.stderr.write(`${msg}\n${USAGE}\n`);
+  process.exit(1);
+}
+
+function parse() {
+  try {
+    return parseArgs({ options: OPTIONS });
+  } catch (err) {
+    // Unknown flags and missing values: one line, not a stack trace.
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+}
+
+const OPTIONS = {
+  sub: { type: 'string' },
+  room: { type: 'string', multiple: true },
+  ttl: { type: 'string', default: '3600' },
+  scope: { type: 'string', default: 'write' },
+  secret: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      sub: { type: 'string' },
-      room: { type: 'string', multiple: true },
-      ttl: { type: 'string', default: '3600' },
-      scope: { type: 'string', default: 'write' },
-      secret: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
+  const { values } = parse();
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
   const secret = values.secret ?? process.env['AUTH_SECRET'];
   const ttl = Number(values.ttl);
-  const fail = (msg: string): never => {
-    process.stderr.write(`${msg}\n${USAGE}\n`);
-    process.exit(1);
-  };
   if (!secret) fail('AUTH_SECRET is not set (or pass --secret)');
+  // The server refuses shorter secrets, so a token signed with one could never be used.
+  if (Buffer.byteLength(secret, 'utf8') < 32) fail('AUTH_SECRET must be at least 32 bytes, as the server requires');
   if (!values.sub) fail('--sub is required');
   if (!values.room?.length) fail('--room is required');
   if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive integer');
