@@ -36,6 +36,7 @@ export class RawClient {
   readonly frames: string[] = [];
   readonly closed: Promise<Closed>;
   private waiters: Array<() => void> = [];
+  private isClosed = false;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
@@ -43,7 +44,13 @@ export class RawClient {
       this.frames.push(data.toString());
       for (const w of this.waiters.splice(0)) w();
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        this.isClosed = true;
+        resolve({ code, reason: reason.toString() });
+        for (const w of this.waiters.splice(0)) w();
+      }),
+    );
     ws.on('error', () => {});
   }
 
@@ -82,7 +89,7 @@ export class RawClient {
   async find(from: number, match: (m: Record<string, unknown>) => boolean, ms = 5000): Promise<Record<string, unknown>> {
     let found: Record<string, unknown> | undefined;
     await withTimeout(
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         const check = () => {
           for (let i = from; i < this.frames.length; i++) {
             const m = JSON.parse(this.frames[i] as string) as Record<string, unknown>;
@@ -91,6 +98,7 @@ export class RawClient {
               return resolve();
             }
           }
+          if (this.isClosed) return reject(new Error('closed before a matching frame arrived'));
           this.waiters.push(check);
         };
         check();
