@@ -1,17 +1,38 @@
-/** TURN process: validate env, start TURN and the health/metrics endpoint, stop cleanly on SIGTERM/SIGINT. */
-import { createLogger, createTurnMetrics, loadEnvOrExit, turnConfigSchema } from '@sync-suite/shared/node';
-import { startHealthServer } from './health.js';
+/** TURN process: validate env, start TURN and its health/metrics endpoint, stop cleanly on SIGTERM/SIGINT. */
+import { ConfigError, createLogger, loadEnvOrExit, turnConfigSchema } from '@sync-suite/shared/node';
+import { createTurnServer, type TurnServer } from './server.js';
 
 const config = loadEnvOrExit(turnConfigSchema);
 const log = createLogger({ level: config.LOG_LEVEL, name: 'turn' });
-const metrics = createTurnMetrics();
-const health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log);
-log.info({ metricsPort: health.port }, 'turn health endpoint listening');
 
+let turn: TurnServer;
+try {
+  turn = createTurnServer(config, { logger: log });
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
+let stopping = false;
 async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
   log.info({ signal }, 'shutting down');
-  await health.close();
-  process.exit(0);
+  try {
+    await turn.stop();
+    process.exit(0);
+  } catch (err) {
+    log.error({ err }, 'shutdown failed');
+    process.exit(1);
+  }
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
+
+try {
+  await turn.start();
+} catch (err) {
+  log.fatal({ err }, 'could not start');
+  process.exit(1);
+}

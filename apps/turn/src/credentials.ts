@@ -1,0 +1,73 @@
+/**
+ * TURN REST API credentials (coturn's use-auth-secret) fed to node-turn, which only knows a
+ * static `credentials[username]` map: a Proxy computes the password on lookup and refuses
+ * expired or malformed usernames. With two secrets (rotation) the socket wrapper first finds
+ * which secret signed the datagram and sets it as the candidate for that synchronous read.
+ */
+import { turnPassword, turnUsernameExpiry } from '@sync-suite/shared/node';
+import { ATTR, integrityMatches, longTermKey, readAttributes } from './stun/codec.js';
+
+export type AuthFailure = 'malformed' | 'expired' | 'bad_password';
+
+export interface SignedRequest {
+  username: string;
+  /** undefined when no secret signed it */
+  password: string | undefined;
+  failure: AuthFailure | undefined;
+}
+
+export class RestCredentials {
+  private candidate: { username: string; password: string } | undefined;
+  readonly map: Record<string, string | undefined>;
+
+  constructor(
+    private readonly secrets: readonly string[],
+    private readonly realm: string,
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {
+    this.map = new Proxy<Record<string, string | undefined>>({}, {
+      get: (_target, key) => (typeof key === 'string' ? this.passwordFor(key) : undefined),
+      has: (_target, key) => typeof key === 'string' && this.passwordFor(key) !== undefined,
+      // node-turn's addUser/removeUser: static users are not part of this design.
+      set: () => true,
+      deleteProperty: () => true,
+    });
+  }
+
+  /** The password node-turn should check `username` against, or undefined to refuse it. */
+  passwordFor(username: string): string | undefined {
+    const expiry = turnUsernameExpiry(username);
+    if (expiry === undefined || expiry < this.now()) return undefined;
+    if (this.candidate?.username === username) return this.candidate.password;
+    return turnPassword(this.secrets[0]!, username);
+  }
+
+  /** Which secret (if any) signed a request carrying USERNAME and MESSAGE-INTEGRITY. */
+  inspect(datagram: Buffer): SignedRequest | undefined {
+    const attributes = readAttributes(datagram);
+    const user = attributes?.find((a) => a.type === ATTR.USERNAME);
+    const mi = attributes?.find((a) => a.type === ATTR.MESSAGE_INTEGRITY);
+    if (!user || !mi) return undefined;
+    const username = user.value.toString('utf8');
+    const expiry = turnUsernameExpiry(username);
+    if (expiry === undefined) return { username, password: undefined, failure: 'malformed' };
+    if (expiry < this.now()) return { username, password: undefined, failure: 'expired' };
+    for (const secret of this.secrets) {
+      const password = turnPassword(secret, username);
+      if (integrityMatches(datagram, mi, longTermKey(username, this.realm, password))) {
+        return { username, password, failure: undefined };
+      }
+    }
+    return { username, password: undefined, failure: 'bad_password' };
+  }
+
+  /** Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request. */
+  withCandidate<T>(signed: SignedRequest | undefined, fn: () => T): T {
+    this.candidate = signed?.password ? { username: signed.username, password: signed.password } : undefined;
+    try {
+      return fn();
+    } finally {
+      this.candidate = undefined;
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Allocate, around node-turn's handler. Fixes: quotas (its checkQuota is a TODO); the
+ * requested LIFETIME (it reads a misspelt attribute); REQUESTED-ADDRESS-FAMILY; EVEN-PORT and
+ * RESERVATION-TOKEN (see relay-ports.ts); a second Allocate on a live 5-tuple (it never looks
+ * the allocation up, so it replaced and leaked the first instead of answering 437).
+ */
+import type { Socket } from 'node:dgram';
+import { Attribute, type NtMessage, type MethodListener } from '../node-turn.js';
+import { ATTR } from '../stun/codec.js';
+import type { TurnContext } from '../context.js';
+import { attributeOfType } from './attributes.js';
+import { signReply, wrapListeners } from './wrap.js';
+
+const reservedSocket = new WeakMap<NtMessage, Socket>();
+const issuedToken = new WeakMap<NtMessage, string>();
+
+export function fixAllocate(ctx: TurnContext): void {
+  const { server, ports } = ctx;
+  server.allocate.allocateUdp = async (msg) => [reservedSocket.get(msg) ?? (await ports.bindAny())];
+  server.allocate.allocateUdpEven = async (msg, reserveNext) => {
+    const { socket, token } = await ports.bindEven(reserveNext);
+    if (token) issuedToken.set(msg, token);
+    return [socket];
+  };
+  wrapListeners<MethodListener>(server, 'allocate', (original) => (msg, reply) => {
+    signReply(reply);
+    msg.allocation = server.allocations[msg.transport.get5Tuple()] ?? null;
+    if (msg.allocation) return original(msg, reply);
+    newAllocation(ctx, msg, reply, original);
+  });
+}
+
+function newAllocation(ctx: TurnContext, msg: NtMessage, reply: NtMessage, original: MethodListener): void {
+  const username = msg.user?.username ?? '';
+  const family = attributeOfType(msg.attributes, ATTR.REQUESTED_ADDRESS_FAMILY)?.value;
+  if (family !== undefined && family !== ctx.relayFamily) return refuse(ctx, reply, username, 440, 'Address Family not Supported');
+  const full = ctx.quotas.take(username);
+  if (full) {
+    ctx.metrics.quotaRejections.inc({ quota: full });
+    return refuse(ctx, reply, username, 486, 'Allocation Quota Reached', { quota: full });
+  }
+  const outcome = claimReservation(ctx, msg);
+  if (outcome !== 'ok') {
+    ctx.quotas.give(username);
+    return outcome === 'conflict' ? refuse(ctx, reply, username, 400, 'Bad Request') : refuse(ctx, reply, username, 508, 'Insufficient Capacity');
+  }
+  settleOnce(ctx, msg, reply, username);
+  original(msg, reply);
+}
+
+/** RESERVATION-TOKEN: hand node-turn the reserved socket instead of its broken lookup. */
+function claimReservation(ctx: TurnContext, msg: NtMessage): 'ok' | 'conflict' | 'unknown' {
+  const token = attributeOfType(msg.attributes, ATTR.RESERVATION_TOKEN);
+  if (!token) return 'ok';
+  if (attributeOfType(msg.attributes, ATTR.EVEN_PORT)) return 'conflict';
+  const socket = ctx.ports.take(String(token.value));
+  if (!socket) return 'unknown';
+  reservedSocket.set(msg, socket);
+  msg.attributes = msg.attributes.filter((a) => a !== token);
+  return 'ok';
+}
+
+/** Track the allocation on success, give back the quota slot on failure. */
+function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username: string): void {
+  const resolve = reply.resolve.bind(reply);
+  const reject = reply.reject.bind(reply);
+  let settled = false;
+  reply.resolve = () => {
+    if (!settled && msg.allocation) {
+      settled = true;
+      const lifetime = ctx.lifetime.seconds(msg.getAttribute('lifetime') as number | undefined);
+      const attr = attributeOfType(reply.attributes, ATTR.LIFETIME);
+      if (attr) attr.value = lifetime;
+      const token = issuedToken.get(msg);
+      if (token) insertBeforeIntegrity(reply, new Attribute(reply, 'reservation-token', token));
+      ctx.registry.track(msg.allocation, username, lifetime);
+    }
+    resolve();
+  };
+  reply.reject = (code, reason) => {
+    if (!settled) {
+      settled = true;
+      ctx.quotas.give(username);
+      reservedSocket.get(msg)?.close();
+      ctx.log.warn({ username, code, reason }, 'allocation refused');
+    }
+    reject(code, reason);
+  };
+}
+
+function insertBeforeIntegrity(reply: NtMessage, attr: InstanceType<typeof Attribute>): void {
+  const at = reply.attributes.findIndex((a) => a.type === ATTR.MESSAGE_INTEGRITY);
+  reply.attributes.splice(at < 0 ? reply.attributes.length : at, 0, attr);
+  reply.length += 4 + attr.length + attr.padding;
+}
+
+function refuse(ctx: TurnContext, reply: NtMessage, username: string, code: number, reason: string, extra: object = {}): void {
+  ctx.log.warn({ username, code, reason, ...extra }, 'allocation refused');
+  reply.reject(code, reason);
+}

@@ -1,0 +1,1 @@
+export { createTurnServer, type TurnServer } from './server.js';

@@ -1,0 +1,138 @@
+/**
+ * createTurnServer: node-turn with our fixes, REST credentials, peer filter, quotas and the
+ * health/metrics endpoint. Built separately from main.ts so tests run it in-process.
+ */
+import { once } from 'node:events';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Socket } from 'node:dgram';
+import { ConfigError, createLogger, type Logger, type TurnConfig } from '@sync-suite/shared/node';
+import { NodeTurn, type NtServer } from './node-turn.js';
+import { RestCredentials } from './credentials.js';
+import { createPeerFilter, PeerFilterError, type PeerFilter } from './peer-filter.js';
+import { AllocationQuotas } from './quotas.js';
+import { AllocationRegistry } from './allocations.js';
+import { createRelayMetrics, type RelayMetrics } from './metrics.js';
+import { lifetimePolicy } from './lifetime.js';
+import { RelayPorts } from './relay-ports.js';
+import { startHealthServer, type HealthServer } from './health.js';
+import type { TurnContext } from './context.js';
+import { installAttributeFixes } from './fixes/attributes.js';
+import { fixMessageDispatch } from './fixes/message.js';
+import { fixAllocate } from './fixes/allocate.js';
+import { fixRefresh } from './fixes/refresh.js';
+import { guardPeerRequests } from './fixes/peer-requests.js';
+import { wrapListeningSocket } from './fixes/listening-socket.js';
+
+export interface TurnServer {
+  readonly metrics: RelayMetrics;
+  /** UDP port of the STUN/TURN listener (after start) */
+  readonly port: number;
+  /** HTTP port of /healthz and /metrics (after start) */
+  readonly metricsPort: number;
+  readonly relayIp: string;
+  /** live allocations */
+  readonly allocations: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } = {}): TurnServer {
+  const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'turn' });
+  const peers = buildPeerFilter(config);
+  const relayIp = config.TURN_RELAY_IP ?? defaultRelayIp(config.TURN_LISTEN_IP);
+  const lifetime = lifetimePolicy(config.TURN_MAX_LIFETIME_SECONDS);
+  const secrets = [config.TURN_SECRET, ...(config.TURN_SECRET_PREVIOUS ? [config.TURN_SECRET_PREVIOUS] : [])];
+  const credentials = new RestCredentials(secrets, config.TURN_REALM);
+  const metrics = createRelayMetrics();
+  const server = new NodeTurn({
+    listeningIps: [config.TURN_LISTEN_IP],
+    relayIps: [relayIp],
+    externalIps: config.TURN_EXTERNAL_IP ?? null,
+    listeningPort: config.TURN_PORT,
+    minPort: config.TURN_MIN_PORT,
+    maxPort: config.TURN_MAX_PORT,
+    maxAllocateLifetime: lifetime.maxSeconds,
+    defaultAllocatetLifetime: lifetime.defaultSeconds,
+    authMech: 'long-term',
+    realm: config.TURN_REALM,
+    credentials: credentials.map,
+    debugLevel: 'ERROR',
+    log: (message) => log.debug({ nodeTurn: String(message) }, 'node-turn'),
+  });
+  // node-turn turns port 0 into 3478; tests want an ephemeral port.
+  server.network.listeningPort = config.TURN_PORT;
+  const quotas = new AllocationQuotas(config.TURN_USER_QUOTA, config.TURN_TOTAL_QUOTA);
+  const ctx: TurnContext = {
+    server, log, metrics, peers, lifetime, credentials, quotas,
+    registry: new AllocationRegistry(server, quotas, metrics, log),
+    ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log),
+    relayFamily: isIP(relayIp) === 6 ? 2 : 1,
+  };
+  installAttributeFixes();
+  fixMessageDispatch(ctx);
+  fixAllocate(ctx);
+  fixRefresh(ctx);
+  guardPeerRequests(ctx);
+
+  let health: HealthServer | undefined;
+  let port = 0;
+  return {
+    metrics,
+    relayIp,
+    get port() { return port; },
+    get metricsPort() { return health?.port ?? 0; },
+    get allocations() { return ctx.registry.size; },
+    async start() {
+      port = await listen(server, ctx, config.TURN_LISTEN_IP);
+      health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log);
+      log.info(
+        { listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM },
+        'turn server listening (UDP)',
+      );
+    },
+    async stop() {
+      ctx.registry.releaseAll('shutdown');
+      ctx.ports.closeAll();
+      await closeListening(server);
+      await health?.close();
+    },
+  };
+}
+
+async function listen(server: NtServer, ctx: TurnContext, listenIp: string): Promise<number> {
+  server.start();
+  const sockets = server.network.sockets;
+  await Promise.all(sockets.map((s) => Promise.race([once(s, 'listening'), once(s, 'error').then(([err]) => Promise.reject(err as Error))])));
+  for (const socket of sockets) wrapListeningSocket(ctx, socket, listenIp);
+  return sockets[0]!.address().port;
+}
+
+async function closeListening(server: NtServer): Promise<void> {
+  const closed = server.network.sockets.map((s: Socket) => once(s, 'close'));
+  try {
+    server.stop();
+  } catch {
+    // a socket that never bound cannot be closed
+  }
+  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
+}
+
+function buildPeerFilter(config: TurnConfig): PeerFilter {
+  try {
+    return createPeerFilter(config.TURN_DENY_PEERS, config.TURN_ALLOW_LOOPBACK_PEERS);
+  } catch (err) {
+    if (err instanceof PeerFilterError) throw new ConfigError('TURN_DENY_PEERS', err.message);
+    throw err;
+  }
+}
+
+/** The listen IP, or for a wildcard listener the first non-internal IPv4 address. */
+function defaultRelayIp(listenIp: string): string {
+  if (listenIp !== '0.0.0.0' && listenIp !== '::') return listenIp;
+  for (const list of Object.values(networkInterfaces())) {
+    const found = list?.find((i) => i.family === 'IPv4' && !i.internal);
+    if (found) return found.address;
+  }
+  return '127.0.0.1';
+}
