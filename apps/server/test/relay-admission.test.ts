@@ -1,0 +1,177 @@
+/** Relay admission and refusals: tokens, room names, read scope, bad input, size and rate limits, metrics. */
+import { afterEach, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import { createRoomToken, encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { docUntil, metric, RawClient, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
+
+const ROOM = 'acme-conversation-admission';
+const opened: Array<{ destroy(): void }> = [];
+let server: TestServer | undefined;
+
+afterEach(async () => {
+  for (const o of opened.splice(0)) o.destroy();
+  await server?.close();
+  server = undefined;
+});
+
+async function raw(path: string): Promise<RawClient> {
+  const c = await RawClient.connect(`${(server as TestServer).wsUrl}${path}`);
+  opened.push({ destroy: () => c.close() });
+  return c;
+}
+
+const token = (rooms: string[], scope: 'read' | 'write' = 'write') => createRoomToken(TEST_SECRET, { sub: 'u1', rooms, ttlSeconds: 60, scope });
+const textUpdate = (text: string): Uint8Array => {
+  const d = new Y.Doc();
+  d.getText('text').insert(0, text);
+  return Y.encodeStateAsUpdate(d);
+};
+const isDenied = (m: RelayMessage) => m.type === 'auth' && m.authType === 0;
+
+describe('relay auth', () => {
+  it('refuses a missing or bad token with permission-denied then 4401, and counts it', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const none = await raw(`/relay/${ROOM}`);
+    await none.next(isDenied, 5000, 'permission denied');
+    expect(await none.closed()).toBe(4401);
+    expect(none.messages.some((m) => m.type === 'sync-step1')).toBe(false);
+
+    const bad = await raw(`/relay/${ROOM}?token=not-a-jwt`);
+    await bad.next(isDenied);
+    expect(await bad.closed()).toBe(4401);
+    expect(await metric(server.url, 'sync_auth_failures_total', { endpoint: 'relay' })).toBe(2);
+  });
+
+  it('refuses a token for another room with permission-denied then 4403', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const t = await token(['acme-conversation-other']);
+    const c = await raw(`/relay/${ROOM}?token=${t}`);
+    const denied = (await c.next(isDenied)) as { reason: string };
+    expect(denied.reason).toContain('does not cover');
+    expect(await c.closed()).toBe(4403);
+  });
+
+  it('refuses a malformed room name with 4400', async () => {
+    server = await startServer();
+    for (const path of ['/relay/not-a-room', '/relay/', '/relay/acme-conversation-a/b']) {
+      const c = await raw(path);
+      expect(await c.closed()).toBe(4400);
+    }
+  });
+
+  it('lets a stock client in with ?token= (params); a read token receives all, its updates are dropped and counted, its awareness passes', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const writerDoc = new Y.Doc();
+    const writer = stockProvider(3, server.wsUrl, ROOM, writerDoc, { token: await token(['acme-conversation-*']) });
+    const readerDoc = new Y.Doc();
+    const reader = stockProvider(2, server.wsUrl, ROOM, readerDoc, { token: await token([ROOM], 'read') });
+    opened.push(writer, reader, writerDoc, readerDoc);
+    await Promise.all([synced(writer), synced(reader)]);
+
+    writerDoc.getText('text').insert(0, 'from writer');
+    await docUntil(readerDoc, () => textOf(readerDoc) === 'from writer');
+
+    readerDoc.getText('text').insert(0, 'reader tries: ');
+    reader.awareness.setLocalStateField('user', 'reader');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no awareness from reader')), 5000);
+      writer.awareness.on('change', () => {
+        if (writer.awareness.getStates().get(readerDoc.clientID)?.['user'] !== 'reader') return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    // The awareness (sent after the edit) has arrived, so the edit was seen and dropped.
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'read_only' })).toBeGreaterThanOrEqual(1);
+    expect(textOf(writerDoc)).toBe('from writer');
+    const check = await raw(`/relay/${ROOM}?token=${await token([ROOM], 'read')}`);
+    await check.next((m) => m.type === 'sync-step1');
+    expect(textOf(writerDoc)).toBe('from writer');
+  });
+});
+
+describe('relay bad input and limits', () => {
+  it('closes 4400 on an update that does not decode, counts it, and leaves the room intact', async () => {
+    server = await startServer();
+    const good = await raw(`/relay/${ROOM}`);
+    good.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('intact'))));
+    await good.next((m) => m.type === 'update');
+
+    const evil = await raw(`/relay/${ROOM}`);
+    const broken = textUpdate('broken').slice(0, 9);
+    evil.send(encodeRelayMessage((e) => writeRelayUpdate(e, broken)));
+    expect(await evil.closed()).toBe(4400);
+
+    const bogusAwareness = await raw(`/relay/${ROOM}`);
+    bogusAwareness.send(encodeRelayMessage((e) => writeRelayAwareness(e, new Uint8Array([1, 5, 1, 3, 0x7b, 0x7b, 0x7b]))));
+    expect(await bogusAwareness.closed()).toBe(4400);
+
+    const garbage = await raw(`/relay/${ROOM}`);
+    garbage.send(new Uint8Array([0, 9, 1, 2]));
+    expect(await garbage.closed()).toBe(4400);
+
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'bad_update' })).toBe(1);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'bad_awareness' })).toBe(1);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'malformed' })).toBe(1);
+
+    const docNow = new Y.Doc();
+    const reader = stockProvider(3, server.wsUrl, ROOM, docNow);
+    opened.push(reader, docNow);
+    await synced(reader);
+    expect(textOf(docNow)).toBe('intact');
+    expect(good.closeCode).toBeNull();
+  });
+
+  it('closes 1009 above RELAY_MAX_MESSAGE_BYTES and 4429 above the message rate', async () => {
+    server = await startServer({ RELAY_MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '20' });
+    const big = await raw(`/relay/${ROOM}`);
+    big.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('x'.repeat(2000)))));
+    expect(await big.closed()).toBe(1009);
+
+    const chatty = await raw(`/relay/${ROOM}`);
+    const aw = new awarenessProtocol.Awareness(new Y.Doc());
+    const frame = encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(aw, [aw.clientID])));
+    aw.destroy();
+    for (let i = 0; i < 50; i++) chatty.send(frame);
+    expect(await chatty.closed()).toBe(4429);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_big' })).toBe(1);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'rate_limited' })).toBe(1);
+  });
+
+  it('closes 4409 when the room is full', async () => {
+    server = await startServer({ MAX_PEERS_PER_ROOM: '2' });
+    const a = await raw(`/relay/${ROOM}`);
+    const b = await raw(`/relay/${ROOM}`);
+    await Promise.all([a.next((m) => m.type === 'sync-step1'), b.next((m) => m.type === 'sync-step1')]);
+    const c = await raw(`/relay/${ROOM}`);
+    expect(await c.closed()).toBe(4409);
+  });
+});
+
+describe('relay metrics and readiness', () => {
+  it('counts connections, rooms, updates, bytes and commit latency; /readyz checks storage', async () => {
+    server = await startServer({ PERSIST_FLUSH_MS: '20' });
+    const ready = await (await fetch(`${server.url}/readyz`)).json();
+    expect(ready).toMatchObject({ checks: { storage: 'ok' } });
+
+    const doc = new Y.Doc();
+    const p = stockProvider(3, server.wsUrl, ROOM, doc);
+    opened.push(p, doc);
+    await synced(p);
+    expect(await metric(server.url, 'sync_relay_connections')).toBe(1);
+    expect(await metric(server.url, 'sync_relay_rooms')).toBe(1);
+    const before = await metric(server.url, 'sync_relay_update_bytes_total');
+    doc.getText('text').insert(0, 'counted');
+    const otherDoc = new Y.Doc();
+    const other = stockProvider(2, server.wsUrl, ROOM, otherDoc);
+    opened.push(other, otherDoc);
+    await docUntil(otherDoc, () => textOf(otherDoc) === 'counted');
+    const updates = await metric(server.url, 'sync_relay_updates_total');
+    expect(updates).toBeGreaterThanOrEqual(1);
+    expect(await metric(server.url, 'sync_relay_update_bytes_total')).toBeGreaterThan(before);
+    await server.app.sync.lifecycle.shutdown(() => undefined); // drain commits; histogram observes
+    expect(await metric(server.url, 'sync_relay_persist_seconds_count')).toBeGreaterThanOrEqual(1);
+  });
+});

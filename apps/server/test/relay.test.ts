@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import {
+  createRoomToken,
+  encodeRelayMessage,
+  writeRelayAwareness,
+  writeRelayQueryAwareness,
+  writeRelaySyncStep1,
+  writeRelayUpdate,
+  type RelayMessage,
+} from '@sync-suite/shared';
+import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import {
+  docUntil,
+  metric,
+  RawClient,
+  stockProvider,
+  synced,
+  textOf,
+  until,
+  type StockProvider,
+  type StockVersion,
+} from '../../../test/fixtures/relay-clients.js';
+
+const ROOM = 'acme-conversation-relay-1';
+const opened: Array<{ destroy(): void }> = [];
+let server: TestServer | undefined;
+
+afterEach(async () => {
+  for (const o of opened.splice(0)) o.destroy();
+  await server?.close();
+  server = undefined;
+});
+
+function provider(version: StockVersion, room = ROOM, params: Record<string, string> = {}): { doc: Y.Doc; p: StockProvider } {
+  const doc = new Y.Doc();
+  const p = stockProvider(version, (server as TestServer).wsUrl, room, doc, params);
+  opened.push(p, doc);
+  return { doc, p };
+}
+
+async function raw(room = ROOM, query = ''): Promise<RawClient> {
+  const c = await RawClient.connect(`${(server as TestServer).wsUrl}/relay/${room}${query}`);
+  opened.push({ destroy: () => c.close() });
+  return c;
+}
+
+const isType = (type: RelayMessage['type']) => (m: RelayMessage) => m.type === type;
+const updateOf = (edit: (doc: Y.Doc) => void): Uint8Array => {
+  const doc = new Y.Doc();
+  edit(doc);
+  return Y.encodeStateAsUpdate(doc);
+};
+
+describe('relay with stock y-websocket clients', () => {
+  it.each([
+    [3, 3],
+    [2, 2],
+    [3, 2],
+  ] as const)('syncs text and awareness between y-websocket %d.x and %d.x', async (va, vb) => {
+    server = await startServer();
+    const a = provider(va);
+    const b = provider(vb);
+    await Promise.all([synced(a.p), synced(b.p)]);
+    a.doc.getText('text').insert(0, 'hello from a');
+    await docUntil(b.doc, () => textOf(b.doc) === 'hello from a');
+    b.doc.getText('text').insert(0, 'b says: ');
+    await docUntil(a.doc, () => textOf(a.doc) === 'b says: hello from a');
+
+    a.p.awareness.setLocalStateField('user', { name: 'alice' });
+    const seen = () => (b.p.awareness.getStates().get(a.doc.clientID) as { user?: { name: string } } | undefined)?.user?.name === 'alice';
+    await until(b.p.awareness as never, 'change', seen, 5000, 'awareness of a at b');
+
+    // Closing a removes its awareness at b (broadcast by the server on close).
+    a.p.destroy();
+    await until(b.p.awareness as never, 'change', () => !b.p.awareness.getStates().has(a.doc.clientID), 5000, 'removal');
+  });
+
+  it('keeps data for a client that joins later (relay, not peer-to-peer)', async () => {
+    server = await startServer();
+    const a = provider(3);
+    await synced(a.p);
+    a.doc.getArray<number>('list').push([1, 2, 3]);
+    const b = provider(2);
+    await synced(b.p);
+    await docUntil(b.doc, () => b.doc.getArray('list').length === 3);
+    expect(b.doc.getArray('list').toArray()).toEqual([1, 2, 3]);
+  });
+});
+
+describe('relay protocol (raw frames)', () => {
+  it('sends sync step 1 and known awareness on open, answers step 1, echoes updates to the sender', async () => {
+    server = await startServer();
+    const first = await raw();
+    await first.next(isType('sync-step1'));
+    // first publishes awareness; a later connection receives it on open
+    const aw = new awarenessProtocol.Awareness(new Y.Doc());
+    aw.setLocalState({ name: 'first' });
+    first.send(encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(aw, [aw.clientID]))));
+    await first.next(isType('awareness'), 5000, 'awareness echo');
+    aw.destroy();
+
+    const update = updateOf((d) => d.getText('text').insert(0, 'raw'));
+    first.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+    await first.next(isType('update'), 5000, 'own update echoed');
+
+    const second = await raw();
+    await second.next(isType('sync-step1'));
+    await second.next(isType('awareness'), 5000, 'known awareness on open');
+    second.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Y.Doc()))));
+    const step2 = (await second.next(isType('sync-step2'))) as { update: Uint8Array };
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, step2.update);
+    expect(textOf(doc)).toBe('raw');
+
+    second.send(encodeRelayMessage((e) => writeRelayQueryAwareness(e)));
+    await until(second.ws as never, 'decoded', () => second.messages.filter(isType('awareness')).length >= 2, 5000, 'query answer');
+
+    // first leaves: second hears that its awareness state was removed
+    first.close();
+    await until(second.ws as never, 'decoded', () => second.messages.filter(isType('awareness')).length >= 3, 5000, 'removal');
+    const removal = second.messages.filter(isType('awareness')).at(-1) as { update: Uint8Array };
+    const target = new awarenessProtocol.Awareness(new Y.Doc());
+    awarenessProtocol.applyAwarenessUpdate(target, (second.messages.find(isType('awareness')) as { update: Uint8Array }).update, null);
+    expect(target.getStates().size).toBe(2); // first's state and target's own local state
+    awarenessProtocol.applyAwarenessUpdate(target, removal.update, null);
+    expect([...target.getStates().keys()]).toEqual([target.clientID]);
+    target.destroy();
+  });
+
+  it('answers step 1 from storage even when it arrives before the room finished loading', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'relay-early-'));
+    try {
+      server = await startServer({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      const writer = provider(3, 'acme-conversation-early');
+      await synced(writer.p);
+      writer.doc.getText('text').insert(0, 'stored before');
+      const reader = provider(2, 'acme-conversation-early');
+      await docUntil(reader.doc, () => textOf(reader.doc) === 'stored before');
+      await server.close(); // graceful: commits, then closes sockets
+      for (const o of opened.splice(0)) o.destroy();
+
+      server = await startServer({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      // Step 1 goes out the moment the socket opens, while the server is still loading the room.
+      const c = RawClient.start(`${server.wsUrl}/relay/acme-conversation-early`);
+      opened.push({ destroy: () => c.close() });
+      c.ws.once('open', () => c.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Y.Doc())))));
+      const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, step2.update);
+      expect(textOf(doc)).toBe('stored before');
+    } finally {
+      await server?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
