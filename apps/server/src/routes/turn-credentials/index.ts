@@ -1,4 +1,24 @@
-/** Placeholder until its issue lands. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * GET /turn-credentials: ICE servers for a caller holding a valid room token (any room: TURN
+ * relays opaque, end-to-end encrypted bytes). TURN entries carry TURN REST API credentials
+ * (`<expiry>:<sub>`, HMAC-SHA1 of TURN_SECRET); without TURN_SECRET only STUN is offered.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createTurnCredentials } from '@sync-suite/shared/node';
+import { tokenFromRequest } from '../../auth/authenticate.js';
+import { iceServersFor } from './ice-servers.js';
 
-export async function turnCredentialsRoutes(_app: FastifyInstance): Promise<void> {}
+export async function turnCredentialsRoutes(app: FastifyInstance): Promise<void> {
+  const { config, auth } = app.sync;
+  app.get('/turn-credentials', async (req: FastifyRequest, reply) => {
+    reply.header('cache-control', 'no-store');
+    const result = await auth.verify(tokenFromRequest(req), 'turn');
+    if (!result.ok) {
+      req.log.info({ reason: result.reason }, 'turn credentials refused');
+      return reply.code(401).send({ error: 'unauthorized', reason: result.reason });
+    }
+    const ttl = config.TURN_TTL_SECONDS;
+    const credentials = config.TURN_SECRET ? createTurnCredentials(config.TURN_SECRET, result.claims.sub, ttl) : undefined;
+    return { iceServers: iceServersFor(config.TURN_URLS, req.hostname, credentials), ttl };
+  });
+}

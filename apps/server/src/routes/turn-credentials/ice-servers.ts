@@ -1,0 +1,27 @@
+/** RTCIceServer entries from TURN_URLS (default `turn:<request host>:3478`), STUN listed apart. */
+import type { TurnCredentials } from '@sync-suite/shared/node';
+
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/** `host` as the request named it, without its port; IPv6 literals keep their brackets. */
+export function hostWithoutPort(hostname: string): string {
+  if (hostname.startsWith('[')) return hostname.slice(0, hostname.indexOf(']') + 1);
+  return hostname.split(':')[0] ?? hostname;
+}
+
+export function iceServersFor(turnUrls: readonly string[] | undefined, requestHost: string, creds: TurnCredentials | undefined): IceServer[] {
+  const host = hostWithoutPort(requestHost);
+  const urls = turnUrls?.length ? turnUrls : [`turn:${host}:3478`];
+  const stun = urls.filter((u) => u.startsWith('stun:'));
+  const turn = urls.filter((u) => !u.startsWith('stun:'));
+  // Every TURN server answers STUN Binding on its port: derive stun: URLs from the turn: ones.
+  const derived = turn.filter((u) => u.startsWith('turn:')).map((u) => `stun:${u.slice(5).split('?')[0]}`);
+  const stunUrls = [...new Set([...stun, ...derived])];
+  const servers: IceServer[] = stunUrls.length ? [{ urls: stunUrls }] : [];
+  if (creds && turn.length) servers.push({ urls: turn, username: creds.username, credential: creds.credential });
+  return servers;
+}

@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRoomToken, verifyTurnCredentials } from '@sync-suite/shared/node';
+import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+
+const TURN_SECRET = 'turn-secret-for-tests';
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const token = (sub = 'alice') => createRoomToken(TEST_SECRET, { sub, rooms: ['acme-conversation-*'], ttlSeconds: 600 });
+
+describe('GET /turn-credentials', () => {
+  it('hands REST credentials to a valid token, in RTCIceServer form, not cacheable', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_TTL_SECONDS: '120' });
+    const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token()}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as { ttl: number; iceServers: Array<{ urls: string[]; username?: string; credential?: string }> };
+    expect(body.ttl).toBe(120);
+    expect(body.iceServers[0]).toEqual({ urls: ['stun:127.0.0.1:3478'] });
+    const turn = body.iceServers[1]!;
+    expect(turn.urls).toEqual(['turn:127.0.0.1:3478']);
+    const [expiry, sub] = turn.username!.split(':');
+    expect(sub).toBe('alice');
+    const now = Math.floor(Date.now() / 1000);
+    expect(Number(expiry)).toBeGreaterThanOrEqual(now + 119);
+    expect(Number(expiry)).toBeLessThanOrEqual(now + 121);
+    expect(verifyTurnCredentials(turn.username!, turn.credential!, [TURN_SECRET])).toEqual({ ok: true });
+    // the secret itself never leaves the server
+    expect(JSON.stringify(body)).not.toContain(TURN_SECRET);
+  });
+
+  it('accepts ?token= and uses TURN_URLS as given', async () => {
+    server = await startServer({
+      AUTH_SECRET: TEST_SECRET,
+      TURN_SECRET,
+      TURN_URLS: 'turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349?transport=tcp,stun:stun.example.com:3478',
+    });
+    const res = await fetch(`${server.url}/turn-credentials?token=${await token()}`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { iceServers: Array<{ urls: string[]; username?: string }> };
+    expect(body.iceServers[0]!.urls).toEqual(['stun:stun.example.com:3478', 'stun:turn.example.com:3478']);
+    expect(body.iceServers[1]!.urls).toEqual(['turn:turn.example.com:3478?transport=udp', 'turns:turn.example.com:5349?transport=tcp']);
+    expect(body.iceServers[1]!.username).toMatch(/^\d+:alice$/);
+  });
+
+  it('refuses a missing, bad or expired token with 401 and counts it', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET });
+    expect((await fetch(`${server.url}/turn-credentials`)).status).toBe(401);
+    const forged = await createRoomToken('another-secret-that-is-32-bytes-long!!', { sub: 'eve', rooms: ['*'], ttlSeconds: 600 });
+    const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${forged}` } });
+    expect(res.status).toBe(401);
+    expect(JSON.stringify(await res.json())).not.toContain('username');
+    const expired = await createRoomToken(TEST_SECRET, { sub: 'bob', rooms: ['*'], ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 600 });
+    expect((await fetch(`${server.url}/turn-credentials?token=${expired}`)).status).toBe(401);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/sync_auth_failures_total\{endpoint="turn",reason="[a-z_]+"\} [1-9]/);
+  });
+
+  it('offers STUN only when TURN_SECRET is unset', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token()}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { iceServers: unknown[] };
+    expect(body.iceServers).toEqual([{ urls: ['stun:127.0.0.1:3478'] }]);
+  });
+
+  it('needs no token when auth is off', async () => {
+    server = await startServer({ TURN_SECRET });
+    const res = await fetch(`${server.url}/turn-credentials`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { iceServers: Array<{ username?: string }> };
+    expect(body.iceServers[1]!.username).toMatch(/^\d+:anonymous$/);
+  });
+});
