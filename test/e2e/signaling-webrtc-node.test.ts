@@ -1,0 +1,105 @@
+/**
+ * Two stock y-webrtc clients in two Node processes sync a Y.Text and awareness over a real
+ * WebRTC data channel (node-datachannel, bound to 127.0.0.1), signaling through our
+ * /signal?token=…, with and without a room password (encrypted signaling).
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRoomToken } from '@sync-suite/shared';
+import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { RawClient, metricValue, withTimeout } from '../../apps/server/test/signaling-client.js';
+
+const PEER = 'test/e2e/fixtures/signaling-peer.ts';
+const SYNC_MS = 30_000;
+
+type Child = ChildProcessByStdio<Writable, Readable, Readable>;
+interface PeerResult {
+  name: string;
+  text: string[];
+  awareness: string[];
+  webrtcPeers: number;
+  bcPeers: number;
+}
+
+let server: TestServer | undefined;
+const children: Child[] = [];
+const observers: RawClient[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await Promise.all(observers.splice(0).map((c) => c.close()));
+  await server?.close();
+  server = undefined;
+});
+
+/** Start a peer process; resolves with its SYNCED report (its stderr tail on failure). */
+function startPeer(env: Record<string, string>): { child: Child; synced: Promise<PeerResult>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', PEER], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const synced = new Promise<PeerResult>((done, fail) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const line = out.split('\n').find((l) => l.startsWith('SYNCED '));
+      if (line) done(JSON.parse(line.slice(7)) as PeerResult);
+    });
+    void exited.then((code) => fail(new Error(`peer ${env['NAME']} exited (${code}) before syncing:\n${stderr}`)));
+  });
+  return { child, synced, exited };
+}
+
+async function syncPair(room: string, password?: string) {
+  if (!server) throw new Error('no server');
+  const url = async (sub: string) =>
+    `${server?.wsUrl}/signal?token=${await createRoomToken(TEST_SECRET, { sub, rooms: ['e2e-conversation-*'], ttlSeconds: 600 })}`;
+  // An observer on the same topic sees what the signaling server relays.
+  const observer = await RawClient.open(await url('observer'));
+  observers.push(observer);
+  observer.send({ type: 'subscribe', topics: [room] });
+  await observer.roundTrip();
+  const common = { ROOM: room, ...(password ? { PASSWORD: password } : {}) };
+  const a = startPeer({ ...common, NAME: 'phone', OTHER: 'desktop', SIGNAL_URL: await url('phone') });
+  const b = startPeer({ ...common, NAME: 'desktop', OTHER: 'phone', SIGNAL_URL: await url('desktop') });
+  const results = await withTimeout(Promise.all([a.synced, b.synced]), SYNC_MS, 'both peers synced');
+  for (const p of [a, b]) p.child.stdin.end();
+  const codes = await withTimeout(Promise.all([a.exited, b.exited]), 10_000, 'peers exit');
+  const relayed = observer.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
+  return { results, codes, relayed };
+}
+
+describe('stock y-webrtc over WS /signal (Node processes)', () => {
+  it('syncs a Y.Text and awareness over WebRTC, signaling through /signal?token=…', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const { results, codes, relayed } = await syncPair('e2e-conversation-plain');
+    for (const r of results) {
+      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
+      expect(r.awareness).toEqual(['desktop', 'phone']);
+      expect(r.webrtcPeers).toBe(1);
+      expect(r.bcPeers).toBe(0);
+    }
+    expect(codes).toEqual([0, 0]);
+    // Plain signaling: announces and SDP travel as JSON objects, the document text never does.
+    expect(relayed.some((m) => (m['data'] as { type?: string }).type === 'announce')).toBe(true);
+    expect(relayed.some((m) => JSON.stringify(m).includes('"sdp"'))).toBe(true);
+    expect(JSON.stringify(relayed)).not.toContain('hello from');
+    expect(await metricValue(server, 'signalingMessages', { type: 'publish' })).toBeGreaterThan(2);
+    expect(await metricValue(server, 'authFailures')).toBe(0);
+  });
+
+  it('syncs with a room password: the server relays only ciphertext', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const { results, codes, relayed } = await syncPair('e2e-conversation-secret', 'correct horse battery staple');
+    for (const r of results) {
+      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
+      expect(r.awareness).toEqual(['desktop', 'phone']);
+      expect(r.webrtcPeers).toBe(1);
+    }
+    expect(codes).toEqual([0, 0]);
+    expect(relayed.length).toBeGreaterThan(2);
+    for (const m of relayed) expect(typeof m['data']).toBe('string');
+    expect(JSON.stringify(relayed)).not.toMatch(/announce|sdp|candidate/);
+  });
+});
