@@ -1,10 +1,15 @@
 /**
  * `npm start`: the server and the TURN server together with embedded defaults.
- * Ctrl-C (or SIGTERM) stops both gracefully; if one exits, the other is stopped and
- * this process exits with the first one's exit code.
+ * Ctrl-C (or SIGTERM, SIGHUP) stops both gracefully and exits 0 when both stopped cleanly.
+ * If one exits on its own, the other is stopped and this process exits with
+ * the first one's exit code (128 + signal number when it was killed by a signal, as shells do).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
+
+/** Longer than the server's own SHUTDOWN_TIMEOUT_MS default, so this only catches hangs. */
+const STOP_TIMEOUT_MS = 15_000;
 
 const env = { ...process.env };
 // One shared TURN secret for the pair when the operator has not chosen one (dev only).
@@ -12,37 +17,63 @@ if (!env['TURN_SECRET']) {
   env['TURN_SECRET'] = randomBytes(24).toString('base64url');
   process.stderr.write('TURN_SECRET not set: generated one for this run (set it to keep credentials valid across restarts)\n');
 }
-if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') env['TURN_ALLOW_LOOPBACK_PEERS'] = 'true';
+if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') {
+  env['TURN_ALLOW_LOOPBACK_PEERS'] = 'true';
+  process.stderr.write('TURN_ALLOW_LOOPBACK_PEERS=true for this one-host run (never in production)\n');
+}
 
 const children = new Map<string, ChildProcess>();
+/** Set once: the exit code this process will end with. */
 let exitCode: number | undefined;
+let stopping = false;
+
+function codeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
 
 function run(name: string, entry: string): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: 'inherit' });
+  // Own process group: a terminal's Ctrl-C reaches only us, and each child gets exactly one SIGTERM.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: 'inherit', detached: true });
   children.set(name, child);
+  child.on('error', (err) => {
+    process.stderr.write(`${name} could not start: ${err.message}\n`);
+  });
   child.on('exit', (code, signal) => {
     children.delete(name);
-    if (exitCode === undefined) {
-      exitCode = code ?? (signal ? 1 : 0);
-      if (exitCode !== 0 || children.size > 0) process.stderr.write(`${name} exited (${code ?? signal}); stopping the rest\n`);
-      stopAll('SIGTERM');
+    const own = codeOf(code, signal);
+    if (!stopping) {
+      // It died on its own: its code is ours, and the rest must stop.
+      exitCode = own;
+      process.stderr.write(`${name} exited (${code ?? signal}); stopping the rest\n`);
+      stopAll();
+    } else if (own !== 0 && exitCode === 0) {
+      // A failed shutdown is not a clean stop.
+      exitCode = own;
     }
-    if (children.size === 0) process.exit(exitCode);
+    if (children.size === 0) process.exit(exitCode ?? 0);
   });
 }
 
-function stopAll(signal: NodeJS.Signals): void {
+function stopAll(): void {
+  if (!stopping) {
+    stopping = true;
+    setTimeout(() => killAll('SIGKILL'), STOP_TIMEOUT_MS).unref();
+  }
+  killAll('SIGTERM');
+}
+
+function killAll(signal: NodeJS.Signals): void {
   for (const child of children.values()) child.kill(signal);
 }
 
-process.on('SIGINT', () => {
-  exitCode ??= 0;
-  stopAll('SIGTERM');
-});
-process.on('SIGTERM', () => {
-  exitCode ??= 0;
-  stopAll('SIGTERM');
-});
+function onSignal(): void {
+  // npm forwards the signal it got, and the terminal sends its own: act on the first only.
+  if (stopping) return;
+  exitCode = 0;
+  stopAll();
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
 run('server', 'apps/server/src/main.ts');
 run('turn', 'apps/turn/src/main.ts');

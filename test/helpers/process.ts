@@ -37,8 +37,9 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   return { ...env, ...extra };
 }
 
-export function runProcess(command: string, args: string[], env: Record<string, string>): RunningProcess {
-  const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** detached: its own process group, so a test can signal the group as a terminal's Ctrl-C does. */
+export function runProcess(command: string, args: string[], env: Record<string, string>, opts: { detached?: boolean } = {}): RunningProcess {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   const lines: Array<Record<string, unknown>> = [];
   let out = '';
   let err = '';
@@ -93,6 +94,13 @@ export function runProcess(command: string, args: string[], env: Record<string, 
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exited;
+      }
+      if (opts.detached && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL'); // anything left in its group
+        } catch {
+          // the group is already gone
+        }
       }
     },
   };

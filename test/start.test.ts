@@ -1,0 +1,124 @@
+/**
+ * `npm start`: server and TURN together. Ctrl-C stops both gracefully (exit 0); when one
+ * dies, the other is stopped and the exit code is the dead one's.
+ */
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { baseEnv, exitWithin, listeningPort, runProcess, type RunningProcess } from './helpers/process.js';
+
+let proc: RunningProcess | undefined;
+let dataDir: string | undefined;
+afterEach(async () => {
+  await proc?.kill();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  proc = undefined;
+  dataDir = undefined;
+});
+
+/** A port free for both UDP and TCP on 127.0.0.1 right now (TURN listens on both). */
+async function freeTurnPort(): Promise<number> {
+  for (;;) {
+    const udp = createSocket('udp4');
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const port = udp.address().port;
+    const tcp = createServer();
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => (tcpFree ? tcp.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => udp.close(resolve));
+    if (tcpFree) return port;
+  }
+}
+
+async function startSuite(command: 'npm' | 'node', extra: Record<string, string> = {}): Promise<RunningProcess> {
+  dataDir = mkdtempSync(join(tmpdir(), 'sync-start-'));
+  const env = baseEnv({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    TURN_LISTEN_IP: '127.0.0.1',
+    TURN_RELAY_IP: '127.0.0.1',
+    TURN_PORT: String(await freeTurnPort()),
+    TURN_METRICS_HOST: '127.0.0.1',
+    TURN_METRICS_PORT: '0',
+    ...extra,
+  });
+  const args = command === 'npm' ? ['start'] : ['--import', 'tsx', 'scripts/start.ts'];
+  proc = runProcess(command, args, env, { detached: true });
+  return proc;
+}
+
+/** Both processes up: their ports and pids, read from their logs. */
+async function bothUp(p: RunningProcess) {
+  const serverPort = await listeningPort(p, 30_000);
+  const turnLine = await p.waitForLine((l) => l['name'] === 'turn' && typeof l['metricsPort'] === 'number', 30_000);
+  const serverLine = p.lines.find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('Server listening at'));
+  const server = { port: serverPort, pid: Number(serverLine?.['pid']) };
+  const turn = { port: Number(turnLine['metricsPort']), pid: Number(turnLine['pid']) };
+  expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${turn.port}/healthz`)).status).toBe(200);
+  return { server, turn };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start', () => {
+  it('runs server and TURN; Ctrl-C stops both gracefully', async () => {
+    const p = await startSuite('npm');
+    const { server, turn } = await bothUp(p);
+    // What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
+    process.kill(-(p.child.pid as number), 'SIGINT');
+    const exit = await exitWithin(p, 30_000);
+    // npm itself reports an interrupted script as SIGINT (130), whatever the script's exit code;
+    // scripts/start.ts's own code is checked in the next test.
+    expect(exit.signal === 'SIGINT' || exit.code === 130 || exit.code === 0).toBe(true);
+    expect(alive(server.pid)).toBe(false);
+    expect(alive(turn.pid)).toBe(false);
+    const stopping = p.lines.filter((l) => l['msg'] === 'shutting down').map((l) => l['pid']);
+    expect(stopping.sort()).toEqual([server.pid, turn.pid].sort());
+    expect(p.lines.some((l) => l['pid'] === server.pid && l['msg'] === 'stopped')).toBe(true);
+    expect(p.stderr()).not.toMatch(/exited .*stopping the rest/);
+  });
+
+  it('scripts/start.ts exits 0 after a clean Ctrl-C', async () => {
+    const p = await startSuite('node');
+    const { server, turn } = await bothUp(p);
+    process.kill(-(p.child.pid as number), 'SIGINT');
+    expect(await exitWithin(p, 30_000)).toEqual({ code: 0, signal: null });
+    expect(alive(server.pid)).toBe(false);
+    expect(alive(turn.pid)).toBe(false);
+    // Each child got exactly one stop signal (they are in their own process group).
+    expect(p.lines.filter((l) => l['msg'] === 'shutting down').map((l) => l['signal'])).toEqual(['SIGTERM', 'SIGTERM']);
+  });
+
+  it('when TURN is killed, stops the server and exits with its code (128 + 9)', async () => {
+    const p = await startSuite('node');
+    const { server, turn } = await bothUp(p);
+    process.kill(turn.pid, 'SIGKILL');
+    expect(await exitWithin(p, 30_000)).toEqual({ code: 137, signal: null });
+    expect(alive(server.pid)).toBe(false);
+    // The server was stopped gracefully, not killed.
+    expect(p.lines.some((l) => l['pid'] === server.pid && l['msg'] === 'stopped')).toBe(true);
+    expect(p.stderr()).toMatch(/turn exited \(SIGKILL\); stopping the rest/);
+  });
+
+  it('when the server fails at start-up, stops TURN and exits 1', async () => {
+    const p = await startSuite('node', { PORT: 'not-a-port' });
+    expect(await exitWithin(p, 30_000)).toEqual({ code: 1, signal: null });
+    expect(p.stderr()).toMatch(/invalid configuration: PORT: /);
+    expect(p.stderr()).toMatch(/server exited \(1\); stopping the rest/);
+  });
+});
