@@ -1,0 +1,128 @@
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import * as Y from 'yjs';
+import { createServerMetrics } from '@sync-suite/shared/node';
+import { FlushQueue } from '../src/relay/persistence/flush-queue.js';
+import { MemoryStore } from '../src/relay/persistence/memory.js';
+import { SqliteStore } from '../src/relay/persistence/sqlite.js';
+import type { AppendBatch, DocStore } from '../src/relay/persistence/types.js';
+import { createDocStore } from '../src/relay/persistence/create-store.js';
+import { describeDocStoreContract } from './persistence-contract.js';
+import { until } from '../../../test/fixtures/relay-clients.js';
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'relay-store-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describeDocStoreContract('memory', () => new MemoryStore());
+describeDocStoreContract('sqlite', () => new SqliteStore(tempDir()));
+
+describe('sqlite engine', () => {
+  it('uses WAL and keeps data across reopen', async () => {
+    const dir = tempDir();
+    const a = new SqliteStore(dir);
+    await a.init();
+    await a.append([{ room: 'r', updates: [new Uint8Array([1, 2, 3])] }]);
+    await a.close();
+    const b = new SqliteStore(dir);
+    await b.init();
+    expect((await b.load('r')).updates).toEqual([new Uint8Array([1, 2, 3])]);
+    await b.close();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(b.file, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('STORAGE=postgres is refused until the scale-out issue', () => {
+    expect(() => createDocStore({ STORAGE: 'postgres', DATA_DIR: '.' })).toThrow(/not yet supported/);
+  });
+});
+
+/** A store that records each append (one call = one transaction) and can be told to fail. */
+class RecordingStore extends MemoryStore {
+  appends: AppendBatch[][] = [];
+  failNext = 0;
+  override async append(batches: readonly AppendBatch[]): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('disk full');
+    }
+    this.appends.push(batches.map((b) => ({ room: b.room, updates: [...b.updates] })));
+    return super.append(batches);
+  }
+}
+
+function queueFor(store: DocStore, flushMs = 30) {
+  const metrics = createServerMetrics();
+  const committed: Array<[string, number]> = [];
+  const events = new EventEmitter();
+  const queue = new FlushQueue(store, {
+    flushMs,
+    metrics,
+    log: pino({ level: 'silent' }),
+    onCommitted: (room, n) => {
+      committed.push([room, n]);
+      events.emit('committed');
+    },
+    retryMs: 10,
+  });
+  return { queue, metrics, committed, events };
+}
+
+describe('group commit (FlushQueue)', () => {
+  it('commits every update accepted in one window in a single transaction, on its own timer', async () => {
+    const store = new RecordingStore();
+    await store.init();
+    const { queue, metrics, committed, events } = queueFor(store);
+    for (let i = 0; i < 100; i++) queue.enqueue(i % 2 ? 'a' : 'b', new Uint8Array([i]));
+    await until(events as never, 'committed', () => committed.length >= 2, 5000, 'timer commit');
+    expect(store.appends).toHaveLength(1);
+    expect(store.appends[0]?.flatMap((b) => b.updates)).toHaveLength(100);
+    expect(committed.sort()).toEqual([
+      ['a', 50],
+      ['b', 50],
+    ]);
+    const hist = await metrics.relayPersistSeconds.get();
+    expect(hist.values.find((v) => v.metricName === 'sync_relay_persist_seconds_count')?.value).toBe(1);
+    queue.close();
+  });
+
+  it('keeps updates in order when a commit fails, retries, and counts the error', async () => {
+    const store = new RecordingStore();
+    await store.init();
+    store.failNext = 1;
+    const { queue, metrics } = queueFor(store);
+    queue.enqueue('r', new Uint8Array([1]));
+    await expect(queue.flush()).rejects.toThrow('disk full');
+    queue.enqueue('r', new Uint8Array([2]));
+    await queue.flush();
+    expect((await store.load('r')).updates.map((u) => u[0])).toEqual([1, 2]);
+    expect((await metrics.storageErrors.get()).values[0]?.value).toBe(1);
+    expect(queue.size).toBe(0);
+    queue.close();
+  });
+
+  it('flush() waits for a commit already under way and then commits the rest', async () => {
+    const store = new RecordingStore();
+    await store.init();
+    const { queue } = queueFor(store, 1000);
+    queue.enqueue('r', Y.encodeStateVector(new Y.Doc()));
+    const first = queue.flush();
+    queue.enqueue('r', new Uint8Array([9]));
+    await Promise.all([first, queue.flush()]);
+    expect(store.appends).toHaveLength(2);
+    expect((await store.load('r')).updates).toHaveLength(2);
+    queue.close();
+  });
+});
