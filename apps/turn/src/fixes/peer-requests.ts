@@ -1,6 +1,6 @@
 /**
  * Peer filtering for CreatePermission, ChannelBind and Send (node-turn's 403 check is a
- * TODO), plus counting what Send relays. ChannelBind replies are signed by signReply, which
+ * TODO; an IPv6 peer on an IPv4 relay gets 443, RFC 6156), plus counting what Send relays. ChannelBind replies are signed by signReply, which
  * fixes node-turn's missing MESSAGE-INTEGRITY on ChannelBind success.
  */
 import type { MethodListener, NtAddress, NtAllocation, NtMessage } from '../node-turn.js';
@@ -13,12 +13,16 @@ export function guardPeerRequests(ctx: TurnContext): void {
     signReply(reply);
     const denied = (msg.getAttributes('xor-peer-address') as NtAddress[]).find((p) => p && ctx.peers.denies(p.address));
     if (denied) return refuse(ctx, msg, reply, denied, 'CreatePermission');
+    if ((msg.getAttributes('xor-peer-address') as NtAddress[]).some((p) => p && p.family !== ctx.relayFamily)) {
+      return reply.reject(443, 'Peer Address Family Mismatch');
+    }
     original(msg, reply);
   });
   wrapListeners<MethodListener>(server, 'channel_bind', (original) => (msg, reply) => {
     signReply(reply);
     const peer = msg.getAttribute('xor-peer-address') as NtAddress | undefined;
     if (peer && ctx.peers.denies(peer.address)) return refuse(ctx, msg, reply, peer, 'ChannelBind');
+    if (peer && peer.family !== ctx.relayFamily) return reply.reject(443, 'Peer Address Family Mismatch');
     original(msg, reply);
   });
   wrapListeners<MethodListener>(server, 'send', (original) => (msg, reply) => {

@@ -1,0 +1,77 @@
+/** Start createTurnServer in-process on ephemeral ports, logs captured, REST credentials at hand. */
+import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
+import { createLogger, createTurnCredentials, parseEnv, turnConfigSchema } from '@sync-suite/shared/node';
+import { createTurnServer, type TurnServer } from '../../src/server.js';
+
+export const SECRET = 'turn-test-secret-0123456789';
+
+export interface TestTurn {
+  turn: TurnServer;
+  logs: Array<Record<string, unknown>>;
+  /** emits 'log' for every line */
+  events: EventEmitter;
+  /** raw log text, to check that no password is ever written */
+  text(): string;
+  creds(sub?: string, ttl?: number, secret?: string): { username: string; credential: string };
+  metric(name: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startTurn(env: Record<string, string> = {}): Promise<TestTurn> {
+  const config = parseEnv(turnConfigSchema, {
+    TURN_SECRET: SECRET,
+    TURN_LISTEN_IP: '127.0.0.1',
+    TURN_PORT: '0',
+    TURN_METRICS_HOST: '127.0.0.1',
+    TURN_METRICS_PORT: '0',
+    ...env,
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const events = new EventEmitter();
+  let raw = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      raw += chunk.toString();
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        events.emit('log', entry);
+      }
+      cb();
+    },
+  });
+  const turn = createTurnServer(config, { logger: createLogger({ level: 'debug', destination: sink }) });
+  await turn.start();
+  return {
+    turn, logs, events,
+    text: () => raw,
+    creds: (sub = 'alice', ttl = 600, secret = SECRET) => createTurnCredentials(secret, sub, ttl),
+    async metric(name) {
+      const text = await (await fetch(`http://127.0.0.1:${turn.metricsPort}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    },
+    close: () => turn.stop(),
+  };
+}
+
+/** Resolve on the first log line matching `predicate`, or fail after `timeoutMs`. */
+export function waitForLog(t: TestTurn, predicate: (e: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  const found = t.logs.find(predicate);
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      t.events.off('log', onLog);
+      reject(new Error('log line not seen'));
+    }, timeoutMs);
+    const onLog = (e: Record<string, unknown>) => {
+      if (!predicate(e)) return;
+      clearTimeout(timer);
+      t.events.off('log', onLog);
+      resolve(e);
+    };
+    t.events.on('log', onLog);
+  });
+}

@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { A, METHOD, StunClient } from './helpers/stun-client.js';
+import { SECRET, startTurn, type TestTurn } from './helpers/turn.js';
+
+let t: TestTurn | undefined;
+const clients: StunClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await t?.close();
+  t = undefined;
+});
+async function client(creds: { username: string; credential: string }): Promise<StunClient> {
+  const c = await StunClient.open(t!.turn.port, creds.username, creds.credential);
+  clients.push(c);
+  return c;
+}
+
+describe('TURN REST credentials', () => {
+  it('accepts the current and the previous secret, refuses wrong, expired and malformed with 401', async () => {
+    t = await startTurn({ TURN_SECRET_PREVIOUS: 'the-old-turn-secret' });
+    const ok = await (await client(t.creds('alice'))).allocate();
+    expect(ok.cls).toBe(2);
+    expect(ok.signed).toBe(true);
+    expect((await (await client(t.creds('bob', 600, 'the-old-turn-secret'))).allocate()).cls).toBe(2);
+
+    const wrong = await (await client({ username: t.creds('mallory').username, credential: 'not-the-password' })).allocate();
+    expect(wrong.code).toBe(401);
+    const expired = await (await client(t.creds('carol', -5))).allocate();
+    expect(expired.code).toBe(401);
+    const malformed = await (await client({ username: 'carol', credential: 'x' })).allocate();
+    expect(malformed.code).toBe(401);
+    const retired = await (await client(t.creds('dave', 600, 'a-secret-nobody-uses'))).allocate();
+    expect(retired.code).toBe(401);
+
+    expect(await t.metric('turn_auth_failures_total{reason="bad_password"}')).toBe(2);
+    expect(await t.metric('turn_auth_failures_total{reason="expired"}')).toBe(1);
+    expect(await t.metric('turn_auth_failures_total{reason="malformed"}')).toBe(1);
+    expect(await t.metric('turn_allocations')).toBe(2);
+    // logs name the user, never a password or secret
+    expect(t.logs.some((l) => l['msg'] === 'allocation created' && String(l['username']).endsWith(':alice'))).toBe(true);
+    expect(t.logs.some((l) => l['msg'] === 'credentials refused' && String(l['username']).endsWith(':mallory'))).toBe(true);
+    for (const secretish of [t.creds('alice').credential, 'not-the-password', SECRET, 'the-old-turn-secret']) expect(t.text()).not.toContain(secretish);
+  });
+});
+
+describe('peer filtering', () => {
+  const denied = ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '224.0.0.1', '0.0.0.0', '::1', 'fe80::1', 'fc00::1', '::ffff:127.0.0.1', 'ff02::1'];
+
+  it('refuses permissions and channel binds toward denied ranges with 403 by default', async () => {
+    t = await startTurn();
+    const c = await client(t.creds());
+    expect((await c.allocate()).cls).toBe(2);
+    for (const ip of denied) expect({ ip, code: (await c.permit(ip)).code }).toEqual({ ip, code: 403 });
+    expect((await c.bindChannel(0x4000, '192.168.1.1', 5000)).code).toBe(403);
+    expect((await c.bindChannel(0x4001, '127.0.0.1', 5000)).code).toBe(403);
+    const allowed = await c.permit('8.8.8.8');
+    expect(allowed.cls).toBe(2);
+    c.sendIndication('10.0.0.1', 9, Buffer.from('x'));
+    expect((await c.request(METHOD.REFRESH, [])).cls).toBe(2); // ordering barrier: the indication was processed
+    expect(await t.metric('turn_denied_peers_total')).toBe(denied.length + 3);
+    expect(t.logs.some((l) => l['msg'] === 'peer denied' && String(l['username']).endsWith(':alice') && l['peer'] === '169.254.169.254:0')).toBe(true);
+  });
+
+  it('TURN_ALLOW_LOOPBACK_PEERS lifts loopback only', async () => {
+    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const c = await client(t.creds());
+    await c.allocate();
+    expect((await c.permit('127.0.0.1')).cls).toBe(2);
+    expect((await c.permit('127.9.9.9')).cls).toBe(2);
+    for (const ip of ['10.0.0.1', '169.254.169.254', '0.0.0.0', '192.168.0.1']) expect((await c.permit(ip)).code).toBe(403);
+    // a public IPv6 peer on an IPv4 relay: 443 Peer Address Family Mismatch (RFC 6156)
+    expect((await c.permit('2001:4860::8888')).code).toBe(443);
+  });
+
+  it('TURN_DENY_PEERS replaces the list (groups and CIDRs)', async () => {
+    t = await startTurn({ TURN_DENY_PEERS: 'loopback,203.0.113.0/24' });
+    const c = await client(t.creds());
+    await c.allocate();
+    expect((await c.permit('203.0.113.7')).code).toBe(403);
+    expect((await c.permit('127.0.0.1')).code).toBe(403);
+    expect((await c.permit('10.0.0.1')).cls).toBe(2);
+  });
+});
+
+describe('quotas', () => {
+  it('refuses allocations over TURN_USER_QUOTA and TURN_TOTAL_QUOTA with 486, and frees slots on release', async () => {
+    t = await startTurn({ TURN_USER_QUOTA: '2', TURN_TOTAL_QUOTA: '3' });
+    const alice = t.creds('alice');
+    const [a1, a2, a3] = [await client(alice), await client(alice), await client(alice)];
+    expect((await a1!.allocate()).cls).toBe(2);
+    expect((await a2!.allocate()).cls).toBe(2);
+    expect((await a3!.allocate()).code).toBe(486);
+    const bob = t.creds('bob');
+    const [b1, b2] = [await client(bob), await client(bob)];
+    expect((await b1!.allocate()).cls).toBe(2);
+    expect((await b2!.allocate()).code).toBe(486); // total quota: 3 in all
+    expect(await t.metric('turn_quota_rejections_total{quota="user"}')).toBe(1);
+    expect(await t.metric('turn_quota_rejections_total{quota="total"}')).toBe(1);
+    expect(t.logs.some((l) => l['msg'] === 'allocation refused' && l['code'] === 486 && String(l['username']).endsWith(':alice'))).toBe(true);
+    // releasing one (Refresh lifetime 0) frees its slot
+    expect((await a1!.refresh(0)).get(A.LIFETIME)!.readUInt32BE(0)).toBe(0);
+    expect((await a3!.allocate()).cls).toBe(2);
+  });
+});
