@@ -3,6 +3,7 @@
  * moment wait for the same load), and unloads once its last connection has been gone for
  * ROOM_IDLE_MS and its updates are committed; its log is then compacted into a snapshot.
  */
+import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { compactRoom } from './compaction.js';
@@ -30,14 +31,18 @@ export class RoomFullError extends Error {
   }
 }
 
-export class RoomRegistry {
+/** Events: 'loaded' (room), 'unloaded' (room), 'compacted' (room, entries folded). */
+export class RoomRegistry extends EventEmitter {
   readonly rooms = new Map<string, Room>();
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly background = new Set<Promise<unknown>>();
   readonly persist: FlushQueue;
+  readonly store: DocStore;
   private closed = false;
 
   constructor(private readonly opts: RegistryOptions) {
+    super();
+    this.store = opts.store;
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
@@ -74,6 +79,7 @@ export class RoomRegistry {
     this.rooms.delete(room.name);
     room.destroy();
     this.opts.metrics.relayRooms.dec();
+    this.emit('unloaded', room.name);
   }
 
   /** Shutdown, phase drain: commit everything accepted so far. */
@@ -122,6 +128,7 @@ export class RoomRegistry {
     room.logLength = stored.updates.length;
     this.rooms.set(name, room);
     this.opts.metrics.relayRooms.inc();
+    this.emit('loaded', name);
     return room;
   }
 
@@ -171,7 +178,9 @@ export class RoomRegistry {
 
   private async compact(name: string): Promise<number> {
     try {
-      return await compactRoom(this.opts.store, name);
+      const folded = await compactRoom(this.opts.store, name);
+      this.emit('compacted', name, folded);
+      return folded;
     } catch (err) {
       this.opts.metrics.storageErrors.inc({ op: 'compact' });
       this.opts.log.error({ err, room: name }, 'relay compaction failed; the log stays as it is');
