@@ -24,7 +24,8 @@ export class Lifecycle {
     this.shuttingDown = true;
     this.running ??= (async () => {
       for (const phase of PHASES) {
-        const results = await Promise.allSettled((this.hooks.get(phase) ?? []).map((hook) => hook()));
+        // async wrapper: a hook that throws synchronously is reported like a rejection, and later phases still run.
+        const results = await Promise.allSettled((this.hooks.get(phase) ?? []).map(async (hook) => hook()));
         for (const r of results) if (r.status === 'rejected') onError(phase, r.reason);
       }
     })();
