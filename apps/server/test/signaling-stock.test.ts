@@ -1,0 +1,54 @@
+/**
+ * The thing to beat: one malformed frame kills the stock y-webrtc server process; the same
+ * frames against ours close only the sender's socket with 4400.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { RawClient, withTimeout } from './signaling-client.js';
+
+const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const KILLERS = ['{"type":"subscribe",', '{"type":"subscribe","topics":"not-an-array"}'];
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((done) => srv.listen(0, '127.0.0.1', done));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((done) => srv.close(() => done()));
+  return port;
+}
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('malformed frames: stock server vs ours', () => {
+  it.each(KILLERS)('%s kills the stock server process', async (frame) => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['node_modules/y-webrtc/bin/server.js'], { cwd: ROOT, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+      await withTimeout(new Promise<void>((done) => child.stdout.on('data', (d: Buffer) => d.toString().includes('running') && done())), 10_000, 'stock server start');
+      const c = await RawClient.open(`ws://127.0.0.1:${port}`);
+      c.send(frame);
+      expect(await withTimeout(exited, 10_000, 'stock server exit')).not.toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it.each(KILLERS)('%s closes only that socket on ours', async (frame) => {
+    server = await startServer();
+    const bystander = await RawClient.open(`${server.wsUrl}/signal`);
+    const c = await RawClient.open(`${server.wsUrl}/signal`);
+    c.send(frame);
+    expect((await c.closedWithin()).code).toBe(4400);
+    await bystander.roundTrip();
+    await bystander.close();
+  });
+});
