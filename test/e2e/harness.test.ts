@@ -3,7 +3,7 @@
  * Chromium gathers host candidates there and connects two tabs over WebRTC, and the
  * bundle carries yjs, y-webrtc, y-websocket and the workspace packages.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { runInNetns } from '../helpers/netns.js';
 import { datachannelWrtc } from '../helpers/wrtc.js';
@@ -54,8 +54,13 @@ describe('runInNetns', () => {
 });
 
 describe('Chromium in a namespace', () => {
-  it('connects two tabs over WebRTC on host candidates and syncs a Yjs update', async () => {
-    const result = await runInNetns('test/e2e/fixtures/harness-browser-netns.ts', [], { timeoutMs: 50_000 });
+  // one Chromium run feeds every assertion below
+  let result: any;
+  beforeAll(async () => {
+    result = await runInNetns('test/e2e/fixtures/harness-browser-netns.ts', [], { timeoutMs: 50_000 });
+  });
+
+  it('connects two tabs over WebRTC on host candidates and syncs a Yjs update', () => {
     expect(result.interfaces).toEqual(['lo']);
     expect(result.health).toEqual({ status: 'ok' });
     expect(result.libs).toEqual({ yjs: true, webrtc: true, websocket: true, shared: true });
@@ -67,6 +72,13 @@ describe('Chromium in a namespace', () => {
       expect(pair.remote).toMatchObject({ candidateType: 'host', address: '127.0.0.1' });
     }
     expect(result.offererPair.local.port).toBe(result.answererPair.remote.port);
+  });
+
+  it('scopes BroadcastChannel by origin: a page served on another port hears nothing', () => {
+    // y-webrtc syncs same-origin tabs over BroadcastChannel; WebRTC tests serve each peer separately
+    const { broadcast } = result;
+    expect(broadcast.sameOrigin).toEqual(['from-a']);
+    expect(broadcast.otherOrigin).toEqual([]);
   });
 });
 
