@@ -75,7 +75,8 @@ describe('WS /signal limits', () => {
     const flood = await open();
     for (let i = 0; i < 100; i++) flood.send({ type: 'ping' });
     expect((await flood.closedWithin()).code).toBe(4429);
-    expect(flood.frames.length).toBeLessThanOrEqual(21);
+    // A burst of 20 passes, plus what refills while the burst is read; most of the 100 are refused.
+    expect(flood.frames.length).toBeLessThanOrEqual(30);
     expect(await rejected('rate_limited')).toBe(1);
     await polite.roundTrip();
   });

@@ -54,6 +54,21 @@ describe('WS /signal protocol', () => {
     expect(outsider.frames.map((f) => JSON.parse(f).type)).toEqual(['pong', 'pong']);
   });
 
+  it('counts messages by type, connections and topics, and exposes them on /metrics', async () => {
+    server = await startServer();
+    const a = await subscribed([ROOM, OTHER]);
+    a.send({ type: 'publish', topic: ROOM, data: 1 });
+    a.send({ type: 'unsubscribe', topics: [OTHER] });
+    await a.roundTrip();
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/^sync_signaling_messages_total\{type="subscribe"\} 1$/m);
+    expect(text).toMatch(/^sync_signaling_messages_total\{type="publish"\} 1$/m);
+    expect(text).toMatch(/^sync_signaling_messages_total\{type="unsubscribe"\} 1$/m);
+    expect(text).toMatch(/^sync_signaling_messages_total\{type="ping"\} 2$/m);
+    expect(text).toMatch(/^sync_signaling_connections 1$/m);
+    expect(text).toMatch(/^sync_signaling_topics 1$/m);
+  });
+
   it('delivers a publish from a connection that did not subscribe, as the stock server does', async () => {
     server = await startServer();
     const sub = await subscribed([ROOM]);

@@ -46,6 +46,7 @@ export class SignalingConnection implements HandlerConnection, HeartbeatMember {
     if (this.state !== 'authenticating') return;
     this.claims = claims;
     this.state = 'open';
+    this.log.debug({ sub: claims.sub }, 'signaling connection authenticated');
     const queued = this.pending;
     this.pending = [];
     for (const data of queued) {
