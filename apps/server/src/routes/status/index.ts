@@ -1,4 +1,54 @@
-/** Placeholder until its issue lands. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * GET /status (a live HTML page) and GET /status.json (its numbers). Behind METRICS_TOKEN
+ * when set: `Authorization: Bearer` or, for a browser, `?token=` (the page passes it on
+ * as a bearer header; logs redact it).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { buildSnapshot } from '../../status/snapshot.js';
+import { RateSampler } from '../../status/sampler.js';
+import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
+import { TurnProbe } from '../../status/turn-probe.js';
+import { bearerMatches } from '../metrics/index.js';
 
-export async function statusRoutes(_app: FastifyInstance): Promise<void> {}
+export async function statusRoutes(app: FastifyInstance): Promise<void> {
+  const { config, metrics, readiness, lifecycle } = app.sync;
+  const sampler = new RateSampler(metrics, 60, (err) => app.log.warn({ err }, 'status sampling failed'));
+  const turn = new TurnProbe(config.TURN_METRICS_URL);
+  sampler.start();
+  lifecycle.on('release', () => sampler.stop());
+  app.addHook('onClose', async () => sampler.stop());
+
+  const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    reply.header('cache-control', 'no-store');
+    if (bearerMatches(req, config.METRICS_TOKEN) || queryTokenMatches(req, config.METRICS_TOKEN)) return true;
+    metrics.authFailures.inc({ endpoint: 'status', reason: 'bad_metrics_token' });
+    reply.code(401).header('www-authenticate', 'Bearer');
+    return false;
+  };
+
+  app.get('/status', async (req, reply) => {
+    if (!allowed(req, reply)) return { error: 'ERR_TOKEN_INVALID', message: 'the status page needs ?token=<METRICS_TOKEN>' };
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', STATUS_CSP)
+      .header('referrer-policy', 'no-referrer')
+      .header('x-content-type-options', 'nosniff');
+    return STATUS_PAGE;
+  });
+
+  app.get('/status.json', async (req, reply) => {
+    if (!allowed(req, reply)) return { error: 'ERR_TOKEN_INVALID', message: 'status needs Authorization: Bearer <METRICS_TOKEN>' };
+    const { ready } = await readiness.report();
+    return buildSnapshot(metrics, sampler, turn, ready && !lifecycle.shuttingDown);
+  });
+}
+
+function queryTokenMatches(req: FastifyRequest, expected: string | undefined): boolean {
+  if (!expected) return true;
+  const given = (req.query as Record<string, unknown> | undefined)?.['token'];
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
