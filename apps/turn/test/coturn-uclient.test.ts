@@ -1,0 +1,64 @@
+/**
+ * coturn's own test client against our TURN server, on the wire: default mode (EVEN-PORT,
+ * RESERVATION-TOKEN, REQUESTED-ADDRESS-FAMILY, ChannelData), -c (no RTCP allocation) and
+ * -y (client to client through two relays), with REST credentials (-W secret). 0 % loss.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { SECRET, startTurn, type TestTurn } from './helpers/turn.js';
+
+let t: TestTurn | undefined;
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  await t?.close();
+  t = undefined;
+});
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = s.address().port;
+  s.close();
+  return port;
+}
+
+function run(cmd: string, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const child = spawn('timeout', ['30', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, out }));
+  return { child, done };
+}
+
+describe('turnutils_uclient (coturn) against our TURN server', () => {
+  it('default mode, -c and -y all relay with 0 % loss', async () => {
+    const turn = (t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' }));
+    const peerPort = await freeUdpPort();
+    const peer = run('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
+    expect(peer.child.pid).toBeDefined();
+    // one username per mode: together they would pass TURN_USER_QUOTA (10)
+    const common = (mode: string) => ['-u', turn.creds(`uclient-${mode}`).username, '-L', '127.0.0.1', '-e', '127.0.0.1', '-r', String(peerPort), '-W', SECRET, '-p', String(turn.turn.port), '-n', '50', '-m', '2', '-l', '200'];
+    const modes = { default: [], c: ['-c'], y: ['-y'] } as Record<string, string[]>;
+    const results = await Promise.all(
+      Object.entries(modes).map(async ([mode, flags]) => ({ mode, ...(await run('turnutils_uclient', [...flags, ...common(mode), '127.0.0.1']).done) })),
+    );
+    for (const r of results) {
+      const loss = /Total lost packets (\d+) \(([\d.]+)%\)/.exec(r.out);
+      const totals = /start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/.exec(r.out);
+      const [sent, received] = [Number(totals?.[1] ?? 0), Number(totals?.[2] ?? -1)];
+      expect({ mode: r.mode, code: r.code, lost: loss?.[1], sent: sent >= 100, received: received === sent }, r.out.slice(-1500)).toEqual({
+        mode: r.mode, code: 0, lost: '0', sent: true, received: true,
+      });
+    }
+    // the traffic really went through our relay
+    expect(await t.metric('turn_relayed_packets_total{direction="to_peer"}')).toBeGreaterThanOrEqual(3 * 100);
+    expect(await t.metric('turn_relayed_packets_total{direction="to_client"}')).toBeGreaterThanOrEqual(3 * 100);
+    expect(await t.metric('turn_auth_failures_total{reason="bad_password"}')).toBe(0);
+  });
+});
