@@ -51,4 +51,27 @@ describe('health, readiness and metrics', () => {
     expect(text).toContain('/healthz?token=[REDACTED]');
     expect(text).not.toContain('super-secret-value');
   });
+
+  it('never logs tokens from unknown routes or authorization headers', async () => {
+    server = await startServer({ LOG_LEVEL: 'trace' });
+    const missing = await fetch(`${server.url}/nowhere?token=super-secret-value`, { headers: { authorization: 'Bearer other-secret-value' } });
+    expect(missing.status).toBe(404);
+    const text = JSON.stringify(server.logs);
+    expect(text).toContain('/nowhere?token=[REDACTED]');
+    expect(text).not.toContain('super-secret-value');
+    expect(text).not.toContain('other-secret-value');
+  });
+
+  it('counts refused metrics scrapes', async () => {
+    server = await startServer({ METRICS_TOKEN: 'scrape-me' });
+    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } })).text();
+    expect(text).toContain('sync_auth_failures_total{endpoint="metrics",reason="bad_metrics_token"} 1');
+  });
+
+  it('answers /metrics in the Prometheus text format', async () => {
+    server = await startServer();
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
 });
