@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { baseEnv, exitWithin, listeningPort, runEntry, type RunningProcess } from '../../../test/helpers/process.js';
 
@@ -58,5 +60,21 @@ describe('server start-up configuration', () => {
     proc.child.kill('SIGTERM');
     expect((await exitWithin(proc, 15_000)).code).toBe(0);
     expect(proc.lines.filter((l) => /AUTH_SECRET/.test(String(l['msg'])))).toEqual([]);
+  });
+
+  it('a port already in use exits 1 with a fatal log line', async () => {
+    const blocker = createServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      proc = runEntry(ENTRY, baseEnv({ HOST: '127.0.0.1', PORT: String(port), STORAGE: 'memory' }));
+      const fatal = await proc.waitForLine((l) => l['level'] === 60);
+      expect(fatal['msg']).toBe('could not listen');
+      expect(JSON.stringify(fatal['err'])).toContain('EADDRINUSE');
+      expect((await exitWithin(proc, 15_000)).code).toBe(1);
+    } finally {
+      blocker.close();
+    }
   });
 });
