@@ -49,7 +49,7 @@ interface Target {
   hocuspocus: boolean;
 }
 
-const targets: Target[] = [
+export const targets: Target[] = [
   {
     name: `sync-suite /relay (${process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite'})`,
     start: (port) =>
