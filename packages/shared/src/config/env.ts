@@ -13,8 +13,11 @@ export function cleanEnv(env: Env): Env {
   return out;
 }
 
-export const port = z.coerce.number().int().min(0).max(65535);
-export const positiveInt = z.coerce.number().int().positive();
+// Plain decimal digits only: `z.coerce.number()` would take ' ' as 0, '0x10' as 16 and '1e3' as 1000.
+const wholeNumber = z.string().trim().regex(/^-?\d+$/, 'must be a whole number').transform(Number);
+export const port = wholeNumber.pipe(z.number().min(0).max(65535));
+export const positiveInt = wholeNumber.pipe(z.number().positive());
+export const nonNegativeInt = wholeNumber.pipe(z.number().min(0));
 export const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');

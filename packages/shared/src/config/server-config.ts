@@ -1,6 +1,6 @@
 /** Every variable of apps/server (SPEC "Server"), with its default. */
 import { z } from 'zod';
-import { bool, csv, logLevel, port, positiveInt } from './env.js';
+import { bool, csv, logLevel, nonNegativeInt, port, positiveInt } from './env.js';
 import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';
 
 const secret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
@@ -31,7 +31,7 @@ export const serverEnvSchema = z.object({
   MAX_MESSAGES_PER_SECOND: positiveInt.default(200),
   SIGNALING_PING_INTERVAL_MS: positiveInt.default(30000),
   PERSIST_FLUSH_MS: positiveInt.default(50),
-  ROOM_IDLE_MS: z.coerce.number().int().min(0).default(5000),
+  ROOM_IDLE_MS: nonNegativeInt.default(5000),
   COMPACT_AFTER_UPDATES: positiveInt.default(500),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10000),
   TRUST_PROXY: bool.default(false),

@@ -74,6 +74,10 @@ describe('server config: values are parsed', () => {
     });
   });
 
+  it('accepts whole numbers with surrounding spaces', () => {
+    expect(parse({ PORT: ' 8080 ', ROOM_IDLE_MS: '0' })).toMatchObject({ PORT: 8080, ROOM_IDLE_MS: 0 });
+  });
+
   it('treats an empty value as unset (FOO= in an env file)', () => {
     const config = parse({ PORT: '', AUTH_SECRET: '' });
     expect(config.PORT).toBe(4444);
@@ -96,6 +100,11 @@ describe('server config: invalid values name the variable', () => {
     ['PORT', '70000'],
     ['PORT', '-1'],
     ['PORT', '12.5'],
+    ['PORT', '0x10'],
+    ['PORT', '1e3'],
+    ['PORT', '   '],
+    ['ROOM_IDLE_MS', '-1'],
+    ['SHUTDOWN_TIMEOUT_MS', 'ten'],
     ['STORAGE', 'mysql'],
     ['DATABASE_URL', 'mysql://u@host/db'],
     ['DATABASE_URL', 'not a url'],
