@@ -12,8 +12,15 @@ export function createRelayMetrics() {
     labelNames: ['direction'] as const,
     registers: [base.registry],
   });
+  const requests = new Counter({
+    name: 'turn_requests_total',
+    help: 'STUN/TURN requests received, by method (allocate, refresh, channel_bind, ...)',
+    labelNames: ['method'] as const,
+    registers: [base.registry],
+  });
   return {
     ...base,
+    requests,
     relayed(direction: Direction, bytes: number): void {
       base.relayedBytes.inc({ direction }, bytes);
       relayedPackets.inc({ direction });

@@ -46,6 +46,7 @@ export interface NtMessage {
   allocation: NtAllocation | null;
   user: NtUser | null;
   getAttribute(name: string): unknown;
+  getMethodName(): string;
   getAttributes(name: string): unknown[];
   addAttribute(name: string, value?: unknown): void;
   reply(): NtMessage;

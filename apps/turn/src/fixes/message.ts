@@ -15,6 +15,7 @@ const NONCE_LIFETIME_MS = 600_000;
 
 export function fixMessageDispatch(ctx: TurnContext): void {
   wrapListeners<(msg: NtMessage) => void>(ctx.server, 'message', (original) => (msg) => {
+    if (msg.class === REQUEST) ctx.metrics.requests.inc({ method: msg.getMethodName() });
     const unknown = msg.attributes.find((a) => isComprehensionRequired(a.type) && !UNDERSTOOD_ATTRIBUTES.has(a.type));
     if (!unknown) return original(msg);
     const reply = msg.reply();
