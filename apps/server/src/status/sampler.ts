@@ -27,7 +27,7 @@ export class RateSampler {
   start(intervalMs = 1000): void {
     if (this.timer) return;
     this.sample().catch(this.onError);
-    this.timer = setInterval(() => this.sample().catch(this.onError), intervalMs);
+    this.timer = setInterval(() => void this.sample().catch(this.onError), intervalMs);
     // Sampling must never keep the process alive.
     this.timer.unref();
   }
