@@ -44,8 +44,9 @@ describe('sqlite engine', () => {
     db.close();
   });
 
-  it('STORAGE=postgres is refused until the scale-out issue', () => {
-    expect(() => createDocStore({ STORAGE: 'postgres', DATA_DIR: '.' })).toThrow(/not yet supported/);
+  it('STORAGE=postgres selects the PostgreSQL engine (contract: postgres.test.ts)', () => {
+    expect(() => createDocStore({ STORAGE: 'postgres', DATA_DIR: '.' })).toThrow(/DATABASE_URL/);
+    expect(createDocStore({ STORAGE: 'postgres', DATA_DIR: '.', DATABASE_URL: 'postgres://h/db' }).engine).toBe('postgres');
   });
 });
 

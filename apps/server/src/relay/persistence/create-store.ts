@@ -1,16 +1,26 @@
 /** STORAGE selects the engine. */
-import type { ServerConfig } from '@sync-suite/shared/node';
+import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
 import { MemoryStore } from './memory.js';
+import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { DocStore } from './types.js';
 
-export function createDocStore(config: Pick<ServerConfig, 'STORAGE' | 'DATA_DIR'>): DocStore {
+export function createDocStore(
+  config: Pick<ServerConfig, 'STORAGE' | 'DATA_DIR'> & Partial<Pick<ServerConfig, 'DATABASE_URL'>>,
+  metrics?: ServerMetrics,
+): DocStore {
   switch (config.STORAGE) {
     case 'sqlite':
       return new SqliteStore(config.DATA_DIR);
     case 'memory':
       return new MemoryStore();
     case 'postgres':
-      throw new Error('STORAGE=postgres is not yet supported by the relay (it arrives with the scale-out issue)');
+      if (!config.DATABASE_URL) throw new Error('STORAGE=postgres needs DATABASE_URL');
+      // append and compact failures are counted by the flush queue and the registry.
+      return new PostgresStore(config.DATABASE_URL, {
+        onError: (op) => {
+          if (op === 'load' || op === 'pool') metrics?.storageErrors.inc({ op });
+        },
+      });
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * PostgreSQL schema, as numbered migrations. Every instance runs them at start: they are
+ * applied in one transaction under an advisory lock, so instances starting together neither
+ * race on CREATE nor apply a migration twice. Never edit a released migration; add one.
+ */
+import type { PoolClient } from 'pg';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'relay rooms, update log and snapshots',
+    sql: `
+      -- One row per room. Appenders take its row lock for the whole transaction, so a room's
+      -- sequence numbers become visible in order (see postgres.ts).
+      CREATE TABLE relay_rooms (
+        room text PRIMARY KEY,
+        appended bigint NOT NULL DEFAULT 0
+      );
+      CREATE TABLE relay_updates (
+        seq bigserial PRIMARY KEY,
+        room text NOT NULL,
+        data bytea NOT NULL
+      );
+      CREATE INDEX relay_updates_room_seq ON relay_updates (room, seq);
+      CREATE TABLE relay_snapshots (
+        room text PRIMARY KEY,
+        snapshot bytea NOT NULL,
+        through_seq bigint NOT NULL,
+        compactions integer NOT NULL DEFAULT 1,
+        compacted_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+];
+
+/** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */
+const LOCK_NAMESPACE = 0x5975;
+
+/** Applies the migrations this schema lacks; returns the versions applied now. */
+export async function migrate(client: PoolClient, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [LOCK_NAMESPACE]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS relay_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM relay_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO relay_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

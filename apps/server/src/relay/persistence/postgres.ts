@@ -1,0 +1,196 @@
+/**
+ * PostgreSQL storage (STORAGE=postgres): the store several instances share. Same contract as
+ * SQLite (types.ts): a snapshot plus an update log per room.
+ *
+ * Ordering: an append takes the row lock of each of its rooms in relay_rooms (in name order, so
+ * two instances never deadlock) and keeps it until commit; only then does it draw sequence
+ * numbers. So a room's sequence numbers become visible in increasing order, and a reader that
+ * has seen seq N will never later find a smaller one committed. That is what makes compact(room,
+ * snapshot, N) safe: nothing at or below N can appear after the compactor read the log.
+ * compact() takes the same row lock, and is a no-op when the stored snapshot already covers N,
+ * so two instances compacting the same room never both replace it.
+ */
+import pg from 'pg';
+import { migrate } from './postgres-migrations.js';
+import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } from './types.js';
+
+export interface PostgresStoreOptions {
+  /** schema to use (created if missing); default: the URL's search_path, normally public */
+  schema?: string;
+  /** pool size per instance */
+  maxConnections?: number;
+  /** client-side limit per query, so a cut network fails a commit instead of hanging it */
+  queryTimeoutMs?: number;
+  /** called for every failed operation (metrics) */
+  onError?: (op: 'load' | 'append' | 'compact' | 'check' | 'pool', err: unknown) => void;
+}
+
+export class PostgresStore implements DocStore {
+  readonly engine = 'postgres';
+  private pool: pg.Pool | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly opts: PostgresStoreOptions = {},
+  ) {
+    // Goes into a libpq options string and DDL: keep it to plain identifiers.
+    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) {
+      throw new Error(`invalid PostgreSQL schema name: ${opts.schema}`);
+    }
+  }
+
+  async init(): Promise<void> {
+    if (this.pool) return;
+    const { schema } = this.opts;
+    const pool = new pg.Pool({
+      connectionString: this.url,
+      max: this.opts.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      query_timeout: this.opts.queryTimeoutMs ?? 15_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', (err) => this.opts.onError?.('pool', err));
+    try {
+      if (schema) await createSchema(pool, schema);
+      const client = await pool.connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    this.pool = pool;
+  }
+
+  async load(room: string): Promise<StoredRoom> {
+    // REPEATABLE READ: the snapshot and its tail come from one moment, even mid-compaction.
+    return this.transaction('load', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
+      const snap = await c.query<{ snapshot: Buffer; through_seq: string }>(
+        'SELECT snapshot, through_seq FROM relay_snapshots WHERE room = $1',
+        [room],
+      );
+      const row = snap.rows[0];
+      const snapshotSeq = row ? Number(row.through_seq) : 0;
+      const log = await c.query<{ seq: string; data: Buffer }>(
+        'SELECT seq, data FROM relay_updates WHERE room = $1 AND seq > $2 ORDER BY seq',
+        [room, snapshotSeq],
+      );
+      const last = log.rows.at(-1);
+      return {
+        snapshot: row ? new Uint8Array(row.snapshot) : null,
+        snapshotSeq,
+        updates: log.rows.map((r) => new Uint8Array(r.data)),
+        lastSeq: last ? Number(last.seq) : snapshotSeq,
+      };
+    });
+  }
+
+  async append(batches: readonly AppendBatch[]): Promise<void> {
+    const rooms = [...batches].filter((b) => b.updates.length > 0).sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
+    if (rooms.length === 0) return this.ensureOpen();
+    await this.transaction('append', 'BEGIN', async (c) => {
+      for (const { room, updates } of rooms) {
+        await lockRoom(c, room, updates.length);
+        await c.query(
+          `INSERT INTO relay_updates (room, data)
+           SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS t(d, i) ORDER BY i`,
+          [room, updates.map(toBuffer)],
+        );
+      }
+    });
+  }
+
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
+    await this.transaction('compact', 'BEGIN', async (c) => {
+      await lockRoom(c, room, 0);
+      const current = await c.query<{ through_seq: string }>('SELECT through_seq FROM relay_snapshots WHERE room = $1', [room]);
+      const covered = current.rows[0];
+      if (covered && Number(covered.through_seq) >= throughSeq) return; // another instance got further
+      await c.query(
+        `INSERT INTO relay_snapshots (room, snapshot, through_seq) VALUES ($1, $2, $3)
+         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq,
+           compactions = relay_snapshots.compactions + 1, compacted_at = now()`,
+        [room, toBuffer(snapshot), throughSeq],
+      );
+      await c.query('DELETE FROM relay_updates WHERE room = $1 AND seq <= $2', [room, throughSeq]);
+    });
+  }
+
+  async check(): Promise<void> {
+    const pool = this.open();
+    try {
+      await pool.query('SELECT 1');
+    } catch (err) {
+      this.opts.onError?.('check', err);
+      throw new Error(`postgres did not answer: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end();
+  }
+
+  private async ensureOpen(): Promise<void> {
+    this.open();
+  }
+
+  private open(): pg.Pool {
+    if (!this.pool) throw new StoreNotReadyError(this.engine);
+    return this.pool;
+  }
+
+  /** Runs `work` in one transaction; a client that failed is destroyed, not reused. */
+  private async transaction<T>(op: 'load' | 'append' | 'compact', begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const pool = this.open();
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await pool.connect();
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      if (client) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release(true);
+      }
+      this.opts.onError?.(op, err);
+      throw err;
+    }
+  }
+}
+
+/** Takes the room's row lock until commit (creating the row), adding `count` appended updates. */
+async function lockRoom(c: pg.PoolClient, room: string, count: number): Promise<void> {
+  await c.query(
+    `INSERT INTO relay_rooms (room, appended) VALUES ($1, $2)
+     ON CONFLICT (room) DO UPDATE SET appended = relay_rooms.appended + excluded.appended`,
+    [room, count],
+  );
+}
+
+async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  } catch (err) {
+    // Two instances creating it at once: the loser sees a unique violation; the schema exists.
+    if ((err as { code?: string }).code !== '23505') throw err;
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
