@@ -6,6 +6,8 @@
  * environment passes its own config schema.
  */
 import { Ajv } from 'ajv';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -209,6 +211,11 @@ describe('docker-compose.yml', () => {
     for (const v of [...Object.keys(serverEnvSchema.shape), ...Object.keys(turnEnvSchema.shape)]) {
       expect(documented, `${v} not in .env.example`).toContain(v);
     }
+  });
+
+  it('passes dclint (style rules of the Compose linter)', async () => {
+    const { stdout } = await promisify(execFile)(join(root, 'node_modules/.bin/dclint'), ['-q', 'docker-compose.yml'], { cwd: root, timeout: 30_000 });
+    expect(stdout.trim()).toBe('');
   });
 
   it('bakes in no secret: secrets come only from ${...} references', () => {
