@@ -30,6 +30,8 @@ export interface StackOptions {
   args: (app: 'server' | 'turn') => string[];
   cwd: string;
   dataDir: string;
+  /** extra variables for both processes, e.g. STORAGE=postgres */
+  env?: Env;
 }
 
 /** .env.example with secrets filled in and everything bound to loopback on free ports. */
@@ -50,7 +52,7 @@ export function smokeEnv(root: string, dataDir: string): Env {
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const env = { PATH: process.env['PATH'], ...smokeEnv(opts.root, opts.dataDir) };
+  const env = { PATH: process.env['PATH'], ...smokeEnv(opts.root, opts.dataDir), ...opts.env };
   const turn = startLogged(process.execPath, opts.args('turn'), { env, cwd: opts.cwd });
   let server: LoggedProcess | undefined;
   try {
