@@ -3,6 +3,7 @@
  * themselves: today everything is in-process; with the scale-out issue an implementation will
  * also publish to other instances (and feed what it receives back through Room.applyRemote*).
  */
+import type { Room } from './room.js';
 
 /** One receiver of relay messages: a local WebSocket today. */
 export interface RelayPeer {
@@ -16,6 +17,12 @@ export type FanoutKind = 'update' | 'awareness';
 export interface RoomFanout {
   /** Deliver `message` to every connection of the room, the sender included. */
   publish(room: string, peers: Iterable<RelayPeer>, message: Uint8Array, kind: FanoutKind): void;
+  /** Before the room is read from storage (multi-instance: start listening, so nothing is missed). */
+  beforeLoad?(room: string): Promise<void>;
+  /** The room is in memory (multi-instance: apply what arrived while it loaded). */
+  afterLoad?(room: Room): void;
+  /** The room left memory, or failed to load. */
+  unloaded?(room: string): void;
 }
 
 /** In-process delivery: the same bytes to each local peer. */

@@ -78,6 +78,7 @@ export class RoomRegistry extends EventEmitter {
     if (room.unloaded) return;
     this.rooms.delete(room.name);
     room.destroy();
+    this.opts.fanout.unloaded?.(room.name);
     this.opts.metrics.relayRooms.dec();
     this.emit('unloaded', room.name);
   }
@@ -113,7 +114,14 @@ export class RoomRegistry extends EventEmitter {
   private async load(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
-    const stored = await this.opts.store.load(name);
+    await this.opts.fanout.beforeLoad?.(name);
+    let stored: Awaited<ReturnType<DocStore['load']>>;
+    try {
+      stored = await this.opts.store.load(name);
+    } catch (err) {
+      this.opts.fanout.unloaded?.(name);
+      throw err;
+    }
     const room = new Room(name, {
       fanout: this.opts.fanout,
       onAccepted: (r, update) => this.accepted(r, update),
@@ -122,11 +130,13 @@ export class RoomRegistry extends EventEmitter {
       applyStoredRoom(room.doc, stored, 'storage');
     } catch (err) {
       room.destroy();
+      this.opts.fanout.unloaded?.(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
       throw err;
     }
     room.logLength = stored.updates.length;
     this.rooms.set(name, room);
+    this.opts.fanout.afterLoad?.(room);
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;

@@ -57,7 +57,14 @@ export class LocalTopicBus implements TopicBus {
     if (!members) return 0;
     const count = members.size;
     const bytes = this.encode(fields, count);
-    const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return this.deliver(topic, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  /** Hands an already-encoded frame to every member (also used for frames from other instances). */
+  deliver(topic: string, frame: Buffer): number {
+    const members = this.topics.get(topic);
+    if (!members) return 0;
+    const count = members.size;
     // Deleting from a Set while iterating it is safe, should a delivery drop a member.
     for (const member of members) member.deliver(frame);
     return count;

@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { ServerContext } from '../../context.js';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
-import { LocalFanout } from '../../relay/fanout.js';
+import { createRelayScaleOut } from '../../fanout/scale-out.js';
 import { Keepalive } from '../../relay/keepalive.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
@@ -18,11 +18,12 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
   const { config } = ctx;
   const log = ctx.log.child({ component: 'relay' });
-  const store = createDocStore(config);
+  const scale = await createRelayScaleOut(app, createDocStore(config, ctx.metrics));
+  const store = scale.store;
   await store.init();
   const registry = new RoomRegistry({
     store,
-    fanout: new LocalFanout(),
+    fanout: scale.fanout,
     metrics: ctx.metrics,
     log,
     flushMs: config.PERSIST_FLUSH_MS,
@@ -30,6 +31,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
   });
+  scale.bind(registry);
   const keepalive = new Keepalive();
   const deps: RelayDeps = { ctx, registry, keepalive };
 

@@ -9,25 +9,28 @@ import { tokenFromRequest } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
 import { Heartbeat } from '../../signaling/heartbeat.js';
-import { LocalTopicBus } from '../../signaling/local-topic-bus.js';
+import type { TopicBus } from '../../signaling/topic-bus.js';
+import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 
 /** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
 const BUFFERED_FRAMES = 64;
 
 export async function signalingRoutes(app: FastifyInstance): Promise<void> {
-  const deps = createDeps(app);
+  const { config, metrics } = app.sync;
+  const bus = await createTopicBus(app, {
+    maxMembersPerTopic: config.MAX_PEERS_PER_ROOM,
+    onTopicCount: (n) => metrics.signalingTopics.set(n),
+  });
+  const deps = createDeps(app, bus);
   app.addHook('onClose', async () => deps.heartbeat.stop());
   app.get('/signal', { websocket: true }, (socket, req) => onSocket(app, deps, socket, req));
 }
 
-function createDeps(app: FastifyInstance): SignalingDeps {
+function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
   const { config, metrics, auth, roomPolicy } = app.sync;
   return {
-    bus: new LocalTopicBus({
-      maxMembersPerTopic: config.MAX_PEERS_PER_ROOM,
-      onTopicCount: (n) => metrics.signalingTopics.set(n),
-    }),
+    bus,
     auth,
     roomPolicy,
     metrics,

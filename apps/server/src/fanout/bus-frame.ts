@@ -1,0 +1,67 @@
+/**
+ * The framing of every message between instances over Redis pub/sub. Pure: no I/O.
+ *   frame := version(u8 = 1) • kind(u8) • instance(16 bytes) • payload(rest)
+ * `instance` is the sender's id, so an instance skips what it published itself.
+ */
+export const BUS_VERSION = 1;
+export const INSTANCE_ID_BYTES = 16;
+const HEADER = 2 + INSTANCE_ID_BYTES;
+
+export const BusKind = {
+  /** signaling: a publish frame, delivered as is */
+  SignalPublish: 1,
+  /** signaling: the sender's subscriber count for the topic (payload u32 big-endian) */
+  SignalCount: 2,
+  /** signaling: a new instance on the topic asks the others for their counts */
+  SignalHello: 3,
+  /** relay: a y-websocket update frame, committed to storage before it was sent */
+  RelayUpdate: 10,
+  /** relay: a y-websocket awareness frame */
+  RelayAwareness: 11,
+  /** relay: an instance that just loaded the room asks for the awareness states */
+  RelayAwarenessQuery: 12,
+  /** relay: the sender could not publish some committed updates; re-read the room from storage */
+  RelayReload: 13,
+} as const;
+export type BusKind = (typeof BusKind)[keyof typeof BusKind];
+
+const KINDS = new Set<number>(Object.values(BusKind));
+
+export interface BusFrame {
+  kind: BusKind;
+  instance: Buffer;
+  payload: Buffer;
+}
+
+export type BusFrameRead = { ok: true; frame: BusFrame } | { ok: false; reason: 'short' | 'version' | 'kind' };
+
+export function writeBusFrame(kind: BusKind, instance: Buffer, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + payload.byteLength);
+  out[0] = BUS_VERSION;
+  out[1] = kind;
+  instance.copy(out, 2, 0, INSTANCE_ID_BYTES);
+  out.set(payload, HEADER);
+  return out;
+}
+
+export function readBusFrame(bytes: Buffer): BusFrameRead {
+  if (bytes.length < HEADER) return { ok: false, reason: 'short' };
+  if (bytes[0] !== BUS_VERSION) return { ok: false, reason: 'version' };
+  const kind = bytes[1] ?? 0;
+  if (!KINDS.has(kind)) return { ok: false, reason: 'kind' };
+  return {
+    ok: true,
+    frame: { kind: kind as BusKind, instance: bytes.subarray(2, HEADER), payload: bytes.subarray(HEADER) },
+  };
+}
+
+export function writeCount(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(Math.min(n, 0xffffffff));
+  return b;
+}
+
+/** null when the payload is not a count */
+export function readCount(payload: Buffer): number | null {
+  return payload.length === 4 ? payload.readUInt32BE(0) : null;
+}

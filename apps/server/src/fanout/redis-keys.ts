@@ -1,0 +1,16 @@
+/**
+ * Redis channel names. Every name starts with REDIS_PREFIX, so several deployments (or test
+ * runs) can share one Redis. One channel per signaling topic and per relay room: an instance
+ * subscribes only to what its own connections use.
+ */
+export interface RedisKeys {
+  signalTopic(topic: string): string;
+  relayRoom(room: string): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    signalTopic: (topic) => `${prefix}signal:${topic}`,
+    relayRoom: (room) => `${prefix}relay:${room}`,
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * One instance's link to Redis: a publishing connection and a subscribing connection, shared by
+ * signaling and relay. It routes each channel's messages to one handler, counts traffic and
+ * errors, answers readiness, and tells its users when the subscriber came back after an outage
+ * (messages published meanwhile are lost; users catch up from their own source of truth).
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+import { INSTANCE_ID_BYTES } from './bus-frame.js';
+
+export type ChannelHandler = (message: Buffer) => void;
+
+export interface RedisLinkOptions {
+  url: string;
+  metrics: ServerMetrics;
+  log: FastifyBaseLogger;
+}
+
+export class RedisLink {
+  /** this process's id in every frame it publishes */
+  readonly instance = randomBytes(INSTANCE_ID_BYTES);
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly handlers = new Map<string, ChannelHandler>();
+  private readonly resyncListeners: Array<() => void> = [];
+  private subReadyOnce = false;
+  private pubReadyOnce = false;
+  private closed = false;
+
+  constructor(private readonly opts: RedisLinkOptions) {
+    // Publishing while disconnected fails at once (counted) rather than queueing without bound.
+    this.pub = new Redis(opts.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    // Subscriptions asked for during an outage wait for the reconnect; ioredis resubscribes the rest.
+    this.sub = new Redis(opts.url, { maxRetriesPerRequest: null, autoResubscribe: true, lazyConnect: true });
+    for (const [name, conn] of [['pub', this.pub], ['sub', this.sub]] as const) {
+      conn.on('error', (err: Error) => this.failed(name, err));
+    }
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.received(channel, message));
+    this.sub.on('ready', () => this.subReady());
+    this.pub.on('ready', () => this.pubReady());
+  }
+
+  /** Connects both; resolves when they are ready (start-up fails if Redis is unreachable). */
+  async connect(): Promise<void> {
+    await Promise.all([this.pub.connect(), this.sub.connect()]);
+  }
+
+  get instanceHex(): string {
+    return this.instance.toString('hex');
+  }
+
+  /** Routes the channel to `handler` and resolves once Redis has confirmed the subscription. */
+  async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
+    this.handlers.set(channel, handler);
+    await this.sub.subscribe(channel);
+  }
+
+  unsubscribe(channel: string): void {
+    if (!this.handlers.delete(channel)) return;
+    this.sub.unsubscribe(channel).catch((err: unknown) => this.failed('sub', err));
+  }
+
+  /** false during an outage: a subscribe then waits for the reconnect */
+  get subscriberReady(): boolean {
+    return this.sub.status === 'ready';
+  }
+
+  /** Fire and forget; a failure is counted and logged. Returns false if it could not be sent. */
+  publish(channel: string, frame: Buffer): boolean {
+    if (this.pub.status !== 'ready') {
+      this.failed('pub', new Error(`redis not connected (${this.pub.status})`));
+      return false;
+    }
+    this.opts.metrics.redisMessages.inc({ direction: 'publish' });
+    this.pub.publish(channel, frame).catch((err: unknown) => this.failed('pub', err));
+    return true;
+  }
+
+  /**
+   * Called after a connection came back: the subscriber (its channels subscribed again) or the
+   * publisher (publishes failed meanwhile).
+   */
+  onResync(listener: () => void): void {
+    this.resyncListeners.push(listener);
+  }
+
+  /** Readiness: both connections up and answering. */
+  async check(): Promise<void> {
+    if (this.pub.status !== 'ready' || this.sub.status !== 'ready') {
+      throw new Error(`redis not connected (publisher ${this.pub.status}, subscriber ${this.sub.status})`);
+    }
+    await this.pub.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers.clear();
+    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+
+  private received(channel: Buffer, message: Buffer): void {
+    const handler = this.handlers.get(channel.toString());
+    if (!handler) return;
+    this.opts.metrics.redisMessages.inc({ direction: 'receive' });
+    try {
+      handler(message);
+    } catch (err) {
+      this.opts.log.error({ err, channel: channel.toString() }, 'redis message handling failed');
+    }
+  }
+
+  private subReady(): void {
+    if (!this.subReadyOnce) {
+      this.subReadyOnce = true;
+      return;
+    }
+    this.opts.log.warn('redis subscriber reconnected; catching up');
+    // ioredis sent the resubscriptions before 'ready'; a PING answered after them proves they hold.
+    this.sub
+      .ping()
+      .then(() => {
+        for (const listener of this.resyncListeners) listener();
+      })
+      .catch((err: unknown) => this.failed('sub', err));
+  }
+
+  private pubReady(): void {
+    if (!this.pubReadyOnce) {
+      this.pubReadyOnce = true;
+      return;
+    }
+    for (const listener of this.resyncListeners) listener();
+  }
+
+  private failed(conn: 'pub' | 'sub', err: unknown): void {
+    if (this.closed) return;
+    this.opts.metrics.redisErrors.inc();
+    this.opts.log.warn({ err, conn }, 'redis error');
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * TopicBus across instances. Membership stays local (a LocalTopicBus); each topic with local
+ * members has a Redis channel that carries its publishes (the encoded frame, delivered as is)
+ * and each instance's subscriber count. `clients` and the MAX_PEERS_PER_ROOM check use the local
+ * count plus the counts the other instances announced, which are refreshed periodically and
+ * expire, so an instance that died stops counting after COUNT_TTL.
+ */
+import { writePublish, type PublishFields } from '@sync-suite/shared';
+import type { FastifyBaseLogger } from 'fastify';
+import { LocalTopicBus } from '../signaling/local-topic-bus.js';
+import type { JoinResult, TopicBus, TopicMember } from '../signaling/topic-bus.js';
+import { BusKind, readBusFrame, readCount, writeBusFrame, writeCount, type BusFrame } from './bus-frame.js';
+import type { RedisKeys } from './redis-keys.js';
+import type { RedisLink } from './redis-link.js';
+import { RemoteCounts } from './remote-counts.js';
+
+export interface RedisTopicBusOptions {
+  link: RedisLink;
+  keys: RedisKeys;
+  log: FastifyBaseLogger;
+  maxMembersPerTopic: number;
+  onTopicCount?: (count: number) => void;
+  /** how often counts are re-announced; they expire after three periods */
+  refreshMs?: number;
+}
+
+export class RedisTopicBus implements TopicBus {
+  private readonly local: LocalTopicBus;
+  private readonly remote: RemoteCounts;
+  private readonly topics = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: RedisTopicBusOptions) {
+    const refreshMs = opts.refreshMs ?? 10_000;
+    this.remote = new RemoteCounts(3 * refreshMs);
+    this.local = new LocalTopicBus({
+      maxMembersPerTopic: opts.maxMembersPerTopic,
+      onTopicCount: opts.onTopicCount,
+    });
+    this.timer = setInterval(() => this.announceAll(), refreshMs);
+    this.timer.unref();
+    // Counts sent during an outage were lost: announce again and ask the others for theirs.
+    opts.link.onResync(() => {
+      for (const topic of this.topics) this.send(topic, BusKind.SignalHello);
+      this.announceAll();
+    });
+  }
+
+  get topicCount(): number {
+    return this.local.topicCount;
+  }
+
+  size(topic: string): number {
+    return this.local.size(topic) + this.remote.total(topic);
+  }
+
+  join(topic: string, member: TopicMember): JoinResult {
+    const result = this.local.join(topic, member);
+    if (result !== 'joined') return result;
+    if (this.size(topic) > this.opts.maxMembersPerTopic) {
+      this.local.leave(topic, member);
+      return 'full';
+    }
+    if (!this.topics.has(topic)) this.open(topic);
+    this.announce(topic);
+    return 'joined';
+  }
+
+  leave(topic: string, member: TopicMember): void {
+    const before = this.local.size(topic);
+    this.local.leave(topic, member);
+    if (this.local.size(topic) === before) return;
+    this.announce(topic);
+    if (this.local.size(topic) === 0) this.shut(topic);
+  }
+
+  publish(topic: string, fields: PublishFields): number {
+    const bytes = writePublish(fields, this.size(topic)); // throws RangeError before anything is sent
+    const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Always to Redis: a peer that just joined elsewhere may not have been announced yet.
+    this.opts.link.publish(this.opts.keys.signalTopic(topic), writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, frame));
+    return this.local.deliver(topic, frame);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private open(topic: string): void {
+    this.topics.add(topic);
+    const channel = this.opts.keys.signalTopic(topic);
+    this.opts.link
+      .subscribe(channel, (message) => this.received(topic, message))
+      .then(() => {
+        // Subscribed: ask who else holds the topic, and tell them about us.
+        if (!this.topics.has(topic)) return;
+        this.send(topic, BusKind.SignalHello);
+        this.announce(topic);
+      })
+      .catch((err: unknown) => this.opts.log.warn({ err, topic }, 'signaling topic subscribe failed'));
+  }
+
+  private shut(topic: string): void {
+    this.topics.delete(topic);
+    this.remote.forget(topic);
+    this.opts.link.unsubscribe(this.opts.keys.signalTopic(topic));
+  }
+
+  private received(topic: string, message: Buffer): void {
+    const read = readBusFrame(message);
+    if (!read.ok) return this.opts.log.warn({ reason: read.reason, topic }, 'malformed signaling bus frame dropped');
+    const { frame } = read;
+    if (frame.instance.equals(this.opts.link.instance)) return; // our own publish: delivered already
+    switch (frame.kind) {
+      case BusKind.SignalPublish:
+        this.local.deliver(topic, frame.payload);
+        return;
+      case BusKind.SignalCount:
+        return this.countReceived(topic, frame);
+      case BusKind.SignalHello:
+        this.remote.total(topic); // purge expired entries
+        this.announce(topic);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private countReceived(topic: string, frame: BusFrame): void {
+    const count = readCount(frame.payload);
+    if (count !== null) this.remote.set(topic, frame.instance.toString('hex'), count);
+  }
+
+  private announce(topic: string): void {
+    this.send(topic, BusKind.SignalCount, writeCount(this.local.size(topic)));
+  }
+
+  private announceAll(): void {
+    for (const topic of this.topics) this.announce(topic);
+  }
+
+  private send(topic: string, kind: BusKind, payload?: Uint8Array): void {
+    this.opts.link.publish(this.opts.keys.signalTopic(topic), writeBusFrame(kind, this.opts.link.instance, payload));
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * REDIS_URL with STORAGE=postgres, several in-process servers on the real Redis and PostgreSQL:
+ * signaling topics and relay rooms span instances; an instance skips its own messages; a room
+ * loading on one instance misses nothing that another committed meanwhile.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import * as Y from 'yjs';
+import { createServerMetrics } from '@sync-suite/shared/node';
+import { readRelayMessage } from '@sync-suite/shared';
+import { RedisLink } from '../src/fanout/redis-link.js';
+import { redisKeys } from '../src/fanout/redis-keys.js';
+import { RedisRoomFanout } from '../src/fanout/redis-room-fanout.js';
+import { CommitReportingStore } from '../src/fanout/committed-publisher.js';
+import { REMOTE_ORIGIN } from '../src/fanout/remote-apply.js';
+import { PostgresStore } from '../src/relay/persistence/postgres.js';
+import type { StoredRoom } from '../src/relay/persistence/types.js';
+import { RoomRegistry } from '../src/relay/room-registry.js';
+import { relayRegistry } from '../src/routes/relay/index.js';
+import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { docUntil, stockProvider, synced, textOf, until, type StockProvider } from '../../../test/fixtures/relay-clients.js';
+import { RawClient, metricValue } from './signaling-client.js';
+import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from './postgres-helpers.js';
+
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const schema = uniqueSchema('redis');
+const prefix = `test-${randomBytes(5).toString('hex')}:`;
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+afterAll(() => dropSchemas([schema]));
+
+async function cluster(n: number, env: Record<string, string> = {}): Promise<TestServer[]> {
+  const servers: TestServer[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await startServer({
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      ROOM_IDLE_MS: '200',
+      ...env,
+    });
+    cleanup.push(() => s.close());
+    servers.push(s);
+  }
+  return servers;
+}
+
+async function signal(server: TestServer): Promise<RawClient> {
+  const c = await RawClient.open(`${server.wsUrl}/signal`);
+  cleanup.push(() => c.close());
+  return c;
+}
+
+function relayClient(server: TestServer, room: string): { doc: Y.Doc; p: StockProvider } {
+  const doc = new Y.Doc();
+  const p = stockProvider(3, server.wsUrl, room, doc);
+  cleanup.push(() => {
+    p.destroy();
+    doc.destroy();
+  });
+  return { doc, p };
+}
+
+const room = (): string => `acme-conversation-${randomBytes(6).toString('hex')}`;
+
+describe('signaling across instances', () => {
+  it('peers of one topic on three instances hear each other, and clients counts all of them', async () => {
+    const servers = await cluster(3);
+    const topic = room();
+    const clients = await Promise.all(servers.map(signal));
+    for (const c of clients) {
+      c.send({ type: 'subscribe', topics: [topic] });
+      await c.roundTrip();
+    }
+    // Counts travel through Redis: publish again on each echo until every instance is counted.
+    const [a, b, c] = clients as [RawClient, RawClient, RawClient];
+    let n = 0;
+    const echo = async (): Promise<Record<string, unknown>> => {
+      const from = a.frames.length;
+      a.send({ type: 'publish', topic, data: { n: ++n } });
+      return a.find(from, (m) => m['type'] === 'publish' && (m['data'] as { n: number }).n === n);
+    };
+    let seen = await echo();
+    for (let i = 0; i < 200 && seen['clients'] !== 3; i++) seen = await echo();
+    expect(seen['clients']).toBe(3);
+    const atB = await b.find(0, (m) => m['type'] === 'publish' && (m['data'] as { n: number }).n === n);
+    const atC = await c.find(0, (m) => m['type'] === 'publish' && (m['data'] as { n: number }).n === n);
+    expect(atB).toEqual(seen);
+    expect(atC).toEqual(seen);
+    // A peer leaving one instance is no longer counted elsewhere.
+    await c.close();
+    for (let i = 0; i < 200 && seen['clients'] !== 2; i++) seen = await echo();
+    expect(seen['clients']).toBe(2);
+    expect(await metricValue(servers[0] as TestServer, 'redisMessages', { direction: 'publish' })).toBeGreaterThan(0);
+    expect(await metricValue(servers[1] as TestServer, 'redisMessages', { direction: 'receive' })).toBeGreaterThan(0);
+  });
+
+  it('MAX_PEERS_PER_ROOM counts subscribers on every instance', async () => {
+    const [a, b] = await cluster(2, { MAX_PEERS_PER_ROOM: '2' });
+    const topic = room();
+    const first = await signal(a as TestServer);
+    const second = await signal(b as TestServer);
+    for (const c of [first, second]) {
+      c.send({ type: 'subscribe', topics: [topic] });
+      await c.roundTrip();
+    }
+    // Wait until A has heard of B's subscriber (publish echo carries the count).
+    let clients = 0;
+    for (let i = 0; i < 200 && clients !== 2; i++) {
+      const from = first.frames.length;
+      first.send({ type: 'publish', topic, i });
+      clients = (await first.find(from, (m) => m['type'] === 'publish' && m['i'] === i))['clients'] as number;
+    }
+    const third = await signal(a as TestServer);
+    third.send({ type: 'subscribe', topics: [topic] });
+    expect((await third.closedWithin()).code).toBe(4409);
+  });
+});
+
+describe('relay across instances', () => {
+  it('stock clients on three instances converge, with awareness', async () => {
+    const servers = await cluster(3);
+    const name = room();
+    const clients = servers.map((s) => relayClient(s, name));
+    await Promise.all(clients.map((c) => synced(c.p)));
+    clients.forEach((c, i) => c.doc.getText('text').insert(0, `[${i}]`));
+    for (const c of clients) await docUntil(c.doc, () => textOf(c.doc).length === 9, 10_000, 'all three writes');
+    const texts = new Set(clients.map((c) => textOf(c.doc)));
+    expect(texts.size).toBe(1);
+    (clients[0] as { p: StockProvider }).p.awareness.setLocalStateField('user', 'alice');
+    const far = (clients[2] as { p: StockProvider }).p.awareness;
+    await until(far as never, 'change', () => [...far.getStates().values()].some((s) => s['user'] === 'alice'), 10_000, 'awareness across instances');
+  });
+
+  it('an instance does not re-apply its own updates from Redis', async () => {
+    const [a, b] = await cluster(2);
+    const name = room();
+    const onA = relayClient(a as TestServer, name);
+    const onB = relayClient(b as TestServer, name);
+    await Promise.all([synced(onA.p), synced(onB.p)]);
+    const roomA = relayRegistry((a as TestServer).app)?.rooms.get(name);
+    expect(roomA).toBeDefined();
+    let remoteAtA = 0;
+    roomA?.doc.on('beforeTransaction', (tr: Y.Transaction) => {
+      if (tr.origin === REMOTE_ORIGIN) remoteAtA++;
+    });
+    for (let i = 0; i < 5; i++) onA.doc.getText('text').insert(0, 'a');
+    await docUntil(onB.doc, () => textOf(onB.doc) === 'aaaaa', 10_000, 'writes from A at B');
+    // B's write reaches A through Redis after A's own messages (one channel, publish order).
+    onB.doc.getText('text').insert(0, 'b');
+    await docUntil(onA.doc, () => textOf(onA.doc) === 'baaaaa', 10_000, 'write from B at A');
+    expect(remoteAtA).toBe(1);
+  });
+
+  it('a room loading on one instance misses nothing another instance commits meanwhile', async () => {
+    const [a] = await cluster(1);
+    const name = room();
+    const writer = relayClient(a as TestServer, name);
+    await synced(writer.p);
+    writer.doc.getText('text').insert(0, 'before;');
+
+    // Instance B: a registry whose storage read is held back after reading.
+    const gate = new Gate();
+    const b = await manualInstance(gate);
+    const peer = { id: 'peer', frames: [] as Uint8Array[], send(m: Uint8Array) { this.frames.push(m); } };
+    const joined = b.registry.join(name, peer);
+    await gate.reached;
+    // A commits more while B holds a stale read; B must pick it up from the channel.
+    writer.doc.getText('text').insert(7, 'during');
+    const probe = new PostgresStore(PG_URL, { schema });
+    cleanup.push(() => probe.close());
+    await probe.init();
+    await untilStored(probe, name, 'before;during');
+    gate.open();
+    const joinedRoom = await joined;
+    expect(joinedRoom.doc.getText('text').toString()).toBe('before;during');
+    const stepTwo = peer.frames.map((f) => readRelayMessage(f)).filter((m) => m.ok && m.message.type === 'sync-step1');
+    expect(stepTwo).toHaveLength(1);
+  });
+});
+
+class Gate extends EventEmitter {
+  private opened = false;
+  readonly reached: Promise<void>;
+  private reach: () => void = () => undefined;
+  constructor() {
+    super();
+    this.reached = new Promise((resolve) => (this.reach = resolve));
+  }
+  async pass(): Promise<void> {
+    this.reach();
+    if (!this.opened) await new Promise((resolve) => this.once('open', resolve));
+  }
+  open(): void {
+    this.opened = true;
+    this.emit('open');
+  }
+}
+
+/** A second instance built by hand: its store reads, then waits at the gate before answering. */
+async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
+  const metrics = createServerMetrics();
+  const log = pino({ level: 'silent' });
+  const link = new RedisLink({ url: REDIS_URL, metrics, log });
+  await link.connect();
+  cleanup.push(() => link.close());
+  class GatedStore extends PostgresStore {
+    override async load(r: string): Promise<StoredRoom> {
+      const stored = await super.load(r);
+      await gate.pass();
+      return stored;
+    }
+  }
+  const inner = new GatedStore(PG_URL, { schema });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), store: inner, metrics, log });
+  const store = new CommitReportingStore(inner, (b) => fanout.committed(b));
+  await store.init();
+  const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
+  fanout.bind(registry);
+  cleanup.push(async () => {
+    await registry.close();
+    await store.close();
+  });
+  return { registry };
+}
+
+async function untilStored(store: PostgresStore, name: string, text: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const doc = new Y.Doc();
+    const stored = await store.load(name);
+    if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot);
+    for (const u of stored.updates) Y.applyUpdate(doc, u);
+    if (doc.getText('text').toString() === text) return;
+    if (Date.now() > deadline) throw new Error(`storage never held ${text}`);
+    // Storage has no change event; the commit is due within PERSIST_FLUSH_MS.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
