@@ -1,11 +1,15 @@
 /**
  * Relay throughput: ROOMS rooms x CLIENTS clients, each client sending UPDATES small Yjs updates
- * at a steady pace, against our /relay, the stock @y/websocket-server and Hocuspocus, each run
- * as a child process on loopback. Reports delivered updates/s, delivery latency p50/p99 and
- * server CPU microseconds per delivered update (from /proc/<pid>/stat), with ratios to ours.
- * A delivery is one update arriving at one other client of its room.
+ * at a steady pace, against our /relay, the stock @y/websocket-server, a bare `ws` forwarder (the
+ * floor: every frame to the other sockets of its path, no Yjs, no storage) and Hocuspocus, each
+ * run as a child process on loopback. Reports delivered updates/s, delivery latency p50/p99 and
+ * server CPU microseconds per delivered update (from /proc/<pid>/stat), with ratios to ours and
+ * to the bare forwarder. A delivery is one update arriving at one other client of its room
+ * (servers that merge updates, like Hocuspocus, deliver several in one message: each counts).
  *
- *   node --import tsx bench/relay.ts        (env: BENCH_ROOMS, BENCH_CLIENTS, BENCH_UPDATES, BENCH_INTERVAL_MS)
+ *   node --import tsx bench/relay.ts
+ *   env: BENCH_ROOMS, BENCH_CLIENTS, BENCH_UPDATES, BENCH_INTERVAL_MS, BENCH_RELAY_STORAGE,
+ *        BENCH_BASELINE_DIR (a checkout of an older sync-suite, run as an extra target: before/after)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -49,19 +54,42 @@ interface Target {
   hocuspocus: boolean;
 }
 
-export const targets: Target[] = [
-  {
-    name: `sync-suite /relay (${process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite'})`,
+/** Our server from a checkout (this one, or BENCH_BASELINE_DIR for before/after). */
+function ours(name: string, dir: string): Target {
+  const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
+  return {
+    name: `${name} (${storage})`,
     start: (port) =>
-      spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+      spawn(process.execPath, ['--import', 'tsx', join(dir, 'apps/server/src/main.ts')], {
         cwd: ROOT,
-        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite', DATA_DIR: benchDir(), LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation' },
+        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation' },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     ready: /listening/,
     url: (port, room) => `ws://127.0.0.1:${port}/relay/${room}`,
     hocuspocus: false,
-  },
+  };
+}
+
+// The forwarder uses the same ws version as our server, so the floor is comparable.
+const serverWs = pathToFileURL(createRequire(join(ROOT, 'apps/server/package.json')).resolve('ws')).href;
+const FORWARDER = `import WS from ${JSON.stringify(serverWs)};
+const paths = new Map();
+const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
+wss.on('connection', (ws, req) => {
+  const peers = paths.get(req.url) ?? new Set();
+  paths.set(req.url, peers.add(ws));
+  ws.on('message', (data) => { for (const p of peers) if (p !== ws) p.send(data); });
+  ws.on('close', () => peers.delete(ws));
+  ws.send(new Uint8Array([0, 0, 1, 0])); // an empty sync step 1: the bench client waits for a first message
+});
+wss.on('listening', () => console.log('forwarder ready'));`;
+
+const baseline = process.env['BENCH_BASELINE_DIR'];
+
+export const targets: Target[] = [
+  ours('sync-suite /relay', ROOT),
+  ...(baseline ? [ours('sync-suite /relay baseline', baseline)] : []),
   {
     name: '@y/websocket-server (stock)',
     start: (port) =>
@@ -71,6 +99,13 @@ export const targets: Target[] = [
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     ready: /running at/,
+    url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
+    hocuspocus: false,
+  },
+  {
+    name: 'bare ws forwarder (floor)',
+    start: (port) => spawn(process.execPath, ['--input-type=module', '-e', FORWARDER, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+    ready: /forwarder ready/,
     url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     hocuspocus: false,
   },
@@ -187,14 +222,21 @@ export async function runTarget(target: Target, opts: BenchOptions): Promise<Ben
     let delivered = 0;
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((r) => (resolveDone = r));
+    const seen = new Set<string>();
     const onUpdate = (c: Client, u: Uint8Array): void => {
-      const structs = Y.decodeUpdate(u).structs;
-      const first = structs[0];
-      if (!first || first.id.client === 1_000_000 + c.room * 1000 + c.idx) return; // own echo
-      const t = sentAt.get(`${first.id.client}:${first.id.clock}`);
-      if (t === undefined) return; // initial sync content
-      latencies.push(performance.now() - t);
-      if (++delivered === expected) resolveDone();
+      const now = performance.now();
+      // Every struct counts (one per sent update): servers that merge updates deliver several at once.
+      for (const struct of Y.decodeUpdate(u).structs) {
+        if (struct.id.client === 1_000_000 + c.room * 1000 + c.idx) continue; // own echo
+        for (let clock = struct.id.clock; clock < struct.id.clock + struct.length; clock++) {
+          const key = `${struct.id.client}:${clock}`;
+          const t = sentAt.get(key);
+          if (t === undefined || seen.has(`${c.room}.${c.idx}>${key}`)) continue; // initial sync content, or a repeat
+          seen.add(`${c.room}.${c.idx}>${key}`);
+          latencies.push(now - t);
+          if (++delivered === expected) resolveDone();
+        }
+      }
     };
     const clients: Client[] = [];
     for (let r = 0; r < opts.rooms; r++) for (let i = 0; i < opts.clients; i++) clients.push(await connect(target, port, r, i, onUpdate));
@@ -253,14 +295,18 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     updates: opts.updates ?? Number(process.env['BENCH_UPDATES'] ?? 300),
     intervalMs: opts.intervalMs ?? Number(process.env['BENCH_INTERVAL_MS'] ?? 10),
   };
-  const results: BenchResult[] = [];
+  // Rounds run the targets interleaved and keep each one's median (by CPU): a shared machine is noisy.
+  const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
+  const all: BenchResult[][] = targets.map(() => []);
   try {
-    for (const t of targets) results.push(await runTarget(t, o));
+    for (let r = 0; r < rounds; r++) for (const [i, t] of targets.entries()) all[i]?.push(await runTarget(t, o));
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     dirs = [];
   }
-  const ours = results[0] as BenchResult;
+  const results = all.map(median);
+  const mine = results[0] as BenchResult;
+  const floor = results.find((r) => r.server.startsWith('bare ws')) ?? mine;
   const rows = results.map((r) => ({
     server: r.server,
     'delivered/expected': `${r.delivered}/${r.expected}`,
@@ -268,11 +314,18 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     'p50 ms': r.p50ms.toFixed(2),
     'p99 ms': r.p99ms.toFixed(2),
     'CPU us/delivery': r.cpuUsPerDelivery.toFixed(2),
-    'CPU vs ours': (r.cpuUsPerDelivery / ours.cpuUsPerDelivery).toFixed(2),
+    'CPU vs ours': (r.cpuUsPerDelivery / mine.cpuUsPerDelivery).toFixed(2),
+    'CPU vs bare ws': (r.cpuUsPerDelivery / floor.cpuUsPerDelivery).toFixed(2),
   }));
-  process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms\n`);
+  process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms, median of ${rounds} round(s)\n`);
   console.table(rows); // eslint-disable-line no-console -- a bench prints its table
+  if (rounds > 1) process.stdout.write(`CPU us/delivery per round: ${all.map((l) => `${l[0]?.server}: ${l.map((r) => r.cpuUsPerDelivery.toFixed(1)).join(' ')}`).join('; ')}\n`);
   return results;
+}
+
+function median(list: BenchResult[]): BenchResult {
+  const sorted = [...list].sort((a, b) => a.cpuUsPerDelivery - b.cpuUsPerDelivery);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as BenchResult;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
