@@ -1,0 +1,150 @@
+/**
+ * Several server processes on the real Redis and PostgreSQL behind a round-robin TCP load
+ * balancer: stock y-websocket clients spread over three instances converge; kill -9 of one
+ * instance during a write storm loses nothing (its clients reconnect to the others); and
+ * REDIS_URL without STORAGE=postgres refuses to start.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
+import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
+import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { docUntil, metric, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
+import { freePort, startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { TcpProxy } from './fixtures/scale-proxy.js';
+
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const schema = uniqueSchema('cluster');
+const cleanup: Array<() => unknown> = [];
+beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+afterAll(() => dropSchemas([schema]));
+
+function env(prefix: string): Record<string, string> {
+  return {
+    STORAGE: 'postgres',
+    DATABASE_URL: urlWithSchema(schema),
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    PERSIST_FLUSH_MS: '50',
+    MAX_MESSAGES_PER_SECOND: '2000',
+    ROOM_IDLE_MS: '500',
+  };
+}
+
+async function instances(n: number, prefix: string): Promise<ServerProcess[]> {
+  const list: ServerProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = await startServerProcess(await freePort(), env(prefix));
+    cleanup.push(() => {
+      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
+    });
+    list.push(p);
+  }
+  return list;
+}
+
+async function balancer(servers: ServerProcess[]): Promise<string> {
+  const lb = new TcpProxy(() => servers.map((s) => s.port));
+  cleanup.push(() => lb.close());
+  return `ws://127.0.0.1:${await lb.listen()}`;
+}
+
+function client(wsUrl: string, room: string, version: 2 | 3): { doc: Y.Doc; p: StockProvider; list: Y.Array<string> } {
+  const doc = new Y.Doc();
+  const p = stockProvider(version, wsUrl, room, doc);
+  cleanup.push(() => {
+    p.destroy();
+    doc.destroy();
+  });
+  return { doc, p, list: doc.getArray<string>('log') };
+}
+
+async function stored(room: string): Promise<string[]> {
+  const store = new PostgresStore(PG_URL, { schema });
+  await store.init();
+  try {
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, mergeStoredRoom(await store.load(room)));
+    return doc.getArray<string>('log').toArray();
+  } finally {
+    await store.close();
+  }
+}
+
+const prefix = (): string => `test-${randomBytes(5).toString('hex')}:`;
+
+describe('three instances behind a load balancer', () => {
+  it('stock clients spread over three instances converge', async () => {
+    const servers = await instances(3, prefix());
+    const lb = await balancer(servers);
+    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
+    const clients = Array.from({ length: 6 }, (_, i) => client(lb, room, i % 2 ? 2 : 3));
+    await Promise.all(clients.map((c) => synced(c.p)));
+    // Round robin put two clients on each instance.
+    for (const s of servers) expect(await metric(s.url, 'sync_relay_connections')).toBe(2);
+    clients.forEach((c, i) => {
+      for (let n = 0; n < 20; n++) c.list.push([`${i}:${n}`]);
+    });
+    for (const c of clients) await docUntil(c.doc, () => c.list.length === 120, 15_000, 'all 120 entries');
+    const reference = JSON.stringify((clients[0] as { list: Y.Array<string> }).list.toArray());
+    for (const c of clients) expect(JSON.stringify(c.list.toArray())).toBe(reference);
+    for (const s of servers) expect(await metric(s.url, 'sync_redis_messages_total', { direction: 'receive' })).toBeGreaterThan(0);
+    for (const s of servers) expect(await stopProcess(s, 'SIGTERM')).toBe(0);
+    expect((await stored(room)).length).toBe(120);
+  });
+
+  it('kill -9 of one instance during a write storm: its clients move to the others and nothing is lost', async () => {
+    const servers = await instances(3, prefix());
+    const lb = await balancer(servers);
+    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
+    const clients = Array.from({ length: 6 }, (_, i) => client(lb, room, i % 2 ? 2 : 3));
+    await Promise.all(clients.map((c) => synced(c.p)));
+    const written = clients.map(() => 0);
+    const storm = clients.map((c, i) =>
+      setInterval(() => {
+        c.list.push([`${i}:${written[i]}`]);
+        written[i] = (written[i] ?? 0) + 1;
+      }, 5),
+    );
+    cleanup.push(() => storm.forEach(clearInterval));
+    const watcher = clients[0] as (typeof clients)[number];
+    await docUntil(watcher.doc, () => watcher.list.length >= 300, 20_000, 'storm under way');
+    const [victim, ...survivors] = servers as [ServerProcess, ...ServerProcess[]];
+    expect(await stopProcess(victim, 'SIGKILL')).toBe('SIGKILL');
+    // Its two clients reconnect through the balancer, which now reaches only the survivors.
+    await docUntil(watcher.doc, () => watcher.list.length >= 900, 20_000, 'storm continues after the kill');
+    storm.forEach(clearInterval);
+    const total = written.reduce((a, b) => a + b, 0);
+    const expected = new Set(written.flatMap((n, i) => Array.from({ length: n }, (_, k) => `${i}:${k}`)));
+    for (const c of clients) await docUntil(c.doc, () => c.list.length === total, 20_000, `all ${total} writes in every client`);
+    for (const c of clients) expect(new Set(c.list.toArray())).toEqual(expected);
+    let connections = 0;
+    for (const s of survivors) connections += await metric(s.url, 'sync_relay_connections');
+    expect(connections).toBe(6);
+    for (const s of survivors) expect(await stopProcess(s, 'SIGTERM')).toBe(0);
+    const inStorage = await stored(room);
+    expect(inStorage.length).toBe(total);
+    expect(new Set(inStorage)).toEqual(expected);
+  });
+
+  it('REDIS_URL with STORAGE other than postgres refuses to start, naming the fix', () => {
+    for (const storage of ['sqlite', 'memory']) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+        cwd: ROOT,
+        env: { PATH: process.env['PATH'] ?? '', STORAGE: storage, REDIS_URL, PORT: '0' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/REDIS_URL: .*STORAGE=postgres/);
+    }
+  });
+});
