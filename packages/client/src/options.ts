@@ -1,0 +1,55 @@
+/** SyncProvider's options and events. */
+import type { Awareness } from 'y-protocols/awareness';
+import type { RoomNamePolicy } from '@sync-suite/shared';
+import type { FetchLike, IceServerConfig } from './ice-servers.js';
+import type { StatusEvent } from './status.js';
+
+export interface SyncProviderOptions {
+  /** the sync server, `https://host[:port][/path]` (ws(s):// works too) */
+  serverUrl: string;
+  /** room name, `<prefix>-<type>-<id>` */
+  room: string;
+  /** a room token (JWT) for this room; called for every connection attempt and before expiry. Omit when the server runs without AUTH_SECRET. */
+  getToken?: () => string | Promise<string>;
+  /** encrypts y-webrtc signaling (and tab-to-tab sync) with a key derived from it; every device of the room needs the same one */
+  password?: string;
+  /** one Awareness for both transports (default: a new one, destroyed with the provider) */
+  awareness?: Awareness;
+  /** simple-peer options, as y-webrtc's `peerOpts`: in Node pass `{ wrtc }`; `config.iceServers` is filled from /turn-credentials */
+  peerOpts?: Record<string, unknown>;
+  /** ICE servers used while /turn-credentials cannot be fetched (default none: host candidates only) */
+  iceServers?: IceServerConfig[];
+  /** how long to wait for a WebRTC peer before the relay connects (default 3000 ms) */
+  relayGraceMs?: number;
+  /** how long WebRTC must carry every device before the relay is released (default 15000 ms) */
+  relayHoldMs?: number;
+  /** ask for a new token this long before the current one expires (default 60000 ms) */
+  tokenRefreshMarginMs?: number;
+  /** timeout of GET /turn-credentials (default 5000 ms) */
+  credentialsTimeoutMs?: number;
+  /** WS /signal somewhere else than `<serverUrl>/signal` (a proxy that maps it elsewhere) */
+  signalingUrl?: string;
+  /** y-webrtc's maxConns */
+  maxConns?: number;
+  /** WebSocket class; needed on Node < 22 (e.g. the `ws` package), where it is also installed as the global y-webrtc uses */
+  WebSocket?: unknown;
+  /** fetch implementation (default globalThis.fetch) */
+  fetch?: FetchLike;
+  /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the SPEC defaults) */
+  roomPolicy?: RoomNamePolicy;
+}
+
+export interface SyncProviderError {
+  /** what failed */
+  source: 'token' | 'turn-credentials' | 'signaling' | 'relay';
+  message: string;
+  /** the WebSocket close code, when the server refused a socket */
+  code?: number;
+}
+
+export interface SyncProviderEvents {
+  status: (event: StatusEvent) => void;
+  /** true once the document has synced over WebRTC or the relay; false when neither path is synced */
+  synced: (synced: boolean) => void;
+  error: (error: SyncProviderError) => void;
+}

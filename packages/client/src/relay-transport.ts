@@ -1,0 +1,99 @@
+/**
+ * The relay side: a stock y-websocket WebsocketProvider on WS /relay/<room>, connected only
+ * when the policy wants it, with a fresh token for every connection attempt (TokenGate).
+ */
+import type * as Y from 'yjs';
+import type { Awareness } from 'y-protocols/awareness';
+import * as decoding from 'lib0/decoding';
+import { WebsocketProvider } from 'y-websocket';
+import { TokenGate } from './token-gate.js';
+import { withQuery } from './endpoints.js';
+
+/** y-protocols/auth message type in the y-websocket protocol */
+const MESSAGE_AUTH = 2;
+/** 4400: a malformed room name or message. Nothing a reconnect could fix. */
+const BAD_REQUEST = 4400;
+
+export interface RelayClose {
+  code: number;
+  reason: string;
+}
+
+export interface RelayTransportOptions {
+  relayBase: string;
+  room: string;
+  doc: Y.Doc;
+  awareness: Awareness;
+  WebSocket: unknown;
+  getToken: () => Promise<string | undefined>;
+  onChange: () => void;
+  onTokenError: (err: unknown) => void;
+  /** the server refused or closed the relay socket with a 4xxx code, or denied permission */
+  onRefused: (close: RelayClose) => void;
+}
+
+export class RelayTransport {
+  readonly provider: WebsocketProvider;
+  /** an attempt failed or the socket closed since it was last open */
+  failed = false;
+  private wanted = false;
+  private readonly gate: TokenGate;
+
+  constructor(opts: RelayTransportOptions) {
+    const url = `${opts.relayBase}/${opts.room}`;
+    this.provider = new WebsocketProvider(opts.relayBase, opts.room, opts.doc, {
+      connect: false,
+      awareness: opts.awareness,
+      // Tabs of one app already share edits through y-webrtc's BroadcastChannel.
+      disableBc: true,
+      WebSocketPolyfill: opts.WebSocket as typeof WebSocket,
+      // 4401/4403 may be fixed by the next token, 4409/4429 by waiting; 4400 by nothing.
+      shouldReconnect: (event) => event.code !== BAD_REQUEST,
+    });
+    // The stock handler prints the URL, which carries the token: report the reason instead.
+    this.provider.messageHandlers[MESSAGE_AUTH] = (_encoder, decoder) => {
+      if (decoding.readVarUint(decoder) === 0) opts.onRefused({ code: 0, reason: decoding.readVarString(decoder) });
+    };
+    this.gate = new TokenGate(this.provider, { getToken: opts.getToken, url: (token) => withQuery(url, { token }), onTokenError: opts.onTokenError }, false);
+    this.provider.on('status', ({ status }) => {
+      if (status === 'connected') this.failed = false;
+      opts.onChange();
+    });
+    this.provider.on('sync', () => opts.onChange());
+    this.provider.on('connection-close', (event) => {
+      if (this.wanted) this.failed = true;
+      if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
+      opts.onChange();
+    });
+  }
+
+  get open(): boolean {
+    return this.provider.wsconnected;
+  }
+
+  get synced(): boolean {
+    return this.provider.synced;
+  }
+
+  connect(): void {
+    this.wanted = true;
+    this.gate.start();
+  }
+
+  /**
+   * Close the socket but stay in the room for the WebRTC peers: y-websocket's disconnect()
+   * would first announce to the relay that this device left (awareness null).
+   */
+  release(): void {
+    this.wanted = false;
+    this.failed = false;
+    this.gate.stop();
+    const ws = this.provider.ws;
+    if (ws) ws.close();
+  }
+
+  destroy(): void {
+    this.gate.close();
+    this.provider.destroy();
+  }
+}

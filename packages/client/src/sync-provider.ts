@@ -1,0 +1,272 @@
+/**
+ * SyncProvider: one Yjs document synced WebRTC-first through WS /signal, with WS /relay/<room>
+ * as fallback and mailbox. Composes the stock y-webrtc and y-websocket providers around one
+ * Awareness; see README.md ("Policy") for when each transport runs.
+ */
+import * as Y from 'yjs';
+import { Awareness } from 'y-protocols/awareness';
+import { ObservableV2 } from 'lib0/observable';
+import { defaultRoomPolicy, parseRoomName } from '@sync-suite/shared';
+import { CredentialsKeeper } from './credentials.js';
+import { endpointsFor, withQuery, type Endpoints } from './endpoints.js';
+import type { IceServerConfig } from './ice-servers.js';
+import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
+import { decideRelay, type PolicyInput } from './relay-policy.js';
+import { RelayTransport } from './relay-transport.js';
+import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
+import { WebrtcTransport } from './webrtc-transport.js';
+
+const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
+
+export class SyncProvider extends ObservableV2<SyncProviderEvents> {
+  readonly doc: Y.Doc;
+  readonly awareness: Awareness;
+  readonly room: string;
+  /** the underlying stock providers, once started (for inspection; do not connect them yourself) */
+  webrtc: WebrtcTransport | undefined;
+  relay: RelayTransport | undefined;
+
+  private readonly opts: SyncProviderOptions & typeof DEFAULTS;
+  private readonly endpoints: Endpoints;
+  private readonly WebSocketImpl: unknown;
+  private readonly ownsAwareness: boolean;
+  private readonly credentials: CredentialsKeeper;
+  private destroyed = false;
+  private relayWanted = false;
+  private lostLastPeer = false;
+  private prevSyncedPeers = 0;
+  private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  private graceElapsed = false;
+  private holdElapsed = false;
+  private lastStatus: StatusEvent | undefined;
+  private lastSynced = false;
+  private iceServers: IceServerConfig[] = [];
+
+  constructor(doc: Y.Doc, options: SyncProviderOptions) {
+    super();
+    this.opts = { ...DEFAULTS, ...dropUndefined(options) };
+    const parsed = parseRoomName(options.room, options.roomPolicy ?? defaultRoomPolicy);
+    if (!parsed.ok) throw new RangeError(`SyncProvider: invalid room name ${JSON.stringify(options.room)}: ${parsed.reason}`);
+    this.endpoints = endpointsFor(options.serverUrl);
+    this.WebSocketImpl = resolveWebSocket(options.WebSocket);
+    this.doc = doc;
+    this.room = options.room;
+    this.ownsAwareness = !options.awareness;
+    this.awareness = options.awareness ?? new Awareness(doc);
+    this.awareness.on('change', this.onChange);
+    this.credentials = new CredentialsKeeper({
+      getToken: this.getToken,
+      httpBase: this.endpoints.http,
+      fetch: options.fetch,
+      timeoutMs: this.opts.credentialsTimeoutMs,
+      marginMs: this.opts.tokenRefreshMarginMs,
+      fallback: options.iceServers ?? [],
+      onIceServers: (servers) => this.setIceServers(servers),
+      onError: (source, err) => this.fail(source, err),
+    });
+    this.emitStatus();
+    this.start().catch((err: unknown) => this.fail('signaling', err));
+  }
+
+  get status(): SyncStatus {
+    return this.lastStatus?.status ?? 'connecting';
+  }
+
+  get synced(): boolean {
+    return this.lastSynced;
+  }
+
+  /** Resolves once the document is synced over either transport. */
+  whenSynced(): Promise<void> {
+    if (this.lastSynced) return Promise.resolve();
+    return new Promise((done) => {
+      const on = (synced: boolean): void => {
+        if (!synced) return;
+        this.off('synced', on);
+        done();
+      };
+      this.on('synced', on);
+    });
+  }
+
+  override destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.credentials.close();
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.holdTimer);
+    // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
+    this.webrtc?.destroy();
+    this.relay?.destroy();
+    this.awareness.off('change', this.onChange);
+    if (this.ownsAwareness) this.awareness.destroy();
+    this.emitStatus();
+    super.destroy();
+  }
+
+  private readonly getToken = async (): Promise<string | undefined> => {
+    if (!this.opts.getToken) return undefined;
+    const token = await this.opts.getToken();
+    if (typeof token !== 'string' || token.length === 0) throw new TypeError('getToken() must return a non-empty string');
+    return token;
+  };
+
+  private async start(): Promise<void> {
+    const token = await this.credentials.first();
+    if (this.destroyed) return;
+    const signalBase = this.opts.signalingUrl ?? `${this.endpoints.ws}/signal`;
+    this.webrtc = new WebrtcTransport({
+      room: this.room,
+      doc: this.doc,
+      awareness: this.awareness,
+      password: this.opts.password,
+      peerOpts: this.peerOpts(this.iceServers),
+      maxConns: this.opts.maxConns,
+      // `room` keeps each provider's signaling socket its own (y-webrtc shares sockets by URL).
+      signalingUrl: (t) => withQuery(signalBase, { room: this.room, token: t }),
+      firstToken: token,
+      getToken: this.getToken,
+      onChange: this.onChange,
+      onTokenError: (err) => this.fail('token', err),
+    });
+    this.relay = new RelayTransport({
+      relayBase: `${this.endpoints.ws}/relay`,
+      room: this.room,
+      doc: this.doc,
+      awareness: this.awareness,
+      WebSocket: this.WebSocketImpl,
+      getToken: this.getToken,
+      onChange: this.onChange,
+      onTokenError: (err) => this.fail('token', err),
+      onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
+    });
+    this.onChange();
+  }
+
+  private setIceServers(servers: IceServerConfig[]): void {
+    this.iceServers = servers;
+    this.webrtc?.setPeerOpts(this.peerOpts(servers));
+  }
+
+  private peerOpts(iceServers: IceServerConfig[]): Record<string, unknown> {
+    const base = this.opts.peerOpts ?? {};
+    const config = (base['config'] ?? {}) as Record<string, unknown>;
+    return { ...base, config: { ...config, iceServers } };
+  }
+
+  private fail(source: SyncProviderError['source'], err: unknown): void {
+    if (this.destroyed) return;
+    this.emit('error', [{ source, message: err instanceof Error ? err.message : String(err) }]);
+    this.onChange();
+  }
+
+  /** Re-evaluate the policy and the status after anything changed. */
+  private readonly onChange = (): void => {
+    if (this.destroyed) return;
+    this.applyPolicy();
+    this.emitStatus();
+  };
+
+  private applyPolicy(): void {
+    const { webrtc, relay } = this;
+    if (!webrtc || !relay) return;
+    const syncedPeers = webrtc.syncedPeers;
+    if (syncedPeers > 0) this.lostLastPeer = false;
+    else if (this.prevSyncedPeers > 0) this.lostLastPeer = true;
+    this.prevSyncedPeers = syncedPeers;
+    const input: PolicyInput = {
+      relayWanted: this.relayWanted,
+      signalingOpen: webrtc.signalingOpen,
+      signalingFailed: webrtc.signalingFailed,
+      others: webrtc.others,
+      syncedPeers,
+      lostLastPeer: this.lostLastPeer,
+      graceElapsed: this.graceElapsed,
+      holdElapsed: this.holdElapsed,
+    };
+    const decision = decideRelay(input);
+    this.runTimers(decision.timer);
+    if (decision.relay === this.relayWanted) return;
+    this.relayWanted = decision.relay;
+    this.graceElapsed = this.holdElapsed = this.lostLastPeer = false;
+    if (decision.relay) relay.connect();
+    else relay.release();
+  }
+
+  private runTimers(timer: 'grace' | 'hold' | null): void {
+    if (timer !== 'grace' && this.graceTimer !== undefined) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+      this.graceElapsed = false;
+    }
+    if (timer !== 'hold' && this.holdTimer !== undefined) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+      this.holdElapsed = false;
+    }
+    if (timer === 'grace' && this.graceTimer === undefined && !this.graceElapsed) {
+      this.graceTimer = setTimeout(() => {
+        this.graceTimer = undefined;
+        this.graceElapsed = true;
+        this.onChange();
+      }, this.opts.relayGraceMs);
+    }
+    if (timer === 'hold' && this.holdTimer === undefined && !this.holdElapsed) {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = undefined;
+        this.holdElapsed = true;
+        this.onChange();
+      }, this.opts.relayHoldMs);
+    }
+  }
+
+  private emitStatus(): void {
+    const webrtc = this.webrtc;
+    const relay = this.relay;
+    const syncedWebrtcPeers = this.destroyed ? 0 : (webrtc?.syncedPeers ?? 0);
+    const relaySynced = !this.destroyed && !!relay?.open && relay.synced;
+    const event: StatusEvent = {
+      status: statusOf({
+        destroyed: this.destroyed,
+        syncedPeers: syncedWebrtcPeers,
+        relaySynced,
+        signalingOpen: !!webrtc?.signalingOpen,
+        relayOpen: !!relay?.open,
+        failedSinceOpen: !!webrtc?.signalingFailed && (!this.relayWanted || !!relay?.failed),
+      }),
+      webrtcPeers: this.destroyed ? 0 : (webrtc?.connectedPeers ?? 0),
+      syncedWebrtcPeers,
+      relay: relaySynced,
+      peers: this.destroyed ? 0 : otherAwarenessStates(this.awareness, this.doc.clientID),
+    };
+    if (!sameStatus(this.lastStatus, event)) {
+      this.lastStatus = event;
+      this.emit('status', [event]);
+    }
+    const synced = event.status === 'webrtc' || event.status === 'relay';
+    if (synced !== this.lastSynced) {
+      this.lastSynced = synced;
+      this.emit('synced', [synced]);
+    }
+  }
+}
+
+function otherAwarenessStates(awareness: Awareness, clientID: number): number {
+  let n = 0;
+  for (const id of awareness.getStates().keys()) if (id !== clientID) n++;
+  return n;
+}
+
+function resolveWebSocket(given: unknown): unknown {
+  const global = globalThis as { WebSocket?: unknown };
+  const impl = given ?? global.WebSocket;
+  if (!impl) throw new TypeError('SyncProvider: no WebSocket in this environment; pass options.WebSocket (e.g. the ws package)');
+  // y-webrtc's signaling client (lib0/websocket) only uses the global.
+  if (!global.WebSocket) global.WebSocket = impl;
+  return impl;
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

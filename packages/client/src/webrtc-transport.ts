@@ -1,0 +1,176 @@
+/**
+ * The WebRTC side: a stock y-webrtc WebrtcProvider whose signaling connection gets a fresh
+ * token for every reconnect (TokenGate), speaks only for this room, and reports what the
+ * policy needs: is signaling open, how many devices are on the topic, how many WebRTC peers
+ * are connected and synced.
+ */
+import type * as Y from 'yjs';
+import type { Awareness } from 'y-protocols/awareness';
+import { WebrtcProvider } from 'y-webrtc';
+import { TokenGate } from './token-gate.js';
+
+/** The parts of y-webrtc's internals we read (stable across 10.x). */
+interface SignalingConnInternals {
+  ws: { addEventListener(type: 'close', listener: () => void): void } | null;
+  connected: boolean;
+  connect(): void;
+  send(message: SignalingMessage): void;
+  on(event: 'connect' | 'disconnect' | 'message', listener: (message: SignalingMessage) => void): void;
+}
+interface SignalingMessage {
+  type?: unknown;
+  topic?: unknown;
+  topics?: unknown;
+  clients?: unknown;
+}
+interface PeerInternals {
+  on(event: 'connect' | 'close' | 'data', listener: () => void): void;
+  send(data: Uint8Array): void;
+}
+interface WebrtcConnInternals {
+  connected: boolean;
+  synced: boolean;
+  peer: PeerInternals;
+}
+interface RoomInternals {
+  webrtcConns: Map<string, WebrtcConnInternals>;
+  bcConns: Set<string>;
+}
+
+export interface WebrtcTransportOptions {
+  room: string;
+  doc: Y.Doc;
+  awareness: Awareness;
+  password: string | undefined;
+  peerOpts: Record<string, unknown>;
+  maxConns: number | undefined;
+  signalingUrl: (token: string | undefined) => string;
+  /** token for the first attempt (already fetched by the provider) */
+  firstToken: string | undefined;
+  getToken: () => Promise<string | undefined>;
+  onChange: () => void;
+  onTokenError: (err: unknown) => void;
+}
+
+export class WebrtcTransport {
+  readonly provider: WebrtcProvider;
+  signalingOpen = false;
+  /** an attempt failed or the socket closed since it was last open */
+  signalingFailed = false;
+  /** subscribers on the topic, from the `clients` field of the last publish we received */
+  private subscribers: number | undefined;
+  private readonly conn: SignalingConnInternals;
+  private readonly gate: TokenGate;
+  private readonly watched = new WeakSet<WebrtcConnInternals>();
+
+  constructor(private readonly opts: WebrtcTransportOptions) {
+    this.provider = new WebrtcProvider(opts.room, opts.doc, {
+      signaling: [opts.signalingUrl(opts.firstToken)],
+      ...(opts.password ? { password: opts.password } : {}),
+      awareness: opts.awareness,
+      peerOpts: opts.peerOpts,
+      ...(opts.maxConns ? { maxConns: opts.maxConns } : {}),
+    });
+    const conn = (this.provider as unknown as { signalingConns: SignalingConnInternals[] }).signalingConns[0];
+    if (!conn) throw new Error('y-webrtc created no signaling connection');
+    this.conn = conn;
+    this.scopeToRoom(conn);
+    conn.on('connect', () => this.opened());
+    conn.on('message', (m) => this.heard(m));
+    this.watchAttempt();
+    this.gate = new TokenGate(
+      conn,
+      { getToken: opts.getToken, url: opts.signalingUrl, onTokenError: opts.onTokenError, onAttempt: () => this.watchAttempt() },
+      true,
+    );
+    this.provider.on('peers', () => {
+      this.watchPeers();
+      opts.onChange();
+    });
+    this.provider.on('synced', () => opts.onChange());
+  }
+
+  private get room(): RoomInternals | null {
+    return (this.provider as unknown as { room: RoomInternals | null }).room;
+  }
+
+  /** other devices on the topic (our own tabs, which sync over BroadcastChannel, left out) */
+  get others(): number | undefined {
+    if (this.subscribers === undefined || !this.signalingOpen) return undefined;
+    return Math.max(0, this.subscribers - 1 - (this.room?.bcConns.size ?? 0));
+  }
+
+  get connectedPeers(): number {
+    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected).length;
+  }
+
+  get syncedPeers(): number {
+    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && c.synced).length;
+  }
+
+  /** ICE servers (and any other simple-peer option) for the next peer connections */
+  setPeerOpts(peerOpts: Record<string, unknown>): void {
+    this.provider.peerOpts = peerOpts;
+  }
+
+  destroy(): void {
+    this.gate.close();
+    // WebrtcProvider.destroy() leaves the signaling socket open; disconnect() closes it.
+    this.provider.disconnect();
+    this.provider.destroy();
+  }
+
+  /**
+   * y-webrtc subscribes every signaling socket to every room of the page. Our socket carries
+   * a token for this room only, so anything about another room would be refused (4403).
+   */
+  private scopeToRoom(conn: SignalingConnInternals): void {
+    const send = conn.send.bind(conn);
+    const room = this.opts.room;
+    conn.send = (message) => {
+      if (Array.isArray(message.topics)) {
+        if (!message.topics.includes(room)) return;
+        send({ ...message, topics: [room] });
+      } else if (message.type !== 'publish' || message.topic === room) {
+        send(message);
+      }
+    };
+  }
+
+  private opened(): void {
+    this.signalingOpen = true;
+    this.signalingFailed = false;
+    this.opts.onChange();
+  }
+
+  /** Each attempt's socket: its close (refused, dropped, or never opened) is what we react to. */
+  private watchAttempt(): void {
+    const ws = this.conn.ws;
+    if (!ws) return;
+    ws.addEventListener('close', () => {
+      this.signalingOpen = false;
+      this.signalingFailed = true;
+      this.subscribers = undefined;
+      this.opts.onChange();
+    });
+  }
+
+  private heard(m: SignalingMessage): void {
+    if (m.type !== 'publish' || m.topic !== this.opts.room || typeof m.clients !== 'number') return;
+    if (m.clients === this.subscribers) return;
+    this.subscribers = m.clients;
+    this.opts.onChange();
+  }
+
+  private watchPeers(): void {
+    for (const conn of this.room?.webrtcConns.values() ?? []) {
+      if (this.watched.has(conn)) continue;
+      this.watched.add(conn);
+      const changed = (): void => this.opts.onChange();
+      conn.peer.on('connect', changed);
+      conn.peer.on('close', changed);
+      // y-webrtc marks the peer synced while handling its sync step 2: check after each message.
+      conn.peer.on('data', changed);
+    }
+  }
+}
