@@ -1,0 +1,181 @@
+/**
+ * Outages with real processes: a private redis-server is killed and restarted mid-session, and
+ * PostgreSQL is cut off behind a TCP proxy. /readyz names the failing check while it lasts;
+ * afterwards the instances resubscribe, clients converge and every accepted update is stored.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
+import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
+import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { docUntil, metric, stockProvider, synced, withTimeout, type StockProvider } from './fixtures/relay-clients.js';
+import { freePort, startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { TcpProxy } from './fixtures/scale-proxy.js';
+
+const schema = uniqueSchema('outage');
+const cleanup: Array<() => unknown> = [];
+beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+afterAll(() => dropSchemas([schema]));
+
+/** A private, bounded redis-server (the shared one stays untouched). */
+async function redisServer(port: number): Promise<ChildProcess> {
+  const proc = spawn('timeout', ['300', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanup.push(async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM'); // timeout(1) forwards it; SIGKILL would orphan redis-server
+    await once(proc, 'exit');
+  });
+  await withTimeout(
+    new Promise<void>((resolve) => proc.stdout?.on('data', (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve())),
+    10_000,
+    'redis-server ready',
+  );
+  return proc;
+}
+
+async function instance(extra: Record<string, string>): Promise<ServerProcess> {
+  const p = await startServerProcess(await freePort(), {
+    STORAGE: 'postgres',
+    DATABASE_URL: urlWithSchema(schema),
+    PERSIST_FLUSH_MS: '50',
+    ROOM_IDLE_MS: '500',
+    ...extra,
+  });
+  cleanup.push(() => {
+    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
+  });
+  return p;
+}
+
+function client(server: ServerProcess, room: string): { doc: Y.Doc; p: StockProvider; list: Y.Array<string> } {
+  const doc = new Y.Doc();
+  const p = stockProvider(3, server.wsUrl, room, doc);
+  cleanup.push(() => {
+    p.destroy();
+    doc.destroy();
+  });
+  return { doc, p, list: doc.getArray<string>('log') };
+}
+
+interface Ready {
+  status: number;
+  body: { status: string; checks: Record<string, string> };
+}
+
+/** /readyz has no push channel: ask until it answers as expected. */
+async function readyz(server: ServerProcess, want: (r: Ready) => boolean, ms = 15_000): Promise<Ready> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const res = await fetch(`${server.url}/readyz`);
+    const r: Ready = { status: res.status, body: (await res.json()) as Ready['body'] };
+    if (want(r)) return r;
+    if (Date.now() > deadline) throw new Error(`readyz never matched; last: ${JSON.stringify(r)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function stored(room: string): Promise<string[]> {
+  const store = new PostgresStore(PG_URL, { schema });
+  await store.init();
+  try {
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, mergeStoredRoom(await store.load(room)));
+    return doc.getArray<string>('log').toArray();
+  } finally {
+    await store.close();
+  }
+}
+
+const room = (): string => `acme-conversation-${randomBytes(6).toString('hex')}`;
+const write = (c: { list: Y.Array<string> }, tag: string, n: number): void => {
+  for (let i = 0; i < n; i++) c.list.push([`${tag}:${i}`]);
+};
+
+describe('outages', () => {
+  it('Redis restarted mid-session: /readyz shows it, instances resubscribe, clients converge', async () => {
+    const redisPort = await freePort();
+    let redis = await redisServer(redisPort);
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_PREFIX: 'outage:' };
+    const [a, b] = [await instance(env), await instance(env)];
+    const name = room();
+    const onA = client(a, name);
+    const onB = client(b, name);
+    await Promise.all([synced(onA.p), synced(onB.p)]);
+    write(onA, 'a-before', 10);
+    await docUntil(onB.doc, () => onB.list.length === 10, 10_000, 'cross-instance before the outage');
+
+    redis.kill('SIGTERM'); // timeout(1) passes it on to redis-server
+    await once(redis, 'exit');
+    for (const s of [a, b]) {
+      const r = await readyz(s, (x) => x.status === 503);
+      expect(r.body.checks['redis']).toMatch(/redis/);
+      expect(r.body.checks['storage']).toBe('ok');
+    }
+    // Each side keeps writing; the relay accepts and commits, but cannot fan out meanwhile.
+    write(onA, 'a-during', 15);
+    write(onB, 'b-during', 15);
+    // Their commits cannot be published: counted as Redis errors.
+    await untilMetric(a, 'sync_redis_errors_total');
+    await untilMetric(b, 'sync_redis_errors_total');
+
+    redis = await redisServer(redisPort);
+    for (const s of [a, b]) await readyz(s, (x) => x.status === 200);
+    for (const c of [onA, onB]) await docUntil(c.doc, () => c.list.length === 40, 15_000, 'convergence after the outage');
+    expect(new Set(onA.list.toArray())).toEqual(new Set(onB.list.toArray()));
+    // And fan-out works again, live.
+    write(onB, 'b-after', 5);
+    await docUntil(onA.doc, () => onA.list.length === 45, 10_000, 'cross-instance after the outage');
+    for (const s of [a, b]) expect(await stopProcess(s, 'SIGTERM')).toBe(0);
+    expect((await stored(name)).length).toBe(45);
+  });
+
+  it('PostgreSQL unreachable: /readyz 503, accepted updates are kept and committed when it returns', async () => {
+    const pgPort = Number(new URL(PG_URL).port || 5432);
+    const cable = new TcpProxy(() => [pgPort]);
+    cleanup.push(() => cable.close());
+    const proxied = PG_URL.replace(`:${pgPort}/`, `:${await cable.listen()}/`);
+    const env = { DATABASE_URL: urlWithSchema(schema, proxied), REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `pg-${randomBytes(4).toString('hex')}:` };
+    const [a, b] = [await instance(env), await instance(env)];
+    const name = room();
+    const writer = client(a, name);
+    const neighbour = client(a, name);
+    const far = client(b, name);
+    await Promise.all([writer, neighbour, far].map((c) => synced(c.p)));
+    write(writer, 'before', 10);
+    await docUntil(far.doc, () => far.list.length === 10, 10_000, 'before the outage');
+
+    await cable.cut();
+    const r = await readyz(a, (x) => x.status === 503);
+    expect(r.body.checks['storage']).toMatch(/postgres/);
+    write(writer, 'during', 20);
+    // Accepted: clients on the same instance get them at once, while nothing can be committed.
+    await docUntil(neighbour.doc, () => neighbour.list.length === 30, 10_000, 'local delivery during the outage');
+    await untilMetric(a, 'sync_storage_errors_total'); // a commit failed, and was kept
+
+    await cable.restore();
+    await readyz(a, (x) => x.status === 200);
+    // Committed once storage is back, then published to the other instance.
+    await docUntil(far.doc, () => far.list.length === 30, 15_000, 'other instance after the outage');
+    for (const s of [a, b]) expect(await stopProcess(s, 'SIGTERM')).toBe(0);
+    const inStorage = await stored(name);
+    expect(inStorage.length).toBe(30);
+    expect(new Set(inStorage)).toEqual(new Set(far.list.toArray()));
+  });
+});
+
+/** Until the metric is above zero (metrics have no push channel either). */
+async function untilMetric(server: ServerProcess, name: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while ((await metric(server.url, name)) === 0) {
+    if (Date.now() > deadline) throw new Error(`${name} stayed 0`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
