@@ -32,7 +32,7 @@ it('refreshes the token before it expires, and the TURN credentials with it', as
   expect(first.iceServers.some((s) => s.urls.includes('stun:127.0.0.1:3478'))).toBe(true);
 
   // 4 s tokens: asked again half way (the margin is at most half a token's life)
-  const calls = (await a.waitFor((e) => e.ev === 'token' && (e['calls'] as number) >= 4, '4 token calls', 15_000)) as { calls: number };
+  const calls = (await a.waitFor((e) => e.ev === 'token' && (e['calls'] as number) >= 4, '4 token calls', 15_000)) as unknown as { calls: number };
   expect(calls.calls).toBeGreaterThanOrEqual(4);
   const later = (await a.send('state')) as State;
   // Each scheduled refresh happened before the previous token expired. (The first calls are the

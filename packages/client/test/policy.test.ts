@@ -81,3 +81,15 @@ describe('parseTurnCredentials', () => {
     expect(() => parseTurnCredentials(null)).toThrow();
   });
 });
+
+describe('SyncProvider bad input', () => {
+  it('refuses a malformed room name or server URL with a clear error, before connecting', async () => {
+    const Y = await import('yjs');
+    const { SyncProvider } = await import('../src/index.js');
+    const doc = new Y.Doc();
+    const WebSocket = class {};
+    expect(() => new SyncProvider(doc, { serverUrl: 'http://127.0.0.1:1', room: 'no room type here', WebSocket })).toThrow(/invalid room name/);
+    expect(() => new SyncProvider(doc, { serverUrl: 'localhost', room: 'app-conversation-1', WebSocket })).toThrow(/serverUrl/);
+    doc.destroy();
+  });
+});
