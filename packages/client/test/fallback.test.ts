@@ -96,8 +96,9 @@ describe('the relay as mailbox', () => {
     await b.send('push', { text: 'p2p from desktop' });
     await a.waitTexts(['p2p from phone', 'p2p from desktop']);
     expect(await metric(server, 'sync_relay_updates_total')).toBe(0);
+    const mark = a.mark;
     await b.send('exit'); // the desktop goes away; the phone is now alone with edits the relay never saw
-    await a.waitStatus('relay');
+    await a.waitStatus('relay', 'relay after the last peer left', 20_000, mark);
     await a.send('push', { text: 'while alone' });
     await a.send('exit');
     const c = peer('tablet');
