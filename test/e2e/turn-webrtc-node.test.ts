@@ -1,15 +1,27 @@
 /**
  * Two Node WebRTC peers (libdatachannel), relay only, with ICE servers from GET /turn-credentials,
  * open a data channel through our TURN server. Proof from the TURN side: allocations made and
- * datagrams counted through the relay in both directions.
+ * datagrams counted through the relay in both directions; and both peers selected relay/relay.
+ *
+ * Why the relay sits on 127.0.0.2: libdatachannel's `iceTransportPolicy: 'relay'` only filters
+ * the candidates it signals. libjuice still runs connectivity checks from its host socket
+ * (127.0.0.1) to the remote relay address. A TURN permission covers an IP address (RFC 5766
+ * section 8), so with clients and relays all on 127.0.0.1 the remote relay accepted those checks,
+ * both peers learned each other's host socket as a peer-reflexive candidate, and about one run in
+ * six (more under load) they nominated a direct host<->prflx pair: the messages arrived but never
+ * crossed the relay (turn_relayed_packets_total{direction="to_peer"} stayed at 3..9). With the
+ * relays on another loopback address, a permission for a peer's relay never admits its host socket.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken } from '@sync-suite/shared/node';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
 import { datachannelWrtc } from '../helpers/wrtc.js';
+import { selectedCandidatePair } from '../helpers/ice-stats.js';
 import { startTurn, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
 
 const TURN_SECRET = 'shared-turn-secret-for-e2e';
+/** the peers' host sockets bind 127.0.0.1 (datachannelWrtc); relays get their own address */
+const RELAY_IP = '127.0.0.2';
 let server: TestServer | undefined;
 let turn: TestTurn | undefined;
 const pcs: RTCPeerConnection[] = [];
@@ -27,7 +39,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 describe('Node WebRTC through our TURN server', () => {
   it('opens a relay-only data channel with credentials from /turn-credentials', async () => {
-    turn = await startTurn({ TURN_SECRET, TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: '127.0.0.1' });
+    turn = await startTurn({ TURN_SECRET, TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: RELAY_IP });
     server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_URLS: `turn:127.0.0.1:${turn.turn.port}?transport=udp` });
     const token = await createRoomToken(TEST_SECRET, { sub: 'device-1', rooms: ['acme-conversation-*'], ttlSeconds: 600 });
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${token}` } });
@@ -72,7 +84,12 @@ describe('Node WebRTC through our TURN server', () => {
 
     // every candidate offered was a relay candidate, and the TURN server carried the traffic
     expect(relayCandidates.length).toBeGreaterThan(0);
-    expect(relayCandidates.every((c) => c.includes(' typ relay'))).toBe(true);
+    expect(relayCandidates.every((c) => c.includes(` ${RELAY_IP} `) && c.includes(' typ relay'))).toBe(true);
+    // both ends really use relay<->relay (no host or peer-reflexive shortcut)
+    for (const pc of [a, b]) {
+      const pair = selectedCandidatePair(await pc.getStats());
+      expect(pair).toMatchObject({ local: { candidateType: 'relay', address: RELAY_IP }, remote: { candidateType: 'relay', address: RELAY_IP } });
+    }
     expect(await turn.metric('turn_allocations_total')).toBeGreaterThanOrEqual(2);
     expect(await turn.metric('turn_relayed_packets_total{direction="to_peer"}')).toBeGreaterThan(20);
     expect(await turn.metric('turn_relayed_packets_total{direction="to_client"}')).toBeGreaterThan(20);
