@@ -11,6 +11,7 @@ import { createLogger, createServerMetrics, type Logger, type ServerConfig } fro
 import { Authenticator } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { Readiness } from './health/readiness.js';
+import { installCors } from './http/cors.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
@@ -66,6 +67,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   });
   context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, CloseCode.ServiceRestart, 'server restarting'));
 
+  installCors(app, config.CORS_ORIGINS);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(signalingRoutes);

@@ -36,6 +36,7 @@ export const serverEnvSchema = z.object({
   COMPACT_AFTER_UPDATES: positiveInt.default(500),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10000),
   TRUST_PROXY: bool.default(false),
+  CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'origins are * or scheme://host[:port]')).min(1)).default(['*']),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
 });

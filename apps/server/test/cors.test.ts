@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRoomToken } from '@sync-suite/shared/node';
+import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const token = () => createRoomToken(TEST_SECRET, { sub: 'alice', rooms: ['acme-conversation-*'], ttlSeconds: 600 });
+
+describe('CORS for browser apps on another origin', () => {
+  it('answers the preflight for /turn-credentials and allows any origin by default', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-tests' });
+    const pre = await fetch(`${server.url}/turn-credentials`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-headers')).toBe('authorization');
+    const res = await fetch(`${server.url}/turn-credentials`, {
+      headers: { origin: 'https://app.example.com', authorization: `Bearer ${await token()}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    // a refusal carries the header too, so the page can read the 401
+    const refused = await fetch(`${server.url}/turn-credentials`, { headers: { origin: 'https://app.example.com' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('allows only the listed origins when CORS_ORIGINS is set', async () => {
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, CORS_ORIGINS: 'https://app.example.com,http://localhost:5173' });
+    const ok = await fetch(`${server.url}/healthz`, { headers: { origin: 'http://localhost:5173' } });
+    expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(ok.headers.get('vary')).toContain('Origin');
+    const other = await fetch(`${server.url}/turn-credentials`, {
+      headers: { origin: 'https://evil.example.net', authorization: `Bearer ${await token()}` },
+    });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    // /metrics is never opened to browsers
+    const metrics = await fetch(`${server.url}/metrics`, { headers: { origin: 'https://app.example.com' } });
+    expect(metrics.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
