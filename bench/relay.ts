@@ -43,6 +43,8 @@ export interface BenchResult {
   p50ms: number;
   p99ms: number;
   cpuUsPerDelivery: number;
+  /** the kernel's share (stime) of cpuUsPerDelivery: loopback TCP is processed in the sender */
+  sysUsPerDelivery: number;
 }
 
 interface Target {
@@ -161,10 +163,11 @@ async function waitReady(port: number, proc: ChildProcess): Promise<void> {
   }
 }
 
-function cpuTicks(pid: number): number {
+/** [utime, stime] in seconds */
+function cpuTimes(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
+  return [Number(fields[11]) / CLK_TCK, Number(fields[12]) / CLK_TCK];
 }
 
 function frame(target: Target, room: string, body: (e: encoding.Encoder) => void): Uint8Array {
@@ -251,7 +254,7 @@ export async function runTarget(target: Target, opts: BenchOptions): Promise<Ben
       return out;
     });
 
-    const cpu0 = cpuTicks(proc.pid as number);
+    const cpu0 = cpuTimes(proc.pid as number);
     const t0 = performance.now();
     let tick = 0;
     const timer = setInterval(() => {
@@ -268,7 +271,9 @@ export async function runTarget(target: Target, opts: BenchOptions): Promise<Ben
     await Promise.race([done, timeout]);
     clearInterval(timer);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = (cpuTicks(proc.pid as number) - cpu0) / CLK_TCK;
+    const cpu1 = cpuTimes(proc.pid as number);
+    const sys = cpu1[1] - cpu0[1];
+    const cpu = cpu1[0] - cpu0[0] + sys;
     for (const c of clients) c.ws.terminate();
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
@@ -281,6 +286,7 @@ export async function runTarget(target: Target, opts: BenchOptions): Promise<Ben
       p50ms: pct(0.5),
       p99ms: pct(0.99),
       cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, delivered),
+      sysUsPerDelivery: (sys * 1e6) / Math.max(1, delivered),
     };
   } finally {
     proc.kill('SIGKILL');
@@ -314,6 +320,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     'p50 ms': r.p50ms.toFixed(2),
     'p99 ms': r.p99ms.toFixed(2),
     'CPU us/delivery': r.cpuUsPerDelivery.toFixed(2),
+    'of which kernel': r.sysUsPerDelivery.toFixed(2),
     'CPU vs ours': (r.cpuUsPerDelivery / mine.cpuUsPerDelivery).toFixed(2),
     'CPU vs bare ws': (r.cpuUsPerDelivery / floor.cpuUsPerDelivery).toFixed(2),
   }));

@@ -13,19 +13,40 @@ import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from './keepalive.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
+import type { TurnFlush, TurnSink } from './turn-flush.js';
+import { encodeBinaryFrames } from './ws-frames.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
   registry: RoomRegistry;
   keepalive: Keepalive;
+  /** writes what each socket was sent in one event-loop turn as one write */
+  turns: TurnFlush;
+  /** unsent bytes a receiver may hold before it is dropped as a slow consumer */
+  maxBufferedBytes: number;
 }
 
-export class RelayConnection implements RelayPeer {
+/** The part of net.Socket the connection writes to. */
+interface RawSocket {
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly destroyed: boolean;
+}
+
+export class RelayConnection implements RelayPeer, TurnSink {
   private room: Room | null = null;
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
   private readonly limiter: RateLimiter;
+  /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
+  private readonly raw: RawSocket | undefined;
+  /** messages sent during this event-loop turn, written at its end */
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
+  private allowance: number;
 
   constructor(
     private readonly ws: WebSocket,
@@ -34,7 +55,9 @@ export class RelayConnection implements RelayPeer {
     private log: FastifyBaseLogger,
   ) {
     this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
+    this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
     ws.on('message', (data) => this.onMessage(data));
     ws.once('close', () => this.onClose());
     ws.on('error', (err) => this.log.debug({ err }, 'relay socket error'));
@@ -66,8 +89,42 @@ export class RelayConnection implements RelayPeer {
     for (const frame of queued) if (!this.closed) this.handle(frame);
   }
 
+  /**
+   * Queues one message for the end of this turn (the same bytes object may go to many peers; it
+   * is neither copied nor changed until then). A receiver holding too much unsent data is dropped.
+   */
   send(message: Uint8Array): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(message);
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const buffered = ws.bufferedAmount + this.outBytes;
+    if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
+    else if (buffered > this.allowance) return this.slowConsumer();
+    // A large message (a big room's step 2) may exceed the bound by itself: the bound then
+    // applies to what is queued behind it, so a big document never locks its readers out.
+    if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
+    if (!this.raw) return ws.send(message);
+    if (this.out.length === 0) this.deps.turns.schedule(this);
+    this.out.push(message);
+    this.outBytes += message.length;
+  }
+
+  /**
+   * Writes the turn's messages as WebSocket frames in one write. Frames go straight to the TCP
+   * socket: ws sends nothing of its own but control frames, which may come between messages, and
+   * once it has sent (or answered) a close frame the socket is no longer OPEN and nothing is written.
+   */
+  flushTurn(): void {
+    const messages = this.out;
+    if (messages.length === 0) return;
+    this.out = [];
+    this.outBytes = 0;
+    const raw = this.raw;
+    if (!raw || raw.destroyed || this.ws.readyState !== this.ws.OPEN) return;
+    const chunks = encodeBinaryFrames(messages);
+    if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
+    raw.cork();
+    for (const chunk of chunks) raw.write(chunk);
+    raw.uncork();
   }
 
   /** Closes with a 4xxx/1xxx code, counting the refusal. */
@@ -80,7 +137,19 @@ export class RelayConnection implements RelayPeer {
     if (this.closed) return;
     this.closed = true;
     this.log.debug({ code, reason }, 'closing relay connection');
+    this.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
+  }
+
+  /** A receiver that does not read would grow server memory without bound: drop it. */
+  private slowConsumer(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.out = [];
+    this.outBytes = 0;
+    this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'slow_consumer' });
+    this.log.info({ buffered: this.ws.bufferedAmount }, 'slow relay receiver dropped');
+    this.ws.terminate();
   }
 
   private deny(code: number, reason: string): void {
@@ -163,6 +232,8 @@ export class RelayConnection implements RelayPeer {
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;
     this.queue = null;
+    this.out = [];
+    this.outBytes = 0;
   }
 }
 

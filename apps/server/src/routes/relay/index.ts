@@ -13,6 +13,10 @@ import { createRelayScaleOut } from '../../fanout/scale-out.js';
 import { Keepalive } from '../../relay/keepalive.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
+import { TurnFlush } from '../../relay/turn-flush.js';
+
+/** Unsent bytes a relay receiver may hold: one message of the largest size, and at least 4 MiB. */
+const MIN_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
@@ -33,7 +37,8 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   });
   scale.bind(registry);
   const keepalive = new Keepalive();
-  const deps: RelayDeps = { ctx, registry, keepalive };
+  const maxBufferedBytes = Math.max(config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
+  const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes };
 
   ctx.readiness.register('storage', () => store.check());
   ctx.lifecycle.on('drain', () => registry.drain());
