@@ -4,15 +4,17 @@
  * -y (client to client through two relays), with REST credentials (-W secret). 0 % loss.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { baseEnv, runProcess, type RunningProcess } from '../../../test/helpers/process.js';
+import { groupExists, stopGroup } from './helpers/process-group.js';
 import { SECRET, startTurn, type TestTurn } from './helpers/turn.js';
 
 let t: TestTurn | undefined;
-const children: ChildProcess[] = [];
+const children: RunningProcess[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
+  // SIGKILL to `timeout` alone used to leave turnutils_peer running forever (see stopGroup)
+  await Promise.all(children.splice(0).map((c) => stopGroup(c)));
   await t?.close();
   t = undefined;
 });
@@ -26,14 +28,12 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-function run(cmd: string, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
-  const child = spawn('timeout', ['30', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const done = once(child, 'exit').then(([code]) => ({ code: code as number | null, out }));
-  return { child, done };
+function run(cmd: string, args: string[]): { child: RunningProcess['child']; done: Promise<{ code: number | null; out: string }> } {
+  const proc = runProcess('timeout', ['30', cmd, ...args], baseEnv(), { detached: true });
+  children.push(proc);
+  // 'close', not 'exit': the output is complete only once the pipes are drained
+  const done = once(proc.child, 'close').then(([code]) => ({ code: code as number | null, out: proc.stdout() + proc.stderr() }));
+  return { child: proc.child, done };
 }
 
 describe('turnutils_uclient (coturn) against our TURN server', () => {
@@ -60,5 +60,8 @@ describe('turnutils_uclient (coturn) against our TURN server', () => {
     expect(await t.metric('turn_relayed_packets_total{direction="to_peer"}')).toBeGreaterThanOrEqual(3 * 100);
     expect(await t.metric('turn_relayed_packets_total{direction="to_client"}')).toBeGreaterThanOrEqual(3 * 100);
     expect(await t.metric('turn_auth_failures_total{reason="bad_password"}')).toBe(0);
+    // the echo peer runs until killed: killing its group must leave nothing behind
+    await stopGroup(children[0]!);
+    expect(groupExists(peer.child.pid!)).toBe(false);
   });
 });
