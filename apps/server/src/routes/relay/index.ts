@@ -15,8 +15,8 @@ import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 
-/** Unsent bytes a relay receiver may hold: one message of the largest size, and at least 4 MiB. */
-const MIN_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
+const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
@@ -37,7 +37,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   });
   scale.bind(registry);
   const keepalive = new Keepalive();
-  const maxBufferedBytes = Math.max(config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
+  const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
   const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes };
 
   ctx.readiness.register('storage', () => store.check());

@@ -1,0 +1,153 @@
+/**
+ * Relay flow control: frames that arrive while a room loads wait for the load and are answered
+ * from the loaded document; a receiver that stops reading is dropped (slow_consumer) while the
+ * room and its other connections carry on.
+ */
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WebSocket as ServerSocket } from 'ws';
+import * as Y from 'yjs';
+import { encodeRelayMessage, writeRelaySyncStep1, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { relayRegistry } from '../src/routes/relay/index.js';
+import type { StoredRoom } from '../src/relay/persistence/types.js';
+import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { metric, RawClient, until, withTimeout } from '../../../test/fixtures/relay-clients.js';
+
+const ROOM = 'acme-conversation-flow';
+const opened: Array<{ destroy(): void }> = [];
+let server: TestServer | undefined;
+
+afterEach(async () => {
+  for (const o of opened.splice(0)) o.destroy();
+  await server?.close();
+  server = undefined;
+});
+
+const textUpdate = (text: string, clientID: number): Uint8Array => {
+  const d = new Y.Doc();
+  d.clientID = clientID;
+  d.getText('text').insert(0, text);
+  return Y.encodeStateAsUpdate(d);
+};
+
+function captureUpdate(doc: Y.Doc, edit: () => void): Uint8Array {
+  let update: Uint8Array | undefined;
+  const capture = (u: Uint8Array): void => {
+    update = u;
+  };
+  doc.on('update', capture);
+  edit();
+  doc.off('update', capture);
+  if (!update) throw new Error('edit produced no update');
+  return update;
+}
+
+function docOf(messages: RelayMessage[]): Y.Doc {
+  const doc = new Y.Doc();
+  for (const m of messages) if (m.type === 'sync-step2' || m.type === 'update') Y.applyUpdate(doc, m.update);
+  return doc;
+}
+
+/** Holds the real engine's load() open until release(); entered resolves when a load starts. */
+function holdLoads(s: TestServer): { entered: Promise<string>; release: () => void } {
+  const store = relayRegistry(s.app)?.store;
+  if (!store) throw new Error('relay registry not found');
+  const load = store.load.bind(store);
+  let enter: (room: string) => void = () => undefined;
+  let release: () => void = () => undefined;
+  const entered = new Promise<string>((r) => (enter = r));
+  const released = new Promise<void>((r) => (release = r));
+  store.load = async (room: string): Promise<StoredRoom> => {
+    enter(room);
+    await released;
+    return load(room);
+  };
+  return { entered, release };
+}
+
+/** The server side of the only relay socket open now. */
+function onlyServerSocket(s: TestServer): ServerSocket {
+  const sockets = [...s.app.websocketServer.clients];
+  expect(sockets).toHaveLength(1);
+  return sockets[0] as ServerSocket;
+}
+
+describe('relay: frames sent while the room loads', () => {
+  it('are queued, then answered from the loaded document, in order', async () => {
+    server = await startServer();
+    const registry = relayRegistry(server.app);
+    await registry?.store.append([{ room: ROOM, updates: [textUpdate('stored before', 1)] }]);
+    const gate = holdLoads(server);
+
+    // Frames are sent the moment the socket opens, while the server is still loading the room.
+    const client = RawClient.start(`${server.wsUrl}/relay/${ROOM}`);
+    opened.push({ destroy: () => client.close() });
+    const fresh = textUpdate('sent during load', 2);
+    client.ws.once('open', () => {
+      client.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Y.Doc()))));
+      client.send(encodeRelayMessage((e) => writeRelayUpdate(e, fresh)));
+    });
+
+    expect(await withTimeout(gate.entered, 5000, 'room load')).toBe(ROOM);
+    // The load started within the upgrade's own turn; the frames can only be read after it.
+    const serverSide = onlyServerSocket(server);
+    let arrived = 0;
+    const both = new Promise<void>((resolve) => serverSide.on('message', () => ++arrived === 2 && resolve()));
+    await withTimeout(both, 5000, 'both frames at the server');
+    // Nothing is answered before the load: no step 1, and above all no step 2 from an empty document.
+    expect(client.messages).toEqual([]);
+    expect(registry?.rooms.has(ROOM)).toBe(false);
+
+    gate.release();
+    await client.next((m) => m.type === 'update', 5000, 'echo of the queued update');
+    const types = client.messages.map((m) => m.type);
+    expect(types.slice(0, 3)).toEqual(['sync-step1', 'sync-step2', 'update']);
+    // The step 2 carries what storage held; the queued update was applied and broadcast.
+    const step2 = client.messages[1] as { update: Uint8Array };
+    const fromStep2 = new Y.Doc();
+    Y.applyUpdate(fromStep2, step2.update);
+    expect(fromStep2.getText('text').toString()).toBe('stored before');
+    expect(docOf(client.messages).getText('text').toString()).toContain('sent during load');
+    const room = registry?.rooms.get(ROOM);
+    expect(room?.doc.getText('text').toString()).toMatch(/^(stored before|sent during load){2}$/);
+    expect(await metric(server.url, 'sync_relay_updates_total')).toBe(1);
+  });
+});
+
+describe('relay: a receiver that stops reading', () => {
+  it('is terminated and counted as slow_consumer; the room and the writer carry on', async () => {
+    // Bound: max(2 x RELAY_MAX_MESSAGE_BYTES, 16 MiB) unsent bytes per receiver.
+    server = await startServer({ RELAY_MAX_MESSAGE_BYTES: '131072', MAX_MESSAGES_PER_SECOND: '100000' });
+    const slow = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    opened.push({ destroy: () => slow.close() });
+    await slow.next((m) => m.type === 'sync-step1');
+    const slowServerSide = onlyServerSocket(server);
+    const slowClosed = once(slowServerSide, 'close');
+    // Stop reading: the server's kernel buffers fill, then its unsent bytes grow.
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    opened.push({ destroy: () => writer.close() });
+    await writer.next((m) => m.type === 'sync-step1');
+    const doc = new Y.Doc();
+    let echoes = 0;
+    writer.ws.on('decoded', () => (echoes = writer.messages.filter((m) => m.type === 'update').length));
+    // A well-behaved writer: 10 updates of 60 kB, then it waits for their echoes. 40 MB in all.
+    const ROUNDS = 70;
+    const PER_ROUND = 10;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < PER_ROUND; i++) {
+        const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i).repeat(60_000)));
+        writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+      }
+      await until(writer.ws as never, 'decoded', () => echoes === (round + 1) * PER_ROUND, 10_000, `echoes of round ${round}`);
+    }
+    await withTimeout(slowClosed, 20_000, 'slow receiver terminated');
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(1);
+
+    // The writer heard every one of its updates back, and the room holds all of them.
+    expect(writer.closeCode).toBeNull();
+    expect(relayRegistry(server.app)?.rooms.get(ROOM)?.doc.getText('text').length).toBe(ROUNDS * PER_ROUND * 60_000);
+    expect(await metric(server.url, 'sync_relay_connections')).toBe(1);
+  });
+});
