@@ -1,0 +1,251 @@
+/**
+ * TURN relay: our server (apps/turn, node-turn with our fixes) against coturn, both as child
+ * processes on 127.0.0.1 with the same REST secret, the same load from coturn's own client
+ * `turnutils_uclient` (M clients x N messages of L bytes, one every Z ms, echoed by
+ * `turnutils_peer`), in three modes: ChannelData (`-c`), Send/Data indications (`-c -s`) and
+ * client to client through two relays (`-c -y`). Reports loss and the server's CPU seconds
+ * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
+ * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
+ *
+ *   node --import tsx bench/turn.ts        (or: npm run bench -- turn)
+ *   env: BENCH_TURN_CLIENTS (10), BENCH_TURN_MESSAGES (500), BENCH_TURN_BYTES (200),
+ *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (2, medians)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const CLK_TCK = 100; // Linux USER_HZ
+const SECRET = 'bench-turn-secret-0123456789';
+/** every child process is killed after this long, whatever happens */
+const BOUND_S = 120;
+
+export interface TurnBenchOptions {
+  clients: number;
+  messages: number;
+  bytes: number;
+  intervalMs: number;
+  rounds: number;
+}
+
+export interface TurnBenchRow {
+  server: string;
+  mode: string;
+  sent: number;
+  received: number;
+  loss_pct: number;
+  cpu_s: number;
+  cpu_us_per_msg: number;
+  cpu_vs_coturn: number | string;
+  wall_s: number;
+}
+
+const MODES: Record<string, string[]> = { channel: ['-c'], send: ['-c', '-s'], 'client-to-client': ['-c', '-y'] };
+
+interface Child {
+  proc: ChildProcess;
+  out(): string;
+  waitFor(re: RegExp, ms: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Under `timeout` in a process group of its own; stop() lets `timeout` reap it, then kills the group. */
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const proc = spawn('timeout', [String(BOUND_S), cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const add = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 1_000_000) out = out.slice(-200_000);
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on('data', add);
+  proc.stderr!.on('data', add);
+  const exited = once(proc, 'exit');
+  return {
+    proc,
+    out: () => out,
+    waitFor: (re, ms) =>
+      new Promise<void>((ok, fail) => {
+        const timer = setTimeout(() => done(new Error(`${cmd}: no ${re} in ${ms} ms\n${out.slice(-2000)}`)), ms);
+        const check = () => re.test(out) && done();
+        const gone = () => done(new Error(`${cmd} exited before ${re}\n${out.slice(-2000)}`));
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          proc.off('exit', gone);
+          if (err) fail(err);
+          else ok();
+        };
+        listeners.add(check);
+        proc.once('exit', gone);
+        check();
+      }),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+      }
+      try {
+        process.kill(-proc.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    },
+  };
+}
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(r));
+  return port;
+}
+
+/** The pid of the tool `timeout` runs (the server itself), for /proc. */
+function toolPid(child: Child): number {
+  const children = readFileSync(`/proc/${child.proc.pid}/task/${child.proc.pid}/children`, 'utf8').trim().split(/\s+/);
+  if (!children[0]) throw new Error('timeout has no child');
+  return Number(children[0]);
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
+}
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  child: Child;
+}
+
+async function startOurs(relayBase: number): Promise<Server> {
+  const env = {
+    PATH: process.env['PATH'], HOME: process.env['HOME'],
+    TURN_SECRET: SECRET, TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_PORT: String(await freeUdpPort()),
+    TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + 499), TURN_ALLOW_LOOPBACK_PEERS: 'true',
+    TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
+  };
+  const child = start(process.execPath, ['--import', 'tsx', 'apps/turn/src/main.ts'], env);
+  // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
+  await waitForStun(Number(env.TURN_PORT), child);
+  return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
+}
+
+async function startCoturn(relayBase: number, work: string): Promise<Server> {
+  const port = await freeUdpPort();
+  const child = start('turnserver', [
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + 499}`,
+    '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
+    '--fingerprint', '--log-file=stdout', '--simple-log', `--pidfile=${join(work, 'turnserver.pid')}`, `--db=${join(work, 'turndb')}`,
+  ]);
+  await child.waitFor(/Total General servers/, 15_000);
+  await waitForStun(port, child);
+  return { name: 'coturn', port, pid: toolPid(child), child };
+}
+
+/** A STUN Binding request answered: the listener is up. */
+async function waitForStun(port: number, child: Child): Promise<void> {
+  const s = createSocket('udp4');
+  const request = Buffer.alloc(20);
+  request.writeUInt16BE(0x0001, 0);
+  request.writeUInt32BE(0x2112a442, 4);
+  try {
+    const answered = once(s, 'message');
+    for (let i = 0; i < 100; i++) {
+      if (child.proc.exitCode !== null) throw new Error(`server exited\n${child.out().slice(-2000)}`);
+      s.send(request, port, '127.0.0.1');
+      const got = await Promise.race([answered.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+      if (got) return;
+    }
+    throw new Error(`no STUN answer on ${port}\n${child.out().slice(-2000)}`);
+  } finally {
+    s.close();
+  }
+}
+
+async function load(server: Server, mode: string, peerPort: number, o: TurnBenchOptions) {
+  const args = [...(MODES[mode] ?? []), '-L', '127.0.0.1', '-e', '127.0.0.1', '-r', String(peerPort), '-u', 'bench', '-W', SECRET, '-p', String(server.port),
+    '-n', String(o.messages), '-m', String(o.clients), '-l', String(o.bytes), '-z', String(o.intervalMs), '127.0.0.1'];
+  const cpuBefore = cpuSeconds(server.pid);
+  const started = performance.now();
+  const client = start('turnutils_uclient', args);
+  const [code] = (await once(client.proc, 'close')) as [number | null];
+  const wall = (performance.now() - started) / 1000;
+  const cpu = cpuSeconds(server.pid) - cpuBefore;
+  await client.stop();
+  const out = client.out();
+  const totals = /start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/.exec(out);
+  if (code !== 0 || !totals) throw new Error(`uclient against ${server.name} (${mode}) exited ${code}\n${out.slice(-1500)}`);
+  const [sent, received] = [Number(totals[1]), Number(totals[2])];
+  return { sent, received, cpu, wall };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
+
+function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
+  const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+  return {
+    clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
+    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 2), ...over,
+  };
+}
+
+export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
+  const o = options(over);
+  const work = mkdtempSync(join(tmpdir(), 'bench-turn-'));
+  const base = 40_000 + Math.floor(Math.random() * 8) * 1000; // two relay ranges of 500 ports
+  const peerPort = await freeUdpPort();
+  const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
+  const servers: Server[] = [];
+  try {
+    servers.push(await startOurs(base), await startCoturn(base + 500, work));
+    const rows: TurnBenchRow[] = [];
+    for (const mode of Object.keys(MODES)) {
+      const samples = new Map<string, Array<Awaited<ReturnType<typeof load>>>>();
+      // alternate servers round by round, so drift on a shared machine hits both alike
+      for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
+      rows.push(...summarize(mode, samples));
+    }
+    return rows;
+  } finally {
+    await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function summarize(mode: string, samples: Map<string, Array<{ sent: number; received: number; cpu: number; wall: number }>>): TurnBenchRow[] {
+  const rows = [...samples].map(([server, list]) => {
+    const sent = list.reduce((a, s) => a + s.sent, 0);
+    const received = list.reduce((a, s) => a + s.received, 0);
+    const cpu = median(list.map((s) => s.cpu));
+    const perRun = median(list.map((s) => s.received));
+    return { server, mode, sent, received, loss_pct: round((100 * (sent - received)) / sent), cpu_s: round(cpu), cpu_us_per_msg: round((cpu * 1e6) / perRun), cpu_vs_coturn: 0 as number | string, wall_s: round(median(list.map((s) => s.wall))) };
+  });
+  const coturn = rows.find((r) => r.server === 'coturn');
+  for (const r of rows) r.cpu_vs_coturn = coturn && coturn.cpu_s > 0 ? round(r.cpu_s / coturn.cpu_s) : 'n/a';
+  return rows;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  run().then(
+    (rows) => {
+      console.table(rows);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
