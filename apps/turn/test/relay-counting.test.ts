@@ -1,0 +1,75 @@
+/**
+ * turn_relayed_packets_total counts every relay path: Send indications (ChannelData is in
+ * node-turn-fixes.test.ts) toward the peer, Data indications back. And what a permission admits:
+ * nothing from an IP without one, but any port of a permitted IP (RFC 5766 section 8). The
+ * latter is why one-host WebRTC tests put relays on their own loopback address: with clients and
+ * relays all on 127.0.0.1, a permission for a peer's relay also admitted its host socket, and
+ * libjuice found a direct path around the relay (see test/e2e/turn-webrtc-node.test.ts).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { A, StunClient, readXorAddress } from './helpers/stun-client.js';
+import { startTurn, type TestTurn } from './helpers/turn.js';
+
+const TO_PEER = 'turn_relayed_packets_total{direction="to_peer"}';
+const TO_CLIENT = 'turn_relayed_packets_total{direction="to_client"}';
+
+let t: TestTurn | undefined;
+const closers: Array<() => void> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) c();
+  await t?.close();
+  t = undefined;
+});
+
+async function client(): Promise<StunClient> {
+  const { username, credential } = t!.creds('counting');
+  const c = await StunClient.open(t!.turn.port, username, credential);
+  closers.push(() => c.close());
+  return c;
+}
+
+async function udp(address: string, echo = false): Promise<Socket> {
+  const s = createSocket('udp4');
+  if (echo) s.on('message', (m, r) => s.send(m, r.port, r.address));
+  s.bind(0, address);
+  await once(s, 'listening');
+  closers.push(() => s.close());
+  return s;
+}
+
+describe('relay counting and permissions', () => {
+  it('counts Send indications to the peer and Data indications back', async () => {
+    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const peer = await udp('127.0.0.1', true);
+    const c = await client();
+    expect((await c.allocate()).cls).toBe(2);
+    expect((await c.permit('127.0.0.1')).cls).toBe(2);
+    for (let i = 0; i < 7; i++) c.sendIndication('127.0.0.1', peer.address().port, Buffer.from(`indication ${i}`));
+    await c.received(7);
+    // no channel bound: every message came back as a Data indication
+    expect(c.inbound.map((m) => [m.channel, m.data.toString()])).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => [undefined, `indication ${i}`]));
+    expect(await t.metric(TO_PEER)).toBe(7);
+    expect(await t.metric(TO_CLIENT)).toBe(7);
+  });
+
+  it('drops (uncounted) what comes from an IP without permission; a permitted IP is admitted on any port', async () => {
+    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: '127.0.0.2' });
+    const c = await client();
+    const allocated = await c.allocate();
+    const relay = readXorAddress(allocated.get(A.XOR_RELAYED_ADDRESS)!);
+    expect(relay.ip).toBe('127.0.0.2');
+    expect((await c.permit('127.0.0.1', 9)).cls).toBe(2);
+    const stranger = await udp('127.0.0.3');
+    const otherPort = await udp('127.0.0.1');
+    // loopback queues both in send order on the relay socket: when the second one has been
+    // relayed, the first has been handled too
+    stranger.send('from 127.0.0.3', relay.port, relay.ip);
+    otherPort.send('from 127.0.0.1, a port never named', relay.port, relay.ip);
+    await c.received(1);
+    expect(c.inbound.map((m) => m.data.toString())).toEqual(['from 127.0.0.1, a port never named']);
+    expect(await t.metric(TO_CLIENT)).toBe(1);
+    expect(await t.metric(TO_PEER)).toBe(0);
+  });
+});
