@@ -1,16 +1,59 @@
 /**
- * Compaction folds a room's stored log into its snapshot. It works from storage, not from the
- * in-memory document, so it is safe while other instances append to the same room: only the
- * entries it read (up to their highest sequence number) are replaced.
+ * Compaction folds a room's stored log into its snapshot. It reads storage, not only memory, so
+ * it is safe while other instances append to the same room: only the entries it read (up to
+ * their highest sequence number) are replaced.
+ *
+ * Fast path: the room's live document usually holds everything storage holds already (it loaded
+ * the snapshot and accepted the log). When it provably does — storage still has the snapshot the
+ * room knows, and the live state contains every log entry read (structs and deletions) — the
+ * snapshot is simply the live state, encoded once. Otherwise (another instance compacted or
+ * appended something not yet seen here) the stored state is merged through a scratch document.
  */
+import * as Y from 'yjs';
 import { mergeStoredRoom } from './persistence/merge.js';
-import type { DocStore } from './persistence/types.js';
+import type { DocStore, StoredRoom } from './persistence/types.js';
 
-/** Returns how many log entries were folded into the snapshot. */
+/** What compaction needs of a live room, captured synchronously (the doc may be freed after). */
+export interface LiveState {
+  /** Y.encodeStateAsUpdate of the live document */
+  update: Uint8Array;
+  /** Y.snapshot of the live document: its state vector and delete set */
+  snapshot: Y.Snapshot;
+  /** sequence number of the stored snapshot the live document incorporates (0: none) */
+  snapshotSeq: number;
+}
+
+export function captureLiveState(doc: Y.Doc, snapshotSeq: number): LiveState {
+  return { update: Y.encodeStateAsUpdate(doc), snapshot: Y.snapshot(doc), snapshotSeq };
+}
+
+export interface Compaction {
+  /** log entries folded into the snapshot */
+  folded: number;
+  /** the snapshot's sequence number now (the highest entry folded) */
+  throughSeq: number;
+  /** whether the live state was used (fast path) */
+  fromLive: boolean;
+}
+
+/** Returns how many log entries were folded into the snapshot (from storage alone). */
 export async function compactRoom(store: DocStore, room: string): Promise<number> {
+  return (await foldRoomLog(store, room)).folded;
+}
+
+/** `live` is called after storage was read, so it captures the newest live state. */
+export async function foldRoomLog(store: DocStore, room: string, live?: () => LiveState | null): Promise<Compaction> {
   const stored = await store.load(room);
-  if (stored.updates.length === 0) return 0;
-  const snapshot = mergeStoredRoom(stored);
+  if (stored.updates.length === 0) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false };
+  const state = live?.() ?? null;
+  const fromLive = state !== null && liveHoldsStored(state, stored);
+  const snapshot = fromLive ? state.update : mergeStoredRoom(stored);
   await store.compact(room, snapshot, stored.lastSeq);
-  return stored.updates.length;
+  return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive };
+}
+
+function liveHoldsStored(state: LiveState, stored: StoredRoom): boolean {
+  if (stored.snapshotSeq !== state.snapshotSeq) return false; // someone else's snapshot: unknown content
+  const log = stored.updates.length === 1 ? (stored.updates[0] as Uint8Array) : Y.mergeUpdates(stored.updates as Uint8Array[]);
+  return Y.snapshotContainsUpdate(state.snapshot, log);
 }

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { compactRoom } from './compaction.js';
+import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import { applyStoredRoom } from './persistence/merge.js';
@@ -31,7 +31,7 @@ export class RoomFullError extends Error {
   }
 }
 
-/** Events: 'loaded' (room), 'unloaded' (room), 'compacted' (room, entries folded). */
+/** Events: 'loaded' (room), 'unloaded' (room), 'compacted' (room, entries folded, from the live document). */
 export class RoomRegistry extends EventEmitter {
   readonly rooms = new Map<string, Room>();
   private readonly loading = new Map<string, Promise<Room>>();
@@ -135,6 +135,7 @@ export class RoomRegistry extends EventEmitter {
       throw err;
     }
     room.logLength = stored.updates.length;
+    room.snapshotSeq = stored.snapshotSeq;
     this.rooms.set(name, room);
     this.opts.fanout.afterLoad?.(room);
     this.opts.metrics.relayRooms.inc();
@@ -167,8 +168,9 @@ export class RoomRegistry extends EventEmitter {
       }
     }
     if (room.conns.size > 0 || room.unloaded || this.closed) return;
+    const last = captureLiveState(room.doc, room.snapshotSeq); // the document is freed on evict
     this.evict(room);
-    await this.compact(room.name);
+    await this.compact(room.name, () => last);
   }
 
   private committed(name: string, count: number): void {
@@ -178,23 +180,24 @@ export class RoomRegistry extends EventEmitter {
     if (room.logLength >= this.opts.compactAfter && !room.compacting) {
       room.compacting = true;
       this.track(
-        this.compact(name).then((folded) => {
-          room.logLength = Math.max(0, room.logLength - folded);
+        this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
+          room.logLength = Math.max(0, room.logLength - done.folded);
+          if (done.folded > 0) room.snapshotSeq = done.throughSeq;
           room.compacting = false;
         }),
       );
     }
   }
 
-  private async compact(name: string): Promise<number> {
+  private async compact(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
     try {
-      const folded = await compactRoom(this.opts.store, name);
-      this.emit('compacted', name, folded);
-      return folded;
+      const done = await foldRoomLog(this.opts.store, name, live);
+      this.emit('compacted', name, done.folded, done.fromLive);
+      return done;
     } catch (err) {
       this.opts.metrics.storageErrors.inc({ op: 'compact' });
       this.opts.log.error({ err, room: name }, 'relay compaction failed; the log stays as it is');
-      return 0;
+      return { folded: 0, throughSeq: 0 };
     }
   }
 

@@ -49,6 +49,8 @@ export class Room {
   readonly conns = new Map<RelayPeer, Set<number>>();
   /** updates in the stored log since the last snapshot (compaction trigger) */
   logLength = 0;
+  /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
+  snapshotSeq = 0;
   idleTimer: NodeJS.Timeout | null = null;
   compacting = false;
   unloaded = false;
