@@ -30,9 +30,10 @@ describe('Chromium relay-only data channel held 60 s+', () => {
       expect(r.report.echoed, name).toBe(r.report.sent);
       expect(r.report.pair, name).toMatchObject({ state: 'succeeded', local: { candidateType: 'relay', url: `turn:127.0.0.1:${r.turnPort}?transport=udp` }, remote: { candidateType: 'relay' } });
       // the same two allocations all along, refreshed and channel-bound during the hold
-      expect(r.turn['allocations'], name).toBe(2);
-      expect(r.turn['refreshes'], name).toBeGreaterThanOrEqual(2);
-      expect(r.turn['channelBinds'], name).toBeGreaterThanOrEqual(2);
+      const evidence = `${name}: ${JSON.stringify(r.turn)}`;
+      expect(r.turn['allocations'], evidence).toBe(2);
+      expect(r.turn['refreshes'], evidence).toBeGreaterThanOrEqual(2);
+      expect(r.turn['channelBinds'], evidence).toBeGreaterThanOrEqual(2);
     }
     expect(ours.turn['packetsToPeer']).toBeGreaterThan(2 * ours.report.sent);
     expect(ours.turn['packetsToClient']).toBeGreaterThan(2 * ours.report.sent);
