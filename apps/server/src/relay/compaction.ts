@@ -54,6 +54,35 @@ export async function foldRoomLog(store: DocStore, room: string, live?: () => Li
 
 function liveHoldsStored(state: LiveState, stored: StoredRoom): boolean {
   if (stored.snapshotSeq !== state.snapshotSeq) return false; // someone else's snapshot: unknown content
-  const log = stored.updates.length === 1 ? (stored.updates[0] as Uint8Array) : Y.mergeUpdates(stored.updates as Uint8Array[]);
-  return Y.snapshotContainsUpdate(state.snapshot, log);
+  // Entry by entry (Y.mergeUpdates of hundreds of small updates costs more than the merge path).
+  for (const update of stored.updates) if (!containsUpdate(state.snapshot, update)) return false;
+  return true;
+}
+
+/** Every struct of `update` is below the live state vector, and each of its deletions is live too. */
+function containsUpdate(live: Y.Snapshot, update: Uint8Array): boolean {
+  const { structs, ds } = Y.decodeUpdate(update);
+  for (const struct of structs) {
+    if (struct instanceof Y.Skip) continue;
+    if ((live.sv.get(struct.id.client) ?? 0) < struct.id.clock + struct.length) return false;
+  }
+  for (const [client, deletions] of ds.clients) {
+    const liveDeletions = live.ds.clients.get(client) ?? [];
+    for (const d of deletions) if (!covers(liveDeletions, d.clock, d.clock + d.len)) return false;
+  }
+  return true;
+}
+
+/** Whether the sorted, merged ranges cover [from, to) with one range (adjacent runs are merged). */
+function covers(ranges: ReadonlyArray<{ clock: number; len: number }>, from: number, to: number): boolean {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = ranges[mid] as { clock: number; len: number };
+    if (r.clock + r.len <= from) lo = mid + 1;
+    else if (r.clock > from) hi = mid - 1;
+    else return r.clock + r.len >= to;
+  }
+  return false;
 }
