@@ -8,7 +8,7 @@
  * (servers that merge updates, like Hocuspocus, deliver several in one message: each counts).
  *
  *   node --import tsx bench/relay.ts
- *   env: BENCH_ROOMS, BENCH_CLIENTS, BENCH_UPDATES, BENCH_INTERVAL_MS, BENCH_RELAY_STORAGE,
+ *   env: BENCH_ROOMS, BENCH_CLIENTS, BENCH_UPDATES, BENCH_INTERVAL_MS, BENCH_WARMUP, BENCH_ROUNDS, BENCH_RELAY_STORAGE,
  *        BENCH_BASELINE_DIR (a checkout of an older sync-suite, run as an extra target: before/after)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -32,6 +32,8 @@ export interface BenchOptions {
   clients: number;
   updates: number;
   intervalMs: number;
+  /** updates per client sent first and not measured (JIT warm-up): steady state is what a server lives in */
+  warmup: number;
 }
 
 export interface BenchResult {
@@ -250,19 +252,24 @@ export async function runTarget(target: Target, opts: BenchOptions): Promise<Ben
       doc.clientID = 1_000_000 + c.room * 1000 + c.idx;
       const out: Array<{ key: string; bytes: Uint8Array }> = [];
       doc.on('update', (u: Uint8Array) => out.push({ key: `${doc.clientID}:${out.length}`, bytes: frame(target, `bench-conversation-${c.room}`, (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, u))) }));
-      for (let n = 0; n < opts.updates; n++) doc.getMap('m').set(`k${n}`, n);
+      for (let n = 0; n < opts.warmup + opts.updates; n++) doc.getMap('m').set(`k${n}`, n);
       return out;
     });
 
-    const cpu0 = cpuTimes(proc.pid as number);
-    const t0 = performance.now();
+    // Warm-up updates are not in sentAt, so their deliveries are not counted; measuring starts after them.
+    let cpu0 = cpuTimes(proc.pid as number);
+    let t0 = performance.now();
     let tick = 0;
     const timer = setInterval(() => {
-      if (tick >= opts.updates) return clearInterval(timer);
+      if (tick >= opts.warmup + opts.updates) return clearInterval(timer);
+      if (tick === opts.warmup) {
+        cpu0 = cpuTimes(proc.pid as number);
+        t0 = performance.now();
+      }
       clients.forEach((c, i) => {
         const u = plans[i]?.[tick];
         if (!u) return;
-        sentAt.set(u.key, performance.now());
+        if (tick >= opts.warmup) sentAt.set(u.key, performance.now());
         c.ws.send(u.bytes);
       });
       tick++;
@@ -300,6 +307,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     clients: opts.clients ?? Number(process.env['BENCH_CLIENTS'] ?? 5),
     updates: opts.updates ?? Number(process.env['BENCH_UPDATES'] ?? 300),
     intervalMs: opts.intervalMs ?? Number(process.env['BENCH_INTERVAL_MS'] ?? 10),
+    warmup: opts.warmup ?? Number(process.env['BENCH_WARMUP'] ?? 100),
   };
   // Rounds run the targets interleaved and keep each one's median (by CPU): a shared machine is noisy.
   const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
@@ -324,7 +332,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     'CPU vs ours': (r.cpuUsPerDelivery / mine.cpuUsPerDelivery).toFixed(2),
     'CPU vs bare ws': (r.cpuUsPerDelivery / floor.cpuUsPerDelivery).toFixed(2),
   }));
-  process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms, median of ${rounds} round(s)\n`);
+  process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms after ${o.warmup} unmeasured, median of ${rounds} round(s)\n`);
   console.table(rows); // eslint-disable-line no-console -- a bench prints its table
   if (rounds > 1) process.stdout.write(`CPU us/delivery per round: ${all.map((l) => `${l[0]?.server}: ${l.map((r) => r.cpuUsPerDelivery.toFixed(1)).join(' ')}`).join('; ')}\n`);
   return results;
