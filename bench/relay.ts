@@ -333,7 +333,7 @@ export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult
     'CPU vs bare ws': (r.cpuUsPerDelivery / floor.cpuUsPerDelivery).toFixed(2),
   }));
   process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms after ${o.warmup} unmeasured, median of ${rounds} round(s)\n`);
-  console.table(rows); // eslint-disable-line no-console -- a bench prints its table
+  console.table(rows);
   if (rounds > 1) process.stdout.write(`CPU us/delivery per round: ${all.map((l) => `${l[0]?.server}: ${l.map((r) => r.cpuUsPerDelivery.toFixed(1)).join(' ')}`).join('; ')}\n`);
   return results;
 }
