@@ -39,6 +39,7 @@ export class RoomRegistry extends EventEmitter {
   readonly persist: FlushQueue;
   readonly store: DocStore;
   private closed = false;
+  private compactions: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: RegistryOptions) {
     super();
@@ -189,7 +190,18 @@ export class RoomRegistry extends EventEmitter {
     }
   }
 
-  private async compact(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
+  /**
+   * Compactions run one at a time with a turn between them: storage calls may be synchronous
+   * (SQLite), and rooms that cross the threshold in one commit would otherwise block the event
+   * loop for all of them at once.
+   */
+  private compact(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
+    const run = this.compactions.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.compactNow(name, live));
+    this.compactions = run;
+    return run;
+  }
+
+  private async compactNow(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
     try {
       const done = await foldRoomLog(this.opts.store, name, live);
       this.emit('compacted', name, done.folded, done.fromLive);
