@@ -148,6 +148,19 @@ describe('relay bad input and limits', () => {
     const c = await raw(`/relay/${ROOM}`);
     expect(await c.closed()).toBe(4409);
   });
+
+  it('refuses sockets beyond MAX_CONNECTIONS (signal and relay together) with 1013', async () => {
+    server = await startServer({ MAX_CONNECTIONS: '2' });
+    const a = await raw(`/relay/${ROOM}`);
+    const b = await raw(`/relay/acme-conversation-other`);
+    await Promise.all([a.next((m) => m.type === 'sync-step1'), b.next((m) => m.type === 'sync-step1')]);
+    const c = await raw(`/relay/${ROOM}`);
+    expect(await c.closed()).toBe(1013);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_many_connections' })).toBe(1);
+    // the ones admitted are untouched
+    expect(a.closeCode).toBeNull();
+    expect(b.closeCode).toBeNull();
+  });
 });
 
 describe('relay metrics and readiness', () => {

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import { Errors } from '@sync-suite/shared';
 import type { ServerContext } from '../../context.js';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
@@ -55,6 +56,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     const id = randomUUID();
     const conn = new RelayConnection(socket, deps, id, log.child({ conn: id }));
+    // Instance-wide, as on /signal: every open WebSocket counts. Checked before the token to shed load.
+    if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
+      const { closeCode, message } = Errors.ERR_TOO_MANY_CONNECTIONS;
+      return conn.reject(closeCode, message, 'too_many_connections');
+    }
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
     conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
       log.error({ err, conn: id }, 'relay connection failed to open');
