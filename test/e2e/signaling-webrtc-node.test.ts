@@ -8,7 +8,8 @@ import type { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken } from '@sync-suite/shared';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
-import { RawClient, metricValue, withTimeout } from '../../apps/server/test/signaling-client.js';
+import { withTimeout } from '../helpers/timeout.js';
+import { RawClient, metricValue } from '../../apps/server/test/signaling-client.js';
 
 const PEER = 'test/e2e/fixtures/signaling-peer.ts';
 const SYNC_MS = 30_000;

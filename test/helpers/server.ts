@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
 import { buildServer } from '../../apps/server/src/app.js';
 import { createLogger, parseEnv, serverConfigSchema, type ServerConfig } from '@sync-suite/shared/node';
+import { PerTest } from './per-test.js';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -56,4 +57,12 @@ export async function startServer(env: Record<string, string | undefined> = {}):
       await app.close();
     },
   };
+}
+
+/** The server one test starts, and what the test opens on it (see PerTest). */
+export type ServerPerTest = PerTest<Parameters<typeof startServer>, TestServer>;
+
+/** For a test file: `const scope = serverPerTest(); afterEach(() => scope.close());` */
+export function serverPerTest(): ServerPerTest {
+  return new PerTest(startServer);
 }

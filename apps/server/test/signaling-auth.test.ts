@@ -1,32 +1,22 @@
 /** WS /signal auth per SPEC: 4401 at connect, 4403 outside the token's rooms, 4400 for non-room topics. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken } from '@sync-suite/shared';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient, metricValue } from './signaling-client.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { metricValue, openRawClient } from './signaling-client.js';
 
 const ROOM = 'acme-conversation-1';
 
-let server: TestServer | undefined;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
-async function open(query = ''): Promise<RawClient> {
-  if (!server) throw new Error('no server');
-  const c = await RawClient.open(`${server.wsUrl}/signal${query}`);
-  clients.push(c);
-  return c;
-}
+const open = (query = '') => openRawClient(scope, `/signal${query}`);
 
 const token = (rooms: string[], opts: { ttlSeconds?: number; now?: number; secret?: string } = {}) =>
   createRoomToken(opts.secret ?? TEST_SECRET, { sub: 'alice', rooms, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.now ? { now: opts.now } : {}) });
 
 describe('WS /signal auth', () => {
   it('closes 4401 without a token, with a bad signature, with an expired token, and counts each', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const missing = await open();
     const forged = await open(`?token=${await token([ROOM], { secret: 'another-secret-that-is-32-bytes-long!!!!' })}`);
     const expired = await open(`?token=${await token([ROOM], { ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 3600 })}`);
@@ -41,7 +31,7 @@ describe('WS /signal auth', () => {
   });
 
   it('never processes frames sent before a refused token is checked', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    await scope.start({ AUTH_SECRET: TEST_SECRET });
     const member = await open(`?token=${await token([ROOM])}`);
     member.send({ type: 'subscribe', topics: [ROOM] });
     await member.roundTrip();
@@ -53,7 +43,7 @@ describe('WS /signal auth', () => {
   });
 
   it('accepts topics the token covers, exactly or by prefix, and syncs', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    await scope.start({ AUTH_SECRET: TEST_SECRET });
     const a = await open(`?token=${await token([ROOM])}`);
     const b = await open(`?token=${await token(['acme-conversation-*'])}`);
     a.send({ type: 'subscribe', topics: [ROOM] });
@@ -64,7 +54,7 @@ describe('WS /signal auth', () => {
   });
 
   it('closes 4403 when a subscribe or publish names a room outside the token', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const victim = await open(`?token=${await token(['acme-conversation-2'])}`);
     victim.send({ type: 'subscribe', topics: ['acme-conversation-2'] });
     await victim.roundTrip();
@@ -83,13 +73,13 @@ describe('WS /signal auth', () => {
   });
 
   it('closes 4400 for topics that are not room names, with auth on or off', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    let server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const c = await open(`?token=${await token(['*'])}`);
     c.send({ type: 'subscribe', topics: ['not a room'] });
     expect((await c.closedWithin()).code).toBe(4400);
     await server.close();
 
-    server = await startServer({ ROOM_PREFIX: 'acme' });
+    server = await scope.start({ ROOM_PREFIX: 'acme' });
     const wrongPrefix = await open();
     wrongPrefix.send({ type: 'subscribe', topics: ['other-conversation-1'] });
     expect((await wrongPrefix.closedWithin()).code).toBe(4400);
@@ -100,7 +90,7 @@ describe('WS /signal auth', () => {
   });
 
   it('needs no token when AUTH_SECRET is unset', async () => {
-    server = await startServer();
+    await scope.start();
     const c = await open();
     c.send({ type: 'subscribe', topics: [ROOM] });
     c.send({ type: 'publish', topic: ROOM, data: 'open' });

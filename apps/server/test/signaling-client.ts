@@ -4,7 +4,8 @@
  */
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import type { TestServer } from '../../../test/helpers/server.js';
+import type { ServerPerTest, TestServer } from '../../../test/helpers/server.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
 
 type MetricName = {
   [K in keyof ServerMetrics]: ServerMetrics[K] extends { get(): Promise<{ values: unknown[] }> } ? K : never;
@@ -17,14 +18,6 @@ export async function metricValue(server: TestServer, name: MetricName, labels: 
   return values
     .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
     .reduce((n, v) => n + v.value, 0);
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export interface Closed {
@@ -125,4 +118,11 @@ export class RawClient {
     this.ws.close();
     await withTimeout(this.closed, 5000, 'close').catch(() => this.ws.terminate());
   }
+}
+
+/** A raw client on `path` of this test's server, closed when the test ends. */
+export async function openRawClient(scope: ServerPerTest, path = '/signal'): Promise<RawClient> {
+  const c = await RawClient.open(`${scope.current.wsUrl}${path}`);
+  scope.track(c);
+  return c;
 }

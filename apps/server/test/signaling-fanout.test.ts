@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writePublish, type PublishFields } from '@sync-suite/shared';
 import { LocalTopicBus } from '../src/signaling/local-topic-bus.js';
 import type { TopicMember } from '../src/signaling/topic-bus.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient } from './signaling-client.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
+import { openRawClient } from './signaling-client.js';
 
 const ROOM = 'test-conversation-fanout';
 
@@ -53,17 +53,14 @@ describe('LocalTopicBus', () => {
 });
 
 describe('WS /signal fan-out', () => {
-  let server: TestServer | undefined;
-  const clients: RawClient[] = [];
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await server?.close();
-  });
+  const scope = serverPerTest();
+  afterEach(() => scope.close());
 
   it('passes the same Buffer to every server-side socket.send, as a text frame', async () => {
-    server = await startServer();
+    const server = await scope.start();
+    const clients = [];
     for (let i = 0; i < 5; i++) {
-      const c = await RawClient.open(`${server.wsUrl}/signal`);
+      const c = await openRawClient(scope);
       clients.push(c);
       c.send({ type: 'subscribe', topics: [ROOM] });
       await c.roundTrip();

@@ -1,32 +1,21 @@
 /** WS /signal limits per SPEC, each with its close code and rejection count; bad input closes 4400. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errors } from '@sync-suite/shared';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient, metricValue } from './signaling-client.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
+import { metricValue, openRawClient } from './signaling-client.js';
 
 const ROOM = 'test-conversation-limits';
 const room = (i: number) => `test-conversation-${i}`;
 
-let server: TestServer | undefined;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
-async function open(): Promise<RawClient> {
-  if (!server) throw new Error('no server');
-  const c = await RawClient.open(`${server.wsUrl}/signal`);
-  clients.push(c);
-  return c;
-}
-
-const rejected = (reason: string) => metricValue(server as TestServer, 'rejectedMessages', { endpoint: 'signal', reason });
+const open = () => openRawClient(scope);
+const rejected = (reason: string) => metricValue(scope.current, 'rejectedMessages', { endpoint: 'signal', reason });
 
 describe('WS /signal limits', () => {
   it('accepts a frame at SIGNALING_MAX_MESSAGE_BYTES and closes 1009 above it', async () => {
-    server = await startServer({ SIGNALING_MAX_MESSAGE_BYTES: '1024' });
+    const server = await scope.start({ SIGNALING_MAX_MESSAGE_BYTES: '1024' });
     const c = await open();
     c.send({ type: 'subscribe', topics: [ROOM] });
     const envelope = JSON.stringify({ type: 'publish', topic: ROOM, data: '' });
@@ -41,7 +30,7 @@ describe('WS /signal limits', () => {
   });
 
   it('closes 4409 beyond MAX_TOPICS_PER_CONNECTION, counting duplicates once', async () => {
-    server = await startServer({ MAX_TOPICS_PER_CONNECTION: '3' });
+    const server = await scope.start({ MAX_TOPICS_PER_CONNECTION: '3' });
     const c = await open();
     c.send({ type: 'subscribe', topics: [room(1), room(2), room(1)] });
     c.send({ type: 'subscribe', topics: [room(3), room(2)] });
@@ -54,7 +43,7 @@ describe('WS /signal limits', () => {
   });
 
   it('closes 4409 when a topic already has MAX_PEERS_PER_ROOM subscribers', async () => {
-    server = await startServer({ MAX_PEERS_PER_ROOM: '2' });
+    await scope.start({ MAX_PEERS_PER_ROOM: '2' });
     const [a, b, c] = [await open(), await open(), await open()];
     for (const x of [a, b]) {
       x.send({ type: 'subscribe', topics: [ROOM] });
@@ -68,7 +57,7 @@ describe('WS /signal limits', () => {
   });
 
   it('closes 4429 above MAX_MESSAGES_PER_SECOND and leaves a client within the rate alone', async () => {
-    server = await startServer({ MAX_MESSAGES_PER_SECOND: '20' });
+    await scope.start({ MAX_MESSAGES_PER_SECOND: '20' });
     const polite = await open();
     for (let i = 0; i < 10; i++) polite.send({ type: 'ping' });
     await polite.find(9, (m) => m['type'] === 'pong');
@@ -82,7 +71,7 @@ describe('WS /signal limits', () => {
   });
 
   it('refuses connections beyond MAX_CONNECTIONS with 1013', async () => {
-    server = await startServer({ MAX_CONNECTIONS: '3' });
+    await scope.start({ MAX_CONNECTIONS: '3' });
     const open3 = [await open(), await open(), await open()];
     const fourth = await open();
     expect((await fourth.closedWithin()).code).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.closeCode);
@@ -108,7 +97,7 @@ describe('WS /signal limits', () => {
   ];
 
   it.each(malformed)('closes 4400 for %s and counts it', async (_name, frame, reason) => {
-    server = await startServer({ MAX_MESSAGES_PER_SECOND: '1000' });
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '1000' });
     const witness = await open();
     witness.send({ type: 'subscribe', topics: [ROOM] });
     await witness.roundTrip();
@@ -121,7 +110,7 @@ describe('WS /signal limits', () => {
   });
 
   it('drops a receiver that stops reading instead of buffering for it without bound', async () => {
-    server = await startServer({ SIGNALING_MAX_MESSAGE_BYTES: '4096', MAX_MESSAGES_PER_SECOND: '1000000' });
+    const server = await scope.start({ SIGNALING_MAX_MESSAGE_BYTES: '4096', MAX_MESSAGES_PER_SECOND: '1000000' });
     const stalled = await open();
     stalled.send({ type: 'subscribe', topics: [ROOM] });
     await stalled.roundTrip();

@@ -3,26 +3,16 @@
  * WebSocket frames against the real server on port 0 (auth off).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient, metricValue } from './signaling-client.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
+import { RawClient, metricValue, openRawClient } from './signaling-client.js';
 
 const ROOM = 'test-conversation-protocol';
 const OTHER = 'test-conversation-other';
 
-let server: TestServer | undefined;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
-async function open(path = '/signal'): Promise<RawClient> {
-  if (!server) throw new Error('no server');
-  const c = await RawClient.open(`${server.wsUrl}${path}`);
-  clients.push(c);
-  return c;
-}
+const open = (path = '/signal') => openRawClient(scope, path);
 
 async function subscribed(topics: string[]): Promise<RawClient> {
   const c = await open();
@@ -33,7 +23,7 @@ async function subscribed(topics: string[]): Promise<RawClient> {
 
 describe('WS /signal protocol', () => {
   it('answers ping with a pong text frame', async () => {
-    server = await startServer();
+    await scope.start();
     const c = await open();
     c.send({ type: 'ping' });
     expect(await c.frame(0)).toEqual({ type: 'pong' });
@@ -41,7 +31,7 @@ describe('WS /signal protocol', () => {
   });
 
   it('forwards a publish unchanged to every subscriber, the sender included, with clients set', async () => {
-    server = await startServer();
+    await scope.start();
     const a = await subscribed([ROOM]);
     const b = await subscribed([ROOM, OTHER]);
     const outsider = await subscribed([OTHER]);
@@ -55,7 +45,7 @@ describe('WS /signal protocol', () => {
   });
 
   it('counts messages by type, connections and topics, and exposes them on /metrics', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const a = await subscribed([ROOM, OTHER]);
     a.send({ type: 'publish', topic: ROOM, data: 1 });
     a.send({ type: 'unsubscribe', topics: [OTHER] });
@@ -70,7 +60,7 @@ describe('WS /signal protocol', () => {
   });
 
   it('delivers a publish from a connection that did not subscribe, as the stock server does', async () => {
-    server = await startServer();
+    await scope.start();
     const sub = await subscribed([ROOM]);
     const pub = await open();
     pub.send({ type: 'publish', topic: ROOM, data: 'hello' });
@@ -80,7 +70,7 @@ describe('WS /signal protocol', () => {
   });
 
   it('stops delivering after unsubscribe and forgets the empty topic', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const a = await subscribed([ROOM]);
     const b = await subscribed([ROOM]);
     expect(await metricValue(server, 'signalingTopics')).toBe(1);
@@ -96,14 +86,14 @@ describe('WS /signal protocol', () => {
   });
 
   it('reads binary frames as JSON text, as the stock server does', async () => {
-    server = await startServer();
+    await scope.start();
     const c = await open();
     c.send(Buffer.from('{"type":"ping"}'));
     expect(await c.frame(0)).toEqual({ type: 'pong' });
   });
 
   it('handles messages sent right after the upgrade, before auth completes', async () => {
-    server = await startServer();
+    await scope.start();
     const a = await subscribed([ROOM]);
     const b = await open();
     // No await between: these arrive while the connection is still being authenticated.
@@ -113,12 +103,12 @@ describe('WS /signal protocol', () => {
   });
 
   it('pings every interval and terminates a socket that misses its pong', async () => {
-    server = await startServer({ SIGNALING_PING_INTERVAL_MS: '100' });
+    const server = await scope.start({ SIGNALING_PING_INTERVAL_MS: '100' });
     const live = await subscribed([ROOM]);
     let pings = 0;
     live.ws.on('ping', () => pings++);
     const dead = await RawClient.open(`${server.wsUrl}/signal`, { autoPong: false });
-    clients.push(dead);
+    scope.track(dead);
     dead.send({ type: 'subscribe', topics: [ROOM] });
     const closed = await dead.closedWithin(5000);
     expect(closed.code).toBe(1006);
@@ -129,7 +119,7 @@ describe('WS /signal protocol', () => {
   });
 
   it('refuses new connections with 1012 while shutting down, and closes open ones with 1012', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const a = await subscribed([ROOM]);
     server.app.sync.lifecycle.shuttingDown = true;
     const late = await open();

@@ -8,7 +8,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient, withTimeout } from './signaling-client.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { RawClient } from './signaling-client.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const KILLERS = ['{"type":"subscribe",', '{"type":"subscribe","topics":"not-an-array"}'];
