@@ -3,24 +3,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { createRoomToken, encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
-import { docUntil, metric, RawClient, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { connectRawClient, docUntil, metric, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
 
 const ROOM = 'acme-conversation-admission';
-const opened: Array<{ destroy(): void }> = [];
-let server: TestServer | undefined;
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
-afterEach(async () => {
-  for (const o of opened.splice(0)) o.destroy();
-  await server?.close();
-  server = undefined;
-});
-
-async function raw(path: string): Promise<RawClient> {
-  const c = await RawClient.connect(`${(server as TestServer).wsUrl}${path}`);
-  opened.push({ destroy: () => c.close() });
-  return c;
-}
+const raw = (path: string) => connectRawClient(scope, path);
 
 const token = (rooms: string[], scope: 'read' | 'write' = 'write') => createRoomToken(TEST_SECRET, { sub: 'u1', rooms, ttlSeconds: 60, scope });
 const textUpdate = (text: string): Uint8Array => {
@@ -32,7 +22,7 @@ const isDenied = (m: RelayMessage) => m.type === 'auth' && m.authType === 0;
 
 describe('relay auth', () => {
   it('refuses a missing or bad token with permission-denied then 4401, and counts it', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const none = await raw(`/relay/${ROOM}`);
     await none.next(isDenied, 5000, 'permission denied');
     expect(await none.closed()).toBe(4401);
@@ -45,7 +35,7 @@ describe('relay auth', () => {
   });
 
   it('refuses a token for another room with permission-denied then 4403', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    await scope.start({ AUTH_SECRET: TEST_SECRET });
     const t = await token(['acme-conversation-other']);
     const c = await raw(`/relay/${ROOM}?token=${t}`);
     const denied = (await c.next(isDenied)) as { reason: string };
@@ -54,7 +44,7 @@ describe('relay auth', () => {
   });
 
   it('refuses a malformed room name with 4400', async () => {
-    server = await startServer();
+    await scope.start();
     for (const path of ['/relay/not-a-room', '/relay/', '/relay/acme-conversation-a/b']) {
       const c = await raw(path);
       expect(await c.closed()).toBe(4400);
@@ -62,12 +52,12 @@ describe('relay auth', () => {
   });
 
   it('lets a stock client in with ?token= (params); a read token receives all, its updates are dropped and counted, its awareness passes', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const writerDoc = new Y.Doc();
     const writer = stockProvider(3, server.wsUrl, ROOM, writerDoc, { token: await token(['acme-conversation-*']) });
     const readerDoc = new Y.Doc();
     const reader = stockProvider(2, server.wsUrl, ROOM, readerDoc, { token: await token([ROOM], 'read') });
-    opened.push(writer, reader, writerDoc, readerDoc);
+    scope.track(writer, reader, writerDoc, readerDoc);
     await Promise.all([synced(writer), synced(reader)]);
 
     writerDoc.getText('text').insert(0, 'from writer');
@@ -94,7 +84,7 @@ describe('relay auth', () => {
 
 describe('relay bad input and limits', () => {
   it('closes 4400 on an update that does not decode, counts it, and leaves the room intact', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const good = await raw(`/relay/${ROOM}`);
     good.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('intact'))));
     await good.next((m) => m.type === 'update');
@@ -118,14 +108,14 @@ describe('relay bad input and limits', () => {
 
     const docNow = new Y.Doc();
     const reader = stockProvider(3, server.wsUrl, ROOM, docNow);
-    opened.push(reader, docNow);
+    scope.track(reader, docNow);
     await synced(reader);
     expect(textOf(docNow)).toBe('intact');
     expect(good.closeCode).toBeNull();
   });
 
   it('closes 1009 above RELAY_MAX_MESSAGE_BYTES and 4429 above the message rate', async () => {
-    server = await startServer({ RELAY_MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '20' });
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '20' });
     const big = await raw(`/relay/${ROOM}`);
     big.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('x'.repeat(2000)))));
     expect(await big.closed()).toBe(1009);
@@ -141,7 +131,7 @@ describe('relay bad input and limits', () => {
   });
 
   it('closes 4409 when the room is full', async () => {
-    server = await startServer({ MAX_PEERS_PER_ROOM: '2' });
+    await scope.start({ MAX_PEERS_PER_ROOM: '2' });
     const a = await raw(`/relay/${ROOM}`);
     const b = await raw(`/relay/${ROOM}`);
     await Promise.all([a.next((m) => m.type === 'sync-step1'), b.next((m) => m.type === 'sync-step1')]);
@@ -150,7 +140,7 @@ describe('relay bad input and limits', () => {
   });
 
   it('refuses sockets beyond MAX_CONNECTIONS (signal and relay together) with 1013', async () => {
-    server = await startServer({ MAX_CONNECTIONS: '2' });
+    const server = await scope.start({ MAX_CONNECTIONS: '2' });
     const a = await raw(`/relay/${ROOM}`);
     const b = await raw(`/relay/acme-conversation-other`);
     await Promise.all([a.next((m) => m.type === 'sync-step1'), b.next((m) => m.type === 'sync-step1')]);
@@ -165,13 +155,13 @@ describe('relay bad input and limits', () => {
 
 describe('relay metrics and readiness', () => {
   it('counts connections, rooms, updates, bytes and commit latency; /readyz checks storage', async () => {
-    server = await startServer({ PERSIST_FLUSH_MS: '20' });
+    const server = await scope.start({ PERSIST_FLUSH_MS: '20' });
     const ready = await (await fetch(`${server.url}/readyz`)).json();
     expect(ready).toMatchObject({ checks: { storage: 'ok' } });
 
     const doc = new Y.Doc();
     const p = stockProvider(3, server.wsUrl, ROOM, doc);
-    opened.push(p, doc);
+    scope.track(p, doc);
     await synced(p);
     expect(await metric(server.url, 'sync_relay_connections')).toBe(1);
     expect(await metric(server.url, 'sync_relay_rooms')).toBe(1);
@@ -179,7 +169,7 @@ describe('relay metrics and readiness', () => {
     doc.getText('text').insert(0, 'counted');
     const otherDoc = new Y.Doc();
     const other = stockProvider(2, server.wsUrl, ROOM, otherDoc);
-    opened.push(other, otherDoc);
+    scope.track(other, otherDoc);
     await docUntil(otherDoc, () => textOf(otherDoc) === 'counted');
     const updates = await metric(server.url, 'sync_relay_updates_total');
     expect(updates).toBeGreaterThanOrEqual(1);

@@ -10,18 +10,13 @@ import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelaySyncStep1, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
 import { relayRegistry } from '../src/routes/relay/index.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { metric, RawClient, until, withTimeout } from '../../../test/fixtures/relay-clients.js';
+import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { metric, RawClient, until } from '../../../test/fixtures/relay-clients.js';
 
 const ROOM = 'acme-conversation-flow';
-const opened: Array<{ destroy(): void }> = [];
-let server: TestServer | undefined;
-
-afterEach(async () => {
-  for (const o of opened.splice(0)) o.destroy();
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 const textUpdate = (text: string, clientID: number): Uint8Array => {
   const d = new Y.Doc();
@@ -74,14 +69,14 @@ function onlyServerSocket(s: TestServer): ServerSocket {
 
 describe('relay: frames sent while the room loads', () => {
   it('are queued, then answered from the loaded document, in order', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const registry = relayRegistry(server.app);
     await registry?.store.append([{ room: ROOM, updates: [textUpdate('stored before', 1)] }]);
     const gate = holdLoads(server);
 
     // Frames are sent the moment the socket opens, while the server is still loading the room.
     const client = RawClient.start(`${server.wsUrl}/relay/${ROOM}`);
-    opened.push({ destroy: () => client.close() });
+    scope.track(client);
     const fresh = textUpdate('sent during load', 2);
     client.ws.once('open', () => {
       client.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Y.Doc()))));
@@ -117,9 +112,9 @@ describe('relay: frames sent while the room loads', () => {
 describe('relay: a receiver that stops reading', () => {
   it('is terminated and counted as slow_consumer; the room and the writer carry on', async () => {
     // Bound: max(2 x RELAY_MAX_MESSAGE_BYTES, 16 MiB) unsent bytes per receiver.
-    server = await startServer({ RELAY_MAX_MESSAGE_BYTES: '131072', MAX_MESSAGES_PER_SECOND: '100000' });
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '131072', MAX_MESSAGES_PER_SECOND: '100000' });
     const slow = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    opened.push({ destroy: () => slow.close() });
+    scope.track(slow);
     await slow.next((m) => m.type === 'sync-step1');
     const slowServerSide = onlyServerSocket(server);
     const slowClosed = once(slowServerSide, 'close');
@@ -127,7 +122,7 @@ describe('relay: a receiver that stops reading', () => {
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
     const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    opened.push({ destroy: () => writer.close() });
+    scope.track(writer);
     await writer.next((m) => m.type === 'sync-step1');
     const doc = new Y.Doc();
     let echoes = 0;

@@ -5,17 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayQueryAwareness, writeRelayUpdate } from '@sync-suite/shared';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { docUntil, metric, RawClient, stockProvider, synced, textOf, withTimeout, type StockProvider } from '../../../test/fixtures/relay-clients.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { docUntil, metric, RawClient, stockProvider, synced, textOf, type StockProvider } from '../../../test/fixtures/relay-clients.js';
 
 const IN_USE = 'acme-conversation-in-use';
-const opened: Array<{ destroy(): void }> = [];
-let server: TestServer | undefined;
-afterEach(async () => {
-  for (const o of opened.splice(0)) o.destroy();
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 /** mulberry32: reproducible fuzz input */
 function rng(seed: number): () => number {
@@ -110,10 +106,10 @@ async function probe(wsUrl: string, room: string, frame: Uint8Array): Promise<nu
 
 describe('relay fuzz', () => {
   it('survives random, truncated and mutated input; the room in use keeps exactly its content', async () => {
-    server = await startServer({ MAX_MESSAGES_PER_SECOND: '100000' });
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '100000' });
     const docs = [new Y.Doc(), new Y.Doc()];
     const providers: StockProvider[] = [stockProvider(3, server.wsUrl, IN_USE, docs[0] as Y.Doc), stockProvider(2, server.wsUrl, IN_USE, docs[1] as Y.Doc)];
-    opened.push(...providers, ...docs);
+    scope.track(...providers, ...docs);
     await Promise.all(providers.map((p) => synced(p)));
     const [a, b] = docs as [Y.Doc, Y.Doc];
     a.getText('text').insert(0, 'exact content');
@@ -145,7 +141,7 @@ describe('relay fuzz', () => {
     for (const p of providers) expect(p.wsconnected).toBe(true);
     const fresh = new Y.Doc();
     const p = stockProvider(3, server.wsUrl, IN_USE, fresh);
-    opened.push(p, fresh);
+    scope.track(p, fresh);
     await synced(p);
     expect(Y.encodeStateAsUpdate(fresh)).toEqual(expected);
     expect(textOf(fresh)).toBe('exact content');

@@ -9,7 +9,8 @@ import { relayRegistry } from '../src/routes/relay/index.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { startServer, type TestServer } from '../../../test/helpers/server.js';
-import { metric, RawClient, stockProvider, synced, until, withTimeout } from '../../../test/fixtures/relay-clients.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { metric, RawClient, stockProvider, synced, until } from '../../../test/fixtures/relay-clients.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {

@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import {
-  createRoomToken,
   encodeRelayMessage,
   writeRelayAwareness,
   writeRelayQueryAwareness,
@@ -13,41 +12,30 @@ import {
   writeRelayUpdate,
   type RelayMessage,
 } from '@sync-suite/shared';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
 import {
+  connectRawClient,
   docUntil,
-  metric,
   RawClient,
-  stockProvider,
+  stockClient,
   synced,
   textOf,
   until,
-  type StockProvider,
+  type StockClient,
   type StockVersion,
 } from '../../../test/fixtures/relay-clients.js';
 
 const ROOM = 'acme-conversation-relay-1';
-const opened: Array<{ destroy(): void }> = [];
-let server: TestServer | undefined;
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
-afterEach(async () => {
-  for (const o of opened.splice(0)) o.destroy();
-  await server?.close();
-  server = undefined;
-});
-
-function provider(version: StockVersion, room = ROOM, params: Record<string, string> = {}): { doc: Y.Doc; p: StockProvider } {
-  const doc = new Y.Doc();
-  const p = stockProvider(version, (server as TestServer).wsUrl, room, doc, params);
-  opened.push(p, doc);
-  return { doc, p };
-}
-
-async function raw(room = ROOM, query = ''): Promise<RawClient> {
-  const c = await RawClient.connect(`${(server as TestServer).wsUrl}/relay/${room}${query}`);
-  opened.push({ destroy: () => c.close() });
+function provider(version: StockVersion, room = ROOM, params: Record<string, string> = {}): StockClient {
+  const c = stockClient(version, scope.current.wsUrl, room, params);
+  scope.track(c);
   return c;
 }
+
+const raw = (room = ROOM, query = '') => connectRawClient(scope, `/relay/${room}${query}`);
 
 const isType = (type: RelayMessage['type']) => (m: RelayMessage) => m.type === type;
 const updateOf = (edit: (doc: Y.Doc) => void): Uint8Array => {
@@ -62,7 +50,7 @@ describe('relay with stock y-websocket clients', () => {
     [2, 2],
     [3, 2],
   ] as const)('syncs text and awareness between y-websocket %d.x and %d.x', async (va, vb) => {
-    server = await startServer();
+    await scope.start();
     const a = provider(va);
     const b = provider(vb);
     await Promise.all([synced(a.p), synced(b.p)]);
@@ -81,7 +69,7 @@ describe('relay with stock y-websocket clients', () => {
   });
 
   it('keeps data for a client that joins later (relay, not peer-to-peer)', async () => {
-    server = await startServer();
+    await scope.start();
     const a = provider(3);
     await synced(a.p);
     a.doc.getArray<number>('list').push([1, 2, 3]);
@@ -94,7 +82,7 @@ describe('relay with stock y-websocket clients', () => {
 
 describe('relay protocol (raw frames)', () => {
   it('sends sync step 1 and known awareness on open, answers step 1, echoes updates to the sender', async () => {
-    server = await startServer();
+    await scope.start();
     const first = await raw();
     await first.next(isType('sync-step1'));
     // first publishes awareness; a later connection receives it on open
@@ -135,26 +123,26 @@ describe('relay protocol (raw frames)', () => {
   it('answers step 1 from storage even when it arrives before the room finished loading', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'relay-early-'));
     try {
-      server = await startServer({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      let server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir });
       const writer = provider(3, 'acme-conversation-early');
       await synced(writer.p);
       writer.doc.getText('text').insert(0, 'stored before');
       const reader = provider(2, 'acme-conversation-early');
       await docUntil(reader.doc, () => textOf(reader.doc) === 'stored before');
       await server.close(); // graceful: commits, then closes sockets
-      for (const o of opened.splice(0)) o.destroy();
+      await scope.closeTracked();
 
-      server = await startServer({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir });
       // Step 1 goes out the moment the socket opens, while the server is still loading the room.
       const c = RawClient.start(`${server.wsUrl}/relay/acme-conversation-early`);
-      opened.push({ destroy: () => c.close() });
+      scope.track(c);
       c.ws.once('open', () => c.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Y.Doc())))));
       const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
       const doc = new Y.Doc();
       Y.applyUpdate(doc, step2.update);
       expect(textOf(doc)).toBe('stored before');
     } finally {
-      await server?.close();
+      await scope.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
