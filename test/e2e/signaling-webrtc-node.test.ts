@@ -3,54 +3,24 @@
  * WebRTC data channel (node-datachannel, bound to 127.0.0.1), signaling through our
  * /signal?token=…, with and without a room password (encrypted signaling).
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken } from '@sync-suite/shared';
 import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/timeout.js';
 import { RawClient, metricValue } from '../../apps/server/test/signaling-client.js';
+import { killPeers, startPeer, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
 
-const PEER = 'test/e2e/fixtures/signaling-peer.ts';
 const SYNC_MS = 30_000;
 
-type Child = ChildProcessByStdio<Writable, Readable, Readable>;
-interface PeerResult {
-  name: string;
-  text: string[];
-  awareness: string[];
-  webrtcPeers: number;
-  bcPeers: number;
-}
-
 let server: TestServer | undefined;
-const children: Child[] = [];
+const peers: PeerProcess[] = [];
 const observers: RawClient[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  killPeers(peers);
   await Promise.all(observers.splice(0).map((c) => c.close()));
   await server?.close();
   server = undefined;
 });
-
-/** Start a peer process; resolves with its SYNCED report (its stderr tail on failure). */
-function startPeer(env: Record<string, string>): { child: Child; synced: Promise<PeerResult>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', PEER], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  const synced = new Promise<PeerResult>((done, fail) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const line = out.split('\n').find((l) => l.startsWith('SYNCED '));
-      if (line) done(JSON.parse(line.slice(7)) as PeerResult);
-    });
-    void exited.then((code) => fail(new Error(`peer ${env['NAME']} exited (${code}) before syncing:\n${stderr}`)));
-  });
-  return { child, synced, exited };
-}
 
 async function syncPair(room: string, password?: string) {
   if (!server) throw new Error('no server');
@@ -63,10 +33,11 @@ async function syncPair(room: string, password?: string) {
   await observer.roundTrip();
   const common = { ROOM: room, ...(password ? { PASSWORD: password } : {}) };
   const a = startPeer({ ...common, NAME: 'phone', OTHER: 'desktop', SIGNAL_URL: await url('phone') });
+  peers.push(a);
   const b = startPeer({ ...common, NAME: 'desktop', OTHER: 'phone', SIGNAL_URL: await url('desktop') });
+  peers.push(b);
   const results = await withTimeout(Promise.all([a.synced, b.synced]), SYNC_MS, 'both peers synced');
-  for (const p of [a, b]) p.child.stdin.end();
-  const codes = await withTimeout(Promise.all([a.exited, b.exited]), 10_000, 'peers exit');
+  const codes = await withTimeout(stopPeers([a, b]), 10_000, 'peers exit');
   const relayed = observer.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
   return { results, codes, relayed };
 }
