@@ -11,7 +11,8 @@ import * as Y from 'yjs';
 import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
 import { SqliteStore } from '../apps/server/src/relay/persistence/sqlite.js';
 import { docUntil, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
-import { freePort, startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { freePort } from './helpers/process.js';
+import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
 
 const ROOM = 'acme-conversation-durable';
 const cleanup: Array<() => void | Promise<unknown>> = [];

@@ -13,7 +13,8 @@ import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
 import { docUntil, metric, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
-import { freePort, startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { freePort } from './helpers/process.js';
+import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';

@@ -13,7 +13,8 @@ import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js'
 import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
 import { withTimeout } from './helpers/timeout.js';
 import { docUntil, metric, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
-import { freePort, startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { freePort } from './helpers/process.js';
+import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
 const schema = uniqueSchema('outage');

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,6 +26,21 @@ export interface RunningProcess {
   exited: Promise<Exit>;
   /** SIGKILL if still running (for afterEach) */
   kill(): Promise<void>;
+}
+
+/**
+ * A port that was free a moment ago: for a process that must listen on a known port (a restart
+ * reuses it so clients reconnect), or for an address where nothing listens.
+ */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const address = srv.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  srv.close();
+  await once(srv, 'close');
+  return port;
 }
 
 /** Only what a process needs to run: no AUTH_SECRET or other settings leak in from the test's own env. */

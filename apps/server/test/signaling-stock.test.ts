@@ -3,24 +3,16 @@
  * frames against ours close only the sender's socket with 4400.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/helpers/process.js';
 import { startServer, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { RawClient } from './signaling-client.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const KILLERS = ['{"type":"subscribe",', '{"type":"subscribe","topics":"not-an-array"}'];
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((done) => srv.listen(0, '127.0.0.1', done));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((done) => srv.close(() => done()));
-  return port;
-}
 
 let server: TestServer | undefined;
 afterEach(async () => {

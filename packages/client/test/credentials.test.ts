@@ -4,16 +4,11 @@
  * token expires, refreshing the ICE servers given to new WebRTC connections.
  */
 import { afterEach, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { PeerProcess } from './helpers/peer-process.js';
 
-let server: TestServer | undefined;
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 interface State {
   tokenCalls: Array<{ at: number; exp: number }>;
@@ -21,9 +16,9 @@ interface State {
 }
 
 it('refreshes the token before it expires, and the TURN credentials with it', async () => {
-  server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-the-client-test', TURN_URLS: 'turn:127.0.0.1:3478', LOG_LEVEL: 'warn' });
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-the-client-test', TURN_URLS: 'turn:127.0.0.1:3478', LOG_LEVEL: 'warn' });
   const a = new PeerProcess('phone', { TOKEN_SECRET: TEST_SECRET, TOKEN_TTL: '4' });
-  peers.push(a);
+  scope.track(a);
   await a.send('start', { serverUrl: server.url, room: 'test-conversation-tokens' });
   await a.waitStatus('relay'); // alone in the room
   const first = (await a.send('state')) as State;

@@ -3,39 +3,24 @@
  * signaling unreachable) both devices reach `relay` and sync; and the relay is the mailbox
  * that carries edits to a device that comes online after the author left.
  */
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { freePort } from '../../../test/helpers/process.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { PeerProcess } from './helpers/peer-process.js';
 import { metric } from './helpers/metrics.js';
 
-let server: TestServer | undefined;
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 function peer(name: string): PeerProcess {
   const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  peers.push(p);
+  scope.track(p);
   return p;
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((done) => s.listen(0, '127.0.0.1', done));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((done) => s.close(() => done()));
-  return port;
-}
-
 async function bothOnRelay(room: string, extra: Record<string, unknown>): Promise<[PeerProcess, PeerProcess]> {
-  if (!server) throw new Error('no server');
   const [a, b] = [peer('phone'), peer('desktop')];
-  const start = { serverUrl: server.url, room, relayGraceMs: 1000, ...extra };
+  const start = { serverUrl: scope.current.url, room, relayGraceMs: 1000, ...extra };
   await Promise.all([a.send('start', start), b.send('start', start)]);
   await Promise.all([a.waitStatus('relay'), b.waitStatus('relay')]);
   await a.send('push', { text: 'one' });
@@ -46,7 +31,7 @@ async function bothOnRelay(room: string, extra: Record<string, unknown>): Promis
 
 describe('fallback to the relay', () => {
   it('WebRTC without usable candidates: both reach relay and sync, and WebRTC never connected', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     // iceTransportPolicy "relay" with no TURN server: no candidate at all.
     const [a, b] = await bothOnRelay('test-conversation-nocandidates', { blockWebrtc: true });
     for (const p of [a, b]) {
@@ -59,8 +44,8 @@ describe('fallback to the relay', () => {
   });
 
   it('signaling unreachable: both reach relay and sync', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
-    const signalingUrl = `ws://127.0.0.1:${await closedPort()}/signal`;
+    await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const signalingUrl = `ws://127.0.0.1:${await freePort()}/signal`; // nothing listens there
     // a long grace: the relay must come because signaling failed, not because the grace ran out
     const [a] = await bothOnRelay('test-conversation-nosignal', { signalingUrl, relayGraceMs: 60_000 });
     const state = (await a.send('state')) as { status: string };
@@ -70,7 +55,7 @@ describe('fallback to the relay', () => {
 
 describe('the relay as mailbox', () => {
   it('A edits while B is offline, A leaves, B comes online and gets every edit', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const room = 'test-conversation-mailbox';
     const a = peer('phone');
     await a.send('push', { text: 'written before connecting' });
@@ -86,7 +71,7 @@ describe('the relay as mailbox', () => {
   });
 
   it('edits made peer to peer reach the relay when the last peer leaves, for the device that comes next', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const room = 'test-conversation-lastleaver';
     const [a, b] = [peer('phone'), peer('desktop')];
     const start = { serverUrl: server.url, room, relayGraceMs: 10_000, relayHoldMs: 300 };

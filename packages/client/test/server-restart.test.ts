@@ -5,12 +5,11 @@
  * carried a token from its own getToken() call.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { TEST_SECRET } from '../../../test/helpers/server.js';
-import { baseEnv, listeningPort, runEntry, type RunningProcess } from '../../../test/helpers/process.js';
+import { baseEnv, freePort, listeningPort, runEntry, type RunningProcess } from '../../../test/helpers/process.js';
 import { PeerProcess } from './helpers/peer-process.js';
 
 const peers: PeerProcess[] = [];
@@ -22,14 +21,6 @@ afterEach(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   dataDir = undefined;
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((done) => s.listen(0, '127.0.0.1', done));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((done) => s.close(() => done()));
-  return port;
-}
 
 async function startServerProcess(port: number, dir: string): Promise<RunningProcess> {
   const proc = runEntry('apps/server/src/main.ts', baseEnv({ HOST: '127.0.0.1', PORT: String(port), STORAGE: 'sqlite', DATA_DIR: dir, AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'info' }));

@@ -3,24 +3,19 @@
  * sync peer to peer through the real server's /signal, and the relay sees no document update.
  */
 import { afterEach, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { PeerProcess } from './helpers/peer-process.js';
 import { metric } from './helpers/metrics.js';
 
-let server: TestServer | undefined;
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 it('syncs over WebRTC and the relay sees no document update', async () => {
-  server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
   const room = 'test-conversation-p2p';
   const env = { TOKEN_SECRET: TEST_SECRET };
   const [a, b] = [new PeerProcess('phone', env), new PeerProcess('desktop', env)];
-  peers.push(a, b);
+  scope.track(a, b);
   // A generous grace so that two processes starting side by side meet over WebRTC first.
   const start = { serverUrl: server.url, room, relayGraceMs: 10_000, relayHoldMs: 500 };
   await Promise.all([a.send('start', start), b.send('start', start)]);
