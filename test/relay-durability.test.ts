@@ -7,12 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as Y from 'yjs';
-import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
 import { SqliteStore } from '../apps/server/src/relay/persistence/sqlite.js';
-import { docUntil, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
+import { docUntil, logClient, startWriteStorm, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
-import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 
 const ROOM = 'acme-conversation-durable';
 const cleanup: Array<() => void | Promise<unknown>> = [];
@@ -28,33 +26,17 @@ function tempDir(): string {
 
 async function serverProcess(port: number, dataDir: string, extra: Record<string, string> = {}): Promise<ServerProcess> {
   const p = await startServerProcess(port, { STORAGE: 'sqlite', DATA_DIR: dataDir, ...extra });
-  cleanup.push(() => {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-  });
+  cleanup.push(() => killIfRunning(p));
   return p;
 }
 
-function client(version: 2 | 3, wsUrl: string): { doc: Y.Doc; p: StockProvider; list: Y.Array<string> } {
-  const doc = new Y.Doc();
-  const p = stockProvider(version, wsUrl, ROOM, doc);
-  cleanup.push(() => {
-    p.destroy();
-    doc.destroy();
-  });
-  return { doc, p, list: doc.getArray<string>('log') };
+function client(version: 2 | 3, wsUrl: string): LogClient {
+  const c = logClient(version, wsUrl, ROOM);
+  cleanup.push(() => c.destroy());
+  return c;
 }
 
-async function storedEntries(dataDir: string): Promise<string[]> {
-  const store = new SqliteStore(dataDir);
-  await store.init();
-  try {
-    const doc = new Y.Doc();
-    Y.applyUpdate(doc, mergeStoredRoom(await store.load(ROOM)));
-    return doc.getArray<string>('log').toArray();
-  } finally {
-    await store.close();
-  }
-}
+const storedEntries = (dataDir: string): Promise<string[]> => storedLog(new SqliteStore(dataDir), ROOM);
 
 describe('relay durability (real processes, SQLite)', () => {
   it('SIGTERM commits every accepted update; a new server on the same DATA_DIR serves the full state', async () => {
@@ -91,14 +73,8 @@ describe('relay durability (real processes, SQLite)', () => {
     await Promise.all(clients.map((c) => synced(c.p)));
 
     // Each client writes an entry every 3 ms, whether or not the server is up.
-    const written = clients.map(() => 0);
-    const storm = clients.map((c, i) =>
-      setInterval(() => {
-        c.list.push([`${i}:${written[i]}`]);
-        written[i] = (written[i] ?? 0) + 1;
-      }, 3),
-    );
-    cleanup.push(() => storm.forEach(clearInterval));
+    const storm = startWriteStorm(clients, 3);
+    cleanup.push(() => storm.stop());
 
     const watcher = clients[0] as (typeof clients)[number];
     for (let kill = 0; kill < 3; kill++) {
@@ -109,9 +85,9 @@ describe('relay durability (real processes, SQLite)', () => {
       server = await serverProcess(port, dataDir, env);
       await Promise.all(clients.map((c) => synced(c.p, 20_000)));
     }
-    storm.forEach(clearInterval);
-    const total = written.reduce((a, b) => a + b, 0);
-    const expected = new Set(written.flatMap((n, i) => Array.from({ length: n }, (_, k) => `${i}:${k}`)));
+    storm.stop();
+    const total = storm.total();
+    const expected = storm.expected();
     expect(total).toBeGreaterThan(900);
 
     for (const c of clients) await docUntil(c.doc, () => c.list.length === total, 20_000, `client to hold all ${total} writes`);

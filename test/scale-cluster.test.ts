@@ -8,13 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as Y from 'yjs';
-import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
-import { docUntil, metric, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
+import { docUntil, logClient, metric, startWriteStorm, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
-import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -43,9 +41,7 @@ async function instances(n: number, prefix: string): Promise<ServerProcess[]> {
   const list: ServerProcess[] = [];
   for (let i = 0; i < n; i++) {
     const p = await startServerProcess(await freePort(), env(prefix));
-    cleanup.push(() => {
-      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-    });
+    cleanup.push(() => killIfRunning(p));
     list.push(p);
   }
   return list;
@@ -57,44 +53,35 @@ async function balancer(servers: ServerProcess[]): Promise<string> {
   return `ws://127.0.0.1:${await lb.listen()}`;
 }
 
-function client(wsUrl: string, room: string, version: 2 | 3): { doc: Y.Doc; p: StockProvider; list: Y.Array<string> } {
-  const doc = new Y.Doc();
-  const p = stockProvider(version, wsUrl, room, doc);
-  cleanup.push(() => {
-    p.destroy();
-    doc.destroy();
-  });
-  return { doc, p, list: doc.getArray<string>('log') };
+function client(wsUrl: string, room: string, version: 2 | 3): LogClient {
+  const c = logClient(version, wsUrl, room);
+  cleanup.push(() => c.destroy());
+  return c;
 }
 
-async function stored(room: string): Promise<string[]> {
-  const store = new PostgresStore(PG_URL, { schema });
-  await store.init();
-  try {
-    const doc = new Y.Doc();
-    Y.applyUpdate(doc, mergeStoredRoom(await store.load(room)));
-    return doc.getArray<string>('log').toArray();
-  } finally {
-    await store.close();
-  }
-}
-
+const stored = (room: string): Promise<string[]> => storedLog(new PostgresStore(PG_URL, { schema }), room);
 const prefix = (): string => `test-${randomBytes(5).toString('hex')}:`;
+
+/** Three instances behind the balancer, six synced stock clients (2.x and 3.x) in a fresh room through it. */
+async function clusterWithClients(): Promise<{ servers: ServerProcess[]; clients: LogClient[]; room: string }> {
+  const servers = await instances(3, prefix());
+  const lb = await balancer(servers);
+  const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
+  const clients = Array.from({ length: 6 }, (_, i) => client(lb, room, i % 2 ? 2 : 3));
+  await Promise.all(clients.map((c) => synced(c.p)));
+  return { servers, clients, room };
+}
 
 describe('three instances behind a load balancer', () => {
   it('stock clients spread over three instances converge', async () => {
-    const servers = await instances(3, prefix());
-    const lb = await balancer(servers);
-    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
-    const clients = Array.from({ length: 6 }, (_, i) => client(lb, room, i % 2 ? 2 : 3));
-    await Promise.all(clients.map((c) => synced(c.p)));
+    const { servers, clients, room } = await clusterWithClients();
     // Round robin put two clients on each instance.
     for (const s of servers) expect(await metric(s.url, 'sync_relay_connections')).toBe(2);
     clients.forEach((c, i) => {
       for (let n = 0; n < 20; n++) c.list.push([`${i}:${n}`]);
     });
     for (const c of clients) await docUntil(c.doc, () => c.list.length === 120, 15_000, 'all 120 entries');
-    const reference = JSON.stringify((clients[0] as { list: Y.Array<string> }).list.toArray());
+    const reference = JSON.stringify((clients[0] as LogClient).list.toArray());
     for (const c of clients) expect(JSON.stringify(c.list.toArray())).toBe(reference);
     for (const s of servers) expect(await metric(s.url, 'sync_redis_messages_total', { direction: 'receive' })).toBeGreaterThan(0);
     for (const s of servers) expect(await stopProcess(s, 'SIGTERM')).toBe(0);
@@ -102,28 +89,18 @@ describe('three instances behind a load balancer', () => {
   });
 
   it('kill -9 of one instance during a write storm: its clients move to the others and nothing is lost', async () => {
-    const servers = await instances(3, prefix());
-    const lb = await balancer(servers);
-    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
-    const clients = Array.from({ length: 6 }, (_, i) => client(lb, room, i % 2 ? 2 : 3));
-    await Promise.all(clients.map((c) => synced(c.p)));
-    const written = clients.map(() => 0);
-    const storm = clients.map((c, i) =>
-      setInterval(() => {
-        c.list.push([`${i}:${written[i]}`]);
-        written[i] = (written[i] ?? 0) + 1;
-      }, 5),
-    );
-    cleanup.push(() => storm.forEach(clearInterval));
+    const { servers, clients, room } = await clusterWithClients();
+    const storm = startWriteStorm(clients, 5);
+    cleanup.push(() => storm.stop());
     const watcher = clients[0] as (typeof clients)[number];
     await docUntil(watcher.doc, () => watcher.list.length >= 300, 20_000, 'storm under way');
     const [victim, ...survivors] = servers as [ServerProcess, ...ServerProcess[]];
     expect(await stopProcess(victim, 'SIGKILL')).toBe('SIGKILL');
     // Its two clients reconnect through the balancer, which now reaches only the survivors.
     await docUntil(watcher.doc, () => watcher.list.length >= 900, 20_000, 'storm continues after the kill');
-    storm.forEach(clearInterval);
-    const total = written.reduce((a, b) => a + b, 0);
-    const expected = new Set(written.flatMap((n, i) => Array.from({ length: n }, (_, k) => `${i}:${k}`)));
+    storm.stop();
+    const total = storm.total();
+    const expected = storm.expected();
     for (const c of clients) await docUntil(c.doc, () => c.list.length === total, 20_000, `all ${total} writes in every client`);
     for (const c of clients) expect(new Set(c.list.toArray())).toEqual(expected);
     let connections = 0;

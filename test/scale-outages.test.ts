@@ -8,13 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { mergeStoredRoom } from '../apps/server/src/relay/persistence/merge.js';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
 import { withTimeout } from './helpers/timeout.js';
-import { docUntil, metric, stockProvider, synced, type StockProvider } from './fixtures/relay-clients.js';
+import { docUntil, logClient, metric, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
-import { startServerProcess, stopProcess, type ServerProcess } from './fixtures/relay-process.js';
+import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
 const schema = uniqueSchema('outage');
@@ -51,20 +50,14 @@ async function instance(extra: Record<string, string>): Promise<ServerProcess> {
     ROOM_IDLE_MS: '500',
     ...extra,
   });
-  cleanup.push(() => {
-    if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-  });
+  cleanup.push(() => killIfRunning(p));
   return p;
 }
 
-function client(server: ServerProcess, room: string): { doc: Y.Doc; p: StockProvider; list: Y.Array<string> } {
-  const doc = new Y.Doc();
-  const p = stockProvider(3, server.wsUrl, room, doc);
-  cleanup.push(() => {
-    p.destroy();
-    doc.destroy();
-  });
-  return { doc, p, list: doc.getArray<string>('log') };
+function client(server: ServerProcess, room: string): LogClient {
+  const c = logClient(3, server.wsUrl, room);
+  cleanup.push(() => c.destroy());
+  return c;
 }
 
 interface Ready {
@@ -84,17 +77,7 @@ async function readyz(server: ServerProcess, want: (r: Ready) => boolean, ms = 1
   }
 }
 
-async function stored(room: string): Promise<string[]> {
-  const store = new PostgresStore(PG_URL, { schema });
-  await store.init();
-  try {
-    const doc = new Y.Doc();
-    Y.applyUpdate(doc, mergeStoredRoom(await store.load(room)));
-    return doc.getArray<string>('log').toArray();
-  } finally {
-    await store.close();
-  }
-}
+const stored = (room: string): Promise<string[]> => storedLog(new PostgresStore(PG_URL, { schema }), room);
 
 const room = (): string => `acme-conversation-${randomBytes(6).toString('hex')}`;
 const write = (c: { list: Y.Array<string> }, tag: string, n: number): void => {
