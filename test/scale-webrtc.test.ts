@@ -1,0 +1,130 @@
+/**
+ * Cross-instance WebRTC signaling with stock clients: three in-process servers on the real
+ * PostgreSQL (STORAGE=postgres, a schema per run) and Redis (a prefix per run). Two stock
+ * y-webrtc peers, each in its own Node process (no BroadcastChannel between them) and each on a
+ * DIFFERENT instance's /signal?token=…, find each other through Redis and sync a Y.Text and
+ * awareness over a real WebRTC data channel (node-datachannel on 127.0.0.1). A raw observer on
+ * the third instance sees only what crossed Redis, and the `clients` count on those publishes.
+ *
+ * Stock y-websocket clients on different instances syncing through the relay are proven by
+ * test/scale-cluster.test.ts (three server processes) and apps/server/test/redis-fanout.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRoomToken } from '@sync-suite/shared';
+import { dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { RawClient, metricValue } from '../apps/server/test/signaling-client.js';
+import { killPeers, startPeer, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
+import { startServer, TEST_SECRET, type TestServer } from './helpers/server.js';
+import { withTimeout } from './helpers/timeout.js';
+
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const SYNC_MS = 30_000;
+const schema = uniqueSchema('webrtc');
+const prefix = `test-${randomBytes(5).toString('hex')}:`;
+const peers: PeerProcess[] = [];
+const cleanup: Array<() => unknown> = [];
+beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+afterEach(async () => {
+  killPeers(peers);
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+afterAll(() => dropSchemas([schema]));
+
+async function cluster(n: number): Promise<TestServer[]> {
+  const servers: TestServer[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await startServer({
+      AUTH_SECRET: TEST_SECRET,
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+    });
+    cleanup.push(() => s.close());
+    servers.push(s);
+  }
+  return servers;
+}
+
+async function signalUrl(server: TestServer, sub: string, room: string): Promise<string> {
+  return `${server.wsUrl}/signal?token=${await createRoomToken(TEST_SECRET, { sub, rooms: [room], ttlSeconds: 600 })}`;
+}
+
+/** phone on A, desktop on B, observer on C; resolves once both peers synced and exited. */
+async function syncAcross([a, b, c]: TestServer[], room: string, password?: string) {
+  if (!a || !b || !c) throw new Error('three instances needed');
+  const observer = await RawClient.open(await signalUrl(c, 'observer', room));
+  cleanup.push(() => observer.close());
+  observer.send({ type: 'subscribe', topics: [room] });
+  await observer.roundTrip();
+  const common = { ROOM: room, ...(password ? { PASSWORD: password } : {}) };
+  const phone = startPeer({ ...common, NAME: 'phone', OTHER: 'desktop', SIGNAL_URL: await signalUrl(a, 'phone', room) });
+  peers.push(phone);
+  const desktop = startPeer({ ...common, NAME: 'desktop', OTHER: 'phone', SIGNAL_URL: await signalUrl(b, 'desktop', room) });
+  peers.push(desktop);
+  const results = await withTimeout(Promise.all([phone.synced, desktop.synced]), SYNC_MS, 'both peers synced');
+  // While both are still online: one signaling socket on each instance.
+  const connections = await Promise.all([a, b, c].map((s) => metricValue(s, 'signalingConnections')));
+  const codes = await withTimeout(stopPeers([phone, desktop]), 10_000, 'peers exit');
+  const relayed = observer.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
+  return { results, codes, connections, relayed };
+}
+
+/** What must hold however the peers signal: each instance carried its own part, C only through Redis. */
+async function expectCrossInstance([a, b, c]: TestServer[], relayed: Array<Record<string, unknown>>) {
+  if (!a || !b || !c) throw new Error('three instances needed');
+  // The observer never published: every publish it received came from A or B through Redis.
+  expect(await metricValue(c, 'signalingMessages', { type: 'publish' })).toBe(0);
+  expect(await metricValue(a, 'signalingMessages', { type: 'publish' })).toBeGreaterThan(0);
+  expect(await metricValue(b, 'signalingMessages', { type: 'publish' })).toBeGreaterThan(0);
+  for (const s of [a, b]) expect(await metricValue(s, 'redisMessages', { direction: 'publish' })).toBeGreaterThan(0);
+  for (const s of [a, b, c]) expect(await metricValue(s, 'redisMessages', { direction: 'receive' })).toBeGreaterThan(0);
+  for (const s of [a, b, c]) expect(await metricValue(s, 'authFailures')).toBe(0);
+  // `clients` counts the subscribers of all three instances (observer, phone, desktop) once
+  // the counts have been announced, and never more.
+  const counts = relayed.map((m) => m['clients']);
+  expect(counts.length).toBeGreaterThan(2);
+  expect(counts).toContain(3);
+  for (const n of counts) expect([1, 2, 3]).toContain(n);
+}
+
+describe('stock y-webrtc peers on different instances (Redis fan-out, PostgreSQL storage)', () => {
+  it('find each other through Redis and sync a Y.Text and awareness over WebRTC', async () => {
+    const servers = await cluster(3);
+    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
+    const { results, codes, connections, relayed } = await syncAcross(servers, room);
+    for (const r of results) {
+      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
+      expect(r.awareness).toEqual(['desktop', 'phone']);
+      expect(r.webrtcPeers).toBe(1);
+      expect(r.bcPeers).toBe(0);
+    }
+    expect(codes).toEqual([0, 0]);
+    expect(connections).toEqual([1, 1, 1]);
+    await expectCrossInstance(servers, relayed);
+    // Both announces and the SDP exchange crossed instances; the document never went through signaling.
+    const announcers = new Set(relayed.map((m) => m['data'] as { type?: string; from?: string }).filter((d) => d.type === 'announce').map((d) => d.from));
+    expect(announcers.size).toBe(2);
+    expect(relayed.some((m) => JSON.stringify(m).includes('"sdp"'))).toBe(true);
+    expect(JSON.stringify(relayed)).not.toContain('hello from');
+  });
+
+  it('with a room password: the same across instances, and Redis carries only ciphertext', async () => {
+    const servers = await cluster(3);
+    const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
+    const { results, codes, connections, relayed } = await syncAcross(servers, room, 'correct horse battery staple');
+    for (const r of results) {
+      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
+      expect(r.awareness).toEqual(['desktop', 'phone']);
+      expect(r.webrtcPeers).toBe(1);
+      expect(r.bcPeers).toBe(0);
+    }
+    expect(codes).toEqual([0, 0]);
+    expect(connections).toEqual([1, 1, 1]);
+    await expectCrossInstance(servers, relayed);
+    for (const m of relayed) expect(typeof m['data']).toBe('string');
+    expect(JSON.stringify(relayed)).not.toMatch(/announce|sdp|candidate|hello from/);
+  });
+});
