@@ -28,6 +28,12 @@ export class RedisTopicBus implements TopicBus {
   private readonly local: LocalTopicBus;
   private readonly remote: RemoteCounts;
   private readonly topics = new Set<string>();
+  /**
+   * Publishes of topics whose SUBSCRIBE is still in flight. Held back so that no reply from
+   * another instance (an answer to our announce) can come before we can hear it: y-webrtc
+   * does not re-announce, so a reply lost that way would leave the peers apart.
+   */
+  private readonly held = new Map<string, Buffer[]>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: RedisTopicBusOptions) {
@@ -78,7 +84,10 @@ export class RedisTopicBus implements TopicBus {
     const bytes = writePublish(fields, this.size(topic)); // throws RangeError before anything is sent
     const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // Always to Redis: a peer that just joined elsewhere may not have been announced yet.
-    this.opts.link.publish(this.opts.keys.signalTopic(topic), writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, frame));
+    const busFrame = writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, frame);
+    const held = this.held.get(topic);
+    if (held) held.push(busFrame);
+    else this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
     return this.local.deliver(topic, frame);
   }
 
@@ -88,16 +97,28 @@ export class RedisTopicBus implements TopicBus {
 
   private open(topic: string): void {
     this.topics.add(topic);
+    // A leave and re-join within one subscribe round trip keeps the frames already held.
+    if (!this.held.has(topic)) this.held.set(topic, []);
     const channel = this.opts.keys.signalTopic(topic);
     this.opts.link
       .subscribe(channel, (message) => this.received(topic, message))
       .then(() => {
+        this.release(topic);
         // Subscribed: ask who else holds the topic, and tell them about us.
         if (!this.topics.has(topic)) return;
         this.send(topic, BusKind.SignalHello);
         this.announce(topic);
       })
-      .catch((err: unknown) => this.opts.log.warn({ err, topic }, 'signaling topic subscribe failed'));
+      .catch((err: unknown) => {
+        this.release(topic); // better late and possibly unanswered than never sent
+        this.opts.log.warn({ err, topic }, 'signaling topic subscribe failed');
+      });
+  }
+
+  private release(topic: string): void {
+    const held = this.held.get(topic);
+    this.held.delete(topic);
+    for (const busFrame of held ?? []) this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
   }
 
   private shut(topic: string): void {
