@@ -4,8 +4,7 @@
  * /signal?token=…, with and without a room password (encrypted signaling).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomToken } from '@sync-suite/shared';
-import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/timeout.js';
 import { RawClient, metricValue } from '../../apps/server/test/signaling-client.js';
 import { killPeers, startPeer, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
@@ -25,7 +24,7 @@ afterEach(async () => {
 async function syncPair(room: string, password?: string) {
   if (!server) throw new Error('no server');
   const url = async (sub: string) =>
-    `${server?.wsUrl}/signal?token=${await createRoomToken(TEST_SECRET, { sub, rooms: ['e2e-conversation-*'], ttlSeconds: 600 })}`;
+    `${server?.wsUrl}/signal?token=${await testToken(sub, ['e2e-conversation-*'])}`;
   // An observer on the same topic sees what the signaling server relays.
   const observer = await RawClient.open(await url('observer'));
   observers.push(observer);

@@ -10,9 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 // The root ws is 6.x (pulled in by the stock servers): its default export is the client.
 import WebSocket from 'ws';
 import * as Y from 'yjs';
-import { createRoomToken } from '@sync-suite/shared';
 import { createTurnCredentials } from '@sync-suite/shared/node';
-import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { stockProvider, synced } from '../fixtures/relay-clients.js';
 import { startTurn, SECRET as TURN_SECRET, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
@@ -70,7 +69,7 @@ async function turnAllocation(turn: TestTurn): Promise<void> {
 describe('GET /status in Chromium', () => {
   it('shows live rooms, peers, relay connections, TURN allocations and an updates chart; no secrets', async () => {
     const { server, turn } = await setup();
-    const token = await createRoomToken(TEST_SECRET, { sub: 'status-user', rooms: [ROOM], ttlSeconds: 300 });
+    const token = await testToken('status-user', [ROOM], { ttlSeconds: 300 });
     await editingClient(server, token);
     await signalingPeer(server, token);
     await turnAllocation(turn);

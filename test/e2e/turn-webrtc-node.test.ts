@@ -13,8 +13,7 @@
  * relays on another loopback address, a permission for a peer's relay never admits its host socket.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomToken } from '@sync-suite/shared/node';
-import { startServer, TEST_SECRET, type TestServer } from '../helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
 import { datachannelWrtc } from '../helpers/wrtc.js';
 import { selectedCandidatePair } from '../helpers/ice-stats.js';
 import { startTurn, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
@@ -41,7 +40,7 @@ describe('Node WebRTC through our TURN server', () => {
   it('opens a relay-only data channel with credentials from /turn-credentials', async () => {
     turn = await startTurn({ TURN_SECRET, TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: RELAY_IP });
     server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_URLS: `turn:127.0.0.1:${turn.turn.port}?transport=udp` });
-    const token = await createRoomToken(TEST_SECRET, { sub: 'device-1', rooms: ['acme-conversation-*'], ttlSeconds: 600 });
+    const token = await testToken('device-1', ['acme-conversation-*']);
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${token}` } });
     const { iceServers } = (await res.json()) as { iceServers: RTCIceServer[] };
     expect(iceServers.some((s) => s.username)).toBe(true);

@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { withTimeout } from './timeout.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -136,11 +137,30 @@ export async function openPage(browser: TestBrowser, url: string, flag = 'harnes
   return page;
 }
 
-/** Reject with a clear message if `promise` has not settled within `ms` (page.evaluate has no timeout). */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/**
+ * Launch Chromium and run `use` with it; then, whatever happened, close Chromium and after it
+ * each of `alsoClose` in order. A failure's message carries the browser logs (console lines and
+ * page errors of every tab), which is usually where the cause is.
+ */
+export async function withBrowser<T>(
+  use: (browser: TestBrowser) => Promise<T>,
+  alsoClose: Array<{ close(): Promise<unknown> }> = [],
+  opts: LaunchOptions = {},
+): Promise<T> {
+  let browser: TestBrowser | undefined;
+  try {
+    browser = await launchBrowser(opts);
+    return await use(browser);
+  } catch (err) {
+    if (!browser) throw err;
+    throw new Error(`${(err as Error).message}\nbrowser logs:\n${browser.logs.join('\n')}`);
+  } finally {
+    await browser?.close();
+    for (const thing of alsoClose) await thing.close();
+  }
+}
+
+/** `const both = onEachPage(pages, ms)`, then `await both((p) => p.evaluate(...), 'what')`: on every page at once, within ms. */
+export function onEachPage<P>(pages: readonly P[], ms: number) {
+  return <T>(f: (page: P) => Promise<T>, what: string): Promise<T[]> => withTimeout(Promise.all(pages.map(f)), ms, what);
 }

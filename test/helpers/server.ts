@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
 import { buildServer } from '../../apps/server/src/app.js';
+import { createRoomToken, type CreateRoomTokenOptions } from '@sync-suite/shared';
 import { createLogger, parseEnv, serverConfigSchema, type ServerConfig } from '@sync-suite/shared/node';
 import { PerTest } from './per-test.js';
 
@@ -22,6 +23,11 @@ export interface TestServer {
 }
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
+
+/** A room token that a server started with AUTH_SECRET: TEST_SECRET accepts; valid 600 s unless `opts` says otherwise. */
+export function testToken(sub: string, rooms: string[], opts: Partial<Omit<CreateRoomTokenOptions, 'sub' | 'rooms'>> = {}): Promise<string> {
+  return createRoomToken(TEST_SECRET, { sub, rooms, ttlSeconds: 600, ...opts });
+}
 
 export async function startServer(env: Record<string, string | undefined> = {}): Promise<TestServer> {
   const config = parseEnv(serverConfigSchema, {

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomToken } from '@sync-suite/shared/node';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -8,7 +7,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const token = () => createRoomToken(TEST_SECRET, { sub: 'alice', rooms: ['acme-conversation-*'], ttlSeconds: 600 });
+const token = () => testToken('alice', ['acme-conversation-*']);
 
 describe('CORS for browser apps on another origin', () => {
   it('answers the preflight for /turn-credentials and allows any origin by default', async () => {

@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { createRoomToken, encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { connectRawClient, docUntil, metric, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
 
 const ROOM = 'acme-conversation-admission';
@@ -12,7 +12,7 @@ afterEach(() => scope.close());
 
 const raw = (path: string) => connectRawClient(scope, path);
 
-const token = (rooms: string[], scope: 'read' | 'write' = 'write') => createRoomToken(TEST_SECRET, { sub: 'u1', rooms, ttlSeconds: 60, scope });
+const token = (rooms: string[], scope: 'read' | 'write' = 'write') => testToken('u1', rooms, { ttlSeconds: 60, scope });
 const textUpdate = (text: string): Uint8Array => {
   const d = new Y.Doc();
   d.getText('text').insert(0, text);

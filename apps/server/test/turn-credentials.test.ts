@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken, verifyTurnCredentials } from '@sync-suite/shared/node';
-import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 
 const TURN_SECRET = 'turn-secret-for-tests';
 let server: TestServer | undefined;
@@ -9,7 +9,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const token = (sub = 'alice') => createRoomToken(TEST_SECRET, { sub, rooms: ['acme-conversation-*'], ttlSeconds: 600 });
+const token = (sub = 'alice') => testToken(sub, ['acme-conversation-*']);
 
 describe('GET /turn-credentials', () => {
   it('hands REST credentials to a valid token, in RTCIceServer form, not cacheable', async () => {
@@ -53,7 +53,7 @@ describe('GET /turn-credentials', () => {
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${forged}` } });
     expect(res.status).toBe(401);
     expect(JSON.stringify(await res.json())).not.toContain('username');
-    const expired = await createRoomToken(TEST_SECRET, { sub: 'bob', rooms: ['*'], ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 600 });
+    const expired = await testToken('bob', ['*'], { ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 600 });
     expect((await fetch(`${server.url}/turn-credentials?token=${expired}`)).status).toBe(401);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/sync_auth_failures_total\{endpoint="turn",reason="[a-z_]+"\} [1-9]/);
