@@ -6,20 +6,20 @@ import * as Y from 'yjs';
 
 export type UpdateCheck = { ok: true } | { ok: false; reason: string };
 
-export function checkUpdate(update: Uint8Array): UpdateCheck {
+/** Yjs decoders throw on bad input; turn that into a reason. */
+function decodes(decode: () => unknown): UpdateCheck {
   try {
-    Y.decodeUpdate(update);
+    decode();
     return { ok: true };
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };
   }
 }
 
+export function checkUpdate(update: Uint8Array): UpdateCheck {
+  return decodes(() => Y.decodeUpdate(update));
+}
+
 export function checkStateVector(stateVector: Uint8Array): UpdateCheck {
-  try {
-    Y.decodeStateVector(stateVector);
-    return { ok: true };
-  } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
-  }
+  return decodes(() => Y.decodeStateVector(stateVector));
 }
