@@ -11,6 +11,7 @@ import { CredentialsKeeper } from './credentials.js';
 import { endpointsFor, withQuery, type Endpoints } from './endpoints.js';
 import type { IceServerConfig } from './ice-servers.js';
 import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
+import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
@@ -35,10 +36,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private relayWanted = false;
   private lostLastPeer = false;
   private prevSyncedPeers = 0;
-  private graceTimer: ReturnType<typeof setTimeout> | undefined;
-  private holdTimer: ReturnType<typeof setTimeout> | undefined;
-  private graceElapsed = false;
-  private holdElapsed = false;
+  private readonly grace = new PolicyTimer(() => this.opts.relayGraceMs, () => this.onChange());
+  private readonly hold = new PolicyTimer(() => this.opts.relayHoldMs, () => this.onChange());
   private lastStatus: StatusEvent | undefined;
   private lastSynced = false;
   private iceServers: IceServerConfig[] = [];
@@ -94,8 +93,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     if (this.destroyed) return;
     this.destroyed = true;
     this.credentials.close();
-    clearTimeout(this.graceTimer);
-    clearTimeout(this.holdTimer);
+    this.grace.dispose();
+    this.hold.dispose();
     // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
     this.webrtc?.destroy();
     this.relay?.destroy();
@@ -182,43 +181,23 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       others: webrtc.others,
       syncedPeers,
       lostLastPeer: this.lostLastPeer,
-      graceElapsed: this.graceElapsed,
-      holdElapsed: this.holdElapsed,
+      graceElapsed: this.grace.elapsed,
+      holdElapsed: this.hold.elapsed,
     };
     const decision = decideRelay(input);
     this.runTimers(decision.timer);
     if (decision.relay === this.relayWanted) return;
     this.relayWanted = decision.relay;
-    this.graceElapsed = this.holdElapsed = this.lostLastPeer = false;
+    this.grace.elapsed = this.hold.elapsed = this.lostLastPeer = false;
     if (decision.relay) relay.connect();
     else relay.release();
   }
 
   private runTimers(timer: 'grace' | 'hold' | null): void {
-    if (timer !== 'grace' && this.graceTimer !== undefined) {
-      clearTimeout(this.graceTimer);
-      this.graceTimer = undefined;
-      this.graceElapsed = false;
-    }
-    if (timer !== 'hold' && this.holdTimer !== undefined) {
-      clearTimeout(this.holdTimer);
-      this.holdTimer = undefined;
-      this.holdElapsed = false;
-    }
-    if (timer === 'grace' && this.graceTimer === undefined && !this.graceElapsed) {
-      this.graceTimer = setTimeout(() => {
-        this.graceTimer = undefined;
-        this.graceElapsed = true;
-        this.onChange();
-      }, this.opts.relayGraceMs);
-    }
-    if (timer === 'hold' && this.holdTimer === undefined && !this.holdElapsed) {
-      this.holdTimer = setTimeout(() => {
-        this.holdTimer = undefined;
-        this.holdElapsed = true;
-        this.onChange();
-      }, this.opts.relayHoldMs);
-    }
+    if (timer !== 'grace') this.grace.stop();
+    if (timer !== 'hold') this.hold.stop();
+    if (timer === 'grace') this.grace.start();
+    if (timer === 'hold') this.hold.start();
   }
 
   private emitStatus(): void {
