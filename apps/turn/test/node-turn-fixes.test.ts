@@ -3,28 +3,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
-import { A, METHOD, StunClient, readXorAddress, u32 } from './helpers/stun-client.js';
-import { startTurn, waitForLog, type TestTurn } from './helpers/turn.js';
+import { A, METHOD, readXorAddress, u32 } from './helpers/stun-client.js';
+import { openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
 
-let t: TestTurn | undefined;
-const closers: Array<() => void> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) c();
-  await t?.close();
-  t = undefined;
-});
-async function client(sub = 'alice'): Promise<StunClient> {
-  const c = await StunClient.open(t!.turn.port, ...(Object.values(t!.creds(sub)).slice(0, 2) as [string, string]));
-  closers.push(() => c.close());
-  return c;
-}
+const scope = turnPerTest();
+afterEach(() => scope.close());
+const client = (sub = 'alice') => openStunClient(scope, scope.current.creds(sub));
 /** A UDP echo peer on loopback. */
 async function echoPeer(): Promise<Socket> {
   const s = createSocket('udp4');
   s.on('message', (m, r) => s.send(m, r.port, r.address));
   s.bind(0, '127.0.0.1');
   await once(s, 'listening');
-  closers.push(() => s.close());
+  scope.track(s);
   return s;
 }
 const canBind = async (port: number) => {
@@ -39,7 +30,7 @@ const canBind = async (port: number) => {
 
 describe('node-turn fixes', () => {
   it('ChannelBind success carries a valid MESSAGE-INTEGRITY', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const c = await client();
     await c.allocate();
     const bound = await c.bindChannel(0x4000, '127.0.0.1', 9);
@@ -49,7 +40,7 @@ describe('node-turn fixes', () => {
   });
 
   it('relays ChannelData from the client to the peer and back, counted on the TURN side', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const peer = await echoPeer();
     const c = await client();
     await c.allocate();
@@ -62,7 +53,7 @@ describe('node-turn fixes', () => {
   });
 
   it('Refresh keeps the allocation (node-turn deleted it), LIFETIME 0 releases it and its socket', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const c = await client();
     const relay = readXorAddress((await c.allocate()).get(A.XOR_RELAYED_ADDRESS)!);
     const refreshed = await c.refresh(300);
@@ -78,17 +69,17 @@ describe('node-turn fixes', () => {
   });
 
   it('honours the requested LIFETIME within TURN_MAX_LIFETIME_SECONDS', async () => {
-    t = await startTurn({ TURN_MAX_LIFETIME_SECONDS: '60' });
+    let t = await scope.start({ TURN_MAX_LIFETIME_SECONDS: '60' });
     const c = await client();
     expect((await c.allocate([[A.LIFETIME, u32(3600)]])).get(A.LIFETIME)!.readUInt32BE(0)).toBe(60);
     await t.close();
-    t = await startTurn();
+    t = await scope.start();
     const d = await client();
     expect((await d.allocate([[A.LIFETIME, u32(1200)]])).get(A.LIFETIME)!.readUInt32BE(0)).toBe(1200);
   });
 
   it('an expired allocation closes its relay socket', async () => {
-    t = await startTurn({ TURN_MAX_LIFETIME_SECONDS: '1' });
+    const t = await scope.start({ TURN_MAX_LIFETIME_SECONDS: '1' });
     const c = await client();
     const relay = readXorAddress((await c.allocate()).get(A.XOR_RELAYED_ADDRESS)!);
     await waitForLog(t, (l) => l['msg'] === 'allocation released' && l['reason'] === 'expired', 4000);
@@ -97,7 +88,7 @@ describe('node-turn fixes', () => {
   });
 
   it('answers 420 for unknown comprehension-required attributes, ignores optional ones, understands REQUESTED-ADDRESS-FAMILY', async () => {
-    t = await startTurn();
+    await scope.start();
     const unknown = await (await client()).allocate([[0x0030, Buffer.from([1, 2, 3, 4])]]);
     expect(unknown.code).toBe(420);
     expect(unknown.get(A.UNKNOWN_ATTRIBUTES)!.readUInt16BE(0)).toBe(0x0030);
@@ -109,7 +100,7 @@ describe('node-turn fixes', () => {
   });
 
   it('EVEN-PORT gives an even relay port and a RESERVATION-TOKEN for the next one', async () => {
-    t = await startTurn({ TURN_MIN_PORT: '51000', TURN_MAX_PORT: '51999' });
+    await scope.start({ TURN_MIN_PORT: '51000', TURN_MAX_PORT: '51999' });
     const first = await (await client()).allocate([[A.EVEN_PORT, Buffer.from([0x80, 0, 0, 0])]]);
     expect(first.cls).toBe(2);
     const port = readXorAddress(first.get(A.XOR_RELAYED_ADDRESS)!).port;
@@ -125,7 +116,7 @@ describe('node-turn fixes', () => {
   });
 
   it('a second Allocate on a live 5-tuple gets 437 instead of leaking the first', async () => {
-    t = await startTurn();
+    const t = await scope.start();
     const c = await client();
     expect((await c.allocate()).cls).toBe(2);
     expect((await c.allocate()).code).toBe(437);
@@ -133,7 +124,7 @@ describe('node-turn fixes', () => {
   });
 
   it('survives malformed datagrams on the listener and runt datagrams from peers', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const peer = await echoPeer();
     const c = await client();
     const relay = readXorAddress((await c.allocate()).get(A.XOR_RELAYED_ADDRESS)!);
@@ -148,7 +139,7 @@ describe('node-turn fixes', () => {
 
   it('stop() releases every timer and socket: the process exits by itself', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/stop-exits.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'pipe'] });
-    closers.push(() => child.kill('SIGKILL'));
+    scope.track({ close: () => child.kill('SIGKILL') });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

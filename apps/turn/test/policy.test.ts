@@ -1,23 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { A, METHOD, StunClient } from './helpers/stun-client.js';
-import { SECRET, startTurn, type TestTurn } from './helpers/turn.js';
+import { A, METHOD } from './helpers/stun-client.js';
+import { SECRET, openStunClient, turnPerTest } from './helpers/turn.js';
 
-let t: TestTurn | undefined;
-const clients: StunClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await t?.close();
-  t = undefined;
-});
-async function client(creds: { username: string; credential: string }): Promise<StunClient> {
-  const c = await StunClient.open(t!.turn.port, creds.username, creds.credential);
-  clients.push(c);
-  return c;
-}
+const scope = turnPerTest();
+afterEach(() => scope.close());
+const client = (creds: { username: string; credential: string }) => openStunClient(scope, creds);
 
 describe('TURN REST credentials', () => {
   it('accepts the current and the previous secret, refuses wrong, expired and malformed with 401', async () => {
-    t = await startTurn({ TURN_SECRET_PREVIOUS: 'the-old-turn-secret' });
+    const t = await scope.start({ TURN_SECRET_PREVIOUS: 'the-old-turn-secret' });
     const ok = await (await client(t.creds('alice'))).allocate();
     expect(ok.cls).toBe(2);
     expect(ok.signed).toBe(true);
@@ -47,7 +38,7 @@ describe('peer filtering', () => {
   const denied = ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '224.0.0.1', '0.0.0.0', '::1', 'fe80::1', 'fc00::1', '::ffff:127.0.0.1', 'ff02::1'];
 
   it('refuses permissions and channel binds toward denied ranges with 403 by default', async () => {
-    t = await startTurn();
+    const t = await scope.start();
     const c = await client(t.creds());
     expect((await c.allocate()).cls).toBe(2);
     for (const ip of denied) expect({ ip, code: (await c.permit(ip)).code }).toEqual({ ip, code: 403 });
@@ -62,7 +53,7 @@ describe('peer filtering', () => {
   });
 
   it('TURN_ALLOW_LOOPBACK_PEERS lifts loopback only', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const c = await client(t.creds());
     await c.allocate();
     expect((await c.permit('127.0.0.1')).cls).toBe(2);
@@ -73,7 +64,7 @@ describe('peer filtering', () => {
   });
 
   it('TURN_DENY_PEERS replaces the list (groups and CIDRs)', async () => {
-    t = await startTurn({ TURN_DENY_PEERS: 'loopback,203.0.113.0/24' });
+    const t = await scope.start({ TURN_DENY_PEERS: 'loopback,203.0.113.0/24' });
     const c = await client(t.creds());
     await c.allocate();
     expect((await c.permit('203.0.113.7')).code).toBe(403);
@@ -84,7 +75,7 @@ describe('peer filtering', () => {
 
 describe('quotas', () => {
   it('refuses allocations over TURN_USER_QUOTA and TURN_TOTAL_QUOTA with 486, and frees slots on release', async () => {
-    t = await startTurn({ TURN_USER_QUOTA: '2', TURN_TOTAL_QUOTA: '3' });
+    const t = await scope.start({ TURN_USER_QUOTA: '2', TURN_TOTAL_QUOTA: '3' });
     const alice = t.creds('alice');
     const [a1, a2, a3] = [await client(alice), await client(alice), await client(alice)];
     expect((await a1!.allocate()).cls).toBe(2);

@@ -9,39 +9,29 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { A, StunClient, readXorAddress } from './helpers/stun-client.js';
-import { startTurn, type TestTurn } from './helpers/turn.js';
+import { A, readXorAddress } from './helpers/stun-client.js';
+import { openStunClient, turnPerTest } from './helpers/turn.js';
 
 const TO_PEER = 'turn_relayed_packets_total{direction="to_peer"}';
 const TO_CLIENT = 'turn_relayed_packets_total{direction="to_client"}';
 
-let t: TestTurn | undefined;
-const closers: Array<() => void> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) c();
-  await t?.close();
-  t = undefined;
-});
+const scope = turnPerTest();
+afterEach(() => scope.close());
 
-async function client(): Promise<StunClient> {
-  const { username, credential } = t!.creds('counting');
-  const c = await StunClient.open(t!.turn.port, username, credential);
-  closers.push(() => c.close());
-  return c;
-}
+const client = () => openStunClient(scope, scope.current.creds('counting'));
 
 async function udp(address: string, echo = false): Promise<Socket> {
   const s = createSocket('udp4');
   if (echo) s.on('message', (m, r) => s.send(m, r.port, r.address));
   s.bind(0, address);
   await once(s, 'listening');
-  closers.push(() => s.close());
+  scope.track(s);
   return s;
 }
 
 describe('relay counting and permissions', () => {
   it('counts Send indications to the peer and Data indications back', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const peer = await udp('127.0.0.1', true);
     const c = await client();
     expect((await c.allocate()).cls).toBe(2);
@@ -57,7 +47,7 @@ describe('relay counting and permissions', () => {
   });
 
   it('drops (uncounted) what comes from an IP without permission; a permitted IP is admitted on any port', async () => {
-    t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: '127.0.0.2' });
+    const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: '127.0.0.2' });
     const c = await client();
     const allocated = await c.allocate();
     const relay = readXorAddress(allocated.get(A.XOR_RELAYED_ADDRESS)!);

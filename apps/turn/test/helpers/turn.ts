@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { createLogger, createTurnCredentials, parseEnv, turnConfigSchema } from '@sync-suite/shared/node';
 import { createTurnServer, type TurnServer } from '../../src/server.js';
+import { PerTest } from '../../../../test/helpers/per-test.js';
+import { StunClient } from './stun-client.js';
 
 export const SECRET = 'turn-test-secret-0123456789';
 
@@ -55,6 +57,21 @@ export async function startTurn(env: Record<string, string> = {}): Promise<TestT
     },
     close: () => turn.stop(),
   };
+}
+
+/** The TURN server one test starts, and what the test opens on it (see PerTest). */
+export type TurnPerTest = PerTest<Parameters<typeof startTurn>, TestTurn>;
+
+/** For a test file: `const scope = turnPerTest(); afterEach(() => scope.close());` */
+export function turnPerTest(): TurnPerTest {
+  return new PerTest(startTurn);
+}
+
+/** A STUN/TURN client of this test's TURN server with `creds`, closed when the test ends. */
+export async function openStunClient(scope: TurnPerTest, creds: { username: string; credential: string }): Promise<StunClient> {
+  const c = await StunClient.open(scope.current.turn.port, creds.username, creds.credential);
+  scope.track(c);
+  return c;
 }
 
 /** Resolve on the first log line matching `predicate`, or fail after `timeoutMs`. */
