@@ -9,11 +9,12 @@
  *   env: BENCH_ROOMS (20), BENCH_PEERS (5), BENCH_SECONDS (5), BENCH_WINDOW (4)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '../test/helpers/process.js';
+import { cpuSeconds } from './lib/cpu-times.js';
+import { percentile } from './lib/percentile.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 // y-webrtc's ws (8.x); the root `ws` is an older copy pulled in by another package.
@@ -28,7 +29,6 @@ const WINDOW = num('BENCH_WINDOW', 4);
 const HARD_STOP_MS = 55_000;
 /** A typical y-webrtc signal (an ICE candidate) is about this large. */
 const PAYLOAD = 'x'.repeat(300);
-const CLK_TCK = 100;
 
 export interface BenchResult {
   server: string;
@@ -38,21 +38,6 @@ export interface BenchResult {
   p50ms: number;
   p99ms: number;
   cpuMicrosPerDelivery: number;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((done) => srv.listen(0, '127.0.0.1', done));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((done) => srv.close(() => done()));
-  return port;
-}
-
-/** utime + stime of a process, in seconds (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
 function startChild(args: string[], env: Record<string, string>, readyLine: RegExp): Promise<ChildProcess> {
@@ -75,11 +60,6 @@ function open(url: string): Promise<WS> {
     ws.once('open', () => done(ws));
     ws.once('error', fail);
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
 interface Peer {
@@ -144,8 +124,8 @@ async function measure(name: string, url: string, pid: number): Promise<BenchRes
     published,
     delivered: counted,
     deliveriesPerSecond: Math.round(counted / elapsed),
-    p50ms: Number(percentile(latencies, 50).toFixed(2)),
-    p99ms: Number(percentile(latencies, 99).toFixed(2)),
+    p50ms: Number(percentile(latencies, 0.5).toFixed(2)),
+    p99ms: Number(percentile(latencies, 0.99).toFixed(2)),
     cpuMicrosPerDelivery: Number(((cpu * 1e6) / Math.max(1, counted)).toFixed(2)),
   };
 }

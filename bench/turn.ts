@@ -18,9 +18,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cpuSeconds } from './lib/cpu-times.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const CLK_TCK = 100; // Linux USER_HZ
 const SECRET = 'bench-turn-secret-0123456789';
 /** every child process is killed after this long, whatever happens */
 const BOUND_S = 120;
@@ -113,12 +113,6 @@ function toolPid(child: Child): number {
   const children = readFileSync(`/proc/${child.proc.pid}/task/${child.proc.pid}/children`, 'utf8').trim().split(/\s+/);
   if (!children[0]) throw new Error('timeout has no child');
   return Number(children[0]);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
 }
 
 interface Server {

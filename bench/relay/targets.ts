@@ -1,0 +1,111 @@
+/**
+ * The servers the relay bench compares, each started as a child process on loopback: ours (and
+ * a baseline checkout of it for before/after), the stock @y/websocket-server, a bare `ws`
+ * forwarder (the floor: every frame to the other sockets of its path, no Yjs, no storage) and
+ * Hocuspocus.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Target {
+  name: string;
+  start(port: number): ChildProcess;
+  ready: RegExp;
+  url(port: number, room: string): string;
+  /** hocuspocus prefixes every message with the document name and needs an auth message first */
+  hocuspocus: boolean;
+}
+
+let dirs: string[] = [];
+function benchDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'bench-relay-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Delete the data directories the runs of our server used. */
+export function removeBenchDirs(): void {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+}
+
+/** Our server from a checkout (this one, or BENCH_BASELINE_DIR for before/after). */
+function ours(name: string, dir: string): Target {
+  const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
+  return {
+    name: `${name} (${storage})`,
+    start: (port) =>
+      spawn(process.execPath, ['--import', 'tsx', join(dir, 'apps/server/src/main.ts')], {
+        cwd: ROOT,
+        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ready: /listening/,
+    url: (port, room) => `ws://127.0.0.1:${port}/relay/${room}`,
+    hocuspocus: false,
+  };
+}
+
+// The forwarder uses the same ws version as our server, so the floor is comparable.
+const serverWs = pathToFileURL(createRequire(join(ROOT, 'apps/server/package.json')).resolve('ws')).href;
+const FORWARDER = `import WS from ${JSON.stringify(serverWs)};
+const paths = new Map();
+const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
+wss.on('connection', (ws, req) => {
+  const peers = paths.get(req.url) ?? new Set();
+  paths.set(req.url, peers.add(ws));
+  ws.on('message', (data) => { for (const p of peers) if (p !== ws) p.send(data); });
+  ws.on('close', () => peers.delete(ws));
+  ws.send(new Uint8Array([0, 0, 1, 0])); // an empty sync step 1: the bench client waits for a first message
+});
+wss.on('listening', () => console.log('forwarder ready'));`;
+
+const baseline = process.env['BENCH_BASELINE_DIR'];
+
+export const targets: Target[] = [
+  ours('sync-suite /relay', ROOT),
+  ...(baseline ? [ours('sync-suite /relay baseline', baseline)] : []),
+  {
+    name: '@y/websocket-server (stock)',
+    start: (port) =>
+      spawn(process.execPath, ['node_modules/@y/websocket-server/src/server.js'], {
+        cwd: ROOT,
+        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ready: /running at/,
+    url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
+    hocuspocus: false,
+  },
+  {
+    name: 'bare ws forwarder (floor)',
+    start: (port) => spawn(process.execPath, ['--input-type=module', '-e', FORWARDER, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+    ready: /forwarder ready/,
+    url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
+    hocuspocus: false,
+  },
+  {
+    name: 'Hocuspocus',
+    start: (port) =>
+      spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { Server } from ${JSON.stringify(pathToFileURL(join(ROOT, 'node_modules/@hocuspocus/server/dist/hocuspocus-server.esm.js')).href)};
+           const s = new Server({ port: ${port}, address: '127.0.0.1', quiet: true });
+           await s.listen(); console.log('hocuspocus ready');`,
+        ],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    ready: /hocuspocus ready/,
+    url: (port) => `ws://127.0.0.1:${port}/`,
+    hocuspocus: true,
+  },
+];
