@@ -11,11 +11,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRoomToken } from '@sync-suite/shared';
 import { dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
-import { RawClient, metricValue } from '../apps/server/test/signaling-client.js';
-import { killPeers, startPeer, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
-import { startServer, TEST_SECRET, type TestServer } from './helpers/server.js';
+import { RawClient, metricValue, publishesReceived } from '../apps/server/test/signaling-client.js';
+import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
 import { withTimeout } from './helpers/timeout.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -49,7 +48,7 @@ async function cluster(n: number): Promise<TestServer[]> {
 }
 
 async function signalUrl(server: TestServer, sub: string, room: string): Promise<string> {
-  return `${server.wsUrl}/signal?token=${await createRoomToken(TEST_SECRET, { sub, rooms: [room], ttlSeconds: 600 })}`;
+  return `${server.wsUrl}/signal?token=${await testToken(sub, [room])}`;
 }
 
 /** phone on A, desktop on B, observer on C; resolves once both peers synced and exited. */
@@ -59,16 +58,12 @@ async function syncAcross([a, b, c]: TestServer[], room: string, password?: stri
   cleanup.push(() => observer.close());
   observer.send({ type: 'subscribe', topics: [room] });
   await observer.roundTrip();
-  const common = { ROOM: room, ...(password ? { PASSWORD: password } : {}) };
-  const phone = startPeer({ ...common, NAME: 'phone', OTHER: 'desktop', SIGNAL_URL: await signalUrl(a, 'phone', room) });
-  peers.push(phone);
-  const desktop = startPeer({ ...common, NAME: 'desktop', OTHER: 'phone', SIGNAL_URL: await signalUrl(b, 'desktop', room) });
-  peers.push(desktop);
+  const [phone, desktop] = startPeerPair(peers, room, { phone: await signalUrl(a, 'phone', room), desktop: await signalUrl(b, 'desktop', room) }, password);
   const results = await withTimeout(Promise.all([phone.synced, desktop.synced]), SYNC_MS, 'both peers synced');
   // While both are still online: one signaling socket on each instance.
   const connections = await Promise.all([a, b, c].map((s) => metricValue(s, 'signalingConnections')));
   const codes = await withTimeout(stopPeers([phone, desktop]), 10_000, 'peers exit');
-  const relayed = observer.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
+  const relayed = publishesReceived(observer);
   return { results, codes, connections, relayed };
 }
 
@@ -95,12 +90,7 @@ describe('stock y-webrtc peers on different instances (Redis fan-out, PostgreSQL
     const servers = await cluster(3);
     const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
     const { results, codes, connections, relayed } = await syncAcross(servers, room);
-    for (const r of results) {
-      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
-      expect(r.awareness).toEqual(['desktop', 'phone']);
-      expect(r.webrtcPeers).toBe(1);
-      expect(r.bcPeers).toBe(0);
-    }
+    expectSyncedOverWebrtc(results);
     expect(codes).toEqual([0, 0]);
     expect(connections).toEqual([1, 1, 1]);
     await expectCrossInstance(servers, relayed);
@@ -115,12 +105,7 @@ describe('stock y-webrtc peers on different instances (Redis fan-out, PostgreSQL
     const servers = await cluster(3);
     const room = `acme-conversation-${randomBytes(6).toString('hex')}`;
     const { results, codes, connections, relayed } = await syncAcross(servers, room, 'correct horse battery staple');
-    for (const r of results) {
-      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
-      expect(r.awareness).toEqual(['desktop', 'phone']);
-      expect(r.webrtcPeers).toBe(1);
-      expect(r.bcPeers).toBe(0);
-    }
+    expectSyncedOverWebrtc(results);
     expect(codes).toEqual([0, 0]);
     expect(connections).toEqual([1, 1, 1]);
     await expectCrossInstance(servers, relayed);

@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
 import { withTimeout } from '../helpers/timeout.js';
-import { RawClient, metricValue } from '../../apps/server/test/signaling-client.js';
-import { killPeers, startPeer, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
+import { RawClient, metricValue, publishesReceived } from '../../apps/server/test/signaling-client.js';
+import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
 
 const SYNC_MS = 30_000;
 
@@ -30,14 +30,10 @@ async function syncPair(room: string, password?: string) {
   observers.push(observer);
   observer.send({ type: 'subscribe', topics: [room] });
   await observer.roundTrip();
-  const common = { ROOM: room, ...(password ? { PASSWORD: password } : {}) };
-  const a = startPeer({ ...common, NAME: 'phone', OTHER: 'desktop', SIGNAL_URL: await url('phone') });
-  peers.push(a);
-  const b = startPeer({ ...common, NAME: 'desktop', OTHER: 'phone', SIGNAL_URL: await url('desktop') });
-  peers.push(b);
+  const [a, b] = startPeerPair(peers, room, { phone: await url('phone'), desktop: await url('desktop') }, password);
   const results = await withTimeout(Promise.all([a.synced, b.synced]), SYNC_MS, 'both peers synced');
   const codes = await withTimeout(stopPeers([a, b]), 10_000, 'peers exit');
-  const relayed = observer.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
+  const relayed = publishesReceived(observer);
   return { results, codes, relayed };
 }
 
@@ -45,12 +41,7 @@ describe('stock y-webrtc over WS /signal (Node processes)', () => {
   it('syncs a Y.Text and awareness over WebRTC, signaling through /signal?token=…', async () => {
     server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const { results, codes, relayed } = await syncPair('e2e-conversation-plain');
-    for (const r of results) {
-      expect(r.text).toEqual(['hello from desktop', 'hello from phone']);
-      expect(r.awareness).toEqual(['desktop', 'phone']);
-      expect(r.webrtcPeers).toBe(1);
-      expect(r.bcPeers).toBe(0);
-    }
+    expectSyncedOverWebrtc(results);
     expect(codes).toEqual([0, 0]);
     // Plain signaling: announces and SDP travel as JSON objects, the document text never does.
     expect(relayed.some((m) => (m['data'] as { type?: string }).type === 'announce')).toBe(true);

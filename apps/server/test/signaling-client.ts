@@ -120,6 +120,11 @@ export class RawClient {
   }
 }
 
+/** The publish messages `c` has received so far, parsed. */
+export function publishesReceived(c: RawClient): Array<Record<string, unknown>> {
+  return c.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m['type'] === 'publish');
+}
+
 /** A raw client on `path` of this test's server, closed when the test ends. */
 export async function openRawClient(scope: ServerPerTest, path = '/signal'): Promise<RawClient> {
   const c = await RawClient.open(`${scope.current.wsUrl}${path}`);
