@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
-import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { PG_URL, urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { docUntil, logClient, metric, startWriteStorm, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
 import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
@@ -17,13 +17,11 @@ import { TcpProxy } from './fixtures/scale-proxy.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const schema = uniqueSchema('cluster');
+const schema = schemaForThisFile('cluster');
 const cleanup: Array<() => unknown> = [];
-beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-afterAll(() => dropSchemas([schema]));
 
 function env(prefix: string): Record<string, string> {
   return {

@@ -6,23 +6,21 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
-import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { PG_URL, urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { withTimeout } from './helpers/timeout.js';
 import { docUntil, logClient, metric, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
 import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
-const schema = uniqueSchema('outage');
+const schema = schemaForThisFile('outage');
 const cleanup: Array<() => unknown> = [];
-beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-afterAll(() => dropSchemas([schema]));
 
 /** A private, bounded redis-server (the shared one stays untouched). */
 async function redisServer(port: number): Promise<ChildProcess> {

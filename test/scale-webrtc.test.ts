@@ -10,8 +10,8 @@
  * test/scale-cluster.test.ts (three server processes) and apps/server/test/redis-fanout.test.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dropSchemas, uniqueSchema, urlWithSchema, withPg } from '../apps/server/test/postgres-helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { RawClient, metricValue, publishesReceived } from '../apps/server/test/signaling-client.js';
 import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
 import { startServer, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
@@ -19,16 +19,14 @@ import { withTimeout } from './helpers/timeout.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const SYNC_MS = 30_000;
-const schema = uniqueSchema('webrtc');
+const schema = schemaForThisFile('webrtc');
 const prefix = `test-${randomBytes(5).toString('hex')}:`;
 const peers: PeerProcess[] = [];
 const cleanup: Array<() => unknown> = [];
-beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
 afterEach(async () => {
   killPeers(peers);
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-afterAll(() => dropSchemas([schema]));
 
 async function cluster(n: number): Promise<TestServer[]> {
   const servers: TestServer[] = [];

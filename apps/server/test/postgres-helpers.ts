@@ -1,6 +1,7 @@
 /** Per-run PostgreSQL schemas on the shared test database, dropped when the run ends. */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 export const PG_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -29,4 +30,12 @@ export async function dropSchemas(schemas: string[]): Promise<void> {
   await withPg(async (c) => {
     for (const s of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
   });
+}
+
+/** Call at a test file's top level: a fresh schema, created before the file's tests and dropped after them. */
+export function schemaForThisFile(tag: string): string {
+  const schema = uniqueSchema(tag);
+  beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
+  afterAll(() => dropSchemas([schema]));
+  return schema;
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import * as Y from 'yjs';
 import { createServerMetrics } from '@sync-suite/shared/node';
@@ -22,17 +22,15 @@ import { relayRegistry } from '../src/routes/relay/index.js';
 import { startServer, type TestServer } from '../../../test/helpers/server.js';
 import { docUntil, stockProvider, synced, textOf, until, type StockProvider } from '../../../test/fixtures/relay-clients.js';
 import { RawClient, metricValue } from './signaling-client.js';
-import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from './postgres-helpers.js';
+import { PG_URL, urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const schema = uniqueSchema('redis');
+const schema = schemaForThisFile('redis');
 const prefix = `test-${randomBytes(5).toString('hex')}:`;
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-beforeAll(() => withPg((c) => c.query(`CREATE SCHEMA "${schema}"`)));
-afterAll(() => dropSchemas([schema]));
 
 async function cluster(n: number, env: Record<string, string> = {}): Promise<TestServer[]> {
   const servers: TestServer[] = [];
