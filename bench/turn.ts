@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freeUdpPort } from '../test/helpers/process.js';
 import { cpuSeconds } from './lib/cpu-times.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -98,14 +99,6 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
       }
     },
   };
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(r));
-  return port;
 }
 
 /** The pid of the tool `timeout` runs (the server itself), for /proc. */

@@ -6,7 +6,6 @@
  * command line.
  */
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTurnCredentials } from '@sync-suite/shared/node';
 import { startLogged, type LoggedProcess } from '../deploy/ci/process.js';
+import { freeUdpPort } from './helpers/process.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -24,14 +24,6 @@ let coturn: LoggedProcess | undefined;
 let peer: LoggedProcess | undefined;
 let turnPort = 0;
 let peerPort = 0;
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
 
 /** turnutils_uclient allocating and echoing 20 packets through coturn; its exit code. */
 async function allocate(username: string, password: string): Promise<number> {

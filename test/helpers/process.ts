@@ -4,6 +4,7 @@
  * graceful shutdown, npm start, token CLI).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,17 @@ export async function freePort(): Promise<number> {
   const port = typeof address === 'object' && address ? address.port : 0;
   srv.close();
   await once(srv, 'close');
+  return port;
+}
+
+/** The UDP counterpart of freePort (TURN servers, UDP echo peers). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const { port } = socket.address();
+  socket.close();
+  await once(socket, 'close');
   return port;
 }
 

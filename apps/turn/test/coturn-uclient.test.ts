@@ -4,9 +4,8 @@
  * -y (client to client through two relays), with REST credentials (-W secret). 0 % loss.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { baseEnv, runProcess, type RunningProcess } from '../../../test/helpers/process.js';
+import { baseEnv, freeUdpPort, runProcess, type RunningProcess } from '../../../test/helpers/process.js';
 import { groupExists, stopGroup } from './helpers/process-group.js';
 import { SECRET, startTurn, type TestTurn } from './helpers/turn.js';
 
@@ -18,15 +17,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
-}
 
 function run(cmd: string, args: string[]): { child: RunningProcess['child']; done: Promise<{ code: number | null; out: string }> } {
   const proc = runProcess('timeout', ['30', cmd, ...args], baseEnv(), { detached: true });
