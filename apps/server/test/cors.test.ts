@@ -1,17 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 const token = () => testToken('alice', ['acme-conversation-*']);
 
 describe('CORS for browser apps on another origin', () => {
   it('answers the preflight for /turn-credentials and allows any origin by default', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-tests' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-tests' });
     const pre = await fetch(`${server.url}/turn-credentials`, {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
@@ -31,7 +28,7 @@ describe('CORS for browser apps on another origin', () => {
   });
 
   it('allows only the listed origins when CORS_ORIGINS is set', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, CORS_ORIGINS: 'https://app.example.com,http://localhost:5173' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, CORS_ORIGINS: 'https://app.example.com,http://localhost:5173' });
     const ok = await fetch(`${server.url}/healthz`, { headers: { origin: 'http://localhost:5173' } });
     expect(ok.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     expect(ok.headers.get('vary')).toContain('Origin');

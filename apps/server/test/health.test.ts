@@ -1,16 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SPEC_SERVER_METRICS } from '@sync-suite/shared/node';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 describe('health, readiness and metrics', () => {
   it('answers /healthz and /readyz', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
@@ -20,7 +17,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('reports 503 naming the failing check', async () => {
-    server = await startServer();
+    const server = await scope.start();
     server.app.sync.readiness.register('storage', () => {
       throw new Error('database down');
     });
@@ -30,14 +27,14 @@ describe('health, readiness and metrics', () => {
   });
 
   it('exposes every SPEC metric and the default process metrics', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const text = await (await fetch(`${server.url}/metrics`)).text();
     for (const name of SPEC_SERVER_METRICS) expect(text).toContain(`# TYPE ${name} `);
     expect(text).toContain('process_cpu_user_seconds_total');
   });
 
   it('guards /metrics with METRICS_TOKEN', async () => {
-    server = await startServer({ METRICS_TOKEN: 'scrape-me' });
+    const server = await scope.start({ METRICS_TOKEN: 'scrape-me' });
     expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
     expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
     const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } });
@@ -45,7 +42,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('never logs tokens from query strings', async () => {
-    server = await startServer();
+    const server = await scope.start();
     await fetch(`${server.url}/healthz?token=super-secret-value`);
     const text = JSON.stringify(server.logs);
     expect(text).toContain('/healthz?token=[REDACTED]');
@@ -53,7 +50,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('never logs tokens from unknown routes or authorization headers', async () => {
-    server = await startServer({ LOG_LEVEL: 'trace' });
+    const server = await scope.start({ LOG_LEVEL: 'trace' });
     const missing = await fetch(`${server.url}/nowhere?token=super-secret-value`, { headers: { authorization: 'Bearer other-secret-value' } });
     expect(missing.status).toBe(404);
     const text = JSON.stringify(server.logs);
@@ -63,14 +60,14 @@ describe('health, readiness and metrics', () => {
   });
 
   it('counts refused metrics scrapes', async () => {
-    server = await startServer({ METRICS_TOKEN: 'scrape-me' });
+    const server = await scope.start({ METRICS_TOKEN: 'scrape-me' });
     expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } })).text();
     expect(text).toContain('sync_auth_failures_total{endpoint="metrics",reason="bad_metrics_token"} 1');
   });
 
   it('answers /metrics in the Prometheus text format', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const res = await fetch(`${server.url}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   });

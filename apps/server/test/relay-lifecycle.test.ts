@@ -8,15 +8,12 @@ import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { relayRegistry } from '../src/routes/relay/index.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metric, RawClient, stockProvider, synced, until } from '../../../test/fixtures/relay-clients.js';
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -50,7 +47,7 @@ const allUnloaded = (registry: RoomRegistry) => until(registry as never, 'unload
 
 describe('relay room lifecycle', () => {
   it('opening and closing 1,000 rooms brings sync_relay_rooms back to 0 and memory back near its start', async () => {
-    server = await startServer({ ROOM_IDLE_MS: '20', PERSIST_FLUSH_MS: '10' });
+    const server = await scope.start({ ROOM_IDLE_MS: '20', PERSIST_FLUSH_MS: '10' });
     const registry = relayRegistry(server.app) as RoomRegistry;
     await touchRooms(server.wsUrl, 0, 100); // warm-up: code paths, JIT, pools
     await allUnloaded(registry);
@@ -78,7 +75,7 @@ describe('relay room lifecycle', () => {
   });
 
   it('compacts the log once it passes COMPACT_AFTER_UPDATES; loading is snapshot plus tail', async () => {
-    server = await startServer({ COMPACT_AFTER_UPDATES: '10', PERSIST_FLUSH_MS: '5', ROOM_IDLE_MS: '60000' });
+    const server = await scope.start({ COMPACT_AFTER_UPDATES: '10', PERSIST_FLUSH_MS: '5', ROOM_IDLE_MS: '60000' });
     const registry = relayRegistry(server.app) as RoomRegistry;
     const room = 'acme-conversation-compact';
     const doc = new Y.Doc();

@@ -3,13 +3,10 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Lifecycle } from '../src/lifecycle/shutdown.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 describe('Lifecycle', () => {
   it('runs drain, sockets, release in order, once', async () => {
@@ -52,7 +49,7 @@ describe('Lifecycle', () => {
 
 describe('server close()', () => {
   it('answers /readyz 503 during drain and closes WebSockets with 1012 after it', async () => {
-    server = await startServer();
+    const server = await scope.start();
     const { app, url, wsUrl } = server;
     const ws = new WebSocket(`${wsUrl}/signal`);
     await once(ws, 'open');

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient, metricValue } from './signaling-client.js';
 import { generateFrame, prng } from './signaling-fuzz-frames.js';
 
@@ -18,11 +18,8 @@ const FRAMES = 10_000;
 const LANES = 8;
 const SEED = Number(process.env['FUZZ_SEED'] ?? Date.now() % 1_000_000);
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 function heapAfterGc(): number {
   for (let i = 0; i < 3; i++) gc();
@@ -68,7 +65,7 @@ async function pairExchanges(s: TestServer): Promise<void> {
 
 describe('WS /signal fuzz', () => {
   it(`survives ${FRAMES} generated frames (seed ${SEED})`, async () => {
-    server = await startServer({ LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000' });
+    const server = await scope.start({ LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000' });
     const s = server;
     const random = prng(SEED);
     const next = () => generateFrame(random);

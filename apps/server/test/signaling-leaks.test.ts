@@ -1,14 +1,11 @@
 /** Bookkeeping does not leak: every way a connection ends removes it from every topic. */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient, metricValue } from './signaling-client.js';
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 /** Resolves when the server has processed the close of every socket it still holds. */
 async function serverSocketsClosed(s: TestServer, except: ReadonlySet<unknown> = new Set()): Promise<void> {
@@ -41,7 +38,7 @@ async function cycle(s: TestServer, i: number): Promise<void> {
 
 describe('WS /signal bookkeeping', () => {
   it('leaves no topics and no connections after 1,000 connect/subscribe/close cycles', async () => {
-    server = await startServer({ MAX_MESSAGES_PER_SECOND: '1000' });
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '1000' });
     const s = server;
     const watcher = await RawClient.open(`${s.wsUrl}/signal`);
     watcher.send({ type: 'subscribe', topics: ['test-conversation-0'] });
@@ -69,7 +66,7 @@ describe('WS /signal bookkeeping', () => {
   });
 
   it('removes both sides on unsubscribe: the topic goes, and the connection may rejoin', async () => {
-    server = await startServer({ MAX_TOPICS_PER_CONNECTION: '1' });
+    const server = await scope.start({ MAX_TOPICS_PER_CONNECTION: '1' });
     const c = await RawClient.open(`${server.wsUrl}/signal`);
     c.send({ type: 'subscribe', topics: ['test-conversation-a'] });
     c.send({ type: 'unsubscribe', topics: ['test-conversation-a'] });

@@ -7,18 +7,15 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { RawClient } from './signaling-client.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const KILLERS = ['{"type":"subscribe",', '{"type":"subscribe","topics":"not-an-array"}'];
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 describe('malformed frames: stock server vs ours', () => {
   it.each(KILLERS)('%s kills the stock server process', async (frame) => {
@@ -36,7 +33,7 @@ describe('malformed frames: stock server vs ours', () => {
   });
 
   it.each(KILLERS)('%s closes only that socket on ours', async (frame) => {
-    server = await startServer();
+    const server = await scope.start();
     const bystander = await RawClient.open(`${server.wsUrl}/signal`);
     const c = await RawClient.open(`${server.wsUrl}/signal`);
     c.send(frame);

@@ -1,19 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken, verifyTurnCredentials } from '@sync-suite/shared/node';
-import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 
 const TURN_SECRET = 'turn-secret-for-tests';
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
+const scope = serverPerTest();
+afterEach(() => scope.close());
 
 const token = (sub = 'alice') => testToken(sub, ['acme-conversation-*']);
 
 describe('GET /turn-credentials', () => {
   it('hands REST credentials to a valid token, in RTCIceServer form, not cacheable', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_TTL_SECONDS: '120' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_TTL_SECONDS: '120' });
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token()}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
@@ -33,7 +30,7 @@ describe('GET /turn-credentials', () => {
   });
 
   it('accepts ?token= and uses TURN_URLS as given', async () => {
-    server = await startServer({
+    const server = await scope.start({
       AUTH_SECRET: TEST_SECRET,
       TURN_SECRET,
       TURN_URLS: 'turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349?transport=tcp,stun:stun.example.com:3478',
@@ -47,7 +44,7 @@ describe('GET /turn-credentials', () => {
   });
 
   it('refuses a missing, bad or expired token with 401 and counts it', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET });
     expect((await fetch(`${server.url}/turn-credentials`)).status).toBe(401);
     const forged = await createRoomToken('another-secret-that-is-32-bytes-long!!', { sub: 'eve', rooms: ['*'], ttlSeconds: 600 });
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${forged}` } });
@@ -60,7 +57,7 @@ describe('GET /turn-credentials', () => {
   });
 
   it('offers STUN only when TURN_SECRET is unset', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token()}` } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { iceServers: unknown[] };
@@ -68,7 +65,7 @@ describe('GET /turn-credentials', () => {
   });
 
   it('needs no token when auth is off', async () => {
-    server = await startServer({ TURN_SECRET });
+    const server = await scope.start({ TURN_SECRET });
     const res = await fetch(`${server.url}/turn-credentials`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { iceServers: Array<{ username?: string }> };
