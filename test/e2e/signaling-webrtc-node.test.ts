@@ -4,30 +4,26 @@
  * /signal?token=…, with and without a room password (encrypted signaling).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../helpers/server.js';
 import { withTimeout } from '../helpers/timeout.js';
 import { RawClient, metricValue, publishesReceived } from '../../apps/server/test/signaling-client.js';
 import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
 
 const SYNC_MS = 30_000;
 
-let server: TestServer | undefined;
+const scope = serverPerTest();
 const peers: PeerProcess[] = [];
-const observers: RawClient[] = [];
 afterEach(async () => {
   killPeers(peers);
-  await Promise.all(observers.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
+  await scope.close(); // the observers, then the server
 });
 
 async function syncPair(room: string, password?: string) {
-  if (!server) throw new Error('no server');
-  const url = async (sub: string) =>
-    `${server?.wsUrl}/signal?token=${await testToken(sub, ['e2e-conversation-*'])}`;
+  const server = scope.current;
+  const url = async (sub: string) => `${server.wsUrl}/signal?token=${await testToken(sub, ['e2e-conversation-*'])}`;
   // An observer on the same topic sees what the signaling server relays.
   const observer = await RawClient.open(await url('observer'));
-  observers.push(observer);
+  scope.track(observer);
   observer.send({ type: 'subscribe', topics: [room] });
   await observer.roundTrip();
   const [a, b] = startPeerPair(peers, room, { phone: await url('phone'), desktop: await url('desktop') }, password);
@@ -39,7 +35,7 @@ async function syncPair(room: string, password?: string) {
 
 describe('stock y-webrtc over WS /signal (Node processes)', () => {
   it('syncs a Y.Text and awareness over WebRTC, signaling through /signal?token=…', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const { results, codes, relayed } = await syncPair('e2e-conversation-plain');
     expectSyncedOverWebrtc(results);
     expect(codes).toEqual([0, 0]);
@@ -52,7 +48,7 @@ describe('stock y-webrtc over WS /signal (Node processes)', () => {
   });
 
   it('syncs with a room password: the server relays only ciphertext', async () => {
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const { results, codes, relayed } = await syncPair('e2e-conversation-secret', 'correct horse battery staple');
     for (const r of results) {
       expect(r.text).toEqual(['hello from desktop', 'hello from phone']);

@@ -13,7 +13,8 @@
  * relays on another loopback address, a permission for a peer's relay never admits its host socket.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../helpers/server.js';
+import { withTimeout } from '../helpers/timeout.js';
 import { datachannelWrtc } from '../helpers/wrtc.js';
 import { selectedCandidatePair } from '../helpers/ice-stats.js';
 import { startTurn, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
@@ -21,25 +22,18 @@ import { startTurn, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
 const TURN_SECRET = 'shared-turn-secret-for-e2e';
 /** the peers' host sockets bind 127.0.0.1 (datachannelWrtc); relays get their own address */
 const RELAY_IP = '127.0.0.2';
-let server: TestServer | undefined;
+const scope = serverPerTest();
 let turn: TestTurn | undefined;
-const pcs: RTCPeerConnection[] = [];
 afterEach(async () => {
-  for (const pc of pcs.splice(0)) pc.close();
-  await server?.close();
+  await scope.close(); // the peer connections, then the server
   await turn?.close();
-  server = turn = undefined;
+  turn = undefined;
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 describe('Node WebRTC through our TURN server', () => {
   it('opens a relay-only data channel with credentials from /turn-credentials', async () => {
     turn = await startTurn({ TURN_SECRET, TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_RELAY_IP: RELAY_IP });
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_URLS: `turn:127.0.0.1:${turn.turn.port}?transport=udp` });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_URLS: `turn:127.0.0.1:${turn.turn.port}?transport=udp` });
     const token = await testToken('device-1', ['acme-conversation-*']);
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${token}` } });
     const { iceServers } = (await res.json()) as { iceServers: RTCIceServer[] };
@@ -52,7 +46,7 @@ describe('Node WebRTC through our TURN server', () => {
     const config: RTCConfiguration = { iceServers: encoded, iceTransportPolicy: 'relay' };
     const a = new wrtc.RTCPeerConnection(config);
     const b = new wrtc.RTCPeerConnection(config);
-    pcs.push(a, b);
+    scope.track(a, b);
     const relayCandidates: string[] = [];
     for (const [from, to] of [[a, b], [b, a]] as const) {
       from.onicecandidate = (e) => {
@@ -68,8 +62,8 @@ describe('Node WebRTC through our TURN server', () => {
     await b.setLocalDescription(await b.createAnswer());
     await a.setRemoteDescription(b.localDescription!);
 
-    await within(new Promise<void>((resolve) => (channel.onopen = () => resolve())), 20_000, 'data channel open');
-    const inbox = await within(remote, 10_000, 'remote channel');
+    await withTimeout(new Promise<void>((resolve) => (channel.onopen = () => resolve())), 20_000, 'data channel open');
+    const inbox = await withTimeout(remote, 10_000, 'remote channel');
     const got: string[] = [];
     const all = new Promise<void>((resolve) => {
       inbox.onmessage = (e) => {
@@ -78,7 +72,7 @@ describe('Node WebRTC through our TURN server', () => {
       };
     });
     for (let i = 0; i < 20; i++) channel.send(`message ${i}`);
-    await within(all, 10_000, '20 messages');
+    await withTimeout(all, 10_000, '20 messages');
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `message ${i}`));
 
     // every candidate offered was a relay candidate, and the TURN server carried the traffic

@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from './timeout.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -150,16 +151,8 @@ export function runEntry(entry: string, env: Record<string, string>): RunningPro
 }
 
 /** Resolve with the exit, or reject if the process is still running after timeoutMs. */
-export async function exitWithin(proc: RunningProcess, timeoutMs: number): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`process still running after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([proc.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function exitWithin(proc: RunningProcess, timeoutMs: number): Promise<Exit> {
+  return withTimeout(proc.exited, timeoutMs, 'the process to exit');
 }
 
 /** The port from Fastify's "Server listening at http://127.0.0.1:PORT" line. */
