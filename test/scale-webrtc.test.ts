@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { RawClient, metricValue, publishesReceived } from '../apps/server/test/signaling-client.js';
 import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
-import { startServer, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
+import { startServers, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
 import { withTimeout } from './helpers/timeout.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -29,19 +29,8 @@ afterEach(async () => {
 });
 
 async function cluster(n: number): Promise<TestServer[]> {
-  const servers: TestServer[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = await startServer({
-      AUTH_SECRET: TEST_SECRET,
-      STORAGE: 'postgres',
-      DATABASE_URL: urlWithSchema(schema),
-      REDIS_URL,
-      REDIS_PREFIX: prefix,
-      LOG_LEVEL: 'warn',
-    });
-    cleanup.push(() => s.close());
-    servers.push(s);
-  }
+  const servers = await startServers(n, { AUTH_SECRET: TEST_SECRET, STORAGE: 'postgres', DATABASE_URL: urlWithSchema(schema), REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  for (const s of servers) cleanup.push(() => s.close());
   return servers;
 }
 

@@ -65,6 +65,21 @@ export async function startServer(env: Record<string, string | undefined> = {}):
   };
 }
 
+/**
+ * `n` in-process instances with the same `env` (one PostgreSQL schema and one Redis prefix make
+ * them a cluster), started one after another; if one fails, those already up are closed.
+ */
+export async function startServers(n: number, env: Record<string, string | undefined>): Promise<TestServer[]> {
+  const servers: TestServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await startServer(env));
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw err;
+  }
+  return servers;
+}
+
 /** The server one test starts, and what the test opens on it (see PerTest). */
 export type ServerPerTest = PerTest<Parameters<typeof startServer>, TestServer>;
 

@@ -19,7 +19,7 @@ import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { RoomRegistry } from '../src/relay/room-registry.js';
 import { relayRegistry } from '../src/routes/relay/index.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { startServers, type TestServer } from '../../../test/helpers/server.js';
 import { docUntil, stockProvider, synced, textOf, until, type StockProvider } from '../../../test/fixtures/relay-clients.js';
 import { RawClient, metricValue } from './signaling-client.js';
 import { PG_URL, urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
@@ -33,19 +33,8 @@ afterEach(async () => {
 });
 
 async function cluster(n: number, env: Record<string, string> = {}): Promise<TestServer[]> {
-  const servers: TestServer[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = await startServer({
-      STORAGE: 'postgres',
-      DATABASE_URL: urlWithSchema(schema),
-      REDIS_URL,
-      REDIS_PREFIX: prefix,
-      ROOM_IDLE_MS: '200',
-      ...env,
-    });
-    cleanup.push(() => s.close());
-    servers.push(s);
-  }
+  const servers = await startServers(n, { STORAGE: 'postgres', DATABASE_URL: urlWithSchema(schema), REDIS_URL, REDIS_PREFIX: prefix, ROOM_IDLE_MS: '200', ...env });
+  for (const s of servers) cleanup.push(() => s.close());
   return servers;
 }
 
