@@ -4,6 +4,8 @@
  */
 export const CloseCode = {
   MessageTooBig: 1009,
+  /** RFC 6455 "internal error": storage could not load the room, or the server failed; clients retry. */
+  InternalError: 1011,
   ServiceRestart: 1012,
   /** RFC 6455 "try again later": the instance is at MAX_CONNECTIONS (not a SPEC code; 4409 means room full). */
   TryAgainLater: 1013,
@@ -30,6 +32,8 @@ function define<K extends string>(defs: Record<K, Omit<ErrorDefinition, 'code'>>
 
 export const Errors = define({
   ERR_MESSAGE_TOO_BIG: { httpStatus: 413, closeCode: CloseCode.MessageTooBig, message: 'frame larger than the limit' },
+  ERR_ROOM_UNAVAILABLE: { httpStatus: 500, closeCode: CloseCode.InternalError, message: 'room could not be loaded' },
+  ERR_INTERNAL: { httpStatus: 500, closeCode: CloseCode.InternalError, message: 'internal error' },
   ERR_SHUTTING_DOWN: { httpStatus: 503, closeCode: CloseCode.ServiceRestart, message: 'server restarting' },
   ERR_ROOM_NAME: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed room name' },
   ERR_PROTOCOL: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed protocol message' },

@@ -5,7 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
-import { CloseCode, closeReason, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
+import { CloseCode, Errors, closeReason, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
 import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
@@ -81,7 +81,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     } catch (err) {
       if (err instanceof RoomFullError) return this.reject(CloseCode.RoomFull, 'room full', 'room_full');
       this.log.error({ err }, 'relay room could not be loaded');
-      return this.reject(1011, 'room could not be loaded', 'load_failed');
+      return this.reject(CloseCode.InternalError, Errors.ERR_ROOM_UNAVAILABLE.message, 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
     const queued = this.queue ?? [];
@@ -223,7 +223,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
       return;
     }
     this.log.error({ err }, 'relay message handling failed');
-    this.reject(1011, 'internal error', 'internal');
+    this.reject(CloseCode.InternalError, Errors.ERR_INTERNAL.message, 'internal');
   }
 
   private onClose(): void {

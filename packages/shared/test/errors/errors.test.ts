@@ -7,8 +7,8 @@ const entries = Object.entries(Errors) as Array<[ErrorCode, (typeof Errors)[Erro
 
 describe('error definitions', () => {
   it('pins the number of codes (update docs/errors.md when this changes)', () => {
-    expect(entries).toHaveLength(11);
-    expect(Object.keys(CloseCode)).toHaveLength(8);
+    expect(entries).toHaveLength(13);
+    expect(Object.keys(CloseCode)).toHaveLength(9);
   });
 
   it('each definition carries its own key as code', () => {
@@ -37,7 +37,7 @@ describe('error definitions', () => {
   it('application close codes (4xxx) mirror their HTTP status', () => {
     for (const [key, def] of entries) {
       if (def.closeCode >= 4000) expect(def.closeCode - 4000, key).toBe(def.httpStatus);
-      else expect(def.closeCode === 1009 || def.closeCode === 1012 || def.closeCode === 1013, key).toBe(true);
+      else expect(def.closeCode === 1009 || def.closeCode === 1011 || def.closeCode === 1012 || def.closeCode === 1013, key).toBe(true);
     }
   });
 

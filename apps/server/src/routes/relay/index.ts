@@ -64,7 +64,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
     conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
       log.error({ err, conn: id }, 'relay connection failed to open');
-      conn.reject(1011, 'internal error', 'internal');
+      conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });
   };
   app.get('/relay/*', { websocket: true }, handler);
