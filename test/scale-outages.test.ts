@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
@@ -142,6 +143,11 @@ describe('outages', () => {
     // Accepted: clients on the same instance get them at once, while nothing can be committed.
     await docUntil(neighbour.doc, () => neighbour.list.length === 30, 10_000, 'local delivery during the outage');
     await untilMetric(a, 'sync_storage_errors_total'); // a commit failed, and was kept
+    // A room not in memory cannot be loaded meanwhile: refused with 1011 (clients retry), not served empty.
+    const cold = new WebSocket(`${a.wsUrl}/relay/${room()}`);
+    cleanup.push(() => cold.terminate());
+    const [code] = (await withTimeout(once(cold, 'close'), 10_000, 'cold room refused')) as [number];
+    expect(code).toBe(1011);
 
     await cable.restore();
     await readyz(a, (x) => x.status === 200);
