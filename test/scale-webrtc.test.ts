@@ -13,12 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { RawClient, metricValue, publishesReceived } from '../apps/server/test/signaling-client.js';
-import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
+import { expectSyncedOverWebrtc, killPeers, startPeersInTurn, stopPeers, untilSynced, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
 import { startServers, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
 import { withTimeout } from './helpers/timeout.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const SYNC_MS = 30_000;
+/** until the first peer's announce is out: a Node + tsx start-up, slow on a busy machine */
+const START_MS = 20_000;
 const schema = schemaForThisFile('webrtc');
 const prefix = `test-${randomBytes(5).toString('hex')}:`;
 const peers: PeerProcess[] = [];
@@ -38,15 +40,19 @@ async function signalUrl(server: TestServer, sub: string, room: string): Promise
   return `${server.wsUrl}/signal?token=${await testToken(sub, [room])}`;
 }
 
-/** phone on A, desktop on B, observer on C; resolves once both peers synced and exited. */
+/** phone on A, then desktop on B, observer on C; resolves once both peers synced and exited. */
 async function syncAcross([a, b, c]: TestServer[], room: string, password?: string) {
   if (!a || !b || !c) throw new Error('three instances needed');
   const observer = await RawClient.open(await signalUrl(c, 'observer', room));
   cleanup.push(() => observer.close());
   observer.send({ type: 'subscribe', topics: [room] });
   await observer.roundTrip();
-  const [phone, desktop] = startPeerPair(peers, room, { phone: await signalUrl(a, 'phone', room), desktop: await signalUrl(b, 'desktop', room) }, password);
-  const results = await withTimeout(Promise.all([phone.synced, desktop.synced]), SYNC_MS, 'both peers synced');
+  // The desktop starts once the phone's announce has crossed Redis (seen on C): see startPeersInTurn.
+  const from = observer.frames.length;
+  const phoneAnnounced = () => observer.find(from, (m) => m['type'] === 'publish', START_MS);
+  const urls = { phone: await signalUrl(a, 'phone', room), desktop: await signalUrl(b, 'desktop', room) };
+  const [phone, desktop] = await startPeersInTurn(peers, room, urls, phoneAnnounced, password);
+  const results = await untilSynced([phone, desktop], SYNC_MS);
   // While both are still online: one signaling socket on each instance.
   const connections = await Promise.all([a, b, c].map((s) => metricValue(s, 'signalingConnections')));
   const codes = await withTimeout(stopPeers([phone, desktop]), 10_000, 'peers exit');

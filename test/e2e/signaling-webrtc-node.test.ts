@@ -7,9 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET, testToken } from '../helpers/server.js';
 import { withTimeout } from '../helpers/timeout.js';
 import { RawClient, metricValue, publishesReceived } from '../../apps/server/test/signaling-client.js';
-import { expectSyncedOverWebrtc, killPeers, startPeerPair, stopPeers, type PeerProcess } from './fixtures/signaling-peer-process.js';
+import { expectSyncedOverWebrtc, killPeers, startPeersInTurn, stopPeers, untilSynced, type PeerProcess } from './fixtures/signaling-peer-process.js';
 
 const SYNC_MS = 30_000;
+/** until the first peer's announce is out: a Node + tsx start-up, slow on a busy machine */
+const START_MS = 20_000;
 
 const scope = serverPerTest();
 const peers: PeerProcess[] = [];
@@ -26,8 +28,11 @@ async function syncPair(room: string, password?: string) {
   scope.track(observer);
   observer.send({ type: 'subscribe', topics: [room] });
   await observer.roundTrip();
-  const [a, b] = startPeerPair(peers, room, { phone: await url('phone'), desktop: await url('desktop') }, password);
-  const results = await withTimeout(Promise.all([a.synced, b.synced]), SYNC_MS, 'both peers synced');
+  // The desktop starts once the phone has announced itself: see startPeersInTurn.
+  const from = observer.frames.length;
+  const phoneAnnounced = () => observer.find(from, (m) => m['type'] === 'publish', START_MS);
+  const [a, b] = await startPeersInTurn(peers, room, { phone: await url('phone'), desktop: await url('desktop') }, phoneAnnounced, password);
+  const results = await untilSynced([a, b], SYNC_MS);
   const codes = await withTimeout(stopPeers([a, b]), 10_000, 'peers exit');
   const relayed = publishesReceived(observer);
   return { results, codes, relayed };
