@@ -38,20 +38,60 @@ function plain(desc: RTCSessionDescriptionInit): RTCSessionDescriptionInit {
   return { type: desc.type, sdp: desc.sdp ?? '' };
 }
 
+/** The SDP without its candidates: they follow by trickle once they may be used. */
+function withoutCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
+    .join('\r\n');
+}
+
 export async function datachannelWrtc(opts: DatachannelOptions = {}): Promise<Wrtc> {
   const polyfill = await import('node-datachannel/polyfill');
   const bindAddress = opts.bindAddress ?? '127.0.0.1';
   const Base = polyfill.RTCPeerConnection as typeof PolyfillPeerConnection;
+  /**
+   * Local candidates are held back until the remote description is in (offer: the answer was
+   * applied; answer: always already the case). libdatachannel 0.24.5 (node-datachannel 0.33.4)
+   * starts DTLS as soon as ICE connects, even while the remote description that carries the
+   * peer's certificate fingerprint is still being applied (fixed upstream by libdatachannel
+   * PR #1612). An answerer that knew the offerer's candidates reached it over ICE before the
+   * answer had arrived there, its DTLS hello hit that window, the offerer's check failed
+   * ("DTLS alert: unknown CA"), its connection closed, and simple-peer never noticed (the
+   * polyfill reports "closed", never "failed"): y-webrtc then kept a dead connection on both
+   * sides. Most often with a room password, whose signaling is encrypted and slower than
+   * loopback. Without our candidates, the answerer cannot reach us before we hold its
+   * fingerprint.
+   */
   class LoopbackPeerConnection extends Base {
+    private held: Event[] | null = [];
     constructor(config: RTCConfiguration = {}) {
       // bindAddress is a libdatachannel option the polyfill passes through
       super({ ...config, bindAddress } as RTCConfiguration);
     }
     override async createOffer(): Promise<RTCSessionDescriptionInit> {
-      return plain((await super.createOffer()) as RTCSessionDescriptionInit);
+      return this.shown(plain((await super.createOffer()) as RTCSessionDescriptionInit));
     }
     override async createAnswer(): Promise<RTCSessionDescriptionInit> {
-      return plain((await super.createAnswer()) as RTCSessionDescriptionInit);
+      return this.shown(plain((await super.createAnswer()) as RTCSessionDescriptionInit));
+    }
+    override get localDescription(): RTCSessionDescription {
+      const desc = super.localDescription;
+      return (desc.sdp ? this.shown(plain(desc)) : desc) as RTCSessionDescription;
+    }
+    override async setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
+      await super.setRemoteDescription(description);
+      const held = this.held ?? [];
+      this.held = null;
+      for (const event of held) super.dispatchEvent(event);
+    }
+    override dispatchEvent(event: Event): boolean {
+      if (event.type !== 'icecandidate' || !this.held) return super.dispatchEvent(event);
+      this.held.push(event);
+      return true;
+    }
+    private shown(desc: RTCSessionDescriptionInit): RTCSessionDescriptionInit {
+      return this.held ? { type: desc.type, sdp: withoutCandidates(desc.sdp ?? '') } : desc;
     }
   }
   return {
