@@ -9,16 +9,14 @@ import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
-import type { HeartbeatMember } from './heartbeat.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
 
 type State = 'authenticating' | 'open' | 'closed';
 
-export class SignalingConnection implements HandlerConnection, HeartbeatMember {
+export class SignalingConnection implements HandlerConnection {
   readonly topics = new Set<string>();
   claims: RoomTokenClaims = { sub: '', exp: 0, rooms: [], scope: 'read' };
   private state: State = 'authenticating';
-  private alive = true;
   private pending: RawData[] = [];
   private readonly limiter: RateLimiter;
 
@@ -30,10 +28,9 @@ export class SignalingConnection implements HandlerConnection, HeartbeatMember {
   ) {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond);
     deps.metrics.signalingConnections.inc();
-    deps.heartbeat.add(this);
+    deps.keepalive.watch(socket);
     // Attached synchronously: frames that arrive while the token is checked are queued.
     socket.on('message', (data) => this.onFrame(data));
-    socket.on('pong', () => (this.alive = true));
     socket.on('error', (err) => this.log.debug({ err }, 'signaling socket error'));
     socket.on('close', (code) => {
       this.log.debug({ code }, 'signaling socket closed');
@@ -79,20 +76,9 @@ export class SignalingConnection implements HandlerConnection, HeartbeatMember {
     if (this.state === 'open') this.socket.send(text);
   }
 
-  beat(): void {
-    if (!this.alive) {
-      this.log.debug('signaling socket missed its pong');
-      this.teardown();
-      this.socket.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
-  }
-
   private onFrame(data: RawData): void {
     if (this.state === 'closed') return;
-    this.alive = true;
+    this.deps.keepalive.touch(this.socket);
     if (byteLength(data) > this.deps.limits.maxMessageBytes) return this.refuse(refusal('ERR_MESSAGE_TOO_BIG', 'too_big'));
     if (!this.limiter.take()) return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
     if (this.state === 'authenticating') {
@@ -110,14 +96,13 @@ export class SignalingConnection implements HandlerConnection, HeartbeatMember {
     if (refused) this.refuse(refused);
   }
 
-  /** Idempotent: leave every topic, stop the heartbeat, update the gauge. */
+  /** Idempotent: leave every topic, update the gauge. */
   private teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.pending = [];
     for (const topic of this.topics) this.deps.bus.leave(topic, this);
     this.topics.clear();
-    this.deps.heartbeat.delete(this);
     this.deps.metrics.signalingConnections.dec();
   }
 }

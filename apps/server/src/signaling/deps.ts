@@ -2,7 +2,7 @@
 import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from '../auth/authenticate.js';
-import type { Heartbeat } from './heartbeat.js';
+import type { Keepalive } from '../ws/keepalive.js';
 import type { TopicBus } from './topic-bus.js';
 
 export interface SignalingLimits {
@@ -22,5 +22,6 @@ export interface SignalingDeps {
   roomPolicy: RoomNamePolicy;
   metrics: ServerMetrics;
   limits: SignalingLimits;
-  heartbeat: Heartbeat;
+  /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
+  keepalive: Keepalive;
 }

@@ -11,13 +11,14 @@ import type { ServerContext } from '../../context.js';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
 import { createRelayScaleOut } from '../../fanout/scale-out.js';
-import { Keepalive } from '../../relay/keepalive.js';
+import { Keepalive } from '../../ws/keepalive.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
+const RELAY_PING_INTERVAL_MS = 30_000;
 
 export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
@@ -37,7 +38,8 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
   });
   scale.bind(registry);
-  const keepalive = new Keepalive();
+  // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
+  const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
   const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes };
 

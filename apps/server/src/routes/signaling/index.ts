@@ -8,10 +8,10 @@ import type { WebSocket } from 'ws';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
-import { Heartbeat } from '../../signaling/heartbeat.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
+import { Keepalive } from '../../ws/keepalive.js';
 
 /** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
 const BUFFERED_FRAMES = 64;
@@ -23,7 +23,7 @@ export async function signalingRoutes(app: FastifyInstance): Promise<void> {
     onTopicCount: (n) => metrics.signalingTopics.set(n),
   });
   const deps = createDeps(app, bus);
-  app.addHook('onClose', async () => deps.heartbeat.stop());
+  app.addHook('onClose', async () => deps.keepalive.stop());
   app.get('/signal', { websocket: true }, (socket, req) => onSocket(app, deps, socket, req));
 }
 
@@ -40,7 +40,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       messagesPerSecond: config.MAX_MESSAGES_PER_SECOND,
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
-    heartbeat: new Heartbeat(config.SIGNALING_PING_INTERVAL_MS),
+    keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
   };
 }
 

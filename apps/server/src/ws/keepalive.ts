@@ -1,0 +1,45 @@
+/**
+ * WebSocket-level liveness for every endpoint: one shared interval (not a timer per socket)
+ * pings each watched socket and terminates one that did not answer the previous ping, since a
+ * dead peer would never complete a close handshake. Terminating emits 'close', so each
+ * endpoint's own close handler does its bookkeeping as for any other close.
+ */
+import type { WebSocket } from 'ws';
+
+export class Keepalive {
+  private readonly alive = new Map<WebSocket, boolean>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(intervalMs: number) {
+    this.timer = setInterval(() => this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  watch(ws: WebSocket): void {
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.touch(ws));
+    ws.once('close', () => this.alive.delete(ws));
+  }
+
+  /** Evidence of life other than a pong (e.g. a frame received) counts for this interval. */
+  touch(ws: WebSocket): void {
+    if (this.alive.has(ws)) this.alive.set(ws, true);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.alive.clear();
+  }
+
+  private sweep(): void {
+    for (const [ws, alive] of this.alive) {
+      if (!alive) {
+        this.alive.delete(ws);
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      if (ws.readyState === ws.OPEN) ws.ping();
+    }
+  }
+}
