@@ -1,14 +1,12 @@
 /** GET /metrics in Prometheus text format, behind METRICS_TOKEN when it is set. */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sameSecret } from '../../auth/same-secret.js';
 
 export function bearerMatches(req: FastifyRequest, expected: string | undefined): boolean {
   if (!expected) return true;
   const header = req.headers.authorization;
   const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return sameSecret(given, expected);
 }
 
 export async function metricsRoutes(app: FastifyInstance): Promise<void> {

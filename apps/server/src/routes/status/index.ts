@@ -3,12 +3,12 @@
  * when set: `Authorization: Bearer` or, for a browser, `?token=` (the page passes it on
  * as a bearer header; logs redact it).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildSnapshot } from '../../status/snapshot.js';
 import { RateSampler } from '../../status/sampler.js';
 import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
 import { TurnProbe } from '../../status/turn-probe.js';
+import { sameSecret } from '../../auth/same-secret.js';
 import { bearerMatches } from '../metrics/index.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
@@ -47,8 +47,5 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
 function queryTokenMatches(req: FastifyRequest, expected: string | undefined): boolean {
   if (!expected) return true;
   const given = (req.query as Record<string, unknown> | undefined)?.['token'];
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return typeof given === 'string' && sameSecret(given, expected);
 }
