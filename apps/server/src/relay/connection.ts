@@ -11,6 +11,7 @@ import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import { rawDataToBuffer } from '../ws/raw-data.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
@@ -160,7 +161,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
 
   private onMessage(data: RawData): void {
     if (this.closed) return;
-    const frame = toBytes(data);
+    const frame = rawDataToBuffer(data);
     const { config } = this.deps.ctx;
     if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(CloseCode.MessageTooBig, 'message too big', 'too_big');
     if (!this.limiter.take()) return this.reject(CloseCode.RateLimited, 'message rate limit', 'rate_limited');
@@ -235,10 +236,4 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.out = [];
     this.outBytes = 0;
   }
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return new Uint8Array(data);
 }

@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { rawDataToBuffer } from '../ws/raw-data.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
@@ -17,7 +18,7 @@ export class SignalingConnection implements HandlerConnection {
   readonly topics = new Set<string>();
   claims: RoomTokenClaims = { sub: '', exp: 0, rooms: [], scope: 'read' };
   private state: State = 'authenticating';
-  private pending: RawData[] = [];
+  private pending: Buffer[] = [];
   private readonly limiter: RateLimiter;
 
   constructor(
@@ -76,10 +77,11 @@ export class SignalingConnection implements HandlerConnection {
     if (this.state === 'open') this.socket.send(text);
   }
 
-  private onFrame(data: RawData): void {
+  private onFrame(raw: RawData): void {
     if (this.state === 'closed') return;
     this.deps.keepalive.touch(this.socket);
-    if (byteLength(data) > this.deps.limits.maxMessageBytes) return this.refuse(refusal('ERR_MESSAGE_TOO_BIG', 'too_big'));
+    const data = rawDataToBuffer(raw);
+    if (data.byteLength > this.deps.limits.maxMessageBytes) return this.refuse(refusal('ERR_MESSAGE_TOO_BIG', 'too_big'));
     if (!this.limiter.take()) return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
     if (this.state === 'authenticating') {
       this.pending.push(data);
@@ -88,8 +90,9 @@ export class SignalingConnection implements HandlerConnection {
     this.process(data);
   }
 
-  private process(data: RawData): void {
-    const read = readSignalingMessage(toText(data));
+  /** Text and binary frames are both read as UTF-8 JSON, as the stock server does. */
+  private process(data: Buffer): void {
+    const read = readSignalingMessage(data.toString('utf8'));
     if (!read.ok) return this.refuse(refusal('ERR_PROTOCOL', read.reason, read.detail));
     this.deps.metrics.signalingMessages.inc({ type: read.message.type });
     const refused = handleMessage(this.deps, this, read.message);
@@ -105,16 +108,4 @@ export class SignalingConnection implements HandlerConnection {
     this.topics.clear();
     this.deps.metrics.signalingConnections.dec();
   }
-}
-
-function byteLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
-  return data.byteLength;
-}
-
-/** Text and binary frames are both read as UTF-8 JSON, as the stock server does. */
-function toText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }
