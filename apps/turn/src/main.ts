@@ -1,5 +1,5 @@
 /** TURN process: validate env, start TURN and its health/metrics endpoint, stop cleanly on SIGTERM/SIGINT. */
-import { ConfigError, createLogger, loadEnvOrExit, turnConfigSchema } from '@sync-suite/shared/node';
+import { ConfigError, createLogger, loadEnvOrExit, stopOnSignals, turnConfigSchema } from '@sync-suite/shared/node';
 import { createTurnServer, type TurnServer } from './server.js';
 
 const config = loadEnvOrExit(turnConfigSchema);
@@ -14,21 +14,7 @@ try {
   process.exit(1);
 }
 
-let stopping = false;
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down');
-  try {
-    await turn.stop();
-    process.exit(0);
-  } catch (err) {
-    log.error({ err }, 'shutdown failed');
-    process.exit(1);
-  }
-}
-process.on('SIGTERM', () => void stop('SIGTERM'));
-process.on('SIGINT', () => void stop('SIGINT'));
+stopOnSignals(log, () => turn.stop());
 
 try {
   await turn.start();

@@ -7,3 +7,4 @@ export * from './config/turn-config.js';
 export * from './metrics/server-metrics.js';
 export * from './metrics/turn-metrics.js';
 export * from './logging/logger.js';
+export * from './process/stop-on-signals.js';
