@@ -6,7 +6,10 @@
  * command line.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +21,7 @@ import { freeUdpPort } from './helpers/process.js';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'sync-coturn-'));
+const scratch = mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/sync-coturn-' : join(tmpdir(), 'sync-coturn-db-'));
 const SECRET = 'coturn-current-secret-0123';
 const PREVIOUS = 'coturn-previous-secret-4567';
 let coturn: LoggedProcess | undefined;
@@ -25,21 +29,59 @@ let peer: LoggedProcess | undefined;
 let turnPort = 0;
 let peerPort = 0;
 
-/** turnutils_uclient allocating and echoing 20 packets through coturn; its exit code. */
-async function allocate(username: string, password: string): Promise<number> {
+interface UclientRun {
+  /** exit code; -1 when killed by the timeout */
+  code: number;
+  output: string;
+}
+
+/** turnutils_uclient allocating and echoing 5 packets through coturn. */
+async function allocate(username: string, password: string): Promise<UclientRun> {
   const args = ['-L', '127.0.0.1', '-e', '127.0.0.1', '-r', String(peerPort), '-u', username, '-w', password];
   try {
-    await run('turnutils_uclient', [...args, '-p', String(turnPort), '-n', '20', '-m', '1', '-l', '100', '-c', '127.0.0.1'], { timeout: 15_000 });
-    return 0;
+    const { stdout, stderr } = await run('turnutils_uclient', [...args, '-p', String(turnPort), '-n', '5', '-m', '1', '-l', '100', '-c', '127.0.0.1'], { timeout: 20_000 });
+    return { code: 0, output: stdout + stderr };
   } catch (err) {
-    return (err as { code?: number }).code ?? -1;
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/** What to show when an expectation fails: the client's output and coturn's last lines. */
+function evidence(r: UclientRun): string {
+  const log = (coturn?.lines ?? []).slice(-30).map((l) => String(l['msg'])).join('\n');
+  return `uclient exited ${r.code}:\n${r.output.slice(-1500)}\ncoturn log:\n${log}`;
+}
+
+/** Resolves once `port` answers a UDP datagram (a STUN Binding request; the peer echoes it). */
+async function answersUdp(port: number, timeoutMs: number): Promise<void> {
+  const socket = createSocket('udp4');
+  const binding = Buffer.alloc(20);
+  binding.writeUInt16BE(0x0001, 0);
+  binding.writeUInt32BE(0x2112a442, 4);
+  randomFillSync(binding, 8, 12);
+  const answered = once(socket, 'message');
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      socket.send(binding, port, '127.0.0.1');
+      const got = await Promise.race([answered.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+      if (got) return;
+      if (Date.now() > deadline) throw new Error(`nothing answers on UDP 127.0.0.1:${port}`);
+    }
+  } finally {
+    socket.close();
   }
 }
 
 beforeAll(async () => {
   [turnPort, peerPort] = [await freeUdpPort(), await freeUdpPort()];
   const relayBase = 50_000 + Math.floor(Math.random() * 5_000);
-  coturn = startLogged('sh', [join(root, 'deploy/coturn/entrypoint.sh')], {
+  // Its own pid file and user database: the defaults are shared with any other coturn on this
+  // host (the Chromium TURN test may run one at the same time). The database lives in memory:
+  // coturn creates its schema on the first authentication, seconds of fsync on a busy disk.
+  const own = [`--pidfile=${join(work, 'turnserver.pid')}`, `--db=${join(scratch, 'turndb')}`];
+  coturn = startLogged('sh', [join(root, 'deploy/coturn/entrypoint.sh'), ...own], {
     cwd: work,
     env: {
       PATH: process.env['PATH'],
@@ -57,26 +99,35 @@ beforeAll(async () => {
   });
   peer = startLogged('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)], { env: { PATH: process.env['PATH'] } });
   await coturn.waitFor((l) => /Total General servers/.test(String(l['msg'])), 15_000);
+  await Promise.all([answersUdp(turnPort, 10_000), answersUdp(peerPort, 10_000)]);
 });
 
 afterAll(async () => {
   await Promise.all([coturn?.stop(), peer?.stop()]);
   rmSync(work, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('coturn profile with our TURN REST credentials', () => {
   it('accepts credentials signed with TURN_SECRET and with TURN_SECRET_PREVIOUS', async () => {
-    const current = createTurnCredentials(SECRET, 'device-a', 600);
-    expect(await allocate(current.username, current.credential)).toBe(0);
-    const previous = createTurnCredentials(PREVIOUS, 'device-b', 600);
-    expect(await allocate(previous.username, previous.credential)).toBe(0);
+    for (const [secret, sub] of [[SECRET, 'device-a'], [PREVIOUS, 'device-b']] as const) {
+      const c = createTurnCredentials(secret, sub, 600);
+      const r = await allocate(c.username, c.credential);
+      expect(r.code, evidence(r)).toBe(0);
+      expect(r.output, evidence(r)).toMatch(/tot_send_msgs=5, tot_recv_msgs=5/);
+    }
   });
 
   it('refuses credentials signed with another secret, or expired', async () => {
     const wrong = createTurnCredentials('some-other-secret-8910', 'device-c', 600);
-    expect(await allocate(wrong.username, wrong.credential)).not.toBe(0);
     const expired = createTurnCredentials(SECRET, 'device-d', 60, Math.floor(Date.now() / 1000) - 3600);
-    expect(await allocate(expired.username, expired.credential)).not.toBe(0);
+    for (const c of [wrong, expired]) {
+      const r = await allocate(c.username, c.credential);
+      // A refusal is an answer (401), not silence: uclient gives up at once, not on the timeout.
+      expect(r.code, evidence(r)).toBeGreaterThan(0);
+      expect(r.output, evidence(r)).toMatch(/Cannot complete Allocation/);
+    }
+    expect(coturn?.lines.some((l) => String(l['msg']).includes(`<${wrong.username}>`))).toBe(true);
   });
 
   it('keeps the secret off the command line, in a private file', async () => {

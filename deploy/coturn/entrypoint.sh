@@ -22,4 +22,5 @@ chmod 600 "$conf"
   echo "static-auth-secret=$TURN_SECRET"
   if [ -n "${TURN_SECRET_PREVIOUS:-}" ]; then echo "static-auth-secret=$TURN_SECRET_PREVIOUS"; fi
 } > "$conf"
-exec turnserver -c "$conf"
+# Extra arguments go to turnserver (e.g. --pidfile, --db for a second instance on one host).
+exec turnserver -c "$conf" "$@"
