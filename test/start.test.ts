@@ -2,13 +2,11 @@
  * `npm start`: server and TURN together. Ctrl-C stops both gracefully (exit 0); when one
  * dies, the other is stopped and the exit code is the dead one's.
  */
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseEnv, exitWithin, listeningPort, runProcess, type RunningProcess } from './helpers/process.js';
+import { baseEnv, exitWithin, freeUdpPort, listeningPort, runProcess, type RunningProcess } from './helpers/process.js';
 
 let proc: RunningProcess | undefined;
 let dataDir: string | undefined;
@@ -19,23 +17,6 @@ afterEach(async () => {
   dataDir = undefined;
 });
 
-/** A port free for both UDP and TCP on 127.0.0.1 right now (TURN listens on both). */
-async function freeTurnPort(): Promise<number> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const port = udp.address().port;
-    const tcp = createServer();
-    const tcpFree = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => (tcpFree ? tcp.close(() => resolve()) : resolve()));
-    await new Promise<void>((resolve) => udp.close(resolve));
-    if (tcpFree) return port;
-  }
-}
-
 async function startSuite(command: 'npm' | 'node', extra: Record<string, string> = {}): Promise<RunningProcess> {
   dataDir = mkdtempSync(join(tmpdir(), 'sync-start-'));
   const env = baseEnv({
@@ -44,7 +25,7 @@ async function startSuite(command: 'npm' | 'node', extra: Record<string, string>
     DATA_DIR: dataDir,
     TURN_LISTEN_IP: '127.0.0.1',
     TURN_RELAY_IP: '127.0.0.1',
-    TURN_PORT: String(await freeTurnPort()),
+    TURN_PORT: String(await freeUdpPort()),
     TURN_METRICS_HOST: '127.0.0.1',
     TURN_METRICS_PORT: '0',
     ...extra,

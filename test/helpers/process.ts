@@ -31,29 +31,60 @@ export interface RunningProcess {
 }
 
 /**
- * A port that was free a moment ago: for a process that must listen on a known port (a restart
- * reuses it so clients reconnect), or for an address where nothing listens.
+ * Ports are picked below the kernel's ephemeral range (32768 and up here): a port the kernel
+ * handed out and we released can be handed to any other socket on the host (another test's
+ * WebRTC or TURN relay socket) before our process binds it; a port outside that range is only
+ * ever taken by someone who asks for it by number.
  */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const address = srv.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  srv.close();
-  await once(srv, 'close');
-  return port;
+const PICK_FROM = 20_000;
+const PICK_TO = 32_000;
+/** Never the same port twice in one test process: two picks in a row are not yet bound. */
+const handedOut = new Set<number>();
+
+async function bindable(port: number, udp: boolean, tcp: boolean): Promise<boolean> {
+  const tries: Array<Promise<boolean>> = [];
+  if (tcp) {
+    const srv = createServer();
+    tries.push(
+      new Promise((resolve) => {
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+      }),
+    );
+  }
+  if (udp) {
+    const socket = createSocket('udp4');
+    tries.push(
+      new Promise((resolve) => {
+        socket.once('error', () => resolve(false));
+        socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+      }),
+    );
+  }
+  return (await Promise.all(tries)).every(Boolean);
 }
 
-/** The UDP counterpart of freePort (TURN servers, UDP echo peers). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  socket.close();
-  await once(socket, 'close');
-  return port;
+async function pickPort(udp: boolean, tcp: boolean): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = PICK_FROM + Math.floor(Math.random() * (PICK_TO - PICK_FROM));
+    if (handedOut.has(port) || !(await bindable(port, udp, tcp))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${PICK_FROM}-${PICK_TO} after 200 tries`);
+}
+
+/**
+ * A TCP port that was free a moment ago: for a process that must listen on a known port (a
+ * restart reuses it so clients reconnect), or for an address where nothing listens.
+ */
+export function freePort(): Promise<number> {
+  return pickPort(false, true);
+}
+
+/** A port free for UDP and TCP (TURN servers listen on both; UDP echo peers). */
+export function freeUdpPort(): Promise<number> {
+  return pickPort(true, true);
 }
 
 /** Only what a process needs to run: no AUTH_SECRET or other settings leak in from the test's own env. */
