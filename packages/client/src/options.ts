@@ -23,6 +23,8 @@ export interface SyncProviderOptions {
   relayGraceMs?: number;
   /** how long WebRTC must carry every device before the relay is released (default 15000 ms) */
   relayHoldMs?: number;
+  /** a WebRTC peer that has not synced this long after it appeared is dropped and met again (default 10000 ms, plus up to half of it at random) */
+  peerSyncTimeoutMs?: number;
   /** ask for a new token this long before the current one expires (default 60000 ms) */
   tokenRefreshMarginMs?: number;
   /** timeout of GET /turn-credentials (default 5000 ms) */

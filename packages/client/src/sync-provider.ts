@@ -17,7 +17,7 @@ import { RelayTransport } from './relay-transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
 
-const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
+const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
 
 export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   readonly doc: Y.Doc;
@@ -122,6 +122,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       password: this.opts.password,
       peerOpts: this.peerOpts(this.iceServers),
       maxConns: this.opts.maxConns,
+      peerSyncTimeoutMs: this.opts.peerSyncTimeoutMs,
       // `room` keeps each provider's signaling socket its own (y-webrtc shares sockets by URL).
       signalingUrl: (t) => withQuery(signalBase, { room: this.room, token: t }),
       firstToken: token,

@@ -7,6 +7,7 @@
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
+import { isSyncStep2 } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
@@ -24,15 +25,20 @@ interface SignalingMessage {
   clients?: unknown;
 }
 interface PeerInternals {
-  on(event: 'connect' | 'close' | 'data', listener: () => void): void;
+  initiator: boolean;
+  on(event: 'connect' | 'close', listener: () => void): void;
+  on(event: 'data', listener: (data: Uint8Array) => void): void;
   send(data: Uint8Array): void;
+  destroy(): void;
 }
 interface WebrtcConnInternals {
+  remotePeerId: string;
   connected: boolean;
-  synced: boolean;
+  closed: boolean;
   peer: PeerInternals;
 }
 interface RoomInternals {
+  peerId: string;
   webrtcConns: Map<string, WebrtcConnInternals>;
   bcConns: Set<string>;
 }
@@ -44,6 +50,8 @@ export interface WebrtcTransportOptions {
   password: string | undefined;
   peerOpts: Record<string, unknown>;
   maxConns: number | undefined;
+  /** a peer connection that has not synced after this long (plus up to half again, at random) is dropped */
+  peerSyncTimeoutMs: number;
   signalingUrl: (token: string | undefined) => string;
   /** token for the first attempt (already fetched by the provider) */
   firstToken: string | undefined;
@@ -62,6 +70,9 @@ export class WebrtcTransport {
   private readonly conn: SignalingConnInternals;
   private readonly gate: TokenGate;
   private readonly watched = new WeakSet<WebrtcConnInternals>();
+  /** peers whose sync step 2 we received (see sync-step.ts for why not y-webrtc's flag) */
+  private readonly synced = new WeakSet<WebrtcConnInternals>();
+  private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -105,7 +116,7 @@ export class WebrtcTransport {
   }
 
   get syncedPeers(): number {
-    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && c.synced).length;
+    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && this.synced.has(c)).length;
   }
 
   /** ICE servers (and any other simple-peer option) for the next peer connections */
@@ -114,6 +125,8 @@ export class WebrtcTransport {
   }
 
   destroy(): void {
+    for (const t of this.stuckTimers) clearTimeout(t);
+    this.stuckTimers.clear();
     this.gate.close();
     // WebrtcProvider.destroy() leaves the signaling socket open; disconnect() closes it.
     this.provider.disconnect();
@@ -163,14 +176,60 @@ export class WebrtcTransport {
   }
 
   private watchPeers(): void {
-    for (const conn of this.room?.webrtcConns.values() ?? []) {
+    const room = this.room;
+    for (const conn of room?.webrtcConns.values() ?? []) {
       if (this.watched.has(conn)) continue;
       this.watched.add(conn);
+      if (room && this.yields(room, conn)) continue;
+      const timer = this.dropIfStuck(conn);
       const changed = (): void => this.opts.onChange();
       conn.peer.on('connect', changed);
-      conn.peer.on('close', changed);
-      // y-webrtc marks the peer synced while handling its sync step 2: check after each message.
-      conn.peer.on('data', changed);
+      conn.peer.on('close', () => {
+        this.forget(timer);
+        changed();
+      });
+      conn.peer.on('data', (data) => {
+        if (this.synced.has(conn) || !isSyncStep2(data)) return;
+        this.synced.add(conn);
+        this.forget(timer);
+        changed();
+      });
     }
+  }
+
+  /**
+   * Stock y-webrtc makes an offer to every device whose announce it hears. When two devices hear
+   * each other's announce before either has a connection (they joined in the same instant), both
+   * offer (glare), and y-webrtc's tie-break feeds one offer into a connection that already made
+   * its own: both sides then report "connected" on a pair that carries nothing, forever (seen in
+   * Chromium and libdatachannel). So of two devices only the one with the smaller peer id offers:
+   * the other drops the connection y-webrtc just opened, before its offer is made (simple-peer
+   * makes it in a later microtask), and y-webrtc's close handler announces us again, which makes
+   * the smaller one offer if it has not already. A stock y-webrtc peer offers on any announce.
+   */
+  private yields(room: RoomInternals, conn: WebrtcConnInternals): boolean {
+    if (!conn.peer.initiator || room.peerId < conn.remotePeerId) return false;
+    conn.peer.destroy();
+    return true;
+  }
+
+  /**
+   * A pair can still end up open and carrying nothing (glare with a stock y-webrtc peer, a
+   * network change mid-handshake). A peer not synced in time is dropped: y-webrtc announces us
+   * again and the two meet afresh. The random extra keeps both sides from dropping at once.
+   */
+  private dropIfStuck(conn: WebrtcConnInternals): ReturnType<typeof setTimeout> {
+    const ms = this.opts.peerSyncTimeoutMs * (1 + Math.random() / 2);
+    const timer = setTimeout(() => {
+      this.stuckTimers.delete(timer);
+      if (!this.synced.has(conn) && !conn.closed) conn.peer.destroy();
+    }, ms);
+    this.stuckTimers.add(timer);
+    return timer;
+  }
+
+  private forget(timer: ReturnType<typeof setTimeout>): void {
+    clearTimeout(timer);
+    this.stuckTimers.delete(timer);
   }
 }
