@@ -1,6 +1,6 @@
 /**
  * Bundles the server and the TURN server for the runtime image:
- *   <out>/server.mjs, <out>/turn.mjs, <out>/healthcheck.mjs, <out>/sqlite-backup.mjs, <out>/package.json
+ *   <out>/server.mjs, <out>/sqlite-worker.mjs, <out>/turn.mjs, <out>/healthcheck.mjs, <out>/sqlite-backup.mjs, <out>/package.json
  *   <out>/node_modules/  only the packages that cannot be bundled (native addons,
  *                        node-turn) and what they require at run time.
  * Usage: node --import tsx deploy/bundle.ts [outDir]   (default: dist)
@@ -22,6 +22,8 @@ const INSTALL_ONLY = new Set(['prebuild-install']);
 
 const ENTRIES = {
   server: 'apps/server/src/main.ts',
+  // the SQLite storage thread, started by server.mjs from beside it
+  'sqlite-worker': 'apps/server/src/relay/persistence/sqlite-worker.ts',
   turn: 'apps/turn/src/main.ts',
   healthcheck: 'deploy/healthcheck.ts',
   'sqlite-backup': 'deploy/sqlite-backup.ts',

@@ -1,120 +1,123 @@
 /**
- * SQLite storage (the default): one file in DATA_DIR, WAL journal, synchronous=FULL so that a
- * committed batch survives power loss as well as a crash. better-sqlite3 is synchronous; a
- * group commit of one PERSIST_FLUSH_MS window is one short transaction.
+ * SQLite storage (the default): one file in DATA_DIR (sqlite-file.ts), written on a storage
+ * thread (sqlite-worker.ts). better-sqlite3 is synchronous and a commit with synchronous=FULL
+ * waits for fsync; on the event loop that wait delayed every update in flight (relay p99 40 ms
+ * against 19 ms with the memory engine, bench/relay.ts). Calls run in the order made; a group
+ * commit of one PERSIST_FLUSH_MS window is one short transaction.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } from './types.js';
+import type { SqliteCall, SqliteReply, SqliteWorkerData } from './sqlite-worker.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS relay_snapshots (
-  room TEXT PRIMARY KEY,
-  snapshot BLOB NOT NULL,
-  through_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS relay_updates (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  room TEXT NOT NULL,
-  data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS relay_updates_room_seq ON relay_updates (room, seq);
-`;
+type Call = SqliteCall extends infer C ? (C extends SqliteCall ? Omit<C, 'id'> : never) : never;
 
-interface Statements {
-  snapshot: Database.Statement<[string], { snapshot: Buffer; through_seq: number }>;
-  updates: Database.Statement<[string], { seq: number; data: Buffer }>;
-  insert: Database.Statement<[string, Uint8Array]>;
-  upsertSnapshot: Database.Statement<[string, Uint8Array, number]>;
-  deleteThrough: Database.Statement<[string, number]>;
-  ping: Database.Statement<[], { ok: number }>;
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/**
+ * In the bundle (deploy/bundle.ts) the worker is sqlite-worker.mjs beside server.mjs. From
+ * source (tsx, vitest) it is the .ts file beside this one, and a worker thread does not inherit
+ * the TypeScript loader: tsx is registered in it first.
+ */
+function spawnWorker(data: SqliteWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqlite-worker.mjs', import.meta.url), { workerData: data });
+  // tsx resolves from the working directory, as it did for `node --import tsx` or vitest.
+  const entry = new URL('./sqlite-worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData: data });
 }
 
 export class SqliteStore implements DocStore {
   readonly engine = 'sqlite';
-  private db: Database.Database | null = null;
-  private st: Statements | null = null;
   readonly file: string;
+  private worker: Worker | null = null;
+  private failure: Error | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
 
   constructor(dataDir: string) {
     this.file = join(dataDir, SQLITE_FILE_NAME);
   }
 
   async init(): Promise<void> {
-    if (this.db) return;
-    mkdirSync(join(this.file, '..'), { recursive: true });
-    const db = new Database(this.file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
-    this.st = {
-      snapshot: db.prepare('SELECT snapshot, through_seq FROM relay_snapshots WHERE room = ?'),
-      updates: db.prepare('SELECT seq, data FROM relay_updates WHERE room = ? ORDER BY seq'),
-      insert: db.prepare('INSERT INTO relay_updates (room, data) VALUES (?, ?)'),
-      upsertSnapshot: db.prepare(
-        `INSERT INTO relay_snapshots (room, snapshot, through_seq) VALUES (?, ?, ?)
-         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq
-         WHERE excluded.through_seq > relay_snapshots.through_seq`,
-      ),
-      deleteThrough: db.prepare('DELETE FROM relay_updates WHERE room = ? AND seq <= ?'),
-      ping: db.prepare('SELECT 1 AS ok'),
-    };
-    this.db = db;
+    if (this.worker) return;
+    const worker = spawnWorker({ file: this.file });
+    this.worker = worker;
+    this.failure = null;
+    worker.on('message', (reply: SqliteReply) => this.answer(reply));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`sqlite storage thread exited with code ${code}`)));
+    worker.unref();
+    // The file is opened (and the schema made) before anything else runs.
+    try {
+      await this.call({ op: 'check' });
+    } catch (err) {
+      this.worker = null;
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+      throw err;
+    }
   }
 
-  async load(room: string): Promise<StoredRoom> {
-    const { db, st } = this.open();
-    // One read transaction: a snapshot and its tail from the same moment.
-    return db.transaction(() => {
-      const snap = st.snapshot.get(room);
-      const rows = st.updates.all(room);
-      const snapshotSeq = snap?.through_seq ?? 0;
-      // Rows at or below the snapshot can only exist if a compaction was interrupted; skip them.
-      const tail = rows.filter((r) => r.seq > snapshotSeq);
-      return {
-        snapshot: snap ? new Uint8Array(snap.snapshot) : null,
-        snapshotSeq,
-        updates: tail.map((r) => new Uint8Array(r.data)),
-        lastSeq: tail.at(-1)?.seq ?? snapshotSeq,
-      };
-    })();
+  load(room: string): Promise<StoredRoom> {
+    return this.call({ op: 'load', room }) as Promise<StoredRoom>;
   }
 
   async append(batches: readonly AppendBatch[]): Promise<void> {
-    const { db, st } = this.open();
-    db.transaction(() => {
-      for (const { room, updates } of batches) for (const update of updates) st.insert.run(room, update);
-    })();
+    await this.call({ op: 'append', batches: [...batches] });
   }
 
   async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
-    const { db, st } = this.open();
-    db.transaction(() => {
-      const current = st.snapshot.get(room);
-      if (current && current.through_seq >= throughSeq) return;
-      st.upsertSnapshot.run(room, snapshot, throughSeq);
-      st.deleteThrough.run(room, throughSeq);
-    })();
+    await this.call({ op: 'compact', room, snapshot, throughSeq });
   }
 
   async check(): Promise<void> {
-    const { st } = this.open();
-    if (st.ping.get()?.ok !== 1) throw new Error('sqlite did not answer');
+    await this.call({ op: 'check' });
   }
 
   async close(): Promise<void> {
-    const db = this.db;
-    this.db = null;
-    this.st = null;
-    db?.close();
+    const worker = this.worker;
+    if (!worker) return;
+    try {
+      if (!this.failure) await this.call({ op: 'close' });
+    } finally {
+      this.worker = null;
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    }
   }
 
-  private open(): { db: Database.Database; st: Statements } {
-    if (!this.db || !this.st) throw new StoreNotReadyError(this.engine);
-    return { db: this.db, st: this.st };
+  private call(call: Call): Promise<unknown> {
+    const worker = this.worker;
+    if (!worker) return Promise.reject(new StoreNotReadyError(this.engine));
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      // Held while a call is out: a shutdown waiting on a commit must not see an idle loop and exit.
+      if (this.pending.size === 0) worker.ref();
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...call, id });
+    });
+  }
+
+  private answer(reply: SqliteReply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker?.unref();
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(Object.assign(new Error(reply.message), { name: reply.name }));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.worker?.unref();
   }
 }
