@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,27 @@ describe('sqlite engine', () => {
     const db = new Database(b.file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+  });
+
+  it('a storage thread that dies fails every call and the readiness check, instead of hanging', async () => {
+    const store = new SqliteStore(tempDir());
+    await store.init();
+    const thread = (store as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    const gone = new Promise((r) => thread.once('exit', r));
+    await thread.terminate();
+    await gone;
+    await expect(store.check()).rejects.toThrow(/storage thread exited/);
+    await expect(store.append([{ room: 'r', updates: [new Uint8Array([1])] }])).rejects.toThrow(/storage thread exited/);
+    await store.close();
+  });
+
+  it('refuses to start when the file cannot be opened, naming the error', async () => {
+    // DATA_DIR below a regular file: no directory can be made there.
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const store = new SqliteStore(join(file, 'data'));
+    await expect(store.init()).rejects.toThrow(/ENOTDIR|EEXIST/);
+    await expect(store.check()).rejects.toThrow(/before init/);
   });
 
   it('STORAGE=postgres selects the PostgreSQL engine (contract: postgres.test.ts)', () => {
