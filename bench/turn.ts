@@ -12,12 +12,11 @@
  *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (2, medians)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { answersStun, privateCoturnState, type CoturnState, type StunProbeOptions } from '../test/helpers/coturn.js';
 import { freeUdpPort } from '../test/helpers/process.js';
 import { cpuSeconds } from './lib/cpu-times.js';
 
@@ -108,6 +107,12 @@ function toolPid(child: Child): number {
   return Number(children[0]);
 }
 
+/** Wait up to 10 s for the server's listener; stop at once if it exits, with its output. */
+function serverProbe(child: Child): StunProbeOptions {
+  const output = (): string => child.out().slice(-2000);
+  return { timeoutMs: 10_000, stop: () => (child.proc.exitCode !== null ? `server exited\n${output()}` : undefined), context: output };
+}
+
 interface Server {
   name: string;
   port: number;
@@ -124,40 +129,20 @@ async function startOurs(relayBase: number): Promise<Server> {
   };
   const child = start(process.execPath, ['--import', 'tsx', 'apps/turn/src/main.ts'], env);
   // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
-  await waitForStun(Number(env.TURN_PORT), child);
+  await answersStun(Number(env.TURN_PORT), serverProbe(child));
   return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
 }
 
-async function startCoturn(relayBase: number, work: string): Promise<Server> {
+async function startCoturn(relayBase: number, state: CoturnState): Promise<Server> {
   const port = await freeUdpPort();
   const child = start('turnserver', [
     '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + 499}`,
     '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
-    '--fingerprint', '--log-file=stdout', '--simple-log', `--pidfile=${join(work, 'turnserver.pid')}`, `--db=${join(work, 'turndb')}`,
+    '--fingerprint', '--log-file=stdout', '--simple-log', ...state.args,
   ]);
   await child.waitFor(/Total General servers/, 15_000);
-  await waitForStun(port, child);
+  await answersStun(port, serverProbe(child));
   return { name: 'coturn', port, pid: toolPid(child), child };
-}
-
-/** A STUN Binding request answered: the listener is up. */
-async function waitForStun(port: number, child: Child): Promise<void> {
-  const s = createSocket('udp4');
-  const request = Buffer.alloc(20);
-  request.writeUInt16BE(0x0001, 0);
-  request.writeUInt32BE(0x2112a442, 4);
-  try {
-    const answered = once(s, 'message');
-    for (let i = 0; i < 100; i++) {
-      if (child.proc.exitCode !== null) throw new Error(`server exited\n${child.out().slice(-2000)}`);
-      s.send(request, port, '127.0.0.1');
-      const got = await Promise.race([answered.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-      if (got) return;
-    }
-    throw new Error(`no STUN answer on ${port}\n${child.out().slice(-2000)}`);
-  } finally {
-    s.close();
-  }
 }
 
 async function load(server: Server, mode: string, peerPort: number, o: TurnBenchOptions) {
@@ -190,13 +175,13 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
 
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
-  const work = mkdtempSync(join(tmpdir(), 'bench-turn-'));
+  const coturnState = privateCoturnState();
   const base = 40_000 + Math.floor(Math.random() * 8) * 1000; // two relay ranges of 500 ports
   const peerPort = await freeUdpPort();
   const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
   const servers: Server[] = [];
   try {
-    servers.push(await startOurs(base), await startCoturn(base + 500, work));
+    servers.push(await startOurs(base), await startCoturn(base + 500, coturnState));
     const rows: TurnBenchRow[] = [];
     for (const mode of Object.keys(MODES)) {
       const samples = new Map<string, Array<Awaited<ReturnType<typeof load>>>>();
@@ -207,7 +192,7 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
     return rows;
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
-    rmSync(work, { recursive: true, force: true });
+    coturnState.remove();
   }
 }
 

@@ -6,22 +6,20 @@
  * command line.
  */
 import { execFile } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTurnCredentials } from '@sync-suite/shared/node';
 import { startLogged, type LoggedProcess } from '../deploy/ci/process.js';
+import { answersStun, privateCoturnState } from './helpers/coturn.js';
 import { freeUdpPort } from './helpers/process.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'sync-coturn-'));
-const scratch = mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/sync-coturn-' : join(tmpdir(), 'sync-coturn-db-'));
+const state = privateCoturnState();
 const SECRET = 'coturn-current-secret-0123';
 const PREVIOUS = 'coturn-previous-secret-4567';
 let coturn: LoggedProcess | undefined;
@@ -53,35 +51,10 @@ function evidence(r: UclientRun): string {
   return `uclient exited ${r.code}:\n${r.output.slice(-1500)}\ncoturn log:\n${log}`;
 }
 
-/** Resolves once `port` answers a UDP datagram (a STUN Binding request; the peer echoes it). */
-async function answersUdp(port: number, timeoutMs: number): Promise<void> {
-  const socket = createSocket('udp4');
-  const binding = Buffer.alloc(20);
-  binding.writeUInt16BE(0x0001, 0);
-  binding.writeUInt32BE(0x2112a442, 4);
-  randomFillSync(binding, 8, 12);
-  const answered = once(socket, 'message');
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      socket.send(binding, port, '127.0.0.1');
-      const got = await Promise.race([answered.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-      if (got) return;
-      if (Date.now() > deadline) throw new Error(`nothing answers on UDP 127.0.0.1:${port}`);
-    }
-  } finally {
-    socket.close();
-  }
-}
-
 beforeAll(async () => {
   [turnPort, peerPort] = [await freeUdpPort(), await freeUdpPort()];
   const relayBase = 50_000 + Math.floor(Math.random() * 5_000);
-  // Its own pid file and user database: the defaults are shared with any other coturn on this
-  // host (the Chromium TURN test may run one at the same time). The database lives in memory:
-  // coturn creates its schema on the first authentication, seconds of fsync on a busy disk.
-  const own = [`--pidfile=${join(work, 'turnserver.pid')}`, `--db=${join(scratch, 'turndb')}`];
-  coturn = startLogged('sh', [join(root, 'deploy/coturn/entrypoint.sh'), ...own], {
+  coturn = startLogged('sh', [join(root, 'deploy/coturn/entrypoint.sh'), ...state.args], {
     cwd: work,
     env: {
       PATH: process.env['PATH'],
@@ -99,13 +72,13 @@ beforeAll(async () => {
   });
   peer = startLogged('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)], { env: { PATH: process.env['PATH'] } });
   await coturn.waitFor((l) => /Total General servers/.test(String(l['msg'])), 15_000);
-  await Promise.all([answersUdp(turnPort, 10_000), answersUdp(peerPort, 10_000)]);
+  await Promise.all([answersStun(turnPort, { timeoutMs: 10_000 }), answersStun(peerPort, { timeoutMs: 10_000 })]);
 });
 
 afterAll(async () => {
   await Promise.all([coturn?.stop(), peer?.stop()]);
   rmSync(work, { recursive: true, force: true });
-  rmSync(scratch, { recursive: true, force: true });
+  state.remove();
 });
 
 describe('coturn profile with our TURN REST credentials', () => {
