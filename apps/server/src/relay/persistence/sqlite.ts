@@ -12,7 +12,9 @@ import type { SqliteCall, SqliteReply, SqliteWorkerData } from './sqlite-worker.
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
-type Call = SqliteCall extends infer C ? (C extends SqliteCall ? Omit<C, 'id'> : never) : never;
+/** Omit applied to each member of a union */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+type Call = WithoutId<SqliteCall>;
 
 interface Pending {
   resolve(value: unknown): void;
@@ -57,9 +59,7 @@ export class SqliteStore implements DocStore {
     try {
       await this.call({ op: 'check' });
     } catch (err) {
-      this.worker = null;
-      worker.removeAllListeners('exit');
-      await worker.terminate();
+      await this.stop(worker);
       throw err;
     }
   }
@@ -86,10 +86,15 @@ export class SqliteStore implements DocStore {
     try {
       if (!this.failure) await this.call({ op: 'close' });
     } finally {
-      this.worker = null;
-      worker.removeAllListeners('exit');
-      await worker.terminate();
+      await this.stop(worker);
     }
+  }
+
+  /** Ends the thread; its exit is ours, not a failure. */
+  private async stop(worker: Worker): Promise<void> {
+    this.worker = null;
+    worker.removeAllListeners('exit');
+    await worker.terminate();
   }
 
   private call(call: Call): Promise<unknown> {
