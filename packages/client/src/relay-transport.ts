@@ -4,15 +4,11 @@
  */
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
-import * as decoding from 'lib0/decoding';
+import { readAuthMessage } from 'y-protocols/auth';
 import { WebsocketProvider } from 'y-websocket';
+import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import { TokenGate } from './token-gate.js';
 import { withQuery } from './endpoints.js';
-
-/** y-protocols/auth message type in the y-websocket protocol */
-const MESSAGE_AUTH = 2;
-/** 4400: a malformed room name or message. Nothing a reconnect could fix. */
-const BAD_REQUEST = 4400;
 
 export interface RelayClose {
   code: number;
@@ -48,11 +44,11 @@ export class RelayTransport {
       disableBc: true,
       WebSocketPolyfill: opts.WebSocket as typeof WebSocket,
       // 4401/4403 may be fixed by the next token, 4409/4429 by waiting; 4400 by nothing.
-      shouldReconnect: (event) => event.code !== BAD_REQUEST,
+      shouldReconnect: (event) => event.code !== CloseCode.BadRequest,
     });
     // The stock handler prints the URL, which carries the token: report the reason instead.
-    this.provider.messageHandlers[MESSAGE_AUTH] = (_encoder, decoder) => {
-      if (decoding.readVarUint(decoder) === 0) opts.onRefused({ code: 0, reason: decoding.readVarString(decoder) });
+    this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
+      readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
     this.gate = new TokenGate(this.provider, { getToken: opts.getToken, url: (token) => withQuery(url, { token }), onTokenError: opts.onTokenError }, false);
     this.provider.on('status', ({ status }) => {

@@ -41,3 +41,15 @@ it('refreshes the token before it expires, and the TURN credentials with it', as
   const newTurn = later.iceServers.find((s) => s.urls.includes('turn:127.0.0.1:3478'));
   expect(newTurn?.username).not.toBe(turn?.username);
 });
+
+it('reports a relay refusal (permission denied) as an error with its reason, not the token-carrying URL', async () => {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+  const a = new PeerProcess('phone', { TOKEN_SECRET: TEST_SECRET });
+  scope.track(a);
+  // The fixture's tokens cover test-conversation-*; this room is another type.
+  await a.send('start', { serverUrl: server.url, room: 'test-assistant-not-mine' });
+  // The permission-denied message (no close code) comes before the 4403 close.
+  const refused = await a.waitFor((e) => e.ev === 'error' && e['source'] === 'relay' && e['code'] === undefined, 'relay permission denied');
+  expect(String(refused['message'])).toMatch(/room|forbidden|not allowed|cover/i);
+  expect(String(refused['message'])).not.toContain('token=');
+});
