@@ -13,8 +13,9 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { createRoomToken } from '@sync-suite/shared';
-import { createLogger, parseEnv, serverConfigSchema } from '@sync-suite/shared/node';
+import { createLogger, parseEnv, serverConfigSchema, stopOnSignals } from '@sync-suite/shared/node';
 import { buildServer } from '../apps/server/src/app.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -64,12 +65,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const port = Number(process.env['DEMO_PORT'] ?? 4455);
   const demo = await startDemo({ port, host: process.env['DEMO_HOST'] ?? '127.0.0.1', env: process.env });
   demo.app.log.warn(`demo at ${demo.url}/?name=ada (and ?name=bob in another browser)`);
-  const stop = (): void => {
-    demo.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopOnSignals(demo.app.log as Logger, demo.close);
 }
