@@ -7,15 +7,9 @@ export interface IceServer {
   credential?: string;
 }
 
-/** `host` as the request named it, without its port; IPv6 literals keep their brackets. */
-export function hostWithoutPort(hostname: string): string {
-  if (hostname.startsWith('[')) return hostname.slice(0, hostname.indexOf(']') + 1);
-  return hostname.split(':')[0] ?? hostname;
-}
-
-export function iceServersFor(turnUrls: readonly string[] | undefined, requestHost: string, creds: TurnCredentials | undefined): IceServer[] {
-  const host = hostWithoutPort(requestHost);
-  const urls = turnUrls?.length ? turnUrls : [`turn:${host}:3478`];
+/** `hostname`: the request's host without its port (Fastify's `req.hostname`; IPv6 keeps its brackets). */
+export function iceServersFor(turnUrls: readonly string[] | undefined, hostname: string, creds: TurnCredentials | undefined): IceServer[] {
+  const urls = turnUrls?.length ? turnUrls : [`turn:${hostname}:3478`];
   const stun = urls.filter((u) => u.startsWith('stun:'));
   const turn = urls.filter((u) => !u.startsWith('stun:'));
   // Every TURN server answers STUN Binding on its port: derive stun: URLs from the turn: ones.
