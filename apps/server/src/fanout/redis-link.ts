@@ -47,10 +47,6 @@ export class RedisLink {
     await Promise.all([this.pub.connect(), this.sub.connect()]);
   }
 
-  get instanceHex(): string {
-    return this.instance.toString('hex');
-  }
-
   /** Routes the channel to `handler` and resolves once Redis has confirmed the subscription. */
   async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
     this.handlers.set(channel, handler);

@@ -17,10 +17,6 @@ import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } 
 export interface PostgresStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path, normally public */
   schema?: string;
-  /** pool size per instance */
-  maxConnections?: number;
-  /** client-side limit per query, so a cut network fails a commit instead of hanging it */
-  queryTimeoutMs?: number;
   /** called for every failed operation (metrics) */
   onError?: (op: 'load' | 'append' | 'compact' | 'check' | 'pool', err: unknown) => void;
 }
@@ -44,9 +40,10 @@ export class PostgresStore implements DocStore {
     const { schema } = this.opts;
     const pool = new pg.Pool({
       connectionString: this.url,
-      max: this.opts.maxConnections ?? 10,
+      max: 10,
       connectionTimeoutMillis: 5000,
-      query_timeout: this.opts.queryTimeoutMs ?? 15_000,
+      // client-side limit per query, so a cut network fails a commit instead of hanging it
+      query_timeout: 15_000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
