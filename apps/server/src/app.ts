@@ -40,22 +40,22 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
 
   const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
   const metrics = createServerMetrics();
+  const lifecycle = new Lifecycle();
   const context: ServerContext = {
     config,
     log: app.log,
     metrics,
     auth: new Authenticator(secrets, metrics),
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
-    readiness: new Readiness(),
-    lifecycle: new Lifecycle(),
+    readiness: new Readiness(() => lifecycle.shuttingDown),
+    lifecycle,
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());
 
   // Runs before @fastify/websocket's own preClose: commit, then close sockets with 1012.
   app.addHook('preClose', async () => {
-    context.readiness.shuttingDown = true;
-    await context.lifecycle.shutdown((phase, err) => app.log.error({ err, phase }, 'shutdown step failed'));
+    await lifecycle.shutdown((phase, err) => app.log.error({ err, phase }, 'shutdown step failed'));
   });
 
   await app.register(fastifyWebsocket, {

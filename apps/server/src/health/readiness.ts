@@ -11,9 +11,11 @@ export interface ReadinessReport {
 
 export class Readiness {
   private readonly checks = new Map<string, ReadinessCheck>();
-  shuttingDown = false;
 
-  constructor(private readonly timeoutMs = 2000) {}
+  constructor(
+    private readonly shuttingDown: () => boolean,
+    private readonly timeoutMs = 2000,
+  ) {}
 
   register(name: string, check: ReadinessCheck): void {
     this.checks.set(name, check);
@@ -21,8 +23,8 @@ export class Readiness {
 
   async report(): Promise<ReadinessReport> {
     const checks: Record<string, string> = {};
-    let ready = !this.shuttingDown;
-    if (this.shuttingDown) checks['shutdown'] = 'shutting down';
+    let ready = !this.shuttingDown();
+    if (!ready) checks['shutdown'] = 'shutting down';
     await Promise.all(
       [...this.checks].map(async ([name, check]) => {
         try {

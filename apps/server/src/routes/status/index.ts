@@ -12,11 +12,10 @@ import { sameSecret } from '../../auth/same-secret.js';
 import { bearerMatches } from '../metrics/index.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
-  const { config, metrics, readiness, lifecycle } = app.sync;
+  const { config, metrics, readiness } = app.sync;
   const sampler = new RateSampler(metrics, 60, (err) => app.log.warn({ err }, 'status sampling failed'));
   const turn = new TurnProbe(config.TURN_METRICS_URL);
   sampler.start();
-  lifecycle.on('release', () => sampler.stop());
   app.addHook('onClose', async () => sampler.stop());
 
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
@@ -40,7 +39,7 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
   app.get('/status.json', async (req, reply) => {
     if (!allowed(req, reply)) return { error: 'ERR_TOKEN_INVALID', message: 'status needs Authorization: Bearer <METRICS_TOKEN>' };
     const { ready } = await readiness.report();
-    return buildSnapshot(metrics, sampler, turn, ready && !lifecycle.shuttingDown);
+    return buildSnapshot(metrics, sampler, turn, ready);
   });
 }
 
