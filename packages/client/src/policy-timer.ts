@@ -3,8 +3,7 @@
  * and remembers that it elapsed until it is stopped or reset.
  */
 export class PolicyTimer {
-  /** true once the time ran out; read by the relay policy */
-  elapsed = false;
+  private ran = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -12,22 +11,26 @@ export class PolicyTimer {
     private readonly onElapsed: () => void,
   ) {}
 
+  /** true once the time ran out; read by the relay policy */
+  get elapsed(): boolean {
+    return this.ran;
+  }
+
   /** Start, unless it is running or has already elapsed. */
   start(): void {
-    if (this.timer !== undefined || this.elapsed) return;
+    if (this.timer !== undefined || this.ran) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.elapsed = true;
+      this.ran = true;
       this.onElapsed();
     }, this.ms());
   }
 
   /** Stop it if it is running, and forget that it elapsed. */
   stop(): void {
-    if (this.timer === undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.elapsed = false;
+    this.ran = false;
   }
 
   /** For destroy(): no callback after this. */

@@ -189,7 +189,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     this.runTimers(decision.timer);
     if (decision.relay === this.relayWanted) return;
     this.relayWanted = decision.relay;
-    this.grace.elapsed = this.hold.elapsed = this.lostLastPeer = false;
+    this.lostLastPeer = false;
     if (decision.relay) relay.connect();
     else relay.release();
   }
