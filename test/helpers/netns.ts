@@ -149,9 +149,3 @@ export function netnsMain(main: () => Promise<unknown>): void {
       process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`, () => process.exit(1));
     });
 }
-
-/** True when this process runs where runInNetns put it (only `lo` exists). */
-export async function inLoopbackOnlyNamespace(): Promise<boolean> {
-  const { networkInterfaces } = await import('node:os');
-  return Object.keys(networkInterfaces()).every((name) => name === 'lo');
-}
