@@ -9,6 +9,10 @@ import type { Logger } from '@sync-suite/shared/node';
 import { Address, type NtAllocation, type NtServer } from './node-turn.js';
 import type { AllocationQuotas } from './quotas.js';
 import type { RelayMetrics } from './metrics.js';
+import { permitted } from './fixes/peer-requests.js';
+import { wrapListeners } from './fixes/wrap.js';
+
+type PeerDatagramHandler = (data: Buffer, rinfo: { address: string; port: number }) => void;
 
 interface Tracked {
   username: string;
@@ -76,14 +80,10 @@ export class AllocationRegistry {
    * process dies); catch that, and count what it relays to the client.
    */
   private guardPeerSide(allocation: NtAllocation, socket: Socket): void {
-    const handlers = socket.listeners('message') as Array<(data: Buffer, rinfo: { address: string; port: number }) => void>;
-    socket.removeAllListeners('message');
-    socket.on('message', (data: Buffer, rinfo: { address: string; port: number }) => {
-      if (data.length < 4) return;
-      const permitted = (allocation.permissions[normalize(rinfo.address)] ?? 0) > Date.now();
-      if (!permitted) return;
+    wrapListeners<PeerDatagramHandler>(socket, 'message', (original) => (data, rinfo) => {
+      if (data.length < 4 || !permitted(allocation, normalize(rinfo.address))) return;
       try {
-        for (const handler of handlers) handler.call(socket, data, rinfo);
+        original(data, rinfo);
         this.metrics.relayed('to_client', data.length);
       } catch (err) {
         this.log.debug({ err }, 'peer datagram dropped');

@@ -8,14 +8,13 @@ import { Address } from '../node-turn.js';
 import { isChannelData } from '../stun/codec.js';
 import type { TurnContext } from '../context.js';
 import { relayChannelData } from './channel-data.js';
+import { wrapListeners } from './wrap.js';
 
 type DatagramHandler = (datagram: Buffer, from: { address: string; port: number }) => void;
 
 export function wrapListeningSocket(ctx: TurnContext, socket: Socket, listenIp: string): void {
-  const handlers = socket.listeners('message') as DatagramHandler[];
-  socket.removeAllListeners('message');
   const listening = new Address(listenIp, ctx.server.network.listeningPort);
-  socket.on('message', (datagram: Buffer, from: { address: string; port: number }) => {
+  wrapListeners<DatagramHandler>(socket, 'message', (original) => (datagram, from) => {
     try {
       if (isChannelData(datagram)) return relayChannelData(ctx, socket, listening, datagram, from);
       const signed = ctx.credentials.inspect(datagram);
@@ -23,9 +22,7 @@ export function wrapListeningSocket(ctx: TurnContext, socket: Socket, listenIp: 
         ctx.metrics.authFailures.inc({ reason: signed.failure });
         ctx.log.warn({ username: signed.username, reason: signed.failure, client: `${from.address}:${from.port}` }, 'credentials refused');
       }
-      ctx.credentials.withCandidate(signed, () => {
-        for (const handler of handlers) handler.call(socket, datagram, from);
-      });
+      ctx.credentials.withCandidate(signed, () => original(datagram, from));
     } catch (err) {
       ctx.log.debug({ err }, 'datagram dropped');
     }
