@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { createRoomToken } from '../auth/room-token.js';
+import { positiveInt } from '../config/env.js';
+import { authSecret } from '../config/server-config.js';
 
 const USAGE = "usage: npm run token -- --sub ID --room NAME_OR_PREFIX* [--room ...] [--ttl SECONDS] [--scope write|read]";
 
@@ -37,18 +39,18 @@ async function main(): Promise<void> {
     return;
   }
   const secret = values.secret ?? process.env['AUTH_SECRET'];
-  const ttl = Number(values.ttl);
+  const ttl = positiveInt.safeParse(values.ttl);
   if (!secret) fail('AUTH_SECRET is not set (or pass --secret)');
-  // The server refuses shorter secrets, so a token signed with one could never be used.
-  if (Buffer.byteLength(secret, 'utf8') < 32) fail('AUTH_SECRET must be at least 32 bytes, as the server requires');
+  // The server refuses shorter secrets (the same schema), so a token signed with one could never be used.
+  if (!authSecret.safeParse(secret).success) fail('AUTH_SECRET must be at least 32 bytes, as the server requires');
   if (!values.sub) fail('--sub is required');
   if (!values.room?.length) fail('--room is required');
-  if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive integer');
+  if (!ttl.success) fail('--ttl must be a positive integer');
   if (values.scope !== 'write' && values.scope !== 'read') fail('--scope must be write or read');
   const token = await createRoomToken(secret as string, {
     sub: values.sub as string,
     rooms: values.room as string[],
-    ttlSeconds: ttl,
+    ttlSeconds: ttl.data as number,
     scope: values.scope as 'write' | 'read',
   });
   process.stdout.write(`${token}\n`);

@@ -3,14 +3,15 @@ import { z } from 'zod';
 import { bool, csv, logLevel, nonNegativeInt, port, positiveInt } from './env.js';
 import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';
 
-const secret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
+/** AUTH_SECRET and AUTH_SECRET_PREVIOUS; the token CLI checks its secret with it too. */
+export const authSecret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
 
 export const serverEnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   HOST: z.string().default('0.0.0.0'),
   PORT: port.default(4444),
-  AUTH_SECRET: secret.optional(),
-  AUTH_SECRET_PREVIOUS: secret.optional(),
+  AUTH_SECRET: authSecret.optional(),
+  AUTH_SECRET_PREVIOUS: authSecret.optional(),
   STORAGE: z.enum(['sqlite', 'postgres', 'memory']).default('sqlite'),
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
