@@ -155,7 +155,7 @@ describe('relay across instances', () => {
     // Instance B: a registry whose storage read is held back after reading.
     const gate = new Gate();
     const b = await manualInstance(gate);
-    const peer = { id: 'peer', frames: [] as Uint8Array[], send(m: Uint8Array) { this.frames.push(m); } };
+    const peer = { id: 'peer', frames: [] as Uint8Array[], send(m: Uint8Array) { this.frames.push(m); }, close() {} };
     const joined = b.registry.join(name, peer);
     await gate.reached;
     // A commits more while B holds a stale read; B must pick it up from the channel.

@@ -46,6 +46,29 @@ async function touchRooms(wsUrl: string, from: number, count: number): Promise<v
 const allUnloaded = (registry: RoomRegistry) => until(registry as never, 'unloaded', () => registry.rooms.size === 0, 30_000, 'every room to unload');
 
 describe('relay room lifecycle', () => {
+  it('reload() evicts a room and closes its connections with 1012; the next join loads it afresh from storage', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '5', ROOM_IDLE_MS: '60000' });
+    const name = 'acme-conversation-reload';
+    const [a, b] = [await RawClient.connect(`${server.wsUrl}/relay/${name}`), await RawClient.connect(`${server.wsUrl}/relay/${name}`)];
+    a.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('kept'))));
+    await b.next((m) => m.type === 'update', 5000, 'update at b');
+    const registry = relayRegistry(server.app) as RoomRegistry;
+    await registry.drain();
+    const room = registry.rooms.get(name);
+    expect(room).toBeDefined();
+    registry.reload(room!);
+    expect(await Promise.all([a.closed(), b.closed()])).toEqual([1012, 1012]);
+    expect(registry.rooms.get(name)).toBeUndefined();
+    const c = await RawClient.connect(`${server.wsUrl}/relay/${name}`);
+    await c.next((m) => m.type === 'sync-step1', 5000, 'sync step 1 from the reloaded room');
+    const fresh = registry.rooms.get(name);
+    expect(fresh).toBeDefined();
+    expect(fresh).not.toBe(room);
+    expect(fresh!.doc.getText('text').toString()).toBe('kept');
+    c.ws.close();
+    await c.closed();
+  });
+
   it('opening and closing 1,000 rooms brings sync_relay_rooms back to 0 and memory back near its start', async () => {
     const server = await scope.start({ ROOM_IDLE_MS: '20', PERSIST_FLUSH_MS: '10' });
     const registry = relayRegistry(server.app) as RoomRegistry;

@@ -143,10 +143,6 @@ export class RedisRoomFanout implements RoomFanout {
   /** A remote update that fails to apply leaves the document suspect: reload the room. */
   private poisoned(room: Room, err: unknown): void {
     this.opts.log.error({ err, room: room.name }, 'update from another instance failed to apply; evicting the room');
-    this.registry?.evict(room);
-    for (const peer of room.conns.keys()) {
-      const closable = peer as RelayPeer & { close?: (code: number, reason: string) => void };
-      closable.close?.(1012, 'room reloading');
-    }
+    this.registry?.reload(room);
   }
 }

@@ -219,8 +219,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
       this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
       const room = this.room;
       this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
-      this.deps.registry.evict(room);
-      for (const peer of room.conns.keys()) if (peer instanceof RelayConnection) peer.close(CloseCode.ServiceRestart, 'room reloading');
+      this.deps.registry.reload(room);
       return;
     }
     this.log.error({ err }, 'relay message handling failed');

@@ -10,6 +10,8 @@ export interface RelayPeer {
   readonly id: string;
   /** sends bytes as one binary frame; never throws */
   send(message: Uint8Array): void;
+  /** closes the connection with this WebSocket close code; never throws */
+  close(code: number, reason: string): void;
 }
 
 export type FanoutKind = 'update' | 'awareness';

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
+import { CloseCode } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
@@ -82,6 +83,15 @@ export class RoomRegistry extends EventEmitter {
     this.opts.fanout.unloaded?.(room.name);
     this.opts.metrics.relayRooms.dec();
     this.emit('unloaded', room.name);
+  }
+
+  /**
+   * Evicts the room and closes its connections with 1012: they reconnect and resync from a
+   * fresh load (an update that failed to apply left the document suspect).
+   */
+  reload(room: Room): void {
+    this.evict(room);
+    for (const peer of room.conns.keys()) peer.close(CloseCode.ServiceRestart, 'room reloading');
   }
 
   /** Shutdown, phase drain: commit everything accepted so far. */
