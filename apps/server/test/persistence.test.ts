@@ -93,8 +93,8 @@ function queueFor(store: DocStore, flushMs = 30) {
     flushMs,
     metrics,
     log: pino({ level: 'silent' }),
-    onCommitted: (room, n) => {
-      committed.push([room, n]);
+    onCommitted: (room, updates) => {
+      committed.push([room, updates.length]);
       events.emit('committed');
     },
     retryMs: 10,

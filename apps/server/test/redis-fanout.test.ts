@@ -13,7 +13,6 @@ import { readRelayMessage } from '@sync-suite/shared';
 import { RedisLink } from '../src/fanout/redis-link.js';
 import { redisKeys } from '../src/fanout/redis-keys.js';
 import { RedisRoomFanout } from '../src/fanout/redis-room-fanout.js';
-import { CommitReportingStore } from '../src/fanout/committed-publisher.js';
 import { REMOTE_ORIGIN } from '../src/fanout/remote-apply.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
@@ -204,9 +203,8 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
       return stored;
     }
   }
-  const inner = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), store: inner, metrics, log });
-  const store = new CommitReportingStore(inner, (b) => fanout.committed(b));
+  const store = new GatedStore(PG_URL, { schema });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), store, metrics, log });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
   fanout.bind(registry);

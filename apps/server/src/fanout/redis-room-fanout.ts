@@ -1,7 +1,7 @@
 /**
  * RoomFanout across instances. Each instance holds only the rooms its own connections use (they
  * still unload when idle) and subscribes to those rooms' channels. Updates are published after
- * they are committed (CommitReportingStore), awareness at once. A room subscribes before it is
+ * they are committed (RoomFanout.committed), awareness at once. A room subscribes before it is
  * read from storage and buffers what arrives until the read is done, so nothing committed
  * elsewhere meanwhile is missed. After a Redis outage every held room is re-read from storage.
  */
@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { encodeRelayMessage, readRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RelayPeer, RoomFanout } from '../relay/fanout.js';
-import type { AppendBatch, DocStore } from '../relay/persistence/types.js';
+import type { DocStore } from '../relay/persistence/types.js';
 import type { Room } from '../relay/room.js';
 import type { RoomRegistry } from '../relay/room-registry.js';
 import { BusKind, readBusFrame, writeBusFrame, type BusFrame } from './bus-frame.js';
@@ -66,14 +66,12 @@ export class RedisRoomFanout implements RoomFanout {
     this.opts.link.unsubscribe(this.opts.keys.relayRoom(room));
   }
 
-  /** CommitReportingStore hook: one message per room per commit, every update of it merged. */
-  committed(batches: readonly AppendBatch[]): void {
-    for (const { room, updates } of batches) {
-      if (updates.length === 0) continue;
-      const merged = updates.length === 1 ? (updates[0] as Uint8Array) : Y.mergeUpdates(updates as Uint8Array[]);
-      const frame = encodeRelayMessage((e) => writeRelayUpdate(e, merged));
-      if (!this.send(room, BusKind.RelayUpdate, frame)) this.missed.add(room);
-    }
+  /** One message per room per commit, every update of it merged. */
+  committed(room: string, updates: readonly Uint8Array[]): void {
+    if (updates.length === 0) return;
+    const merged = updates.length === 1 ? (updates[0] as Uint8Array) : Y.mergeUpdates(updates as Uint8Array[]);
+    const frame = encodeRelayMessage((e) => writeRelayUpdate(e, merged));
+    if (!this.send(room, BusKind.RelayUpdate, frame)) this.missed.add(room);
   }
 
   private send(room: string, kind: BusKind, payload?: Uint8Array): boolean {

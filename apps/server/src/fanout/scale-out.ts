@@ -10,7 +10,6 @@ import type { DocStore } from '../relay/persistence/types.js';
 import type { RoomRegistry } from '../relay/room-registry.js';
 import { LocalTopicBus } from '../signaling/local-topic-bus.js';
 import type { TopicBus } from '../signaling/topic-bus.js';
-import { CommitReportingStore } from './committed-publisher.js';
 import { redisKeys } from './redis-keys.js';
 import { RedisLink } from './redis-link.js';
 import { RedisRoomFanout } from './redis-room-fanout.js';
@@ -60,8 +59,6 @@ export async function createTopicBus(app: FastifyInstance, opts: TopicBusOptions
 }
 
 export interface RelayScaleOut {
-  /** the store the registry must use (it reports commits to the fan-out) */
-  store: DocStore;
   fanout: RoomFanout;
   bind(registry: RoomRegistry): void;
 }
@@ -69,7 +66,7 @@ export interface RelayScaleOut {
 /** The relay fan-out: local, or across instances through Redis. */
 export async function createRelayScaleOut(app: FastifyInstance, store: DocStore): Promise<RelayScaleOut> {
   const pending = redisLinkFor(app);
-  if (!pending) return { store, fanout: new LocalFanout(), bind: () => undefined };
+  if (!pending) return { fanout: new LocalFanout(), bind: () => undefined };
   const fanout = new RedisRoomFanout({
     link: await pending,
     keys: redisKeys(app.sync.config.REDIS_PREFIX),
@@ -78,7 +75,6 @@ export async function createRelayScaleOut(app: FastifyInstance, store: DocStore)
     log: app.sync.log.child({ component: 'relay-bus' }),
   });
   return {
-    store: new CommitReportingStore(store, (batches) => fanout.committed(batches)),
     fanout,
     bind: (registry) => fanout.bind(registry),
   };

@@ -19,6 +19,12 @@ export type FanoutKind = 'update' | 'awareness';
 export interface RoomFanout {
   /** Deliver `message` to every connection of the room, the sender included. */
   publish(room: string, peers: Iterable<RelayPeer>, message: Uint8Array, kind: FanoutKind): void;
+  /**
+   * After the room's updates are committed (multi-instance: only then are they told to the other
+   * instances, so an instance that subscribes and then reads storage sees each update in one of
+   * the two, and none is known elsewhere while it could still be lost with this instance).
+   */
+  committed?(room: string, updates: readonly Uint8Array[]): void;
   /** Before the room is read from storage (multi-instance: start listening, so nothing is missed). */
   beforeLoad?(room: string): Promise<void>;
   /** The room is in memory (multi-instance: apply what arrived while it loaded). */

@@ -49,7 +49,7 @@ export class RoomRegistry extends EventEmitter {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
       log: opts.log,
-      onCommitted: (room, count) => this.committed(room, count),
+      onCommitted: (room, updates) => this.committed(room, updates),
     });
   }
 
@@ -184,10 +184,12 @@ export class RoomRegistry extends EventEmitter {
     await this.compact(room.name, () => last);
   }
 
-  private committed(name: string, count: number): void {
+  private committed(name: string, updates: readonly Uint8Array[]): void {
+    // Told to the other instances even when the room has unloaded meanwhile.
+    this.opts.fanout.committed?.(name, updates);
     const room = this.rooms.get(name);
     if (!room) return;
-    room.logLength += count;
+    room.logLength += updates.length;
     if (room.logLength >= this.opts.compactAfter && !room.compacting) {
       room.compacting = true;
       this.track(

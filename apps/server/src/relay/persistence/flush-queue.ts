@@ -12,8 +12,8 @@ export interface FlushQueueOptions {
   flushMs: number;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
-  /** called after each successful commit, per room, with the number of updates committed */
-  onCommitted?: (room: string, count: number) => void;
+  /** called after each successful commit, per room, with the updates committed */
+  onCommitted?: (room: string, updates: readonly Uint8Array[]) => void;
   retryMs?: number;
 }
 
@@ -83,7 +83,7 @@ export class FlushQueue {
       if (!this.closed) this.schedule(this.opts.retryMs ?? 500);
       throw err;
     }
-    for (const { room, updates } of batch) this.opts.onCommitted?.(room, updates.length);
+    for (const { room, updates } of batch) this.opts.onCommitted?.(room, updates);
   }
 
   private requeue(batch: AppendBatch[]): void {

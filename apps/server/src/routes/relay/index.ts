@@ -24,8 +24,8 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
   const { config } = ctx;
   const log = ctx.log.child({ component: 'relay' });
-  const scale = await createRelayScaleOut(app, createDocStore(config, ctx.metrics));
-  const store = scale.store;
+  const store = createDocStore(config, ctx.metrics);
+  const scale = await createRelayScaleOut(app, store);
   await store.init();
   const registry = new RoomRegistry({
     store,
