@@ -98,7 +98,6 @@ export class WebrtcTransport {
       this.watchPeers();
       opts.onChange();
     });
-    this.provider.on('synced', () => opts.onChange());
   }
 
   private get room(): RoomInternals | null {
