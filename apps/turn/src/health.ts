@@ -17,14 +17,12 @@ export async function startHealthServer(
   host: string,
   port: number,
   log: Logger,
-  isHealthy: () => boolean = () => true,
 ): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/healthz') {
-      const ok = isHealthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'ok' }));
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {

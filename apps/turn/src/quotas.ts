@@ -31,8 +31,4 @@ export class AllocationQuotas {
     else this.perUser.set(username, mine - 1);
     this.total--;
   }
-
-  get used(): number {
-    return this.total;
-  }
 }

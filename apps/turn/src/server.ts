@@ -12,7 +12,7 @@ import { RestCredentials } from './credentials.js';
 import { createPeerFilter, PeerFilterError, type PeerFilter } from './peer-filter.js';
 import { AllocationQuotas } from './quotas.js';
 import { AllocationRegistry } from './allocations.js';
-import { createRelayMetrics, type RelayMetrics } from './metrics.js';
+import { createRelayMetrics } from './metrics.js';
 import { lifetimePolicy } from './lifetime.js';
 import { RelayPorts } from './relay-ports.js';
 import { startHealthServer, type HealthServer } from './health.js';
@@ -25,12 +25,10 @@ import { guardPeerRequests } from './fixes/peer-requests.js';
 import { wrapListeningSocket } from './fixes/listening-socket.js';
 
 export interface TurnServer {
-  readonly metrics: RelayMetrics;
   /** UDP port of the STUN/TURN listener (after start) */
   readonly port: number;
   /** HTTP port of /healthz and /metrics (after start) */
   readonly metricsPort: number;
-  readonly relayIp: string;
   /** live allocations */
   readonly allocations: number;
   start(): Promise<void>;
@@ -78,8 +76,6 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
   let health: HealthServer | undefined;
   let port = 0;
   return {
-    metrics,
-    relayIp,
     get port() { return port; },
     get metricsPort() { return health?.port ?? 0; },
     get allocations() { return ctx.registry.size; },
