@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, runtimeClosure, RUNTIME_PACKAGES } from '../deploy/bundle.js';
 import { SMOKE_SECRETS, startStack, type Stack } from '../deploy/ci/stack.js';
+import { scrapeMetrics } from './helpers/prometheus.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -63,9 +64,9 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     // The storage check ran against the SQLite file the bundled addon opened.
     expect(Object.keys(((await ready.json()) as { checks: object }).checks)).toContain('storage');
     expect(readdirSync(dataDir).some((f) => /\.(db|sqlite3?)$/.test(f))).toBe(true);
-    const metrics = await fetch(`${s.serverUrl}/metrics`, { headers: { authorization: `Bearer ${SMOKE_SECRETS.METRICS_TOKEN}` } });
-    expect(await metrics.text()).toContain('# TYPE sync_relay_connections gauge');
-    expect(await (await fetch(s.turnMetricsUrl)).text()).toContain('# TYPE turn_allocations gauge');
+    const metrics = await scrapeMetrics(`${s.serverUrl}/metrics`, { authorization: `Bearer ${SMOKE_SECRETS.METRICS_TOKEN}` });
+    expect(metrics.types.get('sync_relay_connections')).toBe('gauge');
+    expect((await scrapeMetrics(s.turnMetricsUrl)).types.get('turn_allocations')).toBe('gauge');
   });
 
   it('HEALTHCHECK script: 0 for a live process, 1 for a dead port', async () => {

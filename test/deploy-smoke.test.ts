@@ -12,6 +12,7 @@ import { createRoomToken } from '@sync-suite/shared';
 import { SPEC_SERVER_METRICS, SPEC_TURN_METRICS } from '@sync-suite/shared/node';
 import { SMOKE_SECRETS, startStack, type Stack } from '../deploy/ci/stack.js';
 import { StunClient } from '../apps/turn/test/helpers/stun-client.js';
+import { scrapeMetrics } from './helpers/prometheus.js';
 
 const root = join(import.meta.dirname, '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sync-smoke-'));
@@ -33,13 +34,13 @@ describe('smoke: server and TURN processes from .env.example', () => {
     expect(await (await fetch(`${s.serverUrl}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`${s.serverUrl}/readyz`)).status).toBe(200);
     expect((await fetch(`${s.serverUrl}/metrics`)).status).toBe(401);
-    const serverMetrics = await (await fetch(`${s.serverUrl}/metrics`, { headers: bearer })).text();
-    for (const name of SPEC_SERVER_METRICS) expect(serverMetrics).toContain(`# TYPE ${name} `);
+    const serverMetrics = await scrapeMetrics(`${s.serverUrl}/metrics`, bearer);
+    for (const name of SPEC_SERVER_METRICS) expect(serverMetrics.has(name), name).toBe(true);
 
     const turnBase = s.turnMetricsUrl.replace(/\/metrics$/, '');
     expect(await (await fetch(`${turnBase}/healthz`)).json()).toEqual({ status: 'ok' });
-    const turnMetrics = await (await fetch(s.turnMetricsUrl)).text();
-    for (const name of SPEC_TURN_METRICS) expect(turnMetrics).toContain(`# TYPE ${name} `);
+    const turnMetrics = await scrapeMetrics(s.turnMetricsUrl);
+    for (const name of SPEC_TURN_METRICS) expect(turnMetrics.has(name), name).toBe(true);
   });
 
   it('TURN credentials from the server open an allocation that the status page reports', async () => {

@@ -1,6 +1,7 @@
 /**
- * Issue 7, item 5: the `npm run demo` conversation view in two Chromium pages: messages in a
- * Y.Array of Y.Maps, a sync status indicator, presence avatars; screenshots saved.
+ * The `npm run demo` conversation view in two Chromium pages: messages in a Y.Array of Y.Maps,
+ * a sync status indicator, presence avatars; screenshots saved to test-results/demo/ (ignored
+ * by git, so a test run never rewrites the tracked pictures in demo/screenshots/).
  */
 import { statSync } from 'node:fs';
 import { expect, it } from 'vitest';
@@ -20,7 +21,7 @@ it('the demo syncs a conversation between two pages, with status and presence', 
     expect(view.avatars).toEqual(['AD', 'BO']);
     expect(view.status).toBe('peer to peer (1)');
   }
-  for (const shot of ['demo/screenshots/ada.png', 'demo/screenshots/bob.png']) {
+  for (const shot of ['test-results/demo/ada.png', 'test-results/demo/bob.png']) {
     const stat = statSync(shot);
     expect(stat.mtimeMs).toBeGreaterThanOrEqual(started - 1000);
     expect(stat.size).toBeGreaterThan(1000);

@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { createTurnCredentials } from '@sync-suite/shared/node';
 import { startServer, TEST_SECRET, testToken, type TestServer } from '../helpers/server.js';
+import { scrapeMetrics } from '../helpers/prometheus.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { stockProvider, synced } from '../fixtures/relay-clients.js';
 import { startTurn, SECRET as TURN_SECRET, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
@@ -119,8 +120,8 @@ describe('GET /status in Chromium', () => {
       expect((await fetch(`${server.url}${path}?token=${METRICS_TOKEN}`)).status).toBe(200);
       expect((await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
     }
-    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-    expect(metrics).toMatch(/sync_auth_failures_total\{endpoint="status",reason="bad_metrics_token"\} 6/);
+    const metrics = await scrapeMetrics(`${server.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` });
+    expect(metrics.value('sync_auth_failures_total{endpoint="status",reason="bad_metrics_token"}')).toBe(6);
     expect(JSON.stringify(server.logs)).not.toContain(METRICS_TOKEN);
   });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SPEC_SERVER_METRICS } from '@sync-suite/shared/node';
+import { scrapeMetrics } from '../../../test/helpers/prometheus.js';
 import { serverPerTest } from '../../../test/helpers/server.js';
 
 const scope = serverPerTest();
@@ -28,9 +29,9 @@ describe('health, readiness and metrics', () => {
 
   it('exposes every SPEC metric and the default process metrics', async () => {
     const server = await scope.start();
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    for (const name of SPEC_SERVER_METRICS) expect(text).toContain(`# TYPE ${name} `);
-    expect(text).toContain('process_cpu_user_seconds_total');
+    const text = await scrapeMetrics(`${server.url}/metrics`);
+    for (const name of SPEC_SERVER_METRICS) expect(text.has(name), name).toBe(true);
+    expect(text.value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
   });
 
   it('guards /metrics with METRICS_TOKEN', async () => {
@@ -62,8 +63,8 @@ describe('health, readiness and metrics', () => {
   it('counts refused metrics scrapes', async () => {
     const server = await scope.start({ METRICS_TOKEN: 'scrape-me' });
     expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
-    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer scrape-me' } })).text();
-    expect(text).toContain('sync_auth_failures_total{endpoint="metrics",reason="bad_metrics_token"} 1');
+    const text = await scrapeMetrics(`${server.url}/metrics`, { authorization: 'Bearer scrape-me' });
+    expect(text.value('sync_auth_failures_total{endpoint="metrics",reason="bad_metrics_token"}')).toBe(1);
   });
 
   it('answers /metrics in the Prometheus text format', async () => {

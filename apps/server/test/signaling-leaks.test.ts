@@ -1,6 +1,7 @@
 /** Bookkeeping does not leak: every way a connection ends removes it from every topic. */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { scrapeMetrics } from '../../../test/helpers/prometheus.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient, metricValue } from './signaling-client.js';
 
@@ -59,9 +60,9 @@ describe('WS /signal bookkeeping', () => {
     await serverSocketsClosed(s);
     expect(await metricValue(s, 'signalingTopics')).toBe(0);
     expect(await metricValue(s, 'signalingConnections')).toBe(0);
-    const text = await (await fetch(`${s.url}/metrics`)).text();
-    expect(text).toMatch(/^sync_signaling_topics 0$/m);
-    expect(text).toMatch(/^sync_signaling_connections 0$/m);
+    const text = await scrapeMetrics(`${s.url}/metrics`);
+    expect(text.value('sync_signaling_topics')).toBe(0);
+    expect(text.value('sync_signaling_connections')).toBe(0);
     expect(await metricValue(s, 'rejectedMessages', { endpoint: 'signal', reason: 'topics_not_array' })).toBe(250);
   });
 

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { createLogger, createTurnCredentials, parseEnv, turnConfigSchema } from '@sync-suite/shared/node';
 import { createTurnServer, type TurnServer } from '../../src/server.js';
 import { PerTest } from '../../../../test/helpers/per-test.js';
+import { scrapeMetric } from '../../../../test/helpers/prometheus.js';
 import { StunClient } from './stun-client.js';
 
 export const SECRET = 'turn-test-secret-0123456789';
@@ -16,7 +17,8 @@ export interface TestTurn {
   /** raw log text, to check that no password is ever written */
   text(): string;
   creds(sub?: string, ttl?: number, secret?: string): { username: string; credential: string };
-  metric(name: string): Promise<number>;
+  /** `name` or `name{label="value"}` from /metrics (see test/helpers/prometheus.ts): throws for a metric not exposed */
+  metric(selector: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -50,11 +52,7 @@ export async function startTurn(env: Record<string, string> = {}): Promise<TestT
     turn, logs, events,
     text: () => raw,
     creds: (sub = 'alice', ttl = 600, secret = SECRET) => createTurnCredentials(secret, sub, ttl),
-    async metric(name) {
-      const text = await (await fetch(`http://127.0.0.1:${turn.metricsPort}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-      return line ? Number(line.split(' ').at(-1)) : 0;
-    },
+    metric: (selector) => scrapeMetric(`http://127.0.0.1:${turn.metricsPort}/metrics`, selector),
     close: () => turn.stop(),
   };
 }
