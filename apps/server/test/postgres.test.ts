@@ -2,6 +2,7 @@
  * STORAGE=postgres on the real PostgreSQL: the shared DocStore contract, idempotent and
  * concurrent migrations, and compaction by several instances while others append.
  */
+import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { compactRoom } from '../src/relay/compaction.js';
@@ -118,7 +119,7 @@ describe('postgres with several instances on one room', () => {
       // A later append must wait for it: were it to commit first, a compactor reading now would
       // see its higher seq and fold away the lower one that commits afterwards.
       const later = writeStorm(b, room, 1, 1);
-      await Promise.race([later, lockWaitOn(name)]);
+      await Promise.race([later, lockWaitBehind(slow)]);
       const seen = await a.load(room);
       const compacting = a.compact(room, mergeStoredRoom(seen), seen.lastSeq); // waits for the room lock too
       await slow.query('COMMIT');
@@ -128,17 +129,18 @@ describe('postgres with several instances on one room', () => {
   });
 });
 
-/** Resolves once some session waits for a lock in `schema` (no event exists for that). */
-async function lockWaitOn(schema: string, ms = 5000): Promise<void> {
+/**
+ * Resolves once some session waits for a lock that `holder` holds (no event exists for that).
+ * Only this test's own connection counts: a lock wait of another test file cannot satisfy it.
+ */
+async function lockWaitBehind(holder: pg.Client, ms = 5000): Promise<void> {
+  const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
   const deadline = Date.now() + ms;
   await withPg(async (c) => {
     for (;;) {
-      const r = await c.query(
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
-        [`%relay_rooms%`],
-      );
+      const r = await c.query(`SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, [pid]);
       if ((r.rowCount ?? 0) > 0) return;
-      if (Date.now() > deadline) throw new Error(`no lock wait in ${schema}`);
+      if (Date.now() > deadline) throw new Error(`no session waits behind backend ${pid}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   });
