@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testRedisUrl } from './helpers/test-env.js';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { docUntil, logClient, metric, startWriteStorm, synced, type LogClient } from './fixtures/relay-clients.js';
@@ -15,7 +16,7 @@ import { freePort } from './helpers/process.js';
 import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
 
-const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = testRedisUrl();
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const schema = schemaForThisFile('cluster');
 const cleanup: Array<() => unknown> = [];

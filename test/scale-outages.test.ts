@@ -4,13 +4,14 @@
  * afterwards the instances resubscribe, clients converge and every accepted update is stored.
  */
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { PostgresStore } from '../apps/server/src/relay/persistence/postgres.js';
 import { PG_URL, urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
+import { startRedis, type Service } from './helpers/services.js';
+import { testRedisUrl } from './helpers/test-env.js';
 import { withTimeout } from './helpers/timeout.js';
 import { docUntil, logClient, metric, synced, type LogClient } from './fixtures/relay-clients.js';
 import { freePort } from './helpers/process.js';
@@ -23,22 +24,11 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-/** A private, bounded redis-server (the shared one stays untouched). */
-async function redisServer(port: number): Promise<ChildProcess> {
-  const proc = spawn('timeout', ['300', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  cleanup.push(async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM'); // timeout(1) forwards it; SIGKILL would orphan redis-server
-    await once(proc, 'exit');
-  });
-  await withTimeout(
-    new Promise<void>((resolve) => proc.stdout?.on('data', (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve())),
-    10_000,
-    'redis-server ready',
-  );
-  return proc;
+/** A private redis-server (the run's shared one stays untouched), stopped when the test ends. */
+async function redisServer(port: number): Promise<Service> {
+  const redis = await startRedis(port);
+  cleanup.push(() => redis.stop());
+  return redis;
 }
 
 async function instance(extra: Record<string, string>): Promise<ServerProcess> {
@@ -96,8 +86,7 @@ describe('outages', () => {
     write(onA, 'a-before', 10);
     await docUntil(onB.doc, () => onB.list.length === 10, 10_000, 'cross-instance before the outage');
 
-    redis.kill('SIGTERM'); // timeout(1) passes it on to redis-server
-    await once(redis, 'exit');
+    await redis.stop();
     for (const s of [a, b]) {
       const r = await readyz(s, (x) => x.status === 503);
       expect(r.body.checks['redis']).toMatch(/redis/);
@@ -126,7 +115,7 @@ describe('outages', () => {
     const cable = new TcpProxy(() => [pgPort]);
     cleanup.push(() => cable.close());
     const proxied = PG_URL.replace(`:${pgPort}/`, `:${await cable.listen()}/`);
-    const env = { DATABASE_URL: urlWithSchema(schema, proxied), REDIS_URL: 'redis://127.0.0.1:6379', REDIS_PREFIX: `pg-${randomBytes(4).toString('hex')}:` };
+    const env = { DATABASE_URL: urlWithSchema(schema, proxied), REDIS_URL: testRedisUrl(), REDIS_PREFIX: `pg-${randomBytes(4).toString('hex')}:` };
     const [a, b] = [await instance(env), await instance(env)];
     const name = room();
     const writer = client(a, name);

@@ -11,13 +11,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testRedisUrl } from './helpers/test-env.js';
 import { urlWithSchema, schemaForThisFile } from '../apps/server/test/postgres-helpers.js';
 import { RawClient, metricValue, publishesReceived } from '../apps/server/test/signaling-client.js';
 import { expectSyncedOverWebrtc, killPeers, startPeersInTurn, stopPeers, untilSynced, type PeerProcess } from './e2e/fixtures/signaling-peer-process.js';
 import { startServers, TEST_SECRET, testToken, type TestServer } from './helpers/server.js';
 import { withTimeout } from './helpers/timeout.js';
 
-const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = testRedisUrl();
 const SYNC_MS = 30_000;
 /** until the first peer's announce is out: a Node + tsx start-up, slow on a busy machine */
 const START_MS = 20_000;

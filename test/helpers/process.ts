@@ -1,12 +1,13 @@
 /**
- * Run a repo entry point as a real child process (node --import tsx ...), with a clean
- * environment, and wait on what it prints. Used by the process-level tests (config errors,
- * graceful shutdown, npm start, token CLI).
+ * Child processes for tests: run a command or a repo entry point (node --import tsx ...) with
+ * a clean environment and wait on the lines it prints; free ports to give them. Every test,
+ * fixture and deploy check that starts a process and reads its output uses runProcess.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { withTimeout } from './timeout.js';
 
@@ -17,17 +18,40 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+export type Line = Record<string, unknown>;
+
 export interface RunningProcess {
   child: ChildProcess;
   /** stdout lines so far, JSON-parsed when they are JSON (pino), else { text } */
-  lines: Array<Record<string, unknown>>;
+  lines: Line[];
+  /** stderr lines so far, as text */
+  stderrLines: string[];
   stdout(): string;
   stderr(): string;
-  /** resolves with the first stdout line that matches, rejects on exit or timeout */
-  waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /**
+   * Resolves with the first stdout line (past or future) that matches, rejects on exit or
+   * timeout. `from`: the index in `lines` to search from.
+   */
+  waitForLine(match: (line: Line) => boolean, timeoutMs?: number, from?: number): Promise<Line>;
+  /** The same for stderr lines (text). */
+  waitForStderr(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   exited: Promise<Exit>;
+  /** `signal` (SIGTERM), then the exit; SIGKILL after `timeoutMs` */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
   /** SIGKILL if still running (for afterEach) */
   kill(): Promise<void>;
+}
+
+export interface RunOptions {
+  /** its own process group, so a test can signal the group as a terminal's Ctrl-C does */
+  detached?: boolean;
+  /** the repo root unless given */
+  cwd?: string;
+  /** a pipe to write to (child.stdin); otherwise stdin is closed */
+  stdin?: boolean;
+  /** run as this user and group (a root test run starting a server that refuses root) */
+  uid?: number;
+  gid?: number;
 }
 
 /**
@@ -97,42 +121,47 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   return { ...env, ...extra };
 }
 
-/** detached: its own process group, so a test can signal the group as a terminal's Ctrl-C does. */
-export function runProcess(command: string, args: string[], env: Record<string, string>, opts: { detached?: boolean } = {}): RunningProcess {
-  const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
-  const lines: Array<Record<string, unknown>> = [];
+/**
+ * The one child-process runner of the tests: spawns `command`, splits stdout and stderr into
+ * lines as they arrive, and lets a test wait on a line with a timeout instead of sleeping.
+ */
+export function runProcess(command: string, args: string[], env: Record<string, string>, opts: RunOptions = {}): RunningProcess {
+  const child = spawn(command, args, {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env,
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+  });
+  const lines: Line[] = [];
+  const stderrLines: string[] = [];
   let out = '';
   let err = '';
-  let partial = '';
   const waiters = new Set<() => void>();
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop() ?? '';
-    for (const text of parts) if (text.trim()) lines.push(parseLine(text));
-    for (const wake of waiters) wake();
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
+  const wake = (): void => {
+    for (const w of waiters) w();
+  };
+  splitLines(child.stdout, (chunk) => (out += chunk), (text) => lines.push(parseLine(text)), wake);
+  splitLines(child.stderr, (chunk) => (err += chunk), (text) => stderrLines.push(text), wake);
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
   let done = false;
   void exited.then(() => {
     done = true;
-    for (const wake of waiters) wake();
+    wake();
   });
 
-  function waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
-      let seen = 0;
+  function waitOn<T>(list: T[], match: (line: T) => boolean, timeoutMs: number, from: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let seen = from;
       const check = (): void => {
-        for (; seen < lines.length; seen++) {
-          const line = lines[seen] as Record<string, unknown>;
+        for (; seen < list.length; seen++) {
+          const line = list[seen] as T;
           if (match(line)) return finish(() => resolve(line));
         }
-        if (done) finish(() => reject(new Error(`process exited before the line appeared; stderr: ${err}`)));
+        if (done) finish(() => reject(new Error(`process exited before the line appeared; stderr: ${err.slice(-2000)}`)));
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`no matching line in ${timeoutMs} ms; stdout: ${out.slice(-2000)} stderr: ${err}`))), timeoutMs);
+      const timer = setTimeout(() => finish(() => reject(new Error(`no matching line in ${timeoutMs} ms; stdout: ${out.slice(-2000)} stderr: ${err.slice(-2000)}`))), timeoutMs);
       const finish = (settle: () => void): void => {
         clearTimeout(timer);
         waiters.delete(check);
@@ -143,15 +172,25 @@ export function runProcess(command: string, args: string[], env: Record<string, 
     });
   }
 
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     child,
     lines,
+    stderrLines,
     stdout: () => out,
     stderr: () => err,
-    waitForLine,
+    waitForLine: (match, timeoutMs = 20_000, from = 0) => waitOn(lines, match, timeoutMs, from),
+    waitForStderr: (match, timeoutMs = 20_000) => waitOn(stderrLines, match, timeoutMs, 0),
     exited,
+    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
+      if (running()) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const exit = await exited;
+      clearTimeout(timer);
+      return exit;
+    },
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (running()) {
         child.kill('SIGKILL');
         await exited;
       }
@@ -164,6 +203,18 @@ export function runProcess(command: string, args: string[], env: Record<string, 
       }
     },
   };
+}
+
+/** Calls `onLine` for each complete line of `stream`, then `after` once per chunk. */
+function splitLines(stream: Readable | null, onChunk: (chunk: string) => void, onLine: (text: string) => void, after: () => void): void {
+  let partial = '';
+  stream?.setEncoding('utf8').on('data', (chunk: string) => {
+    onChunk(chunk);
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    for (const text of parts) if (text.trim()) onLine(text);
+    after();
+  });
 }
 
 function parseLine(text: string): Record<string, unknown> {

@@ -2,8 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import { testDatabaseUrl } from '../../../test/helpers/test-env.js';
 
-export const PG_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const PG_URL = testDatabaseUrl();
 
 /** A fresh schema name, unique per call. */
 export function uniqueSchema(tag = 'scale'): string {

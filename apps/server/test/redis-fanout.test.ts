@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../../test/helpers/test-env.js';
 import pino from 'pino';
 import * as Y from 'yjs';
 import { createServerMetrics } from '@sync-suite/shared/node';
@@ -23,7 +24,7 @@ import { docUntil, stockProvider, synced, textOf, until, type StockProvider } fr
 import { RawClient, metricValue } from './signaling-client.js';
 import { PG_URL, urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
 
-const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = testRedisUrl();
 const schema = schemaForThisFile('redis');
 const prefix = `test-${randomBytes(5).toString('hex')}:`;
 const cleanup: Array<() => unknown> = [];
