@@ -12,18 +12,19 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTurnCredentials } from '@sync-suite/shared/node';
-import { startLogged, type LoggedProcess } from '../deploy/ci/process.js';
 import { answersStun, privateCoturnState } from './helpers/coturn.js';
-import { freeUdpPort } from './helpers/process.js';
+import { freeUdpPort, runProcess, type RunningProcess } from './helpers/process.js';
 
 const run = promisify(execFile);
+/** coturn logs plain text: runProcess keeps such a line as { text } */
+const lineText = (l: Record<string, unknown>): string => String(l['text'] ?? l['msg']);
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'sync-coturn-'));
 const state = privateCoturnState();
 const SECRET = 'coturn-current-secret-0123';
 const PREVIOUS = 'coturn-previous-secret-4567';
-let coturn: LoggedProcess | undefined;
-let peer: LoggedProcess | undefined;
+let coturn: RunningProcess | undefined;
+let peer: RunningProcess | undefined;
 let turnPort = 0;
 let peerPort = 0;
 
@@ -47,17 +48,18 @@ async function allocate(username: string, password: string): Promise<UclientRun>
 
 /** What to show when an expectation fails: the client's output and coturn's last lines. */
 function evidence(r: UclientRun): string {
-  const log = (coturn?.lines ?? []).slice(-30).map((l) => String(l['msg'])).join('\n');
+  const log = (coturn?.lines ?? []).slice(-30).map(lineText).join('\n');
   return `uclient exited ${r.code}:\n${r.output.slice(-1500)}\ncoturn log:\n${log}`;
 }
 
 beforeAll(async () => {
   [turnPort, peerPort] = [await freeUdpPort(), await freeUdpPort()];
   const relayBase = 50_000 + Math.floor(Math.random() * 5_000);
-  coturn = startLogged('sh', [join(root, 'deploy/coturn/entrypoint.sh'), ...state.args], {
-    cwd: work,
-    env: {
-      PATH: process.env['PATH'],
+  coturn = runProcess(
+    'sh',
+    [join(root, 'deploy/coturn/entrypoint.sh'), ...state.args],
+    {
+      PATH: process.env['PATH'] ?? '',
       TMPDIR: work,
       COTURN_BASE_CONF: join(root, 'deploy/coturn/turnserver.conf'),
       TURN_SECRET: SECRET,
@@ -69,9 +71,10 @@ beforeAll(async () => {
       TURN_MAX_PORT: String(relayBase + 100),
       TURN_ALLOW_LOOPBACK_PEERS: 'true',
     },
-  });
-  peer = startLogged('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)], { env: { PATH: process.env['PATH'] } });
-  await coturn.waitFor((l) => /Total General servers/.test(String(l['msg'])), 15_000);
+    { cwd: work },
+  );
+  peer = runProcess('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)], { PATH: process.env['PATH'] ?? '' });
+  await coturn.waitForLine((l) => /Total General servers/.test(lineText(l)), 15_000);
   await Promise.all([answersStun(turnPort, { timeoutMs: 10_000 }), answersStun(peerPort, { timeoutMs: 10_000 })]);
 });
 
@@ -100,7 +103,7 @@ describe('coturn profile with our TURN REST credentials', () => {
       expect(r.code, evidence(r)).toBeGreaterThan(0);
       expect(r.output, evidence(r)).toMatch(/Cannot complete Allocation/);
     }
-    expect(coturn?.lines.some((l) => String(l['msg']).includes(`<${wrong.username}>`))).toBe(true);
+    expect(coturn?.lines.some((l) => lineText(l).includes(`<${wrong.username}>`))).toBe(true);
   });
 
   it('keeps the secret off the command line, in a private file', async () => {

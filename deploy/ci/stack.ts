@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnvFile, type Env } from './compose-model.js';
-import { startLogged, type LoggedProcess } from './process.js';
+import { runProcess, type RunningProcess } from '../../test/helpers/process.js';
 
 export const SMOKE_SECRETS = {
   AUTH_SECRET: 'smoke-auth-secret-that-is-at-least-32-bytes',
@@ -18,8 +18,8 @@ export interface Stack {
   serverUrl: string;
   turnPort: number;
   turnMetricsUrl: string;
-  server: LoggedProcess;
-  turn: LoggedProcess;
+  server: RunningProcess;
+  turn: RunningProcess;
   /** SIGTERM both; their exit codes */
   stop(): Promise<{ server: number | null; turn: number | null }>;
 }
@@ -52,18 +52,15 @@ export function smokeEnv(root: string, dataDir: string): Env {
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const env = { PATH: process.env['PATH'], ...smokeEnv(opts.root, opts.dataDir), ...opts.env };
-  const turn = startLogged(process.execPath, opts.args('turn'), { env, cwd: opts.cwd });
-  let server: LoggedProcess | undefined;
+  const env = { PATH: process.env['PATH'] ?? '', ...smokeEnv(opts.root, opts.dataDir), ...opts.env };
+  const turn = runProcess(process.execPath, opts.args('turn'), env, { cwd: opts.cwd });
+  let server: RunningProcess | undefined;
   try {
-    const up = await turn.waitFor((l) => typeof l['metricsPort'] === 'number' && typeof l['listen'] === 'string');
+    const up = await turn.waitForLine((l) => typeof l['metricsPort'] === 'number' && typeof l['listen'] === 'string');
     const turnPort = Number(String(up['listen']).split(':').at(-1));
     const turnMetricsUrl = `http://127.0.0.1:${up['metricsPort'] as number}/metrics`;
-    server = startLogged(process.execPath, opts.args('server'), {
-      env: { ...env, TURN_URLS: `turn:127.0.0.1:${turnPort}`, TURN_METRICS_URL: turnMetricsUrl },
-      cwd: opts.cwd,
-    });
-    const listening = await server.waitFor((l) => /^Server listening at http:\/\/127\.0\.0\.1:\d+/.test(String(l['msg'])));
+    server = runProcess(process.execPath, opts.args('server'), { ...env, TURN_URLS: `turn:127.0.0.1:${turnPort}`, TURN_METRICS_URL: turnMetricsUrl }, { cwd: opts.cwd });
+    const listening = await server.waitForLine((l) => /^Server listening at http:\/\/127\.0\.0\.1:\d+/.test(String(l['msg'])));
     const serverUrl = /http:\/\/127\.0\.0\.1:\d+/.exec(String(listening['msg']))?.[0] as string;
     const s = server;
     return {
@@ -73,8 +70,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       server: s,
       turn,
       async stop() {
-        const [serverCode, turnCode] = await Promise.all([s.stop(), turn.stop()]);
-        return { server: serverCode, turn: turnCode };
+        const [serverExit, turnExit] = await Promise.all([s.stop(), turn.stop()]);
+        return { server: serverExit.code, turn: turnExit.code };
       },
     };
   } catch (err) {

@@ -4,6 +4,7 @@
  */
 import { tokenCoversRoom, verifyRoomToken, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
+import { bearerToken, queryToken } from './request-token.js';
 
 export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status';
 
@@ -38,10 +39,5 @@ export class Authenticator {
 
 /** The token from `?token=` (stock clients' params) or `Authorization: Bearer`. */
 export function tokenFromRequest(req: { query: unknown; headers: Record<string, string | string[] | undefined> }): string | undefined {
-  const query = req.query as Record<string, unknown> | undefined;
-  const fromQuery = query?.['token'];
-  if (typeof fromQuery === 'string' && fromQuery.length > 0) return fromQuery;
-  const header = req.headers['authorization'];
-  if (typeof header === 'string' && header.startsWith('Bearer ')) return header.slice(7).trim();
-  return undefined;
+  return queryToken(req.query) ?? bearerToken(req.headers);
 }

@@ -2,7 +2,8 @@
  * TURN REST API credentials (as coturn's `use-auth-secret`):
  * username `<unix-expiry>:<sub>`, password `base64(HMAC-SHA1(secret, username))`.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameBytes } from '../auth/same-secret.js';
 
 export interface TurnCredentials {
   username: string;
@@ -48,7 +49,7 @@ export function verifyTurnCredentials(
   const given = Buffer.from(password);
   for (const secret of secrets) {
     const expected = Buffer.from(turnPassword(secret, username));
-    if (expected.length === given.length && timingSafeEqual(expected, given)) return { ok: true };
+    if (sameBytes(given, expected)) return { ok: true };
   }
   return { ok: false, reason: 'bad_password' };
 }

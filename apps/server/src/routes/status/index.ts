@@ -8,8 +8,7 @@ import { buildSnapshot } from '../../status/snapshot.js';
 import { RateSampler } from '../../status/sampler.js';
 import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
 import { TurnProbe } from '../../status/turn-probe.js';
-import { sameSecret } from '../../auth/same-secret.js';
-import { bearerMatches } from '../metrics/index.js';
+import { metricsTokenMatches } from '../../auth/request-token.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
   const { config, metrics, readiness } = app.sync;
@@ -20,7 +19,7 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
 
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
     reply.header('cache-control', 'no-store');
-    if (bearerMatches(req, config.METRICS_TOKEN) || queryTokenMatches(req, config.METRICS_TOKEN)) return true;
+    if (metricsTokenMatches(req, config.METRICS_TOKEN, { query: true })) return true;
     metrics.authFailures.inc({ endpoint: 'status', reason: 'bad_metrics_token' });
     reply.code(401).header('www-authenticate', 'Bearer');
     return false;
@@ -41,10 +40,4 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
     const { ready } = await readiness.report();
     return buildSnapshot(metrics, sampler, turn, ready);
   });
-}
-
-function queryTokenMatches(req: FastifyRequest, expected: string | undefined): boolean {
-  if (!expected) return true;
-  const given = (req.query as Record<string, unknown> | undefined)?.['token'];
-  return typeof given === 'string' && sameSecret(given, expected);
 }
