@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('smoke: server and TURN processes from .env.example', () => {
-  it('both answer /healthz, and /metrics with every SPEC metric', async () => {
+  it('both answer /healthz, and /metrics with every documented metric', async () => {
     const s = stack as Stack;
     expect(await (await fetch(`${s.serverUrl}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`${s.serverUrl}/readyz`)).status).toBe(200);

@@ -1,5 +1,5 @@
 /**
- * Issue 7, test (e): in headless Chromium (loopback-only namespace), two pages with the bundled
+ * In headless Chromium (loopback-only namespace), two pages with the bundled
  * SyncProvider sync over WebRTC and show their status, then fall back to the relay when WebRTC
  * is blocked, and keep syncing.
  */

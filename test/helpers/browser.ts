@@ -1,5 +1,5 @@
 /**
- * Headless Chromium for WebRTC tests (recipe in /work/shared/RECIPES.md): Debian's chromium
+ * Headless Chromium for WebRTC tests (docs/testing.md): Debian's chromium
  * driven by playwright-core, with a microphone permission and loopback allowed, because
  * without both Chromium gathers no ICE candidates at all. Run it inside runInNetns so
  * candidates exist only on 127.0.0.1.

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { CloseCode } from '@sync-suite/shared';
+import { closeWith } from '@sync-suite/shared';
 import { createLogger, createServerMetrics, type Logger, type ServerConfig } from '@sync-suite/shared/node';
 import { Authenticator } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
@@ -33,7 +33,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     trustProxy: config.TRUST_PROXY,
     // Time allowed for in-flight HTTP requests once close() starts; sockets are closed by us.
     forceCloseConnections: 'idle',
-    // Keep answering while shutdown drains: /readyz must say 503 naming the check (SPEC) and
+    // Keep answering while shutdown drains: /readyz must say 503 naming the check (README "Endpoints") and
     // /healthz stays 200 while the process runs; Fastify's blanket 503 would hide both.
     return503OnClosing: false,
   });
@@ -65,7 +65,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
       perMessageDeflate: false,
     },
   });
-  context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, CloseCode.ServiceRestart, 'server restarting'));
+  context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
 
   installCors(app, config.CORS_ORIGINS);
   await app.register(healthRoutes);

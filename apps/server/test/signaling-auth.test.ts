@@ -1,4 +1,4 @@
-/** WS /signal auth per SPEC: 4401 at connect, 4403 outside the token's rooms, 4400 for non-room topics. */
+/** WS /signal auth (docs/PROTOCOL-signaling.md): 4401 at connect, 4403 outside the token's rooms, 4400 for non-room topics. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoomToken } from '@sync-suite/shared';
 import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';

@@ -1,4 +1,4 @@
-/** WS /signal limits per SPEC, each with its close code and rejection count; bad input closes 4400. */
+/** WS /signal limits (docs/PROTOCOL-signaling.md), each with its close code and rejection count; bad input closes 4400. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errors } from '@sync-suite/shared';
 import { serverPerTest } from '../../../test/helpers/server.js';

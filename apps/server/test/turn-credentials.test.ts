@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRoomToken, verifyTurnCredentials } from '@sync-suite/shared/node';
+import { Errors, createRoomToken, verifyTurnCredentials } from '@sync-suite/shared/node';
 import { scrapeMetric } from '../../../test/helpers/prometheus.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 
@@ -46,11 +46,15 @@ describe('GET /turn-credentials', () => {
 
   it('refuses a missing, bad or expired token with 401 and counts it', async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET });
-    expect((await fetch(`${server.url}/turn-credentials`)).status).toBe(401);
+    const missing = await fetch(`${server.url}/turn-credentials`);
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({ error: 'ERR_TOKEN_MISSING', message: Errors.ERR_TOKEN_MISSING.message });
     const forged = await createRoomToken('another-secret-that-is-32-bytes-long!!', { sub: 'eve', rooms: ['*'], ttlSeconds: 600 });
     const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${forged}` } });
     expect(res.status).toBe(401);
-    expect(JSON.stringify(await res.json())).not.toContain('username');
+    const body: unknown = await res.json();
+    expect(body).toEqual({ error: 'ERR_TOKEN_INVALID', message: Errors.ERR_TOKEN_INVALID.message });
+    expect(JSON.stringify(body)).not.toContain('username');
     const expired = await testToken('bob', ['*'], { ttlSeconds: 60, now: Math.floor(Date.now() / 1000) - 600 });
     expect((await fetch(`${server.url}/turn-credentials?token=${expired}`)).status).toBe(401);
     expect(await scrapeMetric(`${server.url}/metrics`, 'sync_auth_failures_total{endpoint="turn"}')).toBeGreaterThanOrEqual(1);

@@ -1,29 +1,15 @@
-/** The SPEC TURN metrics plus a packet counter, so tests and operators can prove traffic went through the relay. */
-import { Counter } from 'prom-client';
+/** The TURN metrics (all defined in packages/shared/src/metrics/turn-metrics.ts), and one call that counts a relayed datagram in both byte and packet counters. */
 import { createTurnMetrics } from '@sync-suite/shared/node';
 
 export type Direction = 'to_peer' | 'to_client';
 
 export function createRelayMetrics() {
   const base = createTurnMetrics();
-  const relayedPackets = new Counter({
-    name: 'turn_relayed_packets_total',
-    help: 'Datagrams relayed, by direction (to_peer, to_client)',
-    labelNames: ['direction'] as const,
-    registers: [base.registry],
-  });
-  const requests = new Counter({
-    name: 'turn_requests_total',
-    help: 'STUN/TURN requests received, by method (allocate, refresh, channel_bind, ...)',
-    labelNames: ['method'] as const,
-    registers: [base.registry],
-  });
   return {
     ...base,
-    requests,
     relayed(direction: Direction, bytes: number): void {
       base.relayedBytes.inc({ direction }, bytes);
-      relayedPackets.inc({ direction });
+      base.relayedPackets.inc({ direction });
     },
   };
 }

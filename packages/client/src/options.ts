@@ -37,7 +37,7 @@ export interface SyncProviderOptions {
   WebSocket?: unknown;
   /** fetch implementation (default globalThis.fetch) */
   fetch?: FetchLike;
-  /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the SPEC defaults) */
+  /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the server's defaults, README "Configuration") */
   roomPolicy?: RoomNamePolicy;
 }
 

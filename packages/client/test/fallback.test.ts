@@ -1,5 +1,5 @@
 /**
- * Issue 7, tests (b) and (c): when WebRTC cannot connect (no usable ICE candidates, or
+ * When WebRTC cannot connect (no usable ICE candidates, or
  * signaling unreachable) both devices reach `relay` and sync; and the relay is the mailbox
  * that carries edits to a device that comes online after the author left.
  */

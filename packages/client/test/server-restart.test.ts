@@ -1,5 +1,5 @@
 /**
- * Issue 7, tests (d) and tokens: the server process is killed (SIGKILL) mid-session and
+ * The server process is killed (SIGKILL) mid-session and
  * restarted on the same port and data directory. Both devices go relay -> offline -> relay,
  * edits made during the outage are not lost, and every socket either transport opened
  * carried a token from its own getToken() call.

@@ -1,5 +1,5 @@
 /**
- * Issue 7, test (a): two SyncProviders (separate processes, node-datachannel on loopback)
+ * Two SyncProviders (separate processes, node-datachannel on loopback)
  * sync peer to peer through the real server's /signal, and the relay sees no document update.
  */
 import { afterEach, expect, it } from 'vitest';

@@ -1,13 +1,15 @@
 /**
- * Every refusal the suite makes, defined once: its HTTP status and WebSocket close code.
- * Codes are never reused; docs/errors.md lists each (a test pins both).
+ * Every refusal the suite makes, defined once: its HTTP status, WebSocket close code and
+ * message. A socket closed for an error carries the message as its close reason (closeWith);
+ * an HTTP refusal answers errorBody. Codes are never reused; docs/errors.md lists each (a
+ * test pins both).
  */
 export const CloseCode = {
   MessageTooBig: 1009,
   /** RFC 6455 "internal error": storage could not load the room, or the server failed; clients retry. */
   InternalError: 1011,
   ServiceRestart: 1012,
-  /** RFC 6455 "try again later": the instance is at MAX_CONNECTIONS (not a SPEC code; 4409 means room full). */
+  /** RFC 6455 "try again later": the instance is at MAX_CONNECTIONS (4409 means a full room; this is a full server). */
   TryAgainLater: 1013,
   BadRequest: 4400,
   Unauthorized: 4401,
@@ -44,22 +46,19 @@ export const Errors = define({
   ERR_TOO_MANY_TOPICS: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'too many topics on one connection' },
   ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
+  ERR_ROOM_RELOADING: { httpStatus: 503, closeCode: CloseCode.ServiceRestart, message: 'room reloading' },
 });
 export type ErrorCode = keyof typeof Errors;
 
-/** A refusal that carries its definition, for handlers that close a socket or answer HTTP. */
-export class SyncError extends Error {
-  readonly code: ErrorCode;
-  readonly httpStatus: number;
-  readonly closeCode: CloseCode;
-  constructor(code: ErrorCode, detail?: string) {
-    const def = Errors[code];
-    super(detail ? `${def.message}: ${detail}` : def.message);
-    this.name = 'SyncError';
-    this.code = code;
-    this.httpStatus = def.httpStatus;
-    this.closeCode = def.closeCode;
-  }
+/** The close code and close reason of a socket closed for `code`: the table's message. */
+export function closeWith(code: ErrorCode): [CloseCode, string] {
+  const def = Errors[code];
+  return [def.closeCode, closeReason(def.message)];
+}
+
+/** The JSON body of an HTTP refusal: `{"error": "<code>", "message": "..."}` (docs/errors.md). */
+export function errorBody(code: ErrorCode, message: string = Errors[code].message): { error: ErrorCode; message: string } {
+  return { error: code, message };
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */

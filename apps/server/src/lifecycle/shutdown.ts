@@ -3,7 +3,7 @@
  *   drain   - stop taking new work and commit what was accepted (relay flush)
  *   sockets - close every WebSocket with 1012 so clients reconnect elsewhere
  *   release - close storage, Redis and other handles
- * SPEC "Durability": everything is committed before sockets close.
+ * Everything accepted is committed before sockets close (README "Operations", Shutdown).
  */
 export type ShutdownPhase = 'drain' | 'sockets' | 'release';
 export type ShutdownHook = () => Promise<void> | void;

@@ -5,7 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
-import { CloseCode, Errors, closeReason, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
+import { closeReason, closeWith, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
 import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
@@ -69,20 +69,20 @@ export class RelayConnection implements RelayPeer, TurnSink {
   async open(roomName: string, token: string | undefined): Promise<void> {
     const { ctx, registry } = this.deps;
     const parsed = parseRoomName(roomName, ctx.roomPolicy);
-    if (!parsed.ok) return this.reject(CloseCode.BadRequest, `malformed room name: ${parsed.reason}`, 'bad_room_name');
+    if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
     this.log = this.log.child({ room: roomName });
     const auth = await ctx.auth.verify(token, 'relay');
-    if (!auth.ok) return this.deny(CloseCode.Unauthorized, `token ${auth.reason}`);
-    if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(CloseCode.Forbidden, 'token does not cover the room');
+    if (!auth.ok) return this.deny(...closeWith(auth.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID'));
+    if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));
     this.readOnly = auth.claims.scope === 'read';
     if (this.closed) return;
-    if (ctx.lifecycle.shuttingDown) return this.reject(CloseCode.ServiceRestart, 'server restarting', 'shutting_down');
+    if (ctx.lifecycle.shuttingDown) return this.reject(...closeWith('ERR_SHUTTING_DOWN'), 'shutting_down');
     try {
       this.room = await registry.join(roomName, this);
     } catch (err) {
-      if (err instanceof RoomFullError) return this.reject(CloseCode.RoomFull, 'room full', 'room_full');
+      if (err instanceof RoomFullError) return this.reject(...closeWith('ERR_ROOM_FULL'), 'room_full');
       this.log.error({ err }, 'relay room could not be loaded');
-      return this.reject(CloseCode.InternalError, Errors.ERR_ROOM_UNAVAILABLE.message, 'load_failed');
+      return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
     const queued = this.queue ?? [];
@@ -163,15 +163,15 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (this.closed) return;
     const frame = rawDataToBuffer(data);
     const { config } = this.deps.ctx;
-    if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(CloseCode.MessageTooBig, 'message too big', 'too_big');
-    if (!this.limiter.take()) return this.reject(CloseCode.RateLimited, 'message rate limit', 'rate_limited');
+    if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
+    if (!this.limiter.take()) return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
     if (this.queue) this.queue.push(frame);
     else this.handle(frame);
   }
 
   private handle(frame: Uint8Array): void {
     const decoded = readRelayMessage(frame);
-    if (!decoded.ok) return this.reject(CloseCode.BadRequest, `malformed message: ${decoded.error.error}`, 'malformed');
+    if (!decoded.ok) return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
     try {
       this.dispatch(decoded.message, frame);
     } catch (err) {
@@ -212,18 +212,18 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private failed(err: unknown): void {
     if (err instanceof RejectedInput) {
       this.log.info({ reason: err.reason, detail: err.message }, 'relay input refused');
-      return this.reject(CloseCode.BadRequest, `refused: ${err.reason}`, err.reason);
+      return this.reject(...closeWith('ERR_PROTOCOL'), err.reason);
     }
     if (err instanceof RoomPoisoned && this.room) {
       // Reload the room from storage: every other connection reconnects and resyncs.
       this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
       const room = this.room;
-      this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
+      this.reject(...closeWith('ERR_PROTOCOL'), 'bad_update');
       this.deps.registry.reload(room);
       return;
     }
     this.log.error({ err }, 'relay message handling failed');
-    this.reject(CloseCode.InternalError, Errors.ERR_INTERNAL.message, 'internal');
+    this.reject(...closeWith('ERR_INTERNAL'), 'internal');
   }
 
   private onClose(): void {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
-import { CloseCode } from '@sync-suite/shared';
+import { closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
@@ -91,7 +91,7 @@ export class RoomRegistry extends EventEmitter {
    */
   reload(room: Room): void {
     this.evict(room);
-    for (const peer of room.conns.keys()) peer.close(CloseCode.ServiceRestart, 'room reloading');
+    for (const peer of room.conns.keys()) peer.close(...closeWith('ERR_ROOM_RELOADING'));
   }
 
   /** Shutdown, phase drain: commit everything accepted so far. */

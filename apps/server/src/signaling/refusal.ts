@@ -1,9 +1,9 @@
 /**
- * Closing a signaling socket for cause: the close code and message come from the one
- * error table (SPEC "Close codes"), and every refusal is counted by reason.
+ * Closing a signaling socket for cause: the close code and reason come from the one error
+ * table (packages/shared/src/errors.ts, docs/errors.md), and every refusal is counted by reason.
  */
 import type { WebSocket } from 'ws';
-import { Errors, closeReason, type ErrorCode } from '@sync-suite/shared';
+import { closeWith, type ErrorCode } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 
 export interface Refusal {
@@ -18,8 +18,5 @@ export const refusal = (code: ErrorCode, reason: string, detail?: string): Refus
 
 export function closeForCause(socket: WebSocket, metrics: ServerMetrics, r: Refusal): void {
   metrics.rejectedMessages.inc({ endpoint: 'signal', reason: r.reason });
-  const def = Errors[r.code];
-  if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
-    socket.close(def.closeCode, closeReason(def.message));
-  }
+  if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(...closeWith(r.code));
 }

@@ -1,5 +1,5 @@
 /**
- * Room tokens (SPEC "Auth tokens"): HS256 JWTs with `sub`, `exp`, `rooms`, `scope`.
+ * Room tokens (README "Endpoints"): HS256 JWTs with `sub`, `exp`, `rooms`, `scope`.
  * Verification accepts several secrets so that AUTH_SECRET can be rotated without downtime.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';

@@ -1,4 +1,4 @@
-/** Every variable of apps/server (SPEC "Server"), with its default. */
+/** Every variable of apps/server, with its default (README "Configuration", checked by a test). */
 import { z } from 'zod';
 import { bool, csv, logLevel, nonNegativeInt, port, positiveInt } from './env.js';
 import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';

@@ -1,4 +1,4 @@
-/** Every variable of apps/turn (SPEC "TURN server"), with its default. */
+/** Every variable of apps/turn, with its default (README "Configuration", checked by a test). */
 import { z } from 'zod';
 import { bool, csv, logLevel, port, positiveInt } from './env.js';
 

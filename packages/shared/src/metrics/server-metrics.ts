@@ -1,4 +1,4 @@
-/** The server's metrics (SPEC "Metrics (server)"), defined once and registered per registry. */
+/** The server's metrics, defined once and registered per registry (a test checks the docs name only these and turn-metrics.ts). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createServerMetrics(registry: Registry = new Registry()) {
@@ -59,7 +59,7 @@ export function createServerMetrics(registry: Registry = new Registry()) {
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>;
 
-/** Names that SPEC fixes; a test checks each is exposed. */
+/** The names operators rely on (README, docs/*.md); a test checks each is exposed. */
 export const SPEC_SERVER_METRICS = [
   'sync_signaling_connections',
   'sync_signaling_topics',

@@ -1,4 +1,7 @@
-/** The TURN server's metrics (SPEC "TURN server"). */
+/**
+ * The TURN server's metrics, every one defined here (README "Endpoints", docs/turn.md "Metrics
+ * and logs"; a test checks the docs name only metrics defined here or in server-metrics.ts).
+ */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createTurnMetrics(registry: Registry = new Registry()) {
@@ -21,6 +24,19 @@ export function createTurnMetrics(registry: Registry = new Registry()) {
     }),
     deniedPeers: new Counter({ name: 'turn_denied_peers_total', help: 'Requests toward denied peer addresses', registers: r }),
     quotaRejections: new Counter({ name: 'turn_quota_rejections_total', help: 'Allocations refused by quota', labelNames: ['quota'] as const, registers: r }),
+    /** so tests and operators can prove traffic went through the relay */
+    relayedPackets: new Counter({
+      name: 'turn_relayed_packets_total',
+      help: 'Datagrams relayed, by direction (to_peer, to_client)',
+      labelNames: ['direction'] as const,
+      registers: r,
+    }),
+    requests: new Counter({
+      name: 'turn_requests_total',
+      help: 'STUN/TURN requests received, by method (allocate, refresh, channel_bind, ...)',
+      labelNames: ['method'] as const,
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;

@@ -1,5 +1,5 @@
 /**
- * Room names: `<prefix>-<type>-<id>` (SPEC "Room names").
+ * Room names: `<prefix>-<type>-<id>` (README "Endpoints").
  * The type is the first `-`-separated segment that is one of the allowed types;
  * what stands before it is the prefix, what follows is the id (which may contain `-`).
  */

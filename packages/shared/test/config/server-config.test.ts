@@ -16,7 +16,7 @@ function configError(env: Record<string, string | undefined>): ConfigError {
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
 }
 
-describe('server config: SPEC defaults', () => {
+describe('server config: documented defaults', () => {
   const config = parse({});
   it.each([
     ['HOST', '0.0.0.0'],

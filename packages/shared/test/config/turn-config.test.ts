@@ -16,7 +16,7 @@ function variableOf(env: Record<string, string | undefined>): string {
 }
 
 describe('TURN config', () => {
-  it('has the SPEC defaults', () => {
+  it('has the documented defaults', () => {
     const config = parse({});
     for (const unset of ['TURN_RELAY_IP', 'TURN_EXTERNAL_IP', 'TURN_DENY_PEERS'] as const) expect(config[unset]).toBeUndefined();
     expect(config).toMatchObject({

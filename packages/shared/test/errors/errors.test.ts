@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CloseCode, Errors, SyncError, closeReason, type ErrorCode } from '../../src/errors.js';
+import { CloseCode, Errors, closeReason, closeWith, errorBody, type ErrorCode } from '../../src/errors.js';
 
 const doc = readFileSync(new URL('../../../../docs/errors.md', import.meta.url), 'utf8');
 const entries = Object.entries(Errors) as Array<[ErrorCode, (typeof Errors)[ErrorCode]]>;
 
 describe('error definitions', () => {
   it('pins the number of codes (update docs/errors.md when this changes)', () => {
-    expect(entries).toHaveLength(13);
+    expect(entries).toHaveLength(14);
     expect(Object.keys(CloseCode)).toHaveLength(9);
   });
 
@@ -41,7 +41,7 @@ describe('error definitions', () => {
     }
   });
 
-  it('SPEC close codes keep their numbers', () => {
+  it('documented close codes keep their numbers', () => {
     expect(CloseCode).toMatchObject({
       MessageTooBig: 1009,
       ServiceRestart: 1012,
@@ -66,12 +66,14 @@ describe('docs/errors.md', () => {
   });
 });
 
-describe('SyncError', () => {
-  it('carries the definition and an optional detail', () => {
-    const err = new SyncError('ERR_ROOM_FULL', '50 peers');
-    expect(err).toBeInstanceOf(Error);
-    expect(err).toMatchObject({ code: 'ERR_ROOM_FULL', httpStatus: 409, closeCode: 4409, message: 'room full: 50 peers' });
-    expect(new SyncError('ERR_RATE_LIMITED').message).toBe('message rate limit');
+describe('closeWith and errorBody', () => {
+  it('close with the code and the message of the table', () => {
+    for (const [key, def] of entries) expect(closeWith(key)).toEqual([def.closeCode, def.message]);
+  });
+
+  it('answer HTTP refusals with the documented JSON shape', () => {
+    expect(errorBody('ERR_ROOM_FULL')).toEqual({ error: 'ERR_ROOM_FULL', message: 'room full' });
+    expect(errorBody('ERR_TOKEN_INVALID', 'metrics need a token')).toEqual({ error: 'ERR_TOKEN_INVALID', message: 'metrics need a token' });
   });
 });
 

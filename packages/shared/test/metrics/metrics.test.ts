@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { SPEC_SERVER_METRICS, createServerMetrics } from '../../src/metrics/server-metrics.js';
 import { SPEC_TURN_METRICS, createTurnMetrics } from '../../src/metrics/turn-metrics.js';
 
-/** SPEC "Metrics (server)" and "TURN server": name -> [type, labels]. */
+/** The names and labels operators rely on (README, docs/*.md): name -> [type, labels]. */
 const SPEC_SERVER: Record<string, [string, string[]]> = {
   sync_signaling_connections: ['gauge', []],
   sync_signaling_topics: ['gauge', []],
@@ -44,16 +44,16 @@ describe.each([
   ['server', () => createServerMetrics().registry, SPEC_SERVER, SPEC_SERVER_METRICS as readonly string[]],
   ['turn', () => createTurnMetrics().registry, SPEC_TURN, SPEC_TURN_METRICS as readonly string[]],
 ])('%s metrics', (_label, makeRegistry, spec, exported) => {
-  it('the exported SPEC list is exactly the SPEC names', () => {
+  it('the exported list is exactly the documented names', () => {
     expect([...exported].sort()).toEqual(Object.keys(spec).sort());
   });
 
-  it.each(Object.entries(spec))('%s has its SPEC type, help and labels', (name, [type, labels]) => {
+  it.each(Object.entries(spec))('%s has its documented type, help and labels', (name, [type, labels]) => {
     const m = describe_(makeRegistry()).get(name);
     expect(m, `${name} is registered`).toBeDefined();
     expect(m?.type).toBe(type);
     expect(m?.help.length).toBeGreaterThan(5);
-    // SPEC lists the labels it fixes; any extra label must not be one SPEC leaves out on purpose.
+    // The documented labels must be there; a metric may have more.
     expect(m?.labelNames).toEqual(expect.arrayContaining(labels));
   });
 
@@ -73,15 +73,15 @@ describe.each([
   });
 });
 
-describe('labels SPEC fixes exactly', () => {
-  it('server labelled metrics have only the SPEC labels', () => {
+describe('documented labels exactly', () => {
+  it('server labelled metrics have only the documented labels', () => {
     const m = describe_(createServerMetrics().registry);
     expect(m.get('sync_signaling_messages_total')?.labelNames).toEqual(['type']);
     expect(m.get('sync_auth_failures_total')?.labelNames).toEqual(['endpoint', 'reason']);
     expect(m.get('sync_rejected_messages_total')?.labelNames).toEqual(['endpoint', 'reason']);
   });
 
-  it('counting shows up under the SPEC name and labels', async () => {
+  it('counting shows up under the documented name and labels', async () => {
     const metrics = createServerMetrics();
     metrics.authFailures.inc({ endpoint: 'relay', reason: 'expired' });
     metrics.relayPersistSeconds.observe(0.004);

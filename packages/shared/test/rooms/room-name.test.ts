@@ -11,7 +11,7 @@ describe('parseRoomName: accepted names', () => {
     ['p-conversation-A.b_c:d-e', { prefix: 'p', type: 'conversation', id: 'A.b_c:d-e' }],
     // the first type segment wins; later ones belong to the id
     ['p-conversation-assistant-1', { prefix: 'p', type: 'conversation', id: 'assistant-1' }],
-    // SPEC's id alphabet allows dots, so `..` alone is a valid id (it is never a path)
+    // The id alphabet allows dots, so `..` alone is a valid id (it is never a path)
     ['p-conversation-..', { prefix: 'p', type: 'conversation', id: '..' }],
     ['p_q-conversation-1', { prefix: 'p_q', type: 'conversation', id: '1' }],
     [`${'a'.repeat(32)}-conversation-${'i'.repeat(128)}`, { prefix: 'a'.repeat(32), type: 'conversation', id: 'i'.repeat(128) }],

@@ -1,5 +1,6 @@
 /** GET /metrics in Prometheus text format, behind METRICS_TOKEN when it is set. */
 import type { FastifyInstance } from 'fastify';
+import { errorBody } from '@sync-suite/shared';
 import { metricsTokenMatches } from '../../auth/request-token.js';
 
 export async function metricsRoutes(app: FastifyInstance): Promise<void> {
@@ -8,7 +9,7 @@ export async function metricsRoutes(app: FastifyInstance): Promise<void> {
     if (!metricsTokenMatches(req, app.sync.config.METRICS_TOKEN)) {
       app.sync.metrics.authFailures.inc({ endpoint: 'metrics', reason: 'bad_metrics_token' });
       reply.code(401).header('www-authenticate', 'Bearer');
-      return { error: 'ERR_TOKEN_INVALID', message: 'metrics need Authorization: Bearer <METRICS_TOKEN>' };
+      return errorBody('ERR_TOKEN_INVALID', 'metrics need Authorization: Bearer <METRICS_TOKEN>');
     }
     reply.header('content-type', registry.contentType);
     return registry.metrics();

@@ -1,6 +1,6 @@
 /**
  * WS /signal: the y-webrtc signaling protocol (docs/PROTOCOL-signaling.md), with auth,
- * limits and close codes per SPEC. Topic membership lives in a TopicBus.
+ * limits and close codes as docs/PROTOCOL-signaling.md and docs/errors.md give them. Topic membership lives in a TopicBus.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';

@@ -8,6 +8,7 @@ import { buildSnapshot } from '../../status/snapshot.js';
 import { RateSampler } from '../../status/sampler.js';
 import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
 import { TurnProbe } from '../../status/turn-probe.js';
+import { errorBody } from '@sync-suite/shared';
 import { metricsTokenMatches } from '../../auth/request-token.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
@@ -26,7 +27,7 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
   };
 
   app.get('/status', async (req, reply) => {
-    if (!allowed(req, reply)) return { error: 'ERR_TOKEN_INVALID', message: 'the status page needs ?token=<METRICS_TOKEN>' };
+    if (!allowed(req, reply)) return errorBody('ERR_TOKEN_INVALID', 'the status page needs ?token=<METRICS_TOKEN>');
     reply
       .header('content-type', 'text/html; charset=utf-8')
       .header('content-security-policy', STATUS_CSP)
@@ -36,7 +37,7 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/status.json', async (req, reply) => {
-    if (!allowed(req, reply)) return { error: 'ERR_TOKEN_INVALID', message: 'status needs Authorization: Bearer <METRICS_TOKEN>' };
+    if (!allowed(req, reply)) return errorBody('ERR_TOKEN_INVALID', 'status needs Authorization: Bearer <METRICS_TOKEN>');
     const { ready } = await readiness.report();
     return buildSnapshot(metrics, sampler, turn, ready);
   });

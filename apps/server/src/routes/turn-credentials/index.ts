@@ -4,6 +4,7 @@
  * (`<expiry>:<sub>`, HMAC-SHA1 of TURN_SECRET); without TURN_SECRET only STUN is offered.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Errors, errorBody } from '@sync-suite/shared';
 import { createTurnCredentials } from '@sync-suite/shared/node';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { iceServersFor } from './ice-servers.js';
@@ -15,7 +16,8 @@ export async function turnCredentialsRoutes(app: FastifyInstance): Promise<void>
     const result = await auth.verify(tokenFromRequest(req), 'turn');
     if (!result.ok) {
       req.log.info({ reason: result.reason }, 'turn credentials refused');
-      return reply.code(401).send({ error: 'unauthorized', reason: result.reason });
+      const error = result.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID';
+      return reply.code(Errors[error].httpStatus).send(errorBody(error));
     }
     const ttl = config.TURN_TTL_SECONDS;
     const credentials = config.TURN_SECRET ? createTurnCredentials(config.TURN_SECRET, result.claims.sub, ttl) : undefined;

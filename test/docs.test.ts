@@ -1,0 +1,104 @@
+/**
+ * The documentation says what the code does, for what can drift: every metric a document names
+ * is defined (packages/shared/src/metrics/), every metric defined is documented somewhere,
+ * refusal tables name the close code of their error (packages/shared/src/errors.ts), no server
+ * code closes a socket with a reason of its own, and comments cite only files in this repo.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Errors, type ErrorCode } from '@sync-suite/shared';
+import { createServerMetrics, createTurnMetrics } from '@sync-suite/shared/node';
+import { REPO_ROOT } from './helpers/process.js';
+
+const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
+const DOCS = ['README.md', 'packages/client/README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+/** Every .ts file below `dir`, skipping node_modules and build output. */
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(REPO_ROOT, dir))) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const path = join(dir, name);
+    if (statSync(join(REPO_ROOT, path)).isDirectory()) out.push(...sources(path));
+    else if (name.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+function definedMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const registry of [createServerMetrics().registry, createTurnMetrics().registry]) {
+    for (const m of registry.getMetricsAsArray()) if (/^(sync|turn)_/.test(m.name)) names.add(m.name);
+  }
+  return names;
+}
+
+/** `sync_*` / `turn_*` metric names in a text (a name followed by `{`, a space or a backtick). */
+function metricNames(text: string): string[] {
+  return [...text.matchAll(/\b((?:sync|turn)_[a-z_]+[a-z])(?=[{`\s|,.)]|$)/gm)].map((m) => m[1] as string);
+}
+
+describe('metrics in the docs', () => {
+  const defined = definedMetrics();
+  // Histogram samples are documented by their family name plus _bucket/_sum/_count.
+  const family = (name: string): string => name.replace(/_(bucket|sum|count)$/, '');
+
+  it.each(DOCS)('%s names only defined metrics', (doc) => {
+    const unknown = metricNames(read(doc)).filter((n) => !defined.has(n) && !defined.has(family(n)));
+    expect(unknown, `${doc} names metrics that no code defines`).toEqual([]);
+  });
+
+  it('every defined metric is documented somewhere', () => {
+    const named = new Set(DOCS.flatMap((doc) => metricNames(read(doc))));
+    expect([...defined].filter((n) => !named.has(n))).toEqual([]);
+  });
+});
+
+describe('refusal tables against packages/shared/src/errors.ts', () => {
+  it.each(['docs/PROTOCOL-relay.md', 'docs/PROTOCOL-signaling.md'])('%s: each error row has its close code', (doc) => {
+    const rows = read(doc)
+      .split('\n')
+      .filter((line) => line.startsWith('|') && line.includes('`ERR_'));
+    expect(rows.length).toBeGreaterThan(5);
+    for (const row of rows) {
+      const cells = row.split('|').map((c) => c.trim());
+      const codes = [...row.matchAll(/`(ERR_[A-Z_]+)`/g)].map((m) => m[1] as string);
+      for (const code of codes) {
+        expect(Object.keys(Errors), row).toContain(code);
+        expect(cells[2], row).toBe(String(Errors[code as ErrorCode].closeCode));
+      }
+    }
+  });
+
+  it('docs/errors.md gives each code its message', () => {
+    const doc = read('docs/errors.md');
+    for (const [code, def] of Object.entries(Errors)) expect(doc).toContain(`| \`${code}\` | ${def.httpStatus} | ${def.closeCode} | ${def.message} |`);
+  });
+
+  it('no server code closes a socket with a code and reason of its own (closeWith gives both)', () => {
+    const literal = /\.(close|reject|deny)\(\s*(CloseCode\.\w+|\d{4})\s*,\s*['"`]/;
+    const offenders = sources('apps/server/src').filter((f) => literal.test(read(f)));
+    expect(offenders).toEqual([]);
+  });
+});
+
+describe('comments', () => {
+  // Documents outside the repository: the public contract, the machine notes, issue numbers.
+  const outside = /\bSPEC\b|\bSPEC\.md|RECIPES|\bissue (?:#?\d+)/i;
+  const comment = /\/\/.*|\/\*[\s\S]*?\*\//g;
+
+  it('cite only files in this repository', () => {
+    const files = ['apps', 'packages', 'test', 'bench', 'scripts', 'deploy', 'demo'].flatMap((d) => sources(d));
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = read(file);
+      for (const m of text.matchAll(comment)) {
+        if (!outside.test(m[0])) continue;
+        const line = text.slice(0, m.index).split('\n').length;
+        offenders.push(`${relative('.', file)}:${line}: ${(outside.exec(m[0]) as RegExpExecArray)[0]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
