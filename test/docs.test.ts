@@ -8,7 +8,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Errors, type ErrorCode } from '@sync-suite/shared';
-import { createServerMetrics, createTurnMetrics } from '@sync-suite/shared/node';
+import { createServerMetrics, createTurnMetrics, parseEnv, serverEnvSchema, turnEnvSchema, variablesOf } from '@sync-suite/shared/node';
+import { DEFAULT_DENY } from '../apps/turn/src/peer-filter.js';
 import { REPO_ROOT } from './helpers/process.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
@@ -80,6 +81,46 @@ describe('refusal tables against packages/shared/src/errors.ts', () => {
     const literal = /\.(close|reject|deny)\(\s*(CloseCode\.\w+|\d{4})\s*,\s*['"`]/;
     const offenders = sources('apps/server/src').filter((f) => literal.test(read(f)));
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('configuration tables in docs/ against the schemas', () => {
+  // TURN_SECRET is required: it has no default to compare.
+  const { TURN_SECRET: _required, ...turnDefaults } = parseEnv(turnEnvSchema, { TURN_SECRET: 'placeholder-secret' });
+  const defaults = { ...turnDefaults, ...parseEnv(serverEnvSchema, {}) } as Record<string, unknown>;
+  const known = new Set([...variablesOf(serverEnvSchema), ...variablesOf(turnEnvSchema)]);
+  const docs = DOCS.filter((d) => d.startsWith('docs/'));
+
+  it.each(docs)('%s: every `| variable | default |` row is a variable with that default', (doc) => {
+    let inTable = false;
+    for (const line of read(doc).split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      if (!line.startsWith('|')) inTable = false;
+      else if (cells[1] === 'variable' && cells[2] === 'default') inTable = true;
+      else if (inTable) {
+        // `A` / `B` rows pair names with the defaults in the same order.
+        const names = (cells[1] ?? '').split(' / ').map((c) => /^`([A-Z0-9_]+)`$/.exec(c)?.[1]);
+        if (names.some((n) => n === undefined)) continue;
+        const cellsOfDefault = (cells[2] ?? '').split(' / ');
+        names.forEach((name, i) => {
+          expect(known, `${doc}: ${name}`).toContain(name);
+          const value = defaults[name as string];
+          const cell = names.length > 1 ? cellsOfDefault[i] : cells[2];
+          if (value !== undefined) expect(cell, `${doc}: ${name}`).toContain(`\`${Array.isArray(value) ? value.join(',') : String(value)}\``);
+        });
+      }
+    }
+  });
+
+  it('README names every default TURN_DENY_PEERS group', () => {
+    const row = read('README.md').split('\n').find((l) => l.startsWith('| `TURN_DENY_PEERS` |')) ?? '';
+    for (const group of DEFAULT_DENY) expect(row).toContain(group);
+  });
+});
+
+describe('documents', () => {
+  it.each(DOCS)('%s cites no document outside the repository', (doc) => {
+    expect(read(doc)).not.toMatch(/\bSPEC\b|RECIPES|\bissue #?\d+|the issue's/i);
   });
 });
 
