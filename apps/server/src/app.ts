@@ -12,6 +12,7 @@ import { Authenticator } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { Readiness } from './health/readiness.js';
 import { installCors } from './http/cors.js';
+import redisLinkPlugin from './fanout/redis-link-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
@@ -68,6 +69,8 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
 
   installCors(app, config.CORS_ORIGINS);
+  // Shared services, decorated once on the root instance (fastify-plugin), before the endpoints.
+  await app.register(redisLinkPlugin);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(signalingRoutes);

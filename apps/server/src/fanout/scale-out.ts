@@ -1,42 +1,21 @@
 /**
- * Chooses the fan-out: in-process without REDIS_URL, Redis with it. The Redis link is shared by
- * signaling and relay (one per server), checked by /readyz as `redis`, and closed with the app
- * after the shutdown phases have committed and published everything.
+ * Chooses the fan-out: in-process without REDIS_URL, Redis with it, over the server's one Redis
+ * link (`app.redisLink`, fanout/redis-link-plugin.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServerContext } from '../context.js';
 import { LocalFanout, type RoomFanout } from '../relay/fanout.js';
 import type { DocStore } from '../relay/persistence/types.js';
 import type { RoomRegistry } from '../relay/room-registry.js';
 import { LocalTopicBus } from '../signaling/local-topic-bus.js';
 import type { TopicBus } from '../signaling/topic-bus.js';
 import { redisKeys } from './redis-keys.js';
-import { RedisLink } from './redis-link.js';
+import type { RedisLink } from './redis-link.js';
 import { RedisRoomFanout } from './redis-room-fanout.js';
 import { RedisTopicBus } from './redis-topic-bus.js';
 
-const links = new WeakMap<ServerContext, Promise<RedisLink>>();
-
 /** The server's Redis link, connected; null without REDIS_URL. */
 export function redisLinkFor(app: FastifyInstance): Promise<RedisLink> | null {
-  const ctx = app.sync;
-  const url = ctx.config.REDIS_URL;
-  if (!url) return null;
-  let link = links.get(ctx);
-  if (!link) {
-    const created = new RedisLink({ url, metrics: ctx.metrics, log: ctx.log.child({ component: 'redis' }) });
-    ctx.readiness.register('redis', () => created.check());
-    app.addHook('onClose', () => created.close());
-    link = created.connect().then(
-      () => created,
-      async (err: unknown) => {
-        await created.close();
-        throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    links.set(ctx, link);
-  }
-  return link;
+  return app.redisLink;
 }
 
 export interface TopicBusOptions {

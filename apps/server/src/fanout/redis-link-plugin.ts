@@ -1,0 +1,38 @@
+/**
+ * The server's one Redis link, as the Fastify decorator `app.redisLink` (null without
+ * REDIS_URL), registered once by buildServer before the endpoints that use it. It is shared by
+ * signaling and relay, checked by /readyz as `redis`, and closed with the app after the
+ * shutdown phases have committed and published everything.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { RedisLink } from './redis-link.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** connected Redis link; rejects when REDIS_URL cannot be reached; null without REDIS_URL */
+    redisLink: Promise<RedisLink> | null;
+  }
+}
+
+async function redisLinkPlugin(app: FastifyInstance): Promise<void> {
+  const ctx = app.sync;
+  const url = ctx.config.REDIS_URL;
+  if (!url) return void app.decorate('redisLink', null);
+  const created = new RedisLink({ url, metrics: ctx.metrics, log: ctx.log.child({ component: 'redis' }) });
+  ctx.readiness.register('redis', () => created.check());
+  app.addHook('onClose', () => created.close());
+  const link = created.connect().then(
+    () => created,
+    async (err: unknown) => {
+      await created.close();
+      throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  );
+  // The endpoints that use the link await it (and fail the start-up); until they do, a failed
+  // connection must not count as an unhandled rejection.
+  link.catch(() => undefined);
+  app.decorate('redisLink', link);
+}
+
+export default fp(redisLinkPlugin, { name: 'sync-redis-link', fastify: '5.x' });
