@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
+import { baseEnv, runProcess } from '../../../test/helpers/process.js';
 import { A, METHOD, readXorAddress, u32 } from './helpers/stun-client.js';
 import { openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
 
@@ -138,14 +138,12 @@ describe('node-turn fixes', () => {
   });
 
   it('stop() releases every timer and socket: the process exits by itself', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/stop-exits.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'pipe'] });
-    scope.track({ close: () => child.kill('SIGKILL') });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    const child = runProcess(process.execPath, ['--import', 'tsx', new URL('./fixtures/stop-exits.ts', import.meta.url).pathname], baseEnv());
+    scope.track({ close: () => child.kill() });
+    const timer = setTimeout(() => void child.kill(), 20_000);
+    const { code, signal } = await child.exited;
     clearTimeout(timer);
+    const out = child.stdout() + child.stderr();
     expect({ code, signal, out: out.includes('stopped with 0 allocations left') ? 'ok' : out }).toEqual({ code: 0, signal: null, out: 'ok' });
   });
 });
