@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** the process could not be started (for example ENOENT: the command is not installed) */
+  error?: Error;
 }
 
 export type Line = Record<string, unknown>;
@@ -144,7 +145,13 @@ export function runProcess(command: string, args: string[], env: Record<string, 
   };
   splitLines(child.stdout, (chunk) => (out += chunk), (text) => lines.push(parseLine(text)), wake);
   splitLines(child.stderr, (chunk) => (err += chunk), (text) => stderrLines.push(text), wake);
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as Exit);
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => {
+      err += `${command}: ${error.message}\n`;
+      resolve({ code: null, signal: null, error });
+    });
+  });
   let done = false;
   void exited.then(() => {
     done = true;
