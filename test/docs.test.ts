@@ -112,6 +112,36 @@ describe('configuration tables in docs/ against the schemas', () => {
     }
   });
 
+  it('deploy/.env.example states the schema default where its comments give one', () => {
+    const lines = read('deploy/.env.example').split('\n');
+    let comment = '';
+    let checked = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      if (line.startsWith('#')) {
+        comment = /^#\s*-{5,}/.test(line) ? '' : `${comment} ${line.slice(1).trim()}`;
+        continue;
+      }
+      const names: string[] = [];
+      for (; i < lines.length && /^[A-Z0-9_]+=/.test(lines[i] as string); i++) names.push((lines[i] as string).split('=')[0] as string);
+      if (names.length > 0) i--; // the line that ended the run is read again by the loop
+      // `(default X)`, up to `)`, `;` or `, ` (a comma and a space start a remark; lists have none).
+      const stated = /\(default (.+?)(?:\)|;|, )/.exec(comment)?.[1]?.trim();
+      comment = '';
+      if (!stated || names.length === 0) continue;
+      let values = stated.split(' / ');
+      if (names.length === 2 && values.length === 1) values = stated.split('-');
+      if (values.length !== names.length) continue;
+      names.forEach((name, k) => {
+        const value = defaults[name];
+        if (value === undefined) return;
+        checked++;
+        expect(values[k], `.env.example ${name}`).toBe(Array.isArray(value) ? value.join(',') : String(value));
+      });
+    }
+    expect(checked).toBeGreaterThan(15);
+  });
+
   it('README names every default TURN_DENY_PEERS group', () => {
     const row = read('README.md').split('\n').find((l) => l.startsWith('| `TURN_DENY_PEERS` |')) ?? '';
     for (const group of DEFAULT_DENY) expect(row).toContain(group);

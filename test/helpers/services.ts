@@ -17,6 +17,27 @@ export interface Service {
 
 const START_MS = 30_000;
 
+/**
+ * A temporary folder for one service of this run: `sync-test-<what>-<pid>-…`. Folders of runs
+ * whose process is gone (killed before its teardown) are deleted first.
+ */
+function serviceDir(what: string): string {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^sync-test-[a-z]+-(\d+)-/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  return mkdtempSync(join(tmpdir(), `sync-test-${what}-${process.pid}-`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Where initdb and postgres are: Debian's /usr/lib/postgresql/<version>/bin (newest), else PATH. */
 export function postgresBinDir(): string | undefined {
   const debian = '/usr/lib/postgresql';
@@ -54,7 +75,7 @@ export async function startPostgres(): Promise<Service> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL binaries (initdb, postgres) not found: apt-get install postgresql');
   const user = postgresUser();
-  const dir = mkdtempSync(join(tmpdir(), 'sync-test-pg-'));
+  const dir = serviceDir('pg');
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
   const asUser = { ...(user ?? {}), cwd: dir };
@@ -88,7 +109,7 @@ export async function startPostgres(): Promise<Service> {
 /** A redis-server that keeps nothing on disk, on 127.0.0.1 (on `port`: a restart on the same one). */
 export async function startRedis(port?: number): Promise<Service> {
   port ??= await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sync-test-redis-'));
+  const dir = serviceDir('redis');
   const server = runProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], baseEnv(), { cwd: dir });
   const stop = async (): Promise<void> => {
     await stopped(server, 'SIGTERM');
