@@ -8,8 +8,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Errors, type ErrorCode } from '@sync-suite/shared';
-import { createServerMetrics, createTurnMetrics, parseEnv, serverEnvSchema, turnEnvSchema, variablesOf } from '@sync-suite/shared/node';
+import { createServerMetrics, createTurnMetrics, parseEnv, serverConfigSchema, serverEnvSchema, turnEnvSchema, variablesOf } from '@sync-suite/shared/node';
 import { DEFAULT_DENY } from '../apps/turn/src/peer-filter.js';
+import { buildServer } from '../apps/server/src/app.js';
 import { REPO_ROOT } from './helpers/process.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
@@ -39,6 +40,43 @@ function definedMetrics(): Set<string> {
 function metricNames(text: string): string[] {
   return [...text.matchAll(/\b((?:sync|turn)_[a-z_]+[a-z])(?=[{`\s|,.)]|$)/gm)].map((m) => m[1] as string);
 }
+
+/** Full paths from Fastify's printRoutes tree, where a child line holds the rest of its parent's path. */
+function routePaths(tree: string): string[] {
+  const stack: string[] = [];
+  const paths: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^([\s│├└─]*)(\S+) \([A-Z, ]+\)$/.exec(line);
+    if (!m) continue;
+    const depth = (m[1] as string).length / 4;
+    stack.length = depth;
+    stack.push(m[2] as string);
+    paths.push(stack.join(''));
+  }
+  return paths;
+}
+
+describe('endpoints in the README', () => {
+  it('the server has every endpoint of the README table, and the table has every route', async () => {
+    const section = read('README.md').split('\n## Endpoints')[1]?.split('\n## ')[0] ?? '';
+    const documented = [...section.matchAll(/`(GET|POST|PUT|DELETE|WS) (\/[^`?\s]*)/g)].map((m) => ({
+      method: m[1] === 'WS' ? 'GET' : (m[1] as string),
+      url: (m[2] as string).replace(/<[^>]+>$/, '*'),
+    }));
+    expect(documented.length).toBeGreaterThan(5);
+    const app = await buildServer(parseEnv(serverConfigSchema, { STORAGE: 'memory', LOG_LEVEL: 'silent' }));
+    try {
+      await app.ready();
+      for (const route of documented) expect(app.hasRoute(route as Parameters<typeof app.hasRoute>[0]), `${route.method} ${route.url}`).toBe(true);
+      // Every route the server registers (HEAD and OPTIONS come with GET and CORS) is documented.
+      const bare = (url: string): string => url.replace(/\/?\*$/, '');
+      const urls = new Set(documented.map((r) => bare(r.url)));
+      expect(routePaths(app.printRoutes({ commonPrefix: false })).filter((p) => !urls.has(bare(p)))).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('metrics in the docs', () => {
   const defined = definedMetrics();
