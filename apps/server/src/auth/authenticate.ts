@@ -5,7 +5,7 @@
 import { tokenCoversRoom, verifyRoomToken, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 
-export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status';
+export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status' | 'sealed';
 
 export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
 
