@@ -8,6 +8,7 @@ import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { sealedRegistry } from '../../../apps/server/src/routes/sealed/index.js';
 import { PeerProcess } from './helpers/peer-process.js';
 import { metric } from './helpers/metrics.js';
+import { until } from './helpers/until.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
@@ -94,8 +95,8 @@ describe('sealed compaction', () => {
     expect(a.events.filter((e) => e.ev === 'error')).toEqual([]);
     const store = sealedRegistry(server.app)?.store;
     if (!store) throw new Error('no sealed store');
-    // every edit committed (the head counts envelopes; with mergeMs 0 most edits are their own)
-    await a.waitFor(() => false, 'settle', 1500).catch(() => undefined);
+    // every edit acknowledged (committed), and a snapshot stored meanwhile
+    await until(async () => ((await a.send('state')) as { sealedPending: number }).sealedPending === 0 && (await store.stats(room)).snapshotCovers > 0, 'edits committed');
     const stats = await store.stats(room);
     expect(stats.head).toBeGreaterThan(500);
     expect(stats.snapshotCovers).toBeGreaterThan(0);

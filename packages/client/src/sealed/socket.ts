@@ -58,6 +58,12 @@ export class SealedSocket {
     if (ws) ws.close();
   }
 
+  /** Close and connect again at once (to read from an earlier cursor). */
+  reconnect(): void {
+    this.attempts = 0;
+    this.ws?.close();
+  }
+
   send(frame: Uint8Array): void {
     if (this.ws?.readyState === OPEN) this.ws.send(frame);
   }

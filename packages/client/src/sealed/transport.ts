@@ -42,6 +42,10 @@ export class SealedTransport {
   /** the first seq this device could not open: it never claims to have applied that one */
   private firstUnopened: number | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
+  private readonly reread = new Set<number>();
+  /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
+  private rereading = false;
   private readonly keys: SealedKeys;
   private readonly outbox = new Outbox();
   private readonly presence: SealedPresence;
@@ -125,6 +129,7 @@ export class SealedTransport {
 
   private onOpen(): void {
     this.failed = false;
+    this.rereading = false;
     this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.cursor)));
     this.opts.onChange();
   }
@@ -139,6 +144,7 @@ export class SealedTransport {
   }
 
   private onFrame(frame: Uint8Array): void {
+    if (this.rereading) return;
     const decoded = readSealedServerMessage(frame);
     if (!decoded.ok) return this.opts.onSealedError(`malformed server frame: ${decoded.error.error}`);
     this.dispatch(decoded.message);
@@ -169,8 +175,17 @@ export class SealedTransport {
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
-    this.cursor = Math.max(this.cursor, seq);
     const opened = this.keys.open(kind, envelope);
+    this.cursor = Math.max(this.cursor, seq);
+    if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
+      // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
+      if (this.reread.size >= 1024) this.reread.clear();
+      this.reread.add(seq);
+      this.cursor = seq - 1;
+      this.rereading = true;
+      this.socket.reconnect();
+      return this.opts.onSealedError(`entry ${seq} does not open; reading it again`);
+    }
     if (!opened.ok) {
       // A snapshot that does not open stands for every entry up to it.
       const unopened = kind === EnvelopeKind.Snapshot ? 1 : seq;
