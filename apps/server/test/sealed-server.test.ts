@@ -105,6 +105,20 @@ describe('sealed flow', () => {
     a.presence(env(1)); // a round trip through the socket's order
     await fresh.next('presence');
     expect((await store?.stats(ROOM))?.snapshotCovers).toBe(4);
+    expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
+  });
+
+  it('a device whose snapshot is refused is not asked again at every entry', async () => {
+    await scope.start({ PERSIST_FLUSH_MS: '10', SEALED_SNAPSHOT_AFTER: '3' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    await a.next('caught-up');
+    for (let i = 1; i <= 3; i++) a.update(i, env(i));
+    await a.next('snapshot-request');
+    a.snapshot(0, env(100)); // covers nothing: refused
+    for (let i = 4; i <= 8; i++) a.update(i, env(i));
+    await a.next('ack', a.messages.findIndex((m) => m.type === 'ack' && m.id === 7) + 1);
+    expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
   });
 
   it('a read token receives entries, may show presence, and its updates and snapshots are dropped and counted', async () => {

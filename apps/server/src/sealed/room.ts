@@ -49,6 +49,8 @@ export class SealedRoom {
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
   private asked: { peer: number; at: number } | null = null;
+  /** the writer whose snapshot was refused last: asked again only if no other writer is there */
+  private skipNext: number | null = null;
   private filling = false;
   private refill = false;
 
@@ -99,10 +101,16 @@ export class SealedRoom {
   compacted(covers: number): void {
     this.storedEntries = Math.max(0, this.head - covers);
     this.asked = null;
+    this.skipNext = null;
   }
 
+  /**
+   * The snapshot did not cover more than the stored one (or could not be stored): keep the
+   * request outstanding until it times out, so a device that cannot do better is not asked, and
+   * does not upload its whole document, again at every entry; the next request goes to another writer.
+   */
   snapshotRefused(): void {
-    this.asked = null;
+    if (this.asked) this.skipNext = this.asked.peer;
   }
 
   /** Presence from a peer (local or remote): kept for later joiners, sent to everyone else. */
@@ -126,12 +134,11 @@ export class SealedRoom {
   maybeAskSnapshot(now = Date.now()): void {
     if (this.storedEntries < this.deps.snapshotAfter || this.unloaded) return;
     if (this.asked && this.conns.has(this.asked.peer) && now - this.asked.at < SNAPSHOT_REQUEST_MS) return;
-    for (const conn of this.conns.values()) {
-      if (!conn.writable || !conn.caughtUp) continue;
-      this.asked = { peer: conn.peer, at: now };
-      conn.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, this.head)));
-      return;
-    }
+    const writers = [...this.conns.values()].filter((c) => c.writable && c.caughtUp);
+    const conn = writers.find((c) => c.peer !== this.skipNext) ?? writers[0];
+    if (!conn) return;
+    this.asked = { peer: conn.peer, at: now };
+    conn.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, this.head)));
   }
 
   /** Reads what follows head from storage and delivers it (a gap, or after a Redis outage). */
