@@ -116,8 +116,11 @@ describe('sealed flow', () => {
     for (let i = 1; i <= 3; i++) a.update(i, env(i));
     await a.next('snapshot-request');
     a.snapshot(0, env(100)); // covers nothing: refused
-    for (let i = 4; i <= 8; i++) a.update(i, env(i));
-    await a.next('ack', a.messages.findIndex((m) => m.type === 'ack' && m.id === 7) + 1);
+    for (let i = 4; i <= 8; i++) {
+      a.update(i, env(i));
+      // each acknowledged before the next: every commit is its own chance to ask again
+      await a.wait(() => a.messages.some((m) => m.type === 'ack' && m.id === i), `ack ${i}`);
+    }
     expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
   });
 
