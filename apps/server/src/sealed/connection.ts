@@ -24,13 +24,17 @@ import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
+import type { TurnFlush } from '../relay/turn-flush.js';
 import { admitToRoom } from './admission.js';
+import { TurnOutput } from './turn-output.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
 
 export interface SealedDeps {
   ctx: ServerContext;
+  /** writes what each socket was sent in one event-loop turn as one write */
+  turns: TurnFlush;
   registry: SealedRegistry;
   fanout: SealedFanout;
   keepalive: Keepalive;
@@ -52,6 +56,7 @@ export class SealedConnection implements SealedPeer {
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
+  private readonly output: TurnOutput;
 
   constructor(
     private readonly ws: WebSocket,
@@ -59,6 +64,7 @@ export class SealedConnection implements SealedPeer {
     private log: FastifyBaseLogger,
   ) {
     this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    this.output = new TurnOutput(ws, deps.turns);
     deps.ctx.metrics.sealedConnections.inc();
     ws.on('message', (data) => this.onMessage(data));
     ws.once('close', () => this.onClose());
@@ -91,8 +97,8 @@ export class SealedConnection implements SealedPeer {
   send(frame: Uint8Array, bounded = true): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    if (bounded && ws.bufferedAmount > this.deps.maxBufferedBytes) return this.slowConsumer();
-    ws.send(frame);
+    if (bounded && ws.bufferedAmount + this.output.bytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+    this.output.push(frame);
   }
 
   reject(code: number, reason: string, metricReason: string): void {
@@ -104,6 +110,7 @@ export class SealedConnection implements SealedPeer {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.log.debug({ code, reason }, 'closing sealed connection');
+    this.output.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
   }
 
@@ -120,6 +127,7 @@ export class SealedConnection implements SealedPeer {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.count('slow_consumer');
+    this.output.clear();
     this.log.info({ buffered: this.ws.bufferedAmount }, 'slow sealed receiver dropped');
     this.ws.terminate();
   }
@@ -245,5 +253,6 @@ export class SealedConnection implements SealedPeer {
     this.room = null;
     this.queue = [];
     this.held = null;
+    this.output.clear();
   }
 }

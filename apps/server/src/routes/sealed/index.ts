@@ -14,6 +14,7 @@ import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
 import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
+import { TurnFlush } from '../../relay/turn-flush.js';
 import { Keepalive } from '../../ws/keepalive.js';
 
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -38,7 +39,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   });
   fanout.bind(registry);
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, fanout, keepalive, maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES) };
+  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES) };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   ctx.lifecycle.on('drain', () => registry.drain());
