@@ -1,5 +1,9 @@
 /** WS /sealed with a raw client: admission, catch-up from a cursor, acks after commit, presence, compaction, read scope, /relay refusing sealed types. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
@@ -139,5 +143,36 @@ describe('sealed flow', () => {
     w.update(1, env(4));
     expect(await r.next('entry')).toEqual({ type: 'entry', seq: 1, envelope: env(4) });
     expect(r.messages.some((m) => m.type === 'ack')).toBe(false);
+  });
+});
+
+describe('sealed shutdown', () => {
+  it('graceful shutdown commits every accepted envelope, acknowledges it, then closes 1012', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sealed-shutdown-'));
+    try {
+      // a flush window so long that only the shutdown can commit
+      const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir, PERSIST_FLUSH_MS: '600000' });
+      const a = await client(`/sealed/${ROOM}`);
+      a.hello(0);
+      await a.next('caught-up');
+      for (let i = 1; i <= 5; i++) a.update(i, env(i));
+      a.presence(env(9)); // round trip: the updates were read before the shutdown starts
+      const b = await client(`/sealed/${ROOM}`);
+      b.hello(0);
+      await b.next('presence');
+      expect(a.messages.some((m) => m.type === 'ack')).toBe(false);
+      await server.close();
+      expect(await a.closed()).toBe(1012);
+      expect(a.messages.filter((m) => m.type === 'ack').map((m) => (m as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5]);
+      const store = new SqliteSealedStore(dataDir);
+      await store.init();
+      try {
+        expect((await store.read(ROOM, 0)).entries.map((e) => e.envelope[0])).toEqual([1, 2, 3, 4, 5]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

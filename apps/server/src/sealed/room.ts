@@ -77,7 +77,11 @@ export class SealedRoom {
 
   /** The sender of `seq` (committed here) gets an ack instead of the entry. */
   expectAck(seq: number, ack: { peer: number; id: number }): void {
-    if (this.conns.has(ack.peer)) this.acks.set(seq, ack);
+    const conn = this.conns.get(ack.peer);
+    if (!conn) return;
+    // Already delivered (a gap fill read it from storage first): the sender got the entry; ack it now.
+    if (seq <= this.head) return conn.send(encodeSealedMessage((e) => writeSealedAck(e, ack.id, seq)));
+    this.acks.set(seq, ack);
   }
 
   /** Committed entries, here or on another instance, in any order. */
