@@ -46,6 +46,35 @@ describe('sealed admission', () => {
   });
 });
 
+describe('sealed limits', () => {
+  it('closes 1009 above the frame or presence size, 4429 above the rate, 4409 when the room is full; metrics count connections', async () => {
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1000', SEALED_MAX_PRESENCE_BYTES: '100', MAX_MESSAGES_PER_SECOND: '20', MAX_PEERS_PER_ROOM: '1' });
+    const big = await client(`/sealed/${ROOM}-big`);
+    big.hello(0);
+    await big.next('caught-up');
+    big.update(1, new Uint8Array(1200));
+    expect(await big.closed()).toBe(1009);
+    const chatty = await client(`/sealed/${ROOM}-presence`);
+    chatty.hello(0);
+    await chatty.next('caught-up');
+    chatty.presence(new Uint8Array(150));
+    expect(await chatty.closed()).toBe(1009);
+    const fast = await client(`/sealed/${ROOM}-fast`);
+    fast.hello(0);
+    await fast.next('caught-up');
+    for (let i = 0; i < 40; i++) fast.presence(env(i));
+    expect(await fast.closed()).toBe(4429);
+    const first = await client(`/sealed/${ROOM}`);
+    first.hello(0);
+    await first.next('caught-up');
+    const res = await server.app.inject({ url: '/metrics' });
+    expect(res.body).toMatch(/^sync_sealed_connections 1$/m);
+    const second = await client(`/sealed/${ROOM}`);
+    second.hello(0);
+    expect(await second.closed()).toBe(4409);
+  });
+});
+
 describe('sealed flow', () => {
   it('acks after commit, fans out with seq, catches a device up from its cursor, and forwards presence and peer-left', async () => {
     const server = await scope.start({ PERSIST_FLUSH_MS: '20' });
