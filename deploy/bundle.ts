@@ -24,6 +24,8 @@ const ENTRIES = {
   server: 'apps/server/src/main.ts',
   // the SQLite storage thread, started by server.mjs from beside it
   'sqlite-worker': 'apps/server/src/relay/persistence/sqlite-worker.ts',
+  // the sealed rooms' SQLite storage thread, likewise
+  'sealed-sqlite-worker': 'apps/server/src/sealed/store/sqlite-worker.ts',
   turn: 'apps/turn/src/main.ts',
   healthcheck: 'deploy/healthcheck.ts',
   'sqlite-backup': 'deploy/sqlite-backup.ts',

@@ -17,6 +17,7 @@ import { Lifecycle } from './lifecycle/shutdown.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { relayRoutes } from './routes/relay/index.js';
+import { sealedRoutes } from './routes/sealed/index.js';
 import { signalingRoutes } from './routes/signaling/index.js';
 import { statusRoutes } from './routes/status/index.js';
 import { turnCredentialsRoutes } from './routes/turn-credentials/index.js';
@@ -75,6 +76,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   await app.register(metricsRoutes);
   await app.register(signalingRoutes);
   await app.register(relayRoutes);
+  await app.register(sealedRoutes);
   await app.register(turnCredentialsRoutes);
   await app.register(statusRoutes);
   return app;

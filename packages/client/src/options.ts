@@ -39,11 +39,22 @@ export interface SyncProviderOptions {
   fetch?: FetchLike;
   /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the server's defaults, README "Configuration") */
   roomPolicy?: RoomNamePolicy;
+  /** a sealed room: the relay path goes to WS /sealed/<room> and everything on it is end-to-end encrypted (see src/sealed/) */
+  sealed?: SealedOptions;
+}
+
+export interface SealedOptions {
+  /** 32 bytes shared by the room's devices (the app distributes it); every write is sealed with it */
+  key: Uint8Array;
+  /** keys before a rotation: still accepted when reading */
+  previousKeys?: Uint8Array[];
+  /** how long own updates are merged into one envelope (default 40 ms) */
+  mergeMs?: number;
 }
 
 export interface SyncProviderError {
   /** what failed */
-  source: 'token' | 'turn-credentials' | 'signaling' | 'relay';
+  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'sealed';
   message: string;
   /** the WebSocket close code, when the server refused a socket */
   code?: number;

@@ -14,6 +14,7 @@ import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from 
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
+import { SealedTransport } from './sealed/transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
 
@@ -26,6 +27,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   /** the underlying stock providers, once started (for inspection; do not connect them yourself) */
   webrtc: WebrtcTransport | undefined;
   relay: RelayTransport | undefined;
+  /** the relay path of a sealed room (`sealed` option), instead of `relay` */
+  sealedRelay: SealedTransport | undefined;
 
   private readonly opts: SyncProviderOptions & typeof DEFAULTS;
   private readonly endpoints: Endpoints;
@@ -97,7 +100,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     this.hold.dispose();
     // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
     this.webrtc?.destroy();
-    this.relay?.destroy();
+    this.relayPath?.destroy();
     this.awareness.off('change', this.onChange);
     if (this.ownsAwareness) this.awareness.destroy();
     this.emitStatus();
@@ -130,7 +133,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
     });
-    this.relay = new RelayTransport({
+    if (this.opts.sealed) this.sealedRelay = this.startSealed(this.opts.sealed);
+    else this.relay = new RelayTransport({
       relayBase: `${this.endpoints.ws}/relay`,
       room: this.room,
       doc: this.doc,
@@ -142,6 +146,29 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
     });
     this.onChange();
+  }
+
+  private startSealed(sealed: NonNullable<SyncProviderOptions['sealed']>): SealedTransport {
+    return new SealedTransport({
+      sealedBase: `${this.endpoints.ws}/sealed`,
+      room: this.room,
+      doc: this.doc,
+      awareness: this.awareness,
+      key: sealed.key,
+      ...(sealed.previousKeys ? { previousKeys: sealed.previousKeys } : {}),
+      ...(sealed.mergeMs !== undefined ? { mergeMs: sealed.mergeMs } : {}),
+      WebSocket: this.WebSocketImpl,
+      getToken: this.getToken,
+      onChange: this.onChange,
+      onTokenError: (err) => this.fail('token', err),
+      onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
+      onSealedError: (message) => this.fail('sealed', new Error(message)),
+    });
+  }
+
+  /** the relay path in use: plain or sealed */
+  private get relayPath(): RelayTransport | SealedTransport | undefined {
+    return this.relay ?? this.sealedRelay;
   }
 
   private setIceServers(servers: IceServerConfig[]): void {
@@ -169,7 +196,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   };
 
   private applyPolicy(): void {
-    const { webrtc, relay } = this;
+    const { webrtc, relayPath: relay } = this;
     if (!webrtc || !relay) return;
     const syncedPeers = webrtc.syncedPeers;
     if (syncedPeers > 0) this.lostLastPeer = false;
@@ -203,7 +230,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
 
   private emitStatus(): void {
     const webrtc = this.webrtc;
-    const relay = this.relay;
+    const relay = this.relayPath;
     const syncedWebrtcPeers = this.destroyed ? 0 : (webrtc?.syncedPeers ?? 0);
     const relaySynced = !this.destroyed && !!relay?.open && relay.synced;
     const event: StatusEvent = {

@@ -47,6 +47,7 @@ export const Errors = define({
   ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
   ERR_ROOM_RELOADING: { httpStatus: 503, closeCode: CloseCode.ServiceRestart, message: 'room reloading' },
+  ERR_ROOM_SEALED: { httpStatus: 403, closeCode: CloseCode.Forbidden, message: 'room is sealed' },
 });
 export type ErrorCode = keyof typeof Errors;
 

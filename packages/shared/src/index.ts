@@ -4,3 +4,4 @@ export * from './auth/room-token.js';
 export * from './errors.js';
 export * from './protocol/signaling.js';
 export * from './protocol/relay.js';
+export * from './protocol/sealed.js';

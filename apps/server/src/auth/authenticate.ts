@@ -6,7 +6,7 @@ import { tokenCoversRoom, verifyRoomToken, type RoomTokenClaims, type TokenFailu
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { bearerToken, queryToken } from './request-token.js';
 
-export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status';
+export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status' | 'sealed';
 
 export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
 

@@ -22,6 +22,16 @@ export const BusKind = {
   RelayAwarenessQuery: 12,
   /** relay: the sender could not publish some committed updates; re-read the room from storage */
   RelayReload: 13,
+  /** sealed: committed entries with their seq (sealed/bus-payload.ts) */
+  SealedEntries: 20,
+  /** sealed: one connection's presence envelope */
+  SealedPresence: 21,
+  /** sealed: a connection closed */
+  SealedPeerLeft: 22,
+  /** sealed: an instance that just loaded the room asks for the presence of the others' connections */
+  SealedPresenceQuery: 23,
+  /** sealed: the sender could not publish some committed entries; read the room's tail from storage */
+  SealedCheck: 24,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 

@@ -6,11 +6,13 @@
 export interface RedisKeys {
   signalTopic(topic: string): string;
   relayRoom(room: string): string;
+  sealedRoom(room: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
   return {
     signalTopic: (topic) => `${prefix}signal:${topic}`,
     relayRoom: (room) => `${prefix}relay:${room}`,
+    sealedRoom: (room) => `${prefix}sealed:${room}`,
   };
 }

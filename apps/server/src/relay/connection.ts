@@ -12,6 +12,7 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
+import { isSealedRoomType } from '../sealed/admission.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
@@ -70,6 +71,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
     const { ctx, registry } = this.deps;
     const parsed = parseRoomName(roomName, ctx.roomPolicy);
     if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
+    // SEALED_ROOM_TYPES: a misconfigured client must not put such a room in plaintext.
+    if (isSealedRoomType(ctx.config, parsed.room.type)) return this.deny(...closeWith('ERR_ROOM_SEALED'));
     this.log = this.log.child({ room: roomName });
     const auth = await ctx.auth.verify(token, 'relay');
     if (!auth.ok) return this.deny(...closeWith(auth.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID'));

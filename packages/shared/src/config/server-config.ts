@@ -40,6 +40,9 @@ export const serverEnvSchema = z.object({
   CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'origins are * or scheme://host[:port]')).min(1)).default(['*']),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
+  SEALED_ROOM_TYPES: csv.pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+'))).optional(),
+  SEALED_SNAPSHOT_AFTER: positiveInt.default(500),
+  SEALED_MAX_PRESENCE_BYTES: positiveInt.default(16384),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {

@@ -52,6 +52,16 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       registers: r,
     }),
     redisErrors: new Counter({ name: 'sync_redis_errors_total', help: 'Redis errors seen', registers: r }),
+    sealedConnections: new Gauge({ name: 'sync_sealed_connections', help: 'Open sealed-room WebSockets', registers: r }),
+    sealedRooms: new Gauge({ name: 'sync_sealed_rooms', help: 'Sealed rooms held in memory', registers: r }),
+    sealedEnvelopes: new Counter({
+      name: 'sync_sealed_envelopes_total',
+      help: 'Sealed envelopes accepted, by kind (update, snapshot, presence)',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    sealedBytes: new Counter({ name: 'sync_sealed_bytes_total', help: 'Bytes of sealed envelopes accepted', registers: r }),
+    sealedSnapshots: new Counter({ name: 'sync_sealed_snapshots_total', help: 'Sealed snapshots stored (compactions)', registers: r }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;
@@ -71,4 +81,9 @@ export const SPEC_SERVER_METRICS = [
   'sync_relay_persist_seconds',
   'sync_auth_failures_total',
   'sync_rejected_messages_total',
+  'sync_sealed_connections',
+  'sync_sealed_rooms',
+  'sync_sealed_envelopes_total',
+  'sync_sealed_bytes_total',
+  'sync_sealed_snapshots_total',
 ] as const;

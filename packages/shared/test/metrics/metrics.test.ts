@@ -15,6 +15,11 @@ const SPEC_SERVER: Record<string, [string, string[]]> = {
   sync_relay_persist_seconds: ['histogram', []],
   sync_auth_failures_total: ['counter', ['endpoint', 'reason']],
   sync_rejected_messages_total: ['counter', ['endpoint', 'reason']],
+  sync_sealed_connections: ['gauge', []],
+  sync_sealed_rooms: ['gauge', []],
+  sync_sealed_envelopes_total: ['counter', ['kind']],
+  sync_sealed_bytes_total: ['counter', []],
+  sync_sealed_snapshots_total: ['counter', []],
 };
 const SPEC_TURN: Record<string, [string, string[]]> = {
   turn_allocations: ['gauge', []],

@@ -37,6 +37,26 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'sealed rooms: opaque envelopes and snapshots',
+    sql: `
+      -- One row per sealed room: its last sequence number and its snapshot. Appenders take the
+      -- row lock and draw the next numbers from head (apps/server/src/sealed/store/postgres.ts).
+      CREATE TABLE sealed_rooms (
+        room text PRIMARY KEY,
+        head bigint NOT NULL DEFAULT 0,
+        covers bigint NOT NULL DEFAULT 0,
+        snapshot bytea
+      );
+      CREATE TABLE sealed_entries (
+        room text NOT NULL,
+        seq bigint NOT NULL,
+        envelope bytea NOT NULL,
+        PRIMARY KEY (room, seq)
+      );
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

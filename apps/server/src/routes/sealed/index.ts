@@ -1,0 +1,76 @@
+/**
+ * WS /sealed/<room>?token=JWT: the relay path for sealed rooms (docs/PROTOCOL-sealed.md): opaque
+ * envelopes, stored (STORAGE) and fanned out (REDIS_URL) without ever being opened. Wires its
+ * storage into readiness and the shutdown phases: drain commits everything accepted, release
+ * closes storage. Same limits, close codes and keepalive as /relay.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { Errors } from '@sync-suite/shared';
+import type { ServerContext } from '../../context.js';
+import { tokenFromRequest } from '../../auth/authenticate.js';
+import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
+import { createSealedFanout } from '../../sealed/redis-fanout.js';
+import { SealedRegistry } from '../../sealed/registry.js';
+import { createSealedStore } from '../../sealed/store/create.js';
+import { TurnFlush } from '../../relay/turn-flush.js';
+import { Keepalive } from '../../ws/keepalive.js';
+
+const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
+const PING_INTERVAL_MS = 30_000;
+
+export async function sealedRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.sync;
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'sealed' });
+  const store = createSealedStore(config, ctx.metrics);
+  const fanout = await createSealedFanout(app, store);
+  await store.init();
+  const registry = new SealedRegistry({
+    store,
+    fanout,
+    metrics: ctx.metrics,
+    log,
+    flushMs: config.PERSIST_FLUSH_MS,
+    idleMs: config.ROOM_IDLE_MS,
+    snapshotAfter: config.SEALED_SNAPSHOT_AFTER,
+    maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
+  });
+  fanout.bind(registry);
+  const keepalive = new Keepalive(PING_INTERVAL_MS);
+  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES) };
+
+  ctx.readiness.register('sealed-storage', () => store.check());
+  ctx.lifecycle.on('drain', () => registry.drain());
+  ctx.lifecycle.on('release', async () => {
+    keepalive.stop();
+    registry.close();
+    await store.close();
+  });
+  registries.set(ctx, registry);
+
+  const handler = (socket: WebSocket, req: FastifyRequest): void => {
+    const id = randomUUID();
+    const conn = new SealedConnection(socket, deps, log.child({ conn: id }));
+    // Instance-wide, as on /relay and /signal: every open WebSocket counts.
+    if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
+      const { closeCode, message } = Errors.ERR_TOO_MANY_CONNECTIONS;
+      return conn.reject(closeCode, message, 'too_many_connections');
+    }
+    const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
+    conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
+      log.error({ err, conn: id }, 'sealed connection failed to open');
+      conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
+    });
+  };
+  app.get('/sealed/*', { websocket: true }, handler);
+  app.get('/sealed', { websocket: true }, handler);
+}
+
+const registries = new WeakMap<ServerContext, SealedRegistry>();
+
+/** The sealed rooms, for tests and the status page. */
+export function sealedRegistry(app: FastifyInstance): SealedRegistry | undefined {
+  return registries.get(app.sync);
+}

@@ -1,0 +1,260 @@
+/**
+ * One WS /sealed socket: admission (admission.ts), then `hello`, join, catch-up from the
+ * client's cursor, then decode -> dispatch. Frames are queued until the connection is ready for
+ * them, so nothing a fast client sends is lost. Entries reach the client strictly in seq order:
+ * those the room delivers during the catch-up are held and sent after it, without duplicates.
+ * Envelopes are never opened or logged.
+ */
+import { randomInt } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import {
+  closeReason,
+  closeWith,
+  encodeSealedMessage,
+  readSealedClientMessage,
+  writeSealedCaughtUp,
+  writeSealedEntry,
+  writeSealedStoredSnapshot,
+  writeSealedWelcome,
+  type SealedClientMessage,
+} from '@sync-suite/shared';
+import type { ServerContext } from '../context.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
+import type { Keepalive } from '../ws/keepalive.js';
+import { rawDataToBuffer } from '../ws/raw-data.js';
+import type { TurnFlush } from '../relay/turn-flush.js';
+import { admitToRoom } from './admission.js';
+import { TurnOutput } from './turn-output.js';
+import type { SealedFanout } from './fanout.js';
+import { SealedRoomFullError, type SealedRegistry } from './registry.js';
+import type { SealedPeer, SealedRoom } from './room.js';
+
+export interface SealedDeps {
+  ctx: ServerContext;
+  /** writes what each socket was sent in one event-loop turn as one write */
+  turns: TurnFlush;
+  registry: SealedRegistry;
+  fanout: SealedFanout;
+  keepalive: Keepalive;
+  maxBufferedBytes: number;
+}
+
+type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
+
+export class SealedConnection implements SealedPeer {
+  /** this connection's id in presence and peer-left (random: unique across instances) */
+  readonly peer = randomInt(1, 2 ** 47);
+  writable = false;
+  caughtUp = false;
+  private state: State = 'admitting';
+  private roomName = '';
+  private room: SealedRoom | null = null;
+  private queue: Uint8Array[] = [];
+  /** entries delivered while catching up, sent after it */
+  private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
+  private sentSeq = 0;
+  private readonly limiter: RateLimiter;
+  private readonly output: TurnOutput;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deps: SealedDeps,
+    private log: FastifyBaseLogger,
+  ) {
+    this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    this.output = new TurnOutput(ws, deps.turns);
+    deps.ctx.metrics.sealedConnections.inc();
+    ws.on('message', (data) => this.onMessage(data));
+    ws.once('close', () => this.onClose());
+    ws.on('error', (err) => this.log.debug({ err }, 'sealed socket error'));
+    deps.keepalive.watch(ws);
+  }
+
+  async open(roomName: string, token: string | undefined): Promise<void> {
+    const admission = await admitToRoom(this.deps.ctx, roomName, token, 'sealed');
+    if (this.state === 'closed') return;
+    if (!admission.ok) {
+      if (!admission.auth) this.count(admission.metricReason);
+      return this.close(admission.code, admission.reason);
+    }
+    this.roomName = roomName;
+    this.writable = !admission.readOnly;
+    this.log = this.log.child({ room: roomName });
+    this.state = 'hello';
+    this.drainQueue();
+  }
+
+  deliver(seq: number, frame: Uint8Array): void {
+    if (this.held) return void this.held.push({ seq, frame });
+    if (seq <= this.sentSeq) return;
+    this.sentSeq = seq;
+    this.send(frame);
+  }
+
+  /** Sends one frame; a receiver holding too much unsent data is dropped. */
+  send(frame: Uint8Array, bounded = true): void {
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    if (bounded && ws.bufferedAmount + this.output.bytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+    this.output.push(frame);
+  }
+
+  reject(code: number, reason: string, metricReason: string): void {
+    this.count(metricReason);
+    this.close(code, reason);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.log.debug({ code, reason }, 'closing sealed connection');
+    this.output.flushTurn(); // what was sent before the close goes before the close frame
+    this.ws.close(code, closeReason(reason));
+  }
+
+  /** after an await: the socket may have closed meanwhile */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private count(reason: string): void {
+    this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'sealed', reason });
+  }
+
+  private slowConsumer(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.count('slow_consumer');
+    this.output.clear();
+    this.log.info({ buffered: this.ws.bufferedAmount }, 'slow sealed receiver dropped');
+    this.ws.terminate();
+  }
+
+  private onMessage(data: RawData): void {
+    if (this.state === 'closed') return;
+    const frame = rawDataToBuffer(data);
+    const { config } = this.deps.ctx;
+    if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
+    if (!this.limiter.take()) return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
+    this.queue.push(frame);
+    if (this.state === 'hello' || this.state === 'open') this.drainQueue();
+  }
+
+  private drainQueue(): void {
+    while (this.queue.length > 0 && (this.state === 'hello' || this.state === 'open')) this.handle(this.queue.shift() as Uint8Array);
+  }
+
+  private handle(frame: Uint8Array): void {
+    const decoded = readSealedClientMessage(frame);
+    if (!decoded.ok) {
+      this.log.debug({ detail: decoded.error.error }, 'malformed sealed message');
+      return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
+    }
+    const message = decoded.message;
+    if (this.state === 'hello') {
+      if (message.type !== 'hello') return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
+      this.state = 'joining';
+      this.join(message.cursor).catch((err: unknown) => this.failed(err));
+      return;
+    }
+    this.dispatch(message, this.room as SealedRoom);
+  }
+
+  private dispatch(message: SealedClientMessage, room: SealedRoom): void {
+    switch (message.type) {
+      case 'hello':
+        return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
+      case 'update':
+        return this.update(room, message.id, message.envelope);
+      case 'snapshot':
+        return this.snapshot(room, message.covers, message.envelope);
+      case 'presence':
+        return this.presence(room, message.envelope);
+    }
+  }
+
+  private async join(cursor: number): Promise<void> {
+    const { registry } = this.deps;
+    this.held = [];
+    let room: SealedRoom;
+    try {
+      room = await registry.join(this.roomName, this);
+    } catch (err) {
+      if (err instanceof SealedRoomFullError) return this.reject(...closeWith('ERR_ROOM_FULL'), 'room_full');
+      this.log.error({ err }, 'sealed room could not be loaded');
+      return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
+    }
+    this.room = room;
+    if (this.isClosed()) return registry.leave(room, this);
+    this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
+    const read = await registry.store.read(this.roomName, cursor);
+    if (this.isClosed()) return;
+    if (read.snapshot) {
+      const { covers, envelope } = read.snapshot;
+      this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
+    }
+    for (const entry of read.entries) this.send(encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope)), false);
+    this.sentSeq = read.head;
+    this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, read.head)), false);
+    const held = this.held;
+    this.held = null;
+    for (const { seq, frame } of held) this.deliver(seq, frame);
+    for (const [peer, { frame }] of room.presence) if (peer !== this.peer) this.send(frame, false);
+    this.caughtUp = true;
+    this.state = 'open';
+    room.maybeAskSnapshot();
+    this.drainQueue();
+  }
+
+  private update(room: SealedRoom, id: number, envelope: Uint8Array): void {
+    const { metrics } = this.deps.ctx;
+    if (!this.writable) return this.count('read_only');
+    metrics.sealedEnvelopes.inc({ kind: 'update' });
+    metrics.sealedBytes.inc(envelope.length);
+    this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } });
+  }
+
+  private snapshot(room: SealedRoom, covers: number, envelope: Uint8Array): void {
+    const { metrics } = this.deps.ctx;
+    if (!this.writable) return this.count('read_only');
+    metrics.sealedEnvelopes.inc({ kind: 'snapshot' });
+    metrics.sealedBytes.inc(envelope.length);
+    this.deps.registry.store.replaceWithSnapshot(room.name, covers, envelope).then(
+      (stored) => {
+        if (!stored) return room.snapshotRefused();
+        metrics.sealedSnapshots.inc();
+        room.compacted(covers);
+      },
+      (err: unknown) => {
+        metrics.storageErrors.inc({ op: 'sealed_snapshot' });
+        this.log.warn({ err }, 'sealed snapshot could not be stored');
+        room.snapshotRefused();
+      },
+    );
+  }
+
+  private presence(room: SealedRoom, envelope: Uint8Array): void {
+    const { config, metrics } = this.deps.ctx;
+    if (envelope.length > config.SEALED_MAX_PRESENCE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
+    metrics.sealedEnvelopes.inc({ kind: 'presence' });
+    metrics.sealedBytes.inc(envelope.length);
+    room.setPresence(this.peer, envelope);
+    this.deps.fanout.presence(room.name, this.peer, envelope);
+  }
+
+  private failed(err: unknown): void {
+    this.log.error({ err }, 'sealed connection failed');
+    this.reject(...closeWith('ERR_INTERNAL'), 'internal');
+  }
+
+  private onClose(): void {
+    this.state = 'closed';
+    this.deps.ctx.metrics.sealedConnections.dec();
+    if (this.room) this.deps.registry.leave(this.room, this);
+    this.room = null;
+    this.queue = [];
+    this.held = null;
+    this.output.clear();
+  }
+}

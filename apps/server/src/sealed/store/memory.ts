@@ -1,0 +1,68 @@
+/** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
+import { StoreNotReadyError } from '../../relay/persistence/types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+
+interface MemoryRoom {
+  head: number;
+  snapshot: SealedSnapshot | null;
+  entries: Array<{ seq: number; envelope: Uint8Array }>;
+}
+
+export class MemorySealedStore implements SealedStore {
+  readonly engine = 'memory';
+  private rooms: Map<string, MemoryRoom> | null = null;
+
+  async init(): Promise<void> {
+    this.rooms ??= new Map();
+  }
+
+  async append(batches: readonly SealedAppend[]): Promise<number[]> {
+    const rooms = this.open();
+    return batches.map(({ room, envelopes }) => {
+      let stored = rooms.get(room);
+      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [] }));
+      const first = stored.head + 1;
+      // Copies: callers may reuse their buffers.
+      for (const envelope of envelopes) stored.entries.push({ seq: ++stored.head, envelope: Uint8Array.from(envelope) });
+      return first;
+    });
+  }
+
+  async read(room: string, cursor: number): Promise<SealedRead> {
+    const stored = this.open().get(room);
+    if (!stored) return EMPTY_READ;
+    const covers = stored.snapshot?.covers ?? 0;
+    const skip = cursorSkipsSnapshot(cursor, covers, stored.head);
+    const after = skip ? cursor : covers;
+    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after), head: stored.head };
+  }
+
+  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+    const stored = this.open().get(room);
+    if (!stored || covers <= (stored.snapshot?.covers ?? 0) || covers > stored.head) return false;
+    stored.snapshot = { covers, envelope: Uint8Array.from(envelope) };
+    stored.entries = stored.entries.filter((e) => e.seq > covers);
+    return true;
+  }
+
+  async stats(room: string): Promise<SealedRoomStats> {
+    const stored = this.open().get(room);
+    if (!stored) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+    let bytes = stored.snapshot?.envelope.length ?? 0;
+    for (const e of stored.entries) bytes += e.envelope.length;
+    return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes };
+  }
+
+  async check(): Promise<void> {
+    this.open();
+  }
+
+  async close(): Promise<void> {
+    this.rooms = null;
+  }
+
+  private open(): Map<string, MemoryRoom> {
+    if (!this.rooms) throw new StoreNotReadyError(this.engine);
+    return this.rooms;
+  }
+}

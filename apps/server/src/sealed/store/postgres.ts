@@ -1,0 +1,177 @@
+/**
+ * Sealed PostgreSQL storage (STORAGE=postgres): the store several instances share. Tables from
+ * migration 2 (relay/persistence/postgres-migrations.ts). An append takes each room's row lock in
+ * sealed_rooms (rooms in name order, so two instances never deadlock), draws the room's next
+ * sequence numbers from its `head` and keeps the lock until commit: a room's entries become
+ * visible in sequence order. replaceWithSnapshot takes the same lock.
+ */
+import pg from 'pg';
+import { migrate } from '../../relay/persistence/postgres-migrations.js';
+import { StoreNotReadyError } from '../../relay/persistence/types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats, type SealedStore } from './types.js';
+
+export interface PostgresSealedStoreOptions {
+  /** schema to use (created if missing); default: the URL's search_path */
+  schema?: string;
+  onError?: (op: string, err: unknown) => void;
+}
+
+interface RoomRow {
+  head: string;
+  covers: string;
+  snapshot: Buffer | null;
+}
+
+export class PostgresSealedStore implements SealedStore {
+  readonly engine = 'postgres';
+  private pool: pg.Pool | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly opts: PostgresSealedStoreOptions = {},
+  ) {
+    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`invalid PostgreSQL schema name: ${opts.schema}`);
+  }
+
+  async init(): Promise<void> {
+    if (this.pool) return;
+    const { schema } = this.opts;
+    const pool = new pg.Pool({
+      connectionString: this.url,
+      max: 10,
+      connectionTimeoutMillis: 5000,
+      query_timeout: 15_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    pool.on('error', (err) => this.opts.onError?.('pool', err));
+    try {
+      if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: { code?: string }) => {
+        if (err.code !== '23505') throw err;
+      });
+      const client = await pool.connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    this.pool = pool;
+  }
+
+  async append(batches: readonly SealedAppend[]): Promise<number[]> {
+    const order = batches.map((b, i) => ({ b, i })).sort((x, y) => (x.b.room < y.b.room ? -1 : x.b.room > y.b.room ? 1 : 0));
+    const firsts = new Array<number>(batches.length).fill(0);
+    await this.transaction('append', 'BEGIN', async (c) => {
+      for (const { b, i } of order) {
+        const n = b.envelopes.length;
+        const res = await c.query<{ head: string }>(
+          `INSERT INTO sealed_rooms (room, head) VALUES ($1, $2)
+           ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head RETURNING head`,
+          [b.room, n],
+        );
+        const first = Number(res.rows[0]?.head) - n + 1;
+        firsts[i] = first;
+        if (n === 0) continue;
+        await c.query(
+          `INSERT INTO sealed_entries (room, seq, envelope)
+           SELECT $1, $2::bigint + i - 1, e FROM unnest($3::bytea[]) WITH ORDINALITY AS t(e, i)`,
+          [b.room, first, b.envelopes.map(toBuffer)],
+        );
+      }
+    });
+    return firsts;
+  }
+
+  async read(room: string, cursor: number): Promise<SealedRead> {
+    return this.transaction('read', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
+      const row = (await c.query<RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = $1', [room])).rows[0];
+      if (!row) return EMPTY_READ;
+      const head = Number(row.head);
+      const covers = Number(row.covers);
+      const skip = cursorSkipsSnapshot(cursor, covers, head);
+      const rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq', [
+        room,
+        skip ? cursor : covers,
+      ]);
+      return {
+        snapshot: !skip && row.snapshot ? { covers, envelope: new Uint8Array(row.snapshot) } : null,
+        entries: rows.rows.map((r) => ({ seq: Number(r.seq), envelope: new Uint8Array(r.envelope) })),
+        head,
+      };
+    });
+  }
+
+  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+    return this.transaction('replace', 'BEGIN', async (c) => {
+      const row = (await c.query<RoomRow>('SELECT head, covers FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room])).rows[0];
+      if (!row || covers <= Number(row.covers) || covers > Number(row.head)) return false;
+      await c.query('UPDATE sealed_rooms SET covers = $2, snapshot = $3 WHERE room = $1', [room, covers, toBuffer(envelope)]);
+      await c.query('DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2', [room, covers]);
+      return true;
+    });
+  }
+
+  async stats(room: string): Promise<SealedRoomStats> {
+    return this.transaction('stats', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
+      const row = (await c.query<RoomRow & { snapshot_bytes: number | null }>(
+        'SELECT head, covers, length(snapshot) AS snapshot_bytes FROM sealed_rooms WHERE room = $1',
+        [room],
+      )).rows[0];
+      if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+      const agg = (await c.query<{ n: string; bytes: string | null }>(
+        'SELECT count(*) AS n, sum(length(envelope)) AS bytes FROM sealed_entries WHERE room = $1 AND seq > $2',
+        [room, row.covers],
+      )).rows[0];
+      return { head: Number(row.head), snapshotCovers: Number(row.covers), entries: Number(agg?.n ?? 0), bytes: Number(agg?.bytes ?? 0) + (row.snapshot_bytes ?? 0) };
+    });
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.open().query('SELECT 1');
+    } catch (err) {
+      this.opts.onError?.('check', err);
+      throw new Error(`postgres did not answer: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end();
+  }
+
+  private open(): pg.Pool {
+    if (!this.pool) throw new StoreNotReadyError(this.engine);
+    return this.pool;
+  }
+
+  private async transaction<T>(op: string, begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const pool = this.open();
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await pool.connect();
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      if (client) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release(true);
+      }
+      this.opts.onError?.(op, err);
+      throw err;
+    }
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,116 @@
+/**
+ * Sealed tables in the relay's SQLite file (DATA_DIR/sync-relay.sqlite, so backups cover both),
+ * through a connection of their own on their own storage thread (sqlite-worker.ts). Same
+ * settings as relay/persistence/sqlite-file.ts: WAL, synchronous=FULL; busy_timeout lets the
+ * relay's and the sealed thread's short write transactions take turns.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sealed_rooms (
+  room TEXT PRIMARY KEY,
+  head INTEGER NOT NULL DEFAULT 0,
+  covers INTEGER NOT NULL DEFAULT 0,
+  snapshot BLOB
+);
+CREATE TABLE IF NOT EXISTS sealed_entries (
+  room TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  envelope BLOB NOT NULL,
+  PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+`;
+
+interface RoomRow {
+  head: number;
+  covers: number;
+  snapshot: Buffer | null;
+}
+
+export class SealedSqliteFile {
+  private readonly db: Database.Database;
+  private readonly st;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    this.db = db;
+    this.st = {
+      room: db.prepare<[string], RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = ?'),
+      ensure: db.prepare<[string]>('INSERT INTO sealed_rooms (room) VALUES (?) ON CONFLICT (room) DO NOTHING'),
+      setHead: db.prepare<[number, string]>('UPDATE sealed_rooms SET head = ? WHERE room = ?'),
+      insert: db.prepare<[string, number, Uint8Array]>('INSERT INTO sealed_entries (room, seq, envelope) VALUES (?, ?, ?)'),
+      after: db.prepare<[string, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq'),
+      setSnapshot: db.prepare<[number, Uint8Array, string]>('UPDATE sealed_rooms SET covers = ?, snapshot = ? WHERE room = ?'),
+      deleteThrough: db.prepare<[string, number]>('DELETE FROM sealed_entries WHERE room = ? AND seq <= ?'),
+      count: db.prepare<[string, number], { n: number; bytes: number | null }>(
+        'SELECT COUNT(*) AS n, SUM(LENGTH(envelope)) AS bytes FROM sealed_entries WHERE room = ? AND seq > ?',
+      ),
+      ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
+    };
+  }
+
+  append(batches: readonly SealedAppend[]): number[] {
+    const st = this.st;
+    return this.db.transaction(() =>
+      batches.map(({ room, envelopes }) => {
+        st.ensure.run(room);
+        const head = (st.room.get(room) as RoomRow).head;
+        envelopes.forEach((envelope, i) => st.insert.run(room, head + 1 + i, envelope));
+        st.setHead.run(head + envelopes.length, room);
+        return head + 1;
+      }),
+    )();
+  }
+
+  read(room: string, cursor: number): SealedRead {
+    const st = this.st;
+    return this.db.transaction(() => {
+      const row = st.room.get(room);
+      if (!row) return EMPTY_READ;
+      const skip = cursorSkipsSnapshot(cursor, row.covers, row.head);
+      const rows = st.after.all(room, skip ? cursor : row.covers);
+      return {
+        snapshot: !skip && row.snapshot ? { covers: row.covers, envelope: new Uint8Array(row.snapshot) } : null,
+        entries: rows.map((r) => ({ seq: r.seq, envelope: new Uint8Array(r.envelope) })),
+        head: row.head,
+      };
+    })();
+  }
+
+  replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): boolean {
+    const st = this.st;
+    return this.db.transaction(() => {
+      const row = st.room.get(room);
+      if (!row || covers <= row.covers || covers > row.head) return false;
+      st.setSnapshot.run(covers, envelope, room);
+      st.deleteThrough.run(room, covers);
+      return true;
+    })();
+  }
+
+  stats(room: string): SealedRoomStats {
+    const st = this.st;
+    return this.db.transaction(() => {
+      const row = st.room.get(room);
+      if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+      const c = st.count.get(room, row.covers) ?? { n: 0, bytes: 0 };
+      return { head: row.head, snapshotCovers: row.covers, entries: c.n, bytes: (c.bytes ?? 0) + (row.snapshot?.length ?? 0) };
+    })();
+  }
+
+  check(): void {
+    if (this.st.ping.get()?.ok !== 1) throw new Error('sqlite did not answer');
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

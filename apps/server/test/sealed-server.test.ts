@@ -1,0 +1,207 @@
+/** WS /sealed with a raw client: admission, catch-up from a cursor, acks after commit, presence, compaction, read scope, /relay refusing sealed types. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
+import { sealedRegistry } from '../src/routes/sealed/index.js';
+
+const ROOM = 'acme-conversation-sealed1';
+const scope = serverPerTest();
+afterEach(() => scope.close());
+
+const env = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n]);
+
+async function client(path: string): Promise<RawSealed> {
+  const c = await RawSealed.connect(scope.current.wsUrl, path);
+  scope.track(c);
+  return c;
+}
+
+describe('sealed admission', () => {
+  it('refuses like /relay: 4401 without a token, 4403 for another room, 4400 for a bad name or a first message that is not hello', async () => {
+    await scope.start({ AUTH_SECRET: TEST_SECRET });
+    expect(await (await client(`/sealed/${ROOM}`)).closed()).toBe(4401);
+    const other = await testToken('u', ['acme-conversation-other']);
+    expect(await (await client(`/sealed/${ROOM}?token=${other}`)).closed()).toBe(4403);
+    expect(await (await client('/sealed/not-a-room')).closed()).toBe(4400);
+    const t = await testToken('u', [ROOM]);
+    const c = await client(`/sealed/${ROOM}?token=${t}`);
+    c.update(1, env(1));
+    expect(await c.closed()).toBe(4400);
+  });
+
+  it('/relay refuses a SEALED_ROOM_TYPES type with 4403 "room is sealed"; /sealed takes it', async () => {
+    await scope.start({ SEALED_ROOM_TYPES: 'conversation' });
+    const plain = await connectRawClient(scope, `/relay/${ROOM}`);
+    const denied = (await plain.next((m) => m.type === 'auth')) as { reason: string };
+    expect(denied.reason).toBe('room is sealed');
+    expect(await plain.closed()).toBe(4403);
+    const sealed = await client(`/sealed/${ROOM}`);
+    sealed.hello(0);
+    await sealed.next('caught-up');
+  });
+});
+
+describe('sealed limits', () => {
+  it('closes 1009 above the frame or presence size, 4429 above the rate, 4409 when the room is full; metrics count connections', async () => {
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1000', SEALED_MAX_PRESENCE_BYTES: '100', MAX_MESSAGES_PER_SECOND: '20', MAX_PEERS_PER_ROOM: '1' });
+    const big = await client(`/sealed/${ROOM}-big`);
+    big.hello(0);
+    await big.next('caught-up');
+    big.update(1, new Uint8Array(1200));
+    expect(await big.closed()).toBe(1009);
+    const chatty = await client(`/sealed/${ROOM}-presence`);
+    chatty.hello(0);
+    await chatty.next('caught-up');
+    chatty.presence(new Uint8Array(150));
+    expect(await chatty.closed()).toBe(1009);
+    const fast = await client(`/sealed/${ROOM}-fast`);
+    fast.hello(0);
+    await fast.next('caught-up');
+    for (let i = 0; i < 40; i++) fast.presence(env(i));
+    expect(await fast.closed()).toBe(4429);
+    const first = await client(`/sealed/${ROOM}`);
+    first.hello(0);
+    await first.next('caught-up');
+    const res = await server.app.inject({ url: '/metrics' });
+    expect(res.body).toMatch(/^sync_sealed_connections 1$/m);
+    const second = await client(`/sealed/${ROOM}`);
+    second.hello(0);
+    expect(await second.closed()).toBe(4409);
+  });
+});
+
+describe('sealed flow', () => {
+  it('acks after commit, fans out with seq, catches a device up from its cursor, and forwards presence and peer-left', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '20' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    const welcomeA = await a.next('welcome');
+    expect(welcomeA.writable).toBe(true);
+    expect(await a.next('caught-up')).toEqual({ type: 'caught-up', seq: 0 });
+    a.update(7, env(1));
+    a.update(8, env(2));
+    expect(await a.next('ack')).toEqual({ type: 'ack', id: 7, seq: 1 });
+    expect(a.messages.filter((m) => m.type === 'entry')).toEqual([]); // the sender gets acks, not its entries back
+
+    const b = await client(`/sealed/${ROOM}`);
+    b.hello(0);
+    await b.next('caught-up');
+    expect(b.messages.filter((m) => m.type === 'entry').map((m) => (m as { seq: number }).seq)).toEqual([1, 2]);
+    a.presence(env(9));
+    const p = await b.next('presence');
+    expect(p).toEqual({ type: 'presence', peer: welcomeA.peer, envelope: env(9) });
+    a.update(9, env(3));
+    const mark = b.messages.length;
+    const e3 = await b.next('entry', mark);
+    expect(e3).toEqual({ type: 'entry', seq: 3, envelope: env(3) });
+
+    // a device that comes back with cursor 2 gets only entry 3, and the presence of those online
+    const c = await client(`/sealed/${ROOM}`);
+    c.hello(2);
+    await c.next('caught-up');
+    expect(c.messages.filter((m) => m.type === 'entry').map((m) => (m as { seq: number }).seq)).toEqual([3]);
+    await c.next('presence');
+    a.close();
+    expect(await b.next('peer-left')).toEqual({ type: 'peer-left', peer: welcomeA.peer });
+    expect(sealedRegistry(server.app)?.rooms.get(ROOM)?.head).toBe(3);
+  });
+
+  it('past SEALED_SNAPSHOT_AFTER asks a writer for a snapshot; the snapshot replaces exactly the entries it covers', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '10', SEALED_SNAPSHOT_AFTER: '5' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    await a.next('caught-up');
+    for (let i = 1; i <= 5; i++) a.update(i, env(i));
+    const req = await a.next('snapshot-request');
+    expect(req.upTo).toBeGreaterThanOrEqual(5);
+    a.update(6, env(6));
+    await a.next('ack', a.messages.findIndex((m) => m.type === 'ack' && m.id === 5) + 1);
+    a.snapshot(4, env(100)); // covers less than the server holds: 5 and 6 must stay
+    const store = sealedRegistry(server.app)?.store;
+    for (let i = 0; i < 100 && (await store?.stats(ROOM))?.snapshotCovers !== 4; i++) await new Promise((r) => setTimeout(r, 20));
+    const fresh = await client(`/sealed/${ROOM}`);
+    fresh.hello(0);
+    await fresh.next('caught-up');
+    const got = fresh.messages.filter((m) => m.type === 'snapshot' || m.type === 'entry');
+    expect(got).toEqual([
+      { type: 'snapshot', covers: 4, envelope: env(100) },
+      { type: 'entry', seq: 5, envelope: env(5) },
+      { type: 'entry', seq: 6, envelope: env(6) },
+    ]);
+    // a snapshot claiming more than the head is refused
+    a.snapshot(99, env(101));
+    a.presence(env(1)); // a round trip through the socket's order
+    await fresh.next('presence');
+    expect((await store?.stats(ROOM))?.snapshotCovers).toBe(4);
+    expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
+  });
+
+  it('a device whose snapshot is refused is not asked again at every entry', async () => {
+    await scope.start({ PERSIST_FLUSH_MS: '10', SEALED_SNAPSHOT_AFTER: '3' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    await a.next('caught-up');
+    for (let i = 1; i <= 3; i++) a.update(i, env(i));
+    await a.next('snapshot-request');
+    a.snapshot(0, env(100)); // covers nothing: refused
+    for (let i = 4; i <= 8; i++) {
+      a.update(i, env(i));
+      // each acknowledged before the next: every commit is its own chance to ask again
+      await a.wait(() => a.messages.some((m) => m.type === 'ack' && m.id === i), `ack ${i}`);
+    }
+    expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
+  });
+
+  it('a read token receives entries, may show presence, and its updates and snapshots are dropped and counted', async () => {
+    await scope.start({ AUTH_SECRET: TEST_SECRET, PERSIST_FLUSH_MS: '10' });
+    const w = await client(`/sealed/${ROOM}?token=${await testToken('w', [ROOM])}`);
+    const r = await client(`/sealed/${ROOM}?token=${await testToken('r', [ROOM], { scope: 'read' })}`);
+    w.hello(0);
+    r.hello(0);
+    expect((await r.next('welcome')).writable).toBe(false);
+    await Promise.all([w.next('caught-up'), r.next('caught-up')]);
+    r.update(1, env(1));
+    r.snapshot(1, env(2));
+    r.presence(env(3));
+    await w.next('presence');
+    w.update(1, env(4));
+    expect(await r.next('entry')).toEqual({ type: 'entry', seq: 1, envelope: env(4) });
+    expect(r.messages.some((m) => m.type === 'ack')).toBe(false);
+  });
+});
+
+describe('sealed shutdown', () => {
+  it('graceful shutdown commits every accepted envelope, acknowledges it, then closes 1012', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sealed-shutdown-'));
+    try {
+      // a flush window so long that only the shutdown can commit
+      const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir, PERSIST_FLUSH_MS: '600000' });
+      const a = await client(`/sealed/${ROOM}`);
+      a.hello(0);
+      await a.next('caught-up');
+      for (let i = 1; i <= 5; i++) a.update(i, env(i));
+      a.presence(env(9)); // round trip: the updates were read before the shutdown starts
+      const b = await client(`/sealed/${ROOM}`);
+      b.hello(0);
+      await b.next('presence');
+      expect(a.messages.some((m) => m.type === 'ack')).toBe(false);
+      await server.close();
+      expect(await a.closed()).toBe(1012);
+      expect(a.messages.filter((m) => m.type === 'ack').map((m) => (m as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5]);
+      const store = new SqliteSealedStore(dataDir);
+      await store.init();
+      try {
+        expect((await store.read(ROOM, 0)).entries.map((e) => e.envelope[0])).toEqual([1, 2, 3, 4, 5]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

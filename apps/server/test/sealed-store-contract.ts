@@ -1,0 +1,102 @@
+/**
+ * The SealedStore contract, run against every engine (sealed-store.test.ts):
+ *   describeSealedStoreContract('postgres', () => new PostgresSealedStore(url))
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SealedStore } from '../src/sealed/store/types.js';
+
+const env = (n: number): Uint8Array => Uint8Array.from([n, n, n]);
+const firstBytes = (entries: Array<{ envelope: Uint8Array }>): number[] => entries.map((e) => e.envelope[0] as number);
+
+export function describeSealedStoreContract(name: string, factory: () => SealedStore | Promise<SealedStore>): void {
+  describe(`SealedStore contract: ${name}`, () => {
+    const stores: SealedStore[] = [];
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close().catch(() => undefined);
+    });
+    const open = async (): Promise<SealedStore> => {
+      const s = await factory();
+      stores.push(s);
+      await s.init();
+      return s;
+    };
+    const room = (): string => `acme-conversation-${Math.random().toString(36).slice(2)}`;
+
+    it('throws when used before init', async () => {
+      const s = await factory();
+      stores.push(s);
+      await expect(s.read('x', 0)).rejects.toThrow(/before init/);
+      await expect(s.append([{ room: 'x', envelopes: [env(1)] }])).rejects.toThrow(/before init/);
+    });
+
+    it('reads an unknown room as empty', async () => {
+      const s = await open();
+      expect(await s.read(room(), 0)).toEqual({ snapshot: null, entries: [], head: 0 });
+      expect(await s.stats(room())).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
+      await s.check();
+    });
+
+    it('numbers each room 1, 2, 3... in one group commit for several rooms', async () => {
+      const s = await open();
+      const [a, b] = [room(), room()];
+      expect(await s.append([{ room: a, envelopes: [env(1), env(2)] }, { room: b, envelopes: [env(3)] }])).toEqual([1, 1]);
+      expect(await s.append([{ room: a, envelopes: [env(4)] }])).toEqual([3]);
+      const ra = await s.read(a, 0);
+      expect(ra.entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(firstBytes(ra.entries)).toEqual([1, 2, 4]);
+      expect(ra.head).toBe(3);
+      expect((await s.read(b, 0)).entries.map((e) => e.seq)).toEqual([1]);
+      expect(await s.stats(a)).toEqual({ head: 3, snapshotCovers: 0, entries: 3, bytes: 9 });
+    });
+
+    it('reads from a cursor only what comes after it', async () => {
+      const s = await open();
+      const r = room();
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3)] }]);
+      expect((await s.read(r, 2)).entries.map((e) => e.seq)).toEqual([3]);
+      expect((await s.read(r, 3)).entries).toEqual([]);
+      // a cursor the server never gave out: everything
+      expect((await s.read(r, 99)).entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+    });
+
+    it('a snapshot replaces exactly the entries it covers, atomically; later entries stay', async () => {
+      const s = await open();
+      const r = room();
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3), env(4)] }]);
+      expect(await s.replaceWithSnapshot(r, 2, env(9))).toBe(true);
+      const fresh = await s.read(r, 0);
+      expect(fresh.snapshot).toEqual({ covers: 2, envelope: env(9) });
+      expect(fresh.entries.map((e) => e.seq)).toEqual([3, 4]);
+      // a device already past the snapshot gets only its tail
+      const after = await s.read(r, 3);
+      expect(after.snapshot).toBeNull();
+      expect(after.entries.map((e) => e.seq)).toEqual([4]);
+      expect(await s.stats(r)).toEqual({ head: 4, snapshotCovers: 2, entries: 2, bytes: 9 });
+      // new entries continue the numbering
+      expect(await s.append([{ room: r, envelopes: [env(5)] }])).toEqual([5]);
+    });
+
+    it('refuses a snapshot that covers no more than the stored one, or more than the head', async () => {
+      const s = await open();
+      const r = room();
+      expect(await s.replaceWithSnapshot(r, 1, env(9))).toBe(false); // nothing stored
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3)] }]);
+      expect(await s.replaceWithSnapshot(r, 4, env(9))).toBe(false);
+      expect(await s.replaceWithSnapshot(r, 2, env(8))).toBe(true);
+      expect(await s.replaceWithSnapshot(r, 2, env(7))).toBe(false);
+      expect(await s.replaceWithSnapshot(r, 1, env(7))).toBe(false);
+      const read = await s.read(r, 0);
+      expect(read.snapshot).toEqual({ covers: 2, envelope: env(8) });
+      expect(read.entries.map((e) => e.seq)).toEqual([3]);
+    });
+
+    it('keeps its own copy of what it was given', async () => {
+      const s = await open();
+      const r = room();
+      const buf = env(1);
+      await s.append([{ room: r, envelopes: [buf] }]);
+      buf[0] = 42;
+      expect(firstBytes((await s.read(r, 0)).entries)).toEqual([1]);
+    });
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Presence over the sealed path: this device's own awareness state goes out sealed; others'
+ * arrive from the server tagged with their connection (`peer`), so when the server says that
+ * connection left, the awareness states it announced are dropped at once rather than after the
+ * 30 s awareness timeout.
+ */
+import * as decoding from 'lib0/decoding';
+import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates, type Awareness } from 'y-protocols/awareness';
+
+export class SealedPresence {
+  /** server peer -> the awareness client ids it announced */
+  private readonly byPeer = new Map<number, Set<number>>();
+
+  constructor(
+    private readonly awareness: Awareness,
+    private readonly origin: unknown,
+  ) {}
+
+  /** This device's state as an awareness update, or null when it has none to announce. */
+  own(): Uint8Array | null {
+    const id = this.awareness.clientID;
+    if (!this.awareness.meta.has(id)) return null;
+    return encodeAwarenessUpdate(this.awareness, [id]);
+  }
+
+  /** Whether an awareness change concerns this device's own state. */
+  concernsOwn(changed: readonly number[]): boolean {
+    return changed.includes(this.awareness.clientID);
+  }
+
+  /** An opened presence update from `peer`; throws if it is not an awareness update. */
+  apply(peer: number, update: Uint8Array): void {
+    const ids = clientIds(update);
+    let known = this.byPeer.get(peer);
+    if (!known) this.byPeer.set(peer, (known = new Set()));
+    for (const id of ids) if (id !== this.awareness.clientID) known.add(id);
+    applyAwarenessUpdate(this.awareness, update, this.origin);
+  }
+
+  left(peer: number): void {
+    const ids = this.byPeer.get(peer);
+    this.byPeer.delete(peer);
+    if (ids && ids.size > 0) removeAwarenessStates(this.awareness, [...ids], this.origin);
+  }
+
+  /** The socket closed: everyone learned through it is gone (as y-websocket does on close). */
+  clear(): void {
+    for (const peer of [...this.byPeer.keys()]) this.left(peer);
+  }
+}
+
+function clientIds(update: Uint8Array): number[] {
+  const d = decoding.createDecoder(update);
+  const n = decoding.readVarUint(d);
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push(decoding.readVarUint(d));
+    decoding.readVarUint(d);
+    decoding.readVarString(d);
+  }
+  return ids;
+}

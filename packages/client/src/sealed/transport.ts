@@ -1,0 +1,231 @@
+/**
+ * The relay path of a sealed room (WS /sealed/<room>, docs/PROTOCOL-sealed.md), in place of the
+ * y-websocket RelayTransport when SyncProvider gets `sealed: { key, previousKeys }`. Everything
+ * that leaves the device is sealed (envelope.ts); the server stores and forwards what it cannot
+ * open. Same surface as RelayTransport for the provider's policy: connect, release, open, synced.
+ */
+import * as Y from 'yjs';
+import type { Awareness } from 'y-protocols/awareness';
+import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import { EnvelopeKind, SealedKeys } from './envelope.js';
+import { Outbox } from './outbox.js';
+import { SealedPresence } from './presence.js';
+import { SealedSocket } from './socket.js';
+
+export interface SealedTransportOptions {
+  /** ws(s)://host/sealed */
+  sealedBase: string;
+  room: string;
+  doc: Y.Doc;
+  awareness: Awareness;
+  key: Uint8Array;
+  previousKeys?: readonly Uint8Array[];
+  WebSocket: unknown;
+  getToken: () => Promise<string | undefined>;
+  onChange: () => void;
+  onTokenError: (err: unknown) => void;
+  onRefused: (close: { code: number; reason: string }) => void;
+  /** an envelope that did not open, or a server frame that did not decode */
+  onSealedError: (message: string) => void;
+  /** how long own updates are merged before they are sealed and sent (default 40 ms) */
+  mergeMs?: number;
+}
+
+export class SealedTransport {
+  /** an attempt failed or the socket closed since it was last open */
+  failed = false;
+  synced = false;
+  private wanted = false;
+  private writable = true;
+  /** highest seq received in order (entries, acks, snapshot, caught-up) */
+  private cursor = 0;
+  /** the first seq this device could not open: it never claims to have applied that one */
+  private firstUnopened: number | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
+  private readonly reread = new Set<number>();
+  /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
+  private rereading = false;
+  private readonly keys: SealedKeys;
+  private readonly outbox = new Outbox();
+  private readonly presence: SealedPresence;
+  private readonly socket: SealedSocket;
+
+  constructor(private readonly opts: SealedTransportOptions) {
+    this.keys = new SealedKeys(opts.room, opts.key, opts.previousKeys);
+    this.presence = new SealedPresence(opts.awareness, this);
+    this.socket = new SealedSocket({
+      url: `${opts.sealedBase}/${opts.room}`,
+      WebSocket: opts.WebSocket,
+      getToken: opts.getToken,
+      onTokenError: opts.onTokenError,
+      onOpen: () => this.onOpen(),
+      onFrame: (frame) => this.onFrame(frame),
+      onClose: (code, reason) => this.onClose(code, reason),
+    });
+    // Whatever the document holds already (offline edits, local persistence) goes to the relay too.
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc));
+    opts.doc.on('update', this.onDocUpdate);
+    opts.awareness.on('update', this.onAwarenessUpdate);
+  }
+
+  get open(): boolean {
+    return this.socket.open;
+  }
+
+  /** local changes the server has not confirmed yet */
+  get pending(): number {
+    return this.outbox.pending;
+  }
+
+  connect(): void {
+    this.wanted = true;
+    this.socket.connect();
+  }
+
+  release(): void {
+    // What is still in the merge window goes now (kept until acked: resent on the next connect).
+    this.flush();
+    this.wanted = false;
+    this.failed = false;
+    this.socket.disconnect();
+  }
+
+  destroy(): void {
+    this.release();
+    clearTimeout(this.timer);
+    this.opts.doc.off('update', this.onDocUpdate);
+    this.opts.awareness.off('update', this.onAwarenessUpdate);
+  }
+
+  /** Every update not from this transport, WebRTC peers' included: the last device hands all it holds to the relay. */
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === this) return;
+    this.outbox.add(update);
+    if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.opts.mergeMs ?? 40);
+  };
+
+  private readonly onAwarenessUpdate = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
+    if (origin === this || !this.synced) return;
+    if (this.presence.concernsOwn([...changes.added, ...changes.updated, ...changes.removed])) this.sendPresence();
+  };
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.synced || !this.writable) return;
+    const next = this.outbox.take();
+    if (!next) return;
+    const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
+    this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
+  }
+
+  private sendPresence(): void {
+    const own = this.presence.own();
+    if (!own) return;
+    const envelope = this.keys.seal(EnvelopeKind.Presence, own);
+    this.socket.send(encodeSealedMessage((e) => writeSealedPresence(e, envelope)));
+  }
+
+  private onOpen(): void {
+    this.failed = false;
+    this.rereading = false;
+    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.cursor)));
+    this.opts.onChange();
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.synced = false;
+    if (this.wanted) this.failed = true;
+    this.presence.clear();
+    this.outbox.requeue();
+    if (code >= 4000) this.opts.onRefused({ code, reason });
+    this.opts.onChange();
+  }
+
+  private onFrame(frame: Uint8Array): void {
+    if (this.rereading) return;
+    const decoded = readSealedServerMessage(frame);
+    if (!decoded.ok) return this.opts.onSealedError(`malformed server frame: ${decoded.error.error}`);
+    this.dispatch(decoded.message);
+  }
+
+  private dispatch(m: SealedServerMessage): void {
+    switch (m.type) {
+      case 'welcome':
+        this.writable = m.writable;
+        return;
+      case 'snapshot':
+        return this.applyEnvelope(m.covers, EnvelopeKind.Snapshot, m.envelope);
+      case 'entry':
+        return this.applyEnvelope(m.seq, EnvelopeKind.Update, m.envelope);
+      case 'caught-up':
+        return this.caughtUp(m.seq);
+      case 'ack':
+        this.outbox.acked(m.id);
+        this.cursor = Math.max(this.cursor, m.seq);
+        return;
+      case 'snapshot-request':
+        return this.sendSnapshot();
+      case 'presence':
+        return this.applyPresence(m.peer, m.envelope);
+      case 'peer-left':
+        return this.presence.left(m.peer);
+    }
+  }
+
+  private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
+    const opened = this.keys.open(kind, envelope);
+    this.cursor = Math.max(this.cursor, seq);
+    if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
+      // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
+      if (this.reread.size >= 1024) this.reread.clear();
+      this.reread.add(seq);
+      this.cursor = seq - 1;
+      this.rereading = true;
+      this.socket.reconnect();
+      return this.opts.onSealedError(`entry ${seq} does not open; reading it again`);
+    }
+    if (!opened.ok) {
+      // A snapshot that does not open stands for every entry up to it.
+      const unopened = kind === EnvelopeKind.Snapshot ? 1 : seq;
+      this.firstUnopened = Math.min(this.firstUnopened ?? unopened, unopened);
+      return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} ${opened.reason}`);
+    }
+    try {
+      Y.applyUpdate(this.opts.doc, opened.plaintext, this);
+    } catch (err) {
+      this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
+      return this.opts.onSealedError(`entry ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    // A snapshot that opened covers everything up to it, including what this device could not open.
+    if (kind === EnvelopeKind.Snapshot && this.firstUnopened !== null && this.firstUnopened <= seq) this.firstUnopened = null;
+  }
+
+  private applyPresence(peer: number, envelope: Uint8Array): void {
+    const opened = this.keys.open(EnvelopeKind.Presence, envelope);
+    if (!opened.ok) return this.opts.onSealedError(`presence ${opened.reason}`);
+    try {
+      this.presence.apply(peer, opened.plaintext);
+    } catch {
+      this.opts.onSealedError('presence is not an awareness update');
+    }
+  }
+
+  private caughtUp(seq: number): void {
+    this.cursor = seq;
+    this.synced = true;
+    this.sendPresence();
+    this.flush();
+    this.opts.onChange();
+  }
+
+  /** The whole document, sealed with the current key, covering every entry this device applied. */
+  private sendSnapshot(): void {
+    if (!this.writable || !this.synced) return;
+    const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+    if (covers <= 0) return;
+    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc));
+    this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
+  }
+}

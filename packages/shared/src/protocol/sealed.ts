@@ -1,0 +1,223 @@
+/**
+ * The sealed-room wire protocol (WS /sealed/<room>), as a pure codec. The server sees only
+ * opaque envelopes (bytes it cannot open) and the sequence numbers it assigns to them; see
+ * docs/PROTOCOL-sealed.md. readX turns one frame into a typed message or a typed error value;
+ * writeX appends one message to an encoder the caller owns. No sockets, timers or logs.
+ *
+ *   client -> server
+ *   hello     := 0 • varUint(cursor)
+ *   update    := 1 • varUint(clientMsgId) • varUint8Array(envelope)
+ *   snapshot  := 2 • varUint(covers) • varUint8Array(envelope)
+ *   presence  := 3 • varUint8Array(envelope)
+ *   server -> client
+ *   welcome   := 16 • varUint(peer) • varUint(flags)          flags bit 0: writable
+ *   snapshot  := 17 • varUint(covers) • varUint8Array(envelope)
+ *   entry     := 18 • varUint(seq) • varUint8Array(envelope)
+ *   caught-up := 19 • varUint(seq)
+ *   ack       := 20 • varUint(clientMsgId) • varUint(seq)
+ *   snap-req  := 21 • varUint(upTo)
+ *   presence  := 22 • varUint(peer) • varUint8Array(envelope)
+ *   peer-left := 23 • varUint(peer)
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+
+export const SealedClientType = { Hello: 0, Update: 1, Snapshot: 2, Presence: 3 } as const;
+export const SealedServerType = { Welcome: 16, Snapshot: 17, Entry: 18, CaughtUp: 19, Ack: 20, SnapshotRequest: 21, Presence: 22, PeerLeft: 23 } as const;
+
+export type SealedClientMessage =
+  | { type: 'hello'; cursor: number }
+  | { type: 'update'; id: number; envelope: Uint8Array }
+  | { type: 'snapshot'; covers: number; envelope: Uint8Array }
+  | { type: 'presence'; envelope: Uint8Array };
+
+export type SealedServerMessage =
+  | { type: 'welcome'; peer: number; writable: boolean }
+  | { type: 'snapshot'; covers: number; envelope: Uint8Array }
+  | { type: 'entry'; seq: number; envelope: Uint8Array }
+  | { type: 'caught-up'; seq: number }
+  | { type: 'ack'; id: number; seq: number }
+  | { type: 'snapshot-request'; upTo: number }
+  | { type: 'presence'; peer: number; envelope: Uint8Array }
+  | { type: 'peer-left'; peer: number };
+
+export type SealedDecodeErrorKind = 'empty' | 'truncated' | 'trailing_bytes' | 'unknown_type' | 'empty_envelope';
+
+export interface SealedDecodeError {
+  error: SealedDecodeErrorKind;
+  detail: string;
+}
+
+export type SealedDecodeResult<M> = { ok: true; message: M } | { ok: false; error: SealedDecodeError };
+
+const FLAG_WRITABLE = 1;
+
+/** Decode one client frame (what the server reads). Never throws. */
+export function readSealedClientMessage(frame: Uint8Array): SealedDecodeResult<SealedClientMessage> {
+  return decodeWith(frame, readClientBody);
+}
+
+/** Decode one server frame (what a client reads). Never throws. */
+export function readSealedServerMessage(frame: Uint8Array): SealedDecodeResult<SealedServerMessage> {
+  return decodeWith(frame, readServerBody);
+}
+
+function decodeWith<M>(frame: Uint8Array, body: (d: decoding.Decoder) => M | SealedDecodeError): SealedDecodeResult<M> {
+  if (frame.length === 0) return fail('empty', 'empty frame');
+  const decoder = decoding.createDecoder(frame);
+  let message: M | SealedDecodeError;
+  try {
+    message = body(decoder);
+  } catch (err) {
+    return fail('truncated', err instanceof Error ? err.message : String(err));
+  }
+  if (isError(message)) return { ok: false, error: message };
+  if (decoding.hasContent(decoder)) return fail('trailing_bytes', `${frame.length - decoder.pos} bytes after the message`);
+  return { ok: true, message };
+}
+
+function readClientBody(d: decoding.Decoder): SealedClientMessage | SealedDecodeError {
+  const type = decoding.readVarUint(d);
+  switch (type) {
+    case SealedClientType.Hello:
+      return { type: 'hello', cursor: decoding.readVarUint(d) };
+    case SealedClientType.Update: {
+      const id = decoding.readVarUint(d);
+      return withEnvelope(d, (envelope) => ({ type: 'update', id, envelope }));
+    }
+    case SealedClientType.Snapshot: {
+      const covers = decoding.readVarUint(d);
+      return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }));
+    }
+    case SealedClientType.Presence:
+      return withEnvelope(d, (envelope) => ({ type: 'presence', envelope }));
+    default:
+      return { error: 'unknown_type', detail: `message type ${type}` };
+  }
+}
+
+function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecodeError {
+  const type = decoding.readVarUint(d);
+  switch (type) {
+    case SealedServerType.Welcome: {
+      const peer = decoding.readVarUint(d);
+      return { type: 'welcome', peer, writable: (decoding.readVarUint(d) & FLAG_WRITABLE) !== 0 };
+    }
+    case SealedServerType.Snapshot: {
+      const covers = decoding.readVarUint(d);
+      return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }));
+    }
+    case SealedServerType.Entry: {
+      const seq = decoding.readVarUint(d);
+      return withEnvelope(d, (envelope) => ({ type: 'entry', seq, envelope }));
+    }
+    case SealedServerType.CaughtUp:
+      return { type: 'caught-up', seq: decoding.readVarUint(d) };
+    case SealedServerType.Ack: {
+      const id = decoding.readVarUint(d);
+      return { type: 'ack', id, seq: decoding.readVarUint(d) };
+    }
+    case SealedServerType.SnapshotRequest:
+      return { type: 'snapshot-request', upTo: decoding.readVarUint(d) };
+    case SealedServerType.Presence: {
+      const peer = decoding.readVarUint(d);
+      return withEnvelope(d, (envelope) => ({ type: 'presence', peer, envelope }));
+    }
+    case SealedServerType.PeerLeft:
+      return { type: 'peer-left', peer: decoding.readVarUint(d) };
+    default:
+      return { error: 'unknown_type', detail: `message type ${type}` };
+  }
+}
+
+function withEnvelope<M>(d: decoding.Decoder, make: (envelope: Uint8Array) => M): M | SealedDecodeError {
+  const envelope = decoding.readVarUint8Array(d);
+  if (envelope.length === 0) return { error: 'empty_envelope', detail: 'zero-length envelope' };
+  return make(envelope);
+}
+
+// client -> server
+
+export function writeSealedHello(e: encoding.Encoder, cursor: number): void {
+  encoding.writeVarUint(e, SealedClientType.Hello);
+  encoding.writeVarUint(e, cursor);
+}
+
+export function writeSealedUpdate(e: encoding.Encoder, id: number, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedClientType.Update);
+  encoding.writeVarUint(e, id);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+export function writeSealedSnapshot(e: encoding.Encoder, covers: number, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedClientType.Snapshot);
+  encoding.writeVarUint(e, covers);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+export function writeSealedPresence(e: encoding.Encoder, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedClientType.Presence);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+// server -> client
+
+export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean): void {
+  encoding.writeVarUint(e, SealedServerType.Welcome);
+  encoding.writeVarUint(e, peer);
+  encoding.writeVarUint(e, writable ? FLAG_WRITABLE : 0);
+}
+
+export function writeSealedStoredSnapshot(e: encoding.Encoder, covers: number, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedServerType.Snapshot);
+  encoding.writeVarUint(e, covers);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+export function writeSealedEntry(e: encoding.Encoder, seq: number, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedServerType.Entry);
+  encoding.writeVarUint(e, seq);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+export function writeSealedCaughtUp(e: encoding.Encoder, seq: number): void {
+  encoding.writeVarUint(e, SealedServerType.CaughtUp);
+  encoding.writeVarUint(e, seq);
+}
+
+export function writeSealedAck(e: encoding.Encoder, id: number, seq: number): void {
+  encoding.writeVarUint(e, SealedServerType.Ack);
+  encoding.writeVarUint(e, id);
+  encoding.writeVarUint(e, seq);
+}
+
+export function writeSealedSnapshotRequest(e: encoding.Encoder, upTo: number): void {
+  encoding.writeVarUint(e, SealedServerType.SnapshotRequest);
+  encoding.writeVarUint(e, upTo);
+}
+
+export function writeSealedPeerPresence(e: encoding.Encoder, peer: number, envelope: Uint8Array): void {
+  encoding.writeVarUint(e, SealedServerType.Presence);
+  encoding.writeVarUint(e, peer);
+  encoding.writeVarUint8Array(e, envelope);
+}
+
+export function writeSealedPeerLeft(e: encoding.Encoder, peer: number): void {
+  encoding.writeVarUint(e, SealedServerType.PeerLeft);
+  encoding.writeVarUint(e, peer);
+}
+
+/** One message as bytes: encode once, send the same bytes to every receiver. */
+export function encodeSealedMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
+  const encoder = encoding.createEncoder();
+  write(encoder);
+  return encoding.toUint8Array(encoder);
+}
+
+function isError(value: unknown): value is SealedDecodeError {
+  return typeof value === 'object' && value !== null && 'error' in value;
+}
+
+function fail(error: SealedDecodeErrorKind, detail: string): { ok: false; error: SealedDecodeError } {
+  return { ok: false, error: { error, detail } };
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type * as encoding from 'lib0/encoding';
+import {
+  encodeSealedMessage,
+  readSealedClientMessage,
+  readSealedServerMessage,
+  writeSealedAck,
+  writeSealedCaughtUp,
+  writeSealedEntry,
+  writeSealedHello,
+  writeSealedPeerLeft,
+  writeSealedPeerPresence,
+  writeSealedPresence,
+  writeSealedSnapshot,
+  writeSealedSnapshotRequest,
+  writeSealedStoredSnapshot,
+  writeSealedUpdate,
+  writeSealedWelcome,
+} from '../../src/protocol/sealed.js';
+
+const b = (...bytes: number[]) => Uint8Array.from(bytes);
+
+describe('sealed codec, client -> server: byte fixtures', () => {
+  const fixtures: Array<[string, Uint8Array, unknown, (e: encoding.Encoder) => void]> = [
+    ['hello', b(0, 0xac, 0x02), { type: 'hello', cursor: 300 }, (e) => writeSealedHello(e, 300)],
+    ['update', b(1, 7, 2, 0xaa, 0xbb), { type: 'update', id: 7, envelope: b(0xaa, 0xbb) }, (e) => writeSealedUpdate(e, 7, b(0xaa, 0xbb))],
+    ['snapshot', b(2, 5, 1, 9), { type: 'snapshot', covers: 5, envelope: b(9) }, (e) => writeSealedSnapshot(e, 5, b(9))],
+    ['presence', b(3, 1, 4), { type: 'presence', envelope: b(4) }, (e) => writeSealedPresence(e, b(4))],
+  ];
+  it.each(fixtures)('reads and writes %s', (_name, bytes, expected, write) => {
+    expect(readSealedClientMessage(bytes)).toEqual({ ok: true, message: expected });
+    expect(encodeSealedMessage(write)).toEqual(bytes);
+  });
+
+  it.each([
+    ['empty frame', b(), 'empty'],
+    ['type only', b(1), 'truncated'],
+    ['envelope length beyond the frame', b(1, 7, 9, 0), 'truncated'],
+    ['trailing bytes', b(0, 1, 0), 'trailing_bytes'],
+    ['a server type', b(16, 1, 1), 'unknown_type'],
+    ['an unknown type', b(9), 'unknown_type'],
+    ['an empty envelope', b(3, 0), 'empty_envelope'],
+    ['varuint overflow', b(0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80), 'truncated'],
+  ])('refuses %s with a typed error', (_name, bytes, error) => {
+    const r = readSealedClientMessage(bytes);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.error).toBe(error);
+  });
+});
+
+describe('sealed codec, server -> client: byte fixtures', () => {
+  const fixtures: Array<[string, Uint8Array, unknown, (e: encoding.Encoder) => void]> = [
+    ['welcome (writable)', b(16, 42, 1), { type: 'welcome', peer: 42, writable: true }, (e) => writeSealedWelcome(e, 42, true)],
+    ['welcome (read only)', b(16, 42, 0), { type: 'welcome', peer: 42, writable: false }, (e) => writeSealedWelcome(e, 42, false)],
+    ['snapshot', b(17, 3, 1, 1), { type: 'snapshot', covers: 3, envelope: b(1) }, (e) => writeSealedStoredSnapshot(e, 3, b(1))],
+    ['entry', b(18, 4, 2, 1, 2), { type: 'entry', seq: 4, envelope: b(1, 2) }, (e) => writeSealedEntry(e, 4, b(1, 2))],
+    ['caught-up', b(19, 4), { type: 'caught-up', seq: 4 }, (e) => writeSealedCaughtUp(e, 4)],
+    ['ack', b(20, 7, 5), { type: 'ack', id: 7, seq: 5 }, (e) => writeSealedAck(e, 7, 5)],
+    ['snapshot request', b(21, 0x80, 0x01), { type: 'snapshot-request', upTo: 128 }, (e) => writeSealedSnapshotRequest(e, 128)],
+    ['presence', b(22, 42, 1, 8), { type: 'presence', peer: 42, envelope: b(8) }, (e) => writeSealedPeerPresence(e, 42, b(8))],
+    ['peer left', b(23, 42), { type: 'peer-left', peer: 42 }, (e) => writeSealedPeerLeft(e, 42)],
+  ];
+  it.each(fixtures)('reads and writes %s', (_name, bytes, expected, write) => {
+    expect(readSealedServerMessage(bytes)).toEqual({ ok: true, message: expected });
+    expect(encodeSealedMessage(write)).toEqual(bytes);
+  });
+
+  it.each([
+    ['empty frame', b(), 'empty'],
+    ['a client type', b(0, 1), 'unknown_type'],
+    ['truncated ack', b(20, 7), 'truncated'],
+    ['trailing bytes', b(23, 1, 1), 'trailing_bytes'],
+    ['an empty entry envelope', b(18, 1, 0), 'empty_envelope'],
+  ])('refuses %s with a typed error', (_name, bytes, error) => {
+    const r = readSealedServerMessage(bytes);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.error).toBe(error);
+  });
+
+  it('keeps sequence numbers up to 2^53 - 1 exact', () => {
+    const bytes = encodeSealedMessage((e) => writeSealedEntry(e, Number.MAX_SAFE_INTEGER, b(1)));
+    expect(readSealedServerMessage(bytes)).toEqual({ ok: true, message: { type: 'entry', seq: Number.MAX_SAFE_INTEGER, envelope: b(1) } });
+  });
+});
