@@ -1,6 +1,5 @@
 /** SyncProvider's options and events. */
 import type { Awareness } from 'y-protocols/awareness';
-import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { FetchLike, IceServerConfig } from './ice-servers.js';
 import type { StatusEvent } from './status.js';
 
@@ -39,6 +38,14 @@ export interface SyncProviderOptions {
   fetch?: FetchLike;
   /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the SPEC defaults) */
   roomPolicy?: RoomNamePolicy;
+}
+
+/** The server's ROOM_PREFIX / ROOM_TYPES (the same shape as @sync-suite/shared's, kept here so the published types stand alone). */
+export interface RoomNamePolicy {
+  /** allowed room types */
+  types: readonly string[];
+  /** if set, a room's prefix must equal it */
+  prefix?: string | undefined;
 }
 
 export interface SyncProviderError {

@@ -8,7 +8,7 @@ import { readAuthMessage } from 'y-protocols/auth';
 import { WebsocketProvider } from 'y-websocket';
 import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import { TokenGate } from './token-gate.js';
-import { withQuery } from './endpoints.js';
+import { withPath, withQuery } from './endpoints.js';
 
 export interface RelayClose {
   code: number;
@@ -36,7 +36,7 @@ export class RelayTransport {
   private readonly gate: TokenGate;
 
   constructor(opts: RelayTransportOptions) {
-    const url = `${opts.relayBase}/${opts.room}`;
+    const url = withPath(opts.relayBase, opts.room);
     this.provider = new WebsocketProvider(opts.relayBase, opts.room, opts.doc, {
       connect: false,
       awareness: opts.awareness,

@@ -8,7 +8,7 @@ import { Awareness } from 'y-protocols/awareness';
 import { ObservableV2 } from 'lib0/observable';
 import { defaultRoomPolicy, parseRoomName } from '@sync-suite/shared';
 import { CredentialsKeeper } from './credentials.js';
-import { endpointsFor, withQuery, type Endpoints } from './endpoints.js';
+import { endpointsFor, withPath, withQuery, type Endpoints } from './endpoints.js';
 import type { IceServerConfig } from './ice-servers.js';
 import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
 import { PolicyTimer } from './policy-timer.js';
@@ -114,7 +114,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private async start(): Promise<void> {
     const token = await this.credentials.first();
     if (this.destroyed) return;
-    const signalBase = this.opts.signalingUrl ?? `${this.endpoints.ws}/signal`;
+    const signalBase = this.opts.signalingUrl ?? withPath(this.endpoints.ws, 'signal');
     this.webrtc = new WebrtcTransport({
       room: this.room,
       doc: this.doc,
@@ -131,7 +131,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onTokenError: (err) => this.fail('token', err),
     });
     this.relay = new RelayTransport({
-      relayBase: `${this.endpoints.ws}/relay`,
+      relayBase: withPath(this.endpoints.ws, 'relay'),
       room: this.room,
       doc: this.doc,
       awareness: this.awareness,
