@@ -1,6 +1,7 @@
 /** SyncProvider's options and events. */
 import type { Awareness } from 'y-protocols/awareness';
 import type { FetchLike, IceServerConfig } from './ice-servers.js';
+import type { SyncPersistence } from './persistence/types.js';
 import type { StatusEvent } from './status.js';
 
 export interface SyncProviderOptions {
@@ -38,9 +39,11 @@ export interface SyncProviderOptions {
   fetch?: FetchLike;
   /** the server's room policy, when it sets ROOM_PREFIX or ROOM_TYPES (default: the SPEC defaults) */
   roomPolicy?: RoomNamePolicy;
+  /** keeps the document on this device across restarts: loaded before any socket opens, every change stored; closed by destroy() */
+  persistence?: SyncPersistence;
 }
 
-/** The server's ROOM_PREFIX / ROOM_TYPES (the same shape as @sync-suite/shared's, kept here so the published types stand alone). */
+/** The server's ROOM_PREFIX / ROOM_TYPES (the server's own type has this shape; declared here so the published types stand alone). */
 export interface RoomNamePolicy {
   /** allowed room types */
   types: readonly string[];
@@ -50,7 +53,7 @@ export interface RoomNamePolicy {
 
 export interface SyncProviderError {
   /** what failed */
-  source: 'token' | 'turn-credentials' | 'signaling' | 'relay';
+  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'persistence';
   message: string;
   /** the WebSocket close code, when the server refused a socket */
   code?: number;

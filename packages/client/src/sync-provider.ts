@@ -98,6 +98,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
     this.webrtc?.destroy();
     this.relay?.destroy();
+    // Writes already queued still land; nothing after this is stored.
+    this.opts.persistence?.close().catch(() => undefined);
     this.awareness.off('change', this.onChange);
     if (this.ownsAwareness) this.awareness.destroy();
     this.emitStatus();
@@ -112,6 +114,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   };
 
   private async start(): Promise<void> {
+    await this.loadPersistence();
+    if (this.destroyed) return;
     const token = await this.credentials.first();
     if (this.destroyed) return;
     const signalBase = this.opts.signalingUrl ?? withPath(this.endpoints.ws, 'signal');
@@ -142,6 +146,17 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
     });
     this.onChange();
+  }
+
+  /** The stored document first, so that no socket opens before local edits are in the Y.Doc. */
+  private async loadPersistence(): Promise<void> {
+    const persistence = this.opts.persistence;
+    if (!persistence) return;
+    try {
+      await persistence.open(this.doc, (err) => this.fail('persistence', err));
+    } catch (err) {
+      this.fail('persistence', err);
+    }
   }
 
   private setIceServers(servers: IceServerConfig[]): void {
