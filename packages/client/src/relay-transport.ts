@@ -55,7 +55,11 @@ export class RelayTransport {
       if (status === 'connected') this.failed = false;
       opts.onChange();
     });
-    this.provider.on('sync', () => opts.onChange());
+    this.provider.on('sync', (synced: boolean) => {
+      // The relay answered our sync step 1: it accepted this socket (token, room, limits).
+      if (synced) this.gate.succeeded();
+      opts.onChange();
+    });
     this.provider.on('connection-close', (event) => {
       if (this.wanted) this.failed = true;
       if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });

@@ -133,6 +133,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       getToken: this.getToken,
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
+      onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
     });
     this.relay = new RelayTransport({
       relayBase: withPath(this.endpoints.ws, 'relay'),

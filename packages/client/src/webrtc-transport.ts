@@ -12,7 +12,7 @@ import { TokenGate } from './token-gate.js';
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
 interface SignalingConnInternals {
-  ws: { addEventListener(type: 'close', listener: () => void): void } | null;
+  ws: { addEventListener(type: 'close', listener: (event: { code?: number; reason?: string }) => void): void } | null;
   connected: boolean;
   connect(): void;
   send(message: SignalingMessage): void;
@@ -58,6 +58,8 @@ export interface WebrtcTransportOptions {
   getToken: () => Promise<string | undefined>;
   onChange: () => void;
   onTokenError: (err: unknown) => void;
+  /** the server closed the signaling socket with a 4xxx code (refused the token, the room, a limit) */
+  onRefused: (close: { code: number; reason: string }) => void;
 }
 
 export class WebrtcTransport {
@@ -159,7 +161,8 @@ export class WebrtcTransport {
   private watchAttempt(): void {
     const ws = this.conn.ws;
     if (!ws) return;
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
+      if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
       this.signalingFailed = true;
       this.subscribers = undefined;
@@ -168,7 +171,10 @@ export class WebrtcTransport {
   }
 
   private heard(m: SignalingMessage): void {
-    if (m.type !== 'publish' || m.topic !== this.opts.room || typeof m.clients !== 'number') return;
+    if (m.type !== 'publish' || m.topic !== this.opts.room) return;
+    // The server relays our own announce back to us only once it accepted our subscribe.
+    this.gate.succeeded();
+    if (typeof m.clients !== 'number') return;
     if (m.clients === this.subscribers) return;
     this.subscribers = m.clients;
     this.opts.onChange();
