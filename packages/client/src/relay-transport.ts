@@ -7,6 +7,9 @@ import type { Awareness } from 'y-protocols/awareness';
 import { readAuthMessage } from 'y-protocols/auth';
 import { WebsocketProvider } from 'y-websocket';
 import { CloseCode, RelayMessageType } from '@sync-suite/shared';
+import * as decoding from 'lib0/decoding';
+import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
+import type { PendingChannel, PendingTracker } from './pending.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
 
@@ -26,6 +29,8 @@ export interface RelayTransportOptions {
   onTokenError: (err: unknown) => void;
   /** the server refused or closed the relay socket with a 4xxx code, or denied permission */
   onRefused: (close: RelayClose) => void;
+  /** counts what the relay confirmed */
+  pending: PendingTracker;
 }
 
 export class RelayTransport {
@@ -34,6 +39,7 @@ export class RelayTransport {
   failed = false;
   private wanted = false;
   private readonly gate: TokenGate;
+  private channel: PendingChannel | undefined;
 
   constructor(opts: RelayTransportOptions) {
     const url = withPath(opts.relayBase, opts.room);
@@ -51,8 +57,14 @@ export class RelayTransport {
       readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
     this.gate = new TokenGate(this.provider, { getToken: opts.getToken, url: (token) => withQuery(url, { token }), onTokenError: opts.onTokenError }, false);
+    this.watchSync();
     this.provider.on('status', ({ status }) => {
-      if (status === 'connected') this.failed = false;
+      if (status === 'connected') {
+        this.failed = false;
+        this.channel?.close();
+        const ws = this.provider.ws;
+        this.channel = opts.pending.open((frame) => ws?.send(frame));
+      }
       opts.onChange();
     });
     this.provider.on('sync', (synced: boolean) => {
@@ -61,10 +73,23 @@ export class RelayTransport {
       opts.onChange();
     });
     this.provider.on('connection-close', (event) => {
+      this.channel?.close();
+      this.channel = undefined;
       if (this.wanted) this.failed = true;
       if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
+  }
+
+  /** Tell the pending count which sync messages the relay sends, after the stock handler answered them. */
+  private watchSync(): void {
+    const stock = this.provider.messageHandlers[RelayMessageType.Sync];
+    if (!stock) throw new Error('y-websocket has no sync message handler');
+    this.provider.messageHandlers[RelayMessageType.Sync] = (encoder, decoder, provider, emitSynced, messageType) => {
+      const kind = decoding.peekVarUint(decoder);
+      stock(encoder, decoder, provider, emitSynced, messageType);
+      this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
+    };
   }
 
   get open(): boolean {
@@ -93,6 +118,7 @@ export class RelayTransport {
   }
 
   destroy(): void {
+    this.channel?.close();
     this.gate.close();
     this.provider.destroy();
   }

@@ -11,11 +11,17 @@ import { CredentialsKeeper } from './credentials.js';
 import { endpointsFor, withPath, withQuery, type Endpoints } from './endpoints.js';
 import type { IceServerConfig } from './ice-servers.js';
 import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
+import { PendingTracker } from './pending.js';
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
+
+/** persistence meta key: unconfirmed local changes (a decimal string) */
+const PENDING_META = 'sync-suite:pending';
+const encodeCount = (n: number): Uint8Array => new TextEncoder().encode(String(n));
+const decodeCount = (value: Uint8Array | undefined): number => (value ? Number(new TextDecoder().decode(value)) || 0 : 0);
 
 const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
 
@@ -41,6 +47,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private lastStatus: StatusEvent | undefined;
   private lastSynced = false;
   private iceServers: IceServerConfig[] = [];
+  private readonly pending: PendingTracker;
+  private persistenceOpen = false;
 
   constructor(doc: Y.Doc, options: SyncProviderOptions) {
     super();
@@ -54,6 +62,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     this.ownsAwareness = !options.awareness;
     this.awareness = options.awareness ?? new Awareness(doc);
     this.awareness.on('change', this.onChange);
+    this.pending = new PendingTracker(doc, (n) => this.pendingChanged(n));
     this.credentials = new CredentialsKeeper({
       getToken: this.getToken,
       httpBase: this.endpoints.http,
@@ -98,6 +107,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
     this.webrtc?.destroy();
     this.relay?.destroy();
+    this.pending.destroy();
     // Writes already queued still land; nothing after this is stored.
     this.opts.persistence?.close().catch(() => undefined);
     this.awareness.off('change', this.onChange);
@@ -134,6 +144,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
+      pending: this.pending,
     });
     this.relay = new RelayTransport({
       relayBase: withPath(this.endpoints.ws, 'relay'),
@@ -145,6 +156,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
+      pending: this.pending,
     });
     this.onChange();
   }
@@ -155,9 +167,17 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     if (!persistence) return;
     try {
       await persistence.open(this.doc, (err) => this.fail('persistence', err));
+      this.pending.restore(decodeCount(await persistence.getMeta(PENDING_META)));
+      this.persistenceOpen = true;
     } catch (err) {
       this.fail('persistence', err);
     }
+  }
+
+  /** The count goes to the status, and to persistence: after a restart, unconfirmed edits are still counted. */
+  private pendingChanged(n: number): void {
+    if (this.persistenceOpen && !this.destroyed) this.opts.persistence?.setMeta(PENDING_META, encodeCount(n)).catch((err: unknown) => this.fail('persistence', err));
+    this.emitStatus();
   }
 
   private setIceServers(servers: IceServerConfig[]): void {
@@ -235,6 +255,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       syncedWebrtcPeers,
       relay: relaySynced,
       peers: this.destroyed ? 0 : otherAwarenessStates(this.awareness, this.doc.clientID),
+      pending: this.pending.pending,
     };
     if (!sameStatus(this.lastStatus, event)) {
       this.lastStatus = event;

@@ -7,7 +7,8 @@
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
-import { isSyncStep2 } from './sync-step.js';
+import type { PendingTracker } from './pending.js';
+import { syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
@@ -60,6 +61,8 @@ export interface WebrtcTransportOptions {
   onTokenError: (err: unknown) => void;
   /** the server closed the signaling socket with a 4xxx code (refused the token, the room, a limit) */
   onRefused: (close: { code: number; reason: string }) => void;
+  /** counts what the peers confirmed */
+  pending: PendingTracker;
 }
 
 export class WebrtcTransport {
@@ -188,13 +191,17 @@ export class WebrtcTransport {
       if (room && this.yields(room, conn)) continue;
       const timer = this.dropIfStuck(conn);
       const changed = (): void => this.opts.onChange();
+      const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
       conn.peer.on('connect', changed);
       conn.peer.on('close', () => {
+        channel.close();
         this.forget(timer);
         changed();
       });
       conn.peer.on('data', (data) => {
-        if (this.synced.has(conn) || !isSyncStep2(data)) return;
+        const kind = syncKind(data);
+        channel.heard(kind);
+        if (this.synced.has(conn) || kind !== 'step2') return;
         this.synced.add(conn);
         this.forget(timer);
         changed();
