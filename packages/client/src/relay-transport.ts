@@ -31,7 +31,12 @@ export interface RelayTransportOptions {
   onRefused: (close: RelayClose) => void;
   /** counts what the relay confirmed */
   pending: PendingTracker;
+  /** reconnect with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs: number;
 }
+
+/** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
+const SWAP_GRACE_MS = 10_000;
 
 export class RelayTransport {
   readonly provider: WebsocketProvider;
@@ -40,6 +45,9 @@ export class RelayTransport {
   private wanted = false;
   private readonly gate: TokenGate;
   private channel: PendingChannel | undefined;
+  /** set while a socket is swapped for one with a fresh token (until it synced, or SWAP_GRACE_MS) */
+  private swapTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onChange: () => void;
 
   constructor(opts: RelayTransportOptions) {
     const url = withPath(opts.relayBase, opts.room);
@@ -56,7 +64,17 @@ export class RelayTransport {
     this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
       readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
-    this.gate = new TokenGate(this.provider, { getToken: opts.getToken, url: (token) => withQuery(url, { token }), onTokenError: opts.onTokenError }, false);
+    this.onChange = opts.onChange;
+    this.gate = new TokenGate(
+      this.provider,
+      {
+        getToken: opts.getToken,
+        url: (token) => withQuery(url, { token }),
+        onTokenError: opts.onTokenError,
+        refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
+      },
+      false,
+    );
     this.watchSync();
     this.provider.on('status', ({ status }) => {
       if (status === 'connected') {
@@ -69,13 +87,16 @@ export class RelayTransport {
     });
     this.provider.on('sync', (synced: boolean) => {
       // The relay answered our sync step 1: it accepted this socket (token, room, limits).
-      if (synced) this.gate.succeeded();
+      if (synced) {
+        this.gate.succeeded();
+        this.endSwap();
+      }
       opts.onChange();
     });
     this.provider.on('connection-close', (event) => {
       this.channel?.close();
       this.channel = undefined;
-      if (this.wanted) this.failed = true;
+      if (this.wanted && this.swapTimer === undefined) this.failed = true;
       if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
@@ -92,12 +113,28 @@ export class RelayTransport {
     };
   }
 
+  /** open (or being swapped for a socket with a fresh token: the status does not flap) */
   get open(): boolean {
-    return this.provider.wsconnected;
+    return this.provider.wsconnected || this.swapTimer !== undefined;
   }
 
   get synced(): boolean {
-    return this.provider.synced;
+    return this.provider.synced || this.swapTimer !== undefined;
+  }
+
+  /** The token is about to expire and a fresh one is waiting in the gate: reopen the socket. */
+  private swapSocket(): void {
+    const ws = this.provider.ws;
+    if (!ws || !this.provider.synced) return;
+    this.swapTimer = setTimeout(() => this.endSwap(), SWAP_GRACE_MS);
+    ws.close();
+  }
+
+  private endSwap(): void {
+    if (this.swapTimer === undefined) return;
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
+    this.onChange();
   }
 
   connect(): void {
@@ -110,6 +147,7 @@ export class RelayTransport {
    * would first announce to the relay that this device left (awareness null).
    */
   release(): void {
+    this.endSwap();
     this.wanted = false;
     this.failed = false;
     this.gate.stop();
@@ -118,6 +156,8 @@ export class RelayTransport {
   }
 
   destroy(): void {
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
     this.channel?.close();
     this.gate.close();
     this.provider.destroy();

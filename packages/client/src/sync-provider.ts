@@ -145,6 +145,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
       pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
     this.relay = new RelayTransport({
       relayBase: withPath(this.endpoints.ws, 'relay'),
@@ -157,6 +158,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
       pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
     this.onChange();
   }

@@ -13,8 +13,16 @@
  * socket and then refuses it (4401/4403/4409/4429) would be hammered many times a second. The
  * gate paces attempts itself (backoff.ts): an attempt follows at once only the first one or one
  * the transport proved to work (`succeeded()`: the server accepted it); any other waits.
+ *
+ * Before the token of the open socket expires (exp − min(margin, half its life)) the gate fetches
+ * a fresh one and asks the transport to swap the socket (`refresh.onDue`): the stock reconnect
+ * then opens the next socket at once with it. The server closes sockets whose token expired.
  */
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { tokenExpiresAt } from './token-expiry.js';
+
+/** setTimeout's limit */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export interface GatedSocketOwner {
   ws: unknown;
@@ -29,6 +37,8 @@ export interface TokenGateOptions {
   /** called right after the gate made the provider start an attempt (its socket exists now) */
   onAttempt?: () => void;
   backoff?: BackoffOptions;
+  /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
+  refresh?: { marginMs: number; onDue: () => void };
 }
 
 export class TokenGate {
@@ -41,6 +51,7 @@ export class TokenGate {
   /** no attempt yet, or the last one was proven to work: the next may start at once */
   private proven = true;
   private readonly backoff: Backoff;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly owner: GatedSocketOwner,
@@ -72,6 +83,7 @@ export class TokenGate {
     this.ready = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.refreshTimer);
   }
 
   close(): void {
@@ -96,7 +108,44 @@ export class TokenGate {
   private takeUrl(): string {
     const token = this.ready?.value;
     this.ready = undefined;
+    this.armRefresh(token);
+    // Read inside the provider's setupWS, which assigns the new socket right after.
+    queueMicrotask(() => this.opts.onAttempt?.());
     return this.opts.url(token);
+  }
+
+  /** The socket open now carries this token (one the gate did not hand out: the first signaling URL). */
+  armRefresh(token: string | undefined): void {
+    clearTimeout(this.refreshTimer);
+    const exp = tokenExpiresAt(token);
+    if (exp === undefined || !this.opts.refresh) return;
+    const now = Date.now();
+    const at = exp - Math.min(this.opts.refresh.marginMs, Math.max(0, exp - now) / 2);
+    this.refreshTimer = setTimeout(() => this.refreshNow(), Math.min(Math.max(0, at - now), MAX_DELAY_MS));
+  }
+
+  /** The token is about to expire: fetch the next one, then let the transport swap its socket. */
+  private refreshNow(): void {
+    if (!this.wanted || this.closed || this.fetching || this.ready) return;
+    this.fetching = true;
+    Promise.resolve()
+      .then(() => this.opts.getToken())
+      .then(
+        (value) => {
+          this.fetching = false;
+          if (!this.wanted || this.closed) return;
+          this.ready = { value };
+          this.proven = true;
+          if (this.owner.ws === null) this.owner.connect();
+          else this.opts.refresh?.onDue();
+        },
+        (err: unknown) => {
+          this.fetching = false;
+          this.opts.onTokenError(err);
+          // The socket stays open meanwhile (the server closes it 30 s after expiry).
+          this.refreshTimer = setTimeout(() => this.refreshNow(), this.backoff.next());
+        },
+      );
   }
 
   private schedule(): void {
@@ -121,7 +170,6 @@ export class TokenGate {
           this.ready = { value };
           if (this.owner.ws !== null) return;
           this.owner.connect();
-          this.opts.onAttempt?.();
         },
         (err: unknown) => {
           this.fetching = false;

@@ -63,6 +63,8 @@ export interface WebrtcTransportOptions {
   onRefused: (close: { code: number; reason: string }) => void;
   /** counts what the peers confirmed */
   pending: PendingTracker;
+  /** reconnect signaling with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs: number;
 }
 
 export class WebrtcTransport {
@@ -78,6 +80,8 @@ export class WebrtcTransport {
   /** peers whose sync step 2 we received (see sync-step.ts for why not y-webrtc's flag) */
   private readonly synced = new WeakSet<WebrtcConnInternals>();
   private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** we closed the signaling socket to reopen it with a fresh token: not a failure */
+  private swapping = false;
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -96,9 +100,16 @@ export class WebrtcTransport {
     this.watchAttempt();
     this.gate = new TokenGate(
       conn,
-      { getToken: opts.getToken, url: opts.signalingUrl, onTokenError: opts.onTokenError, onAttempt: () => this.watchAttempt() },
+      {
+        getToken: opts.getToken,
+        url: opts.signalingUrl,
+        onTokenError: opts.onTokenError,
+        onAttempt: () => this.watchAttempt(),
+        refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
+      },
       true,
     );
+    this.gate.armRefresh(opts.firstToken);
     this.provider.on('peers', () => {
       this.watchPeers();
       opts.onChange();
@@ -167,10 +178,20 @@ export class WebrtcTransport {
     ws.addEventListener('close', (event) => {
       if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
-      this.signalingFailed = true;
+      // A swap reopens at once; WebRTC peers are not affected by signaling closing meanwhile.
+      this.signalingFailed = !this.swapping;
+      this.swapping = false;
       this.subscribers = undefined;
       this.opts.onChange();
     });
+  }
+
+  /** The token is about to expire and a fresh one is waiting in the gate: reopen the signaling socket. */
+  private swapSocket(): void {
+    const ws = this.conn.ws as { close(): void } | null;
+    if (!ws) return;
+    this.swapping = true;
+    ws.close();
   }
 
   private heard(m: SignalingMessage): void {
