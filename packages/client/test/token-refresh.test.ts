@@ -24,14 +24,14 @@ const EDIT_EVERY_MS = 3_000;
 
 it('20 s tokens over a minute: status stays relay / webrtc, every edit arrives, sockets swapped with fresh tokens', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
-  const pair = (room: string, blockWebrtc: boolean): [PeerProcess, PeerProcess] =>
+  const pair = (room: string): [PeerProcess, PeerProcess] =>
     ['a', 'b'].map((n) => {
       const p = new PeerProcess(`${room}-${n}`, { TOKEN_SECRET: TEST_SECRET, TOKEN_TTL: '20' });
       peers.push(p);
       return p;
     }) as [PeerProcess, PeerProcess];
-  const relayPair = pair('relay', true);
-  const rtcPair = pair('rtc', false);
+  const relayPair = pair('relay');
+  const rtcPair = pair('rtc');
   const rooms = { relay: 'test-conversation-expiry-relay', rtc: 'test-conversation-expiry-rtc' };
   await Promise.all(relayPair.map((p) => p.send('start', { serverUrl: server.url, room: rooms.relay, blockWebrtc: true, relayGraceMs: 0 })));
   await Promise.all(rtcPair.map((p) => p.send('start', { serverUrl: server.url, room: rooms.rtc })));
