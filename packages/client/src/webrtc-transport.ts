@@ -7,6 +7,7 @@
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
+import { closeRoomChannelLater } from './broadcast-channel.js';
 import type { PendingTracker } from './pending.js';
 import { syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
@@ -146,6 +147,7 @@ export class WebrtcTransport {
     // WebrtcProvider.destroy() leaves the signaling socket open; disconnect() closes it.
     this.provider.disconnect();
     this.provider.destroy();
+    closeRoomChannelLater(this.opts.room);
   }
 
   /**

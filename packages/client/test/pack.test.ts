@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,12 +16,18 @@ import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import { bundleClient, CLIENT_BUNDLE_BUDGET } from '../../../bench/lib/client-bundle.js';
 import { REPO_ROOT } from '../../../test/helpers/process.js';
-import { startServer, type TestServer } from '../../../test/helpers/server.js';
+import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 
 const run = promisify(execFile);
 const CLIENT_DIR = resolve(REPO_ROOT, 'packages/client');
 const FIXTURES = resolve(CLIENT_DIR, 'test/fixtures/pack');
 let project: string;
+
+/** The README's fenced blocks marked `js run` (executed) and `ts check` (typechecked). */
+function readmeBlocks(kind: 'js run' | 'ts check'): string[] {
+  const readme = readFileSync(join(CLIENT_DIR, 'README.md'), 'utf8');
+  return [...readme.matchAll(/^```([^\n]*)\n([\s\S]*?)^```$/gm)].filter((m) => m[1] === kind).map((m) => m[2] ?? '');
+}
 let tarball: string;
 
 beforeAll(async () => {
@@ -99,9 +105,12 @@ describe('packed @sync-suite/client', () => {
   // in check.ts is missing, which fails, if any of our types resolved to `any`.
   it('typechecks a TypeScript file against its declarations', async () => {
     copyFileSync(join(FIXTURES, 'check.ts'), join(project, 'check.ts'));
+    const examples = readmeBlocks('ts check');
+    expect(examples.length).toBeGreaterThan(0);
+    examples.forEach((code, i) => writeFileSync(join(project, `readme-${i}.ts`), code));
     const tsconfig = {
       compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], types: [], noEmit: true, skipLibCheck: true },
-      files: ['check.ts'],
+      files: ['check.ts', ...examples.map((_, i) => `readme-${i}.ts`)],
     };
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
     const tsc = resolve(REPO_ROOT, 'node_modules/typescript/bin/tsc');
@@ -110,5 +119,27 @@ describe('packed @sync-suite/client', () => {
       (err: { stdout?: string }) => err.stdout ?? String(err),
     );
     expect(result).toBe('');
+  });
+
+  it("runs the README's Node example as written, with better-sqlite3, node-datachannel and ws installed", async () => {
+    // As if installed: the repo's built copies, linked into the fresh project.
+    for (const name of ['better-sqlite3', 'node-datachannel']) symlinkSync(resolve(REPO_ROOT, 'node_modules', name), join(project, 'node_modules', name), 'dir');
+    const examples = readmeBlocks('js run');
+    expect(examples.length).toBeGreaterThan(0);
+    const server = await startServer({ AUTH_SECRET: TEST_SECRET });
+    try {
+      for (const [i, code] of examples.entries()) {
+        const room = `test-conversation-readme${i}`;
+        writeFileSync(join(project, `readme-${i}.mjs`), code);
+        const env = { ...process.env, SYNC_URL: server.url, SYNC_ROOM: room, SYNC_TOKEN: await testToken('readme', [room]) };
+        const result = await run(process.execPath, [`readme-${i}.mjs`], { cwd: project, env, timeout: 30_000 }).then(
+          () => 'exit 0',
+          (err: { code?: unknown; stderr?: string }) => `exit ${String(err.code)}: ${err.stderr ?? ''}`,
+        );
+        expect(result).toBe('exit 0');
+      }
+    } finally {
+      await server.close();
+    }
   });
 });
