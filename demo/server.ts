@@ -24,6 +24,8 @@ async function bundle(): Promise<string> {
   const result = await build({
     entryPoints: [`${HERE}src/app.ts`],
     bundle: true,
+    // the workspace's @sync-suite/client from its TypeScript source (packages/client/package.json)
+    conditions: ['@sync-suite/source'],
     write: false,
     format: 'esm',
     platform: 'browser',

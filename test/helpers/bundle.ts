@@ -37,6 +37,8 @@ export async function bundlePage(entryTsPath: string, opts: BundleOptions = {}):
     entryPoints: [resolve(REPO_ROOT, entryTsPath)],
     absWorkingDir: REPO_ROOT,
     bundle: true,
+    // the workspace's @sync-suite/client from its TypeScript source (packages/client/package.json)
+    conditions: ['@sync-suite/source'],
     write: false,
     format: 'esm',
     platform: 'browser',

@@ -6,6 +6,7 @@
  */
 import { fetchTurnCredentials, type FetchLike, type IceServerConfig } from './ice-servers.js';
 import { tokenExpiresAt } from './token-expiry.js';
+import { Backoff } from './backoff.js';
 
 export interface CredentialsOptions {
   getToken: () => Promise<string | undefined>;
@@ -20,30 +21,34 @@ export interface CredentialsOptions {
   onError: (what: 'token' | 'turn-credentials', err: unknown) => void;
 }
 
-const RETRY_MS = 1_000;
-const MAX_RETRY_MS = 30_000;
+/** no refresh sooner than this after the last */
+const MIN_DELAY_MS = 1_000;
 /** setTimeout's limit */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export class CredentialsKeeper {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
-  private failures = 0;
+  /** getToken() failures */
+  private readonly backoff = new Backoff();
+  /** GET /turn-credentials failures */
+  private readonly iceBackoff = new Backoff();
   private wake: (() => void) | undefined;
 
   constructor(private readonly opts: CredentialsOptions) {}
 
   /** The first token (retried until getToken succeeds), with the ICE servers fetched once. */
   async first(): Promise<string | undefined> {
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       if (this.closed) return undefined;
       try {
         const token = await this.opts.getToken();
+        this.backoff.reset();
         await this.refreshIceServers(token);
         return token;
       } catch (err) {
         this.opts.onError('token', err);
-        await this.sleep(Math.min(RETRY_MS * 2 ** attempt, MAX_RETRY_MS));
+        await this.sleep(this.backoff.next());
       }
     }
   }
@@ -57,11 +62,11 @@ export class CredentialsKeeper {
   private async refresh(): Promise<void> {
     try {
       const token = await this.opts.getToken();
+      this.backoff.reset();
       await this.refreshIceServers(token);
     } catch (err) {
       this.opts.onError('token', err);
-      this.failures++;
-      this.schedule(Date.now() + Math.min(RETRY_MS * 2 ** this.failures, MAX_RETRY_MS));
+      this.schedule(Date.now() + this.backoff.next());
     }
   }
 
@@ -76,15 +81,14 @@ export class CredentialsKeeper {
       if (!fetchImpl) throw new Error('no fetch() in this environment: pass options.fetch');
       const creds = await fetchTurnCredentials(this.opts.httpBase, token, fetchImpl, this.opts.timeoutMs);
       if (this.closed) return;
-      this.failures = 0;
+      this.iceBackoff.reset();
       this.opts.onIceServers(creds.iceServers);
       next.push(now + creds.ttl * 800); // 80% of the credentials' lifetime
     } catch (err) {
       if (this.closed) return;
       this.opts.onError('turn-credentials', err);
       this.opts.onIceServers(this.opts.fallback);
-      this.failures++;
-      next.push(now + Math.min(RETRY_MS * 2 ** this.failures, MAX_RETRY_MS));
+      next.push(now + this.iceBackoff.next());
     }
     if (next.length > 0) this.schedule(Math.min(...next));
   }
@@ -92,7 +96,7 @@ export class CredentialsKeeper {
   private schedule(at: number): void {
     clearTimeout(this.timer);
     if (this.closed) return;
-    const delay = Math.min(Math.max(at - Date.now(), RETRY_MS), MAX_DELAY_MS);
+    const delay = Math.min(Math.max(at - Date.now(), MIN_DELAY_MS), MAX_DELAY_MS);
     this.timer = setTimeout(() => {
       this.refresh().catch((err: unknown) => this.opts.onError('token', err));
     }, delay);

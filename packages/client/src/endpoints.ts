@@ -27,15 +27,30 @@ export function endpointsFor(serverUrl: string): Endpoints {
   }
   const scheme = SCHEMES[url.protocol];
   if (!scheme) throw new TypeError(`serverUrl must be http(s):// or ws(s)://, got ${url.protocol}`);
-  const rest = `//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-  return { http: `${scheme.http}${rest}`, ws: `${scheme.ws}${rest}` };
+  const base = (protocol: string): string => {
+    const out = new URL(url.href);
+    out.protocol = protocol;
+    out.search = '';
+    out.hash = '';
+    out.pathname = out.pathname.replace(/\/+$/, '');
+    return out.href.replace(/\/+$/, '');
+  };
+  return { http: base(scheme.http), ws: base(scheme.ws) };
 }
 
-/** `base?a=1&b=2` with the undefined entries left out. */
+/**
+ * `base` with these query parameters set (undefined ones left out), keeping any query `base`
+ * already has (a proxy's own parameters): a parameter of the same name is replaced.
+ */
 export function withQuery(base: string, params: Record<string, string | undefined>): string {
-  const query = Object.entries(params)
-    .filter((entry): entry is [string, string] => entry[1] !== undefined)
-    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
-    .join('&');
-  return query ? `${base}?${query}` : base;
+  const url = new URL(base);
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+/** `base` with `segment` appended to its path (percent-encoded), keeping its query. */
+export function withPath(base: string, segment: string): string {
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/${encodeURIComponent(segment)}`;
+  return url.toString();
 }

@@ -1,7 +1,7 @@
 /** SyncProvider's options and events. */
 import type { Awareness } from 'y-protocols/awareness';
-import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { FetchLike, IceServerConfig } from './ice-servers.js';
+import type { SyncPersistence } from './persistence/types.js';
 import type { StatusEvent } from './status.js';
 
 export interface SyncProviderOptions {
@@ -41,6 +41,16 @@ export interface SyncProviderOptions {
   roomPolicy?: RoomNamePolicy;
   /** a sealed room: the relay path goes to WS /sealed/<room> and everything on it is end-to-end encrypted (see src/sealed/) */
   sealed?: SealedOptions;
+  /** keeps the document on this device across restarts: loaded before any socket opens, every change stored; closed by destroy() */
+  persistence?: SyncPersistence;
+}
+
+/** The server's ROOM_PREFIX / ROOM_TYPES (the server's own type has this shape; declared here so the published types stand alone). */
+export interface RoomNamePolicy {
+  /** allowed room types */
+  types: readonly string[];
+  /** if set, a room's prefix must equal it */
+  prefix?: string | undefined;
 }
 
 export interface SealedOptions {
@@ -54,7 +64,7 @@ export interface SealedOptions {
 
 export interface SyncProviderError {
   /** what failed */
-  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'sealed';
+  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'sealed' | 'persistence';
   message: string;
   /** the WebSocket close code, when the server refused a socket */
   code?: number;

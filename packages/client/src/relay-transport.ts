@@ -7,8 +7,11 @@ import type { Awareness } from 'y-protocols/awareness';
 import { readAuthMessage } from 'y-protocols/auth';
 import { WebsocketProvider } from 'y-websocket';
 import { CloseCode, RelayMessageType } from '@sync-suite/shared';
+import * as decoding from 'lib0/decoding';
+import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
+import type { PendingChannel, PendingTracker } from './pending.js';
 import { TokenGate } from './token-gate.js';
-import { withQuery } from './endpoints.js';
+import { withPath, withQuery } from './endpoints.js';
 
 export interface RelayClose {
   code: number;
@@ -26,7 +29,14 @@ export interface RelayTransportOptions {
   onTokenError: (err: unknown) => void;
   /** the server refused or closed the relay socket with a 4xxx code, or denied permission */
   onRefused: (close: RelayClose) => void;
+  /** counts what the relay confirmed */
+  pending: PendingTracker;
+  /** reconnect with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs: number;
 }
+
+/** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
+const SWAP_GRACE_MS = 10_000;
 
 export class RelayTransport {
   readonly provider: WebsocketProvider;
@@ -34,9 +44,13 @@ export class RelayTransport {
   failed = false;
   private wanted = false;
   private readonly gate: TokenGate;
+  private channel: PendingChannel | undefined;
+  /** set while a socket is swapped for one with a fresh token (until it synced, or SWAP_GRACE_MS) */
+  private swapTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onChange: () => void;
 
   constructor(opts: RelayTransportOptions) {
-    const url = `${opts.relayBase}/${opts.room}`;
+    const url = withPath(opts.relayBase, opts.room);
     this.provider = new WebsocketProvider(opts.relayBase, opts.room, opts.doc, {
       connect: false,
       awareness: opts.awareness,
@@ -50,25 +64,77 @@ export class RelayTransport {
     this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
       readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
-    this.gate = new TokenGate(this.provider, { getToken: opts.getToken, url: (token) => withQuery(url, { token }), onTokenError: opts.onTokenError }, false);
+    this.onChange = opts.onChange;
+    this.gate = new TokenGate(
+      this.provider,
+      {
+        getToken: opts.getToken,
+        url: (token) => withQuery(url, { token }),
+        onTokenError: opts.onTokenError,
+        refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
+      },
+      false,
+    );
+    this.watchSync();
     this.provider.on('status', ({ status }) => {
-      if (status === 'connected') this.failed = false;
+      if (status === 'connected') {
+        this.failed = false;
+        this.channel?.close();
+        const ws = this.provider.ws;
+        this.channel = opts.pending.open((frame) => ws?.send(frame));
+      }
       opts.onChange();
     });
-    this.provider.on('sync', () => opts.onChange());
+    this.provider.on('sync', (synced: boolean) => {
+      // The relay answered our sync step 1: it accepted this socket (token, room, limits).
+      if (synced) {
+        this.gate.succeeded();
+        this.endSwap();
+      }
+      opts.onChange();
+    });
     this.provider.on('connection-close', (event) => {
-      if (this.wanted) this.failed = true;
+      this.channel?.close();
+      this.channel = undefined;
+      if (this.wanted && this.swapTimer === undefined) this.failed = true;
       if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
   }
 
+  /** Tell the pending count which sync messages the relay sends, after the stock handler answered them. */
+  private watchSync(): void {
+    const stock = this.provider.messageHandlers[RelayMessageType.Sync];
+    if (!stock) throw new Error('y-websocket has no sync message handler');
+    this.provider.messageHandlers[RelayMessageType.Sync] = (encoder, decoder, provider, emitSynced, messageType) => {
+      const kind = decoding.peekVarUint(decoder);
+      stock(encoder, decoder, provider, emitSynced, messageType);
+      this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
+    };
+  }
+
+  /** open (or being swapped for a socket with a fresh token: the status does not flap) */
   get open(): boolean {
-    return this.provider.wsconnected;
+    return this.provider.wsconnected || this.swapTimer !== undefined;
   }
 
   get synced(): boolean {
-    return this.provider.synced;
+    return this.provider.synced || this.swapTimer !== undefined;
+  }
+
+  /** The token is about to expire and a fresh one is waiting in the gate: reopen the socket. */
+  private swapSocket(): void {
+    const ws = this.provider.ws;
+    if (!ws || !this.provider.synced) return;
+    this.swapTimer = setTimeout(() => this.endSwap(), SWAP_GRACE_MS);
+    ws.close();
+  }
+
+  private endSwap(): void {
+    if (this.swapTimer === undefined) return;
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
+    this.onChange();
   }
 
   connect(): void {
@@ -81,6 +147,7 @@ export class RelayTransport {
    * would first announce to the relay that this device left (awareness null).
    */
   release(): void {
+    this.endSwap();
     this.wanted = false;
     this.failed = false;
     this.gate.stop();
@@ -89,6 +156,9 @@ export class RelayTransport {
   }
 
   destroy(): void {
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
+    this.channel?.close();
     this.gate.close();
     this.provider.destroy();
   }

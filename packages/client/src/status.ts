@@ -12,6 +12,8 @@ export interface StatusEvent {
   relay: boolean;
   /** other devices present in awareness, over either transport */
   peers: number;
+  /** local changes no peer and no relay has confirmed yet (0: everything edited here is held elsewhere too) */
+  pending: number;
 }
 
 export interface StatusInput {
@@ -33,5 +35,5 @@ export function statusOf(i: StatusInput): SyncStatus {
 }
 
 export function sameStatus(a: StatusEvent | undefined, b: StatusEvent): boolean {
-  return !!a && a.status === b.status && a.webrtcPeers === b.webrtcPeers && a.syncedWebrtcPeers === b.syncedWebrtcPeers && a.relay === b.relay && a.peers === b.peers;
+  return !!a && a.status === b.status && a.webrtcPeers === b.webrtcPeers && a.syncedWebrtcPeers === b.syncedWebrtcPeers && a.relay === b.relay && a.peers === b.peers && a.pending === b.pending;
 }

@@ -8,15 +8,21 @@ import { Awareness } from 'y-protocols/awareness';
 import { ObservableV2 } from 'lib0/observable';
 import { defaultRoomPolicy, parseRoomName } from '@sync-suite/shared';
 import { CredentialsKeeper } from './credentials.js';
-import { endpointsFor, withQuery, type Endpoints } from './endpoints.js';
+import { endpointsFor, withPath, withQuery, type Endpoints } from './endpoints.js';
 import type { IceServerConfig } from './ice-servers.js';
 import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
+import { PendingTracker } from './pending.js';
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
+
+/** persistence meta key: unconfirmed local changes (a decimal string) */
+const PENDING_META = 'sync-suite:pending';
+const encodeCount = (n: number): Uint8Array => new TextEncoder().encode(String(n));
+const decodeCount = (value: Uint8Array | undefined): number => (value ? Number(new TextDecoder().decode(value)) || 0 : 0);
 
 const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
 
@@ -44,6 +50,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private lastStatus: StatusEvent | undefined;
   private lastSynced = false;
   private iceServers: IceServerConfig[] = [];
+  private readonly pending: PendingTracker;
+  private persistenceOpen = false;
 
   constructor(doc: Y.Doc, options: SyncProviderOptions) {
     super();
@@ -57,6 +65,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     this.ownsAwareness = !options.awareness;
     this.awareness = options.awareness ?? new Awareness(doc);
     this.awareness.on('change', this.onChange);
+    this.pending = new PendingTracker(doc, (n) => this.pendingChanged(n));
     this.credentials = new CredentialsKeeper({
       getToken: this.getToken,
       httpBase: this.endpoints.http,
@@ -101,6 +110,9 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     // WebRTC first: leaving the y-webrtc room clears our awareness state, which the relay then carries.
     this.webrtc?.destroy();
     this.relayPath?.destroy();
+    this.pending.destroy();
+    // Writes already queued still land; nothing after this is stored.
+    this.opts.persistence?.close().catch(() => undefined);
     this.awareness.off('change', this.onChange);
     if (this.ownsAwareness) this.awareness.destroy();
     this.emitStatus();
@@ -115,9 +127,11 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   };
 
   private async start(): Promise<void> {
+    await this.loadPersistence();
+    if (this.destroyed) return;
     const token = await this.credentials.first();
     if (this.destroyed) return;
-    const signalBase = this.opts.signalingUrl ?? `${this.endpoints.ws}/signal`;
+    const signalBase = this.opts.signalingUrl ?? withPath(this.endpoints.ws, 'signal');
     this.webrtc = new WebrtcTransport({
       room: this.room,
       doc: this.doc,
@@ -132,10 +146,13 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       getToken: this.getToken,
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
+      onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
+      pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
     if (this.opts.sealed) this.sealedRelay = this.startSealed(this.opts.sealed);
     else this.relay = new RelayTransport({
-      relayBase: `${this.endpoints.ws}/relay`,
+      relayBase: withPath(this.endpoints.ws, 'relay'),
       room: this.room,
       doc: this.doc,
       awareness: this.awareness,
@@ -144,13 +161,15 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
+      pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
     this.onChange();
   }
 
   private startSealed(sealed: NonNullable<SyncProviderOptions['sealed']>): SealedTransport {
     return new SealedTransport({
-      sealedBase: `${this.endpoints.ws}/sealed`,
+      sealedBase: withPath(this.endpoints.ws, 'sealed'),
       room: this.room,
       doc: this.doc,
       awareness: this.awareness,
@@ -169,6 +188,25 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   /** the relay path in use: plain or sealed */
   private get relayPath(): RelayTransport | SealedTransport | undefined {
     return this.relay ?? this.sealedRelay;
+  }
+
+  /** The stored document first, so that no socket opens before local edits are in the Y.Doc. */
+  private async loadPersistence(): Promise<void> {
+    const persistence = this.opts.persistence;
+    if (!persistence) return;
+    try {
+      await persistence.open(this.doc, (err) => this.fail('persistence', err));
+      this.pending.restore(decodeCount(await persistence.getMeta(PENDING_META)));
+      this.persistenceOpen = true;
+    } catch (err) {
+      this.fail('persistence', err);
+    }
+  }
+
+  /** The count goes to the status, and to persistence: after a restart, unconfirmed edits are still counted. */
+  private pendingChanged(n: number): void {
+    if (this.persistenceOpen && !this.destroyed) this.opts.persistence?.setMeta(PENDING_META, encodeCount(n)).catch((err: unknown) => this.fail('persistence', err));
+    this.emitStatus();
   }
 
   private setIceServers(servers: IceServerConfig[]): void {
@@ -246,6 +284,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       syncedWebrtcPeers,
       relay: relaySynced,
       peers: this.destroyed ? 0 : otherAwarenessStates(this.awareness, this.doc.clientID),
+      pending: this.pending.pending,
     };
     if (!sameStatus(this.lastStatus, event)) {
       this.lastStatus = event;

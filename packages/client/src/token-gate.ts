@@ -1,14 +1,28 @@
 /**
- * A fresh token for every connection attempt of a stock provider's socket.
+ * A fresh token for every connection attempt of a stock provider's socket, and the pace of
+ * those attempts.
  *
  * y-websocket's WebsocketProvider and lib0's WebsocketClient (y-webrtc's signaling connection)
  * both reconnect on their own: `setupWS` reads `shouldConnect`, then `url`, synchronously.
  * The gate replaces those two properties on the instance: `shouldConnect` is true only while
- * a token fetched for this attempt is waiting (otherwise reading it starts `getToken()` and the
- * attempt is skipped), and reading `url` consumes that token. When the token arrives the gate
- * calls the provider's own `connect()`, which makes the attempt. The providers' back-off
- * still paces the attempts; the gate only delays each one by the time `getToken()` takes.
+ * a token fetched for this attempt is waiting (otherwise reading it schedules the next attempt
+ * and the stock one is skipped), and reading `url` consumes that token. When the token arrives
+ * the gate calls the provider's own `connect()`, which makes the attempt.
+ *
+ * The stock back-offs restart from zero whenever a socket opens, so a server that accepts the
+ * socket and then refuses it (4401/4403/4409/4429) would be hammered many times a second. The
+ * gate paces attempts itself (backoff.ts): an attempt follows at once only the first one or one
+ * the transport proved to work (`succeeded()`: the server accepted it); any other waits.
+ *
+ * Before the token of the open socket expires (exp − min(margin, half its life)) the gate fetches
+ * a fresh one and asks the transport to swap the socket (`refresh.onDue`): the stock reconnect
+ * then opens the next socket at once with it. The server closes sockets whose token expired.
  */
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { tokenExpiresAt } from './token-expiry.js';
+
+/** setTimeout's limit */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export interface GatedSocketOwner {
   ws: unknown;
@@ -22,20 +36,22 @@ export interface TokenGateOptions {
   onTokenError: (err: unknown) => void;
   /** called right after the gate made the provider start an attempt (its socket exists now) */
   onAttempt?: () => void;
-  /** first retry delay after getToken() failed; doubles up to 30 s */
-  retryMs?: number;
+  backoff?: BackoffOptions;
+  /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
+  refresh?: { marginMs: number; onDue: () => void };
 }
-
-const MAX_RETRY_MS = 30_000;
 
 export class TokenGate {
   private wanted: boolean;
   /** a token fetched for the next attempt; `{ value: undefined }` means "no token needed" */
   private ready: { value: string | undefined } | undefined;
   private fetching = false;
-  private failures = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** no attempt yet, or the last one was proven to work: the next may start at once */
+  private proven = true;
+  private readonly backoff: Backoff;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly owner: GatedSocketOwner,
@@ -43,6 +59,7 @@ export class TokenGate {
     initiallyWanted: boolean,
   ) {
     this.wanted = initiallyWanted;
+    this.backoff = new Backoff(opts.backoff);
     Object.defineProperty(owner, 'shouldConnect', {
       configurable: true,
       enumerable: true,
@@ -54,18 +71,19 @@ export class TokenGate {
     Object.defineProperty(owner, 'url', { configurable: true, enumerable: true, get: () => this.takeUrl() });
   }
 
-  /** Want a connection: fetch a token, then let the provider connect. */
+  /** Want a connection: fetch a token, then let the provider connect (after the back-off, if due). */
   start(): void {
     this.wanted = true;
-    this.fetch();
+    this.schedule();
   }
 
-  /** Stop wanting a connection (the caller closes the provider's socket). */
+  /** Stop wanting a connection (the caller closes the provider's socket). The back-off is kept. */
   stop(): void {
     this.wanted = false;
     this.ready = undefined;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    clearTimeout(this.refreshTimer);
   }
 
   close(): void {
@@ -73,44 +91,90 @@ export class TokenGate {
     this.closed = true;
   }
 
+  /** The server accepted the current connection: the next attempt, if it drops, starts at once. */
+  succeeded(): void {
+    this.proven = true;
+    this.backoff.reset();
+  }
+
   private mayConnect(): boolean {
     if (!this.wanted || this.closed) return false;
     if (this.ready) return true;
     // A reconnect attempt is due: get a token for it and make the attempt when it arrives.
-    this.fetch();
+    this.schedule();
     return false;
   }
 
   private takeUrl(): string {
     const token = this.ready?.value;
     this.ready = undefined;
+    this.armRefresh(token);
+    // Read inside the provider's setupWS, which assigns the new socket right after.
+    queueMicrotask(() => this.opts.onAttempt?.());
     return this.opts.url(token);
   }
 
-  private fetch(): void {
-    if (this.fetching || this.closed || this.retryTimer !== undefined) return;
+  /** The socket open now carries this token (one the gate did not hand out: the first signaling URL). */
+  armRefresh(token: string | undefined): void {
+    clearTimeout(this.refreshTimer);
+    const exp = tokenExpiresAt(token);
+    if (exp === undefined || !this.opts.refresh) return;
+    const now = Date.now();
+    const at = exp - Math.min(this.opts.refresh.marginMs, Math.max(0, exp - now) / 2);
+    this.refreshTimer = setTimeout(() => this.refreshNow(), Math.min(Math.max(0, at - now), MAX_DELAY_MS));
+  }
+
+  /** The token is about to expire: fetch the next one, then let the transport swap its socket. */
+  private refreshNow(): void {
+    if (!this.wanted || this.closed || this.fetching || this.ready) return;
     this.fetching = true;
     Promise.resolve()
       .then(() => this.opts.getToken())
       .then(
         (value) => {
           this.fetching = false;
-          this.failures = 0;
+          if (!this.wanted || this.closed) return;
+          this.ready = { value };
+          this.proven = true;
+          if (this.owner.ws === null) this.owner.connect();
+          else this.opts.refresh?.onDue();
+        },
+        (err: unknown) => {
+          this.fetching = false;
+          this.opts.onTokenError(err);
+          // The socket stays open meanwhile (the server closes it 30 s after expiry).
+          this.refreshTimer = setTimeout(() => this.refreshNow(), this.backoff.next());
+        },
+      );
+  }
+
+  private schedule(): void {
+    if (this.fetching || this.closed || this.timer !== undefined || this.ready) return;
+    const delay = this.proven ? 0 : this.backoff.next();
+    this.proven = false;
+    if (delay === 0) return this.fetch();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.wanted && !this.closed) this.fetch();
+    }, delay);
+  }
+
+  private fetch(): void {
+    this.fetching = true;
+    Promise.resolve()
+      .then(() => this.opts.getToken())
+      .then(
+        (value) => {
+          this.fetching = false;
           if (!this.wanted || this.closed) return;
           this.ready = { value };
           if (this.owner.ws !== null) return;
           this.owner.connect();
-          this.opts.onAttempt?.();
         },
         (err: unknown) => {
           this.fetching = false;
-          this.failures++;
           this.opts.onTokenError(err);
-          const delay = Math.min((this.opts.retryMs ?? 1000) * 2 ** (this.failures - 1), MAX_RETRY_MS);
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = undefined;
-            if (this.wanted && !this.closed) this.fetch();
-          }, delay);
+          if (this.wanted && !this.closed) this.schedule();
         },
       );
   }

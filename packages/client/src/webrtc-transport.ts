@@ -7,12 +7,14 @@
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
-import { isSyncStep2 } from './sync-step.js';
+import { closeRoomChannelLater } from './broadcast-channel.js';
+import type { PendingTracker } from './pending.js';
+import { syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
 interface SignalingConnInternals {
-  ws: { addEventListener(type: 'close', listener: () => void): void } | null;
+  ws: { addEventListener(type: 'close', listener: (event: { code?: number; reason?: string }) => void): void } | null;
   connected: boolean;
   connect(): void;
   send(message: SignalingMessage): void;
@@ -58,6 +60,12 @@ export interface WebrtcTransportOptions {
   getToken: () => Promise<string | undefined>;
   onChange: () => void;
   onTokenError: (err: unknown) => void;
+  /** the server closed the signaling socket with a 4xxx code (refused the token, the room, a limit) */
+  onRefused: (close: { code: number; reason: string }) => void;
+  /** counts what the peers confirmed */
+  pending: PendingTracker;
+  /** reconnect signaling with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs: number;
 }
 
 export class WebrtcTransport {
@@ -73,6 +81,8 @@ export class WebrtcTransport {
   /** peers whose sync step 2 we received (see sync-step.ts for why not y-webrtc's flag) */
   private readonly synced = new WeakSet<WebrtcConnInternals>();
   private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** we closed the signaling socket to reopen it with a fresh token: not a failure */
+  private swapping = false;
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -91,9 +101,16 @@ export class WebrtcTransport {
     this.watchAttempt();
     this.gate = new TokenGate(
       conn,
-      { getToken: opts.getToken, url: opts.signalingUrl, onTokenError: opts.onTokenError, onAttempt: () => this.watchAttempt() },
+      {
+        getToken: opts.getToken,
+        url: opts.signalingUrl,
+        onTokenError: opts.onTokenError,
+        onAttempt: () => this.watchAttempt(),
+        refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
+      },
       true,
     );
+    this.gate.armRefresh(opts.firstToken);
     this.provider.on('peers', () => {
       this.watchPeers();
       opts.onChange();
@@ -130,6 +147,7 @@ export class WebrtcTransport {
     // WebrtcProvider.destroy() leaves the signaling socket open; disconnect() closes it.
     this.provider.disconnect();
     this.provider.destroy();
+    closeRoomChannelLater(this.opts.room);
   }
 
   /**
@@ -159,16 +177,30 @@ export class WebrtcTransport {
   private watchAttempt(): void {
     const ws = this.conn.ws;
     if (!ws) return;
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
+      if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
-      this.signalingFailed = true;
+      // A swap reopens at once; WebRTC peers are not affected by signaling closing meanwhile.
+      this.signalingFailed = !this.swapping;
+      this.swapping = false;
       this.subscribers = undefined;
       this.opts.onChange();
     });
   }
 
+  /** The token is about to expire and a fresh one is waiting in the gate: reopen the signaling socket. */
+  private swapSocket(): void {
+    const ws = this.conn.ws as { close(): void } | null;
+    if (!ws) return;
+    this.swapping = true;
+    ws.close();
+  }
+
   private heard(m: SignalingMessage): void {
-    if (m.type !== 'publish' || m.topic !== this.opts.room || typeof m.clients !== 'number') return;
+    if (m.type !== 'publish' || m.topic !== this.opts.room) return;
+    // The server relays our own announce back to us only once it accepted our subscribe.
+    this.gate.succeeded();
+    if (typeof m.clients !== 'number') return;
     if (m.clients === this.subscribers) return;
     this.subscribers = m.clients;
     this.opts.onChange();
@@ -182,13 +214,17 @@ export class WebrtcTransport {
       if (room && this.yields(room, conn)) continue;
       const timer = this.dropIfStuck(conn);
       const changed = (): void => this.opts.onChange();
+      const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
       conn.peer.on('connect', changed);
       conn.peer.on('close', () => {
+        channel.close();
         this.forget(timer);
         changed();
       });
       conn.peer.on('data', (data) => {
-        if (this.synced.has(conn) || !isSyncStep2(data)) return;
+        const kind = syncKind(data);
+        channel.heard(kind);
+        if (this.synced.has(conn) || kind !== 'step2') return;
         this.synced.add(conn);
         this.forget(timer);
         changed();

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideRelay, type PolicyInput } from '../src/relay-policy.js';
 import { statusOf } from '../src/status.js';
-import { endpointsFor } from '../src/endpoints.js';
+import { endpointsFor, withPath, withQuery } from '../src/endpoints.js';
 import { tokenExpiresAt } from '../src/token-expiry.js';
 import { parseTurnCredentials } from '../src/ice-servers.js';
 
@@ -59,6 +59,15 @@ describe('endpointsFor', () => {
   it('refuses what is not an http(s) or ws(s) URL', () => {
     expect(() => endpointsFor('localhost:4444')).toThrow(/http\(s\)/);
     expect(() => endpointsFor('not a url')).toThrow(/not a URL/);
+  });
+});
+
+describe('withQuery, withPath', () => {
+  it('keeps a query the base already has and encodes values', () => {
+    expect(withQuery('wss://proxy.example.com/sig?tenant=a', { room: 'app-chat-1', token: 'x.y+z' })).toBe('wss://proxy.example.com/sig?tenant=a&room=app-chat-1&token=x.y%2Bz');
+    expect(withQuery('ws://h/signal?token=old', { token: 'new', skip: undefined })).toBe('ws://h/signal?token=new');
+    expect(withPath('wss://h/sync/', 'relay')).toBe('wss://h/sync/relay');
+    expect(withPath('ws://h', 'a b')).toBe('ws://h/a%20b');
   });
 });
 

@@ -1,0 +1,64 @@
+/**
+ * The status's `pending`: local changes nobody has confirmed. It rises while offline and returns
+ * to 0 soon after the relay (first test) or a WebRTC peer (second test, no relay reachable)
+ * confirmed them; edits made while connected are confirmed too.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { freePort } from '../../../test/helpers/process.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
+
+const scope = serverPerTest();
+const peers: PeerProcess[] = [];
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.close()));
+  await scope.close();
+});
+
+function peer(name: string): PeerProcess {
+  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
+  peers.push(p);
+  return p;
+}
+
+const pendingIs = (n: number) => (e: PeerEvent) => e.ev === 'status' && e['pending'] === n;
+
+/** Wait for `status` (synced), then for pending 0 within a second of it. */
+async function confirmedAfter(p: PeerProcess, status: string): Promise<void> {
+  const synced = await p.waitStatus(status, `status ${status}`, 30_000, p.mark);
+  const since = p.events.indexOf(synced);
+  await p.waitFor(pendingIs(0), `pending 0 within 1 s of ${status}`, 1_000, since);
+}
+
+it('relay: pending counts offline edits and returns to 0 once the relay holds them', async () => {
+  const port = await freePort();
+  const start = { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-pending', blockWebrtc: true, relayGraceMs: 0 };
+  const a = peer('phone');
+  await a.send('start', start);
+  await a.send('push', { text: 'one' });
+  await a.send('push', { text: 'two' });
+  await a.waitFor(pendingIs(2), 'pending 2 while offline');
+  expect(a.events.filter((e) => e.ev === 'status').every((e) => e['status'] !== 'relay')).toBe(true);
+
+  await scope.start({ AUTH_SECRET: TEST_SECRET, PORT: String(port) });
+  await confirmedAfter(a, 'relay');
+
+  const mark = a.mark;
+  await a.send('push', { text: 'three' });
+  await a.waitFor(pendingIs(1), 'pending 1 after an edit online', 5_000, mark);
+  await a.waitFor(pendingIs(0), 'pending 0 again', 5_000, mark);
+});
+
+it('WebRTC: a peer confirms what was edited before it came (no relay reachable)', async () => {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+  // The relay and /turn-credentials are on a port nobody listens on; only /signal works.
+  const start = { serverUrl: `http://127.0.0.1:${await freePort()}`, signalingUrl: `${server.wsUrl}/signal`, room: 'test-conversation-pending-rtc', relayGraceMs: 0 };
+  const a = peer('phone');
+  await a.send('start', start);
+  await a.send('push', { text: 'alone' });
+  await a.waitFor(pendingIs(1), 'pending 1 while alone');
+  const b = peer('desktop');
+  await b.send('start', start);
+  await confirmedAfter(a, 'webrtc');
+  await b.waitTexts(['alone']);
+});
