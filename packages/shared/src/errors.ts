@@ -44,6 +44,7 @@ export const Errors = define({
   ERR_TOO_MANY_TOPICS: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'too many topics on one connection' },
   ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
+  ERR_TOO_MANY_UPGRADES: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many unauthenticated connections from this address' },
 });
 export type ErrorCode = keyof typeof Errors;
 

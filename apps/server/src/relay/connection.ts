@@ -12,6 +12,7 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
+import { ReadThrottle } from '../ws/read-throttle.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
@@ -41,6 +42,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private readOnly = false;
   private closed = false;
   private readonly limiter: RateLimiter;
+  /** pauses reading while the connection is above its message rate */
+  private readonly throttle: ReadThrottle;
   /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
   private readonly raw: RawSocket | undefined;
   /** messages sent during this event-loop turn, written at its end */
@@ -55,7 +58,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     readonly id: string,
     private log: FastifyBaseLogger,
   ) {
-    this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    const { config } = deps.ctx;
+    this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
+    this.throttle = new ReadThrottle(ws, () => this.limiter.waitMs(), () => deps.keepalive.touch(ws));
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
@@ -66,7 +71,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
   }
 
   /** Admission: room name, token, shutdown, capacity, then load and join. */
-  async open(roomName: string, token: string | undefined): Promise<void> {
+  async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {
     const { ctx, registry } = this.deps;
     const parsed = parseRoomName(roomName, ctx.roomPolicy);
     if (!parsed.ok) return this.reject(CloseCode.BadRequest, `malformed room name: ${parsed.reason}`, 'bad_room_name');
@@ -76,6 +81,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(CloseCode.Forbidden, 'token does not cover the room');
     this.readOnly = auth.claims.scope === 'read';
     if (this.closed) return;
+    onAdmitted?.();
     if (ctx.lifecycle.shuttingDown) return this.reject(CloseCode.ServiceRestart, 'server restarting', 'shutting_down');
     try {
       this.room = await registry.join(roomName, this);
@@ -164,7 +170,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     const frame = rawDataToBuffer(data);
     const { config } = this.deps.ctx;
     if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(CloseCode.MessageTooBig, 'message too big', 'too_big');
-    if (!this.limiter.take()) return this.reject(CloseCode.RateLimited, 'message rate limit', 'rate_limited');
+    const pace = this.limiter.take();
+    if (pace === 'abuse') return this.reject(CloseCode.RateLimited, Errors.ERR_RATE_LIMITED.message, 'rate_limited');
+    if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'relay' });
     if (this.queue) this.queue.push(frame);
     else this.handle(frame);
   }
