@@ -1,7 +1,6 @@
 /** Relay admission and refusals: tokens, room names, read scope, bad input, size and rate limits, metrics. */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import * as awarenessProtocol from 'y-protocols/awareness';
 import { Errors, encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { upgradeStatus } from '../../../test/helpers/upgrade.js';
