@@ -66,7 +66,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
     ws.on('message', (data) => this.onMessage(data));
     ws.once('close', () => this.onClose());
-    ws.on('error', (err) => this.log.debug({ err }, 'relay socket error'));
+    ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
     deps.keepalive.watch(ws);
   }
 

@@ -36,7 +36,7 @@ export class SignalingConnection implements HandlerConnection {
     deps.keepalive.watch(socket);
     // Attached synchronously: frames that arrive while the token is checked are queued.
     socket.on('message', (data) => this.onFrame(data));
-    socket.on('error', (err) => this.log.debug({ err }, 'signaling socket error'));
+    socket.on('error', (err) => this.log.debug({ detail: err.message }, 'signaling socket error'));
     socket.on('close', (code) => {
       this.log.debug({ code }, 'signaling socket closed');
       this.teardown();
