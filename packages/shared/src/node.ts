@@ -8,3 +8,4 @@ export * from './metrics/server-metrics.js';
 export * from './metrics/turn-metrics.js';
 export * from './logging/logger.js';
 export * from './process/stop-on-signals.js';
+export * from './config/startup-error.js';

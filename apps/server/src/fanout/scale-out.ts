@@ -4,6 +4,7 @@
  * after the shutdown phases have committed and published everything.
  */
 import type { FastifyInstance } from 'fastify';
+import { StartupError, describeUrl, withoutSecrets } from '@sync-suite/shared/node';
 import type { ServerContext } from '../context.js';
 import { LocalFanout, type RoomFanout } from '../relay/fanout.js';
 import type { DocStore } from '../relay/persistence/types.js';
@@ -31,7 +32,8 @@ export function redisLinkFor(app: FastifyInstance): Promise<RedisLink> | null {
       () => created,
       async (err: unknown) => {
         await created.close();
-        throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new StartupError('REDIS_URL', `cannot connect to Redis at ${describeUrl(url)}: ${withoutSecrets(reason, url)}`);
       },
     );
     links.set(ctx, link);

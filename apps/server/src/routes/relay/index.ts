@@ -14,6 +14,7 @@ import { createRelayScaleOut } from '../../fanout/scale-out.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
+import { storageStartupError } from '../../relay/persistence/storage-startup.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 
@@ -27,7 +28,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const log = ctx.log.child({ component: 'relay' });
   const store = createDocStore(config, ctx.metrics);
   const scale = await createRelayScaleOut(app, store);
-  await store.init();
+  try {
+    await store.init();
+  } catch (err) {
+    throw storageStartupError(config, err);
+  }
   const registry = new RoomRegistry({
     store,
     fanout: scale.fanout,
