@@ -94,6 +94,23 @@ describe('refused upgrades', () => {
   });
 });
 
+describe('per-address budget behind a proxy', () => {
+  it('with TRUST_PROXY, each X-Forwarded-For address has its own budget', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TRUST_PROXY: 'true', MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE: '2' });
+    const from = async (address: string): Promise<number> => {
+      const headers = `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-For: ${address}\r\n`;
+      const u = await rawUpgrade(server.port, `/relay/${ROOM}`, { headers });
+      scope.track({ close: () => u.socket.destroy() });
+      return u.status;
+    };
+    expect([await from('203.0.113.7'), await from('203.0.113.7'), await from('203.0.113.7')]).toEqual([101, 101, 429]);
+    expect(await from('203.0.113.8')).toBe(101);
+    // IPv6 addresses count per /64
+    expect([await from('2001:db8:1:2::1'), await from('2001:db8:1:2:ffff::9'), await from('2001:db8:1:2::3')]).toEqual([101, 101, 429]);
+    expect(await from('2001:db8:1:3::1')).toBe(101);
+  });
+});
+
 describe('HTTP timeouts', () => {
   it('cuts off a request whose headers never finish', async () => {
     const server = await scope.start({ HTTP_HEADERS_TIMEOUT_MS: '300', HTTP_REQUEST_TIMEOUT_MS: '600' });

@@ -8,6 +8,7 @@
  * Token and room refusals still happen on the open socket with the documented close codes
  * (see docs/errors.md, "Refused connections").
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { ErrorCode } from '@sync-suite/shared';
@@ -46,14 +47,34 @@ export class Admission {
   check(req: FastifyRequest, open: number): ErrorCode | null {
     if (this.admitted.size >= this.limits.maxConnections || open >= this.maxSockets) return 'ERR_TOO_MANY_CONNECTIONS';
     if (!this.perAddress.take(req.ip)) return 'ERR_TOO_MANY_UPGRADES';
+    this.addresses.set(req.raw, req.ip);
     return null;
   }
 
   /** The socket's token was verified: it counts toward the cap until it closes. */
-  admit(req: FastifyRequest, ws: WebSocket): void {
+  admit(req: FastifyRequest | IncomingMessage, ws: WebSocket): void {
     if (this.admitted.has(ws) || ws.readyState !== ws.OPEN) return;
-    this.perAddress.refund(req.ip);
+    const raw = 'raw' in req ? req.raw : req;
+    const address = this.addresses.get(raw);
+    this.addresses.delete(raw);
+    if (address !== undefined) this.perAddress.refund(address);
     this.admitted.add(ws);
     ws.once('close', () => this.admitted.delete(ws));
   }
+
+  /**
+   * Safety net for WebSocket routes that do not call admit(): a socket still open (not closing)
+   * once a refusal would have ended it was not refused, so it is admitted then.
+   */
+  watch(ws: WebSocket, req: IncomingMessage): void {
+    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
+  }
+
+  /** the address each upgrade was counted against, until it is admitted */
+  private readonly addresses = new WeakMap<IncomingMessage, string>();
 }
+
+/** Longer than a token check plus the close timeout after a refusal (app.ts). */
+const ADMIT_AFTER_MS = 3000;

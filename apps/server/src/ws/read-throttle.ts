@@ -6,6 +6,8 @@
  */
 import type { WebSocket } from 'ws';
 
+const ALIVE_EVERY_MS = 1000;
+
 export class ReadThrottle {
   private timer: NodeJS.Timeout | undefined;
 
@@ -13,8 +15,11 @@ export class ReadThrottle {
     private readonly ws: WebSocket,
     /** how long reading must still wait; asked again when a wait ends */
     private readonly remainingMs: () => number,
-    /** reading resumed (a paused socket cannot read pongs: the caller tells its keepalive) */
-    private readonly onResume: () => void,
+    /**
+     * called about every second while paused and when reading resumes: a paused socket cannot
+     * read pongs, and its peer has shown it is alive by sending; the caller tells its keepalive
+     */
+    private readonly alive: () => void,
   ) {
     ws.once('close', () => this.stop());
   }
@@ -40,10 +45,10 @@ export class ReadThrottle {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.ws.readyState !== this.ws.OPEN) return;
+      this.alive();
       const more = this.remainingMs();
       if (more > 0) return this.schedule(more);
       this.ws.resume();
-      this.onResume();
-    }, ms);
+    }, Math.min(ms, ALIVE_EVERY_MS));
   }
 }

@@ -4,6 +4,7 @@
  * unexpected RSV bits, oversized frames, connection resets) are the client's doing: they are
  * counted and logged at debug without a stack, never at error level.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
@@ -17,6 +18,7 @@ export function endpointOf(url: string): string {
 
 /** Refuses upgrades over the instance cap or the address's budget with an HTTP status; no WebSocket is made. */
 export function installAdmission(app: FastifyInstance): void {
+  app.websocketServer.on('connection', (ws: WebSocket, req: IncomingMessage) => app.sync.admission.watch(ws, req));
   app.addHook('onRequest', async (req, reply) => {
     if (!req.ws) return;
     const { admission, metrics, log } = app.sync;
