@@ -224,7 +224,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     }
     if (err instanceof RoomPoisoned && this.room) {
       // Reload the room from storage: every other connection reconnects and resyncs.
-      this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
+      // A client's update caused it: info without a stack, counted below as bad_update.
+      const detail = err.failure instanceof Error ? err.failure.message : String(err.failure);
+      this.log.info({ detail }, 'update failed while applying; evicting the room');
       const room = this.room;
       this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
       this.deps.registry.reload(room);
