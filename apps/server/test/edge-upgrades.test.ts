@@ -112,19 +112,29 @@ describe('per-address budget behind a proxy', () => {
 });
 
 describe('HTTP timeouts', () => {
-  it('cuts off a request whose headers never finish', async () => {
+  it('cuts off requests whose headers never finish, and leaves open WebSockets alone', async () => {
     const server = await scope.start({ HTTP_HEADERS_TIMEOUT_MS: '300', HTTP_REQUEST_TIMEOUT_MS: '600' });
-    const socket = connect({ port: server.port, host: '127.0.0.1' });
-    socket.on('error', () => undefined);
-    scope.track({ close: () => socket.destroy() });
-    await withTimeout(once(socket, 'connect'), 5000, 'connect');
-    let answer = '';
-    socket.on('data', (d: Buffer) => (answer += d.toString()));
-    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
-    await withTimeout(once(socket, 'close'), 5000, 'the server to close a half-sent request');
-    expect(answer).toMatch(/^HTTP\/1\.1 408/);
-    // A complete request still works.
+    const ws = await rawUpgrade(server.port, '/signal');
+    scope.track({ close: () => ws.socket.destroy() });
+    expect(ws.status).toBe(101);
+    // Two half-sent requests one after the other: by the time the second is cut off, the
+    // WebSocket is older than HTTP_REQUEST_TIMEOUT_MS and Node's timeout check has run.
+    for (let i = 0; i < 2; i++) {
+      const socket = connect({ port: server.port, host: '127.0.0.1' });
+      socket.on('error', () => undefined);
+      scope.track({ close: () => socket.destroy() });
+      await withTimeout(once(socket, 'connect'), 5000, 'connect');
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+      await withTimeout(once(socket, 'close'), 5000, 'the server to close a half-sent request');
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    }
+    // A complete request still works, and so does the WebSocket.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    ws.socket.write(frame(1, '{"type":"ping"}'));
+    await withTimeout(once(ws.socket, 'data'), 5000, 'pong');
+    expect(ws.received().toString()).toContain('"pong"');
   });
 });
 
