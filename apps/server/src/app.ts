@@ -11,9 +11,12 @@ import { createLogger, createServerMetrics, type Logger, type ServerConfig } fro
 import { Authenticator } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { Readiness } from './health/readiness.js';
+import { clientErrorHandler, installErrorHandler } from './http/client-errors.js';
 import { installCors } from './http/cors.js';
 import redisLinkPlugin from './fanout/redis-link-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
+import { Admission } from './ws/admission.js';
+import { installAdmission, onSocketError } from './ws/upgrade-hooks.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { relayRoutes } from './routes/relay/index.js';
@@ -38,6 +41,17 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     // Keep answering while shutdown drains: /readyz must say 503 naming the check (README "Endpoints") and
     // /healthz stays 200 while the process runs; Fastify's blanket 503 would hide both.
     return503OnClosing: false,
+    clientErrorHandler,
+    // Slow or half-sent requests must not hold sockets forever (SECURITY.md, "Limits").
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEPALIVE_TIMEOUT_MS,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // Node checks both timeouts only this often (30 s by default).
+      connectionsCheckingInterval: checkingInterval(config.HTTP_HEADERS_TIMEOUT_MS),
+    },
   });
 
   const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
@@ -51,6 +65,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
     readiness: new Readiness(() => lifecycle.shuttingDown),
     lifecycle,
+    admission: new Admission({ maxConnections: config.MAX_CONNECTIONS, unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE }),
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());
@@ -60,15 +75,23 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     await lifecycle.shutdown((phase, err) => app.log.error({ err, phase }, 'shutdown step failed'));
   });
 
+  const wsOptions = {
+    // The largest of the endpoints' limits; /signal lowers it per socket (ws/payload-limit.ts).
+    maxPayload: Math.max(config.SIGNALING_MAX_MESSAGE_BYTES, config.RELAY_MAX_MESSAGE_BYTES),
+    // Compression costs CPU per message on the hot path and the payloads are mostly binary.
+    perMessageDeflate: false,
+    // After our close frame, a peer that does not answer is cut off at once instead of 30 s later.
+    closeTimeout: CLOSE_TIMEOUT_MS,
+  };
   await app.register(fastifyWebsocket, {
-    options: {
-      maxPayload: Math.max(config.SIGNALING_MAX_MESSAGE_BYTES, config.RELAY_MAX_MESSAGE_BYTES),
-      // Compression costs CPU per message on the hot path and the payloads are mostly binary.
-      perMessageDeflate: false,
-    },
+    // closeTimeout is a ws 8 option its type definitions do not list yet.
+    options: wsOptions as Omit<typeof wsOptions, 'closeTimeout'>,
+    errorHandler: (err, socket, req) => onSocketError(app, err, socket, req),
   });
+  installAdmission(app);
   context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
 
+  installErrorHandler(app);
   installCors(app, config.CORS_ORIGINS);
   // Shared services, decorated once on the root instance (fastify-plugin), before the endpoints.
   await app.register(redisLinkPlugin);
@@ -80,6 +103,13 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   await app.register(turnCredentialsRoutes);
   await app.register(statusRoutes);
   return app;
+}
+
+/** How long a closing WebSocket waits for the peer's close frame before its socket is destroyed. */
+const CLOSE_TIMEOUT_MS = 1000;
+
+function checkingInterval(headersTimeoutMs: number): number {
+  return Math.min(30_000, Math.max(100, Math.floor(headersTimeoutMs / 4)));
 }
 
 /** Close every socket and wait (bounded) for the close frames to go out. */

@@ -8,6 +8,7 @@ import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
+import type { Admission } from './ws/admission.js';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -17,6 +18,8 @@ export interface ServerContext {
   roomPolicy: RoomNamePolicy;
   readiness: Readiness;
   lifecycle: Lifecycle;
+  /** who may open a WebSocket (instance cap, per-address budget of unauthenticated upgrades) */
+  admission: Admission;
 }
 
 declare module 'fastify' {

@@ -1,9 +1,9 @@
 /** Relay admission and refusals: tokens, room names, read scope, bad input, size and rate limits, metrics. */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import * as awarenessProtocol from 'y-protocols/awareness';
-import { encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { Errors, encodeRelayMessage, writeRelayAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { upgradeStatus } from '../../../test/helpers/upgrade.js';
 import { connectRawClient, docUntil, metric, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
 
 const ROOM = 'acme-conversation-admission';
@@ -114,20 +114,31 @@ describe('relay bad input and limits', () => {
     expect(good.closeCode).toBeNull();
   });
 
-  it('closes 1009 above RELAY_MAX_MESSAGE_BYTES and 4429 above the message rate', async () => {
-    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1024', MAX_MESSAGES_PER_SECOND: '20' });
+  it('closes 1009 above RELAY_MAX_MESSAGE_BYTES', async () => {
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1024' });
     const big = await raw(`/relay/${ROOM}`);
     big.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('x'.repeat(2000)))));
     expect(await big.closed()).toBe(1009);
-
-    const chatty = await raw(`/relay/${ROOM}`);
-    const aw = new awarenessProtocol.Awareness(new Y.Doc());
-    const frame = encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(aw, [aw.clientID])));
-    aw.destroy();
-    for (let i = 0; i < 50; i++) chatty.send(frame);
-    expect(await chatty.closed()).toBe(4429);
     expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_big' })).toBe(1);
+  });
+
+  it('slows a connection above the message rate without closing it, and closes 4429 far above it', async () => {
+    // pace: 20/s; abuse: more than 2 x 20/s for 1 s, i.e. 40 messages read at once
+    const env = { MAX_MESSAGES_PER_SECOND: '20', RATE_LIMIT_ABUSE_FACTOR: '2', RATE_LIMIT_ABUSE_SECONDS: '1' };
+    const server = await scope.start(env);
+    const query = new Uint8Array([3]); // query-awareness: answered with an awareness message
+    const busy = await raw(`/relay/${ROOM}`);
+    for (let i = 0; i < 35; i++) busy.send(query);
+    // All 35 are answered (20 at once, the rest as the bucket refills); the socket stays open.
+    await busy.next(() => busy.messages.filter((m) => m.type === 'awareness').length >= 35, 10_000, '35 answers');
+    expect(busy.closeCode).toBeNull();
+    expect(await metric(server.url, 'sync_rate_limit_pauses_total', { endpoint: 'relay' })).toBeGreaterThanOrEqual(1);
+
+    const flood = await raw(`/relay/${ROOM}`);
+    for (let i = 0; i < 200; i++) flood.send(query);
+    expect(await flood.closed()).toBe(4429);
     expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'rate_limited' })).toBe(1);
+    expect(busy.closeCode).toBeNull();
   });
 
   it('closes 4409 when the room is full', async () => {
@@ -139,14 +150,14 @@ describe('relay bad input and limits', () => {
     expect(await c.closed()).toBe(4409);
   });
 
-  it('refuses sockets beyond MAX_CONNECTIONS (signal and relay together) with 1013', async () => {
+  it('refuses upgrades beyond MAX_CONNECTIONS (signal and relay together) with HTTP 503', async () => {
     const server = await scope.start({ MAX_CONNECTIONS: '2' });
     const a = await raw(`/relay/${ROOM}`);
     const b = await raw(`/relay/acme-conversation-other`);
     await Promise.all([a.next((m) => m.type === 'sync-step1'), b.next((m) => m.type === 'sync-step1')]);
-    const c = await raw(`/relay/${ROOM}`);
-    expect(await c.closed()).toBe(1013);
-    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_many_connections' })).toBe(1);
+    expect(await upgradeStatus(`${server.url}/relay/${ROOM}`)).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.httpStatus);
+    expect(await upgradeStatus(`${server.url}/signal`)).toBe(503);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_many_connections' })).toBe(2);
     // the ones admitted are untouched
     expect(a.closeCode).toBeNull();
     expect(b.closeCode).toBeNull();

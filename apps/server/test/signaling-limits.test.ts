@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errors } from '@sync-suite/shared';
 import { serverPerTest } from '../../../test/helpers/server.js';
+import { upgradeStatus } from '../../../test/helpers/upgrade.js';
 import { metricValue, openRawClient } from './signaling-client.js';
 
 const ROOM = 'test-conversation-limits';
@@ -56,25 +57,32 @@ describe('WS /signal limits', () => {
     expect(await b.find(0, (m) => m['type'] === 'publish')).toMatchObject({ clients: 2 });
   });
 
-  it('closes 4429 above MAX_MESSAGES_PER_SECOND and leaves a client within the rate alone', async () => {
-    await scope.start({ MAX_MESSAGES_PER_SECOND: '20' });
+  it('slows a client above MAX_MESSAGES_PER_SECOND without closing it, and closes 4429 far above it', async () => {
+    // pace: 20/s; abuse: more than 2 x 20/s for 1 s, i.e. 40 messages read at once
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '20', RATE_LIMIT_ABUSE_FACTOR: '2', RATE_LIMIT_ABUSE_SECONDS: '1' });
     const polite = await open();
     for (let i = 0; i < 10; i++) polite.send({ type: 'ping' });
     await polite.find(9, (m) => m['type'] === 'pong');
+    const busy = await open();
+    for (let i = 0; i < 35; i++) busy.send({ type: 'ping' });
+    // All 35 are answered (20 at once, the rest as the bucket refills), none refused.
+    await busy.find(34, (m) => m['type'] === 'pong');
+    expect(await metricValue(server, 'rateLimitPauses', { endpoint: 'signal' })).toBeGreaterThanOrEqual(1);
     const flood = await open();
-    for (let i = 0; i < 100; i++) flood.send({ type: 'ping' });
+    for (let i = 0; i < 200; i++) flood.send({ type: 'ping' });
     expect((await flood.closedWithin()).code).toBe(4429);
-    // A burst of 20 passes, plus what refills while the burst is read; most of the 100 are refused.
-    expect(flood.frames.length).toBeLessThanOrEqual(30);
+    // At most the abuse bucket (40) is answered before the close.
+    expect(flood.frames.length).toBeLessThanOrEqual(45);
     expect(await rejected('rate_limited')).toBe(1);
     await polite.roundTrip();
+    await busy.roundTrip();
   });
 
-  it('refuses connections beyond MAX_CONNECTIONS with 1013', async () => {
-    await scope.start({ MAX_CONNECTIONS: '3' });
+  it('refuses upgrades beyond MAX_CONNECTIONS with HTTP 503, before any WebSocket exists', async () => {
+    const server = await scope.start({ MAX_CONNECTIONS: '3' });
     const open3 = [await open(), await open(), await open()];
-    const fourth = await open();
-    expect((await fourth.closedWithin()).code).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.closeCode);
+    expect(await upgradeStatus(`${server.url}/signal`)).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.httpStatus);
+    expect(server.app.websocketServer.clients.size).toBe(3);
     expect(await rejected('too_many_connections')).toBe(1);
     for (const c of open3) await c.roundTrip();
   });

@@ -1,5 +1,5 @@
 /** TURN process: validate env, start TURN and its health/metrics endpoint, stop cleanly on SIGTERM/SIGINT. */
-import { ConfigError, createLogger, loadEnvOrExit, stopOnSignals, turnConfigSchema } from '@sync-suite/shared/node';
+import { ConfigError, createLogger, listenStartupError, loadEnvOrExit, stopOnSignals, turnConfigSchema } from '@sync-suite/shared/node';
 import { createTurnServer, type TurnServer } from './server.js';
 
 const config = loadEnvOrExit(turnConfigSchema);
@@ -19,6 +19,10 @@ stopOnSignals(log, () => turn.stop());
 try {
   await turn.start();
 } catch (err) {
-  log.fatal({ err }, 'could not start');
+  // UDP sockets fail in bind (the STUN/TURN listener), TCP servers in listen (health and metrics).
+  const udp = (err as { syscall?: string }).syscall === 'bind';
+  const known = udp ? listenStartupError(err, 'TURN_PORT', 'TURN_LISTEN_IP') : listenStartupError(err, 'TURN_METRICS_PORT', 'TURN_METRICS_HOST');
+  if (!known) log.fatal({ err }, 'could not start');
+  process.stderr.write(`${known ? known.message : 'startup failed: see the log above'}\n`);
   process.exit(1);
 }

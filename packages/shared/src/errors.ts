@@ -48,6 +48,7 @@ export const Errors = define({
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
   ERR_ROOM_RELOADING: { httpStatus: 503, closeCode: CloseCode.ServiceRestart, message: 'room reloading' },
   ERR_ROOM_SEALED: { httpStatus: 403, closeCode: CloseCode.Forbidden, message: 'room is sealed' },
+  ERR_TOO_MANY_UPGRADES: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many unauthenticated connections from this address' },
 });
 export type ErrorCode = keyof typeof Errors;
 

@@ -9,3 +9,4 @@ export * from './metrics/turn-metrics.js';
 export * from './logging/logger.js';
 export * from './process/stop-on-signals.js';
 export * from './auth/same-secret.js';
+export * from './config/startup-error.js';

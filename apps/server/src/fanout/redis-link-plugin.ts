@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { StartupError, describeUrl, withoutSecrets } from '@sync-suite/shared/node';
 import { RedisLink } from './redis-link.js';
 
 declare module 'fastify' {
@@ -26,7 +27,8 @@ async function redisLinkPlugin(app: FastifyInstance): Promise<void> {
     () => created,
     async (err: unknown) => {
       await created.close();
-      throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new StartupError('REDIS_URL', `cannot connect to Redis at ${describeUrl(url)}: ${withoutSecrets(reason, url)}`);
     },
   );
   // The endpoints that use the link await it (and fail the start-up); until they do, a failed

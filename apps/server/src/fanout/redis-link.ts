@@ -28,6 +28,7 @@ export class RedisLink {
   private subReadyOnce = false;
   private pubReadyOnce = false;
   private closed = false;
+  private lastError: Error | null = null;
 
   constructor(private readonly opts: RedisLinkOptions) {
     // Publishing while disconnected fails at once (counted) rather than queueing without bound.
@@ -44,7 +45,12 @@ export class RedisLink {
 
   /** Connects both; resolves when they are ready (start-up fails if Redis is unreachable). */
   async connect(): Promise<void> {
-    await Promise.all([this.pub.connect(), this.sub.connect()]);
+    try {
+      await Promise.all([this.pub.connect(), this.sub.connect()]);
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the socket error before it names the cause.
+      throw this.lastError ?? err;
+    }
   }
 
   /** Routes the channel to `handler` and resolves once Redis has confirmed the subscription. */
@@ -135,6 +141,7 @@ export class RedisLink {
 
   private failed(conn: 'pub' | 'sub', err: unknown): void {
     if (this.closed) return;
+    if (err instanceof Error) this.lastError = err;
     this.opts.metrics.redisErrors.inc();
     this.opts.log.warn({ err, conn }, 'redis error');
   }

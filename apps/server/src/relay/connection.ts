@@ -13,6 +13,7 @@ import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
+import { ReadThrottle } from '../ws/read-throttle.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
@@ -42,6 +43,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private readOnly = false;
   private closed = false;
   private readonly limiter: RateLimiter;
+  /** pauses reading while the connection is above its message rate */
+  private readonly throttle: ReadThrottle;
   /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
   private readonly raw: RawSocket | undefined;
   /** messages sent during this event-loop turn, written at its end */
@@ -56,18 +59,20 @@ export class RelayConnection implements RelayPeer, TurnSink {
     readonly id: string,
     private log: FastifyBaseLogger,
   ) {
-    this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    const { config } = deps.ctx;
+    this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
+    this.throttle = new ReadThrottle(ws, () => this.limiter.waitMs(), () => deps.keepalive.touch(ws));
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
     ws.on('message', (data) => this.onMessage(data));
     ws.once('close', () => this.onClose());
-    ws.on('error', (err) => this.log.debug({ err }, 'relay socket error'));
+    ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
     deps.keepalive.watch(ws);
   }
 
   /** Admission: room name, token, shutdown, capacity, then load and join. */
-  async open(roomName: string, token: string | undefined): Promise<void> {
+  async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {
     const { ctx, registry } = this.deps;
     const parsed = parseRoomName(roomName, ctx.roomPolicy);
     if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
@@ -79,6 +84,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));
     this.readOnly = auth.claims.scope === 'read';
     if (this.closed) return;
+    onAdmitted?.();
     if (ctx.lifecycle.shuttingDown) return this.reject(...closeWith('ERR_SHUTTING_DOWN'), 'shutting_down');
     try {
       this.room = await registry.join(roomName, this);
@@ -167,7 +173,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     const frame = rawDataToBuffer(data);
     const { config } = this.deps.ctx;
     if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
-    if (!this.limiter.take()) return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
+    const pace = this.limiter.take();
+    if (pace === 'abuse') return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
+    if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'relay' });
     if (this.queue) this.queue.push(frame);
     else this.handle(frame);
   }
@@ -219,7 +227,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     }
     if (err instanceof RoomPoisoned && this.room) {
       // Reload the room from storage: every other connection reconnects and resyncs.
-      this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
+      // A client's update caused it: info without a stack, counted below as bad_update.
+      const detail = err.failure instanceof Error ? err.failure.message : String(err.failure);
+      this.log.info({ detail }, 'update failed while applying; evicting the room');
       const room = this.room;
       this.reject(...closeWith('ERR_PROTOCOL'), 'bad_update');
       this.deps.registry.reload(room);

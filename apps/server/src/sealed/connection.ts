@@ -21,6 +21,7 @@ import {
 } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { ReadThrottle } from '../ws/read-throttle.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import type { TurnFlush } from '../relay/turn-flush.js';
@@ -55,6 +56,7 @@ export class SealedConnection implements SealedPeer {
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
+  private readonly throttle: ReadThrottle;
   private readonly output: TurnOutput;
 
   constructor(
@@ -62,7 +64,9 @@ export class SealedConnection implements SealedPeer {
     private readonly deps: SealedDeps,
     private log: FastifyBaseLogger,
   ) {
-    this.limiter = new RateLimiter(deps.ctx.config.MAX_MESSAGES_PER_SECOND);
+    const { config } = deps.ctx;
+    this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
+    this.throttle = new ReadThrottle(ws, () => this.limiter.waitMs(), () => deps.keepalive.touch(ws));
     this.output = new TurnOutput(ws, deps.turns);
     deps.ctx.metrics.sealedConnections.inc();
     ws.on('message', (data) => this.onMessage(data));
@@ -71,13 +75,14 @@ export class SealedConnection implements SealedPeer {
     deps.keepalive.watch(ws);
   }
 
-  async open(roomName: string, token: string | undefined): Promise<void> {
+  async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {
     const admission = await admitToRoom(this.deps.ctx, roomName, token, 'sealed');
     if (this.state === 'closed') return;
     if (!admission.ok) {
       if (!admission.auth) this.count(admission.metricReason);
       return this.close(admission.code, admission.reason);
     }
+    onAdmitted?.();
     this.roomName = roomName;
     this.writable = !admission.readOnly;
     this.log = this.log.child({ room: roomName });
@@ -136,7 +141,9 @@ export class SealedConnection implements SealedPeer {
     const frame = rawDataToBuffer(data);
     const { config } = this.deps.ctx;
     if (frame.length > config.RELAY_MAX_MESSAGE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
-    if (!this.limiter.take()) return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
+    const pace = this.limiter.take();
+    if (pace === 'abuse') return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
+    if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'sealed' });
     this.queue.push(frame);
     if (this.state === 'hello' || this.state === 'open') this.drainQueue();
   }

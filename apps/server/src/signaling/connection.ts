@@ -8,6 +8,7 @@ import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
+import { ReadThrottle } from '../ws/read-throttle.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
@@ -20,6 +21,8 @@ export class SignalingConnection implements HandlerConnection {
   private state: State = 'authenticating';
   private pending: Buffer[] = [];
   private readonly limiter: RateLimiter;
+  /** pauses reading while the connection is above its message rate */
+  private readonly throttle: ReadThrottle;
 
   constructor(
     readonly id: string,
@@ -27,12 +30,13 @@ export class SignalingConnection implements HandlerConnection {
     private readonly deps: SignalingDeps,
     private readonly log: FastifyBaseLogger,
   ) {
-    this.limiter = new RateLimiter(deps.limits.messagesPerSecond);
+    this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
+    this.throttle = new ReadThrottle(socket, () => this.limiter.waitMs(), () => deps.keepalive.touch(socket));
     deps.metrics.signalingConnections.inc();
     deps.keepalive.watch(socket);
     // Attached synchronously: frames that arrive while the token is checked are queued.
     socket.on('message', (data) => this.onFrame(data));
-    socket.on('error', (err) => this.log.debug({ err }, 'signaling socket error'));
+    socket.on('error', (err) => this.log.debug({ detail: err.message }, 'signaling socket error'));
     socket.on('close', (code) => {
       this.log.debug({ code }, 'signaling socket closed');
       this.teardown();
@@ -82,7 +86,9 @@ export class SignalingConnection implements HandlerConnection {
     this.deps.keepalive.touch(this.socket);
     const data = rawDataToBuffer(raw);
     if (data.byteLength > this.deps.limits.maxMessageBytes) return this.refuse(refusal('ERR_MESSAGE_TOO_BIG', 'too_big'));
-    if (!this.limiter.take()) return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
+    const pace = this.limiter.take();
+    if (pace === 'abuse') return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
+    if (pace === 'slow' && this.throttle.pause()) this.deps.metrics.rateLimitPauses.inc({ endpoint: 'signal' });
     if (this.state === 'authenticating') {
       this.pending.push(data);
       return;

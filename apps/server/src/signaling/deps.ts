@@ -2,6 +2,7 @@
 import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from '../auth/authenticate.js';
+import type { AbuseThreshold } from '../limits/rate-limiter.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import type { TopicBus } from './topic-bus.js';
 
@@ -10,8 +11,10 @@ export interface SignalingLimits {
   maxMessageBytes: number;
   /** MAX_TOPICS_PER_CONNECTION */
   maxTopics: number;
-  /** MAX_MESSAGES_PER_SECOND */
+  /** MAX_MESSAGES_PER_SECOND: above it reading pauses */
   messagesPerSecond: number;
+  /** RATE_LIMIT_ABUSE_FACTOR / _SECONDS: far above the rate, the socket closes 4429 */
+  abuse: AbuseThreshold;
   /** a receiver with more unsent bytes than this is too slow and is dropped */
   maxBufferedBytes: number;
 }

@@ -43,6 +43,13 @@ export const serverEnvSchema = z.object({
   SEALED_ROOM_TYPES: csv.pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+'))).optional(),
   SEALED_SNAPSHOT_AFTER: positiveInt.default(500),
   SEALED_MAX_PRESENCE_BYTES: positiveInt.default(16384),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(10000),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(30000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: positiveInt.default(5000),
+  HTTP_CONNECTION_TIMEOUT_MS: positiveInt.default(60000),
+  MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE: positiveInt.default(300),
+  RATE_LIMIT_ABUSE_FACTOR: positiveInt.default(10),
+  RATE_LIMIT_ABUSE_SECONDS: positiveInt.default(10),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
@@ -51,6 +58,9 @@ export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
   }
   if (c.STORAGE === 'postgres' && !c.DATABASE_URL) {
     ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required when STORAGE=postgres' });
+  }
+  if (c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS' });
   }
   if (c.REDIS_URL && c.STORAGE !== 'postgres') {
     ctx.addIssue({

@@ -4,11 +4,28 @@
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
-// Stops at whitespace too, so a URL inside a log message keeps the words after it.
-const SECRET_PARAMS = /([?&](?:token|access_token|auth|password|secret|credential)=)[^&#\s]*/gi;
+const SECRET_NAMES = new Set(['token', 'access_token', 'auth', 'password', 'secret', 'credential']);
+// One query parameter; stops at whitespace too, so a URL inside a log message keeps the words after it.
+const QUERY_PARAM = /([?&])([^=&#\s]*)=([^&#\s]*)/g;
+
+/**
+ * The name as the server's query parser reads it (percent-decoded, `+` as space), in lower case:
+ * `?%74oken=` and `?TOKEN=` are redacted like `?token=`.
+ */
+function paramName(raw: string): string {
+  let name = raw.replace(/\+/g, ' ');
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // a malformed escape: the parser keeps it as is
+  }
+  return name.trim().toLowerCase();
+}
 
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[REDACTED]');
+  return url.replace(QUERY_PARAM, (whole: string, sep: string, name: string) =>
+    SECRET_NAMES.has(paramName(name)) ? `${sep}${name}=[REDACTED]` : whole,
+  );
 }
 
 export const REDACT_PATHS = [

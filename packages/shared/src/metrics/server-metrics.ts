@@ -62,6 +62,18 @@ export function createServerMetrics(registry: Registry = new Registry()) {
     }),
     sealedBytes: new Counter({ name: 'sync_sealed_bytes_total', help: 'Bytes of sealed envelopes accepted', registers: r }),
     sealedSnapshots: new Counter({ name: 'sync_sealed_snapshots_total', help: 'Sealed snapshots stored (compactions)', registers: r }),
+    rateLimitPauses: new Counter({
+      name: 'sync_rate_limit_pauses_total',
+      help: 'Times a connection above MAX_MESSAGES_PER_SECOND had its reading paused, by endpoint',
+      labelNames: ['endpoint'] as const,
+      registers: r,
+    }),
+    clientErrors: new Counter({
+      name: 'sync_client_errors_total',
+      help: 'Client-caused transport errors (invalid WebSocket frames, bad HTTP), by endpoint and reason',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;

@@ -28,6 +28,12 @@ describe('redactUrl', () => {
     [`/relay/room?TOKEN=${SECRET}#frag`, '/relay/room?TOKEN=[REDACTED]#frag'],
     [`/x?access_token=${SECRET}&password=p&secret=s`, '/x?access_token=[REDACTED]&password=[REDACTED]&secret=[REDACTED]'],
     ['/relay/room?mytoken=keep', '/relay/room?mytoken=keep'],
+    // names are read as the server's query parser reads them: percent-decoded, any case
+    [`/relay/room?%74oken=${SECRET}`, '/relay/room?%74oken=[REDACTED]'],
+    [`/signal?%54%4F%4B%45%4E=${SECRET}&a=1`, '/signal?%54%4F%4B%45%4E=[REDACTED]&a=1'],
+    [`/x?pass%77ord=${SECRET}`, '/x?pass%77ord=[REDACTED]'],
+    [`/x?to%6Ben%20=${SECRET}`, '/x?to%6Ben%20=[REDACTED]'],
+    [`/x?%E0%A4%A=keep&token=${SECRET}`, '/x?%E0%A4%A=keep&token=[REDACTED]'],
     ['/healthz', '/healthz'],
   ])('%s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected);

@@ -12,7 +12,9 @@ import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
 import { createRelayScaleOut } from '../../fanout/scale-out.js';
 import { Keepalive } from '../../ws/keepalive.js';
+import { limitFramePayload } from '../../ws/payload-limit.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
+import { storageStartupError } from '../../relay/persistence/storage-startup.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 
@@ -26,7 +28,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const log = ctx.log.child({ component: 'relay' });
   const store = createDocStore(config, ctx.metrics);
   const scale = await createRelayScaleOut(app, store);
-  await store.init();
+  try {
+    await store.init();
+  } catch (err) {
+    throw storageStartupError(config, err);
+  }
   const registry = new RoomRegistry({
     store,
     fanout: scale.fanout,
@@ -56,15 +62,12 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   registries.set(ctx, registry);
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
+    limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
     const id = randomUUID();
     const conn = new RelayConnection(socket, deps, id, log.child({ conn: id }));
-    // Instance-wide, as on /signal: every open WebSocket counts. Checked before the token to shed load.
-    if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
-      const { closeCode, message } = Errors.ERR_TOO_MANY_CONNECTIONS;
-      return conn.reject(closeCode, message, 'too_many_connections');
-    }
+    // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
-    conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
+    conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
       log.error({ err, conn: id }, 'relay connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });

@@ -16,6 +16,7 @@ import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 import { Keepalive } from '../../ws/keepalive.js';
+import { limitFramePayload } from '../../ws/payload-limit.js';
 
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
 const PING_INTERVAL_MS = 30_000;
@@ -51,15 +52,12 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   registries.set(ctx, registry);
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
+    limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
     const id = randomUUID();
     const conn = new SealedConnection(socket, deps, log.child({ conn: id }));
-    // Instance-wide, as on /relay and /signal: every open WebSocket counts.
-    if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
-      const { closeCode, message } = Errors.ERR_TOO_MANY_CONNECTIONS;
-      return conn.reject(closeCode, message, 'too_many_connections');
-    }
+    // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
-    conn.open(room, tokenFromRequest(req)).catch((err: unknown) => {
+    conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
       log.error({ err, conn: id }, 'sealed connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });

@@ -12,6 +12,7 @@ import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
+import { limitFramePayload } from '../../ws/payload-limit.js';
 
 /** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
 const BUFFERED_FRAMES = 64;
@@ -38,6 +39,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       maxMessageBytes: config.SIGNALING_MAX_MESSAGE_BYTES,
       maxTopics: config.MAX_TOPICS_PER_CONNECTION,
       messagesPerSecond: config.MAX_MESSAGES_PER_SECOND,
+      abuse: { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS },
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
@@ -45,23 +47,24 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
 }
 
 function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, req: FastifyRequest): void {
-  const { lifecycle, config } = app.sync;
+  const { lifecycle, config, admission } = app.sync;
+  limitFramePayload(socket, config.SIGNALING_MAX_MESSAGE_BYTES);
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
-  // Instance-wide: every open WebSocket (signal and relay) counts.
-  if (app.websocketServer.clients.size > config.MAX_CONNECTIONS) {
-    return closeForCause(socket, deps.metrics, refusal('ERR_TOO_MANY_CONNECTIONS', 'too_many_connections'));
-  }
+  // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
   const id = randomUUID();
   const conn = new SignalingConnection(id, socket, deps, app.sync.log.child({ conn: id, endpoint: 'signal' }));
   deps.auth
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
-      if (result.ok) return conn.authenticated(result.claims);
+      if (result.ok) {
+        admission.admit(req, socket);
+        return conn.authenticated(result.claims);
+      }
       const code = result.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID';
       conn.refuse(refusal(code, 'unauthorized', result.reason));
     })
     .catch((err: unknown) => {
-      app.sync.log.error({ err, conn: id }, 'signaling auth failed unexpectedly');
+      app.sync.log.error({ err, conn: id }, 'signaling auth failed unexpectedly'); // a server fault, not the client's
       conn.refuse(refusal('ERR_TOKEN_INVALID', 'unauthorized'));
     });
 }

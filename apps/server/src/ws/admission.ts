@@ -1,0 +1,80 @@
+/**
+ * Who may open a WebSocket at all, decided on the HTTP upgrade request before any WebSocket
+ * exists (an HTTP refusal costs no socket state and no close handshake):
+ * - the instance cap counts only admitted sockets (token verified), so refused or
+ *   unauthenticated sockets, which are closed at once, never lock real clients out;
+ * - each source address has a budget of unauthenticated upgrades per minute; an upgrade takes
+ *   one and gives it back once its token is verified, so only refusals use it up.
+ * Token and room refusals still happen on the open socket with the documented close codes
+ * (see docs/errors.md, "Refused connections").
+ */
+import type { IncomingMessage } from 'node:http';
+import type { FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { ErrorCode } from '@sync-suite/shared';
+import { AddressBuckets } from '../limits/address-buckets.js';
+
+export interface AdmissionLimits {
+  /** MAX_CONNECTIONS: admitted WebSockets on this instance */
+  maxConnections: number;
+  /** MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE, per source address */
+  unauthenticatedPerMinute: number;
+}
+
+/** Upgrades whose token is being checked may add this share to the cap, at most. */
+const PENDING_HEADROOM = 0.1;
+const MIN_PENDING = 100;
+
+export class Admission {
+  private readonly admitted = new Set<WebSocket>();
+  private readonly perAddress: AddressBuckets;
+  private readonly maxSockets: number;
+
+  constructor(private readonly limits: AdmissionLimits) {
+    this.perAddress = new AddressBuckets(limits.unauthenticatedPerMinute);
+    this.maxSockets = limits.maxConnections + Math.max(MIN_PENDING, Math.ceil(limits.maxConnections * PENDING_HEADROOM));
+  }
+
+  /** Admitted WebSockets right now. */
+  get count(): number {
+    return this.admitted.size;
+  }
+
+  /**
+   * For an upgrade request: the refusal, or null (one token of the address taken).
+   * `open` is every WebSocket of the instance, admitted or not.
+   */
+  check(req: FastifyRequest, open: number): ErrorCode | null {
+    if (this.admitted.size >= this.limits.maxConnections || open >= this.maxSockets) return 'ERR_TOO_MANY_CONNECTIONS';
+    if (!this.perAddress.take(req.ip)) return 'ERR_TOO_MANY_UPGRADES';
+    this.addresses.set(req.raw, req.ip);
+    return null;
+  }
+
+  /** The socket's token was verified: it counts toward the cap until it closes. */
+  admit(req: FastifyRequest | IncomingMessage, ws: WebSocket): void {
+    if (this.admitted.has(ws) || ws.readyState !== ws.OPEN) return;
+    const raw = 'raw' in req ? req.raw : req;
+    const address = this.addresses.get(raw);
+    this.addresses.delete(raw);
+    if (address !== undefined) this.perAddress.refund(address);
+    this.admitted.add(ws);
+    ws.once('close', () => this.admitted.delete(ws));
+  }
+
+  /**
+   * Safety net for WebSocket routes that do not call admit(): a socket still open (not closing)
+   * once a refusal would have ended it was not refused, so it is admitted then.
+   */
+  watch(ws: WebSocket, req: IncomingMessage): void {
+    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
+  }
+
+  /** the address each upgrade was counted against, until it is admitted */
+  private readonly addresses = new WeakMap<IncomingMessage, string>();
+}
+
+/** Longer than a token check plus the close timeout after a refusal (app.ts). */
+const ADMIT_AFTER_MS = 3000;

@@ -1,0 +1,65 @@
+/** The per-address budget and the backpressure rate limiter, on a fake clock. */
+import { describe, expect, it } from 'vitest';
+import { AddressBuckets, addressKey } from '../src/limits/address-buckets.js';
+import { RateLimiter } from '../src/limits/rate-limiter.js';
+
+describe('addressKey', () => {
+  it.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2001:db8::1', '2001:0db8:0000:0000::/64'],
+    ['2001:db8:0:0:ffff:1:2:3', '2001:0db8:0000:0000::/64'],
+    ['2001:db8:0:1::1', '2001:0db8:0000:0001::/64'],
+    ['::1', '0000:0000:0000:0000::/64'],
+  ])('%s -> %s', (address, key) => expect(addressKey(address)).toBe(key));
+});
+
+describe('AddressBuckets', () => {
+  it('gives each address its burst, refills over a minute, takes refunds, and forgets full buckets', () => {
+    let t = 0;
+    const b = new AddressBuckets(3, 100, () => t);
+    expect([b.take('a'), b.take('a'), b.take('a'), b.take('a')]).toEqual([true, true, true, false]);
+    expect(b.take('b')).toBe(true);
+    b.refund('a');
+    expect(b.take('a')).toBe(true);
+    expect(b.take('a')).toBe(false);
+    t += 20_000; // a third of a minute: one token back
+    expect(b.take('a')).toBe(true);
+    b.refund('b');
+    expect(b.size).toBe(1); // b is full again: forgotten
+  });
+
+  it('holds at most maxAddresses entries', () => {
+    const b = new AddressBuckets(5, 10, () => 0);
+    for (let i = 0; i < 1000; i++) b.take(`10.0.${i >> 8}.${i & 255}`);
+    expect(b.size).toBe(10);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('passes a burst of one second, then asks to pause for the debt, and refuses only past the abuse bucket', () => {
+    let t = 0;
+    const r = new RateLimiter(10, { factor: 2, seconds: 1 }, () => t);
+    const verdicts = Array.from({ length: 25 }, () => r.take());
+    expect(verdicts.slice(0, 10).every((v) => v === 'ok')).toBe(true);
+    expect(verdicts.slice(10, 20).every((v) => v === 'slow')).toBe(true); // debt: 10 messages
+    expect(verdicts.slice(20)).toEqual(['abuse', 'abuse', 'abuse', 'abuse', 'abuse']); // 2 x 10/s for 1 s = 20
+    expect(r.waitMs()).toBe(1000); // 10 messages of debt at 10/s
+    t += 1000;
+    expect(r.waitMs()).toBe(0);
+    t += 100; // one token more than the debt
+    expect(r.take()).toBe('ok');
+  });
+
+  it('a sender kept at the rate by pausing is never refused', () => {
+    let t = 0;
+    const r = new RateLimiter(100, { factor: 10, seconds: 10 }, () => t);
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const v = r.take();
+      if (v === 'abuse') refused++;
+      if (v === 'slow') t += r.waitMs(); // reading paused until the debt is paid
+    }
+    expect(refused).toBe(0);
+  });
+});
