@@ -47,8 +47,8 @@ describe('sealed admission', () => {
 });
 
 describe('sealed limits', () => {
-  it('closes 1009 above the frame or presence size, 4429 above the rate, 4409 when the room is full; metrics count connections', async () => {
-    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1000', SEALED_MAX_PRESENCE_BYTES: '100', MAX_MESSAGES_PER_SECOND: '20', MAX_PEERS_PER_ROOM: '1' });
+  it('closes 1009 above the frame or presence size, 4429 past the abuse rate, 4409 when the room is full; metrics count connections', async () => {
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '1000', SEALED_MAX_PRESENCE_BYTES: '100', MAX_MESSAGES_PER_SECOND: '20', RATE_LIMIT_ABUSE_FACTOR: '2', RATE_LIMIT_ABUSE_SECONDS: '1', MAX_PEERS_PER_ROOM: '1' });
     const big = await client(`/sealed/${ROOM}-big`);
     big.hello(0);
     await big.next('caught-up');
@@ -62,7 +62,8 @@ describe('sealed limits', () => {
     const fast = await client(`/sealed/${ROOM}-fast`);
     fast.hello(0);
     await fast.next('caught-up');
-    for (let i = 0; i < 40; i++) fast.presence(env(i));
+    // Past the abuse threshold (2 x 20/s for 1 s) in one burst: frames already read still count.
+    for (let i = 0; i < 100; i++) fast.presence(env(i));
     expect(await fast.closed()).toBe(4429);
     const first = await client(`/sealed/${ROOM}`);
     first.hello(0);
