@@ -16,8 +16,12 @@ export interface ClientBundle {
   nodeBuiltins: string[];
 }
 
-/** Budget kept by packages/client/test/pack.test.ts (measured 2026-12: see docs/benchmarks.md). */
-export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 235_000, gzipBytes: 72_000 };
+/**
+ * Budget kept by packages/client/test/pack.test.ts (measured 2026-12: see docs/benchmarks.md).
+ * Sealed rooms (the sealed transport and XChaCha20-Poly1305 from @noble/ciphers) took the
+ * bundle from 222 to 251 KB minified, 67 to 78 KB gzip; the budget leaves about 5 % above that.
+ */
+export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 265_000, gzipBytes: 82_000 };
 
 const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 

@@ -31,8 +31,9 @@ class UpdateLogPersistence implements SyncPersistence {
     if (this.doc) throw new Error('persistence: open() called twice (one persistence per document)');
     this.doc = doc;
     this.onError = onError;
-    const hadState = doc.store.clients.size > 0 || doc.store.pendingStructs !== null;
     const stored = await this.store.load();
+    // Read after the load: edits made while it was awaited are in the document, not in the log.
+    const hadState = doc.store.clients.size > 0 || doc.store.pendingStructs !== null;
     this.entries = stored.length;
     if (stored.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(stored), this);
     doc.on('update', this.onUpdate);
