@@ -8,17 +8,23 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '@sync-suite/shared';
 import { createLogger, createServerMetrics, type Logger, type ServerConfig } from '@sync-suite/shared/node';
+import { installAdminBus } from './admin/install-bus.js';
+import { AdminHub } from './admin/hub.js';
 import { Authenticator } from './auth/authenticate.js';
+import { LiveSockets } from './auth/live-sockets.js';
+import { RevocationList } from './auth/revocations.js';
 import type { ServerContext } from './context.js';
 import { Readiness } from './health/readiness.js';
 import { installCors } from './http/cors.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
+import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { relayRoutes } from './routes/relay/index.js';
 import { signalingRoutes } from './routes/signaling/index.js';
 import { statusRoutes } from './routes/status/index.js';
 import { turnCredentialsRoutes } from './routes/turn-credentials/index.js';
+import { createRoomChanges } from './webhooks/create.js';
 
 export interface BuildOptions {
   /** a pino logger (tests pass one writing to a sink) */
@@ -41,17 +47,32 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
   const metrics = createServerMetrics();
   const lifecycle = new Lifecycle();
+  const revocations = new RevocationList();
+  const live = new LiveSockets({
+    graceSeconds: config.TOKEN_EXPIRY_GRACE_SECONDS,
+    metrics,
+    revoked: (s) => revocations.revoked(s),
+  });
+  const changes = createRoomChanges(app, config, metrics);
   const context: ServerContext = {
     config,
     log: app.log,
     metrics,
-    auth: new Authenticator(secrets, metrics),
+    auth: new Authenticator(secrets, metrics, config.TOKEN_MAX_TTL_SECONDS, revocations),
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
     readiness: new Readiness(() => lifecycle.shuttingDown),
     lifecycle,
+    live,
+    revocations,
+    admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
+    changes,
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());
+  app.addHook('onClose', async () => {
+    live.stop();
+    context.admin.stop();
+  });
 
   // Runs before @fastify/websocket's own preClose: commit, then close sockets with 1012.
   app.addHook('preClose', async () => {
@@ -74,6 +95,8 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   await app.register(relayRoutes);
   await app.register(turnCredentialsRoutes);
   await app.register(statusRoutes);
+  await app.register(adminRoutes);
+  await installAdminBus(app);
   return app;
 }
 

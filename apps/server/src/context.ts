@@ -6,6 +6,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from './auth/authenticate.js';
+import type { LiveSockets } from './auth/live-sockets.js';
+import type { RevocationList } from './auth/revocations.js';
+import type { AdminHub } from './admin/hub.js';
+import type { RoomChanges } from './webhooks/room-changes.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 
@@ -17,6 +21,13 @@ export interface ServerContext {
   roomPolicy: RoomNamePolicy;
   readiness: Readiness;
   lifecycle: Lifecycle;
+  /** sockets admitted by a token: closed on expiry and revocation */
+  live: LiveSockets;
+  revocations: RevocationList;
+  /** admin operations (revoke, room delete) on this instance and the others; room sources register here */
+  admin: AdminHub;
+  /** where relayed (and sealed) rooms report committed changes: webhooks */
+  changes: RoomChanges;
 }
 
 declare module 'fastify' {

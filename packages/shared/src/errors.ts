@@ -14,6 +14,10 @@ export const CloseCode = {
   Forbidden: 4403,
   RoomFull: 4409,
   RateLimited: 4429,
+  /** the room was deleted through the admin API */
+  RoomDeleted: 4410,
+  /** the room's stored size reached ROOM_MAX_BYTES (mirrors HTTP 507 Insufficient Storage) */
+  StorageQuota: 4507,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -44,6 +48,12 @@ export const Errors = define({
   ERR_TOO_MANY_TOPICS: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'too many topics on one connection' },
   ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
+  ERR_TOKEN_EXPIRED: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token expired' },
+  ERR_TOKEN_REVOKED: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token revoked' },
+  ERR_ROOM_DELETED: { httpStatus: 410, closeCode: CloseCode.RoomDeleted, message: 'room deleted' },
+  ERR_ROOM_QUOTA: { httpStatus: 507, closeCode: CloseCode.StorageQuota, message: 'room storage quota reached' },
+  ERR_TOO_MANY_NEW_ROOMS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many new rooms for this sub' },
+  ERR_BAD_REQUEST: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed request' },
 });
 export type ErrorCode = keyof typeof Errors;
 

@@ -4,10 +4,12 @@
  */
 import { tokenCoversRoom, verifyRoomToken, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
+import type { RevocationList } from './revocations.js';
 
 export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status';
 
-export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
+export type AuthFailure = TokenFailure | 'revoked';
+export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: AuthFailure };
 
 const OPEN_CLAIMS: RoomTokenClaims = { sub: 'anonymous', exp: Number.MAX_SAFE_INTEGER, rooms: ['*'], scope: 'write' };
 
@@ -15,6 +17,10 @@ export class Authenticator {
   constructor(
     private readonly secrets: readonly string[],
     private readonly metrics: ServerMetrics,
+    /** tokens living longer are refused (TOKEN_MAX_TTL_SECONDS) */
+    private readonly maxTtlSeconds: number = Number.MAX_SAFE_INTEGER,
+    /** revoked subjects and token ids (POST /admin/revoke) */
+    readonly revocations?: RevocationList,
   ) {}
 
   get enabled(): boolean {
@@ -23,7 +29,8 @@ export class Authenticator {
 
   async verify(token: string | undefined, endpoint: AuthEndpoint): Promise<AuthResult> {
     if (!this.enabled) return { ok: true, claims: OPEN_CLAIMS };
-    const result = await verifyRoomToken(token, this.secrets);
+    const verified = await verifyRoomToken(token, this.secrets, { maxTtlSeconds: this.maxTtlSeconds });
+    const result: AuthResult = verified.ok && this.revocations?.revoked(verified.claims) ? { ok: false, reason: 'revoked' } : verified;
     if (!result.ok) this.metrics.authFailures.inc({ endpoint, reason: result.reason });
     return result;
   }

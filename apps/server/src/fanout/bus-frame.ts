@@ -22,6 +22,10 @@ export const BusKind = {
   RelayAwarenessQuery: 12,
   /** relay: the sender could not publish some committed updates; re-read the room from storage */
   RelayReload: 13,
+  /** admin: an operation (JSON AdminOp with a request id) every instance carries out */
+  AdminRequest: 20,
+  /** admin: an instance's answer to an AdminRequest (JSON: request id, sockets closed) */
+  AdminReply: 21,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 

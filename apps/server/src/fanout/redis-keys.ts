@@ -6,11 +6,17 @@
 export interface RedisKeys {
   signalTopic(topic: string): string;
   relayRoom(room: string): string;
+  /** admin operations between instances (admin/admin-bus.ts) */
+  admin(): string;
+  /** a key held while one instance sends a room's webhook event for a change burst */
+  webhookBurst(room: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
   return {
     signalTopic: (topic) => `${prefix}signal:${topic}`,
     relayRoom: (room) => `${prefix}relay:${room}`,
+    admin: () => `${prefix}admin`,
+    webhookBurst: (room) => `${prefix}webhook:${room}`,
   };
 }

@@ -40,6 +40,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
+  /** unregisters from the live sockets (token expiry and revocation) */
+  private unregister: (() => void) | null = null;
   private readonly limiter: RateLimiter;
   /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
   private readonly raw: RawSocket | undefined;
@@ -85,6 +87,13 @@ export class RelayConnection implements RelayPeer, TurnSink {
       return this.reject(CloseCode.InternalError, Errors.ERR_ROOM_UNAVAILABLE.message, 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
+    this.unregister = ctx.live.add({
+      sub: auth.claims.sub,
+      jti: auth.claims.jti,
+      exp: auth.claims.exp,
+      endpoint: 'relay',
+      close: (code) => this.deny(Errors[code].closeCode, Errors[code].message),
+    });
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
@@ -228,6 +237,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
 
   private onClose(): void {
     this.closed = true;
+    this.unregister?.();
+    this.unregister = null;
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

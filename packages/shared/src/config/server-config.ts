@@ -40,6 +40,15 @@ export const serverEnvSchema = z.object({
   CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'origins are * or scheme://host[:port]')).min(1)).default(['*']),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
+  TOKEN_MAX_TTL_SECONDS: positiveInt.default(86400),
+  TOKEN_EXPIRY_GRACE_SECONDS: nonNegativeInt.default(30),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_DEBOUNCE_MS: positiveInt.default(2000),
+  WEBHOOK_QUEUE_SIZE: positiveInt.default(10000),
+  ROOM_MAX_BYTES: positiveInt.default(268435456),
+  MAX_NEW_ROOMS_PER_SUB_PER_HOUR: positiveInt.default(200),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
@@ -48,6 +57,9 @@ export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
   }
   if (c.STORAGE === 'postgres' && !c.DATABASE_URL) {
     ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required when STORAGE=postgres' });
+  }
+  if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URL is set (receivers verify the signature)' });
   }
   if (c.REDIS_URL && c.STORAGE !== 'postgres') {
     ctx.addIssue({

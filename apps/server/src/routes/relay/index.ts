@@ -14,6 +14,7 @@ import { createRelayScaleOut } from '../../fanout/scale-out.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
+import { RelayRoomSource } from '../../relay/admin-source.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
@@ -36,8 +37,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     idleMs: config.ROOM_IDLE_MS,
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
+    changes: ctx.changes,
   });
   scale.bind(registry);
+  ctx.admin.addSource(new RelayRoomSource(store, registry));
+  await ctx.admin.useRevocationStore(store);
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);

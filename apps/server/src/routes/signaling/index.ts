@@ -28,8 +28,9 @@ export async function signalingRoutes(app: FastifyInstance): Promise<void> {
 }
 
 function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
-  const { config, metrics, auth, roomPolicy } = app.sync;
+  const { config, metrics, auth, roomPolicy, live } = app.sync;
   return {
+    live,
     bus,
     auth,
     roomPolicy,
