@@ -54,6 +54,7 @@ export const Errors = define({
   ERR_ROOM_QUOTA: { httpStatus: 507, closeCode: CloseCode.StorageQuota, message: 'room storage quota reached' },
   ERR_TOO_MANY_NEW_ROOMS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many new rooms for this sub' },
   ERR_BAD_REQUEST: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed request' },
+  ERR_TOKEN_TTL: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token lives longer than TOKEN_MAX_TTL_SECONDS' },
 });
 export type ErrorCode = keyof typeof Errors;
 

@@ -5,13 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { tokenFromRequest } from '../../auth/authenticate.js';
+import type { ErrorCode } from '@sync-suite/shared';
+import { tokenFromRequest, type AuthFailure } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
+
+/** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
+const SIGNAL_REFUSALS: Partial<Record<AuthFailure, ErrorCode>> = {
+  missing: 'ERR_TOKEN_MISSING',
+  revoked: 'ERR_TOKEN_REVOKED',
+  ttl_too_long: 'ERR_TOKEN_TTL',
+};
 
 /** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
 const BUFFERED_FRAMES = 64;
@@ -58,7 +66,7 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
       if (result.ok) return conn.authenticated(result.claims);
-      const code = result.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID';
+      const code = SIGNAL_REFUSALS[result.reason] ?? 'ERR_TOKEN_INVALID';
       conn.refuse(refusal(code, 'unauthorized', result.reason));
     })
     .catch((err: unknown) => {
