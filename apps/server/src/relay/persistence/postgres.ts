@@ -220,7 +220,7 @@ export class PostgresStore implements EngineStore {
 async function lockRoom(c: pg.PoolClient, room: string, count: number): Promise<void> {
   // changed_at: when updates were last appended (admin API); a compaction (count 0) is no change.
   await c.query(
-    `INSERT INTO relay_rooms (room, appended, changed_at) VALUES ($1, $2, CASE WHEN $2 > 0 THEN now() END)
+    `INSERT INTO relay_rooms (room, appended, changed_at) VALUES ($1, $2::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
      ON CONFLICT (room) DO UPDATE SET appended = relay_rooms.appended + excluded.appended,
        changed_at = coalesce(excluded.changed_at, relay_rooms.changed_at)`,
     [room, count],
