@@ -147,7 +147,7 @@ describe('/admin/rooms', () => {
     expect((await admin(server, 'GET', `/admin/rooms/${ROOM}`)).json).toMatchObject({ room: ROOM, connections: 2 });
 
     const closes: number[] = [];
-    for (const c of [a, b]) c.p.on('connection-close', (e) => closes.push(e?.code ?? 0));
+    for (const c of [a, b]) onClose(c, (code) => closes.push(code));
     const del = await admin(server, 'DELETE', `/admin/rooms/${ROOM}`);
     expect(del).toEqual({ status: 200, json: { deleted: true, closed: 2, instances: 1 } });
     await until(a.p as never, 'connection-close', () => closes.length === 2, 5000, 'both clients closed');
@@ -170,3 +170,8 @@ describe('/admin/rooms', () => {
     expect(server.logs.find((l) => l['admin'] === 'delete')).toMatchObject({ room: ROOM, closed: 2 });
   });
 });
+
+/** The close codes a stock provider sees. */
+function onClose(c: { p: unknown }, f: (code: number) => void): void {
+  (c.p as { on(e: 'connection-close', f: (ev: { code: number } | null) => void): void }).on('connection-close', (ev) => f(ev?.code ?? 0));
+}

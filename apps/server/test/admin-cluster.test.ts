@@ -113,7 +113,7 @@ describe('admin API on two instances (Redis + PostgreSQL)', () => {
     expect((await admin(s1, 'GET', `/admin/rooms/${room}`))).toMatchObject({ room, entries: 1, connections: 1 });
 
     const closes: number[] = [];
-    for (const c of [a, b]) c.p.on('connection-close', (e) => closes.push(e?.code ?? 0));
+    for (const c of [a, b]) onClose(c, (code) => closes.push(code));
     expect(await admin(s1, 'DELETE', `/admin/rooms/${room}`)).toEqual({ deleted: true, closed: 2, instances: 2 });
     await until(a.p as never, 'connection-close', () => closes.length === 2, 5000, 'both clients closed');
     expect(closes).toEqual([4410, 4410]);
@@ -124,3 +124,8 @@ describe('admin API on two instances (Redis + PostgreSQL)', () => {
     expect(textOf(fresh.doc)).toBe('');
   });
 });
+
+/** The close codes a stock provider sees. */
+function onClose(c: { p: unknown }, f: (code: number) => void): void {
+  (c.p as { on(e: 'connection-close', f: (ev: { code: number } | null) => void): void }).on('connection-close', (ev) => f(ev?.code ?? 0));
+}
