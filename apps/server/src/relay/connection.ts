@@ -10,6 +10,7 @@ import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
+import type { NewRoomLimiter } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
@@ -25,6 +26,8 @@ export interface RelayDeps {
   turns: TurnFlush;
   /** unsent bytes a receiver may hold before it is dropped as a slow consumer */
   maxBufferedBytes: number;
+  /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
+  quotas?: { roomMaxBytes: number; newRooms: NewRoomLimiter | null };
 }
 
 /** The part of net.Socket the connection writes to. */
@@ -87,6 +90,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
       return this.reject(CloseCode.InternalError, Errors.ERR_ROOM_UNAVAILABLE.message, 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
+    if (!this.mayOpen(this.room, auth.claims.sub)) return;
     this.unregister = ctx.live.add({
       sub: auth.claims.sub,
       jti: auth.claims.jti,
@@ -210,10 +214,26 @@ export class RelayConnection implements RelayPeer, TurnSink {
     }
   }
 
+  /** A room with nothing stored counts against the sub's new rooms per hour. */
+  private mayOpen(room: Room, sub: string): boolean {
+    const limiter = this.deps.quotas?.newRooms;
+    if (!limiter || room.storedBytes > 0 || limiter.take(sub, room.name)) return true;
+    this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'new_rooms' });
+    const { closeCode, message } = Errors.ERR_TOO_MANY_NEW_ROOMS;
+    this.reject(closeCode, message, 'new_rooms_quota');
+    return false;
+  }
+
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
     if (this.readOnly) {
       this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'read_only' });
       return;
+    }
+    const max = this.deps.quotas?.roomMaxBytes;
+    if (max !== undefined && room.storedBytes + update.length > max) {
+      this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'room_bytes' });
+      const { closeCode, message } = Errors.ERR_ROOM_QUOTA;
+      return this.reject(closeCode, message, 'room_quota');
     }
     room.applyUpdate(update, this, frame);
   }

@@ -4,6 +4,7 @@
  * ROOM_IDLE_MS and its updates are committed; its log is then compacted into a snapshot.
  */
 import { EventEmitter } from 'node:events';
+import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
 import { CloseCode, Errors } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
@@ -201,6 +202,7 @@ export class RoomRegistry extends EventEmitter {
     }
     room.logLength = stored.updates.length;
     room.snapshotSeq = stored.snapshotSeq;
+    room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
     this.opts.fanout.afterLoad?.(room);
     this.opts.metrics.relayRooms.inc();
@@ -211,6 +213,7 @@ export class RoomRegistry extends EventEmitter {
   private accepted(room: Room, update: Uint8Array): void {
     this.opts.metrics.relayUpdates.inc();
     this.opts.metrics.relayUpdateBytes.inc(update.length);
+    room.storedBytes += update.length;
     this.persist.enqueue(room.name, update);
   }
 
@@ -251,6 +254,8 @@ export class RoomRegistry extends EventEmitter {
         this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
           room.logLength = Math.max(0, room.logLength - done.folded);
           if (done.folded > 0) room.snapshotSeq = done.throughSeq;
+          // The log was folded into a snapshot: the live state is what storage holds now (at most).
+          if (done.folded > 0 && !room.unloaded) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
           room.compacting = false;
         }),
       );
