@@ -22,6 +22,19 @@ if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') {
   process.stderr.write('TURN_ALLOW_LOOPBACK_PEERS=true for this one-host run (never in production)\n');
 }
 
+// The status page reads TURN's metrics; both run here, so point it at them.
+if (!env['TURN_METRICS_URL']) {
+  env['TURN_METRICS_URL'] = `http://127.0.0.1:${env['TURN_METRICS_PORT'] ?? '9641'}/metrics`;
+}
+if (!env['AUTH_SECRET']) {
+  // Nothing else tells a new user how `npm run token` (which needs AUTH_SECRET) fits with this.
+  process.stderr.write(
+    'auth is off: clients connect without a token. To turn it on, start with a secret and sign tokens with the same one:\n' +
+      '  export AUTH_SECRET=$(openssl rand -base64 48); npm start\n' +
+      "  AUTH_SECRET=$AUTH_SECRET npm run token -- --sub alice --room 'app-conversation-*' --ttl 3600\n",
+  );
+}
+
 const children = new Map<string, ChildProcess>();
 /** Set once: the exit code this process will end with. */
 let exitCode: number | undefined;

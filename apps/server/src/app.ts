@@ -8,7 +8,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { closeWith } from '@sync-suite/shared';
 import { createLogger, createServerMetrics, type Logger, type ServerConfig } from '@sync-suite/shared/node';
+import { installAdminBus } from './admin/install-bus.js';
+import { AdminHub } from './admin/hub.js';
 import { Authenticator } from './auth/authenticate.js';
+import { LiveSockets } from './auth/live-sockets.js';
+import { RevocationList } from './auth/revocations.js';
 import type { ServerContext } from './context.js';
 import { Readiness } from './health/readiness.js';
 import { clientErrorHandler, installErrorHandler } from './http/client-errors.js';
@@ -17,6 +21,7 @@ import redisLinkPlugin from './fanout/redis-link-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
 import { installAdmission, onSocketError } from './ws/upgrade-hooks.js';
+import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { relayRoutes } from './routes/relay/index.js';
@@ -24,6 +29,7 @@ import { sealedRoutes } from './routes/sealed/index.js';
 import { signalingRoutes } from './routes/signaling/index.js';
 import { statusRoutes } from './routes/status/index.js';
 import { turnCredentialsRoutes } from './routes/turn-credentials/index.js';
+import { createRoomChanges } from './webhooks/create.js';
 
 export interface BuildOptions {
   /** a pino logger (tests pass one writing to a sink) */
@@ -57,18 +63,33 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   const secrets = [config.AUTH_SECRET, config.AUTH_SECRET_PREVIOUS].filter((s): s is string => !!s);
   const metrics = createServerMetrics();
   const lifecycle = new Lifecycle();
+  const revocations = new RevocationList();
+  const live = new LiveSockets({
+    graceSeconds: config.TOKEN_EXPIRY_GRACE_SECONDS,
+    metrics,
+    revoked: (s) => revocations.revoked(s),
+  });
+  const changes = createRoomChanges(app, config, metrics);
   const context: ServerContext = {
     config,
     log: app.log,
     metrics,
-    auth: new Authenticator(secrets, metrics),
+    auth: new Authenticator(secrets, metrics, config.TOKEN_MAX_TTL_SECONDS, revocations),
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
     readiness: new Readiness(() => lifecycle.shuttingDown),
     lifecycle,
     admission: new Admission({ maxConnections: config.MAX_CONNECTIONS, unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE }),
+    live,
+    revocations,
+    admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
+    changes,
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());
+  app.addHook('onClose', async () => {
+    live.stop();
+    context.admin.stop();
+  });
 
   // Runs before @fastify/websocket's own preClose: commit, then close sockets with 1012.
   app.addHook('preClose', async () => {
@@ -102,6 +123,8 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   await app.register(sealedRoutes);
   await app.register(turnCredentialsRoutes);
   await app.register(statusRoutes);
+  await app.register(adminRoutes);
+  await installAdminBus(app);
   return app;
 }
 

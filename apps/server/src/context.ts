@@ -6,6 +6,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from './auth/authenticate.js';
+import type { LiveSockets } from './auth/live-sockets.js';
+import type { RevocationList } from './auth/revocations.js';
+import type { AdminHub } from './admin/hub.js';
+import type { RoomChanges } from './webhooks/room-changes.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
@@ -20,6 +24,13 @@ export interface ServerContext {
   lifecycle: Lifecycle;
   /** who may open a WebSocket (instance cap, per-address budget of unauthenticated upgrades) */
   admission: Admission;
+  /** sockets admitted by a token: closed on expiry and revocation */
+  live: LiveSockets;
+  revocations: RevocationList;
+  /** admin operations (revoke, room delete) on this instance and the others; room sources register here */
+  admin: AdminHub;
+  /** where relayed (and sealed) rooms report committed changes: webhooks */
+  changes: RoomChanges;
 }
 
 declare module 'fastify' {

@@ -44,10 +44,21 @@ describe('health, readiness and metrics', () => {
 
   it('never logs tokens from query strings', async () => {
     const server = await scope.start();
-    await fetch(`${server.url}/healthz?token=super-secret-value`);
+    await fetch(`${server.url}/metrics?token=super-secret-value`);
     const text = JSON.stringify(server.logs);
-    expect(text).toContain('/healthz?token=[REDACTED]');
+    expect(text).toContain('/metrics?token=[REDACTED]');
     expect(text).not.toContain('super-secret-value');
+  });
+
+  it('does not log probes (/healthz, /readyz) at info: they come every few seconds', async () => {
+    const server = await scope.start();
+    await fetch(`${server.url}/readyz`);
+    await fetch(`${server.url}/healthz`);
+    await fetch(`${server.url}/metrics`);
+    const urls = server.logs.map((l) => (l['req'] as { url?: string } | undefined)?.url).filter(Boolean);
+    expect(urls).toContain('/metrics');
+    expect(urls).not.toContain('/readyz');
+    expect(urls).not.toContain('/healthz');
   });
 
   it('never logs tokens from unknown routes or authorization headers', async () => {

@@ -16,6 +16,10 @@ export const CloseCode = {
   Forbidden: 4403,
   RoomFull: 4409,
   RateLimited: 4429,
+  /** the room was deleted through the admin API */
+  RoomDeleted: 4410,
+  /** the room's stored size reached ROOM_MAX_BYTES (mirrors HTTP 507 Insufficient Storage) */
+  StorageQuota: 4507,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -49,6 +53,13 @@ export const Errors = define({
   ERR_ROOM_RELOADING: { httpStatus: 503, closeCode: CloseCode.ServiceRestart, message: 'room reloading' },
   ERR_ROOM_SEALED: { httpStatus: 403, closeCode: CloseCode.Forbidden, message: 'room is sealed' },
   ERR_TOO_MANY_UPGRADES: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many unauthenticated connections from this address' },
+  ERR_TOKEN_EXPIRED: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token expired' },
+  ERR_TOKEN_REVOKED: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token revoked' },
+  ERR_ROOM_DELETED: { httpStatus: 410, closeCode: CloseCode.RoomDeleted, message: 'room deleted' },
+  ERR_ROOM_QUOTA: { httpStatus: 507, closeCode: CloseCode.StorageQuota, message: 'room storage quota reached' },
+  ERR_TOO_MANY_NEW_ROOMS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many new rooms for this sub' },
+  ERR_BAD_REQUEST: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed request' },
+  ERR_TOKEN_TTL: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token lives longer than TOKEN_MAX_TTL_SECONDS' },
 });
 export type ErrorCode = keyof typeof Errors;
 

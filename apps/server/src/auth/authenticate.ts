@@ -2,13 +2,26 @@
  * One place that turns a request's token into claims (or a refusal), for every endpoint.
  * With auth off (no AUTH_SECRET) every caller gets claims that cover all rooms with write scope.
  */
-import { tokenCoversRoom, verifyRoomToken, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
+import { tokenCoversRoom, verifyRoomToken, type ErrorCode, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { bearerToken, queryToken } from './request-token.js';
+import type { RevocationList } from './revocations.js';
 
 export type AuthEndpoint = 'signal' | 'relay' | 'turn' | 'metrics' | 'status' | 'sealed';
 
-export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
+export type AuthFailure = TokenFailure | 'revoked';
+/** The error a refused token closes its socket with (docs/errors.md), on every endpoint. */
+const REFUSALS: Partial<Record<AuthFailure, ErrorCode>> = {
+  missing: 'ERR_TOKEN_MISSING',
+  revoked: 'ERR_TOKEN_REVOKED',
+  ttl_too_long: 'ERR_TOKEN_TTL',
+};
+
+export function tokenRefusal(reason: AuthFailure): ErrorCode {
+  return REFUSALS[reason] ?? 'ERR_TOKEN_INVALID';
+}
+
+export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: AuthFailure };
 
 const OPEN_CLAIMS: RoomTokenClaims = { sub: 'anonymous', exp: Number.MAX_SAFE_INTEGER, rooms: ['*'], scope: 'write' };
 
@@ -16,6 +29,10 @@ export class Authenticator {
   constructor(
     private readonly secrets: readonly string[],
     private readonly metrics: ServerMetrics,
+    /** tokens living longer are refused (TOKEN_MAX_TTL_SECONDS) */
+    private readonly maxTtlSeconds: number = Number.MAX_SAFE_INTEGER,
+    /** revoked subjects and token ids (POST /admin/revoke) */
+    readonly revocations?: RevocationList,
   ) {}
 
   get enabled(): boolean {
@@ -24,7 +41,8 @@ export class Authenticator {
 
   async verify(token: string | undefined, endpoint: AuthEndpoint): Promise<AuthResult> {
     if (!this.enabled) return { ok: true, claims: OPEN_CLAIMS };
-    const result = await verifyRoomToken(token, this.secrets);
+    const verified = await verifyRoomToken(token, this.secrets, { maxTtlSeconds: this.maxTtlSeconds });
+    const result: AuthResult = verified.ok && this.revocations?.revoked(verified.claims) ? { ok: false, reason: 'revoked' } : verified;
     if (!result.ok) this.metrics.authFailures.inc({ endpoint, reason: result.reason });
     return result;
   }

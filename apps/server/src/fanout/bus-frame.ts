@@ -32,6 +32,10 @@ export const BusKind = {
   SealedPresenceQuery: 23,
   /** sealed: the sender could not publish some committed entries; read the room's tail from storage */
   SealedCheck: 24,
+  /** admin: an operation (JSON AdminOp with a request id) every instance carries out */
+  AdminRequest: 30,
+  /** admin: an instance's answer to an AdminRequest (JSON: request id, sockets closed) */
+  AdminReply: 31,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 

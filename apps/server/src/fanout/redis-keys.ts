@@ -7,6 +7,10 @@ export interface RedisKeys {
   signalTopic(topic: string): string;
   relayRoom(room: string): string;
   sealedRoom(room: string): string;
+  /** admin operations between instances (admin/admin-bus.ts) */
+  admin(): string;
+  /** a key held while one instance sends a room's webhook event for a change burst */
+  webhookBurst(room: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -14,5 +18,7 @@ export function redisKeys(prefix: string): RedisKeys {
     signalTopic: (topic) => `${prefix}signal:${topic}`,
     relayRoom: (room) => `${prefix}relay:${room}`,
     sealedRoom: (room) => `${prefix}sealed:${room}`,
+    admin: () => `${prefix}admin`,
+    webhookBurst: (room) => `${prefix}webhook:${room}`,
   };
 }

@@ -80,6 +80,17 @@ export class RedisLink {
     return true;
   }
 
+  /** Publishes and resolves with the number of subscribers (instances) that received it. */
+  async publishCounted(channel: string, frame: Buffer): Promise<number> {
+    this.opts.metrics.redisMessages.inc({ direction: 'publish' });
+    return this.pub.publish(channel, frame);
+  }
+
+  /** SET key NX PX ttlMs: true when this call set it (nobody held it). */
+  async setIfAbsent(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.pub.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
   /**
    * Called after a connection came back: the subscriber (its channels subscribed again) or the
    * publisher (publishes failed meanwhile).

@@ -10,9 +10,11 @@ import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
+import type { NewRoomLimiter } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
+import { tokenRefusal } from '../auth/authenticate.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
@@ -27,6 +29,8 @@ export interface RelayDeps {
   turns: TurnFlush;
   /** unsent bytes a receiver may hold before it is dropped as a slow consumer */
   maxBufferedBytes: number;
+  /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
+  quotas?: { roomMaxBytes: number; newRooms: NewRoomLimiter | null };
 }
 
 /** The part of net.Socket the connection writes to. */
@@ -42,6 +46,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
+  /** unregisters from the live sockets (token expiry and revocation) */
+  private unregister: (() => void) | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate */
   private readonly throttle: ReadThrottle;
@@ -80,7 +86,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (isSealedRoomType(ctx.config, parsed.room.type)) return this.deny(...closeWith('ERR_ROOM_SEALED'));
     this.log = this.log.child({ room: roomName });
     const auth = await ctx.auth.verify(token, 'relay');
-    if (!auth.ok) return this.deny(...closeWith(auth.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID'));
+    if (!auth.ok) return this.deny(...closeWith(tokenRefusal(auth.reason)));
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));
     this.readOnly = auth.claims.scope === 'read';
     if (this.closed) return;
@@ -94,6 +100,14 @@ export class RelayConnection implements RelayPeer, TurnSink {
       return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
+    if (!this.mayOpen(this.room, auth.claims.sub)) return;
+    this.unregister = ctx.live.add({
+      sub: auth.claims.sub,
+      jti: auth.claims.jti,
+      exp: auth.claims.exp,
+      endpoint: 'relay',
+      close: (code) => this.deny(...closeWith(code)),
+    });
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
@@ -212,10 +226,24 @@ export class RelayConnection implements RelayPeer, TurnSink {
     }
   }
 
+  /** A room with nothing stored counts against the sub's new rooms per hour. */
+  private mayOpen(room: Room, sub: string): boolean {
+    const limiter = this.deps.quotas?.newRooms;
+    if (!limiter || room.storedBytes > 0 || limiter.take(sub, room.name)) return true;
+    this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'new_rooms' });
+    this.reject(...closeWith('ERR_TOO_MANY_NEW_ROOMS'), 'new_rooms_quota');
+    return false;
+  }
+
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
     if (this.readOnly) {
       this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'read_only' });
       return;
+    }
+    const max = this.deps.quotas?.roomMaxBytes;
+    if (max !== undefined && room.storedBytes + update.length > max) {
+      this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'room_bytes' });
+      return this.reject(...closeWith('ERR_ROOM_QUOTA'), 'room_quota');
     }
     room.applyUpdate(update, this, frame);
   }
@@ -241,6 +269,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
 
   private onClose(): void {
     this.closed = true;
+    this.unregister?.();
+    this.unregister = null;
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

@@ -4,14 +4,16 @@
  * ROOM_IDLE_MS and its updates are committed; its log is then compacted into a snapshot.
  */
 import { EventEmitter } from 'node:events';
+import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
-import { closeWith } from '@sync-suite/shared';
+import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import { applyStoredRoom } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
+import type { RoomChanges } from '../webhooks/room-changes.js';
 import { Room } from './room.js';
 
 export interface RegistryOptions {
@@ -23,6 +25,8 @@ export interface RegistryOptions {
   idleMs: number;
   compactAfter: number;
   maxPeersPerRoom: number;
+  /** told after each commit (webhooks); one call, never awaited */
+  changes?: RoomChanges;
 }
 
 export class RoomFullError extends Error {
@@ -41,6 +45,10 @@ export class RoomRegistry extends EventEmitter {
   readonly store: DocStore;
   private closed = false;
   private compactions: Promise<unknown> = Promise.resolve();
+  /** rooms being deleted: loads wait for the purge */
+  private readonly purging = new Map<string, Promise<number>>();
+  /** bumped by each delete: a compaction scheduled before it must not write the room back */
+  private readonly purges = new Map<string, number>();
 
   constructor(private readonly opts: RegistryOptions) {
     super();
@@ -94,6 +102,42 @@ export class RoomRegistry extends EventEmitter {
     for (const peer of room.conns.keys()) peer.close(...closeWith('ERR_ROOM_RELOADING'));
   }
 
+  /**
+   * Admin delete on this instance: closes the room's connections with 4410 and forgets it, drops
+   * its uncommitted updates, waits for the commit and compactions in flight (they could write it
+   * back), then runs `purgeStorage`. Loads of the room wait meanwhile. Resolves with sockets closed.
+   */
+  purge(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
+    const run = this.purgeNow(name, purgeStorage);
+    this.purging.set(name, run);
+    void run.finally(() => {
+      if (this.purging.get(name) === run) this.purging.delete(name);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async purgeNow(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
+    await this.purging.get(name)?.catch(() => undefined);
+    this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
+    // A load in flight sees the new epoch when its read returns, and reads again after us.
+    const closed = this.drop(this.rooms.get(name));
+    this.persist.discard(name);
+    await this.persist.idle();
+    this.persist.discard(name); // a failed commit put them back
+    await this.compactions.catch(() => undefined);
+    await purgeStorage(name);
+    return closed;
+  }
+
+  private drop(room: Room | undefined): number {
+    if (!room || room.unloaded) return 0;
+    const peers = [...room.conns.keys()];
+    this.evict(room);
+    const { closeCode, message } = Errors.ERR_ROOM_DELETED;
+    for (const peer of peers) peer.close(closeCode, message);
+    return peers.length;
+  }
+
   /** Shutdown, phase drain: commit everything accepted so far. */
   async drain(): Promise<void> {
     await this.persist.flush();
@@ -122,7 +166,18 @@ export class RoomRegistry extends EventEmitter {
     return pending;
   }
 
+  /** Loads after any delete of the room; a load that overlapped a delete is thrown away and done again. */
   private async load(name: string): Promise<Room> {
+    for (;;) {
+      while (this.purging.has(name)) await this.purging.get(name)?.catch(() => undefined);
+      const epoch = this.purges.get(name);
+      const room = await this.loadFromStorage(name);
+      if (this.purges.get(name) === epoch) return room;
+      this.evict(room);
+    }
+  }
+
+  private async loadFromStorage(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
     await this.opts.fanout.beforeLoad?.(name);
@@ -147,6 +202,7 @@ export class RoomRegistry extends EventEmitter {
     }
     room.logLength = stored.updates.length;
     room.snapshotSeq = stored.snapshotSeq;
+    room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
     this.opts.fanout.afterLoad?.(room);
     this.opts.metrics.relayRooms.inc();
@@ -157,6 +213,7 @@ export class RoomRegistry extends EventEmitter {
   private accepted(room: Room, update: Uint8Array): void {
     this.opts.metrics.relayUpdates.inc();
     this.opts.metrics.relayUpdateBytes.inc(update.length);
+    room.storedBytes += update.length;
     this.persist.enqueue(room.name, update);
   }
 
@@ -187,6 +244,7 @@ export class RoomRegistry extends EventEmitter {
   private committed(name: string, updates: readonly Uint8Array[]): void {
     // Told to the other instances even when the room has unloaded meanwhile.
     this.opts.fanout.committed?.(name, updates);
+    this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;
     room.logLength += updates.length;
@@ -196,6 +254,8 @@ export class RoomRegistry extends EventEmitter {
         this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
           room.logLength = Math.max(0, room.logLength - done.folded);
           if (done.folded > 0) room.snapshotSeq = done.throughSeq;
+          // The log was folded into a snapshot: the live state is what storage holds now (at most).
+          if (done.folded > 0 && !room.unloaded) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
           room.compacting = false;
         }),
       );
@@ -208,7 +268,10 @@ export class RoomRegistry extends EventEmitter {
    * loop for all of them at once.
    */
   private compact(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
-    const run = this.compactions.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.compactNow(name, live));
+    const epoch = this.purges.get(name);
+    const run = this.compactions
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => (this.purges.get(name) === epoch ? this.compactNow(name, live) : { folded: 0, throughSeq: 0 }));
     this.compactions = run;
     return run;
   }

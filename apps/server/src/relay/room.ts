@@ -51,6 +51,8 @@ export class Room {
   logLength = 0;
   /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
   snapshotSeq = 0;
+  /** stored size as this instance knows it: loaded + accepted since, re-estimated after compaction (ROOM_MAX_BYTES) */
+  storedBytes = 0;
   idleTimer: NodeJS.Timeout | null = null;
   compacting = false;
   unloaded = false;

@@ -3,8 +3,8 @@
  * shutdown. The order and close codes are the relay's (relay/connection.ts, docs/errors.md), so
  * /sealed answers every refusal exactly as /relay does; the relay can call this too.
  */
-import { CloseCode, parseRoomName, type RoomName, type RoomTokenClaims } from '@sync-suite/shared';
-import type { AuthEndpoint } from '../auth/authenticate.js';
+import { closeWith, parseRoomName, type RoomName, type RoomTokenClaims } from '@sync-suite/shared';
+import { tokenRefusal, type AuthEndpoint } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 
 export type Admission =
@@ -14,11 +14,11 @@ export type Admission =
 
 export async function admitToRoom(ctx: ServerContext, roomName: string, token: string | undefined, endpoint: AuthEndpoint): Promise<Admission> {
   const parsed = parseRoomName(roomName, ctx.roomPolicy);
-  if (!parsed.ok) return refuse(CloseCode.BadRequest, `malformed room name: ${parsed.reason}`, 'bad_room_name', false);
+  if (!parsed.ok) return refuse(...closeWith('ERR_ROOM_NAME'), 'bad_room_name', false);
   const auth = await ctx.auth.verify(token, endpoint);
-  if (!auth.ok) return refuse(CloseCode.Unauthorized, `token ${auth.reason}`, 'unauthorized', true);
-  if (!ctx.auth.covers(auth.claims, roomName, endpoint)) return refuse(CloseCode.Forbidden, 'token does not cover the room', 'forbidden', true);
-  if (ctx.lifecycle.shuttingDown) return refuse(CloseCode.ServiceRestart, 'server restarting', 'shutting_down', false);
+  if (!auth.ok) return refuse(...closeWith(tokenRefusal(auth.reason)), 'unauthorized', true);
+  if (!ctx.auth.covers(auth.claims, roomName, endpoint)) return refuse(...closeWith('ERR_FORBIDDEN_ROOM'), 'forbidden', true);
+  if (ctx.lifecycle.shuttingDown) return refuse(...closeWith('ERR_SHUTTING_DOWN'), 'shutting_down', false);
   return { ok: true, claims: auth.claims, room: parsed.room, readOnly: auth.claims.scope === 'read' };
 }
 

@@ -57,6 +57,8 @@ export class SealedConnection implements SealedPeer {
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
   private readonly throttle: ReadThrottle;
+  /** unregisters from the live sockets (token expiry and revocation) */
+  private unregister: (() => void) | null = null;
   private readonly output: TurnOutput;
 
   constructor(
@@ -83,6 +85,9 @@ export class SealedConnection implements SealedPeer {
       return this.close(admission.code, admission.reason);
     }
     onAdmitted?.();
+    // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
+    const { claims } = admission;
+    this.unregister = this.deps.ctx.live.add({ sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', close: (code) => this.close(...closeWith(code)) });
     this.roomName = roomName;
     this.writable = !admission.readOnly;
     this.log = this.log.child({ room: roomName });
@@ -257,6 +262,8 @@ export class SealedConnection implements SealedPeer {
 
   private onClose(): void {
     this.state = 'closed';
+    this.unregister?.();
+    this.unregister = null;
     this.deps.ctx.metrics.sealedConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

@@ -23,6 +23,7 @@ export class SignalingConnection implements HandlerConnection {
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate */
   private readonly throttle: ReadThrottle;
+  private unregister: (() => void) | null = null;
 
   constructor(
     readonly id: string,
@@ -49,6 +50,14 @@ export class SignalingConnection implements HandlerConnection {
     this.claims = claims;
     this.state = 'open';
     this.log.debug({ sub: claims.sub }, 'signaling connection authenticated');
+    this.unregister = this.deps.live.add({
+      sub: claims.sub,
+      jti: claims.jti,
+      exp: claims.exp,
+      endpoint: 'signal',
+      close: (code) => this.refuse(refusal(code, code === 'ERR_TOKEN_EXPIRED' ? 'token_expired' : 'token_revoked')),
+    });
+    if (this.state !== 'open') return; // revoked while it was being verified
     const queued = this.pending;
     this.pending = [];
     for (const data of queued) {
@@ -109,6 +118,8 @@ export class SignalingConnection implements HandlerConnection {
   private teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.unregister?.();
+    this.unregister = null;
     this.pending = [];
     for (const topic of this.topics) this.deps.bus.leave(topic, this);
     this.topics.clear();

@@ -3,6 +3,7 @@ import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { AbuseThreshold } from '../limits/rate-limiter.js';
+import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import type { TopicBus } from './topic-bus.js';
 
@@ -27,4 +28,6 @@ export interface SignalingDeps {
   limits: SignalingLimits;
   /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
   keepalive: Keepalive;
+  /** where authenticated sockets register, to be closed on token expiry or revocation */
+  live: LiveSockets;
 }

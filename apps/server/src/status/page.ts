@@ -37,6 +37,8 @@ function render(s) {
   if (s.turn.configured === false) $('turn-allocations').textContent = 'not configured';
   else if (!s.turn.reachable) $('turn-allocations').textContent = 'unreachable';
   else $('turn-allocations').textContent = fmt(s.turn.allocations);
+  $('refusals').textContent = fmt(s.refusalsTotal);
+  $('webhook-backlog').textContent = fmt(s.webhookBacklog);
   $('state').textContent = s.ready ? 'ready' : 'not ready';
   $('state').className = s.ready ? 'ok' : 'bad';
   $('updated').textContent = 'updated ' + new Date(s.time).toLocaleTimeString() + ' · up ' + fmt(s.uptimeSeconds) + ' s';
@@ -108,6 +110,8 @@ export const STATUS_PAGE = `<!doctype html>
     ${tile('relay-rooms', 'rooms (relay)')}
     ${tile('updates-rate', 'relay updates / s')}
     ${tile('turn-allocations', 'TURN allocations')}
+    ${tile('refusals', 'refusals and closes for cause (total)')}
+    ${tile('webhook-backlog', 'webhook backlog')}
   </div>
   <div class="chart">
     <div class="legend">

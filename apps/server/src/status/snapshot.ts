@@ -13,6 +13,9 @@ export interface StatusSnapshot {
   signaling: { peers: number; rooms: number };
   relay: { connections: number; rooms: number; updatesTotal: number };
   authFailuresTotal: number;
+  /** sockets and messages refused or closed for cause: auth, limits, quotas, token expiry/revocation */
+  refusalsTotal: number;
+  webhookBacklog: number;
   turn: TurnSnapshot | { configured: false };
   rates: RatePoint[];
 }
@@ -35,6 +38,12 @@ export async function buildSnapshot(
       updatesTotal: await total(metrics.relayUpdates),
     },
     authFailuresTotal: await total(metrics.authFailures),
+    refusalsTotal:
+      (await total(metrics.authFailures)) +
+      (await total(metrics.rejectedMessages)) +
+      (await total(metrics.quotaRefusals)) +
+      (await total(metrics.tokenClosures)),
+    webhookBacklog: await total(metrics.webhookBacklog),
     turn: turnRead ? await turnRead : { configured: false },
     rates: sampler.series(),
   };

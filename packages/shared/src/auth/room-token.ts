@@ -12,6 +12,10 @@ export interface RoomTokenClaims {
   exp: number;
   rooms: string[];
   scope: TokenScope;
+  /** issue time (seconds), when the token carries one */
+  iat?: number;
+  /** token id, when the token carries one: what `POST /admin/revoke {"jti"}` names */
+  jti?: string;
 }
 
 export type TokenFailure =
@@ -24,7 +28,9 @@ export type TokenFailure =
   | 'missing_exp'
   | 'missing_sub'
   | 'missing_rooms'
-  | 'bad_scope';
+  | 'bad_scope'
+  /** lives longer than the server's TOKEN_MAX_TTL_SECONDS (exp - iat, or exp - now) */
+  | 'ttl_too_long';
 
 export type VerifyResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: TokenFailure };
 
@@ -39,6 +45,8 @@ export interface CreateRoomTokenOptions {
   scope?: TokenScope;
   /** for tests: the issue time in seconds */
   now?: number;
+  /** token id (default: a random UUID), so one token can be revoked without its `sub` */
+  jti?: string;
 }
 
 export async function createRoomToken(secret: string | Uint8Array, opts: CreateRoomTokenOptions): Promise<string> {
@@ -48,6 +56,7 @@ export async function createRoomToken(secret: string | Uint8Array, opts: CreateR
   return new SignJWT({ rooms: opts.rooms, scope: opts.scope ?? 'write' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.sub)
+    .setJti(opts.jti ?? crypto.randomUUID())
     .setIssuedAt(now)
     .setExpirationTime(now + opts.ttlSeconds)
     .sign(keyOf(secret));
@@ -69,7 +78,7 @@ function classify(err: unknown): TokenFailure {
 export async function verifyRoomToken(
   token: string | undefined | null,
   secrets: ReadonlyArray<string | Uint8Array>,
-  opts: { now?: number } = {},
+  opts: { now?: number; maxTtlSeconds?: number } = {},
 ): Promise<VerifyResult> {
   if (!token) return { ok: false, reason: 'missing' };
   if (token.length > 8192) return { ok: false, reason: 'malformed' };
@@ -89,7 +98,11 @@ export async function verifyRoomToken(
       }
       const scope = payload['scope'] ?? 'write';
       if (scope !== 'write' && scope !== 'read') return { ok: false, reason: 'bad_scope' };
-      return { ok: true, claims: { sub: payload.sub, exp: payload.exp, rooms: rooms as string[], scope } };
+      const claims: RoomTokenClaims = { sub: payload.sub, exp: payload.exp, rooms: rooms as string[], scope };
+      if (typeof payload.iat === 'number') claims.iat = payload.iat;
+      if (typeof payload.jti === 'string' && payload.jti.length > 0) claims.jti = payload.jti;
+      if (opts.maxTtlSeconds !== undefined && livesTooLong(claims, opts.maxTtlSeconds, opts.now)) return { ok: false, reason: 'ttl_too_long' };
+      return { ok: true, claims };
     } catch (err) {
       last = classify(err);
       // Only a signature mismatch can succeed with another secret.
@@ -97,6 +110,16 @@ export async function verifyRoomToken(
     }
   }
   return { ok: false, reason: last };
+}
+
+/**
+ * A token whose lifetime (exp - iat) or remaining life (exp - now) exceeds the limit: a revocation
+ * lasts TOKEN_MAX_TTL_SECONDS, so no token may outlive it (an `exp: 1e300` would never end).
+ */
+function livesTooLong(claims: RoomTokenClaims, maxTtlSeconds: number, now = Date.now() / 1000): boolean {
+  if (!Number.isFinite(claims.exp)) return true;
+  if (claims.exp - now > maxTtlSeconds + CLOCK_SKEW_SECONDS) return true;
+  return claims.iat !== undefined && claims.exp - claims.iat > maxTtlSeconds;
 }
 
 /** `rooms` entries are exact names, or prefixes ending in `*`. */

@@ -50,6 +50,15 @@ export const serverEnvSchema = z.object({
   MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE: positiveInt.default(300),
   RATE_LIMIT_ABUSE_FACTOR: positiveInt.default(10),
   RATE_LIMIT_ABUSE_SECONDS: positiveInt.default(10),
+  TOKEN_MAX_TTL_SECONDS: positiveInt.default(86400),
+  TOKEN_EXPIRY_GRACE_SECONDS: nonNegativeInt.default(30),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_DEBOUNCE_MS: positiveInt.default(2000),
+  WEBHOOK_QUEUE_SIZE: positiveInt.default(10000),
+  ROOM_MAX_BYTES: positiveInt.default(268435456),
+  MAX_NEW_ROOMS_PER_SUB_PER_HOUR: positiveInt.default(200),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
@@ -61,6 +70,9 @@ export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
   }
   if (c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS) {
     ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS' });
+  }
+  if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URL is set (receivers verify the signature)' });
   }
   if (c.REDIS_URL && c.STORAGE !== 'postgres') {
     ctx.addIssue({

@@ -74,6 +74,31 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       labelNames: ['endpoint', 'reason'] as const,
       registers: r,
     }),
+    tokenClosures: new Counter({
+      name: 'sync_token_closures_total',
+      help: 'Open sockets closed because their token expired or was revoked, by endpoint and reason',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers: r,
+    }),
+    adminRequests: new Counter({
+      name: 'sync_admin_requests_total',
+      help: 'Admin API requests, by action and outcome',
+      labelNames: ['action', 'outcome'] as const,
+      registers: r,
+    }),
+    webhookDeliveries: new Counter({
+      name: 'sync_webhook_deliveries_total',
+      help: 'Webhook POSTs, by result (ok, retry, dropped, gave_up, deduplicated)',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    webhookBacklog: new Gauge({ name: 'sync_webhook_backlog', help: 'Webhook events waiting to be delivered', registers: r }),
+    quotaRefusals: new Counter({
+      name: 'sync_quota_refusals_total',
+      help: 'Updates or joins refused by a quota, by quota (room_bytes, new_rooms)',
+      labelNames: ['quota'] as const,
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;

@@ -38,8 +38,32 @@ describe('verifyRoomToken: accepted', () => {
     const token = await createRoomToken(SECRET, { sub: 'alice', rooms: ROOMS, ttlSeconds: 3600, now: NOW });
     expect(await verifyRoomToken(token, [SECRET], { now: NOW + 10 })).toEqual({
       ok: true,
-      claims: { sub: 'alice', exp: NOW + 3600, rooms: ROOMS, scope: 'write' },
+      claims: { sub: 'alice', exp: NOW + 3600, iat: NOW, jti: expect.any(String) as string, rooms: ROOMS, scope: 'write' },
     });
+  });
+
+  it('carries the jti it was given', async () => {
+    const token = await createRoomToken(SECRET, { sub: 'alice', rooms: ROOMS, ttlSeconds: 60, now: NOW, jti: 'device-7' });
+    expect(await verifyRoomToken(token, [SECRET], { now: NOW })).toMatchObject({ ok: true, claims: { jti: 'device-7' } });
+  });
+});
+
+describe('verifyRoomToken: TOKEN_MAX_TTL_SECONDS', () => {
+  const opts = { now: NOW, maxTtlSeconds: 3600 };
+  it('accepts a token living exactly the limit', async () => {
+    const token = await createRoomToken(SECRET, { sub: 'a', rooms: ROOMS, ttlSeconds: 3600, now: NOW });
+    expect((await verifyRoomToken(token, [SECRET], opts)).ok).toBe(true);
+  });
+
+  it('refuses exp - iat above the limit', async () => {
+    const token = await createRoomToken(SECRET, { sub: 'a', rooms: ROOMS, ttlSeconds: 3601, now: NOW });
+    expect(await verifyRoomToken(token, [SECRET], opts)).toEqual({ ok: false, reason: 'ttl_too_long' });
+  });
+
+  it('refuses exp far ahead without iat, and exp: 1e300', async () => {
+    expect(await verifyRoomToken(await sign({ sub: 'a', exp: NOW + 7200, rooms: ['x'] }), [SECRET], opts)).toEqual({ ok: false, reason: 'ttl_too_long' });
+    expect(await verifyRoomToken(await sign({ sub: 'a', exp: 1e300, rooms: ['x'] }), [SECRET], opts)).toEqual({ ok: false, reason: 'ttl_too_long' });
+    expect(await verifyRoomToken(await sign({ sub: 'a', exp: 1e300, iat: 1e300 - 10, rooms: ['x'] }), [SECRET], opts)).toEqual({ ok: false, reason: 'ttl_too_long' });
   });
 
   it('defaults scope to write when the claim is absent', async () => {

@@ -7,8 +7,8 @@ const entries = Object.entries(Errors) as Array<[ErrorCode, (typeof Errors)[Erro
 
 describe('error definitions', () => {
   it('pins the number of codes (update docs/errors.md when this changes)', () => {
-    expect(entries).toHaveLength(16);
-    expect(Object.keys(CloseCode)).toHaveLength(9);
+    expect(entries).toHaveLength(23);
+    expect(Object.keys(CloseCode)).toHaveLength(11);
   });
 
   it('each definition carries its own key as code', () => {
@@ -50,6 +50,7 @@ describe('error definitions', () => {
       Forbidden: 4403,
       RoomFull: 4409,
       RateLimited: 4429,
+      RoomDeleted: 4410,
     });
   });
 });

@@ -3,12 +3,12 @@ import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
 import { MemoryStore } from './memory.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
-import type { DocStore } from './types.js';
+import type { EngineStore } from './types.js';
 
 export function createDocStore(
   config: Pick<ServerConfig, 'STORAGE' | 'DATA_DIR'> & Partial<Pick<ServerConfig, 'DATABASE_URL'>>,
   metrics?: ServerMetrics,
-): DocStore {
+): EngineStore {
   switch (config.STORAGE) {
     case 'sqlite':
       return new SqliteStore(config.DATA_DIR);

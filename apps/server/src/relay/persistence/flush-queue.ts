@@ -60,6 +60,16 @@ export class FlushQueue {
     }
   }
 
+  /** Forgets the room's updates not yet committed (the room was deleted). */
+  discard(room: string): void {
+    this.pending.delete(room);
+  }
+
+  /** Resolves once no commit is in flight (a failed one has put its updates back by then). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
   /** Stops the timer; pending updates stay until a final flush(). */
   close(): void {
     this.closed = true;

@@ -1,16 +1,19 @@
 /** In-process storage for tests and throwaway servers: nothing survives the process. */
-import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } from './types.js';
+import type { Revocation } from '../../auth/revocations.js';
+import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 interface MemoryRoom {
   snapshot: Uint8Array | null;
   snapshotSeq: number;
   log: Array<{ seq: number; update: Uint8Array }>;
+  changedAt: number | null;
 }
 
-export class MemoryStore implements DocStore {
+export class MemoryStore implements EngineStore {
   readonly engine = 'memory';
   private rooms: Map<string, MemoryRoom> | null = null;
   private seq = 0;
+  private revocations: Revocation[] = [];
 
   async init(): Promise<void> {
     this.rooms ??= new Map();
@@ -32,7 +35,8 @@ export class MemoryStore implements DocStore {
     const rooms = this.open();
     for (const { room, updates } of batches) {
       let stored = rooms.get(room);
-      if (!stored) rooms.set(room, (stored = { snapshot: null, snapshotSeq: 0, log: [] }));
+      if (!stored) rooms.set(room, (stored = { snapshot: null, snapshotSeq: 0, log: [], changedAt: null }));
+      if (updates.length > 0) stored.changedAt = Date.now();
       // Copies: callers may reuse their buffers.
       for (const update of updates) stored.log.push({ seq: ++this.seq, update: Uint8Array.from(update) });
     }
@@ -50,6 +54,44 @@ export class MemoryStore implements DocStore {
     this.open();
   }
 
+  async listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]> {
+    const names = [...this.open().keys()].filter((r) => r > after && r.startsWith(prefix)).sort(byteOrder);
+    const out: StoredRoomStat[] = [];
+    for (const name of names) {
+      if (out.length >= limit) break;
+      const stat = await this.statRoom(name);
+      if (stat) out.push(stat);
+    }
+    return out;
+  }
+
+  async statRoom(room: string): Promise<StoredRoomStat | null> {
+    const stored = this.open().get(room);
+    if (!stored || (stored.snapshot === null && stored.log.length === 0)) return null;
+    const logBytes = stored.log.reduce((n, e) => n + e.update.length, 0);
+    return {
+      room,
+      bytes: logBytes + (stored.snapshot?.length ?? 0),
+      entries: stored.log.length + (stored.snapshot ? 1 : 0),
+      lastChangeAt: stored.changedAt,
+    };
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    this.open().delete(room);
+  }
+
+  async saveRevocation(r: Revocation): Promise<void> {
+    this.open();
+    this.revocations.push({ ...r });
+  }
+
+  async loadRevocations(now: number): Promise<Revocation[]> {
+    this.open();
+    this.revocations = this.revocations.filter((r) => r.until > now);
+    return this.revocations.map((r) => ({ ...r }));
+  }
+
   async close(): Promise<void> {
     this.rooms = null;
   }
@@ -58,4 +100,8 @@ export class MemoryStore implements DocStore {
     if (!this.rooms) throw new StoreNotReadyError(this.engine);
     return this.rooms;
   }
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

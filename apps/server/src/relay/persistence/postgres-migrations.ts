@@ -57,6 +57,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'admin API: room change times and revocations',
+    sql: `
+      ALTER TABLE relay_rooms ADD COLUMN changed_at timestamptz;
+      CREATE TABLE relay_revocations (
+        id bigserial PRIMARY KEY,
+        sub text,
+        jti text,
+        until bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX relay_revocations_until ON relay_revocations (until);
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

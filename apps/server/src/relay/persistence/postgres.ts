@@ -12,16 +12,17 @@
  */
 import pg from 'pg';
 import { migrate } from './postgres-migrations.js';
-import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } from './types.js';
+import type { Revocation } from '../../auth/revocations.js';
+import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 export interface PostgresStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path, normally public */
   schema?: string;
   /** called for every failed operation (metrics) */
-  onError?: (op: 'load' | 'append' | 'compact' | 'check' | 'pool', err: unknown) => void;
+  onError?: (op: 'load' | 'append' | 'compact' | 'check' | 'pool' | 'admin', err: unknown) => void;
 }
 
-export class PostgresStore implements DocStore {
+export class PostgresStore implements EngineStore {
   readonly engine = 'postgres';
   private pool: pg.Pool | null = null;
 
@@ -119,6 +120,46 @@ export class PostgresStore implements DocStore {
     });
   }
 
+  async listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]> {
+    // Byte order (COLLATE "C"), as SQLite and the memory engine sort; room names are ASCII below 0x7f.
+    const { rows } = await this.admin((p) =>
+      p.query<StatRow>(
+        `${STAT_SELECT} WHERE r.room COLLATE "C" > $1 AND r.room COLLATE "C" >= $2 AND r.room COLLATE "C" < $3
+         ORDER BY r.room COLLATE "C" LIMIT $4`,
+        [after, prefix, `${prefix}\x7f`, limit],
+      ),
+    );
+    return rows.map(toStat).filter((s): s is StoredRoomStat => s !== null);
+  }
+
+  async statRoom(room: string): Promise<StoredRoomStat | null> {
+    const { rows } = await this.admin((p) => p.query<StatRow>(`${STAT_SELECT} WHERE r.room = $1`, [room]));
+    return rows[0] ? toStat(rows[0]) : null;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    await this.transaction('purge', 'BEGIN', async (c) => {
+      await lockRoom(c, room, 0); // waits for an append in flight to commit
+      await c.query('DELETE FROM relay_updates WHERE room = $1', [room]);
+      await c.query('DELETE FROM relay_snapshots WHERE room = $1', [room]);
+      await c.query('DELETE FROM relay_rooms WHERE room = $1', [room]);
+    });
+  }
+
+  async saveRevocation(r: Revocation): Promise<void> {
+    await this.transaction('admin', 'BEGIN', async (c) => {
+      await c.query('DELETE FROM relay_revocations WHERE until <= $1', [Math.floor(Date.now() / 1000)]);
+      await c.query('INSERT INTO relay_revocations (sub, jti, until) VALUES ($1, $2, $3)', [r.sub ?? null, r.jti ?? null, r.until]);
+    });
+  }
+
+  async loadRevocations(now: number): Promise<Revocation[]> {
+    const { rows } = await this.admin((p) =>
+      p.query<{ sub: string | null; jti: string | null; until: string }>('SELECT sub, jti, until FROM relay_revocations WHERE until > $1', [now]),
+    );
+    return rows.map((r) => ({ ...(r.sub !== null ? { sub: r.sub } : {}), ...(r.jti !== null ? { jti: r.jti } : {}), until: Number(r.until) }));
+  }
+
   async check(): Promise<void> {
     const pool = this.open();
     try {
@@ -135,6 +176,15 @@ export class PostgresStore implements DocStore {
     await pool?.end();
   }
 
+  private async admin<T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    try {
+      return await work(this.open());
+    } catch (err) {
+      this.opts.onError?.('admin', err);
+      throw err;
+    }
+  }
+
   private async ensureOpen(): Promise<void> {
     this.open();
   }
@@ -145,7 +195,7 @@ export class PostgresStore implements DocStore {
   }
 
   /** Runs `work` in one transaction; a client that failed is destroyed, not reused. */
-  private async transaction<T>(op: 'load' | 'append' | 'compact', begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(op: 'load' | 'append' | 'compact' | 'purge' | 'admin', begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const pool = this.open();
     let client: pg.PoolClient | undefined;
     try {
@@ -160,7 +210,7 @@ export class PostgresStore implements DocStore {
         await client.query('ROLLBACK').catch(() => undefined);
         client.release(true);
       }
-      this.opts.onError?.(op, err);
+      this.opts.onError?.(op === 'purge' ? 'admin' : op, err);
       throw err;
     }
   }
@@ -168,11 +218,40 @@ export class PostgresStore implements DocStore {
 
 /** Takes the room's row lock until commit (creating the row), adding `count` appended updates. */
 async function lockRoom(c: pg.PoolClient, room: string, count: number): Promise<void> {
+  // changed_at: when updates were last appended (admin API); a compaction (count 0) is no change.
   await c.query(
-    `INSERT INTO relay_rooms (room, appended) VALUES ($1, $2)
-     ON CONFLICT (room) DO UPDATE SET appended = relay_rooms.appended + excluded.appended`,
+    `INSERT INTO relay_rooms (room, appended, changed_at) VALUES ($1, $2::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
+     ON CONFLICT (room) DO UPDATE SET appended = relay_rooms.appended + excluded.appended,
+       changed_at = coalesce(excluded.changed_at, relay_rooms.changed_at)`,
     [room, count],
   );
+}
+
+interface StatRow {
+  room: string;
+  changed_at: Date | null;
+  log_bytes: string;
+  log_entries: string;
+  snap_bytes: number | null;
+}
+
+/** One row per room of relay_rooms, with what is stored for it. */
+const STAT_SELECT = `
+  SELECT r.room, r.changed_at,
+    (SELECT coalesce(sum(octet_length(data)), 0) FROM relay_updates u WHERE u.room = r.room) AS log_bytes,
+    (SELECT count(*) FROM relay_updates u WHERE u.room = r.room) AS log_entries,
+    (SELECT octet_length(snapshot) FROM relay_snapshots s WHERE s.room = r.room) AS snap_bytes
+  FROM relay_rooms r`;
+
+function toStat(row: StatRow): StoredRoomStat | null {
+  const entries = Number(row.log_entries) + (row.snap_bytes === null ? 0 : 1);
+  if (entries === 0) return null;
+  return {
+    room: row.room,
+    bytes: Number(row.log_bytes) + (row.snap_bytes ?? 0),
+    entries,
+    lastChangeAt: row.changed_at ? row.changed_at.getTime() : null,
+  };
 }
 
 async function createSchema(pool: pg.Pool, schema: string): Promise<void> {

@@ -8,7 +8,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AppendBatch, StoredRoom } from './types.js';
+import type { Revocation } from '../../auth/revocations.js';
+import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS relay_snapshots (
@@ -24,6 +25,25 @@ CREATE TABLE IF NOT EXISTS relay_updates (
 CREATE INDEX IF NOT EXISTS relay_updates_room_seq ON relay_updates (room, seq);
 `;
 
+/** Added later: rooms by name with their last change (admin API), and stored revocations. */
+const ADMIN_SCHEMA = `
+CREATE TABLE IF NOT EXISTS relay_room_meta (
+  room TEXT PRIMARY KEY,
+  changed_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS relay_revocations (
+  sub TEXT,
+  jti TEXT,
+  until INTEGER NOT NULL
+);
+`;
+
+/** Rooms stored before relay_room_meta existed get a row (with no change time). */
+const BACKFILL_META = `
+INSERT OR IGNORE INTO relay_room_meta (room, changed_at)
+SELECT room, NULL FROM relay_snapshots UNION SELECT DISTINCT room, NULL FROM relay_updates
+`;
+
 export class SqliteFile {
   private readonly db: Database.Database;
   private readonly st;
@@ -35,6 +55,9 @@ export class SqliteFile {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    const hadMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_room_meta'").get() !== undefined;
+    db.exec(ADMIN_SCHEMA);
+    if (!hadMeta) db.exec(BACKFILL_META);
     this.db = db;
     this.st = {
       snapshot: db.prepare<[string], { snapshot: Buffer; through_seq: number }>('SELECT snapshot, through_seq FROM relay_snapshots WHERE room = ?'),
@@ -47,6 +70,27 @@ export class SqliteFile {
       ),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM relay_updates WHERE room = ? AND seq <= ?'),
       ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
+      touch: db.prepare<[string, number]>(
+        'INSERT INTO relay_room_meta (room, changed_at) VALUES (?, ?) ON CONFLICT (room) DO UPDATE SET changed_at = excluded.changed_at',
+      ),
+      list: db.prepare<[string, string, string, number], { room: string }>(
+        'SELECT room FROM relay_room_meta WHERE room > ? AND room >= ? AND room < ? ORDER BY room LIMIT ?',
+      ),
+      stat: db.prepare<[{ room: string }], { changed_at: number | null; log_bytes: number; log_entries: number; snap_bytes: number | null }>(
+        `SELECT m.changed_at,
+           (SELECT coalesce(sum(length(data)), 0) FROM relay_updates WHERE room = @room) AS log_bytes,
+           (SELECT count(*) FROM relay_updates WHERE room = @room) AS log_entries,
+           (SELECT length(snapshot) FROM relay_snapshots WHERE room = @room) AS snap_bytes
+         FROM (SELECT @room AS room) AS r LEFT JOIN relay_room_meta m ON m.room = r.room`,
+      ),
+      purgeUpdates: db.prepare<[string]>('DELETE FROM relay_updates WHERE room = ?'),
+      purgeSnapshot: db.prepare<[string]>('DELETE FROM relay_snapshots WHERE room = ?'),
+      purgeMeta: db.prepare<[string]>('DELETE FROM relay_room_meta WHERE room = ?'),
+      saveRevocation: db.prepare<[string | null, string | null, number]>('INSERT INTO relay_revocations (sub, jti, until) VALUES (?, ?, ?)'),
+      dropRevocations: db.prepare<[number]>('DELETE FROM relay_revocations WHERE until <= ?'),
+      revocations: db.prepare<[number], { sub: string | null; jti: string | null; until: number }>(
+        'SELECT sub, jti, until FROM relay_revocations WHERE until > ?',
+      ),
     };
   }
 
@@ -70,9 +114,51 @@ export class SqliteFile {
 
   append(batches: readonly AppendBatch[]): void {
     const st = this.st;
+    const now = Date.now();
     this.db.transaction(() => {
-      for (const { room, updates } of batches) for (const update of updates) st.insert.run(room, update);
+      for (const { room, updates } of batches) {
+        for (const update of updates) st.insert.run(room, update);
+        if (updates.length > 0) st.touch.run(room, now);
+      }
     })();
+  }
+
+  listRooms(prefix: string, after: string, limit: number): StoredRoomStat[] {
+    // Room names are ASCII below 0x7f: [prefix, prefix + DEL) is every name starting with prefix.
+    const rows = this.st.list.all(after, prefix, `${prefix}\x7f`, limit);
+    return this.db.transaction(() => rows.map((r) => this.statRoom(r.room)).filter((s): s is StoredRoomStat => s !== null))();
+  }
+
+  statRoom(room: string): StoredRoomStat | null {
+    const row = this.st.stat.get({ room });
+    if (!row || (row.log_entries === 0 && row.snap_bytes === null)) return null;
+    return {
+      room,
+      bytes: row.log_bytes + (row.snap_bytes ?? 0),
+      entries: row.log_entries + (row.snap_bytes === null ? 0 : 1),
+      lastChangeAt: row.changed_at,
+    };
+  }
+
+  purgeRoom(room: string): void {
+    const st = this.st;
+    this.db.transaction(() => {
+      st.purgeUpdates.run(room);
+      st.purgeSnapshot.run(room);
+      st.purgeMeta.run(room);
+    })();
+  }
+
+  saveRevocation(r: Revocation): void {
+    const st = this.st;
+    this.db.transaction(() => {
+      st.dropRevocations.run(Math.floor(Date.now() / 1000));
+      st.saveRevocation.run(r.sub ?? null, r.jti ?? null, r.until);
+    })();
+  }
+
+  loadRevocations(now: number): Revocation[] {
+    return this.st.revocations.all(now).map((r) => ({ ...(r.sub !== null ? { sub: r.sub } : {}), ...(r.jti !== null ? { jti: r.jti } : {}), until: r.until }));
   }
 
   compact(room: string, snapshot: Uint8Array, throughSeq: number): void {

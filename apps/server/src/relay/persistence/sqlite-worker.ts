@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteFile } from './sqlite-file.js';
+import type { Revocation } from '../../auth/revocations.js';
 import type { AppendBatch } from './types.js';
 
 export type SqliteCall =
@@ -11,7 +12,12 @@ export type SqliteCall =
   | { id: number; op: 'append'; batches: AppendBatch[] }
   | { id: number; op: 'compact'; room: string; snapshot: Uint8Array; throughSeq: number }
   | { id: number; op: 'check' }
-  | { id: number; op: 'close' };
+  | { id: number; op: 'close' }
+  | { id: number; op: 'listRooms'; prefix: string; after: string; limit: number }
+  | { id: number; op: 'statRoom'; room: string }
+  | { id: number; op: 'purgeRoom'; room: string }
+  | { id: number; op: 'saveRevocation'; revocation: Revocation }
+  | { id: number; op: 'loadRevocations'; now: number };
 
 export type SqliteReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; name: string; message: string };
 
@@ -31,6 +37,16 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
       return file.check();
     case 'close':
       return file.close();
+    case 'listRooms':
+      return file.listRooms(call.prefix, call.after, call.limit);
+    case 'statRoom':
+      return file.statRoom(call.room);
+    case 'purgeRoom':
+      return file.purgeRoom(call.room);
+    case 'saveRevocation':
+      return file.saveRevocation(call.revocation);
+    case 'loadRevocations':
+      return file.loadRevocations(call.now);
   }
 }
 

@@ -7,7 +7,8 @@
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { StoreNotReadyError, type AppendBatch, type DocStore, type StoredRoom } from './types.js';
+import type { Revocation } from '../../auth/revocations.js';
+import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteReply, SqliteWorkerData } from './sqlite-worker.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
@@ -34,7 +35,7 @@ function spawnWorker(data: SqliteWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData: data });
 }
 
-export class SqliteStore implements DocStore {
+export class SqliteStore implements EngineStore {
   readonly engine = 'sqlite';
   readonly file: string;
   private worker: Worker | null = null;
@@ -78,6 +79,26 @@ export class SqliteStore implements DocStore {
 
   async check(): Promise<void> {
     await this.call({ op: 'check' });
+  }
+
+  listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]> {
+    return this.call({ op: 'listRooms', prefix, after, limit }) as Promise<StoredRoomStat[]>;
+  }
+
+  statRoom(room: string): Promise<StoredRoomStat | null> {
+    return this.call({ op: 'statRoom', room }) as Promise<StoredRoomStat | null>;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    await this.call({ op: 'purgeRoom', room });
+  }
+
+  async saveRevocation(revocation: Revocation): Promise<void> {
+    await this.call({ op: 'saveRevocation', revocation });
+  }
+
+  loadRevocations(now: number): Promise<Revocation[]> {
+    return this.call({ op: 'loadRevocations', now }) as Promise<Revocation[]>;
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@
  * so several server instances holding the same room can compact at any time without losing
  * an update that another instance appended meanwhile.
  */
+import type { RevocationStore } from '../../auth/revocations.js';
 
 export interface StoredRoom {
   /** merged state of every entry up to snapshotSeq, or null when the room was never compacted */
@@ -22,6 +23,27 @@ export interface StoredRoom {
 export interface AppendBatch {
   room: string;
   updates: Uint8Array[];
+}
+
+/** What storage holds for one room, for the admin API (GET /admin/rooms). */
+export interface StoredRoomStat {
+  room: string;
+  /** bytes of the snapshot plus the log */
+  bytes: number;
+  /** log entries, plus one for the snapshot */
+  entries: number;
+  /** unix ms of the last append (null if the engine has no record of it) */
+  lastChangeAt: number | null;
+}
+
+/** Admin operations on stored rooms and the stored revocations; every engine implements them. */
+export interface DocStoreAdmin extends RevocationStore {
+  /** rooms with anything stored, in name (byte) order: name starts with `prefix` and sorts after `after` */
+  listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]>;
+  /** null when nothing is stored */
+  statRoom(room: string): Promise<StoredRoomStat | null>;
+  /** deletes everything stored for the room, in one transaction */
+  purgeRoom(room: string): Promise<void>;
 }
 
 export interface DocStore {
@@ -42,6 +64,9 @@ export interface DocStore {
   check(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An engine: the relay's store with the admin operations. */
+export type EngineStore = DocStore & DocStoreAdmin;
 
 export class StoreNotReadyError extends Error {
   constructor(engine: string) {

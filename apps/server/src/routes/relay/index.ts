@@ -16,7 +16,9 @@ import { limitFramePayload } from '../../ws/payload-limit.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { storageStartupError } from '../../relay/persistence/storage-startup.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
+import { RelayRoomSource } from '../../relay/admin-source.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
+import { NewRoomLimiter } from '../../limits/new-rooms.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -42,17 +44,23 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     idleMs: config.ROOM_IDLE_MS,
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
+    changes: ctx.changes,
   });
   scale.bind(registry);
+  ctx.admin.addSource(new RelayRoomSource(store, registry));
+  await ctx.admin.useRevocationStore(store);
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes };
+  const newRooms = ctx.auth.enabled ? new NewRoomLimiter(config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR) : null;
+  const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
+  const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas };
 
   ctx.readiness.register('storage', () => store.check());
   ctx.lifecycle.on('drain', () => registry.drain());
   ctx.lifecycle.on('release', async () => {
     keepalive.stop();
+    newRooms?.stop();
     try {
       await registry.close();
     } finally {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { tokenFromRequest } from '../../auth/authenticate.js';
+import { tokenFromRequest, tokenRefusal } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
@@ -13,6 +13,8 @@ import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+
+/** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
 
 /** Unsent bytes a receiver may hold, in frames of the largest size, before it is dropped. */
 const BUFFERED_FRAMES = 64;
@@ -29,8 +31,9 @@ export async function signalingRoutes(app: FastifyInstance): Promise<void> {
 }
 
 function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
-  const { config, metrics, auth, roomPolicy } = app.sync;
+  const { config, metrics, auth, roomPolicy, live } = app.sync;
   return {
+    live,
     bus,
     auth,
     roomPolicy,
@@ -60,7 +63,7 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
         admission.admit(req, socket);
         return conn.authenticated(result.claims);
       }
-      const code = result.reason === 'missing' ? 'ERR_TOKEN_MISSING' : 'ERR_TOKEN_INVALID';
+      const code = tokenRefusal(result.reason);
       conn.refuse(refusal(code, 'unauthorized', result.reason));
     })
     .catch((err: unknown) => {

@@ -1,0 +1,132 @@
+/**
+ * The admin operations, on this instance and (through an AdminBus, with REDIS_URL) on the others:
+ * revoke a token subject or id, list and inspect stored rooms, delete a room. Room storage kinds
+ * register a RoomAdminSource; the storage engine keeps the revocations.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { LiveSockets } from '../auth/live-sockets.js';
+import type { Revocation, RevocationList, RevocationStore } from '../auth/revocations.js';
+import type { RoomChanges } from '../webhooks/room-changes.js';
+import type { RoomAdminSource, RoomFigures, StoredRoomFigures } from './room-source.js';
+
+/** What one instance asks the others to do. */
+export type AdminOp = { op: 'revoke'; revocation: Revocation } | { op: 'delete'; room: string };
+
+/** Carries AdminOps to the other instances and sums the sockets they closed. */
+export interface AdminTransport {
+  broadcast(op: AdminOp): Promise<{ closed: number; instances: number }>;
+}
+
+export interface AdminHubOptions {
+  live: LiveSockets;
+  revocations: RevocationList;
+  changes: RoomChanges;
+  log: FastifyBaseLogger;
+}
+
+/** How often an instance re-reads stored revocations when there are several (a missed message ends there). */
+const REFRESH_MS = 5000;
+
+export class AdminHub {
+  private readonly sources: RoomAdminSource[] = [];
+  private store: RevocationStore | null = null;
+  private transport: AdminTransport | null = null;
+  private refresh: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: AdminHubOptions) {}
+
+  addSource(source: RoomAdminSource): void {
+    this.sources.push(source);
+  }
+
+  /** The engine that stores revocations; what it holds is in force from now on. */
+  async useRevocationStore(store: RevocationStore): Promise<void> {
+    this.store = store;
+    await this.reload();
+  }
+
+  useTransport(transport: AdminTransport): void {
+    this.transport = transport;
+    this.refresh ??= setInterval(() => {
+      this.reload().catch((err: unknown) => this.opts.log.warn({ err }, 'revocations could not be re-read'));
+    }, REFRESH_MS);
+    this.refresh.unref();
+  }
+
+  stop(): void {
+    if (this.refresh) clearInterval(this.refresh);
+    this.refresh = null;
+  }
+
+  /** Stores the revocation, closes the matching sockets here and on every instance. */
+  async revoke(revocation: Revocation): Promise<{ closed: number; instances: number }> {
+    if (!this.store) throw new Error('no revocation store');
+    await this.store.saveRevocation(revocation);
+    const local = this.applyRevocation(revocation);
+    const remote = await this.broadcast({ op: 'revoke', revocation });
+    return { closed: local + remote.closed, instances: 1 + remote.instances };
+  }
+
+  async deleteRoom(room: string): Promise<{ closed: number; instances: number }> {
+    const local = await this.purgeLocal(room);
+    const remote = await this.broadcast({ op: 'delete', room });
+    this.opts.changes.deleted(room);
+    return { closed: local + remote.closed, instances: 1 + remote.instances };
+  }
+
+  /** An op from another instance; resolves with the sockets closed here. */
+  async handle(op: AdminOp): Promise<number> {
+    if (op.op === 'revoke') return this.applyRevocation(op.revocation);
+    return this.purgeLocal(op.room);
+  }
+
+  async listRooms(prefix: string, after: string, limit: number): Promise<{ rooms: RoomFigures[]; next: string | null }> {
+    const lists = await Promise.all(this.sources.map((s) => s.list(prefix, after, limit + 1)));
+    const merged = new Map<string, StoredRoomFigures>();
+    for (const list of lists) for (const r of list) if (!merged.has(r.room)) merged.set(r.room, r);
+    const sorted = [...merged.values()].sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
+    const page = sorted.slice(0, limit).map((r) => ({ ...r, connections: this.connections(r.room) }));
+    const last = page.at(-1);
+    return { rooms: page, next: sorted.length > limit && last ? last.room : null };
+  }
+
+  /** null when nothing is stored and nobody is connected here. */
+  async room(room: string): Promise<RoomFigures | null> {
+    const stats = await Promise.all(this.sources.map((s) => s.stat(room)));
+    const stored = stats.find((s) => s !== null) ?? null;
+    const connections = this.connections(room);
+    if (!stored && connections === 0) return null;
+    return { ...(stored ?? { room, sealed: false, bytes: 0, entries: 0, lastChangeAt: null }), connections };
+  }
+
+  private connections(room: string): number {
+    return this.sources.reduce((n, s) => n + s.connections(room), 0);
+  }
+
+  private applyRevocation(r: Revocation): number {
+    this.opts.revocations.apply(r);
+    return this.opts.live.revoke({ sub: r.sub, jti: r.jti });
+  }
+
+  private async purgeLocal(room: string): Promise<number> {
+    const closed = await Promise.all(this.sources.map((s) => s.purge(room)));
+    return closed.reduce((a, b) => a + b, 0);
+  }
+
+  private async broadcast(op: AdminOp): Promise<{ closed: number; instances: number }> {
+    if (!this.transport) return { closed: 0, instances: 0 };
+    try {
+      return await this.transport.broadcast(op);
+    } catch (err) {
+      // Stored already: the others pick a revocation up on their next refresh.
+      this.opts.log.warn({ err, op: op.op }, 'admin operation not sent to the other instances');
+      return { closed: 0, instances: 0 };
+    }
+  }
+
+  private async reload(): Promise<void> {
+    if (!this.store) return;
+    const now = Math.floor(Date.now() / 1000);
+    for (const r of await this.store.loadRevocations(now)) this.applyRevocation(r);
+  }
+}

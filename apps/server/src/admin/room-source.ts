@@ -1,0 +1,33 @@
+/**
+ * What the admin API needs of each kind of room storage (the relay's rooms today, sealed rooms
+ * when they exist): list and inspect what is stored, count local sockets, and delete a room on
+ * this instance. Each kind registers one source with the AdminHub.
+ */
+export interface StoredRoomFigures {
+  room: string;
+  sealed: boolean;
+  bytes: number;
+  entries: number;
+  /** unix ms, or null when storage has no record of it */
+  lastChangeAt: number | null;
+}
+
+export interface RoomFigures extends StoredRoomFigures {
+  /** sockets open on this room on this instance */
+  connections: number;
+}
+
+export interface RoomAdminSource {
+  /** stored rooms in name (byte) order: names starting with `prefix`, after `after` */
+  list(prefix: string, after: string, limit: number): Promise<StoredRoomFigures[]>;
+  /** null when nothing is stored */
+  stat(room: string): Promise<StoredRoomFigures | null>;
+  /** sockets open on the room on this instance */
+  connections(room: string): number;
+  /**
+   * On this instance: close the room's sockets with 4410, forget it in memory and drop its
+   * uncommitted writes, wait until nothing can write it back, then delete what is stored.
+   * Resolves with the number of sockets closed.
+   */
+  purge(room: string): Promise<number>;
+}

@@ -1,0 +1,129 @@
+/**
+ * Every open socket that a token admitted (/signal, /relay, and any endpoint that registers), by
+ * token `sub`, `jti` and expiry: the one place that closes sockets whose token expired or was
+ * revoked. Expiry needs no timer per socket: sockets sit in one bucket per deadline second and a
+ * single 1 s sweep closes the buckets whose second has passed.
+ */
+import type { ErrorCode } from '@sync-suite/shared';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+
+export type LiveEndpoint = 'signal' | 'relay' | 'sealed';
+
+export interface LiveSocket {
+  readonly sub: string;
+  readonly jti?: string | undefined;
+  /** the token's `exp`, unix seconds */
+  readonly exp: number;
+  readonly endpoint: LiveEndpoint;
+  /** closes the socket with the error's close code and message; called at most once */
+  close(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void;
+}
+
+export interface LiveSocketsOptions {
+  graceSeconds: number;
+  metrics: ServerMetrics;
+  /** true when the socket's token is revoked now (checked on add, for a revocation made while it opened) */
+  revoked?: (s: LiveSocket) => boolean;
+  now?: () => number;
+}
+
+export class LiveSockets {
+  private readonly bySub = new Map<string, Set<LiveSocket>>();
+  private readonly byJti = new Map<string, Set<LiveSocket>>();
+  /** deadline second (exp + grace, rounded up) -> sockets */
+  private readonly buckets = new Map<number, Set<LiveSocket>>();
+  private readonly deadlines = new Map<LiveSocket, number>();
+  private swept: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: LiveSocketsOptions) {
+    this.now = opts.now ?? Date.now;
+    this.swept = Math.floor(this.now() / 1000);
+  }
+
+  get size(): number {
+    return this.deadlines.size;
+  }
+
+  /** Registers the socket; returns the function that unregisters it (call it when it closes). */
+  add(s: LiveSocket): () => void {
+    if (this.opts.revoked?.(s)) {
+      this.close(s, 'ERR_TOKEN_REVOKED', 'revoked');
+      return () => undefined;
+    }
+    if (!this.timer) this.swept = Math.floor(this.now() / 1000) - 1; // idle until now: nothing to catch up
+    index(this.bySub, s.sub, s);
+    if (s.jti !== undefined) index(this.byJti, s.jti, s);
+    // Auth off: claims never expire. A deadline already swept goes into the next sweep.
+    const deadline = Number.isSafeInteger(s.exp) && s.exp < Number.MAX_SAFE_INTEGER ? Math.max(Math.ceil(s.exp + this.opts.graceSeconds), this.swept + 1) : Infinity;
+    this.deadlines.set(s, deadline);
+    if (deadline !== Infinity) {
+      index(this.buckets, deadline, s);
+      this.start();
+    }
+    return () => this.remove(s);
+  }
+
+  /** Closes every socket whose token has this `sub` or this `jti` with 4401; returns how many. */
+  revoke(match: { sub?: string | undefined; jti?: string | undefined }): number {
+    const hit = new Set<LiveSocket>();
+    if (match.sub !== undefined) for (const s of this.bySub.get(match.sub) ?? []) hit.add(s);
+    if (match.jti !== undefined) for (const s of this.byJti.get(match.jti) ?? []) hit.add(s);
+    for (const s of hit) this.close(s, 'ERR_TOKEN_REVOKED', 'revoked');
+    return hit.size;
+  }
+
+  /** Closes what has expired up to now; runs every second while any socket can expire. */
+  sweep(): void {
+    const nowSec = Math.floor(this.now() / 1000);
+    for (let second = this.swept + 1; second <= nowSec; second++) {
+      const due = this.buckets.get(second);
+      if (!due) continue;
+      this.buckets.delete(second);
+      for (const s of due) this.close(s, 'ERR_TOKEN_EXPIRED', 'expired');
+    }
+    this.swept = Math.max(this.swept, nowSec);
+    if (this.buckets.size === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private start(): void {
+    if (this.timer) return;
+    // A process that stalled longer than a second catches up: sweep() walks every missed second.
+    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer.unref();
+  }
+
+  private close(s: LiveSocket, code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED', reason: string): void {
+    this.remove(s);
+    this.opts.metrics.tokenClosures.inc({ endpoint: s.endpoint, reason });
+    s.close(code);
+  }
+
+  private remove(s: LiveSocket): void {
+    const deadline = this.deadlines.get(s);
+    if (deadline === undefined) return;
+    this.deadlines.delete(s);
+    unindex(this.bySub, s.sub, s);
+    if (s.jti !== undefined) unindex(this.byJti, s.jti, s);
+    if (deadline !== Infinity) unindex(this.buckets, deadline, s);
+  }
+}
+
+function index<K>(map: Map<K, Set<LiveSocket>>, key: K, s: LiveSocket): void {
+  const set = map.get(key);
+  if (set) set.add(s);
+  else map.set(key, new Set([s]));
+}
+
+function unindex<K>(map: Map<K, Set<LiveSocket>>, key: K, s: LiveSocket): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(s);
+  if (set.size === 0) map.delete(key);
+}

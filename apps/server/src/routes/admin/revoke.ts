@@ -1,0 +1,39 @@
+/** POST /admin/revoke {"sub"|"jti", "until"?}: refuse matching tokens until `until`, close their sockets everywhere. */
+import type { FastifyInstance } from 'fastify';
+import type { Revocation } from '../../auth/revocations.js';
+import { badRequest } from './reply.js';
+
+const MAX_ID_LENGTH = 512;
+
+type Parsed = { ok: true; revocation: Revocation } | { ok: false; message: string };
+
+export function parseRevoke(body: unknown, now: number, maxTtlSeconds: number): Parsed {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, message: 'body must be a JSON object' };
+  const { sub, jti, until } = body as Record<string, unknown>;
+  const id = (v: unknown): v is string | undefined => v === undefined || (typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH);
+  if (!id(sub) || !id(jti)) return { ok: false, message: `sub and jti are non-empty strings of at most ${MAX_ID_LENGTH} characters` };
+  if (sub === undefined && jti === undefined) return { ok: false, message: 'give "sub" or "jti"' };
+  if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until) || until <= now)) {
+    return { ok: false, message: '"until" is a whole number of unix seconds in the future' };
+  }
+  const revocation: Revocation = { until: until ?? now + maxTtlSeconds };
+  if (sub !== undefined) revocation.sub = sub;
+  if (jti !== undefined) revocation.jti = jti;
+  return { ok: true, revocation };
+}
+
+export async function revokeRoutes(app: FastifyInstance): Promise<void> {
+  const { admin, config, metrics } = app.sync;
+  app.post('/admin/revoke', { bodyLimit: 4096 }, async (req, reply) => {
+    const parsed = parseRevoke(req.body, Math.floor(Date.now() / 1000), config.TOKEN_MAX_TTL_SECONDS);
+    if (!parsed.ok) {
+      metrics.adminRequests.inc({ action: 'revoke', outcome: 'bad_request' });
+      return badRequest(reply, parsed.message);
+    }
+    const { revocation } = parsed;
+    const done = await admin.revoke(revocation);
+    metrics.adminRequests.inc({ action: 'revoke', outcome: 'ok' });
+    req.log.info({ admin: 'revoke', ip: req.ip, ...revocation, closed: done.closed, instances: done.instances }, 'admin: token revoked');
+    return { revoked: revocation, closed: done.closed, instances: done.instances };
+  });
+}

@@ -1,0 +1,66 @@
+/** GET /admin/rooms, GET /admin/rooms/<room>, DELETE /admin/rooms/<room>. */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { badRequest } from './reply.js';
+
+const MAX_NAME_LENGTH = 255;
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+type ListQuery = { ok: true; prefix: string; after: string; limit: number } | { ok: false; message: string };
+
+export function parseListQuery(query: unknown): ListQuery {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const text = (v: unknown): v is string | undefined => v === undefined || (typeof v === 'string' && v.length <= MAX_NAME_LENGTH);
+  const { prefix, after, limit } = q;
+  if (!text(prefix) || !text(after)) return { ok: false, message: `prefix and after are at most ${MAX_NAME_LENGTH} characters` };
+  let n = DEFAULT_LIMIT;
+  if (limit !== undefined) {
+    n = typeof limit === 'string' && /^\d{1,5}$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT)) return { ok: false, message: `limit is a whole number from 1 to ${MAX_LIMIT}` };
+  }
+  return { ok: true, prefix: prefix ?? '', after: after ?? '', limit: n };
+}
+
+function roomParam(params: unknown): string | null {
+  const room = (params as Record<string, unknown>)['room'];
+  return typeof room === 'string' && room.length > 0 && room.length <= MAX_NAME_LENGTH ? room : null;
+}
+
+export async function roomRoutes(app: FastifyInstance): Promise<void> {
+  const { admin, metrics } = app.sync;
+  const noRoom = (reply: FastifyReply, action: string) => {
+    metrics.adminRequests.inc({ action, outcome: 'bad_request' });
+    return badRequest(reply, `room names are 1 to ${MAX_NAME_LENGTH} characters`);
+  };
+
+  app.get('/admin/rooms', async (req, reply) => {
+    const q = parseListQuery(req.query);
+    if (!q.ok) {
+      metrics.adminRequests.inc({ action: 'list', outcome: 'bad_request' });
+      return badRequest(reply, q.message);
+    }
+    const page = await admin.listRooms(q.prefix, q.after, q.limit);
+    metrics.adminRequests.inc({ action: 'list', outcome: 'ok' });
+    req.log.info({ admin: 'list', ip: req.ip, prefix: q.prefix, after: q.after, rooms: page.rooms.length }, 'admin: rooms listed');
+    return page;
+  });
+
+  app.get('/admin/rooms/:room', async (req, reply) => {
+    const room = roomParam(req.params);
+    if (!room) return noRoom(reply, 'stat');
+    const figures = await admin.room(room);
+    metrics.adminRequests.inc({ action: 'stat', outcome: figures ? 'ok' : 'not_found' });
+    req.log.info({ admin: 'stat', ip: req.ip, room, found: figures !== null }, 'admin: room inspected');
+    if (!figures) return reply.code(404).send({ error: 'ERR_ROOM_NOT_FOUND', message: 'nothing stored for this room and nobody connected' });
+    return figures;
+  });
+
+  app.delete('/admin/rooms/:room', async (req, reply) => {
+    const room = roomParam(req.params);
+    if (!room) return noRoom(reply, 'delete');
+    const done = await admin.deleteRoom(room);
+    metrics.adminRequests.inc({ action: 'delete', outcome: 'ok' });
+    req.log.info({ admin: 'delete', ip: req.ip, room, closed: done.closed, instances: done.instances }, 'admin: room deleted');
+    return { deleted: true, closed: done.closed, instances: done.instances };
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * Quotas: ROOM_MAX_BYTES refuses the update that would take a room's stored size above it (close
+ * 4507), and MAX_NEW_ROOMS_PER_SUB_PER_HOUR refuses one sub's next room with nothing stored
+ * (close 4429, its own reason) while rooms it already opened, stored rooms and other subs still work.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
+import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { RawClient, metric } from '../../../test/fixtures/relay-clients.js';
+
+const scope = serverPerTest();
+afterEach(() => scope.close());
+
+function updateOf(bytes: number): Uint8Array {
+  const d = new Y.Doc();
+  d.getText('t').insert(0, 'x'.repeat(bytes));
+  return encodeRelayMessage((e) => writeRelayUpdate(e, Y.encodeStateAsUpdate(d)));
+}
+
+async function open(server: TestServer, room: string, token?: string): Promise<RawClient> {
+  const c = await RawClient.connect(`${server.wsUrl}/relay/${room}${token ? `?token=${token}` : ''}`);
+  scope.track(c);
+  return c;
+}
+
+const ready = (c: RawClient) => c.next((m) => m.type === 'sync-step1', 5000, 'sync step 1');
+
+describe('ROOM_MAX_BYTES', () => {
+  it('closes 4507 on the update that would pass the limit, counted; the room keeps what it had', async () => {
+    const server = await scope.start({ ROOM_MAX_BYTES: '2000' });
+    const room = 'acme-conversation-quota';
+    const writer = await open(server, room);
+    const reader = await open(server, room);
+    await Promise.all([ready(writer), ready(reader)]);
+    for (let i = 0; i < 3; i++) writer.send(updateOf(600));
+    await reader.next(() => reader.messages.filter((m) => m.type === 'update').length === 3, 5000, 'three updates relayed');
+    writer.send(updateOf(600));
+    expect(await writer.closed()).toBe(4507);
+    expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(1);
+    expect(reader.closeCode).toBeNull();
+  });
+});
+
+describe('MAX_NEW_ROOMS_PER_SUB_PER_HOUR', () => {
+  it('refuses a sub\'s third new room with 4429; its rooms, stored rooms and other subs still open', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '2' });
+    const [alice, bob] = [await testToken('alice', ['acme-*']), await testToken('bob', ['acme-*'])];
+    const r1 = await open(server, 'acme-conversation-n1', alice);
+    await ready(r1);
+    await ready(await open(server, 'acme-conversation-n2', alice));
+    const third = await open(server, 'acme-conversation-n3', alice);
+    expect(await third.closed()).toBe(4429);
+    expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'new_rooms' })).toBe(1);
+
+    await ready(await open(server, 'acme-conversation-n1', alice)); // the same room again
+    const bobs = await open(server, 'acme-conversation-n3', bob);
+    await ready(bobs);
+    bobs.send(updateOf(10));
+    await bobs.next((m) => m.type === 'update', 5000, 'echo');
+    await ready(await open(server, 'acme-conversation-n3', alice)); // now stored: not new
+  });
+});

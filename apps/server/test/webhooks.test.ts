@@ -1,0 +1,156 @@
+/**
+ * Webhooks against a local receiver: one signed room.changed event per change burst even with
+ * two instances committing the same burst (Redis + PostgreSQL), room.deleted after an admin
+ * delete, and an event for a receiver that was down arrives once it is back (retried).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServer, startServers, type TestServer } from '../../../test/helpers/server.js';
+import { freePort } from '../../../test/helpers/process.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { docUntil, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
+import { metricValue } from './signaling-client.js';
+import { urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
+
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const SECRET = 'webhook-secret-for-the-tests-0123';
+const schema = schemaForThisFile('hooks');
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+interface Received {
+  body: string;
+  signature: string | undefined;
+}
+
+/** A webhook receiver on `port` that records each POST and answers 204. */
+class Receiver {
+  readonly events: Received[] = [];
+  private readonly server: Server;
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.events.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-sync-signature'] as string | undefined });
+        res.writeHead(204).end();
+        this.server.emit('event');
+      });
+    });
+  }
+
+  async listen(port: number): Promise<void> {
+    this.server.listen(port, '127.0.0.1');
+    await once(this.server, 'listening');
+    cleanup.push(() => new Promise((r) => this.server.close(r)));
+  }
+
+  /** Waits for `n` events in all. */
+  async received(n: number, ms = 10_000): Promise<Array<Record<string, unknown>>> {
+    if (this.events.length < n) {
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (this.events.length < n) return;
+            this.server.off('event', check);
+            resolve();
+          };
+          this.server.on('event', check);
+        }),
+        ms,
+        `${n} webhook events`,
+      );
+    }
+    return this.events.map((e) => {
+      // Every event is signed over its raw body.
+      expect(e.signature).toBe(`sha256=${createHmac('sha256', SECRET).update(e.body).digest('hex')}`);
+      return JSON.parse(e.body) as Record<string, unknown>;
+    });
+  }
+}
+
+function client(server: TestServer, room: string): StockClient {
+  const c = stockClient(3, server.wsUrl, room);
+  cleanup.push(() => c.destroy());
+  return c;
+}
+
+/** Resolves when `f()` is true, checking each time the metric may have moved (bounded). */
+async function eventually(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('webhooks', () => {
+  it('two instances committing one burst send exactly one signed room.changed; a delete sends room.deleted', async () => {
+    const receiver = new Receiver();
+    const port = await freePort();
+    await receiver.listen(port);
+    const servers = await startServers(2, {
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
+      WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_DEBOUNCE_MS: '300',
+      ADMIN_TOKEN: 'admin-token-for-the-webhook-tests',
+      PERSIST_FLUSH_MS: '10',
+    });
+    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
+    const [s0, s1] = servers as [TestServer, TestServer];
+    const room = 'acme-conversation-hooks';
+    const [a, b] = [client(s0, room), client(s1, room)];
+    await Promise.all([synced(a.p), synced(b.p)]);
+    for (let i = 0; i < 5; i++) {
+      a.doc.getText('text').insert(0, 'a');
+      b.doc.getText('text').insert(0, 'b');
+    }
+    await docUntil(a.doc, () => textOf(a.doc).length === 10);
+
+    const [event] = await receiver.received(1);
+    expect(event).toMatchObject({ type: 'room.changed', room, updates: expect.any(Number) as number, at: expect.any(Number) as number });
+    // Both instances emitted the burst: one sent it, the other stood down.
+    const settled = async () => {
+      let sent = 0;
+      let deduplicated = 0;
+      for (const s of servers) {
+        sent += await metricValue(s, 'webhookDeliveries', { result: 'ok' });
+        deduplicated += await metricValue(s, 'webhookDeliveries', { result: 'deduplicated' });
+      }
+      return sent === 1 && deduplicated === 1;
+    };
+    await eventually(settled, 10_000, 'one delivery and one deduplicated burst');
+    expect(receiver.events).toHaveLength(1);
+    expect(JSON.stringify(event)).not.toContain('aaaaa'); // no content
+
+    const res = await fetch(`${s1.url}/admin/rooms/${room}`, { method: 'DELETE', headers: { authorization: 'Bearer admin-token-for-the-webhook-tests' } });
+    expect(res.status).toBe(200);
+    const events = await receiver.received(2);
+    expect(events[1]).toMatchObject({ type: 'room.deleted', room });
+  });
+
+  it('retries with back-off: a receiver that was down gets the event once it is back', async () => {
+    const port = await freePort(); // nothing listens here yet
+    const server = await startServer({ WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_DEBOUNCE_MS: '100', PERSIST_FLUSH_MS: '10' });
+    cleanup.push(() => server.close());
+    const c = client(server, 'acme-conversation-down');
+    await synced(c.p);
+    c.doc.getText('text').insert(0, 'hello');
+    await eventually(async () => (await metricValue(server, 'webhookDeliveries', { result: 'retry' })) >= 1, 10_000, 'a failed attempt');
+    expect(await metricValue(server, 'webhookBacklog')).toBe(1);
+
+    const receiver = new Receiver();
+    await receiver.listen(port);
+    const [event] = await receiver.received(1, 15_000);
+    expect(event).toMatchObject({ type: 'room.changed', room: 'acme-conversation-down', updates: 1 });
+    await eventually(async () => (await metricValue(server, 'webhookBacklog')) === 0, 5000, 'an empty backlog');
+  });
+});
