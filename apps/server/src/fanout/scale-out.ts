@@ -11,7 +11,7 @@ import type { RoomRegistry } from '../relay/room-registry.js';
 import { LocalTopicBus } from '../signaling/local-topic-bus.js';
 import type { TopicBus } from '../signaling/topic-bus.js';
 import { redisKeys } from './redis-keys.js';
-import { RedisLink } from './redis-link.js';
+import type { RedisLink } from './redis-link.js';
 import { RedisRoomFanout } from './redis-room-fanout.js';
 import { RedisTopicBus } from './redis-topic-bus.js';
 
@@ -24,16 +24,19 @@ export function redisLinkFor(app: FastifyInstance): Promise<RedisLink> | null {
   if (!url) return null;
   let link = links.get(ctx);
   if (!link) {
-    const created = new RedisLink({ url, metrics: ctx.metrics, log: ctx.log.child({ component: 'redis' }) });
-    ctx.readiness.register('redis', () => created.check());
-    app.addHook('onClose', () => created.close());
-    link = created.connect().then(
-      () => created,
-      async (err: unknown) => {
-        await created.close();
-        throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
+    // ioredis is loaded only when REDIS_URL is set: a single instance never pays for it (bench/memory.ts).
+    link = import('./redis-link.js').then(({ RedisLink }) => {
+      const created = new RedisLink({ url, metrics: ctx.metrics, log: ctx.log.child({ component: 'redis' }) });
+      ctx.readiness.register('redis', () => created.check());
+      app.addHook('onClose', () => created.close());
+      return created.connect().then(
+        () => created,
+        async (err: unknown) => {
+          await created.close();
+          throw new Error(`cannot connect to REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
+    });
     links.set(ctx, link);
   }
   return link;
