@@ -4,7 +4,7 @@
  * forwarder (the floor: every frame to the other sockets of its path, no Yjs, no storage) and
  * Hocuspocus, each a child process on loopback, in one run. For each server, on one process:
  * a warm-up, a phase at a fixed delivery rate (near the stock server's knee on this machine),
- * then rates rising by BENCH_RELAY_STEP until p99 reaches 50 ms or deliveries go missing: the
+ * then, from two steps below it, rates rising by BENCH_RELAY_STEP until p99 reaches 50 ms or deliveries go missing: the
  * highest rate that passed is the server's saturation rate. Rounds interleave the servers;
  * every figure is the median of the rounds. A delivery is one update arriving at one other
  * client of its room (servers that merge updates deliver several in one message: each counts).
@@ -12,7 +12,7 @@
  *
  *   node --import tsx bench/relay.ts
  *   env: BENCH_ROOMS (100), BENCH_CLIENTS (10), BENCH_RELAY_RATE (5695 deliveries/s), BENCH_SECONDS (5),
- *        BENCH_WARMUP_SECONDS (2), BENCH_STEP_SECONDS (3), BENCH_RELAY_STEP (1.4), BENCH_MAX_STEPS (8),
+ *        BENCH_WARMUP_SECONDS (2), BENCH_STEP_SECONDS (3), BENCH_RELAY_STEP (1.4), BENCH_MAX_STEPS (10),
  *        BENCH_ROUNDS (3), BENCH_RELAY_STORAGE (sqlite), BENCH_BASELINE_DIR (a checkout run from source: before/after)
  */
 import { pathToFileURL } from 'node:url';
@@ -31,7 +31,7 @@ export function relayPlan(): RelayPlan {
     warmupSeconds: num('BENCH_WARMUP_SECONDS', 2),
     stepSeconds: num('BENCH_STEP_SECONDS', 3),
     stepFactor: num('BENCH_RELAY_STEP', 1.4),
-    maxSteps: num('BENCH_MAX_STEPS', 8),
+    maxSteps: num('BENCH_MAX_STEPS', 10),
     p99LimitMs: 50,
   };
 }
