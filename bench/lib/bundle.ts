@@ -23,3 +23,8 @@ export function productionBundle(): Promise<string> {
 
 /** An HS256 secret for the runs with auth on (the server wants at least 32 bytes). */
 export const BENCH_AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
+
+/** BENCH_NODE_FLAGS: extra node flags for our server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+export function serverNodeFlags(): string[] {
+  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+}
