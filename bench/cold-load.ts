@@ -188,9 +188,10 @@ interface Outcome {
 
 async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n: number): Promise<Outcome> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-cold-'));
+  let child: ChildProcess | undefined;
   try {
     let port = await freePort();
-    let child = s.start(port, dataDir);
+    child = s.start(port, dataDir);
     await listening(child, port);
     await push(s.url(port), edits);
     // The pushing device checks that everything arrived before the restart: a fresh device must get it all.
@@ -209,6 +210,7 @@ async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n
     }
     return { server: s.name, loads, storedBytes: diskBytes(dataDir) };
   } finally {
+    if (child && child.exitCode === null) child.kill('SIGKILL'); // a failed round leaves no server behind
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
