@@ -142,7 +142,7 @@ function encodeUpdates(s: Session, sends: number): Array<{ client: Client; id: n
     const client = s.clients[i] as Client;
     const doc = s.docs[i] as Y.Doc;
     const clock = Y.getState(doc.store, doc.clientID);
-    let bytes = new Uint8Array();
+    let bytes: Uint8Array = new Uint8Array();
     const take = (u: Uint8Array): void => {
       bytes = frame(s.target, roomName(client.room), (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, u)));
     };
