@@ -172,6 +172,22 @@ function diskBytes(dir: string): number {
   return total;
 }
 
+/** ms until the directory's size has not changed for 3 s (bounded: 180 s). */
+async function settle(dir: string): Promise<number> {
+  const t0 = performance.now();
+  let last = -1;
+  let stableSince = performance.now();
+  while (performance.now() - t0 < 180_000) {
+    const size = diskBytes(dir);
+    if (size !== last) {
+      last = size;
+      stableSince = performance.now();
+    } else if (performance.now() - stableSince >= 3000) break;
+    await sleep(500);
+  }
+  return stableSince - t0;
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   child.kill('SIGTERM'); // ours commits and closes storage on SIGTERM; the stock server just exits
@@ -196,7 +212,10 @@ async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n
     await push(s.url(port), edits);
     // The pushing device checks that everything arrived before the restart: a fresh device must get it all.
     await freshDevice(s.url(port), textLength);
-    await sleep(2000); // idle rooms unload and compact (ROOM_IDLE_MS) before the restart
+    // The stock server persists each update asynchronously and loses what is not written by the
+    // restart: wait until storage stops growing (3 s unchanged, at most 180 s) for both servers.
+    const settledIn = await settle(dataDir);
+    process.stdout.write(`${s.name}: storage settled ${(settledIn / 1000).toFixed(1)} s after the push\n`);
     await stop(child);
     const loads: number[] = [];
     for (let r = 0; r < n; r++) {
