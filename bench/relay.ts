@@ -1,73 +1,97 @@
 /**
- * Relay throughput: ROOMS rooms x CLIENTS clients, each client sending UPDATES small Yjs updates
- * at a steady pace, against our /relay, the stock @y/websocket-server, a bare `ws` forwarder (the
- * floor: every frame to the other sockets of its path, no Yjs, no storage) and Hocuspocus, each
- * run as a child process on loopback. Reports delivered updates/s, delivery latency p50/p99 and
- * server CPU microseconds per delivered update (from /proc/<pid>/stat), with ratios to ours and
- * to the bare forwarder. A delivery is one update arriving at one other client of its room
- * (servers that merge updates, like Hocuspocus, deliver several in one message: each counts).
- * The servers are in relay/targets.ts, the client in relay/client.ts, one run in relay/measure.ts.
+ * Relay fan-out: ROOMS rooms x CLIENTS clients exchanging small Yjs updates, against our /relay
+ * (the production bundle, auth on, default limits), the stock @y/websocket-server, a bare `ws`
+ * forwarder (the floor: every frame to the other sockets of its path, no Yjs, no storage) and
+ * Hocuspocus, each a child process on loopback, in one run. For each server, on one process:
+ * a warm-up, a phase at a fixed delivery rate (near the stock server's knee on this machine),
+ * then, from two steps below it, rates rising by BENCH_RELAY_STEP until p99 reaches 50 ms or deliveries go missing: the
+ * highest rate that passed is the server's saturation rate. Rounds interleave the servers;
+ * every figure is the median of the rounds. A delivery is one update arriving at one other
+ * client of its room (servers that merge updates deliver several in one message: each counts).
+ * Server CPU comes from /proc/<pid>/stat, so the load generator's own CPU is not charged.
  *
  *   node --import tsx bench/relay.ts
- *   env: BENCH_ROOMS, BENCH_CLIENTS, BENCH_UPDATES, BENCH_INTERVAL_MS, BENCH_WARMUP, BENCH_ROUNDS, BENCH_RELAY_STORAGE,
- *        BENCH_BASELINE_DIR (a checkout of an older sync-suite, run as an extra target: before/after)
+ *   env: BENCH_ROOMS (100), BENCH_CLIENTS (10), BENCH_RELAY_RATE (5695 deliveries/s), BENCH_SECONDS (5),
+ *        BENCH_WARMUP_SECONDS (2), BENCH_STEP_SECONDS (3), BENCH_RELAY_STEP (1.4), BENCH_MAX_STEPS (10),
+ *        BENCH_ROUNDS (3), BENCH_RELAY_STORAGE (sqlite), BENCH_BASELINE_DIR (a checkout run from source: before/after)
  */
 import { pathToFileURL } from 'node:url';
-import { runTarget, type BenchOptions, type BenchResult } from './relay/measure.js';
-import { removeBenchDirs, targets } from './relay/targets.js';
+import { median, rounds, spread } from './lib/stats.js';
+import { runTarget, type RelayPlan, type ServerRound } from './relay/measure.js';
+import { relayTargets, removeBenchDirs } from './relay/targets.js';
 
-export type { BenchOptions, BenchResult } from './relay/measure.js';
-export { runTarget } from './relay/measure.js';
-export { targets } from './relay/targets.js';
+const num = (name: string, dflt: number): number => Number(process.env[name] ?? dflt);
 
-export async function run(opts: Partial<BenchOptions> = {}): Promise<BenchResult[]> {
-  const o: BenchOptions = {
-    rooms: opts.rooms ?? Number(process.env['BENCH_ROOMS'] ?? 10),
-    clients: opts.clients ?? Number(process.env['BENCH_CLIENTS'] ?? 5),
-    updates: opts.updates ?? Number(process.env['BENCH_UPDATES'] ?? 300),
-    intervalMs: opts.intervalMs ?? Number(process.env['BENCH_INTERVAL_MS'] ?? 10),
-    warmup: opts.warmup ?? Number(process.env['BENCH_WARMUP'] ?? 100),
+export function relayPlan(): RelayPlan {
+  return {
+    rooms: num('BENCH_ROOMS', 100),
+    clients: num('BENCH_CLIENTS', 10),
+    fixedRate: num('BENCH_RELAY_RATE', 5695),
+    seconds: num('BENCH_SECONDS', 5),
+    warmupSeconds: num('BENCH_WARMUP_SECONDS', 2),
+    stepSeconds: num('BENCH_STEP_SECONDS', 3),
+    stepFactor: num('BENCH_RELAY_STEP', 1.4),
+    maxSteps: num('BENCH_MAX_STEPS', 10),
+    p99LimitMs: 50,
   };
-  // Rounds run the targets interleaved and keep each one's median (by CPU): a shared machine is noisy.
-  const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
-  const all: BenchResult[][] = targets.map(() => []);
+}
+
+export async function run(): Promise<Array<Record<string, string | number>>> {
+  const plan = relayPlan();
+  const targets = await relayTargets();
+  const n = rounds();
+  const all: ServerRound[][] = targets.map(() => []);
   try {
-    for (let r = 0; r < rounds; r++) for (const [i, t] of targets.entries()) all[i]?.push(await runTarget(t, o));
+    for (let r = 0; r < n; r++) {
+      for (const [i, t] of targets.entries()) {
+        const result = await runTarget(t, plan);
+        all[i]?.push(result);
+        process.stdout.write(`round ${r + 1}/${n} ${t.name}: fixed ${result.fixed.cpuUsPerDelivery.toFixed(2)} us/delivery p99 ${result.fixed.p99ms.toFixed(1)} ms, saturation ${Math.round(result.saturation)}/s${result.failedAt ? ` (failed at ${result.failedAt.targetRate}/s: p99 ${result.failedAt.p99ms.toFixed(0)} ms, ${result.failedAt.delivered}/${result.failedAt.expected})` : ''}\n`);
+      }
+    }
   } finally {
     removeBenchDirs();
   }
-  const results = all.map(median);
-  printResults(results, all, o, rounds);
-  return results;
+  return rows(all, plan);
 }
 
-function printResults(results: BenchResult[], all: BenchResult[][], o: BenchOptions, rounds: number): void {
-  const mine = results[0] as BenchResult;
-  const floor = results.find((r) => r.server.startsWith('bare ws')) ?? mine;
-  const rows = results.map((r) => ({
-    server: r.server,
-    'delivered/expected': `${r.delivered}/${r.expected}`,
-    'updates/s': Math.round(r.updatesPerSecond),
-    'p50 ms': r.p50ms.toFixed(2),
-    'p99 ms': r.p99ms.toFixed(2),
-    'CPU us/delivery': r.cpuUsPerDelivery.toFixed(2),
-    'of which kernel': r.sysUsPerDelivery.toFixed(2),
-    'CPU vs ours': (r.cpuUsPerDelivery / mine.cpuUsPerDelivery).toFixed(2),
-    'CPU vs bare ws': (r.cpuUsPerDelivery / floor.cpuUsPerDelivery).toFixed(2),
-  }));
-  process.stdout.write(`relay: ${o.rooms} rooms x ${o.clients} clients x ${o.updates} updates, one update per client every ${o.intervalMs} ms after ${o.warmup} unmeasured, median of ${rounds} round(s)\n`);
-  console.table(rows);
-  if (rounds > 1) process.stdout.write(`CPU us/delivery per round: ${all.map((l) => `${l[0]?.server}: ${l.map((r) => r.cpuUsPerDelivery.toFixed(1)).join(' ')}`).join('; ')}\n`);
-}
-
-function median(list: BenchResult[]): BenchResult {
-  const sorted = [...list].sort((a, b) => a.cpuUsPerDelivery - b.cpuUsPerDelivery);
-  return sorted[Math.floor((sorted.length - 1) / 2)] as BenchResult;
+function rows(all: ServerRound[][], plan: RelayPlan): Array<Record<string, string | number>> {
+  const cpu = all.map((l) => median(l.map((r) => r.fixed.cpuUsPerDelivery)));
+  const mine = cpu[0] as number;
+  const stockIdx = all.findIndex((l) => l[0]?.server.startsWith('@y/websocket-server'));
+  const floorIdx = all.findIndex((l) => l[0]?.server.startsWith('bare ws'));
+  const stock = cpu[stockIdx] ?? NaN;
+  const floor = cpu[floorIdx] ?? NaN;
+  process.stdout.write(
+    `relay: ${plan.rooms} rooms x ${plan.clients} clients; fixed ${plan.fixedRate} deliveries/s for ${plan.seconds} s after ${plan.warmupSeconds} s warm-up; ` +
+      `saturation: x${plan.stepFactor} steps of ${plan.stepSeconds} s while p99 < ${plan.p99LimitMs} ms; median of ${all[0]?.length ?? 0} round(s); ours runs the production bundle\n`,
+  );
+  return all.map((list, i) => {
+    const f = (pick: (r: ServerRound) => number) => median(list.map(pick));
+    const c = cpu[i] as number;
+    return {
+      server: list[0]?.server ?? '?',
+      'fixed deliveries/s': Math.round(f((r) => r.fixed.deliveriesPerSecond)),
+      'p50 ms': Number(f((r) => r.fixed.p50ms).toFixed(2)),
+      'p99 ms': Number(f((r) => r.fixed.p99ms).toFixed(2)),
+      'CPU us/delivery': Number(c.toFixed(2)),
+      'CPU rounds': spread(list.map((r) => r.fixed.cpuUsPerDelivery)),
+      'of which kernel': Number(f((r) => r.fixed.sysUsPerDelivery).toFixed(2)),
+      'CPU vs stock': Number((c / stock).toFixed(2)),
+      'CPU vs bare ws': Number((c / floor).toFixed(2)),
+      'CPU vs ours': Number((c / mine).toFixed(2)),
+      'saturation deliveries/s (p99 < 50 ms)': Math.round(f((r) => r.saturation)),
+      'saturation rounds': spread(list.map((r) => r.saturation), 0),
+    };
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().catch((err: unknown) => {
-    process.stderr.write(`${String(err)}\n`);
-    process.exit(1);
-  });
+  run().then(
+    (r) => (console.table(r), process.exit(0)),
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

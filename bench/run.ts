@@ -2,11 +2,12 @@
  * `npm run bench` runs every scenario in bench/ (each file but this one that exports `run()`);
  * `npm run bench -- relay signaling` runs the named ones. Each scenario returns a list of flat
  * result rows; this prints them as tables and writes them to docs/benchmarks.md, replacing only
- * the sections of the scenarios that ran.
+ * the sections of the scenarios that ran. Only the harness runs through tsx: the scenarios start
+ * our server from the production bundle (bench/lib/bundle.ts), as the runtime image runs it.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -60,7 +61,8 @@ function machine(): string {
     // not a git checkout
   }
   const cpu = cpus();
-  return `${new Date().toISOString()}, commit ${commit}, Node ${process.version}, ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}`;
+  // The load average tells how busy the shared machine was: CPU figures are noisier the higher it is.
+  return `${new Date().toISOString()}, commit ${commit}, Node ${process.version}, ${cpu.length} x ${cpu[0]?.model ?? 'cpu'}, load average ${loadavg()[0]?.toFixed(1)}; our server: the production bundle`;
 }
 
 /** Replace (or append) each scenario's section between its markers, keeping the others. */

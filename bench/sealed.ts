@@ -12,8 +12,8 @@
  *        BENCH_SEALED_INTERVAL_MS (100), BENCH_SEALED_MESSAGES (10000), BENCH_SEALED_EDITS (10)
  */
 import { pathToFileURL } from 'node:url';
-import { runTarget, type BenchOptions, type BenchResult } from './relay/measure.js';
-import { removeBenchDirs, targets } from './relay/targets.js';
+import { runTarget, type BenchOptions, type BenchResult } from './sealed/paced-run.js';
+import { relayTargets, removeBenchDirs } from './relay/targets.js';
 import { runSealedFanout } from './sealed/fanout.js';
 import { runLoad } from './sealed/load.js';
 
@@ -29,7 +29,7 @@ export async function run(): Promise<Array<Record<string, unknown>>> {
   };
   const fanout: BenchResult[] = [await runSealedFanout(o)];
   try {
-    for (const t of targets.filter((t) => t.name.startsWith('sync-suite /relay') || t.name.startsWith('bare ws'))) fanout.push(await runTarget(t, o));
+    for (const t of (await relayTargets()).filter((t) => t.name.startsWith('sync-suite /relay') || t.name.startsWith('bare ws'))) fanout.push(await runTarget(t, o));
   } finally {
     removeBenchDirs();
   }

@@ -1,20 +1,30 @@
 /**
- * Signaling fan-out benchmark: N rooms x M peers, every peer publishing with a small window
- * of messages in flight, against our WS /signal and against the stock y-webrtc server
- * (node_modules/y-webrtc/bin/server.js), both as child processes on loopback, in one run.
- * Prints deliveries per second, delivery latency p50/p99 and server CPU per delivered
- * message, and the ratio. Bounded: stops by itself well within 60 s.
+ * Signaling fan-out: ROOMS rooms x PEERS peers on y-webrtc signaling, every peer subscribed to
+ * its room and publishing 300-byte signals (the size of an ICE candidate), against our /signal
+ * (the production bundle, auth on, default limits) and the stock y-webrtc server
+ * (node_modules/y-webrtc/bin/server.js), each a child process on loopback, in one run. For
+ * each server, on one process: a warm-up, a phase at a fixed publish rate, then rates rising
+ * by BENCH_SIGNAL_STEP until p99 reaches 50 ms or deliveries go missing (saturation). A
+ * delivery is one publish arriving at one subscriber (the sender hears its own, as with the
+ * stock server). Medians of BENCH_ROUNDS interleaved rounds. Server CPU from /proc/<pid>/stat.
  *
- *   node --import tsx bench/signaling.ts        (or import { run } and call it)
- *   env: BENCH_ROOMS (20), BENCH_PEERS (5), BENCH_SECONDS (5), BENCH_WINDOW (4)
+ *   node --import tsx bench/signaling.ts
+ *   env: BENCH_SIGNAL_ROOMS (100), BENCH_PEERS (5), BENCH_SIGNAL_RATE (5695 publishes/s), BENCH_SECONDS (5),
+ *        BENCH_WARMUP_SECONDS (2), BENCH_STEP_SECONDS (3), BENCH_SIGNAL_STEP (1.4), BENCH_MAX_STEPS (8), BENCH_ROUNDS (3)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
-import { cpuSeconds } from './lib/cpu-times.js';
+import { BENCH_AUTH_SECRET, productionBundle } from './lib/bundle.js';
+import { cpuTimes } from './lib/cpu-times.js';
+import { pace } from './lib/pace.js';
 import { percentile } from './lib/percentile.js';
+import { median, rounds, spread } from './lib/stats.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 // y-webrtc's ws (8.x); the root `ws` is an older copy pulled in by another package.
@@ -22,171 +32,204 @@ const { WebSocket } = createRequire(resolve(ROOT, 'node_modules/y-webrtc/package
 type WS = InstanceType<typeof WebSocket>;
 
 const num = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
-const ROOMS = num('BENCH_ROOMS', 20);
-const PEERS = num('BENCH_PEERS', 5);
-const SECONDS = num('BENCH_SECONDS', 5);
-const WINDOW = num('BENCH_WINDOW', 4);
-const HARD_STOP_MS = 55_000;
-/** A typical y-webrtc signal (an ICE candidate) is about this large. */
+const PLAN = {
+  rooms: num('BENCH_SIGNAL_ROOMS', 100),
+  peers: num('BENCH_PEERS', 5),
+  rate: num('BENCH_SIGNAL_RATE', 5695),
+  seconds: num('BENCH_SECONDS', 5),
+  warmup: num('BENCH_WARMUP_SECONDS', 2),
+  stepSeconds: num('BENCH_STEP_SECONDS', 3),
+  step: num('BENCH_SIGNAL_STEP', 1.4),
+  maxSteps: num('BENCH_MAX_STEPS', 8),
+  p99LimitMs: 50,
+};
 const PAYLOAD = 'x'.repeat(300);
 
-export interface BenchResult {
-  server: string;
-  published: number;
+interface Server {
+  name: string;
+  start(port: number): ChildProcess;
+  url(port: number): string;
+}
+
+interface Phase {
+  rate: number;
   delivered: number;
+  expected: number;
   deliveriesPerSecond: number;
   p50ms: number;
   p99ms: number;
-  cpuMicrosPerDelivery: number;
+  cpuUsPerDelivery: number;
+  ok: boolean;
 }
 
-function startChild(args: string[], env: Record<string, string>, readyLine: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((done, fail) => {
-    let out = '';
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (readyLine.test(out)) done(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => fail(new Error(`server exited (${code}) before it was ready:\n${out.slice(-2000)}`)));
-  });
+async function servers(): Promise<Server[]> {
+  const dir = await productionBundle();
+  const token = await createRoomToken(BENCH_AUTH_SECRET, { sub: 'bench', rooms: ['bench-conversation-*'], ttlSeconds: 3600 });
+  const env = { PATH: process.env['PATH'] ?? '' };
+  return [
+    {
+      name: 'sync-suite /signal',
+      // Auth on (a token per connection) and every limit at its default.
+      start: (port) => spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { ...env, HOST: '127.0.0.1', PORT: String(port), STORAGE: 'memory', LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      url: (port) => `ws://127.0.0.1:${port}/signal?token=${token}`,
+    },
+    {
+      name: 'stock y-webrtc',
+      start: (port) => spawn(process.execPath, ['node_modules/y-webrtc/bin/server.js'], { cwd: ROOT, env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      url: (port) => `ws://127.0.0.1:${port}`,
+    },
+  ];
 }
 
-function open(url: string): Promise<WS> {
-  return new Promise((done, fail) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => done(ws));
-    ws.once('error', fail);
-  });
+/** Resolves once the port accepts TCP connections (the servers log readiness differently, ours not at LOG_LEVEL=warn). */
+async function started(child: ChildProcess, port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before it was ready`);
+    const ok = await new Promise<boolean>((done) => {
+      const sock = connect(port, '127.0.0.1', () => (sock.destroy(), done(true)));
+      sock.on('error', () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100)); // no readiness event is common to both servers
+  }
+  throw new Error('server did not start');
 }
 
 interface Peer {
   ws: WS;
   room: string;
-  inFlight: number;
 }
 
-/** Connect every peer, subscribe, and make sure each subscription is in place (ping/pong). */
 async function connectPeers(url: string): Promise<Peer[]> {
   const peers: Peer[] = [];
-  for (let r = 0; r < ROOMS; r++) {
-    for (let p = 0; p < PEERS; p++) {
-      const ws = await open(url);
-      const room = `bench-conversation-${r}`;
-      ws.send(JSON.stringify({ type: 'subscribe', topics: [room] }));
-      const pong = new Promise<void>((done) => ws.once('message', () => done()));
-      ws.send('{"type":"ping"}');
-      await pong;
-      peers.push({ ws, room, inFlight: 0 });
-    }
+  for (let r = 0; r < PLAN.rooms; r++) {
+    const room = `bench-conversation-${r}`;
+    const batch = await Promise.all(
+      Array.from({ length: PLAN.peers }, async () => {
+        const ws = new WebSocket(url);
+        await once(ws, 'open');
+        ws.send(JSON.stringify({ type: 'subscribe', topics: [room] }));
+        const pong = once(ws, 'message');
+        ws.send('{"type":"ping"}'); // answered after the subscribe: the subscription is in place
+        await pong;
+        return { ws, room };
+      }),
+    );
+    peers.push(...batch);
   }
   return peers;
 }
 
-async function measure(name: string, url: string, pid: number): Promise<BenchResult> {
-  const peers = await connectPeers(url);
+async function phase(peers: Peer[], pid: number, rate: number, seconds: number): Promise<Phase> {
   const latencies: number[] = [];
-  let published = 0;
   let delivered = 0;
-  let running = true;
-  const publish = (peer: Peer) => {
-    peer.inFlight++;
-    published++;
-    peer.ws.send(JSON.stringify({ type: 'publish', topic: peer.room, data: { from: peers.indexOf(peer), t: performance.now(), payload: PAYLOAD } }));
+  const total = Math.round(rate * seconds);
+  const expected = total * PLAN.peers;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((r) => (finish = r));
+  const onMessage = (raw: Buffer) => {
+    const msg = JSON.parse(raw.toString()) as { type: string; data?: { t: number } };
+    if (msg.type !== 'publish' || !msg.data) return;
+    latencies.push(performance.now() - msg.data.t);
+    if (++delivered === expected) finish();
   };
-  peers.forEach((peer, index) => {
-    peer.ws.on('message', (raw) => {
-      const msg = JSON.parse(raw.toString()) as { type: string; data?: { from: number; t: number } };
-      if (msg.type !== 'publish' || !msg.data) return;
-      delivered++;
-      latencies.push(performance.now() - msg.data.t);
-      // The sender hears its own publish: that frees a slot in its window.
-      if (msg.data.from === index) {
-        peer.inFlight--;
-        if (running) publish(peer);
-      }
-    });
+  for (const p of peers) p.ws.on('message', onMessage);
+  const cpu0 = cpuTimes(pid);
+  const t0 = performance.now();
+  await pace(rate, seconds, (n) => {
+    const p = peers[n % peers.length] as Peer;
+    p.ws.send(JSON.stringify({ type: 'publish', topic: p.room, data: { type: 'signal', from: n, t: performance.now(), payload: PAYLOAD } }));
   });
-  const cpuBefore = cpuSeconds(pid);
-  const start = performance.now();
-  for (const peer of peers) for (let i = 0; i < WINDOW; i++) publish(peer);
-  await new Promise((done) => setTimeout(done, SECONDS * 1000));
-  running = false;
-  const elapsed = (performance.now() - start) / 1000;
-  const cpu = cpuSeconds(pid) - cpuBefore;
-  const counted = delivered;
-  await Promise.all(peers.map((p) => new Promise<void>((done) => (p.ws.once('close', () => done()), p.ws.close()))));
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<void>((r) => (grace = setTimeout(r, 2000)))]);
+  clearTimeout(grace);
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuTimes(pid);
+  for (const p of peers) p.ws.off('message', onMessage);
   latencies.sort((a, b) => a - b);
+  const p99ms = percentile(latencies, 0.99);
   return {
-    server: name,
-    published,
-    delivered: counted,
-    deliveriesPerSecond: Math.round(counted / elapsed),
-    p50ms: Number(percentile(latencies, 0.5).toFixed(2)),
-    p99ms: Number(percentile(latencies, 0.99).toFixed(2)),
-    cpuMicrosPerDelivery: Number(((cpu * 1e6) / Math.max(1, counted)).toFixed(2)),
+    rate: Math.round(rate),
+    delivered,
+    expected,
+    deliveriesPerSecond: delivered / elapsed,
+    p50ms: percentile(latencies, 0.5),
+    p99ms,
+    cpuUsPerDelivery: ((cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) * 1e6) / Math.max(1, delivered),
+    ok: delivered === expected && p99ms < PLAN.p99LimitMs,
   };
 }
 
-async function benchServer(name: string, args: string[], env: Record<string, string>, ready: RegExp, path: string): Promise<BenchResult> {
+interface Round {
+  server: string;
+  fixed: Phase;
+  /** publishes per second of the highest passing phase */
+  saturation: number;
+}
+
+async function runServer(s: Server): Promise<Round> {
   const port = await freePort();
-  const child = await startChild(args, { ...env, PORT: String(port) }, ready);
+  const child = s.start(port);
   try {
-    if (child.pid === undefined) throw new Error('no pid');
-    return await measure(name, `ws://127.0.0.1:${port}${path}`, child.pid);
+    await started(child, port);
+    const pid = child.pid as number;
+    const peers = await connectPeers(s.url(port));
+    await phase(peers, pid, PLAN.rate, PLAN.warmup);
+    const fixed = await phase(peers, pid, PLAN.rate, PLAN.seconds);
+    // From two steps below the fixed rate, upwards, whether or not the fixed rate passed.
+    let saturation = 0;
+    for (let i = 1, rate = PLAN.rate / PLAN.step ** 2; i <= PLAN.maxSteps; i++, rate *= PLAN.step) {
+      // A failed step runs once more: one stall of another process can spoil a single phase's p99.
+      let r = await phase(peers, pid, rate, PLAN.stepSeconds);
+      if (!r.ok) r = await phase(peers, pid, rate, PLAN.stepSeconds);
+      if (!r.ok) break;
+      saturation = rate;
+    }
+    for (const p of peers) p.ws.terminate();
+    return { server: s.name, fixed, saturation };
   } finally {
     child.kill('SIGKILL');
   }
 }
 
-function printTable(results: BenchResult[]): void {
-  const head = ['server', 'deliveries/s', 'p50 ms', 'p99 ms', 'CPU us/delivery'];
-  const rows = results.map((r) => [r.server, String(r.deliveriesPerSecond), String(r.p50ms), String(r.p99ms), String(r.cpuMicrosPerDelivery)]);
-  const [ours, stock] = results;
-  if (ours && stock) {
-    rows.push([
-      'ratio ours/stock',
-      (ours.deliveriesPerSecond / stock.deliveriesPerSecond).toFixed(2),
-      (ours.p50ms / stock.p50ms).toFixed(2),
-      (ours.p99ms / stock.p99ms).toFixed(2),
-      (ours.cpuMicrosPerDelivery / stock.cpuMicrosPerDelivery).toFixed(2),
-    ]);
+export async function run(): Promise<Array<Record<string, string | number>>> {
+  const list = await servers();
+  const n = rounds();
+  const all: Round[][] = list.map(() => []);
+  for (let r = 0; r < n; r++) {
+    for (const [i, s] of list.entries()) {
+      const result = await runServer(s);
+      all[i]?.push(result);
+      process.stdout.write(`round ${r + 1}/${n} ${s.name}: ${result.fixed.cpuUsPerDelivery.toFixed(2)} us/delivery, p99 ${result.fixed.p99ms.toFixed(1)} ms, saturation ${Math.round(result.saturation)} publishes/s\n`);
+    }
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  const cpu = all.map((l) => median(l.map((r) => r.fixed.cpuUsPerDelivery)));
+  const stock = cpu[1] ?? NaN;
   process.stdout.write(
-    `signaling fan-out: ${ROOMS} rooms x ${PEERS} peers, window ${WINDOW}, ${SECONDS} s per server, 300-byte payloads\n` +
-      [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') +
-      '\n',
+    `signaling: ${PLAN.rooms} rooms x ${PLAN.peers} peers, 300-byte payloads; fixed ${PLAN.rate} publishes/s for ${PLAN.seconds} s after ${PLAN.warmup} s warm-up; ` +
+      `saturation: x${PLAN.step} steps while p99 < ${PLAN.p99LimitMs} ms; median of ${n} round(s); ours runs the production bundle with auth and limits on\n`,
   );
-}
-
-export async function run(): Promise<BenchResult[]> {
-  const hardStop = setTimeout(() => {
-    process.stderr.write('signaling bench: hard stop after 55 s\n');
-    process.exit(2);
-  }, HARD_STOP_MS);
-  hardStop.unref();
-  const ours = await benchServer(
-    'sync-suite /signal',
-    ['--import', 'tsx', 'apps/server/src/main.ts'],
-    // Auth off, like the stock server; the per-connection rate limit would throttle a closed-loop bench.
-    { HOST: '127.0.0.1', STORAGE: 'memory', LOG_LEVEL: 'info', MAX_MESSAGES_PER_SECOND: '1000000' },
-    /Server listening/,
-    '/signal',
-  );
-  const stock = await benchServer('stock y-webrtc', ['node_modules/y-webrtc/bin/server.js'], {}, /Signaling server running/, '');
-  const results = [ours, stock];
-  printTable(results);
-  clearTimeout(hardStop);
-  return results;
+  return all.map((l, i) => {
+    const f = (pick: (r: Round) => number) => median(l.map(pick));
+    const c = cpu[i] as number;
+    return {
+      server: l[0]?.server ?? '?',
+      'deliveries/s': Math.round(f((r) => r.fixed.deliveriesPerSecond)),
+      'p50 ms': Number(f((r) => r.fixed.p50ms).toFixed(2)),
+      'p99 ms': Number(f((r) => r.fixed.p99ms).toFixed(2)),
+      'CPU us/delivery': Number(c.toFixed(2)),
+      'CPU rounds': spread(l.map((r) => r.fixed.cpuUsPerDelivery), 2),
+      'CPU vs stock': Number((c / stock).toFixed(2)),
+      'saturation publishes/s (p99 < 50 ms)': Math.round(f((r) => r.saturation)),
+      'saturation rounds': spread(l.map((r) => r.saturation), 0),
+    };
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   run().then(
-    () => process.exit(0),
+    (r) => (console.table(r), process.exit(0)),
     (err: unknown) => {
       process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);

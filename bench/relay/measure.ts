@@ -1,41 +1,60 @@
 /**
- * One measured run of the relay bench against one target: start it, connect ROOMS x CLIENTS
- * clients, send every client's updates at a steady pace (warm-up first, unmeasured), count each
- * delivery to each other client of its room, and charge the server process its CPU.
+ * One server of the relay bench, one round: start it, connect ROOMS x CLIENTS clients, warm it
+ * up, then run phases at fixed delivery rates on the same process: the fixed rate (the
+ * comparison point) and then ever higher rates until p99 reaches the limit or deliveries go
+ * missing (saturation). Each phase charges the server process the CPU it used.
  */
 import { once } from 'node:events';
+import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { freePort } from '../../test/helpers/process.js';
 import { cpuTimes } from '../lib/cpu-times.js';
+import { pace } from '../lib/pace.js';
 import { percentile } from '../lib/percentile.js';
 import { connect, frame, roomName, type Client } from './client.js';
 import type { Target } from './targets.js';
 
-export interface BenchOptions {
+export interface RelayPlan {
   rooms: number;
   clients: number;
-  updates: number;
-  intervalMs: number;
-  /** updates per client sent first and not measured (JIT warm-up): steady state is what a server lives in */
-  warmup: number;
+  /** deliveries per second of the fixed-rate phase */
+  fixedRate: number;
+  seconds: number;
+  /** unmeasured seconds at the fixed rate first (JIT warm-up): steady state is what a server lives in */
+  warmupSeconds: number;
+  /** seconds per saturation step, each `stepFactor` times the previous rate */
+  stepSeconds: number;
+  stepFactor: number;
+  maxSteps: number;
+  /** a phase passes when p99 stays under this and every delivery arrived */
+  p99LimitMs: number;
 }
 
-export interface BenchResult {
-  server: string;
+export interface PhaseResult {
+  targetRate: number;
   delivered: number;
   expected: number;
-  seconds: number;
-  updatesPerSecond: number;
+  deliveriesPerSecond: number;
   p50ms: number;
   p99ms: number;
   cpuUsPerDelivery: number;
   /** the kernel's share (stime) of cpuUsPerDelivery: loopback TCP is processed in the sender */
   sysUsPerDelivery: number;
+  ok: boolean;
 }
 
-/** Waits until the server accepts TCP connections (its log format varies by server). */
+export interface ServerRound {
+  server: string;
+  fixed: PhaseResult;
+  /** the highest delivery rate that passed (p99 under the limit, nothing lost); 0 if none did */
+  saturation: number;
+  /** the phase that failed, to show why the search stopped */
+  failedAt?: PhaseResult;
+}
+
+/** Waits until the server accepts WebSocket connections (its log format varies by server). */
 async function waitReady(port: number, proc: ReturnType<Target['start']>): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -48,104 +67,170 @@ async function waitReady(port: number, proc: ReturnType<Target['start']>): Promi
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error('server did not start');
-    await new Promise((r) => setTimeout(r, 100)); // startup has no event we can subscribe to across three servers
+    await new Promise((r) => setTimeout(r, 100)); // startup has no event we can subscribe to across these servers
   }
 }
 
 const clientIdOf = (c: Client): number => 1_000_000 + c.room * 1000 + c.idx;
+/** One number per (client, clock): clientIDs stay below 2^21 and clocks below 2^31. */
+const keyOf = (client: number, clock: number): number => client * 2 ** 31 + clock;
 
-/** Counts each measured update's first arrival at each other client, with its latency. */
-function deliveryCounter(expected: number) {
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const seen = new Set<string>();
-  let delivered = 0;
-  let resolveDone: () => void = () => undefined;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const onUpdate = (c: Client, u: Uint8Array): void => {
+/** Counts each measured update's first arrival at each other client of its room, with its latency. */
+class Deliveries {
+  private sent = new Map<number, { n: number; t: number }>();
+  private seen = new Set<number>();
+  latencies: number[] = [];
+  delivered = 0;
+  expected = 0;
+  private onDone: () => void = () => undefined;
+
+  reset(expected: number): Promise<void> {
+    this.sent = new Map();
+    this.seen = new Set();
+    this.latencies = [];
+    this.delivered = 0;
+    this.expected = expected;
+    return new Promise((r) => (this.onDone = r));
+  }
+
+  sentNow(client: number, clock: number, n: number): void {
+    this.sent.set(keyOf(client, clock), { n, t: performance.now() });
+  }
+
+  readonly onUpdate = (c: Client, u: Uint8Array): void => {
     const now = performance.now();
-    // Every struct counts (one per sent update): servers that merge updates deliver several at once.
+    const own = clientIdOf(c);
+    // Fast path: one struct of one client (what a forwarder delivers); servers that merge updates
+    // (Hocuspocus) deliver several at once: each struct counts.
+    const d = decoding.createDecoder(u);
+    if (decoding.readVarUint(d) === 1 && decoding.readVarUint(d) === 1) {
+      const client = decoding.readVarUint(d);
+      if (client !== own) this.count(c, keyOf(client, decoding.readVarUint(d)), now);
+      return;
+    }
     for (const struct of Y.decodeUpdate(u).structs) {
-      if (struct.id.client === clientIdOf(c)) continue; // own echo
-      for (let clock = struct.id.clock; clock < struct.id.clock + struct.length; clock++) {
-        const key = `${struct.id.client}:${clock}`;
-        const t = sentAt.get(key);
-        if (t === undefined || seen.has(`${c.room}.${c.idx}>${key}`)) continue; // initial sync content, or a repeat
-        seen.add(`${c.room}.${c.idx}>${key}`);
-        latencies.push(now - t);
-        if (++delivered === expected) resolveDone();
-      }
+      if (struct.id.client === own) continue;
+      for (let clock = struct.id.clock; clock < struct.id.clock + struct.length; clock++) this.count(c, keyOf(struct.id.client, clock), now);
     }
   };
-  return { sentAt, latencies, done, onUpdate, delivered: () => delivered };
+
+  private count(c: Client, key: number, now: number): void {
+    const s = this.sent.get(key);
+    if (!s) return; // initial sync content or an earlier phase's update
+    const seenKey = s.n * 1024 + c.idx;
+    if (this.seen.has(seenKey)) return;
+    this.seen.add(seenKey);
+    this.latencies.push(now - s.t);
+    if (++this.delivered === this.expected) this.onDone();
+  }
 }
 
-/** Pre-encode every update of every client, so the clients spend their time sending, not encoding. */
-function encodePlans(target: Target, clients: Client[], perClient: number): Array<Array<{ key: string; bytes: Uint8Array }>> {
-  return clients.map((c) => {
-    const doc = new Y.Doc();
-    doc.clientID = clientIdOf(c);
-    const out: Array<{ key: string; bytes: Uint8Array }> = [];
-    doc.on('update', (u: Uint8Array) => out.push({ key: `${doc.clientID}:${out.length}`, bytes: frame(target, roomName(c.room), (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, u))) }));
-    for (let n = 0; n < perClient; n++) doc.getMap('m').set(`k${n}`, n);
-    return out;
+interface Session {
+  target: Target;
+  pid: number;
+  clients: Client[];
+  docs: Y.Doc[];
+  deliveries: Deliveries;
+  plan: RelayPlan;
+}
+
+/** Each client's next updates, encoded before the clock starts: the clients should spend their time sending. */
+function encodeUpdates(s: Session, sends: number): Array<{ client: Client; id: number; clock: number; bytes: Uint8Array }> {
+  const out: Array<{ client: Client; id: number; clock: number; bytes: Uint8Array }> = [];
+  for (let n = 0; n < sends; n++) {
+    const i = n % s.clients.length;
+    const client = s.clients[i] as Client;
+    const doc = s.docs[i] as Y.Doc;
+    const clock = Y.getState(doc.store, doc.clientID);
+    let bytes: Uint8Array = new Uint8Array();
+    const take = (u: Uint8Array): void => {
+      bytes = frame(s.target, roomName(client.room), (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, u)));
+    };
+    doc.once('update', take);
+    doc.getMap('m').set(`k${clock}`, n);
+    out.push({ client, id: doc.clientID, clock, bytes });
+  }
+  return out;
+}
+
+/** Sends at `rate` deliveries per second for `seconds`, then waits (bounded) for the stragglers. */
+async function phase(s: Session, rate: number, seconds: number): Promise<PhaseResult> {
+  const receivers = s.plan.clients - 1;
+  const sendsPerSecond = rate / receivers;
+  const updates = encodeUpdates(s, Math.round(sendsPerSecond * seconds));
+  const done = s.deliveries.reset(updates.length * receivers);
+  const cpu0 = cpuTimes(s.pid);
+  const t0 = performance.now();
+  await pace(sendsPerSecond, seconds, (n) => {
+    const u = updates[n];
+    if (!u) return;
+    s.deliveries.sentNow(u.id, u.clock, n);
+    if (u.client.ws.readyState === WebSocket.OPEN) u.client.ws.send(u.bytes);
   });
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<void>((r) => (grace = setTimeout(r, 2000 + 100 * seconds)))]);
+  clearTimeout(grace);
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuTimes(s.pid);
+  const { delivered, expected } = s.deliveries;
+  const lat = s.deliveries.latencies.sort((a, b) => a - b);
+  const user = cpu1[0] - cpu0[0];
+  const sys = cpu1[1] - cpu0[1];
+  const p99ms = percentile(lat, 0.99);
+  return {
+    targetRate: Math.round(rate),
+    delivered,
+    expected,
+    deliveriesPerSecond: delivered / elapsed,
+    p50ms: percentile(lat, 0.5),
+    p99ms,
+    cpuUsPerDelivery: ((user + sys) * 1e6) / Math.max(1, delivered),
+    sysUsPerDelivery: (sys * 1e6) / Math.max(1, delivered),
+    ok: delivered === expected && p99ms < s.plan.p99LimitMs,
+  };
 }
 
-export async function runTarget(target: Target, opts: BenchOptions): Promise<BenchResult> {
+async function connectAll(target: Target, port: number, plan: RelayPlan, onUpdate: Deliveries['onUpdate']): Promise<Client[]> {
+  const clients: Client[] = [];
+  const pairs: Array<[number, number]> = [];
+  for (let r = 0; r < plan.rooms; r++) for (let i = 0; i < plan.clients; i++) pairs.push([r, i]);
+  // In batches: a thousand handshakes at once would time out on a loaded machine.
+  for (let b = 0; b < pairs.length; b += 50) {
+    clients.push(...(await Promise.all(pairs.slice(b, b + 50).map(([r, i]) => connect(target, port, r, i, onUpdate)))));
+  }
+  return clients;
+}
+
+export async function runTarget(target: Target, plan: RelayPlan): Promise<ServerRound> {
   const port = await freePort();
   const proc = target.start(port);
   try {
     await waitReady(port, proc);
-    const expected = opts.rooms * opts.clients * opts.updates * (opts.clients - 1);
-    const counter = deliveryCounter(expected);
-    const clients: Client[] = [];
-    for (let r = 0; r < opts.rooms; r++) for (let i = 0; i < opts.clients; i++) clients.push(await connect(target, port, r, i, counter.onUpdate));
-    const plans = encodePlans(target, clients, opts.warmup + opts.updates);
-
-    // Warm-up updates are not in sentAt, so their deliveries are not counted; measuring starts after them.
-    let cpu0 = cpuTimes(proc.pid as number);
-    let t0 = performance.now();
-    let tick = 0;
-    const timer = setInterval(() => {
-      if (tick >= opts.warmup + opts.updates) return clearInterval(timer);
-      if (tick === opts.warmup) {
-        cpu0 = cpuTimes(proc.pid as number);
-        t0 = performance.now();
-      }
-      clients.forEach((c, i) => {
-        const u = plans[i]?.[tick];
-        if (!u) return;
-        if (tick >= opts.warmup) counter.sentAt.set(u.key, performance.now());
-        c.ws.send(u.bytes);
-      });
-      tick++;
-    }, opts.intervalMs);
-    const timeout = new Promise<void>((r) => setTimeout(r, 120_000).unref());
-    await Promise.race([counter.done, timeout]);
-    clearInterval(timer);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuTimes(proc.pid as number);
+    const deliveries = new Deliveries();
+    const clients = await connectAll(target, port, plan, deliveries.onUpdate);
+    const docs = clients.map((c) => {
+      const doc = new Y.Doc();
+      doc.clientID = clientIdOf(c);
+      return doc;
+    });
+    const s: Session = { target, pid: proc.pid as number, clients, docs, deliveries, plan };
+    await phase(s, plan.fixedRate, plan.warmupSeconds);
+    const fixed = await phase(s, plan.fixedRate, plan.seconds);
+    // The search starts two steps below the fixed rate, whether or not the fixed phase passed.
+    let saturation = 0;
+    let failedAt: PhaseResult | undefined;
+    for (let step = 1, rate = plan.fixedRate / plan.stepFactor ** 2; !failedAt && step <= plan.maxSteps; step++, rate *= plan.stepFactor) {
+      // A failed step runs once more before the search stops: on a shared machine one stall
+      // of another process can push a single phase's p99 over the limit.
+      let r = await phase(s, rate, plan.stepSeconds);
+      if (!r.ok) r = await phase(s, rate, plan.stepSeconds);
+      if (r.ok) saturation = r.deliveriesPerSecond;
+      else failedAt = r;
+    }
     for (const c of clients) c.ws.terminate();
-    return result(target, counter.delivered(), expected, seconds, counter.latencies, [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]]);
+    return { server: target.name, fixed, saturation, ...(failedAt ? { failedAt } : {}) };
   } finally {
     proc.kill('SIGKILL');
     await once(proc, 'exit').catch(() => undefined);
   }
-}
-
-function result(target: Target, delivered: number, expected: number, seconds: number, latencies: number[], [user, sys]: [number, number]): BenchResult {
-  const cpu = user + sys;
-  latencies.sort((a, b) => a - b);
-  return {
-    server: target.name,
-    delivered,
-    expected,
-    seconds,
-    updatesPerSecond: delivered / seconds,
-    p50ms: percentile(latencies, 0.5),
-    p99ms: percentile(latencies, 0.99),
-    cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, delivered),
-    sysUsPerDelivery: (sys * 1e6) / Math.max(1, delivered),
-  };
 }

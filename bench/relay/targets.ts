@@ -1,6 +1,6 @@
 /**
- * The servers the relay bench compares, each started as a child process on loopback: ours (and
- * a baseline checkout of it for before/after), the stock @y/websocket-server, a bare `ws`
+ * The servers the relay bench compares, each started as a child process on loopback: ours (the
+ * production bundle, and a baseline checkout for before/after), the stock @y/websocket-server, a bare `ws`
  * forwarder (the floor: every frame to the other sockets of its path, no Yjs, no storage) and
  * Hocuspocus.
  */
@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRoomToken } from '@sync-suite/shared';
+import { BENCH_AUTH_SECRET, productionBundle } from '../lib/bundle.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -35,19 +37,23 @@ export function removeBenchDirs(): void {
   dirs = [];
 }
 
-/** Our server from a checkout (this one, or BENCH_BASELINE_DIR for before/after). */
-function ours(name: string, dir: string): Target {
+/**
+ * Our server: the production bundle (bench/lib/bundle.ts) with auth on and the default limits,
+ * or a checkout run from source (BENCH_BASELINE_DIR, for before/after).
+ */
+function ours(name: string, app: { bundleDir: string } | { checkout: string }, token: string): Target {
   const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
+  const args = 'bundleDir' in app ? [join(app.bundleDir, 'server.mjs')] : ['--import', 'tsx', join(app.checkout, 'apps/server/src/main.ts')];
   return {
     name: `${name} (${storage})`,
     start: (port) =>
-      spawn(process.execPath, ['--import', 'tsx', join(dir, 'apps/server/src/main.ts')], {
-        cwd: ROOT,
-        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation' },
+      spawn(process.execPath, args, {
+        cwd: 'bundleDir' in app ? app.bundleDir : ROOT,
+        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', ROOM_TYPES: 'conversation', AUTH_SECRET: BENCH_AUTH_SECRET },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     ready: /listening/,
-    url: (port, room) => `ws://127.0.0.1:${port}/relay/${room}`,
+    url: (port, room) => `ws://127.0.0.1:${port}/relay/${room}?token=${token}`,
     hocuspocus: false,
   };
 }
@@ -66,11 +72,19 @@ wss.on('connection', (ws, req) => {
 });
 wss.on('listening', () => console.log('forwarder ready'));`;
 
-const baseline = process.env['BENCH_BASELINE_DIR'];
+/** Every server of the run, ours first: ours, its baseline if any, stock, the floor, Hocuspocus. */
+export async function relayTargets(): Promise<Target[]> {
+  const bundleDir = await productionBundle();
+  const token = await createRoomToken(BENCH_AUTH_SECRET, { sub: 'bench', rooms: ['bench-conversation-*'], ttlSeconds: 3600 });
+  const baseline = process.env['BENCH_BASELINE_DIR'];
+  return [
+    ours('sync-suite /relay', { bundleDir }, token),
+    ...(baseline ? [ours('sync-suite /relay baseline', { checkout: baseline }, token)] : []),
+    ...references,
+  ];
+}
 
-export const targets: Target[] = [
-  ours('sync-suite /relay', ROOT),
-  ...(baseline ? [ours('sync-suite /relay baseline', baseline)] : []),
+const references: Target[] = [
   {
     name: '@y/websocket-server (stock)',
     start: (port) =>

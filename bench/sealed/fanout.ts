@@ -14,7 +14,7 @@ import { freePort } from '../../test/helpers/process.js';
 import { cpuTimes } from '../lib/cpu-times.js';
 import { percentile } from '../lib/percentile.js';
 import { ROOT } from '../relay/targets.js';
-import type { BenchOptions, BenchResult } from '../relay/measure.js';
+import type { BenchOptions, BenchResult } from './paced-run.js';
 import { BenchSealedClient } from './raw-client.js';
 
 const ENVELOPE_BYTES = 120; // about a sealed chat message: 46 bytes of envelope around a small update

@@ -9,6 +9,7 @@ import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
+import { corkForTurn } from '../ws/turn-cork.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
@@ -83,6 +84,7 @@ export class SignalingConnection implements HandlerConnection {
       this.socket.terminate();
       return;
     }
+    corkForTurn(this.socket);
     this.socket.send(frame, { binary: false });
   }
 

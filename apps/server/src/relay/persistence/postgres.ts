@@ -10,7 +10,8 @@
  * compact() takes the same row lock, and is a no-op when the stored snapshot already covers N,
  * so two instances compacting the same room never both replace it.
  */
-import pg from 'pg';
+// Types only: pg is loaded by init(), so a server on SQLite never pays for it (bench/memory.ts).
+import type pg from 'pg';
 import { migrate } from './postgres-migrations.js';
 import type { Revocation } from '../../auth/revocations.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
@@ -39,7 +40,8 @@ export class PostgresStore implements EngineStore {
   async init(): Promise<void> {
     if (this.pool) return;
     const { schema } = this.opts;
-    const pool = new pg.Pool({
+    const { default: pgLib } = await import('pg');
+    const pool = new pgLib.Pool({
       connectionString: this.url,
       max: 10,
       connectionTimeoutMillis: 5000,

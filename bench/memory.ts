@@ -1,0 +1,169 @@
+/**
+ * Memory: the resident set of each server at start (after it has been idle long enough for
+ * V8's memory reducer to run), and per idle connection: 5,000 relay connections over 500 rooms
+ * (each through the sync handshake, then silent) and 5,000 signaling connections (each
+ * subscribed to one of 500 topics, then silent). Per-connection bytes = (RSS after - RSS
+ * before) / N, measured on our server (the production bundle, auth on) and the stock servers
+ * in the same run; medians of BENCH_ROUNDS rounds. Our server also runs with STORAGE=memory
+ * to show what the SQLite storage thread costs.
+ *
+ *   node --import tsx bench/memory.ts
+ *   env: BENCH_MEMORY_CONNECTIONS (5000), BENCH_MEMORY_ROOMS (500), BENCH_SETTLE_SECONDS (20), BENCH_ROUNDS (3)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as encoding from 'lib0/encoding';
+import WebSocket from 'ws';
+import { createRoomToken } from '@sync-suite/shared';
+import { freePort } from '../test/helpers/process.js';
+import { BENCH_AUTH_SECRET, productionBundle } from './lib/bundle.js';
+import { median, rounds, spread } from './lib/stats.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const N = Number(process.env['BENCH_MEMORY_CONNECTIONS'] ?? 5000);
+const ROOMS = Number(process.env['BENCH_MEMORY_ROOMS'] ?? 500);
+const SETTLE_MS = 1000 * Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
+
+type Kind = 'relay' | 'signal' | 'start';
+interface Server {
+  name: string;
+  kinds: Kind[];
+  start(port: number, dataDir: string): ChildProcess;
+  url(port: number, room: string): string;
+}
+
+const rssBytes = (pid: number): number => 1024 * Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // letting memory settle has no event to wait on
+
+async function servers(): Promise<Server[]> {
+  const dir = await productionBundle();
+  const token = await createRoomToken(BENCH_AUTH_SECRET, { sub: 'bench', rooms: ['bench-conversation-*'], ttlSeconds: 3600 });
+  const PATH = process.env['PATH'] ?? '';
+  const ours = (storage: string, kinds: Kind[]): Server => ({
+    name: `sync-suite (bundle, ${storage})`,
+    kinds,
+    start: (port, dataDir) =>
+      spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET }, stdio: 'ignore' }),
+    url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
+  });
+  return [
+    ours('sqlite', ['start', 'relay']),
+    ours('memory', ['start']),
+    { ...ours('sqlite', ['signal']), name: 'sync-suite (bundle) /signal' },
+    {
+      name: '@y/websocket-server (stock)',
+      kinds: ['start', 'relay'],
+      start: (port) => spawn(process.execPath, ['node_modules/@y/websocket-server/src/server.js'], { cwd: ROOT, env: { PATH, HOST: '127.0.0.1', PORT: String(port) }, stdio: 'ignore' }),
+      url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
+    },
+    {
+      name: 'stock y-webrtc',
+      kinds: ['start', 'signal'],
+      start: (port) => spawn(process.execPath, ['node_modules/y-webrtc/bin/server.js'], { cwd: ROOT, env: { PATH, PORT: String(port) }, stdio: 'ignore' }),
+      url: (port) => `ws://127.0.0.1:${port}`,
+    },
+  ];
+}
+
+async function listening(child: ChildProcess, port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error('server exited during start');
+    const ok = await new Promise<boolean>((done) => {
+      const sock = tcpConnect(port, '127.0.0.1', () => (sock.destroy(), done(true)));
+      sock.on('error', () => done(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error('server did not start');
+}
+
+const STEP1 = (() => {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 0);
+  encoding.writeVarUint(e, 0);
+  encoding.writeVarUint8Array(e, new Uint8Array([0]));
+  return encoding.toUint8Array(e);
+})();
+
+/** One idle connection: relay after its sync handshake, signaling after a subscribe that took. */
+async function open(kind: Kind, url: string, room: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  const first = once(ws, 'message');
+  if (kind === 'relay') ws.send(STEP1);
+  else {
+    ws.send(JSON.stringify({ type: 'subscribe', topics: [room] }));
+    ws.send('{"type":"ping"}');
+  }
+  await first;
+  return ws;
+}
+
+async function measure(s: Server, kind: Kind): Promise<number> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-memory-'));
+  const child = s.start(port, dataDir);
+  const sockets: WebSocket[] = [];
+  try {
+    await listening(child, port);
+    await sleep(SETTLE_MS);
+    const before = rssBytes(child.pid as number);
+    if (kind === 'start') return before;
+    for (let b = 0; b < N; b += 100) {
+      const batch = Array.from({ length: Math.min(100, N - b) }, (_, i) => `bench-conversation-${(b + i) % ROOMS}`);
+      sockets.push(...(await Promise.all(batch.map((room) => open(kind, s.url(port, room), room)))));
+    }
+    await sleep(3000);
+    return (rssBytes(child.pid as number) - before) / N;
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    child.kill('SIGKILL');
+    await once(child, 'exit').catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<Array<Record<string, string | number>>> {
+  const list = await servers();
+  const cases = list.flatMap((s) => s.kinds.map((kind) => ({ s, kind })));
+  const n = rounds();
+  const all: number[][] = cases.map(() => []);
+  // Connection runs first within each server: the settle wait is the same either way.
+  for (let r = 0; r < n; r++) {
+    for (const [i, c] of cases.entries()) {
+      const v = await measure(c.s, c.kind);
+      all[i]?.push(v);
+      process.stdout.write(`round ${r + 1}/${n} ${c.s.name} ${c.kind}: ${c.kind === 'start' ? `${(v / 1048576).toFixed(1)} MB RSS` : `${(v / 1024).toFixed(2)} KB per connection`}\n`);
+    }
+  }
+  process.stdout.write(`memory: RSS after ${SETTLE_MS / 1000} s idle; ${N} idle connections over ${ROOMS} rooms/topics, (RSS after - before) / N; median of ${n} round(s); ours runs the production bundle\n`);
+  return cases.map((c, i) => {
+    const values = all[i] as number[];
+    const mb = c.kind === 'start';
+    const scale = mb ? 1048576 : 1024;
+    return {
+      server: c.s.name,
+      measure: mb ? 'RSS at start (MB)' : `${c.kind} idle connection (KB each)`,
+      value: Number((median(values) / scale).toFixed(2)),
+      rounds: spread(values.map((v) => v / scale), 2),
+    };
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  run().then(
+    (r) => (console.table(r), process.exit(0)),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
