@@ -14,6 +14,8 @@ export const CloseCode = {
   Forbidden: 4403,
   RoomFull: 4409,
   RateLimited: 4429,
+  /** a relay update or presence state over a cost limit (README "Server", docs/limits.md); the reason names the limit */
+  TooCostly: 4413,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -44,6 +46,8 @@ export const Errors = define({
   ERR_TOO_MANY_TOPICS: { httpStatus: 409, closeCode: CloseCode.RoomFull, message: 'too many topics on one connection' },
   ERR_TOO_MANY_CONNECTIONS: { httpStatus: 503, closeCode: CloseCode.TryAgainLater, message: 'too many connections' },
   ERR_RATE_LIMITED: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'message rate limit' },
+  ERR_UPDATE_TOO_COSTLY: { httpStatus: 413, closeCode: CloseCode.TooCostly, message: 'update over a cost limit' },
+  ERR_AWARENESS_TOO_COSTLY: { httpStatus: 413, closeCode: CloseCode.TooCostly, message: 'presence over a limit' },
 });
 export type ErrorCode = keyof typeof Errors;
 

@@ -13,6 +13,7 @@ import type { RelayPeer } from './fanout.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
+import { UpdateRefused } from './update-check.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
 import { encodeBinaryFrames } from './ws-frames.js';
@@ -81,7 +82,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
       this.room = await registry.join(roomName, this);
     } catch (err) {
       if (err instanceof RoomFullError) return this.reject(CloseCode.RoomFull, 'room full', 'room_full');
-      this.log.error({ err }, 'relay room could not be loaded');
+      // Stock clients retry a 1011 every few seconds: report a failing room once per period.
+      if (registry.shouldReport(`load:${roomName}`)) this.log.warn({ detail: err instanceof Error ? err.message : String(err) }, 'relay room could not be loaded');
       return this.reject(CloseCode.InternalError, Errors.ERR_ROOM_UNAVAILABLE.message, 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
@@ -210,13 +212,19 @@ export class RelayConnection implements RelayPeer, TurnSink {
   }
 
   private failed(err: unknown): void {
+    if (err instanceof UpdateRefused) {
+      this.log.info({ limit: err.limit, detail: err.message }, 'relay update refused');
+      if (err.limit === 'malformed') return this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
+      return this.reject(CloseCode.TooCostly, `update too costly: ${err.limit}`, `update_${err.limit}`);
+    }
     if (err instanceof RejectedInput) {
       this.log.info({ reason: err.reason, detail: err.message }, 'relay input refused');
       return this.reject(CloseCode.BadRequest, `refused: ${err.reason}`, err.reason);
     }
     if (err instanceof RoomPoisoned && this.room) {
       // Reload the room from storage: every other connection reconnects and resyncs.
-      this.log.error({ err: err.failure }, 'update failed while applying; evicting the room');
+      // Client-triggered: a warning without the stack (the cost check refuses what it knows to throw).
+      this.log.warn({ detail: String(err.failure) }, 'update failed while applying; evicting the room');
       const room = this.room;
       this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
       this.deps.registry.reload(room);

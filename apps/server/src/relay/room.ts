@@ -15,13 +15,20 @@ import {
   writeRelayUpdate,
 } from '@sync-suite/shared';
 import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
-import { checkStateVector, checkUpdate } from './update-check.js';
+import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
+import type { UpdateLimits } from './update-limits.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
+  limits: UpdateLimits;
   /** an update changed the document: persist it (called before fan-out) */
   onAccepted(room: Room, update: Uint8Array): void;
+  /** an update from another instance was refused by the cost check (it is dropped) */
+  onRemoteRefused?(room: Room, refusal: UpdateRefused): void;
 }
+
+/** Transaction origin of everything that came from another instance. */
+export const REMOTE_ORIGIN = Symbol('remote instance');
 
 /** Input refused before it touched the document. */
 export class RejectedInput extends Error {
@@ -95,12 +102,52 @@ export class Room {
    * Returns false when the update brought nothing new.
    */
   applyUpdate(update: Uint8Array, origin: RelayPeer, frame?: Uint8Array): boolean {
-    const check = checkUpdate(update);
-    if (!check.ok) throw new RejectedInput('bad_update', check.reason);
+    checkUpdateCost(this.doc, update, this.hooks.limits); // throws UpdateRefused
     if (!this.integrate(update, origin)) return false;
     this.hooks.onAccepted(this, update);
     this.publish(frame ?? encodeRelayMessage((e) => writeRelayUpdate(e, update)), 'update');
     return true;
+  }
+
+  /**
+   * Updates from another instance (or re-read from storage after a Redis outage), applied in one
+   * transaction, each checked first like a peer's; refused ones are dropped and reported. Not
+   * persisted (the instance that accepted them committed them); what was new goes to local peers.
+   * Returns whether anything was.
+   */
+  applyRemoteUpdates(updates: readonly Uint8Array[]): boolean {
+    let delta: Uint8Array | null = null;
+    const capture = (u: Uint8Array): void => {
+      delta = u;
+    };
+    this.doc.on('update', capture);
+    try {
+      Y.transact(this.doc, () => {
+        for (const update of updates) {
+          try {
+            checkUpdateCost(this.doc, update, this.hooks.limits);
+          } catch (err) {
+            if (!(err instanceof UpdateRefused)) throw err;
+            this.hooks.onRemoteRefused?.(this, err);
+            continue;
+          }
+          Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
+        }
+      }, REMOTE_ORIGIN);
+    } finally {
+      this.doc.off('update', capture);
+    }
+    if (delta === null) return false;
+    const changed: Uint8Array = delta;
+    const frame = encodeRelayMessage((e) => writeRelayUpdate(e, changed));
+    for (const peer of this.conns.keys()) peer.send(frame);
+    return true;
+  }
+
+  /** An awareness update from another instance, forwarded unchanged to local peers. */
+  applyRemoteAwareness(update: Uint8Array, frame: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
+    for (const peer of this.conns.keys()) peer.send(frame);
   }
 
   /** An awareness update from a peer, forwarded as received to every connection. */

@@ -52,6 +52,12 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       registers: r,
     }),
     redisErrors: new Counter({ name: 'sync_redis_errors_total', help: 'Redis errors seen', registers: r }),
+    quarantinedUpdates: new Counter({
+      name: 'sync_relay_quarantined_updates_total',
+      help: 'Stored or remote relay updates set aside because they failed to apply or passed a cost limit',
+      labelNames: ['source'] as const,
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;
