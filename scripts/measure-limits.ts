@@ -81,12 +81,12 @@ function measure(name: string, doc: Y.Doc): void {
   Y.applyUpdate(fresh, update);
   const t3 = performance.now();
   let depth = 0;
-  const walk: Array<[Y.AbstractType<unknown>, number]> = [...doc.share.values()].map((t) => [t, 1]);
+  const walk: Array<[Y.AbstractType<unknown>, number]> = [...doc.share.values()].map((t) => [t as unknown as Y.AbstractType<unknown>, 1]);
   while (walk.length) {
     const [t, d] = walk.pop() as [Y.AbstractType<unknown>, number];
     depth = Math.max(depth, d);
-    for (let item = t._start; item; item = item.right) if (item.content instanceof Y.ContentType) walk.push([item.content.type, d + 1]);
-    for (const item of t._map.values()) if (item.content instanceof Y.ContentType) walk.push([item.content.type, d + 1]);
+    for (let item = t._start; item; item = item.right) if (item.content instanceof Y.ContentType) walk.push([item.content.type as unknown as Y.AbstractType<unknown>, d + 1]);
+    for (const item of t._map.values()) if (item.content instanceof Y.ContentType) walk.push([item.content.type as unknown as Y.AbstractType<unknown>, d + 1]);
   }
   console.log(
     JSON.stringify({

@@ -18,8 +18,14 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   const cost = new UpdateReader(update, limits).read();
   const store = doc.store;
   const pendingStructs = store.pendingStructs?.update ?? null;
+  const known = (client: number): number => Math.max(Y.getState(store, client), cost.ends.get(client) ?? 0);
+  const waitingDeletes = cost.deletes.filter((d) => d.end > known(d.client)).length;
+  // Yjs retries deletions that cannot apply yet on every later update: keep them few.
+  if (waitingDeletes > 0 && (store.pendingDs?.length ?? 0) + 6 * waitingDeletes > limits.maxPendingDeleteBytes) {
+    throw new UpdateRefused('pending_deletes', `deletions of more than ${limits.maxPendingDeleteBytes} bytes waiting for missing structs`);
+  }
   const pendingBytes = (pendingStructs?.length ?? 0) + (store.pendingDs?.length ?? 0);
-  if (incomplete(doc, cost) && pendingBytes + update.length > limits.maxPendingBytes) {
+  if ((waitingDeletes > 0 || structsWait(store, cost, known)) && pendingBytes + update.length > limits.maxPendingBytes) {
     throw new UpdateRefused('pending_bytes', `more than ${limits.maxPendingBytes} bytes of updates waiting for missing dependencies`);
   }
   if (!cost.items.some((i) => i.isType)) return cost;
@@ -33,11 +39,9 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   return cost;
 }
 
-/** Whether some of the update cannot apply yet (a gap in a client's clock, or deletions ahead of it). */
-function incomplete(doc: Y.Doc, cost: UpdateCost): boolean {
-  const known = (client: number): number => Math.max(Y.getState(doc.store, client), cost.ends.get(client) ?? 0);
-  for (const { client, clock } of cost.starts) if (clock > Y.getState(doc.store, client)) return true;
-  for (const { client, end } of cost.deletes) if (end > known(client)) return true;
+/** Whether some structs cannot apply yet (a gap in a client's clocks, or an origin or parent not known). */
+function structsWait(store: Y.Doc['store'], cost: UpdateCost, known: (client: number) => number): boolean {
+  for (const { client, clock } of cost.starts) if (clock > Y.getState(store, client)) return true;
   for (const item of cost.items) if (item.parentKind !== 0 && item.pk >= known(item.pc)) return true;
   return false;
 }

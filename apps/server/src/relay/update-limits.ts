@@ -20,6 +20,8 @@ export interface UpdateLimits {
   maxValueDepth: number;
   /** bytes of structs and deletions a room may hold that cannot apply yet (missing dependencies) */
   maxPendingBytes: number;
+  /** bytes of deletions a room may hold that cannot apply yet (Yjs retries them on every update) */
+  maxPendingDeleteBytes: number;
 }
 
 export function updateLimitsFrom(config: ServerConfig): UpdateLimits {
@@ -33,6 +35,7 @@ export function updateLimitsFrom(config: ServerConfig): UpdateLimits {
     maxKeyBytes: config.RELAY_MAX_KEY_BYTES,
     maxValueDepth: config.RELAY_MAX_VALUE_DEPTH,
     maxPendingBytes: config.RELAY_MAX_PENDING_BYTES,
+    maxPendingDeleteBytes: config.RELAY_MAX_PENDING_DELETE_BYTES,
   };
 }
 

@@ -41,18 +41,19 @@ export const serverEnvSchema = z.object({
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
   RELAY_MAX_UPDATE_DEPTH: positiveInt.default(64),
-  RELAY_MAX_UPDATE_STRUCTS: positiveInt.default(1000000),
-  RELAY_MAX_UPDATE_DELETE_RANGES: positiveInt.default(1000000),
-  RELAY_MAX_UPDATE_DELETE_CLIENTS: positiveInt.default(100000),
+  RELAY_MAX_UPDATE_STRUCTS: positiveInt.default(250000),
+  RELAY_MAX_UPDATE_DELETE_RANGES: positiveInt.default(200000),
+  RELAY_MAX_UPDATE_DELETE_CLIENTS: positiveInt.default(20000),
   RELAY_MAX_UPDATE_SUBDOCS: nonNegativeInt.default(1000),
   RELAY_MAX_UPDATE_CONTENT_BYTES: positiveInt.default(10485760),
   RELAY_MAX_KEY_BYTES: positiveInt.default(4096),
   RELAY_MAX_VALUE_DEPTH: positiveInt.default(32),
-  RELAY_MAX_PENDING_BYTES: positiveInt.default(1048576),
+  RELAY_MAX_PENDING_BYTES: positiveInt.default(65536),
   RELAY_MAX_AWARENESS_BYTES: positiveInt.default(65536),
   RELAY_MAX_AWARENESS_STATES: positiveInt.default(4),
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
+  RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {

@@ -36,14 +36,14 @@ const MAX_RESTARTS = 8;
  */
 export function snapshotLimits(limits: UpdateLimits): UpdateLimits {
   const open = Number.POSITIVE_INFINITY;
-  return { ...limits, maxStructs: open, maxDeleteRanges: open, maxDeleteClients: open, maxSubdocs: open, maxContentBytes: open, maxPendingBytes: open };
+  return { ...limits, maxStructs: open, maxDeleteRanges: open, maxDeleteClients: open, maxSubdocs: open, maxContentBytes: open, maxPendingBytes: open, maxPendingDeleteBytes: open };
 }
 
 /** Applies the stored state to `doc` in one transaction; returns what was set aside. Throws StoredEntryFailed. */
 export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map()): Quarantined[] {
   const quarantined: Quarantined[] = [];
   // Stored entries may wait for one another (several instances append to one room).
-  const logLimits = { ...limits, maxPendingBytes: Number.POSITIVE_INFINITY };
+  const logLimits = { ...limits, maxPendingBytes: Number.POSITIVE_INFINITY, maxPendingDeleteBytes: Number.POSITIVE_INFINITY };
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
   if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
   Y.transact(
