@@ -14,6 +14,7 @@ import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { UpdateRefused } from './update-check.js';
+import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
 import { encodeBinaryFrames } from './ws-frames.js';
@@ -49,6 +50,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private outBytes = 0;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
+  /** when query-awareness was last answered, and the coalesced answer waiting for its turn */
+  private lastQueryAnswer = Number.NEGATIVE_INFINITY;
+  private queryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -102,6 +106,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     const buffered = ws.bufferedAmount + this.outBytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
     else if (buffered > this.allowance) return this.slowConsumer();
+    // The absolute cap: a reader that holds anything unsent never gets past it, however large the
+    // messages (one message alone always goes: it may be a big room's step 2).
+    else if (buffered + message.length > this.deps.ctx.config.RELAY_MAX_OUTGOING_BYTES) return this.slowConsumer();
     // A large message (a big room's step 2) may exceed the bound by itself: the bound then
     // applies to what is queued behind it, so a big document never locks its readers out.
     if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
@@ -191,9 +198,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
       case 'update':
         return this.update(room, message.update, frame);
       case 'awareness':
-        return room.applyAwareness(message.update, this, frame);
+        return void room.applyAwareness(message.update, this, frame);
       case 'query-awareness':
-        return this.send(room.awarenessMessage());
+        return this.queryAwareness(room);
       case 'auth':
         return; // clients never send auth messages that mean anything to a server
       case 'unknown':
@@ -201,6 +208,25 @@ export class RelayConnection implements RelayPeer, TurnSink {
         this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'unknown_type' });
         return;
     }
+  }
+
+  /**
+   * Answers at most once per RELAY_AWARENESS_QUERY_INTERVAL_MS: queries within the interval share
+   * one answer at its end, so tiny queries cannot multiply a room's (large) presence states.
+   */
+  private queryAwareness(room: Room): void {
+    if (this.queryTimer) {
+      this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'awareness_query_coalesced' });
+      return;
+    }
+    const wait = this.lastQueryAnswer + this.deps.ctx.config.RELAY_AWARENESS_QUERY_INTERVAL_MS - Date.now();
+    const answer = (): void => {
+      this.queryTimer = null;
+      this.lastQueryAnswer = Date.now();
+      if (!this.closed && !room.unloaded) this.send(room.awarenessMessage());
+    };
+    if (wait <= 0) return answer();
+    this.queryTimer = setTimeout(answer, wait);
   }
 
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
@@ -212,6 +238,11 @@ export class RelayConnection implements RelayPeer, TurnSink {
   }
 
   private failed(err: unknown): void {
+    if (err instanceof PresenceRefused) {
+      this.log.info({ limit: err.limit, detail: err.message }, 'relay presence refused');
+      if (err.limit === 'malformed') return this.reject(CloseCode.BadRequest, `malformed message: ${err.message}`, 'bad_awareness');
+      return this.reject(CloseCode.TooCostly, `presence too costly: ${err.limit}`, `presence_${err.limit}`);
+    }
     if (err instanceof UpdateRefused) {
       this.log.info({ limit: err.limit, detail: err.message }, 'relay update refused');
       if (err.limit === 'malformed') return this.reject(CloseCode.BadRequest, 'refused: bad_update', 'bad_update');
@@ -236,6 +267,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
 
   private onClose(): void {
     this.closed = true;
+    if (this.queryTimer) clearTimeout(this.queryTimer);
+    this.queryTimer = null;
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

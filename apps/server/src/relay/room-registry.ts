@@ -14,7 +14,8 @@ import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import { Room } from './room.js';
 import type { UpdateRefused } from './update-check.js';
-import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
+import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
+import type { PresenceLimits } from './presence.js';
 
 export interface RegistryOptions {
   store: DocStore;
@@ -27,6 +28,8 @@ export interface RegistryOptions {
   maxPeersPerRoom: number;
   /** what one update may cost (default: the configuration's defaults) */
   limits?: UpdateLimits;
+  /** what presence may cost (default: the configuration's defaults) */
+  presence?: PresenceLimits;
 }
 
 /** A room that keeps failing is reported at most once per this period. */
@@ -167,6 +170,7 @@ export class RoomRegistry extends EventEmitter {
     return new Room(name, {
       fanout: this.opts.fanout,
       limits: this.limits,
+      presence: this.opts.presence ?? DEFAULT_PRESENCE_LIMITS,
       onAccepted: (r, update) => this.accepted(r, update),
       onRemoteRefused: (r, refusal) => this.remoteRefused(r, refusal),
     });

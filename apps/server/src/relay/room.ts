@@ -8,7 +8,6 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import {
   encodeRelayMessage,
-  readAwarenessUpdate,
   writeRelayAwareness,
   writeRelaySyncStep1,
   writeRelaySyncStep2,
@@ -17,10 +16,12 @@ import {
 import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
+import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
   limits: UpdateLimits;
+  presence: PresenceLimits;
   /** an update changed the document: persist it (called before fan-out) */
   onAccepted(room: Room, update: Uint8Array): void;
   /** an update from another instance was refused by the cost check (it is dropped) */
@@ -54,6 +55,8 @@ export class Room {
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   /** each connection with the awareness client ids it controls */
   readonly conns = new Map<RelayPeer, Set<number>>();
+  /** who controls each awareness client id held by a local connection */
+  private readonly owners = new Map<number, RelayPeer>();
   /** updates in the stored log since the last snapshot (compaction trigger) */
   logLength = 0;
   /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
@@ -82,6 +85,7 @@ export class Room {
     const ids = this.conns.get(peer);
     if (!ids) return;
     this.conns.delete(peer);
+    for (const id of ids) this.owners.delete(id);
     if (ids.size === 0) return;
     const gone = [...ids].filter((id) => this.awareness.getStates().has(id));
     awarenessProtocol.removeAwarenessStates(this.awareness, gone, null);
@@ -150,17 +154,35 @@ export class Room {
     for (const peer of this.conns.keys()) peer.send(frame);
   }
 
-  /** An awareness update from a peer, forwarded as received to every connection. */
-  applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): void {
-    const decoded = readAwarenessUpdate(update);
-    if (!decoded.ok) throw new RejectedInput('bad_awareness', decoded.error.detail);
-    const ids = this.conns.get(origin);
-    for (const entry of decoded.entries) {
-      if (entry.removed) ids?.delete(entry.clientID);
-      else ids?.add(entry.clientID);
+  /**
+   * An awareness update from a peer. A connection may only set or remove the client ids it
+   * introduced (at most maxStatesPerConnection); entries about other clients are dropped (stock
+   * clients echo every presence change they receive, so they are not refused). Forwarded as
+   * received when every entry was kept. Returns how many entries were dropped.
+   */
+  applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): number {
+    const entries = readPresence(update, this.hooks.presence); // throws PresenceRefused
+    const own = this.conns.get(origin);
+    if (!own) return entries.length;
+    const states = this.awareness.getStates();
+    const kept = entries.filter((e) => {
+      if (own.has(e.clientID)) return true;
+      if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
+      if (own.size >= this.hooks.presence.maxStatesPerConnection) return false;
+      own.add(e.clientID);
+      this.owners.set(e.clientID, origin);
+      return true;
+    });
+    if (kept.length === 0) return entries.length;
+    const applied = kept.length === entries.length ? update : encodePresence(kept);
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
+    for (const e of kept) {
+      if (!e.removed) continue;
+      own.delete(e.clientID);
+      this.owners.delete(e.clientID);
     }
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
-    this.publish(frame, 'awareness');
+    this.publish(applied === update ? frame : encodeRelayMessage((en) => writeRelayAwareness(en, applied)), 'awareness');
+    return entries.length - kept.length;
   }
 
   /** Every known awareness state, for query-awareness. */

@@ -1,5 +1,6 @@
 /** What one relay update may cost, from configuration (README "Server", docs/limits.md). */
 import { serverEnvSchema, type ServerConfig } from '@sync-suite/shared/node';
+import type { PresenceLimits } from './presence.js';
 
 export interface UpdateLimits {
   /** nesting depth of shared types (Yjs deletes and garbage-collects nested types recursively) */
@@ -41,3 +42,13 @@ export function updateLimitsFrom(config: ServerConfig): UpdateLimits {
 
 /** The defaults of the configuration, for callers without a config (tools, tests). */
 export const DEFAULT_UPDATE_LIMITS: UpdateLimits = updateLimitsFrom(serverEnvSchema.parse({}) as ServerConfig);
+
+export function presenceLimitsFrom(config: ServerConfig): PresenceLimits {
+  return {
+    maxStateBytes: config.RELAY_MAX_AWARENESS_BYTES,
+    maxStatesPerConnection: config.RELAY_MAX_AWARENESS_STATES,
+    maxValueDepth: config.RELAY_MAX_VALUE_DEPTH,
+  };
+}
+
+export const DEFAULT_PRESENCE_LIMITS: PresenceLimits = presenceLimitsFrom(serverEnvSchema.parse({}) as ServerConfig);

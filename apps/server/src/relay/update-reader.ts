@@ -4,6 +4,7 @@
  * recurses, so no input can overflow the stack (lib0's readAny and Yjs's decodeUpdate do).
  * Format: yjs/src/utils/encoding.js (writeStructs, writeDeleteSet) and lib0/encoding.js (writeAny).
  */
+import { jsonDepth } from './presence.js';
 import type { UpdateLimits } from './update-limits.js';
 
 /** Refused: names the limit (or `malformed`). */
@@ -227,18 +228,7 @@ export class UpdateReader {
   /** A JSON string: bounded nesting (JSON.stringify recurses when the update is re-encoded), valid. */
   private json(): void {
     const raw = this.bytes();
-    let depth = 0;
-    let inString = false;
-    for (let i = 0; i < raw.length; i++) {
-      const c = raw[i] as number;
-      if (inString) {
-        if (c === 0x5c) i++;
-        else if (c === 0x22) inString = false;
-      } else if (c === 0x22) inString = true;
-      else if (c === 0x5b || c === 0x7b) {
-        if (++depth > this.limits.maxValueDepth) this.refuse('value_depth', `JSON nested deeper than ${this.limits.maxValueDepth}`);
-      } else if (c === 0x5d || c === 0x7d) depth--;
-    }
+    if (jsonDepth(raw) > this.limits.maxValueDepth) this.refuse('value_depth', `JSON nested deeper than ${this.limits.maxValueDepth}`);
     const text = this.stringOf(raw);
     if (text === 'undefined') return;
     try {

@@ -49,7 +49,7 @@ export const serverEnvSchema = z.object({
   RELAY_MAX_KEY_BYTES: positiveInt.default(4096),
   RELAY_MAX_VALUE_DEPTH: positiveInt.default(32),
   RELAY_MAX_PENDING_BYTES: positiveInt.default(65536),
-  RELAY_MAX_AWARENESS_BYTES: positiveInt.default(65536),
+  RELAY_MAX_AWARENESS_BYTES: positiveInt.default(16384),
   RELAY_MAX_AWARENESS_STATES: positiveInt.default(4),
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),

@@ -15,7 +15,7 @@ import { Keepalive } from '../../ws/keepalive.js';
 import { createDocStore } from '../../relay/persistence/create-store.js';
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
-import { updateLimitsFrom } from '../../relay/update-limits.js';
+import { presenceLimitsFrom, updateLimitsFrom } from '../../relay/update-limits.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -38,6 +38,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     limits: updateLimitsFrom(config),
+    presence: presenceLimitsFrom(config),
   });
   scale.bind(registry);
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
