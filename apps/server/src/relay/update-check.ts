@@ -33,7 +33,9 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   if (pendingStructs) {
     // The update may complete pending structs: they integrate with it, so their depth counts now.
     const open: UpdateLimits = { ...limits, maxStructs: Infinity, maxContentBytes: Infinity, maxSubdocs: Infinity, maxDeleteRanges: Infinity, maxDeleteClients: Infinity };
-    items = new UpdateReader(pendingStructs, open).read().items.concat(items);
+    // Yjs keeps pending structs in the v2 format; they were checked when they arrived, so
+    // converting them (lib0 recurses on values) is safe.
+    items = new UpdateReader(Y.convertUpdateFormatV2ToV1(pendingStructs), open).read().items.concat(items);
   }
   new DepthResolver(doc, items, limits.maxDepth).check();
   return cost;
