@@ -1,0 +1,95 @@
+/**
+ * Drives a live relay with RelayInputs: `workers` raw connections in parallel, each sending one
+ * input and waiting until it was processed (the answer to a presence query that follows it, or
+ * the close it caused), so every input counts. Documents go to scratch rooms; everything else
+ * also to the honest rooms. Measures the event-loop stall (perf_hooks) while it runs.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { encodeRelayMessage, writeRelayQueryAwareness } from '@sync-suite/shared';
+import { withTimeout } from '../../../../test/helpers/timeout.js';
+import { RawClient } from '../../../../test/fixtures/relay-clients.js';
+import { RelayInputs, rng } from './relay-inputs.js';
+
+export interface FuzzOptions {
+  wsUrl: string;
+  iterations: number;
+  seed: number;
+  honestRooms: string[];
+  scratchRooms: string[];
+  honestIds: () => number[];
+  workers?: number;
+  /** called every 1,000 inputs */
+  progress?: (done: number) => void;
+}
+
+export interface FuzzReport {
+  inputs: number;
+  byKind: Record<string, number>;
+  /** close codes of attacker connections, by room class: `scratch:4413`, `honest:4400` */
+  closes: Record<string, number>;
+  maxStallMs: number;
+  durationMs: number;
+}
+
+const QUERY = encodeRelayMessage((e) => writeRelayQueryAwareness(e));
+
+export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
+  const inputs = new RelayInputs(o.seed, o.honestIds);
+  const pickRoom = rng(o.seed ^ 0x5bd1e995);
+  const report: FuzzReport = { inputs: 0, byKind: {}, closes: {}, maxStallMs: 0, durationMs: 0 };
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const started = Date.now();
+  let issued = 0;
+
+  const worker = async (): Promise<void> => {
+    const conns = new Map<string, RawClient>();
+    try {
+      while (issued < o.iterations) {
+        issued++;
+        const input = inputs.next();
+        const honest = !input.mutates && pickRoom() < 0.5;
+        const list = honest ? o.honestRooms : o.scratchRooms;
+        const room = list[Math.floor(pickRoom() * list.length)] as string;
+        let c = conns.get(room);
+        if (c && c.ws.readyState !== c.ws.OPEN) {
+          await c.closed(20_000).catch(() => undefined); // closed by its previous input
+          c = undefined;
+        }
+        if (!c) {
+          c = await RawClient.connect(`${o.wsUrl}/relay/${room}`, 20_000);
+          conns.set(room, c);
+          await c.next((m) => m.type === 'sync-step1', 20_000, 'step 1');
+        }
+        c.messages.length = 0; // only what follows this input is looked at
+        c.send(input.frame);
+        c.send(QUERY);
+        const conn = c;
+        await withTimeout(
+          Promise.race([conn.closed(60_000), conn.next((m) => m.type === 'awareness', 60_000, `answer to ${input.kind}`)]),
+          60_000,
+          `input ${input.kind} processed`,
+        );
+        report.inputs++;
+        report.byKind[input.kind] = (report.byKind[input.kind] ?? 0) + 1;
+        if (conn.closeCode !== null) {
+          const key = `${honest ? 'honest' : 'scratch'}:${conn.closeCode}`;
+          report.closes[key] = (report.closes[key] ?? 0) + 1;
+        }
+        if (report.inputs % 1000 === 0) o.progress?.(report.inputs);
+      }
+    } finally {
+      for (const c of conns.values()) c.close();
+    }
+  };
+
+  try {
+    await Promise.all(Array.from({ length: o.workers ?? 8 }, () => worker()));
+  } finally {
+    delay.disable();
+    inputs.destroy();
+  }
+  report.maxStallMs = delay.max / 1e6;
+  report.durationMs = Date.now() - started;
+  return report;
+}
