@@ -46,7 +46,7 @@ describe('structured relay fuzz', () => {
     }
     await Promise.all(writers.map((w) => synced(w.p)));
     let disconnects = 0;
-    for (const w of writers) w.p.on('connection-close', () => disconnects++);
+    for (const w of writers) (w.p as { on(e: 'connection-close', f: () => void): void }).on('connection-close', () => disconnects++);
     for (const w of writers) w.p.awareness.setLocalStateField('user', `writer-${w.doc.clientID}`);
     let n = 0;
     const writing = setInterval(() => {

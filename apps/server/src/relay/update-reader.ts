@@ -88,6 +88,7 @@ export class UpdateReader {
         if (++this.cost.deleteRanges > this.limits.maxDeleteRanges) this.refuse('delete_ranges', `delete set has more than ${this.limits.maxDeleteRanges} ranges`);
         const clock = this.uint();
         const len = this.uint();
+        if (len === 0) this.refuse('malformed', 'an empty deletion'); // Yjs cannot re-encode it
         this.cost.deletes.push({ client, end: clock + len });
       }
     }
@@ -104,11 +105,11 @@ export class UpdateReader {
     if (hasOrigin) {
       item.parentKind = 2;
       item.pc = this.uint();
-      item.pk = this.uint();
+      item.pk = this.id(item, item.pc);
     }
     if (hasRightOrigin) {
       const rc = this.uint();
-      const rk = this.uint();
+      const rk = this.id(item, rc);
       if (!hasOrigin) Object.assign(item, { parentKind: 2, pc: rc, pk: rk });
     }
     if (!hasOrigin && !hasRightOrigin) {
@@ -118,7 +119,7 @@ export class UpdateReader {
       } else {
         item.parentKind = 1;
         item.pc = this.uint();
-        item.pk = this.uint();
+        item.pk = this.id(item, item.pc);
       }
       if ((info & 0x20) !== 0) this.key(); // map key (parentSub)
     }
@@ -126,6 +127,16 @@ export class UpdateReader {
     if (item.length < 1) this.refuse('malformed', 'empty item');
     this.cost.items.push(item);
     return item.length;
+  }
+
+  /**
+   * The clock of an id an item refers to. Yjs integrates a client's structs in clock order and
+   * does not wait for its own client: a reference to the item itself or later fails in Yjs.
+   */
+  private id(item: ItemRef, client: number): number {
+    const clock = this.uint();
+    if (client === item.client && clock >= item.clock) this.refuse('malformed', 'an item refers to itself or a later item of its client');
+    return clock;
   }
 
   /** Item content by its reference number (yjs/src/structs/Item.js contentRefs); returns its length. */
