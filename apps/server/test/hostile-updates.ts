@@ -118,11 +118,24 @@ export function deleteSetOfStrangers(clients: number, firstClient = 1_000_000): 
   return updateOf(0, 0, [], ds);
 }
 
-/** `count` map entries with distinct keys in one update (a huge map). */
+/** `count` map entries with distinct keys in one update (a huge map), written in one loop. */
 export function hugeMap(client: number, count: number, root = 'm'): Uint8Array {
-  const structs = [];
-  for (let i = 0; i < count; i++) structs.push(anyItem({ root }, [i], `k${i}`));
-  return updateOf(client, 0, structs);
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 1);
+  encoding.writeVarUint(e, count);
+  encoding.writeVarUint(e, client);
+  encoding.writeVarUint(e, 0);
+  for (let i = 0; i < count; i++) {
+    encoding.writeUint8(e, 8 | 0x20); // ContentAny with a map key
+    encoding.writeVarUint(e, 1);
+    encoding.writeVarString(e, root);
+    encoding.writeVarString(e, `k${i}`);
+    encoding.writeVarUint(e, 1);
+    encoding.writeUint8(e, 125); // integer
+    encoding.writeVarInt(e, i);
+  }
+  writeDs(e, []);
+  return encoding.toUint8Array(e);
 }
 
 /** `count` sub-documents in one update. */

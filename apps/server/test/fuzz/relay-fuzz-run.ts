@@ -29,6 +29,9 @@ export interface FuzzReport {
   closes: Record<string, number>;
   maxStallMs: number;
   durationMs: number;
+  /** longest time to build one input, and to have one processed, by kind (ms) */
+  slowestBuild: Record<string, number>;
+  slowestProcess: Record<string, number>;
 }
 
 const QUERY = encodeRelayMessage((e) => writeRelayQueryAwareness(e));
@@ -36,7 +39,10 @@ const QUERY = encodeRelayMessage((e) => writeRelayQueryAwareness(e));
 export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const inputs = new RelayInputs(o.seed, o.honestIds);
   const pickRoom = rng(o.seed ^ 0x5bd1e995);
-  const report: FuzzReport = { inputs: 0, byKind: {}, closes: {}, maxStallMs: 0, durationMs: 0 };
+  const report: FuzzReport = { inputs: 0, byKind: {}, closes: {}, maxStallMs: 0, durationMs: 0, slowestBuild: {}, slowestProcess: {} };
+  const slowest = (table: Record<string, number>, kind: string, ms: number): void => {
+    table[kind] = Math.max(table[kind] ?? 0, Math.round(ms));
+  };
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const started = Date.now();
@@ -47,7 +53,9 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
     try {
       while (issued < o.iterations) {
         issued++;
+        const built = performance.now();
         const input = inputs.next();
+        slowest(report.slowestBuild, input.kind, performance.now() - built);
         const honest = !input.mutates && pickRoom() < 0.5;
         const list = honest ? o.honestRooms : o.scratchRooms;
         const room = list[Math.floor(pickRoom() * list.length)] as string;
@@ -62,6 +70,7 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
           await c.next((m) => m.type === 'sync-step1', 20_000, 'step 1');
         }
         c.messages.length = 0; // only what follows this input is looked at
+        const sent = performance.now();
         c.send(input.frame);
         c.send(QUERY);
         const conn = c;
@@ -70,6 +79,7 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
           60_000,
           `input ${input.kind} processed`,
         );
+        slowest(report.slowestProcess, input.kind, performance.now() - sent);
         report.inputs++;
         report.byKind[input.kind] = (report.byKind[input.kind] ?? 0) + 1;
         if (conn.closeCode !== null) {
