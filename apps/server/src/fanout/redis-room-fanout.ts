@@ -129,7 +129,7 @@ export class RedisRoomFanout implements RoomFanout {
       .load(room.name)
       .then((stored) => {
         if (room.unloaded) return;
-        room.applyRemoteUpdates(stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates);
+        room.applyStoredState(stored);
       })
       .catch((err: unknown) => {
         this.opts.metrics.storageErrors.inc({ op: 'load' });

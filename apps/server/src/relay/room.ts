@@ -17,6 +17,8 @@ import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
 import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
+import { storedEntryLimits } from './persistence/merge.js';
+import type { StoredRoom } from './persistence/types.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
@@ -119,7 +121,7 @@ export class Room {
    * persisted (the instance that accepted them committed them); what was new goes to local peers.
    * Returns whether anything was.
    */
-  applyRemoteUpdates(updates: readonly Uint8Array[]): boolean {
+  applyRemoteUpdates(updates: readonly Uint8Array[], limitsOf: (index: number) => UpdateLimits = () => this.hooks.limits): boolean {
     let delta: Uint8Array | null = null;
     const capture = (u: Uint8Array): void => {
       delta = u;
@@ -127,9 +129,9 @@ export class Room {
     this.doc.on('update', capture);
     try {
       Y.transact(this.doc, () => {
-        for (const update of updates) {
+        for (const [index, update] of updates.entries()) {
           try {
-            checkUpdateCost(this.doc, update, this.hooks.limits);
+            checkUpdateCost(this.doc, update, limitsOf(index));
           } catch (err) {
             if (!(err instanceof UpdateRefused)) throw err;
             this.hooks.onRemoteRefused?.(this, err);
@@ -146,6 +148,12 @@ export class Room {
     const frame = encodeRelayMessage((e) => writeRelayUpdate(e, changed));
     for (const peer of this.conns.keys()) peer.send(frame);
     return true;
+  }
+
+  /** A room's stored state re-read (after a Redis outage): applied like remote updates, each entry checked as on load. */
+  applyStoredState(stored: StoredRoom): boolean {
+    const entries = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
+    return this.applyRemoteUpdates(entries, (i) => storedEntryLimits(this.hooks.limits, i === 0 && stored.snapshot !== null));
   }
 
   /** An awareness update from another instance, forwarded unchanged to local peers. */

@@ -39,11 +39,15 @@ export function snapshotLimits(limits: UpdateLimits): UpdateLimits {
   return { ...limits, maxStructs: open, maxDeleteRanges: open, maxDeleteClients: open, maxSubdocs: open, maxContentBytes: open, maxPendingBytes: open, maxPendingDeleteBytes: open };
 }
 
+/** The limits a stored entry is checked against: a snapshot's (see above), or a log entry's (they may wait for one another). */
+export function storedEntryLimits(limits: UpdateLimits, isSnapshot: boolean): UpdateLimits {
+  if (isSnapshot) return snapshotLimits(limits);
+  return { ...limits, maxPendingBytes: Number.POSITIVE_INFINITY, maxPendingDeleteBytes: Number.POSITIVE_INFINITY };
+}
+
 /** Applies the stored state to `doc` in one transaction; returns what was set aside. Throws StoredEntryFailed. */
 export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map()): Quarantined[] {
   const quarantined: Quarantined[] = [];
-  // Stored entries may wait for one another (several instances append to one room).
-  const logLimits = { ...limits, maxPendingBytes: Number.POSITIVE_INFINITY, maxPendingDeleteBytes: Number.POSITIVE_INFINITY };
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
   if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
   Y.transact(
@@ -56,7 +60,7 @@ export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown,
           continue;
         }
         try {
-          checkUpdateCost(doc, update, index === -1 ? snapshotLimits(limits) : logLimits);
+          checkUpdateCost(doc, update, storedEntryLimits(limits, index === -1));
         } catch (err) {
           if (!(err instanceof UpdateRefused)) throw err;
           quarantined.push({ index, update, reason: err.limit });
