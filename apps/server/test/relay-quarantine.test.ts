@@ -11,7 +11,10 @@ import { metric, stockProvider, synced, textOf } from '../../../test/fixtures/re
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { relayRegistry } from '../src/routes/relay/index.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
-import { deepNesting, updateOf } from './hostile-updates.js';
+import { deepNesting, hugeMap, updateOf } from './hostile-updates.js';
+import { Room } from '../src/relay/room.js';
+import { LocalFanout } from '../src/relay/fanout.js';
+import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 
 const ROOM = 'acme-conversation-stored';
 const scope = serverPerTest();
@@ -101,5 +104,30 @@ describe('stored data cannot brick a room', () => {
     expect(warnings(server, 'relay room could not be loaded')).toHaveLength(1);
     expect(errors(server)).toEqual([]);
     expect(JSON.stringify(server.logs)).not.toContain('"stack"');
+  });
+});
+
+describe('updates from other instances', () => {
+  it('are checked like a peer\'s: one over the limits is dropped and reported, the others apply; a re-read snapshot may be large', async () => {
+    const refused: string[] = [];
+    const room = new Room('acme-conversation-remote', {
+      fanout: new LocalFanout(),
+      limits: DEFAULT_UPDATE_LIMITS,
+      presence: DEFAULT_PRESENCE_LIMITS,
+      onAccepted: () => undefined,
+      onRemoteRefused: (_room, refusal) => refused.push(refusal.limit),
+    });
+    try {
+      expect(room.applyRemoteUpdates([textUpdate('a', 1), deepNesting(2, 20_000), textUpdate('b', 3)])).toBe(true);
+      expect(refused).toEqual(['depth']);
+      expect(textOf(room.doc).split('').sort().join('')).toBe('ab');
+      // After a Redis outage the room re-reads storage: its snapshot holds more than one update may.
+      const big = hugeMap(4, DEFAULT_UPDATE_LIMITS.maxStructs + 10);
+      expect(room.applyStoredState({ snapshot: big, snapshotSeq: 1, updates: [], lastSeq: 1 })).toBe(true);
+      expect(refused).toEqual(['depth']);
+      expect(room.doc.getMap('m').size).toBe(DEFAULT_UPDATE_LIMITS.maxStructs + 10);
+    } finally {
+      room.destroy();
+    }
   });
 });
