@@ -50,6 +50,8 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
   const worker = async (): Promise<void> => {
     const conns = new Map<string, RawClient>();
+    // one close promise per connection (RawClient.closed() adds listeners on every call)
+    const closes = new WeakMap<RawClient, Promise<unknown>>();
     try {
       while (issued < o.iterations) {
         issued++;
@@ -61,12 +63,14 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
         const room = list[Math.floor(pickRoom() * list.length)] as string;
         let c = conns.get(room);
         if (c && c.ws.readyState !== c.ws.OPEN) {
-          await c.closed(20_000).catch(() => undefined); // closed by its previous input
+          await withTimeout(closes.get(c) as Promise<unknown>, 20_000, 'close'); // closed by its previous input
           c = undefined;
         }
         if (!c) {
           c = await RawClient.connect(`${o.wsUrl}/relay/${room}`, 20_000);
           conns.set(room, c);
+          const conn = c;
+          closes.set(c, new Promise((resolve) => conn.ws.once('close', resolve)));
           await c.next((m) => m.type === 'sync-step1', 20_000, 'step 1');
         }
         c.messages.length = 0; // only what follows this input is looked at
@@ -75,7 +79,7 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
         c.send(QUERY);
         const conn = c;
         await withTimeout(
-          Promise.race([conn.closed(60_000), conn.next((m) => m.type === 'awareness', 60_000, `answer to ${input.kind}`)]),
+          Promise.race([closes.get(conn) as Promise<unknown>, conn.next((m) => m.type === 'awareness', 60_000, `answer to ${input.kind}`)]),
           60_000,
           `input ${input.kind} processed`,
         );
