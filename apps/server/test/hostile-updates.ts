@@ -144,3 +144,12 @@ export function manySubdocs(client: number, count: number, root = 'a'): Uint8Arr
   for (let i = 0; i < count; i++) structs.push(subdocItem({ root }, `sub-${client}-${i}`));
   return updateOf(client, 0, structs);
 }
+
+/** A nested Y.Map placed right after item `origin` (its parent is the origin's parent). */
+export const mapAfter = (origin: [number, number]) => (e: Enc): number => {
+  encoding.writeUint8(e, 7 | 0x80);
+  encoding.writeVarUint(e, origin[0]);
+  encoding.writeVarUint(e, origin[1]);
+  encoding.writeVarUint(e, 1);
+  return 1;
+};

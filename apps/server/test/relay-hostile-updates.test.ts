@@ -9,7 +9,7 @@ import { encodeRelayMessage, writeRelayQueryAwareness, writeRelayUpdate } from '
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { docUntil, metric, RawClient, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
-import { deepAnyItem, deepNesting, deleteSetOfStrangers, hugeMap, jsonItem, manySubdocs, nestingStep, stringItem, updateOf } from './hostile-updates.js';
+import { deepAnyItem, deepNesting, deleteSetOfStrangers, hugeMap, jsonItem, manySubdocs, mapAfter, mapItem, nestingStep, stringItem, updateOf } from './hostile-updates.js';
 
 const ROOM = 'acme-conversation-hostile';
 const scope = serverPerTest();
@@ -99,6 +99,18 @@ describe('hostile relay updates', () => {
     // Levels 2..12 first (they wait for level 1), then level 1: together they are 12 deep.
     const steps = Array.from({ length: 12 }, (_, clock) => nestingStep(91, clock, 'nest'));
     const closed = await attack(server, [...steps.slice(1).reverse(), steps[0] as Uint8Array]);
+    expect(closed).toEqual({ code: 4413, reason: 'update too costly: depth' });
+    await expectHealthy(server, honest);
+  });
+
+  it('a nest waiting for a plain item is checked when that item arrives', async () => {
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '100000', RELAY_MAX_UPDATE_DEPTH: '8' });
+    const honest = await honestRoom(server);
+    // 12 nested maps whose outermost sits after a string of client 93 not sent yet: all pending.
+    const nest = updateOf(92, 0, [mapAfter([93, 0]), ...Array.from({ length: 11 }, (_, i) => mapItem({ item: [92, i] }))]);
+    expect((await attack(server, [nest])).code).toBe(0);
+    // The string nests nothing itself, but completes the nest: 13 levels.
+    const closed = await attack(server, [updateOf(93, 0, [stringItem({ root: 'list' }, 'x')])]);
     expect(closed).toEqual({ code: 4413, reason: 'update too costly: depth' });
     await expectHealthy(server, honest);
   });

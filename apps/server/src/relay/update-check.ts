@@ -28,10 +28,12 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   if ((waitingDeletes > 0 || structsWait(store, cost, known)) && pendingBytes + update.length > limits.maxPendingBytes) {
     throw new UpdateRefused('pending_bytes', `more than ${limits.maxPendingBytes} bytes of updates waiting for missing dependencies`);
   }
-  if (!cost.items.some((i) => i.isType)) return cost;
+  // The update may complete pending structs (those waiting for a clock it brings): they then
+  // integrate with it, so their depth counts now, even when the update itself nests nothing.
+  const completes = [...(store.pendingStructs?.missing ?? [])].some(([client, clock]) => (cost.ends.get(client) ?? 0) > clock);
+  if (!cost.items.some((i) => i.isType) && !completes) return cost;
   let items = cost.items;
-  if (pendingStructs) {
-    // The update may complete pending structs: they integrate with it, so their depth counts now.
+  if (pendingStructs && completes) {
     const open: UpdateLimits = { ...limits, maxStructs: Infinity, maxContentBytes: Infinity, maxSubdocs: Infinity, maxDeleteRanges: Infinity, maxDeleteClients: Infinity };
     // Yjs keeps pending structs in the v2 format; they were checked when they arrived, so
     // converting them (lib0 recurses on values) is safe.
