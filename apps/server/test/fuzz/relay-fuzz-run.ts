@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { encodeRelayMessage, writeRelayQueryAwareness } from '@sync-suite/shared';
 import { withTimeout } from '../../../../test/helpers/timeout.js';
 import { RawClient } from '../../../../test/fixtures/relay-clients.js';
-import { RelayInputs, rng } from './relay-inputs.js';
+import { EPOCH, RelayInputs, rng } from './relay-inputs.js';
 
 export interface FuzzOptions {
   wsUrl: string;
@@ -60,7 +60,13 @@ export async function runRelayFuzz(o: FuzzOptions): Promise<FuzzReport> {
         slowest(report.slowestBuild, input.kind, performance.now() - built);
         const honest = !input.mutates && pickRoom() < 0.5;
         const list = honest ? o.honestRooms : o.scratchRooms;
-        const room = list[Math.floor(pickRoom() * list.length)] as string;
+        const base = list[Math.floor(pickRoom() * list.length)] as string;
+        // scratch rooms rotate with the generator's documents; old ones unload (ROOM_IDLE_MS)
+        const epoch = Math.floor(issued / EPOCH);
+        const room = honest ? base : `${base}-e${epoch}`;
+        for (const [name, old] of conns) {
+          if (!name.endsWith(`-e${epoch}`) && !o.honestRooms.includes(name)) (old.close(), conns.delete(name));
+        }
         let c = conns.get(room);
         if (c && c.ws.readyState !== c.ws.OPEN) {
           await withTimeout(closes.get(c) as Promise<unknown>, 20_000, 'close'); // closed by its previous input

@@ -33,6 +33,9 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** inputs per epoch: scratch documents (here) and scratch rooms (relay-fuzz-run.ts) start afresh */
+export const EPOCH = 5000;
+
 const update = (u: Uint8Array) => encodeRelayMessage((e) => writeRelayUpdate(e, u));
 
 export class RelayInputs {
@@ -40,6 +43,7 @@ export class RelayInputs {
   private readonly docs: Y.Doc[] = [];
   private readonly recent: Uint8Array[] = [];
   private nextClient = 10_000;
+  private count = 0;
 
   constructor(
     seed: number,
@@ -47,15 +51,26 @@ export class RelayInputs {
     private readonly honestIds: () => number[],
   ) {
     this.r = rng(seed);
-    for (let i = 0; i < 3; i++) this.docs.push(new Y.Doc());
-    for (const doc of this.docs) doc.on('update', (u: Uint8Array) => this.remember(u));
+    this.renew();
   }
 
   destroy(): void {
     for (const doc of this.docs) doc.destroy();
   }
 
+  private renew(): void {
+    for (const doc of this.docs.splice(0)) doc.destroy();
+    this.recent.length = 0;
+    for (let i = 0; i < 3; i++) {
+      const doc = new Y.Doc();
+      doc.on('update', (u: Uint8Array) => this.remember(u));
+      this.docs.push(doc);
+    }
+  }
+
   next(): FuzzInput {
+    // Fresh scratch documents now and then: long runs stay linear (rooms rotate in the runner too).
+    if (++this.count % EPOCH === 0) this.renew();
     const p = this.r();
     if (p < 0.25) return { kind: 'valid_update', frame: update(this.validUpdate()), mutates: true };
     if (p < 0.28) return { kind: 'full_step2', frame: encodeRelayMessage((e) => writeRelaySyncStep2(e, Y.encodeStateAsUpdate(this.pick(this.docs)))), mutates: true };
