@@ -14,7 +14,7 @@ import { readRelayMessage } from '@sync-suite/shared';
 import { RedisLink } from '../src/fanout/redis-link.js';
 import { redisKeys } from '../src/fanout/redis-keys.js';
 import { RedisRoomFanout } from '../src/fanout/redis-room-fanout.js';
-import { REMOTE_ORIGIN } from '../src/fanout/remote-apply.js';
+import { REMOTE_ORIGIN } from '../src/relay/room.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { RoomRegistry } from '../src/relay/room-registry.js';

@@ -20,6 +20,8 @@ export const CloseCode = {
   RoomDeleted: 4410,
   /** the room's stored size reached ROOM_MAX_BYTES (mirrors HTTP 507 Insufficient Storage) */
   StorageQuota: 4507,
+  /** a relay update or presence state over a cost limit (README "Server", docs/limits.md); the reason names the limit */
+  TooCostly: 4413,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -60,6 +62,8 @@ export const Errors = define({
   ERR_TOO_MANY_NEW_ROOMS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many new rooms for this sub' },
   ERR_BAD_REQUEST: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed request' },
   ERR_TOKEN_TTL: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token lives longer than TOKEN_MAX_TTL_SECONDS' },
+  ERR_UPDATE_TOO_COSTLY: { httpStatus: 413, closeCode: CloseCode.TooCostly, message: 'update over a cost limit' },
+  ERR_AWARENESS_TOO_COSTLY: { httpStatus: 413, closeCode: CloseCode.TooCostly, message: 'presence over a limit' },
 });
 export type ErrorCode = keyof typeof Errors;
 

@@ -16,7 +16,6 @@ import type { RoomRegistry } from '../relay/room-registry.js';
 import { BusKind, readBusFrame, writeBusFrame, type BusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
-import { applyRemoteAwareness, applyRemoteUpdates } from './remote-apply.js';
 
 export interface RedisRoomFanoutOptions {
   link: RedisLink;
@@ -115,8 +114,8 @@ export class RedisRoomFanout implements RoomFanout {
     const decoded = readRelayMessage(payload);
     if (!decoded.ok) throw new Error(`undecodable relay frame from another instance: ${decoded.error.error}`);
     const m = decoded.message;
-    if (m.type === 'update' || m.type === 'sync-step2') applyRemoteUpdates(room, [m.update]);
-    else if (m.type === 'awareness') applyRemoteAwareness(room, m.update, payload);
+    if (m.type === 'update' || m.type === 'sync-step2') room.applyRemoteUpdates([m.update]);
+    else if (m.type === 'awareness') room.applyRemoteAwareness(m.update, payload);
   }
 
   /** After an outage: re-read every held room, and tell the others about what we could not publish. */
@@ -130,7 +129,7 @@ export class RedisRoomFanout implements RoomFanout {
       .load(room.name)
       .then((stored) => {
         if (room.unloaded) return;
-        applyRemoteUpdates(room, stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates);
+        room.applyStoredState(stored);
       })
       .catch((err: unknown) => {
         this.opts.metrics.storageErrors.inc({ op: 'load' });

@@ -8,10 +8,16 @@
  * room knows, and the live state contains every log entry read (structs and deletions) — the
  * snapshot is simply the live state, encoded once. Otherwise (another instance compacted or
  * appended something not yet seen here) the stored state is merged through a scratch document.
+ *
+ * Entries set aside while merging (over the limits, or throwing: persistence/merge.ts) are not
+ * lost: they are appended again after the snapshot, so they stay in storage, apart, and load
+ * once the limits allow them.
  */
 import * as Y from 'yjs';
-import { mergeStoredRoom } from './persistence/merge.js';
+import { mergeStoredRoomChecked, snapshotLimits, type Quarantined } from './persistence/merge.js';
 import type { DocStore, StoredRoom } from './persistence/types.js';
+import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
+import { UpdateReader } from './update-reader.js';
 
 /** What compaction needs of a live room, captured synchronously (the doc may be freed after). */
 export interface LiveState {
@@ -34,6 +40,8 @@ export interface Compaction {
   throughSeq: number;
   /** whether the live state was used (fast path) */
   fromLive: boolean;
+  /** entries set aside (kept in the log after the snapshot) */
+  quarantined: Quarantined[];
 }
 
 /** Returns how many log entries were folded into the snapshot (from storage alone). */
@@ -42,21 +50,43 @@ export async function compactRoom(store: DocStore, room: string): Promise<number
 }
 
 /** `live` is called after storage was read, so it captures the newest live state. */
-export async function foldRoomLog(store: DocStore, room: string, live?: () => LiveState | null): Promise<Compaction> {
+export async function foldRoomLog(store: DocStore, room: string, live?: () => LiveState | null, limits: UpdateLimits = DEFAULT_UPDATE_LIMITS): Promise<Compaction> {
   const stored = await store.load(room);
-  if (stored.updates.length === 0) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false };
+  if (stored.updates.length === 0) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false, quarantined: [] };
   const state = live?.() ?? null;
-  const fromLive = state !== null && liveHoldsStored(state, stored);
-  const snapshot = fromLive ? state.update : mergeStoredRoom(stored);
-  await store.compact(room, snapshot, stored.lastSeq);
-  return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive };
+  const fromLive = state !== null && liveHoldsStored(state, stored, limits);
+  const merged = fromLive ? { update: state.update, quarantined: [] } : mergeStoredRoomChecked(stored, limits);
+  await store.compact(room, merged.update, stored.lastSeq);
+  const aside = unique(merged.quarantined.map((q) => q.update));
+  if (aside.length > 0) await store.append([{ room, updates: aside }]);
+  return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };
 }
 
-function liveHoldsStored(state: LiveState, stored: StoredRoom): boolean {
+function unique(updates: Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  return updates.filter((u) => {
+    const key = Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function liveHoldsStored(state: LiveState, stored: StoredRoom, limits: UpdateLimits): boolean {
   if (stored.snapshotSeq !== state.snapshotSeq) return false; // someone else's snapshot: unknown content
   // Entry by entry (Y.mergeUpdates of hundreds of small updates costs more than the merge path).
-  for (const update of stored.updates) if (!containsUpdate(state.snapshot, update)) return false;
+  for (const update of stored.updates) if (!safeToDecode(update, limits) || !containsUpdate(state.snapshot, update)) return false;
   return true;
+}
+
+/** Y.decodeUpdate recurses on nested values: only entries the bounded reader accepts go near it. */
+function safeToDecode(update: Uint8Array, limits: UpdateLimits): boolean {
+  try {
+    new UpdateReader(update, snapshotLimits(limits)).read();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Every struct of `update` is below the live state vector, and each of its deletions is live too. */

@@ -17,6 +17,8 @@ import { isSealedRoomType } from '../sealed/admission.js';
 import { tokenRefusal } from '../auth/authenticate.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { RejectedInput, RoomPoisoned, type Room } from './room.js';
+import { UpdateRefused } from './update-check.js';
+import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
 import { encodeBinaryFrames } from './ws-frames.js';
@@ -58,6 +60,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private outBytes = 0;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
+  /** when query-awareness was last answered, and the coalesced answer waiting for its turn */
+  private lastQueryAnswer = Number.NEGATIVE_INFINITY;
+  private queryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -96,7 +101,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
       this.room = await registry.join(roomName, this);
     } catch (err) {
       if (err instanceof RoomFullError) return this.reject(...closeWith('ERR_ROOM_FULL'), 'room_full');
-      this.log.error({ err }, 'relay room could not be loaded');
+      // Stock clients retry a 1011 every few seconds: report a failing room once per period.
+      if (registry.shouldReport(`load:${roomName}`)) this.log.warn({ detail: err instanceof Error ? err.message : String(err) }, 'relay room could not be loaded');
       return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
@@ -123,6 +129,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     const buffered = ws.bufferedAmount + this.outBytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
     else if (buffered > this.allowance) return this.slowConsumer();
+    // The absolute cap: a reader that holds anything unsent never gets past it, however large the
+    // messages (one message alone always goes: it may be a big room's step 2).
+    else if (buffered + message.length > this.deps.ctx.config.RELAY_MAX_OUTGOING_BYTES) return this.slowConsumer();
     // A large message (a big room's step 2) may exceed the bound by itself: the bound then
     // applies to what is queued behind it, so a big document never locks its readers out.
     if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
@@ -214,9 +223,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
       case 'update':
         return this.update(room, message.update, frame);
       case 'awareness':
-        return room.applyAwareness(message.update, this, frame);
+        return void room.applyAwareness(message.update, this, frame);
       case 'query-awareness':
-        return this.send(room.awarenessMessage());
+        return this.queryAwareness(room);
       case 'auth':
         return; // clients never send auth messages that mean anything to a server
       case 'unknown':
@@ -235,6 +244,25 @@ export class RelayConnection implements RelayPeer, TurnSink {
     return false;
   }
 
+  /**
+   * Answers at most once per RELAY_AWARENESS_QUERY_INTERVAL_MS: queries within the interval share
+   * one answer at its end, so tiny queries cannot multiply a room's (large) presence states.
+   */
+  private queryAwareness(room: Room): void {
+    if (this.queryTimer) {
+      this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'awareness_query_coalesced' });
+      return;
+    }
+    const wait = this.lastQueryAnswer + this.deps.ctx.config.RELAY_AWARENESS_QUERY_INTERVAL_MS - Date.now();
+    const answer = (): void => {
+      this.queryTimer = null;
+      this.lastQueryAnswer = Date.now();
+      if (!this.closed && !room.unloaded) this.send(room.awarenessMessage());
+    };
+    if (wait <= 0) return answer();
+    this.queryTimer = setTimeout(answer, wait);
+  }
+
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
     if (this.readOnly) {
       this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'read_only' });
@@ -249,6 +277,16 @@ export class RelayConnection implements RelayPeer, TurnSink {
   }
 
   private failed(err: unknown): void {
+    if (err instanceof PresenceRefused) {
+      this.log.info({ limit: err.limit, detail: err.message }, 'relay presence refused');
+      if (err.limit === 'malformed') return this.reject(...closeWith('ERR_PROTOCOL'), 'bad_awareness');
+      return this.reject(...withDetail(closeWith('ERR_AWARENESS_TOO_COSTLY'), err.limit), `presence_${err.limit}`);
+    }
+    if (err instanceof UpdateRefused) {
+      this.log.info({ limit: err.limit, detail: err.message }, 'relay update refused');
+      if (err.limit === 'malformed') return this.reject(...closeWith('ERR_PROTOCOL'), 'bad_update');
+      return this.reject(...withDetail(closeWith('ERR_UPDATE_TOO_COSTLY'), err.limit), `update_${err.limit}`);
+    }
     if (err instanceof RejectedInput) {
       this.log.info({ reason: err.reason, detail: err.message }, 'relay input refused');
       return this.reject(...closeWith('ERR_PROTOCOL'), err.reason);
@@ -256,8 +294,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (err instanceof RoomPoisoned && this.room) {
       // Reload the room from storage: every other connection reconnects and resyncs.
       // A client's update caused it: info without a stack, counted below as bad_update.
-      const detail = err.failure instanceof Error ? err.failure.message : String(err.failure);
-      this.log.info({ detail }, 'update failed while applying; evicting the room');
+      this.log.info({ detail: String(err.failure) }, 'update failed while applying; evicting the room');
       const room = this.room;
       this.reject(...closeWith('ERR_PROTOCOL'), 'bad_update');
       this.deps.registry.reload(room);
@@ -271,6 +308,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.closed = true;
     this.unregister?.();
     this.unregister = null;
+    if (this.queryTimer) clearTimeout(this.queryTimer);
+    this.queryTimer = null;
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;
@@ -278,4 +317,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.out = [];
     this.outBytes = 0;
   }
+}
+
+/** The error's close code and message, with the limit that was passed named after it. */
+function withDetail([code, message]: [number, string], detail: string): [number, string] {
+  return [code, `${message}: ${detail}`];
 }

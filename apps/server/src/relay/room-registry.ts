@@ -11,10 +11,13 @@ import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
-import { applyStoredRoom } from './persistence/merge.js';
+import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { Room } from './room.js';
+import type { UpdateRefused } from './update-check.js';
+import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
+import type { PresenceLimits } from './presence.js';
 
 export interface RegistryOptions {
   store: DocStore;
@@ -27,7 +30,14 @@ export interface RegistryOptions {
   maxPeersPerRoom: number;
   /** told after each commit (webhooks); one call, never awaited */
   changes?: RoomChanges;
+  /** what one update may cost (default: the configuration's defaults) */
+  limits?: UpdateLimits;
+  /** what presence may cost (default: the configuration's defaults) */
+  presence?: PresenceLimits;
 }
+
+/** A room that keeps failing is reported at most once per this period. */
+const REPORT_EVERY_MS = 60_000;
 
 export class RoomFullError extends Error {
   constructor(room: string) {
@@ -49,10 +59,14 @@ export class RoomRegistry extends EventEmitter {
   private readonly purging = new Map<string, Promise<number>>();
   /** bumped by each delete: a compaction scheduled before it must not write the room back */
   private readonly purges = new Map<string, number>();
+  /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
+  private readonly reported = new Map<string, number>();
+  private readonly limits: UpdateLimits;
 
   constructor(private readonly opts: RegistryOptions) {
     super();
     this.store = opts.store;
+    this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
@@ -188,18 +202,16 @@ export class RoomRegistry extends EventEmitter {
       this.opts.fanout.unloaded?.(name);
       throw err;
     }
-    const room = new Room(name, {
-      fanout: this.opts.fanout,
-      onAccepted: (r, update) => this.accepted(r, update),
-    });
+    let loaded: { value: Room; quarantined: Quarantined[] };
     try {
-      applyStoredRoom(room.doc, stored, 'storage');
+      loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
     } catch (err) {
-      room.destroy();
       this.opts.fanout.unloaded?.(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
       throw err;
     }
+    const room = loaded.value;
+    if (loaded.quarantined.length > 0) this.quarantined(name, loaded.quarantined, 'load');
     room.logLength = stored.updates.length;
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
@@ -208,6 +220,41 @@ export class RoomRegistry extends EventEmitter {
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;
+  }
+
+  private createRoom(name: string): Room {
+    return new Room(name, {
+      fanout: this.opts.fanout,
+      limits: this.limits,
+      presence: this.opts.presence ?? DEFAULT_PRESENCE_LIMITS,
+      onAccepted: (r, update) => this.accepted(r, update),
+      onRemoteRefused: (r, refusal) => this.remoteRefused(r, refusal),
+    });
+  }
+
+  /**
+   * Whether to report trouble with this room now: once per REPORT_EVERY_MS, so a room that keeps
+   * failing (and stock clients that keep retrying it) never floods the log.
+   */
+  shouldReport(name: string): boolean {
+    const now = Date.now();
+    const last = this.reported.get(name);
+    if (last !== undefined && now - last < REPORT_EVERY_MS) return false;
+    if (this.reported.size >= 10_000) this.reported.clear(); // bounded: at worst a few repeats
+    this.reported.set(name, now);
+    return true;
+  }
+
+  private quarantined(name: string, entries: readonly Quarantined[], source: 'load' | 'compact'): void {
+    this.opts.metrics.quarantinedUpdates.inc({ source }, entries.length);
+    if (!this.shouldReport(`q:${name}`)) return;
+    const list = entries.map((q) => ({ index: q.index, bytes: q.update.length, reason: q.reason }));
+    this.opts.log.warn({ room: name, entries: list.slice(0, 20), count: list.length }, 'stored relay updates set aside (quarantined); the rest of the room loaded');
+  }
+
+  private remoteRefused(room: Room, refusal: UpdateRefused): void {
+    this.opts.metrics.quarantinedUpdates.inc({ source: 'remote' });
+    if (this.shouldReport(`r:${room.name}`)) this.opts.log.warn({ room: room.name, limit: refusal.limit, detail: refusal.message }, 'relay update from another instance refused');
   }
 
   private accepted(room: Room, update: Uint8Array): void {
@@ -278,7 +325,8 @@ export class RoomRegistry extends EventEmitter {
 
   private async compactNow(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
     try {
-      const done = await foldRoomLog(this.opts.store, name, live);
+      const done = await foldRoomLog(this.opts.store, name, live, this.limits);
+      if (done.quarantined.length > 0) this.quarantined(name, done.quarantined, 'compact');
       this.emit('compacted', name, done.folded, done.fromLive);
       return done;
     } catch (err) {

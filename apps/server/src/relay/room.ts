@@ -8,20 +8,30 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import {
   encodeRelayMessage,
-  readAwarenessUpdate,
   writeRelayAwareness,
   writeRelaySyncStep1,
   writeRelaySyncStep2,
   writeRelayUpdate,
 } from '@sync-suite/shared';
 import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
-import { checkStateVector, checkUpdate } from './update-check.js';
+import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
+import type { UpdateLimits } from './update-limits.js';
+import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
+import { storedEntryLimits } from './persistence/merge.js';
+import type { StoredRoom } from './persistence/types.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
+  limits: UpdateLimits;
+  presence: PresenceLimits;
   /** an update changed the document: persist it (called before fan-out) */
   onAccepted(room: Room, update: Uint8Array): void;
+  /** an update from another instance was refused by the cost check (it is dropped) */
+  onRemoteRefused?(room: Room, refusal: UpdateRefused): void;
 }
+
+/** Transaction origin of everything that came from another instance. */
+export const REMOTE_ORIGIN = Symbol('remote instance');
 
 /** Input refused before it touched the document. */
 export class RejectedInput extends Error {
@@ -47,6 +57,8 @@ export class Room {
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   /** each connection with the awareness client ids it controls */
   readonly conns = new Map<RelayPeer, Set<number>>();
+  /** who controls each awareness client id held by a local connection */
+  private readonly owners = new Map<number, RelayPeer>();
   /** updates in the stored log since the last snapshot (compaction trigger) */
   logLength = 0;
   /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
@@ -77,6 +89,7 @@ export class Room {
     const ids = this.conns.get(peer);
     if (!ids) return;
     this.conns.delete(peer);
+    for (const id of ids) this.owners.delete(id);
     if (ids.size === 0) return;
     const gone = [...ids].filter((id) => this.awareness.getStates().has(id));
     awarenessProtocol.removeAwarenessStates(this.awareness, gone, null);
@@ -97,25 +110,89 @@ export class Room {
    * Returns false when the update brought nothing new.
    */
   applyUpdate(update: Uint8Array, origin: RelayPeer, frame?: Uint8Array): boolean {
-    const check = checkUpdate(update);
-    if (!check.ok) throw new RejectedInput('bad_update', check.reason);
+    checkUpdateCost(this.doc, update, this.hooks.limits); // throws UpdateRefused
     if (!this.integrate(update, origin)) return false;
     this.hooks.onAccepted(this, update);
     this.publish(frame ?? encodeRelayMessage((e) => writeRelayUpdate(e, update)), 'update');
     return true;
   }
 
-  /** An awareness update from a peer, forwarded as received to every connection. */
-  applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): void {
-    const decoded = readAwarenessUpdate(update);
-    if (!decoded.ok) throw new RejectedInput('bad_awareness', decoded.error.detail);
-    const ids = this.conns.get(origin);
-    for (const entry of decoded.entries) {
-      if (entry.removed) ids?.delete(entry.clientID);
-      else ids?.add(entry.clientID);
+  /**
+   * Updates from another instance (or re-read from storage after a Redis outage), applied in one
+   * transaction, each checked first like a peer's; refused ones are dropped and reported. Not
+   * persisted (the instance that accepted them committed them); what was new goes to local peers.
+   * Returns whether anything was.
+   */
+  applyRemoteUpdates(updates: readonly Uint8Array[], limitsOf: (index: number) => UpdateLimits = () => this.hooks.limits): boolean {
+    let delta: Uint8Array | null = null;
+    const capture = (u: Uint8Array): void => {
+      delta = u;
+    };
+    this.doc.on('update', capture);
+    try {
+      Y.transact(this.doc, () => {
+        for (const [index, update] of updates.entries()) {
+          try {
+            checkUpdateCost(this.doc, update, limitsOf(index));
+          } catch (err) {
+            if (!(err instanceof UpdateRefused)) throw err;
+            this.hooks.onRemoteRefused?.(this, err);
+            continue;
+          }
+          Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
+        }
+      }, REMOTE_ORIGIN);
+    } finally {
+      this.doc.off('update', capture);
     }
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
-    this.publish(frame, 'awareness');
+    if (delta === null) return false;
+    const changed: Uint8Array = delta;
+    const frame = encodeRelayMessage((e) => writeRelayUpdate(e, changed));
+    for (const peer of this.conns.keys()) peer.send(frame);
+    return true;
+  }
+
+  /** A room's stored state re-read (after a Redis outage): applied like remote updates, each entry checked as on load. */
+  applyStoredState(stored: StoredRoom): boolean {
+    const entries = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
+    return this.applyRemoteUpdates(entries, (i) => storedEntryLimits(this.hooks.limits, i === 0 && stored.snapshot !== null));
+  }
+
+  /** An awareness update from another instance, forwarded unchanged to local peers. */
+  applyRemoteAwareness(update: Uint8Array, frame: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE_ORIGIN);
+    for (const peer of this.conns.keys()) peer.send(frame);
+  }
+
+  /**
+   * An awareness update from a peer. A connection may only set or remove the client ids it
+   * introduced (at most maxStatesPerConnection); entries about other clients are dropped (stock
+   * clients echo every presence change they receive, so they are not refused). Forwarded as
+   * received when every entry was kept. Returns how many entries were dropped.
+   */
+  applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): number {
+    const entries = readPresence(update, this.hooks.presence); // throws PresenceRefused
+    const own = this.conns.get(origin);
+    if (!own) return entries.length;
+    const states = this.awareness.getStates();
+    const kept = entries.filter((e) => {
+      if (own.has(e.clientID)) return true;
+      if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
+      if (own.size >= this.hooks.presence.maxStatesPerConnection) return false;
+      own.add(e.clientID);
+      this.owners.set(e.clientID, origin);
+      return true;
+    });
+    if (kept.length === 0) return entries.length;
+    const applied = kept.length === entries.length ? update : encodePresence(kept);
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
+    for (const e of kept) {
+      if (!e.removed) continue;
+      own.delete(e.clientID);
+      this.owners.delete(e.clientID);
+    }
+    this.publish(applied === update ? frame : encodeRelayMessage((en) => writeRelayAwareness(en, applied)), 'awareness');
+    return entries.length - kept.length;
   }
 
   /** Every known awareness state, for query-awareness. */

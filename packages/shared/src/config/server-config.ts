@@ -59,6 +59,20 @@ export const serverEnvSchema = z.object({
   WEBHOOK_QUEUE_SIZE: positiveInt.default(10000),
   ROOM_MAX_BYTES: positiveInt.default(268435456),
   MAX_NEW_ROOMS_PER_SUB_PER_HOUR: positiveInt.default(200),
+  RELAY_MAX_UPDATE_DEPTH: positiveInt.default(64),
+  RELAY_MAX_UPDATE_STRUCTS: positiveInt.default(250000),
+  RELAY_MAX_UPDATE_DELETE_RANGES: positiveInt.default(200000),
+  RELAY_MAX_UPDATE_DELETE_CLIENTS: positiveInt.default(20000),
+  RELAY_MAX_UPDATE_SUBDOCS: nonNegativeInt.default(1000),
+  RELAY_MAX_UPDATE_CONTENT_BYTES: positiveInt.default(10485760),
+  RELAY_MAX_KEY_BYTES: positiveInt.default(4096),
+  RELAY_MAX_VALUE_DEPTH: positiveInt.default(32),
+  RELAY_MAX_PENDING_BYTES: positiveInt.default(65536),
+  RELAY_MAX_AWARENESS_BYTES: positiveInt.default(16384),
+  RELAY_MAX_AWARENESS_STATES: positiveInt.default(4),
+  RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
+  RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
+  RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {

@@ -99,6 +99,12 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       labelNames: ['quota'] as const,
       registers: r,
     }),
+    quarantinedUpdates: new Counter({
+      name: 'sync_relay_quarantined_updates_total',
+      help: 'Stored or remote relay updates set aside because they failed to apply or passed a cost limit',
+      labelNames: ['source'] as const,
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;

@@ -19,6 +19,7 @@ import { RoomRegistry } from '../../relay/room-registry.js';
 import { RelayRoomSource } from '../../relay/admin-source.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 import { NewRoomLimiter } from '../../limits/new-rooms.js';
+import { presenceLimitsFrom, updateLimitsFrom } from '../../relay/update-limits.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -45,6 +46,8 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
+    limits: updateLimitsFrom(config),
+    presence: presenceLimitsFrom(config),
   });
   scale.bind(registry);
   ctx.admin.addSource(new RelayRoomSource(store, registry));

@@ -1,0 +1,316 @@
+/**
+ * A bounded, streaming reader of Yjs v1 updates: it walks the binary once, counts what applying
+ * it would cost, and stops at the first limit passed, before anything is built. Nothing here
+ * recurses, so no input can overflow the stack (lib0's readAny and Yjs's decodeUpdate do).
+ * Format: yjs/src/utils/encoding.js (writeStructs, writeDeleteSet) and lib0/encoding.js (writeAny).
+ */
+import { jsonDepth } from './presence.js';
+import type { UpdateLimits } from './update-limits.js';
+
+/** Refused: names the limit (or `malformed`). */
+export class UpdateRefused extends Error {
+  constructor(
+    readonly limit: string,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'UpdateRefused';
+  }
+}
+
+/** What the depth check needs of one item: where it is and how its parent is named. */
+export interface ItemRef {
+  client: number;
+  clock: number;
+  length: number;
+  /** 0: root type (level 1); 1: parent is the type of item (pc, pk); 2: same parent as item (pc, pk) */
+  parentKind: 0 | 1 | 2;
+  pc: number;
+  pk: number;
+  /** the item creates a nested shared type */
+  isType: boolean;
+}
+
+export interface UpdateCost {
+  structs: number;
+  deleteRanges: number;
+  deleteClients: number;
+  subdocs: number;
+  contentBytes: number;
+  items: ItemRef[];
+  /** per client, the highest clock this update ends at (for pending predictions) */
+  ends: Map<number, number>;
+  deletes: Array<{ client: number; end: number }>;
+  /** where each client section starts */
+  starts: Array<{ client: number; clock: number }>;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export class UpdateReader {
+  private pos = 0;
+  readonly cost: UpdateCost;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly limits: UpdateLimits,
+    cost?: UpdateCost,
+  ) {
+    this.cost = cost ?? { structs: 0, deleteRanges: 0, deleteClients: 0, subdocs: 0, contentBytes: 0, items: [], ends: new Map(), deletes: [], starts: [] };
+  }
+
+  /** Reads the whole update; throws UpdateRefused. */
+  read(): UpdateCost {
+    const sections = this.uint();
+    for (let s = 0; s < sections; s++) {
+      const count = this.uint();
+      const client = this.uint();
+      let clock = this.uint();
+      this.addStructs(1); // a section costs a map entry even when empty
+      this.cost.starts.push({ client, clock });
+      for (let i = 0; i < count; i++) {
+        this.addStructs(1);
+        clock += this.struct(client, clock);
+      }
+      this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
+    }
+    this.deleteSet();
+    return this.cost;
+  }
+
+  private deleteSet(): void {
+    const clients = this.uint();
+    for (let c = 0; c < clients; c++) {
+      if (++this.cost.deleteClients > this.limits.maxDeleteClients) this.refuse('delete_clients', `delete set names more than ${this.limits.maxDeleteClients} clients`);
+      const client = this.uint();
+      const ranges = this.uint();
+      for (let r = 0; r < ranges; r++) {
+        if (++this.cost.deleteRanges > this.limits.maxDeleteRanges) this.refuse('delete_ranges', `delete set has more than ${this.limits.maxDeleteRanges} ranges`);
+        const clock = this.uint();
+        const len = this.uint();
+        if (len === 0) this.refuse('malformed', 'an empty deletion'); // Yjs cannot re-encode it
+        this.cost.deletes.push({ client, end: clock + len });
+      }
+    }
+  }
+
+  /** One struct; returns its length in clock units. */
+  private struct(client: number, clock: number): number {
+    const info = this.byte();
+    const ref = info & 0b11111;
+    if (ref === 0 || ref === 10) return this.uint(); // GC, Skip
+    const item: ItemRef = { client, clock, length: 1, parentKind: 0, pc: 0, pk: 0, isType: false };
+    const hasOrigin = (info & 0x80) !== 0;
+    const hasRightOrigin = (info & 0x40) !== 0;
+    if (hasOrigin) {
+      item.parentKind = 2;
+      item.pc = this.uint();
+      item.pk = this.id(item, item.pc);
+    }
+    if (hasRightOrigin) {
+      const rc = this.uint();
+      const rk = this.id(item, rc);
+      if (!hasOrigin) Object.assign(item, { parentKind: 2, pc: rc, pk: rk });
+    }
+    if (!hasOrigin && !hasRightOrigin) {
+      if (this.uint() === 1) {
+        this.key(); // root type name
+        item.parentKind = 0;
+      } else {
+        item.parentKind = 1;
+        item.pc = this.uint();
+        item.pk = this.id(item, item.pc);
+      }
+      if ((info & 0x20) !== 0) this.key(); // map key (parentSub)
+    }
+    item.length = this.content(ref, item);
+    if (item.length < 1) this.refuse('malformed', 'empty item');
+    this.cost.items.push(item);
+    return item.length;
+  }
+
+  /**
+   * The clock of an id an item refers to. Yjs integrates a client's structs in clock order and
+   * does not wait for its own client: a reference to the item itself or later fails in Yjs.
+   */
+  private id(item: ItemRef, client: number): number {
+    const clock = this.uint();
+    if (client === item.client && clock >= item.clock) this.refuse('malformed', 'an item refers to itself or a later item of its client');
+    return clock;
+  }
+
+  /** Item content by its reference number (yjs/src/structs/Item.js contentRefs); returns its length. */
+  private content(ref: number, item: ItemRef): number {
+    switch (ref) {
+      case 1: // Deleted
+        return this.uint();
+      case 2: {
+        // JSON: strings, each JSON.parse'd on apply
+        const n = this.uint();
+        for (let i = 0; i < n; i++) this.json();
+        return n;
+      }
+      case 3: // Binary
+        this.contentBytesOf(this.bytes());
+        return 1;
+      case 4: // String: length in UTF-16 code units
+        return this.string().length;
+      case 5: // Embed
+        this.json();
+        return 1;
+      case 6: // Format: key, JSON value
+        this.key();
+        this.json();
+        return 1;
+      case 7: {
+        // Type
+        const typeRef = this.uint();
+        if (typeRef > 6) this.refuse('malformed', `unknown type ${typeRef}`);
+        if (typeRef === 3 || typeRef === 5) this.key(); // XmlElement node name, XmlHook name
+        item.isType = true;
+        return 1;
+      }
+      case 8: {
+        // Any
+        const n = this.uint();
+        for (let i = 0; i < n; i++) this.any();
+        return n;
+      }
+      case 9: // Doc: guid, options
+        if (++this.cost.subdocs > this.limits.maxSubdocs) this.refuse('subdocs', `more than ${this.limits.maxSubdocs} sub-documents`);
+        this.key();
+        this.any();
+        return 1;
+      default:
+        return this.refuse('malformed', `unknown content ${ref}`);
+    }
+  }
+
+  /** lib0 readAny without recursion, bounded in depth and size. */
+  private any(): void {
+    // each open level: values still to read, and whether they are object entries (key first)
+    const left: number[] = [1];
+    const isObject: boolean[] = [false];
+    while (left.length > 0) {
+      const top = left.length - 1;
+      if (left[top] === 0) {
+        left.pop();
+        isObject.pop();
+        continue;
+      }
+      left[top] = (left[top] as number) - 1;
+      if (isObject[top] === true) this.key();
+      const type = this.byte();
+      this.contentBytes(1);
+      switch (type) {
+        case 127: case 126: case 121: case 120:
+          break;
+        case 125: this.varint(); break;
+        case 124: this.skip(4); this.contentBytes(4); break;
+        case 123: case 122: this.skip(8); this.contentBytes(8); break;
+        case 119: this.string(); break;
+        case 116: this.contentBytesOf(this.bytes()); break;
+        case 118: case 117: {
+          if (left.length >= this.limits.maxValueDepth) this.refuse('value_depth', `value nested deeper than ${this.limits.maxValueDepth}`);
+          left.push(this.uint());
+          isObject.push(type === 118);
+          break;
+        }
+        default:
+          this.refuse('malformed', `unknown value type ${type}`);
+      }
+    }
+  }
+
+  /** A string as lib0 reads it (fatal UTF-8): invalid bytes would throw while applying. */
+  private string(): string {
+    return this.stringOf(this.bytes());
+  }
+
+  private stringOf(raw: Uint8Array): string {
+    this.contentBytesOf(raw);
+    try {
+      return decoder.decode(raw);
+    } catch {
+      return this.refuse('malformed', 'invalid UTF-8');
+    }
+  }
+
+  /** A JSON string: bounded nesting (JSON.stringify recurses when the update is re-encoded), valid. */
+  private json(): void {
+    const raw = this.bytes();
+    if (jsonDepth(raw) > this.limits.maxValueDepth) this.refuse('value_depth', `JSON nested deeper than ${this.limits.maxValueDepth}`);
+    const text = this.stringOf(raw);
+    if (text === 'undefined') return;
+    try {
+      JSON.parse(text);
+    } catch {
+      this.refuse('malformed', 'invalid JSON content');
+    }
+  }
+
+  private key(): void {
+    const raw = this.bytes();
+    if (raw.length > this.limits.maxKeyBytes) this.refuse('key_bytes', `a key or name longer than ${this.limits.maxKeyBytes} bytes`);
+    this.stringOf(raw);
+  }
+
+  private addStructs(n: number): void {
+    this.cost.structs += n;
+    if (this.cost.structs > this.limits.maxStructs) this.refuse('structs', `more than ${this.limits.maxStructs} structs`);
+  }
+
+  private contentBytesOf(raw: Uint8Array): void {
+    this.contentBytes(raw.length);
+  }
+
+  private contentBytes(n: number): void {
+    this.cost.contentBytes += n;
+    if (this.cost.contentBytes > this.limits.maxContentBytes) this.refuse('content_bytes', `content larger than ${this.limits.maxContentBytes} bytes`);
+  }
+
+  private bytes(): Uint8Array {
+    const len = this.uint();
+    const start = this.pos;
+    this.skip(len);
+    return this.buf.subarray(start, start + len);
+  }
+
+  private skip(n: number): void {
+    if (this.pos + n > this.buf.length) this.refuse('malformed', 'unexpected end of update');
+    this.pos += n;
+  }
+
+  private byte(): number {
+    if (this.pos >= this.buf.length) this.refuse('malformed', 'unexpected end of update');
+    return this.buf[this.pos++] as number;
+  }
+
+  /** lib0 varuint, up to 2^53 */
+  private uint(): number {
+    let num = 0;
+    let mult = 1;
+    for (;;) {
+      const b = this.byte();
+      num += (b & 0x7f) * mult;
+      if (b < 0x80) return num;
+      mult *= 128;
+      if (mult > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'integer out of range');
+    }
+  }
+
+  /** lib0 varint (first byte: sign and 6 bits) */
+  private varint(): void {
+    let b = this.byte();
+    let mult = 64;
+    while (b >= 0x80) {
+      b = this.byte();
+      mult *= 128;
+      if (mult > Number.MAX_SAFE_INTEGER * 128) this.refuse('malformed', 'integer out of range');
+    }
+  }
+
+  private refuse(limit: string, detail: string): never {
+    throw new UpdateRefused(limit, detail);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Presence is bounded: a connection sets or removes only the client ids it introduced (a read-only
+ * member cannot remove someone else's), states have a size and a per-connection count, queries
+ * are coalesced (no amplification from tiny queries), and a paused reader is cut off whatever
+ * the message sizes.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import { encodeRelayMessage, writeRelayAwareness, writeRelayQueryAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
+import { metric, RawClient, stockProvider, synced } from '../../../test/fixtures/relay-clients.js';
+import { encodePresence } from '../src/relay/presence.js';
+
+const ROOM = 'acme-conversation-presence';
+const scope = serverPerTest();
+afterEach(() => scope.close());
+
+const token = (scope: 'read' | 'write') => testToken('u1', [ROOM], { ttlSeconds: 60, scope });
+
+async function raw(server: TestServer, scopeName: 'read' | 'write'): Promise<RawClient> {
+  const c = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}?token=${await token(scopeName)}`);
+  scope.track(c);
+  await c.next((m) => m.type === 'sync-step1');
+  return c;
+}
+
+const awarenessFrame = (entries: Array<{ clientID: number; clock: number; state: unknown }>) =>
+  encodeRelayMessage((e) => writeRelayAwareness(e, encodePresence(entries.map((x) => ({ ...x, json: JSON.stringify(x.state), removed: x.state === null })))));
+
+/** The presence states a newcomer is told about when it joins. */
+async function statesSeenByNewcomer(server: TestServer): Promise<Map<number, unknown>> {
+  const c = await raw(server, 'read');
+  c.send(encodeRelayMessage((e) => writeRelayQueryAwareness(e)));
+  const m = (await c.next((x) => x.type === 'awareness')) as Extract<RelayMessage, { type: 'awareness' }>;
+  const a = new awarenessProtocol.Awareness(new Y.Doc());
+  a.setLocalState(null);
+  awarenessProtocol.applyAwarenessUpdate(a, m.update, 'test');
+  const states = new Map(a.getStates());
+  a.destroy();
+  c.close();
+  return states;
+}
+
+describe('relay presence bounds', () => {
+  it("a read-only member can neither remove nor change another member's presence", async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const doc = new Y.Doc();
+    const alice = stockProvider(3, server.wsUrl, ROOM, doc, { token: await token('write') });
+    scope.track(alice, doc);
+    await synced(alice);
+    alice.awareness.setLocalStateField('user', 'alice');
+    const reader = await raw(server, 'read');
+    await reader.next((m) => m.type === 'awareness');
+    const id = doc.clientID;
+    reader.send(awarenessFrame([{ clientID: id, clock: 1000, state: null }]));
+    reader.send(awarenessFrame([{ clientID: id, clock: 1001, state: { user: 'mallory' } }]));
+    // Its own state is allowed (read-only members show presence too).
+    reader.send(awarenessFrame([{ clientID: 4242, clock: 1, state: { user: 'reader' } }]));
+    await withTimeout(
+      (async () => {
+        for (;;) {
+          const states = await statesSeenByNewcomer(server);
+          if (states.has(4242)) return states;
+        }
+      })(),
+      10_000,
+      'reader presence',
+    );
+    const states = await statesSeenByNewcomer(server);
+    expect(states.get(id)).toEqual({ user: 'alice' });
+    expect(states.get(4242)).toEqual({ user: 'reader' });
+    expect(reader.closeCode).toBeNull();
+  });
+
+  it('refuses a presence state over RELAY_MAX_AWARENESS_BYTES with 4413', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const c = await raw(server, 'read');
+    let reason = '';
+    c.ws.on('close', (_code: number, r: Buffer) => (reason = r.toString()));
+    c.send(awarenessFrame([{ clientID: 7, clock: 1, state: { blob: 'x'.repeat(20_000) } }]));
+    expect(await c.closed(5000)).toBe(4413);
+    expect(reason).toBe('presence over a limit: awareness_bytes');
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'presence_awareness_bytes' })).toBe(1);
+  });
+
+  it('one connection introduces at most RELAY_MAX_AWARENESS_STATES client ids', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const c = await raw(server, 'write');
+    c.send(awarenessFrame(Array.from({ length: 10 }, (_, i) => ({ clientID: 100 + i, clock: 1, state: { n: i } }))));
+    c.send(encodeRelayMessage((e) => writeRelayQueryAwareness(e)));
+    await c.next((m) => m.type === 'awareness');
+    expect([...(await statesSeenByNewcomer(server)).keys()].sort()).toEqual([100, 101, 102, 103]);
+  });
+
+  it('tiny queries do not multiply a large state: answers are coalesced per interval', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_MESSAGES_PER_SECOND: '100000' });
+    const c = await raw(server, 'read');
+    c.send(awarenessFrame([{ clientID: 9, clock: 1, state: { blob: 'x'.repeat(15_000) } }]));
+    await c.next((m) => m.type === 'awareness'); // its own state, fanned out
+    const before = c.messages.filter((m) => m.type === 'awareness').length;
+    for (let i = 0; i < 500; i++) c.send(encodeRelayMessage((e) => writeRelayQueryAwareness(e)));
+    const started = Date.now();
+    // First answer at once, then one for all the others at the end of the interval.
+    await c.next(() => c.messages.filter((m) => m.type === 'awareness').length >= before + 2, 5000, 'coalesced answers');
+    const answers = c.messages.filter((m) => m.type === 'awareness').length - before;
+    expect(answers).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'awareness_query_coalesced' })).toBeGreaterThanOrEqual(498);
+  });
+
+  it('a paused reader is cut off at RELAY_MAX_OUTGOING_BYTES even when every message is large', async () => {
+    const server = await scope.start({ RELAY_MAX_OUTGOING_BYTES: String(16 * 1024 * 1024), MAX_MESSAGES_PER_SECOND: '100000' });
+    const paused = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(paused);
+    await paused.next((m) => m.type === 'sync-step1');
+    (paused.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(writer);
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    // Each message (6 MB) is over a quarter of the per-receiver buffer (20 MB): the allowance
+    // rises behind each; only the absolute cap stops the paused reader.
+    for (let i = 0; i < 10; i++) doc.getText('t').insert(0, String.fromCharCode(97 + i).repeat(6 * 1024 * 1024));
+    for (const u of updates) writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, u)));
+    const deadline = Date.now() + 30_000;
+    while ((await metric(server.url, 'sync_rejected_messages_total', { reason: 'slow_consumer' })) < 1) {
+      if (Date.now() > deadline) throw new Error('paused reader never cut off');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // (the writer, which reads its own 60 MB echo in this busy process, may be cut off as well)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    doc.destroy();
+  });
+});
