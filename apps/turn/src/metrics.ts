@@ -21,9 +21,9 @@ export function createRelayMetrics() {
   return {
     ...base,
     requests,
-    relayed(direction: Direction, bytes: number): void {
+    relayed(direction: Direction, bytes: number, packets = 1): void {
       base.relayedBytes.inc({ direction }, bytes);
-      relayedPackets.inc({ direction });
+      relayedPackets.inc({ direction }, packets);
     },
   };
 }
