@@ -40,6 +40,7 @@ export const serverEnvSchema = z.object({
   CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'origins are * or scheme://host[:port]')).min(1)).default(['*']),
   METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
+  TURN_CREDENTIALS_PER_MINUTE: positiveInt.default(30),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
