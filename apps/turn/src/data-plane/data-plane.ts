@@ -49,7 +49,13 @@ export class DataPlane {
     if (!ports) this.clients.set(client.address, (ports = new Map()));
     ports.set(client.port, allocation);
     relay.removeAllListeners('message');
-    relay.on('message', (datagram: Buffer, from: RemoteInfo) => this.fromPeer(allocation, datagram, from));
+    relay.on('message', (datagram: Buffer, from: RemoteInfo) => {
+      try {
+        this.fromPeer(allocation, datagram, from);
+      } catch {
+        // the listening socket closed under us (shutdown): nothing to relay to
+      }
+    });
     return allocation;
   }
 
@@ -91,7 +97,8 @@ export class DataPlane {
     if (4 + length > datagram.length) return;
     const binding = allocation.channels.get(datagram.readUInt16BE(0));
     const now = Date.now();
-    if (binding === undefined || binding.expires <= now || binding.permission.expires <= now) return;
+    // port 0: dgram's send() throws on it
+    if (binding === undefined || binding.expires <= now || binding.permission.expires <= now || binding.port === 0) return;
     allocation.relay.send(datagram, 4, length, binding.port, binding.permission.address);
     this.counters.toPeerBytes += length;
     this.counters.toPeerPackets++;
@@ -99,7 +106,7 @@ export class DataPlane {
 
   private sendIndication(socket: Socket, datagram: Buffer, from: RemoteInfo): void {
     const s = this.send;
-    if (!readSendIndication(datagram, s)) return;
+    if (!readSendIndication(datagram, s) || s.port === 0) return;
     const allocation = this.allocationOf(socket, from);
     if (allocation === undefined) return;
     const permission = s.family === 1 ? allocation.permissionsV4.get(s.ipv4) : allocation.permissions.get(ipText(sendIndicationIpv6(datagram, s.ipv6Offset)));

@@ -28,7 +28,14 @@ export async function listenUdp(ctx: TurnContext, ip: string, port: number): Pro
   await bound;
   const listening = new Address(ip, socket.address().port);
   socket.on('message', (datagram: Buffer, from: RemoteInfo) => {
-    if (!ctx.dataPlane.fromClient(socket, datagram, from)) control(ctx, socket, listening, datagram, from);
+    let data: boolean;
+    try {
+      data = ctx.dataPlane.fromClient(socket, datagram, from);
+    } catch (err) {
+      // a relay socket closed under us; nothing a client sends may end the process
+      return ctx.log.debug({ err }, 'relayed datagram dropped');
+    }
+    if (!data) control(ctx, socket, listening, datagram, from);
   });
   ctx.server.network.sockets.push(socket);
   // Send indications are the data plane's; node-turn's handler would relay without our checks
