@@ -75,4 +75,18 @@ describe('GET /turn-credentials', () => {
     const body = (await res.json()) as { iceServers: Array<{ username?: string }> };
     expect(body.iceServers[1]!.username).toMatch(/^\d+:anonymous$/);
   });
+
+  it('rate limits per token subject: 429 with the JSON error shape and retry-after, other users unaffected', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET, TURN_CREDENTIALS_PER_MINUTE: '2' });
+    const get = async (sub: string) => fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token(sub)}` } });
+    // a fresh token each time: the limit follows the user, not the token string
+    expect((await get('alice')).status).toBe(200);
+    expect((await get('alice')).status).toBe(200);
+    const refused = await get('alice');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await refused.json()).toEqual({ error: 'ERR_RATE_LIMITED', message: 'message rate limit' });
+    expect((await get('bob')).status).toBe(200);
+  });
 });
+

@@ -1,21 +1,24 @@
 /**
- * Our bookkeeping for node-turn allocations. Fixes: node-turn's expiry timer only deletes the
- * map entry and never closes the relay socket; update() without an argument (a retransmitted
- * Allocate) arms a NaN timer that drops the allocation at once; stop() leaves every timer and
- * socket alive. Here each allocation gets one timer we own, and release() frees everything.
+ * Our bookkeeping for node-turn allocations, and the link to the data plane. Fixes: node-turn's
+ * expiry timer only deletes the map entry and never closes the relay socket; update() without
+ * an argument (a retransmitted Allocate) arms a NaN timer that drops the allocation at once;
+ * stop() leaves every timer and socket alive. Here each allocation gets one timer we own, and
+ * release() frees everything. The permissions and channel bindings node-turn's CreatePermission
+ * and ChannelBind install are mirrored into the data plane, with their RFC 5766 lifetimes.
  */
 import type { Socket } from 'node:dgram';
 import type { Logger } from '@sync-suite/shared/node';
-import { Address, type NtAllocation, type NtServer } from './node-turn.js';
+import type { NtAddress, NtAllocation, NtServer } from './node-turn.js';
 import type { AllocationQuotas } from './quotas.js';
 import type { RelayMetrics } from './metrics.js';
-import { permitted } from './fixes/peer-requests.js';
-import { wrapListeners } from './fixes/wrap.js';
-
-type PeerDatagramHandler = (data: Buffer, rinfo: { address: string; port: number }) => void;
+import type { DataPlane } from './data-plane/data-plane.js';
+import type { RelayAllocation } from './data-plane/relay-allocation.js';
+import { canonicalIp } from './ip.js';
 
 interface Tracked {
-  username: string;
+  /** what the quota counts: the user, not the credential */
+  quotaKey: string;
+  relay: RelayAllocation;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -24,6 +27,7 @@ export class AllocationRegistry {
 
   constructor(
     private readonly server: NtServer,
+    private readonly dataPlane: DataPlane,
     private readonly quotas: AllocationQuotas,
     private readonly metrics: RelayMetrics,
     private readonly log: Logger,
@@ -33,20 +37,22 @@ export class AllocationRegistry {
     return this.live.size;
   }
 
-  track(allocation: NtAllocation, username: string, lifetime: number): void {
+  track(allocation: NtAllocation, username: string, quotaKey: string, lifetime: number): void {
     clearTimeout(allocation.timer);
     allocation.timer = undefined;
-    const tracked: Tracked = { username, timer: undefined };
-    this.live.set(allocation, tracked);
+    const client = allocation.transport.dst;
+    const relay = this.dataPlane.add(
+      { socket: allocation.transport.socket, address: canonicalIp(client.address) ?? client.address, port: client.port },
+      allocation.sockets[0]!,
+      username,
+    );
+    this.live.set(allocation, { quotaKey, relay, timer: undefined });
     allocation.update = (seconds?: number) => this.schedule(allocation, seconds ?? allocation.lifetime);
+    mirrorIntoDataPlane(allocation, relay);
     this.schedule(allocation, lifetime);
-    for (const socket of allocation.sockets) this.guardPeerSide(allocation, socket);
     this.metrics.allocations.inc();
     this.metrics.allocationsTotal.inc();
-    this.log.info(
-      { username, client: `${allocation.mappedAddress.address}:${allocation.mappedAddress.port}`, relay: relayOf(allocation), lifetime },
-      'allocation created',
-    );
+    this.log.info({ username, client: `${client.address}:${client.port}`, relay: relayOf(allocation), lifetime }, 'allocation created');
   }
 
   release(allocation: NtAllocation, reason: string): void {
@@ -56,10 +62,11 @@ export class AllocationRegistry {
     clearTimeout(tracked.timer);
     clearTimeout(allocation.timer);
     if (this.server.allocations[allocation.fiveTuple] === allocation) delete this.server.allocations[allocation.fiveTuple];
+    this.dataPlane.remove(tracked.relay);
     for (const socket of allocation.sockets) closeQuietly(socket);
-    this.quotas.give(tracked.username);
+    this.quotas.give(tracked.quotaKey);
     this.metrics.allocations.dec();
-    this.log.info({ username: tracked.username, relay: relayOf(allocation), reason }, 'allocation released');
+    this.log.info({ username: tracked.relay.owner, relay: relayOf(allocation), reason }, 'allocation released');
   }
 
   releaseAll(reason: string): void {
@@ -74,31 +81,37 @@ export class AllocationRegistry {
     allocation.timeToExpiry = Date.now() + seconds * 1000;
     tracked.timer = setTimeout(() => this.release(allocation, 'expired'), seconds * 1000);
   }
+}
 
-  /**
-   * node-turn's peer-side handler throws on datagrams shorter than 4 bytes (uncaught: the
-   * process dies); catch that, and count what it relays to the client.
-   */
-  private guardPeerSide(allocation: NtAllocation, socket: Socket): void {
-    wrapListeners<PeerDatagramHandler>(socket, 'message', (original) => (data, rinfo) => {
-      if (data.length < 4 || !permitted(allocation, normalize(rinfo.address))) return;
-      try {
-        original(data, rinfo);
-        this.metrics.relayed('to_client', data.length);
-      } catch (err) {
-        this.log.debug({ err }, 'peer datagram dropped');
-      }
-    });
-  }
+/**
+ * node-turn calls allocation.permit() for CreatePermission and ChannelBind, and writes
+ * channelBindings[channel] = peer for ChannelBind: both land in the data plane too. Reading an
+ * expired binding removes it, so node-turn's ChannelBind checks see it unbound (RFC 5766
+ * section 11: a binding lasts 10 minutes unless refreshed).
+ */
+function mirrorIntoDataPlane(allocation: NtAllocation, relay: RelayAllocation): void {
+  const permit = allocation.permit.bind(allocation);
+  allocation.permit = (address: string) => {
+    permit(address);
+    relay.permit(address, Date.now());
+  };
+  allocation.channelBindings = new Proxy<Record<string, NtAddress | undefined>>({}, {
+    get(target, key) {
+      if (typeof key !== 'string' || !(key in target)) return undefined;
+      if (!relay.channelLive(Number(key), Date.now())) delete target[key];
+      return target[key];
+    },
+    set(target, key, peer: NtAddress) {
+      if (typeof key !== 'string') return false;
+      target[key] = peer;
+      relay.bind(Number(key), peer.address, peer.port, Date.now());
+      return true;
+    },
+  });
 }
 
 function relayOf(allocation: NtAllocation): string {
   return `${allocation.relayedTransportAddress.address}:${allocation.relayedTransportAddress.port}`;
-}
-
-/** node-turn keys permissions by its own Address form (IPv6 expanded). */
-function normalize(address: string): string {
-  return new Address(address, 0).address;
 }
 
 function closeQuietly(socket: Socket): void {

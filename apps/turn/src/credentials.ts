@@ -1,13 +1,15 @@
 /**
  * TURN REST API credentials (coturn's use-auth-secret) fed to node-turn, which only knows a
  * static `credentials[username]` map: a Proxy computes the password on lookup and refuses
- * expired or malformed usernames. With two secrets (rotation) the socket wrapper first finds
- * which secret signed the datagram and sets it as the candidate for that synchronous read.
+ * expired or malformed usernames. The check itself is the shared one (matchTurnCredentials,
+ * also behind /turn-credentials' tests): here its proof is the request's MESSAGE-INTEGRITY. With
+ * two secrets (rotation) the listener first finds which secret signed the datagram and sets it as
+ * the candidate for node-turn's synchronous read.
  */
-import { turnPassword, turnUsernameExpiry } from '@sync-suite/shared/node';
+import { matchTurnCredentials, turnPassword, turnUsernameExpiry, type TurnRefusal } from '@sync-suite/shared/node';
 import { ATTR, integrityMatches, longTermKey, readAttributes } from './stun/codec.js';
 
-export type AuthFailure = 'malformed' | 'expired' | 'bad_password';
+export type AuthFailure = TurnRefusal;
 
 export interface SignedRequest {
   username: string;
@@ -49,16 +51,9 @@ export class RestCredentials {
     const mi = attributes?.find((a) => a.type === ATTR.MESSAGE_INTEGRITY);
     if (!user || !mi) return undefined;
     const username = user.value.toString('utf8');
-    const expiry = turnUsernameExpiry(username);
-    if (expiry === undefined) return { username, password: undefined, failure: 'malformed' };
-    if (expiry < this.now()) return { username, password: undefined, failure: 'expired' };
-    for (const secret of this.secrets) {
-      const password = turnPassword(secret, username);
-      if (integrityMatches(datagram, mi, longTermKey(username, this.realm, password))) {
-        return { username, password, failure: undefined };
-      }
-    }
-    return { username, password: undefined, failure: 'bad_password' };
+    const signs = (password: string) => integrityMatches(datagram, mi, longTermKey(username, this.realm, password));
+    const result = matchTurnCredentials(username, this.secrets, signs, this.now());
+    return result.ok ? { username, password: result.password, failure: undefined } : { username, password: undefined, failure: result.reason };
   }
 
   /** Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request. */

@@ -17,6 +17,8 @@ export async function startHealthServer(
   host: string,
   port: number,
   log: Logger,
+  /** run before each scrape (counters kept outside prom-client are flushed into it) */
+  beforeScrape: () => void = () => {},
 ): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -26,6 +28,7 @@ export async function startHealthServer(
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {
+      beforeScrape();
       registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': registry.contentType });

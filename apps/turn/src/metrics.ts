@@ -7,9 +7,9 @@ export function createRelayMetrics() {
   const base = createTurnMetrics();
   return {
     ...base,
-    relayed(direction: Direction, bytes: number): void {
+    relayed(direction: Direction, bytes: number, packets = 1): void {
       base.relayedBytes.inc({ direction }, bytes);
-      base.relayedPackets.inc({ direction });
+      base.relayedPackets.inc({ direction }, packets);
     },
   };
 }

@@ -69,6 +69,7 @@ export interface NtAllocation {
   relayedTransportAddress: NtAddress;
   mappedAddress: NtAddress;
   update(lifetime?: number): void;
+  permit(address: string): void;
 }
 
 export type MethodListener = (msg: NtMessage, reply: NtMessage) => void;
@@ -116,6 +117,9 @@ export const Transport = require('node-turn/lib/transport.js') as new (
   dst: NtAddress,
   socket: Socket,
 ) => NtTransport;
+export const Message = require('node-turn/lib/message.js') as new (server: NtServer, transport: NtTransport) => NtMessage & {
+  read(datagram: Buffer): boolean;
+};
 export const Attribute = require('node-turn/lib/attribute.js') as {
   new (msg: NtMessage, name?: string, value?: unknown): NtAttribute;
   prototype: NtAttribute;

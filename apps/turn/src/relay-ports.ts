@@ -8,6 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Logger } from '@sync-suite/shared/node';
+import { directLookup } from './data-plane/scratch.js';
 
 const ATTEMPTS = 64;
 /** RFC 5766: a reserved port is held for about 30 seconds. */
@@ -69,7 +70,7 @@ export class RelayPorts {
   }
 
   private tryBind(port: number): Promise<Socket | undefined> {
-    const socket = createSocket(isIP(this.ip) === 6 ? 'udp6' : 'udp4');
+    const socket = createSocket({ type: isIP(this.ip) === 6 ? 'udp6' : 'udp4', lookup: directLookup });
     return new Promise((resolve) => {
       const onError = () => {
         socket.close();

@@ -1,13 +1,13 @@
 /**
- * createTurnServer: node-turn with our fixes, REST credentials, peer filter, quotas and the
- * health/metrics endpoint. Built separately from main.ts so tests run it in-process.
+ * createTurnServer: node-turn for the control plane (Allocate, Refresh, CreatePermission,
+ * ChannelBind) with our fixes (fixes/), our data plane for relayed datagrams (data-plane/),
+ * REST credentials, peer filter, quotas and the health/metrics endpoint. Built separately from
+ * main.ts so tests run it in-process.
  */
-import { once } from 'node:events';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Socket } from 'node:dgram';
 import { ConfigError, createLogger, type Logger, type TurnConfig } from '@sync-suite/shared/node';
-import { NodeTurn, type NtServer } from './node-turn.js';
+import { NodeTurn } from './node-turn.js';
 import { RestCredentials } from './credentials.js';
 import { createPeerFilter, PeerFilterError, type PeerFilter } from './peer-filter.js';
 import { AllocationQuotas } from './quotas.js';
@@ -22,7 +22,9 @@ import { fixMessageDispatch } from './fixes/message.js';
 import { fixAllocate } from './fixes/allocate.js';
 import { fixRefresh } from './fixes/refresh.js';
 import { guardPeerRequests } from './fixes/peer-requests.js';
-import { wrapListeningSocket } from './fixes/listening-socket.js';
+import { closeUdp, listenUdp } from './fixes/network.js';
+import { DataPlane } from './data-plane/data-plane.js';
+import { RelayCounters } from './data-plane/counters.js';
 
 export interface TurnServer {
   /** UDP port of the STUN/TURN listener (after start) */
@@ -58,12 +60,18 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
     debugLevel: 'ERROR',
     log: (message) => log.debug({ nodeTurn: String(message) }, 'node-turn'),
   });
-  // node-turn turns port 0 into 3478; tests want an ephemeral port.
-  server.network.listeningPort = config.TURN_PORT;
   const quotas = new AllocationQuotas(config.TURN_USER_QUOTA, config.TURN_TOTAL_QUOTA);
+  const counters = new RelayCounters(metrics);
+  const dataPlane = new DataPlane(peers, counters, {
+    deniedSend(allocation, address, port) {
+      // an indication cannot be answered: drop and count
+      metrics.deniedPeers.inc();
+      log.debug({ username: allocation.owner, peer: `${address}:${port}` }, 'send to denied peer dropped');
+    },
+  });
   const ctx: TurnContext = {
-    server, log, metrics, peers, lifetime, credentials, quotas,
-    registry: new AllocationRegistry(server, quotas, metrics, log),
+    server, log, metrics, peers, lifetime, credentials, quotas, dataPlane,
+    registry: new AllocationRegistry(server, dataPlane, quotas, metrics, log),
     ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log),
     relayFamily: isIP(relayIp) === 6 ? 2 : 1,
   };
@@ -80,8 +88,8 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
     get metricsPort() { return health?.port ?? 0; },
     get allocations() { return ctx.registry.size; },
     async start() {
-      port = await listen(server, ctx, config.TURN_LISTEN_IP);
-      health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log);
+      port = await listenUdp(ctx, config.TURN_LISTEN_IP, config.TURN_PORT);
+      health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush());
       log.info(
         { listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM },
         'turn server listening (UDP)',
@@ -90,28 +98,10 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
     async stop() {
       ctx.registry.releaseAll('shutdown');
       ctx.ports.closeAll();
-      await closeListening(server);
+      await closeUdp(ctx);
       await health?.close();
     },
   };
-}
-
-async function listen(server: NtServer, ctx: TurnContext, listenIp: string): Promise<number> {
-  server.start();
-  const sockets = server.network.sockets;
-  await Promise.all(sockets.map((s) => Promise.race([once(s, 'listening'), once(s, 'error').then(([err]) => Promise.reject(err as Error))])));
-  for (const socket of sockets) wrapListeningSocket(ctx, socket, listenIp);
-  return sockets[0]!.address().port;
-}
-
-async function closeListening(server: NtServer): Promise<void> {
-  const closed = server.network.sockets.map((s: Socket) => once(s, 'close'));
-  try {
-    server.stop();
-  } catch {
-    // a socket that never bound cannot be closed
-  }
-  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
 }
 
 function buildPeerFilter(config: TurnConfig): PeerFilter {

@@ -133,6 +133,10 @@ describe('node-turn fixes', () => {
       c.socket.send(junk, t.turn.port, '127.0.0.1');
     }
     peer.send(Buffer.from([1]), relay.port, '127.0.0.1');
+    // port 0 on a permitted IP: dgram's send() throws on it, which must not reach the process
+    c.sendIndication('127.0.0.1', 0, Buffer.from('to port 0'));
+    expect((await c.bindChannel(0x4002, '127.0.0.1', 0)).cls).toBeGreaterThan(0);
+    c.sendChannelData(0x4002, Buffer.from('to port 0 too'));
     expect((await c.request(METHOD.BINDING, [], { auth: false })).cls).toBe(2);
     expect((await c.refresh()).cls).toBe(2);
   });

@@ -92,4 +92,14 @@ describe('quotas', () => {
     expect((await a1!.refresh(0)).get(A.LIFETIME)!.readUInt32BE(0)).toBe(0);
     expect((await a3!.allocate()).cls).toBe(2);
   });
+
+  it('counts TURN_USER_QUOTA per user (the sub of <expiry>:<sub>), not per credential', async () => {
+    const t = await scope.start({ TURN_USER_QUOTA: '2' });
+    // three credentials for the same sub, each freshly issued with another expiry
+    const [c1, c2, c3] = [await client(t.creds('alice', 600)), await client(t.creds('alice', 700)), await client(t.creds('alice', 800))];
+    expect((await c1!.allocate()).cls).toBe(2);
+    expect((await c2!.allocate()).cls).toBe(2);
+    expect((await c3!.allocate()).code).toBe(486);
+    expect((await (await client(t.creds('bob', 900))).allocate()).cls).toBe(2);
+  });
 });

@@ -5,6 +5,7 @@
  * the allocation up, so it replaced and leaked the first instead of answering 437).
  */
 import type { Socket } from 'node:dgram';
+import { parseTurnUsername } from '@sync-suite/shared/node';
 import { Attribute, type NtMessage, type MethodListener } from '../node-turn.js';
 import { ATTR } from '../stun/codec.js';
 import type { TurnContext } from '../context.js';
@@ -32,19 +33,21 @@ export function fixAllocate(ctx: TurnContext): void {
 
 function newAllocation(ctx: TurnContext, msg: NtMessage, reply: NtMessage, original: MethodListener): void {
   const username = msg.user?.username ?? '';
+  // per user, not per credential: a fresh credential for the same sub takes from the same quota
+  const quotaKey = parseTurnUsername(username)?.sub ?? username;
   const family = attributeOfType(msg.attributes, ATTR.REQUESTED_ADDRESS_FAMILY)?.value;
   if (family !== undefined && family !== ctx.relayFamily) return refuse(ctx, reply, username, 440, 'Address Family not Supported');
-  const full = ctx.quotas.take(username);
+  const full = ctx.quotas.take(quotaKey);
   if (full) {
     ctx.metrics.quotaRejections.inc({ quota: full });
     return refuse(ctx, reply, username, 486, 'Allocation Quota Reached', { quota: full });
   }
   const outcome = claimReservation(ctx, msg);
   if (outcome !== 'ok') {
-    ctx.quotas.give(username);
+    ctx.quotas.give(quotaKey);
     return outcome === 'conflict' ? refuse(ctx, reply, username, 400, 'Bad Request') : refuse(ctx, reply, username, 508, 'Insufficient Capacity');
   }
-  settleOnce(ctx, msg, reply, username);
+  settleOnce(ctx, msg, reply, username, quotaKey);
   original(msg, reply);
 }
 
@@ -61,7 +64,7 @@ function claimReservation(ctx: TurnContext, msg: NtMessage): 'ok' | 'conflict' |
 }
 
 /** Track the allocation on success, give back the quota slot on failure. */
-function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username: string): void {
+function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username: string, quotaKey: string): void {
   const resolve = reply.resolve.bind(reply);
   const reject = reply.reject.bind(reply);
   let settled = false;
@@ -73,14 +76,14 @@ function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username
       if (attr) attr.value = lifetime;
       const token = issuedToken.get(msg);
       if (token) insertBeforeIntegrity(reply, new Attribute(reply, 'reservation-token', token));
-      ctx.registry.track(msg.allocation, username, lifetime);
+      ctx.registry.track(msg.allocation, username, quotaKey, lifetime);
     }
     resolve();
   };
   reply.reject = (code, reason) => {
     if (!settled) {
       settled = true;
-      ctx.quotas.give(username);
+      ctx.quotas.give(quotaKey);
       reservedSocket.get(msg)?.close();
       ctx.log.warn({ username, code, reason }, 'allocation refused');
     }

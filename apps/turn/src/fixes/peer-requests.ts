@@ -1,9 +1,10 @@
 /**
- * Peer filtering for CreatePermission, ChannelBind and Send (node-turn's 403 check is a
- * TODO; an IPv6 peer on an IPv4 relay gets 443, RFC 6156), plus counting what Send relays. ChannelBind replies are signed by signReply, which
- * fixes node-turn's missing MESSAGE-INTEGRITY on ChannelBind success.
+ * Peer filtering for CreatePermission and ChannelBind (node-turn's 403 check is a TODO; an
+ * IPv6 peer on an IPv4 relay gets 443, RFC 6156); Send indications are checked by the data
+ * plane. ChannelBind replies are signed by signReply, which fixes node-turn's missing
+ * MESSAGE-INTEGRITY on ChannelBind success.
  */
-import type { MethodListener, NtAddress, NtAllocation, NtMessage } from '../node-turn.js';
+import type { MethodListener, NtAddress, NtMessage } from '../node-turn.js';
 import type { TurnContext } from '../context.js';
 import { signReply, wrapListeners } from './wrap.js';
 
@@ -25,24 +26,6 @@ export function guardPeerRequests(ctx: TurnContext): void {
     if (peer && peer.family !== ctx.relayFamily) return reply.reject(443, 'Peer Address Family Mismatch');
     original(msg, reply);
   });
-  wrapListeners<MethodListener>(server, 'send', (original) => (msg, reply) => {
-    const peer = msg.getAttribute('xor-peer-address') as NtAddress | undefined;
-    const data = msg.getAttribute('data') as Buffer | undefined;
-    if (!peer || !data || !msg.allocation) return;
-    if (ctx.peers.denies(peer.address)) {
-      // an indication cannot be answered: drop and count
-      ctx.metrics.deniedPeers.inc();
-      ctx.log.debug({ username: msg.allocation.user.username, peer: `${peer.address}:${peer.port}` }, 'send to denied peer dropped');
-      return;
-    }
-    if (!permitted(msg.allocation, peer.address)) return;
-    original(msg, reply);
-    ctx.metrics.relayed('to_peer', data.length);
-  });
-}
-
-export function permitted(allocation: NtAllocation, address: string): boolean {
-  return (allocation.permissions[address] ?? 0) > Date.now();
 }
 
 function refuse(ctx: TurnContext, msg: NtMessage, reply: NtMessage, peer: NtAddress, request: string): void {

@@ -1,5 +1,5 @@
 /**
- * The few STUN/TURN wire facts our fixes need, read from raw datagrams (RFC 5389, RFC 5766).
+ * The few STUN/TURN wire facts the control plane needs, read from raw datagrams (RFC 5389, RFC 5766).
  * Pure: no sockets, timers or logs.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -23,24 +23,6 @@ export const UNDERSTOOD_ATTRIBUTES: ReadonlySet<number> = new Set([
 /** Types below 0x8000 must be understood or the request refused with 420 (RFC 5389 section 15). */
 export function isComprehensionRequired(type: number): boolean {
   return type < 0x8000;
-}
-
-/** ChannelData starts with a channel number 0x4000-0x7FFF: first two bits 01. */
-export function isChannelData(datagram: Buffer): boolean {
-  return datagram.length >= 4 && (datagram[0]! & 0xc0) === 0x40;
-}
-
-export interface ChannelData {
-  channel: number;
-  data: Buffer;
-}
-
-export function readChannelData(datagram: Buffer): ChannelData | undefined {
-  if (!isChannelData(datagram)) return undefined;
-  const channel = datagram.readUInt16BE(0);
-  const length = datagram.readUInt16BE(2);
-  if (channel > 0x7ffe || length > datagram.length - 4) return undefined;
-  return { channel, data: datagram.subarray(4, 4 + length) };
 }
 
 export interface RawAttribute {

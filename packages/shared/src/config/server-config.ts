@@ -73,6 +73,7 @@ export const serverEnvSchema = z.object({
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
   RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),
+  TURN_CREDENTIALS_PER_MINUTE: positiveInt.default(30),
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {

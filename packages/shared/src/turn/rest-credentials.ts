@@ -28,13 +28,48 @@ export function createTurnCredentials(
   return { username, credential: turnPassword(secret, username), expiresAt };
 }
 
-/** The expiry encoded in a REST username, or undefined when it has none. */
-export function turnUsernameExpiry(username: string): number | undefined {
-  const match = /^(\d{1,12}):/.exec(username);
-  return match ? Number(match[1]) : undefined;
+/** The two parts of a REST username `<unix-expiry>:<sub>`. */
+export interface TurnUsername {
+  expiry: number;
+  /** who the credentials were issued to: what per-user limits count */
+  sub: string;
 }
 
-export type TurnCheck = { ok: true } | { ok: false; reason: 'malformed' | 'expired' | 'bad_password' };
+export function parseTurnUsername(username: string): TurnUsername | undefined {
+  const match = /^(\d{1,12}):(.*)$/s.exec(username);
+  return match ? { expiry: Number(match[1]), sub: match[2]! } : undefined;
+}
+
+/** The expiry encoded in a REST username, or undefined when it has none. */
+export function turnUsernameExpiry(username: string): number | undefined {
+  return parseTurnUsername(username)?.expiry;
+}
+
+export type TurnRefusal = 'malformed' | 'expired' | 'bad_password';
+export type TurnCheck = { ok: true } | { ok: false; reason: TurnRefusal };
+export type TurnMatch = { ok: true; password: string; sub: string } | { ok: false; reason: TurnRefusal };
+
+/**
+ * The one REST-credential check, whatever the proof: the username must parse and not be
+ * expired, and `proves(password)` must hold for the password of one of `secrets` (current
+ * first). The HTTP side compares a given password; the TURN server checks a STUN
+ * MESSAGE-INTEGRITY made with it.
+ */
+export function matchTurnCredentials(
+  username: string,
+  secrets: readonly string[],
+  proves: (password: string) => boolean,
+  now: number = Math.floor(Date.now() / 1000),
+): TurnMatch {
+  const parsed = parseTurnUsername(username);
+  if (!parsed) return { ok: false, reason: 'malformed' };
+  if (parsed.expiry < now) return { ok: false, reason: 'expired' };
+  for (const secret of secrets) {
+    const password = turnPassword(secret, username);
+    if (proves(password)) return { ok: true, password, sub: parsed.sub };
+  }
+  return { ok: false, reason: 'bad_password' };
+}
 
 /** Check a username/password pair against the current and any previous secrets. */
 export function verifyTurnCredentials(
@@ -43,13 +78,8 @@ export function verifyTurnCredentials(
   secrets: readonly string[],
   now: number = Math.floor(Date.now() / 1000),
 ): TurnCheck {
-  const expiry = turnUsernameExpiry(username);
-  if (expiry === undefined) return { ok: false, reason: 'malformed' };
-  if (expiry < now) return { ok: false, reason: 'expired' };
   const given = Buffer.from(password);
-  for (const secret of secrets) {
-    const expected = Buffer.from(turnPassword(secret, username));
-    if (sameBytes(given, expected)) return { ok: true };
-  }
-  return { ok: false, reason: 'bad_password' };
+  const equals = (expected: string): boolean => sameBytes(given, Buffer.from(expected));
+  const result = matchTurnCredentials(username, secrets, equals, now);
+  return result.ok ? { ok: true } : result;
 }

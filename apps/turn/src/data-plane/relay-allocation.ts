@@ -1,0 +1,103 @@
+/**
+ * What the data plane knows about one allocation, kept in the shapes its lookups need:
+ * permissions by peer IP (text, and for IPv4 the number a Send indication decodes to),
+ * channels by number, and channels by peer IP and port. Filled by the control plane
+ * (CreatePermission, ChannelBind); read per datagram without allocating.
+ */
+import type { Socket } from 'node:dgram';
+import { canonicalIp, ipBytes, ipv4Number } from '../ip.js';
+
+/** RFC 5766 section 8 */
+export const PERMISSION_LIFETIME_MS = 300_000;
+/** RFC 5766 section 11 */
+export const CHANNEL_LIFETIME_MS = 600_000;
+
+export class Permission {
+  expires = 0;
+  constructor(
+    /** canonical text, as in rinfo.address */
+    readonly address: string,
+    /** 4 or 16 bytes, for Data indications */
+    readonly ip: Buffer,
+  ) {}
+}
+
+export class ChannelBinding {
+  expires = 0;
+  constructor(
+    readonly channel: number,
+    readonly port: number,
+    readonly permission: Permission,
+  ) {}
+}
+
+export interface ClientAddress {
+  /** the listening socket the allocation was made on: replies and relayed data leave from it */
+  socket: Socket;
+  address: string;
+  port: number;
+}
+
+export class RelayAllocation {
+  readonly permissions = new Map<string, Permission>();
+  readonly permissionsV4 = new Map<number, Permission>();
+  readonly channels = new Map<number, ChannelBinding>();
+  /** peer IP -> peer port -> binding */
+  readonly peerChannels = new Map<string, Map<number, ChannelBinding>>();
+
+  constructor(
+    readonly client: ClientAddress,
+    readonly relay: Socket,
+    /** the username, for logs */
+    readonly owner: string,
+  ) {}
+
+  /** Install or refresh the permission for a peer IP (any spelling); undefined if it is not an IP. */
+  permit(address: string, now: number): Permission | undefined {
+    const canonical = canonicalIp(address);
+    if (canonical === undefined) return undefined;
+    let permission = this.permissions.get(canonical);
+    if (!permission) {
+      const ip = ipBytes(canonical)!;
+      permission = new Permission(canonical, ip);
+      this.permissions.set(canonical, permission);
+      if (ip.length === 4) this.permissionsV4.set(ipv4Number(ip), permission);
+    }
+    permission.expires = now + PERMISSION_LIFETIME_MS;
+    return permission;
+  }
+
+  /** Bind or refresh `channel` to a peer; also refreshes the peer's permission (RFC 5766 section 11.2). */
+  bind(channel: number, address: string, port: number, now: number): void {
+    const permission = this.permit(address, now);
+    if (!permission) return;
+    const current = this.channels.get(channel);
+    if (current && (current.permission !== permission || current.port !== port)) this.unbind(current);
+    let binding = this.channels.get(channel);
+    if (!binding) {
+      binding = new ChannelBinding(channel, port, permission);
+      this.channels.set(channel, binding);
+      let ports = this.peerChannels.get(permission.address);
+      if (!ports) this.peerChannels.set(permission.address, (ports = new Map()));
+      ports.set(port, binding);
+    }
+    binding.expires = now + CHANNEL_LIFETIME_MS;
+  }
+
+  /** Whether `channel` is bound and not expired; an expired binding is removed. */
+  channelLive(channel: number, now: number): boolean {
+    const binding = this.channels.get(channel);
+    if (!binding) return false;
+    if (binding.expires > now) return true;
+    this.unbind(binding);
+    return false;
+  }
+
+  private unbind(binding: ChannelBinding): void {
+    this.channels.delete(binding.channel);
+    const ports = this.peerChannels.get(binding.permission.address);
+    if (ports?.get(binding.port) !== binding) return;
+    ports.delete(binding.port);
+    if (ports.size === 0) this.peerChannels.delete(binding.permission.address);
+  }
+}

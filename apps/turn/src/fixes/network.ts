@@ -1,0 +1,69 @@
+/**
+ * node-turn's network layer (lib/network.js) replaced by our listening socket. Relayed data
+ * (ChannelData, Send indications) goes to the data plane and never reaches node-turn; the rest
+ * is parsed by node-turn as before. Fixes on the way: signed requests are checked against every
+ * secret first, so rotation works and refused credentials are counted and logged by username;
+ * a datagram node-turn throws on is dropped (its handler logged it at error level).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { isIP } from 'node:net';
+import { Address, Message, Transport, UDP_PROTOCOL, type NtAddress } from '../node-turn.js';
+import { directLookup } from '../data-plane/scratch.js';
+import type { TurnContext } from '../context.js';
+
+interface RemoteInfo {
+  address: string;
+  port: number;
+}
+
+/** Bind the listening socket and serve on it; resolves with the bound port. */
+export async function listenUdp(ctx: TurnContext, ip: string, port: number): Promise<number> {
+  // the data plane's scratch headers need sends that finish inside send(): see scratch.ts
+  const socket = createSocket({ type: isIP(ip) === 6 ? 'udp6' : 'udp4', lookup: directLookup });
+  socket.on('error', (err) => ctx.log.debug({ err }, 'listening socket error'));
+  // registered before bind(): with a direct lookup, 'listening' can fire inside it
+  const bound = Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => Promise.reject(err as Error))]);
+  socket.bind({ address: ip, port, exclusive: true });
+  await bound;
+  const listening = new Address(ip, socket.address().port);
+  socket.on('message', (datagram: Buffer, from: RemoteInfo) => {
+    let data: boolean;
+    try {
+      data = ctx.dataPlane.fromClient(socket, datagram, from);
+    } catch (err) {
+      // a relay socket closed under us; nothing a client sends may end the process
+      return ctx.log.debug({ err }, 'relayed datagram dropped');
+    }
+    if (!data) control(ctx, socket, listening, datagram, from);
+  });
+  ctx.server.network.sockets.push(socket);
+  // Send indications are the data plane's; node-turn's handler would relay without our checks
+  ctx.server.removeAllListeners('send');
+  return listening.port;
+}
+
+function control(ctx: TurnContext, socket: Socket, listening: NtAddress, datagram: Buffer, from: RemoteInfo): void {
+  try {
+    const signed = ctx.credentials.inspect(datagram);
+    if (signed?.failure) {
+      ctx.metrics.authFailures.inc({ reason: signed.failure });
+      ctx.log.warn({ username: signed.username, reason: signed.failure, client: `${from.address}:${from.port}` }, 'credentials refused');
+    }
+    const transport = new Transport(UDP_PROTOCOL, new Address(from.address, from.port), listening, socket);
+    const msg = new Message(ctx.server, transport);
+    ctx.credentials.withCandidate(signed, () => {
+      if (msg.read(datagram)) ctx.server.emit('message', msg);
+    });
+  } catch (err) {
+    ctx.log.debug({ err }, 'datagram dropped');
+  }
+}
+
+/** Close the listening sockets; resolves when they are closed (or after a second). */
+export async function closeUdp(ctx: TurnContext): Promise<void> {
+  const sockets = ctx.server.network.sockets.splice(0);
+  const closed = sockets.map((s) => once(s, 'close'));
+  for (const socket of sockets) socket.close();
+  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
+}
