@@ -175,7 +175,7 @@ export class SealedTransport {
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
-    const opened = this.keys.open(kind, envelope);
+    const opened = this.keys.open(kind, envelope, seq);
     this.cursor = Math.max(this.cursor, seq);
     if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
@@ -225,7 +225,7 @@ export class SealedTransport {
     if (!this.writable || !this.synced) return;
     const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
     if (covers <= 0) return;
-    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc));
+    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
     this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
   }
 }
