@@ -164,6 +164,8 @@ export class SealedTransport {
       case 'ack':
         this.outbox.acked(m.id);
         this.cursor = Math.max(this.cursor, m.seq);
+        // what waited for the in-flight window goes now
+        if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
         return;
       case 'snapshot-request':
         return this.sendSnapshot();
