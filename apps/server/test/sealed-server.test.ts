@@ -157,6 +157,32 @@ describe('sealed flow', () => {
     expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
   });
 
+  it('a snapshot nobody asked for, or a second answer to one request, is dropped and counted without touching storage', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '10', SEALED_SNAPSHOT_AFTER: '3' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    await a.next('caught-up');
+    a.update(1, env(1));
+    await a.next('ack');
+    const store = sealedRegistry(server.app)?.store;
+    a.snapshot(1, env(100)); // unsolicited: a writer must not make the server rewrite storage at will
+    a.presence(env(1)); // a round trip through the socket's order
+    const b = await client(`/sealed/${ROOM}`);
+    b.hello(0);
+    await b.next('presence');
+    expect((await store?.stats(ROOM))?.snapshotCovers).toBe(0);
+    for (let i = 2; i <= 3; i++) a.update(i, env(i));
+    await a.next('snapshot-request');
+    a.snapshot(2, env(101));
+    a.snapshot(3, env(102)); // a second answer to the same request
+    a.presence(env(2));
+    await b.next('presence', b.messages.findIndex((m) => m.type === 'presence') + 1);
+    for (let i = 0; i < 100 && (await store?.stats(ROOM))?.snapshotCovers !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await store?.stats(ROOM))?.snapshotCovers).toBe(2);
+    const metrics = (await server.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/sync_rejected_messages_total\{endpoint="sealed",reason="unsolicited_snapshot"\} 2/);
+  });
+
   it('a read token receives entries, may show presence, and its updates and snapshots are dropped and counted', async () => {
     await scope.start({ AUTH_SECRET: TEST_SECRET, PERSIST_FLUSH_MS: '10' });
     const w = await client(`/sealed/${ROOM}?token=${await testToken('w', [ROOM])}`);

@@ -218,8 +218,11 @@ export class SealedConnection implements SealedPeer {
   private snapshot(room: SealedRoom, covers: number, envelope: Uint8Array): void {
     const { metrics } = this.deps.ctx;
     if (!this.writable) return this.count('read_only');
+    if (!room.takeSnapshotAnswer(this.peer)) return this.count('unsolicited_snapshot');
     metrics.sealedEnvelopes.inc({ kind: 'snapshot' });
     metrics.sealedBytes.inc(envelope.length);
+    // Covers nothing, or more than this room ever delivered: refused without a storage round trip.
+    if (covers === 0 || covers > room.head) return room.snapshotRefused();
     this.deps.registry.store.replaceWithSnapshot(room.name, covers, envelope).then(
       (stored) => {
         if (!stored) return room.snapshotRefused();

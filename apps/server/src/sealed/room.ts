@@ -48,7 +48,7 @@ export class SealedRoom {
   idleTimer: NodeJS.Timeout | null = null;
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
-  private asked: { peer: number; at: number } | null = null;
+  private asked: { peer: number; at: number; answered: boolean } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
   private skipNext: number | null = null;
   private filling = false;
@@ -101,6 +101,16 @@ export class SealedRoom {
     this.maybeAskSnapshot();
   }
 
+  /**
+   * Whether a snapshot from `peer` may be stored: only the writer asked, once per request, so a
+   * writer cannot make the server rewrite a whole document in storage at every message.
+   */
+  takeSnapshotAnswer(peer: number): boolean {
+    if (!this.asked || this.asked.peer !== peer || this.asked.answered) return false;
+    this.asked.answered = true;
+    return true;
+  }
+
   /** A snapshot was stored: fewer entries stand after it. */
   compacted(covers: number): void {
     this.storedEntries = Math.max(0, this.head - covers);
@@ -141,7 +151,7 @@ export class SealedRoom {
     const writers = [...this.conns.values()].filter((c) => c.writable && c.caughtUp);
     const conn = writers.find((c) => c.peer !== this.skipNext) ?? writers[0];
     if (!conn) return;
-    this.asked = { peer: conn.peer, at: now };
+    this.asked = { peer: conn.peer, at: now, answered: false };
     conn.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, this.head)));
   }
 
