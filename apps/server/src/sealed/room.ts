@@ -167,8 +167,11 @@ export class SealedRoom {
       .then((read) => {
         this.filling = false;
         if (this.unloaded) return;
+        const before = this.head;
         if (read.snapshot && read.snapshot.covers > this.head) this.deliverSnapshot(read.snapshot);
         this.deliver(read.entries);
+        // storage is read a page at a time: more stands after this page
+        if (this.head > before && this.head < read.head) this.refill = true;
         if (this.refill) {
           this.refill = false;
           this.fillGap();
