@@ -46,6 +46,8 @@ export class SealedTransport {
   private readonly reread = new Set<number>();
   /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
   private rereading = false;
+  /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
+  private lastSnapshot = 0;
   private readonly keys: SealedKeys;
   private readonly outbox = new Outbox();
   private readonly presence: SealedPresence;
@@ -226,7 +228,8 @@ export class SealedTransport {
   private sendSnapshot(): void {
     if (!this.writable || !this.synced) return;
     const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
-    if (covers <= 0) return;
+    if (covers <= this.lastSnapshot) return;
+    this.lastSnapshot = covers;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
     this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
   }
