@@ -14,6 +14,7 @@ import {
   writeSealedCaughtUp,
   writeSealedEntry,
   writeSealedSnapshotRequest,
+  writeSealedStoredSnapshot,
   writeSealedWelcome,
   type SealedClientMessage,
 } from '@sync-suite/shared';
@@ -90,5 +91,33 @@ describe('sealed device against a hostile server', () => {
     await until(async () => snapshots(received).includes(2), 'snapshot covering 2');
     expect(snapshots(received)).toEqual([1, 2]);
     expect(doc.getText('t').length).toBe(2);
+  });
+
+  it('forged, mislabelled and malformed frames are reported and applied to nothing; the device keeps syncing', async () => {
+    const { server, received, doc, errors } = await setup();
+    const entry = (seq: number, envelope: Uint8Array): void => server.send(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)));
+    const presence = keys.seal(EnvelopeKind.Presence, Uint8Array.from([0]));
+    entry(1, presence); // a presence envelope passed off as an update
+    const forged = new Uint8Array(80).fill(9);
+    forged[0] = 1;
+    forged[1] = EnvelopeKind.Update;
+    entry(2, forged); // not sealed with any key this device has
+    server.send(Uint8Array.from([0xff, 0x01])); // not a message
+    server.send(Uint8Array.from([18, 0xff])); // an entry cut short
+    entry(3, keys.seal(EnvelopeKind.Update, Uint8Array.from([0xff, 0xff, 0xff, 0xff]))); // opens, but is not a Yjs update
+    // an old snapshot re-served as a newer one: bound to the seq it covers, it does not open
+    const old = new Y.Doc();
+    old.getText('t').insert(0, 'old');
+    server.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, 4, keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(old), 1))));
+    entry(5, sealedUpdate('ok'));
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 5)));
+    await until(async () => doc.getText('t').toString() === 'ok', 'the genuine entry applied');
+    expect(errors.length).toBeGreaterThanOrEqual(6);
+    // it never claims to cover what it could not apply: asked for a snapshot, it has nothing to cover
+    server.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, 5)));
+    server.send(encodeSealedMessage((e) => writeSealedEntry(e, 6, sealedUpdate('!'))));
+    await until(async () => doc.getText('t').length === 3, 'entry 6');
+    expect(snapshots(received)).toEqual([]);
+    expect(received.filter((m) => m.type === 'hello')).toHaveLength(1); // no reconnect loop either
   });
 });
