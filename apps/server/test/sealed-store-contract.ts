@@ -57,6 +57,8 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect((await s.read(r, 3)).entries).toEqual([]);
       // a cursor the server never gave out: everything
       expect((await s.read(r, 99)).entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect((await s.read(r, Number.MAX_SAFE_INTEGER)).entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await s.replaceWithSnapshot(r, Number.MAX_SAFE_INTEGER, env(9))).toBe(false);
     });
 
     it('reads at most `limit` entries, the first ones, with the snapshot and the head', async () => {
