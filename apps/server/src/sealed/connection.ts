@@ -207,7 +207,7 @@ export class SealedConnection implements SealedPeer {
     this.heldBytes = 0;
     for (const { seq, frame } of held) this.deliver(seq, frame);
     if (this.isClosed()) return; // dropped as a slow receiver while catching up
-    for (const [peer, { frame }] of room.presence) if (peer !== this.peer) this.send(frame, false);
+    for (const frame of room.presenceFrames(this.peer)) this.send(frame, false);
     this.caughtUp = true;
     this.state = 'open';
     room.maybeAskSnapshot();

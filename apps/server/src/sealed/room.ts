@@ -37,11 +37,13 @@ export interface SealedRoomDeps {
 
 /** How long a snapshot request stays outstanding before another writer may be asked. */
 const SNAPSHOT_REQUEST_MS = 30_000;
+/** y-protocols' awareness timeout: a presence not renewed for this long is gone. */
+const PRESENCE_TTL_MS = 30_000;
 
 export class SealedRoom {
   readonly conns = new Map<number, SealedPeer>();
-  /** peer -> its last presence: the envelope, and the frame sent to others */
-  readonly presence = new Map<number, { envelope: Uint8Array; frame: Uint8Array }>();
+  /** peer -> its last presence: the envelope, the frame sent to others, and when it came */
+  readonly presence = new Map<number, { envelope: Uint8Array; frame: Uint8Array; at: number }>();
   /** seq -> the local sender to acknowledge instead of sending it the entry */
   private readonly acks = new Map<number, { peer: number; id: number }>();
   unloaded = false;
@@ -128,10 +130,24 @@ export class SealedRoom {
   }
 
   /** Presence from a peer (local or remote): kept for later joiners, sent to everyone else. */
-  setPresence(peer: number, envelope: Uint8Array): void {
+  setPresence(peer: number, envelope: Uint8Array, now = Date.now()): void {
     const frame = encodeSealedMessage((e) => writeSealedPeerPresence(e, peer, envelope));
-    this.presence.set(peer, { envelope, frame });
+    this.presence.set(peer, { envelope, frame, at: now });
     for (const conn of this.conns.values()) if (conn.peer !== peer) conn.send(frame);
+  }
+
+  /**
+   * The presence frames a joining connection gets. Another instance's peer whose presence is
+   * older than the awareness timeout is gone (its instance died without a peer-left: devices
+   * renew their presence every 15 s): dropped here rather than shown to every later joiner.
+   */
+  presenceFrames(except: number, now = Date.now()): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    for (const [peer, p] of this.presence) {
+      if (!this.conns.has(peer) && now - p.at > PRESENCE_TTL_MS) this.presence.delete(peer);
+      else if (peer !== except) frames.push(p.frame);
+    }
+    return frames;
   }
 
   /** A remote peer left. */
