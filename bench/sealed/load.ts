@@ -84,7 +84,7 @@ async function writeSealed(wsUrl: string, room: string, keys: SealedKeys, update
       lastSeq = m.seq;
       wake();
     } else if (m.type === 'snapshot-request' && lastSeq > 0) {
-      client.snapshot(lastSeq, keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(mirror)));
+      client.snapshot(lastSeq, keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(mirror), lastSeq));
     }
   });
   await client.join();

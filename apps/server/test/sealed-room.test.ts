@@ -43,3 +43,20 @@ describe('SealedRoom ordering', () => {
     expect(r.head).toBe(5);
   });
 });
+
+describe('SealedRoom presence', () => {
+  it('a joiner gets every live presence, but not that of another instance\'s peer gone silent past the awareness timeout', () => {
+    const { room: r } = room([]);
+    const local = new FakePeer(1);
+    r.join(local);
+    r.setPresence(1, Uint8Array.from([1]), 0); // local, connected: kept until it leaves
+    r.setPresence(2, Uint8Array.from([2]), 0); // remote, its instance died without a peer-left
+    r.setPresence(3, Uint8Array.from([3]), 20_000); // remote, renewed recently
+    const peers = r.presenceFrames(99, 40_000).map((f) => {
+      const m = readSealedServerMessage(f);
+      return m.ok && m.message.type === 'presence' ? m.message.peer : -1;
+    });
+    expect(peers).toEqual([1, 3]);
+    expect([...r.presence.keys()]).toEqual([1, 3]);
+  });
+});

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
+import type { SealedStore } from '../src/sealed/store/types.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
@@ -156,6 +157,60 @@ describe('sealed flow', () => {
       await a.wait(() => a.messages.some((m) => m.type === 'ack' && m.id === i), `ack ${i}`);
     }
     expect(a.messages.filter((m) => m.type === 'snapshot-request')).toHaveLength(1);
+  });
+
+  it('a snapshot nobody asked for, or a second answer to one request, is dropped and counted without touching storage', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '10', SEALED_SNAPSHOT_AFTER: '3' });
+    const a = await client(`/sealed/${ROOM}`);
+    a.hello(0);
+    await a.next('caught-up');
+    a.update(1, env(1));
+    await a.next('ack');
+    const store = sealedRegistry(server.app)?.store;
+    a.snapshot(1, env(100)); // unsolicited: a writer must not make the server rewrite storage at will
+    a.presence(env(1)); // a round trip through the socket's order
+    const b = await client(`/sealed/${ROOM}`);
+    b.hello(0);
+    await b.next('presence');
+    expect((await store?.stats(ROOM))?.snapshotCovers).toBe(0);
+    for (let i = 2; i <= 3; i++) a.update(i, env(i));
+    await a.next('snapshot-request');
+    a.snapshot(2, env(101));
+    a.snapshot(3, env(102)); // a second answer to the same request
+    a.presence(env(2));
+    await b.next('presence', b.messages.findIndex((m) => m.type === 'presence') + 1);
+    for (let i = 0; i < 100 && (await store?.stats(ROOM))?.snapshotCovers !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await store?.stats(ROOM))?.snapshotCovers).toBe(2);
+    const metrics = (await server.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/sync_rejected_messages_total\{endpoint="sealed",reason="unsolicited_snapshot"\} 2/);
+  });
+
+  it('catches a device up page by page: a receiver that does not read holds the server to a few pages, then gets everything in order', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '10' });
+    const store = sealedRegistry(server.app)?.store as SealedStore;
+    const N = 200;
+    const big = (n: number): Uint8Array => new Uint8Array(150_000).fill(n % 251);
+    for (let i = 0; i < N; i += 50) await store.append([{ room: ROOM, envelopes: Array.from({ length: 50 }, (_, j) => big(i + j + 1)) }]);
+    let served = 0;
+    const read = store.read.bind(store);
+    store.read = async (room, cursor, limit) => {
+      const r = await read(room, cursor, limit);
+      served += r.entries.length;
+      return r;
+    };
+    const c = await client(`/sealed/${ROOM}`);
+    const tcp = (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause(); // reads nothing: what the server sends piles up on its side
+    c.hello(0);
+    for (let i = 0; i < 100 && served === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300)); // the server has had time to read on, had it not waited
+    expect(served).toBeGreaterThan(0);
+    expect(served).toBeLessThan(N);
+    tcp.resume();
+    expect(await c.next('caught-up', 0, 20_000)).toEqual({ type: 'caught-up', seq: N });
+    const entries = c.messages.filter((m) => m.type === 'entry');
+    expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(entries.every((m) => m.envelope[0] === m.seq % 251)).toBe(true);
   });
 
   it('a read token receives entries, may show presence, and its updates and snapshots are dropped and counted', async () => {

@@ -57,6 +57,23 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect((await s.read(r, 3)).entries).toEqual([]);
       // a cursor the server never gave out: everything
       expect((await s.read(r, 99)).entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect((await s.read(r, Number.MAX_SAFE_INTEGER)).entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await s.replaceWithSnapshot(r, Number.MAX_SAFE_INTEGER, env(9))).toBe(false);
+    });
+
+    it('reads at most `limit` entries, the first ones, with the snapshot and the head', async () => {
+      const s = await open();
+      const r = room();
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3), env(4), env(5)] }]);
+      expect(await s.replaceWithSnapshot(r, 1, env(9))).toBe(true);
+      const page = await s.read(r, 0, 2);
+      expect(page.snapshot).toEqual({ covers: 1, envelope: env(9) });
+      expect(page.entries.map((e) => e.seq)).toEqual([2, 3]);
+      expect(page.head).toBe(5);
+      const next = await s.read(r, 3, 2);
+      expect(next.snapshot).toBeNull();
+      expect(next.entries.map((e) => e.seq)).toEqual([4, 5]);
+      expect((await s.read(r, 1)).entries.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
     });
 
     it('a snapshot replaces exactly the entries it covers, atomically; later entries stay', async () => {

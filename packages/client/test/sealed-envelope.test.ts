@@ -50,4 +50,11 @@ describe('sealed envelopes', () => {
     expect(() => new SealedKeys(ROOM, new Uint8Array(16))).toThrow(TypeError);
     expect(() => new SealedKeys(ROOM, key(1), ['nope' as unknown as Uint8Array])).toThrow(/previousKeys\[0\]/);
   });
+  it('binds a snapshot to the seq it covers: a server cannot re-serve an old snapshot as a newer one', () => {
+    const k = new SealedKeys(ROOM, key(1));
+    const snap = k.seal(EnvelopeKind.Snapshot, msg, 10);
+    expect(k.open(EnvelopeKind.Snapshot, snap, 10)).toEqual({ ok: true, plaintext: msg });
+    expect(k.open(EnvelopeKind.Snapshot, snap, 20)).toEqual({ ok: false, reason: 'does not open' });
+    expect(k.open(EnvelopeKind.Snapshot, snap, 0)).toEqual({ ok: false, reason: 'does not open' });
+  });
 });

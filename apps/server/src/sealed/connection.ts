@@ -43,6 +43,10 @@ export interface SealedDeps {
 
 type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
 
+/** Entries read from storage per catch-up page: a long log is never held in memory at once. */
+export const CATCH_UP_PAGE = 64;
+const DRAIN_POLL_MS = 10;
+
 export class SealedConnection implements SealedPeer {
   /** this connection's id in presence and peer-left (random: unique across instances) */
   readonly peer = randomInt(1, 2 ** 47);
@@ -54,6 +58,7 @@ export class SealedConnection implements SealedPeer {
   private queue: Uint8Array[] = [];
   /** entries delivered while catching up, sent after it */
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
+  private heldBytes = 0;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
   private readonly throttle: ReadThrottle;
@@ -96,7 +101,12 @@ export class SealedConnection implements SealedPeer {
   }
 
   deliver(seq: number, frame: Uint8Array): void {
-    if (this.held) return void this.held.push({ seq, frame });
+    if (this.held) {
+      // A receiver too slow to finish its catch-up must not make the server hold the live traffic for it.
+      this.heldBytes += frame.length;
+      if (this.heldBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+      return void this.held.push({ seq, frame });
+    }
     if (seq <= this.sentSeq) return;
     this.sentSeq = seq;
     this.send(frame);
@@ -200,23 +210,52 @@ export class SealedConnection implements SealedPeer {
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
     this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
-    const read = await registry.store.read(this.roomName, cursor);
-    if (this.isClosed()) return;
-    if (read.snapshot) {
-      const { covers, envelope } = read.snapshot;
-      this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
-    }
-    for (const entry of read.entries) this.send(encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope)), false);
-    this.sentSeq = read.head;
-    this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, read.head)), false);
-    const held = this.held;
+    const head = await this.catchUp(cursor);
+    if (head === null) return;
+    this.sentSeq = head;
+    this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
+    const held = this.held ?? [];
     this.held = null;
+    this.heldBytes = 0;
     for (const { seq, frame } of held) this.deliver(seq, frame);
-    for (const [peer, { frame }] of room.presence) if (peer !== this.peer) this.send(frame, false);
+    if (this.isClosed()) return; // dropped as a slow receiver while catching up
+    for (const frame of room.presenceFrames(this.peer)) this.send(frame, false);
     this.caughtUp = true;
     this.state = 'open';
     room.maybeAskSnapshot();
     this.drainQueue();
+  }
+
+  /**
+   * Sends the stored snapshot and entries after `cursor`, page by page, each page only once the
+   * receiver has taken most of the previous one: memory stays bounded however long the log is
+   * and however slowly the device reads. The room's head once done, or null if the socket closed.
+   */
+  private async catchUp(cursor: number): Promise<number | null> {
+    let after = cursor;
+    for (;;) {
+      const read = await this.deps.registry.store.read(this.roomName, after, CATCH_UP_PAGE);
+      if (this.isClosed()) return null;
+      if (read.snapshot) {
+        const { covers, envelope } = read.snapshot;
+        this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
+        after = covers;
+      }
+      for (const entry of read.entries) this.send(encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope)), false);
+      if (read.entries.length < CATCH_UP_PAGE) return read.head;
+      after = (read.entries[read.entries.length - 1] as { seq: number }).seq;
+      if (!(await this.drained())) return null;
+    }
+  }
+
+  /** Waits until the receiver holds less than half its allowance unsent; false if the socket closed. */
+  private async drained(): Promise<boolean> {
+    while (this.ws.bufferedAmount + this.output.bytes > this.deps.maxBufferedBytes / 2) {
+      if (this.isClosed()) return false;
+      // Polled: the TCP socket's 'drain' is ws-internal; keepalive ends a receiver that never reads.
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return !this.isClosed();
   }
 
   private update(room: SealedRoom, id: number, envelope: Uint8Array): void {
@@ -230,8 +269,11 @@ export class SealedConnection implements SealedPeer {
   private snapshot(room: SealedRoom, covers: number, envelope: Uint8Array): void {
     const { metrics } = this.deps.ctx;
     if (!this.writable) return this.count('read_only');
+    if (!room.takeSnapshotAnswer(this.peer)) return this.count('unsolicited_snapshot');
     metrics.sealedEnvelopes.inc({ kind: 'snapshot' });
     metrics.sealedBytes.inc(envelope.length);
+    // Covers nothing, or more than this room ever delivered: refused without a storage round trip.
+    if (covers === 0 || covers > room.head) return room.snapshotRefused();
     this.deps.registry.store.replaceWithSnapshot(room.name, covers, envelope).then(
       (stored) => {
         if (!stored) return room.snapshotRefused();
@@ -269,6 +311,7 @@ export class SealedConnection implements SealedPeer {
     this.room = null;
     this.queue = [];
     this.held = null;
+    this.heldBytes = 0;
     this.output.clear();
   }
 }

@@ -11,6 +11,9 @@ import type { SealedFanout } from './fanout.js';
 import { SealedRoom, type SealedPeer } from './room.js';
 import type { SealedStore } from './store/types.js';
 
+/** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
+const GAP_FILL_PAGE = 256;
+
 export interface SealedRegistryOptions {
   store: SealedStore;
   fanout: SealedFanout;
@@ -106,7 +109,7 @@ export class SealedRegistry {
       await fanout.beforeLoad(name);
       const stats = await store.stats(name);
       const room = new SealedRoom(name, stats.head, stats.entries, {
-        readAfter: (r, head) => store.read(r, head),
+        readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),
         snapshotAfter: this.opts.snapshotAfter,
         onGapFillFailed: (r, err) => {
           this.opts.metrics.storageErrors.inc({ op: 'sealed_read' });

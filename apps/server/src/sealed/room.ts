@@ -37,18 +37,20 @@ export interface SealedRoomDeps {
 
 /** How long a snapshot request stays outstanding before another writer may be asked. */
 const SNAPSHOT_REQUEST_MS = 30_000;
+/** y-protocols' awareness timeout: a presence not renewed for this long is gone. */
+const PRESENCE_TTL_MS = 30_000;
 
 export class SealedRoom {
   readonly conns = new Map<number, SealedPeer>();
-  /** peer -> its last presence: the envelope, and the frame sent to others */
-  readonly presence = new Map<number, { envelope: Uint8Array; frame: Uint8Array }>();
+  /** peer -> its last presence: the envelope, the frame sent to others, and when it came */
+  readonly presence = new Map<number, { envelope: Uint8Array; frame: Uint8Array; at: number }>();
   /** seq -> the local sender to acknowledge instead of sending it the entry */
   private readonly acks = new Map<number, { peer: number; id: number }>();
   unloaded = false;
   idleTimer: NodeJS.Timeout | null = null;
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
-  private asked: { peer: number; at: number } | null = null;
+  private asked: { peer: number; at: number; answered: boolean } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
   private skipNext: number | null = null;
   private filling = false;
@@ -101,6 +103,16 @@ export class SealedRoom {
     this.maybeAskSnapshot();
   }
 
+  /**
+   * Whether a snapshot from `peer` may be stored: only the writer asked, once per request, so a
+   * writer cannot make the server rewrite a whole document in storage at every message.
+   */
+  takeSnapshotAnswer(peer: number): boolean {
+    if (!this.asked || this.asked.peer !== peer || this.asked.answered) return false;
+    this.asked.answered = true;
+    return true;
+  }
+
   /** A snapshot was stored: fewer entries stand after it. */
   compacted(covers: number): void {
     this.storedEntries = Math.max(0, this.head - covers);
@@ -118,10 +130,24 @@ export class SealedRoom {
   }
 
   /** Presence from a peer (local or remote): kept for later joiners, sent to everyone else. */
-  setPresence(peer: number, envelope: Uint8Array): void {
+  setPresence(peer: number, envelope: Uint8Array, now = Date.now()): void {
     const frame = encodeSealedMessage((e) => writeSealedPeerPresence(e, peer, envelope));
-    this.presence.set(peer, { envelope, frame });
+    this.presence.set(peer, { envelope, frame, at: now });
     for (const conn of this.conns.values()) if (conn.peer !== peer) conn.send(frame);
+  }
+
+  /**
+   * The presence frames a joining connection gets. Another instance's peer whose presence is
+   * older than the awareness timeout is gone (its instance died without a peer-left: devices
+   * renew their presence every 15 s): dropped here rather than shown to every later joiner.
+   */
+  presenceFrames(except: number, now = Date.now()): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    for (const [peer, p] of this.presence) {
+      if (!this.conns.has(peer) && now - p.at > PRESENCE_TTL_MS) this.presence.delete(peer);
+      else if (peer !== except) frames.push(p.frame);
+    }
+    return frames;
   }
 
   /** A remote peer left. */
@@ -141,7 +167,7 @@ export class SealedRoom {
     const writers = [...this.conns.values()].filter((c) => c.writable && c.caughtUp);
     const conn = writers.find((c) => c.peer !== this.skipNext) ?? writers[0];
     if (!conn) return;
-    this.asked = { peer: conn.peer, at: now };
+    this.asked = { peer: conn.peer, at: now, answered: false };
     conn.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, this.head)));
   }
 
@@ -157,8 +183,11 @@ export class SealedRoom {
       .then((read) => {
         this.filling = false;
         if (this.unloaded) return;
+        const before = this.head;
         if (read.snapshot && read.snapshot.covers > this.head) this.deliverSnapshot(read.snapshot);
         this.deliver(read.entries);
+        // storage is read a page at a time: more stands after this page
+        if (this.head > before && this.head < read.head) this.refill = true;
         if (this.refill) {
           this.refill = false;
           this.fillGap();

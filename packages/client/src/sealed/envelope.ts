@@ -2,7 +2,8 @@
  * Sealing and opening sealed-room envelopes (docs/PROTOCOL-sealed.md, "Envelope"):
  *   envelope := version(1) • kind • keyId(4) • nonce(24) • XChaCha20-Poly1305 ciphertext
  * with the room name, version, kind and key id bound as associated data, so an envelope opens
- * only in its own room and as its own kind. Random 24-byte nonces: no counter to keep across
+ * only in its own room and as its own kind; a snapshot also binds the seq it covers, so a server
+ * cannot re-serve an old snapshot under a newer `covers` (a device would skip entries). Random 24-byte nonces: no counter to keep across
  * devices and restarts. The key id picks the key after a rotation: writes use `key`, reads try
  * every key whose id matches (`key` and `previousKeys`).
  */
@@ -19,6 +20,8 @@ const KEY_ID_BYTES = 4;
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 2 + KEY_ID_BYTES;
+/** a snapshot's covers in its associated data: u64 big-endian */
+const COVERS_BYTES = 8;
 const MIN_BYTES = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 const text = new TextEncoder();
 const KEY_ID_LABEL = text.encode('sync-suite sealed key id v1');
@@ -42,20 +45,21 @@ export class SealedKeys {
     this.read = [this.write, ...previousKeys.map((k, i) => roomKey(k, `sealed.previousKeys[${i}]`))];
   }
 
-  seal(kind: EnvelopeKind, plaintext: Uint8Array): Uint8Array {
+  /** `covers`: for a snapshot, the seq it covers (bound as associated data); ignored otherwise */
+  seal(kind: EnvelopeKind, plaintext: Uint8Array, covers = 0): Uint8Array {
     const out = new Uint8Array(HEADER_BYTES + NONCE_BYTES + plaintext.length + TAG_BYTES);
     out[0] = ENVELOPE_VERSION;
     out[1] = kind;
     out.set(this.write.id, 2);
     const nonce = randomBytes(NONCE_BYTES);
     out.set(nonce, HEADER_BYTES);
-    const sealed = xchacha20poly1305(this.write.key, nonce, this.aad(out.subarray(0, HEADER_BYTES))).encrypt(plaintext);
+    const sealed = xchacha20poly1305(this.write.key, nonce, this.aad(out.subarray(0, HEADER_BYTES), kind, covers)).encrypt(plaintext);
     out.set(sealed, HEADER_BYTES + NONCE_BYTES);
     return out;
   }
 
-  /** Opens an envelope of this kind from this room; never throws. */
-  open(kind: EnvelopeKind, envelope: Uint8Array): OpenResult {
+  /** Opens an envelope of this kind from this room (a snapshot: covering `covers`); never throws. */
+  open(kind: EnvelopeKind, envelope: Uint8Array, covers = 0): OpenResult {
     if (envelope.length < MIN_BYTES || envelope[0] !== ENVELOPE_VERSION || envelope[1] !== kind) return { ok: false, reason: 'malformed' };
     const header = envelope.subarray(0, HEADER_BYTES);
     const id = envelope.subarray(2, HEADER_BYTES);
@@ -65,7 +69,7 @@ export class SealedKeys {
     if (candidates.length === 0) return { ok: false, reason: 'unknown key' };
     for (const k of candidates) {
       try {
-        return { ok: true, plaintext: xchacha20poly1305(k.key, nonce, this.aad(header)).decrypt(sealed) };
+        return { ok: true, plaintext: xchacha20poly1305(k.key, nonce, this.aad(header, kind, covers)).decrypt(sealed) };
       } catch {
         // the tag did not verify with this key: try the next one with the same id
       }
@@ -73,11 +77,13 @@ export class SealedKeys {
     return { ok: false, reason: 'does not open' };
   }
 
-  private aad(header: Uint8Array): Uint8Array {
-    const out = new Uint8Array(AAD_LABEL.length + 1 + this.room.length + 1 + header.length);
+  private aad(header: Uint8Array, kind: EnvelopeKind, covers: number): Uint8Array {
+    const tail = kind === EnvelopeKind.Snapshot ? COVERS_BYTES : 0;
+    const out = new Uint8Array(AAD_LABEL.length + 1 + this.room.length + 1 + header.length + tail);
     out.set(AAD_LABEL, 0);
     out.set(this.room, AAD_LABEL.length + 1);
     out.set(header, AAD_LABEL.length + 1 + this.room.length + 1);
+    if (tail > 0) new DataView(out.buffer).setBigUint64(out.length - COVERS_BYTES, BigInt(covers));
     return out;
   }
 }

@@ -8,6 +8,12 @@ import * as Y from 'yjs';
 
 /** Unsent updates merged once they pile up (while the relay is released, WebRTC carrying the room). */
 const MERGE_AT = 64;
+/**
+ * Updates sent but not yet acknowledged, at most: past it nothing more is sent until an ack
+ * comes (what waits is merged), so a server that withholds acks cannot make the device hold
+ * one copy of every burst forever.
+ */
+export const MAX_INFLIGHT = 32;
 
 export class Outbox {
   private unsent: Uint8Array[] = [];
@@ -23,9 +29,9 @@ export class Outbox {
     return this.unsent.length > 0;
   }
 
-  /** Everything unsent as one update, now in flight under the returned id. */
+  /** Everything unsent as one update, now in flight under the returned id; null when nothing waits or the window is full. */
   take(): { id: number; update: Uint8Array } | null {
-    if (this.unsent.length === 0) return null;
+    if (this.unsent.length === 0 || this.inflight.size >= MAX_INFLIGHT) return null;
     const update = this.unsent.length === 1 ? (this.unsent[0] as Uint8Array) : Y.mergeUpdates(this.unsent);
     this.unsent = [];
     const id = this.nextId++;

@@ -46,6 +46,8 @@ export class SealedTransport {
   private readonly reread = new Set<number>();
   /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
   private rereading = false;
+  /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
+  private lastSnapshot = 0;
   private readonly keys: SealedKeys;
   private readonly outbox = new Outbox();
   private readonly presence: SealedPresence;
@@ -164,6 +166,8 @@ export class SealedTransport {
       case 'ack':
         this.outbox.acked(m.id);
         this.cursor = Math.max(this.cursor, m.seq);
+        // what waited for the in-flight window goes now
+        if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
         return;
       case 'snapshot-request':
         return this.sendSnapshot();
@@ -175,7 +179,7 @@ export class SealedTransport {
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
-    const opened = this.keys.open(kind, envelope);
+    const opened = this.keys.open(kind, envelope, seq);
     this.cursor = Math.max(this.cursor, seq);
     if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
@@ -224,8 +228,9 @@ export class SealedTransport {
   private sendSnapshot(): void {
     if (!this.writable || !this.synced) return;
     const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
-    if (covers <= 0) return;
-    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc));
+    if (covers <= this.lastSnapshot) return;
+    this.lastSnapshot = covers;
+    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
     this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
   }
 }

@@ -28,13 +28,13 @@ export class MemorySealedStore implements SealedStore {
     });
   }
 
-  async read(room: string, cursor: number): Promise<SealedRead> {
+  async read(room: string, cursor: number, limit = Infinity): Promise<SealedRead> {
     const stored = this.open().get(room);
     if (!stored) return EMPTY_READ;
     const covers = stored.snapshot?.covers ?? 0;
     const skip = cursorSkipsSnapshot(cursor, covers, stored.head);
     const after = skip ? cursor : covers;
-    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after), head: stored.head };
+    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after).slice(0, limit), head: stored.head };
   }
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {

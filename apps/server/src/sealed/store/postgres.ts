@@ -87,16 +87,17 @@ export class PostgresSealedStore implements SealedStore {
     return firsts;
   }
 
-  async read(room: string, cursor: number): Promise<SealedRead> {
+  async read(room: string, cursor: number, limit = Infinity): Promise<SealedRead> {
     return this.transaction('read', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
       const row = (await c.query<RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = $1', [room])).rows[0];
       if (!row) return EMPTY_READ;
       const head = Number(row.head);
       const covers = Number(row.covers);
       const skip = cursorSkipsSnapshot(cursor, covers, head);
-      const rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq', [
+      const rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
         room,
         skip ? cursor : covers,
+        Number.isFinite(limit) ? limit : null, // LIMIT NULL: no limit
       ]);
       return {
         snapshot: !skip && row.snapshot ? { covers, envelope: new Uint8Array(row.snapshot) } : null,

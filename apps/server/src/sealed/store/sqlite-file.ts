@@ -47,7 +47,8 @@ export class SealedSqliteFile {
       ensure: db.prepare<[string]>('INSERT INTO sealed_rooms (room) VALUES (?) ON CONFLICT (room) DO NOTHING'),
       setHead: db.prepare<[number, string]>('UPDATE sealed_rooms SET head = ? WHERE room = ?'),
       insert: db.prepare<[string, number, Uint8Array]>('INSERT INTO sealed_entries (room, seq, envelope) VALUES (?, ?, ?)'),
-      after: db.prepare<[string, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq'),
+      // LIMIT -1: no limit
+      after: db.prepare<[string, number, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?'),
       setSnapshot: db.prepare<[number, Uint8Array, string]>('UPDATE sealed_rooms SET covers = ?, snapshot = ? WHERE room = ?'),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM sealed_entries WHERE room = ? AND seq <= ?'),
       count: db.prepare<[string, number], { n: number; bytes: number | null }>(
@@ -70,13 +71,13 @@ export class SealedSqliteFile {
     )();
   }
 
-  read(room: string, cursor: number): SealedRead {
+  read(room: string, cursor: number, limit = Infinity): SealedRead {
     const st = this.st;
     return this.db.transaction(() => {
       const row = st.room.get(room);
       if (!row) return EMPTY_READ;
       const skip = cursorSkipsSnapshot(cursor, row.covers, row.head);
-      const rows = st.after.all(room, skip ? cursor : row.covers);
+      const rows = st.after.all(room, skip ? cursor : row.covers, Number.isFinite(limit) ? limit : -1);
       return {
         snapshot: !skip && row.snapshot ? { covers: row.covers, envelope: new Uint8Array(row.snapshot) } : null,
         entries: rows.map((r) => ({ seq: r.seq, envelope: new Uint8Array(r.envelope) })),

@@ -8,7 +8,7 @@ import type { SealedAppend } from './types.js';
 
 export type SealedSqliteCall =
   | { id: number; op: 'append'; batches: SealedAppend[] }
-  | { id: number; op: 'read'; room: string; cursor: number }
+  | { id: number; op: 'read'; room: string; cursor: number; limit?: number }
   | { id: number; op: 'replace'; room: string; covers: number; envelope: Uint8Array }
   | { id: number; op: 'stats'; room: string }
   | { id: number; op: 'check' }
@@ -21,7 +21,7 @@ function run(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
     case 'append':
       return file.append(call.batches);
     case 'read':
-      return file.read(call.room, call.cursor);
+      return file.read(call.room, call.cursor, call.limit);
     case 'replace':
       return file.replaceWithSnapshot(call.room, call.covers, call.envelope);
     case 'stats':

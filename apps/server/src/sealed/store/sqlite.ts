@@ -59,8 +59,8 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.call({ op: 'append', batches: [...batches] })) as number[];
   }
 
-  async read(room: string, cursor: number): Promise<SealedRead> {
-    return (await this.call({ op: 'read', room, cursor })) as SealedRead;
+  async read(room: string, cursor: number, limit?: number): Promise<SealedRead> {
+    return (await this.call({ op: 'read', room, cursor, limit })) as SealedRead;
   }
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {

@@ -50,9 +50,10 @@ export interface SealedStore {
   append(batches: readonly SealedAppend[]): Promise<number[]>;
   /**
    * From a device's cursor: only the entries after it when the cursor is at or past the snapshot
-   * and not past the head; otherwise the snapshot (if any) and every entry after it.
+   * and not past the head; otherwise the snapshot (if any) and every entry after it. At most
+   * `limit` entries (the first ones): callers page through a long log with bounded memory.
    */
-  read(room: string, cursor: number): Promise<SealedRead>;
+  read(room: string, cursor: number, limit?: number): Promise<SealedRead>;
   /**
    * Store `envelope` as the room's snapshot covering entries <= covers and delete those entries,
    * atomically; only if covers is above the stored snapshot's and at most the head. Entries after
