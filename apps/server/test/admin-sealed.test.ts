@@ -2,8 +2,10 @@
  * The admin API on sealed rooms (SQLite, and PostgreSQL): listed with `sealed: true` and merged
  * in name order with plain rooms across pages; DELETE closes every /sealed socket with 4410,
  * empties the sealed tables (read from storage), drops an envelope accepted but not yet
- * committed, and the next device is welcomed into an empty room.
+ * committed, and the next device is welcomed into an empty room; with two instances (Redis,
+ * PostgreSQL) one DELETE closes the devices of both.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { sealedRegistry } from '../src/routes/sealed/index.js';
-import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { serverPerTest, startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { stockClient, synced } from '../../../test/fixtures/relay-clients.js';
 import { schemaForThisFile, urlWithSchema, withPg } from './postgres-helpers.js';
@@ -25,6 +27,7 @@ const ADMIN_TOKEN = 'admin-token-for-the-tests-0123456789';
 const ROOM = 'acme-conversation-sealedadmin';
 const env = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n, 0xee]);
 const schema = schemaForThisFile('sadmin');
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 function sqliteEnv(): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'admin-sealed-'));
@@ -130,5 +133,35 @@ describe('admin API on sealed rooms', () => {
         return (await count('sealed_entries')) + (await count('sealed_rooms'));
       }),
     );
+  });
+
+  it('two instances: one DELETE closes the devices on both with 4410 and empties storage', async () => {
+    const servers = await startServers(2, {
+      AUTH_SECRET: TEST_SECRET,
+      ADMIN_TOKEN,
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
+      PERSIST_FLUSH_MS: '20',
+    });
+    try {
+      const [s0, s1] = servers as [TestServer, TestServer];
+      const room = 'acme-conversation-sealedcluster';
+      const token = await testToken('alice', ['acme-*']);
+      const [a, b] = [await device(s0, token, room), await device(s1, token, room)];
+      await write(a, 1, 2);
+      await b.wait(() => b.messages.filter((m) => m.type === 'entry').length === 2, 'two entries on the other instance');
+      expect((await admin(s1, 'GET', `/admin/rooms/${room}`)).json).toMatchObject({ sealed: true, entries: 2, connections: 1 });
+      const del = await admin(s1, 'DELETE', `/admin/rooms/${room}`);
+      expect(del.json).toMatchObject({ deleted: true, closed: 2, instances: 2 });
+      expect([await a.closed(), await b.closed()]).toEqual([4410, 4410]);
+      const rows = await withPg(async (c) => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".sealed_entries WHERE room = $1`, [room])).rows[0]?.n));
+      expect(rows).toBe(0);
+      const fresh = await device(s0, token, room);
+      expect(fresh.messages.map((m) => m.type)).toEqual(['welcome', 'caught-up']);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
   });
 });
