@@ -16,6 +16,7 @@ class FakePeer implements SealedPeer {
     if (m.ok && (m.message.type === 'entry' || m.message.type === 'snapshot')) this.seqs.push(seq);
   }
   send(): void {}
+  close(): void {}
 }
 
 function room(stored: SealedEntry[], head = 0): { room: SealedRoom; reads: number[] } {

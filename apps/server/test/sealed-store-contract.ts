@@ -107,6 +107,39 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect(read.entries.map((e) => e.seq)).toEqual([3]);
     });
 
+    it('lists stored rooms in byte order by prefix and after, with their figures', async () => {
+      const s = await open();
+      const base = room();
+      const [a, b, c] = [`${base}-a`, `${base}-b`, `${base}-c`];
+      const before = Date.now();
+      await s.append([{ room: b, envelopes: [env(1), env(2)] }, { room: a, envelopes: [env(3)] }, { room: c, envelopes: [env(4)] }]);
+      await s.replaceWithSnapshot(b, 1, Uint8Array.from([7, 7, 7, 7, 7]));
+      expect(await s.statRoom(`${base}-none`)).toBeNull();
+      const fb = await s.statRoom(b);
+      expect(fb).toMatchObject({ room: b, bytes: 8, entries: 2 });
+      expect(fb?.lastChangeAt).toBeGreaterThanOrEqual(before - 1000);
+      expect((await s.listRooms(base, '', 10)).map((f) => f.room)).toEqual([a, b, c]);
+      expect((await s.listRooms(base, a, 1)).map((f) => f.room)).toEqual([b]);
+      expect(await s.listRooms(`${base}-x`, '', 10)).toEqual([]);
+    });
+
+    it('purges a room: nothing stored, numbering starts again, other rooms stay', async () => {
+      const s = await open();
+      const [r, other] = [room(), room()];
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3)] }, { room: other, envelopes: [env(4)] }]);
+      await s.replaceWithSnapshot(r, 2, env(9));
+      await s.purgeRoom(r);
+      await s.purgeRoom(`${r}-never`);
+      expect(await s.read(r, 0)).toEqual({ snapshot: null, entries: [], head: 0 });
+      expect(await s.stats(r)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
+      expect(await s.statRoom(r)).toBeNull();
+      expect((await s.listRooms(r, '', 10)).map((f) => f.room)).toEqual([]);
+      // a snapshot from before the purge cannot come back
+      expect(await s.replaceWithSnapshot(r, 2, env(9))).toBe(false);
+      expect(await s.append([{ room: r, envelopes: [env(5)] }])).toEqual([1]);
+      expect((await s.statRoom(other))?.entries).toBe(1);
+    });
+
     it('keeps its own copy of what it was given', async () => {
       const s = await open();
       const r = room();

@@ -83,7 +83,7 @@ export class AdminHub {
   async listRooms(prefix: string, after: string, limit: number): Promise<{ rooms: RoomFigures[]; next: string | null }> {
     const lists = await Promise.all(this.sources.map((s) => s.list(prefix, after, limit + 1)));
     const merged = new Map<string, StoredRoomFigures>();
-    for (const list of lists) for (const r of list) if (!merged.has(r.room)) merged.set(r.room, r);
+    for (const list of lists) for (const r of list) merged.set(r.room, combine(merged.get(r.room), r));
     const sorted = [...merged.values()].sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
     const page = sorted.slice(0, limit).map((r) => ({ ...r, connections: this.connections(r.room) }));
     const last = page.at(-1);
@@ -93,7 +93,7 @@ export class AdminHub {
   /** null when nothing is stored and nobody is connected here. */
   async room(room: string): Promise<RoomFigures | null> {
     const stats = await Promise.all(this.sources.map((s) => s.stat(room)));
-    const stored = stats.find((s) => s !== null) ?? null;
+    const stored = stats.reduce<StoredRoomFigures | null>((acc, s) => (s ? combine(acc ?? undefined, s) : acc), null);
     const connections = this.connections(room);
     if (!stored && connections === 0) return null;
     return { ...(stored ?? { room, sealed: false, bytes: 0, entries: 0, lastChangeAt: null }), connections };
@@ -129,4 +129,21 @@ export class AdminHub {
     const now = Math.floor(Date.now() / 1000);
     for (const r of await this.store.loadRevocations(now)) this.applyRevocation(r);
   }
+}
+
+/**
+ * One room stored by two kinds of storage (a plain room whose type was later made sealed, or the
+ * reverse): listed once, with the figures of both summed and `sealed` true if either is; a delete
+ * removes both.
+ */
+function combine(a: StoredRoomFigures | undefined, b: StoredRoomFigures): StoredRoomFigures {
+  if (!a) return b;
+  const times = [a.lastChangeAt, b.lastChangeAt].filter((t): t is number => t !== null);
+  return {
+    room: a.room,
+    sealed: a.sealed || b.sealed,
+    bytes: a.bytes + b.bytes,
+    entries: a.entries + b.entries,
+    lastChangeAt: times.length > 0 ? Math.max(...times) : null,
+  };
 }

@@ -45,3 +45,12 @@ export class NewRoomLimiter {
     for (const sub of [...this.bySub.keys()]) this.prune(sub);
   }
 }
+
+const shared = new WeakMap<object, NewRoomLimiter>();
+
+/** One limiter per server (`owner`), shared by /relay and /sealed: the quota is per sub, whatever the endpoint. */
+export function sharedNewRoomLimiter(owner: object, perHour: number): NewRoomLimiter {
+  let limiter = shared.get(owner);
+  if (!limiter) shared.set(owner, (limiter = new NewRoomLimiter(perHour)));
+  return limiter;
+}

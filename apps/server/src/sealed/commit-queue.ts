@@ -56,6 +56,16 @@ export class SealedCommitQueue {
     }
   }
 
+  /** Forgets the room's envelopes not yet being committed (the room is being deleted). */
+  discard(room: string): void {
+    this.pending.delete(room);
+  }
+
+  /** Resolves once no commit is running (a failed one is back in pending, see discard). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);

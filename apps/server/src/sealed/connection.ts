@@ -20,6 +20,7 @@ import {
   type SealedClientMessage,
 } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
+import type { NewRoomLimiter } from '../limits/new-rooms.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import type { Keepalive } from '../ws/keepalive.js';
@@ -39,6 +40,8 @@ export interface SealedDeps {
   fanout: SealedFanout;
   keepalive: Keepalive;
   maxBufferedBytes: number;
+  /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
+  quotas?: { roomMaxBytes: number; newRooms: NewRoomLimiter | null };
 }
 
 type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
@@ -54,6 +57,7 @@ export class SealedConnection implements SealedPeer {
   caughtUp = false;
   private state: State = 'admitting';
   private roomName = '';
+  private sub = '';
   private room: SealedRoom | null = null;
   private queue: Uint8Array[] = [];
   /** entries delivered while catching up, sent after it */
@@ -94,6 +98,7 @@ export class SealedConnection implements SealedPeer {
     const { claims } = admission;
     this.unregister = this.deps.ctx.live.add({ sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', close: (code) => this.close(...closeWith(code)) });
     this.roomName = roomName;
+    this.sub = claims.sub;
     this.writable = !admission.readOnly;
     this.log = this.log.child({ room: roomName });
     this.state = 'hello';
@@ -209,6 +214,7 @@ export class SealedConnection implements SealedPeer {
     }
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
+    if (!this.mayOpen(room)) return;
     this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
     const head = await this.catchUp(cursor);
     if (head === null) return;
@@ -261,6 +267,12 @@ export class SealedConnection implements SealedPeer {
   private update(room: SealedRoom, id: number, envelope: Uint8Array): void {
     const { metrics } = this.deps.ctx;
     if (!this.writable) return this.count('read_only');
+    const max = this.deps.quotas?.roomMaxBytes;
+    if (max !== undefined && room.storedBytes + room.pendingBytes + envelope.length > max) {
+      metrics.quotaRefusals.inc({ quota: 'room_bytes' });
+      return this.reject(...closeWith('ERR_ROOM_QUOTA'), 'room_quota');
+    }
+    room.pendingBytes += envelope.length;
     metrics.sealedEnvelopes.inc({ kind: 'update' });
     metrics.sealedBytes.inc(envelope.length);
     this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } });
@@ -274,11 +286,13 @@ export class SealedConnection implements SealedPeer {
     metrics.sealedBytes.inc(envelope.length);
     // Covers nothing, or more than this room ever delivered: refused without a storage round trip.
     if (covers === 0 || covers > room.head) return room.snapshotRefused();
-    this.deps.registry.store.replaceWithSnapshot(room.name, covers, envelope).then(
+    const { registry } = this.deps;
+    registry.storeSnapshot(room.name, covers, envelope).then(
       (stored) => {
         if (!stored) return room.snapshotRefused();
         metrics.sealedSnapshots.inc();
         room.compacted(covers);
+        registry.refreshStoredBytes(room);
       },
       (err: unknown) => {
         metrics.storageErrors.inc({ op: 'sealed_snapshot' });
@@ -286,6 +300,15 @@ export class SealedConnection implements SealedPeer {
         room.snapshotRefused();
       },
     );
+  }
+
+  /** A room with nothing stored counts against the sub's new rooms per hour (as on /relay). */
+  private mayOpen(room: SealedRoom): boolean {
+    const limiter = this.deps.quotas?.newRooms;
+    if (!limiter || room.storedBytes + room.pendingBytes > 0 || limiter.take(this.sub, room.name)) return true;
+    this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'new_rooms' });
+    this.reject(...closeWith('ERR_TOO_MANY_NEW_ROOMS'), 'new_rooms_quota');
+    return false;
   }
 
   private presence(room: SealedRoom, envelope: Uint8Array): void {

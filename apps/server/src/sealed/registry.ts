@@ -5,11 +5,13 @@
  * queue; once committed, entries reach the room (acks, fan-out) and the other instances.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { Errors } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { SealedCommitQueue, type PendingEnvelope } from './commit-queue.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRoom, type SealedPeer } from './room.js';
 import type { SealedStore } from './store/types.js';
+import type { RoomChanges } from '../webhooks/room-changes.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
 const GAP_FILL_PAGE = 256;
@@ -23,6 +25,8 @@ export interface SealedRegistryOptions {
   idleMs: number;
   snapshotAfter: number;
   maxPeersPerRoom: number;
+  /** told of every commit (webhooks); never waits */
+  changes?: RoomChanges;
 }
 
 export class SealedRoomFullError extends Error {
@@ -36,6 +40,12 @@ export class SealedRegistry {
   readonly rooms = new Map<string, SealedRoom>();
   readonly queue: SealedCommitQueue;
   private readonly loading = new Map<string, Promise<SealedRoom>>();
+  /** rooms being deleted: loads wait for the purge */
+  private readonly purging = new Map<string, Promise<number>>();
+  /** bumped by each delete: a load that read storage before it reads again */
+  private readonly purges = new Map<string, number>();
+  /** snapshots being stored: a delete waits for them, so none writes old data back */
+  private readonly snapshots = new Set<Promise<unknown>>();
 
   constructor(readonly opts: SealedRegistryOptions) {
     this.queue = new SealedCommitQueue(opts.store, {
@@ -71,6 +81,54 @@ export class SealedRegistry {
     if (room.conns.size === 0 && !room.unloaded) this.scheduleUnload(room);
   }
 
+  /** Stores a device's snapshot; a delete of the room waits for it (see purge). */
+  storeSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+    const run = this.opts.store.replaceWithSnapshot(room, covers, envelope);
+    this.snapshots.add(run);
+    void run.finally(() => this.snapshots.delete(run)).catch(() => undefined);
+    return run;
+  }
+
+  /** After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path. */
+  refreshStoredBytes(room: SealedRoom): void {
+    this.opts.store.stats(room.name).then(
+      (stats) => {
+        if (!room.unloaded) room.storedBytes = stats.bytes;
+      },
+      (err: unknown) => this.opts.log.warn({ err, room: room.name }, 'sealed room size could not be read'),
+    );
+  }
+
+  /**
+   * Deletes the room on this instance: closes its sockets with 4410, drops its uncommitted
+   * envelopes, waits for running commits and snapshots (so none writes old data back), then
+   * deletes what is stored. Loads of the room wait meanwhile. Resolves with the sockets closed.
+   */
+  purge(name: string): Promise<number> {
+    const run = this.purgeNow(name);
+    this.purging.set(name, run);
+    void run.finally(() => {
+      if (this.purging.get(name) === run) this.purging.delete(name);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async purgeNow(name: string): Promise<number> {
+    await this.purging.get(name)?.catch(() => undefined);
+    this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
+    const room = this.rooms.get(name);
+    const conns = room && !room.unloaded ? [...room.conns.values()] : [];
+    if (room) this.unload(room);
+    const { closeCode, message } = Errors.ERR_ROOM_DELETED;
+    for (const conn of conns) conn.close(closeCode, message);
+    this.queue.discard(name);
+    await this.queue.idle();
+    this.queue.discard(name); // a failed commit put them back
+    await Promise.all([...this.snapshots].map((s) => s.catch(() => undefined)));
+    await this.opts.store.purgeRoom(name);
+    return conns.length;
+  }
+
   /** Shutdown, phase drain: commit everything accepted. */
   async drain(): Promise<void> {
     this.queue.close();
@@ -87,9 +145,11 @@ export class SealedRegistry {
 
   private committed(name: string, firstSeq: number, items: readonly PendingEnvelope[]): void {
     const envelopes = items.map((i) => i.envelope);
+    this.opts.changes?.changed(name, items.length);
     this.opts.fanout.entries(name, firstSeq, envelopes);
     const room = this.rooms.get(name);
     if (!room || room.unloaded) return;
+    room.pendingBytes = Math.max(0, room.pendingBytes - envelopes.reduce((n, e) => n + e.length, 0));
     items.forEach((item, i) => item.ack && room.expectAck(firstSeq + i, item.ack));
     room.deliver(envelopes.map((envelope, i) => ({ seq: firstSeq + i, envelope })));
   }
@@ -107,7 +167,14 @@ export class SealedRegistry {
     const { fanout, store } = this.opts;
     try {
       await fanout.beforeLoad(name);
-      const stats = await store.stats(name);
+      let stats;
+      for (;;) {
+        await this.purging.get(name)?.catch(() => undefined);
+        const epoch = this.purges.get(name) ?? 0;
+        stats = await store.stats(name);
+        // A delete started while we read: what we read may be gone; read again after it.
+        if ((this.purges.get(name) ?? 0) === epoch && !this.purging.has(name)) break;
+      }
       const room = new SealedRoom(name, stats.head, stats.entries, {
         readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),
         snapshotAfter: this.opts.snapshotAfter,
@@ -116,6 +183,7 @@ export class SealedRegistry {
           this.opts.log.warn({ err, room: r }, 'sealed gap fill failed');
         },
       });
+      room.storedBytes = stats.bytes;
       this.rooms.set(name, room);
       this.opts.metrics.sealedRooms.inc();
       fanout.afterLoad(room);

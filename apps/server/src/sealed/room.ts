@@ -26,6 +26,8 @@ export interface SealedPeer {
   deliver(seq: number, frame: Uint8Array): void;
   /** a message outside the entry order (presence, peer-left, snapshot request) */
   send(frame: Uint8Array): void;
+  /** closes the socket (the room was deleted) */
+  close(code: number, reason: string): void;
 }
 
 export interface SealedRoomDeps {
@@ -50,6 +52,10 @@ export class SealedRoom {
   idleTimer: NodeJS.Timeout | null = null;
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
+  /** bytes stored (entries and snapshot) as far as this instance knows, for ROOM_MAX_BYTES */
+  storedBytes = 0;
+  /** bytes accepted here and not yet committed, for ROOM_MAX_BYTES */
+  pendingBytes = 0;
   private asked: { peer: number; at: number; answered: boolean } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
   private skipNext: number | null = null;
@@ -93,6 +99,7 @@ export class SealedRoom {
       if (entry.seq !== this.head + 1) return this.fillGap();
       this.head = entry.seq;
       this.storedEntries++;
+      this.storedBytes += entry.envelope.length;
       const frame = encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope));
       const ack = this.acks.get(entry.seq);
       if (ack) this.acks.delete(entry.seq);

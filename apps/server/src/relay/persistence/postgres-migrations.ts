@@ -72,6 +72,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX relay_revocations_until ON relay_revocations (until);
     `,
   },
+  {
+    version: 4,
+    name: 'admin API: sealed room change times',
+    sql: `
+      ALTER TABLE sealed_rooms ADD COLUMN changed_at timestamptz;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

@@ -18,7 +18,7 @@ import { storageStartupError } from '../../relay/persistence/storage-startup.js'
 import { RoomRegistry } from '../../relay/room-registry.js';
 import { RelayRoomSource } from '../../relay/admin-source.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
-import { NewRoomLimiter } from '../../limits/new-rooms.js';
+import { sharedNewRoomLimiter } from '../../limits/new-rooms.js';
 import { presenceLimitsFrom, updateLimitsFrom } from '../../relay/update-limits.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
@@ -55,7 +55,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const newRooms = ctx.auth.enabled ? new NewRoomLimiter(config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR) : null;
+  const newRooms = ctx.auth.enabled ? sharedNewRoomLimiter(ctx, config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR) : null;
   const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
   const deps: RelayDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas };
 

@@ -10,6 +10,8 @@ import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import type { ServerContext } from '../../context.js';
 import { tokenFromRequest } from '../../auth/authenticate.js';
+import { sharedNewRoomLimiter } from '../../limits/new-rooms.js';
+import { SealedRoomSource } from '../../sealed/admin-source.js';
 import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
 import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
@@ -37,15 +39,21 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     idleMs: config.ROOM_IDLE_MS,
     snapshotAfter: config.SEALED_SNAPSHOT_AFTER,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
+    changes: ctx.changes,
   });
   fanout.bind(registry);
+  ctx.admin.addSource(new SealedRoomSource(registry));
+  // Shared with /relay: one sub's new rooms are counted across both endpoints.
+  const newRooms = ctx.auth.enabled ? sharedNewRoomLimiter(ctx, config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR) : null;
+  const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES) };
+  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   ctx.lifecycle.on('drain', () => registry.drain());
   ctx.lifecycle.on('release', async () => {
     keepalive.stop();
+    newRooms?.stop();
     registry.close();
     await store.close();
   });

@@ -1,11 +1,12 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
   head: number;
   snapshot: SealedSnapshot | null;
   entries: Array<{ seq: number; envelope: Uint8Array }>;
+  changedAt: number | null;
 }
 
 export class MemorySealedStore implements SealedStore {
@@ -20,10 +21,11 @@ export class MemorySealedStore implements SealedStore {
     const rooms = this.open();
     return batches.map(({ room, envelopes }) => {
       let stored = rooms.get(room);
-      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [] }));
+      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [], changedAt: null }));
       const first = stored.head + 1;
       // Copies: callers may reuse their buffers.
       for (const envelope of envelopes) stored.entries.push({ seq: ++stored.head, envelope: Uint8Array.from(envelope) });
+      if (envelopes.length > 0) stored.changedAt = Date.now();
       return first;
     });
   }
@@ -51,6 +53,29 @@ export class MemorySealedStore implements SealedStore {
     let bytes = stored.snapshot?.envelope.length ?? 0;
     for (const e of stored.entries) bytes += e.envelope.length;
     return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes };
+  }
+
+  async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
+    // Room names are ASCII: string order is byte order.
+    const names = [...this.open().keys()].filter((r) => r > after && r.startsWith(prefix)).sort();
+    const out: SealedRoomFigures[] = [];
+    for (const name of names) {
+      if (out.length >= limit) break;
+      const figures = await this.statRoom(name);
+      if (figures) out.push(figures);
+    }
+    return out;
+  }
+
+  async statRoom(room: string): Promise<SealedRoomFigures | null> {
+    const stored = this.open().get(room);
+    if (!stored || stored.head === 0) return null;
+    const { bytes, entries } = await this.stats(room);
+    return { room, bytes, entries: entries + (stored.snapshot ? 1 : 0), lastChangeAt: stored.changedAt };
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    this.open().delete(room);
   }
 
   async check(): Promise<void> {

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { migrate } from '../../relay/persistence/postgres-migrations.js';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -70,8 +70,10 @@ export class PostgresSealedStore implements SealedStore {
       for (const { b, i } of order) {
         const n = b.envelopes.length;
         const res = await c.query<{ head: string }>(
-          `INSERT INTO sealed_rooms (room, head) VALUES ($1, $2)
-           ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head RETURNING head`,
+          `INSERT INTO sealed_rooms (room, head, changed_at) VALUES ($1, $2::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
+           ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head,
+             changed_at = CASE WHEN excluded.head > 0 THEN now() ELSE sealed_rooms.changed_at END
+           RETURNING head`,
           [b.room, n],
         );
         const first = Number(res.rows[0]?.head) - n + 1;
@@ -132,6 +134,36 @@ export class PostgresSealedStore implements SealedStore {
     });
   }
 
+  async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
+    // Byte order (COLLATE "C"), as SQLite and the memory engine sort; room names are ASCII below 0x7f.
+    const rows = await this.transaction('list', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) =>
+      (
+        await c.query<FigureRow>(
+          `${FIGURES_SELECT} WHERE r.head > 0 AND r.room COLLATE "C" > $1 AND r.room COLLATE "C" >= $2 AND r.room COLLATE "C" < $3
+           ORDER BY r.room COLLATE "C" LIMIT $4`,
+          [after, prefix, `${prefix}\x7f`, limit],
+        )
+      ).rows,
+    );
+    return rows.map(toFigures);
+  }
+
+  async statRoom(room: string): Promise<SealedRoomFigures | null> {
+    const rows = await this.transaction('stat', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) =>
+      (await c.query<FigureRow>(`${FIGURES_SELECT} WHERE r.head > 0 AND r.room = $1`, [room])).rows,
+    );
+    return rows[0] ? toFigures(rows[0]) : null;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    await this.transaction('purge', 'BEGIN', async (c) => {
+      // The row lock orders the purge after any append or snapshot of the room in progress.
+      await c.query('SELECT 1 FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room]);
+      await c.query('DELETE FROM sealed_entries WHERE room = $1', [room]);
+      await c.query('DELETE FROM sealed_rooms WHERE room = $1', [room]);
+    });
+  }
+
   async check(): Promise<void> {
     try {
       await this.open().query('SELECT 1');
@@ -171,6 +203,31 @@ export class PostgresSealedStore implements SealedStore {
       throw err;
     }
   }
+}
+
+interface FigureRow {
+  room: string;
+  changed_ms: string | null;
+  snapshot_bytes: number | null;
+  n: string;
+  bytes: string | null;
+}
+
+const FIGURES_SELECT = `
+  SELECT r.room, (extract(epoch FROM r.changed_at) * 1000)::bigint AS changed_ms, length(r.snapshot) AS snapshot_bytes, e.n, e.bytes
+  FROM sealed_rooms r
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS n, sum(length(envelope)) AS bytes FROM sealed_entries WHERE room = r.room AND seq > r.covers
+  ) e`;
+
+function toFigures(r: FigureRow): SealedRoomFigures {
+  const snapshot = r.snapshot_bytes ?? 0;
+  return {
+    room: r.room,
+    bytes: Number(r.bytes ?? 0) + snapshot,
+    entries: Number(r.n) + (r.snapshot_bytes === null ? 0 : 1),
+    lastChangeAt: r.changed_ms === null ? null : Number(r.changed_ms),
+  };
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

@@ -7,14 +7,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomStats } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sealed_rooms (
   room TEXT PRIMARY KEY,
   head INTEGER NOT NULL DEFAULT 0,
   covers INTEGER NOT NULL DEFAULT 0,
-  snapshot BLOB
+  snapshot BLOB,
+  changed_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS sealed_entries (
   room TEXT NOT NULL,
@@ -41,11 +42,14 @@ export class SealedSqliteFile {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    // Files written before the admin API have no change time: add the column (null until the next append).
+    const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all();
+    if (!columns.some((c) => c.name === 'changed_at')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN changed_at INTEGER');
     this.db = db;
     this.st = {
       room: db.prepare<[string], RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = ?'),
       ensure: db.prepare<[string]>('INSERT INTO sealed_rooms (room) VALUES (?) ON CONFLICT (room) DO NOTHING'),
-      setHead: db.prepare<[number, string]>('UPDATE sealed_rooms SET head = ? WHERE room = ?'),
+      setHead: db.prepare<[number, number, string]>('UPDATE sealed_rooms SET head = ?, changed_at = ? WHERE room = ?'),
       insert: db.prepare<[string, number, Uint8Array]>('INSERT INTO sealed_entries (room, seq, envelope) VALUES (?, ?, ?)'),
       // LIMIT -1: no limit
       after: db.prepare<[string, number, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -54,18 +58,26 @@ export class SealedSqliteFile {
       count: db.prepare<[string, number], { n: number; bytes: number | null }>(
         'SELECT COUNT(*) AS n, SUM(LENGTH(envelope)) AS bytes FROM sealed_entries WHERE room = ? AND seq > ?',
       ),
+      // Room names are ASCII below 0x7f: [prefix, prefix + DEL) is every name starting with prefix.
+      list: db.prepare<[string, string, string, number], { room: string }>(
+        'SELECT room FROM sealed_rooms WHERE room > ? AND room >= ? AND room < ? AND head > 0 ORDER BY room LIMIT ?',
+      ),
+      changedAt: db.prepare<[string], { changed_at: number | null }>('SELECT changed_at FROM sealed_rooms WHERE room = ?'),
+      purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
+      purgeRoom: db.prepare<[string]>('DELETE FROM sealed_rooms WHERE room = ?'),
       ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     };
   }
 
   append(batches: readonly SealedAppend[]): number[] {
     const st = this.st;
+    const now = Date.now();
     return this.db.transaction(() =>
       batches.map(({ room, envelopes }) => {
         st.ensure.run(room);
         const head = (st.room.get(room) as RoomRow).head;
         envelopes.forEach((envelope, i) => st.insert.run(room, head + 1 + i, envelope));
-        st.setHead.run(head + envelopes.length, room);
+        st.setHead.run(head + envelopes.length, now, room);
         return head + 1;
       }),
     )();
@@ -104,6 +116,31 @@ export class SealedSqliteFile {
       if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
       const c = st.count.get(room, row.covers) ?? { n: 0, bytes: 0 };
       return { head: row.head, snapshotCovers: row.covers, entries: c.n, bytes: (c.bytes ?? 0) + (row.snapshot?.length ?? 0) };
+    })();
+  }
+
+  listRooms(prefix: string, after: string, limit: number): SealedRoomFigures[] {
+    return this.db.transaction(() =>
+      this.st.list
+        .all(after, prefix, `${prefix}\x7f`, limit)
+        .map((r) => this.statRoom(r.room))
+        .filter((f): f is SealedRoomFigures => f !== null),
+    )();
+  }
+
+  statRoom(room: string): SealedRoomFigures | null {
+    return this.db.transaction(() => {
+      const s = this.stats(room);
+      if (s.head === 0) return null;
+      const changed = this.st.changedAt.get(room)?.changed_at ?? null;
+      return { room, bytes: s.bytes, entries: s.entries + (s.snapshotCovers > 0 ? 1 : 0), lastChangeAt: changed };
+    })();
+  }
+
+  purgeRoom(room: string): void {
+    this.db.transaction(() => {
+      this.st.purgeEntries.run(room);
+      this.st.purgeRoom.run(room);
     })();
   }
 

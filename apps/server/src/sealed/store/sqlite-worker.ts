@@ -11,6 +11,9 @@ export type SealedSqliteCall =
   | { id: number; op: 'read'; room: string; cursor: number; limit?: number }
   | { id: number; op: 'replace'; room: string; covers: number; envelope: Uint8Array }
   | { id: number; op: 'stats'; room: string }
+  | { id: number; op: 'list'; prefix: string; after: string; limit: number }
+  | { id: number; op: 'stat'; room: string }
+  | { id: number; op: 'purge'; room: string }
   | { id: number; op: 'check' }
   | { id: number; op: 'close' };
 
@@ -26,6 +29,12 @@ function run(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
       return file.replaceWithSnapshot(call.room, call.covers, call.envelope);
     case 'stats':
       return file.stats(call.room);
+    case 'list':
+      return file.listRooms(call.prefix, call.after, call.limit);
+    case 'stat':
+      return file.statRoom(call.room);
+    case 'purge':
+      return file.purgeRoom(call.room);
     case 'check':
       return file.check();
     case 'close':

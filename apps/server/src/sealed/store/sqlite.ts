@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { SQLITE_FILE_NAME } from '../../relay/persistence/sqlite.js';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import type { SealedSqliteCall, SealedSqliteReply } from './sqlite-worker.js';
-import type { SealedAppend, SealedRead, SealedRoomStats, SealedStore } from './types.js';
+import type { SealedAppend, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Call = WithoutId<SealedSqliteCall>;
@@ -69,6 +69,18 @@ export class SqliteSealedStore implements SealedStore {
 
   async stats(room: string): Promise<SealedRoomStats> {
     return (await this.call({ op: 'stats', room })) as SealedRoomStats;
+  }
+
+  async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
+    return (await this.call({ op: 'list', prefix, after, limit })) as SealedRoomFigures[];
+  }
+
+  async statRoom(room: string): Promise<SealedRoomFigures | null> {
+    return (await this.call({ op: 'stat', room })) as SealedRoomFigures | null;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    await this.call({ op: 'purge', room });
   }
 
   async check(): Promise<void> {

@@ -42,6 +42,17 @@ export interface SealedRoomStats {
   bytes: number;
 }
 
+/** What the admin API shows of a stored room (admin/room-source.ts). */
+export interface SealedRoomFigures {
+  room: string;
+  /** entries and snapshot */
+  bytes: number;
+  /** entries after the snapshot, plus one for the snapshot */
+  entries: number;
+  /** unix ms of the last append, or null when storage has no record of it */
+  lastChangeAt: number | null;
+}
+
 export interface SealedStore {
   readonly engine: string;
   /** open files, connections and create tables; every other call throws before it */
@@ -61,6 +72,12 @@ export interface SealedStore {
    */
   replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean>;
   stats(room: string): Promise<SealedRoomStats>;
+  /** rooms with something stored, names starting with `prefix` and after `after`, in byte order */
+  listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]>;
+  /** null when nothing is stored */
+  statRoom(room: string): Promise<SealedRoomFigures | null>;
+  /** deletes the room's entries and snapshot; the next append starts again at seq 1 */
+  purgeRoom(room: string): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;

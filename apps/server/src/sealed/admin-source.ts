@@ -1,0 +1,25 @@
+/** Sealed rooms as an admin API source: figures from the sealed store, deletes through the registry. */
+import type { RoomAdminSource, StoredRoomFigures } from '../admin/room-source.js';
+import type { SealedRegistry } from './registry.js';
+
+export class SealedRoomSource implements RoomAdminSource {
+  constructor(private readonly registry: SealedRegistry) {}
+
+  async list(prefix: string, after: string, limit: number): Promise<StoredRoomFigures[]> {
+    return (await this.registry.store.listRooms(prefix, after, limit)).map((f) => ({ ...f, sealed: true }));
+  }
+
+  async stat(room: string): Promise<StoredRoomFigures | null> {
+    const f = await this.registry.store.statRoom(room);
+    return f ? { ...f, sealed: true } : null;
+  }
+
+  connections(room: string): number {
+    const r = this.registry.rooms.get(room);
+    return r && !r.unloaded ? r.conns.size : 0;
+  }
+
+  purge(room: string): Promise<number> {
+    return this.registry.purge(room);
+  }
+}

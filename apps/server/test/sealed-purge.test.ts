@@ -1,0 +1,55 @@
+/**
+ * SealedRegistry.purge against a snapshot still being stored: the purge waits for it, so a
+ * snapshot of the old room cannot land in the room that a new device starts afterwards.
+ */
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createServerMetrics } from '@sync-suite/shared/node';
+import { LocalSealedFanout } from '../src/sealed/fanout.js';
+import { SealedRegistry } from '../src/sealed/registry.js';
+import { MemorySealedStore } from '../src/sealed/store/memory.js';
+
+const env = (n: number): Uint8Array => Uint8Array.from([n, n]);
+
+/** A memory store whose snapshots wait for `release()`. */
+class GatedStore extends MemorySealedStore {
+  private opened!: () => void;
+  private readonly gate = new Promise<void>((r) => (this.opened = r));
+  release(): void {
+    this.opened();
+  }
+  override async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+    await this.gate;
+    return super.replaceWithSnapshot(room, covers, envelope);
+  }
+}
+
+describe('sealed purge', () => {
+  it('waits for a snapshot being stored, then deletes it with the rest', async () => {
+    const store = new GatedStore();
+    await store.init();
+    const registry = new SealedRegistry({
+      store,
+      fanout: new LocalSealedFanout(),
+      metrics: createServerMetrics(),
+      log: pino({ level: 'silent' }),
+      flushMs: 10,
+      idleMs: 0,
+      snapshotAfter: 1000,
+      maxPeersPerRoom: 10,
+    });
+    const room = 'acme-conversation-gated';
+    await store.append([{ room, envelopes: [env(1), env(2), env(3)] }]);
+    const snapshot = registry.storeSnapshot(room, 2, env(9));
+    let purged = false;
+    const purge = registry.purge(room).then(() => (purged = true));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(purged).toBe(false);
+    store.release();
+    await Promise.all([snapshot, purge]);
+    // A new device writes the room again: nothing of the old one comes back.
+    expect(await store.append([{ room, envelopes: [env(4)] }])).toEqual([1]);
+    expect(await store.read(room, 0)).toEqual({ snapshot: null, entries: [{ seq: 1, envelope: env(4) }], head: 1 });
+    registry.close();
+  });
+});
