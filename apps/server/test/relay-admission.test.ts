@@ -126,11 +126,13 @@ describe('relay bad input and limits', () => {
     // pace: 20/s; abuse: more than 2 x 20/s for 1 s, i.e. 40 messages read at once
     const env = { MAX_MESSAGES_PER_SECOND: '20', RATE_LIMIT_ABUSE_FACTOR: '2', RATE_LIMIT_ABUSE_SECONDS: '1' };
     const server = await scope.start(env);
-    const query = new Uint8Array([3]); // query-awareness: answered with an awareness message
+    // A sync step 1 with an empty state vector: each is answered with a sync step 2 (presence
+    // queries would not do: they are coalesced to one answer per interval).
+    const query = new Uint8Array([0, 0, 1, 0]);
     const busy = await raw(`/relay/${ROOM}`);
     for (let i = 0; i < 35; i++) busy.send(query);
     // All 35 are answered (20 at once, the rest as the bucket refills); the socket stays open.
-    await busy.next(() => busy.messages.filter((m) => m.type === 'awareness').length >= 35, 10_000, '35 answers');
+    await busy.next(() => busy.messages.filter((m) => m.type === 'sync-step2').length >= 35, 10_000, '35 answers');
     expect(busy.closeCode).toBeNull();
     expect(await metric(server.url, 'sync_rate_limit_pauses_total', { endpoint: 'relay' })).toBeGreaterThanOrEqual(1);
 
