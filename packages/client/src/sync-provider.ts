@@ -182,6 +182,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
       onSealedError: (message) => this.fail('sealed', new Error(message)),
+      pending: this.pending,
     });
   }
 

@@ -7,6 +7,7 @@
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import type { PendingTracker } from '../pending.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox } from './outbox.js';
 import { SealedPresence } from './presence.js';
@@ -27,6 +28,8 @@ export interface SealedTransportOptions {
   onRefused: (close: { code: number; reason: string }) => void;
   /** an envelope that did not open, or a server frame that did not decode */
   onSealedError: (message: string) => void;
+  /** counts what the server acked (the provider's status `pending`) */
+  pending?: PendingTracker;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
 }
@@ -48,6 +51,8 @@ export class SealedTransport {
   private rereading = false;
   private readonly keys: SealedKeys;
   private readonly outbox = new Outbox();
+  /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
+  private readonly marks = new Map<number, number>();
   private readonly presence: SealedPresence;
   private readonly socket: SealedSocket;
 
@@ -116,6 +121,8 @@ export class SealedTransport {
     if (!this.synced || !this.writable) return;
     const next = this.outbox.take();
     if (!next) return;
+    // Every local change so far is acked already, in this envelope, or in one sent before it.
+    if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
     this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
   }
@@ -139,6 +146,8 @@ export class SealedTransport {
     if (this.wanted) this.failed = true;
     this.presence.clear();
     this.outbox.requeue();
+    // Requeued envelopes are sealed again under new ids, with a new mark.
+    this.marks.clear();
     if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
@@ -164,7 +173,7 @@ export class SealedTransport {
       case 'ack':
         this.outbox.acked(m.id);
         this.cursor = Math.max(this.cursor, m.seq);
-        return;
+        return this.confirmAcked(m.id);
       case 'snapshot-request':
         return this.sendSnapshot();
       case 'presence':
@@ -172,6 +181,14 @@ export class SealedTransport {
       case 'peer-left':
         return this.presence.left(m.peer);
     }
+  }
+
+  /** The server acks in order on a socket: an ack confirms what its envelope's mark covers. */
+  private confirmAcked(id: number): void {
+    const mark = this.marks.get(id);
+    this.marks.delete(id);
+    for (const older of this.marks.keys()) if (older < id) this.marks.delete(older);
+    if (mark !== undefined) this.opts.pending?.confirm(mark);
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
