@@ -183,6 +183,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
       onSealedError: (message) => this.fail('sealed', new Error(message)),
       pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
   }
 

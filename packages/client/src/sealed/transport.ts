@@ -30,14 +30,22 @@ export interface SealedTransportOptions {
   onSealedError: (message: string) => void;
   /** counts what the server acked (the provider's status `pending`) */
   pending?: PendingTracker;
+  /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs?: number;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
 }
 
+/** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
+const SWAP_GRACE_MS = 10_000;
+
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
   failed = false;
-  synced = false;
+  /** caught up on the open socket: own updates and presence go out */
+  private caught = false;
+  /** set while the socket is swapped for one with a fresh token (until caught up, or SWAP_GRACE_MS) */
+  private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private wanted = false;
   private writable = true;
   /** highest seq received in order (entries, acks, snapshot, caught-up) */
@@ -66,7 +74,8 @@ export class SealedTransport {
       onTokenError: opts.onTokenError,
       onOpen: () => this.onOpen(),
       onFrame: (frame) => this.onFrame(frame),
-      onClose: (code, reason) => this.onClose(code, reason),
+      onClose: (code, reason, swap) => this.onClose(code, reason, swap),
+      ...(opts.tokenRefreshMarginMs !== undefined ? { refreshMarginMs: opts.tokenRefreshMarginMs } : {}),
     });
     // Whatever the document holds already (offline edits, local persistence) goes to the relay too.
     if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc));
@@ -74,8 +83,13 @@ export class SealedTransport {
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
 
+  /** open (or being swapped for a socket with a fresh token: the status does not flap) */
   get open(): boolean {
-    return this.socket.open;
+    return this.socket.open || this.socket.swapping || this.swapTimer !== undefined;
+  }
+
+  get synced(): boolean {
+    return this.caught || this.swapTimer !== undefined;
   }
 
   /** local changes the server has not confirmed yet */
@@ -91,6 +105,7 @@ export class SealedTransport {
   release(): void {
     // What is still in the merge window goes now (kept until acked: resent on the next connect).
     this.flush();
+    this.endSwap();
     this.wanted = false;
     this.failed = false;
     this.socket.disconnect();
@@ -98,6 +113,7 @@ export class SealedTransport {
 
   destroy(): void {
     this.release();
+    clearTimeout(this.swapTimer);
     clearTimeout(this.timer);
     this.opts.doc.off('update', this.onDocUpdate);
     this.opts.awareness.off('update', this.onAwarenessUpdate);
@@ -111,14 +127,14 @@ export class SealedTransport {
   };
 
   private readonly onAwarenessUpdate = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    if (origin === this || !this.synced) return;
+    if (origin === this || !this.caught) return;
     if (this.presence.concernsOwn([...changes.added, ...changes.updated, ...changes.removed])) this.sendPresence();
   };
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.synced || !this.writable) return;
+    if (!this.caught || !this.writable) return;
     const next = this.outbox.take();
     if (!next) return;
     // Every local change so far is acked already, in this envelope, or in one sent before it.
@@ -141,10 +157,17 @@ export class SealedTransport {
     this.opts.onChange();
   }
 
-  private onClose(code: number, reason: string): void {
-    this.synced = false;
-    if (this.wanted) this.failed = true;
-    this.presence.clear();
+  private onClose(code: number, reason: string, swap: boolean): void {
+    this.caught = false;
+    if (swap) {
+      // Planned: others' presence stays (their connections did not change), what was in flight is resent on the next socket.
+      clearTimeout(this.swapTimer);
+      this.swapTimer = setTimeout(() => this.endSwap(), SWAP_GRACE_MS);
+    } else {
+      this.endSwap();
+      if (this.wanted) this.failed = true;
+      this.presence.clear();
+    }
     this.outbox.requeue();
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
@@ -229,9 +252,18 @@ export class SealedTransport {
     }
   }
 
+  private endSwap(): void {
+    if (this.swapTimer === undefined) return;
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
+    this.opts.onChange();
+  }
+
   private caughtUp(seq: number): void {
     this.cursor = seq;
-    this.synced = true;
+    this.caught = true;
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
     this.sendPresence();
     this.flush();
     this.opts.onChange();
@@ -239,7 +271,7 @@ export class SealedTransport {
 
   /** The whole document, sealed with the current key, covering every entry this device applied. */
   private sendSnapshot(): void {
-    if (!this.writable || !this.synced) return;
+    if (!this.writable || !this.caught) return;
     const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
     if (covers <= 0) return;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc));
