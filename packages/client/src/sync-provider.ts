@@ -15,6 +15,7 @@ import { PendingTracker } from './pending.js';
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
+import { decodeProgress, encodeProgress, SEALED_META, type SealedProgress } from './sealed/progress.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
@@ -52,6 +53,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private iceServers: IceServerConfig[] = [];
   private readonly pending: PendingTracker;
   private persistenceOpen = false;
+  /** a sealed room's progress stored by the last session */
+  private sealedResume: SealedProgress | undefined;
 
   constructor(doc: Y.Doc, options: SyncProviderOptions) {
     super();
@@ -184,7 +187,14 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onSealedError: (message) => this.fail('sealed', new Error(message)),
       pending: this.pending,
       tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
+      ...(this.sealedResume ? { resume: this.sealedResume } : {}),
+      ...(this.persistenceOpen ? { onProgress: (p: SealedProgress) => this.storeMeta(SEALED_META, encodeProgress(p)) } : {}),
     });
+  }
+
+  private storeMeta(key: string, value: Uint8Array): void {
+    if (!this.persistenceOpen) return;
+    this.opts.persistence?.setMeta(key, value).catch((err: unknown) => this.fail('persistence', err));
   }
 
   /** the relay path in use: plain or sealed */
@@ -199,6 +209,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     try {
       await persistence.open(this.doc, (err) => this.fail('persistence', err));
       this.pending.restore(decodeCount(await persistence.getMeta(PENDING_META)));
+      if (this.opts.sealed) this.sealedResume = decodeProgress(await persistence.getMeta(SEALED_META));
       this.persistenceOpen = true;
     } catch (err) {
       this.fail('persistence', err);

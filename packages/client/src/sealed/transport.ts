@@ -10,6 +10,7 @@ import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSe
 import type { PendingTracker } from '../pending.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox } from './outbox.js';
+import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
 import { SealedSocket } from './socket.js';
 
@@ -32,12 +33,18 @@ export interface SealedTransportOptions {
   pending?: PendingTracker;
   /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
   tokenRefreshMarginMs?: number;
+  /** where the last session stopped (persistence): read from `cursor` on, send only what the server lacks */
+  resume?: SealedProgress;
+  /** the cursor or what the server holds advanced (to store in persistence) */
+  onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
 }
 
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
+/** progress (cursor, what the server holds) is stored at most this often */
+const PROGRESS_MS = 100;
 
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
@@ -61,6 +68,13 @@ export class SealedTransport {
   private readonly outbox = new Outbox();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
   private readonly marks = new Map<number, number>();
+  /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
+  private readonly sealedAt = new Map<number, Uint8Array>();
+  /** state vector of what the server is known to hold (the last one reported to onProgress) */
+  private held: Uint8Array;
+  private progressTimer: ReturnType<typeof setTimeout> | undefined;
+  /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
+  readonly stats = { applied: 0, sealed: 0, sealedBytes: 0 };
   private readonly presence: SealedPresence;
   private readonly socket: SealedSocket;
 
@@ -77,8 +91,11 @@ export class SealedTransport {
       onClose: (code, reason, swap) => this.onClose(code, reason, swap),
       ...(opts.tokenRefreshMarginMs !== undefined ? { refreshMarginMs: opts.tokenRefreshMarginMs } : {}),
     });
-    // Whatever the document holds already (offline edits, local persistence) goes to the relay too.
-    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc));
+    // Whatever the document holds already (offline edits, local persistence) goes to the relay
+    // too, less what the server held at the end of the last session.
+    this.cursor = opts.resume?.cursor ?? 0;
+    this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.held));
     opts.doc.on('update', this.onDocUpdate);
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
@@ -114,6 +131,11 @@ export class SealedTransport {
   destroy(): void {
     this.release();
     clearTimeout(this.swapTimer);
+    // What is known now is stored (the persistence writes it after the updates queued before).
+    if (this.progressTimer !== undefined) {
+      clearTimeout(this.progressTimer);
+      this.reportProgress();
+    }
     clearTimeout(this.timer);
     this.opts.doc.off('update', this.onDocUpdate);
     this.opts.awareness.off('update', this.onAwarenessUpdate);
@@ -139,6 +161,9 @@ export class SealedTransport {
     if (!next) return;
     // Every local change so far is acked already, in this envelope, or in one sent before it.
     if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
+    if (this.opts.onProgress) this.sealedAt.set(next.id, Y.encodeStateVector(this.opts.doc));
+    this.stats.sealed++;
+    this.stats.sealedBytes += next.update.byteLength;
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
     this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
   }
@@ -171,6 +196,7 @@ export class SealedTransport {
     this.outbox.requeue();
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
+    this.sealedAt.clear();
     if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
@@ -196,6 +222,7 @@ export class SealedTransport {
       case 'ack':
         this.outbox.acked(m.id);
         this.cursor = Math.max(this.cursor, m.seq);
+        this.heldUpTo(this.sealedAt.get(m.id), true);
         return this.confirmAcked(m.id);
       case 'snapshot-request':
         return this.sendSnapshot();
@@ -211,7 +238,30 @@ export class SealedTransport {
     const mark = this.marks.get(id);
     this.marks.delete(id);
     for (const older of this.marks.keys()) if (older < id) this.marks.delete(older);
+    for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
     if (mark !== undefined) this.opts.pending?.confirm(mark);
+  }
+
+  /**
+   * The server holds the document as of `sv` (an acked envelope's), or all of it when nothing
+   * of this device's is waiting. Stored at once after an ack (an app may quit once pending is
+   * 0), soon after entries (a burst of them is one write).
+   */
+  private heldUpTo(sv: Uint8Array | undefined, now: boolean): void {
+    if (!this.opts.onProgress) return;
+    if (this.outbox.pending === 0) this.held = Y.encodeStateVector(this.opts.doc);
+    else if (sv) this.held = sv;
+    if (now) {
+      clearTimeout(this.progressTimer);
+      this.reportProgress();
+    } else if (this.progressTimer === undefined) this.progressTimer = setTimeout(() => this.reportProgress(), PROGRESS_MS);
+  }
+
+  private reportProgress(): void {
+    this.progressTimer = undefined;
+    // Never past an entry this device could not open: a restart reads it again.
+    const cursor = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+    this.opts.onProgress?.({ cursor, held: this.held });
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
@@ -240,6 +290,8 @@ export class SealedTransport {
     }
     // A snapshot that opened covers everything up to it, including what this device could not open.
     if (kind === EnvelopeKind.Snapshot && this.firstUnopened !== null && this.firstUnopened <= seq) this.firstUnopened = null;
+    this.stats.applied++;
+    this.heldUpTo(undefined, false);
   }
 
   private applyPresence(peer: number, envelope: Uint8Array): void {
@@ -262,6 +314,7 @@ export class SealedTransport {
   private caughtUp(seq: number): void {
     this.cursor = seq;
     this.caught = true;
+    this.heldUpTo(undefined, false);
     clearTimeout(this.swapTimer);
     this.swapTimer = undefined;
     this.sendPresence();
