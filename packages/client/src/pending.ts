@@ -66,6 +66,14 @@ export class PendingTracker {
     this.changed();
   }
 
+  /** At least `n` changes are unconfirmed (the stored document differs from the last confirmed one). */
+  atLeast(n: number): void {
+    const missing = Math.floor(n) - this.pending;
+    if (!(missing > 0)) return;
+    this.made += missing;
+    this.changed();
+  }
+
   /** How many local changes were made so far: what an envelope sealed now holds (see confirm). */
   mark(): number {
     return this.made;
