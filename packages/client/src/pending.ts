@@ -15,6 +15,11 @@
  *
  * Stock peers and the relay answer a sync step 1 with a sync step 2, nothing else is needed of
  * them. The count survives restarts through the persistence's meta table.
+ *
+ * A transport that confirms by acknowledgement instead (the sealed relay: the server acks an
+ * envelope once it is committed) notes `mark()` when it seals an envelope and calls
+ * `confirm(mark)` when that envelope is acked: every local change made up to the mark is in it
+ * or in an envelope acked before.
  */
 import type * as Y from 'yjs';
 import { syncStep1Frame, type SyncKind } from './sync-step.js';
@@ -59,6 +64,26 @@ export class PendingTracker {
     if (!(unconfirmed > 0)) return;
     this.made += Math.floor(unconfirmed);
     this.changed();
+  }
+
+  /** At least `n` changes are unconfirmed (the stored document differs from the last confirmed one). */
+  atLeast(n: number): void {
+    const missing = Math.floor(n) - this.pending;
+    if (!(missing > 0)) return;
+    this.made += missing;
+    this.changed();
+  }
+
+  /** How many local changes were made so far: what an envelope sealed now holds (see confirm). */
+  mark(): number {
+    return this.made;
+  }
+
+  /** Every local change made up to `mark` (a value of mark()) is confirmed. */
+  confirm(mark: number): void {
+    if (!(mark > this.confirmed)) return;
+    this.confirmed = Math.min(mark, this.made);
+    this.onChange(this.pending);
   }
 
   /** A new connection; `send` writes a frame to it. The stock provider sends its own step 1 first. */

@@ -12,9 +12,11 @@ import { endpointsFor, withPath, withQuery, type Endpoints } from './endpoints.j
 import type { IceServerConfig } from './ice-servers.js';
 import type { SyncProviderError, SyncProviderEvents, SyncProviderOptions } from './options.js';
 import { PendingTracker } from './pending.js';
+import { confirmedSnapshot, unconfirmedSince } from './pending-restore.js';
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
+import { decodeProgress, encodeProgress, SEALED_META, type SealedProgress } from './sealed/progress.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
@@ -23,6 +25,13 @@ import { WebrtcTransport } from './webrtc-transport.js';
 const PENDING_META = 'sync-suite:pending';
 const encodeCount = (n: number): Uint8Array => new TextEncoder().encode(String(n));
 const decodeCount = (value: Uint8Array | undefined): number => (value ? Number(new TextDecoder().decode(value)) || 0 : 0);
+/**
+ * persistence meta key: a Yjs snapshot (state vector and deletions) of the document when nothing
+ * was pending. The count above is written after the update it counts, so a kill or a reload can
+ * lose it; a stored document that differs from this snapshot has at least one unconfirmed change
+ * (pending-restore.ts).
+ */
+const CONFIRMED_META = 'sync-suite:confirmed';
 
 const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
 
@@ -52,6 +61,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private iceServers: IceServerConfig[] = [];
   private readonly pending: PendingTracker;
   private persistenceOpen = false;
+  /** a sealed room's progress stored by the last session */
+  private sealedResume: SealedProgress | undefined;
 
   constructor(doc: Y.Doc, options: SyncProviderOptions) {
     super();
@@ -182,7 +193,16 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
       onSealedError: (message) => this.fail('sealed', new Error(message)),
+      pending: this.pending,
+      tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
+      ...(this.sealedResume ? { resume: this.sealedResume } : {}),
+      ...(this.persistenceOpen ? { onProgress: (p: SealedProgress) => this.storeMeta(SEALED_META, encodeProgress(p)) } : {}),
     });
+  }
+
+  private storeMeta(key: string, value: Uint8Array): void {
+    if (!this.persistenceOpen) return;
+    this.opts.persistence?.setMeta(key, value).catch((err: unknown) => this.fail('persistence', err));
   }
 
   /** the relay path in use: plain or sealed */
@@ -197,6 +217,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     try {
       await persistence.open(this.doc, (err) => this.fail('persistence', err));
       this.pending.restore(decodeCount(await persistence.getMeta(PENDING_META)));
+      this.pending.atLeast(unconfirmedSince(this.doc, await persistence.getMeta(CONFIRMED_META)));
+      if (this.opts.sealed) this.sealedResume = decodeProgress(await persistence.getMeta(SEALED_META));
       this.persistenceOpen = true;
     } catch (err) {
       this.fail('persistence', err);
@@ -205,7 +227,10 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
 
   /** The count goes to the status, and to persistence: after a restart, unconfirmed edits are still counted. */
   private pendingChanged(n: number): void {
-    if (this.persistenceOpen && !this.destroyed) this.opts.persistence?.setMeta(PENDING_META, encodeCount(n)).catch((err: unknown) => this.fail('persistence', err));
+    if (this.persistenceOpen && !this.destroyed) {
+      this.storeMeta(PENDING_META, encodeCount(n));
+      if (n === 0) this.storeMeta(CONFIRMED_META, confirmedSnapshot(this.doc));
+    }
     this.emitStatus();
   }
 

@@ -1,7 +1,8 @@
 /**
  * The status's `pending`: local changes nobody has confirmed. It rises while offline and returns
  * to 0 soon after the relay (first test) or a WebRTC peer (second test, no relay reachable)
- * confirmed them; edits made while connected are confirmed too.
+ * confirmed them; edits made while connected are confirmed too. In a sealed room the relay
+ * confirms by acking the envelopes it committed (third test).
  */
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
@@ -61,4 +62,23 @@ it('WebRTC: a peer confirms what was edited before it came (no relay reachable)'
   await b.send('start', start);
   await confirmedAfter(a, 'webrtc');
   await b.waitTexts(['alone']);
+});
+
+it('sealed relay: pending counts offline edits and returns to 0 once the server acked them', async () => {
+  const port = await freePort();
+  const start = { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-pending-sealed', blockWebrtc: true, relayGraceMs: 0, sealedKey: '11'.repeat(32) };
+  const a = peer('phone');
+  await a.send('start', start);
+  await a.send('push', { text: 'one' });
+  await a.send('push', { text: 'two' });
+  await a.waitFor(pendingIs(2), 'pending 2 while offline');
+
+  await scope.start({ AUTH_SECRET: TEST_SECRET, PORT: String(port) });
+  await confirmedAfter(a, 'relay');
+
+  const mark = a.mark;
+  await a.send('push', { text: 'three' });
+  await a.waitFor(pendingIs(1), 'pending 1 after an edit online', 5_000, mark);
+  await a.waitFor(pendingIs(0), 'pending 0 again', 5_000, mark);
+  expect((await a.send('state')) as { sealedPending: number }).toMatchObject({ sealedPending: 0 });
 });

@@ -41,6 +41,7 @@ it('edits made offline survive SIGKILL and a restart, then reach another device'
   const first = peer('phone', { PERSIST_FILE: file });
   await first.send('start', start);
   await first.send('push', { text: 'written offline' });
+  await first.send('stored'); // on disk (the kill must not race the store's load and write)
   await first.close(); // SIGKILL
 
   const again = peer('phone-again', { PERSIST_FILE: file });

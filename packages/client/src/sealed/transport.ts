@@ -7,8 +7,10 @@
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import type { PendingTracker } from '../pending.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox } from './outbox.js';
+import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
 import { SealedSocket } from './socket.js';
 
@@ -27,14 +29,30 @@ export interface SealedTransportOptions {
   onRefused: (close: { code: number; reason: string }) => void;
   /** an envelope that did not open, or a server frame that did not decode */
   onSealedError: (message: string) => void;
+  /** counts what the server acked (the provider's status `pending`) */
+  pending?: PendingTracker;
+  /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
+  tokenRefreshMarginMs?: number;
+  /** where the last session stopped (persistence): read from `cursor` on, send only what the server lacks */
+  resume?: SealedProgress;
+  /** the cursor or what the server holds advanced (to store in persistence) */
+  onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
 }
 
+/** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
+const SWAP_GRACE_MS = 10_000;
+/** progress (cursor, what the server holds) is stored at most this often */
+const PROGRESS_MS = 100;
+
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
   failed = false;
-  synced = false;
+  /** caught up on the open socket: own updates and presence go out */
+  private caught = false;
+  /** set while the socket is swapped for one with a fresh token (until caught up, or SWAP_GRACE_MS) */
+  private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private wanted = false;
   private writable = true;
   /** highest seq received in order (entries, acks, snapshot, caught-up) */
@@ -50,6 +68,15 @@ export class SealedTransport {
   private lastSnapshot = 0;
   private readonly keys: SealedKeys;
   private readonly outbox = new Outbox();
+  /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
+  private readonly marks = new Map<number, number>();
+  /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
+  private readonly sealedAt = new Map<number, Uint8Array>();
+  /** state vector of what the server is known to hold (the last one reported to onProgress) */
+  private held: Uint8Array;
+  private progressTimer: ReturnType<typeof setTimeout> | undefined;
+  /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
+  readonly stats = { applied: 0, sealed: 0, sealedBytes: 0 };
   private readonly presence: SealedPresence;
   private readonly socket: SealedSocket;
 
@@ -63,16 +90,25 @@ export class SealedTransport {
       onTokenError: opts.onTokenError,
       onOpen: () => this.onOpen(),
       onFrame: (frame) => this.onFrame(frame),
-      onClose: (code, reason) => this.onClose(code, reason),
+      onClose: (code, reason, swap) => this.onClose(code, reason, swap),
+      ...(opts.tokenRefreshMarginMs !== undefined ? { refreshMarginMs: opts.tokenRefreshMarginMs } : {}),
     });
-    // Whatever the document holds already (offline edits, local persistence) goes to the relay too.
-    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc));
+    // Whatever the document holds already (offline edits, local persistence) goes to the relay
+    // too, less what the server held at the end of the last session.
+    this.cursor = opts.resume?.cursor ?? 0;
+    this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.held));
     opts.doc.on('update', this.onDocUpdate);
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
 
+  /** open (or being swapped for a socket with a fresh token: the status does not flap) */
   get open(): boolean {
-    return this.socket.open;
+    return this.socket.open || this.socket.swapping || this.swapTimer !== undefined;
+  }
+
+  get synced(): boolean {
+    return this.caught || this.swapTimer !== undefined;
   }
 
   /** local changes the server has not confirmed yet */
@@ -88,6 +124,7 @@ export class SealedTransport {
   release(): void {
     // What is still in the merge window goes now (kept until acked: resent on the next connect).
     this.flush();
+    this.endSwap();
     this.wanted = false;
     this.failed = false;
     this.socket.disconnect();
@@ -95,6 +132,12 @@ export class SealedTransport {
 
   destroy(): void {
     this.release();
+    clearTimeout(this.swapTimer);
+    // What is known now is stored (the persistence writes it after the updates queued before).
+    if (this.progressTimer !== undefined) {
+      clearTimeout(this.progressTimer);
+      this.reportProgress();
+    }
     clearTimeout(this.timer);
     this.opts.doc.off('update', this.onDocUpdate);
     this.opts.awareness.off('update', this.onAwarenessUpdate);
@@ -108,16 +151,21 @@ export class SealedTransport {
   };
 
   private readonly onAwarenessUpdate = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    if (origin === this || !this.synced) return;
+    if (origin === this || !this.caught) return;
     if (this.presence.concernsOwn([...changes.added, ...changes.updated, ...changes.removed])) this.sendPresence();
   };
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.synced || !this.writable) return;
+    if (!this.caught || !this.writable) return;
     const next = this.outbox.take();
     if (!next) return;
+    // Every local change so far is acked already, in this envelope, or in one sent before it.
+    if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
+    if (this.opts.onProgress) this.sealedAt.set(next.id, Y.encodeStateVector(this.opts.doc));
+    this.stats.sealed++;
+    this.stats.sealedBytes += next.update.byteLength;
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
     this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
   }
@@ -136,11 +184,21 @@ export class SealedTransport {
     this.opts.onChange();
   }
 
-  private onClose(code: number, reason: string): void {
-    this.synced = false;
-    if (this.wanted) this.failed = true;
-    this.presence.clear();
+  private onClose(code: number, reason: string, swap: boolean): void {
+    this.caught = false;
+    if (swap) {
+      // Planned: others' presence stays (their connections did not change), what was in flight is resent on the next socket.
+      clearTimeout(this.swapTimer);
+      this.swapTimer = setTimeout(() => this.endSwap(), SWAP_GRACE_MS);
+    } else {
+      this.endSwap();
+      if (this.wanted) this.failed = true;
+      this.presence.clear();
+    }
     this.outbox.requeue();
+    // Requeued envelopes are sealed again under new ids, with a new mark.
+    this.marks.clear();
+    this.sealedAt.clear();
     if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
@@ -166,6 +224,8 @@ export class SealedTransport {
       case 'ack':
         this.outbox.acked(m.id);
         this.cursor = Math.max(this.cursor, m.seq);
+        this.heldUpTo(this.sealedAt.get(m.id), true);
+        this.confirmAcked(m.id);
         // what waited for the in-flight window goes now
         if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
         return;
@@ -176,6 +236,37 @@ export class SealedTransport {
       case 'peer-left':
         return this.presence.left(m.peer);
     }
+  }
+
+  /** The server acks in order on a socket: an ack confirms what its envelope's mark covers. */
+  private confirmAcked(id: number): void {
+    const mark = this.marks.get(id);
+    this.marks.delete(id);
+    for (const older of this.marks.keys()) if (older < id) this.marks.delete(older);
+    for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
+    if (mark !== undefined) this.opts.pending?.confirm(mark);
+  }
+
+  /**
+   * The server holds the document as of `sv` (an acked envelope's), or all of it when nothing
+   * of this device's is waiting. Stored at once after an ack (an app may quit once pending is
+   * 0), soon after entries (a burst of them is one write).
+   */
+  private heldUpTo(sv: Uint8Array | undefined, now: boolean): void {
+    if (!this.opts.onProgress) return;
+    if (this.outbox.pending === 0) this.held = Y.encodeStateVector(this.opts.doc);
+    else if (sv) this.held = sv;
+    if (now) {
+      clearTimeout(this.progressTimer);
+      this.reportProgress();
+    } else if (this.progressTimer === undefined) this.progressTimer = setTimeout(() => this.reportProgress(), PROGRESS_MS);
+  }
+
+  private reportProgress(): void {
+    this.progressTimer = undefined;
+    // Never past an entry this device could not open: a restart reads it again.
+    const cursor = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+    this.opts.onProgress?.({ cursor, held: this.held });
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
@@ -204,6 +295,8 @@ export class SealedTransport {
     }
     // A snapshot that opened covers everything up to it, including what this device could not open.
     if (kind === EnvelopeKind.Snapshot && this.firstUnopened !== null && this.firstUnopened <= seq) this.firstUnopened = null;
+    this.stats.applied++;
+    this.heldUpTo(undefined, false);
   }
 
   private applyPresence(peer: number, envelope: Uint8Array): void {
@@ -216,9 +309,19 @@ export class SealedTransport {
     }
   }
 
+  private endSwap(): void {
+    if (this.swapTimer === undefined) return;
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
+    this.opts.onChange();
+  }
+
   private caughtUp(seq: number): void {
     this.cursor = seq;
-    this.synced = true;
+    this.caught = true;
+    this.heldUpTo(undefined, false);
+    clearTimeout(this.swapTimer);
+    this.swapTimer = undefined;
     this.sendPresence();
     this.flush();
     this.opts.onChange();
@@ -226,7 +329,7 @@ export class SealedTransport {
 
   /** The whole document, sealed with the current key, covering every entry this device applied. */
   private sendSnapshot(): void {
-    if (!this.writable || !this.synced) return;
+    if (!this.writable || !this.caught) return;
     const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
     if (covers <= this.lastSnapshot) return;
     this.lastSnapshot = covers;

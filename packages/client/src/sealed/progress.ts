@@ -1,0 +1,43 @@
+/**
+ * What a sealed room keeps in the persistence's meta table (`sync-suite:sealed`), so that a
+ * restarted device neither reads the whole log again nor seals its whole document again:
+ *
+ * - `cursor`: the last seq this device applied (its hello asks only for what follows);
+ * - `held`: a state vector of what the server is known to hold of this document (what it
+ *   sent, and what it acked). At start the outbox gets the document's difference from it:
+ *   edits made offline, or sent but never acked, are sealed again; nothing else is.
+ *
+ * Both in one value, written after the document updates it covers (the persistence writes in
+ * order), so they never claim more than the stored document holds.
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+
+export const SEALED_META = 'sync-suite:sealed';
+
+export interface SealedProgress {
+  cursor: number;
+  held: Uint8Array;
+}
+
+export function encodeProgress(p: SealedProgress): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 1); // version
+  encoding.writeVarUint(e, p.cursor);
+  encoding.writeVarUint8Array(e, p.held);
+  return encoding.toUint8Array(e);
+}
+
+/** undefined for nothing stored or a value this version cannot read (then the device starts over) */
+export function decodeProgress(value: Uint8Array | undefined): SealedProgress | undefined {
+  if (!value) return undefined;
+  try {
+    const d = decoding.createDecoder(value);
+    if (decoding.readVarUint(d) !== 1) return undefined;
+    const cursor = decoding.readVarUint(d);
+    const held = decoding.readVarUint8Array(d);
+    return { cursor, held };
+  } catch {
+    return undefined;
+  }
+}
