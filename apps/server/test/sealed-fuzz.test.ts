@@ -92,8 +92,12 @@ async function lane(s: TestServer, lane: number, frames: number, closes: Map<num
   // Most lanes say hello first, so the frames reach the open state; some never do.
   if (lane % 4 !== 0) c.hello(0);
   for (let i = 0; i < frames; i++) {
-    c.ws.send(fuzzFrame(r));
-    if (await handled(c)) continue;
+    const frame = fuzzFrame(r);
+    // The server may have closed the socket after the previous frame: then this one reconnects.
+    if (c.ws.readyState === c.ws.OPEN) {
+      c.ws.send(frame);
+      if (await handled(c)) continue;
+    }
     const code = await c.closed(10_000);
     closes.set(code, (closes.get(code) ?? 0) + 1);
     c = await RawSealed.connect(s.wsUrl, `/sealed/${room}`);
