@@ -53,11 +53,12 @@ export class RedisRoomFanout implements RoomFanout {
     else subscribed.catch((err: unknown) => this.opts.log.warn({ err, room }, 'relay room subscribe failed'));
   }
 
-  afterLoad(room: Room): void {
-    const buffered = this.loading.get(room.name) ?? [];
-    this.loading.delete(room.name);
-    for (const message of buffered) this.dispatch(room, message);
-    this.send(room.name, BusKind.RelayAwarenessQuery);
+  afterLoad(name: string): void {
+    const buffered = this.loading.get(name) ?? [];
+    this.loading.delete(name);
+    const room = this.registry?.rooms.get(name);
+    if (room) for (const message of buffered) this.dispatch(room, message);
+    this.send(name, BusKind.RelayAwarenessQuery);
   }
 
   unloaded(room: string): void {

@@ -2,9 +2,8 @@
  * Delivery of a room's messages to its connections. Rooms never walk their connections
  * themselves: today everything is in-process; with the scale-out issue an implementation will
  * also publish to other instances (and feed what it receives back through Room.applyRemote*).
+ * Rooms are named here, never passed: this file does not depend on room.ts.
  */
-import type { Room } from './room.js';
-
 /** One receiver of relay messages: a local WebSocket today. */
 export interface RelayPeer {
   readonly id: string;
@@ -28,7 +27,7 @@ export interface RoomFanout {
   /** Before the room is read from storage (multi-instance: start listening, so nothing is missed). */
   beforeLoad?(room: string): Promise<void>;
   /** The room is in memory (multi-instance: apply what arrived while it loaded). */
-  afterLoad?(room: Room): void;
+  afterLoad?(room: string): void;
   /** The room left memory, or failed to load. */
   unloaded?(room: string): void;
 }

@@ -216,7 +216,7 @@ export class RoomRegistry extends EventEmitter {
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
-    this.opts.fanout.afterLoad?.(room);
+    this.opts.fanout.afterLoad?.(name);
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;
