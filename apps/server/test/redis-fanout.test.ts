@@ -204,10 +204,9 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
     }
   }
   const store = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), store, metrics, log });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
-  fanout.bind(registry);
   cleanup.push(async () => {
     await registry.close();
     await store.close();

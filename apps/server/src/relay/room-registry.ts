@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
-import type { RelayPeer, RoomFanout } from './fanout.js';
+import type { RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
@@ -62,9 +62,12 @@ export class RoomRegistry extends EventEmitter {
   /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
   private readonly reported = new Map<string, number>();
   private readonly limits: UpdateLimits;
+  /** rooms being read from storage, with what other instances told meanwhile (applied once loaded) */
+  private readonly arriving = new Map<string, RemoteEvent[]>();
 
   constructor(private readonly opts: RegistryOptions) {
     super();
+    opts.fanout.onResync(() => this.catchUp());
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
     this.persist = new FlushQueue(opts.store, {
@@ -102,7 +105,7 @@ export class RoomRegistry extends EventEmitter {
     if (room.unloaded) return;
     this.rooms.delete(room.name);
     room.destroy();
-    this.opts.fanout.unloaded?.(room.name);
+    this.unsubscribe(room.name);
     this.opts.metrics.relayRooms.dec();
     this.emit('unloaded', room.name);
   }
@@ -194,19 +197,20 @@ export class RoomRegistry extends EventEmitter {
   private async loadFromStorage(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
-    await this.opts.fanout.beforeLoad?.(name);
+    this.arriving.set(name, []);
+    await this.opts.fanout.subscribe(name, (event) => this.remote(name, event));
     let stored: Awaited<ReturnType<DocStore['load']>>;
     try {
       stored = await this.opts.store.load(name);
     } catch (err) {
-      this.opts.fanout.unloaded?.(name);
+      this.unsubscribe(name);
       throw err;
     }
     let loaded: { value: Room; quarantined: Quarantined[] };
     try {
       loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
     } catch (err) {
-      this.opts.fanout.unloaded?.(name);
+      this.unsubscribe(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
       throw err;
     }
@@ -216,10 +220,50 @@ export class RoomRegistry extends EventEmitter {
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
-    this.opts.fanout.afterLoad?.(name);
+    const arrived = this.arriving.get(name) ?? [];
+    this.arriving.delete(name);
+    for (const event of arrived) this.remote(name, event);
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;
+  }
+
+  private unsubscribe(name: string): void {
+    this.arriving.delete(name);
+    this.opts.fanout.unsubscribe(name);
+  }
+
+  /** What another instance told about a room we hold (held back while it loads). */
+  private remote(name: string, event: RemoteEvent): void {
+    const pending = this.arriving.get(name);
+    if (pending) return void pending.push(event);
+    const room = this.rooms.get(name);
+    if (!room || room.unloaded) return;
+    if (event.kind === 'reload') return this.reread(room);
+    try {
+      room.applyRemote(event);
+    } catch (err) {
+      // A remote update that fails to apply leaves the document suspect: reload the room.
+      this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');
+      this.reload(room);
+    }
+  }
+
+  /** After a fan-out outage: every held room re-reads storage for what it may have missed. */
+  private catchUp(): void {
+    for (const room of this.rooms.values()) this.reread(room);
+  }
+
+  private reread(room: Room): void {
+    this.opts.store
+      .load(room.name)
+      .then((stored) => {
+        if (!room.unloaded) room.applyStoredState(stored);
+      })
+      .catch((err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'load' });
+        this.opts.log.warn({ err, room: room.name }, 'relay catch-up read failed');
+      });
   }
 
   private createRoom(name: string): Room {
@@ -290,7 +334,7 @@ export class RoomRegistry extends EventEmitter {
 
   private committed(name: string, updates: readonly Uint8Array[]): void {
     // Told to the other instances even when the room has unloaded meanwhile.
-    this.opts.fanout.committed?.(name, updates);
+    this.opts.fanout.committed(name, updates);
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;

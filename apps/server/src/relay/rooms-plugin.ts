@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createRelayScaleOut } from '../fanout/scale-out.js';
+import { createRelayFanout } from '../fanout/scale-out.js';
 import { RelayRoomSource } from './admin-source.js';
 import { createDocStore } from './persistence/create-store.js';
 import { storageStartupError } from './persistence/storage-startup.js';
@@ -24,7 +24,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
   const { config } = ctx;
   const store = createDocStore(config, ctx.metrics);
-  const scale = await createRelayScaleOut(app, store);
+  const fanout = await createRelayFanout(app);
   try {
     await store.init();
   } catch (err) {
@@ -32,7 +32,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   }
   const registry = new RoomRegistry({
     store,
-    fanout: scale.fanout,
+    fanout,
     metrics: ctx.metrics,
     log: ctx.log.child({ component: 'relay' }),
     flushMs: config.PERSIST_FLUSH_MS,
@@ -43,7 +43,6 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
     limits: updateLimitsFrom(config),
     presence: presenceLimitsFrom(config),
   });
-  scale.bind(registry);
   ctx.admin.addSource(new RelayRoomSource(store, registry));
   await ctx.admin.useRevocationStore(store);
 
