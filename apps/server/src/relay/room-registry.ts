@@ -9,11 +9,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
-import type { RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
+import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
+import { RemoteIntake } from './remote-intake.js';
 import { Room } from './room.js';
 import type { UpdateRefused } from './update-check.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
@@ -62,12 +63,12 @@ export class RoomRegistry extends EventEmitter {
   /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
   private readonly reported = new Map<string, number>();
   private readonly limits: UpdateLimits;
-  /** rooms being read from storage, with what other instances told meanwhile (applied once loaded) */
-  private readonly arriving = new Map<string, RemoteEvent[]>();
+  /** what other instances tell about the rooms held here */
+  private readonly remote: RemoteIntake;
 
   constructor(private readonly opts: RegistryOptions) {
     super();
-    opts.fanout.onResync(() => this.catchUp());
+    this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
     this.persist = new FlushQueue(opts.store, {
@@ -105,7 +106,7 @@ export class RoomRegistry extends EventEmitter {
     if (room.unloaded) return;
     this.rooms.delete(room.name);
     room.destroy();
-    this.unsubscribe(room.name);
+    this.remote.unsubscribe(room.name);
     this.opts.metrics.relayRooms.dec();
     this.emit('unloaded', room.name);
   }
@@ -197,20 +198,19 @@ export class RoomRegistry extends EventEmitter {
   private async loadFromStorage(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
-    this.arriving.set(name, []);
-    await this.opts.fanout.subscribe(name, (event) => this.remote(name, event));
+    await this.remote.subscribe(name);
     let stored: Awaited<ReturnType<DocStore['load']>>;
     try {
       stored = await this.opts.store.load(name);
     } catch (err) {
-      this.unsubscribe(name);
+      this.remote.unsubscribe(name);
       throw err;
     }
     let loaded: { value: Room; quarantined: Quarantined[] };
     try {
       loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
     } catch (err) {
-      this.unsubscribe(name);
+      this.remote.unsubscribe(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
       throw err;
     }
@@ -220,50 +220,10 @@ export class RoomRegistry extends EventEmitter {
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
-    const arrived = this.arriving.get(name) ?? [];
-    this.arriving.delete(name);
-    for (const event of arrived) this.remote(name, event);
+    this.remote.loaded(name);
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;
-  }
-
-  private unsubscribe(name: string): void {
-    this.arriving.delete(name);
-    this.opts.fanout.unsubscribe(name);
-  }
-
-  /** What another instance told about a room we hold (held back while it loads). */
-  private remote(name: string, event: RemoteEvent): void {
-    const pending = this.arriving.get(name);
-    if (pending) return void pending.push(event);
-    const room = this.rooms.get(name);
-    if (!room || room.unloaded) return;
-    if (event.kind === 'reload') return this.reread(room);
-    try {
-      room.applyRemote(event);
-    } catch (err) {
-      // A remote update that fails to apply leaves the document suspect: reload the room.
-      this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');
-      this.reload(room);
-    }
-  }
-
-  /** After a fan-out outage: every held room re-reads storage for what it may have missed. */
-  private catchUp(): void {
-    for (const room of this.rooms.values()) this.reread(room);
-  }
-
-  private reread(room: Room): void {
-    this.opts.store
-      .load(room.name)
-      .then((stored) => {
-        if (!room.unloaded) room.applyStoredState(stored);
-      })
-      .catch((err: unknown) => {
-        this.opts.metrics.storageErrors.inc({ op: 'load' });
-        this.opts.log.warn({ err, room: room.name }, 'relay catch-up read failed');
-      });
   }
 
   private createRoom(name: string): Room {
