@@ -9,7 +9,6 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
-import { relayRegistry } from '../apps/server/src/routes/relay/index.js';
 import { signature } from '../apps/server/src/webhooks/delivery.js';
 import { serverPerTest, TEST_SECRET, testToken } from './helpers/server.js';
 import { RawClient } from './fixtures/relay-clients.js';
@@ -41,7 +40,7 @@ describe('docs/operations.md admin examples', () => {
     d.getText('t').insert(0, 'hello');
     writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, Y.encodeStateAsUpdate(d))));
     await writer.next((m) => m.type === 'update');
-    await relayRegistry(server.app)?.drain();
+    await server.app.relayRooms.drain();
     const body = JSON.stringify({ type: 'room.changed', room: 'acme-conversation-1', at: 1, updates: 1 });
     const env = {
       ...process.env,

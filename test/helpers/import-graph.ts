@@ -1,53 +1,113 @@
 /**
- * The relative-import graph of a source tree and its cycles. A regex over `import`/`export ...
- * from` (type-only imports included: a cycle of types is still a knot for the reader), `./x.js`
- * resolved to `./x.ts`. Package imports are not followed.
+ * The relative-import graph of the TypeScript sources, and its cycles (strongly connected
+ * components of more than one file, or a file importing itself). Used by test/import-cycles.test.ts.
  */
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+/** file -> the files it imports (absolute paths) */
+export type ImportGraph = Map<string, Set<string>>;
 
-export function sourceFiles(dir: string): string[] {
+// `import ... from './x.js'`, `export ... from './x.js'`, `import './x.js'`, `import('./x.js')`.
+const SPECIFIERS = [
+  /\b(?:import|export)\s[^;]*?\sfrom\s*['"](\.{1,2}\/[^'"]+)['"]/g,
+  /\bimport\s*['"](\.{1,2}\/[^'"]+)['"]/g,
+  /\bimport\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g,
+];
+
+/** Every .ts file under dir (not .d.ts), recursively. */
+export function tsFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name.startsWith('.')) continue;
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.(ts|mts)$/.test(name) && !name.endsWith('.d.ts')) out.push(path);
+    if (statSync(path).isDirectory()) out.push(...tsFiles(path));
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
   }
   return out;
 }
 
-export function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const out: string[] = [];
-  for (const m of text.matchAll(IMPORT)) {
-    const spec = m[1] ?? m[2]!;
-    const base = resolve(dirname(file), spec);
-    const candidates = [base.replace(/\.js$/, '.ts'), base.replace(/\.mjs$/, '.mts'), base, `${base}.ts`, join(base, 'index.ts')];
-    const found = candidates.find((c) => existsSync(c) && statSync(c).isFile());
-    if (found) out.push(found);
-  }
-  return out;
+/** The relative specifiers a source text imports or re-exports (type-only ones included). */
+export function relativeSpecifiers(source: string): string[] {
+  const text = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const found = new Set<string>();
+  for (const pattern of SPECIFIERS) for (const m of text.matchAll(pattern)) found.add(m[1] as string);
+  return [...found];
 }
 
-/** Every elementary cycle found by a depth-first walk, as paths relative to `root` (one per back edge). */
-export function findCycles(files: readonly string[], root: string): string[][] {
-  const graph = new Map(files.map((f) => [f, importsOf(f)]));
-  const state = new Map<string, 'open' | 'done'>();
+/** The file a specifier names: x.js -> x.ts, x -> x.ts, dir -> dir/index.ts; null when none. */
+export function resolveSpecifier(from: string, specifier: string): string | null {
+  const base = resolve(dirname(from), specifier);
+  const candidates = [
+    base.replace(/\.js$/, '.ts'),
+    `${base}.ts`,
+    join(base, 'index.ts'),
+    join(base.replace(/\.js$/, ''), 'index.ts'),
+  ];
+  return candidates.find((c) => c.endsWith('.ts') && existsSync(c) && statSync(c).isFile()) ?? null;
+}
+
+/** The graph of the given files, from their own text (read with `read`, for tests). */
+export function importGraph(files: string[], read: (file: string) => string = (f) => readFileSync(f, 'utf8'), resolveFn = resolveSpecifier): ImportGraph {
+  const graph: ImportGraph = new Map();
+  for (const file of files) {
+    const targets = new Set<string>();
+    for (const spec of relativeSpecifiers(read(file))) {
+      const target = resolveFn(file, spec);
+      if (target) targets.add(target);
+    }
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+/** Strongly connected components that are cycles (Tarjan, iterative), each sorted. */
+export function importCycles(graph: ImportGraph): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
   const stack: string[] = [];
   const cycles: string[][] = [];
-  const visit = (file: string): void => {
-    state.set(file, 'open');
-    stack.push(file);
-    for (const next of graph.get(file) ?? []) {
-      if (state.get(next) === 'open') cycles.push([...stack.slice(stack.indexOf(next)), next].map((f) => relative(root, f)));
-      else if (!state.has(next) && graph.has(next)) visit(next);
+  for (const root of graph.keys()) {
+    if (index.has(root)) continue;
+    const work: Array<{ node: string; edges: string[]; i: number }> = [];
+    const enter = (node: string): void => {
+      index.set(node, next);
+      low.set(node, next);
+      next++;
+      stack.push(node);
+      onStack.add(node);
+      work.push({ node, edges: [...(graph.get(node) ?? [])], i: 0 });
+    };
+    enter(root);
+    while (work.length > 0) {
+      const frame = work[work.length - 1] as { node: string; edges: string[]; i: number };
+      if (frame.i < frame.edges.length) {
+        const to = frame.edges[frame.i++] as string;
+        if (!index.has(to)) enter(to);
+        else if (onStack.has(to)) low.set(frame.node, Math.min(low.get(frame.node) as number, index.get(to) as number));
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent) low.set(parent.node, Math.min(low.get(parent.node) as number, low.get(frame.node) as number));
+      if (low.get(frame.node) !== index.get(frame.node)) continue;
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop() as string;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== frame.node);
+      const selfLoop = graph.get(frame.node)?.has(frame.node) ?? false;
+      if (component.length > 1 || selfLoop) cycles.push(component.sort());
     }
-    stack.pop();
-    state.set(file, 'done');
-  };
-  for (const file of files) if (!state.has(file)) visit(file);
+  }
   return cycles;
+}
+
+/** A component as repository-relative paths, for messages and allow-lists. */
+export function describeCycle(root: string, cycle: string[]): string[] {
+  return cycle.map((f) => relative(root, f));
 }

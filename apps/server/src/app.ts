@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fastifyWebsocket from '@fastify/websocket';
+import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { closeWith } from '@sync-suite/shared';
@@ -18,6 +19,7 @@ import { Readiness } from './health/readiness.js';
 import { clientErrorHandler, installErrorHandler } from './http/client-errors.js';
 import { installCors } from './http/cors.js';
 import redisLinkPlugin from './fanout/redis-link-plugin.js';
+import relayRoomsPlugin from './relay/rooms-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
 import { installAdmission, onSocketError } from './ws/upgrade-hooks.js';
@@ -116,11 +118,13 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   installCors(app, config.CORS_ORIGINS);
   // Shared services, decorated once on the root instance (fastify-plugin), before the endpoints.
   await app.register(redisLinkPlugin);
+  await app.register(relayRoomsPlugin);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(signalingRoutes);
   await app.register(relayRoutes);
-  await app.register(sealedRoutes);
+  // fastify-plugin: its `app.sealedRooms` decorator must reach the root instance.
+  await app.register(fp(sealedRoutes, { name: 'sync-sealed', fastify: '5.x' }));
   await app.register(turnCredentialsRoutes);
   await app.register(statusRoutes);
   await app.register(adminRoutes);

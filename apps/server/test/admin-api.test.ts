@@ -131,7 +131,7 @@ describe('/admin/rooms', () => {
     a.doc.getText('text').insert(0, 'secret message');
     other.doc.getText('text').insert(0, 'kept');
     await docUntil(b.doc, () => textOf(b.doc) === 'secret message');
-    const registry = (await import('../src/routes/relay/index.js')).relayRegistry(server.app);
+    const registry = server.app.relayRooms;
     await registry?.drain();
 
     const list = await admin(server, 'GET', '/admin/rooms?prefix=acme-conversation-&limit=1');

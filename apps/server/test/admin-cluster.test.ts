@@ -9,7 +9,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient as RelayClient, docUntil, stockClient, synced, textOf, until, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import { RawClient as SignalClient } from './signaling-client.js';
-import { relayRegistry } from '../src/routes/relay/index.js';
 import { urlWithSchema, schemaForThisFile, withPg } from './postgres-helpers.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -108,7 +107,7 @@ describe('admin API on two instances (Redis + PostgreSQL)', () => {
     const rows = (table: string) =>
       withPg(async (c) => Number((await c.query(`SELECT count(*) AS n FROM "${schema}".${table} WHERE room = $1`, [room])).rows[0].n));
     const stored = async () => [await rows('relay_updates'), await rows('relay_snapshots'), await rows('relay_rooms')];
-    await relayRegistry(s0.app)?.drain(); // committed
+    await s0.app.relayRooms.drain(); // committed
     expect((await stored())[0]).toBeGreaterThan(0);
     expect((await admin(s1, 'GET', `/admin/rooms/${room}`))).toMatchObject({ room, entries: 1, connections: 1 });
 

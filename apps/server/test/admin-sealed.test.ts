@@ -66,7 +66,7 @@ async function deleteScenario(server: TestServer, stored: () => Promise<number>)
     await synced(p.p);
     p.doc.getText('t').insert(0, 'x');
   }
-  const relay = (await import('../src/routes/relay/index.js')).relayRegistry(server.app);
+  const relay = server.app.relayRooms;
   for (let i = 0; (await admin(server, 'GET', '/admin/rooms/acme-conversation-zplain')).json['entries'] !== 1; i++) {
     if (i > 100) throw new Error('plain rooms not stored');
     await relay?.drain();

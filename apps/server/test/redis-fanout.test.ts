@@ -18,7 +18,6 @@ import { REMOTE_ORIGIN } from '../src/relay/room.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { RoomRegistry } from '../src/relay/room-registry.js';
-import { relayRegistry } from '../src/routes/relay/index.js';
 import { startServers, type TestServer } from '../../../test/helpers/server.js';
 import { docUntil, stockProvider, synced, textOf, until, type StockProvider } from '../../../test/fixtures/relay-clients.js';
 import { RawClient, metricValue } from './signaling-client.js';
@@ -131,7 +130,7 @@ describe('relay across instances', () => {
     const onA = relayClient(a as TestServer, name);
     const onB = relayClient(b as TestServer, name);
     await Promise.all([synced(onA.p), synced(onB.p)]);
-    const roomA = relayRegistry((a as TestServer).app)?.rooms.get(name);
+    const roomA = (a as TestServer).app.relayRooms.rooms.get(name);
     expect(roomA).toBeDefined();
     let remoteAtA = 0;
     roomA?.doc.on('beforeTransaction', (tr: Y.Transaction) => {
@@ -205,10 +204,9 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
     }
   }
   const store = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), store, metrics, log });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
-  fanout.bind(registry);
   cleanup.push(async () => {
     await registry.close();
     await store.close();

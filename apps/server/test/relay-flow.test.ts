@@ -8,7 +8,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket as ServerSocket } from 'ws';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelaySyncStep1, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
-import { relayRegistry } from '../src/routes/relay/index.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
@@ -45,7 +44,7 @@ function docOf(messages: RelayMessage[]): Y.Doc {
 
 /** Holds the real engine's load() open until release(); entered resolves when a load starts. */
 function holdLoads(s: TestServer): { entered: Promise<string>; release: () => void } {
-  const store = relayRegistry(s.app)?.store;
+  const store = s.app.relayRooms.store;
   if (!store) throw new Error('relay registry not found');
   const load = store.load.bind(store);
   let enter: (room: string) => void = () => undefined;
@@ -70,7 +69,7 @@ function onlyServerSocket(s: TestServer): ServerSocket {
 describe('relay: frames sent while the room loads', () => {
   it('are queued, then answered from the loaded document, in order', async () => {
     const server = await scope.start();
-    const registry = relayRegistry(server.app);
+    const registry = server.app.relayRooms;
     await registry?.store.append([{ room: ROOM, updates: [textUpdate('stored before', 1)] }]);
     const gate = holdLoads(server);
 
@@ -142,7 +141,7 @@ describe('relay: a receiver that stops reading', () => {
 
     // The writer heard every one of its updates back, and the room holds all of them.
     expect(writer.closeCode).toBeNull();
-    expect(relayRegistry(server.app)?.rooms.get(ROOM)?.doc.getText('text').length).toBe(ROUNDS * PER_ROUND * 60_000);
+    expect(server.app.relayRooms.rooms.get(ROOM)?.doc.getText('text').length).toBe(ROUNDS * PER_ROUND * 60_000);
     expect(await metric(server.url, 'sync_relay_connections')).toBe(1);
   });
 });

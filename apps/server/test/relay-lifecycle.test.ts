@@ -5,7 +5,6 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
-import { relayRegistry } from '../src/routes/relay/index.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { serverPerTest } from '../../../test/helpers/server.js';
@@ -52,7 +51,7 @@ describe('relay room lifecycle', () => {
     const [a, b] = [await RawClient.connect(`${server.wsUrl}/relay/${name}`), await RawClient.connect(`${server.wsUrl}/relay/${name}`)];
     a.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('kept'))));
     await b.next((m) => m.type === 'update', 5000, 'update at b');
-    const registry = relayRegistry(server.app) as RoomRegistry;
+    const registry = server.app.relayRooms;
     await registry.drain();
     const room = registry.rooms.get(name);
     expect(room).toBeDefined();
@@ -71,7 +70,7 @@ describe('relay room lifecycle', () => {
 
   it('opening and closing 1,000 rooms brings sync_relay_rooms back to 0 and memory back near its start', async () => {
     const server = await scope.start({ ROOM_IDLE_MS: '20', PERSIST_FLUSH_MS: '10' });
-    const registry = relayRegistry(server.app) as RoomRegistry;
+    const registry = server.app.relayRooms;
     await touchRooms(server.wsUrl, 0, 100); // warm-up: code paths, JIT, pools
     await allUnloaded(registry);
     const start = heapAfterGc();
@@ -99,7 +98,7 @@ describe('relay room lifecycle', () => {
 
   it('compacts the log once it passes COMPACT_AFTER_UPDATES; loading is snapshot plus tail', async () => {
     const server = await scope.start({ COMPACT_AFTER_UPDATES: '10', PERSIST_FLUSH_MS: '5', ROOM_IDLE_MS: '60000' });
-    const registry = relayRegistry(server.app) as RoomRegistry;
+    const registry = server.app.relayRooms;
     const room = 'acme-conversation-compact';
     const doc = new Y.Doc();
     const p = stockProvider(2, server.wsUrl, room, doc);

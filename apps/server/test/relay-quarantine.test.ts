@@ -9,7 +9,6 @@ import * as Y from 'yjs';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { metric, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
-import { relayRegistry } from '../src/routes/relay/index.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import { deepNesting, hugeMap, updateOf } from './hostile-updates.js';
 import { Room } from '../src/relay/room.js';
@@ -21,7 +20,7 @@ const scope = serverPerTest();
 afterEach(() => scope.close());
 
 function registryOf(server: TestServer): RoomRegistry {
-  const registry = relayRegistry(server.app);
+  const registry = server.app.relayRooms;
   if (!registry) throw new Error('no relay');
   return registry;
 }

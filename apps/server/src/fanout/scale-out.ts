@@ -4,8 +4,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { LocalFanout, type RoomFanout } from '../relay/fanout.js';
-import type { DocStore } from '../relay/persistence/types.js';
-import type { RoomRegistry } from '../relay/room-registry.js';
 import { LocalTopicBus } from '../signaling/local-topic-bus.js';
 import type { TopicBus } from '../signaling/topic-bus.js';
 import { redisKeys } from './redis-keys.js';
@@ -37,24 +35,13 @@ export async function createTopicBus(app: FastifyInstance, opts: TopicBusOptions
   return bus;
 }
 
-export interface RelayScaleOut {
-  fanout: RoomFanout;
-  bind(registry: RoomRegistry): void;
-}
-
 /** The relay fan-out: local, or across instances through Redis. */
-export async function createRelayScaleOut(app: FastifyInstance, store: DocStore): Promise<RelayScaleOut> {
+export async function createRelayFanout(app: FastifyInstance): Promise<RoomFanout> {
   const pending = redisLinkFor(app);
-  if (!pending) return { fanout: new LocalFanout(), bind: () => undefined };
-  const fanout = new RedisRoomFanout({
+  if (!pending) return new LocalFanout();
+  return new RedisRoomFanout({
     link: await pending,
     keys: redisKeys(app.sync.config.REDIS_PREFIX),
-    store,
-    metrics: app.sync.metrics,
     log: app.sync.log.child({ component: 'relay-bus' }),
   });
-  return {
-    fanout,
-    bind: (registry) => fanout.bind(registry),
-  };
 }

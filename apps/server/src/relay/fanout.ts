@@ -1,11 +1,11 @@
 /**
- * Delivery of a room's messages to its connections. Rooms never walk their connections
- * themselves: today everything is in-process; with the scale-out issue an implementation will
- * also publish to other instances (and feed what it receives back through Room.applyRemote*).
+ * How a room's messages reach the other instances, and theirs reach it. A narrow interface:
+ * it knows room names and bytes, never rooms, storage or connections. The room delivers to its
+ * own connections itself (relay/room.ts); the registry applies what arrives (relay/room-registry.ts).
+ * In-process (LocalFanout) there is nobody to tell; across instances see fanout/redis-room-fanout.ts.
  */
-import type { Room } from './room.js';
 
-/** One receiver of relay messages: a local WebSocket today. */
+/** One receiver of relay messages: a local WebSocket. */
 export interface RelayPeer {
   readonly id: string;
   /** sends bytes as one binary frame; never throws */
@@ -16,26 +16,38 @@ export interface RelayPeer {
 
 export type FanoutKind = 'update' | 'awareness';
 
+/** What another instance told about a room. */
+export type RemoteEvent =
+  /** a relay message (update or awareness) accepted there */
+  | { kind: 'message'; payload: Uint8Array }
+  /** a room was loaded there: whoever holds presence for it answers with it */
+  | { kind: 'awareness-query' }
+  /** updates committed there could not be published: re-read the room from storage */
+  | { kind: 'reload' };
+
+export type RemoteHandler = (event: RemoteEvent) => void;
+
 export interface RoomFanout {
-  /** Deliver `message` to every connection of the room, the sender included. */
-  publish(room: string, peers: Iterable<RelayPeer>, message: Uint8Array, kind: FanoutKind): void;
+  /** A message the room delivered to its own connections: awareness goes to the others at once. */
+  publish(room: string, message: Uint8Array, kind: FanoutKind): void;
   /**
-   * After the room's updates are committed (multi-instance: only then are they told to the other
-   * instances, so an instance that subscribes and then reads storage sees each update in one of
-   * the two, and none is known elsewhere while it could still be lost with this instance).
+   * After the room's updates are committed: only then are they told to the other instances, so
+   * an instance that subscribes and then reads storage sees each update in one of the two, and
+   * none is known elsewhere while it could still be lost with this instance.
    */
-  committed?(room: string, updates: readonly Uint8Array[]): void;
-  /** Before the room is read from storage (multi-instance: start listening, so nothing is missed). */
-  beforeLoad?(room: string): Promise<void>;
-  /** The room is in memory (multi-instance: apply what arrived while it loaded). */
-  afterLoad?(room: Room): void;
-  /** The room left memory, or failed to load. */
-  unloaded?(room: string): void;
+  committed(room: string, updates: readonly Uint8Array[]): void;
+  /** Start listening to the room (before it is read from storage, so nothing is missed). */
+  subscribe(room: string, handler: RemoteHandler): Promise<void>;
+  unsubscribe(room: string): void;
+  /** `handler` runs when messages may have been lost (the link came back after an outage). */
+  onResync(handler: () => void): void;
 }
 
-/** In-process delivery: the same bytes to each local peer. */
+/** A single instance: nobody else to tell. */
 export class LocalFanout implements RoomFanout {
-  publish(_room: string, peers: Iterable<RelayPeer>, message: Uint8Array): void {
-    for (const peer of peers) peer.send(message);
-  }
+  publish(): void {}
+  committed(): void {}
+  async subscribe(): Promise<void> {}
+  unsubscribe(): void {}
+  onResync(): void {}
 }

@@ -14,6 +14,7 @@ import { FlushQueue } from './persistence/flush-queue.js';
 import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
+import { RemoteIntake } from './remote-intake.js';
 import { Room } from './room.js';
 import type { UpdateRefused } from './update-check.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
@@ -62,9 +63,12 @@ export class RoomRegistry extends EventEmitter {
   /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
   private readonly reported = new Map<string, number>();
   private readonly limits: UpdateLimits;
+  /** what other instances tell about the rooms held here */
+  private readonly remote: RemoteIntake;
 
   constructor(private readonly opts: RegistryOptions) {
     super();
+    this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
     this.persist = new FlushQueue(opts.store, {
@@ -102,7 +106,7 @@ export class RoomRegistry extends EventEmitter {
     if (room.unloaded) return;
     this.rooms.delete(room.name);
     room.destroy();
-    this.opts.fanout.unloaded?.(room.name);
+    this.remote.unsubscribe(room.name);
     this.opts.metrics.relayRooms.dec();
     this.emit('unloaded', room.name);
   }
@@ -194,19 +198,19 @@ export class RoomRegistry extends EventEmitter {
   private async loadFromStorage(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
-    await this.opts.fanout.beforeLoad?.(name);
+    await this.remote.subscribe(name);
     let stored: Awaited<ReturnType<DocStore['load']>>;
     try {
       stored = await this.opts.store.load(name);
     } catch (err) {
-      this.opts.fanout.unloaded?.(name);
+      this.remote.unsubscribe(name);
       throw err;
     }
     let loaded: { value: Room; quarantined: Quarantined[] };
     try {
       loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
     } catch (err) {
-      this.opts.fanout.unloaded?.(name);
+      this.remote.unsubscribe(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
       throw err;
     }
@@ -216,7 +220,7 @@ export class RoomRegistry extends EventEmitter {
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
     this.rooms.set(name, room);
-    this.opts.fanout.afterLoad?.(room);
+    this.remote.loaded(name);
     this.opts.metrics.relayRooms.inc();
     this.emit('loaded', name);
     return room;
@@ -290,7 +294,7 @@ export class RoomRegistry extends EventEmitter {
 
   private committed(name: string, updates: readonly Uint8Array[]): void {
     // Told to the other instances even when the room has unloaded meanwhile.
-    this.opts.fanout.committed?.(name, updates);
+    this.opts.fanout.committed(name, updates);
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;

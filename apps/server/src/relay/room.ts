@@ -8,12 +8,13 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import {
   encodeRelayMessage,
+  readRelayMessage,
   writeRelayAwareness,
   writeRelaySyncStep1,
   writeRelaySyncStep2,
   writeRelayUpdate,
 } from '@sync-suite/shared';
-import type { FanoutKind, RelayPeer, RoomFanout } from './fanout.js';
+import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
 import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
@@ -195,6 +196,23 @@ export class Room {
     return entries.length - kept.length;
   }
 
+  /**
+   * What another instance told (relay/fanout.ts): a relay message is applied like
+   * applyRemoteUpdates / applyRemoteAwareness; a presence query is answered when we hold presence.
+   * Throws when a message cannot be decoded or applied (the document is then suspect).
+   */
+  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' }>): void {
+    if (event.kind === 'awareness-query') {
+      if (this.conns.size > 0 && this.awareness.getStates().size > 0) this.hooks.fanout.publish(this.name, this.awarenessMessage(), 'awareness');
+      return;
+    }
+    const decoded = readRelayMessage(event.payload);
+    if (!decoded.ok) throw new Error(`undecodable relay frame from another instance: ${decoded.error.error}`);
+    const m = decoded.message;
+    if (m.type === 'update' || m.type === 'sync-step2') this.applyRemoteUpdates([m.update]);
+    else if (m.type === 'awareness') this.applyRemoteAwareness(m.update, event.payload);
+  }
+
   /** Every known awareness state, for query-awareness. */
   awarenessMessage(clients: number[] = [...this.awareness.getStates().keys()]): Uint8Array {
     return encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients)));
@@ -208,8 +226,10 @@ export class Room {
     this.doc.destroy();
   }
 
+  /** To every local connection, the sender included, then to the other instances. */
   private publish(message: Uint8Array, kind: FanoutKind): void {
-    this.hooks.fanout.publish(this.name, this.conns.keys(), message, kind);
+    for (const peer of this.conns.keys()) peer.send(message);
+    this.hooks.fanout.publish(this.name, message, kind);
   }
 
   /** Applies in one transaction; true if the document changed or holds new pending structs. */

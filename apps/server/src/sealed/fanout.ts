@@ -3,8 +3,12 @@
  * (redis-fanout.ts). The room delivers to its own connections; the fan-out only tells the other
  * instances, and feeds what they tell back into SealedRoom.deliver / remotePresence / remoteLeft.
  */
-import type { SealedRegistry } from './registry.js';
 import type { SealedRoom } from './room.js';
+
+/** What a fan-out reads of the registry (an interface, so this file does not import registry.ts). */
+export interface SealedRooms {
+  readonly rooms: ReadonlyMap<string, SealedRoom>;
+}
 
 export interface SealedFanout {
   /** committed entries (after the commit, with their seq) */
@@ -16,7 +20,7 @@ export interface SealedFanout {
   /** the room is in memory: deliver what arrived meanwhile, ask the others for their presence */
   afterLoad(room: SealedRoom): void;
   unloaded(room: string): void;
-  bind(registry: SealedRegistry): void;
+  bind(registry: SealedRooms): void;
 }
 
 export class LocalSealedFanout implements SealedFanout {

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
-import type { ServerContext } from '../../context.js';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { sharedNewRoomLimiter } from '../../limits/new-rooms.js';
 import { SealedRoomSource } from '../../sealed/admin-source.js';
@@ -57,7 +56,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     registry.close();
     await store.close();
   });
-  registries.set(ctx, registry);
+  app.decorate('sealedRooms', registry);
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
@@ -74,9 +73,14 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   app.get('/sealed', { websocket: true }, handler);
 }
 
-const registries = new WeakMap<ServerContext, SealedRegistry>();
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the sealed rooms in memory (registered with fastify-plugin by app.ts, so on the root instance) */
+    sealedRooms: SealedRegistry;
+  }
+}
 
-/** The sealed rooms, for tests and the status page. */
+/** The sealed rooms, for tests: `app.sealedRooms`. */
 export function sealedRegistry(app: FastifyInstance): SealedRegistry | undefined {
-  return registries.get(app.sync);
+  return app.sealedRooms;
 }

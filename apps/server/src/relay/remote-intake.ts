@@ -1,0 +1,82 @@
+/**
+ * What other instances tell about the rooms this one holds, for the registry: subscribes a room
+ * before it is read from storage, holds back what arrives until it is loaded, then hands each
+ * event to the room (Room.applyRemote). A room whose remote update fails to apply is reloaded;
+ * after a fan-out outage, or when asked, a room re-reads its stored state.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+import type { RemoteEvent, RoomFanout } from './fanout.js';
+import type { DocStore } from './persistence/types.js';
+import type { Room } from './room.js';
+
+export interface RemoteIntakeOptions {
+  fanout: RoomFanout;
+  store: DocStore;
+  /** the rooms in memory (the registry's) */
+  rooms: ReadonlyMap<string, Room>;
+  /** evict the room and close its connections so they resync from a fresh load */
+  reload(room: Room): void;
+  metrics: ServerMetrics;
+  log: FastifyBaseLogger;
+}
+
+export class RemoteIntake {
+  /** rooms being read from storage, with what other instances told meanwhile */
+  private readonly arriving = new Map<string, RemoteEvent[]>();
+
+  constructor(private readonly opts: RemoteIntakeOptions) {
+    opts.fanout.onResync(() => this.catchUp());
+  }
+
+  /** Before the room is read from storage: listen, and hold back what arrives. */
+  async subscribe(name: string): Promise<void> {
+    this.arriving.set(name, []);
+    await this.opts.fanout.subscribe(name, (event) => this.received(name, event));
+  }
+
+  /** The room is in memory: apply what arrived while it loaded. */
+  loaded(name: string): void {
+    const arrived = this.arriving.get(name) ?? [];
+    this.arriving.delete(name);
+    for (const event of arrived) this.received(name, event);
+  }
+
+  /** The room left memory, or failed to load. */
+  unsubscribe(name: string): void {
+    this.arriving.delete(name);
+    this.opts.fanout.unsubscribe(name);
+  }
+
+  private received(name: string, event: RemoteEvent): void {
+    const pending = this.arriving.get(name);
+    if (pending) return void pending.push(event);
+    const room = this.opts.rooms.get(name);
+    if (!room || room.unloaded) return;
+    if (event.kind === 'reload') return this.reread(room);
+    try {
+      room.applyRemote(event);
+    } catch (err) {
+      // A remote update that fails to apply leaves the document suspect: reload the room.
+      this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');
+      this.opts.reload(room);
+    }
+  }
+
+  /** After a fan-out outage: every held room re-reads storage for what it may have missed. */
+  private catchUp(): void {
+    for (const room of this.opts.rooms.values()) this.reread(room);
+  }
+
+  private reread(room: Room): void {
+    this.opts.store
+      .load(room.name)
+      .then((stored) => {
+        if (!room.unloaded) room.applyStoredState(stored);
+      })
+      .catch((err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'load' });
+        this.opts.log.warn({ err, room: room.name }, 'relay catch-up read failed');
+      });
+  }
+}
