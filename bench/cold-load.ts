@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as decoding from 'lib0/decoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
@@ -25,6 +25,7 @@ import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
 import { BENCH_AUTH_SECRET, productionBundle, serverNodeFlags } from './lib/bundle.js';
 import { listening } from './lib/listening.js';
+import { runIfMain } from './lib/main.js';
 import { pace } from './lib/pace.js';
 import { median, rounds, spread } from './lib/stats.js';
 import { syncFrame } from './lib/sync-frame.js';
@@ -243,12 +244,4 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
   }));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => (console.table(r), process.exit(0)),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

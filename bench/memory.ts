@@ -15,12 +15,13 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
 import { BENCH_AUTH_SECRET, productionBundle } from './lib/bundle.js';
 import { listening } from './lib/listening.js';
+import { runIfMain } from './lib/main.js';
 import { median, rounds, spread } from './lib/stats.js';
 import { syncFrame } from './lib/sync-frame.js';
 
@@ -139,12 +140,4 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
   });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => (console.table(r), process.exit(0)),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);
