@@ -15,19 +15,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
 import { BENCH_AUTH_SECRET, productionBundle, serverNodeFlags } from './lib/bundle.js';
+import { listening } from './lib/listening.js';
+import { runIfMain } from './lib/main.js';
 import { pace } from './lib/pace.js';
 import { median, rounds, spread } from './lib/stats.js';
+import { syncFrame } from './lib/sync-frame.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MESSAGES = Number(process.env['BENCH_COLD_MESSAGES'] ?? 10_000);
@@ -66,28 +67,6 @@ async function servers(): Promise<Server[]> {
       url: (port) => `ws://127.0.0.1:${port}/${ROOM}`,
     },
   ];
-}
-
-async function listening(child: ChildProcess, port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error('server exited during start');
-    const ok = await new Promise<boolean>((done) => {
-      const sock = tcpConnect(port, '127.0.0.1', () => (sock.destroy(), done(true)));
-      sock.on('error', () => done(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error('server did not start');
-}
-
-function syncFrame(type: number, payload: Uint8Array): Uint8Array {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, 0);
-  encoding.writeVarUint(e, type);
-  encoding.writeVarUint8Array(e, payload);
-  return encoding.toUint8Array(e);
 }
 
 /** Every writer's edits, encoded up front: writer w types messages w, w+10, ... each in EDITS inserts. */
@@ -265,12 +244,4 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
   }));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => (console.table(r), process.exit(0)),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -13,16 +13,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as encoding from 'lib0/encoding';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
 import { BENCH_AUTH_SECRET, productionBundle } from './lib/bundle.js';
+import { listening } from './lib/listening.js';
+import { runIfMain } from './lib/main.js';
 import { median, rounds, spread } from './lib/stats.js';
+import { syncFrame } from './lib/sync-frame.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env['BENCH_MEMORY_CONNECTIONS'] ?? 5000);
@@ -70,27 +71,8 @@ async function servers(): Promise<Server[]> {
   ];
 }
 
-async function listening(child: ChildProcess, port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error('server exited during start');
-    const ok = await new Promise<boolean>((done) => {
-      const sock = tcpConnect(port, '127.0.0.1', () => (sock.destroy(), done(true)));
-      sock.on('error', () => done(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error('server did not start');
-}
-
-const STEP1 = (() => {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, 0);
-  encoding.writeVarUint(e, 0);
-  encoding.writeVarUint8Array(e, new Uint8Array([0]));
-  return encoding.toUint8Array(e);
-})();
+/** Sync step 1 with an empty state vector. */
+const STEP1 = syncFrame(0, new Uint8Array([0]));
 
 /** One idle connection: relay after its sync handshake, signaling after a subscribe that took. */
 async function open(kind: Kind, url: string, room: string): Promise<WebSocket> {
@@ -158,12 +140,4 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
   });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => (console.table(r), process.exit(0)),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

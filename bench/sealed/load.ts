@@ -10,13 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { randomBytes } from 'node:crypto';
 import { startServer } from '../../test/helpers/server.js';
 import { sealedRegistry } from '../../apps/server/src/routes/sealed/index.js';
 import { EnvelopeKind, SealedKeys } from '../../packages/client/src/sealed/envelope.js';
+import { syncFrame } from '../lib/sync-frame.js';
 import { BenchSealedClient } from './raw-client.js';
 
 export interface LoadResult {
@@ -120,14 +120,6 @@ async function loadSealed(wsUrl: string, room: string, keys: SealedKeys, message
   client.close();
   if (doc.getArray('messages').length !== messages) throw new Error(`sealed load got ${doc.getArray('messages').length} messages`);
   return { ms, bytes };
-}
-
-function syncFrame(type: number, payload: Uint8Array): Uint8Array {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, 0);
-  encoding.writeVarUint(e, type);
-  encoding.writeVarUint8Array(e, payload);
-  return encoding.toUint8Array(e);
 }
 
 /** y-websocket: the same per-message updates, then a step 1 whose answer proves they were applied. */

@@ -3,20 +3,14 @@
  * signaling unreachable) both devices reach `relay` and sync; and the relay is the mailbox
  * that carries edits to a device that comes online after the author left.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess } from './helpers/peer-process.js';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerProcess } from './helpers/peer-process.js';
 import { metric } from './helpers/metrics.js';
 
-const scope = serverPerTest();
-afterEach(() => scope.close());
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  scope.track(p);
-  return p;
-}
+const { scope, peer } = devicesPerTest();
 
 async function bothOnRelay(room: string, extra: Record<string, unknown>): Promise<[PeerProcess, PeerProcess]> {
   const [a, b] = [peer('phone'), peer('desktop')];

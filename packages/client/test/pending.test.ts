@@ -4,23 +4,13 @@
  * confirmed them; edits made while connected are confirmed too. In a sealed room the relay
  * confirms by acking the envelopes it committed (third test).
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerEvent, PeerProcess } from './helpers/peer-process.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-});
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  peers.push(p);
-  return p;
-}
+const { scope, peer } = devicesPerTest();
 
 const pendingIs = (n: number) => (e: PeerEvent) => e.ev === 'status' && e['pending'] === n;
 
@@ -31,9 +21,13 @@ async function confirmedAfter(p: PeerProcess, status: string): Promise<void> {
   await p.waitFor(pendingIs(0), `pending 0 within 1 s of ${status}`, 1_000, since);
 }
 
-it('relay: pending counts offline edits and returns to 0 once the relay holds them', async () => {
+/**
+ * Two edits while the server is down (pending 2), then the server comes up: pending returns to 0
+ * once the relay confirmed them, and an edit made online rises to 1 and returns to 0.
+ */
+async function offlineThenConfirmed(room: string, extra: Record<string, unknown> = {}): Promise<PeerProcess> {
   const port = await freePort();
-  const start = { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-pending', blockWebrtc: true, relayGraceMs: 0 };
+  const start = { serverUrl: `http://127.0.0.1:${port}`, room, blockWebrtc: true, relayGraceMs: 0, ...extra };
   const a = peer('phone');
   await a.send('start', start);
   await a.send('push', { text: 'one' });
@@ -48,6 +42,11 @@ it('relay: pending counts offline edits and returns to 0 once the relay holds th
   await a.send('push', { text: 'three' });
   await a.waitFor(pendingIs(1), 'pending 1 after an edit online', 5_000, mark);
   await a.waitFor(pendingIs(0), 'pending 0 again', 5_000, mark);
+  return a;
+}
+
+it('relay: pending counts offline edits and returns to 0 once the relay holds them', async () => {
+  await offlineThenConfirmed('test-conversation-pending');
 });
 
 it('WebRTC: a peer confirms what was edited before it came (no relay reachable)', async () => {
@@ -65,20 +64,6 @@ it('WebRTC: a peer confirms what was edited before it came (no relay reachable)'
 });
 
 it('sealed relay: pending counts offline edits and returns to 0 once the server acked them', async () => {
-  const port = await freePort();
-  const start = { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-pending-sealed', blockWebrtc: true, relayGraceMs: 0, sealedKey: '11'.repeat(32) };
-  const a = peer('phone');
-  await a.send('start', start);
-  await a.send('push', { text: 'one' });
-  await a.send('push', { text: 'two' });
-  await a.waitFor(pendingIs(2), 'pending 2 while offline');
-
-  await scope.start({ AUTH_SECRET: TEST_SECRET, PORT: String(port) });
-  await confirmedAfter(a, 'relay');
-
-  const mark = a.mark;
-  await a.send('push', { text: 'three' });
-  await a.waitFor(pendingIs(1), 'pending 1 after an edit online', 5_000, mark);
-  await a.waitFor(pendingIs(0), 'pending 0 again', 5_000, mark);
+  const a = await offlineThenConfirmed('test-conversation-pending-sealed', { sealedKey: '11'.repeat(32) });
   expect((await a.send('state')) as { sealedPending: number }).toMatchObject({ sealedPending: 0 });
 });

@@ -3,36 +3,21 @@
  * server is down, is killed with SIGKILL, restarts still offline and finds its edits on disk,
  * edits again; then the server comes up and another device receives every edit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { freePort } from '../../../test/helpers/process.js';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
 import { updateLogPersistence } from '../src/persistence/update-log.js';
 import type { UpdateLogStore } from '../src/persistence/types.js';
-import { PeerProcess } from './helpers/peer-process.js';
+import { devicesPerTest } from './helpers/devices.js';
+import { tempDirPerTest } from './helpers/temp-dir.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-let dir: string | undefined;
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-function peer(name: string, env: Record<string, string> = {}): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET, ...env });
-  peers.push(p);
-  return p;
-}
+const tempDir = tempDirPerTest('client-persist-');
+const { scope, peer } = devicesPerTest();
 
 it('edits made offline survive SIGKILL and a restart, then reach another device', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'client-persist-'));
-  const file = join(dir, 'app.db');
+  const file = join(tempDir(), 'app.db');
   const port = await freePort();
   const serverUrl = `http://127.0.0.1:${port}`;
   const room = 'test-conversation-persist';

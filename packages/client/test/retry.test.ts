@@ -3,16 +3,11 @@
  * is refused by /signal and /relay. Each refusal is an `error` event with its source and code,
  * and the reconnects back off: a handful of getToken() calls and sockets in 10 s, not hundreds.
  */
-import { afterEach, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess } from './helpers/peer-process.js';
+import { expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-});
+const { scope, peer } = devicesPerTest();
 
 interface PeerState {
   sockets: Array<{ path: string }>;
@@ -24,8 +19,7 @@ const WINDOW_MS = 10_000;
 it('a token that does not cover the room: errors from signaling and relay, reconnects backed off', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
   const room = 'test-conversation-retry';
-  const p = new PeerProcess('removed', { TOKEN_SECRET: TEST_SECRET, TOKEN_ROOMS: 'test-conversation-someone-else' });
-  peers.push(p);
+  const p = peer('removed', { TOKEN_ROOMS: 'test-conversation-someone-else' });
   await p.send('start', { serverUrl: server.url, room, relayGraceMs: 0 });
   const started = Date.now();
   await p.waitFor((e) => e.ev === 'error' && e['source'] === 'signaling' && e['code'] === 4403, 'signaling error 4403');

@@ -4,21 +4,15 @@
  * and the last device to lose its WebRTC peers hands what it holds to the sealed relay.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
 import { sealedRegistry } from '../../../apps/server/src/routes/sealed/index.js';
-import { PeerProcess } from './helpers/peer-process.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerProcess } from './helpers/peer-process.js';
 import { metric } from './helpers/metrics.js';
 import { until } from './helpers/until.js';
 
-const scope = serverPerTest();
-afterEach(() => scope.close());
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  scope.track(p);
-  return p;
-}
+const { scope, peer } = devicesPerTest();
 
 describe('sealed key rotation', () => {
   it('a rotated device reads old entries; its snapshot uses the new key; a device with only the new key then loads everything', async () => {

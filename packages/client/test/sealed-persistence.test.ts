@@ -3,29 +3,16 @@
  * does not read the whole log again) and seals only what the server lacks (not its whole
  * document again); an edit made offline survives SIGKILL and reaches the other device.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerEvent } from './helpers/peer-process.js';
+import { tempDirPerTest } from './helpers/temp-dir.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-let dir: string | undefined;
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-function peer(name: string, env: Record<string, string> = {}): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET, ...env });
-  peers.push(p);
-  return p;
-}
+const tempDir = tempDirPerTest('client-sealed-persist-');
+const { scope, peer } = devicesPerTest();
 
 interface SealedState {
   sealedPending: number;
@@ -37,8 +24,7 @@ const COUNT = 40;
 const pendingIs = (n: number) => (e: PeerEvent) => e.ev === 'status' && e['pending'] === n;
 
 it('sealed + persistence: resume from the stored cursor, reseal only what the server lacks, offline edit survives SIGKILL', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'client-sealed-persist-'));
-  const file = join(dir, 'app.db');
+  const file = join(tempDir(), 'app.db');
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
   const room = 'test-conversation-sealed-persist';
   const online = { serverUrl: server.url, room, blockWebrtc: true, relayGraceMs: 0, sealedKey: '33'.repeat(32) };

@@ -3,16 +3,12 @@
  * with a fresh token before the token expires, with no visible status change, no edit lost and
  * nothing left unconfirmed (what was in flight at a swap is resent on the next socket).
  */
-import { afterEach, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
+import { expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerEvent } from './helpers/peer-process.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-});
+const { scope, peer } = devicesPerTest();
 
 interface PeerState {
   sockets: Array<{ path: string; sub: string | undefined }>;
@@ -25,11 +21,7 @@ const ROOM = 'test-conversation-expiry-sealed';
 
 it('20 s tokens: sealed sockets swapped with fresh tokens, status stays relay, every edit arrives and is acked', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
-  const pair = ['a', 'b'].map((n) => {
-    const p = new PeerProcess(`sealed-${n}`, { TOKEN_SECRET: TEST_SECRET, TOKEN_TTL: '20' });
-    peers.push(p);
-    return p;
-  }) as [PeerProcess, PeerProcess];
+  const pair = [peer('sealed-a', { TOKEN_TTL: '20' }), peer('sealed-b', { TOKEN_TTL: '20' })];
   await Promise.all(pair.map((p) => p.send('start', { serverUrl: server.url, room: ROOM, blockWebrtc: true, relayGraceMs: 0, sealedKey: '22'.repeat(32) })));
   await Promise.all(pair.map((p) => p.waitStatus('relay')));
   const marks = pair.map((p) => p.mark);

@@ -4,16 +4,12 @@
  * status change and no edit lost, through the relay (one pair, WebRTC blocked) and over WebRTC
  * (another pair) at once.
  */
-import { afterEach, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
-import { PeerProcess } from './helpers/peer-process.js';
+import { expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+import type { PeerProcess } from './helpers/peer-process.js';
 
-const scope = serverPerTest();
-const peers: PeerProcess[] = [];
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await scope.close();
-});
+const { scope, peer } = devicesPerTest();
 
 interface PeerState {
   sockets: Array<{ path: string; sub: string | undefined }>;
@@ -24,14 +20,10 @@ const EDIT_EVERY_MS = 3_000;
 
 it('20 s tokens over a minute: status stays relay / webrtc, every edit arrives, sockets swapped with fresh tokens', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
-  const pair = (room: string): [PeerProcess, PeerProcess] =>
-    ['a', 'b'].map((n) => {
-      const p = new PeerProcess(`${room}-${n}`, { TOKEN_SECRET: TEST_SECRET, TOKEN_TTL: '20' });
-      peers.push(p);
-      return p;
-    }) as [PeerProcess, PeerProcess];
+  const pair = (room: string): [PeerProcess, PeerProcess] => [peer(`${room}-a`, { TOKEN_TTL: '20' }), peer(`${room}-b`, { TOKEN_TTL: '20' })];
   const relayPair = pair('relay');
   const rtcPair = pair('rtc');
+  const peers = [...relayPair, ...rtcPair];
   const rooms = { relay: 'test-conversation-expiry-relay', rtc: 'test-conversation-expiry-rtc' };
   await Promise.all(relayPair.map((p) => p.send('start', { serverUrl: server.url, room: rooms.relay, blockWebrtc: true, relayGraceMs: 0 })));
   await Promise.all(rtcPair.map((p) => p.send('start', { serverUrl: server.url, room: rooms.rtc })));
