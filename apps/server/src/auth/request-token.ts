@@ -18,10 +18,11 @@ export function queryToken(query: unknown): string | undefined {
 }
 
 /**
- * Whether the request may read what METRICS_TOKEN guards: always when it is unset; else its
- * bearer token (or, with `query`, its `?token=`) must be it, compared in constant time.
+ * Whether the request carries a static secret (METRICS_TOKEN, ADMIN_TOKEN): always true when
+ * none is set; else its bearer token (or, with `query`, its `?token=`) must be it, compared in
+ * constant time.
  */
-export function metricsTokenMatches(req: FastifyRequest, expected: string | undefined, opts: { query?: boolean } = {}): boolean {
+export function secretTokenMatches(req: FastifyRequest, expected: string | undefined, opts: { query?: boolean } = {}): boolean {
   if (!expected) return true;
   const given = [bearerToken(req.headers), opts.query ? queryToken(req.query) : undefined];
   return given.some((token) => token !== undefined && sameSecret(token, expected));

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody } from '@sync-suite/shared';
-import { metricsTokenMatches } from '../../auth/request-token.js';
+import { secretTokenMatches } from '../../auth/request-token.js';
 import { revokeRoutes } from './revoke.js';
 import { roomRoutes } from './rooms.js';
 
@@ -13,7 +13,7 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const token = app.sync.config.ADMIN_TOKEN;
   if (!token) return;
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (metricsTokenMatches(req, token)) return;
+    if (secretTokenMatches(req, token)) return;
     app.sync.metrics.authFailures.inc({ endpoint: 'admin', reason: 'bad_admin_token' });
     app.sync.metrics.adminRequests.inc({ action: 'any', outcome: 'unauthorized' });
     req.log.warn({ admin: 'refused', ip: req.ip, url: req.url.split('?')[0] }, 'admin request refused: bad or missing admin token');

@@ -9,7 +9,7 @@ import { RateSampler } from '../../status/sampler.js';
 import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
 import { TurnProbe } from '../../status/turn-probe.js';
 import { errorBody } from '@sync-suite/shared';
-import { metricsTokenMatches } from '../../auth/request-token.js';
+import { secretTokenMatches } from '../../auth/request-token.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
   const { config, metrics, readiness } = app.sync;
@@ -20,7 +20,7 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
 
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
     reply.header('cache-control', 'no-store');
-    if (metricsTokenMatches(req, config.METRICS_TOKEN, { query: true })) return true;
+    if (secretTokenMatches(req, config.METRICS_TOKEN, { query: true })) return true;
     metrics.authFailures.inc({ endpoint: 'status', reason: 'bad_metrics_token' });
     reply.code(401).header('www-authenticate', 'Bearer');
     return false;
