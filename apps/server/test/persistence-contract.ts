@@ -2,28 +2,18 @@
  * The DocStore contract, run against every engine. To add an engine:
  *   describeDocStoreContract('postgres', () => new PostgresStore(url), cleanup?)
  */
-import { describe, expect, it, afterEach } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useStores } from './store-harness.js';
 import * as Y from 'yjs';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import type { DocStore } from '../src/relay/persistence/types.js';
 
 export function describeDocStoreContract(name: string, factory: () => DocStore | Promise<DocStore>): void {
   describe(`DocStore contract: ${name}`, () => {
-    const stores: DocStore[] = [];
-    afterEach(async () => {
-      for (const s of stores.splice(0)) await s.close().catch(() => undefined);
-    });
-    const open = async (): Promise<DocStore> => {
-      const s = await factory();
-      stores.push(s);
-      await s.init();
-      return s;
-    };
-    const room = (): string => `acme-conversation-${Math.random().toString(36).slice(2)}`;
+    const { make, open, room } = useStores(factory);
 
     it('throws when used before init', async () => {
-      const s = await factory();
-      stores.push(s);
+      const s = await make();
       await expect(s.load('x')).rejects.toThrow(/before init/);
       await expect(s.append([{ room: 'x', updates: [new Uint8Array([0, 0])] }])).rejects.toThrow(/before init/);
       await expect(s.check()).rejects.toThrow();

@@ -47,7 +47,7 @@ describe('sqlite engine', () => {
   it('a storage thread that dies fails every call and the readiness check, instead of hanging', async () => {
     const store = new SqliteStore(tempDir());
     await store.init();
-    const thread = (store as unknown as { worker: import('node:worker_threads').Worker }).worker;
+    const thread = (store as unknown as { thread: { worker: import('node:worker_threads').Worker } }).thread.worker;
     const gone = new Promise((r) => thread.once('exit', r));
     await thread.terminate();
     await gone;

@@ -2,7 +2,8 @@
  * The SealedStore contract, run against every engine (sealed-store.test.ts):
  *   describeSealedStoreContract('postgres', () => new PostgresSealedStore(url))
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useStores } from './store-harness.js';
 import type { SealedStore } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n, n]);
@@ -10,21 +11,10 @@ const firstBytes = (entries: Array<{ envelope: Uint8Array }>): number[] => entri
 
 export function describeSealedStoreContract(name: string, factory: () => SealedStore | Promise<SealedStore>): void {
   describe(`SealedStore contract: ${name}`, () => {
-    const stores: SealedStore[] = [];
-    afterEach(async () => {
-      for (const s of stores.splice(0)) await s.close().catch(() => undefined);
-    });
-    const open = async (): Promise<SealedStore> => {
-      const s = await factory();
-      stores.push(s);
-      await s.init();
-      return s;
-    };
-    const room = (): string => `acme-conversation-${Math.random().toString(36).slice(2)}`;
+    const { make, open, room } = useStores(factory);
 
     it('throws when used before init', async () => {
-      const s = await factory();
-      stores.push(s);
+      const s = await make();
       await expect(s.read('x', 0)).rejects.toThrow(/before init/);
       await expect(s.append([{ room: 'x', envelopes: [env(1)] }])).rejects.toThrow(/before init/);
     });

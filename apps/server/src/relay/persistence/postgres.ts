@@ -10,9 +10,10 @@
  * compact() takes the same row lock, and is a no-op when the stored snapshot already covers N,
  * so two instances compacting the same room never both replace it.
  */
-// Types only: pg is loaded by init(), so a server on SQLite never pays for it (bench/memory.ts).
+// Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
-import { migrate } from './postgres-migrations.js';
+import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
+import { inTransaction } from '../../storage/pg-transaction.js';
 import type { Revocation } from '../../auth/revocations.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
@@ -31,41 +32,12 @@ export class PostgresStore implements EngineStore {
     private readonly url: string,
     private readonly opts: PostgresStoreOptions = {},
   ) {
-    // Goes into a libpq options string and DDL: keep it to plain identifiers.
-    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) {
-      throw new Error(`invalid PostgreSQL schema name: ${opts.schema}`);
-    }
+    assertSchemaName(opts.schema);
   }
 
   async init(): Promise<void> {
     if (this.pool) return;
-    const { schema } = this.opts;
-    const { default: pgLib } = await import('pg');
-    const pool = new pgLib.Pool({
-      connectionString: this.url,
-      max: 10,
-      connectionTimeoutMillis: 5000,
-      // client-side limit per query, so a cut network fails a commit instead of hanging it
-      query_timeout: 15_000,
-      idleTimeoutMillis: 30_000,
-      keepAlive: true,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
-    // An idle client losing its connection must not crash the process; the pool replaces it.
-    pool.on('error', (err) => this.opts.onError?.('pool', err));
-    try {
-      if (schema) await createSchema(pool, schema);
-      const client = await pool.connect();
-      try {
-        await migrate(client);
-      } finally {
-        client.release();
-      }
-    } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw err;
-    }
-    this.pool = pool;
+    this.pool = await openPgPool(this.url, this.opts.schema, (err) => this.opts.onError?.('pool', err));
   }
 
   async load(room: string): Promise<StoredRoom> {
@@ -196,22 +168,12 @@ export class PostgresStore implements EngineStore {
     return this.pool;
   }
 
-  /** Runs `work` in one transaction; a client that failed is destroyed, not reused. */
+  /** Runs `work` in one transaction (storage/pg-transaction.ts), counting a failure under `op`. */
   private async transaction<T>(op: 'load' | 'append' | 'compact' | 'purge' | 'admin', begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const pool = this.open();
-    let client: pg.PoolClient | undefined;
     try {
-      client = await pool.connect();
-      await client.query(begin);
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
+      return await inTransaction(pool, begin, work);
     } catch (err) {
-      if (client) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        client.release(true);
-      }
       this.opts.onError?.(op === 'purge' ? 'admin' : op, err);
       throw err;
     }
@@ -254,19 +216,6 @@ function toStat(row: StatRow): StoredRoomStat | null {
     entries,
     lastChangeAt: row.changed_at ? row.changed_at.getTime() : null,
   };
-}
-
-async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
-  try {
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-  } catch (err) {
-    // Two instances creating it at once: the loser sees a unique violation; the schema exists.
-    if ((err as { code?: string }).code !== '23505') throw err;
-  }
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

@@ -2,12 +2,10 @@
  * The SQLite file itself, synchronous (better-sqlite3): schema, statements and one transaction
  * per call. It runs on the storage thread (sqlite-worker.ts) so that commits, whose fsync can
  * take milliseconds, never stall the event loop that forwards updates.
- *
- * WAL journal, synchronous=FULL: a committed batch survives power loss as well as a crash.
+ * The file is opened as every engine's is (storage/sqlite-open.ts).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { checkSqliteFile, openSqliteFile } from '../../storage/sqlite-open.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
 
@@ -49,11 +47,7 @@ export class SqliteFile {
   private readonly st;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
+    const db = openSqliteFile(file);
     db.exec(SCHEMA);
     const hadMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_room_meta'").get() !== undefined;
     db.exec(ADMIN_SCHEMA);
@@ -69,7 +63,6 @@ export class SqliteFile {
          WHERE excluded.through_seq > relay_snapshots.through_seq`,
       ),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM relay_updates WHERE room = ? AND seq <= ?'),
-      ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
       touch: db.prepare<[string, number]>(
         'INSERT INTO relay_room_meta (room, changed_at) VALUES (?, ?) ON CONFLICT (room) DO UPDATE SET changed_at = excluded.changed_at',
       ),
@@ -172,7 +165,7 @@ export class SqliteFile {
   }
 
   check(): void {
-    if (this.st.ping.get()?.ok !== 1) throw new Error('sqlite did not answer');
+    checkSqliteFile(this.db);
   }
 
   close(): void {

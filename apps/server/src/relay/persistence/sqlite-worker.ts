@@ -1,8 +1,5 @@
-/**
- * The storage thread for the SQLite engine: owns one SqliteFile and runs the calls it is sent,
- * one at a time and in order, answering each with its result or its error.
- */
-import { parentPort, workerData } from 'node:worker_threads';
+/** The storage thread of the relay's SQLite engine (storage/sqlite-thread-host.ts) over one SqliteFile. */
+import { serveThreadCalls } from '../../storage/sqlite-thread-host.js';
 import { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { AppendBatch } from './types.js';
@@ -11,15 +8,11 @@ export type SqliteCall =
   | { id: number; op: 'load'; room: string }
   | { id: number; op: 'append'; batches: AppendBatch[] }
   | { id: number; op: 'compact'; room: string; snapshot: Uint8Array; throughSeq: number }
-  | { id: number; op: 'check' }
-  | { id: number; op: 'close' }
   | { id: number; op: 'listRooms'; prefix: string; after: string; limit: number }
   | { id: number; op: 'statRoom'; room: string }
   | { id: number; op: 'purgeRoom'; room: string }
   | { id: number; op: 'saveRevocation'; revocation: Revocation }
   | { id: number; op: 'loadRevocations'; now: number };
-
-export type SqliteReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; name: string; message: string };
 
 export interface SqliteWorkerData {
   file: string;
@@ -33,10 +26,6 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
       return file.append(call.batches);
     case 'compact':
       return file.compact(call.room, call.snapshot, call.throughSeq);
-    case 'check':
-      return file.check();
-    case 'close':
-      return file.close();
     case 'listRooms':
       return file.listRooms(call.prefix, call.after, call.limit);
     case 'statRoom':
@@ -50,24 +39,4 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
   }
 }
 
-const port = parentPort;
-if (port) {
-  let file: SqliteFile | undefined;
-  let openError: Error | undefined;
-  try {
-    file = new SqliteFile((workerData as SqliteWorkerData).file);
-  } catch (err) {
-    openError = err instanceof Error ? err : new Error(String(err));
-  }
-  port.on('message', (call: SqliteCall) => {
-    let reply: SqliteReply;
-    try {
-      if (!file) throw openError ?? new Error('sqlite file not open');
-      reply = { id: call.id, ok: true, value: run(file, call) };
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      reply = { id: call.id, ok: false, name: e.name, message: e.message };
-    }
-    port.postMessage(reply);
-  });
-}
+serveThreadCalls((data) => new SqliteFile((data as SqliteWorkerData).file), run);

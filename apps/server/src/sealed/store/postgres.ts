@@ -5,9 +5,11 @@
  * sequence numbers from its `head` and keeps the lock until commit: a room's entries become
  * visible in sequence order. replaceWithSnapshot takes the same lock.
  */
-import pg from 'pg';
-import { migrate } from '../../relay/persistence/postgres-migrations.js';
+// Types only: pg is loaded by init() (storage/pg-pool.ts).
+import type pg from 'pg';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
+import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
+import { inTransaction } from '../../storage/pg-transaction.js';
 import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
@@ -30,37 +32,12 @@ export class PostgresSealedStore implements SealedStore {
     private readonly url: string,
     private readonly opts: PostgresSealedStoreOptions = {},
   ) {
-    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`invalid PostgreSQL schema name: ${opts.schema}`);
+    assertSchemaName(opts.schema);
   }
 
   async init(): Promise<void> {
     if (this.pool) return;
-    const { schema } = this.opts;
-    const pool = new pg.Pool({
-      connectionString: this.url,
-      max: 10,
-      connectionTimeoutMillis: 5000,
-      query_timeout: 15_000,
-      idleTimeoutMillis: 30_000,
-      keepAlive: true,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
-    pool.on('error', (err) => this.opts.onError?.('pool', err));
-    try {
-      if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: { code?: string }) => {
-        if (err.code !== '23505') throw err;
-      });
-      const client = await pool.connect();
-      try {
-        await migrate(client);
-      } finally {
-        client.release();
-      }
-    } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw err;
-    }
-    this.pool = pool;
+    this.pool = await openPgPool(this.url, this.opts.schema, (err) => this.opts.onError?.('pool', err));
   }
 
   async append(batches: readonly SealedAppend[]): Promise<number[]> {
@@ -184,21 +161,12 @@ export class PostgresSealedStore implements SealedStore {
     return this.pool;
   }
 
+  /** Runs `work` in one transaction (storage/pg-transaction.ts), counting a failure under `op`. */
   private async transaction<T>(op: string, begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const pool = this.open();
-    let client: pg.PoolClient | undefined;
     try {
-      client = await pool.connect();
-      await client.query(begin);
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
+      return await inTransaction(pool, begin, work);
     } catch (err) {
-      if (client) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        client.release(true);
-      }
       this.opts.onError?.(op, err);
       throw err;
     }

@@ -1,12 +1,10 @@
 /**
  * Sealed tables in the relay's SQLite file (DATA_DIR/sync-relay.sqlite, so backups cover both),
- * through a connection of their own on their own storage thread (sqlite-worker.ts). Same
- * settings as relay/persistence/sqlite-file.ts: WAL, synchronous=FULL; busy_timeout lets the
- * relay's and the sealed thread's short write transactions take turns.
+ * through a connection of their own on their own storage thread (sqlite-worker.ts), opened as
+ * every engine's is (storage/sqlite-open.ts).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { checkSqliteFile, openSqliteFile } from '../../storage/sqlite-open.js';
 import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 const SCHEMA = `
@@ -36,11 +34,7 @@ export class SealedSqliteFile {
   private readonly st;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
+    const db = openSqliteFile(file);
     db.exec(SCHEMA);
     // Files written before the admin API have no change time: add the column (null until the next append).
     const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all();
@@ -65,7 +59,6 @@ export class SealedSqliteFile {
       changedAt: db.prepare<[string], { changed_at: number | null }>('SELECT changed_at FROM sealed_rooms WHERE room = ?'),
       purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
       purgeRoom: db.prepare<[string]>('DELETE FROM sealed_rooms WHERE room = ?'),
-      ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     };
   }
 
@@ -145,7 +138,7 @@ export class SealedSqliteFile {
   }
 
   check(): void {
-    if (this.st.ping.get()?.ok !== 1) throw new Error('sqlite did not answer');
+    checkSqliteFile(this.db);
   }
 
   close(): void {
