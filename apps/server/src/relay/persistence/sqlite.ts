@@ -5,6 +5,7 @@
  * against 19 ms with the memory engine, bench/relay.ts). Calls run in the order made; a group
  * commit of one PERSIST_FLUSH_MS window is one short transaction.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Revocation } from '../../auth/revocations.js';
@@ -99,6 +100,13 @@ export class SqliteStore implements EngineStore {
 
   loadRevocations(now: number): Promise<Revocation[]> {
     return this.call({ op: 'loadRevocations', now }) as Promise<Revocation[]>;
+  }
+
+  /** The file and its WAL as the file system sees them: no call to the storage thread. */
+  async storageBytes(): Promise<number> {
+    if (!this.worker) throw new StoreNotReadyError(this.engine);
+    const sizes = await Promise.all([this.file, `${this.file}-wal`].map((f) => stat(f).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   async close(): Promise<void> {
