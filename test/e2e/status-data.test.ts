@@ -17,7 +17,7 @@ describe('status data', () => {
     metrics.signalingMessages.inc({ type: 'publish' }, 4);
     metrics.signalingMessages.inc({ type: 'subscribe' }, 2);
     await sampler.sample(12_000);
-    expect(sampler.series()).toEqual([{ t: 12_000, relayUpdates: 15, signalingMessages: 3 }]);
+    expect(sampler.series()).toEqual([{ t: 12_000, relayUpdates: 15, signalingMessages: 3, sealedEnvelopes: 0 }]);
     for (const t of [13_000, 14_000, 15_000]) await sampler.sample(t);
     expect(sampler.series().map((p) => p.t)).toEqual([13_000, 14_000, 15_000]);
     expect(sampler.series().at(-1)).toMatchObject({ relayUpdates: 0, signalingMessages: 0 });
