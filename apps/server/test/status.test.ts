@@ -121,6 +121,20 @@ describe('status.json on one instance', () => {
     expect(grown.totals.commit.count).toBeGreaterThan(written.totals.commit.count);
   });
 
+  it('memory engine: the storage size counts the bytes held for /relay and /sealed rooms', async () => {
+    const server = await startServer({ METRICS_TOKEN, PERSIST_FLUSH_MS: '20' });
+    cleanups.push(() => server.close());
+    const before = (await status(server)).totals.storage;
+    expect(before).toEqual({ engine: 'memory', bytes: 0, shared: false });
+    const sealed = await RawSealed.connect(server.wsUrl, '/sealed/acme-conversation-status-sealed-bytes');
+    cleanups.push(() => sealed.ws.close());
+    sealed.hello(0);
+    await sealed.next('caught-up');
+    sealed.update(1, new Uint8Array(40_000).fill(7));
+    await sealed.next('ack');
+    await statusUntil(server, (x) => (x.totals.storage.bytes ?? 0) >= 40_000, 'the sealed bytes counted');
+  });
+
   it('lists refusals by reason, and the page has a tile for each figure', async () => {
     const server = await startServer({ AUTH_SECRET: 'a-secret-that-is-at-least-32-bytes-long!!', METRICS_TOKEN });
     cleanups.push(() => server.close());
