@@ -1,7 +1,7 @@
 /**
  * The status page on two instances sharing Redis and PostgreSQL: each lists both instances with
- * their own figures and the totals summed (the shared database's size counted once); an
- * instance that shuts down leaves the list.
+ * their own figures and the totals summed (the shared database's size counted once, and
+ * growing after writes); an instance that shuts down leaves the list.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,12 @@ describe('status on two instances (Redis + PostgreSQL)', () => {
       expect(v.totals.storage).toMatchObject({ engine: 'postgres', shared: true, bytes: Math.max(...sizes) });
       expect(v.totals.storage.bytes).toBeLessThan(sizes[0]! + sizes[1]!);
     }
+
+    // 256 kB of text that does not compress (TOAST would): the database grows, seen from both.
+    const before = v0.totals.storage.bytes as number;
+    const text = clients[0]?.doc.getText('text');
+    for (let i = 0; i < 64; i++) text?.insert(0, randomBytes(2048).toString('hex'));
+    for (const s of [s0, s1]) await statusUntil(s, (x) => (x.totals.storage.bytes ?? 0) >= before + 128 * 1024, 'the PostgreSQL size to grow', 20_000);
 
     await s1.close();
     const alone = await statusUntil(s0, (s) => s.instances.length === 1, 'the stopped instance to leave', 5000);
