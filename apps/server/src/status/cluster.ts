@@ -3,7 +3,8 @@
  * hash (a field per instance; the hash expires when nobody writes any more) and reads back the
  * others'. Status requests then answer from what was read last, so polling pages cost Redis
  * nothing. An instance that stops publishing drops out after STALE_MS (its field is deleted by
- * whoever sees it stale); one that shuts down removes its own field at once.
+ * whoever sees it stale); one that shuts down removes its own field at once. Staleness compares
+ * the writer's clock with the reader's: instances' clocks are assumed to agree within seconds (NTP).
  */
 import type { RedisLink } from '../fanout/redis-link.js';
 import type { InstanceFigures } from './instance.js';
