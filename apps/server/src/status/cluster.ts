@@ -14,6 +14,7 @@ export const PUBLISH_MS = 2000;
 export const STALE_MS = 15_000;
 /** Instances read per round (and shown); a cluster is far smaller. */
 export const MAX_INSTANCES = 64;
+const STOP_WAIT_MS = 1000;
 /** One instance's figures are about 1 KB; anything far larger is not ours. */
 const MAX_FIELD_BYTES = 32 * 1024;
 
@@ -52,8 +53,11 @@ export class ClusterStatus {
   async stop(id: string): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.inFlight;
-    await this.link.hashDelete(this.key, [id]).catch(() => undefined);
+    // Bounded: a Redis that stopped answering must not hold up the shutdown; its field then expires.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((done) => (timer = setTimeout(done, STOP_WAIT_MS)));
+    await Promise.race([(this.inFlight ?? Promise.resolve()).then(() => this.link.hashDelete(this.key, [id])).catch(() => undefined), bound]);
+    clearTimeout(timer);
   }
 
   /** The other instances as of the last round. */
