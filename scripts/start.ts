@@ -22,9 +22,12 @@ if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') {
   process.stderr.write('TURN_ALLOW_LOOPBACK_PEERS=true for this one-host run (never in production)\n');
 }
 
-// The status page reads TURN's metrics; both run here, so point it at them.
+// The status page reads TURN's metrics; both run here, so point it at them: loopback when TURN
+// listens on every address (the default), else the one address it listens on.
 if (!env['TURN_METRICS_URL']) {
-  env['TURN_METRICS_URL'] = `http://127.0.0.1:${env['TURN_METRICS_PORT'] ?? '9641'}/metrics`;
+  const host = env['TURN_METRICS_HOST'];
+  const reach = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  env['TURN_METRICS_URL'] = `http://${reach}:${env['TURN_METRICS_PORT'] ?? '9641'}/metrics`;
 }
 if (!env['AUTH_SECRET']) {
   // Nothing else tells a new user how `npm run token` (which needs AUTH_SECRET) fits with this.

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseEnv, exitWithin, freeUdpPort, listeningPort, runProcess, type RunningProcess } from './helpers/process.js';
+import { baseEnv, exitWithin, freePort, freeUdpPort, listeningPort, runProcess, type RunningProcess } from './helpers/process.js';
 
 let proc: RunningProcess | undefined;
 let dataDir: string | undefined;
@@ -101,5 +101,17 @@ describe('npm start', () => {
     expect(await exitWithin(p, 30_000)).toEqual({ code: 1, signal: null });
     expect(p.stderr()).toMatch(/invalid configuration: PORT: /);
     expect(p.stderr()).toMatch(/server exited \(1\); stopping the rest/);
+  });
+
+  it('points the status page at the TURN server it starts (not "not configured")', async () => {
+    // A fixed metrics port, as an operator has it (the default 9641 may be taken on a shared machine).
+    const metricsPort = await freePort();
+    const p = await startSuite('node', { TURN_METRICS_PORT: String(metricsPort) });
+    const { server } = await bothUp(p);
+    const res = await fetch(`http://127.0.0.1:${server.port}/status.json`);
+    const status = (await res.json()) as { turn: unknown };
+    expect(status.turn).toMatchObject({ reachable: true, allocations: 0 });
+    process.kill(-(p.child.pid as number), 'SIGINT');
+    expect(await exitWithin(p, 30_000)).toEqual({ code: 0, signal: null });
   });
 });

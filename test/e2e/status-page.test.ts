@@ -1,8 +1,8 @@
 /**
  * GET /status in headless Chromium: a real server with a stock y-websocket client editing,
  * a raw signaling peer, and a real TURN server holding one allocation. The page must show
- * those figures, chart update rates, refresh itself, reveal no room name or token, and
- * stay behind METRICS_TOKEN. Saves test-results/status-page.png.
+ * those figures, chart update rates on a labelled scale, commit p99 and storage size, refresh
+ * itself, reveal no room name or token, and stay behind METRICS_TOKEN. Saves test-results/status-page.png.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,6 +95,17 @@ describe('GET /status in Chromium', () => {
     expect(await text('signaling-rooms')).toBe('1');
     expect(await text('state')).toBe('ready');
     expect(await page.locator('#relay-line').getAttribute('points')).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2,}/);
+    // The chart's scale: a round maximum at the top of the value axis, its half in the middle.
+    const max = Number(await page.locator('#chart').getAttribute('data-max'));
+    expect(max).toBeGreaterThanOrEqual(10);
+    expect(await text('y-top')).toBe(max.toLocaleString('en-US'));
+    expect(await text('y-mid')).toBe((max / 2).toLocaleString('en-US'));
+    expect(await text('chart-max')).toBe(`${max.toLocaleString('en-US')}/s`);
+    // The client's edits are committed: a p99 and a storage size; one instance listed.
+    expect(await text('commit-p99')).toMatch(/^[\d.]+ ms$/);
+    expect(await text('storage-size')).toMatch(/^[\d.]+ (B|kB|MB)$/);
+    expect(await text('instance-count')).toBe('1');
+    expect(await page.locator('#instances tr').count()).toBe(1);
     expect(browser.logs.filter((l) => /error/i.test(l)).join('\n')).toBe('');
 
     mkdirSync(join(import.meta.dirname, '../../test-results'), { recursive: true });

@@ -23,6 +23,7 @@ import relayRoomsPlugin from './relay/rooms-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
 import { installAdmission, onSocketError } from './ws/upgrade-hooks.js';
+import { StorageSize } from './status/storage-size.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
@@ -85,6 +86,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     revocations,
     admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
     changes,
+    storageSize: new StorageSize(config.STORAGE, (err) => app.log.warn({ err }, 'storage size unavailable')),
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());

@@ -13,6 +13,7 @@ import type { RoomChanges } from './webhooks/room-changes.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
+import type { StorageSize } from './status/storage-size.js';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -31,6 +32,8 @@ export interface ServerContext {
   admin: AdminHub;
   /** where relayed (and sealed) rooms report committed changes: webhooks */
   changes: RoomChanges;
+  /** what storage holds, for the status page: storage registers how to measure itself */
+  storageSize: StorageSize;
 }
 
 declare module 'fastify' {

@@ -11,6 +11,8 @@ export interface RedisKeys {
   admin(): string;
   /** a key held while one instance sends a room's webhook event for a change burst */
   webhookBurst(room: string): string;
+  /** a hash of every live instance's status figures, one field per instance (status/cluster.ts) */
+  status(): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -20,5 +22,6 @@ export function redisKeys(prefix: string): RedisKeys {
     sealedRoom: (room) => `${prefix}sealed:${room}`,
     admin: () => `${prefix}admin`,
     webhookBurst: (room) => `${prefix}webhook:${room}`,
+    status: () => `${prefix}status`,
   };
 }

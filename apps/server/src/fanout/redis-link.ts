@@ -91,6 +91,23 @@ export class RedisLink {
     return (await this.pub.set(key, '1', 'PX', ttlMs, 'NX')) === 'OK';
   }
 
+  /** HSET key field value, then PEXPIRE key ttlMs, in one transaction. */
+  async hashPut(key: string, field: string, value: string, ttlMs: number): Promise<void> {
+    await this.pub.multi().hset(key, field, value).pexpire(key, ttlMs).exec();
+  }
+
+  /** Up to `limit` fields of a hash with their values (HRANDFIELD: bounded whatever the hash holds). */
+  async hashSample(key: string, limit: number): Promise<Array<[string, string]>> {
+    const flat = (await this.pub.hrandfield(key, limit, 'WITHVALUES')) as string[];
+    const out: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+    return out;
+  }
+
+  async hashDelete(key: string, fields: readonly string[]): Promise<void> {
+    if (fields.length > 0) await this.pub.hdel(key, ...fields);
+  }
+
   /**
    * Called after a connection came back: the subscriber (its channels subscribed again) or the
    * publisher (publishes failed meanwhile).

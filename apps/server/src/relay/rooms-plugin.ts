@@ -47,6 +47,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   await ctx.admin.useRevocationStore(store);
 
   ctx.readiness.register('storage', () => store.check());
+  ctx.storageSize.add(() => store.storageBytes());
   ctx.lifecycle.on('drain', () => registry.drain());
   ctx.lifecycle.on('release', async () => {
     try {

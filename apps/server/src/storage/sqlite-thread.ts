@@ -46,6 +46,10 @@ export class SqliteThread<Call extends { op: string }> {
     private readonly name: string,
   ) {}
 
+  get started(): boolean {
+    return this.worker !== null;
+  }
+
   /** Starts the thread; the file is opened (and its schema made) before anything else runs. */
   async start(): Promise<void> {
     if (this.worker) return;

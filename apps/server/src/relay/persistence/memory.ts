@@ -96,6 +96,15 @@ export class MemoryStore implements EngineStore {
     this.rooms = null;
   }
 
+  async storageBytes(): Promise<number> {
+    let bytes = 0;
+    for (const stored of this.open().values()) {
+      bytes += stored.snapshot?.length ?? 0;
+      for (const e of stored.log) bytes += e.update.length;
+    }
+    return bytes;
+  }
+
   private open(): Map<string, MemoryRoom> {
     if (!this.rooms) throw new StoreNotReadyError(this.engine);
     return this.rooms;

@@ -144,6 +144,19 @@ export class PostgresStore implements EngineStore {
     }
   }
 
+  /** Our tables only (relay_ and sealed_ in this schema): other data in the database is not ours to report. */
+  async storageBytes(): Promise<number> {
+    const { rows } = await this.admin((p) =>
+      p.query<{ bytes: string }>(
+        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+            AND (c.relname LIKE 'relay\\_%' OR c.relname LIKE 'sealed\\_%')`,
+      ),
+    );
+    return Number(rows[0]?.bytes ?? 0);
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = null;

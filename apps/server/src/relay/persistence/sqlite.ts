@@ -5,10 +5,11 @@
  * in flight (relay p99 40 ms against 19 ms with the memory engine, bench/relay.ts). Calls run in
  * the order made; a group commit of one PERSIST_FLUSH_MS window is one short transaction.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteThread, type WithoutId } from '../../storage/sqlite-thread.js';
-import type { AppendBatch, EngineStore, StoredRoom, StoredRoomStat } from './types.js';
+import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteWorkerData } from './sqlite-worker.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
@@ -64,6 +65,13 @@ export class SqliteStore implements EngineStore {
 
   loadRevocations(now: number): Promise<Revocation[]> {
     return this.thread.call({ op: 'loadRevocations', now }) as Promise<Revocation[]>;
+  }
+
+  /** The file and its WAL as the file system sees them: no call to the storage thread. */
+  async storageBytes(): Promise<number> {
+    if (!this.thread.started) throw new StoreNotReadyError(this.engine);
+    const sizes = await Promise.all([this.file, `${this.file}-wal`].map((f) => stat(f).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
   }
 
   close(): Promise<void> {

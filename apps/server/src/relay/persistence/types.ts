@@ -36,7 +36,7 @@ export interface StoredRoomStat {
   lastChangeAt: number | null;
 }
 
-/** Admin operations on stored rooms and the stored revocations; every engine implements them. */
+/** Admin operations on stored rooms, the stored revocations and the database size; every engine implements them. */
 export interface DocStoreAdmin extends RevocationStore {
   /** rooms with anything stored, in name (byte) order: name starts with `prefix` and sorts after `after` */
   listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]>;
@@ -44,6 +44,13 @@ export interface DocStoreAdmin extends RevocationStore {
   statRoom(room: string): Promise<StoredRoomStat | null>;
   /** deletes everything stored for the room, in one transaction */
   purgeRoom(room: string): Promise<void>;
+  /**
+   * Bytes the database holds, for the status page: SQLite the file plus its WAL, PostgreSQL the
+   * total relation size (indexes, TOAST) of the relay_ and sealed_ tables in this schema, memory
+   * the relay's stored bytes. The sealed store shares the SQLite file and the PostgreSQL schema,
+   * so this one figure covers both there. Costs a stat or one catalogue query: callers cache it.
+   */
+  storageBytes(): Promise<number>;
 }
 
 export interface DocStore {

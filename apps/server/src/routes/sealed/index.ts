@@ -15,6 +15,7 @@ import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
 import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
+import { MemorySealedStore } from '../../sealed/store/memory.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
@@ -49,6 +50,8 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
+  // Elsewhere the sealed rooms share the relay's database, already measured (relay/rooms-plugin.ts).
+  if (store instanceof MemorySealedStore) ctx.storageSize.add(() => store.storageBytes());
   ctx.lifecycle.on('drain', () => registry.drain());
   ctx.lifecycle.on('release', async () => {
     keepalive.stop();

@@ -1,22 +1,37 @@
 /**
  * GET /status (a live HTML page) and GET /status.json (its numbers). Behind METRICS_TOKEN
  * when set: `Authorization: Bearer` or, for a browser, `?token=` (the page passes it on
- * as a bearer header; logs redact it).
+ * as a bearer header; logs redact it). With REDIS_URL, every instance publishes its figures
+ * (status/cluster.ts) and each page shows them all with their totals.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildSnapshot } from '../../status/snapshot.js';
+import { ClusterStatus } from '../../status/cluster.js';
+import { InstanceReader } from '../../status/instance.js';
 import { RateSampler } from '../../status/sampler.js';
 import { STATUS_CSP, STATUS_PAGE } from '../../status/page.js';
 import { TurnProbe } from '../../status/turn-probe.js';
+import { redisKeys } from '../../fanout/redis-keys.js';
 import { errorBody } from '@sync-suite/shared';
 import { secretTokenMatches } from '../../auth/request-token.js';
 
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
-  const { config, metrics, readiness } = app.sync;
+  const { config, metrics, readiness, lifecycle, storageSize } = app.sync;
   const sampler = new RateSampler(metrics, 60, (err) => app.log.warn({ err }, 'status sampling failed'));
   const turn = new TurnProbe(config.TURN_METRICS_URL);
+  // Random per process: an instance restarted on the same host is a new row, not a revived one.
+  const reader = new InstanceReader(randomBytes(6).toString('hex'), metrics, sampler, storageSize);
   sampler.start();
   app.addHook('onClose', async () => sampler.stop());
+
+  let cluster: ClusterStatus | undefined;
+  if (app.redisLink) {
+    cluster = new ClusterStatus(await app.redisLink, redisKeys(config.REDIS_PREFIX).status(), () => reader.read());
+    cluster.start();
+    // Before release closes Redis: the other pages stop listing this instance at once.
+    lifecycle.on('drain', () => cluster?.stop(reader.id));
+  }
 
   const allowed = (req: FastifyRequest, reply: FastifyReply): boolean => {
     reply.header('cache-control', 'no-store');
@@ -39,6 +54,6 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
   app.get('/status.json', async (req, reply) => {
     if (!allowed(req, reply)) return errorBody('ERR_TOKEN_INVALID', 'status needs Authorization: Bearer <METRICS_TOKEN>');
     const { ready } = await readiness.report();
-    return buildSnapshot(metrics, sampler, turn, ready);
+    return buildSnapshot(await reader.read(), cluster?.read() ?? { peers: [], complete: true }, sampler.series(), turn, ready);
   });
 }

@@ -55,6 +55,16 @@ export class MemorySealedStore implements SealedStore {
     return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes };
   }
 
+  /**
+   * Bytes held, for the status page. Only this engine has it: on SQLite and PostgreSQL the sealed
+   * rooms live in the relay's database, which the relay store measures (relay/persistence/types.ts).
+   */
+  async storageBytes(): Promise<number> {
+    let bytes = 0;
+    for (const room of this.open().keys()) bytes += (await this.stats(room)).bytes;
+    return bytes;
+  }
+
   async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
     // Room names are ASCII: string order is byte order.
     const names = [...this.open().keys()].filter((r) => r > after && r.startsWith(prefix)).sort();
