@@ -1,7 +1,8 @@
 /**
  * The admin operations of every storage engine (memory, SQLite, PostgreSQL): rooms listed in
- * byte order by prefix and `after`, one room's figures, purge, and stored revocations.
+ * byte order by prefix and `after`, one room's figures, purge, stored revocations, and the bytes held.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,15 @@ describe.each(engines)('admin operations: %s', (_name, make) => {
     await s.init();
     return s;
   };
+
+  it('reports the bytes it holds, which grow with what is stored', async () => {
+    const s = await store();
+    const before = await s.storageBytes();
+    expect(before).toBeGreaterThanOrEqual(0);
+    // Incompressible, and larger than what an engine allocates ahead (SQLite pages, PostgreSQL TOAST chunks).
+    await s.append([{ room: `size-conversation-${Math.random().toString(36).slice(2)}`, updates: [randomBytes(300_000)] }]);
+    expect(await s.storageBytes()).toBeGreaterThan(before + 200_000);
+  });
 
   it('lists rooms in byte order by prefix and after, with their figures; purges one', async () => {
     const s = await store();
