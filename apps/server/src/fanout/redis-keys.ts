@@ -11,6 +11,8 @@ export interface RedisKeys {
   admin(): string;
   /** a key held while one instance sends a room's webhook event for a change burst */
   webhookBurst(room: string): string;
+  /** one token sub's new rooms in the last hour (limits/new-rooms.ts); the caller hashes the sub */
+  newRooms(subHash: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -20,5 +22,6 @@ export function redisKeys(prefix: string): RedisKeys {
     sealedRoom: (room) => `${prefix}sealed:${room}`,
     admin: () => `${prefix}admin`,
     webhookBurst: (room) => `${prefix}webhook:${room}`,
+    newRooms: (subHash) => `${prefix}newrooms:${subHash}`,
   };
 }
