@@ -14,6 +14,7 @@
 import type pg from 'pg';
 import { migrate } from './postgres-migrations.js';
 import type { Revocation } from '../../auth/revocations.js';
+import { PostgresOutbox } from '../../webhooks/outbox/postgres.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -170,6 +171,10 @@ export class PostgresStore implements EngineStore {
       this.opts.onError?.('check', err);
       throw new Error(`postgres did not answer: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  webhookOutbox(): PostgresOutbox {
+    return new PostgresOutbox(() => this.open());
   }
 
   async close(): Promise<void> {

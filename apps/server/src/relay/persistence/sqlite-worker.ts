@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { AppendBatch } from './types.js';
+import type { OutboxCall } from '../../webhooks/outbox/sqlite.js';
 
 export type SqliteCall =
   | { id: number; op: 'load'; room: string }
@@ -17,7 +18,8 @@ export type SqliteCall =
   | { id: number; op: 'statRoom'; room: string }
   | { id: number; op: 'purgeRoom'; room: string }
   | { id: number; op: 'saveRevocation'; revocation: Revocation }
-  | { id: number; op: 'loadRevocations'; now: number };
+  | { id: number; op: 'loadRevocations'; now: number }
+  | { id: number; op: 'outbox'; call: OutboxCall };
 
 export type SqliteReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; name: string; message: string };
 
@@ -47,6 +49,8 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
       return file.saveRevocation(call.revocation);
     case 'loadRevocations':
       return file.loadRevocations(call.now);
+    case 'outbox':
+      return file.outbox.run(call.call);
   }
 }
 

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Revocation } from '../../auth/revocations.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteReply, SqliteWorkerData } from './sqlite-worker.js';
+import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
@@ -99,6 +100,10 @@ export class SqliteStore implements EngineStore {
 
   loadRevocations(now: number): Promise<Revocation[]> {
     return this.call({ op: 'loadRevocations', now }) as Promise<Revocation[]>;
+  }
+
+  webhookOutbox(): SqliteOutbox {
+    return new SqliteOutbox((call) => this.call({ op: 'outbox', call }));
   }
 
   async close(): Promise<void> {
