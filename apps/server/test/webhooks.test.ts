@@ -54,7 +54,13 @@ class Receiver {
   async listen(port: number): Promise<void> {
     this.server.listen(port, '127.0.0.1');
     await once(this.server, 'listening');
-    cleanup.push(() => new Promise((r) => this.server.close(r)));
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          this.server.close(r);
+          this.server.closeAllConnections(); // the servers' keep-alive sockets
+        }),
+    );
   }
 
   /** Waits for `n` events in all. */
