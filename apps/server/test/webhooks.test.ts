@@ -243,3 +243,29 @@ describe('webhook outbox: events survive a restart', () => {
     expect(receiver.events).toHaveLength(1);
   });
 });
+
+describe('webhook outbox bound', () => {
+  it('past WEBHOOK_QUEUE_SIZE the oldest event is dropped, counted and logged; the rest are delivered', async () => {
+    const port = await freePort(); // nothing listens here yet
+    const server = await startServer({ WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_DEBOUNCE_MS: '50', WEBHOOK_QUEUE_SIZE: '2', PERSIST_FLUSH_MS: '10' });
+    cleanup.push(() => server.close());
+    const rooms = ['acme-conversation-bound-1', 'acme-conversation-bound-2', 'acme-conversation-bound-3'];
+    for (const [i, room] of rooms.entries()) {
+      const c = client(server, room);
+      await synced(c.p);
+      c.doc.getText('text').insert(0, 'x');
+      // Each event stored before the next room changes: the first is the oldest.
+      if (i < 2) await eventually(async () => (await metricValue(server, 'webhookBacklog')) === i + 1, 10_000, `event ${i + 1} stored`);
+    }
+    await eventually(async () => (await metricValue(server, 'webhookDeliveries', { result: 'dropped' })) === 1, 10_000, 'one event dropped');
+    expect(server.logs.some((l) => l['level'] === 40 && String(l['msg']).includes('webhook outbox full'))).toBe(true);
+    expect(await metricValue(server, 'webhookBacklog')).toBe(2);
+
+    const receiver = new Receiver();
+    await receiver.listen(port);
+    const events = await receiver.received(2, 15_000);
+    expect(events.map((e) => e['room']).sort()).toEqual(rooms.slice(1));
+    await eventually(async () => (await metricValue(server, 'webhookBacklog')) === 0, 10_000, 'an empty outbox');
+    expect(receiver.events).toHaveLength(2);
+  });
+});
