@@ -13,18 +13,18 @@ export class PostgresOutbox implements WebhookOutbox {
   constructor(private readonly pool: () => pg.Pool) {}
 
   async add(body: string, now: number, max: number | null): Promise<number> {
+    if (max === null) {
+      await this.pool().query('INSERT INTO webhook_outbox (body, due_at) VALUES ($1, $2)', [body, now]);
+      return 0;
+    }
     const c = await this.pool().connect();
     try {
       await c.query('BEGIN');
       await c.query('INSERT INTO webhook_outbox (body, due_at) VALUES ($1, $2)', [body, now]);
-      let dropped = 0;
-      if (max !== null) {
-        const res = await c.query('DELETE FROM webhook_outbox WHERE id <= (SELECT id FROM webhook_outbox ORDER BY id DESC LIMIT 1 OFFSET $1)', [max]);
-        dropped = res.rowCount ?? 0;
-      }
+      const res = await c.query('DELETE FROM webhook_outbox WHERE id <= (SELECT id FROM webhook_outbox ORDER BY id DESC LIMIT 1 OFFSET $1)', [max]);
       await c.query('COMMIT');
       c.release();
-      return dropped;
+      return res.rowCount ?? 0;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       c.release(true);
