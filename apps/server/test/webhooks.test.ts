@@ -25,6 +25,7 @@ const SECRET = 'webhook-secret-for-the-tests-0123';
 const schema = schemaForThisFile('hooks');
 /** The outbox tests' own: the tests above leave events of their last bursts in theirs. */
 const outboxSchema = schemaForThisFile('outbox');
+const hangSchema = schemaForThisFile('hang');
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
@@ -267,5 +268,67 @@ describe('webhook outbox bound', () => {
     expect(events.map((e) => e['room']).sort()).toEqual(rooms.slice(1));
     await eventually(async () => (await metricValue(server, 'webhookBacklog')) === 0, 10_000, 'an empty outbox');
     expect(receiver.events).toHaveLength(2);
+  });
+});
+
+describe('webhook delivery at shutdown', () => {
+  it('a request the receiver never answers does not hold the shutdown; its event is sent by the next start', async () => {
+    const bodies: string[] = [];
+    let hang = true;
+    const held: Array<import('node:http').ServerResponse> = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString());
+        if (hang) held.push(res);
+        else res.writeHead(204).end();
+        server.emit('event');
+      });
+    });
+    const port = await freePort();
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          server.close(r);
+          server.closeAllConnections();
+        }),
+    );
+    const requests = (n: number) =>
+      withTimeout(
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (bodies.length < n) return;
+            server.off('event', check);
+            resolve();
+          };
+          server.on('event', check);
+          check();
+        }),
+        15_000,
+        `${n} webhook requests`,
+      );
+
+    const env = { STORAGE: 'postgres', DATABASE_URL: urlWithSchema(hangSchema), WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_DEBOUNCE_MS: '50', PERSIST_FLUSH_MS: '10' };
+    const room = 'acme-conversation-outbox-hang';
+    const first = await startServer(env);
+    cleanup.push(() => first.close());
+    const c = client(first, room);
+    await synced(c.p);
+    c.doc.getText('text').insert(0, 'x');
+    await requests(1); // sent, never answered
+    c.destroy();
+    await first.close(); // the request is cut short and its claim released, not held for its lease
+
+    hang = false;
+    const second = await startServer(env);
+    cleanup.push(() => second.close());
+    await requests(2);
+    expect(JSON.parse(bodies[1] as string)).toMatchObject({ type: 'room.changed', room });
+    expect(bodies[1]).toBe(bodies[0]);
+    await eventually(async () => (await metricValue(second, 'webhookBacklog')) === 0, 10_000, 'an empty outbox');
+    expect(await metricValue(second, 'webhookDeliveries', { result: 'ok' })).toBe(1);
   });
 });
