@@ -4,7 +4,8 @@
  * delete, and an event for a receiver that was down arrives once it is back (retried). Events
  * are kept in storage (the outbox): one queued while the receiver was down, or still in its
  * debounce when the instance stopped, is sent exactly once after a restart (SQLite; PostgreSQL
- * with two instances restarting).
+ * with two instances restarting). The outbox drops its oldest event past WEBHOOK_QUEUE_SIZE, and
+ * a request the receiver never answers does not hold a shutdown.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
