@@ -4,8 +4,8 @@
  * been quiet for WEBHOOK_DEBOUNCE_MS (or 5 × that after its first change, so a room that never
  * stops changing still notifies). With several instances, `claim` (a Redis SET NX PX per room)
  * lets one instance send the event of a burst that several of them committed. An event goes to
- * the delivery's outbox in storage when it is due; at shutdown close() sends the bursts still
- * pending there too, so the last commits before a restart are notified.
+ * the delivery's outbox in storage when it is due; at shutdown close() stores the events of the
+ * bursts still pending too, so the last commits before a restart are notified.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
