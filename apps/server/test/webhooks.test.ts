@@ -328,8 +328,8 @@ describe('webhook delivery at shutdown', () => {
     cleanup.push(() => second.close());
     await requests(2);
     expect(JSON.parse(bodies[1] as string)).toMatchObject({ type: 'room.changed', room });
-    expect(bodies[1]).toBe(bodies[0]);
+    expect(bodies[1], bodies.join('\n')).toBe(bodies[0]);
     await eventually(async () => (await metricValue(second, 'webhookBacklog')) === 0, 10_000, 'an empty outbox');
-    expect(await metricValue(second, 'webhookDeliveries', { result: 'ok' })).toBe(1);
+    expect(await metricValue(second, 'webhookDeliveries', { result: 'ok' }), bodies.join('\n')).toBe(1);
   });
 });
