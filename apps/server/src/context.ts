@@ -9,7 +9,7 @@ import type { Authenticator } from './auth/authenticate.js';
 import type { LiveSockets } from './auth/live-sockets.js';
 import type { RevocationList } from './auth/revocations.js';
 import type { AdminHub } from './admin/hub.js';
-import type { RoomChanges } from './webhooks/room-changes.js';
+import type { RoomChangeNotifier } from './webhooks/room-changes.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
@@ -31,7 +31,7 @@ export interface ServerContext {
   /** admin operations (revoke, room delete) on this instance and the others; room sources register here */
   admin: AdminHub;
   /** where relayed (and sealed) rooms report committed changes: webhooks */
-  changes: RoomChanges;
+  changes: RoomChangeNotifier;
   /** what storage holds, for the status page: storage registers how to measure itself */
   storageSize: StorageSize;
 }

@@ -109,7 +109,7 @@ describe('admin API on two instances (Redis + PostgreSQL)', () => {
     const stored = async () => [await rows('relay_updates'), await rows('relay_snapshots'), await rows('relay_rooms')];
     await s0.app.relayRooms.drain(); // committed
     expect((await stored())[0]).toBeGreaterThan(0);
-    expect((await admin(s1, 'GET', `/admin/rooms/${room}`))).toMatchObject({ room, entries: 1, connections: 1 });
+    expect((await admin(s1, 'GET', `/admin/rooms/${room}`))).toMatchObject({ room, entries: 1, connections: 2 });
 
     const closes: number[] = [];
     for (const c of [a, b]) onClose(c, (code) => closes.push(code));
@@ -121,6 +121,32 @@ describe('admin API on two instances (Redis + PostgreSQL)', () => {
     const fresh = client(s0, room, token);
     await synced(fresh.p);
     expect(textOf(fresh.doc)).toBe('');
+  });
+});
+
+describe('admin room figures on two instances', () => {
+  it('connections are summed over the instances, in the list and for one room, stored or not', async () => {
+    const prefix = `test-${randomBytes(5).toString('hex')}:`;
+    const [s0, s1] = (await cluster(2, prefix)) as [TestServer, TestServer];
+    const token = await testToken('dave', ['acme-*']);
+    const room = 'acme-conversation-figures';
+    const a = client(s0, room, token);
+    const b = client(s1, room, token);
+    const c = client(s1, room, token);
+    await Promise.all([synced(a.p), synced(b.p), synced(c.p)]);
+    a.doc.getText('text').insert(0, 'counted');
+    await docUntil(c.doc, () => textOf(c.doc) === 'counted');
+    await s0.app.relayRooms.drain();
+    // Connected on the other instance only, nothing stored: still found.
+    const quiet = 'acme-conversation-figures-quiet';
+    await relay(s1, quiet, token);
+
+    for (const s of [s0, s1]) {
+      expect(await admin(s, 'GET', `/admin/rooms/${room}`)).toMatchObject({ room, connections: 3 });
+      expect(await admin(s, 'GET', `/admin/rooms/${quiet}`)).toMatchObject({ room: quiet, entries: 0, connections: 1 });
+      const list = (await admin(s, 'GET', `/admin/rooms?prefix=${room}`)) as { rooms: Array<{ room: string; connections: number }> };
+      expect(list.rooms.find((r) => r.room === room)).toMatchObject({ connections: 3 });
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Admin operations across instances over Redis pub/sub: one channel, an AdminRequest carrying
- * the operation and an id, and one AdminReply per other instance with the sockets it closed.
+ * the operation and an id, and one AdminReply per other instance with the sockets it closed (and,
+ * for a `connections` request, its socket count per room asked).
  * PUBLISH answers how many subscribers got the request, so the sender knows how many replies to
  * wait for (bounded by REPLY_TIMEOUT_MS: an instance that does not answer is not counted).
  */
@@ -8,15 +9,21 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { BusKind, readBusFrame, writeBusFrame } from '../fanout/bus-frame.js';
 import type { RedisLink } from '../fanout/redis-link.js';
-import type { AdminOp, AdminTransport } from './hub.js';
+import type { AdminAnswer, AdminOp, AdminOutcome, AdminTransport } from './hub.js';
 
 const REPLY_TIMEOUT_MS = 1500;
-/** admin frames are small JSON; anything larger is not ours */
-const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Admin frames are JSON; the largest is a `connections` request for one page of GET /admin/rooms
+ * (at most 1000 names of at most 255 characters, routes/admin/rooms.ts). Anything larger is not ours.
+ */
+const MAX_FRAME_BYTES = 512 * 1024;
+/** as many counts as a request can name rooms */
+const MAX_ROOMS = 1000;
 
 interface Waiting {
   expected: number;
   closed: number;
+  counts: number[];
   answered: number;
   done(): void;
 }
@@ -27,7 +34,7 @@ export class AdminBus implements AdminTransport {
   constructor(
     private readonly link: RedisLink,
     private readonly channel: string,
-    private readonly handle: (op: AdminOp) => Promise<number>,
+    private readonly handle: (op: AdminOp) => Promise<AdminAnswer>,
     private readonly log: FastifyBaseLogger,
   ) {}
 
@@ -35,11 +42,12 @@ export class AdminBus implements AdminTransport {
     return this.link.subscribe(this.channel, (m) => this.received(m));
   }
 
-  async broadcast(op: AdminOp): Promise<{ closed: number; instances: number }> {
+  async broadcast(op: AdminOp): Promise<AdminOutcome> {
     const id = randomUUID();
     let finish = (): void => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const w: Waiting = { expected: Infinity, closed: 0, answered: 0, done: finish };
+    const counts = op.op === 'connections' ? op.rooms.map(() => 0) : [];
+    const w: Waiting = { expected: Infinity, closed: 0, counts, answered: 0, done: finish };
     this.waiting.set(id, w);
     const timer = setTimeout(finish, REPLY_TIMEOUT_MS);
     try {
@@ -48,7 +56,7 @@ export class AdminBus implements AdminTransport {
       if (w.answered >= w.expected) finish();
       await finished;
       if (w.answered < w.expected) this.log.warn({ op: op.op, expected: w.expected, answered: w.answered }, 'admin operation: some instances did not answer');
-      return { closed: w.closed, instances: w.answered };
+      return { closed: w.closed, instances: w.answered, counts: w.counts };
     } finally {
       clearTimeout(timer);
       this.waiting.delete(id);
@@ -78,7 +86,7 @@ export class AdminBus implements AdminTransport {
     const id = req.id;
     if (typeof id !== 'string' || !isAdminOp(req)) return this.log.warn('malformed admin request dropped');
     void this.handle(req)
-      .then((closed) => ({ id, closed }))
+      .then((answer) => ({ id, ...answer }))
       .catch((err: unknown) => {
         this.log.error({ err, op: req.op }, 'admin operation from another instance failed');
         return { id, closed: 0 };
@@ -87,18 +95,24 @@ export class AdminBus implements AdminTransport {
   }
 
   private reply(body: unknown): void {
-    const r = body as { id?: unknown; closed?: unknown };
+    const r = body as { id?: unknown; closed?: unknown; counts?: unknown };
     if (typeof r.id !== 'string' || typeof r.closed !== 'number') return;
     const w = this.waiting.get(r.id);
     if (!w) return;
     w.answered++;
     w.closed += r.closed;
+    if (Array.isArray(r.counts) && r.counts.length === w.counts.length) {
+      r.counts.forEach((n: unknown, i) => {
+        if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) w.counts[i] = (w.counts[i] ?? 0) + n;
+      });
+    }
     if (w.answered >= w.expected) w.done();
   }
 }
 
 function isAdminOp(v: Partial<AdminOp>): v is AdminOp {
   if (v.op === 'delete') return typeof v.room === 'string';
+  if (v.op === 'connections') return Array.isArray(v.rooms) && v.rooms.length <= MAX_ROOMS && v.rooms.every((r) => typeof r === 'string');
   if (v.op === 'revoke') return typeof v.revocation === 'object' && v.revocation !== null && typeof v.revocation.until === 'number';
   return false;
 }

@@ -1,6 +1,7 @@
 /**
  * The admin operations, on this instance and (through an AdminBus, with REDIS_URL) on the others:
- * revoke a token subject or id, list and inspect stored rooms, delete a room. Room storage kinds
+ * revoke a token subject or id, list and inspect stored rooms (connections summed over the
+ * instances), delete a room. Room storage kinds
  * register a RoomAdminSource; the storage engine keeps the revocations.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -9,12 +10,29 @@ import type { Revocation, RevocationList, RevocationStore } from '../auth/revoca
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import type { RoomAdminSource, RoomFigures, StoredRoomFigures } from './room-source.js';
 
-/** What one instance asks the others to do. */
-export type AdminOp = { op: 'revoke'; revocation: Revocation } | { op: 'delete'; room: string };
+/** What one instance asks the others to do (or, for `connections`, to tell). */
+export type AdminOp =
+  | { op: 'revoke'; revocation: Revocation }
+  | { op: 'delete'; room: string }
+  | { op: 'connections'; rooms: string[] };
 
-/** Carries AdminOps to the other instances and sums the sockets they closed. */
+/** One instance's answer: sockets it closed, and for `connections` its count per room asked, in order. */
+export interface AdminAnswer {
+  closed: number;
+  counts?: number[];
+}
+
+/** Summed over the instances that answered. */
+export interface AdminOutcome {
+  closed: number;
+  instances: number;
+  /** per room asked (`connections`), summed */
+  counts: number[];
+}
+
+/** Carries AdminOps to the other instances and sums their answers. */
 export interface AdminTransport {
-  broadcast(op: AdminOp): Promise<{ closed: number; instances: number }>;
+  broadcast(op: AdminOp): Promise<AdminOutcome>;
 }
 
 export interface AdminHubOptions {
@@ -74,10 +92,11 @@ export class AdminHub {
     return { closed: local + remote.closed, instances: 1 + remote.instances };
   }
 
-  /** An op from another instance; resolves with the sockets closed here. */
-  async handle(op: AdminOp): Promise<number> {
-    if (op.op === 'revoke') return this.applyRevocation(op.revocation);
-    return this.purgeLocal(op.room);
+  /** An op from another instance; resolves with what happened here. */
+  async handle(op: AdminOp): Promise<AdminAnswer> {
+    if (op.op === 'revoke') return { closed: this.applyRevocation(op.revocation) };
+    if (op.op === 'connections') return { closed: 0, counts: op.rooms.map((r) => this.connections(r)) };
+    return { closed: await this.purgeLocal(op.room) };
   }
 
   async listRooms(prefix: string, after: string, limit: number): Promise<{ rooms: RoomFigures[]; next: string | null }> {
@@ -85,18 +104,28 @@ export class AdminHub {
     const merged = new Map<string, StoredRoomFigures>();
     for (const list of lists) for (const r of list) merged.set(r.room, combine(merged.get(r.room), r));
     const sorted = [...merged.values()].sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
-    const page = sorted.slice(0, limit).map((r) => ({ ...r, connections: this.connections(r.room) }));
+    const stored = sorted.slice(0, limit);
+    const counts = await this.clusterConnections(stored.map((r) => r.room));
+    const page = stored.map((r, i) => ({ ...r, connections: counts[i] ?? 0 }));
     const last = page.at(-1);
     return { rooms: page, next: sorted.length > limit && last ? last.room : null };
   }
 
-  /** null when nothing is stored and nobody is connected here. */
+  /** null when nothing is stored and nobody is connected on any instance that answered. */
   async room(room: string): Promise<RoomFigures | null> {
-    const stats = await Promise.all(this.sources.map((s) => s.stat(room)));
+    const [stats, counts] = await Promise.all([Promise.all(this.sources.map((s) => s.stat(room))), this.clusterConnections([room])]);
     const stored = stats.reduce<StoredRoomFigures | null>((acc, s) => (s ? combine(acc ?? undefined, s) : acc), null);
-    const connections = this.connections(room);
+    const connections = counts[0] ?? 0;
     if (!stored && connections === 0) return null;
     return { ...(stored ?? { room, sealed: false, bytes: 0, entries: 0, lastChangeAt: null }), connections };
+  }
+
+  /** Sockets on each room, here plus on every instance that answers within the bus's timeout. */
+  private async clusterConnections(rooms: string[]): Promise<number[]> {
+    const local = rooms.map((r) => this.connections(r));
+    if (rooms.length === 0 || !this.transport) return local;
+    const remote = await this.broadcast({ op: 'connections', rooms });
+    return local.map((n, i) => n + (remote.counts[i] ?? 0));
   }
 
   private connections(room: string): number {
@@ -113,14 +142,14 @@ export class AdminHub {
     return closed.reduce((a, b) => a + b, 0);
   }
 
-  private async broadcast(op: AdminOp): Promise<{ closed: number; instances: number }> {
-    if (!this.transport) return { closed: 0, instances: 0 };
+  private async broadcast(op: AdminOp): Promise<AdminOutcome> {
+    if (!this.transport) return { closed: 0, instances: 0, counts: [] };
     try {
       return await this.transport.broadcast(op);
     } catch (err) {
-      // Stored already: the others pick a revocation up on their next refresh.
+      // Stored already: the others pick a revocation up on their next refresh; figures are this instance's.
       this.opts.log.warn({ err, op: op.op }, 'admin operation not sent to the other instances');
-      return { closed: 0, instances: 0 };
+      return { closed: 0, instances: 0, counts: [] };
     }
   }
 

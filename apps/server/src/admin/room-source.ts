@@ -13,7 +13,7 @@ export interface StoredRoomFigures {
 }
 
 export interface RoomFigures extends StoredRoomFigures {
-  /** sockets open on this room on this instance */
+  /** sockets open on this room, summed over the instances (admin/hub.ts) */
   connections: number;
 }
 

@@ -13,6 +13,8 @@ export interface RedisKeys {
   webhookBurst(room: string): string;
   /** a hash of every live instance's status figures, one field per instance (status/cluster.ts) */
   status(): string;
+  /** one token sub's new rooms in the last hour (limits/new-rooms.ts); the caller hashes the sub */
+  newRooms(subHash: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -23,5 +25,6 @@ export function redisKeys(prefix: string): RedisKeys {
     admin: () => `${prefix}admin`,
     webhookBurst: (room) => `${prefix}webhook:${room}`,
     status: () => `${prefix}status`,
+    newRooms: (subHash) => `${prefix}newrooms:${subHash}`,
   };
 }

@@ -4,7 +4,7 @@
  * errors, answers readiness, and tells its users when the subscriber came back after an outage
  * (messages published meanwhile are lost; users catch up from their own source of truth).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
@@ -106,6 +106,20 @@ export class RedisLink {
 
   async hashDelete(key: string, fields: readonly string[]): Promise<void> {
     if (fields.length > 0) await this.pub.hdel(key, ...fields);
+  }
+
+  /**
+   * Runs a Lua script on the publishing connection: EVALSHA, and EVAL (which loads it) the first
+   * time Redis answers NOSCRIPT. Fails at once while disconnected, like publish.
+   */
+  async runScript(lua: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    const sha = createHash('sha1').update(lua).digest('hex');
+    try {
+      return await this.pub.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.pub.eval(lua, keys.length, ...keys, ...args);
+    }
   }
 
   /**

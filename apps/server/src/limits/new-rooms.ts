@@ -1,11 +1,26 @@
 /**
  * MAX_NEW_ROOMS_PER_SUB_PER_HOUR: how many rooms with nothing stored one token `sub` may open in
- * a sliding hour, on this instance. Opening the same room again does not count twice. Memory is
- * bounded by subs × limit entries, pruned as they age out.
+ * a sliding hour. Opening the same room again does not count twice.
+ *
+ * Without REDIS_URL the count is in-process (NewRoomLimiter; memory bounded by subs × limit
+ * entries, pruned as they age out). With REDIS_URL it is kept in Redis (RedisNewRoomQuota), so
+ * the quota holds across instances: one sorted set per sub, at most `limit` members.
  */
+import { createHash } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { RedisKeys } from '../fanout/redis-keys.js';
+import type { RedisLink } from '../fanout/redis-link.js';
+
 const HOUR_MS = 3_600_000;
 
-export class NewRoomLimiter {
+/** What /relay and /sealed ask before opening a room with nothing stored. */
+export interface NewRoomQuota {
+  /** true when `sub` may open the new room `room` now (and it is counted) */
+  take(sub: string, room: string): boolean | Promise<boolean>;
+  stop(): void;
+}
+
+export class NewRoomLimiter implements NewRoomQuota {
   private readonly bySub = new Map<string, Map<string, number>>();
   private readonly sweep: NodeJS.Timeout;
 
@@ -17,7 +32,6 @@ export class NewRoomLimiter {
     this.sweep.unref();
   }
 
-  /** true when `sub` may open the new room `room` now (and it is counted). */
   take(sub: string, room: string): boolean {
     const rooms = this.prune(sub);
     if (rooms?.has(room)) return true;
@@ -46,11 +60,98 @@ export class NewRoomLimiter {
   }
 }
 
-const shared = new WeakMap<object, NewRoomLimiter>();
+/**
+ * One atomic step per new room: drop the members older than the window, admit a room already
+ * counted, refuse at the limit, else add the room and keep the key one window longer.
+ * KEYS[1]: the sub's set; ARGV: now (ms), window (ms), limit, the room's member.
+ */
+const TAKE_SCRIPT = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZSCORE', key, ARGV[4]) then return 1 end
+if redis.call('ZCARD', key) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, window)
+return 1
+`;
 
-/** One limiter per server (`owner`), shared by /relay and /sealed: the quota is per sub, whatever the endpoint. */
-export function sharedNewRoomLimiter(owner: object, perHour: number): NewRoomLimiter {
-  let limiter = shared.get(owner);
-  if (!limiter) shared.set(owner, (limiter = new NewRoomLimiter(perHour)));
-  return limiter;
+/** A Redis answer later than this falls back to the in-process count: opening a room never waits longer. */
+const REDIS_TIMEOUT_MS = 1000;
+/** at most one warning per period while Redis fails */
+const WARN_EVERY_MS = 60_000;
+
+export interface RedisNewRoomQuotaOptions {
+  perHour: number;
+  link: Promise<RedisLink>;
+  keys: RedisKeys;
+  log: FastifyBaseLogger;
+  now?: () => number;
+}
+
+/**
+ * The count in Redis. Sub and room are hashed (SHA-256, 16 bytes, base64url): a key and its
+ * members have a fixed size whatever the token says. When Redis fails or is slow, the in-process
+ * count decides (so one instance still holds the quota) and a warning is logged.
+ */
+export class RedisNewRoomQuota implements NewRoomQuota {
+  private readonly local: NewRoomLimiter;
+  private lastWarning = -Infinity;
+
+  constructor(private readonly opts: RedisNewRoomQuotaOptions) {
+    this.local = new NewRoomLimiter(opts.perHour, opts.now);
+  }
+
+  async take(sub: string, room: string): Promise<boolean> {
+    const now = (this.opts.now ?? Date.now)();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const link = await this.opts.link;
+      const answer = await Promise.race([
+        link.runScript(TAKE_SCRIPT, [this.opts.keys.newRooms(digest(sub))], [now, HOUR_MS, this.opts.perHour, digest(room)]),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`redis did not answer within ${REDIS_TIMEOUT_MS} ms`)), REDIS_TIMEOUT_MS);
+        }),
+      ]);
+      // Kept in step, so a Redis outage starts from what this instance admitted.
+      if (answer === 1) this.local.take(sub, room);
+      return answer === 1;
+    } catch (err) {
+      if (now - this.lastWarning >= WARN_EVERY_MS) {
+        this.lastWarning = now;
+        this.opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'new-room quota: redis failed; counting on this instance only');
+      }
+      return this.local.take(sub, room);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  stop(): void {
+    this.local.stop();
+  }
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest().subarray(0, 16).toString('base64url');
+}
+
+export interface NewRoomQuotaOptions {
+  perHour: number;
+  /** the server's Redis link (null without REDIS_URL) and its key names */
+  redis: { link: Promise<RedisLink>; keys: RedisKeys } | null;
+  log: FastifyBaseLogger;
+}
+
+const shared = new WeakMap<object, NewRoomQuota>();
+
+/** One quota per server (`owner`), shared by /relay and /sealed: it is per sub, whatever the endpoint. */
+export function sharedNewRoomQuota(owner: object, opts: NewRoomQuotaOptions): NewRoomQuota {
+  let quota = shared.get(owner);
+  if (!quota) {
+    quota = opts.redis ? new RedisNewRoomQuota({ perHour: opts.perHour, ...opts.redis, log: opts.log }) : new NewRoomLimiter(opts.perHour);
+    shared.set(owner, quota);
+  }
+  return quota;
 }

@@ -10,7 +10,7 @@ import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
-import type { NewRoomLimiter } from '../limits/new-rooms.js';
+import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
@@ -32,7 +32,7 @@ export interface RelayDeps {
   /** unsent bytes a receiver may hold before it is dropped as a slow consumer */
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
-  quotas?: { roomMaxBytes: number; newRooms: NewRoomLimiter | null };
+  quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
 }
 
 /** The part of net.Socket the connection writes to. */
@@ -106,7 +106,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
       return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
     }
     if (this.closed) return registry.leave(this.room, this);
-    if (!this.mayOpen(this.room, auth.claims.sub)) return;
+    if (!(await this.mayOpen(this.room, auth.claims.sub)) || this.closed) return;
     this.unregister = ctx.live.add({
       sub: auth.claims.sub,
       jti: auth.claims.jti,
@@ -235,10 +235,11 @@ export class RelayConnection implements RelayPeer, TurnSink {
     }
   }
 
-  /** A room with nothing stored counts against the sub's new rooms per hour. */
-  private mayOpen(room: Room, sub: string): boolean {
+  /** A room with nothing stored counts against the sub's new rooms per hour (in Redis with REDIS_URL). */
+  private async mayOpen(room: Room, sub: string): Promise<boolean> {
     const limiter = this.deps.quotas?.newRooms;
-    if (!limiter || room.storedBytes > 0 || limiter.take(sub, room.name)) return true;
+    if (!limiter || room.storedBytes > 0 || (await limiter.take(sub, room.name))) return true;
+    if (this.closed) return false;
     this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'new_rooms' });
     this.reject(...closeWith('ERR_TOO_MANY_NEW_ROOMS'), 'new_rooms_quota');
     return false;

@@ -45,6 +45,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   });
   ctx.admin.addSource(new RelayRoomSource(store, registry));
   await ctx.admin.useRevocationStore(store);
+  ctx.changes.useOutbox(store.webhookOutbox());
 
   ctx.readiness.register('storage', () => store.check());
   ctx.storageSize.add(() => store.storageBytes());
@@ -53,6 +54,8 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
     try {
       await registry.close();
     } finally {
+      // Webhook events of the last commits go to the outbox before storage closes.
+      await ctx.changes.close().catch((err: unknown) => ctx.log.warn({ err }, 'webhook events could not all be stored at shutdown'));
       await store.close();
     }
   });

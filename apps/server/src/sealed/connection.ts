@@ -20,7 +20,7 @@ import {
   type SealedClientMessage,
 } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
-import type { NewRoomLimiter } from '../limits/new-rooms.js';
+import type { NewRoomQuota } from '../limits/new-rooms.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import type { Keepalive } from '../ws/keepalive.js';
@@ -41,7 +41,7 @@ export interface SealedDeps {
   keepalive: Keepalive;
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
-  quotas?: { roomMaxBytes: number; newRooms: NewRoomLimiter | null };
+  quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
 }
 
 type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
@@ -214,7 +214,7 @@ export class SealedConnection implements SealedPeer {
     }
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
-    if (!this.mayOpen(room)) return;
+    if (!(await this.mayOpen(room)) || this.isClosed()) return;
     this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
     const head = await this.catchUp(cursor);
     if (head === null) return;
@@ -303,9 +303,10 @@ export class SealedConnection implements SealedPeer {
   }
 
   /** A room with nothing stored counts against the sub's new rooms per hour (as on /relay). */
-  private mayOpen(room: SealedRoom): boolean {
+  private async mayOpen(room: SealedRoom): Promise<boolean> {
     const limiter = this.deps.quotas?.newRooms;
-    if (!limiter || room.storedBytes + room.pendingBytes > 0 || limiter.take(this.sub, room.name)) return true;
+    if (!limiter || room.storedBytes + room.pendingBytes > 0 || (await limiter.take(this.sub, room.name))) return true;
+    if (this.isClosed()) return false;
     this.deps.ctx.metrics.quotaRefusals.inc({ quota: 'new_rooms' });
     this.reject(...closeWith('ERR_TOO_MANY_NEW_ROOMS'), 'new_rooms_quota');
     return false;

@@ -158,7 +158,8 @@ export function clusterTotals(instances: readonly Figures[]): ClusterTotals {
     refusalsTotal: sum(refusals),
     errors,
     errorsTotal: sum(errors),
-    webhookBacklog: sumOf(instances, (i) => i.webhookBacklog),
+    // On a shared database the outbox is shared too (webhooks/outbox/postgres.ts): every instance sees all of it.
+    webhookBacklog: storage.shared ? Math.max(0, ...instances.map((i) => i.webhookBacklog)) : sumOf(instances, (i) => i.webhookBacklog),
   };
 }
 

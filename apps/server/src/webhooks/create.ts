@@ -5,9 +5,9 @@ import { redisKeys } from '../fanout/redis-keys.js';
 import { redisLinkFor } from '../fanout/scale-out.js';
 import { WebhookDelivery } from './delivery.js';
 import { WebhookNotifier } from './notifier.js';
-import { NO_ROOM_CHANGES, type RoomChanges } from './room-changes.js';
+import { NO_ROOM_CHANGES, type RoomChangeNotifier } from './room-changes.js';
 
-export function createRoomChanges(app: FastifyInstance, config: ServerConfig, metrics: ServerMetrics): RoomChanges {
+export function createRoomChanges(app: FastifyInstance, config: ServerConfig, metrics: ServerMetrics): RoomChangeNotifier {
   if (!config.WEBHOOK_URL || !config.WEBHOOK_SECRET) return NO_ROOM_CHANGES;
   const log = app.log.child({ component: 'webhook' });
   const delivery = new WebhookDelivery({ url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, queueSize: config.WEBHOOK_QUEUE_SIZE, metrics, log });
@@ -21,6 +21,7 @@ export function createRoomChanges(app: FastifyInstance, config: ServerConfig, me
       }
     : undefined;
   const notifier = new WebhookNotifier({ debounceMs, delivery, metrics, log, ...(claim ? { claim } : {}) });
-  app.addHook('onClose', async () => notifier.stop());
+  // Normally closed earlier, before storage closes (relay/rooms-plugin.ts); this covers a failed start.
+  app.addHook('onClose', async () => notifier.close());
   return notifier;
 }

@@ -92,7 +92,7 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       labelNames: ['result'] as const,
       registers: r,
     }),
-    webhookBacklog: new Gauge({ name: 'sync_webhook_backlog', help: 'Webhook events waiting to be delivered', registers: r }),
+    webhookBacklog: new Gauge({ name: 'sync_webhook_backlog', help: 'Webhook events waiting to be delivered (in the storage outbox)', registers: r }),
     quotaRefusals: new Counter({
       name: 'sync_quota_refusals_total',
       help: 'Updates or joins refused by a quota, by quota (room_bytes, new_rooms)',

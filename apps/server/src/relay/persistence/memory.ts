@@ -1,5 +1,6 @@
 /** In-process storage for tests and throwaway servers: nothing survives the process. */
 import type { Revocation } from '../../auth/revocations.js';
+import { MemoryOutbox } from '../../webhooks/outbox/memory.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 interface MemoryRoom {
@@ -14,6 +15,7 @@ export class MemoryStore implements EngineStore {
   private rooms: Map<string, MemoryRoom> | null = null;
   private seq = 0;
   private revocations: Revocation[] = [];
+  private readonly outbox = new MemoryOutbox();
 
   async init(): Promise<void> {
     this.rooms ??= new Map();
@@ -90,6 +92,10 @@ export class MemoryStore implements EngineStore {
     this.open();
     this.revocations = this.revocations.filter((r) => r.until > now);
     return this.revocations.map((r) => ({ ...r }));
+  }
+
+  webhookOutbox(): MemoryOutbox {
+    return this.outbox;
   }
 
   async close(): Promise<void> {

@@ -79,6 +79,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sealed_rooms ADD COLUMN changed_at timestamptz;
     `,
   },
+  {
+    version: 5,
+    name: 'webhooks: the delivery outbox',
+    sql: `
+      -- Events from when they are due until delivered; times are unix ms (apps/server/src/webhooks/outbox/postgres.ts).
+      CREATE TABLE webhook_outbox (
+        id bigserial PRIMARY KEY,
+        body text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        due_at bigint NOT NULL,
+        claimed_until bigint NOT NULL DEFAULT 0
+      );
+      CREATE INDEX webhook_outbox_due ON webhook_outbox (due_at);
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

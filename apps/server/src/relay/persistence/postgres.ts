@@ -15,6 +15,7 @@ import type pg from 'pg';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
 import type { Revocation } from '../../auth/revocations.js';
+import { PostgresOutbox } from '../../webhooks/outbox/postgres.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -155,6 +156,10 @@ export class PostgresStore implements EngineStore {
       ),
     );
     return Number(rows[0]?.bytes ?? 0);
+  }
+
+  webhookOutbox(): PostgresOutbox {
+    return new PostgresOutbox(() => this.open());
   }
 
   async close(): Promise<void> {

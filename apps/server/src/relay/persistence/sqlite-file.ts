@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import { checkSqliteFile, openSqliteFile } from '../../storage/sqlite-open.js';
 import type { Revocation } from '../../auth/revocations.js';
+import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
 import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
 
 const SCHEMA = `
@@ -45,6 +46,8 @@ SELECT room, NULL FROM relay_snapshots UNION SELECT DISTINCT room, NULL FROM rel
 export class SqliteFile {
   private readonly db: Database.Database;
   private readonly st;
+  /** the webhook outbox's table (webhooks/outbox/sqlite.ts) */
+  readonly outbox: SqliteOutboxTable;
 
   constructor(file: string) {
     const db = openSqliteFile(file);
@@ -53,6 +56,7 @@ export class SqliteFile {
     db.exec(ADMIN_SCHEMA);
     if (!hadMeta) db.exec(BACKFILL_META);
     this.db = db;
+    this.outbox = new SqliteOutboxTable(db);
     this.st = {
       snapshot: db.prepare<[string], { snapshot: Buffer; through_seq: number }>('SELECT snapshot, through_seq FROM relay_snapshots WHERE room = ?'),
       updates: db.prepare<[string], { seq: number; data: Buffer }>('SELECT seq, data FROM relay_updates WHERE room = ? ORDER BY seq'),

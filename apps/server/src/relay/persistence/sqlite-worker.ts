@@ -3,6 +3,7 @@ import { serveThreadCalls } from '../../storage/sqlite-thread-host.js';
 import { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { AppendBatch } from './types.js';
+import type { OutboxCall } from '../../webhooks/outbox/sqlite.js';
 
 export type SqliteCall =
   | { id: number; op: 'load'; room: string }
@@ -12,7 +13,8 @@ export type SqliteCall =
   | { id: number; op: 'statRoom'; room: string }
   | { id: number; op: 'purgeRoom'; room: string }
   | { id: number; op: 'saveRevocation'; revocation: Revocation }
-  | { id: number; op: 'loadRevocations'; now: number };
+  | { id: number; op: 'loadRevocations'; now: number }
+  | { id: number; op: 'outbox'; call: OutboxCall };
 
 export interface SqliteWorkerData {
   file: string;
@@ -36,6 +38,8 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
       return file.saveRevocation(call.revocation);
     case 'loadRevocations':
       return file.loadRevocations(call.now);
+    case 'outbox':
+      return file.outbox.run(call.call);
   }
 }
 

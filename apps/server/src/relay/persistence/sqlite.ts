@@ -11,6 +11,7 @@ import type { Revocation } from '../../auth/revocations.js';
 import { SqliteThread, type WithoutId } from '../../storage/sqlite-thread.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteWorkerData } from './sqlite-worker.js';
+import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
@@ -72,6 +73,10 @@ export class SqliteStore implements EngineStore {
     if (!this.thread.started) throw new StoreNotReadyError(this.engine);
     const sizes = await Promise.all([this.file, `${this.file}-wal`].map((f) => stat(f).then((s) => s.size, () => 0)));
     return sizes.reduce((a, b) => a + b, 0);
+  }
+
+  webhookOutbox(): SqliteOutbox {
+    return new SqliteOutbox((call) => this.thread.call({ op: 'outbox', call }));
   }
 
   close(): Promise<void> {

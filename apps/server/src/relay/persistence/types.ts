@@ -9,6 +9,7 @@
  * an update that another instance appended meanwhile.
  */
 import type { RevocationStore } from '../../auth/revocations.js';
+import type { WebhookOutbox } from '../../webhooks/outbox/types.js';
 
 export interface StoredRoom {
   /** merged state of every entry up to snapshotSeq, or null when the room was never compacted */
@@ -72,8 +73,14 @@ export interface DocStore {
   close(): Promise<void>;
 }
 
-/** An engine: the relay's store with the admin operations. */
-export type EngineStore = DocStore & DocStoreAdmin;
+/** Where webhook events wait for delivery; every engine keeps one (webhooks/outbox/). */
+export interface WebhookOutboxSource {
+  /** usable between init() and close() */
+  webhookOutbox(): WebhookOutbox;
+}
+
+/** An engine: the relay's store with the admin operations and the webhook outbox. */
+export type EngineStore = DocStore & DocStoreAdmin & WebhookOutboxSource;
 
 export class StoreNotReadyError extends Error {
   constructor(engine: string) {
