@@ -36,6 +36,12 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SECRET = 'bench-turn-secret-0123456789';
 /** every child process is killed after this long, whatever happens */
 const BOUND_S = 600;
+/**
+ * Relay ports per server: allocations whose client ended without a Refresh of lifetime 0 hold
+ * their port for the allocation lifetime, and the saturation steps add a hundred clients per
+ * mode (coturn ran out of 500 ports: "508 Cannot create socket").
+ */
+const RELAY_PORTS = 4000;
 
 export interface TurnBenchOptions {
   clients: number;
@@ -130,7 +136,7 @@ async function startOurs(relayBase: number): Promise<Server> {
   const env = {
     PATH: process.env['PATH'], HOME: process.env['HOME'],
     TURN_SECRET: SECRET, TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_PORT: String(await freeUdpPort()),
-    TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + 499), TURN_ALLOW_LOOPBACK_PEERS: 'true',
+    TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + RELAY_PORTS - 1), TURN_ALLOW_LOOPBACK_PEERS: 'true',
     TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
   };
   // the production bundle (deploy/bundle.ts), as the runtime image runs it: no tsx in the measurement
@@ -143,7 +149,7 @@ async function startOurs(relayBase: number): Promise<Server> {
 async function startCoturn(relayBase: number, state: CoturnState): Promise<Server> {
   const port = await freeUdpPort();
   const child = start('turnserver', [
-    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + 499}`,
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + RELAY_PORTS - 1}`,
     '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
     '--fingerprint', '--log-file=stdout', '--simple-log', ...state.args,
   ]);
@@ -207,12 +213,12 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
   const coturnState = privateCoturnState();
-  const base = 40_000 + Math.floor(Math.random() * 8) * 1000; // two relay ranges of 500 ports
+  const base = 30_000 + Math.floor(Math.random() * 4) * 2 * RELAY_PORTS; // two relay ranges
   const peerPort = await freeUdpPort();
   const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
   const servers: Server[] = [];
   try {
-    servers.push(await startOurs(base), await startCoturn(base + 500, coturnState));
+    servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
     const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
     for (const mode of Object.keys(MODES)) {
       const samples = new Map<string, Sample[]>();
@@ -249,7 +255,14 @@ async function saturation(server: Server, mode: string, peerPort: number, o: Tur
   const rows: TurnBenchRow[] = [];
   let best = 0;
   for (const clients of o.saturationClients) {
-    const sample = await load(server, mode, peerPort, { clients, messages: o.saturationSeconds * 1000, bytes: o.bytes, intervalMs: 1 });
+    let sample: Sample;
+    try {
+      sample = await load(server, mode, peerPort, { clients, messages: o.saturationSeconds * 1000, bytes: o.bytes, intervalMs: 1 });
+    } catch (err) {
+      // a failed step ends this ramp, not the whole run (the rows so far are kept)
+      rows.push({ server: server.name, mode: `saturation ${mode}`, offered_msgs_per_s: clients * 1000, error: String(err).split('\n').slice(0, 3).join(' ') });
+      break;
+    }
     const loss = (100 * (sample.sent - sample.received)) / sample.sent;
     rows.push({
       server: server.name, mode: `saturation ${mode}`, sent: sample.sent, received: sample.received, loss_pct: round(loss),
