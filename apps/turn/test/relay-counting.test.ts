@@ -67,6 +67,34 @@ describe('relay counting and permissions', () => {
     expect(await t.metric(TO_PEER)).toBe(0);
   });
 
+  // libjuice (libdatachannel) sends ChannelData right behind its ChannelBind, and a Send
+  // indication right behind its CreatePermission, without waiting for the answer. Both datagrams
+  // sit in the listening socket together: the control plane must have put the binding or
+  // permission into the data plane before the next datagram is read.
+  it('relays ChannelData sent right behind its ChannelBind, before the answer', async () => {
+    await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const peer = await udp('127.0.0.1', true);
+    const c = await client();
+    await c.allocate();
+    const bound = c.bindChannel(0x4003, '127.0.0.1', peer.address().port);
+    c.sendChannelData(0x4003, Buffer.from('right behind ChannelBind'));
+    expect((await bound).cls).toBe(2);
+    await c.received(1);
+    expect(c.inbound.map((m) => [m.channel, m.data.toString()])).toEqual([[0x4003, 'right behind ChannelBind']]);
+  });
+
+  it('relays a Send indication sent right behind its CreatePermission, before the answer', async () => {
+    await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const peer = await udp('127.0.0.1', true);
+    const c = await client();
+    await c.allocate();
+    const permitted = c.permit('127.0.0.1');
+    c.sendIndication('127.0.0.1', peer.address().port, Buffer.from('right behind CreatePermission'));
+    expect((await permitted).cls).toBe(2);
+    await c.received(1);
+    expect(c.inbound.map((m) => m.data.toString())).toEqual(['right behind CreatePermission']);
+  });
+
   // The kernel grants at most net.core.rmem_max (doubled): below 1 MB the listener cannot hold the burst anyway.
   const BURST = 1000;
   it.skipIf(Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8')) < 1024 * 1024)(
