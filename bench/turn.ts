@@ -7,24 +7,41 @@
  * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
  * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
+ * Also, per server: its CPU while idle (same window for both, before any load: at the paced
+ * rate the per-message figure includes it), and a saturation run: channel and Send/Data
+ * load offered at rising rates (uclient -z 1, more clients per step) until loss reaches 1 %;
+ * the highest rate under 1 % is the server's saturation rate on this machine (uclient and
+ * turnutils_peer share its cores).
+ *
  *   node --import tsx bench/turn.ts        (or: npm run bench -- turn)
  *   env: BENCH_TURN_CLIENTS (10), BENCH_TURN_MESSAGES (500), BENCH_TURN_BYTES (200),
- *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians)
+ *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_IDLE_S (10),
+ *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
+ *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
+ *        BENCH_TURN_SATURATION_S (5: seconds each client sends),
+ *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { tmpdir } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { answersStun, privateCoturnState, type CoturnState, type StunProbeOptions } from '../test/helpers/coturn.js';
 import { freeUdpPort } from '../test/helpers/process.js';
 import { cpuSeconds } from './lib/cpu-times.js';
+import { productionBundle, serverNodeFlags } from './lib/bundle.js';
+import { runIfMain } from './lib/main.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SECRET = 'bench-turn-secret-0123456789';
 /** every child process is killed after this long, whatever happens */
 const BOUND_S = 600;
+/**
+ * Relay ports per server: allocations whose client ended without a Refresh of lifetime 0 hold
+ * their port for the allocation lifetime, and the saturation steps add a hundred clients per
+ * mode (coturn ran out of 500 ports: "508 Cannot create socket").
+ */
+const RELAY_PORTS = 4000;
 
 export interface TurnBenchOptions {
   clients: number;
@@ -32,19 +49,13 @@ export interface TurnBenchOptions {
   bytes: number;
   intervalMs: number;
   rounds: number;
+  idleSeconds: number;
+  saturationModes: string[];
+  saturationClients: number[];
+  saturationSeconds: number;
 }
 
-export interface TurnBenchRow {
-  server: string;
-  mode: string;
-  sent: number;
-  received: number;
-  loss_pct: number;
-  cpu_s: number;
-  cpu_us_per_msg: number;
-  cpu_vs_coturn: number | string;
-  wall_s: number;
-}
+export type TurnBenchRow = Record<string, string | number>;
 
 const MODES: Record<string, string[]> = { channel: ['-c'], send: ['-c', '-s'], 'client-to-client': ['-c', '-y'] };
 
@@ -121,24 +132,15 @@ interface Server {
   child: Child;
 }
 
-let bundled: string | undefined;
-async function productionBundle(): Promise<string> {
-  if (bundled) return bundled;
-  const dir = join(tmpdir(), `sync-suite-bench-bundle-${process.pid}`);
-  const { bundle } = await import('../deploy/bundle.js');
-  await bundle(dir);
-  return (bundled = dir);
-}
-
 async function startOurs(relayBase: number): Promise<Server> {
   const env = {
     PATH: process.env['PATH'], HOME: process.env['HOME'],
     TURN_SECRET: SECRET, TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_PORT: String(await freeUdpPort()),
-    TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + 499), TURN_ALLOW_LOOPBACK_PEERS: 'true',
+    TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + RELAY_PORTS - 1), TURN_ALLOW_LOOPBACK_PEERS: 'true',
     TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
   };
   // the production bundle (deploy/bundle.ts), as the runtime image runs it: no tsx in the measurement
-  const child = start(process.execPath, [join(await productionBundle(), 'turn.mjs')], env);
+  const child = start(process.execPath, [...serverNodeFlags(), join(await productionBundle(), 'turn.mjs')], env);
   // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
   await answersStun(Number(env.TURN_PORT), serverProbe(child));
   return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
@@ -147,7 +149,7 @@ async function startOurs(relayBase: number): Promise<Server> {
 async function startCoturn(relayBase: number, state: CoturnState): Promise<Server> {
   const port = await freeUdpPort();
   const child = start('turnserver', [
-    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + 499}`,
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + RELAY_PORTS - 1}`,
     '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=bench', '--allow-loopback-peers', '--no-cli', '--no-tls', '--no-dtls',
     '--fingerprint', '--log-file=stdout', '--simple-log', ...state.args,
   ]);
@@ -156,7 +158,21 @@ async function startCoturn(relayBase: number, state: CoturnState): Promise<Serve
   return { name: 'coturn', port, pid: toolPid(child), child };
 }
 
-async function load(server: Server, mode: string, peerPort: number, o: TurnBenchOptions) {
+interface Load {
+  clients: number;
+  messages: number;
+  bytes: number;
+  intervalMs: number;
+}
+
+interface Sample {
+  sent: number;
+  received: number;
+  cpu: number;
+  wall: number;
+}
+
+async function load(server: Server, mode: string, peerPort: number, o: Load): Promise<Sample> {
   const args = [...(MODES[mode] ?? []), '-L', '127.0.0.1', '-e', '127.0.0.1', '-r', String(peerPort), '-u', 'bench', '-W', SECRET, '-p', String(server.port),
     '-n', String(o.messages), '-m', String(o.clients), '-l', String(o.bytes), '-z', String(o.intervalMs), '127.0.0.1'];
   const cpuBefore = cpuSeconds(server.pid);
@@ -180,61 +196,104 @@ async function load(server: Server, mode: string, peerPort: number, o: TurnBench
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
+const list = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
 function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
   const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
   return {
     clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
-    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), ...over,
+    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), idleSeconds: env('BENCH_TURN_IDLE_S', 10),
+    saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
+    saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
+    saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
+    ...over,
   };
 }
 
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
   const coturnState = privateCoturnState();
-  const base = 40_000 + Math.floor(Math.random() * 8) * 1000; // two relay ranges of 500 ports
+  const base = 30_000 + Math.floor(Math.random() * 4) * 2 * RELAY_PORTS; // two relay ranges
   const peerPort = await freeUdpPort();
   const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
   const servers: Server[] = [];
   try {
-    servers.push(await startOurs(base), await startCoturn(base + 500, coturnState));
-    const rows: TurnBenchRow[] = [];
+    servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
+    const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
     for (const mode of Object.keys(MODES)) {
-      const samples = new Map<string, Array<Awaited<ReturnType<typeof load>>>>();
+      const samples = new Map<string, Sample[]>();
       // alternate servers round by round, so drift on a shared machine hits both alike
       for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
       rows.push(...summarize(mode, samples));
     }
+    for (const mode of o.saturationModes) for (const s of servers) rows.push(...(await saturation(s, mode, peerPort, o)));
     return rows;
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
     coturnState.remove();
-    if (bundled) rmSync(bundled, { recursive: true, force: true });
   }
 }
 
-function summarize(mode: string, samples: Map<string, Array<{ sent: number; received: number; cpu: number; wall: number }>>): TurnBenchRow[] {
-  const rows = [...samples].map(([server, list]) => {
-    const sent = list.reduce((a, s) => a + s.sent, 0);
-    const received = list.reduce((a, s) => a + s.received, 0);
-    const cpu = median(list.map((s) => s.cpu));
-    const perRun = median(list.map((s) => s.received));
-    return { server, mode, sent, received, loss_pct: round((100 * (sent - received)) / sent), cpu_s: round(cpu), cpu_us_per_msg: round((cpu * 1e6) / perRun), cpu_vs_coturn: 0 as number | string, wall_s: round(median(list.map((s) => s.wall))) };
+/** Each server's CPU over the same idle window: what the paced runs charge per message without relaying anything. */
+async function idle(servers: Server[], seconds: number): Promise<TurnBenchRow[]> {
+  if (seconds <= 0) return [];
+  const before = servers.map((s) => cpuSeconds(s.pid));
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return servers.map((s, i) => {
+    const cpu = cpuSeconds(s.pid) - before[i]!;
+    return { server: s.name, mode: 'idle', cpu_s: round(cpu), idle_cpu_pct: round((100 * cpu) / seconds), wall_s: seconds };
   });
-  const coturn = rows.find((r) => r.server === 'coturn');
-  for (const r of rows) r.cpu_vs_coturn = coturn && coturn.cpu_s > 0 ? round(r.cpu_s / coturn.cpu_s) : 'n/a';
+}
+
+/**
+ * Rising offered rates (clients x 1,000 messages/s, uclient -z 1) until loss reaches 1 %. Each
+ * message crosses the server twice (to the peer and back), so relayed datagrams/s are twice the
+ * message rate. uclient staggers its clients' starts over 1-6 s: the offered rate is reached
+ * once all have started, for at least the last seconds of each step.
+ */
+async function saturation(server: Server, mode: string, peerPort: number, o: TurnBenchOptions): Promise<TurnBenchRow[]> {
+  const rows: TurnBenchRow[] = [];
+  let best = 0;
+  for (const clients of o.saturationClients) {
+    let sample: Sample;
+    try {
+      sample = await load(server, mode, peerPort, { clients, messages: o.saturationSeconds * 1000, bytes: o.bytes, intervalMs: 1 });
+    } catch (err) {
+      // a failed step ends this ramp, not the whole run (the rows so far are kept)
+      rows.push({ server: server.name, mode: `saturation ${mode}`, offered_msgs_per_s: clients * 1000, error: String(err).split('\n').slice(0, 3).join(' ') });
+      break;
+    }
+    const loss = (100 * (sample.sent - sample.received)) / sample.sent;
+    rows.push({
+      server: server.name, mode: `saturation ${mode}`, sent: sample.sent, received: sample.received, loss_pct: round(loss),
+      cpu_s: round(sample.cpu), cpu_us_per_msg: round((sample.cpu * 1e6) / Math.max(1, sample.received)), wall_s: round(sample.wall),
+      offered_msgs_per_s: clients * 1000,
+    });
+    if (loss >= 1) break;
+    best = clients * 1000;
+  }
+  // every step under 1 %: the ramp ended before the server did
+  const top = best === Math.max(...o.saturationClients) * 1000 ? '>= ' : '';
+  rows.push({ server: server.name, mode: `saturation ${mode}`, saturation_msgs_per_s: `${top}${best}`, saturation_relayed_pkts_per_s: `${top}${2 * best}` });
   return rows;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  run().then(
-    (rows) => {
-      console.table(rows);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+function summarize(mode: string, samples: Map<string, Sample[]>): TurnBenchRow[] {
+  const rows = [...samples].map(([server, list]) => {
+    const sent = list.reduce((a, s) => a + s.sent, 0);
+    const received = list.reduce((a, s) => a + s.received, 0);
+    const perMsg = list.map((s) => (s.cpu * 1e6) / Math.max(1, s.received));
+    return {
+      server, mode, sent, received, loss_pct: round((100 * (sent - received)) / sent),
+      loss_rounds: list.map((s) => s.sent - s.received).join('/'),
+      cpu_s: round(median(list.map((s) => s.cpu))), cpu_us_per_msg: round(median(perMsg)),
+      cpu_us_rounds: perMsg.map((x) => round(x, 2)).join('/'),
+      cpu_vs_coturn: 0 as number | string, wall_s: round(median(list.map((s) => s.wall))),
+    };
+  });
+  const coturn = rows.find((r) => r.server === 'coturn');
+  for (const r of rows) r.cpu_vs_coturn = coturn && coturn.cpu_us_per_msg > 0 ? round(r.cpu_us_per_msg / coturn.cpu_us_per_msg) : 'n/a';
+  return rows;
 }
+
+runIfMain(import.meta.url, run);

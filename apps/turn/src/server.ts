@@ -88,10 +88,14 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
     get metricsPort() { return health?.port ?? 0; },
     get allocations() { return ctx.registry.size; },
     async start() {
-      port = await listenUdp(ctx, config.TURN_LISTEN_IP, config.TURN_PORT);
+      const listening = await listenUdp(ctx, config.TURN_LISTEN_IP, config.TURN_PORT);
+      port = listening.port;
       health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush());
       log.info(
-        { listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM },
+        {
+          listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM,
+          recvBufferBytes: listening.recvBufferBytes, sendBufferBytes: listening.sendBufferBytes,
+        },
         'turn server listening (UDP)',
       );
     },

@@ -17,10 +17,29 @@ interface RemoteInfo {
   port: number;
 }
 
-/** Bind the listening socket and serve on it; resolves with the bound port. */
-export async function listenUdp(ctx: TurnContext, ip: string, port: number): Promise<number> {
+/**
+ * SO_RCVBUF and SO_SNDBUF of the listening socket, which carries every client's traffic: the
+ * default (about 208 KB, some 200 datagrams) overflowed in bench/turn.ts whenever the process
+ * was off the CPU for a few milliseconds (the drops were counted on this socket in
+ * /proc/net/udp). coturn asks 2 MB for its listeners too. The kernel caps it at
+ * net.core.rmem_max / wmem_max (docs/turn.md); the size granted is logged at start.
+ */
+export const LISTENER_BUFFER_BYTES = 2 * 1024 * 1024;
+
+export interface Listening {
+  port: number;
+  /** the socket buffer sizes the kernel granted (it reports twice the usable size) */
+  recvBufferBytes: number;
+  sendBufferBytes: number;
+}
+
+/** Bind the listening socket and serve on it. */
+export async function listenUdp(ctx: TurnContext, ip: string, port: number): Promise<Listening> {
   // the data plane's scratch headers need sends that finish inside send(): see scratch.ts
-  const socket = createSocket({ type: isIP(ip) === 6 ? 'udp6' : 'udp4', lookup: directLookup });
+  const socket = createSocket({
+    type: isIP(ip) === 6 ? 'udp6' : 'udp4', lookup: directLookup,
+    recvBufferSize: LISTENER_BUFFER_BYTES, sendBufferSize: LISTENER_BUFFER_BYTES,
+  });
   socket.on('error', (err) => ctx.log.debug({ err }, 'listening socket error'));
   // registered before bind(): with a direct lookup, 'listening' can fire inside it
   const bound = Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => Promise.reject(err as Error))]);
@@ -40,7 +59,7 @@ export async function listenUdp(ctx: TurnContext, ip: string, port: number): Pro
   ctx.server.network.sockets.push(socket);
   // Send indications are the data plane's; node-turn's handler would relay without our checks
   ctx.server.removeAllListeners('send');
-  return listening.port;
+  return { port: listening.port, recvBufferBytes: socket.getRecvBufferSize(), sendBufferBytes: socket.getSendBufferSize() };
 }
 
 function control(ctx: TurnContext, socket: Socket, listening: NtAddress, datagram: Buffer, from: RemoteInfo): void {
