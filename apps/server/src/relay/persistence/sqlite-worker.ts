@@ -5,11 +5,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
-import type { AppendBatch } from './types.js';
+import { unpackBatches, type PackedBatches } from './packed-batches.js';
 
 export type SqliteCall =
   | { id: number; op: 'load'; room: string }
-  | { id: number; op: 'append'; batches: AppendBatch[] }
+  | { id: number; op: 'append'; batches: PackedBatches }
   | { id: number; op: 'compact'; room: string; snapshot: Uint8Array; throughSeq: number }
   | { id: number; op: 'check' }
   | { id: number; op: 'close' }
@@ -30,7 +30,7 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
     case 'load':
       return file.load(call.room);
     case 'append':
-      return file.append(call.batches);
+      return file.append(unpackBatches(call.batches));
     case 'compact':
       return file.compact(call.room, call.snapshot, call.throughSeq);
     case 'check':

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Revocation } from '../../auth/revocations.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteReply, SqliteWorkerData } from './sqlite-worker.js';
+import { packBatches } from './packed-batches.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
@@ -70,7 +71,8 @@ export class SqliteStore implements EngineStore {
   }
 
   async append(batches: readonly AppendBatch[]): Promise<void> {
-    await this.call({ op: 'append', batches: [...batches] });
+    const packed = packBatches(batches);
+    await this.call({ op: 'append', batches: packed }, [packed.data]);
   }
 
   async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
@@ -118,7 +120,7 @@ export class SqliteStore implements EngineStore {
     await worker.terminate();
   }
 
-  private call(call: Call): Promise<unknown> {
+  private call(call: Call, transfer?: ArrayBuffer[]): Promise<unknown> {
     const worker = this.worker;
     if (!worker) return Promise.reject(new StoreNotReadyError(this.engine));
     if (this.failure) return Promise.reject(this.failure);
@@ -127,7 +129,7 @@ export class SqliteStore implements EngineStore {
       // Held while a call is out: a shutdown waiting on a commit must not see an idle loop and exit.
       if (this.pending.size === 0) worker.ref();
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ ...call, id });
+      worker.postMessage({ ...call, id }, transfer);
     });
   }
 
