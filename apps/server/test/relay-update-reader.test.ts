@@ -7,7 +7,7 @@ import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 function updateOf(change: (doc: Y.Doc) => void, clientID = 7): Uint8Array {
   const doc = new Y.Doc();
   doc.clientID = clientID;
-  let out = new Uint8Array();
+  let out: Uint8Array = new Uint8Array();
   doc.once('update', (u: Uint8Array) => (out = u));
   change(doc);
   return out;
