@@ -1,5 +1,5 @@
 /** A process's CPU time from /proc (Linux), for benchmarks that charge a server its own CPU. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLK_TCK = 100; // Linux USER_HZ
 
@@ -15,4 +15,28 @@ export function cpuTimes(pid: number): [number, number] {
 export function cpuSeconds(pid: number): number {
   const [user, system] = cpuTimes(pid);
   return user + system;
+}
+
+/** Per thread of `pid`: name -> [user, system] CPU seconds so far (threads of one name summed). */
+export function threadCpuTimes(pid: number): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const prev = out.get(name) ?? [0, 0];
+    out.set(name, [prev[0] + Number(fields[11]) / CLK_TCK, prev[1] + Number(fields[12]) / CLK_TCK]);
+  }
+  return out;
 }

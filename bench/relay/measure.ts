@@ -10,7 +10,7 @@ import * as encoding from 'lib0/encoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { freePort } from '../../test/helpers/process.js';
-import { cpuTimes } from '../lib/cpu-times.js';
+import { cpuTimes, threadCpuTimes } from '../lib/cpu-times.js';
 import { pace } from '../lib/pace.js';
 import { percentile } from '../lib/percentile.js';
 import { connect, frame, roomName, type Client } from './client.js';
@@ -160,6 +160,7 @@ async function phase(s: Session, rate: number, seconds: number): Promise<PhaseRe
   const updates = encodeUpdates(s, Math.round(sendsPerSecond * seconds));
   const done = s.deliveries.reset(updates.length * receivers);
   const cpu0 = cpuTimes(s.pid);
+  const threads0 = process.env['BENCH_THREAD_CPU'] ? threadCpuTimes(s.pid) : null;
   const t0 = performance.now();
   await pace(sendsPerSecond, seconds, (n) => {
     const u = updates[n];
@@ -173,6 +174,7 @@ async function phase(s: Session, rate: number, seconds: number): Promise<PhaseRe
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = cpuTimes(s.pid);
   const { delivered, expected } = s.deliveries;
+  if (threads0) printThreads(threads0, threadCpuTimes(s.pid), delivered);
   const lat = s.deliveries.latencies.sort((a, b) => a - b);
   const user = cpu1[0] - cpu0[0];
   const sys = cpu1[1] - cpu0[1];
@@ -188,6 +190,16 @@ async function phase(s: Session, rate: number, seconds: number): Promise<PhaseRe
     sysUsPerDelivery: (sys * 1e6) / Math.max(1, delivered),
     ok: delivered === expected && p99ms < s.plan.p99LimitMs,
   };
+}
+
+/** BENCH_THREAD_CPU: each thread's share of a phase's CPU per delivery (user/system), to see where the time goes. */
+function printThreads(before: Map<string, [number, number]>, after: Map<string, [number, number]>, delivered: number): void {
+  const per = (seconds: number): string => ((seconds * 1e6) / Math.max(1, delivered)).toFixed(2);
+  const lines = [...after].map(([name, [u, sys]]) => {
+    const [u0, s0] = before.get(name) ?? [0, 0];
+    return `  ${name}: ${per(u - u0)} user + ${per(sys - s0)} sys us/delivery`;
+  });
+  process.stdout.write(`threads (${delivered} deliveries):\n${lines.join('\n')}\n`);
 }
 
 async function connectAll(target: Target, port: number, plan: RelayPlan, onUpdate: Deliveries['onUpdate']): Promise<Client[]> {
@@ -230,7 +242,11 @@ export async function runTarget(target: Target, plan: RelayPlan): Promise<Server
     for (const c of clients) c.ws.terminate();
     return { server: target.name, fixed, saturation, ...(failedAt ? { failedAt } : {}) };
   } finally {
-    proc.kill('SIGKILL');
-    await once(proc, 'exit').catch(() => undefined);
+    // SIGTERM first: ours commits and exits, which also writes a --cpu-prof profile (BENCH_NODE_FLAGS).
+    const exited = proc.exitCode === null ? once(proc, 'exit').catch(() => undefined) : Promise.resolve();
+    proc.kill('SIGTERM');
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
   }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRoomToken } from '@sync-suite/shared';
-import { BENCH_AUTH_SECRET, productionBundle } from '../lib/bundle.js';
+import { BENCH_AUTH_SECRET, productionBundle, serverNodeFlags } from '../lib/bundle.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -43,7 +43,7 @@ export function removeBenchDirs(): void {
  */
 function ours(name: string, app: { bundleDir: string } | { checkout: string }, token: string): Target {
   const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
-  const args = 'bundleDir' in app ? [join(app.bundleDir, 'server.mjs')] : ['--import', 'tsx', join(app.checkout, 'apps/server/src/main.ts')];
+  const args = 'bundleDir' in app ? [...serverNodeFlags(), join(app.bundleDir, 'server.mjs')] : ['--import', 'tsx', join(app.checkout, 'apps/server/src/main.ts')];
   return {
     name: `${name} (${storage})`,
     start: (port) =>

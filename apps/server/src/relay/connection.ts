@@ -21,7 +21,7 @@ import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import type { TurnFlush, TurnSink } from './turn-flush.js';
-import { encodeBinaryFrames } from './ws-frames.js';
+import { COPY_LIMIT, encodeBinaryFrames } from './ws-frames.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -153,6 +153,9 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.outBytes = 0;
     const raw = this.raw;
     if (!raw || raw.destroyed || this.ws.readyState !== this.ws.OPEN) return;
+    // The usual turn: one message, also sent to the room's other connections: one shared frame.
+    const only = messages.length === 1 ? (messages[0] as Uint8Array) : null;
+    if (only && only.length <= COPY_LIMIT) return void raw.write(this.deps.turns.framed(only));
     const chunks = encodeBinaryFrames(messages);
     if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
     raw.cork();

@@ -4,6 +4,7 @@
  * recurses, so no input can overflow the stack (lib0's readAny and Yjs's decodeUpdate do).
  * Format: yjs/src/utils/encoding.js (writeStructs, writeDeleteSet) and lib0/encoding.js (writeAny).
  */
+import { isAscii as bufferIsAscii } from 'node:buffer';
 import { jsonDepth } from './presence.js';
 import type { UpdateLimits } from './update-limits.js';
 
@@ -46,6 +47,13 @@ export interface UpdateCost {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Every byte below 0x80: a loop for the short strings updates mostly hold, node's vectorised check for long ones. */
+function isAscii(raw: Uint8Array): boolean {
+  if (raw.length > 32) return bufferIsAscii(raw);
+  for (let i = 0; i < raw.length; i++) if ((raw[i] as number) >= 0x80) return false;
+  return true;
+}
 
 export class UpdateReader {
   private pos = 0;
@@ -154,7 +162,7 @@ export class UpdateReader {
         this.contentBytesOf(this.bytes());
         return 1;
       case 4: // String: length in UTF-16 code units
-        return this.string().length;
+        return this.textLength(this.bytes());
       case 5: // Embed
         this.json();
         return 1;
@@ -208,7 +216,7 @@ export class UpdateReader {
         case 125: this.varint(); break;
         case 124: this.skip(4); this.contentBytes(4); break;
         case 123: case 122: this.skip(8); this.contentBytes(8); break;
-        case 119: this.string(); break;
+        case 119: this.textLength(this.bytes()); break;
         case 116: this.contentBytesOf(this.bytes()); break;
         case 118: case 117: {
           if (left.length >= this.limits.maxValueDepth) this.refuse('value_depth', `value nested deeper than ${this.limits.maxValueDepth}`);
@@ -222,9 +230,17 @@ export class UpdateReader {
     }
   }
 
-  /** A string as lib0 reads it (fatal UTF-8): invalid bytes would throw while applying. */
-  private string(): string {
-    return this.stringOf(this.bytes());
+  /**
+   * A string's length in UTF-16 code units, checked as lib0 reads it (fatal UTF-8: invalid bytes
+   * would throw while applying). ASCII bytes are valid UTF-8 and one code unit each, so most
+   * strings are checked without being decoded.
+   */
+  private textLength(raw: Uint8Array): number {
+    if (isAscii(raw)) {
+      this.contentBytesOf(raw);
+      return raw.length;
+    }
+    return this.stringOf(raw).length;
   }
 
   private stringOf(raw: Uint8Array): string {
@@ -252,7 +268,7 @@ export class UpdateReader {
   private key(): void {
     const raw = this.bytes();
     if (raw.length > this.limits.maxKeyBytes) this.refuse('key_bytes', `a key or name longer than ${this.limits.maxKeyBytes} bytes`);
-    this.stringOf(raw);
+    this.textLength(raw);
   }
 
   private addStructs(n: number): void {

@@ -53,6 +53,13 @@ export function encodeBinaryFrames(messages: readonly Uint8Array[]): Uint8Array[
   return chunks;
 }
 
+/** One message as one frame in one buffer (header and a copy of the message). */
+export function frameOnce(message: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(headerLength(message.length) + message.length);
+  out.set(message, writeHeader(out, 0, message.length));
+  return out;
+}
+
 function packFrames(messages: readonly Uint8Array[], from: number, to: number): Buffer {
   let total = 0;
   for (let i = from; i < to; i++) {

@@ -68,7 +68,8 @@ export class SqliteThread<Call extends { op: string }> {
     }
   }
 
-  call(call: Call | { op: 'check' } | { op: 'close' }): Promise<unknown> {
+  /** `transfer`: buffers moved to the thread instead of copied (the caller must not use them after) */
+  call(call: Call | { op: 'check' } | { op: 'close' }, transfer?: ArrayBuffer[]): Promise<unknown> {
     const worker = this.worker;
     if (!worker) return Promise.reject(new StoreNotReadyError('sqlite'));
     if (this.failure) return Promise.reject(this.failure);
@@ -77,7 +78,7 @@ export class SqliteThread<Call extends { op: string }> {
       // Held while a call is out: a shutdown waiting on a commit must not see an idle loop and exit.
       if (this.pending.size === 0) worker.ref();
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ ...call, id });
+      worker.postMessage({ ...call, id }, transfer);
     });
   }
 

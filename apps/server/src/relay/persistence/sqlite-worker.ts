@@ -2,12 +2,12 @@
 import { serveThreadCalls } from '../../storage/sqlite-thread-host.js';
 import { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
-import type { AppendBatch } from './types.js';
 import type { OutboxCall } from '../../webhooks/outbox/sqlite.js';
+import { unpackBatches, type PackedBatches } from './packed-batches.js';
 
 export type SqliteCall =
   | { id: number; op: 'load'; room: string }
-  | { id: number; op: 'append'; batches: AppendBatch[] }
+  | { id: number; op: 'append'; batches: PackedBatches }
   | { id: number; op: 'compact'; room: string; snapshot: Uint8Array; throughSeq: number }
   | { id: number; op: 'listRooms'; prefix: string; after: string; limit: number }
   | { id: number; op: 'statRoom'; room: string }
@@ -25,7 +25,7 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
     case 'load':
       return file.load(call.room);
     case 'append':
-      return file.append(call.batches);
+      return file.append(unpackBatches(call.batches));
     case 'compact':
       return file.compact(call.room, call.snapshot, call.throughSeq);
     case 'listRooms':

@@ -12,6 +12,7 @@ import { SqliteThread, type WithoutId } from '../../storage/sqlite-thread.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall, SqliteWorkerData } from './sqlite-worker.js';
 import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
+import { packBatches } from './packed-batches.js';
 
 export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 
@@ -37,7 +38,8 @@ export class SqliteStore implements EngineStore {
   }
 
   async append(batches: readonly AppendBatch[]): Promise<void> {
-    await this.thread.call({ op: 'append', batches: [...batches] });
+    const packed = packBatches(batches);
+    await this.thread.call({ op: 'append', batches: packed }, [packed.data]);
   }
 
   async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
