@@ -45,6 +45,17 @@ export interface UpdateCost {
   starts: Array<{ client: number; clock: number }>;
 }
 
+/**
+ * Where each struct of an update lies, for merging updates byte for byte without decoding them
+ * (persistence/stored-bytes.ts): five numbers per struct (client, clock, length, first byte,
+ * byte after it); Skip structs are left out (a gap in the clocks says the same).
+ */
+export interface UpdateLayout {
+  structs: number[];
+  /** where the delete set starts */
+  deleteSetAt: number;
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class UpdateReader {
@@ -55,6 +66,7 @@ export class UpdateReader {
     private readonly buf: Uint8Array,
     private readonly limits: UpdateLimits,
     cost?: UpdateCost,
+    private readonly layout?: UpdateLayout,
   ) {
     this.cost = cost ?? { structs: 0, deleteRanges: 0, deleteClients: 0, subdocs: 0, contentBytes: 0, items: [], ends: new Map(), deletes: [], starts: [] };
   }
@@ -70,10 +82,14 @@ export class UpdateReader {
       this.cost.starts.push({ client, clock });
       for (let i = 0; i < count; i++) {
         this.addStructs(1);
-        clock += this.struct(client, clock);
+        const start = this.pos;
+        const length = this.struct(client, clock);
+        if (this.layout && ((this.buf[start] as number) & 0b11111) !== 10) this.layout.structs.push(client, clock, length, start, this.pos);
+        clock += length;
       }
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
     }
+    if (this.layout) this.layout.deleteSetAt = this.pos;
     this.deleteSet();
     return this.cost;
   }

@@ -1,0 +1,270 @@
+/**
+ * A room's stored state served as bytes, before (and without) a Y.Doc: on a cold load the
+ * snapshot and the log after it are checked entry by entry (the bounded reader, then the nesting
+ * depth of everything together) and merged byte for byte into one update, so the first sync
+ * step 2 carries the whole content a few milliseconds after storage answered. Decoding the state
+ * into a document costs far more and happens later (relay/room.ts).
+ *
+ * The merge copies each struct's bytes (a v1 struct is self-contained: its origins are full
+ * ids), orders them by client and clock, drops the ones another entry already holds and marks
+ * gaps with Skip structs; delete sets are united. Whatever it cannot do without re-encoding (a
+ * struct that only partly overlaps another, or a client's state that ends inside a struct) makes
+ * it give up: the caller then takes the Y.Doc path (merge.ts) or Yjs's own diff.
+ */
+import * as Y from 'yjs';
+import { checkDepth, UpdateRefused } from '../update-check.js';
+import { UpdateReader, type ItemRef, type UpdateLayout } from '../update-reader.js';
+import type { UpdateLimits } from '../update-limits.js';
+import { storedEntryLimits, type Quarantined } from './merge.js';
+import type { StoredRoom } from './types.js';
+
+interface Part {
+  update: Uint8Array;
+  layout: UpdateLayout;
+}
+
+/** A room's stored state, checked and merged, waiting to be decoded into its document. */
+export interface ColdState {
+  /** what was read from storage (the document is built from it later) */
+  stored: StoredRoom;
+  /** every entry that passed the checks, merged into one v1 update */
+  update: Uint8Array;
+  /** entries set aside by the checks, by index (-1: the snapshot), with the limit passed */
+  skip: Map<number, string>;
+  quarantined: Quarantined[];
+  parts: Part[];
+}
+
+/**
+ * Checks and merges the stored state. Null when there is nothing stored, or when the state needs
+ * the Y.Doc path: the entries together nest types too deep (which entry to set aside is decided
+ * there), or they overlap in a way the byte merge does not handle.
+ */
+export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): ColdState | null {
+  const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
+  if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
+  if (entries.length === 0) return null;
+  const parts: Part[] = [];
+  const skip = new Map<number, string>();
+  const quarantined: Quarantined[] = [];
+  let items: ItemRef[] = [];
+  let maxDepth = limits.maxDepth;
+  for (const [index, update] of entries) {
+    const layout: UpdateLayout = { structs: [], deleteSetAt: 0 };
+    const entryLimits = storedEntryLimits(limits, index === -1);
+    maxDepth = entryLimits.maxDepth;
+    try {
+      const cost = new UpdateReader(update, entryLimits, undefined, layout).read();
+      if (items.length === 0) items = cost.items;
+      else for (const item of cost.items) items.push(item);
+    } catch (err) {
+      if (!(err instanceof UpdateRefused)) throw err;
+      skip.set(index, err.limit);
+      quarantined.push({ index, update, reason: err.limit });
+      continue;
+    }
+    parts.push({ update, layout });
+  }
+  if (parts.length === 0) return null;
+  try {
+    checkDepth(new Y.Doc(), items, maxDepth);
+  } catch (err) {
+    if (err instanceof UpdateRefused) return null;
+    throw err;
+  }
+  const update = mergeParts(parts);
+  if (!update) return null;
+  return { stored, update, skip, quarantined, parts };
+}
+
+/** What a client with this state vector lacks, from the cold state (Yjs's diff when the byte merge cannot). */
+export function coldDiff(cold: ColdState, stateVector: Uint8Array): Uint8Array {
+  const sv = Y.decodeStateVector(stateVector);
+  if (sv.size === 0) return cold.update;
+  return mergeParts(cold.parts, sv) ?? Y.diffUpdate(cold.update, stateVector);
+}
+
+/**
+ * The parts merged into one v1 update, without what `known` (a state vector) covers. Null when a
+ * struct partly overlaps another or straddles the known state (that needs re-encoding).
+ */
+export function mergeParts(parts: readonly Part[], known?: Map<number, number>): Uint8Array | null {
+  // Per client: [clock, length, part, start, end] of every struct, in input order.
+  const byClient = new Map<number, number[]>();
+  let bytes = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const s = (parts[p] as Part).layout.structs;
+    for (let i = 0; i < s.length; i += 5) {
+      const client = s[i] as number;
+      let list = byClient.get(client);
+      if (!list) byClient.set(client, (list = []));
+      list.push(s[i + 1] as number, s[i + 2] as number, p, s[i + 3] as number, s[i + 4] as number);
+      bytes += (s[i + 4] as number) - (s[i + 3] as number);
+    }
+  }
+  const sections: Array<{ client: number; structs: number[] }> = [];
+  for (const [client, list] of byClient) {
+    const order = Array.from({ length: list.length / 5 }, (_, i) => i * 5);
+    if (!sortedByClock(list, order)) {
+      // Longer first on equal clocks, so the shorter duplicate is dropped; then input order.
+      order.sort((a, b) => (list[a] as number) - (list[b] as number) || (list[b + 1] as number) - (list[a + 1] as number) || a - b);
+    }
+    const from = known?.get(client) ?? 0;
+    const kept: number[] = [];
+    let end = -1;
+    for (const i of order) {
+      const clock = list[i] as number;
+      const length = list[i + 1] as number;
+      if (clock + length <= from) continue; // the client has it
+      if (clock < from) return null; // the client's state ends inside this struct
+      if (end >= 0 && clock + length <= end) continue; // another entry holds it
+      if (end >= 0 && clock < end) return null; // partial overlap
+      // [gap, part, start, end] (gap > 0: a Skip struct of that length goes first)
+      kept.push(end >= 0 ? clock - end : 0, list[i + 2] as number, list[i + 3] as number, list[i + 4] as number, clock);
+      end = clock + length;
+    }
+    if (kept.length > 0) sections.push({ client, structs: kept });
+  }
+  sections.sort((a, b) => b.client - a.client); // as Yjs writes them: higher client ids first
+  const deletes = mergeDeleteSets(parts);
+  // An upper bound: every struct's bytes, section headers, a Skip before each struct, the delete set.
+  const out = new Writer(bytes + sections.reduce((n, s) => n + 30 + (s.structs.length / 5) * 11, 10) + deletes.bytes);
+  out.uint(sections.length);
+  for (const { client, structs } of sections) {
+    let count = 0;
+    for (let i = 0; i < structs.length; i += 5) count += (structs[i] as number) > 0 ? 2 : 1;
+    out.uint(count);
+    out.uint(client);
+    out.uint(structs[4] as number);
+    // Structs that follow one another in the same entry are copied as one run (a snapshot's
+    // client section is a single copy).
+    let run = -1;
+    let runStart = 0;
+    let runEnd = 0;
+    const flush = (): void => {
+      if (run >= 0) out.bytes((parts[run] as Part).update.subarray(runStart, runEnd));
+    };
+    for (let i = 0; i < structs.length; i += 5) {
+      const gap = structs[i] as number;
+      const part = structs[i + 1] as number;
+      const start = structs[i + 2] as number;
+      if (gap === 0 && part === run && start === runEnd) {
+        runEnd = structs[i + 3] as number;
+        continue;
+      }
+      flush();
+      if (gap > 0) {
+        out.byte(10); // Skip
+        out.uint(gap);
+      }
+      run = part;
+      runStart = start;
+      runEnd = structs[i + 3] as number;
+    }
+    flush();
+  }
+  deletes.write(out);
+  return out.done();
+}
+
+/** Whether the struct records are already in clock order (a snapshot's and a single entry's are). */
+function sortedByClock(list: number[], order: number[]): boolean {
+  for (let k = 1; k < order.length; k++) {
+    const a = order[k - 1] as number;
+    const b = order[k] as number;
+    if ((list[b] as number) < (list[a] as number) + (list[a + 1] as number)) return false;
+  }
+  return true;
+}
+
+/** The parts' delete sets united: per client, sorted ranges with overlapping and adjacent ones joined. */
+function mergeDeleteSets(parts: readonly Part[]): { bytes: number; write(out: Writer): void } {
+  const ranges = new Map<number, number[]>();
+  for (const { update, layout } of parts) {
+    const r = new Reader(update, layout.deleteSetAt);
+    const clients = r.uint();
+    for (let c = 0; c < clients; c++) {
+      const client = r.uint();
+      const n = r.uint();
+      let list = ranges.get(client);
+      if (!list) ranges.set(client, (list = []));
+      for (let i = 0; i < n; i++) list.push(r.uint(), r.uint());
+    }
+  }
+  const merged: Array<[number, number[]]> = [];
+  for (const [client, list] of ranges) {
+    const pairs: Array<[number, number]> = [];
+    for (let i = 0; i < list.length; i += 2) pairs.push([list[i] as number, list[i + 1] as number]);
+    pairs.sort((a, b) => a[0] - b[0]);
+    const out: number[] = [];
+    for (const [clock, len] of pairs) {
+      const last = out.length - 2;
+      if (last >= 0 && clock <= (out[last] as number) + (out[last + 1] as number)) {
+        out[last + 1] = Math.max(out[last + 1] as number, clock + len - (out[last] as number));
+      } else out.push(clock, len);
+    }
+    if (out.length > 0) merged.push([client, out]);
+  }
+  merged.sort((a, b) => b[0] - a[0]);
+  return {
+    bytes: merged.reduce((n, [, l]) => n + 20 + l.length * 10, 10),
+    write(w: Writer): void {
+      w.uint(merged.length);
+      for (const [client, list] of merged) {
+        w.uint(client);
+        w.uint(list.length / 2);
+        for (const n of list) w.uint(n);
+      }
+    },
+  };
+}
+
+/** lib0 varuints into a buffer of a size known up front (an upper bound). */
+class Writer {
+  private readonly buf: Uint8Array;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+
+  byte(b: number): void {
+    this.buf[this.pos++] = b;
+  }
+
+  uint(n: number): void {
+    while (n > 0x7f) {
+      this.buf[this.pos++] = 0x80 | (n % 128);
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** lib0 varuints from a delete set the bounded reader already walked. */
+class Reader {
+  constructor(
+    private readonly buf: Uint8Array,
+    private pos: number,
+  ) {}
+
+  uint(): number {
+    let num = 0;
+    let mult = 1;
+    for (;;) {
+      const b = this.buf[this.pos++] as number;
+      num += (b & 0x7f) * mult;
+      if (b < 0x80) return num;
+      mult *= 128;
+    }
+  }
+}
