@@ -16,7 +16,8 @@ import { docUntil, metric, RawClient, stockClient, synced, textOf, type StockVer
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import type { RelayPeer } from '../src/relay/fanout.js';
-import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
+import { SQLITE_FILE_NAME, SqliteStore } from '../src/relay/persistence/sqlite.js';
+import type { DocStore } from '../src/relay/persistence/types.js';
 import { mergeParts, prepareColdState } from '../src/relay/persistence/stored-bytes.js';
 import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 import { hugeMap } from './hostile-updates.js';
@@ -82,53 +83,39 @@ function conversation(n: number): { updates: Uint8Array[]; doc: Y.Doc } {
 const json = (doc: Y.Doc) => JSON.stringify({ m: doc.getArray('messages').toJSON(), meta: [...doc.getMap('meta').entries()].sort(([a], [b]) => a.localeCompare(b)) });
 
 /** Stored as a snapshot of the first `cut` updates and a log of the rest. */
-async function store(registry: RoomRegistry, updates: Uint8Array[], cut: number, extra: Uint8Array[] = []): Promise<void> {
-  await registry.store.append([{ room: ROOM, updates: updates.slice(0, cut) }]);
-  const first = await registry.store.load(ROOM);
+async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uint8Array[] = []): Promise<void> {
+  await s.append([{ room: ROOM, updates: updates.slice(0, cut) }]);
+  const first = await s.load(ROOM);
   const snapDoc = new Y.Doc();
   for (const u of updates.slice(0, cut)) Y.applyUpdate(snapDoc, u);
-  await registry.store.compact(ROOM, Y.encodeStateAsUpdate(snapDoc), first.lastSeq);
-  await registry.store.append([{ room: ROOM, updates: [...updates.slice(cut), ...extra] }]);
+  await s.compact(ROOM, Y.encodeStateAsUpdate(snapDoc), first.lastSeq);
+  await s.append([{ room: ROOM, updates: [...updates.slice(cut), ...extra] }]);
+  const stored = await s.load(ROOM);
+  expect(stored.snapshot).not.toBeNull();
+  expect(stored.updates).toHaveLength(updates.length - cut + extra.length);
 }
 
 describe('cold load', () => {
   it('after a restart the first sync step 2 carries the whole content, sent before the document is built; stock clients 2.x and 3.x sync and write', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'relay-cold-'));
     try {
-      const env = { STORAGE: 'sqlite', DATA_DIR: dataDir, COMPACT_AFTER_UPDATES: '40' };
-      let server = await scope.start(env);
-      const writer = stockClient(3, server.wsUrl, ROOM);
-      scope.track(writer);
-      await synced(writer.p);
-      // 100 messages folded into a snapshot, then 10 more in the log after it.
-      const compacted = once(registryOf(server), 'compacted');
-      for (let i = 0; i < 100; i++) writer.doc.getArray<string>('messages').push([`message ${i}`]);
-      await withTimeout(compacted, 10_000, 'compaction');
-      for (let i = 100; i < 110; i++) writer.doc.getArray<string>('messages').push([`message ${i}`]);
-      const expected = JSON.stringify(writer.doc.getArray('messages').toJSON());
-      await server.close(); // graceful: commits, then closes sockets
-      await scope.closeTracked();
-      const stored = await (async () => {
-        const { SqliteStore } = await import('../src/relay/persistence/sqlite.js');
-        const s = new SqliteStore(dataDir);
-        await s.init();
-        try {
-          return await s.load(ROOM);
-        } finally {
-          await s.close();
-        }
-      })();
-      expect(stored.snapshot).not.toBeNull();
-      expect(stored.updates.length).toBe(10);
+      const env = { STORAGE: 'sqlite', DATA_DIR: dataDir };
+      // Stored by an earlier run: a snapshot of 100 messages and 10 more in the log after it.
+      const { updates, doc: full } = conversation(110);
+      const sqlite = new SqliteStore(dataDir);
+      await sqlite.init();
+      await store(sqlite, updates, updates.length - 10);
+      await sqlite.close();
+      const expected = json(full);
 
-      server = await scope.start(env);
+      const server = await scope.start(env);
       const registry = registryOf(server);
       const answers = watchAnswers(registry);
       const fresh = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
       const step2 = (await fresh.next(isType('sync-step2'))) as { update: Uint8Array };
       const doc = new Y.Doc();
       Y.applyUpdate(doc, step2.update);
-      expect(JSON.stringify(doc.getArray('messages').toJSON())).toBe(expected);
+      expect(json(doc)).toBe(expected);
       expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
       // Once built, the room tells its state vector: the full document's.
       const step1 = (await fresh.next(isType('sync-step1'))) as { stateVector: Uint8Array };
@@ -140,8 +127,8 @@ describe('cold load', () => {
         return c;
       });
       for (const c of clients) await synced(c.p);
-      for (const c of clients) expect(JSON.stringify(c.doc.getArray('messages').toJSON())).toBe(expected);
-      clients[0]?.doc.getArray<string>('messages').push(['after the restart']);
+      for (const c of clients) expect(json(c.doc)).toBe(expected);
+      clients[0]?.doc.getArray<Y.Text>('messages').push([new Y.Text('after the restart')]);
       await docUntil(clients[1]?.doc as Y.Doc, () => clients[1]?.doc.getArray('messages').length === 111);
       expect(server.logs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
     } finally {
@@ -155,7 +142,7 @@ describe('cold load', () => {
     const registry = registryOf(server);
     const answers = watchAnswers(registry);
     const { updates, doc: full } = conversation(60);
-    await store(registry, updates, 100);
+    await store(registry.store, updates, 100);
     const partial = new Y.Doc();
     for (const u of updates.slice(0, 130)) Y.applyUpdate(partial, u);
     const known = Y.decodeStateVector(Y.encodeStateVector(partial));
@@ -177,7 +164,7 @@ describe('cold load', () => {
     const { updates, doc: full } = conversation(30);
     const huge = hugeMap(77, DEFAULT_UPDATE_LIMITS.maxStructs + 10);
     const truncated = (updates[5] as Uint8Array).slice(0, 7);
-    await store(registry, updates, 40, [huge, truncated]);
+    await store(registry.store, updates, 40, [huge, truncated]);
 
     const c = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
     const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
