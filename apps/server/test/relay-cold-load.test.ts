@@ -208,6 +208,30 @@ describe('cold load', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('SQLite: a growing snapshot replaced again and again takes its own size on disk, not twice that', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'relay-snapshots-'));
+    const s = new SqliteStore(dataDir);
+    try {
+      await s.init();
+      const { updates } = conversation(3000);
+      const doc = new Y.Doc();
+      for (let round = 1; round <= 30; round++) {
+        const batch = updates.slice(Math.floor(((round - 1) * updates.length) / 30), Math.floor((round * updates.length) / 30));
+        for (const u of batch) Y.applyUpdate(doc, u);
+        await s.append([{ room: ROOM, updates: batch }]);
+        await s.compact(ROOM, Y.encodeStateAsUpdate(doc), (await s.load(ROOM)).lastSeq);
+      }
+      const snapshot = Y.encodeStateAsUpdate(doc).length;
+      expect(snapshot).toBeGreaterThan(100_000);
+      expect(statSync(join(dataDir, `${SQLITE_FILE_NAME}-wal`)).size).toBe(0);
+      // 64 KB: the tables' own pages and the log's pages, freed by the compactions, reused by the next appends.
+      expect(statSync(join(dataDir, SQLITE_FILE_NAME)).size).toBeLessThan(1.3 * snapshot + 64 * 1024);
+    } finally {
+      await s.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('stored bytes merged without a Y.Doc', () => {

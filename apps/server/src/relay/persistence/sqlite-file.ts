@@ -166,6 +166,9 @@ export class SqliteFile {
     const replaced = this.db.transaction(() => {
       const current = st.snapshot.get(room);
       if (current && current.through_seq >= throughSeq) return false;
+      // Deleted first: an overwrite allocates the new blob's pages before it frees the old ones, so
+      // the file would hold every snapshot twice; freed in the same transaction, they are reused.
+      if (current) st.purgeSnapshot.run(room);
       st.upsertSnapshot.run(room, snapshot, throughSeq);
       st.deleteThrough.run(room, throughSeq);
       return true;
