@@ -52,6 +52,8 @@ export interface UpdateCost {
  */
 export interface UpdateLayout {
   structs: number[];
+  /** six numbers per client section: client, first clock, length in clock units, first byte, byte after it, structs */
+  sections: number[];
   /** where the delete set starts */
   deleteSetAt: number;
 }
@@ -80,6 +82,8 @@ export class UpdateReader {
       let clock = this.uint();
       this.addStructs(1); // a section costs a map entry even when empty
       this.cost.starts.push({ client, clock });
+      const first = clock;
+      const from = this.pos;
       for (let i = 0; i < count; i++) {
         this.addStructs(1);
         const start = this.pos;
@@ -87,6 +91,7 @@ export class UpdateReader {
         if (this.layout && ((this.buf[start] as number) & 0b11111) !== 10) this.layout.structs.push(client, clock, length, start, this.pos);
         clock += length;
       }
+      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count);
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
     }
     if (this.layout) this.layout.deleteSetAt = this.pos;

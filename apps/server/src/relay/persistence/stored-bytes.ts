@@ -50,7 +50,7 @@ export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): Cold
   let items: ItemRef[] = [];
   let maxDepth = limits.maxDepth;
   for (const [index, update] of entries) {
-    const layout: UpdateLayout = { structs: [], deleteSetAt: 0 };
+    const layout: UpdateLayout = { structs: [], sections: [], deleteSetAt: 0 };
     const entryLimits = storedEntryLimits(limits, index === -1);
     maxDepth = entryLimits.maxDepth;
     try {
@@ -89,96 +89,109 @@ export function coldDiff(cold: ColdState, stateVector: Uint8Array): Uint8Array {
  * struct partly overlaps another or straddles the known state (that needs re-encoding).
  */
 export function mergeParts(parts: readonly Part[], known?: Map<number, number>): Uint8Array | null {
-  // Per client: [clock, length, part, start, end] of every struct, in input order.
+  // Whole client sections first (a snapshot's and a log's usually follow one another), struct by
+  // struct only when sections overlap or the known state ends inside one.
+  return mergeRecords(parts, known, true) ?? mergeRecords(parts, known, false);
+}
+
+/** Per record: client, clock, length in clock units, first byte, byte after it, structs in it. */
+const R = 6;
+
+function mergeRecords(parts: readonly Part[], known: Map<number, number> | undefined, sections: boolean): Uint8Array | null {
   const byClient = new Map<number, number[]>();
   let bytes = 0;
+  let records = 0;
   for (let p = 0; p < parts.length; p++) {
-    const s = (parts[p] as Part).layout.structs;
-    for (let i = 0; i < s.length; i += 5) {
+    const layout = (parts[p] as Part).layout;
+    const s = sections ? layout.sections : layout.structs;
+    const stride = sections ? 6 : 5;
+    for (let i = 0; i < s.length; i += stride) {
       const client = s[i] as number;
       let list = byClient.get(client);
       if (!list) byClient.set(client, (list = []));
-      list.push(s[i + 1] as number, s[i + 2] as number, p, s[i + 3] as number, s[i + 4] as number);
+      list.push(p, s[i + 1] as number, s[i + 2] as number, s[i + 3] as number, s[i + 4] as number, sections ? (s[i + 5] as number) : 1);
       bytes += (s[i + 4] as number) - (s[i + 3] as number);
+      records++;
     }
   }
-  const sections: Array<{ client: number; structs: number[] }> = [];
+  const out = new Writer(bytes + records * 11 + byClient.size * 30 + 10 + deleteSetBound(parts));
+  const merged: Array<{ client: number; kept: number[]; count: number }> = [];
   for (const [client, list] of byClient) {
-    const order = Array.from({ length: list.length / 5 }, (_, i) => i * 5);
+    const order = Array.from({ length: list.length / R }, (_, i) => i * R);
     if (!sortedByClock(list, order)) {
       // Longer first on equal clocks, so the shorter duplicate is dropped; then input order.
-      order.sort((a, b) => (list[a] as number) - (list[b] as number) || (list[b + 1] as number) - (list[a + 1] as number) || a - b);
+      order.sort((a, b) => (list[a + 1] as number) - (list[b + 1] as number) || (list[b + 2] as number) - (list[a + 2] as number) || a - b);
     }
     const from = known?.get(client) ?? 0;
+    // [gap, part, first byte, byte after, clock] (gap > 0: a Skip struct of that length goes first)
     const kept: number[] = [];
+    let count = 0;
     let end = -1;
     for (const i of order) {
-      const clock = list[i] as number;
-      const length = list[i + 1] as number;
+      const clock = list[i + 1] as number;
+      const length = list[i + 2] as number;
       if (clock + length <= from) continue; // the client has it
-      if (clock < from) return null; // the client's state ends inside this struct
-      if (end >= 0 && clock + length <= end) continue; // another entry holds it
-      if (end >= 0 && clock < end) return null; // partial overlap
-      // [gap, part, start, end] (gap > 0: a Skip struct of that length goes first)
-      kept.push(end >= 0 ? clock - end : 0, list[i + 2] as number, list[i + 3] as number, list[i + 4] as number, clock);
+      if (clock < from) return null; // the client's state ends inside it
+      // Another entry holds it (a whole section may hide Skip structs: only structs are dropped).
+      if (!sections && end >= 0 && clock + length <= end) continue;
+      if (end >= 0 && clock < end) return null; // overlap
+      const gap = end >= 0 ? clock - end : 0;
+      kept.push(gap, list[i] as number, list[i + 3] as number, list[i + 4] as number, clock);
+      count += (list[i + 5] as number) + (gap > 0 ? 1 : 0);
       end = clock + length;
     }
-    if (kept.length > 0) sections.push({ client, structs: kept });
+    if (kept.length > 0) merged.push({ client, kept, count });
   }
-  sections.sort((a, b) => b.client - a.client); // as Yjs writes them: higher client ids first
-  const deletes = mergeDeleteSets(parts);
-  // An upper bound: every struct's bytes, section headers, a Skip before each struct, the delete set.
-  const out = new Writer(bytes + sections.reduce((n, s) => n + 30 + (s.structs.length / 5) * 11, 10) + deletes.bytes);
-  out.uint(sections.length);
-  for (const { client, structs } of sections) {
-    let count = 0;
-    for (let i = 0; i < structs.length; i += 5) count += (structs[i] as number) > 0 ? 2 : 1;
+  merged.sort((a, b) => b.client - a.client); // as Yjs writes them: higher client ids first
+  out.uint(merged.length);
+  for (const { client, kept, count } of merged) {
     out.uint(count);
     out.uint(client);
-    out.uint(structs[4] as number);
-    // Structs that follow one another in the same entry are copied as one run (a snapshot's
-    // client section is a single copy).
+    out.uint(kept[4] as number);
+    // Runs that follow one another in the same entry are copied as one.
     let run = -1;
     let runStart = 0;
     let runEnd = 0;
-    const flush = (): void => {
-      if (run >= 0) out.bytes((parts[run] as Part).update.subarray(runStart, runEnd));
-    };
-    for (let i = 0; i < structs.length; i += 5) {
-      const gap = structs[i] as number;
-      const part = structs[i + 1] as number;
-      const start = structs[i + 2] as number;
+    for (let i = 0; i < kept.length; i += 5) {
+      const gap = kept[i] as number;
+      const part = kept[i + 1] as number;
+      const start = kept[i + 2] as number;
       if (gap === 0 && part === run && start === runEnd) {
-        runEnd = structs[i + 3] as number;
+        runEnd = kept[i + 3] as number;
         continue;
       }
-      flush();
+      if (run >= 0) out.bytes((parts[run] as Part).update.subarray(runStart, runEnd));
       if (gap > 0) {
         out.byte(10); // Skip
         out.uint(gap);
       }
       run = part;
       runStart = start;
-      runEnd = structs[i + 3] as number;
+      runEnd = kept[i + 3] as number;
     }
-    flush();
+    if (run >= 0) out.bytes((parts[run] as Part).update.subarray(runStart, runEnd));
   }
-  deletes.write(out);
+  writeDeleteSets(parts, out);
   return out.done();
 }
 
-/** Whether the struct records are already in clock order (a snapshot's and a single entry's are). */
+/** Whether the records are already in clock order without overlaps (a snapshot's and a log of appends are). */
 function sortedByClock(list: number[], order: number[]): boolean {
   for (let k = 1; k < order.length; k++) {
     const a = order[k - 1] as number;
     const b = order[k] as number;
-    if ((list[b] as number) < (list[a] as number) + (list[a + 1] as number)) return false;
+    if ((list[b + 1] as number) < (list[a + 1] as number) + (list[a + 2] as number)) return false;
   }
   return true;
 }
 
+/** Bytes the united delete set may take at most (each range re-encoded: at most what it took, plus headers). */
+function deleteSetBound(parts: readonly Part[]): number {
+  return parts.reduce((n, { update, layout }) => n + update.length - layout.deleteSetAt + 20, 10);
+}
+
 /** The parts' delete sets united: per client, sorted ranges with overlapping and adjacent ones joined. */
-function mergeDeleteSets(parts: readonly Part[]): { bytes: number; write(out: Writer): void } {
+function writeDeleteSets(parts: readonly Part[], w: Writer): void {
   const ranges = new Map<number, number[]>();
   for (const { update, layout } of parts) {
     const r = new Reader(update, layout.deleteSetAt);
@@ -206,17 +219,12 @@ function mergeDeleteSets(parts: readonly Part[]): { bytes: number; write(out: Wr
     if (out.length > 0) merged.push([client, out]);
   }
   merged.sort((a, b) => b[0] - a[0]);
-  return {
-    bytes: merged.reduce((n, [, l]) => n + 20 + l.length * 10, 10),
-    write(w: Writer): void {
-      w.uint(merged.length);
-      for (const [client, list] of merged) {
-        w.uint(client);
-        w.uint(list.length / 2);
-        for (const n of list) w.uint(n);
-      }
-    },
-  };
+  w.uint(merged.length);
+  for (const [client, list] of merged) {
+    w.uint(client);
+    w.uint(list.length / 2);
+    for (const n of list) w.uint(n);
+  }
 }
 
 /** lib0 varuints into a buffer of a size known up front (an upper bound). */
