@@ -4,6 +4,7 @@
  * recurses, so no input can overflow the stack (lib0's readAny and Yjs's decodeUpdate do).
  * Format: yjs/src/utils/encoding.js (writeStructs, writeDeleteSet) and lib0/encoding.js (writeAny).
  */
+import { isAscii } from 'node:buffer';
 import { jsonDepth } from './presence.js';
 import type { UpdateLimits } from './update-limits.js';
 
@@ -51,7 +52,8 @@ export interface UpdateCost {
  * byte after it); Skip structs are left out (a gap in the clocks says the same).
  */
 export interface UpdateLayout {
-  structs: number[];
+  /** filled only when given (a snapshot holds many structs: the sections are usually enough) */
+  structs?: number[];
   /** six numbers per client section: client, first clock, length in clock units, first byte, byte after it, structs */
   sections: number[];
   /** where the delete set starts */
@@ -88,7 +90,7 @@ export class UpdateReader {
         this.addStructs(1);
         const start = this.pos;
         const length = this.struct(client, clock);
-        if (this.layout && ((this.buf[start] as number) & 0b11111) !== 10) this.layout.structs.push(client, clock, length, start, this.pos);
+        if (this.layout?.structs && ((this.buf[start] as number) & 0b11111) !== 10) this.layout.structs.push(client, clock, length, start, this.pos);
         clock += length;
       }
       if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count);
@@ -175,7 +177,7 @@ export class UpdateReader {
         this.contentBytesOf(this.bytes());
         return 1;
       case 4: // String: length in UTF-16 code units
-        return this.string().length;
+        return this.stringLength();
       case 5: // Embed
         this.json();
         return 1;
@@ -246,6 +248,19 @@ export class UpdateReader {
   /** A string as lib0 reads it (fatal UTF-8): invalid bytes would throw while applying. */
   private string(): string {
     return this.stringOf(this.bytes());
+  }
+
+  /**
+   * A string's length in UTF-16 code units (its length in clock units). ASCII, checked natively,
+   * is as long as its bytes: no string is built (a snapshot of text holds megabytes of it).
+   */
+  private stringLength(): number {
+    const raw = this.bytes();
+    if (isAscii(raw)) {
+      this.contentBytesOf(raw);
+      return raw.length;
+    }
+    return this.stringOf(raw).length;
   }
 
   private stringOf(raw: Uint8Array): string {

@@ -14,7 +14,7 @@
 import * as Y from 'yjs';
 import { checkDepth, UpdateRefused } from '../update-check.js';
 import { UpdateReader, type ItemRef, type UpdateLayout } from '../update-reader.js';
-import type { UpdateLimits } from '../update-limits.js';
+import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../update-limits.js';
 import { storedEntryLimits, type Quarantined } from './merge.js';
 import type { StoredRoom } from './types.js';
 
@@ -50,7 +50,7 @@ export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): Cold
   let items: ItemRef[] = [];
   let maxDepth = limits.maxDepth;
   for (const [index, update] of entries) {
-    const layout: UpdateLayout = { structs: [], sections: [], deleteSetAt: 0 };
+    const layout: UpdateLayout = { sections: [], deleteSetAt: 0 };
     const entryLimits = storedEntryLimits(limits, index === -1);
     maxDepth = entryLimits.maxDepth;
     try {
@@ -91,8 +91,32 @@ export function coldDiff(cold: ColdState, stateVector: Uint8Array): Uint8Array {
 export function mergeParts(parts: readonly Part[], known?: Map<number, number>): Uint8Array | null {
   // Whole client sections first (a snapshot's and a log's usually follow one another), struct by
   // struct only when sections overlap or the known state ends inside one.
-  return mergeRecords(parts, known, true) ?? mergeRecords(parts, known, false);
+  return mergeRecords(parts, known, true) ?? mergeRecords(parts.map(withStructs), known, false);
 }
+
+/** The part with where each struct lies (read again, once: every entry passed the checks already). */
+function withStructs(part: Part): Part {
+  if (!part.layout.structs) {
+    const layout: UpdateLayout = { structs: [], sections: [], deleteSetAt: 0 };
+    new UpdateReader(part.update, OPEN_LIMITS, undefined, layout).read();
+    part.layout.structs = layout.structs;
+  }
+  return part;
+}
+
+const OPEN_LIMITS: UpdateLimits = {
+  ...DEFAULT_UPDATE_LIMITS,
+  maxStructs: Infinity,
+  maxDeleteRanges: Infinity,
+  maxDeleteClients: Infinity,
+  maxSubdocs: Infinity,
+  maxContentBytes: Infinity,
+  maxPendingBytes: Infinity,
+  maxPendingDeleteBytes: Infinity,
+  maxDepth: Infinity,
+  maxValueDepth: Infinity,
+  maxKeyBytes: Infinity,
+};
 
 /** Per record: client, clock, length in clock units, first byte, byte after it, structs in it. */
 const R = 6;
@@ -103,7 +127,7 @@ function mergeRecords(parts: readonly Part[], known: Map<number, number> | undef
   let records = 0;
   for (let p = 0; p < parts.length; p++) {
     const layout = (parts[p] as Part).layout;
-    const s = sections ? layout.sections : layout.structs;
+    const s = (sections ? layout.sections : layout.structs) ?? [];
     const stride = sections ? 6 : 5;
     for (let i = 0; i < s.length; i += stride) {
       const client = s[i] as number;
