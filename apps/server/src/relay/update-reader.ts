@@ -54,7 +54,7 @@ export interface UpdateCost {
 export interface UpdateLayout {
   /** filled only when given (a snapshot holds many structs: the sections are usually enough) */
   structs?: number[];
-  /** six numbers per client section: client, first clock, length in clock units, first byte, byte after it, structs */
+  /** seven numbers per client section: client, first clock, length in clock units, first byte, byte after it, structs, Skip structs among them */
   sections: number[];
   /** where the delete set starts */
   deleteSetAt: number;
@@ -86,14 +86,16 @@ export class UpdateReader {
       this.cost.starts.push({ client, clock });
       const first = clock;
       const from = this.pos;
+      let skips = 0;
       for (let i = 0; i < count; i++) {
         this.addStructs(1);
         const start = this.pos;
         const length = this.struct(client, clock);
-        if (this.layout?.structs && ((this.buf[start] as number) & 0b11111) !== 10) this.layout.structs.push(client, clock, length, start, this.pos);
+        if (this.layout && ((this.buf[start] as number) & 0b11111) === 10) skips++;
+        else if (this.layout?.structs) this.layout.structs.push(client, clock, length, start, this.pos);
         clock += length;
       }
-      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count);
+      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count, skips);
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
     }
     if (this.layout) this.layout.deleteSetAt = this.pos;

@@ -118,8 +118,8 @@ const OPEN_LIMITS: UpdateLimits = {
   maxKeyBytes: Infinity,
 };
 
-/** Per record: client, clock, length in clock units, first byte, byte after it, structs in it. */
-const R = 6;
+/** Per record: part, clock, length in clock units, first byte, byte after it, structs in it, Skip structs among them. */
+const R = 7;
 
 function mergeRecords(parts: readonly Part[], known: Map<number, number> | undefined, sections: boolean): Uint8Array | null {
   const byClient = new Map<number, number[]>();
@@ -128,12 +128,12 @@ function mergeRecords(parts: readonly Part[], known: Map<number, number> | undef
   for (let p = 0; p < parts.length; p++) {
     const layout = (parts[p] as Part).layout;
     const s = (sections ? layout.sections : layout.structs) ?? [];
-    const stride = sections ? 6 : 5;
+    const stride = sections ? 7 : 5;
     for (let i = 0; i < s.length; i += stride) {
       const client = s[i] as number;
       let list = byClient.get(client);
       if (!list) byClient.set(client, (list = []));
-      list.push(p, s[i + 1] as number, s[i + 2] as number, s[i + 3] as number, s[i + 4] as number, sections ? (s[i + 5] as number) : 1);
+      list.push(p, s[i + 1] as number, s[i + 2] as number, s[i + 3] as number, s[i + 4] as number, sections ? (s[i + 5] as number) : 1, sections ? (s[i + 6] as number) : 0);
       bytes += (s[i + 4] as number) - (s[i + 3] as number);
       records++;
     }
@@ -151,14 +151,16 @@ function mergeRecords(parts: readonly Part[], known: Map<number, number> | undef
     const kept: number[] = [];
     let count = 0;
     let end = -1;
+    // whether what was kept so far has no Skip structs (then it holds every clock up to `end`)
+    let solid = true;
     for (const i of order) {
       const clock = list[i + 1] as number;
       const length = list[i + 2] as number;
       if (clock + length <= from) continue; // the client has it
       if (clock < from) return null; // the client's state ends inside it
-      // Another entry holds it (a whole section may hide Skip structs: only structs are dropped).
-      if (!sections && end >= 0 && clock + length <= end) continue;
+      if (end >= 0 && clock + length <= end && solid) continue; // another entry holds it
       if (end >= 0 && clock < end) return null; // overlap
+      solid &&= (list[i + 6] as number) === 0;
       const gap = end >= 0 ? clock - end : 0;
       kept.push(gap, list[i] as number, list[i + 3] as number, list[i + 4] as number, clock);
       count += (list[i + 5] as number) + (gap > 0 ? 1 : 0);
