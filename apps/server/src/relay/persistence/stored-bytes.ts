@@ -253,9 +253,9 @@ function writeDeleteSets(parts: readonly Part[], w: Writer): void {
   }
 }
 
-/** lib0 varuints into a buffer of a size known up front (an upper bound). */
+/** lib0 varuints into a buffer sized up front (an upper bound; it grows should the bound be wrong). */
 class Writer {
-  private readonly buf: Uint8Array;
+  private buf: Uint8Array;
   private pos = 0;
 
   constructor(size: number) {
@@ -263,10 +263,12 @@ class Writer {
   }
 
   byte(b: number): void {
+    this.room(1);
     this.buf[this.pos++] = b;
   }
 
   uint(n: number): void {
+    this.room(10);
     while (n > 0x7f) {
       this.buf[this.pos++] = 0x80 | (n % 128);
       n = Math.floor(n / 128);
@@ -275,12 +277,20 @@ class Writer {
   }
 
   bytes(b: Uint8Array): void {
+    this.room(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 
   done(): Uint8Array {
     return this.buf.subarray(0, this.pos);
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    bigger.set(this.buf.subarray(0, this.pos));
+    this.buf = bigger;
   }
 }
 
