@@ -8,10 +8,11 @@ import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
+import { foldRoomLog, type LiveState } from './compaction.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
-import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
+import { loadStoredRoom, type Quarantined, type StoredEntryFailed } from './persistence/merge.js';
+import { prepareColdState } from './persistence/stored-bytes.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
@@ -40,6 +41,12 @@ export interface RegistryOptions {
 /** A room that keeps failing is reported at most once per this period. */
 const REPORT_EVERY_MS = 60_000;
 
+/**
+ * A cold room's document is built this long after it was read at the latest: building blocks the
+ * event loop, and the stored state it answered with should be on the wire first.
+ */
+const WARM_AFTER_MS = 100;
+
 export class RoomFullError extends Error {
   constructor(room: string) {
     super(`room ${room} is full`);
@@ -65,6 +72,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly limits: UpdateLimits;
   /** what other instances tell about the rooms held here */
   private readonly remote: RemoteIntake;
+  /** rooms whose stored state threw while a cold load built the document: they load through a Y.Doc first */
+  private readonly coldUnsafe = new Set<string>();
 
   constructor(private readonly opts: RegistryOptions) {
     super();
@@ -208,7 +217,16 @@ export class RoomRegistry extends EventEmitter {
     }
     let loaded: { value: Room; quarantined: Quarantined[] };
     try {
-      loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
+      // Served from the stored bytes until the document is built (relay/room.ts); the Y.Doc path
+      // when they cannot be (nothing stored, entries nested too deep together, or known to throw).
+      const cold = this.coldUnsafe.has(name) ? null : prepareColdState(stored, this.limits);
+      if (cold) {
+        const room = this.createRoom(name);
+        room.startCold(cold, WARM_AFTER_MS);
+        loaded = { value: room, quarantined: cold.quarantined };
+      } else {
+        loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
+      }
     } catch (err) {
       this.remote.unsubscribe(name);
       this.opts.metrics.storageErrors.inc({ op: 'load' });
@@ -233,7 +251,18 @@ export class RoomRegistry extends EventEmitter {
       presence: this.opts.presence ?? DEFAULT_PRESENCE_LIMITS,
       onAccepted: (r, update) => this.accepted(r, update),
       onRemoteRefused: (r, refusal) => this.remoteRefused(r, refusal),
+      onWarmed: (r, quarantined) => this.quarantined(r.name, quarantined, 'load'),
+      onWarmFailed: (r, failure) => this.warmFailed(r, failure),
     });
+  }
+
+  /** A cold room's stored state threw while its document was built: its peers reconnect to a Y.Doc load. */
+  private warmFailed(room: Room, failure: StoredEntryFailed): void {
+    if (this.coldUnsafe.size >= 10_000) this.coldUnsafe.clear(); // bounded: at worst one more cold try
+    this.coldUnsafe.add(room.name);
+    this.opts.metrics.storageErrors.inc({ op: 'load' });
+    if (this.shouldReport(`w:${room.name}`)) this.opts.log.warn({ room: room.name, index: failure.index, detail: String(failure.failure) }, 'stored relay update failed to apply after a cold load; reloading the room');
+    this.reload(room);
   }
 
   /**
@@ -287,7 +316,7 @@ export class RoomRegistry extends EventEmitter {
       }
     }
     if (room.conns.size > 0 || room.unloaded || this.closed) return;
-    const last = captureLiveState(room.doc, room.snapshotSeq); // the document is freed on evict
+    const last = room.liveState(); // the document is freed on evict
     this.evict(room);
     await this.compact(room.name, () => last);
   }
@@ -302,11 +331,11 @@ export class RoomRegistry extends EventEmitter {
     if (room.logLength >= this.opts.compactAfter && !room.compacting) {
       room.compacting = true;
       this.track(
-        this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
+        this.compact(name, () => room.liveState()).then((done) => {
           room.logLength = Math.max(0, room.logLength - done.folded);
           if (done.folded > 0) room.snapshotSeq = done.throughSeq;
           // The log was folded into a snapshot: the live state is what storage holds now (at most).
-          if (done.folded > 0 && !room.unloaded) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
+          if (done.folded > 0 && !room.unloaded && !room.isCold) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
           room.compacting = false;
         }),
       );

@@ -2,7 +2,12 @@
  * One relay room in memory: its document, its awareness and its connections. It checks and
  * applies what connections send, answers the sync protocol, and hands accepted updates to
  * persistence and fan-out. Everything here is synchronous and runs only after the room has
- * been loaded from storage, so a sync step 1 is never answered from an empty document.
+ * been read from storage, so a sync step 1 is never answered from an empty document.
+ *
+ * A room read from storage may start cold (persistence/stored-bytes.ts): its stored state,
+ * checked and merged as bytes, answers sync step 1 while the document is still empty; the
+ * document is built from it shortly after, or at once when something needs it (an update, a
+ * compaction). The room's own sync step 1 (its state vector) waits for the document.
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -18,8 +23,10 @@ import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
 import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
-import { storedEntryLimits } from './persistence/merge.js';
+import { applyStoredRoom, StoredEntryFailed, storedEntryLimits, type Quarantined } from './persistence/merge.js';
+import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
 import type { StoredRoom } from './persistence/types.js';
+import { captureLiveState, type LiveState } from './compaction.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
@@ -29,6 +36,10 @@ export interface RoomHooks {
   onAccepted(room: Room, update: Uint8Array): void;
   /** an update from another instance was refused by the cost check (it is dropped) */
   onRemoteRefused?(room: Room, refusal: UpdateRefused): void;
+  /** a cold room's document was built: entries set aside only now (in the document's context) */
+  onWarmed?(room: Room, quarantined: Quarantined[]): void;
+  /** a cold room's stored state threw while being applied: the room must be reloaded (the Y.Doc path) */
+  onWarmFailed?(room: Room, failure: StoredEntryFailed): void;
 }
 
 /** Transaction origin of everything that came from another instance. */
@@ -69,6 +80,9 @@ export class Room {
   idleTimer: NodeJS.Timeout | null = null;
   compacting = false;
   unloaded = false;
+  /** the stored state not yet in the document (a cold room), and when it is built at the latest */
+  private cold: ColdState | null = null;
+  private warmTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly name: string,
@@ -80,7 +94,8 @@ export class Room {
 
   join(peer: RelayPeer): void {
     this.conns.set(peer, new Set());
-    peer.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(this.doc))));
+    // A cold room tells its state vector once it has one (warm()); its content goes out now, on the peer's step 1.
+    if (!this.cold) peer.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(this.doc))));
     const states = this.awareness.getStates();
     if (states.size > 0) peer.send(this.awarenessMessage([...states.keys()]));
   }
@@ -101,7 +116,7 @@ export class Room {
   answerStep1(peer: RelayPeer, stateVector: Uint8Array): void {
     const check = checkStateVector(stateVector);
     if (!check.ok) throw new RejectedInput('bad_state_vector', check.reason);
-    const diff = Y.encodeStateAsUpdate(this.doc, stateVector);
+    const diff = this.cold ? coldDiff(this.cold, stateVector) : Y.encodeStateAsUpdate(this.doc, stateVector);
     peer.send(encodeRelayMessage((e) => writeRelaySyncStep2(e, diff)));
   }
 
@@ -111,6 +126,7 @@ export class Room {
    * Returns false when the update brought nothing new.
    */
   applyUpdate(update: Uint8Array, origin: RelayPeer, frame?: Uint8Array): boolean {
+    this.warm();
     checkUpdateCost(this.doc, update, this.hooks.limits); // throws UpdateRefused
     if (!this.integrate(update, origin)) return false;
     this.hooks.onAccepted(this, update);
@@ -125,6 +141,7 @@ export class Room {
    * Returns whether anything was.
    */
   applyRemoteUpdates(updates: readonly Uint8Array[], limitsOf: (index: number) => UpdateLimits = () => this.hooks.limits): boolean {
+    this.warm();
     let delta: Uint8Array | null = null;
     const capture = (u: Uint8Array): void => {
       delta = u;
@@ -218,8 +235,62 @@ export class Room {
     return encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients)));
   }
 
+  /**
+   * Starts cold: `cold` answers sync step 1 until the document is built, at the latest after
+   * `warmAfterMs` (time for the answers to leave: building blocks the event loop).
+   */
+  startCold(cold: ColdState, warmAfterMs: number): void {
+    this.cold = cold;
+    this.warmTimer = setTimeout(() => {
+      this.warmTimer = null;
+      try {
+        this.warm();
+      } catch (err) {
+        if (!(err instanceof RoomPoisoned)) throw err; // reported and reloaded by onWarmFailed
+      }
+    }, warmAfterMs);
+  }
+
+  get isCold(): boolean {
+    return this.cold !== null;
+  }
+
+  /**
+   * Builds a cold room's document from its stored state (entries the cold checks set aside stay
+   * out), then tells every peer the room's state vector. Throws RoomPoisoned when an entry threw
+   * while being applied (onWarmFailed has reloaded the room).
+   */
+  warm(): void {
+    const cold = this.cold;
+    if (!cold) return;
+    this.cold = null;
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    this.warmTimer = null;
+    let quarantined: Quarantined[];
+    try {
+      quarantined = applyStoredRoom(this.doc, cold.stored, 'storage', this.hooks.limits, cold.skip);
+    } catch (err) {
+      if (!(err instanceof StoredEntryFailed)) throw err;
+      this.hooks.onWarmFailed?.(this, err);
+      throw new RoomPoisoned(err);
+    }
+    const aside = quarantined.filter((q) => !cold.skip.has(q.index));
+    if (aside.length > 0) this.hooks.onWarmed?.(this, aside);
+    if (this.conns.size === 0) return;
+    const step1 = encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(this.doc)));
+    for (const peer of this.conns.keys()) peer.send(step1);
+  }
+
+  /** What compaction needs of the live document; null while cold (compaction then reads storage alone). */
+  liveState(): LiveState | null {
+    return this.cold || this.unloaded ? null : captureLiveState(this.doc, this.snapshotSeq);
+  }
+
   destroy(): void {
     this.unloaded = true;
+    this.cold = null;
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    this.warmTimer = null;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     this.awareness.destroy();

@@ -43,6 +43,14 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   return cost;
 }
 
+/**
+ * The nesting depth of shared types created by `items` (gathered from several updates), resolved
+ * within them and against `doc`. Throws UpdateRefused('depth').
+ */
+export function checkDepth(doc: Y.Doc, items: ItemRef[], maxDepth: number): void {
+  new DepthResolver(doc, items, maxDepth).check();
+}
+
 /** Whether some structs cannot apply yet (a gap in a client's clocks, or an origin or parent not known). */
 function structsWait(store: Y.Doc['store'], cost: UpdateCost, known: (client: number) => number): boolean {
   for (const { client, clock } of cost.starts) if (clock > Y.getState(store, client)) return true;

@@ -46,6 +46,20 @@ export interface UpdateCost {
   starts: Array<{ client: number; clock: number }>;
 }
 
+/**
+ * Where each struct of an update lies, for merging updates byte for byte without decoding them
+ * (persistence/stored-bytes.ts): five numbers per struct (client, clock, length, first byte,
+ * byte after it); Skip structs are left out (a gap in the clocks says the same).
+ */
+export interface UpdateLayout {
+  /** filled only when given (a snapshot holds many structs: the sections are usually enough) */
+  structs?: number[];
+  /** seven numbers per client section: client, first clock, length in clock units, first byte, byte after it, structs, Skip structs among them */
+  sections: number[];
+  /** where the delete set starts */
+  deleteSetAt: number;
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Every byte below 0x80: a loop for the short strings updates mostly hold, node's vectorised check for long ones. */
@@ -63,6 +77,7 @@ export class UpdateReader {
     private readonly buf: Uint8Array,
     private readonly limits: UpdateLimits,
     cost?: UpdateCost,
+    private readonly layout?: UpdateLayout,
   ) {
     this.cost = cost ?? { structs: 0, deleteRanges: 0, deleteClients: 0, subdocs: 0, contentBytes: 0, items: [], ends: new Map(), deletes: [], starts: [] };
   }
@@ -76,12 +91,21 @@ export class UpdateReader {
       let clock = this.uint();
       this.addStructs(1); // a section costs a map entry even when empty
       this.cost.starts.push({ client, clock });
+      const first = clock;
+      const from = this.pos;
+      let skips = 0;
       for (let i = 0; i < count; i++) {
         this.addStructs(1);
-        clock += this.struct(client, clock);
+        const start = this.pos;
+        const length = this.struct(client, clock);
+        if (this.layout && ((this.buf[start] as number) & 0b11111) === 10) skips++;
+        else if (this.layout?.structs) this.layout.structs.push(client, clock, length, start, this.pos);
+        clock += length;
       }
+      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count, skips);
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
     }
+    if (this.layout) this.layout.deleteSetAt = this.pos;
     this.deleteSet();
     return this.cost;
   }
