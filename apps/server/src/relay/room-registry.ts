@@ -1,20 +1,25 @@
 /**
- * The rooms held in memory. A room loads on its first connection (all connections of that
- * moment wait for the same load), and unloads once its last connection has been gone for
- * ROOM_IDLE_MS and its updates are committed; its log is then compacted into a snapshot.
+ * The relay rooms held in memory, each with its lifecycle state (rooms/lifecycle.ts): a room
+ * loads on its first connection (all connections of that moment wait for the same load), and
+ * unloads once its last connection has been gone for ROOM_IDLE_MS and its updates are committed
+ * (relay/room-eviction.ts); its log is then compacted into a snapshot (relay/compaction-queue.ts).
+ * Every state change goes through `move`, which applies the transition table and its effects.
  */
 import { EventEmitter } from 'node:events';
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { captureLiveState, foldRoomLog, type LiveState } from './compaction.js';
+import { isHeld, onArrival, transition, type Held, type RoomEvent, type RoomState } from '../rooms/lifecycle.js';
+import { captureLiveState, type LiveState } from './compaction.js';
+import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
+import { RoomEviction } from './room-eviction.js';
 import { Room } from './room.js';
 import type { UpdateRefused } from './update-check.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
@@ -49,16 +54,23 @@ export class RoomFullError extends Error {
 
 /** Events: 'loaded' (room), 'unloaded' (room), 'compacted' (room, entries folded, from the live document). */
 export class RoomRegistry extends EventEmitter {
+  /** the rooms in memory (open, idle or evicting), for reading; changed only by `move` */
   readonly rooms = new Map<string, Room>();
-  private readonly loading = new Map<string, Promise<Room>>();
+  /** every room name held here, loading or in memory, with its state */
+  private readonly held = new Map<string, Held<Room>>();
+  /** the read in flight of each loading room */
+  private readonly loads = new Map<string, Promise<Room>>();
   private readonly background = new Set<Promise<unknown>>();
   readonly persist: FlushQueue;
   readonly store: DocStore;
   private closed = false;
-  private compactions: Promise<unknown> = Promise.resolve();
+  private readonly compactions: CompactionQueue;
+  /** rooms compacting now (at most one compaction per room at a time) */
+  private readonly compacting = new WeakSet<Room>();
+  private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
-  /** bumped by each delete: a compaction scheduled before it must not write the room back */
+  /** bumped by each delete: a load or compaction that started before it must not bring the room back */
   private readonly purges = new Map<string, number>();
   /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
   private readonly reported = new Map<string, number>();
@@ -77,38 +89,58 @@ export class RoomRegistry extends EventEmitter {
       log: opts.log,
       onCommitted: (room, updates) => this.committed(room, updates),
     });
+    this.compactions = new CompactionQueue({
+      store: opts.store,
+      limits: this.limits,
+      metrics: opts.metrics,
+      log: opts.log,
+      quarantined: (room, entries) => this.quarantined(room, entries, 'compact'),
+      compacted: (room, folded, fromLive) => this.emit('compacted', room, folded, fromLive),
+    });
+    this.eviction = new RoomEviction({
+      idleMs: opts.idleMs,
+      persist: this.persist,
+      move: (held, event) => this.move(held, event),
+      compact: (name, last) => this.compact(name, () => last),
+      track: (task) => this.track(task),
+    });
+  }
+
+  /** The lifecycle state of the room (undefined: not held here). */
+  stateOf(name: string): RoomState | undefined {
+    return this.held.get(name)?.state;
   }
 
   /** Loads the room if needed and joins the peer (which then receives sync step 1). */
   async join(name: string, peer: RelayPeer): Promise<Room> {
     for (;;) {
-      const room = this.rooms.get(name) ?? (await this.loadOnce(name));
-      if (room.unloaded) continue; // unloaded while we waited: load it again
+      const held = this.held.get(name);
+      const arrival = onArrival(held?.state);
+      if (arrival === 'wait') await this.loads.get(name);
+      if (arrival === 'load') await this.startLoad(name);
+      if (arrival !== 'join' || !held?.room) continue; // look again: the load may have been thrown away
+      const room = held.room;
       if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0) this.scheduleUnload(room);
+        if (room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
         throw new RoomFullError(name);
       }
-      if (room.idleTimer) clearTimeout(room.idleTimer);
-      room.idleTimer = null;
+      this.move(held, 'joined');
       room.join(peer);
       return room;
     }
   }
 
   leave(room: Room, peer: RelayPeer): void {
-    if (room.unloaded) return;
+    const held = this.heldFor(room);
+    if (!held) return;
     room.leave(peer);
-    if (room.conns.size === 0) this.scheduleUnload(room);
+    if (room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
   }
 
   /** Drops a room whose document can no longer be trusted; it reloads from storage. */
   evict(room: Room): void {
-    if (room.unloaded) return;
-    this.rooms.delete(room.name);
-    room.destroy();
-    this.remote.unsubscribe(room.name);
-    this.opts.metrics.relayRooms.dec();
-    this.emit('unloaded', room.name);
+    const held = this.heldFor(room);
+    if (held) this.move(held, 'evicted');
   }
 
   /**
@@ -123,7 +155,8 @@ export class RoomRegistry extends EventEmitter {
   /**
    * Admin delete on this instance: closes the room's connections with 4410 and forgets it, drops
    * its uncommitted updates, waits for the commit and compactions in flight (they could write it
-   * back), then runs `purgeStorage`. Loads of the room wait meanwhile. Resolves with sockets closed.
+   * back), then runs `purgeStorage`. Loads of the room wait meanwhile (one in flight reads again
+   * after). Resolves with sockets closed.
    */
   purge(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
     const run = this.purgeNow(name, purgeStorage);
@@ -137,20 +170,21 @@ export class RoomRegistry extends EventEmitter {
   private async purgeNow(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
-    // A load in flight sees the new epoch when its read returns, and reads again after us.
-    const closed = this.drop(this.rooms.get(name));
+    const closed = this.drop(name);
     this.persist.discard(name);
     await this.persist.idle();
     this.persist.discard(name); // a failed commit put them back
-    await this.compactions.catch(() => undefined);
+    await this.compactions.idle();
     await purgeStorage(name);
     return closed;
   }
 
-  private drop(room: Room | undefined): number {
-    if (!room || room.unloaded) return 0;
-    const peers = [...room.conns.keys()];
-    this.evict(room);
+  private drop(name: string): number {
+    const held = this.held.get(name);
+    if (!held) return 0;
+    const peers = held.room && isHeld(held.state) ? [...held.room.conns.keys()] : [];
+    // A loading room stays loading: its read sees the new epoch and is done again after the delete.
+    this.move(held, 'deleted');
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const peer of peers) peer.close(closeCode, message);
     return peers.length;
@@ -169,32 +203,76 @@ export class RoomRegistry extends EventEmitter {
       await this.persist.flush();
     } finally {
       await Promise.allSettled([...this.background]);
-      for (const room of this.rooms.values()) room.destroy();
-      this.opts.metrics.relayRooms.dec(this.rooms.size);
-      this.rooms.clear();
+      for (const held of [...this.held.values()]) this.move(held, 'shutdown');
     }
   }
 
-  private loadOnce(name: string): Promise<Room> {
-    let pending = this.loading.get(name);
-    if (!pending) {
-      pending = this.load(name).finally(() => this.loading.delete(name));
-      this.loading.set(name, pending);
+  /**
+   * The one place a room changes state: the transition table (rooms/lifecycle.ts) says whether
+   * `event` is allowed (a disallowed one throws: a bug), and entering a state has its effects.
+   */
+  private move(held: Held<Room>, event: RoomEvent): void {
+    const from = held.state;
+    const to = transition(held.name, from, event);
+    held.state = to;
+    if (from === 'idle' && to !== 'idle') this.eviction.cancel(held);
+    if (to === 'idle' && from !== 'idle' && !this.closed) this.eviction.schedule(held);
+    const room = held.room;
+    if (from === 'loading' && to === 'open' && room) {
+      this.rooms.set(held.name, room);
+      this.remote.loaded(held.name);
+      this.opts.metrics.relayRooms.inc();
+      this.emit('loaded', held.name);
     }
+    if (to !== 'closed') return;
+    if (this.held.get(held.name) === held) this.held.delete(held.name);
+    if (!room || from === 'loading') return;
+    this.rooms.delete(held.name);
+    room.destroy();
+    this.remote.unsubscribe(held.name);
+    this.opts.metrics.relayRooms.dec();
+    this.emit('unloaded', held.name);
+  }
+
+  /** The state of this very room (not a newer one of the same name), when it is in memory. */
+  private heldFor(room: Room): Held<Room> | undefined {
+    const held = this.held.get(room.name);
+    return held && held.room === room && isHeld(held.state) ? held : undefined;
+  }
+
+  private startLoad(name: string): Promise<Room> {
+    const held: Held<Room> = { name, state: 'loading', room: null, idleTimer: null };
+    this.held.set(name, held);
+    const pending = this.load(held).finally(() => this.loads.delete(name));
+    this.loads.set(name, pending);
     return pending;
   }
 
   /** Loads after any delete of the room; a load that overlapped a delete is thrown away and done again. */
-  private async load(name: string): Promise<Room> {
+  private async load(held: Held<Room>): Promise<Room> {
+    const { name } = held;
     for (;;) {
       while (this.purging.has(name)) await this.purging.get(name)?.catch(() => undefined);
       const epoch = this.purges.get(name);
-      const room = await this.loadFromStorage(name);
-      if (this.purges.get(name) === epoch) return room;
-      this.evict(room);
+      let room: Room;
+      try {
+        room = await this.loadFromStorage(name);
+      } catch (err) {
+        if (held.state === 'loading') this.move(held, 'load-failed');
+        throw err;
+      }
+      if (held.state === 'loading' && this.purges.get(name) === epoch) {
+        held.room = room;
+        this.move(held, 'loaded');
+        return room;
+      }
+      room.destroy();
+      this.remote.unsubscribe(name);
+      if (held.state !== 'loading') throw new Error(`relay room ${name} was closed while it loaded`);
     }
   }
 
+  /** Reads the room from storage, subscribed first to what other instances tell of it. */
   private async loadFromStorage(name: string): Promise<Room> {
     // An evicted room may still have updates waiting: storage must hold them before we read it.
     if (this.persist.hasPending(name)) await this.persist.flush();
@@ -219,10 +297,6 @@ export class RoomRegistry extends EventEmitter {
     room.logLength = stored.updates.length;
     room.snapshotSeq = stored.snapshotSeq;
     room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
-    this.rooms.set(name, room);
-    this.remote.loaded(name);
-    this.opts.metrics.relayRooms.inc();
-    this.emit('loaded', name);
     return room;
   }
 
@@ -268,30 +342,6 @@ export class RoomRegistry extends EventEmitter {
     this.persist.enqueue(room.name, update);
   }
 
-  private scheduleUnload(room: Room): void {
-    if (this.closed || room.unloaded) return;
-    if (room.idleTimer) clearTimeout(room.idleTimer);
-    room.idleTimer = setTimeout(() => {
-      room.idleTimer = null;
-      this.track(this.unload(room));
-    }, this.opts.idleMs);
-  }
-
-  private async unload(room: Room): Promise<void> {
-    // Commit first, with the room still reachable: a peer joining meanwhile simply keeps it.
-    while (this.persist.hasPending(room.name)) {
-      try {
-        await this.persist.flush();
-      } catch {
-        return this.scheduleUnload(room); // storage failing: keep the room, try again later
-      }
-    }
-    if (room.conns.size > 0 || room.unloaded || this.closed) return;
-    const last = captureLiveState(room.doc, room.snapshotSeq); // the document is freed on evict
-    this.evict(room);
-    await this.compact(room.name, () => last);
-  }
-
   private committed(name: string, updates: readonly Uint8Array[]): void {
     // Told to the other instances even when the room has unloaded meanwhile.
     this.opts.fanout.committed(name, updates);
@@ -299,45 +349,23 @@ export class RoomRegistry extends EventEmitter {
     const room = this.rooms.get(name);
     if (!room) return;
     room.logLength += updates.length;
-    if (room.logLength >= this.opts.compactAfter && !room.compacting) {
-      room.compacting = true;
-      this.track(
-        this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
-          room.logLength = Math.max(0, room.logLength - done.folded);
-          if (done.folded > 0) room.snapshotSeq = done.throughSeq;
-          // The log was folded into a snapshot: the live state is what storage holds now (at most).
-          if (done.folded > 0 && !room.unloaded) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
-          room.compacting = false;
-        }),
-      );
-    }
+    if (room.logLength < this.opts.compactAfter || this.compacting.has(room)) return;
+    this.compacting.add(room);
+    this.track(
+      this.compact(name, () => (room.unloaded ? null : captureLiveState(room.doc, room.snapshotSeq))).then((done) => {
+        room.logLength = Math.max(0, room.logLength - done.folded);
+        if (done.folded > 0) room.snapshotSeq = done.throughSeq;
+        // The log was folded into a snapshot: the live state is what storage holds now (at most).
+        if (done.folded > 0 && !room.unloaded) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
+        this.compacting.delete(room);
+      }),
+    );
   }
 
-  /**
-   * Compactions run one at a time with a turn between them: storage calls may be synchronous
-   * (SQLite), and rooms that cross the threshold in one commit would otherwise block the event
-   * loop for all of them at once.
-   */
-  private compact(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
+  /** Queues a compaction that a delete of the room issued before it runs cancels. */
+  private compact(name: string, live?: () => LiveState | null): Promise<Folded> {
     const epoch = this.purges.get(name);
-    const run = this.compactions
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(() => (this.purges.get(name) === epoch ? this.compactNow(name, live) : { folded: 0, throughSeq: 0 }));
-    this.compactions = run;
-    return run;
-  }
-
-  private async compactNow(name: string, live?: () => LiveState | null): Promise<{ folded: number; throughSeq: number }> {
-    try {
-      const done = await foldRoomLog(this.opts.store, name, live, this.limits);
-      if (done.quarantined.length > 0) this.quarantined(name, done.quarantined, 'compact');
-      this.emit('compacted', name, done.folded, done.fromLive);
-      return done;
-    } catch (err) {
-      this.opts.metrics.storageErrors.inc({ op: 'compact' });
-      this.opts.log.error({ err, room: name }, 'relay compaction failed; the log stays as it is');
-      return { folded: 0, throughSeq: 0 };
-    }
+    return this.compactions.run(name, () => this.purges.get(name) === epoch, live);
   }
 
   private track(p: Promise<unknown>): void {
