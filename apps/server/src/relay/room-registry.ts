@@ -15,13 +15,13 @@ import { captureLiveState, type LiveState } from './compaction.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
-import { loadStoredRoom, type Quarantined } from './persistence/merge.js';
 import type { DocStore } from './persistence/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
 import { RoomEviction } from './room-eviction.js';
+import { readRoom, type RoomLoaderDeps } from './room-loader.js';
+import { RoomReports } from './room-reports.js';
 import { Room } from './room.js';
-import type { UpdateRefused } from './update-check.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import type { PresenceLimits } from './presence.js';
 
@@ -42,9 +42,6 @@ export interface RegistryOptions {
   presence?: PresenceLimits;
 }
 
-/** A room that keeps failing is reported at most once per this period. */
-const REPORT_EVERY_MS = 60_000;
-
 export class RoomFullError extends Error {
   constructor(room: string) {
     super(`room ${room} is full`);
@@ -52,7 +49,10 @@ export class RoomFullError extends Error {
   }
 }
 
-/** Events: 'loaded' (room), 'unloaded' (room), 'compacted' (room, entries folded, from the live document). */
+/**
+ * Events: 'state' (room, state, event) on every transition, 'loaded' (room), 'unloaded' (room),
+ * 'compacted' (room, entries folded, from the live document).
+ */
 export class RoomRegistry extends EventEmitter {
   /** the rooms in memory (open, idle or evicting), for reading; changed only by `move` */
   readonly rooms = new Map<string, Room>();
@@ -72,14 +72,15 @@ export class RoomRegistry extends EventEmitter {
   private readonly purging = new Map<string, Promise<number>>();
   /** bumped by each delete: a load or compaction that started before it must not bring the room back */
   private readonly purges = new Map<string, number>();
-  /** rooms whose trouble (failed load, quarantined entries) was reported, and when */
-  private readonly reported = new Map<string, number>();
+  private readonly reports: RoomReports;
+  private readonly loader: RoomLoaderDeps;
   private readonly limits: UpdateLimits;
   /** what other instances tell about the rooms held here */
   private readonly remote: RemoteIntake;
 
   constructor(private readonly opts: RegistryOptions) {
     super();
+    this.reports = new RoomReports(opts.metrics, opts.log);
     this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
@@ -94,9 +95,18 @@ export class RoomRegistry extends EventEmitter {
       limits: this.limits,
       metrics: opts.metrics,
       log: opts.log,
-      quarantined: (room, entries) => this.quarantined(room, entries, 'compact'),
+      quarantined: (room, entries) => this.reports.quarantined(room, entries, 'compact'),
       compacted: (room, folded, fromLive) => this.emit('compacted', room, folded, fromLive),
     });
+    this.loader = {
+      store: opts.store,
+      persist: this.persist,
+      remote: this.remote,
+      metrics: opts.metrics,
+      limits: this.limits,
+      reports: this.reports,
+      createRoom: (name) => this.createRoom(name),
+    };
     this.eviction = new RoomEviction({
       idleMs: opts.idleMs,
       persist: this.persist,
@@ -217,15 +227,22 @@ export class RoomRegistry extends EventEmitter {
     held.state = to;
     if (from === 'idle' && to !== 'idle') this.eviction.cancel(held);
     if (to === 'idle' && from !== 'idle' && !this.closed) this.eviction.schedule(held);
-    const room = held.room;
-    if (from === 'loading' && to === 'open' && room) {
-      this.rooms.set(held.name, room);
-      this.remote.loaded(held.name);
-      this.opts.metrics.relayRooms.inc();
-      this.emit('loaded', held.name);
-    }
-    if (to !== 'closed') return;
+    if (from === 'loading' && to === 'open') this.opened(held);
+    if (to === 'closed') this.closedRoom(held, from);
+    this.emit('state', held.name, to, event);
+  }
+
+  private opened(held: Held<Room>): void {
+    if (!held.room) return;
+    this.rooms.set(held.name, held.room);
+    this.remote.loaded(held.name);
+    this.opts.metrics.relayRooms.inc();
+    this.emit('loaded', held.name);
+  }
+
+  private closedRoom(held: Held<Room>, from: RoomState): void {
     if (this.held.get(held.name) === held) this.held.delete(held.name);
+    const room = held.room;
     if (!room || from === 'loading') return;
     this.rooms.delete(held.name);
     room.destroy();
@@ -256,7 +273,7 @@ export class RoomRegistry extends EventEmitter {
       const epoch = this.purges.get(name);
       let room: Room;
       try {
-        room = await this.loadFromStorage(name);
+        room = await readRoom(this.loader, name);
       } catch (err) {
         if (held.state === 'loading') this.move(held, 'load-failed');
         throw err;
@@ -272,67 +289,19 @@ export class RoomRegistry extends EventEmitter {
     }
   }
 
-  /** Reads the room from storage, subscribed first to what other instances tell of it. */
-  private async loadFromStorage(name: string): Promise<Room> {
-    // An evicted room may still have updates waiting: storage must hold them before we read it.
-    if (this.persist.hasPending(name)) await this.persist.flush();
-    await this.remote.subscribe(name);
-    let stored: Awaited<ReturnType<DocStore['load']>>;
-    try {
-      stored = await this.opts.store.load(name);
-    } catch (err) {
-      this.remote.unsubscribe(name);
-      throw err;
-    }
-    let loaded: { value: Room; quarantined: Quarantined[] };
-    try {
-      loaded = loadStoredRoom(stored, this.limits, () => this.createRoom(name), (r) => r.doc, (r) => r.destroy());
-    } catch (err) {
-      this.remote.unsubscribe(name);
-      this.opts.metrics.storageErrors.inc({ op: 'load' });
-      throw err;
-    }
-    const room = loaded.value;
-    if (loaded.quarantined.length > 0) this.quarantined(name, loaded.quarantined, 'load');
-    room.logLength = stored.updates.length;
-    room.snapshotSeq = stored.snapshotSeq;
-    room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
-    return room;
-  }
-
   private createRoom(name: string): Room {
     return new Room(name, {
       fanout: this.opts.fanout,
       limits: this.limits,
       presence: this.opts.presence ?? DEFAULT_PRESENCE_LIMITS,
       onAccepted: (r, update) => this.accepted(r, update),
-      onRemoteRefused: (r, refusal) => this.remoteRefused(r, refusal),
+      onRemoteRefused: (r, refusal) => this.reports.remoteRefused(r.name, refusal),
     });
   }
 
-  /**
-   * Whether to report trouble with this room now: once per REPORT_EVERY_MS, so a room that keeps
-   * failing (and stock clients that keep retrying it) never floods the log.
-   */
-  shouldReport(name: string): boolean {
-    const now = Date.now();
-    const last = this.reported.get(name);
-    if (last !== undefined && now - last < REPORT_EVERY_MS) return false;
-    if (this.reported.size >= 10_000) this.reported.clear(); // bounded: at worst a few repeats
-    this.reported.set(name, now);
-    return true;
-  }
-
-  private quarantined(name: string, entries: readonly Quarantined[], source: 'load' | 'compact'): void {
-    this.opts.metrics.quarantinedUpdates.inc({ source }, entries.length);
-    if (!this.shouldReport(`q:${name}`)) return;
-    const list = entries.map((q) => ({ index: q.index, bytes: q.update.length, reason: q.reason }));
-    this.opts.log.warn({ room: name, entries: list.slice(0, 20), count: list.length }, 'stored relay updates set aside (quarantined); the rest of the room loaded');
-  }
-
-  private remoteRefused(room: Room, refusal: UpdateRefused): void {
-    this.opts.metrics.quarantinedUpdates.inc({ source: 'remote' });
-    if (this.shouldReport(`r:${room.name}`)) this.opts.log.warn({ room: room.name, limit: refusal.limit, detail: refusal.message }, 'relay update from another instance refused');
+  /** Whether to report trouble with this room now (relay/room-reports.ts). */
+  shouldReport(key: string): boolean {
+    return this.reports.shouldReport(key);
   }
 
   private accepted(room: Room, update: Uint8Array): void {
