@@ -104,7 +104,7 @@ describe('relay room lifecycle races', () => {
     const a = stockClient(3, server.wsUrl, name);
     scope.track(a);
     const closes: unknown[] = [];
-    a.p.on('connection-close', (e: unknown) => closes.push(e));
+    (a.p as { on(e: 'connection-close', f: (ev: unknown) => void): void }).on('connection-close', (ev) => closes.push(ev));
     await load.entered; // the read returned 'deleted text' and is held there
     const res = await fetch(`${server.url}/admin/rooms/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(res.status).toBe(200);

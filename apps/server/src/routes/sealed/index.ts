@@ -27,7 +27,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sealed' });
   const store = createSealedStore(config, ctx.metrics);
-  const fanout = await createSealedFanout(app, store);
+  const fanout = await createSealedFanout(app);
   await store.init();
   const registry = new SealedRegistry({
     store,
@@ -40,13 +40,12 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
   });
-  fanout.bind(registry);
   ctx.admin.addSource(new SealedRoomSource(registry));
   // Shared with /relay: one sub's new rooms are counted across both endpoints.
   const newRooms = ctx.auth.enabled ? sharedNewRoomLimiter(ctx, config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR) : null;
   const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
+  const deps: SealedDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   ctx.lifecycle.on('drain', () => registry.drain());
