@@ -9,6 +9,7 @@ import * as Y from 'yjs';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import type { RoomState } from '../src/rooms/lifecycle.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
+import { holdFirstCall, type HeldCall } from '../../../test/helpers/hold-call.js';
 import { docUntil, stockClient, synced, textOf, until } from '../../../test/fixtures/relay-clients.js';
 
 const scope = serverPerTest();
@@ -22,31 +23,9 @@ function textUpdate(text: string): Uint8Array {
   return Y.encodeStateAsUpdate(d);
 }
 
-interface Held {
-  /** resolves when the first call has reached the engine */
-  entered: Promise<void>;
-  release(): void;
-  calls: number;
-}
-
-/** Holds the first call of `obj[key]` after the engine answered it, until release(); later calls pass. */
-function holdFirst<K extends string>(obj: Record<K, (...args: never[]) => Promise<unknown>>, key: K): Held {
-  const real = obj[key].bind(obj);
-  let enter!: () => void;
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  const held: Held = { entered: new Promise<void>((r) => (enter = r)), release, calls: 0 };
-  obj[key] = (async (...args: never[]) => {
-    const first = held.calls++ === 0;
-    const result = await real(...args);
-    if (first) {
-      enter();
-      await released;
-    }
-    return result;
-  }) as (typeof obj)[K];
-  scope.track({ close: async () => release() }); // never left holding the server's shutdown
-  return held;
+/** Holds the first call of the store's `key` once answered (test/helpers/hold-call.ts). */
+function holdFirst(store: object, key: 'load' | 'append'): HeldCall {
+  return holdFirstCall(store as never, key, (closer) => scope.track(closer));
 }
 
 /** Counts calls of registry.join, the moment a connection asks for the room. */
@@ -73,7 +52,7 @@ describe('relay room lifecycle races', () => {
     const registry = server.app.relayRooms;
     const name = 'acme-conversation-load-race';
     await registry.store.append([{ room: name, updates: [textUpdate('stored')] }]);
-    const load = holdFirst(registry.store as never, 'load');
+    const load = holdFirst(registry.store, 'load');
     const joins = countJoins(registry);
     let loaded = 0;
     registry.on('loaded', () => loaded++);
@@ -99,7 +78,7 @@ describe('relay room lifecycle races', () => {
     const registry = server.app.relayRooms;
     const name = 'acme-conversation-delete-race';
     await registry.store.append([{ room: name, updates: [textUpdate('deleted text')] }]);
-    const load = holdFirst(registry.store as never, 'load');
+    const load = holdFirst(registry.store, 'load');
 
     const a = stockClient(3, server.wsUrl, name);
     scope.track(a);
@@ -133,7 +112,7 @@ describe('relay room lifecycle races', () => {
     await synced(a.p);
     const room = registry.rooms.get(name);
     expect(room).toBeDefined();
-    const append = holdFirst(registry.store as never, 'append');
+    const append = holdFirst(registry.store, 'append');
     const unloaded: string[] = [];
     registry.on('unloaded', (r: string) => unloaded.push(r));
 
