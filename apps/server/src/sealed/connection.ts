@@ -25,9 +25,8 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
-import type { TurnFlush } from '../relay/turn-flush.js';
 import { admitToRoom } from './admission.js';
-import { TurnOutput } from './turn-output.js';
+import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
 

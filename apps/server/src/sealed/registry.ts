@@ -160,7 +160,7 @@ export class SealedRegistry {
   async drain(): Promise<void> {
     this.queue.close();
     await this.queue.flush();
-    // Acks and entries of that last commit are written at the end of the turn (turn-output.ts):
+    // Acks and entries of that last commit are written at the end of the turn (ws/turn-output.ts):
     // let that happen before the sockets phase closes them with 1012.
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -15,7 +15,7 @@ import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
 import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
-import { TurnFlush } from '../../relay/turn-flush.js';
+import { TurnFlush } from '../../ws/turn-output.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 

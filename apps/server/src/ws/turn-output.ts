@@ -1,11 +1,31 @@
 /**
- * A sealed connection's output, written once per event-loop turn as in relay/connection.ts: the
- * frames of a turn are framed (relay/ws-frames.ts) and written to the TCP socket under the
- * WebSocket in one write, instead of one ws.send() per message.
+ * Output written once per event-loop turn, for /relay and /sealed connections. TurnFlush runs
+ * each registered sink's flush at the end of the current turn: one setImmediate for all of them,
+ * which fires after the poll phase, so after every socket read of this turn. TurnOutput is such a
+ * sink for one WebSocket: the frames of a turn are framed (relay/ws-frames.ts) and written to the
+ * TCP socket under the WebSocket in one write, instead of one ws.send() per message.
  */
 import type { WebSocket } from 'ws';
-import type { TurnFlush, TurnSink } from '../relay/turn-flush.js';
 import { encodeBinaryFrames } from '../relay/ws-frames.js';
+
+export interface TurnSink {
+  flushTurn(): void;
+}
+
+export class TurnFlush {
+  private due: TurnSink[] = [];
+  private readonly run = (): void => {
+    const due = this.due;
+    this.due = [];
+    for (const sink of due) sink.flushTurn();
+  };
+
+  /** Call once per sink per turn (when its first output of the turn is queued). */
+  schedule(sink: TurnSink): void {
+    if (this.due.length === 0) setImmediate(this.run);
+    this.due.push(sink);
+  }
+}
 
 interface RawSocket {
   write(chunk: Uint8Array): boolean;
