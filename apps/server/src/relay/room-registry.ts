@@ -3,14 +3,16 @@
  * loads on its first connection (all connections of that moment wait for the same load), and
  * unloads once its last connection has been gone for ROOM_IDLE_MS and its updates are committed
  * (relay/room-eviction.ts); its log is then compacted into a snapshot (relay/compaction-queue.ts).
- * Every state change goes through `move`, which applies the transition table and its effects.
+ * Every state change goes through the table (rooms/room-table.ts): the transition table, then
+ * the effects this registry gives entering each state.
  */
 import { EventEmitter } from 'node:events';
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { isHeld, onArrival, transition, type Held, type RoomEvent, type RoomState } from '../rooms/lifecycle.js';
+import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
+import { RoomTable } from '../rooms/room-table.js';
 import { captureLiveState, type LiveState } from './compaction.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
@@ -54,12 +56,10 @@ export class RoomFullError extends Error {
  * 'compacted' (room, entries folded, from the live document).
  */
 export class RoomRegistry extends EventEmitter {
-  /** the rooms in memory (open, idle or evicting), for reading; changed only by `move` */
-  readonly rooms = new Map<string, Room>();
-  /** every room name held here, loading or in memory, with its state */
-  private readonly held = new Map<string, Held<Room>>();
-  /** the read in flight of each loading room */
-  private readonly loads = new Map<string, Promise<Room>>();
+  /** every room held here, loading or in memory, with its lifecycle state */
+  private readonly table: RoomTable<Room>;
+  /** the rooms in memory (open, idle or evicting), for reading */
+  readonly rooms: ReadonlyMap<string, Room>;
   private readonly background = new Set<Promise<unknown>>();
   readonly persist: FlushQueue;
   readonly store: DocStore;
@@ -80,6 +80,17 @@ export class RoomRegistry extends EventEmitter {
 
   constructor(private readonly opts: RegistryOptions) {
     super();
+    this.table = new RoomTable<Room>({
+      load: (held) => this.load(held),
+      opened: (held) => this.opened(held.name),
+      closed: (held, room) => this.closedRoom(held.name, room),
+      idle: (held) => {
+        if (!this.closed) this.eviction.schedule(held);
+      },
+      busy: (held) => this.eviction.cancel(held),
+      moved: (held, event) => this.emit('state', held.name, held.state, event),
+    });
+    this.rooms = this.table.rooms;
     this.reports = new RoomReports(opts.metrics, opts.log);
     this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
@@ -110,7 +121,7 @@ export class RoomRegistry extends EventEmitter {
     this.eviction = new RoomEviction({
       idleMs: opts.idleMs,
       persist: this.persist,
-      move: (held, event) => this.move(held, event),
+      move: (held, event) => this.table.move(held, event),
       compact: (name, last) => this.compact(name, () => last),
       track: (task) => this.track(task),
     });
@@ -118,39 +129,32 @@ export class RoomRegistry extends EventEmitter {
 
   /** The lifecycle state of the room (undefined: not held here). */
   stateOf(name: string): RoomState | undefined {
-    return this.held.get(name)?.state;
+    return this.table.stateOf(name);
   }
 
   /** Loads the room if needed and joins the peer (which then receives sync step 1). */
-  async join(name: string, peer: RelayPeer): Promise<Room> {
-    for (;;) {
-      const held = this.held.get(name);
-      const arrival = onArrival(held?.state);
-      if (arrival === 'wait') await this.loads.get(name);
-      if (arrival === 'load') await this.startLoad(name);
-      if (arrival !== 'join' || !held?.room) continue; // look again: the load may have been thrown away
-      const room = held.room;
+  join(name: string, peer: RelayPeer): Promise<Room> {
+    return this.table.arrive(name, (held, room) => {
       if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
+        if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
         throw new RoomFullError(name);
       }
-      this.move(held, 'joined');
+      this.table.move(held, 'joined');
       room.join(peer);
-      return room;
-    }
+    });
   }
 
   leave(room: Room, peer: RelayPeer): void {
-    const held = this.heldFor(room);
+    const held = this.table.heldFor(room.name, room);
     if (!held) return;
     room.leave(peer);
-    if (room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
+    if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
   }
 
   /** Drops a room whose document can no longer be trusted; it reloads from storage. */
   evict(room: Room): void {
-    const held = this.heldFor(room);
-    if (held) this.move(held, 'evicted');
+    const held = this.table.heldFor(room.name, room);
+    if (held) this.table.move(held, 'evicted');
   }
 
   /**
@@ -190,11 +194,11 @@ export class RoomRegistry extends EventEmitter {
   }
 
   private drop(name: string): number {
-    const held = this.held.get(name);
+    const held = this.table.get(name);
     if (!held) return 0;
     const peers = held.room && isHeld(held.state) ? [...held.room.conns.keys()] : [];
     // A loading room stays loading: its read sees the new epoch and is done again after the delete.
-    this.move(held, 'deleted');
+    this.table.move(held, 'deleted');
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const peer of peers) peer.close(closeCode, message);
     return peers.length;
@@ -213,76 +217,32 @@ export class RoomRegistry extends EventEmitter {
       await this.persist.flush();
     } finally {
       await Promise.allSettled([...this.background]);
-      for (const held of [...this.held.values()]) this.move(held, 'shutdown');
+      for (const held of this.table.all()) this.table.move(held, 'shutdown');
     }
   }
 
-  /**
-   * The one place a room changes state: the transition table (rooms/lifecycle.ts) says whether
-   * `event` is allowed (a disallowed one throws: a bug), and entering a state has its effects.
-   */
-  private move(held: Held<Room>, event: RoomEvent): void {
-    const from = held.state;
-    const to = transition(held.name, from, event);
-    held.state = to;
-    if (from === 'idle' && to !== 'idle') this.eviction.cancel(held);
-    if (to === 'idle' && from !== 'idle' && !this.closed) this.eviction.schedule(held);
-    if (from === 'loading' && to === 'open') this.opened(held);
-    if (to === 'closed') this.closedRoom(held, from);
-    this.emit('state', held.name, to, event);
-  }
-
-  private opened(held: Held<Room>): void {
-    if (!held.room) return;
-    this.rooms.set(held.name, held.room);
-    this.remote.loaded(held.name);
+  private opened(name: string): void {
+    this.remote.loaded(name);
     this.opts.metrics.relayRooms.inc();
-    this.emit('loaded', held.name);
+    this.emit('loaded', name);
   }
 
-  private closedRoom(held: Held<Room>, from: RoomState): void {
-    if (this.held.get(held.name) === held) this.held.delete(held.name);
-    const room = held.room;
-    if (!room || from === 'loading') return;
-    this.rooms.delete(held.name);
+  private closedRoom(name: string, room: Room | null): void {
+    if (!room) return;
     room.destroy();
-    this.remote.unsubscribe(held.name);
+    this.remote.unsubscribe(name);
     this.opts.metrics.relayRooms.dec();
-    this.emit('unloaded', held.name);
-  }
-
-  /** The state of this very room (not a newer one of the same name), when it is in memory. */
-  private heldFor(room: Room): Held<Room> | undefined {
-    const held = this.held.get(room.name);
-    return held && held.room === room && isHeld(held.state) ? held : undefined;
-  }
-
-  private startLoad(name: string): Promise<Room> {
-    const held: Held<Room> = { name, state: 'loading', room: null, idleTimer: null };
-    this.held.set(name, held);
-    const pending = this.load(held).finally(() => this.loads.delete(name));
-    this.loads.set(name, pending);
-    return pending;
+    this.emit('unloaded', name);
   }
 
   /** Loads after any delete of the room; a load that overlapped a delete is thrown away and done again. */
-  private async load(held: Held<Room>): Promise<Room> {
+  private async load(held: Held<Room>): Promise<void> {
     const { name } = held;
     for (;;) {
       while (this.purging.has(name)) await this.purging.get(name)?.catch(() => undefined);
       const epoch = this.purges.get(name);
-      let room: Room;
-      try {
-        room = await readRoom(this.loader, name);
-      } catch (err) {
-        if (held.state === 'loading') this.move(held, 'load-failed');
-        throw err;
-      }
-      if (held.state === 'loading' && this.purges.get(name) === epoch) {
-        held.room = room;
-        this.move(held, 'loaded');
-        return room;
-      }
+      const room = await readRoom(this.loader, name);
+      if (held.state === 'loading' && this.purges.get(name) === epoch) return this.table.loaded(held, room);
       room.destroy();
       this.remote.unsubscribe(name);
       if (held.state !== 'loading') throw new Error(`relay room ${name} was closed while it loaded`);

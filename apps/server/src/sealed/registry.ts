@@ -4,13 +4,14 @@
  * of that moment wait for the same load) and unloads once its last connection has been gone for
  * ROOM_IDLE_MS (nothing to commit first: commits go on without the room, see `committed`).
  * Commits go through one group-commit queue; once committed, entries reach the room (acks,
- * fan-out) and the other instances. Every state change goes through `move`.
+ * fan-out) and the other instances. Every state change goes through the table (rooms/room-table.ts).
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { SealedCommitQueue, type PendingEnvelope } from './commit-queue.js';
-import { isHeld, onArrival, transition, type Held, type RoomEvent, type RoomState } from '../rooms/lifecycle.js';
+import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
+import { RoomTable } from '../rooms/room-table.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
@@ -41,13 +42,11 @@ export class SealedRoomFullError extends Error {
 }
 
 export class SealedRegistry {
-  /** the rooms in memory (open, idle or evicting), for reading; changed only by `move` */
-  readonly rooms = new Map<string, SealedRoom>();
+  /** every room held here, loading or in memory, with its lifecycle state */
+  private readonly table: RoomTable<SealedRoom>;
+  /** the rooms in memory (open, idle or evicting), for reading */
+  readonly rooms: ReadonlyMap<string, SealedRoom>;
   readonly queue: SealedCommitQueue;
-  /** every room name held here, loading or in memory, with its state */
-  private readonly held = new Map<string, Held<SealedRoom>>();
-  /** the read in flight of each loading room */
-  private readonly loads = new Map<string, Promise<SealedRoom>>();
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
   /** bumped by each delete: a load that read storage before it reads again */
@@ -58,6 +57,25 @@ export class SealedRegistry {
   private readonly remote: SealedRemote;
 
   constructor(readonly opts: SealedRegistryOptions) {
+    this.table = new RoomTable<SealedRoom>({
+      load: (held) => this.load(held),
+      opened: (_held, room) => {
+        this.opts.metrics.sealedRooms.inc();
+        this.remote.loaded(room);
+      },
+      closed: (held, room) => {
+        if (!room) return;
+        room.unloaded = true;
+        this.opts.metrics.sealedRooms.dec();
+        this.remote.unsubscribe(held.name);
+      },
+      idle: (held) => this.scheduleUnload(held),
+      busy: (held) => {
+        if (held.idleTimer) clearTimeout(held.idleTimer);
+        held.idleTimer = null;
+      },
+    });
+    this.rooms = this.table.rooms;
     this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log });
     this.queue = new SealedCommitQueue(opts.store, {
       flushMs: opts.flushMs,
@@ -73,32 +91,25 @@ export class SealedRegistry {
 
   /** The lifecycle state of the room (undefined: not held here). */
   stateOf(name: string): RoomState | undefined {
-    return this.held.get(name)?.state;
+    return this.table.stateOf(name);
   }
 
-  async join(name: string, conn: SealedPeer): Promise<SealedRoom> {
-    for (;;) {
-      const held = this.held.get(name);
-      const arrival = onArrival(held?.state);
-      if (arrival === 'wait') await this.loads.get(name);
-      if (arrival === 'load') await this.startLoad(name);
-      if (arrival !== 'join' || !held?.room) continue; // look again: the load may have been thrown away
-      const room = held.room;
+  join(name: string, conn: SealedPeer): Promise<SealedRoom> {
+    return this.table.arrive(name, (held, room) => {
       if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
+        if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
         throw new SealedRoomFullError(name);
       }
-      this.move(held, 'joined');
+      this.table.move(held, 'joined');
       room.join(conn);
-      return room;
-    }
+    });
   }
 
   leave(room: SealedRoom, conn: SealedPeer): void {
     room.leave(conn);
     this.remote.peerLeft(room.name, conn.peer);
-    const held = this.heldFor(room);
-    if (held && room.conns.size === 0 && held.state === 'open') this.move(held, 'emptied');
+    const held = this.table.heldFor(room.name, room);
+    if (held && room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
   }
 
   /** A connection's presence: kept by the room for later joiners, and told to the other instances. */
@@ -143,9 +154,9 @@ export class SealedRegistry {
   private async purgeNow(name: string): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
-    const held = this.held.get(name);
+    const held = this.table.get(name);
     const conns = held?.room && isHeld(held.state) ? [...held.room.conns.values()] : [];
-    if (held) this.move(held, 'deleted'); // a loading room stays loading and reads again
+    if (held) this.table.move(held, 'deleted'); // a loading room stays loading and reads again
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const conn of conns) conn.close(closeCode, message);
     this.queue.discard(name);
@@ -167,38 +178,7 @@ export class SealedRegistry {
 
   close(): void {
     this.queue.close();
-    for (const held of [...this.held.values()]) this.move(held, 'shutdown');
-  }
-
-  /**
-   * The one place a room changes state: the transition table (rooms/lifecycle.ts) says whether
-   * `event` is allowed (a disallowed one throws: a bug), and entering a state has its effects.
-   */
-  private move(held: Held<SealedRoom>, event: RoomEvent): void {
-    const from = held.state;
-    const to = transition(held.name, from, event);
-    held.state = to;
-    if (from === 'idle' && to !== 'idle' && held.idleTimer) {
-      clearTimeout(held.idleTimer);
-      held.idleTimer = null;
-    }
-    if (to === 'idle' && from !== 'idle') this.scheduleUnload(held);
-    if (from === 'loading' && to === 'open' && held.room) {
-      this.rooms.set(held.name, held.room);
-      this.opts.metrics.sealedRooms.inc();
-      this.remote.loaded(held.room);
-    }
-    if (to === 'closed') this.closedRoom(held, from);
-  }
-
-  private closedRoom(held: Held<SealedRoom>, from: RoomState): void {
-    if (this.held.get(held.name) === held) this.held.delete(held.name);
-    const room = held.room;
-    if (!room || from === 'loading') return;
-    room.unloaded = true;
-    this.rooms.delete(held.name);
-    this.opts.metrics.sealedRooms.dec();
-    this.remote.unsubscribe(held.name);
+    for (const held of this.table.all()) this.table.move(held, 'shutdown');
   }
 
   /** Idle for ROOM_IDLE_MS: evicted at once (nothing to commit first). */
@@ -206,16 +186,10 @@ export class SealedRegistry {
     held.idleTimer = setTimeout(() => {
       held.idleTimer = null;
       if (held.state !== 'idle') return;
-      this.move(held, 'idle-timeout');
-      this.move(held, 'unloaded');
+      this.table.move(held, 'idle-timeout');
+      this.table.move(held, 'unloaded');
     }, this.opts.idleMs);
     held.idleTimer.unref();
-  }
-
-  /** The state of this very room (not a newer one of the same name), when it is in memory. */
-  private heldFor(room: SealedRoom): Held<SealedRoom> | undefined {
-    const held = this.held.get(room.name);
-    return held && held.room === room && isHeld(held.state) ? held : undefined;
   }
 
   private committed(name: string, firstSeq: number, items: readonly PendingEnvelope[]): void {
@@ -229,15 +203,7 @@ export class SealedRegistry {
     room.deliver(envelopes.map((envelope, i) => ({ seq: firstSeq + i, envelope })));
   }
 
-  private startLoad(name: string): Promise<SealedRoom> {
-    const held: Held<SealedRoom> = { name, state: 'loading', room: null, idleTimer: null };
-    this.held.set(name, held);
-    const pending = this.load(held).finally(() => this.loads.delete(name));
-    this.loads.set(name, pending);
-    return pending;
-  }
-
-  private async load(held: Held<SealedRoom>): Promise<SealedRoom> {
+  private async load(held: Held<SealedRoom>): Promise<void> {
     const { name } = held;
     const { store } = this.opts;
     try {
@@ -260,11 +226,8 @@ export class SealedRegistry {
         },
       });
       room.storedBytes = stats.bytes;
-      held.room = room;
-      this.move(held, 'loaded');
-      return room;
+      this.table.loaded(held, room);
     } catch (err) {
-      if (held.state === 'loading') this.move(held, 'load-failed');
       this.remote.unsubscribe(name);
       throw err;
     }
