@@ -22,32 +22,26 @@ import { BenchSealedClient } from './raw-client.js';
 const ENVELOPE_BYTES = 120; // about a sealed chat message: 46 bytes of envelope around a small update
 export const SEALED_SERVER = 'sync-suite /sealed (sqlite)';
 
-/** Counts each measured envelope's arrival at each other device of its room, with its latency. */
-class Deliveries {
-  private sent = new Map<string, number>();
-  latencies: number[] = [];
-  delivered = 0;
-  expected = 0;
-  private onDone: () => void = () => undefined;
-
-  reset(expected: number): Promise<void> {
-    this.sent = new Map();
-    this.latencies = [];
-    this.delivered = 0;
-    this.expected = expected;
-    return new Promise((r) => (this.onDone = r));
-  }
-
-  sentNow(envelope: Uint8Array): void {
-    this.sent.set(Buffer.from(envelope.subarray(0, 8)).toString('hex'), performance.now());
-  }
-
-  arrived(envelope: Uint8Array): void {
-    const t = this.sent.get(Buffer.from(envelope.subarray(0, 8)).toString('hex'));
-    if (t === undefined) return; // another phase's
-    this.latencies.push(performance.now() - t);
-    if (++this.delivered === this.expected) this.onDone();
-  }
+/** One phase's count of each envelope's arrival at each other device of its room, with its latency. */
+function countDeliveries(expected: number) {
+  const sent = new Map<string, number>();
+  const key = (envelope: Uint8Array): string => Buffer.from(envelope.subarray(0, 8)).toString('hex');
+  const latencies: number[] = [];
+  let delivered = 0;
+  let finish: () => void = () => undefined;
+  return {
+    expected,
+    latencies,
+    delivered: () => delivered,
+    done: new Promise<void>((r) => (finish = r)),
+    sentNow: (envelope: Uint8Array) => void sent.set(key(envelope), performance.now()),
+    arrived(envelope: Uint8Array): void {
+      const t = sent.get(key(envelope));
+      if (t === undefined) return; // another phase's
+      latencies.push(performance.now() - t);
+      if (++delivered === expected) finish();
+    },
+  };
 }
 
 function startServer(bundleDir: string, port: number, dataDir: string): ChildProcess {
@@ -66,7 +60,7 @@ export async function runSealedFanout(plan: RelayPlan): Promise<{ server: string
   const proc = startServer(bundleDir, port, dataDir);
   try {
     await listening(proc, port);
-    const deliveries = new Deliveries();
+    let deliveries = countDeliveries(0);
     const clients: BenchSealedClient[] = [];
     // In batches: a thousand handshakes at once would time out on a loaded machine.
     for (let r = 0; r < plan.rooms; r++) {
@@ -78,7 +72,8 @@ export async function runSealedFanout(plan: RelayPlan): Promise<{ server: string
       const receivers = plan.clients - 1;
       const sendsPerSecond = plan.fixedRate / receivers;
       const envelopes = Array.from({ length: Math.round(sendsPerSecond * seconds) }, () => randomBytes(ENVELOPE_BYTES));
-      const done = deliveries.reset(envelopes.length * receivers);
+      deliveries = countDeliveries(envelopes.length * receivers);
+      const { done } = deliveries;
       const cpu0 = cpuTimes(proc.pid as number);
       const t0 = performance.now();
       await pace(sendsPerSecond, seconds, (n) => {
@@ -92,8 +87,8 @@ export async function runSealedFanout(plan: RelayPlan): Promise<{ server: string
       clearTimeout(grace);
       const elapsed = (performance.now() - t0) / 1000;
       const cpu1 = cpuTimes(proc.pid as number);
-      const { delivered, expected, latencies } = deliveries;
-      return phaseResult({ rate: plan.fixedRate, delivered, expected, elapsed, latencies, cpu: [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]], p99LimitMs: plan.p99LimitMs });
+      const { expected, latencies } = deliveries;
+      return phaseResult({ rate: plan.fixedRate, delivered: deliveries.delivered(), expected, elapsed, latencies, cpu: [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]], p99LimitMs: plan.p99LimitMs });
     };
     await phase(plan.warmupSeconds);
     const fixed = await phase(plan.seconds);
