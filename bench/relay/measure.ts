@@ -173,22 +173,36 @@ async function phase(s: Session, rate: number, seconds: number): Promise<PhaseRe
   clearTimeout(grace);
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = cpuTimes(s.pid);
-  const { delivered, expected } = s.deliveries;
+  const { delivered, expected, latencies } = s.deliveries;
   if (threads0) printThreads(threads0, threadCpuTimes(s.pid), delivered);
-  const lat = s.deliveries.latencies.sort((a, b) => a - b);
-  const user = cpu1[0] - cpu0[0];
-  const sys = cpu1[1] - cpu0[1];
+  return phaseResult({ rate, delivered, expected, elapsed, latencies, cpu: [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]], p99LimitMs: s.plan.p99LimitMs });
+}
+
+/** A phase's figures from what it counted (also the sealed bench's, bench/sealed/fanout.ts). */
+export function phaseResult(p: {
+  rate: number;
+  delivered: number;
+  expected: number;
+  /** seconds from the first send to the last delivery (or the grace's end) */
+  elapsed: number;
+  latencies: number[];
+  /** server CPU seconds used: user, system */
+  cpu: [number, number];
+  p99LimitMs: number;
+}): PhaseResult {
+  const lat = p.latencies.sort((a, b) => a - b);
+  const [user, sys] = p.cpu;
   const p99ms = percentile(lat, 0.99);
   return {
-    targetRate: Math.round(rate),
-    delivered,
-    expected,
-    deliveriesPerSecond: delivered / elapsed,
+    targetRate: Math.round(p.rate),
+    delivered: p.delivered,
+    expected: p.expected,
+    deliveriesPerSecond: p.delivered / p.elapsed,
     p50ms: percentile(lat, 0.5),
     p99ms,
-    cpuUsPerDelivery: ((user + sys) * 1e6) / Math.max(1, delivered),
-    sysUsPerDelivery: (sys * 1e6) / Math.max(1, delivered),
-    ok: delivered === expected && p99ms < s.plan.p99LimitMs,
+    cpuUsPerDelivery: ((user + sys) * 1e6) / Math.max(1, p.delivered),
+    sysUsPerDelivery: (sys * 1e6) / Math.max(1, p.delivered),
+    ok: p.delivered === p.expected && p99ms < p.p99LimitMs,
   };
 }
 

@@ -102,17 +102,18 @@ async function writeSealed(wsUrl: string, room: string, keys: SealedKeys, update
 async function loadSealed(wsUrl: string, room: string, keys: SealedKeys, messages: number): Promise<{ ms: number; bytes: number }> {
   const t0 = performance.now();
   const doc = new Y.Doc();
-  const frames: Array<{ kind: EnvelopeKind; envelope: Uint8Array }> = [];
+  // A snapshot's covers is bound into its envelope (packages/client/src/sealed/envelope.ts).
+  const frames: Array<{ kind: EnvelopeKind; envelope: Uint8Array; covers: number }> = [];
   let bytes = 0;
   const client = new BenchSealedClient(`${wsUrl}/sealed/${room}`, (m) => {
-    if (m.type === 'snapshot') frames.push({ kind: EnvelopeKind.Snapshot, envelope: m.envelope });
-    if (m.type === 'entry') frames.push({ kind: EnvelopeKind.Update, envelope: m.envelope });
+    if (m.type === 'snapshot') frames.push({ kind: EnvelopeKind.Snapshot, envelope: m.envelope, covers: m.covers });
+    if (m.type === 'entry') frames.push({ kind: EnvelopeKind.Update, envelope: m.envelope, covers: 0 });
     if (m.type === 'snapshot' || m.type === 'entry') bytes += m.envelope.length;
   });
   await client.join();
   const opened: Uint8Array[] = [];
   for (const f of frames) {
-    const r = keys.open(f.kind, f.envelope);
+    const r = keys.open(f.kind, f.envelope, f.covers);
     if (r.ok) opened.push(r.plaintext);
   }
   Y.applyUpdate(doc, Y.mergeUpdates(opened));

@@ -20,7 +20,7 @@ import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
-import type { TurnFlush, TurnSink } from './turn-flush.js';
+import type { TurnFlush, TurnSink } from '../ws/turn-output.js';
 import { COPY_LIMIT, encodeBinaryFrames } from './ws-frames.js';
 
 export interface RelayDeps {

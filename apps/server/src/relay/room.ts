@@ -77,8 +77,6 @@ export class Room {
   snapshotSeq = 0;
   /** stored size as this instance knows it: loaded + accepted since, re-estimated after compaction (ROOM_MAX_BYTES) */
   storedBytes = 0;
-  idleTimer: NodeJS.Timeout | null = null;
-  compacting = false;
   unloaded = false;
   /** the stored state not yet in the document (a cold room), and when it is built at the latest */
   private cold: ColdState | null = null;
@@ -291,8 +289,6 @@ export class Room {
     this.cold = null;
     if (this.warmTimer) clearTimeout(this.warmTimer);
     this.warmTimer = null;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
     this.awareness.destroy();
     this.doc.destroy();
   }

@@ -25,10 +25,8 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
-import type { TurnFlush } from '../relay/turn-flush.js';
 import { admitToRoom } from './admission.js';
-import { TurnOutput } from './turn-output.js';
-import type { SealedFanout } from './fanout.js';
+import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
 
@@ -37,7 +35,6 @@ export interface SealedDeps {
   /** writes what each socket was sent in one event-loop turn as one write */
   turns: TurnFlush;
   registry: SealedRegistry;
-  fanout: SealedFanout;
   keepalive: Keepalive;
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
@@ -317,8 +314,7 @@ export class SealedConnection implements SealedPeer {
     if (envelope.length > config.SEALED_MAX_PRESENCE_BYTES) return this.reject(...closeWith('ERR_MESSAGE_TOO_BIG'), 'too_big');
     metrics.sealedEnvelopes.inc({ kind: 'presence' });
     metrics.sealedBytes.inc(envelope.length);
-    room.setPresence(this.peer, envelope);
-    this.deps.fanout.presence(room.name, this.peer, envelope);
+    this.deps.registry.presence(room, this.peer, envelope);
   }
 
   private failed(err: unknown): void {

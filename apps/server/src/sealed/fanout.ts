@@ -1,34 +1,41 @@
 /**
- * Sealed rooms across instances: in-process (nothing to do) or through Redis
- * (redis-fanout.ts). The room delivers to its own connections; the fan-out only tells the other
- * instances, and feeds what they tell back into SealedRoom.deliver / remotePresence / remoteLeft.
+ * How a sealed room's messages reach the other instances, and theirs reach it. A narrow
+ * interface: it moves bytes under a room name and a kind, never rooms, storage or connections.
+ * What the bytes mean (sealed/bus-payload.ts) and what to do with what arrives is the registry's
+ * (sealed/remote-intake.ts). In-process (LocalSealedFanout) there is nobody to tell; across
+ * instances see sealed/redis-fanout.ts.
  */
-import type { SealedRoom } from './room.js';
 
-/** What a fan-out reads of the registry (an interface, so this file does not import registry.ts). */
-export interface SealedRooms {
-  readonly rooms: ReadonlyMap<string, SealedRoom>;
-}
+export type SealedBusKind =
+  /** committed entries with their seq */
+  | 'entries'
+  /** one connection's presence envelope */
+  | 'presence'
+  /** a connection closed */
+  | 'peer-left'
+  /** an instance that just loaded the room asks for the presence of the others' connections */
+  | 'presence-query'
+  /** the sender could not publish some committed entries: read the room's tail from storage */
+  | 'check';
+
+export type SealedBusHandler = (kind: SealedBusKind, payload: Uint8Array) => void;
 
 export interface SealedFanout {
-  /** committed entries (after the commit, with their seq) */
-  entries(room: string, firstSeq: number, envelopes: readonly Uint8Array[]): void;
-  presence(room: string, peer: number, envelope: Uint8Array): void;
-  peerLeft(room: string, peer: number): void;
-  /** before the room's head is read from storage: start listening, so nothing is missed */
-  beforeLoad(room: string): Promise<void>;
-  /** the room is in memory: deliver what arrived meanwhile, ask the others for their presence */
-  afterLoad(room: SealedRoom): void;
-  unloaded(room: string): void;
-  bind(registry: SealedRooms): void;
+  /** To the other instances holding the room; false when it could not be sent (link down). */
+  publish(room: string, kind: SealedBusKind, payload?: Uint8Array): boolean;
+  /** Start listening to the room (before its head is read from storage, so nothing is missed). */
+  subscribe(room: string, handler: SealedBusHandler): Promise<void>;
+  unsubscribe(room: string): void;
+  /** `handler` runs when messages may have been lost (the link came back after an outage). */
+  onResync(handler: () => void): void;
 }
 
+/** A single instance: nobody else to tell. */
 export class LocalSealedFanout implements SealedFanout {
-  entries(): void {}
-  presence(): void {}
-  peerLeft(): void {}
-  async beforeLoad(): Promise<void> {}
-  afterLoad(): void {}
-  unloaded(): void {}
-  bind(): void {}
+  publish(): boolean {
+    return true;
+  }
+  async subscribe(): Promise<void> {}
+  unsubscribe(): void {}
+  onResync(): void {}
 }

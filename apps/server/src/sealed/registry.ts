@@ -1,14 +1,19 @@
 /**
- * The sealed rooms held in memory. A room loads on its first connection (its head and stored
- * entry count from storage; all connections of that moment wait for the same load) and unloads
- * once its last connection has been gone for ROOM_IDLE_MS. Commits go through one group-commit
- * queue; once committed, entries reach the room (acks, fan-out) and the other instances.
+ * The sealed rooms held in memory, each with its lifecycle state (rooms/lifecycle.ts). A room
+ * loads on its first connection (its head and stored entry count from storage; all connections
+ * of that moment wait for the same load) and unloads once its last connection has been gone for
+ * ROOM_IDLE_MS (nothing to commit first: commits go on without the room, see `committed`).
+ * Commits go through one group-commit queue; once committed, entries reach the room (acks,
+ * fan-out) and the other instances. Every state change goes through the table (rooms/room-table.ts).
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { SealedCommitQueue, type PendingEnvelope } from './commit-queue.js';
+import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
+import { RoomTable } from '../rooms/room-table.js';
 import type { SealedFanout } from './fanout.js';
+import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
 import type { SealedStore } from './store/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
@@ -37,17 +42,41 @@ export class SealedRoomFullError extends Error {
 }
 
 export class SealedRegistry {
-  readonly rooms = new Map<string, SealedRoom>();
+  /** every room held here, loading or in memory, with its lifecycle state */
+  private readonly table: RoomTable<SealedRoom>;
+  /** the rooms in memory (open, idle or evicting), for reading */
+  readonly rooms: ReadonlyMap<string, SealedRoom>;
   readonly queue: SealedCommitQueue;
-  private readonly loading = new Map<string, Promise<SealedRoom>>();
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
   /** bumped by each delete: a load that read storage before it reads again */
   private readonly purges = new Map<string, number>();
   /** snapshots being stored: a delete waits for them, so none writes old data back */
   private readonly snapshots = new Set<Promise<unknown>>();
+  /** what this instance tells the others, and what they tell */
+  private readonly remote: SealedRemote;
 
   constructor(readonly opts: SealedRegistryOptions) {
+    this.table = new RoomTable<SealedRoom>({
+      load: (held) => this.load(held),
+      opened: (_held, room) => {
+        this.opts.metrics.sealedRooms.inc();
+        this.remote.loaded(room);
+      },
+      closed: (held, room) => {
+        if (!room) return;
+        room.unloaded = true;
+        this.opts.metrics.sealedRooms.dec();
+        this.remote.unsubscribe(held.name);
+      },
+      idle: (held) => this.scheduleUnload(held),
+      busy: (held) => {
+        if (held.idleTimer) clearTimeout(held.idleTimer);
+        held.idleTimer = null;
+      },
+    });
+    this.rooms = this.table.rooms;
+    this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log });
     this.queue = new SealedCommitQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
@@ -60,25 +89,33 @@ export class SealedRegistry {
     return this.opts.store;
   }
 
-  async join(name: string, conn: SealedPeer): Promise<SealedRoom> {
-    for (;;) {
-      const room = this.rooms.get(name) ?? (await this.loadOnce(name));
-      if (room.unloaded) continue;
+  /** The lifecycle state of the room (undefined: not held here). */
+  stateOf(name: string): RoomState | undefined {
+    return this.table.stateOf(name);
+  }
+
+  join(name: string, conn: SealedPeer): Promise<SealedRoom> {
+    return this.table.arrive(name, (held, room) => {
       if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0) this.scheduleUnload(room);
+        if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
         throw new SealedRoomFullError(name);
       }
-      if (room.idleTimer) clearTimeout(room.idleTimer);
-      room.idleTimer = null;
+      this.table.move(held, 'joined');
       room.join(conn);
-      return room;
-    }
+    });
   }
 
   leave(room: SealedRoom, conn: SealedPeer): void {
     room.leave(conn);
-    this.opts.fanout.peerLeft(room.name, conn.peer);
-    if (room.conns.size === 0 && !room.unloaded) this.scheduleUnload(room);
+    this.remote.peerLeft(room.name, conn.peer);
+    const held = this.table.heldFor(room.name, room);
+    if (held && room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
+  }
+
+  /** A connection's presence: kept by the room for later joiners, and told to the other instances. */
+  presence(room: SealedRoom, peer: number, envelope: Uint8Array): void {
+    room.setPresence(peer, envelope);
+    this.remote.presence(room.name, peer, envelope);
   }
 
   /** Stores a device's snapshot; a delete of the room waits for it (see purge). */
@@ -102,7 +139,8 @@ export class SealedRegistry {
   /**
    * Deletes the room on this instance: closes its sockets with 4410, drops its uncommitted
    * envelopes, waits for running commits and snapshots (so none writes old data back), then
-   * deletes what is stored. Loads of the room wait meanwhile. Resolves with the sockets closed.
+   * deletes what is stored. Loads of the room wait meanwhile (one in flight reads again after).
+   * Resolves with the sockets closed.
    */
   purge(name: string): Promise<number> {
     const run = this.purgeNow(name);
@@ -116,9 +154,9 @@ export class SealedRegistry {
   private async purgeNow(name: string): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
-    const room = this.rooms.get(name);
-    const conns = room && !room.unloaded ? [...room.conns.values()] : [];
-    if (room) this.unload(room);
+    const held = this.table.get(name);
+    const conns = held?.room && isHeld(held.state) ? [...held.room.conns.values()] : [];
+    if (held) this.table.move(held, 'deleted'); // a loading room stays loading and reads again
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const conn of conns) conn.close(closeCode, message);
     this.queue.discard(name);
@@ -133,20 +171,31 @@ export class SealedRegistry {
   async drain(): Promise<void> {
     this.queue.close();
     await this.queue.flush();
-    // Acks and entries of that last commit are written at the end of the turn (turn-output.ts):
+    // Acks and entries of that last commit are written at the end of the turn (ws/turn-output.ts):
     // let that happen before the sockets phase closes them with 1012.
     await new Promise((resolve) => setImmediate(resolve));
   }
 
   close(): void {
     this.queue.close();
-    for (const room of [...this.rooms.values()]) this.unload(room);
+    for (const held of this.table.all()) this.table.move(held, 'shutdown');
+  }
+
+  /** Idle for ROOM_IDLE_MS: evicted at once (nothing to commit first). */
+  private scheduleUnload(held: Held<SealedRoom>): void {
+    held.idleTimer = setTimeout(() => {
+      held.idleTimer = null;
+      if (held.state !== 'idle') return;
+      this.table.move(held, 'idle-timeout');
+      this.table.move(held, 'unloaded');
+    }, this.opts.idleMs);
+    held.idleTimer.unref();
   }
 
   private committed(name: string, firstSeq: number, items: readonly PendingEnvelope[]): void {
     const envelopes = items.map((i) => i.envelope);
     this.opts.changes?.changed(name, items.length);
-    this.opts.fanout.entries(name, firstSeq, envelopes);
+    this.remote.entries(name, firstSeq, envelopes);
     const room = this.rooms.get(name);
     if (!room || room.unloaded) return;
     room.pendingBytes = Math.max(0, room.pendingBytes - envelopes.reduce((n, e) => n + e.length, 0));
@@ -154,24 +203,17 @@ export class SealedRegistry {
     room.deliver(envelopes.map((envelope, i) => ({ seq: firstSeq + i, envelope })));
   }
 
-  private loadOnce(name: string): Promise<SealedRoom> {
-    let pending = this.loading.get(name);
-    if (!pending) {
-      pending = this.load(name).finally(() => this.loading.delete(name));
-      this.loading.set(name, pending);
-    }
-    return pending;
-  }
-
-  private async load(name: string): Promise<SealedRoom> {
-    const { fanout, store } = this.opts;
+  private async load(held: Held<SealedRoom>): Promise<void> {
+    const { name } = held;
+    const { store } = this.opts;
     try {
-      await fanout.beforeLoad(name);
+      await this.remote.subscribe(name);
       let stats;
       for (;;) {
         await this.purging.get(name)?.catch(() => undefined);
         const epoch = this.purges.get(name) ?? 0;
         stats = await store.stats(name);
+        if (held.state !== 'loading') throw new Error(`sealed room ${name} was closed while it loaded`);
         // A delete started while we read: what we read may be gone; read again after it.
         if ((this.purges.get(name) ?? 0) === epoch && !this.purging.has(name)) break;
       }
@@ -184,32 +226,10 @@ export class SealedRegistry {
         },
       });
       room.storedBytes = stats.bytes;
-      this.rooms.set(name, room);
-      this.opts.metrics.sealedRooms.inc();
-      fanout.afterLoad(room);
-      return room;
+      this.table.loaded(held, room);
     } catch (err) {
-      fanout.unloaded(name);
+      this.remote.unsubscribe(name);
       throw err;
     }
-  }
-
-  private scheduleUnload(room: SealedRoom): void {
-    if (room.idleTimer) clearTimeout(room.idleTimer);
-    room.idleTimer = setTimeout(() => {
-      room.idleTimer = null;
-      if (room.conns.size === 0) this.unload(room);
-    }, this.opts.idleMs);
-    room.idleTimer.unref();
-  }
-
-  private unload(room: SealedRoom): void {
-    if (room.unloaded) return;
-    room.unloaded = true;
-    if (room.idleTimer) clearTimeout(room.idleTimer);
-    room.idleTimer = null;
-    if (this.rooms.get(room.name) === room) this.rooms.delete(room.name);
-    this.opts.metrics.sealedRooms.dec();
-    this.opts.fanout.unloaded(room.name);
   }
 }

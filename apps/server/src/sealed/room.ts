@@ -48,8 +48,8 @@ export class SealedRoom {
   readonly presence = new Map<number, { envelope: Uint8Array; frame: Uint8Array; at: number }>();
   /** seq -> the local sender to acknowledge instead of sending it the entry */
   private readonly acks = new Map<number, { peer: number; id: number }>();
+  /** out of memory (the registry closed it): late reads and requests stop here */
   unloaded = false;
-  idleTimer: NodeJS.Timeout | null = null;
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
   /** bytes stored (entries and snapshot) as far as this instance knows, for ROOM_MAX_BYTES */

@@ -12,6 +12,7 @@ import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox } from './outbox.js';
 import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
+import { ProgressTracker } from './progress-tracker.js';
 import { SealedSocket } from './socket.js';
 
 export interface SealedTransportOptions {
@@ -43,8 +44,6 @@ export interface SealedTransportOptions {
 
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
-/** progress (cursor, what the server holds) is stored at most this often */
-const PROGRESS_MS = 100;
 
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
@@ -55,10 +54,8 @@ export class SealedTransport {
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private wanted = false;
   private writable = true;
-  /** highest seq received in order (entries, acks, snapshot, caught-up) */
-  private cursor = 0;
-  /** the first seq this device could not open: it never claims to have applied that one */
-  private firstUnopened: number | null = null;
+  /** cursor, what did not open, what the server holds (persistence) */
+  private readonly progress: ProgressTracker;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
   private readonly reread = new Set<number>();
@@ -70,11 +67,6 @@ export class SealedTransport {
   private readonly outbox = new Outbox();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
   private readonly marks = new Map<number, number>();
-  /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
-  private readonly sealedAt = new Map<number, Uint8Array>();
-  /** state vector of what the server is known to hold (the last one reported to onProgress) */
-  private held: Uint8Array;
-  private progressTimer: ReturnType<typeof setTimeout> | undefined;
   /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
   readonly stats = { applied: 0, sealed: 0, sealedBytes: 0 };
   private readonly presence: SealedPresence;
@@ -95,9 +87,13 @@ export class SealedTransport {
     });
     // Whatever the document holds already (offline edits, local persistence) goes to the relay
     // too, less what the server held at the end of the last session.
-    this.cursor = opts.resume?.cursor ?? 0;
-    this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
-    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.held));
+    this.progress = new ProgressTracker({
+      doc: opts.doc,
+      pending: () => this.outbox.pending,
+      ...(opts.resume ? { resume: opts.resume } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.progress.heldAtStart));
     opts.doc.on('update', this.onDocUpdate);
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
@@ -134,10 +130,7 @@ export class SealedTransport {
     this.release();
     clearTimeout(this.swapTimer);
     // What is known now is stored (the persistence writes it after the updates queued before).
-    if (this.progressTimer !== undefined) {
-      clearTimeout(this.progressTimer);
-      this.reportProgress();
-    }
+    this.progress.close();
     clearTimeout(this.timer);
     this.opts.doc.off('update', this.onDocUpdate);
     this.opts.awareness.off('update', this.onAwarenessUpdate);
@@ -163,7 +156,7 @@ export class SealedTransport {
     if (!next) return;
     // Every local change so far is acked already, in this envelope, or in one sent before it.
     if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
-    if (this.opts.onProgress) this.sealedAt.set(next.id, Y.encodeStateVector(this.opts.doc));
+    this.progress.sealed(next.id);
     this.stats.sealed++;
     this.stats.sealedBytes += next.update.byteLength;
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
@@ -180,7 +173,7 @@ export class SealedTransport {
   private onOpen(): void {
     this.failed = false;
     this.rereading = false;
-    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.cursor)));
+    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
     this.opts.onChange();
   }
 
@@ -198,7 +191,7 @@ export class SealedTransport {
     this.outbox.requeue();
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
-    this.sealedAt.clear();
+    this.progress.resent();
     if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
@@ -223,8 +216,7 @@ export class SealedTransport {
         return this.caughtUp(m.seq);
       case 'ack':
         this.outbox.acked(m.id);
-        this.cursor = Math.max(this.cursor, m.seq);
-        this.heldUpTo(this.sealedAt.get(m.id), true);
+        this.progress.acked(m.id, m.seq);
         this.confirmAcked(m.id);
         // what waited for the in-flight window goes now
         if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
@@ -243,60 +235,36 @@ export class SealedTransport {
     const mark = this.marks.get(id);
     this.marks.delete(id);
     for (const older of this.marks.keys()) if (older < id) this.marks.delete(older);
-    for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
     if (mark !== undefined) this.opts.pending?.confirm(mark);
-  }
-
-  /**
-   * The server holds the document as of `sv` (an acked envelope's), or all of it when nothing
-   * of this device's is waiting. Stored at once after an ack (an app may quit once pending is
-   * 0), soon after entries (a burst of them is one write).
-   */
-  private heldUpTo(sv: Uint8Array | undefined, now: boolean): void {
-    if (!this.opts.onProgress) return;
-    if (this.outbox.pending === 0) this.held = Y.encodeStateVector(this.opts.doc);
-    else if (sv) this.held = sv;
-    if (now) {
-      clearTimeout(this.progressTimer);
-      this.reportProgress();
-    } else if (this.progressTimer === undefined) this.progressTimer = setTimeout(() => this.reportProgress(), PROGRESS_MS);
-  }
-
-  private reportProgress(): void {
-    this.progressTimer = undefined;
-    // Never past an entry this device could not open: a restart reads it again.
-    const cursor = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
-    this.opts.onProgress?.({ cursor, held: this.held });
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
     const opened = this.keys.open(kind, envelope, seq);
-    this.cursor = Math.max(this.cursor, seq);
+    this.progress.cursor = Math.max(this.progress.cursor, seq);
     if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
       if (this.reread.size >= 1024) this.reread.clear();
       this.reread.add(seq);
-      this.cursor = seq - 1;
+      this.progress.cursor = seq - 1;
       this.rereading = true;
       this.socket.reconnect();
       return this.opts.onSealedError(`entry ${seq} does not open; reading it again`);
     }
     if (!opened.ok) {
       // A snapshot that does not open stands for every entry up to it.
-      const unopened = kind === EnvelopeKind.Snapshot ? 1 : seq;
-      this.firstUnopened = Math.min(this.firstUnopened ?? unopened, unopened);
+      this.progress.unopened(kind === EnvelopeKind.Snapshot ? 1 : seq);
       return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} ${opened.reason}`);
     }
     try {
       Y.applyUpdate(this.opts.doc, opened.plaintext, this);
     } catch (err) {
-      this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
+      this.progress.unopened(seq);
       return this.opts.onSealedError(`entry ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
     }
     // A snapshot that opened covers everything up to it, including what this device could not open.
-    if (kind === EnvelopeKind.Snapshot && this.firstUnopened !== null && this.firstUnopened <= seq) this.firstUnopened = null;
+    if (kind === EnvelopeKind.Snapshot) this.progress.snapshotOpened(seq);
     this.stats.applied++;
-    this.heldUpTo(undefined, false);
+    this.progress.applied();
   }
 
   private applyPresence(peer: number, envelope: Uint8Array): void {
@@ -317,9 +285,9 @@ export class SealedTransport {
   }
 
   private caughtUp(seq: number): void {
-    this.cursor = seq;
+    this.progress.cursor = seq;
     this.caught = true;
-    this.heldUpTo(undefined, false);
+    this.progress.applied();
     clearTimeout(this.swapTimer);
     this.swapTimer = undefined;
     this.sendPresence();
@@ -330,7 +298,7 @@ export class SealedTransport {
   /** The whole document, sealed with the current key, covering every entry this device applied. */
   private sendSnapshot(): void {
     if (!this.writable || !this.caught) return;
-    const covers = this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+    const covers = this.progress.covered;
     if (covers <= this.lastSnapshot) return;
     this.lastSnapshot = covers;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);

@@ -10,7 +10,7 @@ import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
-import { TurnFlush } from '../../relay/turn-flush.js';
+import { TurnFlush } from '../../ws/turn-output.js';
 import { sharedNewRoomQuota } from '../../limits/new-rooms.js';
 import { redisKeys } from '../../fanout/redis-keys.js';
 

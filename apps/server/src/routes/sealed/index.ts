@@ -17,7 +17,7 @@ import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
 import { MemorySealedStore } from '../../sealed/store/memory.js';
-import { TurnFlush } from '../../relay/turn-flush.js';
+import { TurnFlush } from '../../ws/turn-output.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 
@@ -29,7 +29,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sealed' });
   const store = createSealedStore(config, ctx.metrics);
-  const fanout = await createSealedFanout(app, store);
+  const fanout = await createSealedFanout(app);
   await store.init();
   const registry = new SealedRegistry({
     store,
@@ -42,7 +42,6 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
   });
-  fanout.bind(registry);
   ctx.admin.addSource(new SealedRoomSource(registry));
   // Shared with /relay: one sub's new rooms are counted across both endpoints.
   const newRooms = ctx.auth.enabled
@@ -54,7 +53,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     : null;
   const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, fanout, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
+  const deps: SealedDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   // Elsewhere the sealed rooms share the relay's database, already measured (relay/rooms-plugin.ts).

@@ -1,0 +1,46 @@
+/**
+ * Trouble with a relay room told to the operator: stored entries set aside, updates from other
+ * instances refused, rooms that fail to load. Counted every time; logged once per
+ * REPORT_EVERY_MS per room, so a room that keeps failing (and stock clients that keep retrying
+ * it) never floods the log.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerMetrics } from '@sync-suite/shared/node';
+import type { Quarantined } from './persistence/merge.js';
+import type { UpdateRefused } from './update-check.js';
+
+const REPORT_EVERY_MS = 60_000;
+/** names remembered at most (then forgotten all at once: at worst a few repeats) */
+const MAX_REMEMBERED = 10_000;
+
+export class RoomReports {
+  /** what was reported, and when */
+  private readonly reported = new Map<string, number>();
+
+  constructor(
+    private readonly metrics: ServerMetrics,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Whether to report trouble under this key now. */
+  shouldReport(key: string): boolean {
+    const now = Date.now();
+    const last = this.reported.get(key);
+    if (last !== undefined && now - last < REPORT_EVERY_MS) return false;
+    if (this.reported.size >= MAX_REMEMBERED) this.reported.clear();
+    this.reported.set(key, now);
+    return true;
+  }
+
+  quarantined(room: string, entries: readonly Quarantined[], source: 'load' | 'compact'): void {
+    this.metrics.quarantinedUpdates.inc({ source }, entries.length);
+    if (!this.shouldReport(`q:${room}`)) return;
+    const list = entries.map((q) => ({ index: q.index, bytes: q.update.length, reason: q.reason }));
+    this.log.warn({ room, entries: list.slice(0, 20), count: list.length }, 'stored relay updates set aside (quarantined); the rest of the room loaded');
+  }
+
+  remoteRefused(room: string, refusal: UpdateRefused): void {
+    this.metrics.quarantinedUpdates.inc({ source: 'remote' });
+    if (this.shouldReport(`r:${room}`)) this.log.warn({ room, limit: refusal.limit, detail: refusal.message }, 'relay update from another instance refused');
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Where a sealed room's device stands (progress.ts: what persistence keeps): the last seq it
+ * read in order (`cursor`), the first one it could not open (it never claims to have applied
+ * that one), and a state vector of what the server is known to hold. Reported to persistence at
+ * once after an ack (an app may quit once pending is 0), soon after entries (a burst of them is
+ * one write).
+ */
+import * as Y from 'yjs';
+import type { SealedProgress } from './progress.js';
+
+/** progress is stored at most this often after entries */
+const PROGRESS_MS = 100;
+
+export interface ProgressTrackerOptions {
+  doc: Y.Doc;
+  /** where the last session stopped */
+  resume?: SealedProgress;
+  /** where to store it (none: only the cursor is tracked) */
+  onProgress?: (progress: SealedProgress) => void;
+  /** local updates the server has not confirmed (the outbox's count) */
+  pending: () => number;
+}
+
+export class ProgressTracker {
+  /** highest seq received in order (entries, acks, snapshot, caught-up) */
+  cursor: number;
+  /** the first seq this device could not open */
+  private firstUnopened: number | null = null;
+  /** state vector of what the server is known to hold (the last one reported) */
+  private held: Uint8Array;
+  /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
+  private readonly sealedAt = new Map<number, Uint8Array>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly opts: ProgressTrackerOptions) {
+    this.cursor = opts.resume?.cursor ?? 0;
+    this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
+  }
+
+  /** What the server held at the end of the last session (the document's difference from it is sent). */
+  get heldAtStart(): Uint8Array {
+    return this.held;
+  }
+
+  /** Every entry up to here was applied (a snapshot may claim no more). */
+  get covered(): number {
+    return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+  }
+
+  /** An envelope was sealed under `id`: its ack will prove the server holds the document as of now. */
+  sealed(id: number): void {
+    if (this.opts.onProgress) this.sealedAt.set(id, Y.encodeStateVector(this.opts.doc));
+  }
+
+  /** The server acked envelope `id` as `seq` (acks come in order on a socket). */
+  acked(id: number, seq: number): void {
+    this.cursor = Math.max(this.cursor, seq);
+    this.heldUpTo(this.sealedAt.get(id), true);
+    for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
+  }
+
+  /** An entry or snapshot (seq) was applied. */
+  applied(): void {
+    this.heldUpTo(undefined, false);
+  }
+
+  /** `seq` could not be opened or applied: the cursor stored never passes it. */
+  unopened(seq: number): void {
+    this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
+  }
+
+  /** A snapshot up to `covers` opened: it stands for everything before it, what did not open included. */
+  snapshotOpened(covers: number): void {
+    if (this.firstUnopened !== null && this.firstUnopened <= covers) this.firstUnopened = null;
+  }
+
+  /** The socket closed: envelopes in flight are sealed again under new ids. */
+  resent(): void {
+    this.sealedAt.clear();
+  }
+
+  /** Stores what is known now if a report is due (the transport is going away). */
+  close(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.report();
+  }
+
+  /** The server holds the document as of `sv`, or all of it when nothing of this device's is waiting. */
+  private heldUpTo(sv: Uint8Array | undefined, now: boolean): void {
+    if (!this.opts.onProgress) return;
+    if (this.opts.pending() === 0) this.held = Y.encodeStateVector(this.opts.doc);
+    else if (sv) this.held = sv;
+    if (now) {
+      clearTimeout(this.timer);
+      this.report();
+    } else if (this.timer === undefined) this.timer = setTimeout(() => this.report(), PROGRESS_MS);
+  }
+
+  private report(): void {
+    this.timer = undefined;
+    this.opts.onProgress?.({ cursor: this.covered, held: this.held });
+  }
+}
