@@ -48,6 +48,10 @@ const BARE_WS = `import WS from ${JSON.stringify(serverWs)};
 const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
 wss.on('connection', (ws) => ws.send(new Uint8Array([0, 0, 1, 0])));`;
 
+// Every bench client uses one token (one sub) and opens ROOMS new rooms: the per-sub quota
+// (default 200 an hour) would refuse the rest.
+const NEW_ROOMS = String(Math.max(ROOMS, 200));
+
 const rssBytes = (pid: number): number => 1024 * Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // letting memory settle has no event to wait on
 
@@ -59,7 +63,7 @@ async function servers(): Promise<Server[]> {
     name: `sync-suite (bundle, ${storage})`,
     kinds,
     start: (port, dataDir) =>
-      spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET }, stdio: 'ignore' }),
+      spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
     url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
   });
   return [
