@@ -67,9 +67,15 @@ export class Admission {
    * once a refusal would have ended it was not refused, so it is admitted then.
    */
   watch(ws: WebSocket, req: IncomingMessage): void {
-    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
+    // Once the timer has run the close listener goes: it would keep this closure, and with it the
+    // upgrade request, alive as long as the socket (ws/upgrade-hooks.ts releaseUpgrade).
+    const onClose = (): void => clearTimeout(timer);
+    const timer = setTimeout(() => {
+      ws.off('close', onClose);
+      this.admit(req, ws);
+    }, ADMIT_AFTER_MS);
     timer.unref();
-    ws.once('close', () => clearTimeout(timer));
+    ws.once('close', onClose);
   }
 
   /** the address each upgrade was counted against, until it is admitted */

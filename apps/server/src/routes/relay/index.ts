@@ -8,8 +8,10 @@ import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
+import { ConnLog } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 import { sharedNewRoomLimiter } from '../../limits/new-rooms.js';
 
@@ -34,8 +36,9 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
+    releaseUpgrade(app, socket, 'relay');
     const id = randomUUID();
-    const conn = new RelayConnection(socket, deps, id, log.child({ conn: id }));
+    const conn = new RelayConnection(socket, deps, id, new ConnLog(log, { conn: id }));
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
     conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {

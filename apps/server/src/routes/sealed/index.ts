@@ -18,6 +18,7 @@ import { createSealedStore } from '../../sealed/store/create.js';
 import { TurnFlush } from '../../relay/turn-flush.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
 const PING_INTERVAL_MS = 30_000;
@@ -60,6 +61,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
+    releaseUpgrade(app, socket, 'sealed');
     const id = randomUUID();
     const conn = new SealedConnection(socket, deps, log.child({ conn: id }));
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).

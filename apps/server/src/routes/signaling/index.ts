@@ -11,8 +11,10 @@ import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
+import { ConnLog } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 /** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
 
@@ -52,10 +54,11 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
 function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, req: FastifyRequest): void {
   const { lifecycle, config, admission } = app.sync;
   limitFramePayload(socket, config.SIGNALING_MAX_MESSAGE_BYTES);
+  releaseUpgrade(app, socket, 'signal');
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
   // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
   const id = randomUUID();
-  const conn = new SignalingConnection(id, socket, deps, app.sync.log.child({ conn: id, endpoint: 'signal' }));
+  const conn = new SignalingConnection(id, socket, deps, new ConnLog(app.sync.log, { conn: id, endpoint: 'signal' }));
   deps.auth
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
