@@ -42,11 +42,12 @@ interface Server {
 
 // The floor: what ws + net.Socket cost per idle connection on this machine, with the same ws
 // version as our server and the same client; it holds each socket (ws's client tracking) and
-// nothing else, and answers the first message the client waits for.
+// nothing else, and answers the client's first message (sent on open, a reply sent sooner
+// could come before the client listens for it).
 const serverWs = pathToFileURL(createRequire(join(ROOT, 'apps/server/package.json')).resolve('ws')).href;
 const BARE_WS = `import WS from ${JSON.stringify(serverWs)};
 const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
-wss.on('connection', (ws) => ws.send(new Uint8Array([0, 0, 1, 0])));`;
+wss.on('connection', (ws) => ws.once('message', () => ws.send(new Uint8Array([0, 0, 1, 0]))));`;
 
 // Every bench client uses one token (one sub) and opens ROOMS new rooms: the per-sub quota
 // (default 200 an hour) would refuse the rest.
