@@ -76,7 +76,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     deps.ctx.metrics.relayConnections.inc();
     this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
     ws.on('message', (data) => this.onMessage(data));
-    ws.once('close', () => this.onClose());
+    ws.on('close', () => this.onClose()); // ws emits 'close' once; `once` would add a wrapper per socket
     ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
     deps.keepalive.watch(ws);
   }

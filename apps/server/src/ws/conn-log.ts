@@ -4,6 +4,7 @@
  * whole life, and an idle connection never logs (bench/memory.ts). Every line still carries the
  * connection's bindings: its id, and its room once known.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -47,4 +48,20 @@ export class ConnLog {
     if (typeof obj === 'string') log[level](obj);
     else log[level](obj, msg);
   }
+}
+
+/**
+ * A connection id: a UUID as one flat string. randomUUID builds it by concatenation, a tree of
+ * about twenty pieces (some 400 bytes) that a connection would keep for its whole life.
+ */
+export function connId(): string {
+  return ownString(randomUUID());
+}
+
+/**
+ * A copy of a string kept for a connection's life that holds nothing else: a substring (a room
+ * name taken from the request URL) may keep its whole parent alive, token included.
+ */
+export function ownString(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
 }

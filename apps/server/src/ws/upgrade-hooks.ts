@@ -49,8 +49,11 @@ export function releaseUpgrade(app: FastifyInstance, socket: WebSocket, endpoint
   // (setTimeout(0)) but node keeps the cleared timer on the socket. A socket without one is the same.
   const kTimeout = raw && Object.getOwnPropertySymbols(raw).find((s) => s.description === 'timeout');
   if (raw && kTimeout && raw.timeout === 0) (raw as unknown as Record<symbol, unknown>)[kTimeout] = null;
-  for (const listener of socket.listeners('error')) socket.off('error', listener as (err: Error) => void);
+  // Ours goes on before theirs comes off: removing an event's last listener deletes the key from
+  // ws's listener table, which turns it into a slower, larger dictionary for the socket's life.
+  const theirs = socket.listeners('error');
   socket.on('error', (err) => onSocketError(app, err, socket, endpoint));
+  for (const listener of theirs) socket.off('error', listener as (err: Error) => void);
 }
 
 /** ws reports what the peer did wrong (WS_ERR_* codes) or a socket failure (ECONNRESET, EPIPE). */
