@@ -5,7 +5,8 @@
  * subscribed to one of 500 topics, then silent). Per-connection bytes = (RSS after - RSS
  * before) / N, measured on our server (the production bundle, auth on) and the stock servers
  * in the same run; medians of BENCH_ROUNDS rounds. Our server also runs with STORAGE=memory
- * to show what the SQLite storage thread costs.
+ * to show what the SQLite storage thread costs. The floor is a bare `ws` server holding the
+ * same idle connections: what ws + net.Socket cost per connection on this machine.
  *
  *   node --import tsx bench/memory.ts
  *   env: BENCH_MEMORY_CONNECTIONS (5000), BENCH_MEMORY_ROOMS (500), BENCH_SETTLE_SECONDS (20), BENCH_ROUNDS (3)
@@ -14,8 +15,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
@@ -38,6 +40,19 @@ interface Server {
   url(port: number, room: string): string;
 }
 
+// The floor: what ws + net.Socket cost per idle connection on this machine, with the same ws
+// version as our server and the same client; it holds each socket (ws's client tracking) and
+// nothing else, and answers the client's first message (sent on open, a reply sent sooner
+// could come before the client listens for it).
+const serverWs = pathToFileURL(createRequire(join(ROOT, 'apps/server/package.json')).resolve('ws')).href;
+const BARE_WS = `import WS from ${JSON.stringify(serverWs)};
+const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
+wss.on('connection', (ws) => ws.once('message', () => ws.send(new Uint8Array([0, 0, 1, 0]))));`;
+
+// Every bench client uses one token (one sub) and opens ROOMS new rooms: the per-sub quota
+// (default 200 an hour) would refuse the rest.
+const NEW_ROOMS = String(Math.max(ROOMS, 200));
+
 const rssBytes = (pid: number): number => 1024 * Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // letting memory settle has no event to wait on
 
@@ -49,7 +64,7 @@ async function servers(): Promise<Server[]> {
     name: `sync-suite (bundle, ${storage})`,
     kinds,
     start: (port, dataDir) =>
-      spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET }, stdio: 'ignore' }),
+      spawn(process.execPath, [join(dir, 'server.mjs')], { cwd: dir, env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
     url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
   });
   return [
@@ -67,6 +82,12 @@ async function servers(): Promise<Server[]> {
       kinds: ['start', 'signal'],
       start: (port) => spawn(process.execPath, ['node_modules/y-webrtc/bin/server.js'], { cwd: ROOT, env: { PATH, PORT: String(port) }, stdio: 'ignore' }),
       url: (port) => `ws://127.0.0.1:${port}`,
+    },
+    {
+      name: 'bare ws (floor)',
+      kinds: ['start', 'relay'],
+      start: (port) => spawn(process.execPath, ['--input-type=module', '-e', BARE_WS, String(port)], { cwd: ROOT, env: { PATH }, stdio: 'ignore' }),
+      url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     },
   ];
 }

@@ -22,7 +22,7 @@ import redisLinkPlugin from './fanout/redis-link-plugin.js';
 import relayRoomsPlugin from './relay/rooms-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
-import { installAdmission, onSocketError } from './ws/upgrade-hooks.js';
+import { endpointOf, installAdmission, onSocketError } from './ws/upgrade-hooks.js';
 import { StorageSize } from './status/storage-size.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/health/index.js';
@@ -111,7 +111,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   await app.register(fastifyWebsocket, {
     // closeTimeout is a ws 8 option its type definitions do not list yet.
     options: wsOptions as Omit<typeof wsOptions, 'closeTimeout'>,
-    errorHandler: (err, socket, req) => onSocketError(app, err, socket, req),
+    errorHandler: (err, socket, req) => onSocketError(app, err, socket, endpointOf(req.url)),
   });
   installAdmission(app);
   context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));

@@ -3,7 +3,6 @@
  * Listeners are attached synchronously when the socket opens and frames are queued until the
  * room is loaded, so nothing a fast client sends during auth or loading is lost.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { closeReason, closeWith, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
 import type { RelayMessage } from '@sync-suite/shared';
@@ -12,6 +11,7 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import type { ConnLog } from '../ws/conn-log.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
 import { tokenRefusal } from '../auth/authenticate.js';
@@ -51,8 +51,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   /** unregisters from the live sockets (token expiry and revocation) */
   private unregister: (() => void) | null = null;
   private readonly limiter: RateLimiter;
-  /** pauses reading while the connection is above its message rate */
-  private readonly throttle: ReadThrottle;
+  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
+  private throttleState: ReadThrottle | null = null;
   /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
   private readonly raw: RawSocket | undefined;
   /** messages sent during this event-loop turn, written at its end */
@@ -68,18 +68,22 @@ export class RelayConnection implements RelayPeer, TurnSink {
     private readonly ws: WebSocket,
     private readonly deps: RelayDeps,
     readonly id: string,
-    private log: FastifyBaseLogger,
+    private readonly log: ConnLog,
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
-    this.throttle = new ReadThrottle(ws, () => this.limiter.waitMs(), () => deps.keepalive.touch(ws));
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
     ws.on('message', (data) => this.onMessage(data));
-    ws.once('close', () => this.onClose());
+    ws.on('close', () => this.onClose()); // ws emits 'close' once; `once` would add a wrapper per socket
     ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
     deps.keepalive.watch(ws);
+  }
+
+  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  private get throttle(): ReadThrottle {
+    return (this.throttleState ??= new ReadThrottle(this.ws, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.ws)));
   }
 
   /** Admission: room name, token, shutdown, capacity, then load and join. */
@@ -89,7 +93,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
     // SEALED_ROOM_TYPES: a misconfigured client must not put such a room in plaintext.
     if (isSealedRoomType(ctx.config, parsed.room.type)) return this.deny(...closeWith('ERR_ROOM_SEALED'));
-    this.log = this.log.child({ room: roomName });
+    this.log.bind('room', roomName);
     const auth = await ctx.auth.verify(token, 'relay');
     if (!auth.ok) return this.deny(...closeWith(tokenRefusal(auth.reason)));
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));

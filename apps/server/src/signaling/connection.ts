@@ -3,13 +3,13 @@
  * verified, decoded by the pure codec and handed to the message handlers. Closing (by
  * either side) removes the connection from every topic exactly once.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { corkForTurn } from '../ws/turn-cork.js';
+import type { ConnLog } from '../ws/conn-log.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
@@ -22,18 +22,17 @@ export class SignalingConnection implements HandlerConnection {
   private state: State = 'authenticating';
   private pending: Buffer[] = [];
   private readonly limiter: RateLimiter;
-  /** pauses reading while the connection is above its message rate */
-  private readonly throttle: ReadThrottle;
+  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
+  private throttleState: ReadThrottle | null = null;
   private unregister: (() => void) | null = null;
 
   constructor(
     readonly id: string,
     private readonly socket: WebSocket,
     private readonly deps: SignalingDeps,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: ConnLog,
   ) {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
-    this.throttle = new ReadThrottle(socket, () => this.limiter.waitMs(), () => deps.keepalive.touch(socket));
     deps.metrics.signalingConnections.inc();
     deps.keepalive.watch(socket);
     // Attached synchronously: frames that arrive while the token is checked are queued.
@@ -43,6 +42,11 @@ export class SignalingConnection implements HandlerConnection {
       this.log.debug({ code }, 'signaling socket closed');
       this.teardown();
     });
+  }
+
+  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  private get throttle(): ReadThrottle {
+    return (this.throttleState ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
   }
 
   /** Verified claims arrived: process what was queued meanwhile. */

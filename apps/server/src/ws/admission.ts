@@ -59,7 +59,7 @@ export class Admission {
     this.addresses.delete(raw);
     if (address !== undefined) this.perAddress.refund(address);
     this.admitted.add(ws);
-    ws.once('close', () => this.admitted.delete(ws));
+    ws.on('close', this.onAdmittedClose);
   }
 
   /**
@@ -67,13 +67,19 @@ export class Admission {
    * once a refusal would have ended it was not refused, so it is admitted then.
    */
   watch(ws: WebSocket, req: IncomingMessage): void {
-    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
-    timer.unref();
-    ws.once('close', () => clearTimeout(timer));
+    // No close listener to clear it: admit() ignores a socket that is no longer open, and a close
+    // listener would keep the request alive as long as the socket (ws/upgrade-hooks.ts releaseUpgrade).
+    setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS).unref();
   }
 
   /** the address each upgrade was counted against, until it is admitted */
   private readonly addresses = new WeakMap<IncomingMessage, string>();
+
+  /** One listener for every admitted socket (`this` is the socket): no closure per connection. */
+  private readonly onAdmittedClose = ((admitted: Set<WebSocket>) =>
+    function (this: WebSocket): void {
+      admitted.delete(this);
+    })(this.admitted);
 }
 
 /** Longer than a token check plus the close timeout after a refusal (app.ts). */

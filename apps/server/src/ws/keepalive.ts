@@ -10,6 +10,16 @@ export class Keepalive {
   private readonly alive = new Map<WebSocket, boolean>();
   private readonly timer: NodeJS.Timeout;
 
+  // One pair of listeners for every socket (`this` is the socket): no closures per connection.
+  private readonly onPong = ((alive: Map<WebSocket, boolean>) =>
+    function (this: WebSocket): void {
+      if (alive.has(this)) alive.set(this, true);
+    })(this.alive);
+  private readonly onClose = ((alive: Map<WebSocket, boolean>) =>
+    function (this: WebSocket): void {
+      alive.delete(this);
+    })(this.alive);
+
   constructor(intervalMs: number) {
     this.timer = setInterval(() => this.sweep(), intervalMs);
     this.timer.unref();
@@ -17,8 +27,8 @@ export class Keepalive {
 
   watch(ws: WebSocket): void {
     this.alive.set(ws, true);
-    ws.on('pong', () => this.touch(ws));
-    ws.once('close', () => this.alive.delete(ws));
+    ws.on('pong', this.onPong);
+    ws.on('close', this.onClose);
   }
 
   /** Evidence of life other than a pong (e.g. a frame received) counts for this interval. */

@@ -21,7 +21,7 @@ export class ReadThrottle {
      */
     private readonly alive: () => void,
   ) {
-    ws.once('close', () => this.stop());
+    ws.on('close', () => this.stop()); // 'close' comes once; `once` would add a wrapper per socket
   }
 
   get paused(): boolean {

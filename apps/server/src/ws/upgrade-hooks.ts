@@ -4,8 +4,9 @@
  * unexpected RSV bits, oversized frames, connection resets) are the client's doing: they are
  * counted and logged at debug without a stack, never at error level.
  */
-import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 
@@ -32,15 +33,37 @@ export function installAdmission(app: FastifyInstance): void {
   });
 }
 
+/**
+ * Lets the upgrade request go once its WebSocket is open (call first thing in a WebSocket route
+ * handler, after copying what the connection needs from the request). Otherwise each socket keeps
+ * the request alive for its whole life (bench/memory.ts): the net.Socket holds the ServerResponse
+ * @fastify/websocket assigned to it (and that holds the IncomingMessage with its headers and URL),
+ * and @fastify/websocket's error listener holds the Fastify request and reply. Socket errors go to
+ * onSocketError with the endpoint alone.
+ */
+export function releaseUpgrade(app: FastifyInstance, socket: WebSocket, endpoint: string): void {
+  const raw = (socket as unknown as { _socket?: Socket & { _httpMessage?: unknown } })._socket;
+  const res = raw?._httpMessage;
+  if (raw && res instanceof ServerResponse && res.socket === raw) res.detachSocket(raw);
+  // The HTTP connection timeout was armed on the socket with a bound callback; ws turned it off
+  // (setTimeout(0)) but node keeps the cleared timer on the socket. A socket without one is the same.
+  const kTimeout = raw && Object.getOwnPropertySymbols(raw).find((s) => s.description === 'timeout');
+  if (raw && kTimeout && raw.timeout === 0) (raw as unknown as Record<symbol, unknown>)[kTimeout] = null;
+  // Ours goes on before theirs comes off: removing an event's last listener deletes the key from
+  // ws's listener table, which turns it into a slower, larger dictionary for the socket's life.
+  const theirs = socket.listeners('error');
+  socket.on('error', (err) => onSocketError(app, err, socket, endpoint));
+  for (const listener of theirs) socket.off('error', listener as (err: Error) => void);
+}
+
 /** ws reports what the peer did wrong (WS_ERR_* codes) or a socket failure (ECONNRESET, EPIPE). */
-export function onSocketError(app: FastifyInstance, err: Error, socket: WebSocket, req: FastifyRequest): void {
+export function onSocketError(app: FastifyInstance, err: Error, socket: WebSocket, endpoint: string): void {
   const code = (err as { code?: unknown }).code;
   const reason = typeof code === 'string' ? code.toLowerCase() : 'socket_error';
-  const endpoint = endpointOf(req.url);
   const { metrics } = app.sync;
   if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.rejectedMessages.inc({ endpoint, reason: 'too_big' });
   else metrics.clientErrors.inc({ endpoint, reason });
-  req.log.debug({ endpoint, reason, detail: err.message }, 'websocket error');
+  app.sync.log.debug({ endpoint, reason, detail: err.message }, 'websocket error');
   // ws has already sent its close frame for a protocol error (closeTimeout bounds the wait);
   // anything else ends the socket here.
   if (socket.readyState === socket.OPEN) socket.terminate();

@@ -2,14 +2,15 @@
  * WS /relay/<room>?token=JWT: the y-websocket protocol for stock y-websocket clients, over the
  * rooms of `app.relayRooms` (relay/rooms-plugin.ts: storage, fan-out, registry).
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
+import { ConnLog, connId, ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 import { TurnFlush } from '../../ws/turn-output.js';
 import { sharedNewRoomQuota } from '../../limits/new-rooms.js';
 import { redisKeys } from '../../fanout/redis-keys.js';
@@ -41,10 +42,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
-    const id = randomUUID();
-    const conn = new RelayConnection(socket, deps, id, log.child({ conn: id }));
+    releaseUpgrade(app, socket, 'relay');
+    const id = connId();
+    const conn = new RelayConnection(socket, deps, id, new ConnLog(log, { conn: id }));
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
-    const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
+    const room = ownString((req.params as Record<string, string | undefined>)['*'] ?? '');
     conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
       log.error({ err, conn: id }, 'relay connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');

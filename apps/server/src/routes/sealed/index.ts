@@ -20,6 +20,7 @@ import { MemorySealedStore } from '../../sealed/store/memory.js';
 import { TurnFlush } from '../../ws/turn-output.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
 const PING_INTERVAL_MS = 30_000;
@@ -69,6 +70,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
+    releaseUpgrade(app, socket, 'sealed');
     const id = randomUUID();
     const conn = new SealedConnection(socket, deps, log.child({ conn: id }));
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).

@@ -2,7 +2,6 @@
  * WS /signal: the y-webrtc signaling protocol (docs/PROTOCOL-signaling.md), with auth,
  * limits and close codes as docs/PROTOCOL-signaling.md and docs/errors.md give them. Topic membership lives in a TopicBus.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { tokenFromRequest, tokenRefusal } from '../../auth/authenticate.js';
@@ -11,8 +10,10 @@ import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
+import { ConnLog, connId } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
+import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 /** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
 
@@ -52,10 +53,11 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
 function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, req: FastifyRequest): void {
   const { lifecycle, config, admission } = app.sync;
   limitFramePayload(socket, config.SIGNALING_MAX_MESSAGE_BYTES);
+  releaseUpgrade(app, socket, 'signal');
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
   // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
-  const id = randomUUID();
-  const conn = new SignalingConnection(id, socket, deps, app.sync.log.child({ conn: id, endpoint: 'signal' }));
+  const id = connId();
+  const conn = new SignalingConnection(id, socket, deps, new ConnLog(app.sync.log, { conn: id, endpoint: 'signal' }));
   deps.auth
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {

@@ -1,0 +1,48 @@
+/**
+ * An open WebSocket does not keep its HTTP upgrade request (headers, URL with the token) alive
+ * for its whole life: ws/upgrade-hooks.ts releaseUpgrade, bench/memory.ts.
+ */
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const scope = serverPerTest();
+afterEach(() => scope.close());
+
+/** True once every request is collected; polls with a full GC, bounded (admission holds one 3 s). */
+async function collected(refs: Array<WeakRef<IncomingMessage>>, ms = 15_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    gc();
+    if (refs.every((r) => r.deref() === undefined)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 250)); // GC has no event to wait on
+  }
+}
+
+describe('upgrade request release', () => {
+  it('open /relay and /signal sockets let their upgrade requests be collected', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const refs: Array<WeakRef<IncomingMessage>> = [];
+    server.app.websocketServer.on('connection', (_ws: WebSocket, req: IncomingMessage) => refs.push(new WeakRef(req)));
+    const token = await testToken('u1', ['acme-conversation-*'], { ttlSeconds: 60 });
+    const relay = await connectRawClient(scope, `/relay/acme-conversation-release?token=${token}`);
+    const signal = new WebSocket(`${server.wsUrl}/signal?token=${token}`);
+    scope.track({ close: () => signal.terminate() });
+    await once(signal, 'open');
+    signal.send(JSON.stringify({ type: 'ping' }));
+    await once(signal, 'message'); // authenticated: the pong comes after the token check
+    expect(refs).toHaveLength(2);
+    expect(await collected(refs)).toBe(true);
+    expect(relay.ws.readyState).toBe(WebSocket.OPEN);
+    expect(signal.readyState).toBe(WebSocket.OPEN);
+  });
+});
