@@ -20,6 +20,7 @@ import { clientErrorHandler, installErrorHandler } from './http/client-errors.js
 import { installCors } from './http/cors.js';
 import redisLinkPlugin from './fanout/redis-link-plugin.js';
 import relayRoomsPlugin from './relay/rooms-plugin.js';
+import quotasPlugin from './limits/quotas-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
 import { endpointOf, installAdmission, onSocketError } from './ws/upgrade-hooks.js';
@@ -121,6 +122,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   // Shared services, decorated once on the root instance (fastify-plugin), before the endpoints.
   await app.register(redisLinkPlugin);
   await app.register(relayRoomsPlugin);
+  await app.register(quotasPlugin);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   await app.register(signalingRoutes);

@@ -136,22 +136,3 @@ export class RedisNewRoomQuota implements NewRoomQuota {
 function digest(text: string): string {
   return createHash('sha256').update(text).digest().subarray(0, 16).toString('base64url');
 }
-
-export interface NewRoomQuotaOptions {
-  perHour: number;
-  /** the server's Redis link (null without REDIS_URL) and its key names */
-  redis: { link: Promise<RedisLink>; keys: RedisKeys } | null;
-  log: FastifyBaseLogger;
-}
-
-const shared = new WeakMap<object, NewRoomQuota>();
-
-/** One quota per server (`owner`), shared by /relay and /sealed: it is per sub, whatever the endpoint. */
-export function sharedNewRoomQuota(owner: object, opts: NewRoomQuotaOptions): NewRoomQuota {
-  let quota = shared.get(owner);
-  if (!quota) {
-    quota = opts.redis ? new RedisNewRoomQuota({ perHour: opts.perHour, ...opts.redis, log: opts.log }) : new NewRoomLimiter(opts.perHour);
-    shared.set(owner, quota);
-  }
-  return quota;
-}

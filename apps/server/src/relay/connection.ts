@@ -20,8 +20,7 @@ import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
-import type { TurnFlush, TurnSink } from '../ws/turn-output.js';
-import { COPY_LIMIT, encodeBinaryFrames } from './ws-frames.js';
+import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -35,15 +34,7 @@ export interface RelayDeps {
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
 }
 
-/** The part of net.Socket the connection writes to. */
-interface RawSocket {
-  write(chunk: Uint8Array): boolean;
-  cork(): void;
-  uncork(): void;
-  readonly destroyed: boolean;
-}
-
-export class RelayConnection implements RelayPeer, TurnSink {
+export class RelayConnection implements RelayPeer {
   private room: Room | null = null;
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
@@ -53,11 +44,8 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
-  /** the TCP socket under the WebSocket (ws keeps it in `_socket`): frames are written to it */
-  private readonly raw: RawSocket | undefined;
-  /** messages sent during this event-loop turn, written at its end */
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
+  /** messages sent during this event-loop turn, written at its end in one write (ws/turn-output.ts) */
+  private readonly output: TurnOutput;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
   /** when query-awareness was last answered, and the coalesced answer waiting for its turn */
@@ -74,7 +62,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
-    this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
+    this.output = new TurnOutput(ws, deps.turns);
     ws.on('message', (data) => this.onMessage(data));
     ws.on('close', () => this.onClose()); // ws emits 'close' once; `once` would add a wrapper per socket
     ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
@@ -130,7 +118,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
   send(message: Uint8Array): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    const buffered = ws.bufferedAmount + this.outBytes;
+    const buffered = ws.bufferedAmount + this.output.bytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
     else if (buffered > this.allowance) return this.slowConsumer();
     // The absolute cap: a reader that holds anything unsent never gets past it, however large the
@@ -139,32 +127,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     // A large message (a big room's step 2) may exceed the bound by itself: the bound then
     // applies to what is queued behind it, so a big document never locks its readers out.
     if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
-    if (!this.raw) return ws.send(message);
-    if (this.out.length === 0) this.deps.turns.schedule(this);
-    this.out.push(message);
-    this.outBytes += message.length;
-  }
-
-  /**
-   * Writes the turn's messages as WebSocket frames in one write. Frames go straight to the TCP
-   * socket: ws sends nothing of its own but control frames, which may come between messages, and
-   * once it has sent (or answered) a close frame the socket is no longer OPEN and nothing is written.
-   */
-  flushTurn(): void {
-    const messages = this.out;
-    if (messages.length === 0) return;
-    this.out = [];
-    this.outBytes = 0;
-    const raw = this.raw;
-    if (!raw || raw.destroyed || this.ws.readyState !== this.ws.OPEN) return;
-    // The usual turn: one message, also sent to the room's other connections: one shared frame.
-    const only = messages.length === 1 ? (messages[0] as Uint8Array) : null;
-    if (only && only.length <= COPY_LIMIT) return void raw.write(this.deps.turns.framed(only));
-    const chunks = encodeBinaryFrames(messages);
-    if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
-    raw.cork();
-    for (const chunk of chunks) raw.write(chunk);
-    raw.uncork();
+    this.output.push(message);
   }
 
   /** Closes with a 4xxx/1xxx code, counting the refusal. */
@@ -177,7 +140,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (this.closed) return;
     this.closed = true;
     this.log.debug({ code, reason }, 'closing relay connection');
-    this.flushTurn(); // what was sent before the close goes before the close frame
+    this.output.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
   }
 
@@ -185,8 +148,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
   private slowConsumer(): void {
     if (this.closed) return;
     this.closed = true;
-    this.out = [];
-    this.outBytes = 0;
+    this.output.clear();
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'slow_consumer' });
     this.log.info({ buffered: this.ws.bufferedAmount }, 'slow relay receiver dropped');
     this.ws.terminate();
@@ -322,8 +284,7 @@ export class RelayConnection implements RelayPeer, TurnSink {
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;
     this.queue = null;
-    this.out = [];
-    this.outBytes = 0;
+    this.output.clear();
   }
 }
 

@@ -74,6 +74,11 @@ export class TurnOutput implements TurnSink {
     this.bytes += frame.length;
   }
 
+  /**
+   * Writes the turn's messages as WebSocket frames in one write. Frames go straight to the TCP
+   * socket: ws sends nothing of its own but control frames, which may come between messages, and
+   * once it has sent (or answered) a close frame the socket is no longer OPEN and nothing is written.
+   */
   flushTurn(): void {
     const messages = this.out;
     if (messages.length === 0) return;

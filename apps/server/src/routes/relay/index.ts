@@ -12,8 +12,6 @@ import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 import { TurnFlush } from '../../ws/turn-output.js';
-import { sharedNewRoomQuota } from '../../limits/new-rooms.js';
-import { redisKeys } from '../../fanout/redis-keys.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -26,18 +24,9 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const newRooms = ctx.auth.enabled
-    ? sharedNewRoomQuota(ctx, {
-        perHour: config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR,
-        redis: app.redisLink ? { link: app.redisLink, keys: redisKeys(config.REDIS_PREFIX) } : null,
-        log: ctx.log.child({ component: 'quota' }),
-      })
-    : null;
-  const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
-  const deps: RelayDeps = { ctx, registry: app.relayRooms, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas };
+  const deps: RelayDeps = { ctx, registry: app.relayRooms, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
   ctx.lifecycle.on('release', () => {
     keepalive.stop();
-    newRooms?.stop();
   });
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {

@@ -9,8 +9,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import { tokenFromRequest } from '../../auth/authenticate.js';
-import { sharedNewRoomQuota } from '../../limits/new-rooms.js';
-import { redisKeys } from '../../fanout/redis-keys.js';
 import { SealedRoomSource } from '../../sealed/admin-source.js';
 import { SealedConnection, type SealedDeps } from '../../sealed/connection.js';
 import { createSealedFanout } from '../../sealed/redis-fanout.js';
@@ -44,17 +42,8 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     changes: ctx.changes,
   });
   ctx.admin.addSource(new SealedRoomSource(registry));
-  // Shared with /relay: one sub's new rooms are counted across both endpoints.
-  const newRooms = ctx.auth.enabled
-    ? sharedNewRoomQuota(ctx, {
-        perHour: config.MAX_NEW_ROOMS_PER_SUB_PER_HOUR,
-        redis: app.redisLink ? { link: app.redisLink, keys: redisKeys(config.REDIS_PREFIX) } : null,
-        log: ctx.log.child({ component: 'quota' }),
-      })
-    : null;
-  const quotas = { roomMaxBytes: config.ROOM_MAX_BYTES, newRooms };
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas };
+  const deps: SealedDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas: app.roomQuotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   // Elsewhere the sealed rooms share the relay's database, already measured (relay/rooms-plugin.ts).
@@ -62,7 +51,6 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   ctx.lifecycle.on('drain', () => registry.drain());
   ctx.lifecycle.on('release', async () => {
     keepalive.stop();
-    newRooms?.stop();
     registry.close();
     await store.close();
   });
