@@ -60,6 +60,7 @@ export class Admission {
     if (address !== undefined) this.perAddress.refund(address);
     this.admitted.add(ws);
     ws.on('close', this.onAdmittedClose);
+    this.unwatch(ws);
   }
 
   /**
@@ -67,13 +68,36 @@ export class Admission {
    * once a refusal would have ended it was not refused, so it is admitted then.
    */
   watch(ws: WebSocket, req: IncomingMessage): void {
-    // No close listener to clear it: admit() ignores a socket that is no longer open, and a close
-    // listener would keep the request alive as long as the socket (ws/upgrade-hooks.ts releaseUpgrade).
-    setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS).unref();
+    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
+    timer.unref();
+    this.watched.set(ws, timer);
+    ws.on('close', this.onWatchedClose);
   }
+
+  /**
+   * Ends the safety net's wait: its timer holds the upgrade request and the socket, so a socket
+   * admitted or closed lets them go at once (a burst of refused sockets must not stay in memory
+   * for ADMIT_AFTER_MS; ws/upgrade-hooks.ts releaseUpgrade does the same for open ones).
+   */
+  private unwatch(ws: WebSocket): void {
+    const timer = this.watched.get(ws);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.watched.delete(ws);
+    ws.off('close', this.onWatchedClose);
+  }
+
+  /** the safety net's timer of each socket not yet admitted */
+  private readonly watched = new WeakMap<WebSocket, NodeJS.Timeout>();
 
   /** the address each upgrade was counted against, until it is admitted */
   private readonly addresses = new WeakMap<IncomingMessage, string>();
+
+  /** One listener for every watched socket (`this` is the socket): no closure per connection. */
+  private readonly onWatchedClose = ((admission: Admission) =>
+    function (this: WebSocket): void {
+      admission.unwatch(this);
+    })(this);
 
   /** One listener for every admitted socket (`this` is the socket): no closure per connection. */
   private readonly onAdmittedClose = ((admitted: Set<WebSocket>) =>
