@@ -1,9 +1,9 @@
-/** corkForTurn: the frames sent to one socket in one turn leave together, in order, after the turn. */
+/** TurnCork: the frames sent to one socket in one turn leave together, in order, after the turn. */
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { corkForTurn } from '../src/ws/turn-cork.js';
+import { TurnCork } from '../src/ws/turn-cork.js';
 
 let wss: WebSocketServer | undefined;
 afterEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
   wss = undefined;
 });
 
-describe('corkForTurn', () => {
+describe('TurnCork', () => {
   it('holds a turn of frames in the socket, then sends them all in order', async () => {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await once(wss, 'listening');
@@ -24,8 +24,9 @@ describe('corkForTurn', () => {
     const all = new Promise<void>((done) => client.on('message', (d) => received.push(String(d)) === 3 && done()));
 
     const tcp = (ws as unknown as { _socket: Socket })._socket;
+    const corks = new TurnCork();
     for (const text of ['a', 'b', 'c']) {
-      corkForTurn(ws);
+      corks.cork(ws);
       ws.send(text);
     }
     // Still in this turn: nothing has been written, the three frames wait in the socket.

@@ -8,7 +8,6 @@ import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
-import { corkForTurn } from '../ws/turn-cork.js';
 import type { ConnLog } from '../ws/conn-log.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
@@ -88,7 +87,7 @@ export class SignalingConnection implements HandlerConnection {
       this.socket.terminate();
       return;
     }
-    corkForTurn(this.socket);
+    this.deps.corks.cork(this.socket);
     this.socket.send(frame, { binary: false });
   }
 

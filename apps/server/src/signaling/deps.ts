@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { AbuseThreshold } from '../limits/rate-limiter.js';
 import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import type { TurnCork } from '../ws/turn-cork.js';
 import type { TopicBus } from './topic-bus.js';
 
 export interface SignalingLimits {
@@ -30,4 +31,6 @@ export interface SignalingDeps {
   keepalive: Keepalive;
   /** where authenticated sockets register, to be closed on token expiry or revocation */
   live: LiveSockets;
+  /** holds each receiver's frames of one turn for one write (ws/turn-cork.ts) */
+  corks: TurnCork;
 }

@@ -8,24 +8,27 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
-const corked: Socket[] = [];
-let scheduled = false;
+/** One per endpoint (signaling/deps.ts): the sockets corked during this turn, uncorked at its end. */
+export class TurnCork {
+  private corked: Socket[] = [];
+  private scheduled = false;
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const list = this.corked;
+    this.corked = [];
+    for (const socket of list) socket.uncork();
+  };
 
-function flush(): void {
-  scheduled = false;
-  const list = corked.splice(0);
-  for (const socket of list) socket.uncork();
-}
-
-/** Cork the WebSocket's TCP socket until the end of this turn (once per turn; idempotent). */
-export function corkForTurn(ws: WebSocket): void {
-  // ws keeps its net.Socket in _socket (ws 8); without one there is nothing to cork.
-  const socket = (ws as unknown as { _socket?: Socket })._socket;
-  if (!socket || socket.writableCorked > 0 || socket.destroyed) return;
-  socket.cork();
-  corked.push(socket);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(flush);
+  /** Cork the WebSocket's TCP socket until the end of this turn (once per turn; idempotent). */
+  cork(ws: WebSocket): void {
+    // ws keeps its net.Socket in _socket (ws 8); without one there is nothing to cork.
+    const socket = (ws as unknown as { _socket?: Socket })._socket;
+    if (!socket || socket.writableCorked > 0 || socket.destroyed) return;
+    socket.cork();
+    this.corked.push(socket);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
   }
 }
