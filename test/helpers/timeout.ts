@@ -8,3 +8,21 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Resolves once `count()` reaches `n`, checked now and on every `event` of `emitter` (a test
+ * receiver emits it per request); rejects after `ms` naming `what`.
+ */
+export function untilCount(emitter: NodeJS.EventEmitter, event: string, count: () => number, n: number, ms: number, what: string): Promise<void> {
+  let check = (): void => undefined;
+  const reached = new Promise<void>((resolve) => {
+    check = (): void => {
+      if (count() < n) return;
+      emitter.off(event, check);
+      resolve();
+    };
+    emitter.on(event, check);
+    check();
+  });
+  return withTimeout(reached, ms, what).finally(() => emitter.off(event, check));
+}

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
-import { withTimeout } from '../../../test/helpers/timeout.js';
+import { untilCount } from '../../../test/helpers/timeout.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
 const SECRET = 'webhook-secret-for-the-tests-0123';
@@ -39,19 +39,7 @@ async function receiver(port: number): Promise<{ bodies: string[]; received(n: n
   return {
     bodies,
     async received(n) {
-      await withTimeout(
-        new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (bodies.length < n) return;
-            server.off('event', check);
-            resolve();
-          };
-          server.on('event', check);
-          check();
-        }),
-        10_000,
-        `${n} webhook events`,
-      );
+      await untilCount(server, 'event', () => bodies.length, n, 10_000, `${n} webhook events`);
       return bodies.map((body, i) => {
         expect(signatures[i]).toBe(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
         return JSON.parse(body) as Record<string, unknown>;

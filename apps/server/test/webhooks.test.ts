@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, startServers, type TestServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
-import { withTimeout } from '../../../test/helpers/timeout.js';
+import { untilCount } from '../../../test/helpers/timeout.js';
 import { docUntil, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import { metricValue } from './signaling-client.js';
 import { urlWithSchema, schemaForThisFile, withPg } from './postgres-helpers.js';
@@ -67,20 +67,7 @@ class Receiver {
 
   /** Waits for `n` events in all. */
   async received(n: number, ms = 10_000): Promise<Array<Record<string, unknown>>> {
-    if (this.events.length < n) {
-      await withTimeout(
-        new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (this.events.length < n) return;
-            this.server.off('event', check);
-            resolve();
-          };
-          this.server.on('event', check);
-        }),
-        ms,
-        `${n} webhook events`,
-      );
-    }
+    await untilCount(this.server, 'event', () => this.events.length, n, ms, `${n} webhook events`);
     return this.events.map((e) => {
       // Every event is signed over its raw body.
       expect(e.signature).toBe(`sha256=${createHmac('sha256', SECRET).update(e.body).digest('hex')}`);
@@ -297,20 +284,7 @@ describe('webhook delivery at shutdown', () => {
           server.closeAllConnections();
         }),
     );
-    const requests = (n: number) =>
-      withTimeout(
-        new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (bodies.length < n) return;
-            server.off('event', check);
-            resolve();
-          };
-          server.on('event', check);
-          check();
-        }),
-        15_000,
-        `${n} webhook requests`,
-      );
+    const requests = (n: number) => untilCount(server, 'event', () => bodies.length, n, 15_000, `${n} webhook requests`);
 
     const env = { STORAGE: 'postgres', DATABASE_URL: urlWithSchema(hangSchema), WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_DEBOUNCE_MS: '50', PERSIST_FLUSH_MS: '10' };
     const room = 'acme-conversation-outbox-hang';
