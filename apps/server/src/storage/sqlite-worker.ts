@@ -2,7 +2,7 @@
  * The storage thread of DATA_DIR's SQLite file (storage/sqlite-thread.ts starts it): one
  * connection serving both the relay's tables (relay/persistence/sqlite-file.ts) and the sealed
  * rooms' (sealed/store/sqlite-file.ts). One thread, not one per engine: a second thread cost
- * about 9 MB of RSS at start (docs/benchmarks.md, memory), and two connections' writes to one
+ * about 7 MB of RSS at start (docs/benchmarks.md, memory), and two connections' writes to one
  * file waited on each other's lock anyway.
  */
 import { serveThreadCalls } from './sqlite-thread-host.js';
