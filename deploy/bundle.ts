@@ -22,10 +22,8 @@ const INSTALL_ONLY = new Set(['prebuild-install']);
 
 const ENTRIES = {
   server: 'apps/server/src/main.ts',
-  // the SQLite storage thread, started by server.mjs from beside it
-  'sqlite-worker': 'apps/server/src/relay/persistence/sqlite-worker.ts',
-  // the sealed rooms' SQLite storage thread, likewise
-  'sealed-sqlite-worker': 'apps/server/src/sealed/store/sqlite-worker.ts',
+  // the SQLite storage thread (relay and sealed tables), started by server.mjs from beside it
+  'sqlite-worker': 'apps/server/src/storage/sqlite-worker.ts',
   turn: 'apps/turn/src/main.ts',
   healthcheck: 'deploy/healthcheck.ts',
   'sqlite-backup': 'deploy/sqlite-backup.ts',

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +10,15 @@ import { createServerMetrics } from '@sync-suite/shared/node';
 import { FlushQueue } from '../src/relay/persistence/flush-queue.js';
 import { MemoryStore } from '../src/relay/persistence/memory.js';
 import { SqliteStore } from '../src/relay/persistence/sqlite.js';
+import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import type { AppendBatch, DocStore } from '../src/relay/persistence/types.js';
 import { createDocStore } from '../src/relay/persistence/create-store.js';
 import { describeDocStoreContract } from './persistence-contract.js';
 import { until } from '../../../test/fixtures/relay-clients.js';
+
+/** The storage thread's worker behind a store (storage/sqlite-thread.ts), null when it has none. */
+const workerOf = (store: SqliteStore | SqliteSealedStore): Worker | null =>
+  (store as unknown as { thread: { shared: { thread: { worker: Worker | null } } | null } }).thread.shared?.thread.worker ?? null;
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -47,13 +53,39 @@ describe('sqlite engine', () => {
   it('a storage thread that dies fails every call and the readiness check, instead of hanging', async () => {
     const store = new SqliteStore(tempDir());
     await store.init();
-    const thread = (store as unknown as { thread: { worker: import('node:worker_threads').Worker } }).thread.worker;
+    const thread = workerOf(store) as Worker;
     const gone = new Promise((r) => thread.once('exit', r));
     await thread.terminate();
     await gone;
     await expect(store.check()).rejects.toThrow(/storage thread exited/);
     await expect(store.append([{ room: 'r', updates: [new Uint8Array([1])] }])).rejects.toThrow(/storage thread exited/);
     await store.close();
+  });
+
+  it('the relay and sealed tables of one file share one storage thread, which ends with the last engine closed', async () => {
+    const dir = tempDir();
+    const relay = new SqliteStore(dir);
+    const sealed = new SqliteSealedStore(dir);
+    await Promise.all([relay.init(), sealed.init()]);
+    const worker = workerOf(relay) as Worker;
+    expect(worker).not.toBeNull();
+    expect(workerOf(sealed)).toBe(worker);
+    await relay.append([{ room: 'r', updates: [new Uint8Array([1])] }]);
+    await relay.close();
+    // The relay's calls are refused once it closed; the sealed tables still answer on the same thread.
+    await expect(relay.load('r')).rejects.toThrow(/after close/);
+    expect(await sealed.append([{ room: 's', envelopes: [new Uint8Array([2])] }])).toEqual([1]);
+    expect(workerOf(sealed)).toBe(worker);
+    expect(worker.threadId).toBeGreaterThan(0);
+    await sealed.close();
+    // a terminated worker's threadId is -1
+    expect(worker.threadId).toBe(-1);
+    // A later start gets a thread of its own and sees what both wrote.
+    const again = new SqliteStore(dir);
+    await again.init();
+    expect(workerOf(again)).not.toBe(worker);
+    expect((await again.load('r')).updates).toEqual([new Uint8Array([1])]);
+    await again.close();
   });
 
   it('refuses to start when the file cannot be opened, naming the error', async () => {

@@ -1,10 +1,12 @@
 /**
- * A storage thread running a synchronous SQLite file (better-sqlite3), seen from the event loop:
- * calls go out as messages and come back as promises, in the order made. Both SQLite engines use
- * it (relay/persistence/sqlite.ts, sealed/store/sqlite.ts); their worker side is
- * sqlite-thread-host.ts. A commit with synchronous=FULL waits for fsync; on the event loop that
- * wait would delay every update in flight.
+ * The storage thread running DATA_DIR's SQLite file (better-sqlite3, synchronous), seen from the
+ * event loop: calls go out as messages and come back as promises, in the order made. A commit
+ * with synchronous=FULL waits for fsync; on the event loop that wait would delay every update in
+ * flight. Both SQLite engines (relay/persistence/sqlite.ts, sealed/store/sqlite.ts) reach their
+ * tables through a SqliteTables, and share one thread per file (its worker side:
+ * sqlite-worker.ts): the thread starts with the first engine and ends with the last.
  */
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { StoreNotReadyError } from '../relay/persistence/types.js';
 import type { ThreadReply } from './sqlite-thread-host.js';
@@ -12,11 +14,22 @@ import type { ThreadReply } from './sqlite-thread-host.js';
 /** Omit applied to each member of a union */
 export type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
+/** An engine's call as the thread receives it: tagged with the tables it is for (sqlite-worker.ts). */
+export type TablesCall<T extends string, C> = C extends unknown ? C & { tables: T } : never;
+
+/** What the thread is started with */
+export interface SqliteThreadData {
+  file: string;
+}
+
 /** Where a worker's code is: the .mjs beside the bundle (deploy/bundle.ts), or the .ts source. */
-export interface WorkerEntry {
+interface WorkerEntry {
   bundled: URL;
   source: URL;
 }
+
+// In the bundle (deploy/bundle.ts) the worker is sqlite-worker.mjs beside server.mjs.
+const ENTRY: WorkerEntry = { bundled: new URL('./sqlite-worker.mjs', import.meta.url), source: new URL('./sqlite-worker.ts', import.meta.url) };
 
 interface Pending {
   resolve(value: unknown): void;
@@ -33,7 +46,7 @@ function spawn(entry: WorkerEntry, workerData: unknown): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-export class SqliteThread<Call extends { op: string }> {
+class SqliteThread {
   private worker: Worker | null = null;
   private failure: Error | null = null;
   private nextId = 1;
@@ -46,8 +59,9 @@ export class SqliteThread<Call extends { op: string }> {
     private readonly name: string,
   ) {}
 
-  get started(): boolean {
-    return this.worker !== null;
+  /** the thread exited by itself: every call fails */
+  get failed(): boolean {
+    return this.failure !== null;
   }
 
   /** Starts the thread; the file is opened (and its schema made) before anything else runs. */
@@ -69,7 +83,7 @@ export class SqliteThread<Call extends { op: string }> {
   }
 
   /** `transfer`: buffers moved to the thread instead of copied (the caller must not use them after) */
-  call(call: Call | { op: 'check' } | { op: 'close' }, transfer?: ArrayBuffer[]): Promise<unknown> {
+  call(call: { op: string; tables?: string }, transfer?: ArrayBuffer[]): Promise<unknown> {
     const worker = this.worker;
     if (!worker) return Promise.reject(new StoreNotReadyError('sqlite'));
     if (this.failure) return Promise.reject(this.failure);
@@ -114,5 +128,91 @@ export class SqliteThread<Call extends { op: string }> {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.worker?.unref();
+  }
+}
+
+interface Shared {
+  thread: SqliteThread;
+  /** the SqliteTables started on it and not closed */
+  users: number;
+  started: Promise<void>;
+}
+
+/** The running threads by resolved file name. */
+const threads = new Map<string, Shared>();
+
+/**
+ * One engine's way to its tables in a SQLite file: start() joins the file's thread (starting it
+ * if none runs), close() leaves it (ending it if no other engine uses it). Calls after close()
+ * are refused for this engine even while the other still uses the thread.
+ */
+export class SqliteTables<Call extends { op: string }> {
+  private shared: Shared | null = null;
+  private starting: Promise<void> | null = null;
+  private readonly key: string;
+
+  /** `tables`: which tables of the file the calls are for (sqlite-worker.ts) */
+  constructor(
+    private readonly file: string,
+    private readonly tables: 'relay' | 'sealed',
+  ) {
+    this.key = resolve(file);
+  }
+
+  get started(): boolean {
+    return this.shared !== null;
+  }
+
+  /** Starts (or joins) the thread; the file is opened (and its schema made) before anything else runs. */
+  start(): Promise<void> {
+    if (this.shared) return Promise.resolve();
+    this.starting ??= this.join().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private async join(): Promise<void> {
+    let s = threads.get(this.key);
+    if (!s || s.thread.failed) {
+      const thread = new SqliteThread(ENTRY, { file: this.file } satisfies SqliteThreadData, 'sqlite storage thread');
+      const created: Shared = { thread, users: 0, started: thread.start() };
+      threads.set(this.key, created);
+      created.started.catch(() => {
+        if (threads.get(this.key) === created) threads.delete(this.key);
+      });
+      s = created;
+    }
+    s.users++;
+    try {
+      await s.started;
+    } catch (err) {
+      s.users--;
+      throw err;
+    }
+    this.shared = s;
+  }
+
+  /** `transfer`: buffers moved to the thread instead of copied (the caller must not use them after) */
+  call(call: WithoutId<Call> | { op: 'check' }, transfer?: ArrayBuffer[]): Promise<unknown> {
+    if (!this.shared) return Promise.reject(new StoreNotReadyError('sqlite'));
+    return this.shared.thread.call({ ...call, tables: this.tables }, transfer);
+  }
+
+  /**
+   * This engine's calls made so far are answered, then it leaves the thread; the last to leave
+   * closes the file and ends the thread.
+   */
+  async close(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    const s = this.shared;
+    if (!s) return;
+    this.shared = null;
+    s.users--;
+    if (s.users > 0) {
+      // Calls run in order: once this one is answered, every earlier call of this engine is.
+      await s.thread.call({ op: 'check' }).catch(() => undefined);
+      return;
+    }
+    if (threads.get(this.key) === s) threads.delete(this.key);
+    await s.thread.close();
   }
 }

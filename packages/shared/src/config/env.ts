@@ -38,7 +38,10 @@ export class ConfigError extends Error {
 
 /** Parse with the schema; throw a ConfigError naming the first bad variable. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
-  const result = schema.safeParse(cleanEnv(env));
+  // jitless: zod would otherwise generate and compile a parser for each object schema, for a
+  // parse done once per process; that code generation made V8's optimizing compiler run at start
+  // and page in about 3.5 MB of it (docs/benchmarks.md, memory).
+  const result = schema.safeParse(cleanEnv(env), { jitless: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const variable = issue?.path.length ? String(issue.path[0]) : 'environment';

@@ -1,11 +1,10 @@
 /**
- * The SQLite file itself, synchronous (better-sqlite3): schema, statements and one transaction
- * per call. It runs on the storage thread (sqlite-worker.ts) so that commits, whose fsync can
- * take milliseconds, never stall the event loop that forwards updates.
- * The file is opened as every engine's is (storage/sqlite-open.ts).
+ * The relay's tables in the SQLite file, synchronous (better-sqlite3): schema, statements and one
+ * transaction per call. It runs on the storage thread (storage/sqlite-worker.ts) so that commits,
+ * whose fsync can take milliseconds, never stall the event loop that forwards updates. The
+ * connection is the thread's (opened by storage/sqlite-open.ts, shared with the sealed tables).
  */
 import type Database from 'better-sqlite3';
-import { checkSqliteFile, openSqliteFile } from '../../storage/sqlite-open.js';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
 import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
@@ -49,8 +48,7 @@ export class SqliteFile {
   /** the webhook outbox's table (webhooks/outbox/sqlite.ts) */
   readonly outbox: SqliteOutboxTable;
 
-  constructor(file: string) {
-    const db = openSqliteFile(file);
+  constructor(db: Database.Database) {
     db.exec(SCHEMA);
     const hadMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_room_meta'").get() !== undefined;
     db.exec(ADMIN_SCHEMA);
@@ -173,13 +171,5 @@ export class SqliteFile {
     // The new snapshot went through the WAL, which keeps its largest size until a checkpoint
     // truncates it: without this the files hold each snapshot about twice (bench/cold-load.ts).
     if (replaced) this.db.pragma('wal_checkpoint(TRUNCATE)');
-  }
-
-  check(): void {
-    checkSqliteFile(this.db);
-  }
-
-  close(): void {
-    this.db.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * SQLite storage (the default): one file in DATA_DIR (sqlite-file.ts), written on a storage
- * thread (sqlite-worker.ts, through storage/sqlite-thread.ts). better-sqlite3 is synchronous and
+ * thread (storage/sqlite-worker.ts, through storage/sqlite-thread.ts, shared with the sealed
+ * rooms' tables of the same file). better-sqlite3 is synchronous and
  * a commit with synchronous=FULL waits for fsync; on the event loop that wait delayed every update
  * in flight (relay p99 40 ms against 19 ms with the memory engine, bench/relay.ts). Calls run in
  * the order made; a group commit of one PERSIST_FLUSH_MS window is one short transaction.
@@ -8,9 +9,9 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revocation } from '../../auth/revocations.js';
-import { SqliteThread, type WithoutId } from '../../storage/sqlite-thread.js';
+import { SqliteTables } from '../../storage/sqlite-thread.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
-import type { SqliteCall, SqliteWorkerData } from './sqlite-worker.js';
+import type { SqliteCall } from './sqlite-calls.js';
 import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
 import { packBatches } from './packed-batches.js';
 
@@ -19,14 +20,11 @@ export const SQLITE_FILE_NAME = 'sync-relay.sqlite';
 export class SqliteStore implements EngineStore {
   readonly engine = 'sqlite';
   readonly file: string;
-  private readonly thread: SqliteThread<WithoutId<SqliteCall>>;
+  private readonly thread: SqliteTables<SqliteCall>;
 
   constructor(dataDir: string) {
     this.file = join(dataDir, SQLITE_FILE_NAME);
-    const data: SqliteWorkerData = { file: this.file };
-    // In the bundle (deploy/bundle.ts) the worker is sqlite-worker.mjs beside server.mjs.
-    const entry = { bundled: new URL('./sqlite-worker.mjs', import.meta.url), source: new URL('./sqlite-worker.ts', import.meta.url) };
-    this.thread = new SqliteThread(entry, data, 'sqlite storage thread');
+    this.thread = new SqliteTables(this.file, 'relay');
   }
 
   init(): Promise<void> {

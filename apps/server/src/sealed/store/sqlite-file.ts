@@ -1,10 +1,8 @@
 /**
  * Sealed tables in the relay's SQLite file (DATA_DIR/sync-relay.sqlite, so backups cover both),
- * through a connection of their own on their own storage thread (sqlite-worker.ts), opened as
- * every engine's is (storage/sqlite-open.ts).
+ * on the same storage thread and connection as the relay's tables (storage/sqlite-worker.ts).
  */
 import type Database from 'better-sqlite3';
-import { checkSqliteFile, openSqliteFile } from '../../storage/sqlite-open.js';
 import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 const SCHEMA = `
@@ -33,8 +31,7 @@ export class SealedSqliteFile {
   private readonly db: Database.Database;
   private readonly st;
 
-  constructor(file: string) {
-    const db = openSqliteFile(file);
+  constructor(db: Database.Database) {
     db.exec(SCHEMA);
     // Files written before the admin API have no change time: add the column (null until the next append).
     const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all();
@@ -135,13 +132,5 @@ export class SealedSqliteFile {
       this.st.purgeEntries.run(room);
       this.st.purgeRoom.run(room);
     })();
-  }
-
-  check(): void {
-    checkSqliteFile(this.db);
-  }
-
-  close(): void {
-    this.db.close();
   }
 }

@@ -1,25 +1,23 @@
 /**
  * Sealed SQLite storage: the sealed tables of DATA_DIR/sync-relay.sqlite (sqlite-file.ts),
- * written on a storage thread of their own (sqlite-worker.ts, through storage/sqlite-thread.ts),
- * for the reason the relay's are (relay/persistence/sqlite.ts): a commit waiting for fsync must
- * not stall forwarding.
+ * written on the file's storage thread (storage/sqlite-worker.ts, through
+ * storage/sqlite-thread.ts, shared with the relay's tables) for the reason the relay's are
+ * (relay/persistence/sqlite.ts): a commit waiting for fsync must not stall forwarding.
  */
 import { join } from 'node:path';
 import { SQLITE_FILE_NAME } from '../../relay/persistence/sqlite.js';
-import { SqliteThread, type WithoutId } from '../../storage/sqlite-thread.js';
-import type { SealedSqliteCall } from './sqlite-worker.js';
+import { SqliteTables } from '../../storage/sqlite-thread.js';
+import type { SealedSqliteCall } from './sqlite-calls.js';
 import type { SealedAppend, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
 
 export class SqliteSealedStore implements SealedStore {
   readonly engine = 'sqlite';
   readonly file: string;
-  private readonly thread: SqliteThread<WithoutId<SealedSqliteCall>>;
+  private readonly thread: SqliteTables<SealedSqliteCall>;
 
   constructor(dataDir: string) {
     this.file = join(dataDir, SQLITE_FILE_NAME);
-    // In the bundle (deploy/bundle.ts) the worker is sealed-sqlite-worker.mjs beside server.mjs.
-    const entry = { bundled: new URL('./sealed-sqlite-worker.mjs', import.meta.url), source: new URL('./sqlite-worker.ts', import.meta.url) };
-    this.thread = new SqliteThread(entry, { file: this.file }, 'sealed sqlite storage thread');
+    this.thread = new SqliteTables(this.file, 'sealed');
   }
 
   init(): Promise<void> {

@@ -1,6 +1,5 @@
-/** The storage thread of the sealed SQLite engine (storage/sqlite-thread-host.ts) over one SealedSqliteFile. */
-import { serveThreadCalls } from '../../storage/sqlite-thread-host.js';
-import { SealedSqliteFile } from './sqlite-file.js';
+/** The sealed tables' calls to the storage thread (storage/sqlite-worker.ts), run there on one SealedSqliteFile. */
+import type { SealedSqliteFile } from './sqlite-file.js';
 import type { SealedAppend } from './types.js';
 
 export type SealedSqliteCall =
@@ -12,7 +11,7 @@ export type SealedSqliteCall =
   | { id: number; op: 'stat'; room: string }
   | { id: number; op: 'purge'; room: string };
 
-function run(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
+export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
   switch (call.op) {
     case 'append':
       return file.append(call.batches);
@@ -30,5 +29,3 @@ function run(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
       return file.purgeRoom(call.room);
   }
 }
-
-serveThreadCalls((data) => new SealedSqliteFile((data as { file: string }).file), run);

@@ -1,6 +1,5 @@
-/** The storage thread of the relay's SQLite engine (storage/sqlite-thread-host.ts) over one SqliteFile. */
-import { serveThreadCalls } from '../../storage/sqlite-thread-host.js';
-import { SqliteFile } from './sqlite-file.js';
+/** The relay tables' calls to the storage thread (storage/sqlite-worker.ts), run there on one SqliteFile. */
+import type { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { OutboxCall } from '../../webhooks/outbox/sqlite.js';
 import { unpackBatches, type PackedBatches } from './packed-batches.js';
@@ -16,11 +15,7 @@ export type SqliteCall =
   | { id: number; op: 'loadRevocations'; now: number }
   | { id: number; op: 'outbox'; call: OutboxCall };
 
-export interface SqliteWorkerData {
-  file: string;
-}
-
-function run(file: SqliteFile, call: SqliteCall): unknown {
+export function runSqliteCall(file: SqliteFile, call: SqliteCall): unknown {
   switch (call.op) {
     case 'load':
       return file.load(call.room);
@@ -42,5 +37,3 @@ function run(file: SqliteFile, call: SqliteCall): unknown {
       return file.outbox.run(call.call);
   }
 }
-
-serveThreadCalls((data) => new SqliteFile((data as SqliteWorkerData).file), run);
