@@ -25,6 +25,7 @@ import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
 import { endpointOf, installAdmission, onSocketError } from './ws/upgrade-hooks.js';
 import { StorageSize } from './status/storage-size.js';
+import { SqliteThreads } from './storage/sqlite-thread.js';
 import { adminRoutes } from './routes/admin/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
@@ -88,6 +89,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
     changes,
     storageSize: new StorageSize(config.STORAGE, (err) => app.log.warn({ err }, 'storage size unavailable')),
+    sqliteThreads: new SqliteThreads(),
   };
   app.decorate('sync', context);
   app.decorate('shutdown', () => app.close());

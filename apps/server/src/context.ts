@@ -14,6 +14,7 @@ import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
 import type { StorageSize } from './status/storage-size.js';
+import type { SqliteThreads } from './storage/sqlite-thread.js';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -34,6 +35,8 @@ export interface ServerContext {
   changes: RoomChangeNotifier;
   /** what storage holds, for the status page: storage registers how to measure itself */
   storageSize: StorageSize;
+  /** the SQLite storage threads, one per file, shared by the relay's and the sealed engine */
+  sqliteThreads: SqliteThreads;
 }
 
 declare module 'fastify' {

@@ -11,6 +11,7 @@ import { FlushQueue } from '../src/relay/persistence/flush-queue.js';
 import { MemoryStore } from '../src/relay/persistence/memory.js';
 import { SqliteStore } from '../src/relay/persistence/sqlite.js';
 import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
+import { SqliteThreads } from '../src/storage/sqlite-thread.js';
 import type { AppendBatch, DocStore } from '../src/relay/persistence/types.js';
 import { createDocStore } from '../src/relay/persistence/create-store.js';
 import { describeDocStoreContract } from './persistence-contract.js';
@@ -64,8 +65,9 @@ describe('sqlite engine', () => {
 
   it('the relay and sealed tables of one file share one storage thread, which ends with the last engine closed', async () => {
     const dir = tempDir();
-    const relay = new SqliteStore(dir);
-    const sealed = new SqliteSealedStore(dir);
+    const threads = new SqliteThreads(); // one server's, as app.ts makes it
+    const relay = new SqliteStore(dir, threads);
+    const sealed = new SqliteSealedStore(dir, threads);
     await Promise.all([relay.init(), sealed.init()]);
     const worker = workerOf(relay) as Worker;
     expect(worker).not.toBeNull();
@@ -81,7 +83,7 @@ describe('sqlite engine', () => {
     // a terminated worker's threadId is -1
     expect(worker.threadId).toBe(-1);
     // A later start gets a thread of its own and sees what both wrote.
-    const again = new SqliteStore(dir);
+    const again = new SqliteStore(dir, threads);
     await again.init();
     expect(workerOf(again)).not.toBe(worker);
     expect((await again.load('r')).updates).toEqual([new Uint8Array([1])]);

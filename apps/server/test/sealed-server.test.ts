@@ -231,6 +231,22 @@ describe('sealed flow', () => {
   });
 });
 
+describe('sealed storage', () => {
+  it('with SQLite, the relay and the sealed tables of one server share one storage thread', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sealed-thread-'));
+    try {
+      const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      const running = [...server.app.sync.sqliteThreads.running.values()];
+      expect(running).toHaveLength(1);
+      expect(running[0]?.users).toBe(2);
+      await server.close();
+      expect(server.app.sync.sqliteThreads.running.size).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sealed shutdown', () => {
   it('graceful shutdown commits every accepted envelope, acknowledges it, then closes 1012', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sealed-shutdown-'));

@@ -23,7 +23,7 @@ declare module 'fastify' {
 async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
   const { config } = ctx;
-  const store = createDocStore(config, ctx.metrics);
+  const store = createDocStore(config, ctx.metrics, ctx.sqliteThreads);
   const fanout = await createRelayFanout(app);
   try {
     await store.init();

@@ -138,8 +138,13 @@ interface Shared {
   started: Promise<void>;
 }
 
-/** The running threads by resolved file name. */
-const threads = new Map<string, Shared>();
+/**
+ * The storage threads of one server, by resolved file name: the relay's and the sealed engine
+ * of a server are given the same SqliteThreads (its context, app.ts), so they share a thread.
+ */
+export class SqliteThreads {
+  readonly running = new Map<string, Shared>();
+}
 
 /**
  * One engine's way to its tables in a SQLite file: start() joins the file's thread (starting it
@@ -151,10 +156,11 @@ export class SqliteTables<Call extends { op: string }> {
   private starting: Promise<void> | null = null;
   private readonly key: string;
 
-  /** `tables`: which tables of the file the calls are for (sqlite-worker.ts) */
+  /** `tables`: which tables of the file the calls are for (sqlite-worker.ts); `threads`: whom to share a thread with */
   constructor(
     private readonly file: string,
     private readonly tables: 'relay' | 'sealed',
+    private readonly threads: SqliteThreads,
   ) {
     this.key = resolve(file);
   }
@@ -171,6 +177,7 @@ export class SqliteTables<Call extends { op: string }> {
   }
 
   private async join(): Promise<void> {
+    const threads = this.threads.running;
     let s = threads.get(this.key);
     if (!s || s.thread.failed) {
       const thread = new SqliteThread(ENTRY, { file: this.file } satisfies SqliteThreadData, 'sqlite storage thread');
@@ -212,7 +219,7 @@ export class SqliteTables<Call extends { op: string }> {
       await s.thread.call({ op: 'check' }).catch(() => undefined);
       return;
     }
-    if (threads.get(this.key) === s) threads.delete(this.key);
+    if (this.threads.running.get(this.key) === s) this.threads.running.delete(this.key);
     await s.thread.close();
   }
 }

@@ -1,5 +1,6 @@
 /** STORAGE selects the engine. */
 import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
+import type { SqliteThreads } from '../../storage/sqlite-thread.js';
 import { MemoryStore } from './memory.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
@@ -8,10 +9,12 @@ import type { EngineStore } from './types.js';
 export function createDocStore(
   config: Pick<ServerConfig, 'STORAGE' | 'DATA_DIR'> & Partial<Pick<ServerConfig, 'DATABASE_URL'>>,
   metrics?: ServerMetrics,
+  /** the server's storage threads, shared by its relay and sealed SQLite engines */
+  sqliteThreads?: SqliteThreads,
 ): EngineStore {
   switch (config.STORAGE) {
     case 'sqlite':
-      return new SqliteStore(config.DATA_DIR);
+      return new SqliteStore(config.DATA_DIR, sqliteThreads);
     case 'memory':
       return new MemoryStore();
     case 'postgres':

@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revocation } from '../../auth/revocations.js';
-import { SqliteTables } from '../../storage/sqlite-thread.js';
+import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
 import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall } from './sqlite-calls.js';
 import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
@@ -22,9 +22,10 @@ export class SqliteStore implements EngineStore {
   readonly file: string;
   private readonly thread: SqliteTables<SqliteCall>;
 
-  constructor(dataDir: string) {
+  /** `threads`: the server's (shared with its other SQLite engine); by default a thread of its own */
+  constructor(dataDir: string, threads: SqliteThreads = new SqliteThreads()) {
     this.file = join(dataDir, SQLITE_FILE_NAME);
-    this.thread = new SqliteTables(this.file, 'relay');
+    this.thread = new SqliteTables(this.file, 'relay', threads);
   }
 
   init(): Promise<void> {

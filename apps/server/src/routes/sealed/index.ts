@@ -27,7 +27,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.sync;
   const { config } = ctx;
   const log = ctx.log.child({ component: 'sealed' });
-  const store = createSealedStore(config, ctx.metrics);
+  const store = createSealedStore(config, ctx.metrics, ctx.sqliteThreads);
   const fanout = await createSealedFanout(app);
   await store.init();
   const registry = new SealedRegistry({

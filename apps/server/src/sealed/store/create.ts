@@ -1,5 +1,6 @@
 /** STORAGE selects the sealed engine, as it does the relay's (relay/persistence/create-store.ts). */
 import type { ServerConfig, ServerMetrics } from '@sync-suite/shared/node';
+import type { SqliteThreads } from '../../storage/sqlite-thread.js';
 import { MemorySealedStore } from './memory.js';
 import { PostgresSealedStore } from './postgres.js';
 import { SqliteSealedStore } from './sqlite.js';
@@ -8,10 +9,12 @@ import type { SealedStore } from './types.js';
 export function createSealedStore(
   config: Pick<ServerConfig, 'STORAGE' | 'DATA_DIR'> & Partial<Pick<ServerConfig, 'DATABASE_URL'>>,
   metrics?: ServerMetrics,
+  /** the server's storage threads, shared by its relay and sealed SQLite engines */
+  sqliteThreads?: SqliteThreads,
 ): SealedStore {
   switch (config.STORAGE) {
     case 'sqlite':
-      return new SqliteSealedStore(config.DATA_DIR);
+      return new SqliteSealedStore(config.DATA_DIR, sqliteThreads);
     case 'memory':
       return new MemorySealedStore();
     case 'postgres':

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { SQLITE_FILE_NAME } from '../../relay/persistence/sqlite.js';
-import { SqliteTables } from '../../storage/sqlite-thread.js';
+import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
 import type { SealedSqliteCall } from './sqlite-calls.js';
 import type { SealedAppend, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
 
@@ -15,9 +15,10 @@ export class SqliteSealedStore implements SealedStore {
   readonly file: string;
   private readonly thread: SqliteTables<SealedSqliteCall>;
 
-  constructor(dataDir: string) {
+  /** `threads`: the server's (shared with its other SQLite engine); by default a thread of its own */
+  constructor(dataDir: string, threads: SqliteThreads = new SqliteThreads()) {
     this.file = join(dataDir, SQLITE_FILE_NAME);
-    this.thread = new SqliteTables(this.file, 'sealed');
+    this.thread = new SqliteTables(this.file, 'sealed', threads);
   }
 
   init(): Promise<void> {
