@@ -269,8 +269,7 @@ export class RoomRegistry extends EventEmitter {
   private warmFailed(room: Room, failure: StoredEntryFailed): void {
     if (this.coldUnsafe.size >= 10_000) this.coldUnsafe.clear(); // bounded: at worst one more cold try
     this.coldUnsafe.add(room.name);
-    this.opts.metrics.storageErrors.inc({ op: 'load' });
-    if (this.reports.shouldReport(`w:${room.name}`)) this.opts.log.warn({ room: room.name, index: failure.index, detail: String(failure.failure) }, 'stored relay update failed to apply after a cold load; reloading the room');
+    this.reports.warmFailed(room.name, failure);
     this.reload(room);
   }
 

@@ -1,12 +1,12 @@
 /**
  * Trouble with a relay room told to the operator: stored entries set aside, updates from other
- * instances refused, rooms that fail to load. Counted every time; logged once per
- * REPORT_EVERY_MS per room, so a room that keeps failing (and stock clients that keep retrying
- * it) never floods the log.
+ * instances refused, rooms that fail to load, cold loads whose stored state threw. Counted every
+ * time; logged once per REPORT_EVERY_MS per room, so a room that keeps failing (and stock clients
+ * that keep retrying it) never floods the log.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import type { Quarantined } from './persistence/merge.js';
+import type { Quarantined, StoredEntryFailed } from './persistence/merge.js';
 import type { UpdateRefused } from './update-check.js';
 
 const REPORT_EVERY_MS = 60_000;
@@ -37,6 +37,12 @@ export class RoomReports {
     if (!this.shouldReport(`q:${room}`)) return;
     const list = entries.map((q) => ({ index: q.index, bytes: q.update.length, reason: q.reason }));
     this.log.warn({ room, entries: list.slice(0, 20), count: list.length }, 'stored relay updates set aside (quarantined); the rest of the room loaded');
+  }
+
+  /** A cold room's stored state threw while its document was built (the room is reloaded). */
+  warmFailed(room: string, failure: StoredEntryFailed): void {
+    this.metrics.storageErrors.inc({ op: 'load' });
+    if (this.shouldReport(`w:${room}`)) this.log.warn({ room, index: failure.index, detail: String(failure.failure) }, 'stored relay update failed to apply after a cold load; reloading the room');
   }
 
   remoteRefused(room: string, refusal: UpdateRefused): void {

@@ -11,10 +11,10 @@ export class Keepalive {
   private readonly timer: NodeJS.Timeout;
 
   // One pair of listeners for every socket (`this` is the socket): no closures per connection.
-  private readonly onPong = ((alive: Map<WebSocket, boolean>) =>
+  private readonly onPong = ((keepalive: Keepalive) =>
     function (this: WebSocket): void {
-      if (alive.has(this)) alive.set(this, true);
-    })(this.alive);
+      keepalive.touch(this);
+    })(this);
   private readonly onClose = ((alive: Map<WebSocket, boolean>) =>
     function (this: WebSocket): void {
       alive.delete(this);
