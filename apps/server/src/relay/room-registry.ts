@@ -92,6 +92,7 @@ export class RoomRegistry extends EventEmitter {
       },
       busy: (held) => this.eviction.cancel(held),
       moved: (held, event) => this.emit('state', held.name, held.state, event),
+      connections: (room) => room.conns.size,
     });
     this.rooms = this.table.rooms;
     this.reports = new RoomReports(opts.metrics, opts.log);
@@ -138,14 +139,7 @@ export class RoomRegistry extends EventEmitter {
 
   /** Loads the room if needed and joins the peer (which then receives sync step 1). */
   join(name: string, peer: RelayPeer): Promise<Room> {
-    return this.table.arrive(name, (held, room) => {
-      if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
-        throw new RoomFullError(name);
-      }
-      this.table.move(held, 'joined');
-      room.join(peer);
-    });
+    return this.table.join(name, this.opts.maxPeersPerRoom, () => new RoomFullError(name), (room) => room.join(peer));
   }
 
   leave(room: Room, peer: RelayPeer): void {

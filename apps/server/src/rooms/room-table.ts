@@ -22,6 +22,8 @@ export interface RoomTableHooks<R> {
   busy(held: Held<R>): void;
   /** after every transition (for observers) */
   moved?(held: Held<R>, event: RoomEvent): void;
+  /** the connections the room holds now (for `join`'s room-full check) */
+  connections(room: R): number;
 }
 
 export class RoomTable<R> {
@@ -54,9 +56,24 @@ export class RoomTable<R> {
 
   /**
    * A connection arrives: once the room is in memory (loaded first, or after the load in flight),
-   * `enter` runs synchronously with it (it moves the room `joined`, or throws, e.g. room full).
+   * it joins (`enter` runs synchronously with the room moved `joined`), unless the room already
+   * holds `max` connections: then `full()` is thrown, and a room left open with no connection
+   * goes idle, so that its idle timer runs.
    */
-  async arrive(name: string, enter: (held: Held<R>, room: R) => void): Promise<R> {
+  join(name: string, max: number, full: () => Error, enter: (room: R) => void): Promise<R> {
+    return this.arrive(name, (held, room) => {
+      const size = this.hooks.connections(room);
+      if (size >= max) {
+        if (size === 0 && held.state === 'open') this.move(held, 'emptied');
+        throw full();
+      }
+      this.move(held, 'joined');
+      enter(room);
+    });
+  }
+
+  /** Once the room is in memory (loaded first, or after the load in flight), runs `enter` with it. */
+  private async arrive(name: string, enter: (held: Held<R>, room: R) => void): Promise<R> {
     for (;;) {
       const held = this.held.get(name);
       const arrival = onArrival(held?.state);

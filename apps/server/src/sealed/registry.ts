@@ -74,6 +74,7 @@ export class SealedRegistry {
         if (held.idleTimer) clearTimeout(held.idleTimer);
         held.idleTimer = null;
       },
+      connections: (room) => room.conns.size,
     });
     this.rooms = this.table.rooms;
     this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log });
@@ -95,14 +96,7 @@ export class SealedRegistry {
   }
 
   join(name: string, conn: SealedPeer): Promise<SealedRoom> {
-    return this.table.arrive(name, (held, room) => {
-      if (room.conns.size >= this.opts.maxPeersPerRoom) {
-        if (room.conns.size === 0 && held.state === 'open') this.table.move(held, 'emptied');
-        throw new SealedRoomFullError(name);
-      }
-      this.table.move(held, 'joined');
-      room.join(conn);
-    });
+    return this.table.join(name, this.opts.maxPeersPerRoom, () => new SealedRoomFullError(name), (room) => room.join(conn));
   }
 
   leave(room: SealedRoom, conn: SealedPeer): void {
