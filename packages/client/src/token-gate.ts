@@ -127,39 +127,26 @@ export class TokenGate {
   /** The token is about to expire: fetch the next one, then let the transport swap its socket. */
   private refreshNow(): void {
     if (!this.wanted || this.closed || this.fetching || this.ready) return;
-    this.fetching = true;
-    Promise.resolve()
-      .then(() => this.opts.getToken())
-      .then(
-        (value) => {
-          this.fetching = false;
-          if (!this.wanted || this.closed) return;
-          this.ready = { value };
-          this.proven = true;
-          if (this.owner.ws === null) this.owner.connect();
-          else this.opts.refresh?.onDue();
-        },
-        (err: unknown) => {
-          this.fetching = false;
-          this.opts.onTokenError(err);
-          // The socket stays open meanwhile (the server closes it 30 s after expiry).
-          this.refreshTimer = setTimeout(() => this.refreshNow(), this.backoff.next());
-        },
-      );
+    this.fetch(true);
   }
 
   private schedule(): void {
     if (this.fetching || this.closed || this.timer !== undefined || this.ready) return;
     const delay = this.proven ? 0 : this.backoff.next();
     this.proven = false;
-    if (delay === 0) return this.fetch();
+    if (delay === 0) return this.fetch(false);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.wanted && !this.closed) this.fetch();
+      if (this.wanted && !this.closed) this.fetch(false);
     }, delay);
   }
 
-  private fetch(): void {
+  /**
+   * Fetches the token for the next attempt, then lets the provider connect. A `refresh` swaps the
+   * open socket at once (no back-off: the server accepted this token's predecessor); a refresh that
+   * failed leaves the socket open (the server closes it 30 s after expiry) and tries again later.
+   */
+  private fetch(refresh: boolean): void {
     this.fetching = true;
     Promise.resolve()
       .then(() => this.opts.getToken())
@@ -168,13 +155,15 @@ export class TokenGate {
           this.fetching = false;
           if (!this.wanted || this.closed) return;
           this.ready = { value };
-          if (this.owner.ws !== null) return;
-          this.owner.connect();
+          if (refresh) this.proven = true;
+          if (this.owner.ws === null) this.owner.connect();
+          else if (refresh) this.opts.refresh?.onDue();
         },
         (err: unknown) => {
           this.fetching = false;
           this.opts.onTokenError(err);
-          if (this.wanted && !this.closed) this.schedule();
+          if (refresh) this.refreshTimer = setTimeout(() => this.refreshNow(), this.backoff.next());
+          else if (this.wanted && !this.closed) this.schedule();
         },
       );
   }
