@@ -91,11 +91,11 @@ export const jsonItem = (parent: Parent, json: string, key?: string) => (e: Enc)
   return 1;
 };
 
-/** A sub-document (ContentDoc) item. */
-export const subdocItem = (parent: Parent, guid: string) => (e: Enc): number => {
+/** A sub-document (ContentDoc) item; Yjs writes `opts` as an object (null makes Yjs throw reading it). */
+export const subdocItem = (parent: Parent, guid: string, opts: unknown = {}) => (e: Enc): number => {
   header(e, 9, parent);
   encoding.writeVarString(e, guid);
-  encoding.writeAny(e, {});
+  encoding.writeAny(e, opts as never);
   return 1;
 };
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { encodeRelayMessage, writeRelaySyncStep1, type RelayMessage } from '@sync-suite/shared';
+import { encodeRelayMessage, Errors, writeRelaySyncStep1, type RelayMessage } from '@sync-suite/shared';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { docUntil, metric, RawClient, stockClient, synced, type StockVersion } from '../../../test/fixtures/relay-clients.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
@@ -20,7 +20,7 @@ import { SQLITE_FILE_NAME, SqliteStore } from '../src/relay/persistence/sqlite.j
 import type { DocStore, EngineStore } from '../src/relay/persistence/types.js';
 import { mergeParts, prepareColdState } from '../src/relay/persistence/stored-bytes.js';
 import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
-import { hugeMap } from './hostile-updates.js';
+import { hugeMap, subdocItem, updateOf } from './hostile-updates.js';
 
 const ROOM = 'acme-conversation-cold';
 const scope = serverPerTest();
@@ -50,8 +50,8 @@ function watchAnswers(registry: RoomRegistry): Array<{ cold: boolean; emptyDoc: 
 }
 
 /** A raw client that sends sync step 1 with `sv` the moment it opens. */
-function rawWithStep1(server: TestServer, sv: Uint8Array): RawClient {
-  const c = RawClient.start(`${server.wsUrl}/relay/${ROOM}`);
+function rawWithStep1(server: TestServer, sv: Uint8Array, room = ROOM): RawClient {
+  const c = RawClient.start(`${server.wsUrl}/relay/${room}`);
   scope.track(c);
   c.ws.once('open', () => c.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, sv))));
   return c;
@@ -83,16 +83,27 @@ function conversation(n: number): { updates: Uint8Array[]; doc: Y.Doc } {
 const json = (doc: Y.Doc) => JSON.stringify({ m: doc.getArray('messages').toJSON(), meta: [...doc.getMap('meta').entries()].sort(([a], [b]) => a.localeCompare(b)) });
 
 /** Stored as a snapshot of the first `cut` updates and a log of the rest. */
-async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uint8Array[] = []): Promise<void> {
-  await s.append([{ room: ROOM, updates: updates.slice(0, cut) }]);
-  const first = await s.load(ROOM);
+async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uint8Array[] = [], room = ROOM): Promise<void> {
+  await s.append([{ room, updates: updates.slice(0, cut) }]);
+  const first = await s.load(room);
   const snapDoc = new Y.Doc();
   for (const u of updates.slice(0, cut)) Y.applyUpdate(snapDoc, u);
-  await s.compact(ROOM, Y.encodeStateAsUpdate(snapDoc), first.lastSeq);
-  await s.append([{ room: ROOM, updates: [...updates.slice(cut), ...extra] }]);
-  const stored = await s.load(ROOM);
+  await s.compact(room, Y.encodeStateAsUpdate(snapDoc), first.lastSeq);
+  await s.append([{ room, updates: [...updates.slice(cut), ...extra] }]);
+  const stored = await s.load(room);
   expect(stored.snapshot).not.toBeNull();
   expect(stored.updates).toHaveLength(updates.length - cut + extra.length);
+}
+
+/** What a room's SQLite file holds (the store opened and closed again). */
+async function loadFrom(dataDir: string, room: string): Promise<Awaited<ReturnType<DocStore['load']>>> {
+  const s = new SqliteStore(dataDir);
+  await s.init();
+  try {
+    return await s.load(room);
+  } finally {
+    await s.close();
+  }
 }
 
 describe('cold load', () => {
@@ -182,6 +193,65 @@ describe('cold load', () => {
     expect(json(registry.rooms.get(ROOM)?.doc as Y.Doc)).toBe(json(full));
     expect(await metric(server.url, 'sync_relay_quarantined_updates_total', { source: 'load' })).toBe(2);
     expect(server.logs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+  });
+
+  it('SQLite: an entry every cold check passes but Yjs throws on is reported, set aside on the reload, and the room serves the rest; other rooms are untouched', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'relay-cold-throws-'));
+    const OTHER = `${ROOM}-other`;
+    try {
+      // A sub-document with null options: well-formed for the bounded reader, but Yjs reads
+      // `opts.shouldLoad` while decoding it (yjs createDocFromOpts) and throws a TypeError.
+      const poison = updateOf(9, 0, [subdocItem({ root: 'm' }, 'sub', null)]);
+      expect(() => Y.applyUpdate(new Y.Doc(), poison)).toThrow(TypeError);
+      const { updates, doc: full } = conversation(30);
+      const sqlite = new SqliteStore(dataDir);
+      await sqlite.init();
+      await store(sqlite, updates, 40, [poison]);
+      await store(sqlite, updates, 40, [], OTHER);
+      await sqlite.close();
+      expect(prepareColdState(await loadFrom(dataDir, ROOM), DEFAULT_UPDATE_LIMITS)?.quarantined).toEqual([]);
+
+      const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir });
+      const registry = registryOf(server);
+      const answers = watchAnswers(registry);
+      // Cold: answered from the stored bytes, then building the document throws: reported, and
+      // the room reloads (its peers reconnect).
+      const first = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
+      await first.next(isType('sync-step2'));
+      expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
+      expect(await first.closed()).toBe(Errors.ERR_ROOM_RELOADING.closeCode);
+      const failed = server.logs.filter((l) => l['msg'] === 'stored relay update failed to apply after a cold load; reloading the room');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.['index']).toBe(updates.length - 40);
+      expect(failed[0]?.['level']).toBe(40);
+
+      // Loaded again through a Y.Doc: the entry is set aside, the rest is served.
+      const again = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
+      const step2 = (await again.next(isType('sync-step2'))) as { update: Uint8Array };
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, step2.update);
+      expect(json(doc)).toBe(json(full));
+      expect(answers[1]).toEqual({ cold: false, emptyDoc: false });
+      const reported = server.logs.filter((l) => l['msg'] === 'stored relay updates set aside (quarantined); the rest of the room loaded');
+      expect((reported[0]?.['entries'] as Array<{ reason: string }>).map((e) => e.reason)).toEqual(['apply_failed']);
+      expect(await metric(server.url, 'sync_relay_quarantined_updates_total', { source: 'load' })).toBe(1);
+      expect(registry.stateOf(ROOM)).toBe('open');
+
+      // The other room of the same file loads cold and whole.
+      const other = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()), OTHER);
+      const otherStep2 = (await other.next(isType('sync-step2'))) as { update: Uint8Array };
+      const otherDoc = new Y.Doc();
+      Y.applyUpdate(otherDoc, otherStep2.update);
+      expect(json(otherDoc)).toBe(json(full));
+      expect(answers[2]).toEqual({ cold: true, emptyDoc: true });
+      await other.next(isType('sync-step1'));
+      expect(again.closeCode).toBeNull();
+      expect(other.closeCode).toBeNull();
+      expect(server.logs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+    } finally {
+      await scope.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('SQLite: compaction after a bulk push shrinks what is stored and leaves the WAL empty', async () => {
