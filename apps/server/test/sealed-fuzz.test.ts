@@ -75,13 +75,25 @@ function fuzzFrame(r: Rand): Uint8Array {
   }
 }
 
-/** Pings after each frame: ws handles frames in order, so the pong means the frame was handled. */
+/**
+ * Pings after each frame: ws handles frames in order, so the pong means the frame was handled.
+ * Both listeners go once either fires: a socket that survives many frames must not collect a
+ * 'close' listener per frame (MaxListenersExceededWarning past 10).
+ */
 async function handled(c: RawSealed): Promise<boolean> {
   if (c.ws.readyState !== c.ws.OPEN) return false;
   return new Promise((done) => {
-    const timer = setTimeout(() => done(false), 10_000);
-    c.ws.once('pong', () => (clearTimeout(timer), done(true)));
-    c.ws.once('close', () => (clearTimeout(timer), done(false)));
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      c.ws.off('pong', onPong);
+      c.ws.off('close', onClose);
+      done(ok);
+    };
+    const onPong = (): void => finish(true);
+    const onClose = (): void => finish(false);
+    const timer = setTimeout(() => finish(false), 10_000);
+    c.ws.on('pong', onPong);
+    c.ws.on('close', onClose);
     c.ws.ping();
   });
 }
