@@ -266,7 +266,7 @@ export class Room {
     this.warmTimer = null;
     let quarantined: Quarantined[];
     try {
-      quarantined = applyStoredRoom(this.doc, cold.stored, 'storage', this.hooks.limits, cold.skip);
+      quarantined = applyStoredRoom(this.doc, cold.stored, 'storage', this.hooks.limits, cold.skip, cold.stamped);
     } catch (err) {
       if (!(err instanceof StoredEntryFailed)) throw err;
       this.hooks.onWarmFailed?.(this, err);
