@@ -253,6 +253,11 @@ export class Room {
     return this.cold !== null;
   }
 
+  /** cold, and its snapshot taken on its stamp (persistence/snapshot-stamp.ts) rather than read and checked again */
+  get coldFromStamp(): boolean {
+    return this.cold?.stamped ?? false;
+  }
+
   /**
    * Builds a cold room's document from its stored state (entries the cold checks set aside stay
    * out), then tells every peer the room's state vector. Throws RoomPoisoned when an entry threw
