@@ -190,7 +190,7 @@ describe('cold load', () => {
   it('SQLite rows from before stamps (no stamp column) load, checked in full, and the next compaction stamps the snapshot', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'relay-old-rows-'));
     try {
-      const { updates, doc: full } = conversation(40);
+      const { doc: full } = conversation(40);
       const old = new Database(join(dataDir, SQLITE_FILE_NAME));
       // The relay tables as an earlier release created them.
       old.exec(`CREATE TABLE relay_snapshots (room TEXT PRIMARY KEY, snapshot BLOB NOT NULL, through_seq INTEGER NOT NULL);
