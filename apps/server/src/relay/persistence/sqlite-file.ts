@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
+import { withTransfer } from '../../storage/sqlite-thread-host.js';
 import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
 
 const SCHEMA = `
@@ -103,13 +104,16 @@ export class SqliteFile {
       const snapshotSeq = snap?.through_seq ?? 0;
       // Rows at or below the snapshot can only exist if a compaction was interrupted; skip them.
       const tail = rows.filter((r) => r.seq > snapshotSeq);
-      return {
-        snapshot: snap ? new Uint8Array(snap.snapshot) : null,
+      // Copied into a buffer of its own, then moved (not cloned again) to the event loop.
+      const snapshot = snap ? new Uint8Array(snap.snapshot) : null;
+      const stored: StoredRoom = {
+        snapshot,
         snapshotSeq,
         ...(snap?.stamp ? { snapshotStamp: new Uint8Array(snap.stamp) } : {}),
         updates: tail.map((r) => new Uint8Array(r.data)),
         lastSeq: tail.at(-1)?.seq ?? snapshotSeq,
       };
+      return snapshot ? withTransfer(stored, [snapshot.buffer as ArrayBuffer]) : stored;
     })();
   }
 
