@@ -92,6 +92,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     sqliteThreads: new SqliteThreads(),
   };
   app.decorate('sync', context);
+  await context.auth.warm();
   app.decorate('shutdown', () => app.close());
   app.addHook('onClose', async () => {
     live.stop();

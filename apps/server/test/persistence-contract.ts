@@ -1,14 +1,22 @@
 /**
  * The DocStore contract, run against every engine. To add an engine:
- *   describeDocStoreContract('postgres', () => new PostgresStore(url), cleanup?)
+ *   describeDocStoreContract('postgres', () => new PostgresStore(url), tamper)
+ * `tamper` rewrites the stored snapshot's bytes behind the engine's back (disk corruption).
  */
 import { describe, expect, it } from 'vitest';
 import { useStores } from './store-harness.js';
 import * as Y from 'yjs';
+import { foldRoomLog } from '../src/relay/compaction.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
-import type { DocStore } from '../src/relay/persistence/types.js';
+import { stampSnapshot } from '../src/relay/persistence/snapshot-stamp.js';
+import { prepareColdState } from '../src/relay/persistence/stored-bytes.js';
+import type { DocStore, StoredRoom } from '../src/relay/persistence/types.js';
+import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 
-export function describeDocStoreContract(name: string, factory: () => DocStore | Promise<DocStore>): void {
+/** Replaces the room's stored snapshot bytes with `edit`'s result, as a damaged disk would. */
+export type TamperSnapshot<S extends DocStore> = (store: S, room: string, edit: (snapshot: Uint8Array) => Uint8Array) => Promise<void>;
+
+export function describeDocStoreContract<S extends DocStore>(name: string, factory: () => S | Promise<S>, tamper: TamperSnapshot<S>): void {
   describe(`DocStore contract: ${name}`, () => {
     const { make, open, room } = useStores(factory);
 
@@ -83,12 +91,80 @@ export function describeDocStoreContract(name: string, factory: () => DocStore |
       expect(next.updates).toHaveLength(1);
     });
 
+    it('stores the stamp with the snapshot and replaces or drops them together; appends never carry one', async () => {
+      const s = await open();
+      const r = room();
+      await s.append([{ room: r, updates: [update('a')] }]);
+      const first = await s.load(r);
+      expect(first.snapshotStamp).toBeUndefined();
+      const snapshot = mergeStoredRoom(first);
+      const stamp = stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) as Uint8Array;
+      await s.compact(r, snapshot, first.lastSeq, stamp);
+      // An update whose bytes are the stamp, appended as a client's would be, stays a log entry.
+      await s.append([{ room: r, updates: [update('b', 2), stamp] }]);
+      const stamped = await s.load(r);
+      expect(stamped.snapshotStamp).toEqual(stamp);
+      expect(stamped.updates).toHaveLength(2);
+      // A late compaction is a no-op for both.
+      await s.compact(r, mergeStoredRoom({ ...stamped, updates: [] }), first.lastSeq - 1, null);
+      expect((await s.load(r)).snapshotStamp).toEqual(stamp);
+      // A snapshot written without a stamp drops the old one (it belonged to other bytes).
+      const all = await s.load(r);
+      await s.compact(r, mergeStoredRoom({ ...all, updates: all.updates.slice(0, 1) }), all.lastSeq);
+      expect((await s.load(r)).snapshotStamp).toBeUndefined();
+    });
+
+    it('a compacted snapshot loads on its stamp; bytes changed in storage are read and checked in full, as unstamped ones', async () => {
+      const s = await open();
+      const r = room();
+      const doc = new Y.Doc();
+      const updates: Uint8Array[] = [];
+      doc.on('update', (u: Uint8Array) => updates.push(u));
+      for (let i = 0; i < 20; i++) doc.getArray<Y.Text>('messages').push([new Y.Text(`message ${i}`)]);
+      await s.append([{ room: r, updates }]);
+      await foldRoomLog(s, r);
+      const stored = await s.load(r);
+      expect(stored.snapshotStamp).toBeDefined();
+      expect(prepareColdState(stored, DEFAULT_UPDATE_LIMITS)?.stamped).toBe(true);
+      const unstamped = (x: StoredRoom): StoredRoom => ({ snapshot: x.snapshot, snapshotSeq: x.snapshotSeq, updates: x.updates, lastSeq: x.lastSeq });
+      const text = new TextEncoder().encode('message 7');
+      const at = indexOf(stored.snapshot as Uint8Array, text);
+      expect(at).toBeGreaterThan(0);
+      // A flipped character: a valid update still, loaded as it now is.
+      await tamper(s, r, (b) => {
+        const out = Uint8Array.from(b);
+        out[at + 8] = '9'.charCodeAt(0);
+        return out;
+      });
+      const flipped = await s.load(r);
+      expect(flipped.snapshotStamp).toEqual(stored.snapshotStamp);
+      const cold = prepareColdState(flipped, DEFAULT_UPDATE_LIMITS);
+      expect(cold?.stamped).toBe(false);
+      expect(cold?.update).toEqual(prepareColdState(unstamped(flipped), DEFAULT_UPDATE_LIMITS)?.update);
+      const got = new Y.Doc();
+      Y.applyUpdate(got, cold?.update as Uint8Array);
+      expect(got.getArray('messages').toJSON()[7]).toBe('message 9');
+      // Cut short: set aside (quarantined), as the same bytes without a stamp are; the log after it loads.
+      await s.append([{ room: r, updates: [update('tail', 9)] }]);
+      await tamper(s, r, (b) => b.slice(0, b.length - 5));
+      const cut = await s.load(r);
+      const coldCut = prepareColdState(cut, DEFAULT_UPDATE_LIMITS);
+      const plainCut = prepareColdState(unstamped(cut), DEFAULT_UPDATE_LIMITS);
+      expect(coldCut?.stamped).toBe(false);
+      expect(coldCut?.quarantined.map((q) => [q.index, q.reason])).toEqual([[-1, 'malformed']]);
+      expect(coldCut).toEqual({ ...plainCut, stored: cut });
+    });
+
     it('throws after close', async () => {
       const s = await open();
       await s.close();
       await expect(s.load('x')).rejects.toThrow();
     });
   });
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle);
 }
 
 function bytes(n: number): Uint8Array {

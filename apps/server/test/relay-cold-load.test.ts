@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { encodeRelayMessage, Errors, writeRelaySyncStep1, type RelayMessage } from '@sync-suite/shared';
@@ -19,6 +20,7 @@ import type { RelayPeer } from '../src/relay/fanout.js';
 import { SQLITE_FILE_NAME, SqliteStore } from '../src/relay/persistence/sqlite.js';
 import type { DocStore, EngineStore } from '../src/relay/persistence/types.js';
 import { mergeParts, prepareColdState } from '../src/relay/persistence/stored-bytes.js';
+import { stampSnapshot } from '../src/relay/persistence/snapshot-stamp.js';
 import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 import { hugeMap, subdocItem, updateOf } from './hostile-updates.js';
 
@@ -34,15 +36,15 @@ function registryOf(server: TestServer): RoomRegistry {
   return registry;
 }
 
-/** Records, for each sync step 1 the room answers, whether its document was still unbuilt (cold and empty). */
-function watchAnswers(registry: RoomRegistry): Array<{ cold: boolean; emptyDoc: boolean }> {
-  const seen: Array<{ cold: boolean; emptyDoc: boolean }> = [];
+/** Records, for each sync step 1 the room answers, whether its document was still unbuilt (cold and empty) and its snapshot taken on its stamp. */
+function watchAnswers(registry: RoomRegistry): Array<{ cold: boolean; emptyDoc: boolean; stamped: boolean }> {
+  const seen: Array<{ cold: boolean; emptyDoc: boolean; stamped: boolean }> = [];
   registry.on('loaded', (name: string) => {
     const room = registry.rooms.get(name);
     if (!room) return;
     const answer = room.answerStep1.bind(room);
     room.answerStep1 = (peer: RelayPeer, sv: Uint8Array) => {
-      seen.push({ cold: room.isCold, emptyDoc: room.doc.store.clients.size === 0 });
+      seen.push({ cold: room.isCold, emptyDoc: room.doc.store.clients.size === 0, stamped: room.coldFromStamp });
       answer(peer, sv);
     };
   });
@@ -82,13 +84,14 @@ function conversation(n: number): { updates: Uint8Array[]; doc: Y.Doc } {
 
 const json = (doc: Y.Doc) => JSON.stringify({ m: doc.getArray('messages').toJSON(), meta: [...doc.getMap('meta').entries()].sort(([a], [b]) => a.localeCompare(b)) });
 
-/** Stored as a snapshot of the first `cut` updates and a log of the rest. */
-async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uint8Array[] = [], room = ROOM): Promise<void> {
+/** Stored as a snapshot of the first `cut` updates (stamped as compaction does, unless `stamped` is false) and a log of the rest. */
+async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uint8Array[] = [], room = ROOM, stamped = true): Promise<void> {
   await s.append([{ room, updates: updates.slice(0, cut) }]);
   const first = await s.load(room);
   const snapDoc = new Y.Doc();
   for (const u of updates.slice(0, cut)) Y.applyUpdate(snapDoc, u);
-  await s.compact(room, Y.encodeStateAsUpdate(snapDoc), first.lastSeq);
+  const snapshot = Y.encodeStateAsUpdate(snapDoc);
+  await s.compact(room, snapshot, first.lastSeq, stamped ? stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) : null);
   await s.append([{ room, updates: [...updates.slice(cut), ...extra] }]);
   const stored = await s.load(room);
   expect(stored.snapshot).not.toBeNull();
@@ -127,7 +130,7 @@ describe('cold load', () => {
       const doc = new Y.Doc();
       Y.applyUpdate(doc, step2.update);
       expect(json(doc)).toBe(expected);
-      expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
+      expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
       // Once built, the room tells its state vector: the full document's.
       const step1 = (await fresh.next(isType('sync-step1'))) as { stateVector: Uint8Array };
       expect(Y.decodeStateVector(step1.stateVector)).toEqual(Y.decodeStateVector(Y.encodeStateVector(doc)));
@@ -159,7 +162,7 @@ describe('cold load', () => {
     const known = Y.decodeStateVector(Y.encodeStateVector(partial));
     const c = rawWithStep1(server, Y.encodeStateVector(partial));
     const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
-    expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
+    expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
     const { structs } = Y.decodeUpdate(step2.update);
     expect(structs.length).toBeGreaterThan(0);
     for (const s of structs) if (!(s instanceof Y.Skip)) expect(s.id.clock + s.length).toBeGreaterThan(known.get(s.id.client) ?? 0);
@@ -179,7 +182,7 @@ describe('cold load', () => {
 
     const c = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
     const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
-    expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
+    expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
     const doc = new Y.Doc();
     Y.applyUpdate(doc, step2.update);
     expect(json(doc)).toBe(json(full));
@@ -218,7 +221,7 @@ describe('cold load', () => {
       // the room reloads (its peers reconnect).
       const first = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
       await first.next(isType('sync-step2'));
-      expect(answers[0]).toEqual({ cold: true, emptyDoc: true });
+      expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
       expect(await first.closed()).toBe(Errors.ERR_ROOM_RELOADING.closeCode);
       const failed = server.logs.filter((l) => l['msg'] === 'stored relay update failed to apply after a cold load; reloading the room');
       expect(failed).toHaveLength(1);
@@ -231,7 +234,7 @@ describe('cold load', () => {
       const doc = new Y.Doc();
       Y.applyUpdate(doc, step2.update);
       expect(json(doc)).toBe(json(full));
-      expect(answers[1]).toEqual({ cold: false, emptyDoc: false });
+      expect(answers[1]).toEqual({ cold: false, emptyDoc: false, stamped: false });
       const reported = server.logs.filter((l) => l['msg'] === 'stored relay updates set aside (quarantined); the rest of the room loaded');
       expect((reported[0]?.['entries'] as Array<{ reason: string }>).map((e) => e.reason)).toEqual(['apply_failed']);
       expect(await metric(server.url, 'sync_relay_quarantined_updates_total', { source: 'load' })).toBe(1);
@@ -243,7 +246,7 @@ describe('cold load', () => {
       const otherDoc = new Y.Doc();
       Y.applyUpdate(otherDoc, otherStep2.update);
       expect(json(otherDoc)).toBe(json(full));
-      expect(answers[2]).toEqual({ cold: true, emptyDoc: true });
+      expect(answers[2]).toEqual({ cold: true, emptyDoc: true, stamped: true });
       await other.next(isType('sync-step1'));
       expect(again.closeCode).toBeNull();
       expect(other.closeCode).toBeNull();
@@ -252,6 +255,92 @@ describe('cold load', () => {
       await scope.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('SQLite rows from before stamps (no stamp column) load, checked in full, and the next compaction stamps the snapshot', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'relay-old-rows-'));
+    try {
+      const { doc: full } = conversation(40);
+      const old = new Database(join(dataDir, SQLITE_FILE_NAME));
+      // The relay tables as an earlier release created them.
+      old.exec(`CREATE TABLE relay_snapshots (room TEXT PRIMARY KEY, snapshot BLOB NOT NULL, through_seq INTEGER NOT NULL);
+        CREATE TABLE relay_updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, data BLOB NOT NULL);`);
+      old.prepare('INSERT INTO relay_snapshots (room, snapshot, through_seq) VALUES (?, ?, 1)').run(ROOM, Y.encodeStateAsUpdate(full));
+      old.close();
+
+      const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir, COMPACT_AFTER_UPDATES: '5' });
+      const registry = registryOf(server);
+      const answers = watchAnswers(registry);
+      const fresh = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
+      const step2 = (await fresh.next(isType('sync-step2'))) as { update: Uint8Array };
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, step2.update);
+      expect(json(doc)).toBe(json(full));
+      expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: false });
+
+      const writer = stockClient(3, server.wsUrl, ROOM);
+      scope.track(writer);
+      await synced(writer.p);
+      const compacted = once(registry, 'compacted');
+      for (let i = 0; i < 5; i++) writer.doc.getArray<Y.Text>('messages').push([new Y.Text(`new ${i}`)]);
+      await withTimeout(compacted, 10_000, 'compaction');
+      const stored = await registry.store.load(ROOM);
+      expect(stored.snapshotStamp).toBeDefined();
+      expect(prepareColdState(stored, DEFAULT_UPDATE_LIMITS)?.stamped).toBe(true);
+    } finally {
+      await scope.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stamp vouches only for the snapshot it was made with, under the limits it was made with: never for a log entry', () => {
+    const { updates } = conversation(30);
+    const snapDoc = new Y.Doc();
+    for (const u of updates) Y.applyUpdate(snapDoc, u);
+    const snapshot = Y.encodeStateAsUpdate(snapDoc);
+    const huge = hugeMap(77, DEFAULT_UPDATE_LIMITS.maxStructs + 10);
+    // Within a snapshot's limits (counts are open there), so it can be stamped as one.
+    const hugeStamp = stampSnapshot(huge, DEFAULT_UPDATE_LIMITS) as Uint8Array;
+    expect(hugeStamp).not.toBeNull();
+    const reasons = (c: ReturnType<typeof prepareColdState>) => c?.quarantined.map((q) => [q.index, q.reason]);
+    // The entry is a log entry (as a client's update is): read and set aside, whatever stamp is stored.
+    const noSnapshot = prepareColdState({ snapshot: null, snapshotSeq: 0, snapshotStamp: hugeStamp, updates: [snapshot, huge], lastSeq: 2 }, DEFAULT_UPDATE_LIMITS);
+    expect(noSnapshot?.stamped).toBe(false);
+    expect(reasons(noSnapshot)).toEqual([[1, 'structs']]);
+    const own = stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) as Uint8Array;
+    const afterStamped = prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: own, updates: [huge], lastSeq: 2 }, DEFAULT_UPDATE_LIMITS);
+    expect(afterStamped?.stamped).toBe(true);
+    expect(reasons(afterStamped)).toEqual([[0, 'structs']]);
+    // Another snapshot's stamp, or one made under other limits, is not taken.
+    expect(prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: hugeStamp, updates: [], lastSeq: 1 }, DEFAULT_UPDATE_LIMITS)?.stamped).toBe(false);
+    expect(prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: own, updates: [], lastSeq: 1 }, { ...DEFAULT_UPDATE_LIMITS, maxValueDepth: 3 })?.stamped).toBe(false);
+  });
+
+  it('a log entry nesting types in a stamped snapshot\'s types is checked against the snapshot\'s depth: too deep, the whole state is checked as without a stamp', () => {
+    const limits = { ...DEFAULT_UPDATE_LIMITS, maxDepth: 4 };
+    const writer = new Y.Doc();
+    writer.clientID = 5;
+    const log: Uint8Array[] = [];
+    writer.on('update', (u: Uint8Array) => log.push(u));
+    // Levels 1 (root) to 3 in the snapshot, then level 4 and 5 in the log.
+    const l2 = new Y.Map();
+    writer.getMap('root').set('a', l2);
+    const l3 = new Y.Map();
+    l2.set('b', l3);
+    const cut = log.length;
+    const l4 = new Y.Map();
+    l3.set('c', l4);
+    const fine = log.length;
+    l4.set('d', new Y.Map());
+    const snapDoc = new Y.Doc();
+    for (const u of log.slice(0, cut)) Y.applyUpdate(snapDoc, u);
+    const snapshot = Y.encodeStateAsUpdate(snapDoc);
+    const stamp = stampSnapshot(snapshot, limits) as Uint8Array;
+    const ok = prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: stamp, updates: log.slice(cut, fine), lastSeq: 2 }, limits);
+    expect(ok?.stamped).toBe(true);
+    // Level 5: refused with the stamp, and then without it, as the full check refuses it (the Y.Doc path sets the entry aside).
+    expect(prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: stamp, updates: log.slice(cut), lastSeq: 3 }, limits)).toBeNull();
+    expect(prepareColdState({ snapshot, snapshotSeq: 1, updates: log.slice(cut), lastSeq: 3 }, limits)).toBeNull();
   });
 
   it('SQLite: compaction after a bulk push shrinks what is stored and leaves the WAL empty', async () => {
@@ -352,6 +441,19 @@ describe('stored bytes merged without a Y.Doc', () => {
       const cold = prepareColdState({ snapshot: cut > 0 ? Y.encodeStateAsUpdate(snapDoc) : null, snapshotSeq: 1, updates: tail, lastSeq: 2 }, DEFAULT_UPDATE_LIMITS);
       if (!cold) continue; // a partial overlap: the Y.Doc path takes it
       merged++;
+      // The same state with the snapshot stamped (as compaction writes it): taken on its stamp, same answers.
+      if (cut > 0) {
+        const snapshot = Y.encodeStateAsUpdate(snapDoc);
+        const stamped = prepareColdState({ snapshot, snapshotSeq: 1, snapshotStamp: stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) as Uint8Array, updates: tail, lastSeq: 2 }, DEFAULT_UPDATE_LIMITS);
+        expect(stamped?.stamped).toBe(true);
+        const a = new Y.Doc();
+        Y.applyUpdate(a, stamped?.update as Uint8Array);
+        const b = new Y.Doc();
+        Y.applyUpdate(b, cold.update);
+        expect(Y.encodeStateAsUpdate(a)).toEqual(Y.encodeStateAsUpdate(b));
+        const known = Y.decodeStateVector(Y.encodeStateVector(docs[rnd(3)] as Y.Doc));
+        expect(mergeParts(stamped?.parts ?? [], known)).toEqual(mergeParts(cold.parts, known));
+      }
       const got = new Y.Doc();
       Y.applyUpdate(got, cold.update);
       if (missing) {

@@ -9,12 +9,16 @@
  * snapshot is simply the live state, encoded once. Otherwise (another instance compacted or
  * appended something not yet seen here) the stored state is merged through a scratch document.
  *
+ * The snapshot is stored with its stamp (persistence/snapshot-stamp.ts): the cold-load check run
+ * here, so a cold load of it reads only the log after it.
+ *
  * Entries set aside while merging (over the limits, or throwing: persistence/merge.ts) are not
  * lost: they are appended again after the snapshot, so they stay in storage, apart, and load
  * once the limits allow them.
  */
 import * as Y from 'yjs';
 import { mergeStoredRoomChecked, snapshotLimits, type Quarantined } from './persistence/merge.js';
+import { stampSnapshot } from './persistence/snapshot-stamp.js';
 import type { DocStore, StoredRoom } from './persistence/types.js';
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import { UpdateReader } from './update-reader.js';
@@ -56,7 +60,8 @@ export async function foldRoomLog(store: DocStore, room: string, live?: () => Li
   const state = live?.() ?? null;
   const fromLive = state !== null && liveHoldsStored(state, stored, limits);
   const merged = fromLive ? { update: state.update, quarantined: [] } : mergeStoredRoomChecked(stored, limits);
-  await store.compact(room, merged.update, stored.lastSeq);
+  // Checked now, once, so that loading it does not read it all again (persistence/snapshot-stamp.ts).
+  await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits));
   const aside = unique(merged.quarantined.map((q) => q.update));
   if (aside.length > 0) await store.append([{ room, updates: aside }]);
   return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };

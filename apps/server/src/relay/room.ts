@@ -11,12 +11,14 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
+import * as encoding from 'lib0/encoding';
 import {
   encodeRelayMessage,
   readRelayMessage,
+  RelayMessageType,
+  RelaySyncType,
   writeRelayAwareness,
   writeRelaySyncStep1,
-  writeRelaySyncStep2,
   writeRelayUpdate,
 } from '@sync-suite/shared';
 import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
@@ -115,7 +117,7 @@ export class Room {
     const check = checkStateVector(stateVector);
     if (!check.ok) throw new RejectedInput('bad_state_vector', check.reason);
     const diff = this.cold ? coldDiff(this.cold, stateVector) : Y.encodeStateAsUpdate(this.doc, stateVector);
-    peer.send(encodeRelayMessage((e) => writeRelaySyncStep2(e, diff)));
+    peer.send(syncStep2Message(diff));
   }
 
   /**
@@ -253,6 +255,11 @@ export class Room {
     return this.cold !== null;
   }
 
+  /** cold, and its snapshot taken on its stamp (persistence/snapshot-stamp.ts) rather than read and checked again */
+  get coldFromStamp(): boolean {
+    return this.cold?.stamped ?? false;
+  }
+
   /**
    * Builds a cold room's document from its stored state (entries the cold checks set aside stay
    * out), then tells every peer the room's state vector. Throws RoomPoisoned when an entry threw
@@ -266,7 +273,7 @@ export class Room {
     this.warmTimer = null;
     let quarantined: Quarantined[];
     try {
-      quarantined = applyStoredRoom(this.doc, cold.stored, 'storage', this.hooks.limits, cold.skip);
+      quarantined = applyStoredRoom(this.doc, cold.stored, 'storage', this.hooks.limits, cold.skip, cold.stamped);
     } catch (err) {
       if (!(err instanceof StoredEntryFailed)) throw err;
       this.hooks.onWarmFailed?.(this, err);
@@ -318,4 +325,20 @@ export class Room {
     for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true;
     return false;
   }
+}
+
+/**
+ * Sync step 2 carrying `update`, allocated once: through an encoder (encodeRelayMessage) a large
+ * update is copied twice, into the encoder and out of it; a cold room's whole state is megabytes.
+ */
+export function syncStep2Message(update: Uint8Array): Uint8Array {
+  const head = encodeRelayMessage((e) => {
+    encoding.writeVarUint(e, RelayMessageType.Sync);
+    encoding.writeVarUint(e, RelaySyncType.Step2);
+    encoding.writeVarUint(e, update.length);
+  });
+  const out = new Uint8Array(head.length + update.length);
+  out.set(head);
+  out.set(update, head.length);
+  return out;
 }

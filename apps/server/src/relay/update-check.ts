@@ -45,11 +45,16 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
 
 /**
  * The nesting depth of shared types created by `items` (gathered from several updates), resolved
- * within them and against `doc`. Throws UpdateRefused('depth').
+ * within them and against `doc`. Throws UpdateRefused('depth'); returns the deepest level a type
+ * of them has (0: they create no type). `outside`, when given, answers for an id none of the items
+ * holds instead of `doc` (persistence/snapshot-stamp.ts: a stamped snapshot's items are not read).
  */
-export function checkDepth(doc: Y.Doc, items: ItemRef[], maxDepth: number): void {
-  new DepthResolver(doc, items, maxDepth).check();
+export function checkDepth(doc: Y.Doc, items: ItemRef[], maxDepth: number, outside?: OutsideLevel): number {
+  return new DepthResolver(doc, items, maxDepth, outside).check();
 }
+
+/** The level to take for an id none of the items holds: of the type it creates (asParent) or sits in. */
+export type OutsideLevel = (client: number, clock: number, asParent: boolean) => number;
 
 /** Whether some structs cannot apply yet (a gap in a client's clocks, or an origin or parent not known). */
 function structsWait(store: Y.Doc['store'], cost: UpdateCost, known: (client: number) => number): boolean {
@@ -68,6 +73,7 @@ class DepthResolver {
     private readonly doc: Y.Doc,
     private readonly items: ItemRef[],
     private readonly maxDepth: number,
+    private readonly outside?: OutsideLevel,
   ) {
     for (const item of items) {
       let list = this.byClient.get(item.client);
@@ -77,12 +83,15 @@ class DepthResolver {
     for (const list of this.byClient.values()) list.sort((a, b) => a.clock - b.clock);
   }
 
-  check(): void {
+  check(): number {
+    let deepest = 0;
     for (const item of this.items) {
       if (!item.isType) continue;
       const level = this.parentLevel(item) + 1;
       if (level > this.maxDepth) throw new UpdateRefused('depth', `shared types nested deeper than ${this.maxDepth}`);
+      if (level > deepest) deepest = level;
     }
+    return deepest;
   }
 
   /** Level of the type holding `item` (0: unknown yet, or not a type). */
@@ -106,7 +115,8 @@ class DepthResolver {
       }
       const ref = this.find(item.pc, item.pk);
       if (ref === undefined) {
-        this.levels.set(item, (base = this.docLevel(item.pc, item.pk, item.parentKind === 1)));
+        const asParent = item.parentKind === 1;
+        this.levels.set(item, (base = this.outside ? this.outside(item.pc, item.pk, asParent) : this.docLevel(item.pc, item.pk, asParent)));
         break;
       }
       // a parent that is not a type leaves the item without a parent (level 0)

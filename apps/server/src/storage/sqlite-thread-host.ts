@@ -7,6 +7,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 export type ThreadReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; name: string; message: string };
 
+/** Results whose buffers move to the event loop instead of being copied (withTransfer). */
+const transfers = new WeakMap<object, ArrayBuffer[]>();
+
+/**
+ * Marks `buffers` (owned by `value` alone) to be moved with the call's result rather than cloned:
+ * a cold load's snapshot is megabytes (relay/persistence/sqlite-file.ts).
+ */
+export function withTransfer<T extends object>(value: T, buffers: ArrayBuffer[]): T {
+  transfers.set(value, buffers);
+  return value;
+}
+
 export interface ThreadFile {
   check(): unknown;
   close(): unknown;
@@ -35,6 +47,6 @@ export function serveThreadCalls<File extends ThreadFile, Call extends { id: num
       const e = err instanceof Error ? err : new Error(String(err));
       reply = { id: call.id, ok: false, name: e.name, message: e.message };
     }
-    port.postMessage(reply);
+    port.postMessage(reply, reply.ok && typeof reply.value === 'object' && reply.value !== null ? transfers.get(reply.value) : undefined);
   });
 }

@@ -6,6 +6,7 @@ import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom
 interface MemoryRoom {
   snapshot: Uint8Array | null;
   snapshotSeq: number;
+  stamp: Uint8Array | null;
   log: Array<{ seq: number; update: Uint8Array }>;
   changedAt: number | null;
 }
@@ -28,6 +29,7 @@ export class MemoryStore implements EngineStore {
     return {
       snapshot: stored.snapshot,
       snapshotSeq: stored.snapshotSeq,
+      ...(stored.stamp ? { snapshotStamp: stored.stamp } : {}),
       updates: stored.log.map((e) => e.update),
       lastSeq: last ? last.seq : stored.snapshotSeq,
     };
@@ -37,17 +39,18 @@ export class MemoryStore implements EngineStore {
     const rooms = this.open();
     for (const { room, updates } of batches) {
       let stored = rooms.get(room);
-      if (!stored) rooms.set(room, (stored = { snapshot: null, snapshotSeq: 0, log: [], changedAt: null }));
+      if (!stored) rooms.set(room, (stored = { snapshot: null, snapshotSeq: 0, stamp: null, log: [], changedAt: null }));
       if (updates.length > 0) stored.changedAt = Date.now();
       // Copies: callers may reuse their buffers.
       for (const update of updates) stored.log.push({ seq: ++this.seq, update: Uint8Array.from(update) });
     }
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
     const stored = this.open().get(room);
     if (!stored || stored.snapshotSeq >= throughSeq) return;
     stored.snapshot = Uint8Array.from(snapshot);
+    stored.stamp = stamp ? Uint8Array.from(stamp) : null;
     stored.snapshotSeq = throughSeq;
     stored.log = stored.log.filter((e) => e.seq > throughSeq);
   }

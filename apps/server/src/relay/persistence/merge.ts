@@ -45,8 +45,12 @@ export function storedEntryLimits(limits: UpdateLimits, isSnapshot: boolean): Up
   return { ...limits, maxPendingBytes: Number.POSITIVE_INFINITY, maxPendingDeleteBytes: Number.POSITIVE_INFINITY };
 }
 
-/** Applies the stored state to `doc` in one transaction; returns what was set aside. Throws StoredEntryFailed. */
-export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map()): Quarantined[] {
+/**
+ * Applies the stored state to `doc` in one transaction; returns what was set aside. Throws
+ * StoredEntryFailed. `stamped`: the snapshot's stamp was found intact (stored-bytes.ts), so it is
+ * not checked again (it goes first, into an empty document, as it was checked).
+ */
+export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map(), stamped = false): Quarantined[] {
   const quarantined: Quarantined[] = [];
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
   if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
@@ -60,7 +64,7 @@ export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown,
           continue;
         }
         try {
-          checkUpdateCost(doc, update, storedEntryLimits(limits, index === -1));
+          if (!(stamped && index === -1)) checkUpdateCost(doc, update, storedEntryLimits(limits, index === -1));
         } catch (err) {
           if (!(err instanceof UpdateRefused)) throw err;
           quarantined.push({ index, update, reason: err.limit });

@@ -94,6 +94,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX webhook_outbox_due ON webhook_outbox (due_at);
     `,
   },
+  {
+    version: 6,
+    name: 'relay snapshots: the stamp of the check compaction ran',
+    sql: `
+      -- Written with the snapshot by compaction only (apps/server/src/relay/persistence/snapshot-stamp.ts);
+      -- rows without one are checked in full on load.
+      ALTER TABLE relay_snapshots ADD COLUMN stamp bytea;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

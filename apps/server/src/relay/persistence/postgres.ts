@@ -44,8 +44,8 @@ export class PostgresStore implements EngineStore {
   async load(room: string): Promise<StoredRoom> {
     // REPEATABLE READ: the snapshot and its tail come from one moment, even mid-compaction.
     return this.transaction('load', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
-      const snap = await c.query<{ snapshot: Buffer; through_seq: string }>(
-        'SELECT snapshot, through_seq FROM relay_snapshots WHERE room = $1',
+      const snap = await c.query<{ snapshot: Buffer; through_seq: string; stamp: Buffer | null }>(
+        'SELECT snapshot, through_seq, stamp FROM relay_snapshots WHERE room = $1',
         [room],
       );
       const row = snap.rows[0];
@@ -58,6 +58,7 @@ export class PostgresStore implements EngineStore {
       return {
         snapshot: row ? new Uint8Array(row.snapshot) : null,
         snapshotSeq,
+        ...(row?.stamp ? { snapshotStamp: new Uint8Array(row.stamp) } : {}),
         updates: log.rows.map((r) => new Uint8Array(r.data)),
         lastSeq: last ? Number(last.seq) : snapshotSeq,
       };
@@ -79,17 +80,17 @@ export class PostgresStore implements EngineStore {
     });
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
     await this.transaction('compact', 'BEGIN', async (c) => {
       await lockRoom(c, room, 0);
       const current = await c.query<{ through_seq: string }>('SELECT through_seq FROM relay_snapshots WHERE room = $1', [room]);
       const covered = current.rows[0];
       if (covered && Number(covered.through_seq) >= throughSeq) return; // another instance got further
       await c.query(
-        `INSERT INTO relay_snapshots (room, snapshot, through_seq) VALUES ($1, $2, $3)
-         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq,
+        `INSERT INTO relay_snapshots (room, snapshot, through_seq, stamp) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq, stamp = excluded.stamp,
            compactions = relay_snapshots.compactions + 1, compacted_at = now()`,
-        [room, toBuffer(snapshot), throughSeq],
+        [room, toBuffer(snapshot), throughSeq, stamp ? toBuffer(stamp) : null],
       );
       await c.query('DELETE FROM relay_updates WHERE room = $1 AND seq <= $2', [room, throughSeq]);
     });

@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
+import { withTransfer } from '../../storage/sqlite-thread-host.js';
 import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
 
 const SCHEMA = `
@@ -42,6 +43,9 @@ INSERT OR IGNORE INTO relay_room_meta (room, changed_at)
 SELECT room, NULL FROM relay_snapshots UNION SELECT DISTINCT room, NULL FROM relay_updates
 `;
 
+/** Added later: the snapshot's stamp (snapshot-stamp.ts); rows written before it have none and are checked in full. */
+const STAMP_COLUMN = 'ALTER TABLE relay_snapshots ADD COLUMN stamp BLOB';
+
 export class SqliteFile {
   private readonly db: Database.Database;
   private readonly st;
@@ -53,15 +57,17 @@ export class SqliteFile {
     const hadMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_room_meta'").get() !== undefined;
     db.exec(ADMIN_SCHEMA);
     if (!hadMeta) db.exec(BACKFILL_META);
+    const snapshotColumns = db.prepare<[], { name: string }>('PRAGMA table_info(relay_snapshots)').all();
+    if (!snapshotColumns.some((c) => c.name === 'stamp')) db.exec(STAMP_COLUMN);
     this.db = db;
     this.outbox = new SqliteOutboxTable(db);
     this.st = {
-      snapshot: db.prepare<[string], { snapshot: Buffer; through_seq: number }>('SELECT snapshot, through_seq FROM relay_snapshots WHERE room = ?'),
+      snapshot: db.prepare<[string], { snapshot: Buffer; through_seq: number; stamp: Buffer | null }>('SELECT snapshot, through_seq, stamp FROM relay_snapshots WHERE room = ?'),
       updates: db.prepare<[string], { seq: number; data: Buffer }>('SELECT seq, data FROM relay_updates WHERE room = ? ORDER BY seq'),
       insert: db.prepare<[string, Uint8Array]>('INSERT INTO relay_updates (room, data) VALUES (?, ?)'),
-      upsertSnapshot: db.prepare<[string, Uint8Array, number]>(
-        `INSERT INTO relay_snapshots (room, snapshot, through_seq) VALUES (?, ?, ?)
-         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq
+      upsertSnapshot: db.prepare<[string, Uint8Array, number, Uint8Array | null]>(
+        `INSERT INTO relay_snapshots (room, snapshot, through_seq, stamp) VALUES (?, ?, ?, ?)
+         ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq, stamp = excluded.stamp
          WHERE excluded.through_seq > relay_snapshots.through_seq`,
       ),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM relay_updates WHERE room = ? AND seq <= ?'),
@@ -98,12 +104,16 @@ export class SqliteFile {
       const snapshotSeq = snap?.through_seq ?? 0;
       // Rows at or below the snapshot can only exist if a compaction was interrupted; skip them.
       const tail = rows.filter((r) => r.seq > snapshotSeq);
-      return {
-        snapshot: snap ? new Uint8Array(snap.snapshot) : null,
+      // Copied into a buffer of its own, then moved (not cloned again) to the event loop.
+      const snapshot = snap ? new Uint8Array(snap.snapshot) : null;
+      const stored: StoredRoom = {
+        snapshot,
         snapshotSeq,
+        ...(snap?.stamp ? { snapshotStamp: new Uint8Array(snap.stamp) } : {}),
         updates: tail.map((r) => new Uint8Array(r.data)),
         lastSeq: tail.at(-1)?.seq ?? snapshotSeq,
       };
+      return snapshot ? withTransfer(stored, [snapshot.buffer as ArrayBuffer]) : stored;
     })();
   }
 
@@ -156,7 +166,7 @@ export class SqliteFile {
     return this.st.revocations.all(now).map((r) => ({ ...(r.sub !== null ? { sub: r.sub } : {}), ...(r.jti !== null ? { jti: r.jti } : {}), until: r.until }));
   }
 
-  compact(room: string, snapshot: Uint8Array, throughSeq: number): void {
+  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp: Uint8Array | null = null): void {
     const st = this.st;
     const replaced = this.db.transaction(() => {
       const current = st.snapshot.get(room);
@@ -164,7 +174,7 @@ export class SqliteFile {
       // Deleted first: an overwrite allocates the new blob's pages before it frees the old ones, so
       // the file would hold every snapshot twice; freed in the same transaction, they are reused.
       if (current) st.purgeSnapshot.run(room);
-      st.upsertSnapshot.run(room, snapshot, throughSeq);
+      st.upsertSnapshot.run(room, snapshot, throughSeq, stamp);
       st.deleteThrough.run(room, throughSeq);
       return true;
     })();

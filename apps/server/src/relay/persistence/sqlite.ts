@@ -41,8 +41,8 @@ export class SqliteStore implements EngineStore {
     await this.thread.call({ op: 'append', batches: packed }, [packed.data]);
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void> {
-    await this.thread.call({ op: 'compact', room, snapshot, throughSeq });
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
+    await this.thread.call({ op: 'compact', room, snapshot, throughSeq, stamp: stamp ?? null });
   }
 
   async check(): Promise<void> {

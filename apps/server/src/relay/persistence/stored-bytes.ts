@@ -16,6 +16,7 @@ import { checkDepth, UpdateRefused } from '../update-check.js';
 import { UpdateReader, type ItemRef, type UpdateLayout } from '../update-reader.js';
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../update-limits.js';
 import { storedEntryLimits, type Quarantined } from './merge.js';
+import { readStamp, type SnapshotStamp } from './snapshot-stamp.js';
 import type { StoredRoom } from './types.js';
 
 interface Part {
@@ -33,18 +34,39 @@ export interface ColdState {
   skip: Map<number, string>;
   quarantined: Quarantined[];
   parts: Part[];
+  /** the snapshot was taken on its stamp (snapshot-stamp.ts) instead of being read and checked */
+  stamped: boolean;
 }
 
 /**
  * Checks and merges the stored state. Null when there is nothing stored, or when the state needs
  * the Y.Doc path: the entries together nest types too deep (which entry to set aside is decided
  * there), or they overlap in a way the byte merge does not handle.
+ *
+ * A snapshot with an intact stamp is not read again: its layout and the depth of its types come
+ * from the stamp, and the log entries after it are checked as always, the ids they refer to in
+ * the snapshot taken at its deepest level (an upper bound: should that pass the limit, the whole
+ * state is checked entry by entry as without a stamp).
  */
 export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): ColdState | null {
+  const stamp = stored.snapshot && stored.snapshotStamp ? readStamp(stored.snapshot, stored.snapshotStamp, limits) : null;
+  if (stamp && (stamp.closed || stored.updates.length === 0)) {
+    const cold = prepare(stored, limits, stamp);
+    if (cold !== DEPTH) return cold;
+  }
+  const cold = prepare(stored, limits, null);
+  return cold === DEPTH ? null : cold;
+}
+
+/** The entries together nest types too deep */
+const DEPTH = Symbol('depth');
+
+function prepare(stored: StoredRoom, limits: UpdateLimits, stamp: SnapshotStamp | null): ColdState | null | typeof DEPTH {
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
-  if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
-  if (entries.length === 0) return null;
   const parts: Part[] = [];
+  if (stamp && stored.snapshot) parts.push({ update: stored.snapshot, layout: stamp.layout });
+  else if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
+  if (entries.length === 0 && parts.length === 0) return null;
   const skip = new Map<number, string>();
   const quarantined: Quarantined[] = [];
   let items: ItemRef[] = [];
@@ -66,15 +88,18 @@ export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): Cold
     parts.push({ update, layout });
   }
   if (parts.length === 0) return null;
-  try {
-    checkDepth(new Y.Doc(), items, maxDepth);
-  } catch (err) {
-    if (err instanceof UpdateRefused) return null;
-    throw err;
+  if (items.length > 0) {
+    try {
+      checkDepth(new Y.Doc(), items, maxDepth, stamp ? () => stamp.level : undefined);
+    } catch (err) {
+      if (err instanceof UpdateRefused) return DEPTH;
+      throw err;
+    }
   }
-  const update = mergeParts(parts);
+  // A stamped snapshot alone is served as stored: it is a Yjs encoding that passed the checks.
+  const update = stamp && parts.length === 1 ? (parts[0] as Part).update : mergeParts(parts);
   if (!update) return null;
-  return { stored, update, skip, quarantined, parts };
+  return { stored, update, skip, quarantined, parts, stamped: stamp !== null };
 }
 
 /** What a client with this state vector lacks, from the cold state (Yjs's diff when the byte merge cannot). */

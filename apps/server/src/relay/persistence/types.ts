@@ -15,6 +15,11 @@ export interface StoredRoom {
   /** merged state of every entry up to snapshotSeq, or null when the room was never compacted */
   snapshot: Uint8Array | null;
   snapshotSeq: number;
+  /**
+   * what compaction found when it checked the snapshot (persistence/snapshot-stamp.ts), stored
+   * with it and replaced with it; absent for a snapshot stored without one
+   */
+  snapshotStamp?: Uint8Array;
   /** updates appended after the snapshot, oldest first */
   updates: Uint8Array[];
   /** highest sequence number included in snapshot + updates (0 for an empty room) */
@@ -65,9 +70,10 @@ export interface DocStore {
   /**
    * Replace the room's snapshot with `snapshot` and delete its log entries with seq <= throughSeq.
    * `snapshot` must contain every entry up to throughSeq. A no-op if the stored snapshot already
-   * covers throughSeq (another instance compacted further).
+   * covers throughSeq (another instance compacted further). `stamp` is stored with the snapshot
+   * (none: the previous one is dropped); only compaction writes one, append() never does.
    */
-  compact(room: string, snapshot: Uint8Array, throughSeq: number): Promise<void>;
+  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
