@@ -9,8 +9,8 @@ import { TokenGate, type GatedSocketOwner } from '../src/token-gate.js';
 const withToken = (t: string | undefined): string => `ws://s/signal?token=${t ?? ''}`;
 
 /** Like lib0's WebsocketClient: `url` and `shouldConnect` are its own data properties. */
-function ownOwner(): GatedSocketOwner & { url: string; shouldConnect: boolean; connect: ReturnType<typeof vi.fn> } {
-  return { ws: null, url: withToken('first'), shouldConnect: true, connect: vi.fn() };
+function ownOwner(): GatedSocketOwner & { url: string; shouldConnect: boolean; connect: ReturnType<typeof vi.fn<() => void>> } {
+  return { ws: null, url: withToken('first'), shouldConnect: true, connect: vi.fn<() => void>() };
 }
 
 /** Like y-websocket's WebsocketProvider: `url` is a getter on its prototype. */
@@ -18,7 +18,7 @@ class ProtoOwner implements GatedSocketOwner {
   ws: unknown = null;
   shouldConnect = false;
   room = 'r1';
-  connect = vi.fn();
+  connect = vi.fn<() => void>();
   get url(): string {
     return `ws://s/relay/${this.room}`;
   }
