@@ -1,15 +1,16 @@
 /**
  * Well-formed updates built to hurt the relay: each class is refused with 4413 naming the limit
  * before it touches the room, counted, logged at info without a stack, and the room, its honest
- * writer and the server carry on (a newcomer gets exactly the honest document).
+ * writer and the server carry on (a newcomer gets exactly the honest document). An update Yjs
+ * cannot decode (a sub-document with null options) is refused 4400 by the same check.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { encodeRelayMessage, writeRelayQueryAwareness, writeRelayUpdate } from '@sync-suite/shared';
+import { encodeRelayMessage, Errors, writeRelayQueryAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { docUntil, metric, RawClient, stockProvider, synced, textOf } from '../../../test/fixtures/relay-clients.js';
-import { deepAnyItem, deepNesting, deleteSetOfStrangers, hugeMap, jsonItem, manySubdocs, mapAfter, mapItem, nestingStep, stringItem, updateOf } from './hostile-updates.js';
+import { deepAnyItem, deepNesting, deleteSetOfStrangers, hugeMap, jsonItem, manySubdocs, mapAfter, mapItem, nestingStep, stringItem, subdocItem, updateOf } from './hostile-updates.js';
 
 const ROOM = 'acme-conversation-hostile';
 const scope = serverPerTest();
@@ -79,6 +80,24 @@ describe('hostile relay updates', () => {
     expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: `update_${limit}` })).toBe(1);
     expect(server.logs.some((l) => l['msg'] === 'relay update refused' && l['limit'] === limit && l['level'] === 30)).toBe(true);
     await expectHealthy(server, honest);
+  });
+
+  it('a sub-document with null options (Yjs throws decoding it) is refused 4400 by the check; the room is not reloaded and its members stay connected', async () => {
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '100000' });
+    const honest = await honestRoom(server);
+    const member = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(member);
+    await member.next((m) => m.type === 'sync-step1');
+    const poison = updateOf(94, 0, [subdocItem({ root: 'm' }, 'sub', null)]);
+    expect(() => Y.applyUpdate(new Y.Doc(), poison)).toThrow(TypeError);
+    const closed = await attack(server, [poison]);
+    expect(closed.code).toBe(Errors.ERR_PROTOCOL.closeCode);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'bad_update' })).toBe(1);
+    // Refused by the check (update-reader.ts), not found out while applying (which reloads the room).
+    expect(server.logs.some((l) => l['msg'] === 'relay update refused' && l['limit'] === 'malformed' && l['level'] === 30)).toBe(true);
+    expect(server.logs.filter((l) => l['msg'] === 'update failed while applying; evicting the room')).toEqual([]);
+    await expectHealthy(server, honest);
+    expect(member.closeCode).toBeNull();
   });
 
   it('nesting built one level per update stops at RELAY_MAX_UPDATE_DEPTH; deleting the nest is harmless', async () => {

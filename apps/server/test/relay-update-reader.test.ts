@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
 import { checkUpdateCost, UpdateRefused } from '../src/relay/update-check.js';
 import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 
@@ -60,5 +61,78 @@ describe('update reader: strings checked without decoding when ASCII', () => {
   it('content bytes count ASCII strings as before: a string over RELAY_MAX_UPDATE_CONTENT_BYTES is refused', () => {
     const big = 'q'.repeat(DEFAULT_UPDATE_LIMITS.maxContentBytes + 1);
     expect(refusal(updateOf((d) => d.getText('t').insert(0, big)))).toBe('content_bytes');
+  });
+});
+
+describe('update reader: sub-document options Yjs cannot take', () => {
+  /** A sub-document item at the root array `a`, options written as `writeOptions` writes them. */
+  const subdoc = (writeOptions: (e: encoding.Encoder) => void): Uint8Array => {
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, 1); // one client
+    encoding.writeVarUint(e, 1); // one struct
+    encoding.writeVarUint(e, 9); // client
+    encoding.writeVarUint(e, 0); // clock
+    encoding.writeUint8(e, 9); // ContentDoc, no origins, parent by root name
+    encoding.writeVarUint(e, 1);
+    encoding.writeVarString(e, 'a');
+    encoding.writeVarString(e, 'guid-1');
+    writeOptions(e);
+    encoding.writeVarUint(e, 0); // empty delete set
+    return encoding.toUint8Array(e);
+  };
+  const any = (value: unknown) => (e: encoding.Encoder): void => encoding.writeAny(e, value as never);
+  /** lib0's writeAny of an object with these entries, one per key, in order (keys writeAny would refuse or reorder) */
+  const entries = (...kv: Array<[string, unknown]>) => (e: encoding.Encoder): void => {
+    encoding.writeUint8(e, 118);
+    encoding.writeVarUint(e, kv.length);
+    for (const [k, v] of kv) {
+      encoding.writeVarString(e, k);
+      encoding.writeAny(e, v as never);
+    }
+  };
+  const appliesInYjs = (u: Uint8Array): boolean => {
+    try {
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, u);
+      Y.encodeStateAsUpdate(doc);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('what Yjs writes is accepted', () => {
+    const sub = new Y.Doc({ autoLoad: true, gc: false, meta: { title: 't' } });
+    const u = updateOf((d) => d.getArray('a').push([sub, new Y.Doc()]));
+    expect(refusal(u)).toBeNull();
+    expect(refusal(subdoc(entries(['guid', 'g2'], ['collectionid', 'c'], ['shouldLoad', true], ['other', [1, { x: null }]])))).toBeNull();
+  });
+
+  it('options that are not an object, a guid that is not a string, gcFilter and __proto__ are refused (malformed)', () => {
+    const hostile: Array<[string, (e: encoding.Encoder) => void]> = [
+      ['null', any(null)],
+      ['undefined', (e) => encoding.writeUint8(e, 127)],
+      ['a number', any(5)],
+      ['a string', any('x')],
+      ['an array', any([{}])],
+      ['bytes', any(new Uint8Array(2))],
+      ['guid null', entries(['guid', null])],
+      ['guid a number', entries(['gc', true], ['guid', 5])],
+      ['gcFilter', entries(['gcFilter', true])],
+      ['__proto__', entries(['__proto__', { shouldLoad: true }])],
+    ];
+    for (const [name, write] of hostile) expect(refusal(subdoc(write)), name).toBe('malformed');
+    // The two that throw in Yjs itself (on apply; on encoding the document).
+    expect(appliesInYjs(subdoc(any(null)))).toBe(false);
+    expect(appliesInYjs(subdoc(entries(['guid', null])))).toBe(false);
+  });
+
+  it('values inside the options count toward the value depth as anywhere else', () => {
+    const nested = (levels: number): unknown => (levels === 0 ? 1 : { n: nested(levels - 1) });
+    const max = DEFAULT_UPDATE_LIMITS.maxValueDepth;
+    // The options object is one level: `meta` may open max - 1 more.
+    expect(refusal(subdoc(entries(['meta', nested(max - 2)])))).toBeNull();
+    expect(refusal(subdoc(entries(['meta', nested(max - 1)])))).toBe('value_depth');
+    expect(refusal(subdoc(any(nested(max))))).toBe('value_depth');
   });
 });

@@ -7,7 +7,11 @@
  * The gate replaces those two properties on the instance: `shouldConnect` is true only while
  * a token fetched for this attempt is waiting (otherwise reading it schedules the next attempt
  * and the stock one is skipped), and reading `url` consumes that token. When the token arrives
- * the gate calls the provider's own `connect()`, which makes the attempt.
+ * the gate calls the provider's own `connect()`, which makes the attempt. Any other read of `url`
+ * (no token waiting, or the gate closed) gets the URL the owner was made with and changes nothing:
+ * y-webrtc's disconnect() uses it as the key of its process-wide map of signaling connections
+ * (node_modules/y-webrtc/src/y-webrtc.js), so a different URL there would leave the destroyed
+ * connection in the map for the next provider with the same URL to reuse.
  *
  * The stock back-offs restart from zero whenever a socket opens, so a server that accepts the
  * socket and then refuses it (4401/4403/4409/4429) would be hammered many times a second. The
@@ -52,6 +56,7 @@ export class TokenGate {
   private proven = true;
   private readonly backoff: Backoff;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stockUrl: () => string;
 
   constructor(
     private readonly owner: GatedSocketOwner,
@@ -68,7 +73,12 @@ export class TokenGate {
         this.wanted = value;
       },
     });
-    Object.defineProperty(owner, 'url', { configurable: true, enumerable: true, get: () => this.takeUrl() });
+    // The URL the owner was made with (an own value: lib0's WebsocketClient; a prototype getter:
+    // y-websocket), read fresh each time in case the owner changes what the getter builds from.
+    const own = Object.getOwnPropertyDescriptor(owner, 'url');
+    const proto: unknown = Object.getPrototypeOf(owner);
+    this.stockUrl = () => (own ? own.value : Reflect.get(proto as object, 'url', owner)) as string;
+    Object.defineProperty(owner, 'url', { configurable: true, enumerable: true, get: () => (this.ready ? this.takeUrl() : this.stockUrl()) });
   }
 
   /** Want a connection: fetch a token, then let the provider connect (after the back-off, if due). */

@@ -211,15 +211,38 @@ export class UpdateReader {
       case 9: // Doc: guid, options
         if (++this.cost.subdocs > this.limits.maxSubdocs) this.refuse('subdocs', `more than ${this.limits.maxSubdocs} sub-documents`);
         this.key();
-        this.any();
+        this.subdocOptions();
         return 1;
       default:
         return this.refuse('malformed', `unknown content ${ref}`);
     }
   }
 
-  /** lib0 readAny without recursion, bounded in depth and size. */
-  private any(): void {
+  /**
+   * A sub-document's options. Yjs (yjs/src/structs/ContentDoc.js, createDocFromOpts) spreads them
+   * into a Doc's options and reads `opts.shouldLoad`: anything but an object (null, undefined)
+   * throws on apply, on the server and on every client. Keys it passes on unchecked are refused
+   * where a value readAny can give breaks Yjs: a `guid` that is not a string (ContentDoc.write
+   * encodes it as one: encoding the document throws), `gcFilter` (called as a function when the
+   * sub-document collects garbage), `__proto__` (not a plain object). Yjs itself writes an
+   * object with gc, autoLoad and meta only.
+   */
+  private subdocOptions(): void {
+    if (this.byte() !== 118) this.refuse('malformed', 'sub-document options that are not an object');
+    this.contentBytes(1);
+    const n = this.uint();
+    for (let i = 0; i < n; i++) {
+      const raw = this.bytes();
+      this.checkKey(raw);
+      const key = decoder.decode(raw);
+      if (key === 'gcFilter' || key === '__proto__') this.refuse('malformed', `a sub-document option ${key}`);
+      if (key === 'guid' && this.buf[this.pos] !== 119) this.refuse('malformed', 'a sub-document guid that is not a string');
+      this.any(1);
+    }
+  }
+
+  /** lib0 readAny without recursion, bounded in depth and size (`depth`: levels already open around it). */
+  private any(depth = 0): void {
     // each open level: values still to read, and whether they are object entries (key first)
     const left: number[] = [1];
     const isObject: boolean[] = [false];
@@ -243,7 +266,7 @@ export class UpdateReader {
         case 119: this.textLength(this.bytes()); break;
         case 116: this.contentBytesOf(this.bytes()); break;
         case 118: case 117: {
-          if (left.length >= this.limits.maxValueDepth) this.refuse('value_depth', `value nested deeper than ${this.limits.maxValueDepth}`);
+          if (left.length + depth >= this.limits.maxValueDepth) this.refuse('value_depth', `value nested deeper than ${this.limits.maxValueDepth}`);
           left.push(this.uint());
           isObject.push(type === 118);
           break;
@@ -290,7 +313,10 @@ export class UpdateReader {
   }
 
   private key(): void {
-    const raw = this.bytes();
+    this.checkKey(this.bytes());
+  }
+
+  private checkKey(raw: Uint8Array): void {
     if (raw.length > this.limits.maxKeyBytes) this.refuse('key_bytes', `a key or name longer than ${this.limits.maxKeyBytes} bytes`);
     this.textLength(raw);
   }
