@@ -59,6 +59,15 @@ function rawWithStep1(server: TestServer, sv: Uint8Array, room = ROOM): RawClien
   return c;
 }
 
+/** A fresh client (empty state vector) and the document its first sync step 2 makes. */
+async function freshLoad(server: TestServer, room = ROOM): Promise<{ client: RawClient; doc: Y.Doc }> {
+  const client = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()), room);
+  const { update } = (await client.next(isType('sync-step2'))) as { update: Uint8Array };
+  const doc = new Y.Doc();
+  Y.applyUpdate(doc, update);
+  return { client, doc };
+}
+
 /** Edits of 3 writers, each its own update: list entries and text typed in pieces. */
 function conversation(n: number): { updates: Uint8Array[]; doc: Y.Doc } {
   const updates: Uint8Array[] = [];
@@ -125,10 +134,7 @@ describe('cold load', () => {
       const server = await scope.start(env);
       const registry = registryOf(server);
       const answers = watchAnswers(registry);
-      const fresh = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
-      const step2 = (await fresh.next(isType('sync-step2'))) as { update: Uint8Array };
-      const doc = new Y.Doc();
-      Y.applyUpdate(doc, step2.update);
+      const { client: fresh, doc } = await freshLoad(server);
       expect(json(doc)).toBe(expected);
       expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
       // Once built, the room tells its state vector: the full document's.
@@ -180,11 +186,8 @@ describe('cold load', () => {
     const truncated = (updates[5] as Uint8Array).slice(0, 7);
     await store(registry.store, updates, 40, [huge, truncated]);
 
-    const c = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
-    const step2 = (await c.next(isType('sync-step2'))) as { update: Uint8Array };
+    const { client: c, doc } = await freshLoad(server);
     expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: true });
-    const doc = new Y.Doc();
-    Y.applyUpdate(doc, step2.update);
     expect(json(doc)).toBe(json(full));
     expect(doc.getMap('m').size).toBe(0);
     expect(await metric(server.url, 'sync_relay_quarantined_updates_total', { source: 'load' })).toBe(2);
@@ -241,10 +244,7 @@ describe('cold load', () => {
       expect(json(stock.doc)).toBe(json(full));
 
       // The other room of the same file loads cold and whole.
-      const other = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()), OTHER);
-      const otherStep2 = (await other.next(isType('sync-step2'))) as { update: Uint8Array };
-      const otherDoc = new Y.Doc();
-      Y.applyUpdate(otherDoc, otherStep2.update);
+      const { client: other, doc: otherDoc } = await freshLoad(server, OTHER);
       expect(json(otherDoc)).toBe(json(full));
       expect(answers.at(-1)).toEqual({ cold: true, emptyDoc: true, stamped: true });
       await other.next(isType('sync-step1'));
@@ -271,10 +271,7 @@ describe('cold load', () => {
       const server = await scope.start({ STORAGE: 'sqlite', DATA_DIR: dataDir, COMPACT_AFTER_UPDATES: '5' });
       const registry = registryOf(server);
       const answers = watchAnswers(registry);
-      const fresh = rawWithStep1(server, Y.encodeStateVector(new Y.Doc()));
-      const step2 = (await fresh.next(isType('sync-step2'))) as { update: Uint8Array };
-      const doc = new Y.Doc();
-      Y.applyUpdate(doc, step2.update);
+      const { doc } = await freshLoad(server);
       expect(json(doc)).toBe(json(full));
       expect(answers[0]).toEqual({ cold: true, emptyDoc: true, stamped: false });
 
