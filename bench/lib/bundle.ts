@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../deploy/bundle.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../deploy/launch.js';
 
 let built: Promise<string> | undefined;
 
@@ -24,7 +25,16 @@ export function productionBundle(): Promise<string> {
 /** An HS256 secret for the runs with auth on (the server wants at least 32 bytes). */
 export const BENCH_AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
 
-/** BENCH_NODE_FLAGS: extra node flags for our server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+/**
+ * The node flags our server ships with (deploy/launch.ts), then BENCH_NODE_FLAGS: extra flags,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes (a later V8 flag wins,
+ * e.g. `--max-semi-space-size=16` to compare with V8's default).
+ */
 export function serverNodeFlags(): string[] {
-  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+  return [...SERVER_NODE_FLAGS, ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)];
+}
+
+/** The environment our server ships with (deploy/launch.ts), for the benches to add to theirs. */
+export function serverEnv(): Record<string, string> {
+  return { ...SERVER_ENV };
 }
