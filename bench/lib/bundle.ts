@@ -1,6 +1,7 @@
 /**
- * The benchmarks run our server as it ships: deploy/bundle.ts's output started with plain
- * `node server.mjs`, not the tsx loader (which costs start-up time, memory and some CPU).
+ * The benchmarks run our server as it ships: deploy/bundle.ts's output started with node, the
+ * flags and environment of deploy/launch.ts and server.mjs, not the tsx loader (which costs
+ * start-up time, memory and some CPU).
  * Built once per process into a temporary directory outside the repository, removed at exit.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
