@@ -23,7 +23,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
-import { BENCH_AUTH_SECRET, productionBundle, serverNodeFlags } from './lib/bundle.js';
+import { BENCH_AUTH_SECRET, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
 import { listening } from './lib/listening.js';
 import { runIfMain } from './lib/main.js';
 import { pace } from './lib/pace.js';
@@ -55,7 +55,7 @@ async function servers(): Promise<Server[]> {
       start: (port, dataDir) =>
         spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], {
           cwd: dir,
-          env: { PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: 'sqlite', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_MESSAGES_PER_SECOND: '1000' },
+          env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: 'sqlite', DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_MESSAGES_PER_SECOND: '1000' },
           stdio: 'ignore',
         }),
       url: (port) => `ws://127.0.0.1:${port}/relay/${ROOM}?token=${token}`,

@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { createServerMetrics, createTurnMetrics } from '@sync-suite/shared/node';
 import { baseMetricName, metricNames } from '../deploy/ci/promql.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../deploy/launch.js';
 
 const root = join(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -87,6 +88,13 @@ describe('deploy/Dockerfile', () => {
       expect(lines.filter((l) => l.startsWith('CMD')).at(-1)).toContain(`/app/${target}.mjs`);
     });
   }
+
+  it('server: started as deploy/launch.ts says, the way the benches start the bundle', () => {
+    const lines = inherited(stages, 'server');
+    expect(JSON.parse(lines.filter((l) => l.startsWith('CMD')).at(-1)?.slice(3) ?? 'null')).toEqual(['node', ...SERVER_NODE_FLAGS, '/app/server.mjs']);
+    const env = lines.filter((l) => l.startsWith('ENV')).join(' ');
+    for (const [name, value] of Object.entries(SERVER_ENV)) expect(env).toMatch(new RegExp(`(^|\\s)${name}=${value}(\\s|$)`));
+  });
 
   it('copies only files that exist and bakes in no secret', () => {
     for (const line of stages.flatMap((s) => s.lines).filter((l) => l.startsWith('COPY') && !l.includes('--from'))) {

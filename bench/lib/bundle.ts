@@ -1,12 +1,14 @@
 /**
- * The benchmarks run our server as it ships: deploy/bundle.ts's output started with plain
- * `node server.mjs`, not the tsx loader (which costs start-up time, memory and some CPU).
+ * The benchmarks run our server as it ships: deploy/bundle.ts's output started with node, the
+ * flags and environment of deploy/launch.ts and server.mjs, not the tsx loader (which costs
+ * start-up time, memory and some CPU).
  * Built once per process into a temporary directory outside the repository, removed at exit.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../deploy/bundle.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../deploy/launch.js';
 
 let built: Promise<string> | undefined;
 
@@ -24,7 +26,16 @@ export function productionBundle(): Promise<string> {
 /** An HS256 secret for the runs with auth on (the server wants at least 32 bytes). */
 export const BENCH_AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
 
-/** BENCH_NODE_FLAGS: extra node flags for our server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+/**
+ * The node flags our server ships with (deploy/launch.ts), then BENCH_NODE_FLAGS: extra flags,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes (a later V8 flag wins,
+ * e.g. `--max-semi-space-size=16` to compare with V8's default).
+ */
 export function serverNodeFlags(): string[] {
-  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+  return [...SERVER_NODE_FLAGS, ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)];
+}
+
+/** The environment our server ships with (deploy/launch.ts), for the benches to add to theirs. */
+export function serverEnv(): Record<string, string> {
+  return { ...SERVER_ENV };
 }
