@@ -39,7 +39,7 @@ describe('docs/operations.md admin examples', () => {
     const d = new Y.Doc();
     d.getText('t').insert(0, 'hello');
     writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, Y.encodeStateAsUpdate(d))));
-    await writer.next((m) => m.type === 'update');
+    await writer.handled();
     await server.app.relayRooms.drain();
     const body = JSON.stringify({ type: 'room.changed', room: 'acme-conversation-1', at: 1, updates: 1 });
     const env = {

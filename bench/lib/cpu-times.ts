@@ -17,9 +17,12 @@ export function cpuSeconds(pid: number): number {
   return user + system;
 }
 
-/** Per thread of `pid`: name -> [user, system] CPU seconds so far (threads of one name summed). */
-export function threadCpuTimes(pid: number): Map<string, [number, number]> {
-  const out = new Map<string, [number, number]>();
+/**
+ * Per thread of `pid`, keyed by thread id: [name, user, system CPU seconds so far]. Node names
+ * every thread "node", so the id is what tells them apart; the main thread's id is `pid`.
+ */
+export function threadCpuTimes(pid: number): Map<number, [name: string, user: number, system: number]> {
+  const out = new Map<number, [string, number, number]>();
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -35,8 +38,7 @@ export function threadCpuTimes(pid: number): Map<string, [number, number]> {
     }
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const prev = out.get(name) ?? [0, 0];
-    out.set(name, [prev[0] + Number(fields[11]) / CLK_TCK, prev[1] + Number(fields[12]) / CLK_TCK]);
+    out.set(Number(tid), [name, Number(fields[11]) / CLK_TCK, Number(fields[12]) / CLK_TCK]);
   }
   return out;
 }

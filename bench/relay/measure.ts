@@ -174,7 +174,7 @@ async function phase(s: Session, rate: number, seconds: number): Promise<PhaseRe
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = cpuTimes(s.pid);
   const { delivered, expected, latencies } = s.deliveries;
-  if (threads0) printThreads(threads0, threadCpuTimes(s.pid), delivered);
+  if (threads0) printThreads(s.pid, threads0, threadCpuTimes(s.pid), delivered);
   return phaseResult({ rate, delivered, expected, elapsed, latencies, cpu: [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]], p99LimitMs: s.plan.p99LimitMs });
 }
 
@@ -206,13 +206,21 @@ export function phaseResult(p: {
   };
 }
 
-/** BENCH_THREAD_CPU: each thread's share of a phase's CPU per delivery (user/system), to see where the time goes. */
-function printThreads(before: Map<string, [number, number]>, after: Map<string, [number, number]>, delivered: number): void {
+/**
+ * BENCH_THREAD_CPU: each thread's share of a phase's CPU per delivery (user/system), busiest
+ * first, threads that used nothing left out. The main thread is the event loop; with SQLite the
+ * busiest other thread is its worker (storage/sqlite-worker.ts), with fsync in its system time.
+ */
+function printThreads(pid: number, before: ReturnType<typeof threadCpuTimes>, after: ReturnType<typeof threadCpuTimes>, delivered: number): void {
   const per = (seconds: number): string => ((seconds * 1e6) / Math.max(1, delivered)).toFixed(2);
-  const lines = [...after].map(([name, [u, sys]]) => {
-    const [u0, s0] = before.get(name) ?? [0, 0];
-    return `  ${name}: ${per(u - u0)} user + ${per(sys - s0)} sys us/delivery`;
+  const used = [...after].map(([tid, [name, u, sys]]) => {
+    const [, u0, s0] = before.get(tid) ?? [name, 0, 0];
+    return { label: tid === pid ? `main ${tid}` : `${name} ${tid}`, user: u - u0, sys: sys - s0 };
   });
+  const lines = used
+    .filter((t) => t.user + t.sys > 0)
+    .sort((x, y) => y.user + y.sys - (x.user + x.sys))
+    .map((t) => `  ${t.label}: ${per(t.user)} user + ${per(t.sys)} sys us/delivery`);
   process.stdout.write(`threads (${delivered} deliveries):\n${lines.join('\n')}\n`);
 }
 

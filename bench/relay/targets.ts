@@ -72,20 +72,37 @@ wss.on('connection', (ws, req) => {
 });
 wss.on('listening', () => console.log('forwarder ready'));`;
 
-/** Every server of the run, ours first: ours, its baseline if any, stock, the floor, Hocuspocus. */
+/**
+ * Every server of the run, ours first: ours, its baseline if any, stock, the floor, Hocuspocus.
+ * BENCH_RELAY_TARGETS (comma-separated keys: ours, baseline, stock, bare, hocuspocus) keeps only
+ * those, for quick A/B runs; unset: all of them.
+ */
 export async function relayTargets(): Promise<Target[]> {
+  const keep = targetFilter(process.env['BENCH_RELAY_TARGETS']);
   const bundleDir = await productionBundle();
   const token = await createRoomToken(BENCH_AUTH_SECRET, { sub: 'bench', rooms: ['bench-conversation-*'], ttlSeconds: 3600 });
   const baseline = process.env['BENCH_BASELINE_DIR'];
-  return [
-    ours('sync-suite /relay', { bundleDir }, token),
-    ...(baseline ? [ours('sync-suite /relay baseline', { checkout: baseline }, token)] : []),
+  const all: Array<[string, Target]> = [
+    ['ours', ours('sync-suite /relay', { bundleDir }, token)],
+    ...(baseline ? [['baseline', ours('sync-suite /relay baseline', { checkout: baseline }, token)] as [string, Target]] : []),
     ...references,
   ];
+  return all.filter(([key]) => keep(key)).map(([, t]) => t);
 }
 
-const references: Target[] = [
-  {
+const TARGET_KEYS = ['ours', 'baseline', 'stock', 'bare', 'hocuspocus'];
+
+/** Which target keys BENCH_RELAY_TARGETS keeps; an unknown key is an error (a typo would silently drop a target). */
+export function targetFilter(value: string | undefined): (key: string) => boolean {
+  if (value === undefined || value.trim() === '') return () => true;
+  const keys = value.split(',').map((k) => k.trim()).filter(Boolean);
+  const unknown = keys.filter((k) => !TARGET_KEYS.includes(k));
+  if (unknown.length > 0) throw new Error(`BENCH_RELAY_TARGETS: unknown ${unknown.join(', ')} (known: ${TARGET_KEYS.join(', ')})`);
+  return (key) => keys.includes(key);
+}
+
+const references: Array<[string, Target]> = [
+  ['stock', {
     name: '@y/websocket-server (stock)',
     start: (port) =>
       spawn(process.execPath, ['node_modules/@y/websocket-server/src/server.js'], {
@@ -96,15 +113,15 @@ const references: Target[] = [
     ready: /running at/,
     url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     hocuspocus: false,
-  },
-  {
+  }],
+  ['bare', {
     name: 'bare ws forwarder (floor)',
     start: (port) => spawn(process.execPath, ['--input-type=module', '-e', FORWARDER, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
     ready: /forwarder ready/,
     url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     hocuspocus: false,
-  },
-  {
+  }],
+  ['hocuspocus', {
     name: 'Hocuspocus',
     start: (port) =>
       spawn(
@@ -121,5 +138,5 @@ const references: Target[] = [
     ready: /hocuspocus ready/,
     url: (port) => `ws://127.0.0.1:${port}/`,
     hocuspocus: true,
-  },
+  }],
 ];

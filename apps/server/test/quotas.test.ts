@@ -57,7 +57,7 @@ describe('MAX_NEW_ROOMS_PER_SUB_PER_HOUR', () => {
     const bobs = await open(server, 'acme-conversation-n3', bob);
     await ready(bobs);
     bobs.send(updateOf(10));
-    await bobs.next((m) => m.type === 'update', 5000, 'echo');
+    await bobs.handled();
     await ready(await open(server, 'acme-conversation-n3', alice)); // now stored: not new
   });
 });

@@ -87,7 +87,7 @@ describe('relay bad input and limits', () => {
     const server = await scope.start();
     const good = await raw(`/relay/${ROOM}`);
     good.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate('intact'))));
-    await good.next((m) => m.type === 'update');
+    await good.handled();
 
     const evil = await raw(`/relay/${ROOM}`);
     const broken = textUpdate('broken').slice(0, 9);

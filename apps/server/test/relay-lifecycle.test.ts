@@ -27,11 +27,11 @@ function textUpdate(text: string): Uint8Array {
   return Y.encodeStateAsUpdate(d);
 }
 
-/** Opens a room, writes one update, waits for its echo (accepted), closes. */
+/** Opens a room, writes one update, waits until the server has handled it, closes. */
 async function touchRoom(wsUrl: string, room: string): Promise<void> {
   const c = await RawClient.connect(`${wsUrl}/relay/${room}`);
   c.send(encodeRelayMessage((e) => writeRelayUpdate(e, textUpdate(room))));
-  await c.next((m) => m.type === 'update', 5000, `echo in ${room}`);
+  await c.handled();
   c.ws.close();
   await c.closed();
 }

@@ -130,7 +130,6 @@ describe('relay presence bounds', () => {
       if (Date.now() > deadline) throw new Error('paused reader never cut off');
       await new Promise((r) => setTimeout(r, 100));
     }
-    // (the writer, which reads its own 60 MB echo in this busy process, may be cut off as well)
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     doc.destroy();
   });

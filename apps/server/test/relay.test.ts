@@ -9,6 +9,7 @@ import {
   writeRelayAwareness,
   writeRelayQueryAwareness,
   writeRelaySyncStep1,
+  writeRelaySyncStep2,
   writeRelayUpdate,
   type RelayMessage,
 } from '@sync-suite/shared';
@@ -81,7 +82,7 @@ describe('relay with stock y-websocket clients', () => {
 });
 
 describe('relay protocol (raw frames)', () => {
-  it('sends sync step 1 and known awareness on open, answers step 1, echoes updates to the sender', async () => {
+  it('sends sync step 1 and known awareness on open, answers step 1', async () => {
     await scope.start();
     const first = await raw();
     await first.next(isType('sync-step1'));
@@ -94,7 +95,7 @@ describe('relay protocol (raw frames)', () => {
 
     const update = updateOf((d) => d.getText('text').insert(0, 'raw'));
     first.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
-    await first.next(isType('update'), 5000, 'own update echoed');
+    await first.handled();
 
     const second = await raw();
     await second.next(isType('sync-step1'));
@@ -118,6 +119,30 @@ describe('relay protocol (raw frames)', () => {
     awarenessProtocol.applyAwarenessUpdate(target, removal.update, null);
     expect([...target.getStates().keys()]).toEqual([target.clientID]);
     target.destroy();
+  });
+
+  it('sends an update (or step 2) to the other connections, not back to its sender; awareness goes to the sender too', async () => {
+    await scope.start();
+    const [a, b] = [await raw(), await raw()];
+    await Promise.all([a.next(isType('sync-step1')), b.next(isType('sync-step1'))]);
+    const viaUpdate = updateOf((d) => d.getText('text').insert(0, 'by update'));
+    a.send(encodeRelayMessage((e) => writeRelayUpdate(e, viaUpdate)));
+    await b.next(isType('update'), 5000, 'update at b');
+    // A step 2 that brings something new is re-encoded as an update for the others.
+    const viaStep2 = updateOf((d) => d.getText('other').insert(0, 'by step 2'));
+    a.send(encodeRelayMessage((e) => writeRelaySyncStep2(e, viaStep2)));
+    await until(b.ws as never, 'decoded', () => b.messages.filter(isType('update')).length === 2, 5000, 'step 2 at b as an update');
+    const aw = new awarenessProtocol.Awareness(new Y.Doc());
+    aw.setLocalState({ name: 'a' });
+    a.send(encodeRelayMessage((e) => writeRelayAwareness(e, awarenessProtocol.encodeAwarenessUpdate(aw, [aw.clientID]))));
+    aw.destroy();
+
+    const whole = new Y.Doc();
+    Y.applyUpdate(whole, await a.handled());
+    expect([textOf(whole), textOf(whole, 'other')]).toEqual(['by update', 'by step 2']);
+    expect(a.messages.filter((m) => m.type === 'update')).toEqual([]);
+    expect(a.messages.filter(isType('awareness'))).toHaveLength(1); // its own presence, back
+    await b.next(isType('awareness'), 5000, 'awareness at b');
   });
 
   it('answers step 1 from storage even when it arrives before the room finished loading', async () => {

@@ -130,7 +130,8 @@ export class Room {
     checkUpdateCost(this.doc, update, this.hooks.limits); // throws UpdateRefused
     if (!this.integrate(update, origin)) return false;
     this.hooks.onAccepted(this, update);
-    this.publish(frame ?? encodeRelayMessage((e) => writeRelayUpdate(e, update)), 'update');
+    // Not back to its sender, which has it (stock clients ignore it): one write fewer per update.
+    this.publish(frame ?? encodeRelayMessage((e) => writeRelayUpdate(e, update)), 'update', origin);
     return true;
   }
 
@@ -300,9 +301,13 @@ export class Room {
     this.doc.destroy();
   }
 
-  /** To every local connection, the sender included, then to the other instances. */
-  private publish(message: Uint8Array, kind: FanoutKind): void {
-    for (const peer of this.conns.keys()) peer.send(message);
+  /**
+   * To every local connection but `except`, then to the other instances. Awareness goes to its
+   * sender too: a stock client closes a socket that heard nothing for 30 s, and when it is alone
+   * in a room its own 15 s presence renewal coming back is all it hears (docs/PROTOCOL-relay.md).
+   */
+  private publish(message: Uint8Array, kind: FanoutKind, except?: RelayPeer): void {
+    for (const peer of this.conns.keys()) if (peer !== except) peer.send(message);
     this.hooks.fanout.publish(this.name, message, kind);
   }
 
