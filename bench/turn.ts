@@ -16,7 +16,8 @@
  *   node --import tsx bench/turn.ts        (or: npm run bench -- turn)
  *   env: BENCH_TURN_CLIENTS (10), BENCH_TURN_MESSAGES (500), BENCH_TURN_BYTES (200),
  *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_WARMUP (1: rounds per
- *        server and mode run first and shown apart, not in the medians), BENCH_TURN_IDLE_S (10),
+ *        server and mode run first and shown apart, not in the medians), BENCH_TURN_FLOOR (1: also
+ *        a bare Node UDP forwarder in front of coturn, bench/lib/udp-forwarder.ts), BENCH_TURN_IDLE_S (10),
  *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
  *        BENCH_TURN_SATURATION_S (5: seconds each client sends),
@@ -51,6 +52,8 @@ export interface TurnBenchOptions {
   intervalMs: number;
   rounds: number;
   warmupRounds: number;
+  /** also measure the floor: a bare Node UDP forwarder in front of coturn (paced modes only) */
+  floor: boolean;
   idleSeconds: number;
   saturationModes: string[];
   saturationClients: number[];
@@ -59,6 +62,7 @@ export interface TurnBenchOptions {
 
 export type TurnBenchRow = Record<string, string | number>;
 
+const FLOOR = 'bare Node forwarder (floor)';
 const MODES: Record<string, string[]> = { channel: ['-c'], send: ['-c', '-s'], 'client-to-client': ['-c', '-y'] };
 
 interface Child {
@@ -148,6 +152,15 @@ async function startOurs(relayBase: number): Promise<Server> {
   return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
 }
 
+/** The floor (bench/lib/udp-forwarder.ts) in front of coturn: its own CPU is what is measured. */
+async function startFloor(coturn: Server): Promise<Server> {
+  const port = await freeUdpPort();
+  const child = start(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/udp-forwarder.ts'), String(port), String(coturn.port)]);
+  await child.waitFor(/forwarding/, 15_000);
+  await answersStun(port, serverProbe(child));
+  return { name: FLOOR, port, pid: toolPid(child), child };
+}
+
 async function startCoturn(relayBase: number, state: CoturnState): Promise<Server> {
   const port = await freeUdpPort();
   const child = start('turnserver', [
@@ -207,7 +220,7 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
   const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
   return {
     clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
-    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), warmupRounds: env('BENCH_TURN_WARMUP', 1), idleSeconds: env('BENCH_TURN_IDLE_S', 10),
+    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), warmupRounds: env('BENCH_TURN_WARMUP', 1), floor: env('BENCH_TURN_FLOOR', 1) === 1, idleSeconds: env('BENCH_TURN_IDLE_S', 10),
     saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
@@ -224,6 +237,7 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   const servers: Server[] = [];
   try {
     servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
+    if (o.floor) servers.push(await startFloor(servers[1]!));
     const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
     for (const mode of Object.keys(MODES)) {
       const samples = new Map<string, Sample[]>();
@@ -236,7 +250,7 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
       for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
       rows.push(...summarize(mode, samples, warmups));
     }
-    for (const mode of o.saturationModes) for (const s of servers) rows.push(...(await saturation(s, mode, peerPort, o)));
+    for (const mode of o.saturationModes) for (const s of servers.filter((x) => x.name !== FLOOR)) rows.push(...(await saturation(s, mode, peerPort, o)));
     return rows;
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
