@@ -15,7 +15,9 @@
  *
  *   node --import tsx bench/turn.ts        (or: npm run bench -- turn)
  *   env: BENCH_TURN_CLIENTS (10), BENCH_TURN_MESSAGES (500), BENCH_TURN_BYTES (200),
- *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_IDLE_S (10),
+ *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_WARMUP (1: rounds per
+ *        server and mode run first and shown apart, not in the medians), BENCH_TURN_FLOOR (1: also
+ *        a bare Node UDP forwarder in front of coturn, bench/lib/udp-forwarder.ts), BENCH_TURN_IDLE_S (10),
  *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
  *        BENCH_TURN_SATURATION_S (5: seconds each client sends),
@@ -34,8 +36,11 @@ import { runIfMain } from './lib/main.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SECRET = 'bench-turn-secret-0123456789';
-/** every child process is killed after this long, whatever happens */
-const BOUND_S = 600;
+/**
+ * every child process is killed after this long, whatever happens: the servers live for the whole
+ * run (warm-up and floor rounds, then the saturation ramps), which went past 600 s on 2 cores
+ */
+const BOUND_S = 1800;
 /**
  * Relay ports per server: allocations whose client ended without a Refresh of lifetime 0 hold
  * their port for the allocation lifetime, and the saturation steps add a hundred clients per
@@ -49,6 +54,9 @@ export interface TurnBenchOptions {
   bytes: number;
   intervalMs: number;
   rounds: number;
+  warmupRounds: number;
+  /** also measure the floor: a bare Node UDP forwarder in front of coturn (paced modes only) */
+  floor: boolean;
   idleSeconds: number;
   saturationModes: string[];
   saturationClients: number[];
@@ -57,6 +65,7 @@ export interface TurnBenchOptions {
 
 export type TurnBenchRow = Record<string, string | number>;
 
+const FLOOR = 'bare Node forwarder (floor)';
 const MODES: Record<string, string[]> = { channel: ['-c'], send: ['-c', '-s'], 'client-to-client': ['-c', '-y'] };
 
 interface Child {
@@ -146,6 +155,15 @@ async function startOurs(relayBase: number): Promise<Server> {
   return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
 }
 
+/** The floor (bench/lib/udp-forwarder.ts) in front of coturn: its own CPU is what is measured. */
+async function startFloor(coturn: Server): Promise<Server> {
+  const port = await freeUdpPort();
+  const child = start(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/udp-forwarder.ts'), String(port), String(coturn.port)]);
+  await child.waitFor(/forwarding/, 15_000);
+  await answersStun(port, serverProbe(child));
+  return { name: FLOOR, port, pid: toolPid(child), child };
+}
+
 async function startCoturn(relayBase: number, state: CoturnState): Promise<Server> {
   const port = await freeUdpPort();
   const child = start('turnserver', [
@@ -170,6 +188,8 @@ interface Sample {
   received: number;
   cpu: number;
   wall: number;
+  /** uclient's "Total transmit time" (whole seconds): from the first client's start to the end */
+  transmitS: number;
 }
 
 async function load(server: Server, mode: string, peerPort: number, o: Load): Promise<Sample> {
@@ -191,7 +211,8 @@ async function load(server: Server, mode: string, peerPort: number, o: Load): Pr
   const totals = /start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)/.exec(out);
   if (code !== 0 || !totals) throw new Error(`uclient against ${server.name} (${mode}) exited ${code}\n${out.slice(-1500)}`);
   const [sent, received] = [Number(totals[1]), Number(totals[2])];
-  return { sent, received, cpu, wall };
+  const transmitS = Number(/Total transmit time is (\d+)/.exec(out)?.[1] ?? 0);
+  return { sent, received, cpu, wall, transmitS };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -202,7 +223,7 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
   const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
   return {
     clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
-    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), idleSeconds: env('BENCH_TURN_IDLE_S', 10),
+    intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), warmupRounds: env('BENCH_TURN_WARMUP', 1), floor: env('BENCH_TURN_FLOOR', 1) === 1, idleSeconds: env('BENCH_TURN_IDLE_S', 10),
     saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
@@ -219,14 +240,20 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   const servers: Server[] = [];
   try {
     servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
+    if (o.floor) servers.push(await startFloor(servers[1]!));
     const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
     for (const mode of Object.keys(MODES)) {
       const samples = new Map<string, Sample[]>();
+      const warmups = new Map<string, Sample[]>();
+      // Warm-up rounds first (shown in their own column, not in the medians): our server's first
+      // allocations and datagrams of a mode run cold JavaScript (its control plane cost about 130 ms
+      // per 10 allocations on the first round, 40-60 ms once compiled); a relay runs for days.
+      for (let r = 0; r < o.warmupRounds; r++) for (const s of servers) warmups.set(s.name, [...(warmups.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
       // alternate servers round by round, so drift on a shared machine hits both alike
       for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
-      rows.push(...summarize(mode, samples));
+      rows.push(...summarize(mode, samples, warmups));
     }
-    for (const mode of o.saturationModes) for (const s of servers) rows.push(...(await saturation(s, mode, peerPort, o)));
+    for (const mode of o.saturationModes) for (const s of servers.filter((x) => x.name !== FLOOR)) rows.push(...(await saturation(s, mode, peerPort, o)));
     return rows;
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
@@ -268,6 +295,8 @@ async function saturation(server: Server, mode: string, peerPort: number, o: Tur
       server: server.name, mode: `saturation ${mode}`, sent: sample.sent, received: sample.received, loss_pct: round(loss),
       cpu_s: round(sample.cpu), cpu_us_per_msg: round((sample.cpu * 1e6) / Math.max(1, sample.received)), wall_s: round(sample.wall),
       offered_msgs_per_s: clients * 1000,
+      // what uclient managed: at the top of the ramp it cannot send at the offered rate itself
+      sent_msgs_per_s: sample.transmitS > 0 ? Math.round(sample.sent / sample.transmitS) : '',
     });
     if (loss >= 1) break;
     best = clients * 1000;
@@ -278,17 +307,20 @@ async function saturation(server: Server, mode: string, peerPort: number, o: Tur
   return rows;
 }
 
-function summarize(mode: string, samples: Map<string, Sample[]>): TurnBenchRow[] {
+function summarize(mode: string, samples: Map<string, Sample[]>, warmups: Map<string, Sample[]>): TurnBenchRow[] {
+  const perMessage = (s: Sample) => (s.cpu * 1e6) / Math.max(1, s.received);
   const rows = [...samples].map(([server, list]) => {
     const sent = list.reduce((a, s) => a + s.sent, 0);
     const received = list.reduce((a, s) => a + s.received, 0);
-    const perMsg = list.map((s) => (s.cpu * 1e6) / Math.max(1, s.received));
+    const perMsg = list.map(perMessage);
     return {
       server, mode, sent, received, loss_pct: round((100 * (sent - received)) / sent),
       loss_rounds: list.map((s) => s.sent - s.received).join('/'),
       cpu_s: round(median(list.map((s) => s.cpu))), cpu_us_per_msg: round(median(perMsg)),
       cpu_us_rounds: perMsg.map((x) => round(x, 2)).join('/'),
       cpu_vs_coturn: 0 as number | string, wall_s: round(median(list.map((s) => s.wall))),
+      warmup_cpu_us: (warmups.get(server) ?? []).map((s) => round(perMessage(s), 2)).join('/'),
+      warmup_loss: (warmups.get(server) ?? []).map((s) => s.sent - s.received).join('/'),
     };
   });
   const coturn = rows.find((r) => r.server === 'coturn');
