@@ -7,6 +7,7 @@ import type { RawData, WebSocket } from 'ws';
 import { closeReason, closeWith, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
 import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
+import type { LiveSocket } from '../auth/live-sockets.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
@@ -39,8 +40,8 @@ export class RelayConnection implements RelayPeer {
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
-  /** unregisters from the live sockets (token expiry and revocation) */
-  private unregister: (() => void) | null = null;
+  /** this connection's entry in the live sockets (token expiry and revocation) */
+  private liveEntry: LiveSocket | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
@@ -99,13 +100,14 @@ export class RelayConnection implements RelayPeer {
     }
     if (this.closed) return registry.leave(this.room, this);
     if (!(await this.mayOpen(this.room, auth.claims.sub)) || this.closed) return;
-    this.unregister = ctx.live.add({
+    this.liveEntry = {
       sub: auth.claims.sub,
       jti: auth.claims.jti,
       exp: auth.claims.exp,
       endpoint: 'relay',
       close: (code) => this.deny(...closeWith(code)),
-    });
+    };
+    ctx.live.add(this.liveEntry);
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
@@ -276,8 +278,8 @@ export class RelayConnection implements RelayPeer {
 
   private onClose(): void {
     this.closed = true;
-    this.unregister?.();
-    this.unregister = null;
+    if (this.liveEntry) this.deps.ctx.live.remove(this.liveEntry);
+    this.liveEntry = null;
     if (this.queryTimer) clearTimeout(this.queryTimer);
     this.queryTimer = null;
     this.deps.ctx.metrics.relayConnections.dec();
