@@ -8,7 +8,7 @@ import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@syn
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
-import type { ConnLog } from '../ws/conn-log.js';
+import { ConnLog } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
@@ -47,12 +47,13 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
+  /** made on the first line logged (idle connections log nothing; see log) */
+  private logState: ConnLog | null = null;
 
   constructor(
     readonly id: string,
     private readonly socket: WebSocket,
     private readonly deps: SignalingDeps,
-    readonly log: ConnLog,
   ) {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
     deps.metrics.signalingConnections.inc();
@@ -62,6 +63,11 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     socket.on('message', onMessage);
     socket.on('error', onError);
     socket.on('close', onClose);
+  }
+
+  /** The logger with `conn` and `endpoint` bindings: made when first used, as a held ConnLog and its bindings cost about 100 B. */
+  get log(): ConnLog {
+    return (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' }));
   }
 
   get topics(): ReadonlySet<string> {
