@@ -8,7 +8,7 @@ import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@syn
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
-import { ConnLog } from '../ws/conn-log.js';
+import { ConnLog, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
@@ -27,12 +27,12 @@ function onMessage(this: WebSocket, data: RawData): void {
   bySocket.get(this)?.onFrame(data);
 }
 function onError(this: WebSocket, err: Error): void {
-  bySocket.get(this)?.log.debug({ detail: err.message }, 'signaling socket error');
+  bySocket.get(this)?.debug({ detail: err.message }, 'signaling socket error');
 }
 function onClose(this: WebSocket, code: number): void {
   const conn = bySocket.get(this);
   if (!conn) return;
-  conn.log.debug({ code }, 'signaling socket closed');
+  conn.debug({ code }, 'signaling socket closed');
   conn.teardown();
 }
 
@@ -47,7 +47,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
-  /** made on the first line logged (idle connections log nothing; see log) */
+  /** made on the first line written (idle connections write none; see debug) */
   private logState: ConnLog | null = null;
 
   constructor(
@@ -65,9 +65,13 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     socket.on('close', onClose);
   }
 
-  /** The logger with `conn` and `endpoint` bindings: made when first used, as a held ConnLog and its bindings cost about 100 B. */
-  get log(): ConnLog {
-    return (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' }));
+  /**
+   * Every line this connection writes is at debug level, with `conn` and `endpoint` bindings; the
+   * ConnLog is made on the first line written, as a held ConnLog and its bindings cost about 100 B.
+   */
+  debug(obj: object | string, msg?: string): void {
+    if (!levelEnabled(this.deps.log, 'debug')) return;
+    (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' })).debug(obj, msg);
   }
 
   get topics(): ReadonlySet<string> {
@@ -109,7 +113,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     if (this.state !== 'authenticating') return;
     this.claims = claims;
     this.state = 'open';
-    this.log.debug({ sub: claims.sub }, 'signaling connection authenticated');
+    this.debug({ sub: claims.sub }, 'signaling connection authenticated');
     this.deps.live.add(this);
     if (this.state !== 'open') return; // revoked while it was being verified
     const queued = this.pending;
@@ -122,7 +126,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
 
   refuse(r: Refusal): void {
     if (this.state === 'closed') return;
-    this.log.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
+    this.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
     this.teardown();
     closeForCause(this.socket, this.deps.metrics, r);
   }
@@ -132,7 +136,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
       // A receiver that does not read would grow server memory without bound.
       this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
-      this.log.debug('slow signaling receiver dropped');
+      this.debug('slow signaling receiver dropped');
       this.teardown();
       this.socket.terminate();
       return;
