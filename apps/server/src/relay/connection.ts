@@ -36,6 +36,19 @@ export interface RelayDeps {
 }
 
 export class RelayConnection implements RelayPeer {
+  // One listener of each kind for every socket (`this` is the socket), not three closures per
+  // connection: an idle connection's cost is what it holds (docs/benchmarks.md, memory).
+  private static readonly bySocket = new WeakMap<WebSocket, RelayConnection>();
+  private static readonly onSocketMessage = function (this: WebSocket, data: RawData): void {
+    RelayConnection.bySocket.get(this)?.onMessage(data);
+  };
+  private static readonly onSocketClose = function (this: WebSocket): void {
+    RelayConnection.bySocket.get(this)?.onClose();
+  };
+  private static readonly onSocketError = function (this: WebSocket, err: Error): void {
+    RelayConnection.bySocket.get(this)?.log.debug({ detail: err.message }, 'relay socket error');
+  };
+
   private room: Room | null = null;
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
@@ -64,9 +77,10 @@ export class RelayConnection implements RelayPeer {
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.output = new TurnOutput(ws, deps.turns);
-    ws.on('message', (data) => this.onMessage(data));
-    ws.on('close', () => this.onClose()); // ws emits 'close' once; `once` would add a wrapper per socket
-    ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
+    RelayConnection.bySocket.set(ws, this);
+    ws.on('message', RelayConnection.onSocketMessage);
+    ws.on('close', RelayConnection.onSocketClose); // ws emits 'close' once; `once` would add a wrapper per socket
+    ws.on('error', RelayConnection.onSocketError);
     deps.keepalive.watch(ws);
   }
 
