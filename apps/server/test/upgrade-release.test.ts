@@ -45,4 +45,29 @@ describe('upgrade request release', () => {
     expect(relay.ws.readyState).toBe(WebSocket.OPEN);
     expect(signal.readyState).toBe(WebSocket.OPEN);
   });
+
+  // An idle connection's cost is what it holds (docs/benchmarks.md, memory): the listeners on a
+  // /signal socket are shared functions (signaling/connection.ts, ws/upgrade-hooks.ts), not
+  // closures made per socket.
+  it('idle /signal sockets share every listener', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const token = await testToken('u1', ['acme-conversation-*'], { ttlSeconds: 60 });
+    for (let i = 0; i < 2; i++) {
+      const signal = new WebSocket(`${server.wsUrl}/signal?token=${token}`);
+      scope.track({ close: () => signal.terminate() });
+      await once(signal, 'open');
+      signal.send(JSON.stringify({ type: 'subscribe', topics: ['acme-conversation-shared'] }));
+      signal.send(JSON.stringify({ type: 'ping' }));
+      await once(signal, 'message'); // authenticated and subscribed: the pong comes after both
+    }
+    const [a, b] = [...server.app.websocketServer.clients];
+    // ws's own client tracking (WebSocketServer's clients Set) adds a 'close' closure per socket.
+    const perSocket: Record<string, number> = { message: 0, close: 1, error: 0, pong: 0 };
+    for (const [event, allowed] of Object.entries(perSocket)) {
+      const mine = a?.listeners(event) ?? [];
+      const theirs = b?.listeners(event) ?? [];
+      expect(mine.length, event).toBeGreaterThan(0);
+      expect(mine.filter((listener) => !theirs.includes(listener)), event).toHaveLength(allowed);
+    }
+  });
 });

@@ -7,6 +7,7 @@ import type { RawData, WebSocket } from 'ws';
 import { closeReason, closeWith, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
 import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
+import type { LiveSocket } from '../auth/live-sockets.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
@@ -35,12 +36,25 @@ export interface RelayDeps {
 }
 
 export class RelayConnection implements RelayPeer {
+  // One listener of each kind for every socket (`this` is the socket), not three closures per
+  // connection: an idle connection's cost is what it holds (docs/benchmarks.md, memory).
+  private static readonly bySocket = new WeakMap<WebSocket, RelayConnection>();
+  private static readonly onSocketMessage = function (this: WebSocket, data: RawData): void {
+    RelayConnection.bySocket.get(this)?.onMessage(data);
+  };
+  private static readonly onSocketClose = function (this: WebSocket): void {
+    RelayConnection.bySocket.get(this)?.onClose();
+  };
+  private static readonly onSocketError = function (this: WebSocket, err: Error): void {
+    RelayConnection.bySocket.get(this)?.log.debug({ detail: err.message }, 'relay socket error');
+  };
+
   private room: Room | null = null;
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
-  /** unregisters from the live sockets (token expiry and revocation) */
-  private unregister: (() => void) | null = null;
+  /** this connection's entry in the live sockets (token expiry and revocation) */
+  private liveEntry: LiveSocket | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
@@ -63,9 +77,10 @@ export class RelayConnection implements RelayPeer {
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.output = new TurnOutput(ws, deps.turns);
-    ws.on('message', (data) => this.onMessage(data));
-    ws.on('close', () => this.onClose()); // ws emits 'close' once; `once` would add a wrapper per socket
-    ws.on('error', (err) => this.log.debug({ detail: err.message }, 'relay socket error'));
+    RelayConnection.bySocket.set(ws, this);
+    ws.on('message', RelayConnection.onSocketMessage);
+    ws.on('close', RelayConnection.onSocketClose); // ws emits 'close' once; `once` would add a wrapper per socket
+    ws.on('error', RelayConnection.onSocketError);
     deps.keepalive.watch(ws);
   }
 
@@ -99,13 +114,14 @@ export class RelayConnection implements RelayPeer {
     }
     if (this.closed) return registry.leave(this.room, this);
     if (!(await this.mayOpen(this.room, auth.claims.sub)) || this.closed) return;
-    this.unregister = ctx.live.add({
+    this.liveEntry = {
       sub: auth.claims.sub,
       jti: auth.claims.jti,
       exp: auth.claims.exp,
       endpoint: 'relay',
       close: (code) => this.deny(...closeWith(code)),
-    });
+    };
+    ctx.live.add(this.liveEntry);
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
@@ -276,8 +292,8 @@ export class RelayConnection implements RelayPeer {
 
   private onClose(): void {
     this.closed = true;
-    this.unregister?.();
-    this.unregister = null;
+    if (this.liveEntry) this.deps.ctx.live.remove(this.liveEntry);
+    this.liveEntry = null;
     if (this.queryTimer) clearTimeout(this.queryTimer);
     this.queryTimer = null;
     this.deps.ctx.metrics.relayConnections.dec();

@@ -20,6 +20,7 @@ import {
   type SealedClientMessage,
 } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
+import type { LiveSocket } from '../auth/live-sockets.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
@@ -63,8 +64,8 @@ export class SealedConnection implements SealedPeer {
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
   private readonly throttle: ReadThrottle;
-  /** unregisters from the live sockets (token expiry and revocation) */
-  private unregister: (() => void) | null = null;
+  /** this connection's entry in the live sockets (token expiry and revocation) */
+  private liveEntry: LiveSocket | null = null;
   private readonly output: TurnOutput;
 
   constructor(
@@ -93,7 +94,8 @@ export class SealedConnection implements SealedPeer {
     onAdmitted?.();
     // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
     const { claims } = admission;
-    this.unregister = this.deps.ctx.live.add({ sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', close: (code) => this.close(...closeWith(code)) });
+    this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', close: (code) => this.close(...closeWith(code)) };
+    this.deps.ctx.live.add(this.liveEntry);
     this.roomName = roomName;
     this.sub = claims.sub;
     this.writable = !admission.readOnly;
@@ -324,8 +326,8 @@ export class SealedConnection implements SealedPeer {
 
   private onClose(): void {
     this.state = 'closed';
-    this.unregister?.();
-    this.unregister = null;
+    if (this.liveEntry) this.deps.ctx.live.remove(this.liveEntry);
+    this.liveEntry = null;
     this.deps.ctx.metrics.sealedConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

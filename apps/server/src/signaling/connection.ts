@@ -4,43 +4,103 @@
  * either side) removes the connection from every topic exactly once.
  */
 import type { RawData, WebSocket } from 'ws';
-import { readSignalingMessage, type RoomTokenClaims } from '@sync-suite/shared';
+import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
-import type { ConnLog } from '../ws/conn-log.js';
+import { ConnLog, levelEnabled } from '../ws/conn-log.js';
+import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
 
 type State = 'authenticating' | 'open' | 'closed';
 
-export class SignalingConnection implements HandlerConnection {
-  readonly topics = new Set<string>();
-  claims: RoomTokenClaims = { sub: '', exp: 0, rooms: [], scope: 'read' };
+/** Claims before the token is verified: they cover nothing, and are shared (one object, not one per socket). */
+const NO_CLAIMS: RoomTokenClaims = Object.freeze({ sub: '', exp: 0, rooms: Object.freeze([]) as unknown as string[], scope: 'read' });
+const NO_TOPICS: ReadonlySet<string> = new Set<string>();
+
+// One listener of each kind for every socket (`this` is the socket), not three closures per
+// connection: an idle connection's cost is what it holds (docs/benchmarks.md, memory).
+const bySocket = new WeakMap<WebSocket, SignalingConnection>();
+function onMessage(this: WebSocket, data: RawData): void {
+  bySocket.get(this)?.onFrame(data);
+}
+function onError(this: WebSocket, err: Error): void {
+  bySocket.get(this)?.debug({ detail: err.message }, 'signaling socket error');
+}
+function onClose(this: WebSocket, code: number): void {
+  const conn = bySocket.get(this);
+  if (!conn) return;
+  conn.debug({ code }, 'signaling socket closed');
+  conn.teardown();
+}
+
+/** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
+export class SignalingConnection implements HandlerConnection, LiveSocket {
+  claims: RoomTokenClaims = NO_CLAIMS;
+  /** made on the first subscribe */
+  private topicSet: Set<string> | null = null;
   private state: State = 'authenticating';
-  private pending: Buffer[] = [];
+  /** frames received while the token is verified; made on the first */
+  private pending: Buffer[] | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
-  private unregister: (() => void) | null = null;
+  /** made on the first line written (idle connections write none; see debug) */
+  private logState: ConnLog | null = null;
 
   constructor(
     readonly id: string,
     private readonly socket: WebSocket,
     private readonly deps: SignalingDeps,
-    private readonly log: ConnLog,
   ) {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
     deps.metrics.signalingConnections.inc();
     deps.keepalive.watch(socket);
+    bySocket.set(socket, this);
     // Attached synchronously: frames that arrive while the token is checked are queued.
-    socket.on('message', (data) => this.onFrame(data));
-    socket.on('error', (err) => this.log.debug({ detail: err.message }, 'signaling socket error'));
-    socket.on('close', (code) => {
-      this.log.debug({ code }, 'signaling socket closed');
-      this.teardown();
-    });
+    socket.on('message', onMessage);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  }
+
+  /**
+   * Every line this connection writes is at debug level, with `conn` and `endpoint` bindings; the
+   * ConnLog is made on the first line written, as a held ConnLog and its bindings cost about 100 B.
+   */
+  debug(obj: object | string, msg?: string): void {
+    if (!levelEnabled(this.deps.log, 'debug')) return;
+    (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' })).debug(obj, msg);
+  }
+
+  get topics(): ReadonlySet<string> {
+    return this.topicSet ?? NO_TOPICS;
+  }
+
+  addTopic(topic: string): void {
+    (this.topicSet ??= new Set()).add(topic);
+  }
+
+  deleteTopic(topic: string): boolean {
+    return this.topicSet?.delete(topic) ?? false;
+  }
+
+  // LiveSocket: read from the verified claims.
+  get sub(): string {
+    return this.claims.sub;
+  }
+  get jti(): string | undefined {
+    return this.claims.jti;
+  }
+  get exp(): number {
+    return this.claims.exp;
+  }
+  get endpoint(): 'signal' {
+    return 'signal';
+  }
+  close(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void {
+    this.refuse(refusal(code, code === 'ERR_TOKEN_EXPIRED' ? 'token_expired' : 'token_revoked'));
   }
 
   /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
@@ -53,18 +113,12 @@ export class SignalingConnection implements HandlerConnection {
     if (this.state !== 'authenticating') return;
     this.claims = claims;
     this.state = 'open';
-    this.log.debug({ sub: claims.sub }, 'signaling connection authenticated');
-    this.unregister = this.deps.live.add({
-      sub: claims.sub,
-      jti: claims.jti,
-      exp: claims.exp,
-      endpoint: 'signal',
-      close: (code) => this.refuse(refusal(code, code === 'ERR_TOKEN_EXPIRED' ? 'token_expired' : 'token_revoked')),
-    });
+    this.debug({ sub: claims.sub }, 'signaling connection authenticated');
+    this.deps.live.add(this);
     if (this.state !== 'open') return; // revoked while it was being verified
     const queued = this.pending;
-    this.pending = [];
-    for (const data of queued) {
+    this.pending = null;
+    if (queued) for (const data of queued) {
       if (this.state !== 'open') break;
       this.process(data);
     }
@@ -72,7 +126,7 @@ export class SignalingConnection implements HandlerConnection {
 
   refuse(r: Refusal): void {
     if (this.state === 'closed') return;
-    this.log.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
+    this.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
     this.teardown();
     closeForCause(this.socket, this.deps.metrics, r);
   }
@@ -82,7 +136,7 @@ export class SignalingConnection implements HandlerConnection {
     if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
       // A receiver that does not read would grow server memory without bound.
       this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
-      this.log.debug('slow signaling receiver dropped');
+      this.debug('slow signaling receiver dropped');
       this.teardown();
       this.socket.terminate();
       return;
@@ -95,7 +149,8 @@ export class SignalingConnection implements HandlerConnection {
     if (this.state === 'open') this.socket.send(text);
   }
 
-  private onFrame(raw: RawData): void {
+  /** @internal called by the shared 'message' listener */
+  onFrame(raw: RawData): void {
     if (this.state === 'closed') return;
     this.deps.keepalive.touch(this.socket);
     const data = rawDataToBuffer(raw);
@@ -104,7 +159,7 @@ export class SignalingConnection implements HandlerConnection {
     if (pace === 'abuse') return this.refuse(refusal('ERR_RATE_LIMITED', 'rate_limited'));
     if (pace === 'slow' && this.throttle.pause()) this.deps.metrics.rateLimitPauses.inc({ endpoint: 'signal' });
     if (this.state === 'authenticating') {
-      this.pending.push(data);
+      (this.pending ??= []).push(data);
       return;
     }
     this.process(data);
@@ -120,14 +175,13 @@ export class SignalingConnection implements HandlerConnection {
   }
 
   /** Idempotent: leave every topic, update the gauge. */
-  private teardown(): void {
+  teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.unregister?.();
-    this.unregister = null;
-    this.pending = [];
-    for (const topic of this.topics) this.deps.bus.leave(topic, this);
-    this.topics.clear();
+    this.deps.live.remove(this);
+    this.pending = null;
+    if (this.topicSet) for (const topic of this.topicSet) this.deps.bus.leave(topic, this);
+    this.topicSet = null;
     this.deps.metrics.signalingConnections.dec();
   }
 }

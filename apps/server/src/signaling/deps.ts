@@ -1,4 +1,5 @@
 /** What every signaling connection shares: the topic bus, auth, limits and metrics. */
+import type { FastifyBaseLogger } from 'fastify';
 import type { RoomNamePolicy } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import type { Authenticator } from '../auth/authenticate.js';
@@ -31,6 +32,8 @@ export interface SignalingDeps {
   keepalive: Keepalive;
   /** where authenticated sockets register, to be closed on token expiry or revocation */
   live: LiveSockets;
+  /** the server's logger, parent of each connection's ConnLog */
+  log: FastifyBaseLogger;
   /** holds each receiver's frames of one turn for one write (ws/turn-cork.ts) */
   corks: TurnCork;
 }

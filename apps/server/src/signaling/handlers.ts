@@ -10,7 +10,10 @@ import type { TopicMember } from './topic-bus.js';
 export interface HandlerConnection extends TopicMember {
   readonly claims: RoomTokenClaims;
   /** topics this connection is subscribed to (the other side of the bus's membership) */
-  readonly topics: Set<string>;
+  readonly topics: ReadonlySet<string>;
+  addTopic(topic: string): void;
+  /** false when the connection did not hold the topic */
+  deleteTopic(topic: string): boolean;
   sendText(text: string): void;
 }
 
@@ -48,7 +51,7 @@ function subscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[
   }
   for (const topic of fresh) {
     if (deps.bus.join(topic, conn) === 'full') return refusal('ERR_ROOM_FULL', 'room_full');
-    conn.topics.add(topic);
+    conn.addTopic(topic);
   }
   return undefined;
 }
@@ -56,7 +59,7 @@ function subscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[
 /** Topics the connection does not hold are ignored, as the stock server does. */
 function unsubscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[]): undefined {
   for (const topic of topics) {
-    if (conn.topics.delete(topic)) deps.bus.leave(topic, conn);
+    if (conn.deleteTopic(topic)) deps.bus.leave(topic, conn);
   }
   return undefined;
 }

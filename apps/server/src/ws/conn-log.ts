@@ -43,7 +43,7 @@ export class ConnLog {
   }
 
   private write(level: Level, obj: object | string, msg: string | undefined): void {
-    if ((LEVELS[level] as number) < (LEVELS[this.parent.level] ?? Infinity)) return;
+    if (!levelEnabled(this.parent, level)) return;
     const log = (this.child ??= this.parent.child(this.bindings));
     if (typeof obj === 'string') log[level](obj);
     else log[level](obj, msg);
@@ -54,6 +54,11 @@ export class ConnLog {
  * A connection id: a UUID as one flat string. randomUUID builds it by concatenation, a tree of
  * about twenty pieces (some 400 bytes) that a connection would keep for its whole life.
  */
+/** Whether a line at this level would be written: lets a caller skip making a ConnLog at all. */
+export function levelEnabled(parent: FastifyBaseLogger, level: Level): boolean {
+  return (LEVELS[level] as number) >= (LEVELS[parent.level] ?? Infinity);
+}
+
 export function connId(): string {
   return ownString(randomUUID());
 }

@@ -52,8 +52,23 @@ export function releaseUpgrade(app: FastifyInstance, socket: WebSocket, endpoint
   // Ours goes on before theirs comes off: removing an event's last listener deletes the key from
   // ws's listener table, which turns it into a slower, larger dictionary for the socket's life.
   const theirs = socket.listeners('error');
-  socket.on('error', (err) => onSocketError(app, err, socket, endpoint));
+  socket.on('error', errorListener(app, endpoint));
   for (const listener of theirs) socket.off('error', listener as (err: Error) => void);
+}
+
+/** One 'error' listener per app and endpoint (`this` is the socket), not a closure per socket. */
+const errorListeners = new WeakMap<FastifyInstance, Map<string, (this: WebSocket, err: Error) => void>>();
+function errorListener(app: FastifyInstance, endpoint: string): (this: WebSocket, err: Error) => void {
+  let byEndpoint = errorListeners.get(app);
+  if (!byEndpoint) errorListeners.set(app, (byEndpoint = new Map()));
+  let listener = byEndpoint.get(endpoint);
+  if (!listener) {
+    listener = function (this: WebSocket, err: Error): void {
+      onSocketError(app, err, this, endpoint);
+    };
+    byEndpoint.set(endpoint, listener);
+  }
+  return listener;
 }
 
 /** ws reports what the peer did wrong (WS_ERR_* codes) or a socket failure (ECONNRESET, EPIPE). */

@@ -10,7 +10,7 @@ import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
-import { ConnLog, connId } from '../../ws/conn-log.js';
+import { connId } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { TurnCork } from '../../ws/turn-cork.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
@@ -49,6 +49,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
     corks: new TurnCork(),
+    log: app.sync.log,
   };
 }
 
@@ -59,7 +60,7 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
   // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
   const id = connId();
-  const conn = new SignalingConnection(id, socket, deps, new ConnLog(app.sync.log, { conn: id, endpoint: 'signal' }));
+  const conn = new SignalingConnection(id, socket, deps);
   deps.auth
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
