@@ -9,6 +9,7 @@ import type { RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
+import { SharedListeners } from '../ws/shared-listeners.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
@@ -36,18 +37,11 @@ export interface RelayDeps {
 }
 
 export class RelayConnection implements RelayPeer {
-  // One listener of each kind for every socket (`this` is the socket), not three closures per
-  // connection: an idle connection's cost is what it holds (docs/benchmarks.md, memory).
-  private static readonly bySocket = new WeakMap<WebSocket, RelayConnection>();
-  private static readonly onSocketMessage = function (this: WebSocket, data: RawData): void {
-    RelayConnection.bySocket.get(this)?.onMessage(data);
-  };
-  private static readonly onSocketClose = function (this: WebSocket): void {
-    RelayConnection.bySocket.get(this)?.onClose();
-  };
-  private static readonly onSocketError = function (this: WebSocket, err: Error): void {
-    RelayConnection.bySocket.get(this)?.log.debug({ detail: err.message }, 'relay socket error');
-  };
+  private static readonly listeners = new SharedListeners<RelayConnection>({
+    message: (conn, data) => conn.onMessage(data),
+    close: (conn) => conn.onClose(),
+    error: (conn, err) => conn.log.debug({ detail: err.message }, 'relay socket error'),
+  });
 
   private room: Room | null = null;
   private queue: Uint8Array[] | null = [];
@@ -77,10 +71,7 @@ export class RelayConnection implements RelayPeer {
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.output = new TurnOutput(ws, deps.turns);
-    RelayConnection.bySocket.set(ws, this);
-    ws.on('message', RelayConnection.onSocketMessage);
-    ws.on('close', RelayConnection.onSocketClose); // ws emits 'close' once; `once` would add a wrapper per socket
-    ws.on('error', RelayConnection.onSocketError);
+    RelayConnection.listeners.attach(ws, this);
     deps.keepalive.watch(ws);
   }
 

@@ -8,6 +8,7 @@ import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@syn
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
+import { SharedListeners } from '../ws/shared-listeners.js';
 import { ConnLog, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
@@ -20,21 +21,14 @@ type State = 'authenticating' | 'open' | 'closed';
 const NO_CLAIMS: RoomTokenClaims = Object.freeze({ sub: '', exp: 0, rooms: Object.freeze([]) as unknown as string[], scope: 'read' });
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
-// One listener of each kind for every socket (`this` is the socket), not three closures per
-// connection: an idle connection's cost is what it holds (docs/benchmarks.md, memory).
-const bySocket = new WeakMap<WebSocket, SignalingConnection>();
-function onMessage(this: WebSocket, data: RawData): void {
-  bySocket.get(this)?.onFrame(data);
-}
-function onError(this: WebSocket, err: Error): void {
-  bySocket.get(this)?.debug({ detail: err.message }, 'signaling socket error');
-}
-function onClose(this: WebSocket, code: number): void {
-  const conn = bySocket.get(this);
-  if (!conn) return;
-  conn.debug({ code }, 'signaling socket closed');
-  conn.teardown();
-}
+const listeners = new SharedListeners<SignalingConnection>({
+  message: (conn, data) => conn.onFrame(data),
+  error: (conn, err) => conn.debug({ detail: err.message }, 'signaling socket error'),
+  close: (conn, code) => {
+    conn.debug({ code }, 'signaling socket closed');
+    conn.teardown();
+  },
+});
 
 /** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
 export class SignalingConnection implements HandlerConnection, LiveSocket {
@@ -58,11 +52,8 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
     deps.metrics.signalingConnections.inc();
     deps.keepalive.watch(socket);
-    bySocket.set(socket, this);
     // Attached synchronously: frames that arrive while the token is checked are queued.
-    socket.on('message', onMessage);
-    socket.on('error', onError);
-    socket.on('close', onClose);
+    listeners.attach(socket, this);
   }
 
   /**
