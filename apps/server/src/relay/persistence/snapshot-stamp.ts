@@ -10,7 +10,7 @@
  * the byte merge), the deepest type level it holds, and whether every id its items refer to is
  * inside it (if not, a log entry could complete its pending structs, and the load checks all).
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
@@ -110,9 +110,7 @@ function sectionsByClient(layout: UpdateLayout): Map<number, [number, number]> {
 export function readStamp(snapshot: Uint8Array, stamp: Uint8Array, limits: UpdateLimits): SnapshotStamp | null {
   if (stamp.length <= DIGEST_BYTES) return null;
   const body = stamp.subarray(0, stamp.length - DIGEST_BYTES);
-  const expected = digest(body, snapshot);
-  const stored = stamp.subarray(stamp.length - DIGEST_BYTES);
-  for (let i = 0; i < DIGEST_BYTES; i++) if (expected[i] !== stored[i]) return null;
+  if (!timingSafeEqual(digest(body, snapshot), stamp.subarray(stamp.length - DIGEST_BYTES))) return null;
   try {
     const d = decoding.createDecoder(body);
     if (decoding.readVarUint(d) !== VERSION) return null;
