@@ -4,12 +4,17 @@
  * (each through the sync handshake, then silent) and 5,000 signaling connections (each
  * subscribed to one of 500 topics, then silent). Per-connection bytes = (RSS after - RSS
  * before) / N, measured on our server (the production bundle, auth on) and the stock servers
- * in the same run; medians of BENCH_ROUNDS rounds. Our server also runs with STORAGE=memory
+ * in the same run; medians of BENCH_ROUNDS rounds. The marginal figure is measured in the same
+ * run: RSS 3 s after the first N/2 connections and 3 s after the last, (RSS at N - RSS at N/2) /
+ * (N/2), so what the process grows once during a burst (V8's young generation, malloc arenas,
+ * code) is not counted per connection. For our server the JS heap in use (heapUsed from
+ * /metrics, no GC forced) is read at the same points. Our server also runs with STORAGE=memory
  * to show what the SQLite storage thread costs. The floor is a bare `ws` server holding the
  * same idle connections: what ws + net.Socket cost per connection on this machine.
  *
  *   node --import tsx bench/memory.ts
- *   env: BENCH_MEMORY_CONNECTIONS (5000), BENCH_MEMORY_ROOMS (500), BENCH_SETTLE_SECONDS (20), BENCH_ROUNDS (3)
+ *   env: BENCH_MEMORY_CONNECTIONS (5000), BENCH_MEMORY_ROOMS (500), BENCH_SETTLE_SECONDS (20), BENCH_ROUNDS (3),
+ *   BENCH_MEMORY_TARGETS (all; comma-separated words, a server runs if its name contains one, e.g. `sync-suite,floor`)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -38,6 +43,18 @@ interface Server {
   kinds: Kind[];
   start(port: number, dataDir: string): ChildProcess;
   url(port: number, room: string): string;
+  /** where to read the server's JS heap in use (Prometheus text), if it has such an endpoint */
+  metrics?(port: number): string;
+}
+
+/** One connection case's figures, bytes per connection. */
+interface Sample {
+  /** (RSS at N - RSS before) / N */
+  total: number;
+  /** (RSS at N - RSS at N/2) / (N/2) */
+  marginal: number;
+  /** (heapUsed at N - heapUsed at N/2) / (N/2); NaN without a metrics endpoint */
+  heapMarginal: number;
 }
 
 // The floor: what ws + net.Socket cost per idle connection on this machine, with the same ws
@@ -56,6 +73,13 @@ const NEW_ROOMS = String(Math.max(ROOMS, 200));
 const rssBytes = (pid: number): number => 1024 * Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)); // letting memory settle has no event to wait on
 
+/** nodejs_heap_size_used_bytes from a Prometheus text endpoint (prom-client's default metrics). */
+async function heapUsed(url: string | undefined): Promise<number> {
+  if (!url) return NaN;
+  const text = await (await fetch(url)).text();
+  return Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
+}
+
 async function servers(): Promise<Server[]> {
   const dir = await productionBundle();
   const token = await createRoomToken(BENCH_AUTH_SECRET, { sub: 'bench', rooms: ['bench-conversation-*'], ttlSeconds: 3600 });
@@ -66,8 +90,10 @@ async function servers(): Promise<Server[]> {
     start: (port, dataDir) =>
       spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
     url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
+    metrics: (port) => `http://127.0.0.1:${port}/metrics`,
   });
-  return [
+  const targets = (process.env['BENCH_MEMORY_TARGETS'] ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const all: Server[] = [
     ours('sqlite', ['start', 'relay']),
     ours('memory', ['start']),
     { ...ours('sqlite', ['signal']), name: 'sync-suite (bundle) /signal' },
@@ -90,6 +116,7 @@ async function servers(): Promise<Server[]> {
       url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     },
   ];
+  return targets.length === 0 ? all : all.filter((s) => targets.some((t) => s.name.includes(t)));
 }
 
 /** Sync step 1 with an empty state vector. */
@@ -110,22 +137,37 @@ async function open(kind: Kind, url: string, room: string): Promise<WebSocket> {
   return ws;
 }
 
-async function measure(s: Server, kind: Kind): Promise<number> {
+/** Opens connections `from` to `to` - 1, 100 at a time. */
+async function openRange(s: Server, kind: Kind, port: number, from: number, to: number, sockets: WebSocket[]): Promise<void> {
+  for (let b = from; b < to; b += 100) {
+    const batch = Array.from({ length: Math.min(100, to - b) }, (_, i) => `bench-conversation-${(b + i) % ROOMS}`);
+    sockets.push(...(await Promise.all(batch.map((room) => open(kind, s.url(port, room), room)))));
+  }
+}
+
+/** RSS at start (bytes) for 'start', else the per-connection figures. */
+async function measure(s: Server, kind: Kind): Promise<number | Sample> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-memory-'));
   const child = s.start(port, dataDir);
   const sockets: WebSocket[] = [];
+  const rss = (): number => rssBytes(child.pid as number);
+  const metrics = s.metrics?.(port);
   try {
     await listening(child, port);
     await sleep(SETTLE_MS);
-    const before = rssBytes(child.pid as number);
+    const before = rss();
     if (kind === 'start') return before;
-    for (let b = 0; b < N; b += 100) {
-      const batch = Array.from({ length: Math.min(100, N - b) }, (_, i) => `bench-conversation-${(b + i) % ROOMS}`);
-      sockets.push(...(await Promise.all(batch.map((room) => open(kind, s.url(port, room), room)))));
-    }
+    const half = Math.floor(N / 2);
+    await openRange(s, kind, port, 0, half, sockets);
     await sleep(3000);
-    return (rssBytes(child.pid as number) - before) / N;
+    const midRss = rss();
+    const midHeap = await heapUsed(metrics);
+    await openRange(s, kind, port, half, N, sockets);
+    await sleep(3000);
+    const endRss = rss();
+    const endHeap = await heapUsed(metrics);
+    return { total: (endRss - before) / N, marginal: (endRss - midRss) / (N - half), heapMarginal: (endHeap - midHeap) / (N - half) };
   } finally {
     for (const ws of sockets) ws.terminate();
     child.kill('SIGKILL');
@@ -134,29 +176,46 @@ async function measure(s: Server, kind: Kind): Promise<number> {
   }
 }
 
+const MARGINAL = 'marginal KB each (N/2 to N)';
+const HEAP = 'JS heap marginal KB each';
+
 export async function run(): Promise<Array<Record<string, string | number>>> {
   const list = await servers();
   const cases = list.flatMap((s) => s.kinds.map((kind) => ({ s, kind })));
   const n = rounds();
-  const all: number[][] = cases.map(() => []);
+  const all: Array<Array<number | Sample>> = cases.map(() => []);
+  const kb = (v: number): string => (v / 1024).toFixed(2);
   // Connection runs first within each server: the settle wait is the same either way.
   for (let r = 0; r < n; r++) {
     for (const [i, c] of cases.entries()) {
       const v = await measure(c.s, c.kind);
       all[i]?.push(v);
-      process.stdout.write(`round ${r + 1}/${n} ${c.s.name} ${c.kind}: ${c.kind === 'start' ? `${(v / 1048576).toFixed(1)} MB RSS` : `${(v / 1024).toFixed(2)} KB per connection`}\n`);
+      const text =
+        typeof v === 'number'
+          ? `${(v / 1048576).toFixed(1)} MB RSS`
+          : `${kb(v.total)} KB per connection, marginal ${kb(v.marginal)} KB${Number.isNaN(v.heapMarginal) ? '' : ` (JS heap ${kb(v.heapMarginal)} KB)`}`;
+      process.stdout.write(`round ${r + 1}/${n} ${c.s.name} ${c.kind}: ${text}\n`);
     }
   }
-  process.stdout.write(`memory: RSS after ${SETTLE_MS / 1000} s idle; ${N} idle connections over ${ROOMS} rooms/topics, (RSS after - before) / N; median of ${n} round(s); ours runs the production bundle\n`);
+  process.stdout.write(
+    `memory: RSS after ${SETTLE_MS / 1000} s idle; ${N} idle connections over ${ROOMS} rooms/topics: (RSS at N - before) / N, and marginal (RSS at N - RSS at N/2) / (N/2), each read 3 s after its last connection; median of ${n} round(s); ours runs the production bundle\n`,
+  );
   return cases.map((c, i) => {
-    const values = all[i] as number[];
-    const mb = c.kind === 'start';
-    const scale = mb ? 1048576 : 1024;
+    const values = all[i] as Array<number | Sample>;
+    if (c.kind === 'start') {
+      const mb = (values as number[]).map((v) => v / 1048576);
+      return { server: c.s.name, measure: 'RSS at start (MB)', value: Number(median(mb).toFixed(2)), rounds: spread(mb, 2), [MARGINAL]: '', 'marginal rounds': '', [HEAP]: '' };
+    }
+    const pick = (f: (x: Sample) => number): number[] => (values as Sample[]).map((x) => f(x) / 1024);
+    const heap = median(pick((x) => x.heapMarginal));
     return {
       server: c.s.name,
-      measure: mb ? 'RSS at start (MB)' : `${c.kind} idle connection (KB each)`,
-      value: Number((median(values) / scale).toFixed(2)),
-      rounds: spread(values.map((v) => v / scale), 2),
+      measure: `${c.kind} idle connection (KB each)`,
+      value: Number(median(pick((x) => x.total)).toFixed(2)),
+      rounds: spread(pick((x) => x.total), 2),
+      [MARGINAL]: Number(median(pick((x) => x.marginal)).toFixed(2)),
+      'marginal rounds': spread(pick((x) => x.marginal), 2),
+      [HEAP]: Number.isNaN(heap) ? '' : Number(heap.toFixed(2)),
     };
   });
 }
