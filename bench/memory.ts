@@ -4,11 +4,12 @@
  * (each through the sync handshake, then silent) and 5,000 signaling connections (each
  * subscribed to one of 500 topics, then silent). Per-connection bytes = (RSS after - RSS
  * before) / N, measured on our server (the production bundle, auth on) and the stock servers
- * in the same run; medians of BENCH_ROUNDS rounds. The marginal figure is measured in the same
- * run: RSS 3 s after the first N/2 connections and 3 s after the last, (RSS at N - RSS at N/2) /
- * (N/2), so what the process grows once during a burst (V8's young generation, malloc arenas,
- * code) is not counted per connection. For our server the JS heap in use (heapUsed from
- * /metrics, no GC forced) is read at the same points. Our server also runs with STORAGE=memory
+ * in the same run; medians of BENCH_ROUNDS rounds. The marginal figure comes from the same run:
+ * the connections open in two halves, and RSS is read BENCH_SETTLE_SECONDS after each half
+ * (the first figure's read, 3 s after the last connection, comes before the second of these):
+ * (RSS at N - RSS at N/2) / (N/2), so what the process grows once during a burst (V8's young
+ * generation, malloc arenas, code) and set-up garbage not yet collected weigh less. For our
+ * server the JS heap in use (heapUsed from /metrics, no GC forced) is read at the same points. Our server also runs with STORAGE=memory
  * to show what the SQLite storage thread costs. The floor is a bare `ws` server holding the
  * same idle connections: what ws + net.Socket cost per connection on this machine.
  *
@@ -51,7 +52,7 @@ interface Server {
 interface Sample {
   /** (RSS at N - RSS before) / N */
   total: number;
-  /** (RSS at N - RSS at N/2) / (N/2) */
+  /** (RSS at N - RSS at N/2) / (N/2), each read after the settle wait */
   marginal: number;
   /** (heapUsed at N - heapUsed at N/2) / (N/2); NaN without a metrics endpoint */
   heapMarginal: number;
@@ -160,14 +161,16 @@ async function measure(s: Server, kind: Kind): Promise<number | Sample> {
     if (kind === 'start') return before;
     const half = Math.floor(N / 2);
     await openRange(s, kind, port, 0, half, sockets);
-    await sleep(3000);
+    await sleep(SETTLE_MS);
     const midRss = rss();
     const midHeap = await heapUsed(metrics);
     await openRange(s, kind, port, half, N, sockets);
     await sleep(3000);
+    const total = (rss() - before) / N;
+    await sleep(Math.max(0, SETTLE_MS - 3000));
     const endRss = rss();
     const endHeap = await heapUsed(metrics);
-    return { total: (endRss - before) / N, marginal: (endRss - midRss) / (N - half), heapMarginal: (endHeap - midHeap) / (N - half) };
+    return { total, marginal: (endRss - midRss) / (N - half), heapMarginal: (endHeap - midHeap) / (N - half) };
   } finally {
     for (const ws of sockets) ws.terminate();
     child.kill('SIGKILL');
@@ -198,7 +201,7 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
     }
   }
   process.stdout.write(
-    `memory: RSS after ${SETTLE_MS / 1000} s idle; ${N} idle connections over ${ROOMS} rooms/topics: (RSS at N - before) / N, and marginal (RSS at N - RSS at N/2) / (N/2), each read 3 s after its last connection; median of ${n} round(s); ours runs the production bundle\n`,
+    `memory: RSS after ${SETTLE_MS / 1000} s idle; ${N} idle connections over ${ROOMS} rooms/topics: (RSS at N - before) / N read 3 s after the last connection, and marginal (RSS at N - RSS at N/2) / (N/2), each read ${SETTLE_MS / 1000} s after its half; median of ${n} round(s); ours runs the production bundle\n`,
   );
   return cases.map((c, i) => {
     const values = all[i] as Array<number | Sample>;
