@@ -10,12 +10,29 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
+import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
+
+/**
+ * Two idle sockets of one endpoint share every listener but ws's own client-tracking 'close'
+ * closure, and have a single 'error' listener (ws/upgrade-hooks.ts's, kept as a bare function).
+ */
+function expectSharedListeners(a: WebSocket | undefined, b: WebSocket | undefined): void {
+  // ws's own client tracking (WebSocketServer's clients Set) adds a 'close' closure per socket.
+  const perSocket: Record<string, number> = { message: 0, close: 1, error: 0, pong: 0 };
+  for (const [event, allowed] of Object.entries(perSocket)) {
+    const mine = a?.listeners(event) ?? [];
+    const theirs = b?.listeners(event) ?? [];
+    expect(mine.length, event).toBeGreaterThan(0);
+    expect(mine.filter((listener) => !theirs.includes(listener)), event).toHaveLength(allowed);
+  }
+  expect(a?.listenerCount('error'), 'error listeners').toBe(1);
+}
 
 /** True once every request is collected; polls with a full GC, bounded (admission holds one 3 s). */
 async function collected(refs: Array<WeakRef<IncomingMessage>>, ms = 15_000): Promise<boolean> {
@@ -61,13 +78,26 @@ describe('upgrade request release', () => {
       await once(signal, 'message'); // authenticated and subscribed: the pong comes after both
     }
     const [a, b] = [...server.app.websocketServer.clients];
-    // ws's own client tracking (WebSocketServer's clients Set) adds a 'close' closure per socket.
-    const perSocket: Record<string, number> = { message: 0, close: 1, error: 0, pong: 0 };
-    for (const [event, allowed] of Object.entries(perSocket)) {
-      const mine = a?.listeners(event) ?? [];
-      const theirs = b?.listeners(event) ?? [];
-      expect(mine.length, event).toBeGreaterThan(0);
-      expect(mine.filter((listener) => !theirs.includes(listener)), event).toHaveLength(allowed);
+    expectSharedListeners(a, b);
+  });
+
+  // The same on /relay and /sealed (relay/connection.ts, sealed/connection.ts).
+  it('idle /relay and /sealed sockets share every listener', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, SEALED_ROOM_TYPES: 'assistant' });
+    const token = await testToken('u1', ['acme-conversation-*', 'acme-assistant-*'], { ttlSeconds: 60 });
+    for (let i = 0; i < 2; i++) {
+      const relay = await connectRawClient(scope, `/relay/acme-conversation-shared?token=${token}`);
+      await relay.handled(); // joined: the sync step 1 is answered
     }
+    const relaySockets = [...server.app.websocketServer.clients];
+    expectSharedListeners(relaySockets[0], relaySockets[1]);
+    for (let i = 0; i < 2; i++) {
+      const sealed = await RawSealed.connect(server.wsUrl, `/sealed/acme-assistant-shared?token=${token}`);
+      scope.track(sealed);
+      sealed.hello(0);
+      await sealed.next('caught-up');
+    }
+    const sealedSockets = [...server.app.websocketServer.clients].filter((ws) => !relaySockets.includes(ws));
+    expectSharedListeners(sealedSockets[0], sealedSockets[1]);
   });
 });

@@ -40,7 +40,7 @@ export class RelayConnection implements RelayPeer {
   private static readonly listeners = new SharedListeners<RelayConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
-    error: (conn, err) => conn.log.debug({ detail: err.message }, 'relay socket error'),
+    // socket errors: ws/upgrade-hooks.ts's one listener counts and logs them
   });
 
   private room: Room | null = null;

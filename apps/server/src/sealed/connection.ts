@@ -24,6 +24,7 @@ import type { LiveSocket } from '../auth/live-sockets.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
+import { SharedListeners } from '../ws/shared-listeners.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { admitToRoom } from './admission.js';
@@ -49,6 +50,13 @@ export const CATCH_UP_PAGE = 64;
 const DRAIN_POLL_MS = 10;
 
 export class SealedConnection implements SealedPeer {
+  // One listener of each kind for every socket, as on /relay and /signal (ws/shared-listeners.ts);
+  // socket errors are counted and logged by ws/upgrade-hooks.ts's listener.
+  private static readonly listeners = new SharedListeners<SealedConnection>({
+    message: (conn, data) => conn.onMessage(data),
+    close: (conn) => conn.onClose(),
+  });
+
   /** this connection's id in presence and peer-left (random: unique across instances) */
   readonly peer = randomInt(1, 2 ** 47);
   writable = false;
@@ -63,7 +71,8 @@ export class SealedConnection implements SealedPeer {
   private heldBytes = 0;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
-  private readonly throttle: ReadThrottle;
+  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
+  private throttleState: ReadThrottle | null = null;
   /** this connection's entry in the live sockets (token expiry and revocation) */
   private liveEntry: LiveSocket | null = null;
   private readonly output: TurnOutput;
@@ -75,13 +84,15 @@ export class SealedConnection implements SealedPeer {
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
-    this.throttle = new ReadThrottle(ws, () => this.limiter.waitMs(), () => deps.keepalive.touch(ws));
     this.output = new TurnOutput(ws, deps.turns);
     deps.ctx.metrics.sealedConnections.inc();
-    ws.on('message', (data) => this.onMessage(data));
-    ws.once('close', () => this.onClose());
-    ws.on('error', (err) => this.log.debug({ err }, 'sealed socket error'));
+    SealedConnection.listeners.attach(ws, this);
     deps.keepalive.watch(ws);
+  }
+
+  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  private get throttle(): ReadThrottle {
+    return (this.throttleState ??= new ReadThrottle(this.ws, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.ws)));
   }
 
   async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {

@@ -23,7 +23,7 @@ const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 const listeners = new SharedListeners<SignalingConnection>({
   message: (conn, data) => conn.onFrame(data),
-  error: (conn, err) => conn.debug({ detail: err.message }, 'signaling socket error'),
+  // socket errors: ws/upgrade-hooks.ts's one listener counts and logs them
   close: (conn, code) => {
     conn.debug({ code }, 'signaling socket closed');
     conn.teardown();

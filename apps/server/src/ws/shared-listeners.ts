@@ -8,14 +8,19 @@ import type { RawData, WebSocket } from 'ws';
 export interface SocketHandlers<C> {
   message(conn: C, data: RawData): void;
   close(conn: C, code: number): void;
-  error(conn: C, err: Error): void;
+  /**
+   * Optional: ws/upgrade-hooks.ts already puts one 'error' listener on every socket (it counts and
+   * logs the error and ends the socket). Without this, a socket has one 'error' listener instead
+   * of two, which EventEmitter keeps as a bare function rather than an array.
+   */
+  error?(conn: C, err: Error): void;
 }
 
 export class SharedListeners<C> {
   private readonly bySocket = new WeakMap<WebSocket, C>();
   private readonly onMessage: (this: WebSocket, data: RawData) => void;
   private readonly onClose: (this: WebSocket, code: number) => void;
-  private readonly onError: (this: WebSocket, err: Error) => void;
+  private readonly onError: ((this: WebSocket, err: Error) => void) | null;
 
   constructor(handlers: SocketHandlers<C>) {
     const bySocket = this.bySocket;
@@ -27,10 +32,13 @@ export class SharedListeners<C> {
       const conn = bySocket.get(this);
       if (conn) handlers.close(conn, code);
     };
-    this.onError = function (err) {
-      const conn = bySocket.get(this);
-      if (conn) handlers.error(conn, err);
-    };
+    const error = handlers.error;
+    this.onError = error
+      ? function (err) {
+          const conn = bySocket.get(this);
+          if (conn) error(conn, err);
+        }
+      : null;
   }
 
   /** Attaches the shared listeners to `socket` for `conn` (ws emits 'close' once; `once` would add a wrapper per socket). */
@@ -38,6 +46,6 @@ export class SharedListeners<C> {
     this.bySocket.set(socket, conn);
     socket.on('message', this.onMessage);
     socket.on('close', this.onClose);
-    socket.on('error', this.onError);
+    if (this.onError) socket.on('error', this.onError);
   }
 }
