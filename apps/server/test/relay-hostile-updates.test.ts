@@ -78,7 +78,10 @@ describe('hostile relay updates', () => {
     const closed = await attack(server, build());
     expect(closed).toEqual({ code: 4413, reason: `update over a cost limit: ${limit}` });
     expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: `update_${limit}` })).toBe(1);
-    expect(server.logs.some((l) => l['msg'] === 'relay update refused' && l['limit'] === limit && l['level'] === 30)).toBe(true);
+    const line = server.logs.find((l) => l['msg'] === 'relay update refused' && l['limit'] === limit && l['level'] === 30);
+    // The connection's logger is made on its first line (relay/connection.ts): it still names the connection and its room.
+    expect(line?.['room']).toBe(ROOM);
+    expect(line?.['conn']).toMatch(/^[0-9a-f-]{36}$/);
     await expectHealthy(server, honest);
   });
 

@@ -15,8 +15,11 @@ export interface LiveSocket {
   /** the token's `exp`, unix seconds */
   readonly exp: number;
   readonly endpoint: LiveEndpoint;
-  /** closes the socket with the error's close code and message; called at most once */
-  close(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void;
+  /**
+   * closes the socket with the error's close code and message; called at most once (not `close`:
+   * a connection can be its own entry and keep its own close(code, reason))
+   */
+  closeForToken(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void;
 }
 
 export interface LiveSocketsOptions {
@@ -104,7 +107,7 @@ export class LiveSockets {
   private close(s: LiveSocket, code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED', reason: string): void {
     this.remove(s);
     this.opts.metrics.tokenClosures.inc({ endpoint: s.endpoint, reason });
-    s.close(code);
+    s.closeForToken(code);
   }
 
   /** Unregisters the socket; a socket not registered (or already closed by expiry or revocation) is ignored. */

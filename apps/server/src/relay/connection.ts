@@ -3,9 +3,10 @@
  * Listeners are attached synchronously when the socket opens and frames are queued until the
  * room is loaded, so nothing a fast client sends during auth or loading is lost.
  */
+import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { closeReason, closeWith, encodeRelayMessage, parseRoomName, readRelayMessage, writeRelayPermissionDenied } from '@sync-suite/shared';
-import type { RelayMessage } from '@sync-suite/shared';
+import type { ErrorCode, RelayMessage } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
@@ -13,7 +14,7 @@ import { SharedListeners } from '../ws/shared-listeners.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
-import type { ConnLog } from '../ws/conn-log.js';
+import { ConnLog } from '../ws/conn-log.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
 import { tokenRefusal } from '../auth/authenticate.js';
@@ -26,6 +27,8 @@ import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
+  /** the relay's logger; a connection's lines add its id and room (made on the first line written) */
+  log: FastifyBaseLogger;
   registry: RoomRegistry;
   keepalive: Keepalive;
   /** writes what each socket was sent in one event-loop turn as one write */
@@ -36,7 +39,8 @@ export interface RelayDeps {
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
 }
 
-export class RelayConnection implements RelayPeer {
+/** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
+export class RelayConnection implements RelayPeer, LiveSocket {
   private static readonly listeners = new SharedListeners<RelayConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
@@ -47,8 +51,14 @@ export class RelayConnection implements RelayPeer {
   private queue: Uint8Array[] | null = [];
   private readOnly = false;
   private closed = false;
-  /** this connection's entry in the live sockets (token expiry and revocation) */
-  private liveEntry: LiveSocket | null = null;
+  // LiveSocket: the verified token's sub, jti and exp (set before the connection is registered)
+  sub = '';
+  jti: string | undefined = undefined;
+  exp = 0;
+  /** the room's name until the room is joined (then room.name), for log lines */
+  private roomName: string | null = null;
+  /** made on the first line written at an enabled level (idle connections write none) */
+  private logState: ConnLog | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
@@ -56,15 +66,14 @@ export class RelayConnection implements RelayPeer {
   private readonly output: TurnOutput;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
-  /** when query-awareness was last answered, and the coalesced answer waiting for its turn */
-  private lastQueryAnswer = Number.NEGATIVE_INFINITY;
+  /** when query-awareness was last answered (0: never; a small integer, not a boxed -Infinity), and the coalesced answer waiting for its turn */
+  private lastQueryAnswer = 0;
   private queryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly deps: RelayDeps,
     readonly id: string,
-    private readonly log: ConnLog,
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
@@ -73,6 +82,22 @@ export class RelayConnection implements RelayPeer {
     this.output = new TurnOutput(ws, deps.turns);
     RelayConnection.listeners.attach(ws, this);
     deps.keepalive.watch(ws);
+  }
+
+  get endpoint(): 'relay' {
+    return 'relay';
+  }
+
+  /** LiveSocket: the token expired or was revoked. */
+  closeForToken(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void {
+    this.deny(...closeWith(code));
+  }
+
+  /** Lines carry `conn`, and `room` once the room name is known. */
+  private get log(): ConnLog {
+    if (this.logState) return this.logState;
+    const room = this.room?.name ?? this.roomName;
+    return (this.logState = new ConnLog(this.deps.log, room === null ? { conn: this.id } : { conn: this.id, room }));
   }
 
   /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
@@ -87,7 +112,8 @@ export class RelayConnection implements RelayPeer {
     if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
     // SEALED_ROOM_TYPES: a misconfigured client must not put such a room in plaintext.
     if (isSealedRoomType(ctx.config, parsed.room.type)) return this.deny(...closeWith('ERR_ROOM_SEALED'));
-    this.log.bind('room', roomName);
+    this.roomName = roomName;
+    this.logState?.bind('room', roomName);
     const auth = await ctx.auth.verify(token, 'relay');
     if (!auth.ok) return this.deny(...closeWith(tokenRefusal(auth.reason)));
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));
@@ -103,16 +129,13 @@ export class RelayConnection implements RelayPeer {
       if (registry.shouldReport(`load:${roomName}`)) this.log.warn({ detail: err instanceof Error ? err.message : String(err) }, 'relay room could not be loaded');
       return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
     }
+    this.roomName = null; // room.name from now on
     if (this.closed) return registry.leave(this.room, this);
     if (!(await this.mayOpen(this.room, auth.claims.sub)) || this.closed) return;
-    this.liveEntry = {
-      sub: auth.claims.sub,
-      jti: auth.claims.jti,
-      exp: auth.claims.exp,
-      endpoint: 'relay',
-      close: (code) => this.deny(...closeWith(code)),
-    };
-    ctx.live.add(this.liveEntry);
+    this.sub = auth.claims.sub;
+    this.jti = auth.claims.jti;
+    this.exp = auth.claims.exp;
+    ctx.live.add(this);
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
@@ -283,8 +306,7 @@ export class RelayConnection implements RelayPeer {
 
   private onClose(): void {
     this.closed = true;
-    if (this.liveEntry) this.deps.ctx.live.remove(this.liveEntry);
-    this.liveEntry = null;
+    this.deps.ctx.live.remove(this); // ignored when not registered
     if (this.queryTimer) clearTimeout(this.queryTimer);
     this.queryTimer = null;
     this.deps.ctx.metrics.relayConnections.dec();

@@ -105,7 +105,7 @@ export class SealedConnection implements SealedPeer {
     onAdmitted?.();
     // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
     const { claims } = admission;
-    this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', close: (code) => this.close(...closeWith(code)) };
+    this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', closeForToken: (code) => this.close(...closeWith(code)) };
     this.deps.ctx.live.add(this.liveEntry);
     this.roomName = roomName;
     this.sub = claims.sub;

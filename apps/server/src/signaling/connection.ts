@@ -90,7 +90,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   get endpoint(): 'signal' {
     return 'signal';
   }
-  close(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void {
+  closeForToken(code: 'ERR_TOKEN_EXPIRED' | 'ERR_TOKEN_REVOKED' | ErrorCode): void {
     this.refuse(refusal(code, code === 'ERR_TOKEN_EXPIRED' ? 'token_expired' : 'token_revoked'));
   }
 

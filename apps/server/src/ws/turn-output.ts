@@ -54,7 +54,8 @@ interface RawSocket {
 }
 
 export class TurnOutput implements TurnSink {
-  private out: Uint8Array[] = [];
+  /** this turn's messages; null between turns (an idle connection holds no array) */
+  private out: Uint8Array[] | null = null;
   /** bytes queued for the end of this turn */
   bytes = 0;
   /** ws keeps the TCP socket in `_socket` */
@@ -69,8 +70,11 @@ export class TurnOutput implements TurnSink {
 
   push(frame: Uint8Array): void {
     if (!this.raw) return this.ws.send(frame);
-    if (this.out.length === 0) this.turns.schedule(this);
-    this.out.push(frame);
+    if (this.out) this.out.push(frame);
+    else {
+      this.out = [frame];
+      this.turns.schedule(this);
+    }
     this.bytes += frame.length;
   }
 
@@ -81,8 +85,8 @@ export class TurnOutput implements TurnSink {
    */
   flushTurn(): void {
     const messages = this.out;
-    if (messages.length === 0) return;
-    this.out = [];
+    if (!messages) return;
+    this.out = null;
     this.bytes = 0;
     const raw = this.raw;
     if (!raw || raw.destroyed || this.ws.readyState !== this.ws.OPEN) return;
@@ -97,7 +101,7 @@ export class TurnOutput implements TurnSink {
   }
 
   clear(): void {
-    this.out = [];
+    this.out = null;
     this.bytes = 0;
   }
 }

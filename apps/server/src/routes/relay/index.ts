@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
-import { ConnLog, connId, ownString } from '../../ws/conn-log.js';
+import { connId, ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
@@ -24,7 +24,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const deps: RelayDeps = { ctx, registry: app.relayRooms, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
+  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
   ctx.lifecycle.on('release', () => {
     keepalive.stop();
   });
@@ -33,7 +33,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
     releaseUpgrade(app, socket, 'relay');
     const id = connId();
-    const conn = new RelayConnection(socket, deps, id, new ConnLog(log, { conn: id }));
+    const conn = new RelayConnection(socket, deps, id);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = ownString((req.params as Record<string, string | undefined>)['*'] ?? '');
     conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
