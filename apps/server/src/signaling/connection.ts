@@ -19,7 +19,6 @@ type State = 'authenticating' | 'open' | 'closed';
 
 /** Claims before the token is verified: they cover nothing, and are shared (one object, not one per socket). */
 const NO_CLAIMS: RoomTokenClaims = Object.freeze({ sub: '', exp: 0, rooms: Object.freeze([]) as unknown as string[], scope: 'read' });
-const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 const listeners = new SharedListeners<SignalingConnection>({
   message: (conn, data) => conn.onFrame(data),
@@ -33,8 +32,11 @@ const listeners = new SharedListeners<SignalingConnection>({
 /** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
 export class SignalingConnection implements HandlerConnection, LiveSocket {
   claims: RoomTokenClaims = NO_CLAIMS;
-  /** made on the first subscribe */
-  private topicSet: Set<string> | null = null;
+  /**
+   * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
+   * subscribes to its room), or a Set from the second on. A Set of one costs about 150 B.
+   */
+  private topicState: string | Set<string> | null = null;
   private state: State = 'authenticating';
   /** frames received while the token is verified; made on the first */
   private pending: Buffer[] | null = null;
@@ -65,16 +67,31 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' })).debug(obj, msg);
   }
 
-  get topics(): ReadonlySet<string> {
-    return this.topicSet ?? NO_TOPICS;
+  hasTopic(topic: string): boolean {
+    const t = this.topicState;
+    return t === topic || (t instanceof Set && t.has(topic));
+  }
+
+  get topicCount(): number {
+    const t = this.topicState;
+    return t === null ? 0 : typeof t === 'string' ? 1 : t.size;
   }
 
   addTopic(topic: string): void {
-    (this.topicSet ??= new Set()).add(topic);
+    const t = this.topicState;
+    if (t === null) this.topicState = topic;
+    else if (typeof t === 'string') {
+      if (t !== topic) this.topicState = new Set([t, topic]);
+    } else t.add(topic);
   }
 
   deleteTopic(topic: string): boolean {
-    return this.topicSet?.delete(topic) ?? false;
+    const t = this.topicState;
+    if (t === null) return false;
+    if (typeof t !== 'string') return t.delete(topic);
+    if (t !== topic) return false;
+    this.topicState = null;
+    return true;
   }
 
   // LiveSocket: read from the verified claims.
@@ -102,7 +119,9 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   /** Verified claims arrived: process what was queued meanwhile. */
   authenticated(claims: RoomTokenClaims): void {
     if (this.state !== 'authenticating') return;
-    this.claims = claims;
+    // Only what the connection reads later: the verifier's object also carries iat and more
+    // properties than fit in the object itself (an out-of-object property array per connection).
+    this.claims = { sub: claims.sub, exp: claims.exp, rooms: claims.rooms, scope: claims.scope, jti: claims.jti };
     this.state = 'open';
     this.debug({ sub: claims.sub }, 'signaling connection authenticated');
     this.deps.live.add(this);
@@ -171,8 +190,10 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     this.state = 'closed';
     this.deps.live.remove(this);
     this.pending = null;
-    if (this.topicSet) for (const topic of this.topicSet) this.deps.bus.leave(topic, this);
-    this.topicSet = null;
+    const topics = this.topicState;
+    this.topicState = null;
+    if (typeof topics === 'string') this.deps.bus.leave(topics, this);
+    else if (topics) for (const topic of topics) this.deps.bus.leave(topic, this);
     this.deps.metrics.signalingConnections.dec();
   }
 }

@@ -9,8 +9,10 @@ import type { TopicMember } from './topic-bus.js';
 
 export interface HandlerConnection extends TopicMember {
   readonly claims: RoomTokenClaims;
-  /** topics this connection is subscribed to (the other side of the bus's membership) */
-  readonly topics: ReadonlySet<string>;
+  /** whether this connection is subscribed to the topic (the other side of the bus's membership) */
+  hasTopic(topic: string): boolean;
+  /** how many topics it is subscribed to */
+  readonly topicCount: number;
   addTopic(topic: string): void;
   /** false when the connection did not hold the topic */
   deleteTopic(topic: string): boolean;
@@ -41,9 +43,9 @@ function checkTopic(deps: SignalingDeps, claims: RoomTokenClaims, topic: string)
 
 /** Validates every topic before joining any, so a refused subscribe joins nothing it should not. */
 function subscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[]): Refusal | undefined {
-  const fresh = new Set(topics.filter((t) => !conn.topics.has(t)));
-  if (conn.topics.size + fresh.size > deps.limits.maxTopics) {
-    return refusal('ERR_TOO_MANY_TOPICS', 'too_many_topics', `${conn.topics.size + fresh.size} topics`);
+  const fresh = new Set(topics.filter((t) => !conn.hasTopic(t)));
+  if (conn.topicCount + fresh.size > deps.limits.maxTopics) {
+    return refusal('ERR_TOO_MANY_TOPICS', 'too_many_topics', `${conn.topicCount + fresh.size} topics`);
   }
   for (const topic of fresh) {
     const refused = checkTopic(deps, conn.claims, topic);
@@ -70,7 +72,7 @@ function unsubscribe(deps: SignalingDeps, conn: HandlerConnection, topics: strin
  * must still be a room the token covers.
  */
 function publish(deps: SignalingDeps, conn: HandlerConnection, topic: string, fields: PublishFields): Refusal | undefined {
-  if (!conn.topics.has(topic)) {
+  if (!conn.hasTopic(topic)) {
     const refused = checkTopic(deps, conn.claims, topic);
     if (refused) return refused;
   }
