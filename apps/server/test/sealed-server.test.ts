@@ -23,6 +23,17 @@ async function client(path: string): Promise<RawSealed> {
 }
 
 describe('sealed admission', () => {
+  // The connection's logger is made on its first line (sealed/connection.ts): it still names the connection and its room.
+  it('log lines of an admitted connection carry conn and room', async () => {
+    const server = await scope.start({ LOG_LEVEL: 'debug' });
+    const c = await client(`/sealed/${ROOM}`);
+    c.update(1, env(1)); // before hello: refused 4400
+    expect(await c.closed()).toBe(4400);
+    const line = server.logs.find((l) => l['msg'] === 'closing sealed connection');
+    expect(line?.['room']).toBe(ROOM);
+    expect(line?.['conn']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('refuses like /relay: 4401 without a token, 4403 for another room, 4400 for a bad name or a first message that is not hello', async () => {
     await scope.start({ AUTH_SECRET: TEST_SECRET });
     expect(await (await client(`/sealed/${ROOM}`)).closed()).toBe(4401);

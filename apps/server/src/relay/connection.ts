@@ -14,7 +14,7 @@ import { SharedListeners } from '../ws/shared-listeners.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
-import { ConnLog } from '../ws/conn-log.js';
+import { ConnLog, connId } from '../ws/conn-log.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
 import { tokenRefusal } from '../auth/authenticate.js';
@@ -59,6 +59,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   private roomName: string | null = null;
   /** made on the first line written at an enabled level (idle connections write none) */
   private logState: ConnLog | null = null;
+  private idState: string | null = null;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
@@ -73,7 +74,6 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   constructor(
     private readonly ws: WebSocket,
     private readonly deps: RelayDeps,
-    readonly id: string,
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
@@ -82,6 +82,11 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     this.output = new TurnOutput(ws, deps.turns);
     RelayConnection.listeners.attach(ws, this);
     deps.keepalive.watch(ws);
+  }
+
+  /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
+  get id(): string {
+    return (this.idState ??= connId());
   }
 
   get endpoint(): 'relay' {

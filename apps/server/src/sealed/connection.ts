@@ -7,6 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { ConnLog, connId } from '../ws/conn-log.js';
 import type { RawData, WebSocket } from 'ws';
 import {
   closeReason,
@@ -76,11 +77,15 @@ export class SealedConnection implements SealedPeer {
   /** this connection's entry in the live sockets (token expiry and revocation) */
   private liveEntry: LiveSocket | null = null;
   private readonly output: TurnOutput;
+  /** made on the first line written at an enabled level (idle connections write none), with `conn` and `room` */
+  private logState: ConnLog | null = null;
+  private idState: string | null = null;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly deps: SealedDeps,
-    private log: FastifyBaseLogger,
+    /** the sealed endpoint's logger */
+    private readonly parentLog: FastifyBaseLogger,
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
@@ -88,6 +93,15 @@ export class SealedConnection implements SealedPeer {
     deps.ctx.metrics.sealedConnections.inc();
     SealedConnection.listeners.attach(ws, this);
     deps.keepalive.watch(ws);
+  }
+
+  /** The connection's id in log lines, made when first asked for. */
+  get id(): string {
+    return (this.idState ??= connId());
+  }
+
+  private get log(): ConnLog {
+    return (this.logState ??= new ConnLog(this.parentLog, this.roomName === '' ? { conn: this.id } : { conn: this.id, room: this.roomName }));
   }
 
   /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
@@ -110,7 +124,7 @@ export class SealedConnection implements SealedPeer {
     this.roomName = roomName;
     this.sub = claims.sub;
     this.writable = !admission.readOnly;
-    this.log = this.log.child({ room: roomName });
+    this.logState?.bind('room', roomName);
     this.state = 'hello';
     this.drainQueue();
   }

@@ -9,7 +9,7 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
-import { ConnLog, levelEnabled } from '../ws/conn-log.js';
+import { ConnLog, connId, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
@@ -46,8 +46,9 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   /** made on the first line written (idle connections write none; see debug) */
   private logState: ConnLog | null = null;
 
+  private idState: string | null = null;
+
   constructor(
-    readonly id: string,
     private readonly socket: WebSocket,
     private readonly deps: SignalingDeps,
   ) {
@@ -70,6 +71,11 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   hasTopic(topic: string): boolean {
     const t = this.topicState;
     return t === topic || (t instanceof Set && t.has(topic));
+  }
+
+  /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
+  get id(): string {
+    return (this.idState ??= connId());
   }
 
   get topicCount(): number {

@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
-import { connId, ownString } from '../../ws/conn-log.js';
+import { ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
@@ -32,12 +32,11 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
     releaseUpgrade(app, socket, 'relay');
-    const id = connId();
-    const conn = new RelayConnection(socket, deps, id);
+    const conn = new RelayConnection(socket, deps);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = ownString((req.params as Record<string, string | undefined>)['*'] ?? '');
     conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
-      log.error({ err, conn: id }, 'relay connection failed to open');
+      log.error({ err, conn: conn.id }, 'relay connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });
   };

@@ -4,7 +4,6 @@
  * storage into readiness and the shutdown phases: drain commits everything accepted, release
  * closes storage. Same limits, close codes and keepalive as /relay.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
@@ -59,12 +58,11 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
     limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
     releaseUpgrade(app, socket, 'sealed');
-    const id = randomUUID();
-    const conn = new SealedConnection(socket, deps, log.child({ conn: id }));
+    const conn = new SealedConnection(socket, deps, log);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
     conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
-      log.error({ err, conn: id }, 'sealed connection failed to open');
+      log.error({ err, conn: conn.id }, 'sealed connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });
   };

@@ -10,7 +10,6 @@ import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
-import { connId } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { TurnCork } from '../../ws/turn-cork.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
@@ -59,8 +58,7 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
   releaseUpgrade(app, socket, 'signal');
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
   // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
-  const id = connId();
-  const conn = new SignalingConnection(id, socket, deps);
+  const conn = new SignalingConnection(socket, deps);
   deps.auth
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
@@ -72,7 +70,7 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
       conn.refuse(refusal(code, 'unauthorized', result.reason));
     })
     .catch((err: unknown) => {
-      app.sync.log.error({ err, conn: id }, 'signaling auth failed unexpectedly'); // a server fault, not the client's
+      app.sync.log.error({ err, conn: conn.id }, 'signaling auth failed unexpectedly'); // a server fault, not the client's
       conn.refuse(refusal('ERR_TOKEN_INVALID', 'unauthorized'));
     });
 }
