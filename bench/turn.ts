@@ -20,7 +20,8 @@
  *        a bare Node UDP forwarder in front of coturn, bench/lib/udp-forwarder.ts), BENCH_TURN_IDLE_S (10),
  *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
- *        BENCH_TURN_SATURATION_S (5: seconds each client sends),
+ *        BENCH_TURN_SATURATION_S (5: seconds each client sends), BENCH_TURN_MODES (channel,send,client-to-client:
+ *        the paced modes to run, for short A/B runs; the default runs all three),
  *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,6 +62,8 @@ export interface TurnBenchOptions {
   saturationModes: string[];
   saturationClients: number[];
   saturationSeconds: number;
+  /** paced modes to run (default all three) */
+  modes: string[];
 }
 
 export type TurnBenchRow = Record<string, string | number>;
@@ -227,6 +230,7 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
     saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
+    modes: list(process.env['BENCH_TURN_MODES'] ?? Object.keys(MODES).join(',')),
     ...over,
   };
 }
@@ -242,7 +246,8 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
     servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
     if (o.floor) servers.push(await startFloor(servers[1]!));
     const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
-    for (const mode of Object.keys(MODES)) {
+    for (const mode of o.modes) {
+      if (!MODES[mode]) throw new Error(`BENCH_TURN_MODES: unknown mode ${mode} (${Object.keys(MODES).join(', ')})`);
       const samples = new Map<string, Sample[]>();
       const warmups = new Map<string, Sample[]>();
       // Warm-up rounds first (shown in their own column, not in the medians): our server's first

@@ -18,8 +18,18 @@ export interface SignedRequest {
   failure: AuthFailure | undefined;
 }
 
+/** Derived values of one username; bounded by DERIVED_MAX (cleared whole when full). */
+interface Derived {
+  /** turnPassword(secret, username), by secret index */
+  passwords: Array<string | undefined>;
+  /** longTermKey(username, realm, password), by password */
+  keys: Map<string, Buffer>;
+}
+const DERIVED_MAX = 4096;
+
 export class RestCredentials {
   private candidate: { username: string; password: string } | undefined;
+  private readonly derived = new Map<string, Derived>();
   readonly map: Record<string, string | undefined>;
 
   constructor(
@@ -41,7 +51,30 @@ export class RestCredentials {
     const expiry = turnUsernameExpiry(username);
     if (expiry === undefined || expiry < this.now()) return undefined;
     if (this.candidate?.username === username) return this.candidate.password;
-    return turnPassword(this.secrets[0]!, username);
+    return this.password(this.secrets[0]!, username);
+  }
+
+  private derive(username: string): Derived {
+    let d = this.derived.get(username);
+    if (!d) {
+      if (this.derived.size >= DERIVED_MAX) this.derived.clear();
+      d = { passwords: [], keys: new Map() };
+      this.derived.set(username, d);
+    }
+    return d;
+  }
+
+  private readonly password = (secret: string, username: string): string => {
+    const d = this.derive(username);
+    const i = this.secrets.indexOf(secret);
+    return (d.passwords[i] ??= turnPassword(secret, username));
+  };
+
+  private key(username: string, password: string): Buffer {
+    const keys = this.derive(username).keys;
+    let key = keys.get(password);
+    if (!key) keys.set(password, (key = longTermKey(username, this.realm, password)));
+    return key;
   }
 
   /** Which secret (if any) signed a request carrying USERNAME and MESSAGE-INTEGRITY. */
@@ -51,8 +84,8 @@ export class RestCredentials {
     const mi = attributes?.find((a) => a.type === ATTR.MESSAGE_INTEGRITY);
     if (!user || !mi) return undefined;
     const username = user.value.toString('utf8');
-    const signs = (password: string) => integrityMatches(datagram, mi, longTermKey(username, this.realm, password));
-    const result = matchTurnCredentials(username, this.secrets, signs, this.now());
+    const signs = (password: string) => integrityMatches(datagram, mi, this.key(username, password));
+    const result = matchTurnCredentials(username, this.secrets, signs, this.now(), this.password);
     return result.ok ? { username, password: result.password, failure: undefined } : { username, password: undefined, failure: result.reason };
   }
 

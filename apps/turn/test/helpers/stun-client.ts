@@ -66,7 +66,7 @@ function encodeType(method: number, cls: number): number {
   return (method & 0xf) | ((method & 0x70) << 1) | ((method & 0xf80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7);
 }
 
-function encode(method: number, cls: number, txid: Buffer, attrs: Attr[], key?: Buffer): Buffer {
+export function encode(method: number, cls: number, txid: Buffer, attrs: Attr[], key?: Buffer): Buffer {
   const body = Buffer.concat(attrs.map(([t, v]) => Buffer.concat([Buffer.from([t >> 8, t & 0xff, v.length >> 8, v.length & 0xff]), v, Buffer.alloc((4 - (v.length % 4)) % 4)])));
   const header = Buffer.alloc(20);
   header.writeUInt16BE(encodeType(method, cls), 0);

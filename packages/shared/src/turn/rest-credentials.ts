@@ -60,12 +60,14 @@ export function matchTurnCredentials(
   secrets: readonly string[],
   proves: (password: string) => boolean,
   now: number = Math.floor(Date.now() / 1000),
+  /** how the password of `secret` is found: turnPassword, or a cache of it (the TURN server's) */
+  passwordOf: (secret: string, username: string) => string = turnPassword,
 ): TurnMatch {
   const parsed = parseTurnUsername(username);
   if (!parsed) return { ok: false, reason: 'malformed' };
   if (parsed.expiry < now) return { ok: false, reason: 'expired' };
   for (const secret of secrets) {
-    const password = turnPassword(secret, username);
+    const password = passwordOf(secret, username);
     if (proves(password)) return { ok: true, password, sub: parsed.sub };
   }
   return { ok: false, reason: 'bad_password' };

@@ -1,0 +1,58 @@
+/**
+ * The TURN server memoizes what a username derives to (its passwords and long-term keys) and
+ * which nonces it has verified: neither memo may outlive what it stands for. A username or a
+ * nonce accepted once is refused once its expiry has passed, on the same clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { createTurnCredentials } from '@sync-suite/shared/node';
+import { RestCredentials } from '../src/credentials.js';
+import { StatelessNonces } from '../src/nonces.js';
+import { longTermKey } from '../src/stun/codec.js';
+import { A, CLASS, METHOD, encode, transport } from './helpers/stun-client.js';
+
+const SECRET = 'memo-test-secret-0123456789';
+const REALM = 'memo';
+
+/** An Allocate signed with `password`, as a client sends it. */
+function signedAllocate(username: string, password: string): Buffer {
+  const attrs: Array<[number, Buffer]> = [[A.REQUESTED_TRANSPORT, transport()], [A.USERNAME, Buffer.from(username)], [A.REALM, Buffer.from(REALM)], [A.NONCE, Buffer.from('n')]];
+  return encode(METHOD.ALLOCATE, CLASS.REQUEST, randomBytes(12), attrs, longTermKey(username, REALM, password));
+}
+
+describe('memoized credentials and nonces', () => {
+  it('a username accepted (and memoized) before its expiry is refused after it', () => {
+    let now = 1_000_000;
+    const creds = new RestCredentials([SECRET], REALM, () => now);
+    const { username, credential } = createTurnCredentials(SECRET, 'alice', 60, now);
+    expect(creds.inspect(signedAllocate(username, credential))).toMatchObject({ username, password: credential, failure: undefined });
+    expect(creds.passwordFor(username)).toBe(credential);
+    now += 61;
+    expect(creds.inspect(signedAllocate(username, credential))).toMatchObject({ password: undefined, failure: 'expired' });
+    expect(creds.passwordFor(username)).toBeUndefined();
+  });
+
+  it('a memoized username still needs the right signature, and the previous secret still works', () => {
+    const now = 1_000_000;
+    const creds = new RestCredentials([SECRET, 'the-previous-secret'], REALM, () => now);
+    const current = createTurnCredentials(SECRET, 'bob', 600, now);
+    expect(creds.inspect(signedAllocate(current.username, current.credential))?.failure).toBeUndefined();
+    expect(creds.inspect(signedAllocate(current.username, 'not-the-password'))?.failure).toBe('bad_password');
+    const previous = createTurnCredentials('the-previous-secret', 'bob', 600, now);
+    expect(creds.inspect(signedAllocate(previous.username, previous.credential))).toMatchObject({ password: previous.credential, failure: undefined });
+    expect(creds.inspect(signedAllocate(previous.username, previous.credential))).toMatchObject({ password: previous.credential, failure: undefined });
+  });
+
+  it('a nonce verified (and memoized) before its expiry is refused after it; a forged one never passes', () => {
+    let now = 5_000_000;
+    const nonces = new StatelessNonces(10_000, () => now);
+    const nonce = nonces.issue();
+    expect(nonces.valid(nonce)).toBe(true);
+    expect(nonces.valid(nonce)).toBe(true);
+    now += 10_001;
+    expect(nonces.valid(nonce)).toBe(false);
+    const forged = nonce.slice(0, 12) + 'A'.repeat(24);
+    expect(nonces.valid(forged)).toBe(false);
+    expect(nonces.valid(forged)).toBe(false);
+  });
+});
