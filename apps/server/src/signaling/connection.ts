@@ -3,6 +3,7 @@
  * verified, decoded by the pure codec and handed to the message handlers. Closing (by
  * either side) removes the connection from every topic exactly once.
  */
+import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
@@ -132,8 +133,14 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
       this.socket.terminate();
       return;
     }
+    // The frame is whole (publish-frame.ts) and the same Buffer for every receiver: it goes to the
+    // TCP socket as it is. ws writes nothing of its own but whole control frames (no compression
+    // is negotiated), so frames cannot interleave; once ws has sent or answered a close frame the
+    // socket is no longer OPEN and nothing more is written.
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
+    if (!raw || raw.destroyed || this.socket.readyState !== this.socket.OPEN) return;
     this.deps.corks.cork(this.socket);
-    this.socket.send(frame, { binary: false });
+    raw.write(frame);
   }
 
   sendText(text: string): void {
@@ -161,7 +168,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
     const read = readSignalingMessage(data.toString('utf8'));
     if (!read.ok) return this.refuse(refusal('ERR_PROTOCOL', read.reason, read.detail));
     this.deps.metrics.signalingMessages.inc({ type: read.message.type });
-    const refused = handleMessage(this.deps, this, read.message);
+    const refused = handleMessage(this.deps, this, read.message, data);
     if (refused) this.refuse(refused);
   }
 
