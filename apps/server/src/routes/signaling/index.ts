@@ -12,7 +12,7 @@ import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { connId } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { TurnCork } from '../../ws/turn-cork.js';
+import { TurnFlush } from '../../ws/turn-output.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
@@ -48,7 +48,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
-    corks: new TurnCork(),
+    turns: new TurnFlush(),
     log: app.sync.log,
   };
 }
