@@ -198,7 +198,7 @@ export class SignalingConnection implements HandlerConnection, LiveSocket, TurnS
   private process(data: Buffer): void {
     const read = readSignalingMessage(data.toString('utf8'));
     if (!read.ok) return this.refuse(refusal('ERR_PROTOCOL', read.reason, read.detail));
-    this.deps.metrics.signalingMessages.inc({ type: read.message.type });
+    this.deps.messageCounts.add(read.message.type);
     const refused = handleMessage(this.deps, this, read.message, data);
     if (refused) this.refuse(refused);
   }

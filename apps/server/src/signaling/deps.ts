@@ -7,6 +7,7 @@ import type { AbuseThreshold } from '../limits/rate-limiter.js';
 import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import type { TurnFlush } from '../ws/turn-output.js';
+import type { MessageCounts } from './message-counts.js';
 import type { TopicBus } from './topic-bus.js';
 
 export interface SignalingLimits {
@@ -27,6 +28,8 @@ export interface SignalingDeps {
   auth: Authenticator;
   roomPolicy: RoomNamePolicy;
   metrics: ServerMetrics;
+  /** sync_signaling_messages_total, counted without a label lookup per message */
+  messageCounts: MessageCounts;
   limits: SignalingLimits;
   /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
   keepalive: Keepalive;

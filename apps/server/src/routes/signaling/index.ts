@@ -8,6 +8,7 @@ import { tokenFromRequest, tokenRefusal } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
+import { MessageCounts } from '../../signaling/message-counts.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { connId } from '../../ws/conn-log.js';
@@ -40,6 +41,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     auth,
     roomPolicy,
     metrics,
+    messageCounts: new MessageCounts(metrics.signalingMessages),
     limits: {
       maxMessageBytes: config.SIGNALING_MAX_MESSAGE_BYTES,
       maxTopics: config.MAX_TOPICS_PER_CONNECTION,
