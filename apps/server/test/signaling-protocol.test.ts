@@ -59,6 +59,16 @@ describe('WS /signal protocol', () => {
     expect(text.value('sync_signaling_topics')).toBe(1);
   });
 
+  it('forwards the bytes of a publish as sent, with clients added before the closing brace', async () => {
+    await scope.start();
+    const a = await subscribed([ROOM]);
+    const b = await subscribed([ROOM]);
+    const text = `{ "type": "publish", "topic": "${ROOM}", "data": {"n": 1.50, "e": "\\n"} }\n`;
+    a.send(text);
+    await b.find(1, (m) => m['type'] === 'publish');
+    expect(b.frames[1]).toBe(`{ "type": "publish", "topic": "${ROOM}", "data": {"n": 1.50, "e": "\\n"} ,"clients":2}`);
+  });
+
   it('delivers a publish from a connection that did not subscribe, as the stock server does', async () => {
     await scope.start();
     const sub = await subscribed([ROOM]);

@@ -5,9 +5,10 @@
  * count plus the counts the other instances announced, which are refreshed periodically and
  * expire, so an instance that died stops counting after COUNT_TTL.
  */
-import { writePublish, type PublishFields } from '@sync-suite/shared';
+import type { PublishFields } from '@sync-suite/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { LocalTopicBus } from '../signaling/local-topic-bus.js';
+import { framePayload, publishFrame, textFrame } from '../signaling/publish-frame.js';
 import type { JoinResult, TopicBus, TopicMember } from '../signaling/topic-bus.js';
 import { BusKind, readBusFrame, readCount, writeBusFrame, writeCount, type BusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
@@ -80,11 +81,10 @@ export class RedisTopicBus implements TopicBus {
     if (this.local.size(topic) === 0) this.shut(topic);
   }
 
-  publish(topic: string, fields: PublishFields): number {
-    const bytes = writePublish(fields, this.size(topic)); // throws RangeError before anything is sent
-    const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // Always to Redis: a peer that just joined elsewhere may not have been announced yet.
-    const busFrame = writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, frame);
+  publish(topic: string, fields: PublishFields, received: Buffer): number {
+    const frame = publishFrame(fields, received, this.size(topic)); // throws RangeError before anything is sent
+    // Always to Redis (the JSON text, unframed): a peer that just joined elsewhere may not have been announced yet.
+    const busFrame = writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, framePayload(frame));
     const held = this.held.get(topic);
     if (held) held.push(busFrame);
     else this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
@@ -134,7 +134,7 @@ export class RedisTopicBus implements TopicBus {
     if (frame.instance.equals(this.opts.link.instance)) return; // our own publish: delivered already
     switch (frame.kind) {
       case BusKind.SignalPublish:
-        this.local.deliver(topic, frame.payload);
+        if (this.local.size(topic) > 0) this.local.deliver(topic, textFrame(frame.payload));
         return;
       case BusKind.SignalCount:
         return this.countReceived(topic, frame);

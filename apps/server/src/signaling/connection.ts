@@ -3,16 +3,19 @@
  * verified, decoded by the pure codec and handed to the message handlers. Closing (by
  * either side) removes the connection from every topic exactly once.
  */
+import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
+import type { TurnSink } from '../ws/turn-output.js';
 import { ConnLog, connId, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
+import { textFrame } from './publish-frame.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
 
 type State = 'authenticating' | 'open' | 'closed';
@@ -30,7 +33,7 @@ const listeners = new SharedListeners<SignalingConnection>({
 });
 
 /** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
-export class SignalingConnection implements HandlerConnection, LiveSocket {
+export class SignalingConnection implements HandlerConnection, LiveSocket, TurnSink {
   claims: RoomTokenClaims = NO_CLAIMS;
   /**
    * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
@@ -45,6 +48,10 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   private throttleState: ReadThrottle | null = null;
   /** made on the first line written (idle connections write none; see debug) */
   private logState: ConnLog | null = null;
+  /** the frames delivered this turn: the first alone, an array from the second on (see flushTurn) */
+  private out: Buffer | Buffer[] | null = null;
+  /** bytes in `out` */
+  private outBytes = 0;
 
   private idState: string | null = null;
 
@@ -143,26 +150,57 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   refuse(r: Refusal): void {
     if (this.state === 'closed') return;
     this.debug({ reason: r.reason, detail: r.detail }, 'signaling connection refused');
+    this.flushTurn(); // what was delivered before the refusal goes out before the close frame
     this.teardown();
     closeForCause(this.socket, this.deps.metrics, r);
   }
 
   deliver(frame: Buffer): void {
     if (this.state !== 'open') return;
-    if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
+    if (this.socket.bufferedAmount + this.outBytes > this.deps.limits.maxBufferedBytes) {
       // A receiver that does not read would grow server memory without bound.
       this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
       this.debug('slow signaling receiver dropped');
+      this.out = null;
+      this.outBytes = 0;
       this.teardown();
       this.socket.terminate();
       return;
     }
-    this.deps.corks.cork(this.socket);
-    this.socket.send(frame, { binary: false });
+    // Held until the end of the turn, so that the frames one receiver gets in one turn leave in
+    // one write: on loopback the kernel's share of a small frame costs more than our JavaScript.
+    const out = this.out;
+    if (out === null) {
+      this.out = frame;
+      this.deps.turns.schedule(this);
+    } else if (Array.isArray(out)) out.push(frame);
+    else this.out = [out, frame];
+    this.outBytes += frame.length;
   }
 
+  /**
+   * @internal at the end of the turn (TurnFlush), and before a refusal's close frame: this turn's
+   * frames in one write. A frame is whole (publish-frame.ts) and the same Buffer for every
+   * receiver: it goes to the TCP socket as it is. ws writes nothing of its own but whole control
+   * frames (no compression is negotiated), so frames cannot interleave; once ws has sent or
+   * answered a close frame the socket is no longer OPEN and nothing more is written.
+   */
+  flushTurn(): void {
+    const out = this.out;
+    if (out === null) return;
+    const bytes = this.outBytes;
+    this.out = null;
+    this.outBytes = 0;
+    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
+    if (!raw || raw.destroyed || this.socket.readyState !== this.socket.OPEN) return;
+    raw.write(Array.isArray(out) ? Buffer.concat(out, bytes) : out);
+  }
+
+  /** After this turn's publishes, if there are any (a pong must not overtake them). */
   sendText(text: string): void {
-    if (this.state === 'open') this.socket.send(text);
+    if (this.state !== 'open') return;
+    if (this.out === null) this.socket.send(text);
+    else this.deliver(textFrame(Buffer.from(text)));
   }
 
   /** @internal called by the shared 'message' listener */
@@ -185,8 +223,8 @@ export class SignalingConnection implements HandlerConnection, LiveSocket {
   private process(data: Buffer): void {
     const read = readSignalingMessage(data.toString('utf8'));
     if (!read.ok) return this.refuse(refusal('ERR_PROTOCOL', read.reason, read.detail));
-    this.deps.metrics.signalingMessages.inc({ type: read.message.type });
-    const refused = handleMessage(this.deps, this, read.message);
+    this.deps.messageCounts.add(read.message.type);
+    const refused = handleMessage(this.deps, this, read.message, data);
     if (refused) this.refuse(refused);
   }
 

@@ -6,7 +6,8 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { AbuseThreshold } from '../limits/rate-limiter.js';
 import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
-import type { TurnCork } from '../ws/turn-cork.js';
+import type { TurnFlush } from '../ws/turn-output.js';
+import type { MessageCounts } from './message-counts.js';
 import type { TopicBus } from './topic-bus.js';
 
 export interface SignalingLimits {
@@ -27,6 +28,8 @@ export interface SignalingDeps {
   auth: Authenticator;
   roomPolicy: RoomNamePolicy;
   metrics: ServerMetrics;
+  /** sync_signaling_messages_total, counted without a label lookup per message */
+  messageCounts: MessageCounts;
   limits: SignalingLimits;
   /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
   keepalive: Keepalive;
@@ -34,6 +37,6 @@ export interface SignalingDeps {
   live: LiveSockets;
   /** the server's logger, parent of each connection's ConnLog */
   log: FastifyBaseLogger;
-  /** holds each receiver's frames of one turn for one write (ws/turn-cork.ts) */
-  corks: TurnCork;
+  /** runs each receiver's one write of a turn's frames at the end of the turn (ws/turn-output.ts) */
+  turns: TurnFlush;
 }

@@ -19,14 +19,15 @@ export interface HandlerConnection extends TopicMember {
   sendText(text: string): void;
 }
 
-export function handleMessage(deps: SignalingDeps, conn: HandlerConnection, msg: SignalingMessage): Refusal | undefined {
+/** `received`: the bytes `msg` was decoded from (a publish forwards them; signaling/publish-frame.ts). */
+export function handleMessage(deps: SignalingDeps, conn: HandlerConnection, msg: SignalingMessage, received: Buffer): Refusal | undefined {
   switch (msg.type) {
     case 'subscribe':
       return subscribe(deps, conn, msg.topics);
     case 'unsubscribe':
       return unsubscribe(deps, conn, msg.topics);
     case 'publish':
-      return publish(deps, conn, msg.topic, msg.fields);
+      return publish(deps, conn, msg.topic, msg.fields, received);
     case 'ping':
       conn.sendText(messagePong);
       return undefined;
@@ -71,13 +72,13 @@ function unsubscribe(deps: SignalingDeps, conn: HandlerConnection, topics: strin
  * (y-webrtc encrypts asynchronously, so a publish can trail its unsubscribe); the topic
  * must still be a room the token covers.
  */
-function publish(deps: SignalingDeps, conn: HandlerConnection, topic: string, fields: PublishFields): Refusal | undefined {
+function publish(deps: SignalingDeps, conn: HandlerConnection, topic: string, fields: PublishFields, received: Buffer): Refusal | undefined {
   if (!conn.hasTopic(topic)) {
     const refused = checkTopic(deps, conn.claims, topic);
     if (refused) return refused;
   }
   try {
-    deps.bus.publish(topic, fields);
+    deps.bus.publish(topic, fields, received);
   } catch (err) {
     // JSON nested beyond what can be re-serialized: a malformed message, not a server fault.
     if (err instanceof RangeError) return refusal('ERR_PROTOCOL', 'unserializable');

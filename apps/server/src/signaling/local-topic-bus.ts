@@ -1,8 +1,9 @@
 /**
- * The in-process TopicBus: a map from topic to its members. Each publish is encoded
+ * The in-process TopicBus: a map from topic to its members. Each publish is framed
  * once and the same Buffer is handed to every member.
  */
-import { writePublish, type PublishFields } from '@sync-suite/shared';
+import type { PublishFields } from '@sync-suite/shared';
+import { publishFrame } from './publish-frame.js';
 import type { JoinResult, TopicBus, TopicMember } from './topic-bus.js';
 
 export interface LocalTopicBusOptions {
@@ -10,16 +11,16 @@ export interface LocalTopicBusOptions {
   maxMembersPerTopic: number;
   /** called with the topic count whenever it changes (drives sync_signaling_topics) */
   onTopicCount?: (count: number) => void;
-  /** the encoder; injectable so that a test can count encodes */
-  encode?: (fields: PublishFields, clients: number) => Uint8Array;
+  /** the encoder (publishFrame); injectable so that a test can count encodes */
+  encode?: (fields: PublishFields, received: Buffer, clients: number) => Buffer;
 }
 
 export class LocalTopicBus implements TopicBus {
   private readonly topics = new Map<string, Set<TopicMember>>();
-  private readonly encode: (fields: PublishFields, clients: number) => Uint8Array;
+  private readonly encode: (fields: PublishFields, received: Buffer, clients: number) => Buffer;
 
   constructor(private readonly opts: LocalTopicBusOptions) {
-    this.encode = opts.encode ?? writePublish;
+    this.encode = opts.encode ?? publishFrame;
   }
 
   get topicCount(): number {
@@ -52,15 +53,13 @@ export class LocalTopicBus implements TopicBus {
     }
   }
 
-  publish(topic: string, fields: PublishFields): number {
+  publish(topic: string, fields: PublishFields, received: Buffer): number {
     const members = this.topics.get(topic);
     if (!members) return 0;
-    const count = members.size;
-    const bytes = this.encode(fields, count);
-    return this.deliver(topic, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return this.deliver(topic, this.encode(fields, received, members.size));
   }
 
-  /** Hands an already-encoded frame to every member (also used for frames from other instances). */
+  /** Hands an already-framed publish to every member (also used for publishes from other instances). */
   deliver(topic: string, frame: Buffer): number {
     const members = this.topics.get(topic);
     if (!members) return 0;

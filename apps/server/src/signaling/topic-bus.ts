@@ -8,7 +8,10 @@ import type { PublishFields } from '@sync-suite/shared';
 /** One subscriber: a signaling connection, or a test double. */
 export interface TopicMember {
   readonly id: string;
-  /** Put an already-encoded text frame on the wire; the same bytes go to every receiver. */
+  /**
+   * Put a publish on the wire: `frame` is a whole WebSocket text frame (signaling/publish-frame.ts),
+   * the same Buffer for every receiver.
+   */
   deliver(frame: Buffer): void;
 }
 
@@ -21,10 +24,11 @@ export interface TopicBus {
   leave(topic: string, member: TopicMember): void;
   /**
    * Send the publish, with `clients` set to the subscriber count, to every subscriber
-   * (the sender included, if subscribed). Returns how many local members received it.
+   * (the sender included, if subscribed): `fields` as decoded, `received` the bytes they were
+   * decoded from. Returns how many local members received it.
    * Throws RangeError if the message cannot be serialized.
    */
-  publish(topic: string, fields: PublishFields): number;
+  publish(topic: string, fields: PublishFields, received: Buffer): number;
   /** Subscribers of the topic (for tests and capacity checks). */
   size(topic: string): number;
   /** Topics with at least one subscriber. */

@@ -33,7 +33,8 @@ export class Keepalive {
 
   /** Evidence of life other than a pong (e.g. a frame received) counts for this interval. */
   touch(ws: WebSocket): void {
-    if (this.alive.has(ws)) this.alive.set(ws, true);
+    // One lookup when already marked alive (every frame but the first after a sweep).
+    if (this.alive.get(ws) === false) this.alive.set(ws, true);
   }
 
   stop(): void {

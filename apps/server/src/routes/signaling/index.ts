@@ -8,10 +8,11 @@ import { tokenFromRequest, tokenRefusal } from '../../auth/authenticate.js';
 import { SignalingConnection } from '../../signaling/connection.js';
 import type { SignalingDeps } from '../../signaling/deps.js';
 import type { TopicBus } from '../../signaling/topic-bus.js';
+import { MessageCounts } from '../../signaling/message-counts.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { TurnCork } from '../../ws/turn-cork.js';
+import { TurnFlush } from '../../ws/turn-output.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
@@ -39,6 +40,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     auth,
     roomPolicy,
     metrics,
+    messageCounts: new MessageCounts(metrics.signalingMessages),
     limits: {
       maxMessageBytes: config.SIGNALING_MAX_MESSAGE_BYTES,
       maxTopics: config.MAX_TOPICS_PER_CONNECTION,
@@ -47,7 +49,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
-    corks: new TurnCork(),
+    turns: new TurnFlush(),
     log: app.sync.log,
   };
 }
