@@ -5,7 +5,7 @@
  * Hocuspocus.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,9 @@ export function removeBenchDirs(): void {
 
 /**
  * Our server: the production bundle (bench/lib/bundle.ts) with auth on and the default limits,
- * or a checkout run from source (BENCH_BASELINE_DIR, for before/after).
+ * or a baseline for before/after (BENCH_BASELINE_DIR): a checkout run from source, or a directory
+ * holding a built bundle (server.mjs: `node --import tsx deploy/bundle.ts DIR` at the older
+ * commit), run as ours is, so that both sides of an A/B are production bundles.
  */
 function ours(name: string, app: { bundleDir: string } | { checkout: string }, token: string): Target {
   const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
@@ -84,7 +86,7 @@ export async function relayTargets(): Promise<Target[]> {
   const baseline = process.env['BENCH_BASELINE_DIR'];
   const all: Array<[string, Target]> = [
     ['ours', ours('sync-suite /relay', { bundleDir }, token)],
-    ...(baseline ? [['baseline', ours('sync-suite /relay baseline', { checkout: baseline }, token)] as [string, Target]] : []),
+    ...(baseline ? [['baseline', ours('sync-suite /relay baseline', existsSync(join(baseline, 'server.mjs')) ? { bundleDir: baseline } : { checkout: baseline }, token)] as [string, Target]] : []),
     ...references,
   ];
   return all.filter(([key]) => keep(key)).map(([, t]) => t);
