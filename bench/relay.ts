@@ -13,7 +13,8 @@
  *   node --import tsx bench/relay.ts
  *   env: BENCH_ROOMS (100), BENCH_CLIENTS (10), BENCH_RELAY_RATE (5695 deliveries/s), BENCH_SECONDS (5),
  *        BENCH_WARMUP_SECONDS (2), BENCH_STEP_SECONDS (3), BENCH_RELAY_STEP (1.4), BENCH_MAX_STEPS (10),
- *        BENCH_ROUNDS (3), BENCH_RELAY_STORAGE (sqlite), BENCH_BASELINE_DIR (a checkout run from source: before/after),
+ *        BENCH_ROUNDS (3), BENCH_RELAY_STORAGE (sqlite), BENCH_BASELINE_DIR (before/after: a checkout run from source, or a bundle directory with server.mjs;
+ *        BENCH_BASELINE_NODE_FLAGS: a bundle baseline's extra node flags instead of BENCH_NODE_FLAGS),
  *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=DIR), BENCH_THREAD_CPU (print CPU per thread,
  *        by thread id: the main thread and, with SQLite, its worker), BENCH_RELAY_TARGETS (only these, comma-separated:
  *        ours, baseline, stock, bare, hocuspocus; e.g. ours,stock,bare for a quick A/B)

@@ -12,8 +12,15 @@ import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../deploy/launch.js';
 
 let built: Promise<string> | undefined;
 
-/** The directory holding server.mjs (and sqlite-worker.mjs, node_modules/) of a fresh bundle. */
+/**
+ * The directory holding server.mjs (and sqlite-worker.mjs, node_modules/) of a fresh bundle, or
+ * BENCH_BUNDLE_DIR's: a bundle built beforehand (`node --import tsx deploy/bundle.ts DIR`), so
+ * that the code measured is the code of that moment, whatever the working tree holds by the time
+ * the run starts.
+ */
 export function productionBundle(): Promise<string> {
+  const prebuilt = process.env['BENCH_BUNDLE_DIR'];
+  if (prebuilt) return Promise.resolve(prebuilt);
   if (!built) {
     const work = mkdtempSync(join(tmpdir(), 'bench-bundle-'));
     process.once('exit', () => rmSync(work, { recursive: true, force: true }));

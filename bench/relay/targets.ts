@@ -5,13 +5,14 @@
  * Hocuspocus.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRoomToken } from '@sync-suite/shared';
 import { BENCH_AUTH_SECRET, productionBundle, serverEnv, serverNodeFlags } from '../lib/bundle.js';
+import { SERVER_NODE_FLAGS } from '../../deploy/launch.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -39,11 +40,13 @@ export function removeBenchDirs(): void {
 
 /**
  * Our server: the production bundle (bench/lib/bundle.ts) with auth on and the default limits,
- * or a checkout run from source (BENCH_BASELINE_DIR, for before/after).
+ * or a baseline for before/after (BENCH_BASELINE_DIR): a checkout run from source, or a directory
+ * holding a built bundle (server.mjs: `node --import tsx deploy/bundle.ts DIR` at the older
+ * commit), run as ours is, so that both sides of an A/B are production bundles.
  */
-function ours(name: string, app: { bundleDir: string } | { checkout: string }, token: string): Target {
+function ours(name: string, app: { bundleDir: string } | { checkout: string }, token: string, flags: string[] = serverNodeFlags()): Target {
   const storage = process.env['BENCH_RELAY_STORAGE'] ?? 'sqlite';
-  const args = 'bundleDir' in app ? [...serverNodeFlags(), join(app.bundleDir, 'server.mjs')] : ['--import', 'tsx', join(app.checkout, 'apps/server/src/main.ts')];
+  const args = 'bundleDir' in app ? [...flags, join(app.bundleDir, 'server.mjs')] : ['--import', 'tsx', join(app.checkout, 'apps/server/src/main.ts')];
   return {
     name: `${name} (${storage})`,
     start: (port) =>
@@ -84,10 +87,16 @@ export async function relayTargets(): Promise<Target[]> {
   const baseline = process.env['BENCH_BASELINE_DIR'];
   const all: Array<[string, Target]> = [
     ['ours', ours('sync-suite /relay', { bundleDir }, token)],
-    ...(baseline ? [['baseline', ours('sync-suite /relay baseline', { checkout: baseline }, token)] as [string, Target]] : []),
+    ...(baseline ? [['baseline', ours('sync-suite /relay baseline', existsSync(join(baseline, 'server.mjs')) ? { bundleDir: baseline } : { checkout: baseline }, token, baselineNodeFlags())] as [string, Target]] : []),
     ...references,
   ];
   return all.filter(([key]) => keep(key)).map(([, t]) => t);
+}
+
+/** A bundle baseline's node flags: the shipped ones and BENCH_BASELINE_NODE_FLAGS when set (to A/B a flag), else BENCH_NODE_FLAGS as ours. */
+function baselineNodeFlags(): string[] {
+  const own = process.env['BENCH_BASELINE_NODE_FLAGS'];
+  return own === undefined ? serverNodeFlags() : [...SERVER_NODE_FLAGS, ...own.split(' ').filter(Boolean)];
 }
 
 const TARGET_KEYS = ['ours', 'baseline', 'stock', 'bare', 'hocuspocus'];

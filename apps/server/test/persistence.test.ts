@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import * as Y from 'yjs';
@@ -15,6 +15,9 @@ import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import { SqliteThreads } from '../src/storage/sqlite-thread.js';
 import type { AppendBatch, DocStore } from '../src/relay/persistence/types.js';
 import { createDocStore } from '../src/relay/persistence/create-store.js';
+import { COMMIT_HISTORY, type CommitWindow } from '../src/storage/group-commit.js';
+import { LocalFanout, type RoomFanout } from '../src/relay/fanout.js';
+import { RoomRegistry } from '../src/relay/room-registry.js';
 import { describeDocStoreContract } from './persistence-contract.js';
 import { until } from '../../../test/fixtures/relay-clients.js';
 
@@ -192,5 +195,86 @@ describe('group commit (FlushQueue)', () => {
     expect(store.appends).toHaveLength(2);
     expect((await store.load('r')).updates).toHaveLength(2);
     queue.close();
+  });
+
+  /** A queue on a clock of the test's: each commit takes `commit.ms` of it. */
+  function clockedQueue(window: CommitWindow) {
+    const clock = { t: 0 };
+    const commit = { ms: 4 };
+    class TimedStore extends RecordingStore {
+      override async append(batches: readonly AppendBatch[]): Promise<void> {
+        clock.t += commit.ms;
+        return super.append(batches);
+      }
+    }
+    const store = new TimedStore();
+    const queue = new FlushQueue(store, { flushMs: 100, metrics: createServerMetrics(), log: pino({ level: 'silent' }), window, now: () => clock.t });
+    const commitOnce = async (ms: number): Promise<void> => {
+      commit.ms = ms;
+      queue.enqueue('r', new Uint8Array([1]));
+      await queue.flush();
+    };
+    return { store, queue, clock, commitOnce };
+  }
+
+  it("a 'bound' window lasts PERSIST_FLUSH_MS minus the slowest of the last commits and a tenth (half until one is timed)", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { store, queue, commitOnce } = clockedQueue('bound');
+      await store.init();
+      expect(queue.window).toBe('bound');
+      expect(queue.windowMs).toBe(50);
+      await commitOnce(4);
+      expect(queue.windowMs).toBe(100 - 4 - 10);
+      // The timer: nothing is committed before the window's end, everything at it.
+      queue.enqueue('r', new Uint8Array([2]));
+      await vi.advanceTimersByTimeAsync(85);
+      expect(store.appends).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(store.appends).toHaveLength(2);
+      // A slow commit shortens the windows (below half) until COMMIT_HISTORY faster ones follow it.
+      await commitOnce(70);
+      expect(queue.windowMs).toBe(20);
+      for (let i = 0; i < COMMIT_HISTORY - 1; i++) await commitOnce(4);
+      expect(queue.windowMs).toBe(20);
+      await commitOnce(4);
+      expect(queue.windowMs).toBe(86);
+      // Slower than the bound itself: the next commit starts as soon as the window opens.
+      await commitOnce(150);
+      expect(queue.windowMs).toBe(0);
+      queue.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a 'half' window is half of PERSIST_FLUSH_MS whatever the commits take", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { store, queue, commitOnce } = clockedQueue('half');
+      await store.init();
+      await commitOnce(4);
+      expect(queue.windowMs).toBe(50);
+      queue.enqueue('r', new Uint8Array([2]));
+      await vi.advanceTimersByTimeAsync(49);
+      expect(store.appends).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(store.appends).toHaveLength(2);
+      await commitOnce(70);
+      expect(queue.windowMs).toBe(50);
+      queue.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("the relay's window: 'bound' when nothing waits for the commit, 'half' when other instances do", async () => {
+    const base = { store: new MemoryStore(), metrics: createServerMetrics(), log: pino({ level: 'silent' }), flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 };
+    const local = new RoomRegistry({ ...base, fanout: new LocalFanout() });
+    expect(local.persist.window).toBe('bound');
+    const shared: RoomFanout = Object.assign(new LocalFanout(), { awaitsCommit: true });
+    const cluster = new RoomRegistry({ ...base, fanout: shared });
+    expect(cluster.persist.window).toBe('half');
+    await Promise.all([local.close(), cluster.close()]);
   });
 });

@@ -20,6 +20,7 @@ export interface RedisRoomFanoutOptions {
 }
 
 export class RedisRoomFanout implements RoomFanout {
+  readonly awaitsCommit = true;
   private readonly handlers = new Map<string, RemoteHandler>();
   private readonly resyncs: Array<() => void> = [];
   /** rooms whose committed updates could not be published (Redis down) */

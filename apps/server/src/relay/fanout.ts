@@ -28,6 +28,11 @@ export type RemoteEvent =
 export type RemoteHandler = (event: RemoteEvent) => void;
 
 export interface RoomFanout {
+  /**
+   * Whether something waits for the commit: updates are told to the other instances only once
+   * committed, so the group commit's window is their latency (relay/room-registry.ts keeps it short).
+   */
+  readonly awaitsCommit: boolean;
   /** A message the room delivered to its own connections: awareness goes to the others at once. */
   publish(room: string, message: Uint8Array, kind: FanoutKind): void;
   /**
@@ -45,6 +50,7 @@ export interface RoomFanout {
 
 /** A single instance: nobody else to tell. */
 export class LocalFanout implements RoomFanout {
+  readonly awaitsCommit = false;
   publish(): void {}
   committed(): void {}
   async subscribe(): Promise<void> {}

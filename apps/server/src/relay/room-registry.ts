@@ -103,6 +103,9 @@ export class RoomRegistry extends EventEmitter {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
       log: opts.log,
+      // Local output never waits for a commit: windows as long as PERSIST_FLUSH_MS allows (fewer
+      // commits and fsyncs). Other instances hear of an update only once committed: short ones.
+      window: opts.fanout.awaitsCommit ? 'half' : 'bound',
       onCommitted: (room, updates) => this.committed(room, updates),
     });
     this.compactions = new CompactionQueue({

@@ -1,10 +1,16 @@
 /**
  * Group commit, for every kind of stored entry (relay updates: relay/persistence/flush-queue.ts;
  * sealed envelopes: sealed/commit-queue.ts). What is accepted during one window is written in a
- * single transaction. The window starts with the oldest pending item and lasts half of
- * PERSIST_FLUSH_MS, leaving the other half for the commit itself, so an accepted item is durable
- * within PERSIST_FLUSH_MS. A failed commit keeps its items (in order, ahead of newer ones) and
- * retries; nothing is dropped.
+ * single transaction. The window starts with the oldest pending item; an accepted item is durable
+ * within PERSIST_FLUSH_MS. How long the window lasts (`window`):
+ * - 'half': half of PERSIST_FLUSH_MS, leaving the other half for the commit itself. For queues
+ *   whose commit holds output back (sealed acks and fan-out, the relay's publish to other
+ *   instances): the commit's latency is theirs.
+ * - 'bound': as long as the bound allows: PERSIST_FLUSH_MS minus the slowest of the last
+ *   COMMIT_HISTORY commits and a tenth of PERSIST_FLUSH_MS for a late timer (half, until a
+ *   commit has been timed). Fewer commits, each with its fsync; for the relay on one instance,
+ *   whose output never waits for a commit. A slow disk shortens the window below half.
+ * A failed commit keeps its items (in order, ahead of newer ones) and retries; nothing is dropped.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
@@ -23,7 +29,16 @@ export interface GroupCommitOptions<Item, Result> {
   /** the `op` label of storage_errors_total and the words of the log line when a commit fails */
   failure: { op: string; message: string };
   retryMs?: number;
+  /** how long a window lasts: 'half' (the default) or 'bound' (see above) */
+  window?: CommitWindow;
+  /** milliseconds, monotonic (performance.now by default; tests give their own) */
+  now?: () => number;
 }
+
+export type CommitWindow = 'half' | 'bound';
+
+/** how many of the last commits' durations the 'bound' window allows for */
+export const COMMIT_HISTORY = 8;
 
 export class GroupCommitQueue<Item, Result = void> {
   private pending = new Map<string, Item[]>();
@@ -31,11 +46,29 @@ export class GroupCommitQueue<Item, Result = void> {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
+  private readonly now: () => number;
+  /** the last commits' durations, ms (a ring of COMMIT_HISTORY; 'bound' windows only) */
+  private readonly durations: number[] = [];
+  private nextDuration = 0;
 
-  constructor(private readonly opts: GroupCommitOptions<Item, Result>) {}
+  constructor(private readonly opts: GroupCommitOptions<Item, Result>) {
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** which kind of window this queue keeps */
+  get window(): CommitWindow {
+    return this.opts.window ?? 'half';
+  }
+
+  /** How long a window lasts now, ms: from the oldest pending item to the start of its commit. */
+  get windowMs(): number {
+    const { flushMs } = this.opts;
+    if (this.opts.window !== 'bound' || this.durations.length === 0) return flushMs / 2;
+    return Math.max(0, flushMs - Math.max(...this.durations) - flushMs / 10);
+  }
 
   enqueue(room: string, item: Item): void {
-    if (this.pending.size === 0) this.oldestAt = performance.now();
+    if (this.pending.size === 0) this.oldestAt = this.now();
     const list = this.pending.get(room);
     if (list) list.push(item);
     else this.pending.set(room, [item]);
@@ -88,10 +121,12 @@ export class GroupCommitQueue<Item, Result = void> {
     const batch: RoomBatch<Item> = [...this.pending];
     this.pending = new Map();
     const end = this.opts.metrics.relayPersistSeconds.startTimer();
+    const started = this.now();
     let result: Result;
     try {
       result = await this.opts.write(batch);
       end();
+      this.timed(this.now() - started);
     } catch (err) {
       this.opts.metrics.storageErrors.inc({ op: this.opts.failure.op });
       this.opts.log.error({ err, rooms: batch.length }, this.opts.failure.message);
@@ -110,11 +145,17 @@ export class GroupCommitQueue<Item, Result = void> {
       if (list) list.push(...items);
       else this.pending.set(room, items);
     }
-    this.oldestAt = performance.now();
+    this.oldestAt = this.now();
+  }
+
+  private timed(ms: number): void {
+    if (this.opts.window !== 'bound') return;
+    this.durations[this.nextDuration] = ms;
+    this.nextDuration = (this.nextDuration + 1) % COMMIT_HISTORY;
   }
 
   private windowLeft(): number {
-    return Math.max(0, this.oldestAt + this.opts.flushMs / 2 - performance.now());
+    return Math.max(0, this.oldestAt + this.windowMs - this.now());
   }
 
   private schedule(ms: number): void {

@@ -4,7 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { GroupCommitQueue } from '../../storage/group-commit.js';
+import { GroupCommitQueue, type CommitWindow } from '../../storage/group-commit.js';
 import type { DocStore } from './types.js';
 
 export interface FlushQueueOptions {
@@ -14,6 +14,10 @@ export interface FlushQueueOptions {
   /** called after each successful commit, per room, with the updates committed */
   onCommitted?: (room: string, updates: readonly Uint8Array[]) => void;
   retryMs?: number;
+  /** how long a window lasts (storage/group-commit.ts); 'half' by default */
+  window?: CommitWindow;
+  /** milliseconds, monotonic (tests) */
+  now?: () => number;
 }
 
 export class FlushQueue extends GroupCommitQueue<Uint8Array> {
@@ -24,6 +28,8 @@ export class FlushQueue extends GroupCommitQueue<Uint8Array> {
       metrics: opts.metrics,
       log: opts.log,
       retryMs: opts.retryMs,
+      window: opts.window,
+      now: opts.now,
       write: (batch) => store.append(batch.map(([room, updates]) => ({ room, updates }))),
       committed: onCommitted && ((batch) => batch.forEach(([room, updates]) => onCommitted(room, updates))),
       failure: { op: 'append', message: 'relay commit failed; keeping the updates and retrying' },
