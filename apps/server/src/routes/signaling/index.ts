@@ -47,6 +47,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
+    admission: app.sync.admission,
     corks: new TurnCork(),
     log: app.sync.log,
   };
