@@ -40,8 +40,7 @@ export class RateLimiter {
   private lastMs: number;
   /** the abuse bucket's rate, messages per second */
   private readonly abuseRate: number;
-  /** the buckets' sizes, in thousandths of a message */
-  private readonly burst: number;
+  /** the abuse bucket's size, in thousandths of a message (the pace bucket's is perSecond * MILLI) */
   private readonly abuseBurst: number;
 
   /** `perSecond`, `abuse.factor` and `abuse.seconds` are whole numbers (positive integers in the config). */
@@ -50,8 +49,7 @@ export class RateLimiter {
     abuse: AbuseThreshold,
     private readonly now: () => number = monotonicNow,
   ) {
-    this.burst = perSecond * MILLI;
-    this.tokens = this.burst;
+    this.tokens = perSecond * MILLI;
     this.abuseRate = perSecond * abuse.factor;
     this.abuseBurst = this.abuseRate * abuse.seconds * MILLI;
     this.abuseTokens = this.abuseBurst;
@@ -84,7 +82,7 @@ export class RateLimiter {
     this.lastSecond = second;
     this.lastMs = ms;
     // n messages per second refill n thousandths of a message per millisecond
-    this.tokens = Math.min(this.burst, this.tokens + elapsed * this.perSecond);
+    this.tokens = Math.min(this.perSecond * MILLI, this.tokens + elapsed * this.perSecond);
     this.abuseTokens = Math.min(this.abuseBurst, this.abuseTokens + elapsed * this.abuseRate);
   }
 }
