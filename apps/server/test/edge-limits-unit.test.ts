@@ -51,6 +51,19 @@ describe('RateLimiter', () => {
     expect(r.take()).toBe('ok');
   });
 
+  it('a clock read in fractions of a millisecond, across whole seconds, refills exactly the time that passed', () => {
+    let t = 0.3;
+    const r = new RateLimiter(1000, { factor: 3, seconds: 1 }, () => t);
+    for (let i = 0; i < 2000; i++) r.take(); // 1,000 messages of debt
+    expect(r.waitMs()).toBe(1000);
+    for (let i = 0; i < 2505; i++) {
+      t += 0.4; // 1,002 ms in steps shorter than a millisecond
+      r.waitMs();
+    }
+    expect(r.waitMs()).toBe(0);
+    expect([r.take(), r.take(), r.take()]).toEqual(['ok', 'ok', 'slow']); // the debt, then 2 ms: two messages
+  });
+
   it('a sender kept at the rate by pausing is never refused', () => {
     let t = 0;
     const r = new RateLimiter(100, { factor: 10, seconds: 10 }, () => t);

@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -32,6 +33,20 @@ function expectSharedListeners(a: WebSocket | undefined, b: WebSocket | undefine
     expect(mine.filter((listener) => !theirs.includes(listener)), event).toHaveLength(allowed);
   }
   expect(a?.listenerCount('error'), 'error listeners').toBe(1);
+  // ws's and the endpoint's one shared listener, which releases the socket from keepalive and
+  // admission (ws/shared-listeners.ts): an array of two, not one grown to hold four.
+  expect(a?.listenerCount('close'), 'close listeners').toBe(2);
+  expect(b?.listenerCount('close'), 'close listeners').toBe(2);
+}
+
+/** Closes the server side of every socket and waits for it: admission released each one. */
+async function expectReleasedOnClose(app: { websocketServer: { clients: Set<WebSocket> }; sync: { admission: { count: number } } }): Promise<void> {
+  const sockets = [...app.websocketServer.clients];
+  expect(app.sync.admission.count).toBe(sockets.length);
+  const closed = Promise.all(sockets.map((ws) => once(ws, 'close')));
+  for (const ws of sockets) ws.terminate();
+  await withTimeout(closed, 5000, 'server-side closes');
+  expect(app.sync.admission.count, 'admitted sockets after close').toBe(0);
 }
 
 /** True once every request is collected; polls with a full GC, bounded (admission holds one 3 s). */
@@ -79,6 +94,7 @@ describe('upgrade request release', () => {
     }
     const [a, b] = [...server.app.websocketServer.clients];
     expectSharedListeners(a, b);
+    await expectReleasedOnClose(server.app);
   });
 
   // The same on /relay and /sealed (relay/connection.ts, sealed/connection.ts).
@@ -99,5 +115,6 @@ describe('upgrade request release', () => {
     }
     const sealedSockets = [...server.app.websocketServer.clients].filter((ws) => !relaySockets.includes(ws));
     expectSharedListeners(sealedSockets[0], sealedSockets[1]);
+    await expectReleasedOnClose(server.app);
   });
 });

@@ -31,10 +31,12 @@ export interface LiveSocketsOptions {
 }
 
 export class LiveSockets {
-  private readonly bySub = new Map<string, Set<LiveSocket>>();
-  private readonly byJti = new Map<string, Set<LiveSocket>>();
+  // Each key holds its one socket itself, and a Set from the second on: most tokens (a jti, often
+  // a sub) have one socket, and a Set of one costs about 150 B (docs/benchmarks.md, memory).
+  private readonly bySub = new Map<string, Entry>();
+  private readonly byJti = new Map<string, Entry>();
   /** deadline second (exp + grace, rounded up) -> sockets */
-  private readonly buckets = new Map<number, Set<LiveSocket>>();
+  private readonly buckets = new Map<number, Entry>();
   private readonly deadlines = new Map<LiveSocket, number>();
   private swept: number;
   private timer: NodeJS.Timeout | null = null;
@@ -73,8 +75,8 @@ export class LiveSockets {
   /** Closes every socket whose token has this `sub` or this `jti` with 4401; returns how many. */
   revoke(match: { sub?: string | undefined; jti?: string | undefined }): number {
     const hit = new Set<LiveSocket>();
-    if (match.sub !== undefined) for (const s of this.bySub.get(match.sub) ?? []) hit.add(s);
-    if (match.jti !== undefined) for (const s of this.byJti.get(match.jti) ?? []) hit.add(s);
+    if (match.sub !== undefined) for (const s of sockets(this.bySub.get(match.sub))) hit.add(s);
+    if (match.jti !== undefined) for (const s of sockets(this.byJti.get(match.jti))) hit.add(s);
     for (const s of hit) this.close(s, 'ERR_TOKEN_REVOKED', 'revoked');
     return hit.size;
   }
@@ -86,7 +88,7 @@ export class LiveSockets {
       const due = this.buckets.get(second);
       if (!due) continue;
       this.buckets.delete(second);
-      for (const s of due) this.close(s, 'ERR_TOKEN_EXPIRED', 'expired');
+      for (const s of sockets(due)) this.close(s, 'ERR_TOKEN_EXPIRED', 'expired');
     }
     this.swept = Math.max(this.swept, nowSec);
     if (this.buckets.size === 0) this.stop();
@@ -121,15 +123,28 @@ export class LiveSockets {
   }
 }
 
-function index<K>(map: Map<K, Set<LiveSocket>>, key: K, s: LiveSocket): void {
-  const set = map.get(key);
-  if (set) set.add(s);
-  else map.set(key, new Set([s]));
+/** One socket, or a Set of two or more. */
+type Entry = LiveSocket | Set<LiveSocket>;
+
+function sockets(entry: Entry | undefined): Iterable<LiveSocket> {
+  return entry === undefined ? [] : entry instanceof Set ? entry : [entry];
 }
 
-function unindex<K>(map: Map<K, Set<LiveSocket>>, key: K, s: LiveSocket): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(s);
-  if (set.size === 0) map.delete(key);
+function index<K>(map: Map<K, Entry>, key: K, s: LiveSocket): void {
+  const entry = map.get(key);
+  if (entry === undefined) map.set(key, s);
+  else if (entry instanceof Set) entry.add(s);
+  else if (entry !== s) map.set(key, new Set([entry, s]));
+}
+
+function unindex<K>(map: Map<K, Entry>, key: K, s: LiveSocket): void {
+  const entry = map.get(key);
+  if (entry === undefined) return;
+  if (!(entry instanceof Set)) {
+    if (entry === s) map.delete(key);
+    return;
+  }
+  entry.delete(s);
+  if (entry.size === 0) map.delete(key);
+  else if (entry.size === 1) map.set(key, entry.values().next().value as LiveSocket);
 }

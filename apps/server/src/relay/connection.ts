@@ -14,6 +14,7 @@ import { SharedListeners } from '../ws/shared-listeners.js';
 import type { RelayPeer } from './fanout.js';
 import type { NewRoomQuota } from '../limits/new-rooms.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import type { Admission } from '../ws/admission.js';
 import { ConnLog, connId } from '../ws/conn-log.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
@@ -31,6 +32,8 @@ export interface RelayDeps {
   log: FastifyBaseLogger;
   registry: RoomRegistry;
   keepalive: Keepalive;
+  /** the instance's admission (ctx.admission): the socket's close releases it there */
+  admission: Admission;
   /** writes what each socket was sent in one event-loop turn as one write */
   turns: TurnFlush;
   /** unsent bytes a receiver may hold before it is dropped as a slow consumer */
@@ -44,6 +47,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   private static readonly listeners = new SharedListeners<RelayConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
+    watchers: (conn) => conn.deps,
     // socket errors: ws/upgrade-hooks.ts's one listener counts and logs them
   });
 
@@ -80,8 +84,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
     this.output = new TurnOutput(ws, deps.turns);
-    RelayConnection.listeners.attach(ws, this);
-    deps.keepalive.watch(ws);
+    RelayConnection.listeners.attach(ws, this); // and deps.keepalive watches it
   }
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */

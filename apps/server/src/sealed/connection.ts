@@ -27,6 +27,7 @@ import { RateLimiter } from '../limits/rate-limiter.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import type { Admission } from '../ws/admission.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { admitToRoom } from './admission.js';
 import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
@@ -39,6 +40,8 @@ export interface SealedDeps {
   turns: TurnFlush;
   registry: SealedRegistry;
   keepalive: Keepalive;
+  /** the instance's admission (ctx.admission): the socket's close releases it there */
+  admission: Admission;
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
@@ -56,6 +59,7 @@ export class SealedConnection implements SealedPeer {
   private static readonly listeners = new SharedListeners<SealedConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
+    watchers: (conn) => conn.deps,
   });
 
   /** this connection's id in presence and peer-left (random: unique across instances) */
@@ -91,8 +95,7 @@ export class SealedConnection implements SealedPeer {
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
     this.output = new TurnOutput(ws, deps.turns);
     deps.ctx.metrics.sealedConnections.inc();
-    SealedConnection.listeners.attach(ws, this);
-    deps.keepalive.watch(ws);
+    SealedConnection.listeners.attach(ws, this); // and deps.keepalive watches it
   }
 
   /** The connection's id in log lines, made when first asked for. */

@@ -30,6 +30,7 @@ const listeners = new SharedListeners<SignalingConnection>({
     conn.debug({ code }, 'signaling socket closed');
     conn.teardown();
   },
+  watchers: (conn) => conn.watchers,
 });
 
 /** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
@@ -61,9 +62,13 @@ export class SignalingConnection implements HandlerConnection, LiveSocket, TurnS
   ) {
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
     deps.metrics.signalingConnections.inc();
-    deps.keepalive.watch(socket);
     // Attached synchronously: frames that arrive while the token is checked are queued.
-    listeners.attach(socket, this);
+    listeners.attach(socket, this); // and deps.keepalive watches it
+  }
+
+  /** The socket's keepalive and admission (its deps), released by the shared close listener. */
+  get watchers(): SignalingDeps {
+    return this.deps;
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { AbuseThreshold } from '../limits/rate-limiter.js';
 import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
+import type { Admission } from '../ws/admission.js';
 import type { TurnFlush } from '../ws/turn-output.js';
 import type { MessageCounts } from './message-counts.js';
 import type { TopicBus } from './topic-bus.js';
@@ -33,6 +34,8 @@ export interface SignalingDeps {
   limits: SignalingLimits;
   /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
   keepalive: Keepalive;
+  /** the instance's admission: the socket's close releases it there */
+  admission: Admission;
   /** where authenticated sockets register, to be closed on token expiry or revocation */
   live: LiveSockets;
   /** the server's logger, parent of each connection's ConnLog */

@@ -59,7 +59,25 @@ export class Admission {
     this.addresses.delete(raw);
     if (address !== undefined) this.perAddress.refund(address);
     this.admitted.add(ws);
-    ws.on('close', this.onAdmittedClose);
+    if (!this.adopted.delete(ws)) ws.on('close', this.onAdmittedClose);
+    this.unwatch(ws);
+  }
+
+  /**
+   * The socket's owner has its own 'close' listener and calls release() from it
+   * (ws/shared-listeners.ts): admission puts none on the socket from now on. A socket whose
+   * 'close' listeners are ws's and one more keeps them in an array of two (32 B); each further
+   * listener grows it to 176 B for the socket's life. Call before the owner adds its listener.
+   */
+  adopt(ws: WebSocket): void {
+    this.adopted.add(ws);
+    ws.off('close', this.onWatchedClose);
+  }
+
+  /** An adopted socket closed: it no longer counts toward the cap, and its safety-net timer ends. */
+  release(ws: WebSocket): void {
+    this.adopted.delete(ws);
+    this.admitted.delete(ws);
     this.unwatch(ws);
   }
 
@@ -89,6 +107,9 @@ export class Admission {
 
   /** the safety net's timer of each socket not yet admitted */
   private readonly watched = new WeakMap<WebSocket, NodeJS.Timeout>();
+
+  /** sockets whose owner calls release() on close, until they are admitted or closed */
+  private readonly adopted = new WeakSet<WebSocket>();
 
   /** the address each upgrade was counted against, until it is admitted */
   private readonly addresses = new WeakMap<IncomingMessage, string>();

@@ -3,6 +3,8 @@
  * pings each watched socket and terminates one that did not answer the previous ping, since a
  * dead peer would never complete a close handshake. Terminating emits 'close', so each
  * endpoint's own close handler does its bookkeeping as for any other close.
+ * Keepalive puts no 'close' listener on a socket: the endpoint's one close listener calls
+ * release() (ws/shared-listeners.ts), so a socket carries ws's and ours, not an array of four.
  */
 import type { WebSocket } from 'ws';
 
@@ -10,15 +12,11 @@ export class Keepalive {
   private readonly alive = new Map<WebSocket, boolean>();
   private readonly timer: NodeJS.Timeout;
 
-  // One pair of listeners for every socket (`this` is the socket): no closures per connection.
+  // One listener for every socket (`this` is the socket): no closure per connection.
   private readonly onPong = ((keepalive: Keepalive) =>
     function (this: WebSocket): void {
       keepalive.touch(this);
     })(this);
-  private readonly onClose = ((alive: Map<WebSocket, boolean>) =>
-    function (this: WebSocket): void {
-      alive.delete(this);
-    })(this.alive);
 
   constructor(intervalMs: number) {
     this.timer = setInterval(() => this.sweep(), intervalMs);
@@ -28,7 +26,11 @@ export class Keepalive {
   watch(ws: WebSocket): void {
     this.alive.set(ws, true);
     ws.on('pong', this.onPong);
-    ws.on('close', this.onClose);
+  }
+
+  /** The socket closed: it is no longer pinged (its owner's 'close' listener calls this). */
+  release(ws: WebSocket): void {
+    this.alive.delete(ws);
   }
 
   /** Evidence of life other than a pong (e.g. a frame received) counts for this interval. */

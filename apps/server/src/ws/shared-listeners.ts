@@ -4,6 +4,14 @@
  * listener). An idle connection's cost is what it holds (docs/benchmarks.md, memory).
  */
 import type { RawData, WebSocket } from 'ws';
+import type { Admission } from './admission.js';
+import type { Keepalive } from './keepalive.js';
+
+/** What watches every socket of an endpoint besides its connection: released by the one 'close' listener. */
+export interface SocketWatchers {
+  keepalive: Keepalive;
+  admission: Admission;
+}
 
 export interface SocketHandlers<C> {
   message(conn: C, data: RawData): void;
@@ -14,6 +22,8 @@ export interface SocketHandlers<C> {
    * of two, which EventEmitter keeps as a bare function rather than an array.
    */
   error?(conn: C, err: Error): void;
+  /** The connection's keepalive and admission: attach() watches the socket with both, and its close releases it from both. */
+  watchers(conn: C): SocketWatchers;
 }
 
 export class SharedListeners<C> {
@@ -28,9 +38,19 @@ export class SharedListeners<C> {
       const conn = bySocket.get(this);
       if (conn) handlers.message(conn, data);
     };
+    // The socket's one 'close' listener of ours: keepalive and admission put none of their own
+    // (ws's client tracking adds the other). They are released after the connection's own
+    // close handler, in the order their listeners used to run.
     this.onClose = function (code) {
       const conn = bySocket.get(this);
-      if (conn) handlers.close(conn, code);
+      if (!conn) return;
+      try {
+        handlers.close(conn, code);
+      } finally {
+        const { keepalive, admission } = handlers.watchers(conn);
+        keepalive.release(this);
+        admission.release(this);
+      }
     };
     const error = handlers.error;
     this.onError = error
@@ -39,13 +59,23 @@ export class SharedListeners<C> {
           if (conn) error(conn, err);
         }
       : null;
+    this.watchers = (conn) => handlers.watchers(conn);
   }
 
-  /** Attaches the shared listeners to `socket` for `conn` (ws emits 'close' once; `once` would add a wrapper per socket). */
+  private readonly watchers: (conn: C) => SocketWatchers;
+
+  /**
+   * Attaches the shared listeners to `socket` for `conn` (ws emits 'close' once; `once` would add
+   * a wrapper per socket) and has the connection's keepalive watch it. Admission's safety-net
+   * 'close' listener comes off first, so the socket never holds more than two.
+   */
   attach(socket: WebSocket, conn: C): void {
+    const { keepalive, admission } = this.watchers(conn);
+    admission.adopt(socket);
     this.bySocket.set(socket, conn);
     socket.on('message', this.onMessage);
     socket.on('close', this.onClose);
     if (this.onError) socket.on('error', this.onError);
+    keepalive.watch(socket);
   }
 }

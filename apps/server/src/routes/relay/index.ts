@@ -24,7 +24,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
+  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, admission: ctx.admission, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
   ctx.lifecycle.on('release', () => {
     keepalive.stop();
   });

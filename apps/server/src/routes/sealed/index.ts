@@ -42,7 +42,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   });
   ctx.admin.addSource(new SealedRoomSource(registry));
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, keepalive, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas: app.roomQuotas };
+  const deps: SealedDeps = { ctx, registry, keepalive, admission: ctx.admission, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas: app.roomQuotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   // Elsewhere the sealed rooms share the relay's database, already measured (relay/rooms-plugin.ts).

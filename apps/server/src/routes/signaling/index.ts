@@ -49,6 +49,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
+    admission: app.sync.admission,
     turns: new TurnFlush(),
     log: app.sync.log,
   };
