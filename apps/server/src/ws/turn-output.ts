@@ -1,9 +1,10 @@
 /**
- * Output written once per event-loop turn, for /relay and /sealed connections. TurnFlush runs
+ * Output written once per event-loop turn, for /relay, /sealed and /signal connections. TurnFlush runs
  * each registered sink's flush at the end of the current turn: one setImmediate for all of them,
  * which fires after the poll phase, so after every socket read of this turn. TurnOutput is such a
  * sink for one WebSocket: the frames of a turn are framed (relay/ws-frames.ts) and written to the
- * TCP socket under the WebSocket in one write, instead of one ws.send() per message.
+ * TCP socket under the WebSocket in one write, instead of one ws.send() per message (/signal
+ * keeps its own prebuilt text frames per turn: signaling/connection.ts).
  * TurnFlush also frames each message once per turn: a room sends the same bytes object to all its
  * connections, and each receiver that has only that message this turn writes the same frame.
  */
