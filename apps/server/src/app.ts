@@ -23,6 +23,7 @@ import relayRoomsPlugin from './relay/rooms-plugin.js';
 import quotasPlugin from './limits/quotas-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
+import { TurnFlush } from './ws/turn-output.js';
 import { endpointOf, installAdmission, onSocketError } from './ws/upgrade-hooks.js';
 import { StorageSize } from './status/storage-size.js';
 import { SqliteThreads } from './storage/sqlite-thread.js';
@@ -84,6 +85,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     readiness: new Readiness(() => lifecycle.shuttingDown),
     lifecycle,
     admission: new Admission({ maxConnections: config.MAX_CONNECTIONS, unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE }),
+    turns: new TurnFlush(),
     live,
     revocations,
     admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
@@ -118,7 +120,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     errorHandler: (err, socket, req) => onSocketError(app, err, socket, endpointOf(req.url)),
   });
   installAdmission(app);
-  context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
+  context.lifecycle.on('sockets', () => closeAll(context.turns, app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
 
   installErrorHandler(app);
   installCors(app, config.CORS_ORIGINS);
@@ -146,8 +148,13 @@ function checkingInterval(headersTimeoutMs: number): number {
   return Math.min(30_000, Math.max(100, Math.floor(headersTimeoutMs / 4)));
 }
 
-/** Close every socket and wait (bounded) for the close frames to go out. */
-async function closeAll(clients: Set<WebSocket>, code: number, reason: string): Promise<void> {
+/**
+ * Close every socket and wait (bounded) for the close frames to go out. What the sockets were
+ * given this turn is written first (ws/turn-output.ts): after ws.close() the socket is no longer
+ * OPEN and the end-of-turn flush would drop it.
+ */
+async function closeAll(turns: TurnFlush, clients: Set<WebSocket>, code: number, reason: string): Promise<void> {
+  turns.flushNow();
   const closed = [...clients].map(
     (ws) =>
       new Promise<void>((resolve) => {

@@ -13,6 +13,7 @@ import type { RoomChangeNotifier } from './webhooks/room-changes.js';
 import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
+import type { TurnFlush } from './ws/turn-output.js';
 import type { StorageSize } from './status/storage-size.js';
 import type { SqliteThreads } from './storage/sqlite-thread.js';
 
@@ -26,6 +27,8 @@ export interface ServerContext {
   lifecycle: Lifecycle;
   /** who may open a WebSocket (instance cap, per-address budget of unauthenticated upgrades) */
   admission: Admission;
+  /** writes each WebSocket's output of a turn at its end, for every endpoint (ws/turn-output.ts) */
+  turns: TurnFlush;
   /** sockets admitted by a token: closed on expiry and revocation */
   live: LiveSockets;
   revocations: RevocationList;

@@ -156,7 +156,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   send(message: Uint8Array): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    const buffered = ws.bufferedAmount + this.output.bytes;
+    const buffered = ws.bufferedAmount + this.output.queuedBytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
     else if (buffered > this.allowance) return this.slowConsumer();
     // The absolute cap: a reader that holds anything unsent never gets past it, however large the
@@ -186,7 +186,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   private slowConsumer(): void {
     if (this.closed) return;
     this.closed = true;
-    this.output.clear();
+    this.output.dropTurn();
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'slow_consumer' });
     this.log.info({ buffered: this.ws.bufferedAmount }, 'slow relay receiver dropped');
     this.ws.terminate();
@@ -321,7 +321,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;
     this.queue = null;
-    this.output.clear();
+    this.output.dropTurn();
   }
 }
 

@@ -148,7 +148,7 @@ export class SealedConnection implements SealedPeer {
   send(frame: Uint8Array, bounded = true): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    if (bounded && ws.bufferedAmount + this.output.bytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+    if (bounded && ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
     this.output.push(frame);
   }
 
@@ -178,7 +178,7 @@ export class SealedConnection implements SealedPeer {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.count('slow_consumer');
-    this.output.clear();
+    this.output.dropTurn();
     this.log.info({ buffered: this.ws.bufferedAmount }, 'slow sealed receiver dropped');
     this.ws.terminate();
   }
@@ -283,7 +283,7 @@ export class SealedConnection implements SealedPeer {
 
   /** Waits until the receiver holds less than half its allowance unsent; false if the socket closed. */
   private async drained(): Promise<boolean> {
-    while (this.ws.bufferedAmount + this.output.bytes > this.deps.maxBufferedBytes / 2) {
+    while (this.ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes / 2) {
       if (this.isClosed()) return false;
       // Polled: the TCP socket's 'drain' is ws-internal; keepalive ends a receiver that never reads.
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
@@ -362,6 +362,6 @@ export class SealedConnection implements SealedPeer {
     this.queue = [];
     this.held = null;
     this.heldBytes = 0;
-    this.output.clear();
+    this.output.dropTurn();
   }
 }

@@ -3,14 +3,13 @@
  * verified, decoded by the pure codec and handed to the message handlers. Closing (by
  * either side) removes the connection from every topic exactly once.
  */
-import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { readSignalingMessage, type ErrorCode, type RoomTokenClaims } from '@sync-suite/shared';
 import { RateLimiter } from '../limits/rate-limiter.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
-import type { TurnSink } from '../ws/turn-output.js';
+import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
 import { ConnLog, connId, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
@@ -33,8 +32,12 @@ const listeners = new SharedListeners<SignalingConnection>({
   watchers: (conn) => conn.watchers,
 });
 
-/** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
-export class SignalingConnection implements HandlerConnection, LiveSocket, TurnSink {
+/**
+ * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
+ * one more object and closure, and its own turn output (ws/turn-output.ts): this file decides what
+ * is delivered and when, TurnQueue writes it.
+ */
+export class SignalingConnection extends TurnQueue implements HandlerConnection, LiveSocket {
   claims: RoomTokenClaims = NO_CLAIMS;
   /**
    * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
@@ -49,21 +52,22 @@ export class SignalingConnection implements HandlerConnection, LiveSocket, TurnS
   private throttleState: ReadThrottle | null = null;
   /** made on the first line written (idle connections write none; see debug) */
   private logState: ConnLog | null = null;
-  /** the frames delivered this turn: the first alone, an array from the second on (see flushTurn) */
-  private out: Buffer | Buffer[] | null = null;
-  /** bytes in `out` */
-  private outBytes = 0;
-
   private idState: string | null = null;
 
   constructor(
-    private readonly socket: WebSocket,
+    protected readonly socket: WebSocket,
     private readonly deps: SignalingDeps,
   ) {
+    super();
     this.limiter = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.abuse);
     deps.metrics.signalingConnections.inc();
     // Attached synchronously: frames that arrive while the token is checked are queued.
     listeners.attach(socket, this); // and deps.keepalive watches it
+  }
+
+  /** TurnQueue's: the one TurnFlush of the server, from the deps rather than a field of each connection. */
+  protected get turns(): TurnFlush {
+    return this.deps.turns;
   }
 
   /** The socket's keepalive and admission (its deps), released by the shared close listener. */
@@ -162,49 +166,25 @@ export class SignalingConnection implements HandlerConnection, LiveSocket, TurnS
 
   deliver(frame: Buffer): void {
     if (this.state !== 'open') return;
-    if (this.socket.bufferedAmount + this.outBytes > this.deps.limits.maxBufferedBytes) {
+    if (this.socket.bufferedAmount + this.queuedBytes > this.deps.limits.maxBufferedBytes) {
       // A receiver that does not read would grow server memory without bound.
       this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
       this.debug('slow signaling receiver dropped');
-      this.out = null;
-      this.outBytes = 0;
+      this.dropTurn();
       this.teardown();
       this.socket.terminate();
       return;
     }
     // Held until the end of the turn, so that the frames one receiver gets in one turn leave in
     // one write: on loopback the kernel's share of a small frame costs more than our JavaScript.
-    const out = this.out;
-    if (out === null) {
-      this.out = frame;
-      this.deps.turns.schedule(this);
-    } else if (Array.isArray(out)) out.push(frame);
-    else this.out = [out, frame];
-    this.outBytes += frame.length;
-  }
-
-  /**
-   * @internal at the end of the turn (TurnFlush), and before a refusal's close frame: this turn's
-   * frames in one write. A frame is whole (publish-frame.ts) and the same Buffer for every
-   * receiver: it goes to the TCP socket as it is. ws writes nothing of its own but whole control
-   * frames (no compression is negotiated), so frames cannot interleave; once ws has sent or
-   * answered a close frame the socket is no longer OPEN and nothing more is written.
-   */
-  flushTurn(): void {
-    const out = this.out;
-    if (out === null) return;
-    const bytes = this.outBytes;
-    this.out = null;
-    this.outBytes = 0;
-    const raw = (this.socket as unknown as { _socket?: Socket })._socket;
-    if (!raw || raw.destroyed || this.socket.readyState !== this.socket.OPEN) return;
-    raw.write(Array.isArray(out) ? Buffer.concat(out, bytes) : out);
+    // A frame is whole (publish-frame.ts) and the same Buffer for every receiver.
+    this.pushFrame(frame);
   }
 
   /** After this turn's publishes, if there are any (a pong must not overtake them). */
   sendText(text: string): void {
     if (this.state !== 'open') return;
-    if (this.out === null) this.socket.send(text);
+    if (!this.turnPending) this.socket.send(text);
     else this.deliver(textFrame(Buffer.from(text)));
   }
 

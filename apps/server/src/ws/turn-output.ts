@@ -1,10 +1,11 @@
 /**
  * Output written once per event-loop turn, for /relay, /sealed and /signal connections. TurnFlush runs
- * each registered sink's flush at the end of the current turn: one setImmediate for all of them,
- * which fires after the poll phase, so after every socket read of this turn. TurnOutput is such a
- * sink for one WebSocket: the frames of a turn are framed (relay/ws-frames.ts) and written to the
- * TCP socket under the WebSocket in one write, instead of one ws.send() per message (/signal
- * keeps its own prebuilt text frames per turn: signaling/connection.ts).
+ * each registered sink's flush at the end of the current turn: one setImmediate for all of them
+ * (one TurnFlush per server: ServerContext.turns), which fires after the poll phase, so after every
+ * socket read of this turn. TurnQueue is such a sink for one WebSocket: what it was given in a turn
+ * goes to the TCP socket under the WebSocket in one write, instead of one ws.send() per message.
+ * It takes messages (push: framed here, relay/ws-frames.ts) and prebuilt frames (pushFrame:
+ * signaling/publish-frame.ts, written as they are).
  * TurnFlush also frames each message once per turn: a room sends the same bytes object to all its
  * connections, and each receiver that has only that message this turn writes the same frame.
  */
@@ -45,6 +46,15 @@ export class TurnFlush {
     if (this.due.length === 0) setImmediate(this.run);
     this.due.push(sink);
   }
+
+  /**
+   * Runs this turn's flushes now, before the end of the turn: at shutdown every socket is closed
+   * at once (app.ts), and what the sockets were given this turn must go before their close frames.
+   * The immediate already scheduled then finds nothing due.
+   */
+  flushNow(): void {
+    if (this.due.length > 0 && !this.flushing) this.run();
+  }
 }
 
 interface RawSocket {
@@ -54,55 +64,114 @@ interface RawSocket {
   readonly destroyed: boolean;
 }
 
-export class TurnOutput implements TurnSink {
-  /** this turn's messages; null between turns (an idle connection holds no array) */
-  private out: Uint8Array[] | null = null;
-  /** bytes queued for the end of this turn */
-  bytes = 0;
-  /** ws keeps the TCP socket in `_socket` */
-  private readonly raw: RawSocket | undefined;
+/** ws keeps the TCP socket in `_socket` (set before the socket is handed to us, never cleared). */
+function rawSocket(ws: WebSocket): RawSocket | undefined {
+  return (ws as unknown as { _socket?: RawSocket })._socket;
+}
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly turns: TurnFlush,
-  ) {
-    this.raw = (ws as unknown as { _socket?: RawSocket })._socket;
+/**
+ * First element of a turn's array of prebuilt frames (an array without it holds messages). It is
+ * empty, so the array concatenates to the frames themselves.
+ */
+const FRAMES = Buffer.alloc(0);
+
+/**
+ * One WebSocket's output of the current turn. Relay and sealed connections hold a TurnOutput; a
+ * SignalingConnection is one (signaling/connection.ts), so an idle signaling connection holds no
+ * object more than its two fields here.
+ */
+export abstract class TurnQueue implements TurnSink {
+  /**
+   * This turn's output, null between turns (an idle connection holds no array): a prebuilt frame
+   * alone (a signaling receiver's usual turn: the same Buffer for every receiver), or an array of
+   * messages, or FRAMES followed by frames. A turn given both keeps them in order as frames.
+   */
+  private out: Uint8Array | Uint8Array[] | null = null;
+  private queued = 0;
+  protected abstract readonly socket: WebSocket;
+  protected abstract readonly turns: TurnFlush;
+
+  /** Bytes waiting for the end of this turn (the slow-consumer checks add ws's bufferedAmount). */
+  get queuedBytes(): number {
+    return this.queued;
   }
 
-  push(frame: Uint8Array): void {
-    if (!this.raw) return this.ws.send(frame);
-    if (this.out) this.out.push(frame);
-    else {
-      this.out = [frame];
+  /** Whether anything waits for the end of this turn. */
+  get turnPending(): boolean {
+    return this.out !== null;
+  }
+
+  /** Queues one message (a binary frame's payload), framed at the end of the turn; not copied or changed until then. */
+  push(message: Uint8Array): void {
+    const out = this.out;
+    if (out === null) {
+      if (!rawSocket(this.socket)) return this.socket.send(message);
+      this.out = [message];
       this.turns.schedule(this);
+    } else if (Array.isArray(out) && out[0] !== FRAMES) out.push(message);
+    else return this.pushFrame(frameOnce(message)); // this turn holds frames: the message joins them framed
+    this.queued += message.length;
+  }
+
+  /** Queues one whole WebSocket frame, written as it is (the same object may go to many sockets). */
+  pushFrame(frame: Uint8Array): void {
+    const out = this.out;
+    if (out === null) {
+      this.out = frame;
+      this.turns.schedule(this);
+    } else if (!Array.isArray(out)) this.out = [FRAMES, out, frame];
+    else if (out[0] === FRAMES) out.push(frame);
+    else {
+      // messages queued this turn: framed now, in order, ahead of the frame
+      const chunks = encodeBinaryFrames(out);
+      this.queued = 0;
+      for (const chunk of chunks) this.queued += chunk.length;
+      this.out = [FRAMES, ...chunks, frame];
     }
-    this.bytes += frame.length;
+    this.queued += frame.length;
   }
 
   /**
-   * Writes the turn's messages as WebSocket frames in one write. Frames go straight to the TCP
-   * socket: ws sends nothing of its own but control frames, which may come between messages, and
-   * once it has sent (or answered) a close frame the socket is no longer OPEN and nothing is written.
+   * Writes this turn's output in one write: at the end of the turn (TurnFlush), and before a close
+   * frame the connection sends. Frames go straight to the TCP socket: ws sends nothing of its own
+   * but whole control frames (no compression is negotiated), which may come between turns but not
+   * inside a frame; once ws has sent (or answered) a close frame the socket is no longer OPEN and
+   * nothing is written.
    */
   flushTurn(): void {
-    const messages = this.out;
-    if (!messages) return;
+    const out = this.out;
+    if (out === null) return;
+    const bytes = this.queued;
     this.out = null;
-    this.bytes = 0;
-    const raw = this.raw;
-    if (!raw || raw.destroyed || this.ws.readyState !== this.ws.OPEN) return;
-    // The usual turn: one message, also sent to the room's other connections: one shared frame.
-    const only = messages.length === 1 ? (messages[0] as Uint8Array) : null;
+    this.queued = 0;
+    const socket = this.socket;
+    const raw = rawSocket(socket);
+    if (!raw || raw.destroyed || socket.readyState !== socket.OPEN) return;
+    if (!Array.isArray(out)) return void raw.write(out);
+    if (out[0] === FRAMES) return void raw.write(Buffer.concat(out, bytes));
+    // The usual relay turn: one message, also sent to the room's other connections: one shared frame.
+    const only = out.length === 1 ? (out[0] as Uint8Array) : null;
     if (only && only.length <= COPY_LIMIT) return void raw.write(this.turns.framed(only));
-    const chunks = encodeBinaryFrames(messages);
+    const chunks = encodeBinaryFrames(out);
     if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
     raw.cork();
     for (const chunk of chunks) raw.write(chunk);
     raw.uncork();
   }
 
-  clear(): void {
+  /** Drops this turn's output (a slow consumer, a closed socket). */
+  dropTurn(): void {
     this.out = null;
-    this.bytes = 0;
+    this.queued = 0;
+  }
+}
+
+/** A TurnQueue held by a connection (relay, sealed). */
+export class TurnOutput extends TurnQueue {
+  constructor(
+    protected readonly socket: WebSocket,
+    protected readonly turns: TurnFlush,
+  ) {
+    super();
   }
 }

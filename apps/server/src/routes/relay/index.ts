@@ -11,7 +11,6 @@ import { ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
-import { TurnFlush } from '../../ws/turn-output.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -24,7 +23,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, admission: ctx.admission, turns: new TurnFlush(), maxBufferedBytes, quotas: app.roomQuotas };
+  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, admission: ctx.admission, turns: ctx.turns, maxBufferedBytes, quotas: app.roomQuotas };
   ctx.lifecycle.on('release', () => {
     keepalive.stop();
   });

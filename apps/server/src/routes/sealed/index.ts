@@ -14,7 +14,6 @@ import { createSealedFanout } from '../../sealed/redis-fanout.js';
 import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
 import { MemorySealedStore } from '../../sealed/store/memory.js';
-import { TurnFlush } from '../../ws/turn-output.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
@@ -42,7 +41,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   });
   ctx.admin.addSource(new SealedRoomSource(registry));
   const keepalive = new Keepalive(PING_INTERVAL_MS);
-  const deps: SealedDeps = { ctx, registry, keepalive, admission: ctx.admission, turns: new TurnFlush(), maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas: app.roomQuotas };
+  const deps: SealedDeps = { ctx, registry, keepalive, admission: ctx.admission, turns: ctx.turns, maxBufferedBytes: Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES), quotas: app.roomQuotas };
 
   ctx.readiness.register('sealed-storage', () => store.check());
   // Elsewhere the sealed rooms share the relay's database, already measured (relay/rooms-plugin.ts).

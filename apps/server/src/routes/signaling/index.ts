@@ -12,7 +12,6 @@ import { MessageCounts } from '../../signaling/message-counts.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { TurnFlush } from '../../ws/turn-output.js';
 import { limitFramePayload } from '../../ws/payload-limit.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
@@ -50,7 +49,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     },
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
     admission: app.sync.admission,
-    turns: new TurnFlush(),
+    turns: app.sync.turns,
     log: app.sync.log,
   };
 }
