@@ -53,4 +53,20 @@ describe('LiveSockets', () => {
     expect(closed).toEqual(['a', 'd']);
     live.stop();
   });
+  // RFC 7519 allows a NumericDate with a fraction; verifyRoomToken accepts one (an issuer writing
+  // Date.now() / 1000 + ttl). Such a socket must still be closed once exp + grace has passed.
+  it('closes on expiry a socket whose exp has a fraction', () => {
+    const closed: string[] = [];
+    let ms = 0;
+    const live = new LiveSockets({ graceSeconds: 30, metrics, now: () => ms });
+    live.add(socket('u1', 'a', 10.5, closed));
+    ms = 40_000;
+    live.sweep();
+    expect(closed).toEqual([]);
+    ms = 41_000;
+    live.sweep();
+    expect(closed).toEqual(['a']);
+    expect(live.size).toBe(0);
+    live.stop();
+  });
 });

@@ -63,8 +63,9 @@ export class LiveSockets {
     if (!this.timer) this.swept = Math.floor(this.now() / 1000) - 1; // idle until now: nothing to catch up
     index(this.bySub, s.sub, s);
     if (s.jti !== undefined) index(this.byJti, s.jti, s);
-    // Auth off: claims never expire. A deadline already swept goes into the next sweep.
-    const deadline = Number.isSafeInteger(s.exp) && s.exp < Number.MAX_SAFE_INTEGER ? Math.max(Math.ceil(s.exp + this.opts.graceSeconds), this.swept + 1) : Infinity;
+    // Auth off (exp MAX_SAFE_INTEGER): claims never expire. An exp may have a fraction (RFC 7519
+    // NumericDate), hence isFinite and not isSafeInteger. A deadline already swept goes into the next sweep.
+    const deadline = Number.isFinite(s.exp) && s.exp < Number.MAX_SAFE_INTEGER ? Math.max(Math.ceil(s.exp + this.opts.graceSeconds), this.swept + 1) : Infinity;
     this.deadlines.set(s, deadline);
     if (deadline !== Infinity) {
       index(this.buckets, deadline, s);
