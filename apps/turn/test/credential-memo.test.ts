@@ -55,4 +55,12 @@ describe('memoized credentials and nonces', () => {
     expect(nonces.valid(forged)).toBe(false);
     expect(nonces.valid(forged)).toBe(false);
   });
+  // node-turn decodes NONCE as UTF-8: 36 characters can be more than 36 bytes, and
+  // timingSafeEqual throws on buffers of different lengths (the request got no 438).
+  it('a nonce of 36 characters that are not all ASCII is refused, not thrown on', () => {
+    const nonces = new StatelessNonces(10_000, () => 5_000_000);
+    const nonce = nonces.issue();
+    expect(nonces.valid(nonce.slice(0, 12) + '\u00e9'.repeat(24))).toBe(false);
+    expect(nonces.valid(nonce.slice(0, 35) + '\u{10348}'.slice(0, 1))).toBe(false);
+  });
 });
