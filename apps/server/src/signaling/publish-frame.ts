@@ -5,7 +5,10 @@
  *
  * The payload is the publish as received with `"clients":N` added. Usually that is the received
  * bytes themselves with `,"clients":N` spliced before the closing brace: no re-serialization. The
- * spliced text parses to the same value as JSON.stringify({ ...fields, clients }) would give.
+ * spliced text parses to the value the server parsed, plus `clients`, and keeps the sender's
+ * spelling of numbers: -0 and out-of-range numbers (1e400, parsed as Infinity) reach receivers as
+ * sent, where JSON.stringify({ ...fields, clients }) writes 0 and null. Otherwise the two agree
+ * (apps/server/test/signaling-publish-frame-fuzz.test.ts).
  * When splicing could differ from that, or from what the server decided on, the publish is
  * re-serialized (writePublish) as before:
  * - the bytes are not valid UTF-8 (a binary frame: the decode replaced what was invalid);
