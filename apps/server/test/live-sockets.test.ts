@@ -85,7 +85,7 @@ describe('LiveSockets', () => {
       const live = new LiveSockets({ graceSeconds: grace, metrics, now: () => ms });
       const closes = new Map<LiveSocket, number>();
       const registered = new Map<LiveSocket, number>(); // socket -> the second it was added
-      const pool = Array.from({ length: 12 }, (_, n) => {
+      const pool = Array.from({ length: 12 }, () => {
         const exp = int(4) === 0 ? Number.MAX_SAFE_INTEGER : Math.floor(ms / 1000) + int(120) - 40 + (int(4) === 0 ? 0.5 : 0);
         const s: LiveSocket = {
           sub: `u${int(3)}`, jti: int(3) === 0 ? undefined : `j${int(4)}`, exp, endpoint: 'signal',
