@@ -4,7 +4,7 @@
  * key, as sockets come and go past one and two.
  */
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LiveSockets, type LiveSocket } from '../src/auth/live-sockets.js';
 
 const metrics = { tokenClosures: { inc: () => undefined } } as unknown as ServerMetrics;
@@ -139,5 +139,25 @@ describe('LiveSockets', () => {
       expect([indexes.bySub.size, indexes.byJti.size, indexes.buckets.size, live.size]).toEqual([0, 0, 0, 0]);
       live.stop();
     }
+  });
+  // Date.now() can step forward by days or years (a VM resumed, a clock set at boot): the sweep
+  // walked every second in between, one Map lookup each (50 years: 1.6e9, seconds of blocked loop).
+  it('after the clock steps forward by days, a sweep looks up the buckets, not every second between', () => {
+    const closed: string[] = [];
+    let ms = 1_000_000;
+    const live = new LiveSockets({ graceSeconds: 0, metrics, now: () => ms });
+    live.add(socket('u1', 'a', 1_100, closed));
+    live.add(socket('u2', 'b', 1_000_000_000, closed));
+    ms += 1e9; // 11.6 days
+    const get = vi.spyOn(Map.prototype, 'get');
+    try {
+      live.sweep();
+      expect(get.mock.calls.length).toBeLessThan(100);
+    } finally {
+      get.mockRestore();
+    }
+    expect(closed).toEqual(['a']);
+    expect(live.size).toBe(1);
+    live.stop();
   });
 });
