@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { createServerMetrics } from '@sync-suite/shared/node';
-import { GroupCommitQueue, type CommitWindow, type RoomBatch } from '../src/storage/group-commit.js';
+import { GroupCommitQueue, type CommitWindow } from '../src/storage/group-commit.js';
 
 const FLUSH_MS = 100;
 const metrics = createServerMetrics();
@@ -40,7 +40,7 @@ async function simulate(seed: number, window: CommitWindow, duration: (rand: () 
     retryMs: 30,
     now: () => Date.now(),
     failure: { op: 'sim', message: 'sim commit failed' },
-    write: (batch: RoomBatch<Item>) =>
+    write: () =>
       new Promise<void>((resolve, reject) => {
         const fails = rand() < failRate;
         setTimeout(() => (fails ? reject(new Error('sim')) : resolve()), duration(rand));
