@@ -58,7 +58,7 @@ async function simulate(seed: number, window: CommitWindow, duration: (rand: () 
   });
   const arrivals: Array<[string, Item]> = [];
   let t = 0;
-  for (let n = 0; n < 400; n++) {
+  for (let n = 0; n < 300; n++) {
     t += rand() < 0.8 ? rand() * 5 : rand() * 150;
     const room = `r${Math.floor(rand() * 4)}`;
     const item = { n, at: 0 };
@@ -76,7 +76,7 @@ async function simulate(seed: number, window: CommitWindow, duration: (rand: () 
 
 describe('GroupCommitQueue simulated', () => {
   it.each<CommitWindow>(['bound', 'half'])("'%s': every item written once, in its room's order, though commits fail", async (window) => {
-    for (let run = 0; run < 10; run++) {
+    for (let run = 0; run < 5; run++) {
       const seed = (Date.now() + run * 7919) % 1_000_000;
       const { arrivals, committedAt, written, windows } = await simulate(seed, window, (rand) => (rand() < 0.1 ? rand() * 300 : rand() * 30), 0.2);
       expect(committedAt.size, `seed ${seed}`).toBe(arrivals.length);
@@ -89,7 +89,7 @@ describe('GroupCommitQueue simulated', () => {
   });
 
   it.each<CommitWindow>(['bound', 'half'])("'%s': commits within a tenth of each other and under 0.5 of the bound keep every item within it", async (window) => {
-    for (let run = 0; run < 10; run++) {
+    for (let run = 0; run < 5; run++) {
       const seed = (Date.now() + run * 7919) % 1_000_000;
       const a = ((run % 5) / 4) * 0.4 * FLUSH_MS;
       const { arrivals, committedAt } = await simulate(seed, window, (rand) => a + rand() * 0.1 * FLUSH_MS, 0);
