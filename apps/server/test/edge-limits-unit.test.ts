@@ -75,4 +75,54 @@ describe('RateLimiter', () => {
     }
     expect(refused).toBe(0);
   });
+  // Property: against a model holding the bucket levels as plain numbers of thousandths, refilled
+  // by floor(now) differences, over random clocks: fractional steps, second boundaries, long idle
+  // gaps, a start decades into uptime, and (not performance.now, but the limiter must not gain
+  // from it) steps back. The limiter never passes more than its bucket plus what the time earned.
+  it('matches a plain model over random clocks, and never passes more than the rate allows', () => {
+    const seed = Date.now() % 1_000_000;
+    let x = seed;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let run = 0; run < 200; run++) {
+      const perSecond = 1 + Math.floor(rand() * (rand() < 0.5 ? 10 : 5000));
+      const abuse = { factor: 1 + Math.floor(rand() * 4), seconds: 1 + Math.floor(rand() * 5) };
+      let t = rand() < 0.5 ? rand() * 5000 : 1e12 + rand() * 1e9; // decades of uptime: past a Smi of milliseconds
+      const start = t;
+      let latest = t;
+      const r = new RateLimiter(perSecond, abuse, () => t);
+      const model = { tokens: perSecond * 1000, abuse: perSecond * abuse.factor * abuse.seconds * 1000, at: Math.floor(t) };
+      const refill = () => {
+        const now = Math.floor(t);
+        const elapsed = now - model.at;
+        model.at = now;
+        model.tokens = Math.min(perSecond * 1000, model.tokens + elapsed * perSecond);
+        model.abuse = Math.min(perSecond * abuse.factor * abuse.seconds * 1000, model.abuse + elapsed * perSecond * abuse.factor);
+      };
+      let passed = 0;
+      for (let step = 0; step < 300; step++) {
+        const u = rand();
+        if (u < 0.5) t += rand() * 3;
+        else if (u < 0.6) t += Math.ceil(t / 1000) * 1000 - t - 0.5 + rand(); // around a second boundary
+        else if (u < 0.63) t += rand() * 1e7; // hours idle
+        else if (u < 0.65) t -= rand() * 50; // back
+        latest = Math.max(latest, t);
+        const context = `seed ${seed} run ${run} step ${step}`;
+        if (rand() < 0.8) {
+          refill();
+          const expected = model.abuse < 1000 ? 'abuse' : model.tokens - 1000 < 0 ? 'slow' : 'ok';
+          if (expected !== 'abuse') {
+            model.abuse -= 1000;
+            model.tokens -= 1000;
+          }
+          const verdict = r.take();
+          expect(verdict, context).toBe(expected);
+          if (verdict === 'ok') passed++;
+        } else {
+          refill();
+          expect(r.waitMs(), context).toBe(model.tokens >= 0 ? 0 : Math.ceil(-model.tokens / perSecond));
+        }
+        expect(passed, context).toBeLessThanOrEqual(perSecond + Math.floor(((Math.floor(latest) - Math.floor(start)) * perSecond) / 1000));
+      }
+    }
+  });
 });

@@ -24,6 +24,12 @@ describe('publishFrame', () => {
     expect(String(framePayload(frame))).toBe('{ "type": "publish",\n "topic": "test-conversation-a", "data": {"n": 1.50, "s": "\\"q\\""} ,"clients":3}');
   });
 
+  it('splices a publish whose nested objects have their own "type" when the message opens with "type":"publish"', () => {
+    const text = ' {"type" : "publish", "topic":"test-conversation-a","data":{"type":"signal","signal":{"type":"offer"}}}';
+    const { frame } = frameFor(Buffer.from(text), 2);
+    expect(String(framePayload(frame))).toBe(`${text.slice(0, -1)},"clients":2}`);
+  });
+
   it('writes 2-, 4- and 10-byte frame headers around the 126 and 65536 byte boundaries', () => {
     for (const length of [0, 125, 126, 65535, 65536, 70000]) {
       const payload = Buffer.alloc(length, 0x61);
@@ -42,6 +48,7 @@ describe('publishFrame', () => {
   const fallbacks: Array<[string, Buffer]> = [
     ['its own top-level clients', Buffer.from('{"type":"publish", "topic":"test-conversation-a","clients":99,"data":1}')],
     ['"topic" twice (a nested key)', Buffer.from('{"type":"publish", "topic":"test-conversation-a","data":{"topic":"test-conversation-b"}}')],
+    ['"type" twice, the first not "publish" (a parser keeping the first would read ping)', Buffer.from('{"topic":"test-conversation-a", "type":"ping","type":"publish"}')],
     ['a \\u escape that spells a second topic key', Buffer.from('{"type":"publish", "\\u0074opic":"test-conversation-b","topic":"test-conversation-a"}')],
     ['bytes that are not UTF-8 (a binary frame)', Buffer.concat([Buffer.from('{"type":"publish", "topic":"test-conversation-a","data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])],
     [`more than ${SPLICE_MAX_BRACKETS} brackets`, Buffer.from(`{"type":"publish", "topic":"test-conversation-a","data":${'['.repeat(SPLICE_MAX_BRACKETS)}${']'.repeat(SPLICE_MAX_BRACKETS)}}`)],

@@ -18,7 +18,7 @@ export interface SignedRequest {
   failure: AuthFailure | undefined;
 }
 
-/** Derived values of one username; bounded by DERIVED_MAX (cleared whole when full). */
+/** Derived values of one username; bounded by DERIVED_MAX (cleared whole when full) and DERIVED_USERNAME_MAX. */
 interface Derived {
   /** turnPassword(secret, username), by secret index */
   passwords: Array<string | undefined>;
@@ -26,6 +26,12 @@ interface Derived {
   keys: Map<string, Buffer>;
 }
 const DERIVED_MAX = 4096;
+/**
+ * Longest username (UTF-16 units) whose derived values are kept: the memo's bound is a count, and
+ * a USERNAME can fill most of a 64 KB datagram. RFC 5389 section 15.3 caps it at 512 bytes;
+ * longer ones are still checked, each time.
+ */
+const DERIVED_USERNAME_MAX = 512;
 
 export class RestCredentials {
   private candidate: { username: string; password: string } | undefined;
@@ -57,8 +63,9 @@ export class RestCredentials {
   private derive(username: string): Derived {
     let d = this.derived.get(username);
     if (!d) {
-      if (this.derived.size >= DERIVED_MAX) this.derived.clear();
       d = { passwords: [], keys: new Map() };
+      if (username.length > DERIVED_USERNAME_MAX) return d;
+      if (this.derived.size >= DERIVED_MAX) this.derived.clear();
       this.derived.set(username, d);
     }
     return d;

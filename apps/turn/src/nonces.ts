@@ -32,7 +32,8 @@ export class StatelessNonces {
     const expiry = nonce.slice(0, 12);
     const given = Buffer.from(nonce.slice(12));
     const expected = Buffer.from(this.mac(expiry));
-    if (!timingSafeEqual(given, expected)) return false;
+    // 24 characters of a UTF-8 NONCE can be more than 24 bytes: timingSafeEqual would throw
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
     const expiresAt = Number.parseInt(expiry, 16);
     if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
     this.verified.set(nonce, expiresAt);

@@ -55,4 +55,27 @@ describe('memoized credentials and nonces', () => {
     expect(nonces.valid(forged)).toBe(false);
     expect(nonces.valid(forged)).toBe(false);
   });
+  // node-turn decodes NONCE as UTF-8: 36 characters can be more than 36 bytes, and
+  // timingSafeEqual throws on buffers of different lengths (the request got no 438).
+  it('a nonce of 36 characters that are not all ASCII is refused, not thrown on', () => {
+    const nonces = new StatelessNonces(10_000, () => 5_000_000);
+    const nonce = nonces.issue();
+    expect(nonces.valid(nonce.slice(0, 12) + '\u00e9'.repeat(24))).toBe(false);
+    expect(nonces.valid(nonce.slice(0, 35) + '\u{10348}'.slice(0, 1))).toBe(false);
+  });
+  // The memo is bounded by count (4096 usernames); a USERNAME can be most of a 64 KB datagram:
+  // 4000 of 60 KB held about 300 MB. Long usernames are checked but not memoized.
+  it('a long username is still checked, but its derived values are not kept', () => {
+    const now = 1_000_000;
+    const creds = new RestCredentials([SECRET], REALM, () => now);
+    const memo = (creds as unknown as { derived: Map<string, unknown> }).derived;
+    const long = createTurnCredentials(SECRET, 'x'.repeat(60_000), 600, now);
+    expect(creds.inspect(signedAllocate(long.username, long.credential))).toMatchObject({ password: long.credential, failure: undefined });
+    expect(creds.inspect(signedAllocate(long.username, 'not-the-password'))?.failure).toBe('bad_password');
+    expect(creds.passwordFor(long.username)).toBe(long.credential);
+    expect(memo.size).toBe(0);
+    const short = createTurnCredentials(SECRET, 'carol', 600, now);
+    expect(creds.inspect(signedAllocate(short.username, short.credential))?.failure).toBeUndefined();
+    expect(memo.size).toBe(1);
+  });
 });

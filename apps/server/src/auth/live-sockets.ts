@@ -63,8 +63,9 @@ export class LiveSockets {
     if (!this.timer) this.swept = Math.floor(this.now() / 1000) - 1; // idle until now: nothing to catch up
     index(this.bySub, s.sub, s);
     if (s.jti !== undefined) index(this.byJti, s.jti, s);
-    // Auth off: claims never expire. A deadline already swept goes into the next sweep.
-    const deadline = Number.isSafeInteger(s.exp) && s.exp < Number.MAX_SAFE_INTEGER ? Math.max(Math.ceil(s.exp + this.opts.graceSeconds), this.swept + 1) : Infinity;
+    // Auth off (exp MAX_SAFE_INTEGER): claims never expire. An exp may have a fraction (RFC 7519
+    // NumericDate), hence isFinite and not isSafeInteger. A deadline already swept goes into the next sweep.
+    const deadline = Number.isFinite(s.exp) && s.exp < Number.MAX_SAFE_INTEGER ? Math.max(Math.ceil(s.exp + this.opts.graceSeconds), this.swept + 1) : Infinity;
     this.deadlines.set(s, deadline);
     if (deadline !== Infinity) {
       index(this.buckets, deadline, s);
@@ -84,7 +85,9 @@ export class LiveSockets {
   /** Closes what has expired up to now; runs every second while any socket can expire. */
   sweep(): void {
     const nowSec = Math.floor(this.now() / 1000);
-    for (let second = this.swept + 1; second <= nowSec; second++) {
+    // After a step of the wall clock (days, years) there are fewer buckets than seconds to walk.
+    const seconds = nowSec - this.swept <= this.buckets.size ? range(this.swept + 1, nowSec) : [...this.buckets.keys()].filter((second) => second <= nowSec);
+    for (const second of seconds) {
       const due = this.buckets.get(second);
       if (!due) continue;
       this.buckets.delete(second);
@@ -101,7 +104,7 @@ export class LiveSockets {
 
   private start(): void {
     if (this.timer) return;
-    // A process that stalled longer than a second catches up: sweep() walks every missed second.
+    // A process that stalled longer than a second catches up: sweep() visits every missed second's bucket.
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
   }
@@ -121,6 +124,10 @@ export class LiveSockets {
     if (s.jti !== undefined) unindex(this.byJti, s.jti, s);
     if (deadline !== Infinity) unindex(this.buckets, deadline, s);
   }
+}
+
+function* range(from: number, to: number): Iterable<number> {
+  for (let n = from; n <= to; n++) yield n;
 }
 
 /** One socket, or a Set of two or more. */

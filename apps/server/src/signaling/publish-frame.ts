@@ -5,13 +5,18 @@
  *
  * The payload is the publish as received with `"clients":N` added. Usually that is the received
  * bytes themselves with `,"clients":N` spliced before the closing brace: no re-serialization. The
- * spliced text parses to the same value as JSON.stringify({ ...fields, clients }) would give.
+ * spliced text parses to the value the server parsed, plus `clients`, and keeps the sender's
+ * spelling of numbers: -0 and out-of-range numbers (1e400, parsed as Infinity) reach receivers as
+ * sent, where JSON.stringify({ ...fields, clients }) writes 0 and null. Otherwise the two agree
+ * (apps/server/test/signaling-publish-frame-fuzz.test.ts).
  * When splicing could differ from that, or from what the server decided on, the publish is
  * re-serialized (writePublish) as before:
  * - the bytes are not valid UTF-8 (a binary frame: the decode replaced what was invalid);
  * - the message has its own top-level `clients` (the splice would duplicate the key);
  * - `"topic"` occurs more than once, or some `\u` escape could spell a key: a parser that keeps
  *   the first of duplicate keys could read another topic than the one the server checked;
+ * - `"type"` occurs more than once and the message does not open with `"type":"publish"` (for the
+ *   same reason; y-webrtc's messages open with it, and their nested objects have a `type` too);
  * - more `{` and `[` bytes than SPLICE_MAX_BRACKETS: nesting deep enough that re-serializing
  *   might throw (the `unserializable` refusal) is decided by re-serializing, as before.
  */
@@ -25,6 +30,8 @@ const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const TOPIC_KEY = Buffer.from('"topic"');
+const TYPE_KEY = Buffer.from('"type"');
+const PUBLISH = Buffer.from('"publish"');
 const UNICODE_ESCAPE = Buffer.from('\\u');
 
 function headerLength(length: number): number {
@@ -78,12 +85,35 @@ function closingBrace(bytes: Buffer): number {
   }
 }
 
+/** Index of the first byte at or after `at` that is not JSON whitespace. */
+function skipWhitespace(bytes: Buffer, at: number): number {
+  for (let b = bytes[at]; b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09; b = bytes[at]) at++;
+  return at;
+}
+
+/** Whether the message's first member is `"type":"publish"` (as JSON.stringify writes y-webrtc's messages). */
+function opensWithPublish(bytes: Buffer): boolean {
+  let at = skipWhitespace(bytes, 0);
+  if (bytes[at] !== OPEN_BRACE) return false;
+  at = skipWhitespace(bytes, at + 1);
+  if (!bytes.subarray(at, at + TYPE_KEY.length).equals(TYPE_KEY)) return false;
+  at = skipWhitespace(bytes, at + TYPE_KEY.length);
+  if (bytes[at] !== 0x3a) return false; // :
+  at = skipWhitespace(bytes, at + 1);
+  return bytes.subarray(at, at + PUBLISH.length).equals(PUBLISH);
+}
+
 /** Whether the received bytes may be forwarded with `clients` spliced in (see the file comment). */
 function spliceable(fields: PublishFields, received: Buffer): boolean {
   if (Object.hasOwn(fields, 'clients')) return false;
   const topicAt = received.indexOf(TOPIC_KEY);
   if (topicAt === -1 || received.indexOf(TOPIC_KEY, topicAt + 1) !== -1) return false;
   if (received.indexOf(UNICODE_ESCAPE) !== -1) return false;
+  // JSON.parse (the server) read the last "type" as publish; a parser keeping the first must too.
+  if (!opensWithPublish(received)) {
+    const typeAt = received.indexOf(TYPE_KEY);
+    if (received.indexOf(TYPE_KEY, typeAt + 1) !== -1) return false;
+  }
   const braces = countUpTo(received, OPEN_BRACE, SPLICE_MAX_BRACKETS);
   if (braces + countUpTo(received, OPEN_BRACKET, SPLICE_MAX_BRACKETS - braces) > SPLICE_MAX_BRACKETS) return false;
   return isUtf8(received);
