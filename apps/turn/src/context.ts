@@ -9,10 +9,13 @@ import type { LifetimePolicy } from './lifetime.js';
 import type { RelayPorts } from './relay-ports.js';
 import type { RestCredentials } from './credentials.js';
 import type { DataPlane } from './data-plane/data-plane.js';
+import type { LogBudget } from './log-budget.js';
 
 export interface TurnContext {
   server: NtServer;
   log: Logger;
+  /** client-triggerable warn lines go through it (log-budget.ts) */
+  logBudget: LogBudget;
   metrics: RelayMetrics;
   registry: AllocationRegistry;
   dataPlane: DataPlane;

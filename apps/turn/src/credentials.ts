@@ -9,16 +9,29 @@
 import { matchTurnCredentials, turnPassword, turnUsernameExpiry, type TurnRefusal } from '@sync-suite/shared/node';
 import { ATTR, integrityMatches, longTermKey, readAttributes } from './stun/codec.js';
 
-export type AuthFailure = TurnRefusal;
+/** TurnRefusal, or a USERNAME of USERNAME_MAX_BYTES + 1 bytes or more (refused before any HMAC). */
+export type AuthFailure = TurnRefusal | 'username_too_long';
+
+/** RFC 8489 section 14.3: USERNAME MUST contain fewer than 509 bytes (UTF-8). */
+export const USERNAME_MAX_BYTES = 508;
+
+/** Whether `username` is within USERNAME_MAX_BYTES; a string's UTF-8 bytes are at least its UTF-16 units, so long ones are never encoded. */
+function usernameFits(username: string): boolean {
+  return username.length <= USERNAME_MAX_BYTES && Buffer.byteLength(username, 'utf8') <= USERNAME_MAX_BYTES;
+}
 
 export interface SignedRequest {
+  /** for a username_too_long refusal, its first USERNAME_MAX_BYTES + 1 bytes only */
   username: string;
   /** undefined when no secret signed it */
   password: string | undefined;
   failure: AuthFailure | undefined;
 }
 
-/** Derived values of one username; bounded by DERIVED_MAX (cleared whole when full) and DERIVED_USERNAME_MAX. */
+/**
+ * Derived values of one username; bounded by DERIVED_MAX (cleared whole when full), each entry by
+ * USERNAME_MAX_BYTES: longer usernames are refused before they get here.
+ */
 interface Derived {
   /** turnPassword(secret, username), by secret index */
   passwords: Array<string | undefined>;
@@ -26,12 +39,6 @@ interface Derived {
   keys: Map<string, Buffer>;
 }
 const DERIVED_MAX = 4096;
-/**
- * Longest username (UTF-16 units) whose derived values are kept: the memo's bound is a count, and
- * a USERNAME can fill most of a 64 KB datagram. RFC 5389 section 15.3 caps it at 512 bytes;
- * longer ones are still checked, each time.
- */
-const DERIVED_USERNAME_MAX = 512;
 
 export class RestCredentials {
   private candidate: { username: string; password: string } | undefined;
@@ -54,6 +61,7 @@ export class RestCredentials {
 
   /** The password node-turn should check `username` against, or undefined to refuse it. */
   passwordFor(username: string): string | undefined {
+    if (!usernameFits(username)) return undefined;
     const expiry = turnUsernameExpiry(username);
     if (expiry === undefined || expiry < this.now()) return undefined;
     if (this.candidate?.username === username) return this.candidate.password;
@@ -63,9 +71,8 @@ export class RestCredentials {
   private derive(username: string): Derived {
     let d = this.derived.get(username);
     if (!d) {
-      d = { passwords: [], keys: new Map() };
-      if (username.length > DERIVED_USERNAME_MAX) return d;
       if (this.derived.size >= DERIVED_MAX) this.derived.clear();
+      d = { passwords: [], keys: new Map() };
       this.derived.set(username, d);
     }
     return d;
@@ -90,7 +97,11 @@ export class RestCredentials {
     const user = attributes?.find((a) => a.type === ATTR.USERNAME);
     const mi = attributes?.find((a) => a.type === ATTR.MESSAGE_INTEGRITY);
     if (!user || !mi) return undefined;
-    const username = user.value.toString('utf8');
+    // refused before it is decoded whole, memoized or hashed: a USERNAME can fill most of a 64 KB
+    // datagram. Checked again decoded: invalid UTF-8 decodes to 3-byte U+FFFD, and node-turn asks
+    // passwordFor() with the decoded string.
+    const username = user.value.toString('utf8', 0, USERNAME_MAX_BYTES + 1);
+    if (!usernameFits(username)) return { username, password: undefined, failure: 'username_too_long' };
     const signs = (password: string) => integrityMatches(datagram, mi, this.key(username, password));
     const result = matchTurnCredentials(username, this.secrets, signs, this.now(), this.password);
     return result.ok ? { username, password: result.password, failure: undefined } : { username, password: undefined, failure: result.reason };

@@ -25,6 +25,7 @@ import { guardPeerRequests } from './fixes/peer-requests.js';
 import { closeUdp, listenUdp } from './fixes/network.js';
 import { DataPlane } from './data-plane/data-plane.js';
 import { RelayCounters } from './data-plane/counters.js';
+import { LogBudget } from './log-budget.js';
 
 export interface TurnServer {
   /** UDP port of the STUN/TURN listener (after start) */
@@ -37,7 +38,13 @@ export interface TurnServer {
   stop(): Promise<void>;
 }
 
-export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } = {}): TurnServer {
+export interface TurnServerOptions {
+  logger?: Logger;
+  /** the log budget's interval (TURN_REFUSAL_LOGS_PER_MINUTE lines per kind in each); tests shorten it */
+  logIntervalMs?: number;
+}
+
+export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {}): TurnServer {
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'turn' });
   const peers = buildPeerFilter(config);
   const relayIp = config.TURN_RELAY_IP ?? defaultRelayIp(config.TURN_LISTEN_IP);
@@ -69,8 +76,9 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
       log.debug({ username: allocation.owner, peer: `${address}:${port}` }, 'send to denied peer dropped');
     },
   });
+  const logBudget = new LogBudget(log, config.TURN_REFUSAL_LOGS_PER_MINUTE, opts.logIntervalMs ?? 60_000);
   const ctx: TurnContext = {
-    server, log, metrics, peers, lifetime, credentials, quotas, dataPlane,
+    server, log, logBudget, metrics, peers, lifetime, credentials, quotas, dataPlane,
     registry: new AllocationRegistry(server, dataPlane, quotas, metrics, log),
     ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log),
     relayFamily: isIP(relayIp) === 6 ? 2 : 1,
@@ -104,6 +112,7 @@ export function createTurnServer(config: TurnConfig, opts: { logger?: Logger } =
       ctx.ports.closeAll();
       await closeUdp(ctx);
       await health?.close();
+      logBudget.close();
     },
   };
 }

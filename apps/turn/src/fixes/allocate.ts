@@ -9,6 +9,7 @@ import { parseTurnUsername } from '@sync-suite/shared/node';
 import { Attribute, type NtMessage, type MethodListener } from '../node-turn.js';
 import { ATTR } from '../stun/codec.js';
 import type { TurnContext } from '../context.js';
+import { loggedUsername } from '../log-budget.js';
 import { attributeOfType } from './attributes.js';
 import { signReply, wrapListeners } from './wrap.js';
 
@@ -85,7 +86,7 @@ function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username
       settled = true;
       ctx.quotas.give(quotaKey);
       reservedSocket.get(msg)?.close();
-      ctx.log.warn({ username, code, reason }, 'allocation refused');
+      ctx.logBudget.warn('allocation refused', { username: loggedUsername(username), code, reason });
     }
     reject(code, reason);
   };
@@ -98,6 +99,6 @@ function insertBeforeIntegrity(reply: NtMessage, attr: InstanceType<typeof Attri
 }
 
 function refuse(ctx: TurnContext, reply: NtMessage, username: string, code: number, reason: string, extra: object = {}): void {
-  ctx.log.warn({ username, code, reason, ...extra }, 'allocation refused');
+  ctx.logBudget.warn('allocation refused', { username: loggedUsername(username), code, reason, ...extra });
   reply.reject(code, reason);
 }

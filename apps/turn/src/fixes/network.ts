@@ -2,7 +2,8 @@
  * node-turn's network layer (lib/network.js) replaced by our listening socket. Relayed data
  * (ChannelData, Send indications) goes to the data plane and never reaches node-turn; the rest
  * is parsed by node-turn as before. Fixes on the way: signed requests are checked against every
- * secret first, so rotation works and refused credentials are counted and logged by username;
+ * secret first, so rotation works and refused credentials are counted and logged by username
+ * (within the log budget, log-budget.ts);
  * a datagram node-turn throws on is dropped (its handler logged it at error level).
  */
 import { createSocket, type Socket } from 'node:dgram';
@@ -11,6 +12,7 @@ import { isIP } from 'node:net';
 import { Address, Message, Transport, UDP_PROTOCOL, type NtAddress } from '../node-turn.js';
 import { directLookup } from '../data-plane/scratch.js';
 import type { TurnContext } from '../context.js';
+import { loggedUsername } from '../log-budget.js';
 
 interface RemoteInfo {
   address: string;
@@ -67,7 +69,7 @@ function control(ctx: TurnContext, socket: Socket, listening: NtAddress, datagra
     const signed = ctx.credentials.inspect(datagram);
     if (signed?.failure) {
       ctx.metrics.authFailures.inc({ reason: signed.failure });
-      ctx.log.warn({ username: signed.username, reason: signed.failure, client: `${from.address}:${from.port}` }, 'credentials refused');
+      ctx.logBudget.warn('credentials refused', { username: loggedUsername(signed.username), reason: signed.failure, client: `${from.address}:${from.port}` });
     }
     const transport = new Transport(UDP_PROTOCOL, new Address(from.address, from.port), listening, socket);
     const msg = new Message(ctx.server, transport);

@@ -22,7 +22,7 @@ export interface TestTurn {
   close(): Promise<void>;
 }
 
-export async function startTurn(env: Record<string, string> = {}): Promise<TestTurn> {
+export async function startTurn(env: Record<string, string> = {}, opts: { logIntervalMs?: number } = {}): Promise<TestTurn> {
   const config = parseEnv(turnConfigSchema, {
     TURN_SECRET: SECRET,
     TURN_LISTEN_IP: '127.0.0.1',
@@ -46,7 +46,7 @@ export async function startTurn(env: Record<string, string> = {}): Promise<TestT
       cb();
     },
   });
-  const turn = createTurnServer(config, { logger: createLogger({ level: 'debug', destination: sink }) });
+  const turn = createTurnServer(config, { ...opts, logger: createLogger({ level: 'debug', destination: sink }) });
   await turn.start();
   return {
     turn, logs, events,
