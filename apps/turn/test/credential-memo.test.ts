@@ -3,7 +3,7 @@
  * which nonces it has verified: neither memo may outlive what it stands for. A username or a
  * nonce accepted once is refused once its expiry has passed, on the same clock.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createTurnCredentials } from '@sync-suite/shared/node';
 import { RestCredentials } from '../src/credentials.js';
@@ -64,18 +64,33 @@ describe('memoized credentials and nonces', () => {
     expect(nonces.valid(nonce.slice(0, 35) + '\u{10348}'.slice(0, 1))).toBe(false);
   });
   // The memo is bounded by count (4096 usernames); a USERNAME can be most of a 64 KB datagram:
-  // 4000 of 60 KB held about 300 MB. Long usernames are checked but not memoized.
-  it('a long username is still checked, but its derived values are not kept', () => {
+  // 4000 of 60 KB held about 300 MB. RFC 8489 section 14.3 allows fewer than 509 bytes: longer
+  // ones are refused, even with the right password, before any HMAC or memo.
+  it('a username of 509 bytes or more is refused without an HMAC and not memoized; 508 bytes is checked', () => {
     const now = 1_000_000;
     const creds = new RestCredentials([SECRET], REALM, () => now);
-    const memo = (creds as unknown as { derived: Map<string, unknown> }).derived;
-    const long = createTurnCredentials(SECRET, 'x'.repeat(60_000), 600, now);
-    expect(creds.inspect(signedAllocate(long.username, long.credential))).toMatchObject({ password: long.credential, failure: undefined });
-    expect(creds.inspect(signedAllocate(long.username, 'not-the-password'))?.failure).toBe('bad_password');
-    expect(creds.passwordFor(long.username)).toBe(long.credential);
-    expect(memo.size).toBe(0);
-    const short = createTurnCredentials(SECRET, 'carol', 600, now);
-    expect(creds.inspect(signedAllocate(short.username, short.credential))?.failure).toBeUndefined();
-    expect(memo.size).toBe(1);
+    const internals = creds as unknown as { derived: Map<string, unknown>; password: (...a: unknown[]) => string; key: (...a: unknown[]) => Buffer };
+    const password = vi.spyOn(internals, 'password');
+    const key = vi.spyOn(internals, 'key');
+    const prefix = `${now + 600}:`;
+    const atMost = createTurnCredentials(SECRET, 'x'.repeat(508 - prefix.length), 600, now);
+    // 2-byte characters: fewer than 509 UTF-16 units, more than 508 bytes
+    const wide = createTurnCredentials(SECRET, '\u00e9'.repeat(Math.ceil((509 - prefix.length) / 2)), 600, now);
+    for (const sub of ['x'.repeat(509 - prefix.length), 'x'.repeat(60_000)]) {
+      const long = createTurnCredentials(SECRET, sub, 600, now);
+      expect(creds.inspect(signedAllocate(long.username, long.credential))).toMatchObject({ password: undefined, failure: 'username_too_long' });
+      expect(creds.passwordFor(long.username)).toBeUndefined();
+    }
+    expect(Buffer.byteLength(wide.username)).toBeGreaterThan(508);
+    expect(wide.username.length).toBeLessThan(509);
+    expect(creds.inspect(signedAllocate(wide.username, wide.credential))?.failure).toBe('username_too_long');
+    expect(creds.passwordFor(wide.username)).toBeUndefined();
+    expect(password).not.toHaveBeenCalled();
+    expect(key).not.toHaveBeenCalled();
+    expect(internals.derived.size).toBe(0);
+    expect(Buffer.byteLength(atMost.username)).toBe(508);
+    expect(creds.inspect(signedAllocate(atMost.username, atMost.credential))).toMatchObject({ password: atMost.credential, failure: undefined });
+    expect(creds.passwordFor(atMost.username)).toBe(atMost.credential);
+    expect(internals.derived.size).toBe(1);
   });
 });
