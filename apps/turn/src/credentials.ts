@@ -9,7 +9,7 @@
 import { matchTurnCredentials, turnPassword, turnUsernameExpiry, type TurnRefusal } from '@sync-suite/shared/node';
 import { ATTR, integrityMatches, longTermKey, readAttributes } from './stun/codec.js';
 
-/** TurnRefusal, or a USERNAME of USERNAME_MAX_BYTES + 1 bytes or more (refused before any HMAC). */
+/** TurnRefusal, or a USERNAME over USERNAME_MAX_BYTES bytes (refused before any HMAC). */
 export type AuthFailure = TurnRefusal | 'username_too_long';
 
 /** RFC 8489 section 14.3: USERNAME MUST contain fewer than 509 bytes (UTF-8). */
@@ -21,7 +21,7 @@ function usernameFits(username: string): boolean {
 }
 
 export interface SignedRequest {
-  /** for a username_too_long refusal, its first USERNAME_MAX_BYTES + 1 bytes only */
+  /** for a username_too_long refusal, at most its first USERNAME_MAX_BYTES + 1 bytes, decoded */
   username: string;
   /** undefined when no secret signed it */
   password: string | undefined;
