@@ -1,7 +1,7 @@
 /**
  * The one liveness mechanism of /signal and /relay, on real sockets: a peer that answers pings
- * stays, one that does not is terminated after one missed interval, and touch() (a frame
- * received) counts as an answer.
+ * stays, one that does not is terminated after one missed interval, a frame received counts as
+ * an answer (keepalive reads the socket's received bytes), and so does touch().
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +45,20 @@ describe('Keepalive', () => {
     expect(code).toBe(1006);
     expect(live.server.readyState).toBe(WebSocket.OPEN);
     expect(pings).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts a frame received as an answer, without a pong', async () => {
+    const { keepalive, connect } = await setup(50);
+    const talker = await connect(false);
+    const silent = await connect(false);
+    keepalive.watch(talker.server);
+    keepalive.watch(silent.server);
+    // The talker sends a frame on every ping and never answers one with a pong.
+    talker.client.on('ping', () => talker.client.send('x'));
+    await withTimeout(once(silent.client, 'close'), 5000, 'silent socket closed');
+    await withTimeout(once(talker.client, 'ping'), 5000, 'ping');
+    await withTimeout(once(talker.client, 'ping'), 5000, 'ping');
+    expect(talker.server.readyState).toBe(WebSocket.OPEN);
   });
 
   it('counts touch() as an answer for that interval', async () => {

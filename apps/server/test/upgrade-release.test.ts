@@ -20,12 +20,15 @@ const scope = serverPerTest();
 afterEach(() => scope.close());
 
 /**
- * Two idle sockets of one endpoint share every listener but ws's own client-tracking 'close'
- * closure, and have a single 'error' listener (ws/upgrade-hooks.ts's, kept as a bare function).
+ * Two idle sockets of one endpoint listen to three events, share every listener but ws's own
+ * client-tracking 'close' closure, and have a single 'error' listener (ws/upgrade-hooks.ts's, kept as a bare function).
  */
 function expectSharedListeners(a: WebSocket | undefined, b: WebSocket | undefined): void {
   // ws's own client tracking (WebSocketServer's clients Set) adds a 'close' closure per socket.
-  const perSocket: Record<string, number> = { message: 0, close: 1, error: 0, pong: 0 };
+  const perSocket: Record<string, number> = { message: 0, close: 1, error: 0 };
+  // Three event names: a fourth (keepalive listened to 'pong') grows ws's listener table from 4
+  // to 8 slots (ws/keepalive.ts).
+  expect(a?.eventNames().map(String).sort(), 'events listened to').toEqual(['close', 'error', 'message']);
   for (const [event, allowed] of Object.entries(perSocket)) {
     const mine = a?.listeners(event) ?? [];
     const theirs = b?.listeners(event) ?? [];

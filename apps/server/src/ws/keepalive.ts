@@ -1,22 +1,23 @@
 /**
  * WebSocket-level liveness for every endpoint: one shared interval (not a timer per socket)
- * pings each watched socket and terminates one that did not answer the previous ping, since a
- * dead peer would never complete a close handshake. Terminating emits 'close', so each
- * endpoint's own close handler does its bookkeeping as for any other close.
- * Keepalive puts no 'close' listener on a socket: the endpoint's one close listener calls
- * release() (ws/shared-listeners.ts), so a socket carries ws's and ours, not an array of four.
+ * pings each watched socket and terminates one that sent nothing since the previous ping (no
+ * pong, no frame), since a dead peer would never complete a close handshake. Terminating emits
+ * 'close', so each endpoint's own close handler does its bookkeeping as for any other close.
+ * Keepalive puts no listener on a socket: it reads how many bytes the TCP socket has received
+ * (a pong or any frame moves it), and the endpoint's one close listener calls release()
+ * (ws/shared-listeners.ts). A 'pong' listener was a fourth event name on the socket, which grew
+ * ws's listener table (a dictionary) from 4 to 8 slots: 96 B per socket (docs/benchmarks.md, memory).
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
-export class Keepalive {
-  private readonly alive = new Map<WebSocket, boolean>();
-  private readonly timer: NodeJS.Timeout;
+/** The socket's entry when touch() vouched for it since the last sweep. */
+const TOUCHED = -1;
 
-  // One listener for every socket (`this` is the socket): no closure per connection.
-  private readonly onPong = ((keepalive: Keepalive) =>
-    function (this: WebSocket): void {
-      keepalive.touch(this);
-    })(this);
+export class Keepalive {
+  /** each watched socket: its received byte count at the last sweep (low 30 bits, a small integer), or TOUCHED */
+  private readonly alive = new Map<WebSocket, number>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(intervalMs: number) {
     this.timer = setInterval(() => this.sweep(), intervalMs);
@@ -24,8 +25,7 @@ export class Keepalive {
   }
 
   watch(ws: WebSocket): void {
-    this.alive.set(ws, true);
-    ws.on('pong', this.onPong);
+    this.alive.set(ws, TOUCHED);
   }
 
   /** The socket closed: it is no longer pinged (its owner's 'close' listener calls this). */
@@ -33,10 +33,14 @@ export class Keepalive {
     this.alive.delete(ws);
   }
 
-  /** Evidence of life other than a pong (e.g. a frame received) counts for this interval. */
+  /**
+   * Evidence of life the byte count does not show counts for this interval: a socket whose
+   * reading is paused (ws/read-throttle.ts) receives nothing, pongs included.
+   */
   touch(ws: WebSocket): void {
-    // One lookup when already marked alive (every frame but the first after a sweep).
-    if (this.alive.get(ws) === false) this.alive.set(ws, true);
+    // One lookup when already marked (every call but the first after a sweep).
+    const mark = this.alive.get(ws);
+    if (mark !== undefined && mark !== TOUCHED) this.alive.set(ws, TOUCHED);
   }
 
   stop(): void {
@@ -45,14 +49,21 @@ export class Keepalive {
   }
 
   private sweep(): void {
-    for (const [ws, alive] of this.alive) {
-      if (!alive) {
+    for (const [ws, mark] of this.alive) {
+      const read = bytesRead(ws);
+      if (mark === read) {
         this.alive.delete(ws);
         ws.terminate();
         continue;
       }
-      this.alive.set(ws, false);
+      this.alive.set(ws, read);
       if (ws.readyState === ws.OPEN) ws.ping();
     }
   }
+}
+
+/** What the socket's TCP connection has received so far, low 30 bits (kept a small integer; a wrap needs 1 GiB in one interval). */
+function bytesRead(ws: WebSocket): number {
+  const raw = (ws as unknown as { _socket?: Socket | null })._socket;
+  return (raw?.bytesRead ?? 0) & 0x3fffffff;
 }
