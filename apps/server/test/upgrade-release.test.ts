@@ -40,6 +40,11 @@ function expectSharedListeners(a: WebSocket | undefined, b: WebSocket | undefine
   // admission (ws/shared-listeners.ts): an array of two, not one grown to hold four.
   expect(a?.listenerCount('close'), 'close listeners').toBe(2);
   expect(b?.listenerCount('close'), 'close listeners').toBe(2);
+  // The peer address node cached when admission read it is not kept (ws/upgrade-hooks.ts
+  // releaseUpgrade); asked again, node reads it again.
+  const raw = (a as unknown as { _socket: { _peername?: unknown; remoteAddress?: string } })._socket;
+  expect(raw._peername, 'cached peer address').toBeUndefined();
+  expect(raw.remoteAddress).toBe('127.0.0.1');
 }
 
 /** Closes the server side of every socket and waits for it: admission released each one. */
