@@ -18,8 +18,9 @@ export class Keepalive {
   /** each watched socket: its received byte count at the last sweep (low 30 bits, a small integer), or TOUCHED */
   private readonly alive = new Map<WebSocket, number>();
   private readonly timer: NodeJS.Timeout;
+  private trimTimer: NodeJS.Timeout | null = null;
 
-  constructor(intervalMs: number) {
+  constructor(private readonly intervalMs: number) {
     this.timer = setInterval(() => this.sweep(), intervalMs);
     this.timer.unref();
   }
@@ -45,6 +46,8 @@ export class Keepalive {
 
   stop(): void {
     clearInterval(this.timer);
+    if (this.trimTimer) clearTimeout(this.trimTimer);
+    this.trimTimer = null;
     this.alive.clear();
   }
 
@@ -59,7 +62,31 @@ export class Keepalive {
       this.alive.set(ws, read);
       if (ws.readyState === ws.OPEN) ws.ping();
     }
+    // After the pongs to these pings have been read (reading one regrows the queue's storage).
+    this.trimTimer ??= setTimeout(() => this.trim(), Math.min(TRIM_AFTER_MS, this.intervalMs / 2));
+    this.trimTimer.unref();
   }
+
+  private trim(): void {
+    this.trimTimer = null;
+    for (const ws of this.alive.keys()) trimReadQueue(ws);
+  }
+}
+
+/** How long after the pings the read queues are trimmed: pongs on a working connection are back by then. */
+const TRIM_AFTER_MS = 2000;
+
+/**
+ * ws's receiver queues each chunk read in an array and shifts it off once parsed; V8's optimized
+ * shift leaves the emptied array's storage (17 slots, 152 B) in place, so a socket that has read
+ * anything (a pong) holds it while idle. Setting the length of the empty array to 0 lets it go
+ * (the next chunk grows it again): once per interval, shortly after the pings, not per message,
+ * which would regrow it for every chunk of a busy socket. Nothing is queued when the array is
+ * empty (ws's lib/receiver.js).
+ */
+function trimReadQueue(ws: WebSocket): void {
+  const queue = (ws as unknown as { _receiver?: { _buffers?: unknown } })._receiver?._buffers;
+  if (Array.isArray(queue) && queue.length === 0) queue.length = 0;
 }
 
 /** What the socket's TCP connection has received so far, low 30 bits (kept a small integer; a wrap needs 1 GiB in one interval). */
