@@ -111,6 +111,8 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     perMessageDeflate: false,
     // After our close frame, a peer that does not answer is cut off at once instead of 30 s later.
     closeTimeout: CLOSE_TIMEOUT_MS,
+    // ws/admission.ts tracks the open sockets (admission.sockets) without a closure per socket.
+    clientTracking: false,
   };
   await app.register(fastifyWebsocket, {
     // closeTimeout is a ws 8 option its type definitions do not list yet.
@@ -118,7 +120,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     errorHandler: (err, socket, req) => onSocketError(app, err, socket, endpointOf(req.url)),
   });
   installAdmission(app);
-  context.lifecycle.on('sockets', () => closeAll(app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
+  context.lifecycle.on('sockets', () => closeAll(app.sync.admission.sockets, ...closeWith('ERR_SHUTTING_DOWN')));
 
   installErrorHandler(app);
   installCors(app, config.CORS_ORIGINS);
@@ -147,7 +149,7 @@ function checkingInterval(headersTimeoutMs: number): number {
 }
 
 /** Close every socket and wait (bounded) for the close frames to go out. */
-async function closeAll(clients: Set<WebSocket>, code: number, reason: string): Promise<void> {
+async function closeAll(clients: ReadonlySet<WebSocket>, code: number, reason: string): Promise<void> {
   const closed = [...clients].map(
     (ws) =>
       new Promise<void>((resolve) => {

@@ -23,7 +23,7 @@ export function installAdmission(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.ws) return;
     const { admission, metrics, log } = app.sync;
-    const refused = admission.check(req, app.websocketServer.clients.size);
+    const refused = admission.check(req);
     if (!refused) return;
     const def = Errors[refused];
     const endpoint = endpointOf(req.url);
