@@ -113,6 +113,8 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     perMessageDeflate: false,
     // After our close frame, a peer that does not answer is cut off at once instead of 30 s later.
     closeTimeout: CLOSE_TIMEOUT_MS,
+    // ws/admission.ts tracks the open sockets (admission.sockets) without a closure per socket.
+    clientTracking: false,
   };
   await app.register(fastifyWebsocket, {
     // closeTimeout is a ws 8 option its type definitions do not list yet.
@@ -120,7 +122,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     errorHandler: (err, socket, req) => onSocketError(app, err, socket, endpointOf(req.url)),
   });
   installAdmission(app);
-  context.lifecycle.on('sockets', () => closeAll(context.turns, app.websocketServer.clients, ...closeWith('ERR_SHUTTING_DOWN')));
+  context.lifecycle.on('sockets', () => closeAll(context.turns, app.sync.admission.sockets, ...closeWith('ERR_SHUTTING_DOWN')));
 
   installErrorHandler(app);
   installCors(app, config.CORS_ORIGINS);
@@ -153,7 +155,7 @@ function checkingInterval(headersTimeoutMs: number): number {
  * given this turn is written first (ws/turn-output.ts): after ws.close() the socket is no longer
  * OPEN and the end-of-turn flush would drop it.
  */
-async function closeAll(turns: TurnFlush, clients: Set<WebSocket>, code: number, reason: string): Promise<void> {
+async function closeAll(turns: TurnFlush, clients: ReadonlySet<WebSocket>, code: number, reason: string): Promise<void> {
   turns.flushNow();
   const closed = [...clients].map(
     (ws) =>

@@ -63,9 +63,9 @@ describe('refused upgrades', () => {
     await withTimeout(Promise.all(accepted.map((u) => u.ended)), 5000, 'refused sockets to be ended');
     expect(accepted.map((u) => closeCodeIn(u.received())).filter((c) => c !== 4401)).toEqual([]);
     // The server side sees each close a moment after the client side: wait for those still closing.
-    const closing = [...server.app.websocketServer.clients].filter((ws) => ws.readyState !== ws.OPEN);
+    const closing = [...server.app.sync.admission.sockets].filter((ws) => ws.readyState !== ws.OPEN);
     await withTimeout(Promise.all(closing.map((ws) => once(ws, 'close'))), 5000, 'server-side closes');
-    expect(server.app.websocketServer.clients.size).toBe(2);
+    expect(server.app.sync.admission.sockets.size).toBe(2);
     expect(server.app.sync.admission.count).toBe(2);
     expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_many_connections' })).toBe(0);
     expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'too_many_upgrades' })).toBe(limited.length);

@@ -40,7 +40,7 @@ describe('relay rate limit', () => {
     const frames = updateFrames();
     const writer = await connectRawClient(scope, `/relay/${ROOM}`);
     await writer.next((m) => m.type === 'sync-step1');
-    const serverSocket = [...server.app.websocketServer.clients][0] as WebSocket;
+    const serverSocket = [...server.app.sync.admission.sockets][0] as WebSocket;
     let maxUnhandled = 0;
     const sampler = setInterval(() => (maxUnhandled = Math.max(maxUnhandled, unhandledInput(serverSocket))), 5);
 

@@ -55,7 +55,7 @@ function holdLoads(s: TestServer): { entered: Promise<string>; release: () => vo
 
 /** The server side of the only relay socket open now. */
 function onlyServerSocket(s: TestServer): ServerSocket {
-  const sockets = [...s.app.websocketServer.clients];
+  const sockets = [...s.app.sync.admission.sockets];
   expect(sockets).toHaveLength(1);
   return sockets[0] as ServerSocket;
 }

@@ -94,6 +94,37 @@ describe('relay presence bounds', () => {
     expect([...(await statesSeenByNewcomer(server)).keys()].sort()).toEqual([100, 101, 102, 103]);
   });
 
+  it("a connection's presence goes when it leaves, with one id or several, and an id its owner removed is free again", async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    /** Waits until a newcomer is told exactly these states. */
+    const seen = (want: Record<number, unknown>, what: string) =>
+      withTimeout(
+        (async () => {
+          for (;;) {
+            const states = Object.fromEntries(await statesSeenByNewcomer(server));
+            if (JSON.stringify(states) === JSON.stringify(want)) return;
+          }
+        })(),
+        10_000,
+        what,
+      );
+    const one = await raw(server, 'write');
+    const several = await raw(server, 'write');
+    one.send(awarenessFrame([{ clientID: 501, clock: 1, state: { n: 'one' } }]));
+    several.send(awarenessFrame([601, 602, 603].map((clientID) => ({ clientID, clock: 1, state: { n: clientID } }))));
+    await seen({ 501: { n: 'one' }, 601: { n: 601 }, 602: { n: 602 }, 603: { n: 603 } }, 'all states');
+    // 501's owner removes it: another connection may then introduce it.
+    one.send(awarenessFrame([{ clientID: 501, clock: 2, state: null }]));
+    const next = await raw(server, 'write');
+    next.send(awarenessFrame([{ clientID: 501, clock: 3, state: { n: 'next' } }]));
+    await seen({ 501: { n: 'next' }, 601: { n: 601 }, 602: { n: 602 }, 603: { n: 603 } }, '501 taken over');
+    several.close();
+    await seen({ 501: { n: 'next' } }, 'several left');
+    next.close();
+    await seen({}, 'next left');
+    expect(one.closeCode).toBeNull();
+  });
+
   it('tiny queries do not multiply a large state: answers are coalesced per interval', async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_MESSAGES_PER_SECOND: '100000' });
     const c = await raw(server, 'read');

@@ -92,7 +92,7 @@ async function shutDownInTurnOfNextMessage(server: TestServer, send: () => void)
   let read: () => void = () => undefined;
   const readTurn = new Promise<void>((resolve) => (read = resolve));
   // Added after each connection's own 'message' listener: runs once the message is handled.
-  for (const socket of server.app.websocketServer.clients) {
+  for (const socket of server.app.sync.admission.sockets) {
     socket.once('message', () => {
       inTurn = true;
       setImmediate(() => (inTurn = false));

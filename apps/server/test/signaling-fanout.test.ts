@@ -17,9 +17,9 @@ function sendInOneWrite(c: RawClient, frames: string[]): void {
 }
 
 /** Records every chunk written to the server-side TCP sockets of the open WebSockets. */
-function recordWrites(server: { app: { websocketServer: { clients: Set<unknown> } } }): unknown[] {
+function recordWrites(server: { app: { sync: { admission: { sockets: ReadonlySet<unknown> } } } }): unknown[] {
   const written: unknown[] = [];
-  for (const socket of server.app.websocketServer.clients) {
+  for (const socket of server.app.sync.admission.sockets) {
     const tcp = (socket as { _socket: Socket })._socket;
     const original = tcp.write.bind(tcp) as (chunk: unknown) => boolean;
     tcp.write = ((chunk: unknown) => (written.push(chunk), original(chunk))) as typeof tcp.write;

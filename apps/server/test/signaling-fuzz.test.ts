@@ -74,7 +74,7 @@ describe('WS /signal fuzz', () => {
     await lane(s, 300, next, closes); // warm-up: JIT and lazy allocations before the baseline
     const before = heapAfterGc();
     await Promise.all(Array.from({ length: LANES }, () => lane(s, Math.ceil(FRAMES / LANES), next, closes)));
-    await Promise.all([...s.app.websocketServer.clients].map((ws) => once(ws, 'close')));
+    await Promise.all([...s.app.sync.admission.sockets].map((ws) => once(ws, 'close')));
     const after = heapAfterGc();
 
     if (process.env['FUZZ_REPORT']) process.stdout.write(`fuzz seed=${SEED} heap before=${before} after=${after} closes=${JSON.stringify([...closes])}\n`);

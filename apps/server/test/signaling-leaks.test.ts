@@ -10,7 +10,7 @@ afterEach(() => scope.close());
 
 /** Resolves when the server has processed the close of every socket it still holds. */
 async function serverSocketsClosed(s: TestServer, except: ReadonlySet<unknown> = new Set()): Promise<void> {
-  await Promise.all([...s.app.websocketServer.clients].filter((ws) => !except.has(ws)).map((ws) => once(ws, 'close')));
+  await Promise.all([...s.app.sync.admission.sockets].filter((ws) => !except.has(ws)).map((ws) => once(ws, 'close')));
 }
 
 /** One connect/subscribe/close cycle; `mode` varies how the connection ends. */
@@ -44,7 +44,7 @@ describe('WS /signal bookkeeping', () => {
     const watcher = await RawClient.open(`${s.wsUrl}/signal`);
     watcher.send({ type: 'subscribe', topics: ['test-conversation-0'] });
     await watcher.roundTrip();
-    const watcherSide = new Set(s.app.websocketServer.clients);
+    const watcherSide = new Set(s.app.sync.admission.sockets);
     const lanes = 10;
     await Promise.all(
       Array.from({ length: lanes }, async (_, lane) => {

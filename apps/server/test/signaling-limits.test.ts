@@ -83,7 +83,7 @@ describe('WS /signal limits', () => {
     const server = await scope.start({ MAX_CONNECTIONS: '3' });
     const open3 = [await open(), await open(), await open()];
     expect(await upgradeStatus(`${server.url}/signal`)).toBe(Errors.ERR_TOO_MANY_CONNECTIONS.httpStatus);
-    expect(server.app.websocketServer.clients.size).toBe(3);
+    expect(server.app.sync.admission.sockets.size).toBe(3);
     expect(await rejected('too_many_connections')).toBe(1);
     for (const c of open3) await c.roundTrip();
   });
@@ -123,7 +123,7 @@ describe('WS /signal limits', () => {
     const stalled = await open();
     stalled.send({ type: 'subscribe', topics: [ROOM] });
     await stalled.roundTrip();
-    const serverSide = [...server.app.websocketServer.clients][0];
+    const serverSide = [...server.app.sync.admission.sockets][0];
     if (!serverSide) throw new Error('no server-side socket');
     const dropped = new Promise<void>((resolve) => serverSide.once('close', () => resolve()));
     let isDropped = false;

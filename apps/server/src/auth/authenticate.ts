@@ -24,7 +24,12 @@ export function tokenRefusal(reason: AuthFailure): ErrorCode {
 
 export type AuthResult = { ok: true; claims: RoomTokenClaims } | { ok: false; reason: AuthFailure };
 
-const OPEN_CLAIMS: RoomTokenClaims = { sub: 'anonymous', exp: Number.MAX_SAFE_INTEGER, rooms: ['*'], scope: 'write' };
+/**
+ * `exp` first: an object literal with the keys of verifyRoomToken's claims in the same order
+ * shares their hidden class, and this exp, too large for a small integer, made V8 keep `exp` as a
+ * boxed number (16 B) in every verified token's claims and in every connection that copies it.
+ */
+const OPEN_CLAIMS: RoomTokenClaims = { exp: Number.MAX_SAFE_INTEGER, sub: 'anonymous', rooms: ['*'], scope: 'write' };
 
 export class Authenticator {
   constructor(

@@ -69,8 +69,12 @@ export class RoomPoisoned extends Error {
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
-  /** each connection with the awareness client ids it controls */
-  readonly conns = new Map<RelayPeer, Set<number>>();
+  /**
+   * Each connection with the awareness client ids it controls: none (null), the one id (a stock
+   * client has one), or a Set from the second on. An empty Set per connection cost about 170 B
+   * (docs/benchmarks.md, memory).
+   */
+  readonly conns = new Map<RelayPeer, OwnedIds>();
   /** who controls each awareness client id held by a local connection */
   private readonly owners = new Map<number, RelayPeer>();
   /** updates in the stored log since the last snapshot (compaction trigger) */
@@ -93,7 +97,7 @@ export class Room {
   }
 
   join(peer: RelayPeer): void {
-    this.conns.set(peer, new Set());
+    this.conns.set(peer, null);
     // A cold room tells its state vector once it has one (warm()); its content goes out now, on the peer's step 1.
     if (!this.cold) peer.send(encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(this.doc))));
     const states = this.awareness.getStates();
@@ -102,12 +106,13 @@ export class Room {
 
   /** Removes the peer and broadcasts the removal of the awareness states it controlled. */
   leave(peer: RelayPeer): void {
-    const ids = this.conns.get(peer);
-    if (!ids) return;
+    const owned = this.conns.get(peer);
+    if (owned === undefined) return;
     this.conns.delete(peer);
+    if (owned === null) return;
+    const ids = typeof owned === 'number' ? [owned] : [...owned];
     for (const id of ids) this.owners.delete(id);
-    if (ids.size === 0) return;
-    const gone = [...ids].filter((id) => this.awareness.getStates().has(id));
+    const gone = ids.filter((id) => this.awareness.getStates().has(id));
     awarenessProtocol.removeAwarenessStates(this.awareness, gone, null);
     if (gone.length > 0) this.publish(this.awarenessMessage(gone), 'awareness');
   }
@@ -191,25 +196,28 @@ export class Room {
    */
   applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): number {
     const entries = readPresence(update, this.hooks.presence); // throws PresenceRefused
-    const own = this.conns.get(origin);
-    if (!own) return entries.length;
+    let own = this.conns.get(origin);
+    if (own === undefined) return entries.length;
     const states = this.awareness.getStates();
     const kept = entries.filter((e) => {
-      if (own.has(e.clientID)) return true;
+      if (ownsId(own as OwnedIds, e.clientID)) return true;
       if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
-      if (own.size >= this.hooks.presence.maxStatesPerConnection) return false;
-      own.add(e.clientID);
+      if (ownedCount(own as OwnedIds) >= this.hooks.presence.maxStatesPerConnection) return false;
+      own = withId(own as OwnedIds, e.clientID);
       this.owners.set(e.clientID, origin);
       return true;
     });
+    this.conns.set(origin, own); // before applying, as the ids are taken in `owners` already
     if (kept.length === 0) return entries.length;
     const applied = kept.length === entries.length ? update : encodePresence(kept);
     awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
     for (const e of kept) {
       if (!e.removed) continue;
-      own.delete(e.clientID);
+      own = withoutId(own, e.clientID);
       this.owners.delete(e.clientID);
     }
+    // A connection that left meanwhile (an observer of the update) is not put back.
+    if (this.conns.has(origin)) this.conns.set(origin, own);
     this.publish(applied === update ? frame : encodeRelayMessage((en) => writeRelayAwareness(en, applied)), 'awareness');
     return entries.length - kept.length;
   }
@@ -346,4 +354,30 @@ export function syncStep2Message(update: Uint8Array): Uint8Array {
   out.set(head);
   out.set(update, head.length);
   return out;
+}
+
+/** The awareness client ids one connection controls (Room.conns): none, one, or a Set of two or more. */
+type OwnedIds = number | Set<number> | null;
+
+function ownsId(owned: OwnedIds, id: number): boolean {
+  return owned === id || (owned instanceof Set && owned.has(id));
+}
+
+function ownedCount(owned: OwnedIds): number {
+  return owned === null ? 0 : typeof owned === 'number' ? 1 : owned.size;
+}
+
+/** `owned` with `id` added (a Set from the second id on; the Set is changed in place). */
+function withId(owned: OwnedIds, id: number): OwnedIds {
+  if (owned === null || owned === id) return id;
+  if (typeof owned === 'number') return new Set([owned, id]);
+  owned.add(id);
+  return owned;
+}
+
+/** `owned` without `id` (the Set is changed in place and kept once made). */
+function withoutId(owned: OwnedIds, id: number): OwnedIds {
+  if (owned === id) return null;
+  if (owned instanceof Set) owned.delete(id);
+  return owned;
 }

@@ -27,6 +27,14 @@ const MIN_PENDING = 100;
 
 export class Admission {
   private readonly admitted = new Set<WebSocket>();
+  /**
+   * Every open WebSocket of the instance, admitted or not (watch() adds it, its close removes it).
+   * ws's own client tracking (clientTracking, off in app.ts) put a closure and its context on
+   * every socket and made its 'close' listeners an array of two: about 190 B per socket
+   * (docs/benchmarks.md, memory). Each path here removes a socket from its one 'close' listener:
+   * the safety net's, the admitted one's, or its owner's through release().
+   */
+  private readonly open = new Set<WebSocket>();
   private readonly perAddress: AddressBuckets;
   private readonly maxSockets: number;
 
@@ -40,12 +48,14 @@ export class Admission {
     return this.admitted.size;
   }
 
-  /**
-   * For an upgrade request: the refusal, or null (one token of the address taken).
-   * `open` is every WebSocket of the instance, admitted or not.
-   */
-  check(req: FastifyRequest, open: number): ErrorCode | null {
-    if (this.admitted.size >= this.limits.maxConnections || open >= this.maxSockets) return 'ERR_TOO_MANY_CONNECTIONS';
+  /** Every open WebSocket of the instance, admitted or not (closed with the rest at shutdown). */
+  get sockets(): ReadonlySet<WebSocket> {
+    return this.open;
+  }
+
+  /** For an upgrade request: the refusal, or null (one token of the address taken). */
+  check(req: FastifyRequest): ErrorCode | null {
+    if (this.admitted.size >= this.limits.maxConnections || this.open.size >= this.maxSockets) return 'ERR_TOO_MANY_CONNECTIONS';
     if (!this.perAddress.take(req.ip)) return 'ERR_TOO_MANY_UPGRADES';
     this.addresses.set(req.raw, req.ip);
     return null;
@@ -65,9 +75,10 @@ export class Admission {
 
   /**
    * The socket's owner has its own 'close' listener and calls release() from it
-   * (ws/shared-listeners.ts): admission puts none on the socket from now on. A socket whose
-   * 'close' listeners are ws's and one more keeps them in an array of two (32 B); each further
-   * listener grows it to 176 B for the socket's life. Call before the owner adds its listener.
+   * (ws/shared-listeners.ts): admission takes its safety net's off and puts none on the socket
+   * from now on, so the socket keeps one 'close' listener, held as a bare function (an array of
+   * two costs 32 B more, of four 176 B). Call after the owner added its listener: removing an
+   * event's last listener deletes the event from ws's listener table (ws/upgrade-hooks.ts).
    */
   adopt(ws: WebSocket): void {
     this.adopted.add(ws);
@@ -76,6 +87,7 @@ export class Admission {
 
   /** An adopted socket closed: it no longer counts toward the cap, and its safety-net timer ends. */
   release(ws: WebSocket): void {
+    this.open.delete(ws);
     this.adopted.delete(ws);
     this.admitted.delete(ws);
     this.unwatch(ws);
@@ -86,6 +98,7 @@ export class Admission {
    * once a refusal would have ended it was not refused, so it is admitted then.
    */
   watch(ws: WebSocket, req: IncomingMessage): void {
+    this.open.add(ws);
     const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
     timer.unref();
     this.watched.set(ws, timer);
@@ -115,16 +128,18 @@ export class Admission {
   private readonly addresses = new WeakMap<IncomingMessage, string>();
 
   /** One listener for every watched socket (`this` is the socket): no closure per connection. */
-  private readonly onWatchedClose = ((admission: Admission) =>
+  private readonly onWatchedClose = ((admission: Admission, open: Set<WebSocket>) =>
     function (this: WebSocket): void {
+      open.delete(this);
       admission.unwatch(this);
-    })(this);
+    })(this, this.open);
 
   /** One listener for every admitted socket (`this` is the socket): no closure per connection. */
-  private readonly onAdmittedClose = ((admitted: Set<WebSocket>) =>
+  private readonly onAdmittedClose = ((admitted: Set<WebSocket>, open: Set<WebSocket>) =>
     function (this: WebSocket): void {
+      open.delete(this);
       admitted.delete(this);
-    })(this.admitted);
+    })(this.admitted, this.open);
 }
 
 /** Longer than a token check plus the close timeout after a refusal (app.ts). */

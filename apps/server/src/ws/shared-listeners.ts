@@ -38,9 +38,9 @@ export class SharedListeners<C> {
       const conn = bySocket.get(this);
       if (conn) handlers.message(conn, data);
     };
-    // The socket's one 'close' listener of ours: keepalive and admission put none of their own
-    // (ws's client tracking adds the other). They are released after the connection's own
-    // close handler, in the order their listeners used to run.
+    // The socket's one 'close' listener: keepalive and admission put none of their own, and ws's
+    // client tracking is off (app.ts; admission tracks the open sockets). They are released
+    // after the connection's own close handler, in the order their listeners used to run.
     this.onClose = function (code) {
       const conn = bySocket.get(this);
       if (!conn) return;
@@ -67,14 +67,14 @@ export class SharedListeners<C> {
   /**
    * Attaches the shared listeners to `socket` for `conn` (ws emits 'close' once; `once` would add
    * a wrapper per socket) and has the connection's keepalive watch it. Admission's safety-net
-   * 'close' listener comes off first, so the socket never holds more than two.
+   * 'close' listener comes off once ours is on, so the socket keeps ours alone.
    */
   attach(socket: WebSocket, conn: C): void {
     const { keepalive, admission } = this.watchers(conn);
-    admission.adopt(socket);
     this.bySocket.set(socket, conn);
     socket.on('message', this.onMessage);
     socket.on('close', this.onClose);
+    admission.adopt(socket);
     if (this.onError) socket.on('error', this.onError);
     keepalive.watch(socket);
   }

@@ -23,7 +23,7 @@ export function installAdmission(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.ws) return;
     const { admission, metrics, log } = app.sync;
-    const refused = admission.check(req, app.websocketServer.clients.size);
+    const refused = admission.check(req);
     if (!refused) return;
     const def = Errors[refused];
     const endpoint = endpointOf(req.url);
@@ -49,6 +49,10 @@ export function releaseUpgrade(app: FastifyInstance, socket: WebSocket, endpoint
   // (setTimeout(0)) but node keeps the cleared timer on the socket. A socket without one is the same.
   const kTimeout = raw && Object.getOwnPropertySymbols(raw).find((s) => s.description === 'timeout');
   if (raw && kTimeout && raw.timeout === 0) (raw as unknown as Record<symbol, unknown>)[kTimeout] = null;
+  // The peer's address, cached on the socket when admission read the upgrade's address (an
+  // object and its string, about 90 B for the socket's life): node reads it again if asked.
+  const peer = raw as (Socket & { _peername?: unknown }) | undefined;
+  if (peer?._peername !== undefined) peer._peername = undefined;
   // Ours goes on before theirs comes off: removing an event's last listener deletes the key from
   // ws's listener table, which turns it into a slower, larger dictionary for the socket's life.
   const theirs = socket.listeners('error');
