@@ -1,6 +1,7 @@
 /**
  * Shutdown phases in-process: order, failure isolation, readiness during drain, 1012 to open
- * sockets, and what a socket was sent in the turn the sockets close goes out before the 1012.
+ * sockets, and what a socket was sent in the turn the sockets close goes out before the 1012
+ * (on /sealed: a presence; an update is acknowledged and fanned out only after its commit).
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { Lifecycle } from '../src/lifecycle/shutdown.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
+import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { openRawClient, publishesReceived } from './signaling-client.js';
 
 const scope = serverPerTest();
@@ -141,5 +143,53 @@ describe('shutdown: output of the closing turn', () => {
     const received = new Y.Doc();
     for (const u of updates) Y.applyUpdate(received, u.update);
     expect({ code, text: received.getText('text').toString() }).toEqual({ code: 1012, text: 'last words' });
+  });
+  /** Two /sealed clients of one room, both caught up. */
+  async function sealedPair(): Promise<[RawSealed, RawSealed]> {
+    const pair: RawSealed[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await RawSealed.connect(scope.current.wsUrl, `/sealed/${ROOM}`);
+      scope.track(c);
+      c.hello(0);
+      await c.next('caught-up');
+      pair.push(c);
+    }
+    return pair as [RawSealed, RawSealed];
+  }
+
+  // Sealed output goes after the storage commit (sealed/registry.ts committed): of what a client
+  // sends, only a presence is forwarded in the turn it is read (sealed/room.ts setPresence).
+  it('/sealed: a presence forwarded in the turn the sockets close arrives before the 1012', async () => {
+    const server = await scope.start();
+    const [sender, receiver] = await sealedPair();
+    const envelope = Uint8Array.from([1, 2, 3]);
+    const sameTurn = await shutDownInTurnOfNextMessage(server, () => sender.presence(envelope));
+    expect(sameTurn).toBe(true);
+    const code = await receiver.closed(); // after every message the client read
+    const presences = receiver.messages.filter((m) => m.type === 'presence').map((m) => (m as { envelope: Uint8Array }).envelope);
+    expect({ code, presences }).toEqual({ code: 1012, presences: [envelope] });
+  });
+
+  // An update read before the shutdown but not yet committed (a long commit window): the drain
+  // phase commits it (sealed/registry.ts drain), so its ack and its entry go out before the 1012,
+  // never an ack for an entry that is then lost, nor an entry the sender is not told of.
+  it('/sealed: an update accepted before the shutdown is committed, acknowledged and fanned out before the 1012', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '60000' });
+    const [sender, receiver] = await sealedPair();
+    const envelope = Uint8Array.from([4, 5, 6]);
+    let read: () => void = () => undefined;
+    const readByServer = new Promise<void>((resolve) => (read = resolve));
+    for (const socket of server.app.websocketServer.clients) socket.once('message', () => read());
+    sender.update(41, envelope);
+    await withTimeout(readByServer, 5000, 'the update at the server');
+    expect(sender.messages.filter((m) => m.type === 'ack')).toEqual([]); // not committed yet: the window is open
+    await server.close();
+    const [senderCode, receiverCode] = await Promise.all([sender.closed(), receiver.closed()]);
+    expect({
+      senderCode,
+      acks: sender.messages.filter((m) => m.type === 'ack'),
+      receiverCode,
+      entries: receiver.messages.filter((m) => m.type === 'entry'),
+    }).toEqual({ senderCode: 1012, acks: [{ type: 'ack', id: 41, seq: 1 }], receiverCode: 1012, entries: [{ type: 'entry', seq: 1, envelope }] });
   });
 });
