@@ -179,7 +179,7 @@ describe('shutdown: output of the closing turn', () => {
     const envelope = Uint8Array.from([4, 5, 6]);
     let read: () => void = () => undefined;
     const readByServer = new Promise<void>((resolve) => (read = resolve));
-    for (const socket of server.app.websocketServer.clients) socket.once('message', () => read());
+    for (const socket of server.app.sync.admission.sockets) socket.once('message', () => read());
     sender.update(41, envelope);
     await withTimeout(readByServer, 5000, 'the update at the server');
     expect(sender.messages.filter((m) => m.type === 'ack')).toEqual([]); // not committed yet: the window is open
