@@ -24,6 +24,7 @@ import { RemoteIntake } from './remote-intake.js';
 import { RoomEviction } from './room-eviction.js';
 import { readRoom, type RoomLoaderDeps } from './room-loader.js';
 import { RoomReports } from './room-reports.js';
+import { UpdateCounts } from './update-counts.js';
 import { Room } from './room.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import type { PresenceLimits } from './presence.js';
@@ -74,6 +75,8 @@ export class RoomRegistry extends EventEmitter {
   /** bumped by each delete: a load or compaction that started before it must not bring the room back */
   private readonly purges = new Map<string, number>();
   private readonly reports: RoomReports;
+  /** accepted updates and their bytes, folded into the metrics when they are read */
+  private readonly updateCounts: UpdateCounts;
   private readonly loader: RoomLoaderDeps;
   private readonly limits: UpdateLimits;
   /** what other instances tell about the rooms held here */
@@ -96,6 +99,7 @@ export class RoomRegistry extends EventEmitter {
     });
     this.rooms = this.table.rooms;
     this.reports = new RoomReports(opts.metrics, opts.log);
+    this.updateCounts = new UpdateCounts(opts.metrics.relayUpdates, opts.metrics.relayUpdateBytes);
     this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
@@ -276,8 +280,7 @@ export class RoomRegistry extends EventEmitter {
   }
 
   private accepted(room: Room, update: Uint8Array): void {
-    this.opts.metrics.relayUpdates.inc();
-    this.opts.metrics.relayUpdateBytes.inc(update.length);
+    this.updateCounts.add(update.length);
     room.storedBytes += update.length;
     this.persist.enqueue(room.name, update);
   }
