@@ -70,6 +70,8 @@ export interface NtAllocation {
   mappedAddress: NtAddress;
   update(lifetime?: number): void;
   permit(address: string): void;
+  /** the channel bound to this peer (address and port), scanning channelBindings */
+  getPeerChannelNumber(peer: NtAddress): number | undefined;
 }
 
 export type MethodListener = (msg: NtMessage, reply: NtMessage) => void;

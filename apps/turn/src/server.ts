@@ -22,6 +22,7 @@ import { fixMessageDispatch } from './fixes/message.js';
 import { fixAllocate } from './fixes/allocate.js';
 import { fixRefresh } from './fixes/refresh.js';
 import { guardPeerRequests } from './fixes/peer-requests.js';
+import { fixChannelBind } from './fixes/channel-bind.js';
 import { closeUdp, listenUdp } from './fixes/network.js';
 import { DataPlane } from './data-plane/data-plane.js';
 import { RelayCounters } from './data-plane/counters.js';
@@ -87,6 +88,8 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   fixMessageDispatch(ctx);
   fixAllocate(ctx);
   fixRefresh(ctx);
+  // before guardPeerRequests, which wraps the ChannelBind handler in place
+  fixChannelBind(ctx);
   guardPeerRequests(ctx);
 
   let health: HealthServer | undefined;

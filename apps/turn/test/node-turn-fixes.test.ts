@@ -52,6 +52,26 @@ describe('node-turn fixes', () => {
     expect(await t.metric('turn_relayed_packets_total{direction="to_client"}')).toBe(5);
   });
 
+  it('ChannelBind takes channel numbers 0x4000-0x7FFF like coturn (turnutils_uclient draws 0x7FFF one time in 16,384), with the RFC 8656 conflict rules per allocation', async () => {
+    await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
+    const port = (await echoPeer()).address().port;
+    const c = await client();
+    await c.allocate();
+    expect((await c.bindChannel(0x7fff, '127.0.0.1', port)).cls).toBe(2);
+    c.sendChannelData(0x7fff, Buffer.from('top channel'));
+    await c.received(1);
+    expect(c.inbound.map((m) => [m.channel, m.data.toString()])).toEqual([[0x7fff, 'top channel']]);
+    expect((await c.bindChannel(0x7fff, '127.0.0.1', port)).cls).toBe(2); // same channel, same peer: a refresh
+    expect((await c.bindChannel(0x7fff, '127.0.0.1', port + 1)).code).toBe(400); // the channel is bound to another peer
+    expect((await c.bindChannel(0x4000, '127.0.0.1', port)).code).toBe(400); // the peer is bound to another channel
+    expect((await c.bindChannel(0x3fff, '127.0.0.1', port + 1)).code).toBe(400);
+    expect((await c.bindChannel(0x8000, '127.0.0.1', port + 1)).code).toBe(400);
+    // channel numbers belong to an allocation: another one binds the same number to the same peer
+    const other = await client('bob');
+    await other.allocate();
+    expect((await other.bindChannel(0x7fff, '127.0.0.1', port)).cls).toBe(2);
+  });
+
   it('Refresh keeps the allocation (node-turn deleted it), LIFETIME 0 releases it and its socket', async () => {
     const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true' });
     const c = await client();
