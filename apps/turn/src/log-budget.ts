@@ -1,7 +1,8 @@
 /**
- * A budget for warn lines a client can trigger ('credentials refused', 'allocation refused'):
- * UDP source addresses are spoofable, so without one a single host could make the server write
- * a line per datagram. Each kind gets `perInterval` lines per interval; the rest are counted and
+ * A budget for warn lines a client can trigger ('credentials refused', 'allocation refused',
+ * 'peer denied'): UDP source addresses are spoofable, and an authenticated client asks for denied
+ * peers as fast as it sends, so without one a single host could make the server write a line per
+ * datagram. Each kind gets `perInterval` lines per interval; the rest are counted and
  * reported once per interval in one 'log lines suppressed' line per kind (the metrics still count
  * every refusal). Usernames are cut to LOGGED_USERNAME_MAX characters.
  */
@@ -16,7 +17,7 @@ export function loggedUsername(username: string | undefined): string | undefined
   return `${username.slice(0, LOGGED_USERNAME_MAX - 1)}…`;
 }
 
-export type BudgetedLine = 'credentials refused' | 'allocation refused';
+export type BudgetedLine = 'credentials refused' | 'allocation refused' | 'peer denied';
 
 export class LogBudget {
   private readonly written = new Map<BudgetedLine, number>();

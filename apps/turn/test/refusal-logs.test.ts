@@ -1,7 +1,8 @@
 /**
  * What a refused request may cost in the log (src/log-budget.ts): anyone can send signed
- * requests with bad credentials, from spoofed addresses, so the 'credentials refused' and
- * 'allocation refused' warn lines are budgeted per kind and the rest counted; logged usernames
+ * requests with bad credentials, from spoofed addresses, and any token holder can ask for denied
+ * peers, so the 'credentials refused', 'allocation refused' and 'peer denied' warn lines are
+ * budgeted per kind and the rest counted; logged usernames
  * are cut; a USERNAME of 509 bytes or more is refused before any HMAC (src/credentials.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -78,6 +79,18 @@ describe('refusal log budget', () => {
     await logsUntil(t, () => written() + suppressedOf(t, 'allocation refused') === 10, 'every allocation refusal written or reported');
     for (const count of perIntervalCounts(t, 'allocation refused')) expect(count).toBeLessThanOrEqual(2);
     expect(String(lines(t, 'allocation refused')[0]?.['username'])).toMatch(/:alice$/);
+  });
+
+  it('an authenticated client asking for denied peers has its own budget', async () => {
+    const t = await scope.start({ TURN_REFUSAL_LOGS_PER_MINUTE: '3' }, { logIntervalMs: 1000 });
+    const c = await client(t.creds('alice'));
+    expect((await c.allocate()).cls).toBe(2);
+    for (let i = 0; i < 20; i++) expect((await c.permit('10.1.2.3')).code).toBe(403);
+    expect(await t.metric('turn_denied_peers_total')).toBe(20);
+    const written = () => lines(t, 'peer denied').length;
+    await logsUntil(t, () => written() + suppressedOf(t, 'peer denied') === 20, 'every denied peer written or reported');
+    for (const count of perIntervalCounts(t, 'peer denied')) expect(count).toBeLessThanOrEqual(3);
+    expect(String(lines(t, 'peer denied')[0]?.['username'])).toMatch(/:alice$/);
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import type { MethodListener, NtAddress, NtMessage } from '../node-turn.js';
 import type { TurnContext } from '../context.js';
+import { loggedUsername } from '../log-budget.js';
 import { signReply, wrapListeners } from './wrap.js';
 
 export function guardPeerRequests(ctx: TurnContext): void {
@@ -30,6 +31,7 @@ export function guardPeerRequests(ctx: TurnContext): void {
 
 function refuse(ctx: TurnContext, msg: NtMessage, reply: NtMessage, peer: NtAddress, request: string): void {
   ctx.metrics.deniedPeers.inc();
-  ctx.log.warn({ username: msg.user?.username, peer: `${peer.address}:${peer.port}`, request }, 'peer denied');
+  // an authenticated client can ask for denied peers as fast as it can send: within the log budget
+  ctx.logBudget.warn('peer denied', { username: loggedUsername(msg.user?.username), peer: `${peer.address}:${peer.port}`, request });
   reply.reject(403, 'Forbidden');
 }
