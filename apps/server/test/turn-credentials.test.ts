@@ -30,6 +30,27 @@ describe('GET /turn-credentials', () => {
     expect(JSON.stringify(body)).not.toContain(TURN_SECRET);
   });
 
+  it('keeps the username under the TURN USERNAME limit for a long sub: a stable sha256_ id past 256 bytes', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET });
+    const usernameFor = async (sub: string): Promise<{ username: string; credential: string }> => {
+      const res = await fetch(`${server.url}/turn-credentials`, { headers: { authorization: `Bearer ${await token(sub)}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { iceServers: Array<{ username?: string; credential?: string }> };
+      return body.iceServers[1] as { username: string; credential: string };
+    };
+    const atLimit = 'a'.repeat(256);
+    expect((await usernameFor(atLimit)).username).toMatch(new RegExp(`^\\d+:${atLimit}$`));
+    const long = 'b'.repeat(600);
+    const first = await usernameFor(long);
+    // apps/turn refuses a USERNAME of 509 bytes or more (RFC 8489 section 14.3)
+    expect(Buffer.byteLength(first.username)).toBeLessThan(509);
+    expect(first.username).toMatch(/^\d+:sha256_[A-Za-z0-9_-]{43}$/);
+    expect(verifyTurnCredentials(first.username, first.credential, [TURN_SECRET])).toEqual({ ok: true });
+    // the same sub gets the same id (per-user quotas count it once); another sub another id
+    expect((await usernameFor(long)).username.split(':')[1]).toBe(first.username.split(':')[1]);
+    expect((await usernameFor(`${long}c`)).username.split(':')[1]).not.toBe(first.username.split(':')[1]);
+  });
+
   it('accepts ?token= and uses TURN_URLS as given', async () => {
     const server = await scope.start({
       AUTH_SECRET: TEST_SECRET,

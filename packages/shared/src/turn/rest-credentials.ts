@@ -2,7 +2,7 @@
  * TURN REST API credentials (as coturn's `use-auth-secret`):
  * username `<unix-expiry>:<sub>`, password `base64(HMAC-SHA1(secret, username))`.
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { sameBytes } from '../auth/same-secret.js';
 
 export interface TurnCredentials {
@@ -26,6 +26,24 @@ export function createTurnCredentials(
   // `:` separates expiry from the id; keep the id free of it so parsing stays unambiguous.
   const username = `${expiresAt}:${sub.replace(/:/g, '_')}`;
   return { username, credential: turnPassword(secret, username), expiresAt };
+}
+
+/**
+ * Longest user id, in UTF-8 bytes, that /turn-credentials puts in a username as it is. A TURN
+ * server refuses a USERNAME of 509 bytes or more (RFC 8489 section 14.3; apps/turn/src/credentials.ts),
+ * and the expiry and separator take up to 13 more.
+ */
+export const TURN_USER_ID_MAX_BYTES = 256;
+
+/**
+ * The user id a REST username carries for `sub`: `sub` itself (`:` replaced, as in
+ * createTurnCredentials) up to TURN_USER_ID_MAX_BYTES, else `sha256_` and the base64url SHA-256
+ * of `sub`: the same id for the same sub, so per-user limits still count one user.
+ */
+export function turnUserId(sub: string): string {
+  const id = sub.replace(/:/g, '_');
+  if (Buffer.byteLength(id) <= TURN_USER_ID_MAX_BYTES) return id;
+  return `sha256_${createHash('sha256').update(sub).digest('base64url')}`;
 }
 
 /** The two parts of a REST username `<unix-expiry>:<sub>`. */

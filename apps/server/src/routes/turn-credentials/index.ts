@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors, errorBody } from '@sync-suite/shared';
-import { createTurnCredentials } from '@sync-suite/shared/node';
+import { createTurnCredentials, turnUserId } from '@sync-suite/shared/node';
 import { tokenFromRequest } from '../../auth/authenticate.js';
 import { iceServersFor } from './ice-servers.js';
 import { PerSubjectLimit } from './rate-limit.js';
@@ -28,7 +28,7 @@ export async function turnCredentialsRoutes(app: FastifyInstance): Promise<void>
       return reply.code(httpStatus).header('retry-after', String(wait)).send({ error: 'ERR_RATE_LIMITED', message });
     }
     const ttl = config.TURN_TTL_SECONDS;
-    const credentials = config.TURN_SECRET ? createTurnCredentials(config.TURN_SECRET, result.claims.sub, ttl) : undefined;
+    const credentials = config.TURN_SECRET ? createTurnCredentials(config.TURN_SECRET, turnUserId(result.claims.sub), ttl) : undefined;
     return { iceServers: iceServersFor(config.TURN_URLS, req.hostname, credentials), ttl };
   });
 }
