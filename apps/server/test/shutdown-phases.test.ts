@@ -1,14 +1,19 @@
 /**
  * Shutdown phases in-process: order, failure isolation, readiness during drain, 1012 to open
  * sockets, and what a socket was sent in the turn the sockets close goes out before the 1012
- * (on /sealed: a presence; an update is acknowledged and fanned out only after its commit).
+ * (on /sealed: a presence; an update is acknowledged and fanned out only after its commit; an
+ * update read once the drain began is refused, and stored once when the device sends it again).
  */
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { Lifecycle } from '../src/lifecycle/shutdown.js';
+import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
@@ -191,5 +196,61 @@ describe('shutdown: output of the closing turn', () => {
       receiverCode,
       entries: receiver.messages.filter((m) => m.type === 'entry'),
     }).toEqual({ senderCode: 1012, acks: [{ type: 'ack', id: 41, seq: 1 }], receiverCode: 1012, entries: [{ type: 'entry', seq: 1, envelope }] });
+  });
+
+  // An update read after the drain phase closed the commit queue (sealed/registry.ts drain):
+  // nothing would commit it before the store is released, so it is refused (never held in the
+  // closed queue, never acked); the device still holds it and sends it again after reconnecting
+  // (PROTOCOL-sealed.md), and it is stored exactly once.
+  it('/sealed: an update read during the drain is refused, not acked; sent again after a restart it is stored once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sealed-late-'));
+    try {
+      const storage = { STORAGE: 'sqlite', DATA_DIR: dataDir };
+      const server = await scope.start({ ...storage, PERSIST_FLUSH_MS: '600000' });
+      const [sender, receiver] = await sealedPair();
+      const envelope = Uint8Array.from([7, 8, 9]);
+      let read: () => void = () => undefined;
+      const readByServer = new Promise<void>((resolve) => (read = resolve));
+      for (const socket of server.app.sync.admission.sockets) socket.once('message', () => read());
+      const { lifecycle, metrics } = server.app.sync;
+      const sealedRooms = server.app.sealedRooms;
+      let heldAfterRead = -1;
+      // Registered after the sealed drain hook, which has closed the queue by the time this runs.
+      lifecycle.on('drain', async () => {
+        sender.update(7, envelope);
+        await withTimeout(readByServer, 5000, 'the late update at the server');
+        heldAfterRead = sealedRooms.queue.size;
+      });
+      await server.close();
+      const [senderCode, receiverCode] = await Promise.all([sender.closed(), receiver.closed()]);
+      const refused = (await metrics.rejectedMessages.get()).values.find((v) => v.labels['reason'] === 'shutting_down')?.value ?? 0;
+      expect({
+        heldAfterRead,
+        refused,
+        senderCode,
+        acks: sender.messages.filter((m) => m.type === 'ack'),
+        receiverCode,
+        entries: receiver.messages.filter((m) => m.type === 'entry'),
+      }).toEqual({ heldAfterRead: 0, refused: 1, senderCode: 1012, acks: [], receiverCode: 1012, entries: [] });
+
+      // Same storage: the device reconnects and sends its unacked update again (raw protocol).
+      await scope.start(storage);
+      const again = await RawSealed.connect(scope.current.wsUrl, `/sealed/${ROOM}`);
+      scope.track(again);
+      again.hello(0);
+      expect(await again.next('caught-up')).toEqual({ type: 'caught-up', seq: 0 });
+      again.update(1, envelope);
+      expect(await again.next('ack')).toEqual({ type: 'ack', id: 1, seq: 1 });
+      await scope.current.close();
+      const store = new SqliteSealedStore(dataDir);
+      await store.init();
+      try {
+        expect((await store.read(ROOM, 0)).entries).toEqual([{ seq: 1, envelope }]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

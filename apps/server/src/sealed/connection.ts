@@ -299,10 +299,12 @@ export class SealedConnection implements SealedPeer {
       metrics.quotaRefusals.inc({ quota: 'room_bytes' });
       return this.reject(...closeWith('ERR_ROOM_QUOTA'), 'room_quota');
     }
+    // Shutdown under way (sealed/registry.ts drain closed the queue): nothing would commit it.
+    // Never acked, so the device keeps it and sends it again after reconnecting (PROTOCOL-sealed.md).
+    if (!this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } })) return this.count('shutting_down');
     room.pendingBytes += envelope.length;
     metrics.sealedEnvelopes.inc({ kind: 'update' });
     metrics.sealedBytes.inc(envelope.length);
-    this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } });
   }
 
   private snapshot(room: SealedRoom, covers: number, envelope: Uint8Array): void {

@@ -67,12 +67,19 @@ export class GroupCommitQueue<Item, Result = void> {
     return Math.max(0, flushMs - Math.max(...this.durations) - flushMs / 10);
   }
 
-  enqueue(room: string, item: Item): void {
+  /**
+   * Takes `item` into the next commit; false (item not taken) once close() was called: nothing
+   * would commit it (no timer runs after close, and the final flush may already be done), so the
+   * caller must not count on it (sealed/connection.ts: no ack; the device sends it again).
+   */
+  enqueue(room: string, item: Item): boolean {
+    if (this.closed) return false;
     if (this.pending.size === 0) this.oldestAt = this.now();
     const list = this.pending.get(room);
     if (list) list.push(item);
     else this.pending.set(room, [item]);
     if (!this.timer && !this.running) this.schedule(this.windowLeft());
+    return true;
   }
 
   hasPending(room: string): boolean {
@@ -108,7 +115,7 @@ export class GroupCommitQueue<Item, Result = void> {
     while (this.running) await this.running.catch(() => undefined);
   }
 
-  /** Stops the timer; pending items stay until a final flush(). */
+  /** Stops the timer and refuses new items; pending items stay until a final flush(). */
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
