@@ -100,3 +100,30 @@ describe('GroupCommitQueue simulated', () => {
     }
   });
 });
+
+// Shutdown (sealed/registry.ts drain): close(), then one final flush. An item offered after close
+// is refused, not held where no timer would ever commit it, nor committed later by a timer (after
+// the sockets closed: stored but never acked, so the device's resend would store it twice).
+describe('GroupCommitQueue closed', () => {
+  it('refuses items after close(): nothing held, no timer, nothing written later', async () => {
+    const written: number[] = [];
+    const queue = new GroupCommitQueue<number>({
+      flushMs: FLUSH_MS,
+      metrics,
+      log,
+      now: () => Date.now(),
+      failure: { op: 'sim', message: 'sim commit failed' },
+      write: (batch) => {
+        for (const [, items] of batch) written.push(...items);
+        return Promise.resolve();
+      },
+    });
+    const first = queue.enqueue('a', 1);
+    queue.close();
+    await queue.flush();
+    const late = queue.enqueue('a', 2);
+    const held = queue.size;
+    await vi.advanceTimersByTimeAsync(10 * FLUSH_MS);
+    expect({ first, late, held, timers: vi.getTimerCount(), written }).toEqual({ first: true, late: false, held: 0, timers: 0, written: [1] });
+  });
+});
