@@ -15,6 +15,12 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages loaded at run time from node_modules: native code, or code that reads its own files. */
 export const RUNTIME_PACKAGES = ['better-sqlite3', 'node-turn'];
+/**
+ * Of those, the ones left to node's resolution. better-sqlite3's JavaScript is bundled and its
+ * package ships for the addon only, which apps/server/src/storage/sqlite-open.ts passes to it:
+ * resolving its CommonJS files at start cost the storage thread V8's optimising compiler.
+ */
+const EXTERNAL_PACKAGES = RUNTIME_PACKAGES.filter((name) => name !== 'better-sqlite3');
 /** Optional peers that their users try-require; absent in the image, so left unresolved. */
 const OPTIONAL_EXTERNALS = ['pg-native', 'bufferutil', 'utf-8-validate'];
 /** Install-time dependencies that are never required at run time. */
@@ -48,8 +54,13 @@ export async function bundle(outDir: string): Promise<void> {
     target: 'node20',
     format: 'esm',
     banner: { js: BANNER },
-    external: [...RUNTIME_PACKAGES, ...OPTIONAL_EXTERNALS],
+    external: [...EXTERNAL_PACKAGES, ...OPTIONAL_EXTERNALS],
     sourcemap: 'linked',
+    // The image runs with --enable-source-maps (deploy/Dockerfile), which reads and keeps each
+    // bundle's map at load: the original sources inside it made server.mjs.map 6.7 MB and cost
+    // about 14 MB RSS at start (docs/benchmarks.md, memory). Without them stack traces still map
+    // to the original files and lines.
+    sourcesContent: false,
     legalComments: 'none',
     // The source text stays in memory for lazy compilation: without comments it is a third smaller,
     // and ASCII-only it is stored one byte per character (one non-ASCII comment doubled it to 7 MB).

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SQLITE_FILE_NAME } from '../apps/server/src/relay/persistence/sqlite.js';
+import { SQLITE_ADDON } from '../apps/server/src/storage/sqlite-open.js';
 
 async function main(): Promise<void> {
   const [destArg, sourceArg] = process.argv.slice(2);
@@ -18,13 +19,13 @@ async function main(): Promise<void> {
   if (!existsSync(source)) throw new Error(`no database at ${source}`);
   if (existsSync(dest)) throw new Error(`${dest} exists: refusing to overwrite a backup`);
 
-  const db = new Database(source, { readonly: true, fileMustExist: true });
+  const db = new Database(source, { readonly: true, fileMustExist: true, nativeBinding: SQLITE_ADDON });
   try {
     await db.backup(dest);
   } finally {
     db.close();
   }
-  const copy = new Database(dest, { readonly: true, fileMustExist: true });
+  const copy = new Database(dest, { readonly: true, fileMustExist: true, nativeBinding: SQLITE_ADDON });
   try {
     const check = copy.pragma('integrity_check', { simple: true });
     if (check !== 'ok') throw new Error(`backup failed its integrity check: ${String(check)}`);

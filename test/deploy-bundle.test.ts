@@ -5,7 +5,7 @@
  * processes serve health and metrics, and the HEALTHCHECK script reports them.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,6 +49,14 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     expect(readdirSync(join(out, 'node_modules')).sort()).toEqual(runtimeClosure(RUNTIME_PACKAGES));
     expect(existsSync(join(out, 'node_modules/better-sqlite3/deps'))).toBe(false);
     expect(existsSync(join(out, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(true);
+  });
+
+  it("inlines better-sqlite3's JavaScript in the storage thread's bundle (only the addon is loaded from node_modules)", () => {
+    // an import of the package would have node resolve its CommonJS files in the storage thread at
+    // start, paging in V8's optimising compiler (apps/server/src/storage/sqlite-open.ts)
+    const worker = readFileSync(join(out, 'sqlite-worker.mjs'), 'utf8');
+    expect(worker).not.toMatch(/from\s*["']better-sqlite3["']/);
+    expect(worker).toContain('better_sqlite3.node');
   });
 
   it('loads better-sqlite3 from the bundle and opens a database', async () => {

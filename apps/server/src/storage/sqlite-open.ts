@@ -5,12 +5,23 @@
  * on the same file take turns.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
+/**
+ * better-sqlite3's addon, resolved once and handed to every constructor (`nativeBinding`). The
+ * bundle inlines better-sqlite3's JavaScript (deploy/bundle.ts) and ships only its package for
+ * this file: left to itself, better-sqlite3 would look for the addon beside the bundle. Inlined,
+ * the storage thread no longer resolves a dozen CommonJS files at start, which made V8 optimise
+ * node:path's normalizeString there and page in its optimising compiler (docs/benchmarks.md,
+ * memory).
+ */
+export const SQLITE_ADDON = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+
 export function openSqliteFile(file: string): Database.Database {
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
+  const db = new Database(file, { nativeBinding: SQLITE_ADDON });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
