@@ -6,6 +6,7 @@ export * from './config/server-config.js';
 export * from './config/turn-config.js';
 export * from './metrics/server-metrics.js';
 export * from './metrics/turn-metrics.js';
+export * from './metrics/fold-on-collect.js';
 export * from './logging/logger.js';
 export * from './process/stop-on-signals.js';
 export * from './auth/same-secret.js';

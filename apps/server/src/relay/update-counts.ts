@@ -1,23 +1,21 @@
 /**
  * sync_relay_updates_total and sync_relay_update_bytes_total, counted in plain numbers and added
- * to the prom-client counters whenever they are read (a scrape, the status sampler, a test),
- * through their collect hooks, as signaling/message-counts.ts does: two inc() calls per accepted
- * update went through prom-client's label hashing each time.
+ * to the prom-client counters whenever they are read (foldOnCollect), as signaling/message-counts.ts
+ * does: two inc() calls per accepted update went through prom-client's label hashing each time.
  */
 import type { Counter } from 'prom-client';
-
-type Collect = (this: Counter) => void | Promise<void>;
+import { foldOnCollect } from '@sync-suite/shared/node';
 
 export class UpdateCounts {
   private updates = 0;
   private bytes = 0;
 
   constructor(updates: Counter, bytes: Counter) {
-    hook(updates, (c) => {
+    foldOnCollect(updates, (c) => {
       if (this.updates > 0) c.inc(this.updates);
       this.updates = 0;
     });
-    hook(bytes, (c) => {
+    foldOnCollect(bytes, (c) => {
       if (this.bytes > 0) c.inc(this.bytes);
       this.bytes = 0;
     });
@@ -30,12 +28,3 @@ export class UpdateCounts {
   }
 }
 
-/** Runs `fold` before the counter's own collect (if any) each time it is read. */
-function hook(counter: Counter, fold: (c: Counter) => void): void {
-  const hooked = counter as unknown as { collect?: Collect };
-  const previous = hooked.collect;
-  hooked.collect = function (this: Counter) {
-    fold(this);
-    return previous?.call(this);
-  };
-}

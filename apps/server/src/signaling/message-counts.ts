@@ -1,12 +1,11 @@
 /**
  * sync_signaling_messages_total{type}, counted in plain numbers and added to the prom-client
  * counter whenever the counter is read (a scrape, the status sampler, a test), through its
- * collect hook: a labelled inc() per message would hash its labels object each time.
+ * collect hook (foldOnCollect): a labelled inc() per message would hash its labels object each time.
  */
 import type { SignalingType } from '@sync-suite/shared';
 import type { Counter } from 'prom-client';
-
-type Collect = (this: Counter<'type'>) => void | Promise<void>;
+import { foldOnCollect } from '@sync-suite/shared/node';
 
 export class MessageCounts {
   private subscribe = 0;
@@ -15,13 +14,7 @@ export class MessageCounts {
   private ping = 0;
 
   constructor(counter: Counter<'type'>) {
-    const hooked = counter as unknown as { collect?: Collect };
-    const previous = hooked.collect;
-    const counts = this;
-    hooked.collect = function (this: Counter<'type'>) {
-      counts.fold(this);
-      return previous?.call(this);
-    };
+    foldOnCollect(counter, (c) => this.fold(c));
   }
 
   add(type: SignalingType): void {
