@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/process.js';
 import { TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { SqliteSealedStore } from '../../../apps/server/src/sealed/store/sqlite.js';
+import type { SealedEntry } from '../../../apps/server/src/sealed/store/types.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { devicesPerTest } from './helpers/devices.js';
 import type { PeerEvent } from './helpers/peer-process.js';
@@ -53,6 +55,24 @@ function enqueues(server: TestServer): (taken: boolean, what: string) => Promise
     );
 }
 
+/** The room's stored entries, read with the server's own store (the server closed). */
+async function storedEntries(dataDir: string): Promise<SealedEntry[]> {
+  const store = new SqliteSealedStore(dataDir);
+  await store.init();
+  try {
+    const read = await store.read(ROOM, 0);
+    expect(read.snapshot).toBeNull();
+    return read.entries;
+  } finally {
+    await store.close();
+  }
+}
+
+interface PhoneState {
+  sealedPending: number;
+  sealedStats: { sealed: number };
+}
+
 const status = (name: string, pending?: number) => (e: PeerEvent) => e.ev === 'status' && e['status'] === name && (pending === undefined || e['pending'] === pending);
 
 it('sealed: edits made during a graceful shutdown and while the server is down are resent; a fresh device gets each once; no plaintext stored', async () => {
@@ -90,16 +110,19 @@ it('sealed: edits made during a graceful shutdown and while the server is down a
   await first.close();
   await duringDrain; // a failed drain hook is only logged by the server: fail here
   expect(duringDrain).toBeDefined();
+  // Stored: the edit taken before the shutdown, not the one refused during it.
+  expect((await storedEntries(dataDir)).map((e) => e.seq)).toEqual([1]);
   await phone.waitFor(status('offline'), 'offline after the shutdown', 20_000, beforeShutdown);
   for (const text of offline) await phone.send('push', { text });
   // The drain acked the first edit before the 1012; the refused one and the offline ones wait.
-  const held = (await phone.send('state')) as { sealedPending: number };
+  const held = (await phone.send('state')) as PhoneState;
   expect(held.sealedPending).toBe(1 + offline.length);
 
   const beforeRestart = phone.mark;
   const second = await scope.start(storage);
   await phone.waitFor(status('relay', 0), 'relay again with every edit acked', 20_000, beforeRestart);
-  expect(((await phone.send('state')) as { sealedPending: number }).sealedPending).toBe(0);
+  const sent = (await phone.send('state')) as PhoneState;
+  expect(sent.sealedPending).toBe(0);
   await phone.close();
 
   // Another device with the key, never online before: everything from the server's storage.
@@ -118,4 +141,8 @@ it('sealed: edits made during a graceful shutdown and while the server is down a
   );
   expect(stored.includes(ROOM)).toBe(true);
   expect(stored.includes(marker)).toBe(false);
+
+  // Every envelope the phone sealed is stored once, but the one refused during the drain.
+  await scope.close();
+  expect((await storedEntries(dataDir)).length).toBe(sent.sealedStats.sealed - 1);
 });
