@@ -119,7 +119,7 @@ it('sealed: edits made during a graceful shutdown and while the server is down a
   expect(held.sealedPending).toBe(1 + offline.length);
 
   const beforeRestart = phone.mark;
-  const second = await scope.start(storage);
+  const second = await scope.start(storage); // same data dir and port, the default commit window
   await phone.waitFor(status('relay', 0), 'relay again with every edit acked', 20_000, beforeRestart);
   const sent = (await phone.send('state')) as PhoneState;
   expect(sent.sealedPending).toBe(0);
