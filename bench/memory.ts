@@ -11,7 +11,10 @@
  * generation, malloc arenas, code) and set-up garbage not yet collected weigh less. For our
  * server the JS heap in use (heapUsed from /metrics, no GC forced) is read at the same points. Our server also runs with STORAGE=memory
  * to show what the SQLite storage thread costs. The floor is a bare `ws` server holding the
- * same idle connections: what ws + net.Socket cost per connection on this machine.
+ * same idle connections: what ws + net.Socket cost per connection on this machine. A second
+ * floor, 'bare net (floor without ws)', is a node:net server doing the WebSocket handshake and
+ * the one reply by hand: what Node alone (net.Socket, its TCP handle, the kernel socket) costs,
+ * so that the difference between the two floors is ws's own per-connection objects.
  *
  *   node --import tsx bench/memory.ts
  *   env: BENCH_MEMORY_CONNECTIONS (5000), BENCH_MEMORY_ROOMS (500), BENCH_SETTLE_SECONDS (20), BENCH_ROUNDS (3),
@@ -67,6 +70,34 @@ const BARE_WS = `import WS from ${JSON.stringify(serverWs)};
 const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[1]), perMessageDeflate: false });
 wss.on('connection', (ws) => ws.once('message', () => ws.send(new Uint8Array([0, 0, 1, 0]))));`;
 
+// The floor without ws: node:net only. It reads the upgrade request, answers 101 with the
+// Sec-WebSocket-Accept the client checks (RFC 6455: base64 of SHA-1 of the key and the GUID),
+// answers the client's first frame with the same 4-byte binary message as the ws floor (one
+// unmasked frame built by hand), then holds the socket with shared no-op 'data' and 'error'
+// listeners (no per-socket closure left once the handshake is done) and never parses input.
+const BARE_NET = `import { createServer } from 'node:net';
+import { createHash } from 'node:crypto';
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const REPLY = Buffer.from([0x82, 4, 0, 0, 1, 0]);
+const ignore = () => undefined;
+function firstFrame() { this.write(REPLY); this.on('data', ignore); }
+createServer((socket) => {
+  socket.on('error', ignore);
+  let head = '';
+  const handshake = (chunk) => {
+    head += chunk.toString('latin1');
+    const end = head.indexOf('\\r\\n\\r\\n');
+    if (end < 0) { if (head.length > 16384) socket.destroy(); return; }
+    socket.removeListener('data', handshake);
+    const key = /^sec-websocket-key:[ \\t]*(\\S+)/im.exec(head.slice(0, end))?.[1];
+    if (!key) return void socket.destroy();
+    const accept = createHash('sha1').update(key + GUID).digest('base64');
+    socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+    socket.once('data', firstFrame);
+  };
+  socket.on('data', handshake);
+}).listen(Number(process.argv[1]), '127.0.0.1');`;
+
 // Every bench client uses one token (one sub) and opens ROOMS new rooms: the per-sub quota
 // (default 200 an hour) would refuse the rest.
 const NEW_ROOMS = String(Math.max(ROOMS, 200));
@@ -114,6 +145,12 @@ async function servers(): Promise<Server[]> {
       name: 'bare ws (floor)',
       kinds: ['start', 'relay'],
       start: (port) => spawn(process.execPath, ['--input-type=module', '-e', BARE_WS, String(port)], { cwd: ROOT, env: { PATH }, stdio: 'ignore' }),
+      url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
+    },
+    {
+      name: 'bare net (floor without ws)',
+      kinds: ['start', 'relay'],
+      start: (port) => spawn(process.execPath, ['--input-type=module', '-e', BARE_NET, String(port)], { cwd: ROOT, env: { PATH }, stdio: 'ignore' }),
       url: (port, room) => `ws://127.0.0.1:${port}/${room}`,
     },
   ];
