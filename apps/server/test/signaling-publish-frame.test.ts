@@ -30,6 +30,23 @@ describe('publishFrame', () => {
     expect(String(framePayload(frame))).toBe(`${text.slice(0, -1)},"clients":2}`);
   });
 
+  // Duplicates among keys the server does not read (it reads type and topic, and sets clients):
+  // spliced as received, so each receiver resolves them as it would the sender's own bytes. A
+  // stock y-webrtc client parses with JSON.parse, which keeps the last, as the server did; a parser
+  // keeping the first reads another `data`, but one the sender could have sent alone: type, topic
+  // and clients occur once, so every parser reads what the server read (docs/PROTOCOL-signaling.md).
+  it('splices a publish whose other top-level keys are duplicated, as received', () => {
+    const text = '{"type":"publish", "topic":"test-conversation-a","data":"first","to":"a","data":{"n":2},"__proto__":1,"to":"b","__proto__":{"x":7}}';
+    const { frame, fields } = frameFor(Buffer.from(text), 2);
+    const payload = String(framePayload(frame));
+    expect(payload).toBe(`${text.slice(0, -1)},"clients":2}`);
+    expect(fields).toMatchObject({ data: { n: 2 }, to: 'b' });
+    const value = JSON.parse(payload) as Record<string, unknown>;
+    expect(value).toEqual({ ...fields, clients: 2 });
+    expect(Object.getOwnPropertyDescriptor(value, '__proto__')?.value).toEqual({ x: 7 });
+    for (const key of ['"type"', '"topic"', '"clients"']) expect(payload.indexOf(key), key).toBe(payload.lastIndexOf(key));
+  });
+
   it('writes 2-, 4- and 10-byte frame headers around the 126 and 65536 byte boundaries', () => {
     for (const length of [0, 125, 126, 65535, 65536, 70000]) {
       const payload = Buffer.alloc(length, 0x61);

@@ -12,6 +12,7 @@ import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/ser
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
+import { cachedPeerAddress, tcpSocket } from '../src/ws/ws-internals.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -42,9 +43,9 @@ function expectSharedListeners(a: WebSocket | undefined, b: WebSocket | undefine
   expect(b?.listenerCount('close'), 'close listeners').toBe(1);
   // The peer address node cached when admission read it is not kept (ws/upgrade-hooks.ts
   // releaseUpgrade); asked again, node reads it again.
-  const raw = (a as unknown as { _socket: { _peername?: unknown; remoteAddress?: string } })._socket;
-  expect(raw._peername, 'cached peer address').toBeUndefined();
-  expect(raw.remoteAddress).toBe('127.0.0.1');
+  const raw = a && tcpSocket(a);
+  expect(raw && cachedPeerAddress(raw), 'cached peer address').toBeUndefined();
+  expect(raw?.remoteAddress).toBe('127.0.0.1');
 }
 
 /** Closes the server side of every socket and waits for it: admission released each one. */

@@ -6,6 +6,7 @@
  */
 import type { ErrorCode } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
+import { itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
 
 export type LiveEndpoint = 'signal' | 'relay' | 'sealed';
 
@@ -130,28 +131,23 @@ function* range(from: number, to: number): Iterable<number> {
   for (let n = from; n <= to; n++) yield n;
 }
 
-/** One socket, or a Set of two or more. */
+/** One socket, or a Set of two or more (util/one-or-set.ts); a key without sockets is deleted. */
 type Entry = LiveSocket | Set<LiveSocket>;
 
 function sockets(entry: Entry | undefined): Iterable<LiveSocket> {
-  return entry === undefined ? [] : entry instanceof Set ? entry : [entry];
+  return itemsOf<LiveSocket>(entry ?? null);
 }
 
 function index<K>(map: Map<K, Entry>, key: K, s: LiveSocket): void {
   const entry = map.get(key);
-  if (entry === undefined) map.set(key, s);
-  else if (entry instanceof Set) entry.add(s);
-  else if (entry !== s) map.set(key, new Set([entry, s]));
+  const next = withItem<LiveSocket>(entry ?? null, s) as Entry;
+  if (next !== entry) map.set(key, next);
 }
 
 function unindex<K>(map: Map<K, Entry>, key: K, s: LiveSocket): void {
   const entry = map.get(key);
   if (entry === undefined) return;
-  if (!(entry instanceof Set)) {
-    if (entry === s) map.delete(key);
-    return;
-  }
-  entry.delete(s);
-  if (entry.size === 0) map.delete(key);
-  else if (entry.size === 1) map.set(key, entry.values().next().value as LiveSocket);
+  const next: OneOrSet<LiveSocket> = withoutItem(entry, s);
+  if (next === null) map.delete(key);
+  else if (next !== entry) map.set(key, next);
 }

@@ -29,6 +29,7 @@ import { applyStoredRoom, StoredEntryFailed, storedEntryLimits, type Quarantined
 import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
 import type { StoredRoom } from './persistence/types.js';
 import { captureLiveState, type LiveState } from './compaction.js';
+import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
@@ -71,10 +72,10 @@ export class Room {
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   /**
    * Each connection with the awareness client ids it controls: none (null), the one id (a stock
-   * client has one), or a Set from the second on. An empty Set per connection cost about 170 B
-   * (docs/benchmarks.md, memory).
+   * client has one), or a Set of two or more (util/one-or-set.ts). An empty Set per connection
+   * cost about 170 B (docs/benchmarks.md, memory).
    */
-  readonly conns = new Map<RelayPeer, OwnedIds>();
+  readonly conns = new Map<RelayPeer, OneOrSet<number>>();
   /** who controls each awareness client id held by a local connection */
   private readonly owners = new Map<number, RelayPeer>();
   /** updates in the stored log since the last snapshot (compaction trigger) */
@@ -110,7 +111,7 @@ export class Room {
     if (owned === undefined) return;
     this.conns.delete(peer);
     if (owned === null) return;
-    const ids = typeof owned === 'number' ? [owned] : [...owned];
+    const ids = [...itemsOf(owned)];
     for (const id of ids) this.owners.delete(id);
     const gone = ids.filter((id) => this.awareness.getStates().has(id));
     awarenessProtocol.removeAwarenessStates(this.awareness, gone, null);
@@ -200,10 +201,10 @@ export class Room {
     if (own === undefined) return entries.length;
     const states = this.awareness.getStates();
     const kept = entries.filter((e) => {
-      if (ownsId(own as OwnedIds, e.clientID)) return true;
+      if (holds(own as OneOrSet<number>, e.clientID)) return true;
       if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
-      if (ownedCount(own as OwnedIds) >= this.hooks.presence.maxStatesPerConnection) return false;
-      own = withId(own as OwnedIds, e.clientID);
+      if (countOf(own as OneOrSet<number>) >= this.hooks.presence.maxStatesPerConnection) return false;
+      own = withItem(own as OneOrSet<number>, e.clientID);
       this.owners.set(e.clientID, origin);
       return true;
     });
@@ -213,7 +214,7 @@ export class Room {
     awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
     for (const e of kept) {
       if (!e.removed) continue;
-      own = withoutId(own, e.clientID);
+      own = withoutItem(own, e.clientID);
       this.owners.delete(e.clientID);
     }
     // A connection that left meanwhile (an observer of the update) is not put back.
@@ -354,30 +355,4 @@ export function syncStep2Message(update: Uint8Array): Uint8Array {
   out.set(head);
   out.set(update, head.length);
   return out;
-}
-
-/** The awareness client ids one connection controls (Room.conns): none, one, or a Set of two or more. */
-type OwnedIds = number | Set<number> | null;
-
-function ownsId(owned: OwnedIds, id: number): boolean {
-  return owned === id || (owned instanceof Set && owned.has(id));
-}
-
-function ownedCount(owned: OwnedIds): number {
-  return owned === null ? 0 : typeof owned === 'number' ? 1 : owned.size;
-}
-
-/** `owned` with `id` added (a Set from the second id on; the Set is changed in place). */
-function withId(owned: OwnedIds, id: number): OwnedIds {
-  if (owned === null || owned === id) return id;
-  if (typeof owned === 'number') return new Set([owned, id]);
-  owned.add(id);
-  return owned;
-}
-
-/** `owned` without `id` (the Set is changed in place and kept once made). */
-function withoutId(owned: OwnedIds, id: number): OwnedIds {
-  if (owned === id) return null;
-  if (owned instanceof Set) owned.delete(id);
-  return owned;
 }

@@ -16,6 +16,7 @@ import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { textFrame } from './publish-frame.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
+import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
 
 type State = 'authenticating' | 'open' | 'closed';
 
@@ -41,9 +42,9 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   claims: RoomTokenClaims = NO_CLAIMS;
   /**
    * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
-   * subscribes to its room), or a Set from the second on. A Set of one costs about 150 B.
+   * subscribes to its room), or a Set of two or more (util/one-or-set.ts). A Set of one costs about 150 B.
    */
-  private topicState: string | Set<string> | null = null;
+  private topicState: OneOrSet<string> = null;
   private state: State = 'authenticating';
   /** frames received while the token is verified; made on the first */
   private pending: Buffer[] | null = null;
@@ -85,8 +86,7 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   }
 
   hasTopic(topic: string): boolean {
-    const t = this.topicState;
-    return t === topic || (t instanceof Set && t.has(topic));
+    return holds(this.topicState, topic);
   }
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
@@ -95,24 +95,16 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   }
 
   get topicCount(): number {
-    const t = this.topicState;
-    return t === null ? 0 : typeof t === 'string' ? 1 : t.size;
+    return countOf(this.topicState);
   }
 
   addTopic(topic: string): void {
-    const t = this.topicState;
-    if (t === null) this.topicState = topic;
-    else if (typeof t === 'string') {
-      if (t !== topic) this.topicState = new Set([t, topic]);
-    } else t.add(topic);
+    this.topicState = withItem(this.topicState, topic);
   }
 
   deleteTopic(topic: string): boolean {
-    const t = this.topicState;
-    if (t === null) return false;
-    if (typeof t !== 'string') return t.delete(topic);
-    if (t !== topic) return false;
-    this.topicState = null;
+    if (!holds(this.topicState, topic)) return false;
+    this.topicState = withoutItem(this.topicState, topic);
     return true;
   }
 
@@ -221,8 +213,7 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
     this.pending = null;
     const topics = this.topicState;
     this.topicState = null;
-    if (typeof topics === 'string') this.deps.bus.leave(topics, this);
-    else if (topics) for (const topic of topics) this.deps.bus.leave(topic, this);
+    for (const topic of itemsOf(topics)) this.deps.bus.leave(topic, this);
     this.deps.metrics.signalingConnections.dec();
   }
 }

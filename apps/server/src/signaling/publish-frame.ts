@@ -19,6 +19,13 @@
  *   same reason; y-webrtc's messages open with it, and their nested objects have a `type` too);
  * - more `{` and `[` bytes than SPLICE_MAX_BRACKETS: nesting deep enough that re-serializing
  *   might throw (the `unserializable` refusal) is decided by re-serializing, as before.
+ *
+ * Other duplicate top-level keys are spliced as received: the server reads only `type` and
+ * `topic` (signaling/handlers.ts) and sets `clients`; past the cases above, `topic` and `clients`
+ * occur once and the first and last top-level `type` are both "publish", so a parser keeping
+ * either reads what the server read. Each receiver resolves the other duplicates as it would
+ * the sender's bytes; JSON.parse (stock y-webrtc, and the server) keeps the last, and a parser
+ * keeping the first reads a value the sender could have sent alone.
  */
 import { isUtf8 } from 'node:buffer';
 import { writePublish, type PublishFields } from '@sync-suite/shared';

@@ -8,8 +8,8 @@
  * (ws/shared-listeners.ts). A 'pong' listener was a fourth event name on the socket, which grew
  * ws's listener table (a dictionary) from 4 to 8 slots: 96 B per socket (docs/benchmarks.md, memory).
  */
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { readQueue, tcpSocket } from './ws-internals.js';
 
 /** The socket's entry when touch() vouched for it since the last sweep. */
 const TOUCHED = -1;
@@ -85,12 +85,11 @@ const TRIM_AFTER_MS = 2000;
  * empty (ws's lib/receiver.js).
  */
 function trimReadQueue(ws: WebSocket): void {
-  const queue = (ws as unknown as { _receiver?: { _buffers?: unknown } })._receiver?._buffers;
-  if (Array.isArray(queue) && queue.length === 0) queue.length = 0;
+  const queue = readQueue(ws);
+  if (queue?.length === 0) queue.length = 0;
 }
 
 /** What the socket's TCP connection has received so far, low 30 bits (kept a small integer; a wrap needs 1 GiB in one interval). */
 function bytesRead(ws: WebSocket): number {
-  const raw = (ws as unknown as { _socket?: Socket | null })._socket;
-  return (raw?.bytesRead ?? 0) & 0x3fffffff;
+  return (tcpSocket(ws)?.bytesRead ?? 0) & 0x3fffffff;
 }

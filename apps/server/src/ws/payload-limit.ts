@@ -8,12 +8,8 @@
  * A test (apps/server/test/edge-upgrades.test.ts) pins this against ws upgrades.
  */
 import type { WebSocket } from 'ws';
-
-interface ReceiverInternals {
-  _receiver?: { _maxPayload?: number };
-}
+import { setFramePayloadLimit } from './ws-internals.js';
 
 export function limitFramePayload(ws: WebSocket, maxBytes: number): void {
-  const receiver = (ws as unknown as ReceiverInternals)._receiver;
-  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = maxBytes;
+  setFramePayloadLimit(ws, maxBytes);
 }

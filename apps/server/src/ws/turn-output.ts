@@ -11,6 +11,7 @@
  */
 import type { WebSocket } from 'ws';
 import { COPY_LIMIT, encodeBinaryFrames, frameOnce } from '../relay/ws-frames.js';
+import { tcpSocket } from './ws-internals.js';
 
 export interface TurnSink {
   flushTurn(): void;
@@ -64,9 +65,9 @@ interface RawSocket {
   readonly destroyed: boolean;
 }
 
-/** ws keeps the TCP socket in `_socket` (set before the socket is handed to us, never cleared). */
+/** The TCP socket ws keeps (set before the socket is handed to us, never cleared): ws/ws-internals.ts. */
 function rawSocket(ws: WebSocket): RawSocket | undefined {
-  return (ws as unknown as { _socket?: RawSocket })._socket;
+  return tcpSocket(ws);
 }
 
 /**

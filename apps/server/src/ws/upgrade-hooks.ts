@@ -5,10 +5,10 @@
  * counted and logged at debug without a stack, never at error level.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { Errors } from '@sync-suite/shared';
+import { dropCachedPeerAddress, dropClearedTimer, httpMessageOf, tcpSocket } from './ws-internals.js';
 
 /** The endpoint label of a request path, for metrics. */
 export function endpointOf(url: string): string {
@@ -42,17 +42,17 @@ export function installAdmission(app: FastifyInstance): void {
  * onSocketError with the endpoint alone.
  */
 export function releaseUpgrade(app: FastifyInstance, socket: WebSocket, endpoint: string): void {
-  const raw = (socket as unknown as { _socket?: Socket & { _httpMessage?: unknown } })._socket;
-  const res = raw?._httpMessage;
-  if (raw && res instanceof ServerResponse && res.socket === raw) res.detachSocket(raw);
-  // The HTTP connection timeout was armed on the socket with a bound callback; ws turned it off
-  // (setTimeout(0)) but node keeps the cleared timer on the socket. A socket without one is the same.
-  const kTimeout = raw && Object.getOwnPropertySymbols(raw).find((s) => s.description === 'timeout');
-  if (raw && kTimeout && raw.timeout === 0) (raw as unknown as Record<symbol, unknown>)[kTimeout] = null;
-  // The peer's address, cached on the socket when admission read the upgrade's address (an
-  // object and its string, about 90 B for the socket's life): node reads it again if asked.
-  const peer = raw as (Socket & { _peername?: unknown }) | undefined;
-  if (peer?._peername !== undefined) peer._peername = undefined;
+  const raw = tcpSocket(socket);
+  if (raw) {
+    const res = httpMessageOf(raw);
+    if (res instanceof ServerResponse && res.socket === raw) res.detachSocket(raw);
+    // The HTTP connection timeout was armed on the socket with a bound callback; ws turned it off
+    // (setTimeout(0)) but node keeps the cleared timer on the socket.
+    dropClearedTimer(raw);
+    // The peer's address, cached on the socket when admission read the upgrade's address (an
+    // object and its string, about 90 B for the socket's life): node reads it again if asked.
+    dropCachedPeerAddress(raw);
+  }
   // Ours goes on before theirs comes off: removing an event's last listener deletes the key from
   // ws's listener table, which turns it into a slower, larger dictionary for the socket's life.
   const theirs = socket.listeners('error');
