@@ -1,10 +1,10 @@
 /**
- * util/one-or-set.ts against a model (a real Set): random adds and removes over a few items, seeded,
+ * collections/one-or-set.ts against a model (a real Set): random adds and removes over a few items, seeded,
  * with the holder's shape checked after each step (null when empty, the item alone when one is
  * held, a Set only from two on).
  */
 import { describe, expect, it } from 'vitest';
-import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../src/util/one-or-set.js';
+import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../src/collections/one-or-set.js';
 import { rng } from './fuzz/relay-inputs.js';
 
 function expectSame<T extends NonNullable<unknown>>(held: OneOrSet<T>, model: Set<T>, universe: readonly T[], step: string): void {

@@ -6,7 +6,7 @@
  */
 import type { ErrorCode } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
-import { itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
+import { itemsOf, withItem, withoutItem, type OneOrSet } from '../collections/one-or-set.js';
 
 export type LiveEndpoint = 'signal' | 'relay' | 'sealed';
 
@@ -131,7 +131,7 @@ function* range(from: number, to: number): Iterable<number> {
   for (let n = from; n <= to; n++) yield n;
 }
 
-/** One socket, or a Set of two or more (util/one-or-set.ts); a key without sockets is deleted. */
+/** One socket, or a Set of two or more (collections/one-or-set.ts); a key without sockets is deleted. */
 type Entry = LiveSocket | Set<LiveSocket>;
 
 function sockets(entry: Entry | undefined): Iterable<LiveSocket> {

@@ -29,7 +29,7 @@ import { applyStoredRoom, StoredEntryFailed, storedEntryLimits, type Quarantined
 import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
 import type { StoredRoom } from './persistence/types.js';
 import { captureLiveState, type LiveState } from './compaction.js';
-import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
+import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../collections/one-or-set.js';
 
 export interface RoomHooks {
   fanout: RoomFanout;
@@ -72,7 +72,7 @@ export class Room {
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   /**
    * Each connection with the awareness client ids it controls: none (null), the one id (a stock
-   * client has one), or a Set of two or more (util/one-or-set.ts). An empty Set per connection
+   * client has one), or a Set of two or more (collections/one-or-set.ts). An empty Set per connection
    * cost about 170 B (docs/benchmarks.md, memory).
    */
   readonly conns = new Map<RelayPeer, OneOrSet<number>>();

@@ -16,7 +16,7 @@ import type { SignalingDeps } from './deps.js';
 import { handleMessage, type HandlerConnection } from './handlers.js';
 import { textFrame } from './publish-frame.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
-import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../util/one-or-set.js';
+import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../collections/one-or-set.js';
 
 type State = 'authenticating' | 'open' | 'closed';
 
@@ -42,7 +42,7 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   claims: RoomTokenClaims = NO_CLAIMS;
   /**
    * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
-   * subscribes to its room), or a Set of two or more (util/one-or-set.ts). A Set of one costs about 150 B.
+   * subscribes to its room), or a Set of two or more (collections/one-or-set.ts). A Set of one costs about 150 B.
    */
   private topicState: OneOrSet<string> = null;
   private state: State = 'authenticating';
