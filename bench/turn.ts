@@ -22,7 +22,11 @@
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
  *        BENCH_TURN_SATURATION_S (5: seconds each client sends), BENCH_TURN_MODES (channel,send,client-to-client:
  *        the paced modes to run, for short A/B runs; the default runs all three),
- *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
+ *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof),
+ *        BENCH_BASELINE_DIR (before/after in one run: a bundle directory with turn.mjs, built from
+ *        the "before" code with `node --import tsx deploy/bundle.ts DIR`, run as a fourth server
+ *        "ours (baseline)" with the same flags and load), BENCH_TURN_ENV (extra environment for
+ *        our server, e.g. TURN_UDP_INTERNALS=false; not for the baseline)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -64,6 +68,8 @@ export interface TurnBenchOptions {
   saturationSeconds: number;
   /** paced modes to run (default all three) */
   modes: string[];
+  /** a bundle of the code before a change, run as a fourth server */
+  baselineDir: string | undefined;
 }
 
 export type TurnBenchRow = Record<string, string | number>;
@@ -144,18 +150,20 @@ interface Server {
   child: Child;
 }
 
-async function startOurs(relayBase: number): Promise<Server> {
+async function startOurs(relayBase: number, baseline?: string): Promise<Server> {
+  const extra = baseline ? {} : Object.fromEntries(list(process.env['BENCH_TURN_ENV'] ?? '').map((kv) => kv.split('=', 2) as [string, string]));
   const env = {
+    ...extra,
     PATH: process.env['PATH'], HOME: process.env['HOME'],
     TURN_SECRET: SECRET, TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_PORT: String(await freeUdpPort()),
     TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + RELAY_PORTS - 1), TURN_ALLOW_LOOPBACK_PEERS: 'true',
     TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
   };
   // the production bundle (deploy/bundle.ts), as the runtime image runs it: no tsx in the measurement
-  const child = start(process.execPath, [...serverNodeFlags(), join(await productionBundle(), 'turn.mjs')], env);
+  const child = start(process.execPath, [...serverNodeFlags(), join(baseline ?? (await productionBundle()), 'turn.mjs')], env);
   // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
   await answersStun(Number(env.TURN_PORT), serverProbe(child));
-  return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
+  return { name: baseline ? 'ours (baseline)' : 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
 }
 
 /** The floor (bench/lib/udp-forwarder.ts) in front of coturn: its own CPU is what is measured. */
@@ -231,6 +239,7 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
     modes: list(process.env['BENCH_TURN_MODES'] ?? Object.keys(MODES).join(',')),
+    baselineDir: process.env['BENCH_BASELINE_DIR'] || undefined,
     ...over,
   };
 }
@@ -238,13 +247,16 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
   const coturnState = privateCoturnState();
-  const base = 30_000 + Math.floor(Math.random() * 4) * 2 * RELAY_PORTS; // two relay ranges
+  const base = 30_000 + Math.floor(Math.random() * 2) * 3 * RELAY_PORTS; // three relay ranges
   const peerPort = await freeUdpPort();
   const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
   const servers: Server[] = [];
   try {
-    servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
-    if (o.floor) servers.push(await startFloor(servers[1]!));
+    const coturn = await startCoturn(base + RELAY_PORTS, coturnState);
+    servers.push(await startOurs(base));
+    if (o.baselineDir) servers.push(await startOurs(base + 2 * RELAY_PORTS, o.baselineDir));
+    servers.push(coturn);
+    if (o.floor) servers.push(await startFloor(coturn));
     const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
     for (const mode of o.modes) {
       if (!MODES[mode]) throw new Error(`BENCH_TURN_MODES: unknown mode ${mode} (${Object.keys(MODES).join(', ')})`);
