@@ -22,6 +22,8 @@ export interface RemoteInfo {
 export type DatagramListener = (datagram: Buffer, from: RemoteInfo) => void;
 
 export interface DatagramSender {
+  /** through the UDP handle (else dgram's public API) */
+  readonly viaHandle: boolean;
   /**
    * Send the buffers of `list` as one datagram (an error other than a closed socket drops it,
    * as dgram does for a send without callback). True when the kernel took it during the call:
@@ -56,18 +58,26 @@ export interface UdpPath {
   reason?: string;
 }
 
-type Internals = { SendWrap: SendWrapClass; UDP: abstract new () => object };
+export type Internals = { SendWrap: SendWrapClass; UDP: abstract new () => object };
 
-let detected: { internals?: Internals; reason?: string } | undefined;
+let detected: Detected | undefined;
 
-/** Node's internals as this file expects them, looked for once per process; else why not. */
-function detect(): { internals?: Internals; reason?: string } {
-  const major = Number(process.versions.node.split('.')[0]);
-  if (!TESTED_NODE_MAJORS.includes(major)) return { reason: `node ${process.versions.node} not tested` };
+export interface Detected {
+  internals?: Internals;
+  /** why not */
+  reason?: string;
+}
+
+/**
+ * Node's internals as this file expects them, or why not. Run once per process (UdpIo), on
+ * this Node's version and udp_wrap binding.
+ */
+export function detectInternals(nodeVersion: string, binding: () => Record<string, unknown>): Detected {
+  const major = Number(nodeVersion.split('.')[0]);
+  if (!TESTED_NODE_MAJORS.includes(major)) return { reason: `node ${nodeVersion} not tested` };
   let internals: Internals;
   try {
-    // process.binding is deprecated (DEP0111) but warns only under --pending-deprecation
-    const { SendWrap, UDP } = (process as unknown as { binding(name: string): Record<string, unknown> }).binding('udp_wrap');
+    const { SendWrap, UDP } = binding();
     if (typeof SendWrap !== 'function' || typeof UDP !== 'function') return { reason: 'udp_wrap binding without SendWrap or UDP' };
     internals = { SendWrap: SendWrap as SendWrapClass, UDP: UDP as abstract new () => object };
   } catch {
@@ -80,16 +90,21 @@ function detect(): { internals?: Internals; reason?: string } {
   return ok ? { internals } : { reason: 'dgram socket state not as expected' };
 }
 
+/** process.binding is deprecated (DEP0111) but warns only under --pending-deprecation */
+const udpWrapBinding = (): Record<string, unknown> => (process as unknown as { binding(name: string): Record<string, unknown> }).binding('udp_wrap');
+
 function stateOf(socket: Socket, internals: Internals): DgramState | undefined {
   const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === STATE_SYMBOL);
   const state = symbol === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[symbol];
   if (typeof state !== 'object' || state === null || !('handle' in state) || !('bindState' in state)) return undefined;
   const handle = (state as DgramState).handle;
-  if (handle === null || !(handle instanceof internals.UDP) || typeof handle.send !== 'function' || typeof handle.onmessage !== 'function') return undefined;
+  // onmessage is dgram's once the socket is bound (receive() checks it)
+  if (handle === null || !(handle instanceof internals.UDP) || typeof handle.send !== 'function') return undefined;
   return state as DgramState;
 }
 
 class PublicSender implements DatagramSender {
+  readonly viaHandle = false;
   constructor(private readonly socket: Socket) {}
 
   send(list: Buffer[], port: number, address: string): boolean {
@@ -99,6 +114,7 @@ class PublicSender implements DatagramSender {
 }
 
 class HandleSender implements DatagramSender {
+  readonly viaHandle = true;
   private req: { list?: Buffer[] };
   private readonly fallback: PublicSender;
 
@@ -139,7 +155,7 @@ export class UdpIo {
       this.path = { path: 'dgram', reason: 'TURN_UDP_INTERNALS=false' };
       return;
     }
-    detected ??= detect();
+    detected ??= detectInternals(process.versions.node, udpWrapBinding);
     this.internals = detected.internals;
     this.path = detected.internals ? { path: 'udp handle' } : { path: 'dgram', reason: detected.reason ?? 'unknown' };
   }
@@ -169,7 +185,7 @@ export class UdpIo {
   receive(socket: Socket, listener: DatagramListener): void {
     this.stopReceiving(socket);
     const handle = this.bound(socket)?.handle;
-    if (!handle) {
+    if (!handle || typeof handle.onmessage !== 'function') {
       socket.on('message', listener);
       return;
     }
