@@ -7,8 +7,9 @@
  * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
  * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
- * Also, per server: its CPU while idle (same window for both, before any load: at the paced
- * rate the per-message figure includes it), and a saturation run: channel and Send/Data
+ * Also, per server: its CPU while idle (same window for all, after the paced modes and a settle
+ * of BENCH_TURN_IDLE_SETTLE_S, so it is the periodic cost of a warm process with its allocations
+ * ended, not start-up work: at the paced rate the per-message figure includes it), and a saturation run: channel and Send/Data
  * load offered at rising rates (uclient -z 1, more clients per step) until loss reaches 1 %;
  * the highest rate under 1 % is the server's saturation rate on this machine (uclient and
  * turnutils_peer share its cores).
@@ -18,6 +19,7 @@
  *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_WARMUP (1: rounds per
  *        server and mode run first and shown apart, not in the medians), BENCH_TURN_FLOOR (1: also
  *        a bare Node UDP forwarder in front of coturn, bench/lib/udp-forwarder.ts), BENCH_TURN_IDLE_S (10),
+ *        BENCH_TURN_IDLE_SETTLE_S (5: seconds between the last paced load and the idle window),
  *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
  *        BENCH_TURN_SATURATION_S (5: seconds each client sends), BENCH_TURN_MODES (channel,send,client-to-client:
@@ -63,6 +65,8 @@ export interface TurnBenchOptions {
   /** also measure the floor: a bare Node UDP forwarder in front of coturn (paced modes only) */
   floor: boolean;
   idleSeconds: number;
+  /** between the last paced load and the idle window */
+  idleSettleSeconds: number;
   saturationModes: string[];
   saturationClients: number[];
   saturationSeconds: number;
@@ -235,6 +239,7 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
   return {
     clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
     intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), warmupRounds: env('BENCH_TURN_WARMUP', 1), floor: env('BENCH_TURN_FLOOR', 1) === 1, idleSeconds: env('BENCH_TURN_IDLE_S', 10),
+    idleSettleSeconds: env('BENCH_TURN_IDLE_SETTLE_S', 5),
     saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
@@ -257,7 +262,7 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
     if (o.baselineDir) servers.push(await startOurs(base + 2 * RELAY_PORTS, o.baselineDir));
     servers.push(coturn);
     if (o.floor) servers.push(await startFloor(coturn));
-    const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
+    const rows: TurnBenchRow[] = [];
     for (const mode of o.modes) {
       if (!MODES[mode]) throw new Error(`BENCH_TURN_MODES: unknown mode ${mode} (${Object.keys(MODES).join(', ')})`);
       const samples = new Map<string, Sample[]>();
@@ -270,6 +275,9 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
       for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
       rows.push(...summarize(mode, samples, warmups));
     }
+    // after the paced load (the first seconds after start are start-up work, not idle cost)
+    if (o.idleSeconds > 0) await new Promise((r) => setTimeout(r, o.idleSettleSeconds * 1000));
+    rows.push(...(await idle(servers, o.idleSeconds)));
     for (const mode of o.saturationModes) for (const s of servers.filter((x) => x.name !== FLOOR)) rows.push(...(await saturation(s, mode, peerPort, o)));
     return rows;
   } finally {
@@ -278,7 +286,10 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   }
 }
 
-/** Each server's CPU over the same idle window: what the paced runs charge per message without relaying anything. */
+/**
+ * Each server's CPU over the same idle window, warm and with no load (run after the paced
+ * modes): what the paced runs charge per message without relaying anything.
+ */
 async function idle(servers: Server[], seconds: number): Promise<TurnBenchRow[]> {
   if (seconds <= 0) return [];
   const before = servers.map((s) => cpuSeconds(s.pid));
