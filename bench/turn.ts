@@ -8,8 +8,8 @@
  * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
  * Also, per server: its CPU while idle (same window for all, after the paced modes and a settle
- * of BENCH_TURN_IDLE_SETTLE_S, so it is the periodic cost of a warm process with its allocations
- * ended, not start-up work: at the paced rate the per-message figure includes it), and a saturation run: channel and Send/Data
+ * of BENCH_TURN_IDLE_SETTLE_S: the periodic cost of a warm process, not start-up work; at the
+ * paced rate the per-message figure includes it), and a saturation run: channel and Send/Data
  * load offered at rising rates (uclient -z 1, more clients per step) until loss reaches 1 %;
  * the highest rate under 1 % is the server's saturation rate on this machine (uclient and
  * turnutils_peer share its cores).
