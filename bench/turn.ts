@@ -7,8 +7,9 @@
  * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
  * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
- * Also, per server: its CPU while idle (same window for both, before any load: at the paced
- * rate the per-message figure includes it), and a saturation run: channel and Send/Data
+ * Also, per server: its CPU while idle (same window for all, after the paced modes and a settle
+ * of BENCH_TURN_IDLE_SETTLE_S: the periodic cost of a warm process, not start-up work; at the
+ * paced rate the per-message figure includes it), and a saturation run: channel and Send/Data
  * load offered at rising rates (uclient -z 1, more clients per step) until loss reaches 1 %;
  * the highest rate under 1 % is the server's saturation rate on this machine (uclient and
  * turnutils_peer share its cores).
@@ -18,11 +19,16 @@
  *        BENCH_TURN_INTERVAL_MS (5), BENCH_TURN_ROUNDS (3, medians), BENCH_TURN_WARMUP (1: rounds per
  *        server and mode run first and shown apart, not in the medians), BENCH_TURN_FLOOR (1: also
  *        a bare Node UDP forwarder in front of coturn, bench/lib/udp-forwarder.ts), BENCH_TURN_IDLE_S (10),
+ *        BENCH_TURN_IDLE_SETTLE_S (5: seconds between the last paced load and the idle window),
  *        BENCH_TURN_SATURATION (channel,send; "" for none), BENCH_TURN_SATURATION_CLIENTS
  *        (2,4,8,16,32,48,64: clients per step, each offering 1,000 messages/s),
  *        BENCH_TURN_SATURATION_S (5: seconds each client sends), BENCH_TURN_MODES (channel,send,client-to-client:
  *        the paced modes to run, for short A/B runs; the default runs all three),
- *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof)
+ *        BENCH_NODE_FLAGS (node flags for our server, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof),
+ *        BENCH_BASELINE_DIR (before/after in one run: a bundle directory with turn.mjs, built from
+ *        the "before" code with `node --import tsx deploy/bundle.ts DIR`, run as a fourth server
+ *        "ours (baseline)" with the same flags and load), BENCH_TURN_ENV (extra environment for
+ *        our server, e.g. TURN_UDP_INTERNALS=false; not for the baseline)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -59,11 +65,15 @@ export interface TurnBenchOptions {
   /** also measure the floor: a bare Node UDP forwarder in front of coturn (paced modes only) */
   floor: boolean;
   idleSeconds: number;
+  /** between the last paced load and the idle window */
+  idleSettleSeconds: number;
   saturationModes: string[];
   saturationClients: number[];
   saturationSeconds: number;
   /** paced modes to run (default all three) */
   modes: string[];
+  /** a bundle of the code before a change, run as a fourth server */
+  baselineDir: string | undefined;
 }
 
 export type TurnBenchRow = Record<string, string | number>;
@@ -144,18 +154,20 @@ interface Server {
   child: Child;
 }
 
-async function startOurs(relayBase: number): Promise<Server> {
+async function startOurs(relayBase: number, baseline?: string): Promise<Server> {
+  const extra = baseline ? {} : Object.fromEntries(list(process.env['BENCH_TURN_ENV'] ?? '').map((kv) => kv.split('=', 2) as [string, string]));
   const env = {
+    ...extra,
     PATH: process.env['PATH'], HOME: process.env['HOME'],
     TURN_SECRET: SECRET, TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_PORT: String(await freeUdpPort()),
     TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + RELAY_PORTS - 1), TURN_ALLOW_LOOPBACK_PEERS: 'true',
     TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
   };
   // the production bundle (deploy/bundle.ts), as the runtime image runs it: no tsx in the measurement
-  const child = start(process.execPath, [...serverNodeFlags(), join(await productionBundle(), 'turn.mjs')], env);
+  const child = start(process.execPath, [...serverNodeFlags(), join(baseline ?? (await productionBundle()), 'turn.mjs')], env);
   // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
   await answersStun(Number(env.TURN_PORT), serverProbe(child));
-  return { name: 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
+  return { name: baseline ? 'ours (baseline)' : 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };
 }
 
 /** The floor (bench/lib/udp-forwarder.ts) in front of coturn: its own CPU is what is measured. */
@@ -227,10 +239,12 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
   return {
     clients: env('BENCH_TURN_CLIENTS', 10), messages: env('BENCH_TURN_MESSAGES', 500), bytes: env('BENCH_TURN_BYTES', 200),
     intervalMs: env('BENCH_TURN_INTERVAL_MS', 5), rounds: env('BENCH_TURN_ROUNDS', 3), warmupRounds: env('BENCH_TURN_WARMUP', 1), floor: env('BENCH_TURN_FLOOR', 1) === 1, idleSeconds: env('BENCH_TURN_IDLE_S', 10),
+    idleSettleSeconds: env('BENCH_TURN_IDLE_SETTLE_S', 5),
     saturationModes: list(process.env['BENCH_TURN_SATURATION'] ?? 'channel,send'),
     saturationClients: list(process.env['BENCH_TURN_SATURATION_CLIENTS'] ?? '2,4,8,16,32,48,64').map(Number),
     saturationSeconds: env('BENCH_TURN_SATURATION_S', 5),
     modes: list(process.env['BENCH_TURN_MODES'] ?? Object.keys(MODES).join(',')),
+    baselineDir: process.env['BENCH_BASELINE_DIR'] || undefined,
     ...over,
   };
 }
@@ -238,14 +252,17 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
   const coturnState = privateCoturnState();
-  const base = 30_000 + Math.floor(Math.random() * 4) * 2 * RELAY_PORTS; // two relay ranges
+  const base = 30_000 + Math.floor(Math.random() * 2) * 3 * RELAY_PORTS; // three relay ranges
   const peerPort = await freeUdpPort();
   const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
   const servers: Server[] = [];
   try {
-    servers.push(await startOurs(base), await startCoturn(base + RELAY_PORTS, coturnState));
-    if (o.floor) servers.push(await startFloor(servers[1]!));
-    const rows: TurnBenchRow[] = [...(await idle(servers, o.idleSeconds))];
+    const coturn = await startCoturn(base + RELAY_PORTS, coturnState);
+    servers.push(await startOurs(base));
+    if (o.baselineDir) servers.push(await startOurs(base + 2 * RELAY_PORTS, o.baselineDir));
+    servers.push(coturn);
+    if (o.floor) servers.push(await startFloor(coturn));
+    const rows: TurnBenchRow[] = [];
     for (const mode of o.modes) {
       if (!MODES[mode]) throw new Error(`BENCH_TURN_MODES: unknown mode ${mode} (${Object.keys(MODES).join(', ')})`);
       const samples = new Map<string, Sample[]>();
@@ -258,6 +275,9 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
       for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
       rows.push(...summarize(mode, samples, warmups));
     }
+    // after the paced load (the first seconds after start are start-up work, not idle cost)
+    if (o.idleSeconds > 0) await new Promise((r) => setTimeout(r, o.idleSettleSeconds * 1000));
+    rows.push(...(await idle(servers, o.idleSeconds)));
     for (const mode of o.saturationModes) for (const s of servers.filter((x) => x.name !== FLOOR)) rows.push(...(await saturation(s, mode, peerPort, o)));
     return rows;
   } finally {
@@ -266,7 +286,10 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   }
 }
 
-/** Each server's CPU over the same idle window: what the paced runs charge per message without relaying anything. */
+/**
+ * Each server's CPU over the same idle window, warm and with no load (run after the paced
+ * modes): what the paced runs charge per message without relaying anything.
+ */
 async function idle(servers: Server[], seconds: number): Promise<TurnBenchRow[]> {
   if (seconds <= 0) return [];
   const before = servers.map((s) => cpuSeconds(s.pid));

@@ -26,6 +26,7 @@ import { fixChannelBind } from './fixes/channel-bind.js';
 import { closeUdp, listenUdp } from './fixes/network.js';
 import { DataPlane } from './data-plane/data-plane.js';
 import { RelayCounters } from './data-plane/counters.js';
+import { UdpIo } from './data-plane/dgram-fast.js';
 import { LogBudget } from './log-budget.js';
 
 export interface TurnServer {
@@ -76,7 +77,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
       metrics.deniedPeers.inc();
       log.debug({ username: allocation.owner, peer: `${address}:${port}` }, 'send to denied peer dropped');
     },
-  });
+  }, new UdpIo(config.TURN_UDP_INTERNALS));
   const logBudget = new LogBudget(log, config.TURN_REFUSAL_LOGS_PER_MINUTE, opts.logIntervalMs ?? 60_000);
   const ctx: TurnContext = {
     server, log, logBudget, metrics, peers, lifetime, credentials, quotas, dataPlane,
@@ -106,6 +107,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
         {
           listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM,
           recvBufferBytes: listening.recvBufferBytes, sendBufferBytes: listening.sendBufferBytes,
+          udpPath: dataPlane.io.path.path, udpPathReason: dataPlane.io.path.reason,
         },
         'turn server listening (UDP)',
       );

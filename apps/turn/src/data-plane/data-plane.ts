@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
+import type { RemoteInfo, UdpIo } from './dgram-fast.js';
 import type { PeerFilter } from '../peer-filter.js';
 import { ipText } from '../ip.js';
 import {
@@ -16,11 +17,6 @@ import {
 import { RelayAllocation, type ClientAddress, type Permission } from './relay-allocation.js';
 import type { RelayCounters } from './counters.js';
 import { ScratchSends } from './scratch.js';
-
-interface RemoteInfo {
-  address: string;
-  port: number;
-}
 
 export interface DataPlaneHooks {
   /** a Send indication toward a peer the filter denies (it cannot be answered: counted, dropped) */
@@ -40,16 +36,17 @@ export class DataPlane {
     private readonly peers: PeerFilter,
     private readonly counters: RelayCounters,
     private readonly hooks: DataPlaneHooks,
+    /** sends and receives (dgram-fast.ts) */
+    readonly io: UdpIo,
   ) {}
 
   /** Start relaying for an allocation: its relay socket's datagrams now come here. */
   add(client: ClientAddress, relay: Socket, owner: string): RelayAllocation {
-    const allocation = new RelayAllocation(client, relay, owner);
+    const allocation = new RelayAllocation(client, relay, owner, this.io.senderOf(client.socket), this.io.senderOf(relay));
     let ports = this.clients.get(client.address);
     if (!ports) this.clients.set(client.address, (ports = new Map()));
     ports.set(client.port, allocation);
-    relay.removeAllListeners('message');
-    relay.on('message', (datagram: Buffer, from: RemoteInfo) => {
+    this.io.receive(relay, (datagram, from) => {
       try {
         this.fromPeer(allocation, datagram, from);
       } catch {
@@ -64,7 +61,7 @@ export class DataPlane {
     if (ports?.get(allocation.client.port) !== allocation) return;
     ports.delete(allocation.client.port);
     if (ports.size === 0) this.clients.delete(allocation.client.address);
-    allocation.relay.removeAllListeners('message');
+    this.io.stopReceiving(allocation.relay);
   }
 
   /**
@@ -99,7 +96,7 @@ export class DataPlane {
     const now = Date.now();
     // port 0: dgram's send() throws on it
     if (binding === undefined || binding.expires <= now || binding.permission.expires <= now || binding.port === 0) return;
-    allocation.relay.send(datagram, 4, length, binding.port, binding.permission.address);
+    this.toPeer(allocation, datagram, 4, length, binding.port, binding.permission.address);
     this.counters.toPeerBytes += length;
     this.counters.toPeerPackets++;
   }
@@ -111,9 +108,15 @@ export class DataPlane {
     if (allocation === undefined) return;
     const permission = s.family === 1 ? allocation.permissionsV4.get(s.ipv4) : allocation.permissions.get(ipText(sendIndicationIpv6(datagram, s.ipv6Offset)));
     if (permission === undefined || permission.expires <= Date.now()) return this.unpermittedSend(allocation, datagram);
-    allocation.relay.send(datagram, s.dataOffset, s.dataLength, s.port, permission.address);
+    this.toPeer(allocation, datagram, s.dataOffset, s.dataLength, s.port, permission.address);
     this.counters.toPeerBytes += s.dataLength;
     this.counters.toPeerPackets++;
+  }
+
+  private toPeer(allocation: RelayAllocation, datagram: Buffer, offset: number, length: number, port: number, address: string): void {
+    const scratch = this.scratch;
+    scratch.single[0] = datagram.subarray(offset, offset + length);
+    scratch.sent(allocation.relayOut.send(scratch.single, port, address));
   }
 
   /** Off the hot path: name the peer only to count and log a denied one. */
@@ -128,22 +131,22 @@ export class DataPlane {
     const now = Date.now();
     if (permission === undefined || permission.expires <= now) return;
     const binding = allocation.peerChannels.get(from.address)?.get(from.port);
-    if (binding !== undefined && binding.expires > now) this.channelDataToClient(allocation.client, binding.channel, datagram);
-    else this.dataIndication(allocation.client, permission, from.port, datagram);
+    if (binding !== undefined && binding.expires > now) this.channelDataToClient(allocation, binding.channel, datagram);
+    else this.dataIndication(allocation, permission, from.port, datagram);
     this.counters.toClientBytes += datagram.length;
     this.counters.toClientPackets++;
   }
 
-  private channelDataToClient(client: ClientAddress, channel: number, datagram: Buffer): void {
+  private channelDataToClient(allocation: RelayAllocation, channel: number, datagram: Buffer): void {
     const scratch = this.scratch;
     writeChannelDataHeader(scratch.header, channel, datagram.length);
     scratch.pair[0] = scratch.header;
     scratch.pair[1] = datagram;
-    client.socket.send(scratch.pair, client.port, client.address);
-    scratch.sent(client.socket);
+    const client = allocation.client;
+    scratch.sent(allocation.clientOut.send(scratch.pair, client.port, client.address));
   }
 
-  private dataIndication(client: ClientAddress, peer: Permission, port: number, datagram: Buffer): void {
+  private dataIndication(allocation: RelayAllocation, peer: Permission, port: number, datagram: Buffer): void {
     const scratch = this.scratch;
     const padding = (4 - (datagram.length & 3)) & 3;
     const prefix = peer.ip.length === 16 ? scratch.prefix6 : scratch.prefix4;
@@ -153,7 +156,7 @@ export class DataPlane {
     list[0] = prefix;
     list[1] = datagram;
     if (padding > 0) list[2] = PADDING[padding]!;
-    client.socket.send(list, client.port, client.address);
-    scratch.sent(client.socket);
+    const client = allocation.client;
+    scratch.sent(allocation.clientOut.send(list, client.port, client.address));
   }
 }

@@ -5,6 +5,7 @@
  * (CreatePermission, ChannelBind); read per datagram without allocating.
  */
 import type { Socket } from 'node:dgram';
+import type { DatagramSender } from './dgram-fast.js';
 import { canonicalIp, ipBytes, ipv4Number } from '../ip.js';
 
 /** RFC 5766 section 8 */
@@ -50,6 +51,10 @@ export class RelayAllocation {
     readonly relay: Socket,
     /** the username, for logs */
     readonly owner: string,
+    /** sends on client.socket */
+    readonly clientOut: DatagramSender,
+    /** sends on relay */
+    readonly relayOut: DatagramSender,
   ) {}
 
   /** Install or refresh the permission for a peer IP (any spelling); undefined if it is not an IP. */

@@ -11,13 +11,9 @@ import { once } from 'node:events';
 import { isIP } from 'node:net';
 import { Address, Message, Transport, UDP_PROTOCOL, type NtAddress } from '../node-turn.js';
 import { directLookup } from '../data-plane/scratch.js';
+import type { RemoteInfo } from '../data-plane/dgram-fast.js';
 import type { TurnContext } from '../context.js';
 import { loggedUsername } from '../log-budget.js';
-
-interface RemoteInfo {
-  address: string;
-  port: number;
-}
 
 /**
  * SO_RCVBUF and SO_SNDBUF of the listening socket, which carries every client's traffic: the
@@ -48,7 +44,8 @@ export async function listenUdp(ctx: TurnContext, ip: string, port: number): Pro
   socket.bind({ address: ip, port, exclusive: true });
   await bound;
   const listening = new Address(ip, socket.address().port);
-  socket.on('message', (datagram: Buffer, from: RemoteInfo) => {
+  // relayed data is the data plane's, and its receive path too (dgram-fast.ts)
+  ctx.dataPlane.io.receive(socket, (datagram, from) => {
     let data: boolean;
     try {
       data = ctx.dataPlane.fromClient(socket, datagram, from);

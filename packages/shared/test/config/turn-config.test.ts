@@ -30,6 +30,7 @@ describe('TURN config', () => {
       TURN_USER_QUOTA: 10,
       TURN_TOTAL_QUOTA: 1000,
       TURN_METRICS_PORT: 9641,
+      TURN_UDP_INTERNALS: true,
       LOG_LEVEL: 'info',
     });
   });
@@ -65,6 +66,7 @@ describe('TURN config', () => {
     ['TURN_MIN_PORT', '70000'],
     ['TURN_MAX_PORT', 'x'],
     ['TURN_ALLOW_LOOPBACK_PEERS', 'sure'],
+    ['TURN_UDP_INTERNALS', 'maybe'],
     ['TURN_USER_QUOTA', '0'],
     ['TURN_TOTAL_QUOTA', '-1'],
     ['TURN_METRICS_PORT', '65536'],
