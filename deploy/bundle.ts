@@ -57,7 +57,7 @@ export async function bundle(outDir: string): Promise<void> {
     banner: { js: BANNER },
     external: [...EXTERNAL_PACKAGES, ...OPTIONAL_EXTERNALS],
     sourcemap: 'linked',
-    // The server runs with --enable-source-maps (deploy/launch.ts), which reads and keeps each
+    // With --enable-source-maps (off by default: deploy/launch.ts) node reads and keeps each
     // bundle's map at load: the original sources inside it made server.mjs.map 6.7 MB and cost
     // about 14 MB RSS at start (docs/benchmarks.md, memory). Without them stack traces still map
     // to the original files and lines. ownSourcesOnly (below) then drops dependency code's segments.
@@ -91,7 +91,7 @@ export interface SourceMap {
  * only they used: stack frames in our own code (apps/, packages/) still map to file:line, frames
  * in bundled dependencies show the bundle's own position. Most of server.mjs is dependency code,
  * and --enable-source-maps (deploy/launch.ts) holds each map in memory from start: see
- * docs/benchmarks.md (memory) for what the whole map cost. A dropped segment becomes an unmapped
+ * docs/benchmarks.md (memory) for what each map cost. A dropped segment becomes an unmapped
  * one (generated column only), so that the code it covered is not looked up as the end of the
  * mapped segment before it; a run of them on one line is kept as its first.
  */

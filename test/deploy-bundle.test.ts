@@ -79,7 +79,8 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     expect((await scrapeMetrics(s.turnMetricsUrl)).types.get('turn_allocations')).toBe('gauge');
   });
 
-  it('with the flags it ships with, a stack trace from our code names its source file and line', async () => {
+  it('with --enable-source-maps, a stack trace from our code names its source file and line', async () => {
+    // off by default (RSS at start, deploy/launch.ts), on when an operator debugs
     // A preload that prints the stack of the first write to stderr: the configuration error
     // written by our code (packages/shared/src/config/env.ts, called from apps/server/src/main.ts).
     const probe = join(work, 'stack-probe.mjs');
@@ -88,7 +89,7 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
       'const write = process.stderr.write.bind(process.stderr); let seen = false;\n' +
         "process.stderr.write = (chunk, ...rest) => { if (!seen) { seen = true; write(`${new Error('probe').stack}\\n`); } return write(chunk, ...rest); };\n",
     );
-    const started = run(process.execPath, [...SERVER_NODE_FLAGS, '--import', probe, join(out, 'server.mjs')], { cwd: out, env: { PATH: process.env['PATH'], AUTH_SECRET: 'short' }, timeout: 10_000 });
+    const started = run(process.execPath, [...SERVER_NODE_FLAGS, '--enable-source-maps', '--import', probe, join(out, 'server.mjs')], { cwd: out, env: { PATH: process.env['PATH'], AUTH_SECRET: 'short' }, timeout: 10_000 });
     const stderr = await started.then(
       () => '',
       (err: unknown) => String((err as { stderr?: string }).stderr),
@@ -99,7 +100,7 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
   });
 
   it("maps only our own sources: the maps name no dependency's file and hold no source text", () => {
-    // node keeps each map in memory from start (deploy/launch.ts, deploy/bundle.ts)
+    // with the flag node keeps each map in memory from start (deploy/launch.ts, deploy/bundle.ts)
     for (const file of readdirSync(out).filter((f) => f.endsWith('.mjs.map'))) {
       const map = JSON.parse(readFileSync(join(out, file), 'utf8')) as SourceMap & { sourcesContent?: unknown };
       expect(map.sourcesContent, file).toBeUndefined();
