@@ -6,8 +6,9 @@
  * Usage: node --import tsx deploy/bundle.ts [outDir]   (default: dist)
  * The Dockerfile's build stage runs this; test/deploy-bundle.test.ts runs the result.
  */
+import { decode, encode, type SourceMapSegment } from '@jridgewell/sourcemap-codec';
 import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,10 +57,10 @@ export async function bundle(outDir: string): Promise<void> {
     banner: { js: BANNER },
     external: [...EXTERNAL_PACKAGES, ...OPTIONAL_EXTERNALS],
     sourcemap: 'linked',
-    // The image runs with --enable-source-maps (deploy/Dockerfile), which reads and keeps each
+    // With --enable-source-maps (off by default: deploy/launch.ts) node reads and keeps each
     // bundle's map at load: the original sources inside it made server.mjs.map 6.7 MB and cost
     // about 14 MB RSS at start (docs/benchmarks.md, memory). Without them stack traces still map
-    // to the original files and lines.
+    // to the original files and lines. ownSourcesOnly (below) then drops dependency code's segments.
     sourcesContent: false,
     legalComments: 'none',
     // The source text stays in memory for lazy compilation: without comments it is a third smaller,
@@ -69,8 +70,60 @@ export async function bundle(outDir: string): Promise<void> {
     charset: 'ascii',
     logLevel: 'warning',
   });
+  for (const file of readdirSync(outDir).filter((f) => f.endsWith('.mjs.map'))) {
+    const path = join(outDir, file);
+    writeFileSync(path, JSON.stringify(ownSourcesOnly(JSON.parse(readFileSync(path, 'utf8')) as SourceMap)));
+  }
   writeFileSync(join(outDir, 'package.json'), `${JSON.stringify({ private: true, type: 'module' }, null, 2)}\n`);
   for (const name of runtimeClosure(RUNTIME_PACKAGES)) copyPackage(name, outDir);
+}
+
+/** The fields of a source map esbuild writes (sourcesContent left out). */
+export interface SourceMap {
+  version: number;
+  sources: string[];
+  names: string[];
+  mappings: string;
+}
+
+/**
+ * The map with the segments that point into node_modules dropped, and the sources and names
+ * only they used: stack frames in our own code (apps/, packages/) still map to file:line, frames
+ * in bundled dependencies show the bundle's own position. Most of server.mjs is dependency code,
+ * and --enable-source-maps (deploy/launch.ts) holds each map in memory from start: see
+ * docs/benchmarks.md (memory) for what each map cost. A dropped segment becomes an unmapped
+ * one (generated column only), so that the code it covered is not looked up as the end of the
+ * mapped segment before it; a run of them on one line is kept as its first.
+ */
+export function ownSourcesOnly(map: SourceMap): SourceMap {
+  const ours = map.sources.map((source) => !/(^|\/)node_modules\//.test(source));
+  const sourceIndex = new Map<number, number>();
+  const nameIndex = new Map<number, number>();
+  const sources: string[] = [];
+  const names: string[] = [];
+  const renumber = (index: Map<number, number>, list: string[], from: readonly string[], i: number): number => {
+    let j = index.get(i);
+    if (j === undefined) {
+      j = list.push(from[i] as string) - 1;
+      index.set(i, j);
+    }
+    return j;
+  };
+  const lines = decode(map.mappings).map((line) => {
+    const kept: SourceMapSegment[] = [];
+    for (const segment of line) {
+      if (segment.length === 1 || !ours[segment[1]]) {
+        if (kept.length > 0 && (kept[kept.length - 1] as SourceMapSegment).length === 1) continue;
+        kept.push([segment[0]]);
+      } else if (segment.length === 4) {
+        kept.push([segment[0], renumber(sourceIndex, sources, map.sources, segment[1]), segment[2], segment[3]]);
+      } else {
+        kept.push([segment[0], renumber(sourceIndex, sources, map.sources, segment[1]), segment[2], segment[3], renumber(nameIndex, names, map.names, segment[4])]);
+      }
+    }
+    return kept;
+  });
+  return { version: map.version, sources, names, mappings: encode(lines) };
 }
 
 /** The packages named and everything they depend on (optional ones only if installed). */

@@ -9,6 +9,11 @@
  * - MALLOC_ARENA_MAX=2: glibc gives each thread that mallocs under contention its own arena
  *   (V8's compiler and GC helper threads, the SQLite thread), about 2.3 MB each kept after a
  *   burst; two arenas hold the same allocations.
+ * Not --enable-source-maps, though the bundle ships its maps: with it, stack traces name our
+ * source files and lines, but node holds each map from start and RSS at start was 68.6-71.2 MB
+ * against 64.4-67.2 MB without (docs/benchmarks.md, memory), over the 70 MB target in 3 of 8
+ * starts. To debug, add it (`NODE_OPTIONS=--enable-source-maps`): the maps keep only our own
+ * sources (deploy/bundle.ts), so that frames in apps/ and packages/ map to file:line.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };

@@ -5,12 +5,14 @@
  * processes serve health and metrics, and the HEALTHCHECK script reports them.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle, runtimeClosure, RUNTIME_PACKAGES } from '../deploy/bundle.js';
+import { decode, encode } from '@jridgewell/sourcemap-codec';
+import { bundle, ownSourcesOnly, runtimeClosure, RUNTIME_PACKAGES, type SourceMap } from '../deploy/bundle.js';
+import { SERVER_NODE_FLAGS } from '../deploy/launch.js';
 import { SMOKE_SECRETS, startStack, type Stack } from '../deploy/ci/stack.js';
 import { scrapeMetrics } from './helpers/prometheus.js';
 
@@ -77,6 +79,37 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     expect((await scrapeMetrics(s.turnMetricsUrl)).types.get('turn_allocations')).toBe('gauge');
   });
 
+  it('with --enable-source-maps, a stack trace from our code names its source file and line', async () => {
+    // off by default (RSS at start, deploy/launch.ts), on when an operator debugs
+    // A preload that prints the stack of the first write to stderr: the configuration error
+    // written by our code (packages/shared/src/config/env.ts, called from apps/server/src/main.ts).
+    const probe = join(work, 'stack-probe.mjs');
+    writeFileSync(
+      probe,
+      'const write = process.stderr.write.bind(process.stderr); let seen = false;\n' +
+        "process.stderr.write = (chunk, ...rest) => { if (!seen) { seen = true; write(`${new Error('probe').stack}\\n`); } return write(chunk, ...rest); };\n",
+    );
+    const started = run(process.execPath, [...SERVER_NODE_FLAGS, '--enable-source-maps', '--import', probe, join(out, 'server.mjs')], { cwd: out, env: { PATH: process.env['PATH'], AUTH_SECRET: 'short' }, timeout: 10_000 });
+    const stderr = await started.then(
+      () => '',
+      (err: unknown) => String((err as { stderr?: string }).stderr),
+    );
+    expect(stderr).toContain('AUTH_SECRET');
+    expect(stderr).toMatch(/at loadEnvOrExit \(.*packages[\\/]shared[\\/]src[\\/]config[\\/]env\.ts:\d+:\d+\)/);
+    expect(stderr).toMatch(/apps[\\/]server[\\/]src[\\/]main\.ts:\d+:\d+/);
+  });
+
+  it("maps only our own sources: the maps name no dependency's file and hold no source text", () => {
+    // with the flag node keeps each map in memory from start (deploy/launch.ts, deploy/bundle.ts)
+    for (const file of readdirSync(out).filter((f) => f.endsWith('.mjs.map'))) {
+      const map = JSON.parse(readFileSync(join(out, file), 'utf8')) as SourceMap & { sourcesContent?: unknown };
+      expect(map.sourcesContent, file).toBeUndefined();
+      expect(map.sources.filter((source) => source.includes('node_modules')), file).toEqual([]);
+    }
+    const server = JSON.parse(readFileSync(join(out, 'server.mjs.map'), 'utf8')) as SourceMap;
+    expect(server.sources).toEqual(expect.arrayContaining([expect.stringMatching(/apps\/server\/src\/main\.ts$/)]));
+  });
+
   it('HEALTHCHECK script: 0 for a live process, 1 for a dead port', async () => {
     const s = stack as Stack;
     const serverPort = new URL(s.serverUrl).port;
@@ -84,5 +117,27 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     expect(await healthcheck('server', { HOST: '0.0.0.0', PORT: serverPort })).toBe(0);
     expect(await healthcheck('turn', { TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: turnMetricsPort })).toBe(0);
     expect(await healthcheck('server', { PORT: '9' })).toBe(1);
+  });
+});
+
+describe('ownSourcesOnly (deploy/bundle.ts)', () => {
+  it('unmaps what dependency code covered, so that no lookup there lands on our source before it', () => {
+    const map: SourceMap = {
+      version: 3,
+      sources: ['../node_modules/dep/index.js', '../apps/server/src/a.ts', '../node_modules/dep/other.js', '../packages/shared/src/b.ts'],
+      names: ['depName', 'ourName'],
+      mappings: encode([
+        [[0, 1, 0, 0], [10, 0, 5, 2, 0], [20, 2, 1, 1], [30, 3, 7, 4, 1]],
+        [[0, 0, 0, 0], [5, 1, 2, 0]],
+      ]),
+    };
+    const trimmed = ownSourcesOnly(map);
+    expect(trimmed.sources).toEqual(['../apps/server/src/a.ts', '../packages/shared/src/b.ts']);
+    expect(trimmed.names).toEqual(['ourName']);
+    // columns 10-29 of line 1 and 0-4 of line 2 were dependency code: one unmapped segment each
+    expect(decode(trimmed.mappings)).toEqual([
+      [[0, 0, 0, 0], [10], [30, 1, 7, 4, 0]],
+      [[0], [5, 0, 2, 0]],
+    ]);
   });
 });

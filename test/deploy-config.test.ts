@@ -94,6 +94,8 @@ describe('deploy/Dockerfile', () => {
     expect(JSON.parse(lines.filter((l) => l.startsWith('CMD')).at(-1)?.slice(3) ?? 'null')).toEqual(['node', ...SERVER_NODE_FLAGS, '/app/server.mjs']);
     const env = lines.filter((l) => l.startsWith('ENV')).join(' ');
     for (const [name, value] of Object.entries(SERVER_ENV)) expect(env).toMatch(new RegExp(`(^|\\s)${name}=${value}(\\s|$)`));
+    // node flags come from CMD only: NODE_OPTIONS would add some the benches do not run with
+    expect(env).not.toMatch(/NODE_OPTIONS/);
   });
 
   it('copies only files that exist and bakes in no secret', () => {
