@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { answersStun, privateCoturnState, type CoturnState, type StunProbeOptions } from '../test/helpers/coturn.js';
 import { freeUdpPort } from '../test/helpers/process.js';
 import { cpuSeconds } from './lib/cpu-times.js';
-import { productionBundle, serverNodeFlags } from './lib/bundle.js';
+import { productionBundle, turnNodeFlags } from './lib/bundle.js';
 import { runIfMain } from './lib/main.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -163,8 +163,8 @@ async function startOurs(relayBase: number, baseline?: string): Promise<Server> 
     TURN_MIN_PORT: String(relayBase), TURN_MAX_PORT: String(relayBase + RELAY_PORTS - 1), TURN_ALLOW_LOOPBACK_PEERS: 'true',
     TURN_USER_QUOTA: '1000', TURN_METRICS_HOST: '127.0.0.1', TURN_METRICS_PORT: '0', TURN_REALM: 'bench', LOG_LEVEL: 'warn',
   };
-  // the production bundle (deploy/bundle.ts), as the runtime image runs it: no tsx in the measurement
-  const child = start(process.execPath, [...serverNodeFlags(), join(baseline ?? (await productionBundle()), 'turn.mjs')], env);
+  // the production bundle (deploy/bundle.ts), started as the image starts it (deploy/launch.ts): no tsx in the measurement
+  const child = start(process.execPath, [...turnNodeFlags(), join(baseline ?? (await productionBundle()), 'turn.mjs')], env);
   // LOG_LEVEL=warn hides the "listening" line: wait until the UDP port answers instead
   await answersStun(Number(env.TURN_PORT), serverProbe(child));
   return { name: baseline ? 'ours (baseline)' : 'ours (node-turn)', port: Number(env.TURN_PORT), pid: toolPid(child), child };

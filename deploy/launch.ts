@@ -17,3 +17,11 @@
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
+/**
+ * How the TURN bundle is started, by the image (deploy/Dockerfile's turn stage, held to it by
+ * test/deploy-config.test.ts) and by bench/turn.ts. With --enable-source-maps: TURN has no
+ * memory target, and its stack traces then name our source files. Not the server's flags or
+ * MALLOC_ARENA_MAX: those were measured for the server's connections (above), not for TURN.
+ */
+export const TURN_NODE_FLAGS: readonly string[] = ['--enable-source-maps'];

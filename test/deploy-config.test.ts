@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { createServerMetrics, createTurnMetrics } from '@sync-suite/shared/node';
 import { baseMetricName, metricNames } from '../deploy/ci/promql.js';
-import { SERVER_ENV, SERVER_NODE_FLAGS } from '../deploy/launch.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS, TURN_NODE_FLAGS } from '../deploy/launch.js';
 
 const root = join(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -96,6 +96,12 @@ describe('deploy/Dockerfile', () => {
     for (const [name, value] of Object.entries(SERVER_ENV)) expect(env).toMatch(new RegExp(`(^|\\s)${name}=${value}(\\s|$)`));
     // node flags come from CMD only: NODE_OPTIONS would add some the benches do not run with
     expect(env).not.toMatch(/NODE_OPTIONS/);
+  });
+
+  it('turn: started as deploy/launch.ts says, the way bench/turn.ts starts the bundle', () => {
+    const lines = inherited(stages, 'turn');
+    expect(JSON.parse(lines.filter((l) => l.startsWith('CMD')).at(-1)?.slice(3) ?? 'null')).toEqual(['node', ...TURN_NODE_FLAGS, '/app/turn.mjs']);
+    expect(lines.filter((l) => l.startsWith('ENV')).join(' ')).not.toMatch(/NODE_OPTIONS/);
   });
 
   it('copies only files that exist and bakes in no secret', () => {

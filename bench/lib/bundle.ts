@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../deploy/bundle.js';
-import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../deploy/launch.js';
+import { SERVER_ENV, SERVER_NODE_FLAGS, TURN_NODE_FLAGS } from '../../deploy/launch.js';
 
 let built: Promise<string> | undefined;
 
@@ -39,7 +39,16 @@ export const BENCH_AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
  * e.g. `--max-semi-space-size=16` to compare with V8's default).
  */
 export function serverNodeFlags(): string[] {
-  return [...SERVER_NODE_FLAGS, ...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)];
+  return [...SERVER_NODE_FLAGS, ...benchNodeFlags()];
+}
+
+/** The node flags the TURN bundle ships with (deploy/launch.ts), then BENCH_NODE_FLAGS. */
+export function turnNodeFlags(): string[] {
+  return [...TURN_NODE_FLAGS, ...benchNodeFlags()];
+}
+
+function benchNodeFlags(): string[] {
+  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
 }
 
 /** The environment our server ships with (deploy/launch.ts), for the benches to add to theirs. */
