@@ -16,19 +16,13 @@ function sendInOneWrite(c: RawClient, frames: string[]): void {
   tcp.uncork();
 }
 
-/**
- * Records every chunk written to the server-side TCP sockets of the open WebSockets, at their TCP
- * handles: writes through the socket's stream and ws/socket-write.ts's direct ones both end there.
- */
+/** Records every chunk written to the server-side TCP sockets of the open WebSockets. */
 function recordWrites(server: { app: { sync: { admission: { sockets: ReadonlySet<unknown> } } } }): unknown[] {
   const written: unknown[] = [];
   for (const socket of server.app.sync.admission.sockets) {
-    const handle = (socket as { _socket: { _handle: Record<string, (req: unknown, chunk: unknown, ...rest: unknown[]) => number> } })._socket._handle;
-    for (const name of ['writeBuffer', 'writev', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']) {
-      const original = handle[name];
-      if (typeof original !== 'function') continue;
-      handle[name] = (req, chunk, ...rest) => (written.push(chunk), original.call(handle, req, chunk, ...rest));
-    }
+    const tcp = (socket as { _socket: Socket })._socket;
+    const original = tcp.write.bind(tcp) as (chunk: unknown) => boolean;
+    tcp.write = ((chunk: unknown) => (written.push(chunk), original(chunk))) as typeof tcp.write;
   }
   return written;
 }
