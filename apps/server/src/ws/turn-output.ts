@@ -11,7 +11,6 @@
  */
 import type { WebSocket } from 'ws';
 import { COPY_LIMIT, encodeBinaryFrames, frameOnce } from '../relay/ws-frames.js';
-import { unsentDirectBytes, writeChunk, type RawSocket } from './socket-write.js';
 
 export interface TurnSink {
   flushTurn(): void;
@@ -58,6 +57,13 @@ export class TurnFlush {
   }
 }
 
+interface RawSocket {
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly destroyed: boolean;
+}
+
 /** ws keeps the TCP socket in `_socket` (set before the socket is handed to us, never cleared). */
 function rawSocket(ws: WebSocket): RawSocket | undefined {
   return (ws as unknown as { _socket?: RawSocket })._socket;
@@ -85,12 +91,9 @@ export abstract class TurnQueue implements TurnSink {
   protected abstract readonly socket: WebSocket;
   protected abstract readonly turns: TurnFlush;
 
-  /**
-   * Bytes waiting for the end of this turn, and written to the socket's handle but not yet taken
-   * by the kernel (ws/socket-write.ts; the slow-consumer checks add ws's bufferedAmount).
-   */
+  /** Bytes waiting for the end of this turn (the slow-consumer checks add ws's bufferedAmount). */
   get queuedBytes(): number {
-    return this.queued + unsentDirectBytes(rawSocket(this.socket));
+    return this.queued;
   }
 
   /** Whether anything waits for the end of this turn. */
@@ -144,13 +147,13 @@ export abstract class TurnQueue implements TurnSink {
     const socket = this.socket;
     const raw = rawSocket(socket);
     if (!raw || raw.destroyed || socket.readyState !== socket.OPEN) return;
-    if (!Array.isArray(out)) return writeChunk(raw, out);
-    if (out[0] === FRAMES) return writeChunk(raw, Buffer.concat(out, bytes));
+    if (!Array.isArray(out)) return void raw.write(out);
+    if (out[0] === FRAMES) return void raw.write(Buffer.concat(out, bytes));
     // The usual relay turn: one message, also sent to the room's other connections: one shared frame.
     const only = out.length === 1 ? (out[0] as Uint8Array) : null;
-    if (only && only.length <= COPY_LIMIT) return writeChunk(raw, this.turns.framed(only));
+    if (only && only.length <= COPY_LIMIT) return void raw.write(this.turns.framed(only));
     const chunks = encodeBinaryFrames(out);
-    if (chunks.length === 1) return writeChunk(raw, chunks[0] as Uint8Array);
+    if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
     raw.cork();
     for (const chunk of chunks) raw.write(chunk);
     raw.uncork();
