@@ -94,6 +94,26 @@ describe('relay presence bounds', () => {
     expect([...(await statesSeenByNewcomer(server)).keys()].sort()).toEqual([100, 101, 102, 103]);
   });
 
+  it('a removal the awareness protocol ignores (an older clock) leaves the id owned: counted, and removed when its owner leaves', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const c = await raw(server, 'write');
+    c.send(awarenessFrame([{ clientID: 700, clock: 10, state: { n: 700 } }]));
+    c.send(awarenessFrame([{ clientID: 700, clock: 1, state: null }])); // stale: y-protocols keeps the state
+    // 700 still counts: with the default limit of 4, three more ids are taken and the fifth is not
+    c.send(awarenessFrame([701, 702, 703, 704].map((clientID) => ({ clientID, clock: 1, state: { n: clientID } }))));
+    c.send(encodeRelayMessage((e) => writeRelayQueryAwareness(e)));
+    await c.next((m) => m.type === 'awareness');
+    expect([...(await statesSeenByNewcomer(server)).keys()].sort()).toEqual([700, 701, 702, 703]);
+    c.close();
+    await withTimeout(
+      (async () => {
+        while ((await statesSeenByNewcomer(server)).size > 0);
+      })(),
+      10_000,
+      'presence of the connection that left',
+    );
+  });
+
   it("a connection's presence goes when it leaves, with one id or several, and an id its owner removed is free again", async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
     /** Waits until a newcomer is told exactly these states. */

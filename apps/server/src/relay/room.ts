@@ -213,7 +213,9 @@ export class Room {
     const applied = kept.length === entries.length ? update : encodePresence(kept);
     awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
     for (const e of kept) {
-      if (!e.removed) continue;
+      // y-protocols ignores a removal with an older clock: the state stays, and so does its owner
+      // (else it would linger unowned, outside the connection's count, until the awareness timeout).
+      if (!e.removed || states.has(e.clientID)) continue;
       own = withoutItem(own, e.clientID);
       this.owners.delete(e.clientID);
     }
