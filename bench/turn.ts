@@ -155,7 +155,8 @@ interface Server {
 }
 
 async function startOurs(relayBase: number, baseline?: string): Promise<Server> {
-  const extra = baseline ? {} : Object.fromEntries(list(process.env['BENCH_TURN_ENV'] ?? '').map((kv) => kv.split('=', 2) as [string, string]));
+  // NAME=value pairs, split at the first '=' (a value may hold more); the fixed keys below win
+  const extra = baseline ? {} : Object.fromEntries(list(process.env['BENCH_TURN_ENV'] ?? '').map((kv) => [kv.slice(0, Math.max(0, kv.indexOf('='))), kv.slice(kv.indexOf('=') + 1)]));
   const env = {
     ...extra,
     PATH: process.env['PATH'], HOME: process.env['HOME'],

@@ -29,11 +29,12 @@ afterEach(async () => {
   await scope.close();
 });
 
-async function bound(): Promise<Socket> {
-  const s = createSocket({ type: 'udp4', lookup: (address, _family, cb) => cb(null, address, 4) });
+async function bound(ip = '127.0.0.1'): Promise<Socket> {
+  const family = ip.includes(':') ? 6 : 4;
+  const s = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: (address, _family, cb) => cb(null, address, family) });
   opened.push(s);
   const listening = once(s, 'listening');
-  s.bind(0, '127.0.0.1');
+  s.bind(0, ip);
   await listening;
   return s;
 }
@@ -52,9 +53,9 @@ function receiveN(io: UdpIo, socket: Socket, n: number): Promise<Array<[Buffer, 
 const NODE_BINDING = (): Record<string, unknown> => (process as unknown as { binding(name: string): Record<string, unknown> }).binding('udp_wrap');
 
 describe('the path decision', () => {
-  it('takes the UDP handle on this Node, the public API when told to', () => {
-    expect(process.versions.node.split('.')[0]).toBe('20');
-    expect(new UdpIo(true).path).toEqual({ path: 'udp handle' });
+  it('takes the UDP handle on Node 20, the public API when told to', () => {
+    const node20 = process.versions.node.split('.')[0] === '20';
+    expect(new UdpIo(true).path).toEqual(node20 ? { path: 'udp handle' } : { path: 'dgram', reason: `node ${process.versions.node} not tested` });
     expect(new UdpIo(false).path).toEqual({ path: 'dgram', reason: 'TURN_UDP_INTERNALS=false' });
   });
 
@@ -112,6 +113,16 @@ describe.each([true, false])('sends and receives (UDP handle: %s)', (internals) 
       Buffer.from('payload').toString('hex'),
     ]);
     expect(got.every(([, from]) => from.address === '127.0.0.1' && from.port === a.address().port)).toBe(true);
+  });
+
+  it('IPv6: dgram gives a udp6 socket its own send, which the handle path takes too', async () => {
+    const io = new UdpIo(internals);
+    const [a, b] = [await bound('::1'), await bound('::1')];
+    expect(io.senderOf(a).viaHandle).toBe(internals);
+    const received = receiveN(io, b, 1);
+    expect(io.senderOf(a).send([Buffer.from('six')], b.address().port, '::1')).toBe(true);
+    const [[datagram, from]] = (await received) as [[Buffer, { address: string; port: number }]];
+    expect([datagram.toString(), from.address, from.port]).toEqual(['six', '::1', a.address().port]);
   });
 
   it('gives the socket back to its message listeners; a closed socket throws as dgram does', async () => {

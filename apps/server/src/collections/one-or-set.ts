@@ -12,7 +12,8 @@
  * memory targets are what this is for), and growing back costs one Set per return to two items,
  * no more than each add that first made it.
  *
- * Items must not be Sets themselves (a Set holder is told from an item by instanceof).
+ * Items must not be Sets themselves (a Set holder is told from an item by instanceof), nor NaN
+ * (compared with ===; the callers' items are varuint ids, strings and objects).
  */
 export type OneOrSet<T extends NonNullable<unknown>> = T | Set<T> | null;
 

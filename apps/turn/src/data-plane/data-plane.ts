@@ -2,8 +2,9 @@
  * The relay's data plane: ChannelData and Send indications from clients, datagrams from peers
  * on relay sockets. Recognised from their first bytes and forwarded with map lookups prepared
  * by the control plane (client address -> allocation, channel -> peer, peer -> channel,
- * permissions); node-turn never sees them. Per datagram: no objects or strings of ours, the
- * payload never copied (headers go out in the same send as the payload, from scratch buffers).
+ * permissions); node-turn never sees them. Per datagram: no strings of ours and no object but
+ * the payload's view toward a peer (a subarray: the UDP handle takes whole buffers, dgram-fast.ts),
+ * the payload never copied (headers go out in the same send as the payload, from scratch buffers).
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
