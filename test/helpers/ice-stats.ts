@@ -53,3 +53,17 @@ export function selectedCandidatePair(report: StatsLike): SelectedPair | undefin
   if (!local || !remote) return undefined;
   return { local, remote, state: String(pair.state) };
 }
+
+/**
+ * The selected pair once it reports 'succeeded': data can flow while Chromium still reports it
+ * 'in-progress' (its nomination check outstanding, seen under load), so the report is read
+ * again every 50 ms for up to 5 s; what was read last is returned either way.
+ */
+export async function settledCandidatePair(getStats: () => Promise<StatsLike>): Promise<SelectedPair | undefined> {
+  let pair = selectedCandidatePair(await getStats());
+  for (let i = 0; i < 100 && pair?.state !== 'succeeded'; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    pair = selectedCandidatePair(await getStats());
+  }
+  return pair;
+}
