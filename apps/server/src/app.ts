@@ -107,7 +107,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   });
 
   const wsOptions = {
-    // The largest of the endpoints' limits; /signal lowers it per socket (ws/payload-limit.ts).
+    // The largest of the endpoints' limits; /signal lowers it per socket (ws/ws-internals.ts setFramePayloadLimit).
     maxPayload: Math.max(config.SIGNALING_MAX_MESSAGE_BYTES, config.RELAY_MAX_MESSAGE_BYTES),
     // Compression costs CPU per message on the hot path and the payloads are mostly binary.
     perMessageDeflate: false,

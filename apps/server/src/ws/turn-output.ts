@@ -58,18 +58,6 @@ export class TurnFlush {
   }
 }
 
-interface RawSocket {
-  write(chunk: Uint8Array): boolean;
-  cork(): void;
-  uncork(): void;
-  readonly destroyed: boolean;
-}
-
-/** The TCP socket ws keeps (set before the socket is handed to us, never cleared): ws/ws-internals.ts. */
-function rawSocket(ws: WebSocket): RawSocket | undefined {
-  return tcpSocket(ws);
-}
-
 /**
  * First element of a turn's array of prebuilt frames (an array without it holds messages). It is
  * empty, so the array concatenates to the frames themselves.
@@ -106,7 +94,7 @@ export abstract class TurnQueue implements TurnSink {
   push(message: Uint8Array): void {
     const out = this.out;
     if (out === null) {
-      if (!rawSocket(this.socket)) return this.socket.send(message);
+      if (!tcpSocket(this.socket)) return this.socket.send(message);
       this.out = [message];
       this.turns.schedule(this);
     } else if (Array.isArray(out) && out[0] !== FRAMES) out.push(message);
@@ -146,7 +134,7 @@ export abstract class TurnQueue implements TurnSink {
     this.out = null;
     this.queued = 0;
     const socket = this.socket;
-    const raw = rawSocket(socket);
+    const raw = tcpSocket(socket);
     if (!raw || raw.destroyed || socket.readyState !== socket.OPEN) return;
     if (!Array.isArray(out)) return void raw.write(out);
     if (out[0] === FRAMES) return void raw.write(Buffer.concat(out, bytes));

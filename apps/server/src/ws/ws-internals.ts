@@ -41,7 +41,14 @@ export function framePayloadLimit(ws: WebSocket): number | undefined {
   return typeof limit === 'number' ? limit : undefined;
 }
 
-/** Sets that limit for this one socket (ws has no public per-socket setting); no-op if absent. */
+/**
+ * Sets that limit for this one socket; no-op if absent. ws enforces it itself, before a payload is
+ * buffered: it checks maxPayload when it reads a frame's length header and closes 1009 at once.
+ * The WebSocket server has one maxPayload for every path (the largest endpoint limit, app.ts) and
+ * no public per-socket setting, so each endpoint lowers its sockets' limit as they open. That
+ * happens synchronously in the route handler, before ws has parsed any frame (it parses socket
+ * data on a later tick), so no frame escapes the lower limit (apps/server/test/edge-upgrades.test.ts).
+ */
 export function setFramePayloadLimit(ws: WebSocket, maxBytes: number): void {
   const receiver = (ws as unknown as WsPrivate)._receiver;
   if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = maxBytes;

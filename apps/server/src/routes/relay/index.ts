@@ -9,7 +9,7 @@ import { tokenFromRequest } from '../../auth/authenticate.js';
 import { RelayConnection, type RelayDeps } from '../../relay/connection.js';
 import { ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { limitFramePayload } from '../../ws/payload-limit.js';
+import { setFramePayloadLimit } from '../../ws/ws-internals.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
@@ -29,7 +29,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   });
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
-    limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
+    setFramePayloadLimit(socket, config.RELAY_MAX_MESSAGE_BYTES);
     releaseUpgrade(app, socket, 'relay');
     const conn = new RelayConnection(socket, deps);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).

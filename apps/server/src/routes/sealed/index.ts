@@ -15,7 +15,7 @@ import { SealedRegistry } from '../../sealed/registry.js';
 import { createSealedStore } from '../../sealed/store/create.js';
 import { MemorySealedStore } from '../../sealed/store/memory.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { limitFramePayload } from '../../ws/payload-limit.js';
+import { setFramePayloadLimit } from '../../ws/ws-internals.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -55,7 +55,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
   app.decorate('sealedRooms', registry);
 
   const handler = (socket: WebSocket, req: FastifyRequest): void => {
-    limitFramePayload(socket, config.RELAY_MAX_MESSAGE_BYTES);
+    setFramePayloadLimit(socket, config.RELAY_MAX_MESSAGE_BYTES);
     releaseUpgrade(app, socket, 'sealed');
     const conn = new SealedConnection(socket, deps, log);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).

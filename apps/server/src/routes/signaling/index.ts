@@ -12,7 +12,7 @@ import { MessageCounts } from '../../signaling/message-counts.js';
 import { createTopicBus } from '../../fanout/scale-out.js';
 import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
-import { limitFramePayload } from '../../ws/payload-limit.js';
+import { setFramePayloadLimit } from '../../ws/ws-internals.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
 
 /** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
@@ -56,7 +56,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
 
 function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, req: FastifyRequest): void {
   const { lifecycle, config, admission } = app.sync;
-  limitFramePayload(socket, config.SIGNALING_MAX_MESSAGE_BYTES);
+  setFramePayloadLimit(socket, config.SIGNALING_MAX_MESSAGE_BYTES);
   releaseUpgrade(app, socket, 'signal');
   if (lifecycle.shuttingDown) return closeForCause(socket, deps.metrics, refusal('ERR_SHUTTING_DOWN', 'shutting_down'));
   // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
