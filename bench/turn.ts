@@ -156,7 +156,8 @@ interface Server {
 
 async function startOurs(relayBase: number, baseline?: string): Promise<Server> {
   // NAME=value pairs, split at the first '=' (a value may hold more); the fixed keys below win
-  const extra = baseline ? {} : Object.fromEntries(list(process.env['BENCH_TURN_ENV'] ?? '').map((kv) => [kv.slice(0, Math.max(0, kv.indexOf('='))), kv.slice(kv.indexOf('=') + 1)]));
+  const pairs = list(process.env['BENCH_TURN_ENV'] ?? '').filter((kv) => kv.indexOf('=') > 0);
+  const extra = baseline ? {} : Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const env = {
     ...extra,
     PATH: process.env['PATH'], HOME: process.env['HOME'],

@@ -57,7 +57,7 @@ export async function bundle(outDir: string): Promise<void> {
     banner: { js: BANNER },
     external: [...EXTERNAL_PACKAGES, ...OPTIONAL_EXTERNALS],
     sourcemap: 'linked',
-    // With --enable-source-maps (off by default: deploy/launch.ts) node reads and keeps each
+    // With --enable-source-maps (off for the server, on for TURN: deploy/launch.ts) node reads and keeps each
     // bundle's map at load: the original sources inside it made server.mjs.map 6.7 MB and cost
     // about 14 MB RSS at start (docs/benchmarks.md, memory). Without them stack traces still map
     // to the original files and lines. ownSourcesOnly (below) then drops dependency code's segments.

@@ -74,7 +74,7 @@ describe('the path decision', () => {
     expect(new UdpIo(true).senderOf(s).viaHandle).toBe(false);
   });
 
-  it('the server logs the path once, and relays on either', async () => {
+  it('the server logs which path it takes, and relays on either', async () => {
     for (const [env, path] of [[{}, 'udp handle'], [{ TURN_UDP_INTERNALS: 'false' }, 'dgram']] as const) {
       const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true', ...env });
       const line = await waitForLog(t, (e) => e['msg'] === 'turn server listening (UDP)');
