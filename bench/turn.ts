@@ -28,9 +28,11 @@
  *        BENCH_BASELINE_DIR (before/after in one run: a bundle directory with turn.mjs, built from
  *        the "before" code with `node --import tsx deploy/bundle.ts DIR`, run as a fourth server
  *        "ours (baseline)" with the same flags and load), BENCH_TURN_ENV (extra environment for
- *        our server, e.g. TURN_UDP_INTERNALS=false; not for the baseline)
+ *        our server, e.g. TURN_UDP_INTERNALS=false; not for the baseline), BENCH_TURN_PIN (0; 1: servers
+ *        on the last CPU, the load generator on the others)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -88,9 +90,26 @@ interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * BENCH_TURN_PIN=1: every server on the last CPU, the load (uclient, turnutils_peer, this
+ * harness) on the others, with taskset, so that a server's per-message CPU is not mixed with
+ * the load generator's on the same core; off by default (the figures in docs/benchmarks.md say
+ * which). taskset execs the command: the pid under `timeout` is still the server's.
+ */
+function pinning(): { server: string[]; load: string[] } | undefined {
+  if (process.env['BENCH_TURN_PIN'] !== '1') return undefined;
+  const cpus = availableParallelism();
+  if (cpus < 2) throw new Error('BENCH_TURN_PIN=1 needs at least 2 CPUs');
+  const loadCpus = cpus === 2 ? '0' : `0-${cpus - 2}`;
+  execFileSync('taskset', ['-pc', loadCpus, String(process.pid)], { stdio: 'ignore' });
+  return { server: ['taskset', '-c', String(cpus - 1)], load: ['taskset', '-c', loadCpus] };
+}
+let pin: ReturnType<typeof pinning> | null = null;
+
 /** Under `timeout` in a process group of its own; stop() lets `timeout` reap it, then kills the group. */
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {
-  const proc = spawn('timeout', [String(BOUND_S), cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, role: 'server' | 'load' = 'server'): Child {
+  if (pin === null) pin = pinning();
+  const proc = spawn('timeout', [String(BOUND_S), ...(pin?.[role] ?? []), cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const listeners = new Set<() => void>();
   const add = (d: Buffer) => {
@@ -214,7 +233,7 @@ async function load(server: Server, mode: string, peerPort: number, o: Load): Pr
     '-n', String(o.messages), '-m', String(o.clients), '-l', String(o.bytes), '-z', String(o.intervalMs), '127.0.0.1'];
   const cpuBefore = cpuSeconds(server.pid);
   const started = performance.now();
-  const client = start('turnutils_uclient', args);
+  const client = start('turnutils_uclient', args, process.env, 'load');
   const [code] = (await once(client.proc, 'close')) as [number | null];
   const wall = (performance.now() - started) / 1000;
   let cpu: number;
@@ -256,7 +275,7 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   const coturnState = privateCoturnState();
   const base = 30_000 + Math.floor(Math.random() * 2) * 3 * RELAY_PORTS; // three relay ranges
   const peerPort = await freeUdpPort();
-  const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
+  const peer = start('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)], process.env, 'load');
   const servers: Server[] = [];
   try {
     const coturn = await startCoturn(base + RELAY_PORTS, coturnState);
