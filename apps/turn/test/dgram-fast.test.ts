@@ -1,9 +1,11 @@
 /**
  * data-plane/dgram-fast.ts: which path is taken (the UDP handle on the Node it was tested on,
  * dgram's public API otherwise), and both paths on real loopback sockets: datagrams intact,
- * the receive hook given back, a closed socket refused as dgram refuses it, and a queued send
+ * the receive hook given back, a closed socket refused as dgram refuses it, and queued sends
  * (forced with Node's --test-udp-no-try-send, which makes every send take the queued path, in
- * a child process with --expose-gc) completing with its buffers intact.
+ * a child process with --expose-gc) arriving as sent although the caller dropped its buffers
+ * and emptied its lists, and memory freed too early would have been written over
+ * (fixtures/queued-sends.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
@@ -141,11 +143,11 @@ describe.each([true, false])('sends and receives (UDP handle: %s)', (internals) 
 });
 
 describe('a queued send', () => {
-  it('completes with its buffers intact when every send is queued (--test-udp-no-try-send)', async () => {
+  it('keeps the buffers alive until sent: every datagram arrives as sent, with reused lists and freed memory written over', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/queued-sends.ts', import.meta.url));
     const child = runProcess(process.execPath, ['--test-udp-no-try-send', '--expose-gc', '--import', 'tsx', fixture], baseEnv());
     children.push(child);
     const exit = await exitWithin(child, 20_000);
-    expect({ exit: exit.code, signal: exit.signal, out: child.stdout().trim(), err: child.stderr().slice(-500) }).toMatchObject({ exit: 0, signal: null, out: 'queued 200 received 200 intact' });
+    expect({ exit: exit.code, signal: exit.signal, out: child.stdout().trim(), err: child.stderr().slice(-500) }).toMatchObject({ exit: 0, signal: null, out: 'queued 256 received 256 intact 256' });
   });
 });

@@ -132,7 +132,10 @@ class HandleSender implements DatagramSender {
     // closed, or a port the C++ side would abort on (it checks for a uint32): dgram throws the usual error
     if (handle === null || (port & 0xffff) !== port) return this.fallback.send(list, port, address);
     if (handle.send(this.req, list, list.length, port, address, false) !== 0) return true;
-    // queued: this req is now the SendWrap of the pending send and keeps the buffers alive until it is done
+    // queued: this req is now the SendWrap of the pending send and keeps the buffers alive until it is done.
+    // The C++ side reads the list only during the call (it takes each buffer's address), the buffers'
+    // bytes when the datagram goes out; callers empty and reuse their lists at once (scratch.ts), so
+    // the req keeps a copy of the list, not the list itself (test/fixtures/queued-sends.ts).
     this.req.list = list.slice();
     this.req = new this.SendWrap();
     return false;
