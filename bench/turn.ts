@@ -5,7 +5,8 @@
  * `turnutils_peer`), in three modes: ChannelData (`-c`), Send/Data indications (`-c -s`) and
  * client to client through two relays (`-c -y`). Reports loss and the server's CPU seconds
  * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
- * to coturn. uclient paces itself, so neither server is saturated: compare CPU, not speed.
+ * to coturn: of the medians (cpu_vs_coturn), and the median of the ratios within each round
+ * (round_ratio_median; rounds run the servers back to back, so each ratio is drift-free). uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
  * Also, per server: its CPU while idle (same window for all, after the paced modes and a settle
  * of BENCH_TURN_IDLE_SETTLE_S: the periodic cost of a warm process, not start-up work; at the
@@ -374,7 +375,14 @@ function summarize(mode: string, samples: Map<string, Sample[]>, warmups: Map<st
   });
   const coturn = rows.find((r) => r.server === 'coturn');
   for (const r of rows) r.cpu_vs_coturn = coturn && coturn.cpu_us_per_msg > 0 ? round(r.cpu_us_per_msg / coturn.cpu_us_per_msg) : 'n/a';
-  return rows;
+  // Round i of every server ran back to back (run() alternates them), so the ratio within a round
+  // is not moved by the machine's drift between rounds; its median is the steadier comparison.
+  const coturnRounds = (samples.get('coturn') ?? []).map(perMessage);
+  return rows.map((r) => {
+    const own = (samples.get(r.server) ?? []).map(perMessage);
+    const ratios = own.flatMap((x, i) => (coturnRounds[i] ? [x / coturnRounds[i]] : []));
+    return { ...r, round_ratio_median: ratios.length > 0 ? round(median(ratios)) : 'n/a', round_ratios: ratios.map((x) => round(x, 2)).join('/') };
+  });
 }
 
 runIfMain(import.meta.url, run);
