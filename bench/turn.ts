@@ -293,8 +293,11 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
       // allocations and datagrams of a mode run cold JavaScript (its control plane cost about 130 ms
       // per 10 allocations on the first round, 40-60 ms once compiled); a relay runs for days.
       for (let r = 0; r < o.warmupRounds; r++) for (const s of servers) warmups.set(s.name, [...(warmups.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
-      // alternate servers round by round, so drift on a shared machine hits both alike
-      for (let r = 0; r < o.rounds; r++) for (const s of servers) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
+      // alternate servers round by round, so drift on a shared machine hits both alike; every
+      // other round in reverse order (A B, B A), so a steady drift does not favour the first
+      for (let r = 0; r < o.rounds; r++) {
+        for (const s of r % 2 === 0 ? servers : [...servers].reverse()) samples.set(s.name, [...(samples.get(s.name) ?? []), await load(s, mode, peerPort, o)]);
+      }
       rows.push(...summarize(mode, samples, warmups));
     }
     // after the paced load (the first seconds after start are start-up work, not idle cost)
