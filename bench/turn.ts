@@ -95,21 +95,32 @@ interface Child {
  * BENCH_TURN_PIN=1: every server on the last CPU, the load (uclient, turnutils_peer, this
  * harness) on the others, with taskset, so that a server's per-message CPU is not mixed with
  * the load generator's on the same core; off by default (the figures in docs/benchmarks.md say
- * which). taskset execs the command: the pid under `timeout` is still the server's.
+ * which). taskset execs the command: the pid under `timeout` is still the server's. The
+ * harness (all its threads) is back on every CPU when run() ends.
  */
-function pinning(): { server: string[]; load: string[] } | undefined {
+interface Pinning {
+  server: string[];
+  load: string[];
+  /** this harness's CPUs during the run, and after it */
+  loadCpus: string;
+  allCpus: string;
+}
+
+function pinning(): Pinning | undefined {
   if (process.env['BENCH_TURN_PIN'] !== '1') return undefined;
   const cpus = availableParallelism();
   if (cpus < 2) throw new Error('BENCH_TURN_PIN=1 needs at least 2 CPUs');
   const loadCpus = cpus === 2 ? '0' : `0-${cpus - 2}`;
-  execFileSync('taskset', ['-pc', loadCpus, String(process.pid)], { stdio: 'ignore' });
-  return { server: ['taskset', '-c', String(cpus - 1)], load: ['taskset', '-c', loadCpus] };
+  return { server: ['taskset', '-c', String(cpus - 1)], load: ['taskset', '-c', loadCpus], loadCpus, allCpus: `0-${cpus - 1}` };
 }
-let pin: ReturnType<typeof pinning> | null = null;
+
+const setAffinity = (cpus: string) => execFileSync('taskset', ['-a', '-pc', cpus, String(process.pid)], { stdio: 'ignore' });
+
+/** run()'s pinning, for the processes it starts */
+let pin: Pinning | undefined;
 
 /** Under `timeout` in a process group of its own; stop() lets `timeout` reap it, then kills the group. */
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, role: 'server' | 'load' = 'server'): Child {
-  if (pin === null) pin = pinning();
   const proc = spawn('timeout', [String(BOUND_S), ...(pin?.[role] ?? []), cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   const listeners = new Set<() => void>();
@@ -273,6 +284,8 @@ function options(over: Partial<TurnBenchOptions>): TurnBenchOptions {
 
 export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBenchRow[]> {
   const o = options(over);
+  pin = pinning();
+  if (pin) setAffinity(pin.loadCpus);
   const coturnState = privateCoturnState();
   const base = 30_000 + Math.floor(Math.random() * 2) * 3 * RELAY_PORTS; // three relay ranges
   const peerPort = await freeUdpPort();
@@ -308,6 +321,9 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
     coturnState.remove();
+    // the scenarios run after this one in the same process are not pinned
+    if (pin) setAffinity(pin.allCpus);
+    pin = undefined;
   }
 }
 
