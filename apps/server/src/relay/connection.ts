@@ -45,7 +45,7 @@ export interface RelayDeps {
 /**
  * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
  * one more object and closure, and its own turn output (ws/turn-output.ts), rather than a
- * TurnOutput of 64 B per connection (docs/benchmarks.md, memory).
+ * TurnOutput of 56 B per connection (docs/benchmarks.md, memory).
  */
 export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket {
   private static readonly listeners = new SharedListeners<RelayConnection>({
