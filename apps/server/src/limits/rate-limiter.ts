@@ -23,7 +23,37 @@ const monotonicNow = performance.now.bind(performance);
 const MILLI = 1000;
 
 /**
- * Every field holds a small integer (a Smi, stored in the object itself): bucket levels in
+ * What every limiter of one rate shares: the rates, the abuse bucket's size and the clock. Held
+ * once per rate (see policyFor) rather than as four fields of every limiter: 24 B per connection
+ * (docs/benchmarks.md, memory).
+ */
+interface RatePolicy {
+  /** the pace bucket's rate, messages per second (its size is perSecond * MILLI) */
+  readonly perSecond: number;
+  /** the abuse bucket's rate, messages per second */
+  readonly abuseRate: number;
+  /** the abuse bucket's size, in thousandths of a message */
+  readonly abuseBurst: number;
+  readonly now: () => number;
+}
+
+/** The policies of the monotonic clock, by rate: one per configured rate (a handful), shared by every connection. */
+const sharedPolicies = new Map<string, RatePolicy>();
+
+function policyFor(perSecond: number, abuse: AbuseThreshold, now: () => number): RatePolicy {
+  const make = (): RatePolicy => {
+    const abuseRate = perSecond * abuse.factor;
+    return Object.freeze({ perSecond, abuseRate, abuseBurst: abuseRate * abuse.seconds * MILLI, now });
+  };
+  if (now !== monotonicNow) return make(); // a test's clock: a policy of its own
+  const key = `${perSecond}/${abuse.factor}/${abuse.seconds}`;
+  let policy = sharedPolicies.get(key);
+  if (!policy) sharedPolicies.set(key, (policy = make()));
+  return policy;
+}
+
+/**
+ * Every field of its own holds a small integer (a Smi, stored in the object itself): bucket levels in
  * thousandths of a message, the last refill as whole seconds and milliseconds (Smis for decades of
  * uptime, where milliseconds alone would outgrow one after 12 days). A fractional level or a
  * performance.now() value would be a double, which V8 keeps in a separate box per field: about 48 B
@@ -38,22 +68,14 @@ export class RateLimiter {
   /** the last refill's time: whole seconds, and the milliseconds past them */
   private lastSecond: number;
   private lastMs: number;
-  /** the abuse bucket's rate, messages per second */
-  private readonly abuseRate: number;
-  /** the abuse bucket's size, in thousandths of a message (the pace bucket's is perSecond * MILLI) */
-  private readonly abuseBurst: number;
+  private readonly policy: RatePolicy;
 
   /** `perSecond`, `abuse.factor` and `abuse.seconds` are whole numbers (positive integers in the config). */
-  constructor(
-    private readonly perSecond: number,
-    abuse: AbuseThreshold,
-    private readonly now: () => number = monotonicNow,
-  ) {
+  constructor(perSecond: number, abuse: AbuseThreshold, now: () => number = monotonicNow) {
+    const policy = (this.policy = policyFor(perSecond, abuse, now));
     this.tokens = perSecond * MILLI;
-    this.abuseRate = perSecond * abuse.factor;
-    this.abuseBurst = this.abuseRate * abuse.seconds * MILLI;
-    this.abuseTokens = this.abuseBurst;
-    const t = Math.floor(this.now());
+    this.abuseTokens = policy.abuseBurst;
+    const t = Math.floor(now());
     this.lastSecond = Math.floor(t / 1000);
     this.lastMs = t - this.lastSecond * 1000;
   }
@@ -71,18 +93,19 @@ export class RateLimiter {
   waitMs(): number {
     this.refill();
     // debt in thousandths of a message, at perSecond messages (thousandths per millisecond)
-    return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens / this.perSecond);
+    return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens / this.policy.perSecond);
   }
 
   private refill(): void {
-    const t = Math.floor(this.now());
+    const { perSecond, abuseRate, abuseBurst, now } = this.policy;
+    const t = Math.floor(now());
     const second = Math.floor(t / 1000);
     const ms = t - second * 1000;
     const elapsed = (second - this.lastSecond) * 1000 + (ms - this.lastMs);
     this.lastSecond = second;
     this.lastMs = ms;
     // n messages per second refill n thousandths of a message per millisecond
-    this.tokens = Math.min(this.perSecond * MILLI, this.tokens + elapsed * this.perSecond);
-    this.abuseTokens = Math.min(this.abuseBurst, this.abuseTokens + elapsed * this.abuseRate);
+    this.tokens = Math.min(perSecond * MILLI, this.tokens + elapsed * perSecond);
+    this.abuseTokens = Math.min(abuseBurst, this.abuseTokens + elapsed * abuseRate);
   }
 }

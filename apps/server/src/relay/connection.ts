@@ -24,7 +24,7 @@ import { RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
-import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
+import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -42,8 +42,12 @@ export interface RelayDeps {
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
 }
 
-/** Also the connection's own entry in the live sockets (token expiry and revocation), rather than one more object and closure. */
-export class RelayConnection implements RelayPeer, LiveSocket {
+/**
+ * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
+ * one more object and closure, and its own turn output (ws/turn-output.ts), rather than a
+ * TurnOutput of 56 B per connection (docs/benchmarks.md, memory).
+ */
+export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket {
   private static readonly listeners = new SharedListeners<RelayConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
@@ -67,8 +71,6 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
   private throttleState: ReadThrottle | null = null;
-  /** messages sent during this event-loop turn, written at its end in one write (ws/turn-output.ts) */
-  private readonly output: TurnOutput;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
   /** when query-awareness was last answered (0: never; a small integer, not a boxed -Infinity), and the coalesced answer waiting for its turn */
@@ -76,15 +78,21 @@ export class RelayConnection implements RelayPeer, LiveSocket {
   private queryTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly ws: WebSocket,
+    protected readonly socket: WebSocket,
     private readonly deps: RelayDeps,
   ) {
+    super();
+    const ws = socket;
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
     this.allowance = deps.maxBufferedBytes;
     deps.ctx.metrics.relayConnections.inc();
-    this.output = new TurnOutput(ws, deps.turns);
     RelayConnection.listeners.attach(ws, this); // and deps.keepalive watches it
+  }
+
+  /** TurnQueue's: the one TurnFlush of the server, from the deps rather than a field of each connection. */
+  protected get turns(): TurnFlush {
+    return this.deps.turns;
   }
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
@@ -110,7 +118,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
 
   /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
   private get throttle(): ReadThrottle {
-    return (this.throttleState ??= new ReadThrottle(this.ws, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.ws)));
+    return (this.throttleState ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
   }
 
   /** Admission: room name, token, shutdown, capacity, then load and join. */
@@ -154,9 +162,9 @@ export class RelayConnection implements RelayPeer, LiveSocket {
    * is neither copied nor changed until then). A receiver holding too much unsent data is dropped.
    */
   send(message: Uint8Array): void {
-    const ws = this.ws;
+    const ws = this.socket;
     if (ws.readyState !== ws.OPEN) return;
-    const buffered = ws.bufferedAmount + this.output.queuedBytes;
+    const buffered = ws.bufferedAmount + this.queuedBytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
     else if (buffered > this.allowance) return this.slowConsumer();
     // The absolute cap: a reader that holds anything unsent never gets past it, however large the
@@ -165,7 +173,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     // A large message (a big room's step 2) may exceed the bound by itself: the bound then
     // applies to what is queued behind it, so a big document never locks its readers out.
     if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
-    this.output.push(message);
+    this.push(message);
   }
 
   /** Closes with a 4xxx/1xxx code, counting the refusal. */
@@ -178,18 +186,18 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     if (this.closed) return;
     this.closed = true;
     this.log.debug({ code, reason }, 'closing relay connection');
-    this.output.flushTurn(); // what was sent before the close goes before the close frame
-    this.ws.close(code, closeReason(reason));
+    this.flushTurn(); // what was sent before the close goes before the close frame
+    this.socket.close(code, closeReason(reason));
   }
 
   /** A receiver that does not read would grow server memory without bound: drop it. */
   private slowConsumer(): void {
     if (this.closed) return;
     this.closed = true;
-    this.output.dropTurn();
+    this.dropTurn();
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'slow_consumer' });
-    this.log.info({ buffered: this.ws.bufferedAmount }, 'slow relay receiver dropped');
-    this.ws.terminate();
+    this.log.info({ buffered: this.socket.bufferedAmount }, 'slow relay receiver dropped');
+    this.socket.terminate();
   }
 
   private deny(code: number, reason: string): void {
@@ -321,7 +329,7 @@ export class RelayConnection implements RelayPeer, LiveSocket {
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;
     this.queue = null;
-    this.output.dropTurn();
+    this.dropTurn();
   }
 }
 

@@ -25,7 +25,7 @@ import { RoomEviction } from './room-eviction.js';
 import { readRoom, type RoomLoaderDeps } from './room-loader.js';
 import { RoomReports } from './room-reports.js';
 import { UpdateCounts } from './update-counts.js';
-import { Room } from './room.js';
+import { Room, type RoomHooks } from './room.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import type { PresenceLimits } from './presence.js';
 
@@ -79,6 +79,11 @@ export class RoomRegistry extends EventEmitter {
   private readonly updateCounts: UpdateCounts;
   private readonly loader: RoomLoaderDeps;
   private readonly limits: UpdateLimits;
+  /**
+   * Every room's hooks: one object and four closures for the registry, not per room (each takes
+   * the room; about 350 B a room, docs/benchmarks.md, memory).
+   */
+  private readonly roomHooks: RoomHooks;
   /** what other instances tell about the rooms held here */
   private readonly remote: RemoteIntake;
   /** rooms whose stored state threw while a cold load built the document: they load through a Y.Doc first */
@@ -103,6 +108,15 @@ export class RoomRegistry extends EventEmitter {
     this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
+    this.roomHooks = {
+      fanout: opts.fanout,
+      limits: this.limits,
+      presence: opts.presence ?? DEFAULT_PRESENCE_LIMITS,
+      onAccepted: (r, update) => this.accepted(r, update),
+      onRemoteRefused: (r, refusal) => this.reports.remoteRefused(r.name, refusal),
+      onWarmed: (r, quarantined) => this.reports.quarantined(r.name, quarantined, 'load'),
+      onWarmFailed: (r, failure) => this.warmFailed(r, failure),
+    };
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
@@ -255,15 +269,7 @@ export class RoomRegistry extends EventEmitter {
   }
 
   private createRoom(name: string): Room {
-    return new Room(name, {
-      fanout: this.opts.fanout,
-      limits: this.limits,
-      presence: this.opts.presence ?? DEFAULT_PRESENCE_LIMITS,
-      onAccepted: (r, update) => this.accepted(r, update),
-      onRemoteRefused: (r, refusal) => this.reports.remoteRefused(r.name, refusal),
-      onWarmed: (r, quarantined) => this.reports.quarantined(r.name, quarantined, 'load'),
-      onWarmFailed: (r, failure) => this.warmFailed(r, failure),
-    });
+    return new Room(name, this.roomHooks);
   }
 
   /** A cold room's stored state threw while its document was built: its peers reconnect to a Y.Doc load. */

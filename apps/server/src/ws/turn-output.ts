@@ -65,9 +65,9 @@ export class TurnFlush {
 const FRAMES = Buffer.alloc(0);
 
 /**
- * One WebSocket's output of the current turn. Relay and sealed connections hold a TurnOutput; a
- * SignalingConnection is one (signaling/connection.ts), so an idle signaling connection holds no
- * object more than its two fields here.
+ * One WebSocket's output of the current turn. A sealed connection holds a TurnOutput; a
+ * RelayConnection and a SignalingConnection are one (relay/connection.ts, signaling/connection.ts),
+ * so an idle relay or signaling connection holds no object more than its two fields here.
  */
 export abstract class TurnQueue implements TurnSink {
   /**
@@ -155,7 +155,7 @@ export abstract class TurnQueue implements TurnSink {
   }
 }
 
-/** A TurnQueue held by a connection (relay, sealed). */
+/** A TurnQueue held by a connection (sealed). */
 export class TurnOutput extends TurnQueue {
   constructor(
     protected readonly socket: WebSocket,
