@@ -33,7 +33,6 @@
  *        on the last CPU, the load generator on the others)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -92,26 +91,39 @@ interface Child {
 }
 
 /**
- * BENCH_TURN_PIN=1: every server on the last CPU, the load (uclient, turnutils_peer, this
- * harness) on the others, with taskset, so that a server's per-message CPU is not mixed with
+ * BENCH_TURN_PIN=1: every server on the last CPU this process may use, the load (uclient,
+ * turnutils_peer, this harness) on the others, with taskset, so that a server's per-message CPU is not mixed with
  * the load generator's on the same core; off by default (the figures in docs/benchmarks.md say
  * which). taskset execs the command: the pid under `timeout` is still the server's. The
- * harness (all its threads) is back on every CPU when run() ends.
+ * harness (all its threads) is back on the CPUs it had when run() ends. All servers share the
+ * one CPU (coturn's threads too, and the floor with the coturn it forwards to).
  */
 interface Pinning {
   server: string[];
   load: string[];
-  /** this harness's CPUs during the run, and after it */
+  /** this harness's CPUs during the run */
   loadCpus: string;
-  allCpus: string;
+  /** its CPUs before the run, given back after it */
+  allowedCpus: string;
+}
+
+/** The CPUs this process may run on (a cpuset or taskset may allow fewer than the machine has), from /proc. */
+function allowedCpus(): { list: string; cpus: number[] } {
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  const cpus = list.split(',').flatMap((part) => {
+    const [from, to = from] = part.split('-').map(Number);
+    return Array.from({ length: to! - from! + 1 }, (_, i) => from! + i);
+  });
+  return { list, cpus: cpus.filter((c) => Number.isInteger(c)) };
 }
 
 function pinning(): Pinning | undefined {
   if (process.env['BENCH_TURN_PIN'] !== '1') return undefined;
-  const cpus = availableParallelism();
-  if (cpus < 2) throw new Error('BENCH_TURN_PIN=1 needs at least 2 CPUs');
-  const loadCpus = cpus === 2 ? '0' : `0-${cpus - 2}`;
-  return { server: ['taskset', '-c', String(cpus - 1)], load: ['taskset', '-c', loadCpus], loadCpus, allCpus: `0-${cpus - 1}` };
+  const allowed = allowedCpus();
+  if (allowed.cpus.length < 2) throw new Error(`BENCH_TURN_PIN=1 needs at least 2 CPUs (allowed: ${allowed.list})`);
+  const serverCpu = String(allowed.cpus.at(-1));
+  const loadCpus = allowed.cpus.slice(0, -1).join(',');
+  return { server: ['taskset', '-c', serverCpu], load: ['taskset', '-c', loadCpus], loadCpus, allowedCpus: allowed.list };
 }
 
 const setAffinity = (cpus: string) => execFileSync('taskset', ['-a', '-pc', cpus, String(process.pid)], { stdio: 'ignore' });
@@ -263,7 +275,12 @@ async function load(server: Server, mode: string, peerPort: number, o: Load): Pr
   return { sent, received, cpu, wall, transmitS };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+/** the middle value; of an even count, the mean of the two middle ones (the upper alone would lean high) */
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
 const list = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -321,8 +338,13 @@ export async function run(over: Partial<TurnBenchOptions> = {}): Promise<TurnBen
   } finally {
     await Promise.all([peer.stop(), ...servers.map((s) => s.child.stop())]);
     coturnState.remove();
-    // the scenarios run after this one in the same process are not pinned
-    if (pin) setAffinity(pin.allCpus);
+    // the scenarios run after this one in the same process are not pinned; a failure here must
+    // not hide the run's own result or error
+    try {
+      if (pin) setAffinity(pin.allowedCpus);
+    } catch (err) {
+      console.warn(`BENCH_TURN_PIN: could not give the harness its CPUs back: ${String(err)}`);
+    }
     pin = undefined;
   }
 }

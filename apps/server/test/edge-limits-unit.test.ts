@@ -135,6 +135,9 @@ describe('RateLimiter', () => {
     expect(policy(a)).toBeDefined();
     expect(policy(b)).toBe(policy(a));
     expect(policy(other)).not.toBe(policy(a));
+    // the abuse threshold is part of the policy: another factor or window is another policy
+    expect(policy(new RateLimiter(50, { factor: 4, seconds: 2 }))).not.toBe(policy(a));
+    expect(policy(new RateLimiter(50, { factor: 3, seconds: 3 }))).not.toBe(policy(a));
     expect([a.take(), a.waitMs(), other.take()]).toEqual(['ok', 0, 'ok']);
   });
 });
