@@ -6,7 +6,8 @@
  * client to client through two relays (`-c -y`). Reports loss and the server's CPU seconds
  * (utime + stime from /proc/<pid>/stat, all threads, measured around the load only), with ratios
  * to coturn: of the medians (cpu_vs_coturn), and the median of the ratios within each round
- * (round_ratio_median; rounds run the servers back to back, so each ratio is drift-free). uclient paces itself, so neither server is saturated: compare CPU, not speed.
+ * (round_ratio_median; rounds run the servers back to back, so each ratio is drift-free).
+ * uclient paces itself, so neither server is saturated: compare CPU, not speed.
  *
  * Also, per server: its CPU while idle (same window for all, after the paced modes and a settle
  * of BENCH_TURN_IDLE_SETTLE_S: the periodic cost of a warm process, not start-up work; at the
@@ -42,6 +43,7 @@ import { freeUdpPort } from '../test/helpers/process.js';
 import { cpuSeconds } from './lib/cpu-times.js';
 import { productionBundle, turnNodeFlags } from './lib/bundle.js';
 import { runIfMain } from './lib/main.js';
+import { median } from './lib/stats.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SECRET = 'bench-turn-secret-0123456789';
@@ -92,8 +94,8 @@ interface Child {
 
 /**
  * BENCH_TURN_PIN=1: every server on the last CPU this process may use, the load (uclient,
- * turnutils_peer, this harness) on the others, with taskset, so that a server's per-message CPU is not mixed with
- * the load generator's on the same core; off by default (the figures in docs/benchmarks.md say
+ * turnutils_peer, this harness) on the others, with taskset, so that a server's per-message CPU
+ * is not mixed with the load generator's on the same core; off by default (the figures in docs/benchmarks.md say
  * which). taskset execs the command: the pid under `timeout` is still the server's. The
  * harness (all its threads) is back on the CPUs it had when run() ends. All servers share the
  * one CPU (coturn's threads too, and the floor with the coturn it forwards to).
@@ -275,12 +277,6 @@ async function load(server: Server, mode: string, peerPort: number, o: Load): Pr
   return { sent, received, cpu, wall, transmitS };
 }
 
-/** the middle value; of an even count, the mean of the two middle ones (the upper alone would lean high) */
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits));
 const list = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -400,10 +396,14 @@ async function saturation(server: Server, mode: string, peerPort: number, o: Tur
 
 function summarize(mode: string, samples: Map<string, Sample[]>, warmups: Map<string, Sample[]>): TurnBenchRow[] {
   const perMessage = (s: Sample) => (s.cpu * 1e6) / Math.max(1, s.received);
+  // Round i of every server ran back to back (run() alternates them), so the ratio within a round
+  // is not moved by the machine's drift between rounds; its median is the steadier comparison.
+  const coturnRounds = (samples.get('coturn') ?? []).map(perMessage);
   const rows = [...samples].map(([server, list]) => {
     const sent = list.reduce((a, s) => a + s.sent, 0);
     const received = list.reduce((a, s) => a + s.received, 0);
     const perMsg = list.map(perMessage);
+    const ratios = perMsg.flatMap((x, i) => (coturnRounds[i] ? [x / coturnRounds[i]] : []));
     return {
       server, mode, sent, received, loss_pct: round((100 * (sent - received)) / sent),
       loss_rounds: list.map((s) => s.sent - s.received).join('/'),
@@ -412,18 +412,13 @@ function summarize(mode: string, samples: Map<string, Sample[]>, warmups: Map<st
       cpu_vs_coturn: 0 as number | string, wall_s: round(median(list.map((s) => s.wall))),
       warmup_cpu_us: (warmups.get(server) ?? []).map((s) => round(perMessage(s), 2)).join('/'),
       warmup_loss: (warmups.get(server) ?? []).map((s) => s.sent - s.received).join('/'),
+      round_ratio_median: ratios.length > 0 ? round(median(ratios)) : 'n/a',
+      round_ratios: ratios.map((x) => round(x, 2)).join('/'),
     };
   });
   const coturn = rows.find((r) => r.server === 'coturn');
   for (const r of rows) r.cpu_vs_coturn = coturn && coturn.cpu_us_per_msg > 0 ? round(r.cpu_us_per_msg / coturn.cpu_us_per_msg) : 'n/a';
-  // Round i of every server ran back to back (run() alternates them), so the ratio within a round
-  // is not moved by the machine's drift between rounds; its median is the steadier comparison.
-  const coturnRounds = (samples.get('coturn') ?? []).map(perMessage);
-  return rows.map((r) => {
-    const own = (samples.get(r.server) ?? []).map(perMessage);
-    const ratios = own.flatMap((x, i) => (coturnRounds[i] ? [x / coturnRounds[i]] : []));
-    return { ...r, round_ratio_median: ratios.length > 0 ? round(median(ratios)) : 'n/a', round_ratios: ratios.map((x) => round(x, 2)).join('/') };
-  });
+  return rows;
 }
 
 runIfMain(import.meta.url, run);

@@ -1,9 +1,14 @@
 /** Small statistics for benchmark rounds. */
 
-/** The median of the values (the lower middle one for an even count); NaN when empty. */
+/**
+ * The median of the values (for an even count the mean of the two middle ones: either one alone
+ * leans low or high, which matters with two or four rounds); NaN when empty.
+ */
 export function median(values: number[]): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length % 2 === 1) return sorted[mid] as number;
+  return sorted.length === 0 ? NaN : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** "min-max" of the values, for showing the noise across rounds. */
