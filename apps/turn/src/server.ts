@@ -77,7 +77,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
       metrics.deniedPeers.inc();
       log.debug({ username: allocation.owner, peer: `${address}:${port}` }, 'send to denied peer dropped');
     },
-  }, new UdpIo(config.TURN_UDP_INTERNALS));
+  }, new UdpIo(config.TURN_UDP_INTERNALS, config.TURN_UDP_NATIVE));
   const logBudget = new LogBudget(log, config.TURN_REFUSAL_LOGS_PER_MINUTE, opts.logIntervalMs ?? 60_000);
   const ctx: TurnContext = {
     server, log, logBudget, metrics, peers, lifetime, credentials, quotas, dataPlane,

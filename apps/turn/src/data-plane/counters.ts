@@ -11,10 +11,20 @@ export class RelayCounters {
   toClientBytes = 0;
   toClientPackets = 0;
 
+  /** counts kept elsewhere (the native path's), taken at each flush */
+  pull: (() => { toPeerBytes: number; toPeerPackets: number; toClientBytes: number; toClientPackets: number }) | undefined;
+
   constructor(private readonly metrics: RelayMetrics) {}
 
   /** Add what was counted since the last flush to the Prometheus counters. */
   flush(): void {
+    const pulled = this.pull?.();
+    if (pulled) {
+      this.toPeerBytes += pulled.toPeerBytes;
+      this.toPeerPackets += pulled.toPeerPackets;
+      this.toClientBytes += pulled.toClientBytes;
+      this.toClientPackets += pulled.toClientPackets;
+    }
     if (this.toPeerPackets > 0) this.metrics.relayed('to_peer', this.toPeerBytes, this.toPeerPackets);
     if (this.toClientPackets > 0) this.metrics.relayed('to_client', this.toClientBytes, this.toClientPackets);
     this.toPeerBytes = this.toPeerPackets = this.toClientBytes = this.toClientPackets = 0;

@@ -10,13 +10,14 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import type { RemoteInfo, UdpIo } from './dgram-fast.js';
 import type { PeerFilter } from '../peer-filter.js';
-import { ipText } from '../ip.js';
+import { ipBytes, ipText } from '../ip.js';
 import {
   PADDING, SendIndication, isChannelDataStart, isSendIndicationStart,
   readSendIndication, sendIndicationIpv6, writeChannelDataHeader, writeDataIndicationPrefix,
 } from '../stun/indications.js';
 import { RelayAllocation, type ClientAddress, type Permission } from './relay-allocation.js';
 import type { RelayCounters } from './counters.js';
+import type { NativeChannel } from './native-relay.js';
 import { ScratchSends } from './scratch.js';
 
 export interface DataPlaneHooks {
@@ -39,7 +40,11 @@ export class DataPlane {
     private readonly hooks: DataPlaneHooks,
     /** sends and receives (dgram-fast.ts) */
     readonly io: UdpIo,
-  ) {}
+  ) {
+    const native = io.native;
+    // what the native path relayed is counted there (native-relay.ts), added at each flush
+    if (native) counters.pull = () => native.takeCounts();
+  }
 
   /** Start relaying for an allocation: its relay socket's datagrams now come here. */
   add(client: ClientAddress, relay: Socket, owner: string): RelayAllocation {
@@ -53,7 +58,17 @@ export class DataPlane {
       } catch {
         // the listening socket closed under us (shutdown): nothing to relay to
       }
-    });
+    }, true);
+    const native = this.io.native;
+    const clientIp = ipBytes(client.address);
+    if (native && clientIp && native.route(relay, client.socket, clientIp, client.port)) {
+      // the channels the native path relays: every live binding, each until it or its permission expires
+      allocation.changed = () => {
+        const list: NativeChannel[] = [];
+        for (const b of allocation.channels.values()) list.push([b.channel, b.permission.ip, b.port, Math.min(b.expires, b.permission.expires)]);
+        native.channels(relay, list);
+      };
+    }
     return allocation;
   }
 

@@ -13,6 +13,7 @@
  * is queued; that one keeps the buffer list and a fresh one is taken.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { loadUdpRelay, NativeRelay } from './native-relay.js';
 
 export interface RemoteInfo {
   address: string;
@@ -40,6 +41,10 @@ const STATE_SYMBOL = 'state symbol';
 const BIND_STATE_BOUND = 2;
 
 interface UdpHandle {
+  /** the socket's descriptor (udp_wrap's fd getter), for the native path */
+  readonly fd?: number;
+  recvStart(): number;
+  recvStop(): number;
   send(req: object, list: Buffer[], count: number, port: number, address: string, hasCallback: boolean): number;
   onmessage: (this: UdpHandle, nread: number, handle: UdpHandle, buffer: Buffer, rinfo: RemoteInfo) => void;
 }
@@ -52,9 +57,12 @@ interface DgramState {
 type SendWrapClass = new () => { list?: Buffer[] };
 
 export interface UdpPath {
-  /** 'udp handle' (Node internals) or 'dgram' (public API) */
-  path: 'udp handle' | 'dgram';
-  /** why the public API is used */
+  /**
+   * 'native': bound channels' datagrams relayed by packages/udp-relay (C), the rest as on
+   * 'udp handle' (Node internals); 'dgram': the public API
+   */
+  path: 'native' | 'udp handle' | 'dgram';
+  /** why not the native path (or not the UDP handle either) */
   reason?: string;
 }
 
@@ -144,23 +152,33 @@ class HandleSender implements DatagramSender {
 
 /**
  * Sends and receives of one server's sockets: through the UDP handle where this Node allows it
- * and `allowInternals` (TURN_UDP_INTERNALS), else through dgram's public API.
+ * and `allowInternals` (TURN_UDP_INTERNALS), else through dgram's public API. With `allowNative`
+ * (TURN_UDP_NATIVE) too and the addon built, sockets are read by packages/udp-relay, which relays
+ * bound channels' datagrams itself (native-relay.ts); sends from JavaScript still go through the handle.
  */
 export class UdpIo {
   readonly path: UdpPath;
+  /** the native path, when taken */
+  readonly native: NativeRelay | undefined;
   private readonly internals: Internals | undefined;
   private readonly senders = new WeakMap<Socket, DatagramSender>();
   /** dgram's own onmessage of each handle taken over: given back, and it reports receive errors */
   private readonly dgramOnMessage = new WeakMap<Socket, UdpHandle['onmessage']>();
 
-  constructor(allowInternals: boolean) {
+  constructor(allowInternals: boolean, allowNative = false) {
     if (!allowInternals) {
       this.path = { path: 'dgram', reason: 'TURN_UDP_INTERNALS=false' };
       return;
     }
     detected ??= detectInternals(process.versions.node, udpWrapBinding);
     this.internals = detected.internals;
-    this.path = detected.internals ? { path: 'udp handle' } : { path: 'dgram', reason: detected.reason ?? 'unknown' };
+    if (!detected.internals) {
+      this.path = { path: 'dgram', reason: detected.reason ?? 'unknown' };
+      return;
+    }
+    const loaded = allowNative ? loadUdpRelay() : { reason: 'TURN_UDP_NATIVE=false' };
+    this.native = loaded.addon ? new NativeRelay(loaded.addon) : undefined;
+    this.path = this.native ? { path: 'native' } : { path: 'udp handle', reason: loaded.reason };
   }
 
   /** The state of a bound socket whose internals are as expected, else undefined (use the public API). */
@@ -183,11 +201,21 @@ export class UdpIo {
 
   /**
    * Hand every datagram of a bound socket to `listener`, instead of to its 'message' listeners
-   * (removed). Receive errors are still emitted as 'error' on the socket, by dgram's own code.
+   * (removed). Receive errors are still emitted as 'error' on the socket, by dgram's own code
+   * (on the native path, the addon ignores them as dgram does for a socket without listeners).
+   * `relay`: a relay socket (peers' datagrams), else a listening socket (clients').
    */
-  receive(socket: Socket, listener: DatagramListener): void {
+  receive(socket: Socket, listener: DatagramListener, relay = false): void {
     this.stopReceiving(socket);
     const handle = this.bound(socket)?.handle;
+    if (this.native && handle && typeof handle.fd === 'number' && handle.fd >= 0 && typeof handle.recvStop === 'function') {
+      socket.removeAllListeners('message');
+      handle.recvStop();
+      this.native.receive(socket, handle.fd, relay, listener);
+      // the addon's duplicate keeps the port bound: closed with the socket at the latest
+      socket.once('close', () => this.native?.stop(socket));
+      return;
+    }
     if (!handle || typeof handle.onmessage !== 'function') {
       socket.on('message', listener);
       return;
@@ -203,6 +231,11 @@ export class UdpIo {
   /** Undo receive(): the socket's datagrams go to its 'message' listeners again (none). */
   stopReceiving(socket: Socket): void {
     socket.removeAllListeners('message');
+    if (this.native?.has(socket)) {
+      this.native.stop(socket);
+      if (this.internals) stateOf(socket, this.internals)?.handle?.recvStart();
+      return;
+    }
     const own = this.dgramOnMessage.get(socket);
     if (own === undefined || !this.internals) return;
     this.dgramOnMessage.delete(socket);

@@ -40,6 +40,8 @@ export interface ClientAddress {
 }
 
 export class RelayAllocation {
+  /** called after permissions or channels changed (the native path's copy, data-plane.ts) */
+  changed: (() => void) | undefined;
   readonly permissions = new Map<string, Permission>();
   readonly permissionsV4 = new Map<number, Permission>();
   readonly channels = new Map<number, ChannelBinding>();
@@ -69,6 +71,7 @@ export class RelayAllocation {
       if (ip.length === 4) this.permissionsV4.set(ipv4Number(ip), permission);
     }
     permission.expires = now + PERMISSION_LIFETIME_MS;
+    this.changed?.();
     return permission;
   }
 
@@ -87,6 +90,7 @@ export class RelayAllocation {
       ports.set(port, binding);
     }
     binding.expires = now + CHANNEL_LIFETIME_MS;
+    this.changed?.();
   }
 
   /** Whether `channel` is bound and not expired; an expired binding is removed. */
@@ -101,8 +105,10 @@ export class RelayAllocation {
   private unbind(binding: ChannelBinding): void {
     this.channels.delete(binding.channel);
     const ports = this.peerChannels.get(binding.permission.address);
-    if (ports?.get(binding.port) !== binding) return;
-    ports.delete(binding.port);
-    if (ports.size === 0) this.peerChannels.delete(binding.permission.address);
+    if (ports?.get(binding.port) === binding) {
+      ports.delete(binding.port);
+      if (ports.size === 0) this.peerChannels.delete(binding.permission.address);
+    }
+    this.changed?.();
   }
 }

@@ -19,6 +19,7 @@ export const turnEnvSchema = z.object({
   TURN_MAX_LIFETIME_SECONDS: positiveInt.default(3600),
   TURN_REFUSAL_LOGS_PER_MINUTE: positiveInt.default(60),
   TURN_UDP_INTERNALS: bool.default(true),
+  TURN_UDP_NATIVE: bool.default(true),
   TURN_METRICS_HOST: z.string().default('0.0.0.0'),
   TURN_METRICS_PORT: port.default(9641),
   LOG_LEVEL: logLevel.default('info'),

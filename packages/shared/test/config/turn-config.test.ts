@@ -31,6 +31,7 @@ describe('TURN config', () => {
       TURN_TOTAL_QUOTA: 1000,
       TURN_METRICS_PORT: 9641,
       TURN_UDP_INTERNALS: true,
+      TURN_UDP_NATIVE: true,
       LOG_LEVEL: 'info',
     });
   });
@@ -67,6 +68,7 @@ describe('TURN config', () => {
     ['TURN_MAX_PORT', 'x'],
     ['TURN_ALLOW_LOOPBACK_PEERS', 'sure'],
     ['TURN_UDP_INTERNALS', 'maybe'],
+    ['TURN_UDP_NATIVE', 'maybe'],
     ['TURN_USER_QUOTA', '0'],
     ['TURN_TOTAL_QUOTA', '-1'],
     ['TURN_METRICS_PORT', '65536'],
