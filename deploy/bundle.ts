@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Packages loaded at run time from node_modules: native code, or code that reads its own files. */
-export const RUNTIME_PACKAGES = ['better-sqlite3', 'node-turn'];
+export const RUNTIME_PACKAGES = ['better-sqlite3', 'node-turn', '@sync-suite/udp-relay'];
 /**
  * Of those, the ones left to node's resolution. better-sqlite3's JavaScript is bundled and its
  * package ships for the addon only, which apps/server/src/storage/sqlite-open.ts passes to it:
@@ -147,6 +147,8 @@ function copyPackage(name: string, outDir: string): void {
   const from = join(root, 'node_modules', name);
   cpSync(from, join(outDir, 'node_modules', name), {
     recursive: true,
+    // a workspace package (packages/udp-relay) is a symlink in node_modules: copy what it points to
+    dereference: true,
     filter: (src) => keep(relative(from, src), existsSync(join(from, 'binding.gyp'))),
   });
 }
