@@ -55,10 +55,13 @@ function receiveN(io: UdpIo, socket: Socket, n: number): Promise<Array<[Buffer, 
 const NODE_BINDING = (): Record<string, unknown> => (process as unknown as { binding(name: string): Record<string, unknown> }).binding('udp_wrap');
 
 describe('the path decision', () => {
-  it('takes the UDP handle on Node 20, the public API when told to', () => {
+  it('takes the native path on Linux with Node 20, the UDP handle or the public API when told to', () => {
     const node20 = process.versions.node.split('.')[0] === '20';
-    expect(new UdpIo(true).path).toEqual(node20 ? { path: 'udp handle' } : { path: 'dgram', reason: `node ${process.versions.node} not tested` });
-    expect(new UdpIo(false).path).toEqual({ path: 'dgram', reason: 'TURN_UDP_INTERNALS=false' });
+    const untested = { path: 'dgram', reason: `node ${process.versions.node} not tested` };
+    // on Linux the addon is built by npm ci (packages/udp-relay): its absence is a failure here
+    expect(new UdpIo(true, true).path).toEqual(node20 ? (process.platform === 'linux' ? { path: 'native' } : { path: 'udp handle', reason: expect.stringContaining('udp-relay') }) : untested);
+    expect(new UdpIo(true, false).path).toEqual(node20 ? { path: 'udp handle', reason: 'TURN_UDP_NATIVE=false' } : untested);
+    expect(new UdpIo(false, true).path).toEqual({ path: 'dgram', reason: 'TURN_UDP_INTERNALS=false' });
   });
 
   it('falls back on an untested Node, or a binding not as expected', () => {
@@ -76,8 +79,8 @@ describe('the path decision', () => {
     expect(new UdpIo(true).senderOf(s).viaHandle).toBe(false);
   });
 
-  it('the server logs which path it takes, and relays on either', async () => {
-    for (const [env, path] of [[{}, 'udp handle'], [{ TURN_UDP_INTERNALS: 'false' }, 'dgram']] as const) {
+  it('the server logs which path it takes, and relays on each', async () => {
+    for (const [env, path] of [[{}, 'native'], [{ TURN_UDP_NATIVE: 'false' }, 'udp handle'], [{ TURN_UDP_INTERNALS: 'false' }, 'dgram']] as const) {
       const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true', ...env });
       const line = await waitForLog(t, (e) => e['msg'] === 'turn server listening (UDP)');
       expect(line['udpPath']).toBe(path);
@@ -88,7 +91,12 @@ describe('the path decision', () => {
       expect((await c.permit('127.0.0.1')).cls).toBe(2);
       c.sendIndication('127.0.0.1', peer.address().port, Buffer.from(`via ${path}`));
       await c.received(1);
-      expect(c.inbound.map((m) => m.data.toString())).toEqual([`via ${path}`]);
+      // and ChannelData both ways (on the native path relayed in C)
+      expect((await c.bindChannel(0x4001, '127.0.0.1', peer.address().port)).cls).toBe(2);
+      c.sendChannelData(0x4001, Buffer.from(`channel via ${path}`));
+      await c.received(2);
+      expect(c.inbound.map((m) => m.data.toString())).toEqual([`via ${path}`, `channel via ${path}`]);
+      expect(c.inbound[1]?.channel).toBe(0x4001);
       await scope.close();
     }
   });
