@@ -48,7 +48,11 @@ afterAll(async () => {
 describe('the bundled runtime (what deploy/Dockerfile copies into the image)', () => {
   it('holds only the bundles and the runtime packages', () => {
     expect(readdirSync(out).sort()).toEqual(expect.arrayContaining(['healthcheck.mjs', 'node_modules', 'package.json', 'server.mjs', 'turn.mjs']));
-    expect(readdirSync(join(out, 'node_modules')).sort()).toEqual(runtimeClosure(RUNTIME_PACKAGES));
+    // a scoped package (@sync-suite/udp-relay) is a folder in its scope's folder
+    const topLevel = [...new Set(runtimeClosure(RUNTIME_PACKAGES).map((name) => name.split('/')[0] as string))].sort();
+    expect(readdirSync(join(out, 'node_modules')).sort()).toEqual(topLevel);
+    expect(readdirSync(join(out, 'node_modules/@sync-suite'))).toEqual(['udp-relay']);
+    expect(existsSync(join(out, 'node_modules/@sync-suite/udp-relay/src'))).toBe(false);
     expect(existsSync(join(out, 'node_modules/better-sqlite3/deps'))).toBe(false);
     expect(existsSync(join(out, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(true);
   });
@@ -65,6 +69,12 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     const script = "const D = (await import('better-sqlite3')).default; const db = new D(':memory:'); console.log(db.prepare('select 41 + 1 as n').get().n)";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: out, timeout: 10_000 });
     expect(stdout.trim()).toBe('42');
+  });
+
+  it.runIf(process.platform === 'linux')("loads TURN's native ChannelData path (packages/udp-relay) from the bundle", async () => {
+    const script = "const m = (await import('node:module')).createRequire(import.meta.url)('@sync-suite/udp-relay'); console.log(m.addon ? Object.keys(m.addon).sort().join(',') : m.reason)";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: out, timeout: 10_000 });
+    expect(stdout.trim()).toBe('channels,close,counters,open,route');
   });
 
   it('serves health and metrics from both processes (SQLite storage, production mode)', async () => {

@@ -97,6 +97,9 @@ describe('the path decision', () => {
       await c.received(2);
       expect(c.inbound.map((m) => m.data.toString())).toEqual([`via ${path}`, `channel via ${path}`]);
       expect(c.inbound[1]?.channel).toBe(0x4001);
+      // both ChannelData datagrams (to the peer, back to the client) relayed in C on the native path only
+      expect(await t.metric('turn_relayed_native_packets_total')).toBe(path === 'native' ? 2 : 0);
+      expect(await t.metric('turn_relayed_packets_total{direction="to_peer"}')).toBe(2);
       await scope.close();
     }
   });

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -107,7 +108,7 @@ static int same_address(const struct sockaddr_storage *a, const struct sockaddr_
   return 0;
 }
 
-/* FNV-1a over the listener id and the address, from a per-process random seed */
+/* FNV-1a over the listener id and the address from a per-process random seed, then mixed */
 static uint32_t client_hash(const relay_state *st, uint32_t listener, const struct sockaddr_storage *a) {
   uint32_t h = 2166136261u ^ st->seed;
   const unsigned char *p;
@@ -128,6 +129,12 @@ static uint32_t client_hash(const relay_state *st, uint32_t listener, const stru
   h = (h ^ (port & 0xff)) * 16777619u;
   h = (h ^ (port >> 8)) * 16777619u;
   for (int i = 0; i < 4; i++) h = (h ^ ((listener >> (8 * i)) & 0xff)) * 16777619u;
+  /* murmur3's finaliser: the bucket index (low bits) then depends on every bit of the seed and the key */
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
   return h;
 }
 
@@ -176,8 +183,14 @@ static int grow_buckets(relay_state *st) {
   return 0;
 }
 
-static void count_send(fr_socket *s, ssize_t sent) {
-  if (sent < 0) s->counters[COUNT_SEND_DROPS] += 1;
+/* Counts a send: relayed when the kernel took it, else dropped (UDP: nothing is queued here). */
+static void count_send(fr_socket *s, ssize_t sent, int bytes_counter, size_t bytes) {
+  if (sent < 0) {
+    s->counters[COUNT_SEND_DROPS] += 1;
+    return;
+  }
+  s->counters[bytes_counter] += (double)bytes;
+  s->counters[bytes_counter + 1] += 1;
 }
 
 /* ---- the data path ------------------------------------------------------------------------- */
@@ -186,7 +199,7 @@ static void count_send(fr_socket *s, ssize_t sent) {
  * callback scope opened by on_readable. */
 static void to_js(relay_state *st, fr_socket *s, const unsigned char *data, size_t len, const struct sockaddr_storage *from) {
   napi_env env = st->env;
-  char ip[INET6_ADDRSTRLEN] = "";
+  char ip[INET6_ADDRSTRLEN + 1 + UV_IF_NAMESIZE] = "";
   uint16_t port = 0;
   if (from->ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)from;
@@ -194,7 +207,14 @@ static void to_js(relay_state *st, fr_socket *s, const unsigned char *data, size
     port = ntohs(a->sin_port);
   } else if (from->ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)from;
-    uv_ip6_name(a, ip, sizeof ip);
+    uv_ip6_name(a, ip, INET6_ADDRSTRLEN);
+    /* as Node's rinfo: a link-local address names its interface */
+    if (IN6_IS_ADDR_LINKLOCAL(&a->sin6_addr) && a->sin6_scope_id > 0) {
+      size_t at = strlen(ip);
+      size_t room = sizeof ip - at - 1;
+      ip[at] = '%';
+      if (uv_if_indextoiid(a->sin6_scope_id, ip + at + 1, &room) != 0) ip[at] = '\0';
+    }
     port = ntohs(a->sin6_port);
   } else {
     return;
@@ -209,7 +229,9 @@ static void to_js(relay_state *st, fr_socket *s, const unsigned char *data, size
       napi_get_reference_value(env, s->callback, &callback) == napi_ok &&
       napi_get_undefined(env, &recv) == napi_ok) {
     s->counters[COUNT_TO_JS] += 1;
-    if (napi_call_function(env, recv, callback, 3, argv, NULL) == napi_pending_exception) {
+    bool pending = false;
+    if (napi_call_function(env, recv, callback, 3, argv, NULL) != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      /* the callbacks catch what they throw (apps/turn/src/fixes/network.ts, data-plane.ts): this is a bug, reported as dgram's would be */
       napi_value error;
       napi_get_and_clear_last_exception(env, &error);
       napi_fatal_exception(env, error);
@@ -229,11 +251,9 @@ static int channel_data_from_client(relay_state *st, fr_socket *listener, const 
   for (int i = 0; i < relay->channel_count; i++) {
     channel_t *c = &relay->channels[i];
     if (c->number != number) continue;
-    if (c->expires <= now) return 0;
+    if (!(c->expires > now)) return 0; /* NaN: expired */
     ssize_t sent = sendto(relay->fd, d + 4, length, MSG_DONTWAIT, (const struct sockaddr *)&c->peer, c->peer_len);
-    count_send(listener, sent);
-    listener->counters[COUNT_TO_PEER_BYTES] += (double)length;
-    listener->counters[COUNT_TO_PEER_PACKETS] += 1;
+    count_send(listener, sent, COUNT_TO_PEER_BYTES, length);
     return 1;
   }
   return 0;
@@ -247,7 +267,7 @@ static int peer_to_client(relay_state *st, fr_socket *relay, const unsigned char
   for (int i = 0; i < relay->channel_count; i++) {
     channel_t *c = &relay->channels[i];
     if (!same_address(&c->peer, from)) continue;
-    if (c->expires <= now) return 0;
+    if (!(c->expires > now)) return 0; /* NaN: expired */
     unsigned char header[4] = {(unsigned char)(c->number >> 8), (unsigned char)c->number, (unsigned char)(len >> 8), (unsigned char)len};
     struct iovec iov[2] = {{header, 4}, {(void *)d, len}};
     struct msghdr m = {0};
@@ -255,9 +275,7 @@ static int peer_to_client(relay_state *st, fr_socket *relay, const unsigned char
     m.msg_namelen = relay->client_len;
     m.msg_iov = iov;
     m.msg_iovlen = 2;
-    count_send(relay, sendmsg(listener->fd, &m, MSG_DONTWAIT));
-    relay->counters[COUNT_TO_CLIENT_BYTES] += (double)len;
-    relay->counters[COUNT_TO_CLIENT_PACKETS] += 1;
+    count_send(relay, sendmsg(listener->fd, &m, MSG_DONTWAIT), COUNT_TO_CLIENT_BYTES, len);
     return 1;
   }
   return 0;
@@ -266,7 +284,15 @@ static int peer_to_client(relay_state *st, fr_socket *relay, const unsigned char
 static void on_readable(uv_poll_t *handle, int status, int events) {
   fr_socket *s = handle->data;
   relay_state *st = s->state;
-  if (status < 0 || s->closing) return;
+  if (s->closing) return;
+  if (status < 0) {
+    /* libuv stopped the handle on a socket error: clear the error and go on reading (else no one would) */
+    int error = 0;
+    socklen_t size = sizeof error;
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    return;
+  }
   napi_env env = st->env;
   napi_handle_scope outer;
   napi_callback_scope scope = NULL;
@@ -323,6 +349,13 @@ static void close_socket(relay_state *st, fr_socket *s, int tearing_down) {
   s->closing = 1;
   unroute(st, s);
   st->sockets[s->id] = NULL;
+  /* a listener's id may be taken by the next socket opened: its allocations' routes go with it */
+  if (!s->is_relay) {
+    for (uint32_t i = 0; i < st->socket_capacity; i++) {
+      fr_socket *r = st->sockets[i];
+      if (r && r->routed && r->listener == s->id) unroute(st, r);
+    }
+  }
   /* at environment teardown the references go with the environment */
   if (s->callback && !tearing_down) napi_delete_reference(st->env, s->callback);
   s->callback = NULL;
@@ -511,7 +544,7 @@ static napi_value js_channels(napi_env env, napi_callback_info info) {
           napi_get_element(env, entry, 3, &expires_v) != napi_ok)
         continue;
       if (get_u32(env, number_v, &number) || number < 0x4000 || number > 0x7fff || get_u32(env, port_v, &port) ||
-          napi_get_value_double(env, expires_v, &expires) != napi_ok)
+          napi_get_value_double(env, expires_v, &expires) != napi_ok || !isfinite(expires))
         continue;
       channel_t *c = &relay->channels[relay->channel_count];
       if (to_sockaddr(env, ip_v, port, relay->family == AF_INET ? 4 : 6, &c->peer, &c->peer_len) != 0) continue;

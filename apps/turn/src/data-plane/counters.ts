@@ -4,6 +4,7 @@
  * counters when /metrics is scraped.
  */
 import type { RelayMetrics } from '../metrics.js';
+import type { NativeCounts } from './native-relay.js';
 
 export class RelayCounters {
   toPeerBytes = 0;
@@ -12,7 +13,7 @@ export class RelayCounters {
   toClientPackets = 0;
 
   /** counts kept elsewhere (the native path's), taken at each flush */
-  pull: (() => { toPeerBytes: number; toPeerPackets: number; toClientBytes: number; toClientPackets: number }) | undefined;
+  pull: (() => NativeCounts) | undefined;
 
   constructor(private readonly metrics: RelayMetrics) {}
 
@@ -24,6 +25,9 @@ export class RelayCounters {
       this.toPeerPackets += pulled.toPeerPackets;
       this.toClientBytes += pulled.toClientBytes;
       this.toClientPackets += pulled.toClientPackets;
+      if (pulled.sendDrops > 0) this.metrics.sendDrops.inc(pulled.sendDrops);
+      const native = pulled.toPeerPackets + pulled.toClientPackets;
+      if (native > 0) this.metrics.nativePackets.inc(native);
     }
     if (this.toPeerPackets > 0) this.metrics.relayed('to_peer', this.toPeerBytes, this.toPeerPackets);
     if (this.toClientPackets > 0) this.metrics.relayed('to_client', this.toClientBytes, this.toClientPackets);

@@ -64,8 +64,13 @@ export class DataPlane {
     if (native && clientIp && native.route(relay, client.socket, clientIp, client.port)) {
       // the channels the native path relays: every live binding, each until it or its permission expires
       allocation.changed = () => {
+        // expired bindings leave only when read (relay-allocation.ts): they must not take the addon's slots
+        const now = Date.now();
         const list: NativeChannel[] = [];
-        for (const b of allocation.channels.values()) list.push([b.channel, b.permission.ip, b.port, Math.min(b.expires, b.permission.expires)]);
+        for (const b of allocation.channels.values()) {
+          const expires = Math.min(b.expires, b.permission.expires);
+          if (expires > now) list.push([b.channel, b.permission.ip, b.port, expires]);
+        }
         native.channels(relay, list);
       };
     }

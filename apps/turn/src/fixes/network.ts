@@ -82,6 +82,10 @@ function control(ctx: TurnContext, socket: Socket, listening: NtAddress, datagra
 export async function closeUdp(ctx: TurnContext): Promise<void> {
   const sockets = ctx.server.network.sockets.splice(0);
   const closed = sockets.map((s) => once(s, 'close'));
-  for (const socket of sockets) socket.close();
+  for (const socket of sockets) {
+    // the native path's duplicate descriptor first (dgram-fast.ts), so the port is free when 'close' comes
+    ctx.dataPlane.io.stopReceiving(socket);
+    socket.close();
+  }
   await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
 }
