@@ -61,7 +61,7 @@ class Inbox {
     return this.got.map(([d]) => d);
   }
 
-  /** Resolves when `n` datagrams are in; rejects after WAIT_MS naming `what`. */
+  /** Resolves when `n` datagrams are in; rejects after WAIT_MS naming `what` and how many came. */
   async count(n: number, what: string): Promise<void> {
     const reached = new Promise<void>((resolve) => {
       const check = (): void => {
@@ -70,7 +70,9 @@ class Inbox {
       };
       check();
     });
-    await withTimeout(reached, WAIT_MS, `${what} (${this.got.length} of ${n} in)`);
+    await withTimeout(reached, WAIT_MS, what).catch((err: Error) => {
+      throw new Error(`${err.message} (${this.got.length} of ${n} in)`);
+    });
   }
 }
 
@@ -179,10 +181,14 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
       ['STUN (0x01)', Buffer.concat([Buffer.from([0x01, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), Buffer.alloc(12, 9)])],
       ['first byte past 0x7F', channelData(0x8001, Buffer.from('nope'))],
     ];
-    for (const [, d] of fromC) s.C.send(d, portOf(s.L), '127.0.0.1');
+    // one at a time, so that a failure names the case
+    for (const [i, [what, d]] of fromC.entries()) {
+      s.C.send(d, portOf(s.L), '127.0.0.1');
+      await s.toJsL.count(i + 1, `${what} in JavaScript`);
+    }
     const unrouted = channelData(0x4001, Buffer.from('not routed'));
     C2.send(unrouted, portOf(s.L), '127.0.0.1');
-    await s.toJsL.count(fromC.length + 1, 'the client datagrams in JavaScript');
+    await s.toJsL.count(fromC.length + 1, 'ChannelData from an unrouted client in JavaScript');
     const cPort = { address: '127.0.0.1', port: portOf(s.C) };
     expect(s.toJsL.got).toEqual([...fromC.map(([, d]): [Buffer, RemoteInfo] => [d, cPort]), [unrouted, { address: '127.0.0.1', port: portOf(C2) }]]);
 
