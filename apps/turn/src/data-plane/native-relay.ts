@@ -8,7 +8,9 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:dgram';
 import type { UdpRelayAddon } from '@sync-suite/udp-relay';
-import type { DatagramListener } from './dgram-fast.js';
+
+/** the receiver of what the addon does not relay (dgram-fast.ts's DatagramListener, not imported: dgram-fast.ts imports this file) */
+type DatagramListener = (datagram: Buffer, from: { address: string; port: number }) => void;
 
 /** the counters the addon keeps (packages/udp-relay/src/udp-relay.c), in its order */
 export interface NativeCounts {
