@@ -463,27 +463,6 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static double *counter_array(napi_env env, napi_value v);
-static void take_counters(fr_socket *s, double *into);
-
-/* close(id, Float64Array): stop polling and close the dup (dgram's socket is the caller's to
- * close); the socket's last counts are added to the array, as counters() does. */
-static napi_value js_close(napi_env env, napi_callback_info info) {
-  relay_state *st = state_of(env);
-  size_t argc = 2;
-  napi_value argv[2];
-  uint32_t id;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  double *into = argc < 2 ? NULL : counter_array(env, argv[1]);
-  if (argc < 2 || get_u32(env, argv[0], &id) || !into) THROW(env, "close(id, Float64Array(6))");
-  fr_socket *s = socket_of(st, id);
-  if (s) {
-    take_counters(s, into);
-    close_socket(st, s, 0);
-  }
-  return NULL;
-}
-
 /* route(relay, listener, clientIp, clientPort): the relay socket's allocation belongs to that client on that listener. */
 static napi_value js_route(napi_env env, napi_callback_info info) {
   relay_state *st = state_of(env);
@@ -576,18 +555,39 @@ static void take_counters(fr_socket *s, double *into) {
   }
 }
 
-/* counters(id, Float64Array): adds what the socket's datagrams caused since the last call, and
- * resets: [toPeerBytes, toPeerPackets, toClientBytes, toClientPackets, sendDrops, toJavaScript] */
-static napi_value js_counters(napi_env env, napi_callback_info info) {
-  relay_state *st = state_of(env);
+/* The socket (NULL when closed already) and the counts array of an (id, Float64Array) call; -1 after throwing `usage`. */
+static int socket_and_counts(napi_env env, napi_callback_info info, const char *usage, fr_socket **s, double **into) {
   size_t argc = 2;
   napi_value argv[2];
   uint32_t id;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  double *into = argc < 2 ? NULL : counter_array(env, argv[1]);
-  if (argc < 2 || get_u32(env, argv[0], &id) || !into) THROW(env, "counters(id, Float64Array(6))");
-  fr_socket *s = socket_of(st, id);
-  if (s) take_counters(s, into);
+  *into = argc < 2 ? NULL : counter_array(env, argv[1]);
+  if (argc < 2 || get_u32(env, argv[0], &id) || !*into) {
+    napi_throw_error(env, NULL, usage);
+    return -1;
+  }
+  *s = socket_of(state_of(env), id);
+  return 0;
+}
+
+/* counters(id, Float64Array): adds what the socket's datagrams caused since the last call, and
+ * resets: [toPeerBytes, toPeerPackets, toClientBytes, toClientPackets, sendDrops, toJavaScript] */
+static napi_value js_counters(napi_env env, napi_callback_info info) {
+  fr_socket *s;
+  double *into;
+  if (socket_and_counts(env, info, "counters(id, Float64Array(6))", &s, &into) == 0 && s) take_counters(s, into);
+  return NULL;
+}
+
+/* close(id, Float64Array): stop polling and close the dup (dgram's socket is the caller's to
+ * close); the socket's last counts are added to the array, as counters() does. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  fr_socket *s;
+  double *into;
+  if (socket_and_counts(env, info, "close(id, Float64Array(6))", &s, &into) == 0 && s) {
+    take_counters(s, into);
+    close_socket(s->state, s, 0);
+  }
   return NULL;
 }
 
