@@ -229,6 +229,8 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     const ipv6 = Buffer.alloc(16);
     ipv6[15] = 1;
     expect(s.native.channels(s.R, [[0x4001, ipv6, portOf(s.P), expires]])).toBe(0);
+    // an expiry that is not a finite number would never expire: not held
+    expect(s.native.channels(s.R, [[0x4001, IP, portOf(s.P), Number.NaN], [0x4002, IP, portOf(s.P), Number.POSITIVE_INFINITY]])).toBe(0);
     expect(s.native.channels(s.R, [[0x3fff, IP, portOf(s.P), expires], [0x8000, IP, portOf(s.P), expires], [0x4001, IP, 0, expires]])).toBe(0);
     expect(s.native.channels(s.R, [[0x4001, ipv6, portOf(s.P), expires], [0x4002, IP, portOf(s.P), expires], [0x3fff, IP, portOf(s.P), expires]])).toBe(1);
     // the set was replaced: 0x4001 is no longer held, 0x4002 is
@@ -258,6 +260,20 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     s.C.send(channelData(0x4001, Buffer.from('via R2')), portOf(s.L), '127.0.0.1');
     await s.atP.count(1, 'ChannelData at the peer via R2');
     expect(s.atP.got).toEqual([[Buffer.from('via R2'), { address: '127.0.0.1', port: portOf(R2) }]]);
+  });
+
+  it("drops a closed listener's routes: a socket opened after it under the same id relays nothing for them", async () => {
+    const s = await setup();
+    s.io.stopReceiving(s.L);
+    // the next socket read natively takes the listener's id (the lowest free one)
+    const L2 = await bound();
+    const toJsL2 = new Inbox();
+    s.io.receive(L2, toJsL2.push, false);
+    const data = channelData(0x4001, Buffer.from('to the new listener'));
+    s.C.send(data, portOf(L2), '127.0.0.1');
+    await toJsL2.count(1, 'ChannelData in the new listener\'s JavaScript');
+    expect(toJsL2.datagrams).toEqual([data]);
+    await marker(s.C, s.P, s.atP, 1, 'nothing relayed to the peer');
   });
 
   it('frees the port on stop and close, ignores a socket it does not read, and keeps a stopped socket\'s last counts', async () => {
@@ -371,6 +387,7 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     expect(jsL).toBeGreaterThan(20);
     const counts = s.native.takeCounts();
     expect(counts.toPeerPackets).toBe(expectAtP.length + 1);
+    expect(counts.toClientPackets).toBe(expectAtC.length + 1);
     expect(counts.toJavaScript).toBe(jsL + jsR);
     expect(counts.sendDrops).toBe(0);
   });

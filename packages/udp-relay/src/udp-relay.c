@@ -15,6 +15,9 @@
  * any read of its fields, and the work per wake-up is bounded (MAX_ROUNDS batches of BATCH).
  */
 #define _GNU_SOURCE
+#ifndef __linux__
+#error "udp-relay is written and tested for Linux (recvmmsg, getrandom): apps/turn relays in JavaScript elsewhere"
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -286,12 +289,20 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   relay_state *st = s->state;
   if (s->closing) return;
   if (status < 0) {
-    /* libuv stopped the handle on a socket error: clear the error and go on reading (else no one would) */
+    /* libuv stopped the handle on a socket error (EPOLLERR): clear it and the error queue (bounded),
+     * poll again and read what is there, else no one would read this socket again */
     int error = 0;
     socklen_t size = sizeof error;
     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+    unsigned char scratch[256];
+    struct iovec iov = {scratch, sizeof scratch};
+    struct msghdr m = {0};
+    for (int i = 0; i < BATCH; i++) {
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      if (recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    }
     uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    return;
   }
   napi_env env = st->env;
   napi_handle_scope outer;
@@ -403,7 +414,8 @@ static int to_sockaddr(napi_env env, napi_value ip, uint32_t port, int family, s
     *len = sizeof *a;
     return 0;
   }
-  if (family == 6 && n == 16) {
+  /* a link-local address needs its interface, which JavaScript keeps in the address text: left to JavaScript */
+  if (family == 6 && n == 16 && !IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)data)) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
     a->sin6_family = AF_INET6;
     a->sin6_port = htons((uint16_t)port);
