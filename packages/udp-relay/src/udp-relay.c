@@ -166,6 +166,13 @@ static void unroute(relay_state *st, fr_socket *s) {
   st->routed_count--;
 }
 
+/* Puts a relay socket at the head of its bucket (its hash is set). */
+static void link_client(fr_socket **buckets, uint32_t count, fr_socket *s) {
+  fr_socket **head = &buckets[s->hash & (count - 1)];
+  s->next = *head;
+  *head = s;
+}
+
 static int grow_buckets(relay_state *st) {
   uint32_t count = st->bucket_count ? st->bucket_count * 2 : MIN_BUCKETS;
   fr_socket **buckets = calloc(count, sizeof *buckets);
@@ -174,9 +181,7 @@ static int grow_buckets(relay_state *st) {
     fr_socket *s = st->buckets[i];
     while (s) {
       fr_socket *next = s->next;
-      fr_socket **head = &buckets[s->hash & (count - 1)];
-      s->next = *head;
-      *head = s;
+      link_client(buckets, count, s);
       s = next;
     }
   }
@@ -309,15 +314,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_callback_scope scope = NULL;
   int scoped = 0;
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
-    for (int i = 0; i < BATCH; i++) {
-      st->iov[i].iov_base = st->rx + (size_t)i * DATAGRAM_BYTES;
-      st->iov[i].iov_len = DATAGRAM_BYTES;
-      memset(&st->msgs[i].msg_hdr, 0, sizeof st->msgs[i].msg_hdr);
-      st->msgs[i].msg_hdr.msg_name = &st->from[i];
-      st->msgs[i].msg_hdr.msg_namelen = sizeof st->from[i];
-      st->msgs[i].msg_hdr.msg_iov = &st->iov[i];
-      st->msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    /* the rest of each header is set once (NAPI_MODULE_INIT); recvmmsg overwrites the address length */
+    for (int i = 0; i < BATCH; i++) st->msgs[i].msg_hdr.msg_namelen = sizeof st->from[i];
     int n = recvmmsg(s->fd, st->msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
     double now = now_ms();
@@ -391,13 +389,19 @@ static relay_state *state_of(napi_env env) {
   return st;
 }
 
+/* The call's first n arguments into argv: -1 when fewer were passed. */
+static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= n ? 0 : -1;
+}
+
 static int get_u32(napi_env env, napi_value v, uint32_t *out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return -1;
   return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
 }
 
-/* An IP (Buffer of 4 or 16 bytes) and a port as a sockaddr of `family` (4 or 6): -1 when the IP's family differs. */
+/* An IP (Buffer of 4 or 16 bytes) and a port as a sockaddr of `family` (AF_INET or AF_INET6): -1 when the IP's family differs. */
 static int to_sockaddr(napi_env env, napi_value ip, uint32_t port, int family, struct sockaddr_storage *out, socklen_t *len) {
   bool is_buffer = false;
   void *data;
@@ -406,7 +410,7 @@ static int to_sockaddr(napi_env env, napi_value ip, uint32_t port, int family, s
   if (napi_is_buffer(env, ip, &is_buffer) != napi_ok || !is_buffer) return -1;
   if (napi_get_buffer_info(env, ip, &data, &n) != napi_ok) return -1;
   memset(out, 0, sizeof *out);
-  if (family == 4 && n == 4) {
+  if (family == AF_INET && n == 4) {
     struct sockaddr_in *a = (struct sockaddr_in *)out;
     a->sin_family = AF_INET;
     a->sin_port = htons((uint16_t)port);
@@ -415,7 +419,7 @@ static int to_sockaddr(napi_env env, napi_value ip, uint32_t port, int family, s
     return 0;
   }
   /* a link-local address needs its interface, which JavaScript keeps in the address text: left to JavaScript */
-  if (family == 6 && n == 16 && !IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)data)) {
+  if (family == AF_INET6 && n == 16 && !IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)data)) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
     a->sin6_family = AF_INET6;
     a->sin6_port = htons((uint16_t)port);
@@ -430,13 +434,11 @@ static int to_sockaddr(napi_env env, napi_value ip, uint32_t port, int family, s
  * true for a relay socket, false for a listening socket); the caller stops dgram's reading. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   relay_state *st = state_of(env);
-  size_t argc = 4;
   napi_value argv[4];
   uint32_t fd, family;
   bool is_relay;
   napi_valuetype t;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4 || get_u32(env, argv[0], &fd) || get_u32(env, argv[1], &family) || (family != 4 && family != 6) ||
+  if (get_args(env, info, 4, argv) || get_u32(env, argv[0], &fd) || get_u32(env, argv[1], &family) || (family != 4 && family != 6) ||
       napi_get_value_bool(env, argv[2], &is_relay) != napi_ok)
     THROW(env, "open(fd, family, relay, callback)");
   if (napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function) THROW(env, "open: callback must be a function");
@@ -478,17 +480,15 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 /* route(relay, listener, clientIp, clientPort): the relay socket's allocation belongs to that client on that listener. */
 static napi_value js_route(napi_env env, napi_callback_info info) {
   relay_state *st = state_of(env);
-  size_t argc = 4;
   napi_value argv[4], out;
   uint32_t relay_id, listener_id, port;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4 || get_u32(env, argv[0], &relay_id) || get_u32(env, argv[1], &listener_id) || get_u32(env, argv[3], &port)) THROW(env, "route(relay, listener, ip, port)");
+  if (get_args(env, info, 4, argv) || get_u32(env, argv[0], &relay_id) || get_u32(env, argv[1], &listener_id) || get_u32(env, argv[3], &port)) THROW(env, "route(relay, listener, ip, port)");
   fr_socket *relay = socket_of(st, relay_id), *listener = socket_of(st, listener_id);
   bool ok = false;
   struct sockaddr_storage client;
   socklen_t client_len;
   if (relay && listener && relay->is_relay && !listener->is_relay &&
-      to_sockaddr(env, argv[2], port, listener->family == AF_INET ? 4 : 6, &client, &client_len) == 0) {
+      to_sockaddr(env, argv[2], port, listener->family, &client, &client_len) == 0) {
     fr_socket *holder = client_lookup(st, listener_id, &client);
     /* one allocation per client address on a listener (the 5-tuple): another one's route stays */
     if (holder && holder != relay) goto done;
@@ -498,9 +498,7 @@ static napi_value js_route(napi_env env, napi_callback_info info) {
       relay->client = client;
       relay->client_len = client_len;
       relay->hash = client_hash(st, listener_id, &client);
-      fr_socket **head = &st->buckets[relay->hash & (st->bucket_count - 1)];
-      relay->next = *head;
-      *head = relay;
+      link_client(st->buckets, st->bucket_count, relay);
       relay->routed = 1;
       st->routed_count++;
       ok = true;
@@ -515,12 +513,10 @@ done:
  * [number, peerIp (Buffer), peerPort, expiresMs]; entries of the other family, and past CHANNELS, are left to JavaScript. */
 static napi_value js_channels(napi_env env, napi_callback_info info) {
   relay_state *st = state_of(env);
-  size_t argc = 2;
   napi_value argv[2], out;
   uint32_t relay_id, length = 0;
   bool is_array = false;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || get_u32(env, argv[0], &relay_id) || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) THROW(env, "channels(relay, list)");
+  if (get_args(env, info, 2, argv) || get_u32(env, argv[0], &relay_id) || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) THROW(env, "channels(relay, list)");
   napi_get_array_length(env, argv[1], &length);
   fr_socket *relay = socket_of(st, relay_id);
   uint32_t held = 0;
@@ -538,7 +534,7 @@ static napi_value js_channels(napi_env env, napi_callback_info info) {
           napi_get_value_double(env, expires_v, &expires) != napi_ok || !isfinite(expires))
         continue;
       channel_t *c = &relay->channels[relay->channel_count];
-      if (to_sockaddr(env, ip_v, port, relay->family == AF_INET ? 4 : 6, &c->peer, &c->peer_len) != 0) continue;
+      if (to_sockaddr(env, ip_v, port, relay->family, &c->peer, &c->peer_len) != 0) continue;
       c->number = (uint16_t)number;
       c->expires = expires;
       relay->channel_count++;
@@ -569,12 +565,9 @@ static void take_counters(fr_socket *s, double *into) {
 
 /* The socket (NULL when closed already) and the counts array of an (id, Float64Array) call; -1 after throwing `usage`. */
 static int socket_and_counts(napi_env env, napi_callback_info info, const char *usage, fr_socket **s, double **into) {
-  size_t argc = 2;
   napi_value argv[2];
   uint32_t id;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  *into = argc < 2 ? NULL : counter_array(env, argv[1]);
-  if (argc < 2 || get_u32(env, argv[0], &id) || !*into) {
+  if (get_args(env, info, 2, argv) || get_u32(env, argv[0], &id) || !(*into = counter_array(env, argv[1]))) {
     napi_throw_error(env, NULL, usage);
     return -1;
   }
@@ -630,6 +623,14 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     return NULL;
   }
   if (getrandom(&st->seed, sizeof st->seed, 0) != sizeof st->seed) st->seed = (uint32_t)now_ms();
+  /* recvmmsg's headers: slot i reads into the i-th 64 KB of rx and its sender into from[i] */
+  for (int i = 0; i < BATCH; i++) {
+    st->iov[i].iov_base = st->rx + (size_t)i * DATAGRAM_BYTES;
+    st->iov[i].iov_len = DATAGRAM_BYTES;
+    st->msgs[i].msg_hdr.msg_name = &st->from[i];
+    st->msgs[i].msg_hdr.msg_iov = &st->iov[i];
+    st->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   napi_value resource, name;
   napi_create_object(env, &resource);
   napi_create_reference(env, resource, 1, &st->resource);
