@@ -18,7 +18,7 @@ export interface NativeCounts {
   toPeerPackets: number;
   toClientBytes: number;
   toClientPackets: number;
-  /** sends the kernel refused (a full socket buffer): the datagram is dropped, as UDP may */
+  /** sends the kernel refused (a full socket buffer, or another send error): the datagram is dropped, as UDP may */
   sendDrops: number;
   /** datagrams handed back to JavaScript */
   toJavaScript: number;

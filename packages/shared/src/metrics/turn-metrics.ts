@@ -31,7 +31,7 @@ export function createTurnMetrics(registry: Registry = new Registry()) {
       labelNames: ['direction'] as const,
       registers: r,
     }),
-    /** the native path drops a datagram the kernel would not take at once (a full socket buffer) */
+    /** the native path drops a datagram the kernel would not take at once (a full socket buffer, or another send error) */
     sendDrops: new Counter({ name: 'turn_relay_send_drops_total', help: 'Datagrams the native ChannelData path could not send (dropped)', registers: r }),
     /** so operators and tests see the native path at work */
     nativePackets: new Counter({ name: 'turn_relayed_native_packets_total', help: 'Datagrams relayed by the native ChannelData path (also in turn_relayed_packets_total)', registers: r }),
