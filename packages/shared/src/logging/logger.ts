@@ -3,6 +3,7 @@
  * and URL query parameters that may hold secrets are rewritten before they are logged.
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { stdoutDestination } from './stdout-destination.js';
 
 const SECRET_NAMES = new Set(['token', 'access_token', 'auth', 'password', 'secret', 'credential']);
 // One query parameter; stops at whitespace too, so a URL inside a log message keeps the words after it.
@@ -92,7 +93,7 @@ export function loggerOptions(level: string, name?: string): LoggerOptions {
 
 export function createLogger(opts: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   const options = loggerOptions(opts.level ?? 'info', opts.name);
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  return pino(options, opts.destination ?? stdoutDestination());
 }
 
 export type { Logger };

@@ -1,4 +1,5 @@
 /** The server's metrics, defined once and registered per registry (a test checks the docs name only these and turn-metrics.ts). */
+import { droppedLogLines } from '../logging/stdout-destination.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createServerMetrics(registry: Registry = new Registry()) {
@@ -98,6 +99,16 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       help: 'Updates or joins refused by a quota, by quota (room_bytes, new_rooms)',
       labelNames: ['quota'] as const,
       registers: r,
+    }),
+    /** log lines dropped because stdout did not take them (logging/stdout-destination.ts) */
+    logLinesDropped: new Counter({
+      name: 'sync_log_lines_dropped_total',
+      help: 'Log lines dropped because stdout was not being read (more than LOG_HOLD_BYTES held)',
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(droppedLogLines());
+      },
     }),
     quarantinedUpdates: new Counter({
       name: 'sync_relay_quarantined_updates_total',
