@@ -1,11 +1,12 @@
 /**
  * A process whose stdout is not read (a stalled log collector, a full pipe) keeps serving and
  * still stops on SIGTERM: log lines it cannot write are held up to LOG_HOLD_BYTES and then
- * dropped and counted, never waited for (packages/shared/src/logging/stdout-destination.ts).
+ * dropped and counted, never waited for; and one whose stdout reader is gone (EPIPE) exits on
+ * SIGTERM too (packages/shared/src/logging/stdout-destination.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_HOLD_BYTES } from '../packages/shared/src/logging/stdout-destination.js';
-import { baseEnv, exitWithin, listeningPort, runEntry, type RunningProcess } from './helpers/process.js';
+import { baseEnv, exitWithin, freeUdpPort, listeningPort, runEntry, type RunningProcess } from './helpers/process.js';
 import { withTimeout } from './helpers/timeout.js';
 
 let proc: RunningProcess | undefined;
@@ -28,7 +29,7 @@ describe('a server whose stdout nobody reads', () => {
     const base = `http://127.0.0.1:${port}`;
     proc.child.stdout?.pause(); // from here the pipe fills: the reader has stalled
 
-    // Each 404 logs its long URL (at info) a few times: about 2.5x LOG_HOLD_BYTES in all.
+    // Each 404 logs its long URL twice at info (incoming request, route not found): about 1.7x LOG_HOLD_BYTES in all.
     const path = `/not-here-${'x'.repeat(4000)}`;
     const requests = Math.ceil((2.5 * LOG_HOLD_BYTES) / (3 * path.length));
     for (let i = 0; i < requests; i += 25) {
@@ -52,5 +53,15 @@ describe('a server whose stdout nobody reads', () => {
     const text = proc.stdout();
     expect(text.endsWith('\n')).toBe(true);
     for (const line of text.split('\n').filter(Boolean)) expect(() => JSON.parse(line) as unknown).not.toThrow();
+  });
+
+  it('a TURN process whose stdout reader is gone exits on SIGTERM', async () => {
+    const env = { TURN_SECRET: 'log-stall-turn-secret', TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_METRICS_HOST: '127.0.0.1' };
+    proc = runEntry('apps/turn/src/main.ts', baseEnv({ ...env, TURN_PORT: String(await freeUdpPort()), TURN_METRICS_PORT: '0', LOG_LEVEL: 'info' }));
+    await proc.waitForLine((l) => typeof l['listen'] === 'string');
+    proc.child.stdout?.destroy(); // the reader is gone (`| head -1`): every later write fails with EPIPE
+    proc.child.kill('SIGTERM'); // its shutdown lines are refused; the exit must not wait for them
+    const exit = await exitWithin(proc, 15_000);
+    expect(exit.code).toBe(0);
   });
 });

@@ -1,68 +1,107 @@
 /**
- * Where both processes' log lines go: stdout, as pino's default destination writes it (sonic-boom,
- * asynchronously, off the event loop), with two bounds pino's default lacks. When stdout stops
- * taking lines (a stalled log collector, a full pipe) pino's default holds every later line in
- * memory, without limit: a client that makes the server log (404s with long URLs) grows it at
- * will. And at exit it flushes by retrying the refused write every 100 ms forever, so a process
- * whose stdout has no reader never exits after SIGTERM. Here at most LOG_HOLD_BYTES are held
- * (written in order once stdout takes them again); later lines are dropped and counted
- * (sync_log_lines_dropped_total, turn_log_lines_dropped_total); the exit flush tries once.
- * test/log-stall.test.ts shows both.
+ * Where both processes' log lines go: stdout, one write(2) per line while stdout takes them, and
+ * never a wait for a reader. pino's default destination (sonic-boom) holds every line stdout
+ * refuses in memory, without limit, so a client that makes the server log (404s with long URLs)
+ * grows it at will while the log reader stalls; and its exit flush retries a refused write every
+ * 100 ms forever (EPIPE included: `node turn.mjs | head -1` never exited after SIGTERM). Here at
+ * most LOG_HOLD_BYTES are held, written in order once stdout takes them again (retried every
+ * RETRY_MS, and never torn: what a short write leaves goes first); later lines are dropped and
+ * counted (sync_log_lines_dropped_total, turn_log_lines_dropped_total); the exit flush tries
+ * once. test/log-stall.test.ts shows both processes' cases.
  */
+import { writeSync, writevSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
-import sonicBoom, { type SonicBoom as SonicBoomClass } from 'sonic-boom';
-
-// CommonJS (`module.exports = SonicBoom`) whose types describe an ES module.
-const SonicBoom = sonicBoom as unknown as typeof SonicBoomClass;
 
 /** bytes of log lines held while stdout does not take them; later lines are dropped */
 export const LOG_HOLD_BYTES = 4 * 1024 * 1024;
+/** how soon held lines are tried again */
+const RETRY_MS = 100;
+/** at most this many held buffers per write (IOV_MAX is 1024 on Linux) */
+const MAX_IOV = 256;
 
-interface StdoutLog {
-  stream: DestinationStream;
-  dropped: number;
+/** Log lines to fd 1; see the module comment. */
+export class StdoutLines implements DestinationStream {
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private retry: NodeJS.Timeout | null = null;
+  /** lines dropped because LOG_HOLD_BYTES were held */
+  dropped = 0;
+
+  constructor(
+    private readonly fd = 1,
+    private readonly holdBytes = LOG_HOLD_BYTES,
+  ) {}
+
+  write(line: string): void {
+    const bytes = Buffer.from(line, 'utf8');
+    if (this.heldBytes > 0) return this.hold(bytes);
+    let written = 0;
+    try {
+      written = writeSync(this.fd, bytes);
+    } catch {
+      // EAGAIN (the reader is behind), EPIPE (it is gone), ENOSPC...: held and tried again
+    }
+    if (written < bytes.length) this.hold(written === 0 ? bytes : bytes.subarray(written));
+  }
+
+  /** Writes what is held, as far as stdout takes it now; never waits (pino's fatal, and the exit). */
+  flushSync(): void {
+    while (this.held.length > 0) {
+      const batch = this.held.length <= MAX_IOV ? this.held : this.held.slice(0, MAX_IOV);
+      let written: number;
+      try {
+        written = writevSync(this.fd, batch);
+      } catch {
+        return;
+      }
+      this.heldBytes -= written;
+      let i = 0;
+      while (i < batch.length && written >= (batch[i] as Buffer).length) written -= (batch[i++] as Buffer).length;
+      if (i < batch.length && written > 0) batch[i] = (batch[i] as Buffer).subarray(written);
+      this.held.splice(0, i);
+      if (i < batch.length) return; // a short write: stdout is full again
+    }
+  }
+
+  /** Forgets what is held and stops retrying (tests: before the descriptor is closed). */
+  dispose(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  private hold(bytes: Buffer): void {
+    if (this.heldBytes + bytes.length > this.holdBytes) {
+      this.dropped++;
+    } else {
+      this.held.push(bytes);
+      this.heldBytes += bytes.length;
+    }
+    this.retry ??= setTimeout(this.retryHeld, RETRY_MS).unref();
+  }
+
+  private readonly retryHeld = (): void => {
+    this.retry = null;
+    this.flushSync();
+    if (this.heldBytes > 0) this.retry = setTimeout(this.retryHeld, RETRY_MS).unref();
+  };
 }
 
-let shared: StdoutLog | null = null;
+let shared: StdoutLines | null = null;
 
 /** The process's one stdout destination (every logger of a process shares it, and its count). */
 export function stdoutDestination(): DestinationStream {
-  return stdoutLog().stream;
+  if (shared) return shared;
+  // A pipe is blocking until node opens process.stdout on it (libuv then sets O_NONBLOCK): a
+  // write to a full blocking pipe would wait in the kernel, where nothing here could help.
+  void process.stdout;
+  const lines = new StdoutLines();
+  process.once('exit', () => lines.flushSync());
+  return (shared = lines);
 }
 
 /** Log lines dropped so far because stdout was not taking them. */
 export function droppedLogLines(): number {
   return shared?.dropped ?? 0;
-}
-
-function stdoutLog(): StdoutLog {
-  if (shared) return shared;
-  // A pipe is blocking until node opens process.stdout on it (libuv then sets O_NONBLOCK): a
-  // blocking write to a full pipe would wait in the kernel, the exit flush with it.
-  void process.stdout;
-  let exiting = false;
-  // SonicBoom itself, not pino.destination(): that one also registers pino's exit flush, which
-  // retries forever, ahead of ours.
-  const dest = new SonicBoom({
-    fd: 1,
-    sync: false,
-    maxLength: LOG_HOLD_BYTES,
-    // while running, a refused write is tried again on a timer (the event loop goes on); at exit, once
-    retryEAGAIN: () => !exiting,
-  });
-  const log: StdoutLog = { stream: dest, dropped: 0 };
-  dest.on('drop', () => {
-    log.dropped++;
-  });
-  // EPIPE (the reader is gone) and the like: what was refused stays held, within the bound.
-  dest.on('error', () => undefined);
-  process.once('exit', () => {
-    exiting = true;
-    try {
-      dest.flushSync();
-    } catch {
-      // stdout still refuses: the held lines are lost with the process
-    }
-  });
-  return (shared = log);
 }

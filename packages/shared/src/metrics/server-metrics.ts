@@ -103,7 +103,7 @@ export function createServerMetrics(registry: Registry = new Registry()) {
     /** log lines dropped because stdout did not take them (logging/stdout-destination.ts) */
     logLinesDropped: new Counter({
       name: 'sync_log_lines_dropped_total',
-      help: 'Log lines dropped because stdout was not being read (more than LOG_HOLD_BYTES held)',
+      help: 'Log lines dropped because stdout was not taking them (4 MiB already held)',
       registers: r,
       collect() {
         this.reset();
