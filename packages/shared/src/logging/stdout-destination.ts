@@ -5,8 +5,8 @@
  * grows it at will while the log reader stalls; and its exit flush retries a refused write every
  * 100 ms forever (EPIPE included: `node turn.mjs | head -1` never exited after SIGTERM). Here at
  * most LOG_HOLD_BYTES are held, written in order once stdout takes them again (retried every
- * RETRY_MS, and never torn: what a short write leaves goes first); later lines are dropped and
- * counted (sync_log_lines_dropped_total, turn_log_lines_dropped_total); the exit flush tries
+ * RETRY_MS, and never torn: what a short write leaves goes first and is always held); a line
+ * that does not fit in what is held is dropped and counted (sync_log_lines_dropped_total, turn_log_lines_dropped_total); the exit flush tries
  * once. test/log-stall.test.ts shows both processes' cases.
  */
 import { writeSync, writevSync } from 'node:fs';
@@ -21,7 +21,7 @@ const MAX_IOV = 256;
 
 /** Log lines to fd 1; see the module comment. */
 export class StdoutLines implements DestinationStream {
-  private held: Buffer[] = [];
+  private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private retry: NodeJS.Timeout | null = null;
   /** lines dropped because LOG_HOLD_BYTES were held */
@@ -34,32 +34,34 @@ export class StdoutLines implements DestinationStream {
 
   write(line: string): void {
     const bytes = Buffer.from(line, 'utf8');
-    if (this.heldBytes > 0) return this.hold(bytes);
+    if (this.heldBytes > 0) return this.hold(bytes, false);
     let written = 0;
     try {
       written = writeSync(this.fd, bytes);
     } catch {
       // EAGAIN (the reader is behind), EPIPE (it is gone), ENOSPC...: held and tried again
     }
-    if (written < bytes.length) this.hold(written === 0 ? bytes : bytes.subarray(written));
+    // A line partly written is held whatever the bound: dropping its rest would tear it.
+    if (written < bytes.length) this.hold(written === 0 ? bytes : bytes.subarray(written), written > 0);
   }
 
   /** Writes what is held, as far as stdout takes it now; never waits (pino's fatal, and the exit). */
   flushSync(): void {
-    while (this.held.length > 0) {
-      const batch = this.held.length <= MAX_IOV ? this.held : this.held.slice(0, MAX_IOV);
+    const held = this.held;
+    while (held.length > 0) {
+      const count = Math.min(held.length, MAX_IOV);
       let written: number;
       try {
-        written = writevSync(this.fd, batch);
+        written = writevSync(this.fd, count === held.length ? held : held.slice(0, count));
       } catch {
         return;
       }
       this.heldBytes -= written;
       let i = 0;
-      while (i < batch.length && written >= (batch[i] as Buffer).length) written -= (batch[i++] as Buffer).length;
-      if (i < batch.length && written > 0) batch[i] = (batch[i] as Buffer).subarray(written);
-      this.held.splice(0, i);
-      if (i < batch.length) return; // a short write: stdout is full again
+      while (i < count && written >= (held[i] as Buffer).length) written -= (held[i++] as Buffer).length;
+      if (i < count && written > 0) held[i] = (held[i] as Buffer).subarray(written); // the rest of a line goes first
+      held.splice(0, i);
+      if (i < count) return; // a short write: stdout is full again
     }
   }
 
@@ -67,16 +69,20 @@ export class StdoutLines implements DestinationStream {
   dispose(): void {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
-    this.held = [];
+    this.held.length = 0;
     this.heldBytes = 0;
   }
 
-  private hold(bytes: Buffer): void {
-    if (this.heldBytes + bytes.length > this.holdBytes) {
+  private hold(bytes: Buffer, always: boolean): void {
+    if (!always && this.heldBytes + bytes.length > this.holdBytes) {
       this.dropped++;
     } else {
-      this.held.push(bytes);
-      this.heldBytes += bytes.length;
+      // A copy of its own: a short line's Buffer is a slice of node's shared 8 KiB pool, which
+      // it would keep alive while held.
+      const own = Buffer.allocUnsafeSlow(bytes.length);
+      bytes.copy(own);
+      this.held.push(own);
+      this.heldBytes += own.length;
     }
     this.retry ??= setTimeout(this.retryHeld, RETRY_MS).unref();
   }

@@ -48,6 +48,20 @@ function drain(fd: number): string {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Each number larger than the one before: in order, none twice. */
+function expectIncreasing(got: number[]): void {
+  for (let i = 1; i < got.length; i++) expect(got[i]).toBeGreaterThan(got[i - 1] as number);
+}
+
+/** The numbers of the lines in `text`; every line must be whole JSON. */
+function numbers(text: string): number[] {
+  expect(text.endsWith('\n')).toBe(true);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { n: number }).n);
+}
+
 const line = (i: number, size: number): string => `{"n":${i},"pad":"${'x'.repeat(size)}"}\n`;
 
 /** Reads until `done` says the text is complete, or fails after 10 s (the retry runs every 100 ms). */
@@ -80,15 +94,45 @@ describe('StdoutLines', () => {
     sent.push(640);
     const kept = sent.length - out.dropped;
     text += await readUntil(reader, (t) => (text + t).split('\n').length - 1 >= kept);
-    const got = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { n: number }).n);
+    const got = numbers(text);
     expect(got).toHaveLength(kept);
-    expect(got).toEqual([...got].sort((a, b) => a - b)); // in order, none twice
+    expectIncreasing(got); // in order, none twice
     expect(got.at(-1)).toBe(640);
     expect(got.slice(0, 10)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // the first lines went straight out
-    expect(text.endsWith('\n')).toBe(true); // nothing torn
     // Once drained, a line goes straight out again.
     out.write(line(1000, 10));
     expect(drain(reader)).toBe(line(1000, 10));
+  });
+
+  it('keeps hundreds of held lines whole and in order while the reader drains them in rounds', async () => {
+    const { reader, writer } = fifo();
+    const out = new StdoutLines(writer, 1 << 20);
+    outs.push(out);
+    // 700 lines of about 1 KB: 64 KB go to the pipe, over 600 are held (more than one writev's 256).
+    for (let i = 0; i < 700; i++) out.write(line(i, 1000));
+    expect(out.dropped).toBe(0);
+    let text = '';
+    for (let round = 0; round < 40 && numbersIn(text) < 700; round++) {
+      text += drain(reader); // the pipe is emptied, then refilled by a flush that stops short
+      out.flushSync();
+    }
+    text += await readUntil(reader, (t) => numbersIn(text + t) >= 700);
+    const got = numbers(text);
+    expect(got).toHaveLength(700);
+    expectIncreasing(got);
+    out.write(line(700, 10)); // all written: straight out again
+    expect(drain(reader)).toBe(line(700, 10));
+  });
+
+  it('holds the rest of a line the pipe took only part of, even past the bound: a line is never torn', async () => {
+    const { reader, writer } = fifo();
+    const out = new StdoutLines(writer, 1000);
+    outs.push(out);
+    out.write(line(0, 100_000)); // the pipe takes 64 KB of it; the rest is far over the 1,000-byte bound
+    out.write(line(1, 10)); // fits in nothing more: dropped
+    expect(out.dropped).toBe(1);
+    const text = await readUntil(reader, (t) => numbersIn(t) >= 1);
+    expect(numbers(text)).toEqual([0]);
   });
 
   it('never waits in a flush: a full pipe, then a pipe without a reader (EPIPE)', () => {
@@ -100,9 +144,25 @@ describe('StdoutLines', () => {
     out.flushSync(); // the pipe is still full: returns at once
     closeSync(reader);
     fds.splice(fds.indexOf(reader), 1);
-    out.write(line(200, 10)); // EPIPE: held, no throw
-    out.flushSync();
+    out.write(line(200, 10)); // held behind the others
+    out.flushSync(); // EPIPE: returns
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(out.dropped).toBe(0);
   });
+
+  it('holds a line that meets EPIPE with nothing held before it, without throwing', () => {
+    const { reader, writer } = fifo();
+    const out = new StdoutLines(writer, 1 << 20);
+    outs.push(out);
+    closeSync(reader);
+    fds.splice(fds.indexOf(reader), 1);
+    expect(() => out.write(line(0, 10))).not.toThrow(); // writeSync meets EPIPE
+    expect(() => out.flushSync()).not.toThrow();
+    expect(out.dropped).toBe(0);
+  });
 });
+
+/** How many whole lines `text` holds. */
+function numbersIn(text: string): number {
+  return text.split('\n').length - 1;
+}
