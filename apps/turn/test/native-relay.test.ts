@@ -243,6 +243,31 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     expect(s.atP.datagrams[1]).toEqual(Buffer.from('new'));
   });
 
+  it('reads a channel list whose getters call channels() or stop the relay: the call holds its own set (at most 8), none once stopped', async () => {
+    const s = await setup();
+    const expires = Date.now() + 60_000;
+    const eight = Array.from({ length: 8 }, (_, i): NativeChannel => [0x4001 + i, IP, portOf(s.P), expires]);
+    // JavaScript run while the list is read (a getter) replaces the set with 8 channels: the outer call's one entry replaces those
+    const replacing = { get 0() { s.native.channels(s.R, eight); return 0x4009; }, 1: IP, 2: portOf(s.P), 3: expires } as unknown as NativeChannel;
+    expect(s.native.channels(s.R, [replacing])).toBe(1);
+    s.C.send(channelData(0x4009, Buffer.from('outer')), portOf(s.L), '127.0.0.1');
+    await s.atP.count(1, 'channel 0x4009 at the peer');
+    expect(s.atP.datagrams).toEqual([Buffer.from('outer')]);
+    const inner = channelData(0x4001, Buffer.from('inner'));
+    s.C.send(inner, portOf(s.L), '127.0.0.1');
+    await s.toJsL.count(1, 'channel 0x4001 in JavaScript');
+    expect(s.toJsL.datagrams).toEqual([inner]);
+    // a getter that throws ends the reading at once, however long the list says it is
+    const huge: NativeChannel[] = [{ get 0() { throw new Error('entry getter'); } } as unknown as NativeChannel];
+    huge.length = 2 ** 32 - 1;
+    const started = Date.now();
+    expect(() => s.native.channels(s.R, huge)).toThrow('entry getter');
+    expect(Date.now() - started).toBeLessThan(1000);
+    // a getter that stops the relay: nothing is held for it
+    const stopping = { get 0() { s.native.stop(s.R); return 0x4001; }, 1: IP, 2: portOf(s.P), 3: expires } as unknown as NativeChannel;
+    expect(s.native.channels(s.R, [stopping])).toBe(0);
+  });
+
   it('routes a client on a listening socket to one relay socket only, until that one stops', async () => {
     const s = await setup();
     const R2 = await bound();

@@ -510,7 +510,10 @@ done:
 }
 
 /* channels(relay, list): the relay's live channels, replacing those held: list is an array of
- * [number, peerIp (Buffer), peerPort, expiresMs]; entries of the other family, and past CHANNELS, are left to JavaScript. */
+ * [number, peerIp (Buffer), peerPort, expiresMs]; entries of the other family, and past CHANNELS, are left to JavaScript.
+ * Reading an entry may run JavaScript (a getter, a proxy), which may call channels() or close() on
+ * this relay: the entries are read into a set of this call's own, and the relay is looked up again
+ * before the set replaces its channels. */
 static napi_value js_channels(napi_env env, napi_callback_info info) {
   relay_state *st = state_of(env);
   napi_value argv[2], out;
@@ -521,25 +524,37 @@ static napi_value js_channels(napi_env env, napi_callback_info info) {
   fr_socket *relay = socket_of(st, relay_id);
   uint32_t held = 0;
   if (relay) {
-    relay->channel_count = 0;
-    for (uint32_t i = 0; i < length && relay->channel_count < CHANNELS; i++) {
+    int family = relay->family;
+    channel_t set[CHANNELS];
+    int count = 0;
+    for (uint32_t i = 0; i < length && count < CHANNELS; i++) {
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(env, &scope) != napi_ok) break;
       napi_value entry, number_v, ip_v, port_v, expires_v;
       uint32_t number, port;
       double expires;
-      if (napi_get_element(env, argv[1], i, &entry) != napi_ok || napi_get_element(env, entry, 0, &number_v) != napi_ok ||
-          napi_get_element(env, entry, 1, &ip_v) != napi_ok || napi_get_element(env, entry, 2, &port_v) != napi_ok ||
-          napi_get_element(env, entry, 3, &expires_v) != napi_ok)
-        continue;
-      if (get_u32(env, number_v, &number) || number < 0x4000 || number > 0x7fff || get_u32(env, port_v, &port) ||
-          napi_get_value_double(env, expires_v, &expires) != napi_ok || !isfinite(expires))
-        continue;
-      channel_t *c = &relay->channels[relay->channel_count];
-      if (to_sockaddr(env, ip_v, port, relay->family, &c->peer, &c->peer_len) != 0) continue;
-      c->number = (uint16_t)number;
-      c->expires = expires;
-      relay->channel_count++;
+      /* a getter threw, or an entry is not an object: an exception is pending and nothing more can be read */
+      int failed = napi_get_element(env, argv[1], i, &entry) != napi_ok || napi_get_element(env, entry, 0, &number_v) != napi_ok ||
+                   napi_get_element(env, entry, 1, &ip_v) != napi_ok || napi_get_element(env, entry, 2, &port_v) != napi_ok ||
+                   napi_get_element(env, entry, 3, &expires_v) != napi_ok;
+      if (!failed && !get_u32(env, number_v, &number) && number >= 0x4000 && number <= 0x7fff && !get_u32(env, port_v, &port) &&
+          napi_get_value_double(env, expires_v, &expires) == napi_ok && isfinite(expires)) {
+        channel_t *c = &set[count];
+        if (to_sockaddr(env, ip_v, port, family, &c->peer, &c->peer_len) == 0) {
+          c->number = (uint16_t)number;
+          c->expires = expires;
+          count++;
+        }
+      }
+      napi_close_handle_scope(env, scope);
+      if (failed) break;
     }
-    held = (uint32_t)relay->channel_count;
+    /* closed by JavaScript meanwhile (its id possibly another socket's now): nothing held */
+    if (socket_of(st, relay_id) == relay) {
+      memcpy(relay->channels, set, (size_t)count * sizeof set[0]);
+      relay->channel_count = count;
+      held = (uint32_t)count;
+    }
   }
   napi_create_uint32(env, held, &out);
   return out;
