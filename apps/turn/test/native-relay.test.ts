@@ -11,6 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { UdpIo, type RemoteInfo } from '../src/data-plane/dgram-fast.js';
 import { loadUdpRelay, type NativeChannel, type NativeRelay } from '../src/data-plane/native-relay.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
@@ -266,6 +267,33 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     // a getter that stops the relay: nothing is held for it
     const stopping = { get 0() { s.native.stop(s.R); return 0x4001; }, 1: IP, 2: portOf(s.P), 3: expires } as unknown as NativeChannel;
     expect(s.native.channels(s.R, [stopping])).toBe(0);
+  });
+
+  it('opens only a UDP socket of the family given: a TCP socket at its end would keep the poll readable, and spinning', async () => {
+    const addon = loaded.addon!;
+    // either end may see the other reset: not this test's concern
+    const server = createServer((c) => c.on('error', () => {}).end('over tcp'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const tcp = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    tcp.on('error', () => {});
+    await once(tcp, 'connect');
+    const udp = await bound();
+    const fdOf = (handle: unknown): number => (handle as { fd: number }).fd;
+    const state = Object.getOwnPropertySymbols(udp).find((k) => k.description === 'state symbol')!;
+    const descriptors: Array<[string, number, 4 | 6]> = [
+      ['a TCP socket', fdOf((tcp as unknown as { _handle: unknown })._handle), 4],
+      ['a UDP socket of the other family', fdOf((udp as unknown as Record<symbol, { handle: unknown }>)[state]!.handle), 6],
+    ];
+    try {
+      for (const [what, fd, family] of descriptors) {
+        expect(fd, what).toBeGreaterThan(2);
+        expect(() => addon.close(addon.open(fd, family, false, () => {}), new Float64Array(6)), what).toThrow('open: not a UDP socket of that family');
+      }
+    } finally {
+      tcp.destroy();
+      server.close();
+    }
   });
 
   it('routes a client on a listening socket to one relay socket only, until that one stops', async () => {

@@ -459,6 +459,16 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     free(s);
     THROW(env, "open: dup failed");
   }
+  /* only a UDP socket of that family: another descriptor (a TCP socket at its end, a pipe) would stay
+   * readable with nothing recvmmsg reads as a datagram, and the poll would spin */
+  int type = 0, domain = 0;
+  socklen_t size = sizeof type;
+  if (getsockopt(s->fd, SOL_SOCKET, SO_TYPE, &type, &size) != 0 || type != SOCK_DGRAM || (size = sizeof domain, getsockopt(s->fd, SOL_SOCKET, SO_DOMAIN, &domain, &size)) != 0 ||
+      domain != (family == 4 ? AF_INET : AF_INET6)) {
+    close(s->fd);
+    free(s);
+    THROW(env, "open: not a UDP socket of that family");
+  }
   s->state = st;
   s->id = id;
   s->family = family == 4 ? AF_INET : AF_INET6;
