@@ -233,6 +233,15 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     // an expiry that is not a finite number would never expire: not held
     expect(s.native.channels(s.R, [[0x4001, IP, portOf(s.P), Number.NaN], [0x4002, IP, portOf(s.P), Number.POSITIVE_INFINITY]])).toBe(0);
     expect(s.native.channels(s.R, [[0x3fff, IP, portOf(s.P), expires], [0x8000, IP, portOf(s.P), expires], [0x4001, IP, 0, expires]])).toBe(0);
+    // numbers are whole and in range, not wrapped or truncated: 2^32 + 0x4001 is not 0x4001, 2^32 + port is not port
+    const wrapped: NativeChannel[] = [
+      [2 ** 32 + 0x4001, IP, portOf(s.P), expires],
+      [0x4001, IP, 2 ** 32 + portOf(s.P), expires],
+      [0x4001 + 0.5, IP, portOf(s.P), expires],
+      [0x4001, IP, portOf(s.P) + 0.5, expires],
+      [-0x4001, IP, portOf(s.P), expires],
+    ];
+    expect(s.native.channels(s.R, wrapped)).toBe(0);
     expect(s.native.channels(s.R, [[0x4001, ipv6, portOf(s.P), expires], [0x4002, IP, portOf(s.P), expires], [0x3fff, IP, portOf(s.P), expires]])).toBe(1);
     // the set was replaced: 0x4001 is no longer held, 0x4002 is
     const old = channelData(0x4001, Buffer.from('old'));

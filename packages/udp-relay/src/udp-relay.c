@@ -395,10 +395,14 @@ static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value 
   return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= n ? 0 : -1;
 }
 
+/* A whole number in [0, 2^32): napi_get_value_uint32 alone would wrap 2^32 + 80 to 80 and truncate 1.5 to 1. */
 static int get_u32(napi_env env, napi_value v, uint32_t *out) {
   napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return -1;
-  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) return -1;
+  if (!(d >= 0 && d <= 4294967295.0) || d != floor(d)) return -1;
+  *out = (uint32_t)d;
+  return 0;
 }
 
 /* An IP (Buffer of 4 or 16 bytes) and a port as a sockaddr of `family` (AF_INET or AF_INET6): -1 when the IP's family differs. */
