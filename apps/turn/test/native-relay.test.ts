@@ -122,6 +122,21 @@ async function setup(): Promise<Setup> {
   return { io, native, L, R, C, P, toJsL, toJsR, atC: inboxOf(C), atP: inboxOf(P), live };
 }
 
+/** ChannelData on `number` from the client to L: relayed by the addon, the peer's `n`th datagram is the payload alone. */
+async function relayedToPeer(s: Setup, number: number, payload: string, n: number): Promise<void> {
+  s.C.send(channelData(number, Buffer.from(payload)), portOf(s.L), '127.0.0.1');
+  await s.atP.count(n, `channel 0x${number.toString(16)} at the peer`);
+  expect(s.atP.datagrams[n - 1]).toEqual(Buffer.from(payload));
+}
+
+/** ChannelData on `number` from the client to L: not relayed, handed to L's JavaScript as sent (its `n`th datagram). */
+async function handedToJavaScript(s: Setup, number: number, payload: string, n: number): Promise<void> {
+  const sent = channelData(number, Buffer.from(payload));
+  s.C.send(sent, portOf(s.L), '127.0.0.1');
+  await s.toJsL.count(n, `channel 0x${number.toString(16)} in JavaScript`);
+  expect(s.toJsL.datagrams[n - 1]).toEqual(sent);
+}
+
 const zeroCounts = { toPeerBytes: 0, toPeerPackets: 0, toClientBytes: 0, toClientPackets: 0, sendDrops: 0, toJavaScript: 0 };
 
 /** Send `marker` from `from` to `to` (a socket's own send, not the addon's) and wait until `inbox` has `n` datagrams, the marker last. */
@@ -218,13 +233,8 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     const ten = Array.from({ length: 10 }, (_, i): NativeChannel => [0x4001 + i, IP, portOf(s.P), Date.now() + 60_000]);
     expect(s.native.channels(s.R, ten)).toBe(8);
     // the 8th is relayed, the 9th is left to JavaScript
-    s.C.send(channelData(0x4008, Buffer.from('eighth')), portOf(s.L), '127.0.0.1');
-    await s.atP.count(1, 'channel 0x4008 at the peer');
-    expect(s.atP.datagrams).toEqual([Buffer.from('eighth')]);
-    const ninth = channelData(0x4009, Buffer.from('ninth'));
-    s.C.send(ninth, portOf(s.L), '127.0.0.1');
-    await s.toJsL.count(1, 'channel 0x4009 in JavaScript');
-    expect(s.toJsL.datagrams).toEqual([ninth]);
+    await relayedToPeer(s, 0x4008, 'eighth', 1);
+    await handedToJavaScript(s, 0x4009, 'ninth', 1);
 
     const expires = Date.now() + 60_000;
     const ipv6 = Buffer.alloc(16);
@@ -244,13 +254,8 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     expect(s.native.channels(s.R, wrapped)).toBe(0);
     expect(s.native.channels(s.R, [[0x4001, ipv6, portOf(s.P), expires], [0x4002, IP, portOf(s.P), expires], [0x3fff, IP, portOf(s.P), expires]])).toBe(1);
     // the set was replaced: 0x4001 is no longer held, 0x4002 is
-    const old = channelData(0x4001, Buffer.from('old'));
-    s.C.send(old, portOf(s.L), '127.0.0.1');
-    await s.toJsL.count(2, 'the replaced channel in JavaScript');
-    expect(s.toJsL.datagrams[1]).toEqual(old);
-    s.C.send(channelData(0x4002, Buffer.from('new')), portOf(s.L), '127.0.0.1');
-    await s.atP.count(2, 'channel 0x4002 at the peer');
-    expect(s.atP.datagrams[1]).toEqual(Buffer.from('new'));
+    await handedToJavaScript(s, 0x4001, 'old', 2);
+    await relayedToPeer(s, 0x4002, 'new', 2);
   });
 
   it('reads a channel list whose getters call channels() or stop the relay: the call holds its own set (at most 8), none once stopped', async () => {
@@ -260,13 +265,8 @@ describe.skipIf(noAddon || noInternals)(`NativeRelay on loopback${skipReason ? `
     // JavaScript run while the list is read (a getter) replaces the set with 8 channels: the outer call's one entry replaces those
     const replacing = { get 0() { s.native.channels(s.R, eight); return 0x4009; }, 1: IP, 2: portOf(s.P), 3: expires } as unknown as NativeChannel;
     expect(s.native.channels(s.R, [replacing])).toBe(1);
-    s.C.send(channelData(0x4009, Buffer.from('outer')), portOf(s.L), '127.0.0.1');
-    await s.atP.count(1, 'channel 0x4009 at the peer');
-    expect(s.atP.datagrams).toEqual([Buffer.from('outer')]);
-    const inner = channelData(0x4001, Buffer.from('inner'));
-    s.C.send(inner, portOf(s.L), '127.0.0.1');
-    await s.toJsL.count(1, 'channel 0x4001 in JavaScript');
-    expect(s.toJsL.datagrams).toEqual([inner]);
+    await relayedToPeer(s, 0x4009, 'outer', 1);
+    await handedToJavaScript(s, 0x4001, 'inner', 1);
     // a getter that throws ends the reading at once, however long the list says it is
     const huge: NativeChannel[] = [{ get 0() { throw new Error('entry getter'); } } as unknown as NativeChannel];
     huge.length = 2 ** 32 - 1;
