@@ -6,8 +6,9 @@
  * 100 ms forever (EPIPE included: `node turn.mjs | head -1` never exited after SIGTERM). Here at
  * most LOG_HOLD_BYTES are held, written in order once stdout takes them again (retried every
  * RETRY_MS, and never torn: what a short write leaves goes first and is always held); a line
- * that does not fit in what is held is dropped and counted (sync_log_lines_dropped_total, turn_log_lines_dropped_total); the exit flush tries
- * once. test/log-stall.test.ts shows both processes' cases.
+ * that does not fit in what is held is dropped and counted (sync_log_lines_dropped_total,
+ * turn_log_lines_dropped_total: metrics/dropped-log-lines.ts); the exit flush tries once.
+ * test/log-stall.test.ts shows both processes' cases.
  */
 import { writeSync, writevSync } from 'node:fs';
 import type { DestinationStream } from 'pino';

@@ -1,5 +1,5 @@
 /** The server's metrics, defined once and registered per registry (a test checks the docs name only these and turn-metrics.ts). */
-import { droppedLogLines } from '../logging/stdout-destination.js';
+import { droppedLogLinesCounter } from './dropped-log-lines.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createServerMetrics(registry: Registry = new Registry()) {
@@ -101,15 +101,7 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       registers: r,
     }),
     /** log lines dropped because stdout did not take them (logging/stdout-destination.ts) */
-    logLinesDropped: new Counter({
-      name: 'sync_log_lines_dropped_total',
-      help: 'Log lines dropped because stdout was not taking them (4 MiB already held)',
-      registers: r,
-      collect() {
-        this.reset();
-        this.inc(droppedLogLines());
-      },
-    }),
+    logLinesDropped: droppedLogLinesCounter('sync_log_lines_dropped_total', r),
     quarantinedUpdates: new Counter({
       name: 'sync_relay_quarantined_updates_total',
       help: 'Stored or remote relay updates set aside because they failed to apply or passed a cost limit',

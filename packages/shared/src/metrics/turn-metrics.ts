@@ -2,7 +2,7 @@
  * The TURN server's metrics, every one defined here (README "Endpoints", docs/turn.md "Metrics
  * and logs"; a test checks the docs name only metrics defined here or in server-metrics.ts).
  */
-import { droppedLogLines } from '../logging/stdout-destination.js';
+import { droppedLogLinesCounter } from './dropped-log-lines.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createTurnMetrics(registry: Registry = new Registry()) {
@@ -26,15 +26,7 @@ export function createTurnMetrics(registry: Registry = new Registry()) {
     deniedPeers: new Counter({ name: 'turn_denied_peers_total', help: 'Requests toward denied peer addresses', registers: r }),
     quotaRejections: new Counter({ name: 'turn_quota_rejections_total', help: 'Allocations refused by quota', labelNames: ['quota'] as const, registers: r }),
     /** log lines dropped because stdout did not take them (logging/stdout-destination.ts) */
-    logLinesDropped: new Counter({
-      name: 'turn_log_lines_dropped_total',
-      help: 'Log lines dropped because stdout was not taking them (4 MiB already held)',
-      registers: r,
-      collect() {
-        this.reset();
-        this.inc(droppedLogLines());
-      },
-    }),
+    logLinesDropped: droppedLogLinesCounter('turn_log_lines_dropped_total', r),
     /** so tests and operators can prove traffic went through the relay */
     relayedPackets: new Counter({
       name: 'turn_relayed_packets_total',
