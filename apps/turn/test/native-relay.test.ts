@@ -122,18 +122,20 @@ async function setup(): Promise<Setup> {
   return { io, native, L, R, C, P, toJsL, toJsR, atC: inboxOf(C), atP: inboxOf(P), live };
 }
 
-/** ChannelData on `number` from the client to L: relayed by the addon, the peer's `n`th datagram is the payload alone. */
+/** ChannelData on `number` from the client to L: relayed by the addon, the peer's `n`th (and last) datagram is the payload alone. */
 async function relayedToPeer(s: Setup, number: number, payload: string, n: number): Promise<void> {
   s.C.send(channelData(number, Buffer.from(payload)), portOf(s.L), '127.0.0.1');
   await s.atP.count(n, `channel 0x${number.toString(16)} at the peer`);
+  expect(s.atP.datagrams).toHaveLength(n);
   expect(s.atP.datagrams[n - 1]).toEqual(Buffer.from(payload));
 }
 
-/** ChannelData on `number` from the client to L: not relayed, handed to L's JavaScript as sent (its `n`th datagram). */
+/** ChannelData on `number` from the client to L: not relayed, handed to L's JavaScript as sent (its `n`th and last datagram). */
 async function handedToJavaScript(s: Setup, number: number, payload: string, n: number): Promise<void> {
   const sent = channelData(number, Buffer.from(payload));
   s.C.send(sent, portOf(s.L), '127.0.0.1');
   await s.toJsL.count(n, `channel 0x${number.toString(16)} in JavaScript`);
+  expect(s.toJsL.datagrams).toHaveLength(n);
   expect(s.toJsL.datagrams[n - 1]).toEqual(sent);
 }
 
