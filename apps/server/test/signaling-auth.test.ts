@@ -11,8 +11,8 @@ afterEach(() => scope.close());
 
 const open = (query = '') => openRawClient(scope, `/signal${query}`);
 
-const token = (rooms: string[], opts: { ttlSeconds?: number; now?: number; secret?: string } = {}) =>
-  createRoomToken(opts.secret ?? TEST_SECRET, { sub: 'alice', rooms, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.now ? { now: opts.now } : {}) });
+const token = (rooms: string[], opts: { ttlSeconds?: number; now?: number; secret?: string; scope?: 'read' | 'write' } = {}) =>
+  createRoomToken(opts.secret ?? TEST_SECRET, { sub: 'alice', rooms, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.now ? { now: opts.now } : {}), ...(opts.scope ? { scope: opts.scope } : {}) });
 
 describe('WS /signal auth', () => {
   it('closes 4401 without a token, with a bad signature, with an expired token, and counts each', async () => {
@@ -70,6 +70,29 @@ describe('WS /signal auth', () => {
     expect(await metricValue(server, 'rejectedMessages', { endpoint: 'signal', reason: 'forbidden' })).toBe(2);
     // The refused subscribe joined nothing: only the victim holds a topic.
     expect(await metricValue(server, 'signalingTopics')).toBe(1);
+  });
+
+  it('drops and counts publishes of a read token (no WebRTC signaling), which still receives and stays open', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const writer = await open(`?token=${await token([ROOM])}`);
+    const reader = await open(`?token=${await token([ROOM], { scope: 'read' })}`);
+    writer.send({ type: 'subscribe', topics: [ROOM] });
+    reader.send({ type: 'subscribe', topics: [ROOM] });
+    await writer.roundTrip();
+    await reader.roundTrip();
+    // y-webrtc's announce and an offer: either would start a peer connection with the writer.
+    reader.send({ type: 'publish', topic: ROOM, data: { type: 'announce', from: 'reader' } });
+    reader.send({ type: 'publish', topic: ROOM, data: { type: 'signal', from: 'reader', to: 'writer', signal: { type: 'offer' } } });
+    await reader.roundTrip();
+    await writer.roundTrip();
+    expect(writer.frames.some((f) => f.includes('"from":"reader"'))).toBe(false);
+    expect(reader.frames.some((f) => f.includes('"from":"reader"'))).toBe(false);
+    expect(await metricValue(server, 'rejectedMessages', { endpoint: 'signal', reason: 'read_only' })).toBe(2);
+    // It still hears the writers, and a topic outside its token still closes it.
+    writer.send({ type: 'publish', topic: ROOM, data: { type: 'announce', from: 'writer' } });
+    expect(await reader.find(0, (m) => m['type'] === 'publish')).toEqual({ type: 'publish', topic: ROOM, data: { type: 'announce', from: 'writer' }, clients: 2 });
+    reader.send({ type: 'publish', topic: 'acme-conversation-2', data: 'x' });
+    expect((await reader.closedWithin()).code).toBe(4403);
   });
 
   it('closes 4400 for topics that are not room names, with auth on or off', async () => {

@@ -77,6 +77,13 @@ function publish(deps: SignalingDeps, conn: HandlerConnection, topic: string, fi
     const refused = checkTopic(deps, conn.claims, topic);
     if (refused) return refused;
   }
+  // A y-webrtc peer applies every sync message a connected peer sends, so a read member that could
+  // signal (announce, offer, answer) could change the document peer to peer: its publishes are
+  // dropped and counted, as the relay drops its updates (docs/PROTOCOL-signaling.md).
+  if (conn.claims.scope === 'read') {
+    deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'read_only' });
+    return undefined;
+  }
   try {
     deps.bus.publish(topic, fields, received);
   } catch (err) {
