@@ -66,15 +66,39 @@ describe('sqlite engine', () => {
     db.close();
   });
 
-  it('a storage thread that dies fails every call and the readiness check, instead of hanging', async () => {
-    const store = new SqliteStore(tempDir());
+  it('a storage thread that dies fails the calls it had, instead of hanging, and the next call starts a new one', async () => {
+    const dir = tempDir();
+    const threads = new SqliteThreads();
+    const store = new SqliteStore(dir, threads);
+    const sealed = new SqliteSealedStore(dir, threads);
     await store.init();
+    await sealed.init();
+    await store.append([{ room: 'r', updates: [new Uint8Array([1])] }]);
     const thread = workerOf(store) as Worker;
     const gone = new Promise((r) => thread.once('exit', r));
+    // A call in flight when the thread dies fails with the thread's exit.
+    const inFlight = store.check();
     await thread.terminate();
     await gone;
+    await expect(inFlight).rejects.toThrow(/storage thread exited/);
+    // The next call gets a new thread on the same file, and nothing stored is lost.
+    await store.append([{ room: 'r', updates: [new Uint8Array([2])] }]);
+    const revived = workerOf(store) as Worker;
+    expect(revived).not.toBe(thread);
+    expect(revived.threadId).toBeGreaterThan(0);
+    expect((await store.load('r')).updates).toEqual([new Uint8Array([1]), new Uint8Array([2])]);
+    await store.check();
+    // The sealed tables, on the same dead thread, join the new one instead of starting another.
+    await sealed.check();
+    expect(workerOf(sealed)).toBe(revived);
+    // A second death within the revival interval: calls fail (no thread per call) until it has passed.
+    const again = new Promise((r) => revived.once('exit', r));
+    await revived.terminate();
+    await again;
     await expect(store.check()).rejects.toThrow(/storage thread exited/);
-    await expect(store.append([{ room: 'r', updates: [new Uint8Array([1])] }])).rejects.toThrow(/storage thread exited/);
+    await vi.waitFor(() => store.check(), { timeout: 5000, interval: 100 });
+    expect(workerOf(store)).not.toBe(revived);
+    await sealed.close();
     await store.close();
   });
 

@@ -64,6 +64,11 @@ class SqliteThread {
     return this.failure !== null;
   }
 
+  /** why it failed, if it did */
+  get failedWith(): Error | null {
+    return this.failure;
+  }
+
   /** Starts the thread; the file is opened (and its schema made) before anything else runs. */
   async start(): Promise<void> {
     if (this.worker) return;
@@ -144,7 +149,17 @@ interface Shared {
  */
 export class SqliteThreads {
   readonly running = new Map<string, Shared>();
+  /** by file: when a dead thread may next be replaced (SqliteTables.revive) */
+  readonly reviveAfter = new Map<string, number>();
 }
+
+/**
+ * A thread that died (an abort or out-of-memory in it, a terminate) is replaced at the next call,
+ * at most once per this interval per file, so that a file that kills every thread at start costs
+ * one thread a second, not one per call. The calls it had in flight failed; the group commit
+ * retries them (storage/group-commit.ts), so nothing accepted is lost to the death.
+ */
+const REVIVE_INTERVAL_MS = 1000;
 
 /**
  * One engine's way to its tables in a SQLite file: start() joins the file's thread (starting it
@@ -154,6 +169,9 @@ export class SqliteThreads {
 export class SqliteTables<Call extends { op: string }> {
   private shared: Shared | null = null;
   private starting: Promise<void> | null = null;
+  /** started and not closed: a call replaces a thread that died */
+  private open = false;
+  private reviving: Promise<void> | null = null;
   private readonly key: string;
 
   /** `tables`: which tables of the file the calls are for (sqlite-worker.ts); `threads`: whom to share a thread with */
@@ -166,13 +184,15 @@ export class SqliteTables<Call extends { op: string }> {
   }
 
   get started(): boolean {
-    return this.shared !== null;
+    return this.open;
   }
 
   /** Starts (or joins) the thread; the file is opened (and its schema made) before anything else runs. */
   start(): Promise<void> {
     if (this.shared) return Promise.resolve();
-    this.starting ??= this.join().finally(() => (this.starting = null));
+    this.starting ??= this.join()
+      .then(() => void (this.open = true))
+      .finally(() => (this.starting = null));
     return this.starting;
   }
 
@@ -200,8 +220,34 @@ export class SqliteTables<Call extends { op: string }> {
 
   /** `transfer`: buffers moved to the thread instead of copied (the caller must not use them after) */
   call(call: WithoutId<Call> | { op: 'check' }, transfer?: ArrayBuffer[]): Promise<unknown> {
-    if (!this.shared) return Promise.reject(new StoreNotReadyError('sqlite'));
-    return this.shared.thread.call({ ...call, tables: this.tables }, transfer);
+    const s = this.shared;
+    if (s && !s.thread.failed) return s.thread.call({ ...call, tables: this.tables }, transfer);
+    if (!this.open) return Promise.reject(new StoreNotReadyError('sqlite'));
+    return this.revive().then(() => this.call(call, transfer));
+  }
+
+  /**
+   * Leaves a thread that died and joins a live one for the file: the other engine's if it already
+   * replaced it, else a new one (REVIVE_INTERVAL_MS). Rejects, leaving the call to fail, when the
+   * interval has not passed or the new thread does not start.
+   */
+  private revive(): Promise<void> {
+    this.reviving ??= (async () => {
+      const dead = this.shared;
+      if (dead?.thread.failed) {
+        this.shared = null;
+        dead.users--;
+      }
+      if (this.shared) return;
+      const live = this.threads.running.get(this.key);
+      if (!live || live.thread.failed) {
+        const now = Date.now();
+        if (now < (this.threads.reviveAfter.get(this.key) ?? 0)) throw dead?.thread.failedWith ?? new StoreNotReadyError('sqlite');
+        this.threads.reviveAfter.set(this.key, now + REVIVE_INTERVAL_MS);
+      }
+      await this.join();
+    })().finally(() => (this.reviving = null));
+    return this.reviving;
   }
 
   /**
@@ -210,6 +256,8 @@ export class SqliteTables<Call extends { op: string }> {
    */
   async close(): Promise<void> {
     await this.starting?.catch(() => undefined);
+    this.open = false;
+    await this.reviving?.catch(() => undefined);
     const s = this.shared;
     if (!s) return;
     this.shared = null;
