@@ -4,7 +4,7 @@
  * room and its other connections carry on.
  */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket as ServerSocket } from 'ws';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelaySyncStep1, writeRelayUpdate } from '@sync-suite/shared';
@@ -105,6 +105,36 @@ describe('relay: frames sent while the room loads', () => {
     const room = registry?.rooms.get(ROOM);
     expect(room?.doc.getText('text').toString()).toMatch(/^(stored before|sent during load){2}$/);
     expect(await metric(server.url, 'sync_relay_updates_total')).toBe(1);
+  });
+});
+
+describe('relay: a client that keeps sending while the room loads', () => {
+  it('stops being read past one message of queued bytes, then is read again and loses nothing', async () => {
+    const MAX = 65_536;
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX), MAX_MESSAGES_PER_SECOND: '100000' });
+    const gate = holdLoads(server);
+    const client = RawClient.start(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(client);
+    const doc = new Y.Doc();
+    const COUNT = 40; // 40 updates of 20 kB: 12 x RELAY_MAX_MESSAGE_BYTES
+    client.ws.once('open', () => {
+      for (let i = 0; i < COUNT; i++) {
+        const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i % 10).repeat(20_000)));
+        client.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+      }
+    });
+    await withTimeout(gate.entered, 5000, 'room load');
+    const serverSide = onlyServerSocket(server);
+    let arrived = 0;
+    serverSide.on('message', () => arrived++);
+    await vi.waitFor(() => expect(serverSide.isPaused).toBe(true), { timeout: 5000, interval: 20 });
+    // Reading stopped: what ws had already read came in the same turn (one socket read, at most 64 kB
+    // past the bound); the rest waits in TCP. Without the bound all 40 frames would be queued.
+    expect(arrived).toBeLessThan(12);
+    gate.release();
+    await vi.waitFor(() => expect(server.app.relayRooms.rooms.get(ROOM)?.doc.getText('text').length).toBe(COUNT * 20_000), { timeout: 10_000, interval: 50 });
+    expect(serverSide.isPaused).toBe(false);
+    expect(doc.getText('text').toString()).toBe(server.app.relayRooms.rooms.get(ROOM)?.doc.getText('text').toString());
   });
 });
 

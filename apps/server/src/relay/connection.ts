@@ -155,6 +155,8 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
+    // Reading stopped while the queue was full (onMessage) goes on, unless the rate limiter holds it.
+    if (!this.closed && this.socket.isPaused && !this.throttleState?.paused) this.socket.resume();
   }
 
   /**
@@ -214,8 +216,22 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     const pace = this.limiter.take();
     if (pace === 'abuse') return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
     if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'relay' });
-    if (this.queue) this.queue.push(frame);
+    if (this.queue) this.enqueue(this.queue, frame);
     else this.handle(frame);
+  }
+
+  /**
+   * Frames that arrive while the room loads (or the new-room quota is asked) wait in the queue. Past
+   * one message's worth of bytes, reading stops until the room is open, so a client cannot park
+   * the rate limiter's whole burst of maximum-size frames (200 x RELAY_MAX_MESSAGE_BYTES) in
+   * server memory during a slow load; its data waits in TCP instead, and nothing is lost.
+   */
+  private enqueue(queue: Uint8Array[], frame: Uint8Array): void {
+    queue.push(frame);
+    if (this.socket.isPaused) return;
+    let bytes = 0;
+    for (const f of queue) bytes += f.length;
+    if (bytes > this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES) this.socket.pause();
   }
 
   private handle(frame: Uint8Array): void {
