@@ -15,6 +15,14 @@ import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
 import { RemoteCounts } from './remote-counts.js';
 
+/**
+ * What the held publishes (below) may add up to, over all topics. A SUBSCRIBE waits for Redis
+ * for as long as an outage lasts, and the topic's members keep publishing meanwhile: past this,
+ * a publish goes to the local members only, as every publish does while Redis is down
+ * (redis-link.ts drops what it cannot send).
+ */
+export const HELD_PUBLISH_BYTES = 4 * 1024 * 1024;
+
 export interface RedisTopicBusOptions {
   link: RedisLink;
   keys: RedisKeys;
@@ -35,6 +43,7 @@ export class RedisTopicBus implements TopicBus {
    * does not re-announce, so a reply lost that way would leave the peers apart.
    */
   private readonly held = new Map<string, Buffer[]>();
+  private heldBytes = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: RedisTopicBusOptions) {
@@ -86,8 +95,11 @@ export class RedisTopicBus implements TopicBus {
     // Always to Redis (the JSON text, unframed): a peer that just joined elsewhere may not have been announced yet.
     const busFrame = writeBusFrame(BusKind.SignalPublish, this.opts.link.instance, framePayload(frame));
     const held = this.held.get(topic);
-    if (held) held.push(busFrame);
-    else this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
+    if (!held) this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
+    else if (this.heldBytes + busFrame.length <= HELD_PUBLISH_BYTES) {
+      held.push(busFrame);
+      this.heldBytes += busFrame.length;
+    }
     return this.local.deliver(topic, frame);
   }
 
@@ -118,7 +130,10 @@ export class RedisTopicBus implements TopicBus {
   private release(topic: string): void {
     const held = this.held.get(topic);
     this.held.delete(topic);
-    for (const busFrame of held ?? []) this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
+    for (const busFrame of held ?? []) {
+      this.heldBytes -= busFrame.length;
+      this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);
+    }
   }
 
   private shut(topic: string): void {
