@@ -2,12 +2,14 @@
  * The DocStore contract, run against every engine. To add an engine:
  *   describeDocStoreContract('postgres', () => new PostgresStore(url), tamper)
  * `tamper` rewrites the stored snapshot's bytes behind the engine's back (disk corruption).
+ * `reopen` makes a new store on the same storage (a restarted server); without it (memory: nothing
+ * survives a process) the store itself is read again.
  */
 import { describe, expect, it } from 'vitest';
 import { useStores } from './store-harness.js';
 import * as Y from 'yjs';
 import { foldRoomLog } from '../src/relay/compaction.js';
-import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
+import { applyStoredRoom, mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { stampSnapshot } from '../src/relay/persistence/snapshot-stamp.js';
 import { prepareColdState } from '../src/relay/persistence/stored-bytes.js';
 import type { DocStore, StoredRoom } from '../src/relay/persistence/types.js';
@@ -16,7 +18,12 @@ import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 /** Replaces the room's stored snapshot bytes with `edit`'s result, as a damaged disk would. */
 export type TamperSnapshot<S extends DocStore> = (store: S, room: string, edit: (snapshot: Uint8Array) => Uint8Array) => Promise<void>;
 
-export function describeDocStoreContract<S extends DocStore>(name: string, factory: () => S | Promise<S>, tamper: TamperSnapshot<S>): void {
+export function describeDocStoreContract<S extends DocStore>(
+  name: string,
+  factory: () => S | Promise<S>,
+  tamper: TamperSnapshot<S>,
+  reopen?: (store: S) => S,
+): void {
   describe(`DocStore contract: ${name}`, () => {
     const { make, open, room } = useStores(factory);
 
@@ -153,6 +160,52 @@ export function describeDocStoreContract<S extends DocStore>(name: string, facto
       expect(coldCut?.stamped).toBe(false);
       expect(coldCut?.quarantined.map((q) => [q.index, q.reason])).toEqual([[-1, 'malformed']]);
       expect(coldCut).toEqual({ ...plainCut, stored: cut });
+    });
+
+    it('keeps the entries compaction set aside when it is stopped after its first write; the later edit of their client loads after a restart', async () => {
+      const s = await open();
+      const r = room();
+      const doc = new Y.Doc();
+      doc.clientID = 7;
+      const updates: Uint8Array[] = [];
+      doc.on('update', (u: Uint8Array) => updates.push(u));
+      doc.getText('t').insert(0, 'hello');
+      doc.transact(() => {
+        for (let i = 0; i < 50; i++) doc.getMap('m').set(`k${i}`, i); // 50 structs: accepted when stored
+      });
+      doc.getText('t').insert(5, ' world');
+      await s.append([{ room: r, updates: updates.splice(0) }]);
+      // The operator lowered the struct limit: the map entry is set aside. Every write after the
+      // compaction's first fails (a full disk, or the process killed there).
+      let writes = 0;
+      const stopped: DocStore = {
+        engine: s.engine,
+        init: () => s.init(),
+        load: (x) => s.load(x),
+        append: (batches) => (writes++ > 0 ? Promise.reject(new Error('disk full')) : s.append(batches)),
+        compact: (...args) => (writes++ > 0 ? Promise.reject(new Error('disk full')) : s.compact(...args)),
+        check: () => s.check(),
+        close: () => s.close(),
+      };
+      await foldRoomLog(stopped, r, undefined, { ...DEFAULT_UPDATE_LIMITS, maxStructs: 20 }).catch(() => undefined);
+      const after = await s.load(r);
+      expect(after.snapshot).not.toBeNull();
+      expect(after.updates).toHaveLength(1); // the set-aside map entry, after the snapshot
+      // The same client edits on, past the set-aside clocks; the server restarts with the limit back.
+      doc.getMap('m').set('k50', 50);
+      await s.append([{ room: r, updates: updates.splice(0) }]);
+      if (reopen) await s.close();
+      const again = reopen ? reopen(s) : s;
+      try {
+        if (again !== s) await again.init();
+        const loaded = new Y.Doc();
+        expect(applyStoredRoom(loaded, await again.load(r), 'storage', DEFAULT_UPDATE_LIMITS)).toEqual([]);
+        expect(loaded.getText('t').toString()).toBe('hello world');
+        expect(loaded.getMap('m').size).toBe(51);
+        expect(loaded.store.pendingStructs).toBeNull();
+      } finally {
+        if (again !== s) await again.close();
+      }
     });
 
     it('throws after close', async () => {

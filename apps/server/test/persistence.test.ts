@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import pino from 'pino';
@@ -48,7 +48,7 @@ describeDocStoreContract('sqlite', () => new SqliteStore(tempDir()), async (stor
   } finally {
     db.close();
   }
-});
+}, (store) => new SqliteStore(dirname(store.file)));
 
 describe('sqlite engine', () => {
   it('uses WAL and keeps data across reopen', async () => {

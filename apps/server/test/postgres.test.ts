@@ -39,7 +39,7 @@ describeDocStoreContract('postgres', () => new PostgresStore(PG_URL, { schema: c
     const row = rows[0];
     if (row) await c.query(`UPDATE "${contractSchema}".relay_snapshots SET snapshot = $1 WHERE room = $2`, [Buffer.from(edit(new Uint8Array(row.snapshot))), room]);
   });
-});
+}, () => new PostgresStore(PG_URL, { schema: contractSchema }));
 
 describe('postgres migrations', () => {
   it('run at start, once, even when several instances start together and restart', async () => {

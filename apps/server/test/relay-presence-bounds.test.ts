@@ -11,7 +11,7 @@ import { encodeRelayMessage, writeRelayAwareness, writeRelayQueryAwareness, writ
 import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metric, RawClient, stockProvider, synced } from '../../../test/fixtures/relay-clients.js';
-import { encodePresence } from '../src/relay/presence.js';
+import { changedPresence, encodePresence, readPresence, type PresenceEntry } from '../src/relay/presence.js';
 
 const ROOM = 'acme-conversation-presence';
 const scope = serverPerTest();
@@ -72,6 +72,59 @@ describe('relay presence bounds', () => {
     expect(states.get(id)).toEqual({ user: 'alice' });
     expect(states.get(4242)).toEqual({ user: 'reader' });
     expect(reader.closeCode).toBeNull();
+  });
+
+  it.each(['read', 'write'] as const)(
+    'a %s member repeating its own state in one message: peers get one state per client id, a bounded frame, and nothing for an unchanged repeat',
+    async (scopeName) => {
+      const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+      const doc = new Y.Doc();
+      const watcher = stockProvider(3, server.wsUrl, ROOM, doc, { token: await token('write') });
+      scope.track(watcher, doc);
+      await synced(watcher);
+      const observer = await raw(server, 'read');
+      const sender = await raw(server, scopeName);
+      const big = { user: 'x'.repeat(15_000) };
+      // 200 entries of its own id (3 MB): the reviewer's 600 made a 9.6 MB frame to every peer.
+      const repeated = awarenessFrame(Array.from({ length: 200 }, () => ({ clientID: 4343, clock: 1, state: big })));
+      expect(repeated.length).toBeGreaterThan(3_000_000);
+      sender.send(repeated);
+      sender.send(repeated); // unchanged: not forwarded
+      sender.send(awarenessFrame([{ clientID: 4343, clock: 2, state: { user: 'small' } }]));
+      const entriesOf = (m: RelayMessage): PresenceEntry[] =>
+        readPresence((m as Extract<RelayMessage, { type: 'awareness' }>).update, { maxStateBytes: 1 << 24, maxStatesPerConnection: 1 << 20, maxValueDepth: 1 << 10 });
+      const about = (m: RelayMessage): boolean => m.type === 'awareness' && entriesOf(m).some((e) => e.clientID === 4343);
+      await observer.next((m) => about(m) && entriesOf(m).some((e) => e.clock === 2), 10_000, 'the small state');
+      const heard = observer.messages.filter(about).map(entriesOf);
+      expect(heard.map((entries) => entries.map((e) => [e.clientID, e.clock]))).toEqual([[[4343, 1]], [[4343, 2]]]);
+      const frames = observer.frames.filter((f) => f.length > 10_000);
+      expect(frames.length).toBe(1);
+      expect(frames[0]?.length).toBeLessThan(4 * 16_384);
+      // A stock client sees the presence.
+      await withTimeout(
+        (async () => {
+          while ((watcher.awareness.getStates().get(4343) as { user?: string } | undefined)?.user !== 'small') await new Promise((r) => setTimeout(r, 20));
+        })(),
+        5000,
+        'stock client presence',
+      );
+      expect(sender.closeCode).toBeNull();
+    },
+  );
+
+  it('keeps, per client id, the last entry the awareness protocol would apply', () => {
+    const e = (clientID: number, clock: number, state: unknown): PresenceEntry => ({ clientID, clock, json: JSON.stringify(state), removed: state === null });
+    const held = new Map([[2, 10]]);
+    const kept = changedPresence(
+      [e(1, 5, 'a'), e(1, 7, 'b'), e(1, 6, 'c'), e(2, 10, 'stale'), e(3, 1, 'x'), e(1, 7, null), e(3, 1, 'repeat'), e(2, 9, null)],
+      (id) => held.get(id),
+      (id) => held.has(id),
+    );
+    expect(kept.map((x) => [x.clientID, x.clock, x.json])).toEqual([
+      [1, 7, 'null'],
+      [3, 1, '"x"'],
+    ]);
+    expect(changedPresence([e(2, 10, null)], (id) => held.get(id), (id) => held.has(id)).map((x) => x.json)).toEqual(['null']);
   });
 
   it('refuses a presence state over RELAY_MAX_AWARENESS_BYTES with 4413', async () => {

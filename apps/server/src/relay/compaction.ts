@@ -13,8 +13,9 @@
  * here, so a cold load of it reads only the log after it.
  *
  * Entries set aside while merging (over the limits, or throwing: persistence/merge.ts) are not
- * lost: they are appended again after the snapshot, so they stay in storage, apart, and load
- * once the limits allow them.
+ * lost: they are appended again after the snapshot in the transaction that stores it
+ * (DocStore.compact's `keep`), so they stay in storage, apart, whatever stops the compaction
+ * midway, and load once the limits allow them.
  */
 import * as Y from 'yjs';
 import { mergeStoredRoomChecked, snapshotLimits, type Quarantined } from './persistence/merge.js';
@@ -61,9 +62,8 @@ export async function foldRoomLog(store: DocStore, room: string, live?: () => Li
   const fromLive = state !== null && liveHoldsStored(state, stored, limits);
   const merged = fromLive ? { update: state.update, quarantined: [] } : mergeStoredRoomChecked(stored, limits);
   // Checked now, once, so that loading it does not read it all again (persistence/snapshot-stamp.ts).
-  await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits));
   const aside = unique(merged.quarantined.map((q) => q.update));
-  if (aside.length > 0) await store.append([{ room, updates: aside }]);
+  await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits), aside);
   return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };
 }
 

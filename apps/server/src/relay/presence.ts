@@ -77,6 +77,37 @@ export function readPresence(update: Uint8Array, limits: PresenceLimits): Presen
   return entries;
 }
 
+/**
+ * The entries of one awareness update that change something, at most one per client id. Each
+ * entry is taken as y-protocols' applyAwarenessUpdate takes it — a newer clock than the one held,
+ * or a removal at the same clock of a state that is held — in the update's order, and for each id
+ * only the last one taken is kept: applying the result leaves the same states and clocks as
+ * applying the whole update, and an entry repeated or not newer costs receivers nothing.
+ * `clockOf`: the clock held for an id (undefined: none); `holds`: whether a state is held for it.
+ */
+export function changedPresence(
+  entries: readonly PresenceEntry[],
+  clockOf: (clientID: number) => number | undefined,
+  holds: (clientID: number) => boolean,
+): PresenceEntry[] {
+  const seen = new Map<number, { clock: number; present: boolean; taken: PresenceEntry | null }>();
+  for (const e of entries) {
+    let held = seen.get(e.clientID);
+    if (held === undefined) {
+      held = { clock: clockOf(e.clientID) ?? 0, present: holds(e.clientID), taken: null };
+      seen.set(e.clientID, held);
+    }
+    if (held.clock < e.clock || (held.clock === e.clock && e.removed && held.present)) {
+      held.clock = e.clock;
+      held.present = !e.removed;
+      held.taken = e;
+    }
+  }
+  const out: PresenceEntry[] = [];
+  for (const held of seen.values()) if (held.taken !== null) out.push(held.taken);
+  return out;
+}
+
 export function encodePresence(entries: readonly PresenceEntry[]): Uint8Array {
   const e = encoding.createEncoder();
   encoding.writeVarUint(e, entries.length);

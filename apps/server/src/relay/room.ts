@@ -24,7 +24,7 @@ import {
 import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
-import { encodePresence, readPresence, type PresenceLimits } from './presence.js';
+import { changedPresence, encodePresence, readPresence, type PresenceLimits } from './presence.js';
 import { applyStoredRoom, StoredEntryFailed, storedEntryLimits, type Quarantined } from './persistence/merge.js';
 import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
 import type { StoredRoom } from './persistence/types.js';
@@ -190,17 +190,22 @@ export class Room {
   }
 
   /**
-   * An awareness update from a peer. A connection may only set or remove the client ids it
-   * introduced (at most maxStatesPerConnection); entries about other clients are dropped (stock
-   * clients echo every presence change they receive, so they are not refused). Forwarded as
-   * received when every entry was kept. Returns how many entries were dropped.
+   * An awareness update from a peer. Only entries that change something are kept, one per client
+   * id (presence.ts changedPresence: duplicates and entries that are not newer are dropped, so one
+   * message cannot repeat a state to every receiver). A connection may only set or remove the
+   * client ids it introduced (at most maxStatesPerConnection; extra ids are dropped): at most that
+   * many states are forwarded per message. Entries about other clients are dropped (stock clients
+   * echo every presence change they receive, so they are not refused). Forwarded as received when
+   * every entry was kept, else re-encoded from the kept ones; nothing is forwarded when nothing
+   * changed. Returns how many entries were dropped.
    */
   applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): number {
     const entries = readPresence(update, this.hooks.presence); // throws PresenceRefused
     let own = this.conns.get(origin);
     if (own === undefined) return entries.length;
     const states = this.awareness.getStates();
-    const kept = entries.filter((e) => {
+    const changed = changedPresence(entries, (id) => this.awareness.meta.get(id)?.clock, (id) => states.has(id));
+    const kept = changed.filter((e) => {
       if (holds(own as OneOrSet<number>, e.clientID)) return true;
       if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
       if (countOf(own as OneOrSet<number>) >= this.hooks.presence.maxStatesPerConnection) return false;

@@ -46,13 +46,14 @@ export class MemoryStore implements EngineStore {
     }
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
     const stored = this.open().get(room);
     if (!stored || stored.snapshotSeq >= throughSeq) return;
     stored.snapshot = Uint8Array.from(snapshot);
     stored.stamp = stamp ? Uint8Array.from(stamp) : null;
     stored.snapshotSeq = throughSeq;
     stored.log = stored.log.filter((e) => e.seq > throughSeq);
+    for (const update of keep) stored.log.push({ seq: ++this.seq, update: Uint8Array.from(update) });
   }
 
   async check(): Promise<void> {

@@ -80,7 +80,7 @@ export class PostgresStore implements EngineStore {
     });
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
     await this.transaction('compact', 'BEGIN', async (c) => {
       await lockRoom(c, room, 0);
       const current = await c.query<{ through_seq: string }>('SELECT through_seq FROM relay_snapshots WHERE room = $1', [room]);
@@ -93,6 +93,14 @@ export class PostgresStore implements EngineStore {
         [room, toBuffer(snapshot), throughSeq, stamp ? toBuffer(stamp) : null],
       );
       await c.query('DELETE FROM relay_updates WHERE room = $1 AND seq <= $2', [room, throughSeq]);
+      // Entries set aside by compaction, appended again after the snapshot (not a change: count 0).
+      if (keep.length > 0) {
+        await c.query(
+          `INSERT INTO relay_updates (room, data)
+           SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS t(d, i) ORDER BY i`,
+          [room, keep.map(toBuffer)],
+        );
+      }
     });
   }
 

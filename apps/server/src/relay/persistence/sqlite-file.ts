@@ -166,7 +166,7 @@ export class SqliteFile {
     return this.st.revocations.all(now).map((r) => ({ ...(r.sub !== null ? { sub: r.sub } : {}), ...(r.jti !== null ? { jti: r.jti } : {}), until: r.until }));
   }
 
-  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp: Uint8Array | null = null): void {
+  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp: Uint8Array | null = null, keep: readonly Uint8Array[] = []): void {
     const st = this.st;
     const replaced = this.db.transaction(() => {
       const current = st.snapshot.get(room);
@@ -176,6 +176,8 @@ export class SqliteFile {
       if (current) st.purgeSnapshot.run(room);
       st.upsertSnapshot.run(room, snapshot, throughSeq, stamp);
       st.deleteThrough.run(room, throughSeq);
+      // Entries set aside by compaction, appended again after the snapshot (not a change: no touch).
+      for (const update of keep) st.insert.run(room, update);
       return true;
     })();
     // The new snapshot went through the WAL, which keeps its largest size until a checkpoint

@@ -41,8 +41,8 @@ export class SqliteStore implements EngineStore {
     await this.thread.call({ op: 'append', batches: packed }, [packed.data]);
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void> {
-    await this.thread.call({ op: 'compact', room, snapshot, throughSeq, stamp: stamp ?? null });
+  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
+    await this.thread.call({ op: 'compact', room, snapshot, throughSeq, stamp: stamp ?? null, keep: [...keep] });
   }
 
   async check(): Promise<void> {

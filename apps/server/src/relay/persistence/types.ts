@@ -69,11 +69,14 @@ export interface DocStore {
   append(batches: readonly AppendBatch[]): Promise<void>;
   /**
    * Replace the room's snapshot with `snapshot` and delete its log entries with seq <= throughSeq.
-   * `snapshot` must contain every entry up to throughSeq. A no-op if the stored snapshot already
-   * covers throughSeq (another instance compacted further). `stamp` is stored with the snapshot
-   * (none: the previous one is dropped); only compaction writes one, append() never does.
+   * `snapshot` must contain every entry up to throughSeq, except the entries given as `keep`
+   * (set aside by compaction: relay/compaction.ts), which are appended again after the snapshot
+   * in the same transaction: they are never out of storage, whatever fails or stops midway. A
+   * no-op (keep included) if the stored snapshot already covers throughSeq (another instance
+   * compacted further). `stamp` is stored with the snapshot (none: the previous one is dropped);
+   * only compaction writes one, append() never does.
    */
-  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null): Promise<void>;
+  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep?: readonly Uint8Array[]): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
