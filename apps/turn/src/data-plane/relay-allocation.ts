@@ -15,6 +15,8 @@ export const CHANNEL_LIFETIME_MS = 600_000;
 
 export class Permission {
   expires = 0;
+  /** one of the server's own addresses: the port of each datagram toward it is checked (peer-filter.ts) */
+  self = false;
   constructor(
     /** canonical text, as in rinfo.address */
     readonly address: string,
@@ -57,6 +59,8 @@ export class RelayAllocation {
     readonly clientOut: DatagramSender,
     /** sends on relay */
     readonly relayOut: DatagramSender,
+    /** whether a peer IP is one of the server's own (peer-filter.ts) */
+    private readonly isSelf: (address: string) => boolean = () => false,
   ) {}
 
   /** Install or refresh the permission for a peer IP (any spelling); undefined if it is not an IP. */
@@ -67,6 +71,7 @@ export class RelayAllocation {
     if (!permission) {
       const ip = ipBytes(canonical)!;
       permission = new Permission(canonical, ip);
+      permission.self = this.isSelf(canonical);
       this.permissions.set(canonical, permission);
       if (ip.length === 4) this.permissionsV4.set(ipv4Number(ip), permission);
     }

@@ -23,7 +23,7 @@ export function guardPeerRequests(ctx: TurnContext): void {
   wrapListeners<MethodListener>(server, 'channel_bind', (original) => (msg, reply) => {
     signReply(reply);
     const peer = msg.getAttribute('xor-peer-address') as NtAddress | undefined;
-    if (peer && ctx.peers.denies(peer.address)) return refuse(ctx, msg, reply, peer, 'ChannelBind');
+    if (peer && ctx.peers.deniesPort(peer.address, peer.port)) return refuse(ctx, msg, reply, peer, 'ChannelBind');
     if (peer && peer.family !== ctx.relayFamily) return reply.reject(443, 'Peer Address Family Mismatch');
     original(msg, reply);
   });
