@@ -86,8 +86,12 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   const ctx: TurnContext = {
     server, log, logBudget, metrics, peers, lifetime, credentials, quotas, dataPlane,
     registry: new AllocationRegistry(server, dataPlane, quotas, metrics, log),
-    ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log),
+    ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log, config.TURN_MAX_RESERVATIONS),
     relayFamily: isIP(relayIp) === 6 ? 2 : 1,
+    limits: {
+      peersPerRequest: config.TURN_MAX_PEERS_PER_REQUEST, permissions: config.TURN_MAX_PERMISSIONS,
+      channels: config.TURN_MAX_CHANNELS, reservations: config.TURN_MAX_RESERVATIONS,
+    },
   };
   installAttributeFixes();
   fixMessageDispatch(ctx);
