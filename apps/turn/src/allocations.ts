@@ -20,6 +20,8 @@ interface Tracked {
   quotaKey: string;
   relay: RelayAllocation;
   timer: NodeJS.Timeout | undefined;
+  /** run when it is released (the EVEN-PORT reservation it made is closed with it) */
+  cleanup: (() => void) | undefined;
 }
 
 export class AllocationRegistry {
@@ -37,7 +39,7 @@ export class AllocationRegistry {
     return this.live.size;
   }
 
-  track(allocation: NtAllocation, username: string, quotaKey: string, lifetime: number): void {
+  track(allocation: NtAllocation, username: string, quotaKey: string, lifetime: number, cleanup?: () => void): void {
     clearTimeout(allocation.timer);
     allocation.timer = undefined;
     const client = allocation.transport.dst;
@@ -46,7 +48,7 @@ export class AllocationRegistry {
       allocation.sockets[0]!,
       username,
     );
-    this.live.set(allocation, { quotaKey, relay, timer: undefined });
+    this.live.set(allocation, { quotaKey, relay, timer: undefined, cleanup });
     allocation.update = (seconds?: number) => this.schedule(allocation, seconds ?? allocation.lifetime);
     mirrorIntoDataPlane(allocation, relay);
     this.schedule(allocation, lifetime);
@@ -65,8 +67,14 @@ export class AllocationRegistry {
     this.dataPlane.remove(tracked.relay);
     for (const socket of allocation.sockets) closeQuietly(socket);
     this.quotas.give(tracked.quotaKey);
+    tracked.cleanup?.();
     this.metrics.allocations.dec();
     this.log.info({ username: tracked.relay.owner, relay: relayOf(allocation), reason }, 'allocation released');
+  }
+
+  /** The data plane's side of a live allocation. */
+  relayOf(allocation: NtAllocation): RelayAllocation | undefined {
+    return this.live.get(allocation)?.relay;
   }
 
   releaseAll(reason: string): void {
@@ -84,15 +92,15 @@ export class AllocationRegistry {
 }
 
 /**
- * node-turn calls allocation.permit() for CreatePermission and ChannelBind, and writes
+ * node-turn calls allocation.permit() for CreatePermission (and fixes/channel-bind.ts for ChannelBind), and writes
  * channelBindings[channel] = peer for ChannelBind: both land in the data plane too. Reading an
  * expired binding removes it, so node-turn's ChannelBind checks see it unbound (RFC 5766
  * section 11: a binding lasts 10 minutes unless refreshed).
  */
 function mirrorIntoDataPlane(allocation: NtAllocation, relay: RelayAllocation): void {
-  const permit = allocation.permit.bind(allocation);
+  // node-turn's own permissions map is read by nothing of ours (the data plane replaced its peer
+  // side) and never shrinks: it is not filled
   allocation.permit = (address: string) => {
-    permit(address);
     relay.permit(address, Date.now());
   };
   allocation.channelBindings = new Proxy<Record<string, NtAddress | undefined>>({}, {

@@ -11,6 +11,13 @@ import type { RestCredentials } from './credentials.js';
 import type { DataPlane } from './data-plane/data-plane.js';
 import type { LogBudget } from './log-budget.js';
 
+export interface TurnLimits {
+  peersPerRequest: number;
+  permissions: number;
+  channels: number;
+  reservations: number;
+}
+
 export interface TurnContext {
   server: NtServer;
   log: Logger;
@@ -24,6 +31,8 @@ export interface TurnContext {
   lifetime: LifetimePolicy;
   ports: RelayPorts;
   credentials: RestCredentials;
+  /** per-allocation and reservation limits (TURN_MAX_*): beyond them, 508 */
+  limits: TurnLimits;
   /** STUN address family of the relay address: 1 IPv4, 2 IPv6 */
   relayFamily: number;
 }

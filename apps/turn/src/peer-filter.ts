@@ -34,29 +34,73 @@ export class PeerFilterError extends Error {
   }
 }
 
+/**
+ * The server's own addresses (listen IP, or every interface address for a wildcard listener;
+ * relay IP; external IP). Relayed traffic toward them is limited to the relay port range, never
+ * the listener's port, whatever TURN_DENY_PEERS and TURN_ALLOW_LOOPBACK_PEERS say: a relay
+ * toward its own listener answers Bindings and would carry allocations made through relays (loops),
+ * and other ports there are the host's own services. The relay range stays open: two relay-only
+ * clients of this server reach each other relay to relay, so a permission toward these IPs (which
+ * names no port) is granted, and the port is checked where one is named (ChannelBind, Send).
+ */
+export interface SelfAddresses {
+  addresses: readonly string[];
+  /** the listener's UDP port (set once bound: TURN_PORT may be 0) */
+  listenPort: number;
+  minPort: number;
+  maxPort: number;
+}
+
 export interface PeerFilter {
+  /** whether no port of `address` may be relayed to (CreatePermission, and every datagram's check) */
   denies(address: string): boolean;
+  /** whether `address` (a permitted one) is one of the server's own, whose ports deniesPort checks */
+  readonly isSelf: (address: string) => boolean;
+  /** whether `address`:`port` may not be relayed to: denies(address), or a port of ours outside the relay range */
+  readonly deniesPort: (address: string, port: number) => boolean;
   /** the effective ranges, for the start-up log */
   readonly ranges: readonly string[];
 }
 
-export function createPeerFilter(entries: readonly string[] = DEFAULT_DENY, allowLoopback = false): PeerFilter {
+export function createPeerFilter(entries: readonly string[] = DEFAULT_DENY, allowLoopback = false, self?: SelfAddresses): PeerFilter {
   const ranges = expand(entries).filter((r) => !(allowLoopback && DENY_GROUPS['loopback']!.includes(r)));
   const list = new BlockList();
   for (const range of ranges) addRange(list, range);
+  const own = new BlockList();
+  for (const address of self?.addresses ?? []) {
+    const family = isIP(address);
+    if (family !== 0) own.addAddress(address, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  const loopback = new BlockList();
+  for (const range of DENY_GROUPS['loopback']!) addRange(loopback, range);
+  const isSelf = (address: string) => self !== undefined && matches(own, address);
   return {
     ranges,
-    // BlockList also matches IPv4-mapped IPv6 (::ffff:127.0.0.1) against IPv4 rules; the
-    // other IPv4-embedding prefixes are checked here.
-    denies: (address) => {
-      const family = isIP(address);
-      if (family === 0) return true;
-      if (family === 4) return list.check(address, 'ipv4');
-      if (list.check(address, 'ipv6')) return true;
-      const embedded = embeddedIpv4(address);
-      return embedded !== undefined && list.check(embedded, 'ipv4');
+    denies: (address) => matches(list, address),
+    isSelf,
+    deniesPort: (address, port) => {
+      if (matches(list, address)) return true;
+      if (!self || !isSelf(address)) return false;
+      if (port === self.listenPort) return true;
+      if (port >= self.minPort && port <= self.maxPort) return false;
+      // with loopback peers allowed, every loopback port is open by that setting (one-host setups)
+      return !(allowLoopback && matches(loopback, address));
     },
   };
+}
+
+/**
+ * Whether the list holds the address, in any spelling. BlockList also matches IPv4-mapped IPv6
+ * (::ffff:127.0.0.1) against IPv4 rules; the other IPv4-embedding prefixes are checked here.
+ * Anything that is not an IP address is matched (refused).
+ */
+function matches(list: BlockList, address: string): boolean {
+  const family = isIP(address);
+  if (family === 0) return true;
+  if (family === 4) return list.check(address, 'ipv4');
+  if (list.check(address, 'ipv6')) return true;
+  const embedded = embeddedIpv4(address);
+  return embedded !== undefined && list.check(embedded, 'ipv4');
 }
 
 function expand(entries: readonly string[]): string[] {

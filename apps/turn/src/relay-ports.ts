@@ -22,7 +22,18 @@ export class RelayPorts {
     private readonly min: number,
     private readonly max: number,
     private readonly log: Logger,
+    /** TURN_MAX_RESERVATIONS: held N+1 ports in all */
+    private readonly maxReservations = Infinity,
   ) {}
+
+  /** Whether another reservation may be held. */
+  get reservationsFull(): boolean {
+    return this.reservations.size >= this.maxReservations;
+  }
+
+  get reservationCount(): number {
+    return this.reservations.size;
+  }
 
   async bindAny(): Promise<Socket> {
     for (let i = 0; i < ATTEMPTS; i++) {
@@ -42,6 +53,11 @@ export class RelayPorts {
       if (!socket) continue;
       if (!reserveNext) return { socket };
       const next = await this.tryBind(port + 1);
+      if (next && this.reservationsFull) {
+        // filled while this one was binding: no token (fixes/allocate.ts answered 508 to the rest)
+        next.close();
+        return { socket };
+      }
       if (next) return { socket, token: this.reserve(next) };
       socket.close();
     }

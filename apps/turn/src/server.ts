@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { ConfigError, createLogger, type Logger, type TurnConfig } from '@sync-suite/shared/node';
 import { NodeTurn } from './node-turn.js';
 import { RestCredentials } from './credentials.js';
-import { createPeerFilter, PeerFilterError, type PeerFilter } from './peer-filter.js';
+import { createPeerFilter, PeerFilterError, type PeerFilter, type SelfAddresses } from './peer-filter.js';
 import { AllocationQuotas } from './quotas.js';
 import { AllocationRegistry } from './allocations.js';
 import { createRelayMetrics } from './metrics.js';
@@ -48,8 +48,12 @@ export interface TurnServerOptions {
 
 export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {}): TurnServer {
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'turn' });
-  const peers = buildPeerFilter(config);
   const relayIp = config.TURN_RELAY_IP ?? defaultRelayIp(config.TURN_LISTEN_IP);
+  const self: SelfAddresses = {
+    addresses: selfAddresses(config.TURN_LISTEN_IP, relayIp, config.TURN_EXTERNAL_IP),
+    listenPort: config.TURN_PORT, minPort: config.TURN_MIN_PORT, maxPort: config.TURN_MAX_PORT,
+  };
+  const peers = buildPeerFilter(config, self);
   const lifetime = lifetimePolicy(config.TURN_MAX_LIFETIME_SECONDS);
   const secrets = [config.TURN_SECRET, ...(config.TURN_SECRET_PREVIOUS ? [config.TURN_SECRET_PREVIOUS] : [])];
   const credentials = new RestCredentials(secrets, config.TURN_REALM);
@@ -82,8 +86,12 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   const ctx: TurnContext = {
     server, log, logBudget, metrics, peers, lifetime, credentials, quotas, dataPlane,
     registry: new AllocationRegistry(server, dataPlane, quotas, metrics, log),
-    ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log),
+    ports: new RelayPorts(relayIp, config.TURN_MIN_PORT, config.TURN_MAX_PORT, log, config.TURN_MAX_RESERVATIONS),
     relayFamily: isIP(relayIp) === 6 ? 2 : 1,
+    limits: {
+      peersPerRequest: config.TURN_MAX_PEERS_PER_REQUEST, permissions: config.TURN_MAX_PERMISSIONS,
+      channels: config.TURN_MAX_CHANNELS, reservations: config.TURN_MAX_RESERVATIONS,
+    },
   };
   installAttributeFixes();
   fixMessageDispatch(ctx);
@@ -102,10 +110,11 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
     async start() {
       const listening = await listenUdp(ctx, config.TURN_LISTEN_IP, config.TURN_PORT);
       port = listening.port;
+      self.listenPort = port;
       health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush());
       log.info(
         {
-          listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, realm: config.TURN_REALM,
+          listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, selfAddresses: self.addresses, realm: config.TURN_REALM,
           recvBufferBytes: listening.recvBufferBytes, sendBufferBytes: listening.sendBufferBytes,
           udpPath: dataPlane.io.path.path, udpPathReason: dataPlane.io.path.reason,
         },
@@ -122,13 +131,22 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   };
 }
 
-function buildPeerFilter(config: TurnConfig): PeerFilter {
+function buildPeerFilter(config: TurnConfig, self: SelfAddresses): PeerFilter {
   try {
-    return createPeerFilter(config.TURN_DENY_PEERS, config.TURN_ALLOW_LOOPBACK_PEERS);
+    return createPeerFilter(config.TURN_DENY_PEERS, config.TURN_ALLOW_LOOPBACK_PEERS, self);
   } catch (err) {
     if (err instanceof PeerFilterError) throw new ConfigError('TURN_DENY_PEERS', err.message);
     throw err;
   }
+}
+
+/** The addresses this server is reached at: a wildcard listener is reached at every interface address. */
+function selfAddresses(listenIp: string, relayIp: string, externalIp: string | undefined): string[] {
+  const out = [listenIp, relayIp, ...(externalIp ? [externalIp] : [])];
+  if (listenIp === '0.0.0.0' || listenIp === '::') {
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.push(i.address);
+  }
+  return [...new Set(out)];
 }
 
 /** The listen IP, or for a wildcard listener the first non-internal IPv4 address. */

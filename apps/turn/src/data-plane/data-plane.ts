@@ -48,7 +48,7 @@ export class DataPlane {
 
   /** Start relaying for an allocation: its relay socket's datagrams now come here. */
   add(client: ClientAddress, relay: Socket, owner: string): RelayAllocation {
-    const allocation = new RelayAllocation(client, relay, owner, this.io.senderOf(client.socket), this.io.senderOf(relay));
+    const allocation = new RelayAllocation(client, relay, owner, this.io.senderOf(client.socket), this.io.senderOf(relay), this.peers.isSelf);
     let ports = this.clients.get(client.address);
     if (!ports) this.clients.set(client.address, (ports = new Map()));
     ports.set(client.port, allocation);
@@ -129,6 +129,8 @@ export class DataPlane {
     if (allocation === undefined) return;
     const permission = s.family === 1 ? allocation.permissionsV4.get(s.ipv4) : allocation.permissions.get(ipText(sendIndicationIpv6(datagram, s.ipv6Offset)));
     if (permission === undefined || permission.expires <= Date.now()) return this.unpermittedSend(allocation, datagram);
+    // the server's own IPs: only relay ports (peer-filter.ts)
+    if (permission.self && this.peers.deniesPort(permission.address, s.port)) return this.hooks.deniedSend(allocation, permission.address, s.port);
     this.toPeer(allocation, datagram, s.dataOffset, s.dataLength, s.port, permission.address);
     this.counters.toPeerBytes += s.dataLength;
     this.counters.toPeerPackets++;

@@ -15,6 +15,8 @@ export const CHANNEL_LIFETIME_MS = 600_000;
 
 export class Permission {
   expires = 0;
+  /** one of the server's own addresses: the port of each datagram toward it is checked (peer-filter.ts) */
+  self = false;
   constructor(
     /** canonical text, as in rinfo.address */
     readonly address: string,
@@ -57,7 +59,33 @@ export class RelayAllocation {
     readonly clientOut: DatagramSender,
     /** sends on relay */
     readonly relayOut: DatagramSender,
+    /** whether a peer IP is one of the server's own (peer-filter.ts) */
+    private readonly isSelf: (address: string) => boolean = () => false,
   ) {}
+
+  private batching = 0;
+  private dirty = false;
+
+  /**
+   * Run `fn` with one `changed` call at the end (if anything changed) instead of one per
+   * permission or binding: the native path's copy is rebuilt from every binding each time.
+   */
+  batch<T>(fn: () => T): T {
+    this.batching++;
+    try {
+      return fn();
+    } finally {
+      if (--this.batching === 0 && this.dirty) {
+        this.dirty = false;
+        this.changed?.();
+      }
+    }
+  }
+
+  private touched(): void {
+    if (this.batching > 0) this.dirty = true;
+    else this.changed?.();
+  }
 
   /** Install or refresh the permission for a peer IP (any spelling); undefined if it is not an IP. */
   permit(address: string, now: number): Permission | undefined {
@@ -67,12 +95,49 @@ export class RelayAllocation {
     if (!permission) {
       const ip = ipBytes(canonical)!;
       permission = new Permission(canonical, ip);
+      permission.self = this.isSelf(canonical);
       this.permissions.set(canonical, permission);
       if (ip.length === 4) this.permissionsV4.set(ipv4Number(ip), permission);
     }
     permission.expires = now + PERMISSION_LIFETIME_MS;
-    this.changed?.();
+    this.touched();
     return permission;
+  }
+
+  /**
+   * Whether permissions for `addresses` (canonical or not) fit within `max` live ones: the
+   * expired are removed first when they would not (RFC 8656 section 9: a permission lasts 300 s
+   * unless refreshed; with its bindings, which need it). Memory per allocation stays bounded.
+   */
+  roomForPermissions(addresses: readonly string[], max: number, now: number): boolean {
+    const fresh = () => {
+      const names = new Set<string>();
+      for (const a of addresses) {
+        const c = canonicalIp(a);
+        if (c !== undefined && !this.permissions.has(c)) names.add(c);
+      }
+      return names.size;
+    };
+    if (this.permissions.size + fresh() <= max) return true;
+    for (const permission of [...this.permissions.values()]) if (permission.expires <= now) this.forget(permission);
+    return this.permissions.size + fresh() <= max;
+  }
+
+  /** Whether `channel` can be bound within `max` channels: it is bound already, or there is room once expired bindings leave. */
+  roomForChannel(channel: number, max: number, now: number): boolean {
+    if (this.channels.has(channel) || this.channels.size < max) return true;
+    for (const binding of [...this.channels.values()]) if (binding.expires <= now || binding.permission.expires <= now) this.unbind(binding);
+    return this.channels.size < max;
+  }
+
+  /** The peer bound to another channel than `channel` on `address`:`port` (RFC 8656 section 12), from the peer map: no scan. */
+  channelOfPeer(address: string, port: number, now: number): number | undefined {
+    const canonical = canonicalIp(address);
+    const binding = canonical === undefined ? undefined : this.peerChannels.get(canonical)?.get(port);
+    if (binding === undefined) return undefined;
+    if (binding.expires > now) return binding.channel;
+    this.unbind(binding);
+    return undefined;
   }
 
   /** Bind or refresh `channel` to a peer; also refreshes the peer's permission (RFC 5766 section 11.2). */
@@ -90,7 +155,7 @@ export class RelayAllocation {
       ports.set(port, binding);
     }
     binding.expires = now + CHANNEL_LIFETIME_MS;
-    this.changed?.();
+    this.touched();
   }
 
   /** Whether `channel` is bound and not expired; an expired binding is removed. */
@@ -102,6 +167,14 @@ export class RelayAllocation {
     return false;
   }
 
+  /** Remove an expired permission and the bindings that needed it. */
+  private forget(permission: Permission): void {
+    this.permissions.delete(permission.address);
+    if (permission.ip.length === 4 && this.permissionsV4.get(ipv4Number(permission.ip)) === permission) this.permissionsV4.delete(ipv4Number(permission.ip));
+    for (const binding of [...(this.peerChannels.get(permission.address)?.values() ?? [])]) this.unbind(binding);
+    for (const binding of [...this.channels.values()]) if (binding.permission === permission) this.unbind(binding);
+  }
+
   private unbind(binding: ChannelBinding): void {
     this.channels.delete(binding.channel);
     const ports = this.peerChannels.get(binding.permission.address);
@@ -109,6 +182,6 @@ export class RelayAllocation {
       ports.delete(binding.port);
       if (ports.size === 0) this.peerChannels.delete(binding.permission.address);
     }
-    this.changed?.();
+    this.touched();
   }
 }

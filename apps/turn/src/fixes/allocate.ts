@@ -43,6 +43,12 @@ function newAllocation(ctx: TurnContext, msg: NtMessage, reply: NtMessage, origi
     ctx.metrics.quotaRejections.inc({ quota: full });
     return refuse(ctx, reply, username, 486, 'Allocation Quota Reached', { quota: full });
   }
+  // EVEN-PORT with R: the N+1 port is held until claimed, its 30 s pass, or this allocation ends
+  if (attributeOfType(msg.attributes, ATTR.EVEN_PORT)?.value === true && ctx.ports.reservationsFull) {
+    ctx.quotas.give(quotaKey);
+    ctx.metrics.capacityRejections.inc({ limit: 'reservations' });
+    return refuse(ctx, reply, username, 508, 'Insufficient Capacity', { limit: 'reservations' });
+  }
   const outcome = claimReservation(ctx, msg);
   if (outcome !== 'ok') {
     ctx.quotas.give(quotaKey);
@@ -77,7 +83,8 @@ function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username
       if (attr) attr.value = lifetime;
       const token = issuedToken.get(msg);
       if (token) insertBeforeIntegrity(reply, new Attribute(reply, 'reservation-token', token));
-      ctx.registry.track(msg.allocation, username, quotaKey, lifetime);
+      // a reservation lives no longer than the allocation that made it: quota and Refresh 0 bound it
+      ctx.registry.track(msg.allocation, username, quotaKey, lifetime, token ? () => ctx.ports.take(token)?.close() : undefined);
     }
     resolve();
   };
@@ -86,6 +93,8 @@ function settleOnce(ctx: TurnContext, msg: NtMessage, reply: NtMessage, username
       settled = true;
       ctx.quotas.give(quotaKey);
       reservedSocket.get(msg)?.close();
+      const token = issuedToken.get(msg);
+      if (token) ctx.ports.take(token)?.close();
       ctx.logBudget.warn('allocation refused', { username: loggedUsername(username), code, reason });
     }
     reject(code, reason);

@@ -11,6 +11,7 @@
  */
 import type { MethodListener, NtAddress } from '../node-turn.js';
 import type { TurnContext } from '../context.js';
+import { atCapacity } from './peer-requests.js';
 
 /** the range coturn accepts (RFC 5766 reserved 0x7FFF; RFC 8656 narrows clients to 0x4000-0x4FFF) */
 export const MIN_CHANNEL = 0x4000;
@@ -26,12 +27,20 @@ export function fixChannelBind(ctx: TurnContext): void {
     const peer = msg.getAttribute('xor-peer-address') as NtAddress | undefined;
     if (typeof channel !== 'number' || !peer) return reply.reject(400, 'Bad Request');
     if (channel < MIN_CHANNEL || channel > MAX_CHANNEL) return reply.reject(400, 'Bad Request');
+    const relay = ctx.registry.relayOf(allocation);
+    if (!relay) return reply.reject(437, 'Allocation Mismatch');
+    const now = Date.now();
     const bound = allocation.channelBindings[channel];
     if (bound && bound.toString() !== peer.toString()) return reply.reject(400, 'Bad Request');
-    const peerChannel = allocation.getPeerChannelNumber(peer);
+    // the peer map, not node-turn's getPeerChannelNumber (a scan of every binding per request)
+    const peerChannel = relay.channelOfPeer(peer.address, peer.port, now);
     if (peerChannel !== undefined && peerChannel !== channel) return reply.reject(400, 'Bad Request');
-    allocation.permit(peer.address);
-    allocation.channelBindings[channel] = peer;
+    if (!relay.roomForChannel(channel, ctx.limits.channels, now)) return atCapacity(ctx, msg, reply, 'channels');
+    if (!relay.roomForPermissions([peer.address], ctx.limits.permissions, now)) return atCapacity(ctx, msg, reply, 'permissions');
+    // binding installs or refreshes the permission too (relay-allocation.ts); one push to the native path
+    relay.batch(() => {
+      allocation.channelBindings[channel] = peer;
+    });
     reply.resolve();
   };
   server.on('channel_bind', onChannelBind);

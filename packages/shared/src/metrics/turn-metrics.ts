@@ -24,6 +24,13 @@ export function createTurnMetrics(registry: Registry = new Registry()) {
       registers: r,
     }),
     deniedPeers: new Counter({ name: 'turn_denied_peers_total', help: 'Requests toward denied peer addresses', registers: r }),
+    /** requests refused 508 by a per-allocation or reservation limit (TURN_MAX_*) */
+    capacityRejections: new Counter({
+      name: 'turn_capacity_rejections_total',
+      help: 'TURN requests refused with 508 by a limit (peers_per_request, permissions, channels, reservations)',
+      labelNames: ['limit'] as const,
+      registers: r,
+    }),
     quotaRejections: new Counter({ name: 'turn_quota_rejections_total', help: 'Allocations refused by quota', labelNames: ['quota'] as const, registers: r }),
     /** log lines dropped because stdout did not take them (logging/stdout-destination.ts) */
     logLinesDropped: droppedLogLinesCounter('turn_log_lines_dropped_total', r),
