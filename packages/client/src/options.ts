@@ -64,7 +64,7 @@ export interface SealedOptions {
 
 export interface SyncProviderError {
   /** what failed */
-  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'sealed' | 'persistence';
+  source: 'token' | 'turn-credentials' | 'signaling' | 'webrtc' | 'relay' | 'sealed' | 'persistence';
   message: string;
   /** the WebSocket close code, when the server refused a socket */
   code?: number;

@@ -164,6 +164,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
+      onDropped: (source, message) => this.fail(source, new Error(message)),
       pending: this.pending,
       tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });
