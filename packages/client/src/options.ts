@@ -11,7 +11,7 @@ export interface SyncProviderOptions {
   room: string;
   /** a room token (JWT) for this room; called for every connection attempt and before expiry. Omit when the server runs without AUTH_SECRET. */
   getToken?: () => string | Promise<string>;
-  /** encrypts y-webrtc signaling (and tab-to-tab sync) with a key derived from it; every device of the room needs the same one */
+  /** encrypts y-webrtc signaling (and tab-to-tab sync) with a key derived from it; every device of the room needs the same one. With `sealed`, signaling is always encrypted (key derived from `sealed.key`) and this is mixed in */
   password?: string;
   /** one Awareness for both transports (default: a new one, destroyed with the provider) */
   awareness?: Awareness;
@@ -64,7 +64,7 @@ export interface SealedOptions {
 
 export interface SyncProviderError {
   /** what failed */
-  source: 'token' | 'turn-credentials' | 'signaling' | 'relay' | 'sealed' | 'persistence';
+  source: 'token' | 'turn-credentials' | 'signaling' | 'webrtc' | 'relay' | 'sealed' | 'persistence';
   message: string;
   /** the WebSocket close code, when the server refused a socket */
   code?: number;

@@ -18,6 +18,7 @@ import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
 import { decodeProgress, encodeProgress, SEALED_META, type SealedProgress } from './sealed/progress.js';
 import { SealedTransport } from './sealed/transport.js';
+import { sealedWebrtcPassword } from './sealed/webrtc-password.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
 import { WebrtcTransport } from './webrtc-transport.js';
 
@@ -63,6 +64,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private persistenceOpen = false;
   /** a sealed room's progress stored by the last session */
   private sealedResume: SealedProgress | undefined;
+  /** y-webrtc's password: in a sealed room derived from the room key (sealed/webrtc-password.ts) */
+  private readonly webrtcPassword: string | undefined;
 
   constructor(doc: Y.Doc, options: SyncProviderOptions) {
     super();
@@ -70,6 +73,9 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     const parsed = parseRoomName(options.room, options.roomPolicy ?? defaultRoomPolicy);
     if (!parsed.ok) throw new RangeError(`SyncProvider: invalid room name ${JSON.stringify(options.room)}: ${parsed.reason}`);
     this.endpoints = endpointsFor(options.serverUrl);
+    // A sealed room never runs y-webrtc without a password: signaling in the clear would let any
+    // token holder (or whoever runs /signal) meet this device peer to peer and sync in plaintext.
+    this.webrtcPassword = options.sealed ? sealedWebrtcPassword(options.room, options.sealed.key, options.password ?? '') : options.password || undefined;
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
     this.doc = doc;
     this.room = options.room;
@@ -147,7 +153,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       room: this.room,
       doc: this.doc,
       awareness: this.awareness,
-      password: this.opts.password,
+      password: this.webrtcPassword,
       peerOpts: this.peerOpts(this.iceServers),
       maxConns: this.opts.maxConns,
       peerSyncTimeoutMs: this.opts.peerSyncTimeoutMs,
@@ -158,6 +164,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onChange: this.onChange,
       onTokenError: (err) => this.fail('token', err),
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'signaling', message: reason || 'refused', code }]),
+      onDropped: (source, message) => this.fail(source, new Error(message)),
       pending: this.pending,
       tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
     });

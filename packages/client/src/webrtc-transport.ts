@@ -3,33 +3,53 @@
  * token for every reconnect (TokenGate), speaks only for this room, and reports what the
  * policy needs: is signaling open, how many devices are on the topic, how many WebRTC peers
  * are connected and synced.
+ *
+ * Everything y-webrtc reads from outside is screened first (see "Hostile input" in README.md):
+ * signaling frames come from anyone holding a token for the room (and from whoever runs /signal),
+ * peer messages from any peer that completed signaling. y-webrtc trusts both: a malformed one
+ * throws in a socket handler or rejects a promise nobody catches, which ends a Node, Electron or
+ * React Native process. Such input is dropped and reported (`onDropped`); y-webrtc itself is not
+ * changed.
  */
 import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
+import { fromBase64 } from 'lib0/buffer';
+import * as decoding from 'lib0/decoding';
 import { closeRoomChannelLater } from './broadcast-channel.js';
 import type { PendingTracker } from './pending.js';
 import { syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
+interface SignalingSocketInternals {
+  addEventListener(type: 'close', listener: (event: { code?: number; reason?: string }) => void): void;
+  /** lib0/websocket's handler: JSON.parse, then emit('message') */
+  onmessage: ((event: unknown) => void) | null;
+}
+type MessageListener = (message: SignalingMessage) => void;
 interface SignalingConnInternals {
-  ws: { addEventListener(type: 'close', listener: (event: { code?: number; reason?: string }) => void): void } | null;
+  ws: SignalingSocketInternals | null;
   connected: boolean;
   connect(): void;
   send(message: SignalingMessage): void;
-  on(event: 'connect' | 'disconnect' | 'message', listener: (message: SignalingMessage) => void): void;
+  on(event: 'connect' | 'disconnect' | 'message', listener: MessageListener): void;
+  off(event: 'message', listener: MessageListener): void;
+  /** lib0 Observable's listeners by event: y-webrtc's own 'message' handler is there */
+  _observers: Map<string, Set<MessageListener>>;
 }
 interface SignalingMessage {
   type?: unknown;
   topic?: unknown;
   topics?: unknown;
   clients?: unknown;
+  data?: unknown;
 }
 interface PeerInternals {
   initiator: boolean;
   on(event: 'connect' | 'close', listener: () => void): void;
   on(event: 'data', listener: (data: Uint8Array) => void): void;
+  emit(event: string, ...args: unknown[]): boolean;
   send(data: Uint8Array): void;
   destroy(): void;
 }
@@ -43,7 +63,13 @@ interface RoomInternals {
   peerId: string;
   webrtcConns: Map<string, WebrtcConnInternals>;
   bcConns: Set<string>;
+  /** the AES-GCM key derived from the password (null: no password) */
+  key: CryptoKey | null;
 }
+
+export type DroppedSource = 'signaling' | 'webrtc';
+/** after a report, further drops from the same source are only counted for this long */
+const DROP_REPORT_MS = 10_000;
 
 export interface WebrtcTransportOptions {
   room: string;
@@ -62,6 +88,8 @@ export interface WebrtcTransportOptions {
   onTokenError: (err: unknown) => void;
   /** the server closed the signaling socket with a 4xxx code (refused the token, the room, a limit) */
   onRefused: (close: { code: number; reason: string }) => void;
+  /** a signaling frame or a peer message was malformed and dropped (one report per source per 10 s, with a count) */
+  onDropped: (source: DroppedSource, message: string) => void;
   /** counts what the peers confirmed */
   pending: PendingTracker;
   /** reconnect signaling with a fresh token this long before the token expires (at most half its life) */
@@ -83,6 +111,10 @@ export class WebrtcTransport {
   private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
   /** we closed the signaling socket to reopen it with a fresh token: not a failure */
   private swapping = false;
+  private destroyed = false;
+  /** encrypted signaling messages, screened one after the other (in arrival order) */
+  private screening: Promise<void> = Promise.resolve();
+  private readonly drops = new Map<DroppedSource, { reportedAt: number; unreported: number }>();
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -96,6 +128,7 @@ export class WebrtcTransport {
     if (!conn) throw new Error('y-webrtc created no signaling connection');
     this.conn = conn;
     this.scopeToRoom(conn);
+    this.guardSignaling(conn);
     conn.on('connect', () => this.opened());
     conn.on('message', (m) => this.heard(m));
     this.watchAttempt();
@@ -141,6 +174,7 @@ export class WebrtcTransport {
   }
 
   destroy(): void {
+    this.destroyed = true;
     for (const t of this.stuckTimers) clearTimeout(t);
     this.stuckTimers.clear();
     this.gate.close();
@@ -167,6 +201,83 @@ export class WebrtcTransport {
     };
   }
 
+  /**
+   * y-webrtc's handler of signaling messages (registered on the connection when y-webrtc made it)
+   * is replaced by one that screens each message first and passes on only what y-webrtc can
+   * handle without throwing. Without a password y-webrtc handles a message synchronously, so it
+   * runs under try/catch too. With one (every sealed room) it decrypts the message and handles it
+   * in a promise without a catch, from a payload anyone can send: the screen decrypts it first and
+   * passes on only messages that decrypt, decode and have the shape y-webrtc reads.
+   */
+  private guardSignaling(conn: SignalingConnInternals): void {
+    for (const stock of [...(conn._observers.get('message') ?? [])]) {
+      conn.off('message', stock);
+      conn.on('message', (m) => this.screen(m, stock));
+    }
+  }
+
+  private screen(m: unknown, stock: MessageListener): void {
+    if (this.destroyed) return;
+    if (!isRecord(m)) return this.drop('signaling', 'a signaling message that is not an object');
+    // The server relays only this room's topic to this socket; y-webrtc handles nothing but publish.
+    if (m.type !== 'publish' || m.topic !== this.opts.room) return;
+    const room = this.room;
+    // Until y-webrtc has derived its key it has no room and ignores everything.
+    if (!room) return;
+    if (!room.key) return this.passOn(m, stock, signalingProblem(m.data, room));
+    // A device without the password publishes in the clear; y-webrtc ignores that (it cannot be one of ours).
+    if (typeof m.data !== 'string') return;
+    const data = m.data;
+    const key = room.key;
+    this.screening = this.screening
+      .then(() => openSignal(data, key))
+      .then(
+        (opened) => this.passOn(m, stock, signalingProblem(opened, room)),
+        (err: unknown) => this.drop('signaling', `a signaling message that does not decrypt with the room password (${errorText(err)})`),
+      )
+      .catch((err: unknown) => this.drop('signaling', errorText(err)));
+  }
+
+  /** Hands a screened message to y-webrtc's own handler, or drops it. */
+  private passOn(m: SignalingMessage, stock: MessageListener, verdict: Verdict): void {
+    if (this.destroyed || verdict === 'ignore') return;
+    if (verdict !== 'ok') return this.drop('signaling', `a malformed signaling message (${verdict})`);
+    try {
+      stock(m);
+    } catch (err) {
+      this.drop('signaling', `a signaling message y-webrtc could not handle (${errorText(err)})`);
+    }
+  }
+
+  /** A peer message y-webrtc cannot read throws inside the data channel's handler: drop it, keep the peer. */
+  private guardPeer(conn: WebrtcConnInternals): void {
+    const peer = conn.peer;
+    const emit = peer.emit.bind(peer);
+    peer.emit = (event, ...args) => {
+      if (event !== 'data') return emit(event, ...args);
+      try {
+        return emit(event, ...args);
+      } catch (err) {
+        this.drop('webrtc', `a malformed message from a WebRTC peer (${errorText(err)})`);
+        return true;
+      }
+    };
+  }
+
+  /** Reports a dropped input: the first at once, then at most one report per source per DROP_REPORT_MS. */
+  private drop(source: DroppedSource, message: string): void {
+    if (this.destroyed) return;
+    const now = Date.now();
+    const seen = this.drops.get(source);
+    if (seen && now - seen.reportedAt < DROP_REPORT_MS) {
+      seen.unreported++;
+      return;
+    }
+    const more = seen?.unreported ? ` (and ${seen.unreported} more dropped since the last report)` : '';
+    this.drops.set(source, { reportedAt: now, unreported: 0 });
+    this.opts.onDropped(source, `dropped ${message}${more}`);
+  }
+
   private opened(): void {
     this.signalingOpen = true;
     this.signalingFailed = false;
@@ -177,6 +288,18 @@ export class WebrtcTransport {
   private watchAttempt(): void {
     const ws = this.conn.ws;
     if (!ws) return;
+    // lib0/websocket JSON.parses every frame in the socket's handler: a frame that is not JSON
+    // (only the server can send one) would throw there.
+    const onmessage = ws.onmessage;
+    if (typeof onmessage === 'function') {
+      ws.onmessage = (event) => {
+        try {
+          onmessage.call(ws, event);
+        } catch (err) {
+          this.drop('signaling', `a signaling frame that could not be read (${errorText(err)})`);
+        }
+      };
+    }
     ws.addEventListener('close', (event) => {
       if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
@@ -197,7 +320,7 @@ export class WebrtcTransport {
   }
 
   private heard(m: SignalingMessage): void {
-    if (m.type !== 'publish' || m.topic !== this.opts.room) return;
+    if (!isRecord(m) || m.type !== 'publish' || m.topic !== this.opts.room) return;
     // The server relays our own announce back to us only once it accepted our subscribe.
     this.gate.succeeded();
     if (typeof m.clients !== 'number') return;
@@ -211,6 +334,7 @@ export class WebrtcTransport {
     for (const conn of room?.webrtcConns.values() ?? []) {
       if (this.watched.has(conn)) continue;
       this.watched.add(conn);
+      this.guardPeer(conn);
       if (room && this.yields(room, conn)) continue;
       const timer = this.dropIfStuck(conn);
       const changed = (): void => this.opts.onChange();
@@ -267,4 +391,76 @@ export class WebrtcTransport {
     clearTimeout(timer);
     this.stuckTimers.delete(timer);
   }
+}
+
+type Verdict = 'ok' | 'ignore' | (string & {});
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * What y-webrtc's handler would do with a publish's data (node_modules/y-webrtc/src/y-webrtc.js,
+ * SignalingConn): 'ignore' what it skips (not addressed to us, from ourselves or a tab), 'ok' what
+ * it handles without throwing, otherwise what is wrong. An answer from a device we have no
+ * connection with (ours was dropped meanwhile, or a replay) would throw in y-webrtc: ignored.
+ */
+function signalingProblem(data: unknown, room: RoomInternals): Verdict {
+  if (!isRecord(data)) return 'not an object';
+  if (typeof data['from'] !== 'string') return 'no sender';
+  const from = data['from'];
+  if (from === room.peerId || (data['to'] !== undefined && data['to'] !== room.peerId) || room.bcConns.has(from)) return 'ignore';
+  if (data['type'] === 'announce') return 'ok';
+  if (data['type'] !== 'signal') return 'ignore';
+  const signal = data['signal'];
+  const problem = signalProblem(signal);
+  if (problem) return problem;
+  if ((signal as { type: string }).type === 'answer' && !room.webrtcConns.has(from)) return 'ignore';
+  return 'ok';
+}
+
+const SIGNAL_FIELDS = ['sdp', 'candidate', 'renegotiate', 'transceiverRequest'] as const;
+
+/** The signals simple-peer emits (and acts on in `signal()`), each carrying exactly its own field. */
+function signalProblem(signal: unknown): string | undefined {
+  if (!isRecord(signal)) return 'a signal that is not an object';
+  const fields = SIGNAL_FIELDS.filter((f) => signal[f]);
+  const only = (field: (typeof SIGNAL_FIELDS)[number]): boolean => fields.length === 1 && fields[0] === field;
+  const candidate = signal['candidate'];
+  const request = signal['transceiverRequest'];
+  switch (signal['type']) {
+    case 'offer':
+    case 'answer':
+      return only('sdp') && typeof signal['sdp'] === 'string' ? undefined : 'an offer or answer without SDP';
+    case 'candidate':
+      return only('candidate') &&
+        isRecord(candidate) &&
+        typeof candidate['candidate'] === 'string' &&
+        (typeof candidate['sdpMid'] === 'string' || typeof candidate['sdpMLineIndex'] === 'number')
+        ? undefined
+        : 'a malformed ICE candidate';
+    case 'renegotiate':
+      return only('renegotiate') && signal['renegotiate'] === true ? undefined : 'a malformed renegotiation request';
+    case 'transceiverRequest':
+      return only('transceiverRequest') && isRecord(request) && typeof request['kind'] === 'string' ? undefined : 'a malformed transceiver request';
+    default:
+      return 'an unknown signal';
+  }
+}
+
+/**
+ * Decrypts a payload as y-webrtc's crypto.js would (base64 of varString 'AES-GCM' • varUint8Array
+ * iv • varUint8Array ciphertext, then lib0 `readAny`); rejects whatever y-webrtc would fail on.
+ */
+async function openSignal(data: string, key: CryptoKey): Promise<unknown> {
+  const decoder = decoding.createDecoder(fromBase64(data));
+  if (decoding.readVarString(decoder) !== 'AES-GCM') throw new Error('unknown encryption algorithm');
+  const iv = decoding.readVarUint8Array(decoder);
+  const cipher = decoding.readVarUint8Array(decoder);
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: iv as Uint8Array<ArrayBuffer> }, key, cipher as Uint8Array<ArrayBuffer>);
+  return decoding.readAny(decoding.createDecoder(new Uint8Array(plain)));
 }
