@@ -149,7 +149,10 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     const token = await this.credentials.first();
     if (this.destroyed) return;
     const signalBase = this.opts.signalingUrl ?? withPath(this.endpoints.ws, 'signal');
-    this.webrtc = new WebrtcTransport({
+    // y-webrtc derives its room key with crypto.subtle; without it (Hermes without a polyfill) a
+    // password, which a sealed room always has, would fail inside y-webrtc: sync through the relay only.
+    if (this.webrtcPassword !== undefined && !globalThis.crypto?.subtle) this.fail('webrtc', new Error('crypto.subtle is missing (y-webrtc needs it for the room password): WebRTC is off, syncing through the relay'));
+    else this.webrtc = new WebrtcTransport({
       room: this.room,
       doc: this.doc,
       awareness: this.awareness,
@@ -267,7 +270,15 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
 
   private applyPolicy(): void {
     const { webrtc, relayPath: relay } = this;
-    if (!webrtc || !relay) return;
+    if (!relay) return;
+    if (!webrtc) {
+      // WebRTC off (start()): the relay is the only path.
+      if (!this.relayWanted) {
+        this.relayWanted = true;
+        relay.connect();
+      }
+      return;
+    }
     const syncedPeers = webrtc.syncedPeers;
     if (syncedPeers > 0) this.lostLastPeer = false;
     else if (this.prevSyncedPeers > 0) this.lostLastPeer = true;

@@ -47,7 +47,6 @@ const hasText = (p: PeerProcess, text: string): Promise<PeerEvent> =>
   p.waitFor((e) => e.ev === 'messages' && (e['texts'] as string[]).includes(text), `${p.name} has "${text}"`);
 const signalingError = (p: PeerProcess, source: string): Promise<PeerEvent> =>
   p.waitFor((e) => e.ev === 'error' && e['source'] === source, `${p.name} reports a ${source} error`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface WebrtcConnInternals {
   connected: boolean;
@@ -101,7 +100,8 @@ describe('sealed rooms over WebRTC', () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_ROOM_TYPES: 'conversation' });
     const room = 'test-conversation-keyless-eve';
     // On the topic first, with an edit of her own that any sync exchange would carry.
-    const eve = await stockPeer(room, await testToken('eve', [room], { scope: 'read' }));
+    // A write token: a read token's signaling publishes are dropped by the server anyway.
+    const eve = await stockPeer(room, await testToken('eve', [room]));
     eve.push('forged by a keyless token holder');
     const [a, b] = [peer('phone'), peer('desktop')];
     // Eve on the topic: nobody is alone, and the long grace keeps the sealed relay closed.
@@ -110,11 +110,32 @@ describe('sealed rooms over WebRTC', () => {
     await Promise.all([syncedOverWebrtc(a), syncedOverWebrtc(b)]);
     await a.send('push', { text: 'secret' });
     await hasText(b, 'secret');
-    // Time for eve's y-webrtc to have offered to, and synced with, anyone whose announce it could read.
-    await sleep(3000);
+    // A third keyed device joins after eve and meets both over WebRTC: by then eve, on the topic
+    // from the start, has had the same chances to meet them, had she been able to read them.
+    const c = peer('tablet');
+    await c.send('start', start);
+    await c.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 2, 'tablet synced with both WebRTC peers');
+    await hasText(c, 'secret');
     expect(eve.texts()).toEqual(['forged by a keyless token holder']);
     expect(eve.connected()).toHaveLength(0);
-    for (const p of [a, b]) expect(((await p.send('state')) as { texts: string[] }).texts).toEqual(['secret']);
+    for (const p of [a, b, c]) expect(((await p.send('state')) as { texts: string[] }).texts).toEqual(['secret']);
+  });
+
+  it('without crypto.subtle (Hermes without a polyfill) a sealed device reports it and syncs through the sealed relay', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_ROOM_TYPES: 'conversation' });
+    const room = 'test-conversation-no-subtle';
+    const bare = new PeerProcess('hermes', { TOKEN_SECRET: TEST_SECRET, NO_SUBTLE: '1' });
+    scope.track(bare);
+    const other = peer('desktop');
+    const start = { serverUrl: server.url, room, relayGraceMs: 500, relayHoldMs: 500, sealedKey: KEY };
+    await Promise.all([bare.send('start', start), other.send('start', start)]);
+    const reported = await bare.waitFor((e) => e.ev === 'error' && e['source'] === 'webrtc', 'hermes reports WebRTC off');
+    expect(reported['message']).toMatch(/crypto\.subtle/);
+    await bare.waitFor((e) => e.ev === 'status' && e['status'] === 'relay', 'hermes on the sealed relay');
+    await bare.send('push', { text: 'from hermes' });
+    await hasText(other, 'from hermes');
+    await other.send('push', { text: 'to hermes' });
+    await hasText(bare, 'to hermes');
   });
 
   it('garbage and replayed encrypted signaling from a token holder is dropped and reported; the device survives and keeps syncing', async () => {
