@@ -287,6 +287,8 @@ export class SealedTransport {
   private caughtUp(seq: number): void {
     this.progress.cursor = seq;
     this.caught = true;
+    // The server accepted this socket: if it drops, the next one opens at once.
+    this.socket.succeeded();
     this.progress.applied();
     clearTimeout(this.swapTimer);
     this.swapTimer = undefined;
