@@ -6,8 +6,9 @@
  */
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
-import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import { CloseCode, encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
 import type { PendingTracker } from '../pending.js';
+import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox } from './outbox.js';
 import type { SealedProgress } from './progress.js';
@@ -48,6 +49,8 @@ const SWAP_GRACE_MS = 10_000;
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
   failed = false;
+  /** the server deleted the room (4410): the sealed relay never connects again */
+  deleted = false;
   /** caught up on the open socket: own updates and presence go out */
   private caught = false;
   /** set while the socket is swapped for one with a fresh token (until caught up, or SWAP_GRACE_MS) */
@@ -113,6 +116,7 @@ export class SealedTransport {
   }
 
   connect(): void {
+    if (this.deleted) return;
     this.wanted = true;
     this.socket.connect();
   }
@@ -122,7 +126,7 @@ export class SealedTransport {
     this.flush();
     this.endSwap();
     this.wanted = false;
-    this.failed = false;
+    this.failed = this.deleted;
     this.socket.disconnect();
   }
 
@@ -192,7 +196,12 @@ export class SealedTransport {
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
     this.progress.resent();
-    if (code >= 4000) this.opts.onRefused({ code, reason });
+    if (code === CloseCode.RoomDeleted) {
+      // Final (the socket does not reconnect): uploading again would bring the deleted room back.
+      this.deleted = true;
+      this.failed = true;
+      this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+    } else if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
 
