@@ -47,9 +47,9 @@ export class ProgressTracker {
     return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
   }
 
-  /** An envelope was sealed under `id`: its ack will prove the server holds the document as of now. */
-  sealed(id: number): void {
-    if (this.opts.onProgress) this.sealedAt.set(id, Y.encodeStateVector(this.opts.doc));
+  /** An envelope was sealed under `id`: its ack will prove the server holds the document as of `sv` (none: proves nothing). */
+  sealed(id: number, sv: Uint8Array | undefined): void {
+    if (this.opts.onProgress && sv) this.sealedAt.set(id, sv);
   }
 
   /** The server acked envelope `id` as `seq` (acks come in order on a socket). */

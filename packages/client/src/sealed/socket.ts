@@ -44,6 +44,8 @@ export interface SealedSocketOptions {
 }
 
 const OPEN = 1;
+/** WebSocket close: message too big */
+const CLOSE_TOO_BIG = 1009;
 /** closes after which the next attempt would fail the same way: not retried */
 const FINAL = new Set<number>([CloseCode.BadRequest, CloseCode.RoomDeleted]);
 /** closes that refuse the token: the next attempt needs another one */
@@ -63,6 +65,8 @@ export class SealedSocket {
   private refusedToken: { token: string | undefined } | undefined;
   /** closed for good (4400, 4410): connect() does nothing any more */
   private ended = false;
+  /** the last socket was closed 1009 (too big): the next success does not reset the back-off */
+  private strained = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private connecting = false;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -107,7 +111,8 @@ export class SealedSocket {
   /** The server accepted the open socket (the transport caught up): a later drop reconnects at once. */
   succeeded(): void {
     this.proven = true;
-    this.backoff.reset();
+    if (!this.strained) this.backoff.reset();
+    this.strained = false;
   }
 
   send(frame: Uint8Array): void {
@@ -151,6 +156,12 @@ export class SealedSocket {
       clearTimeout(this.refreshTimer);
       const swap = this.fresh !== undefined && this.wanted;
       if (TOKEN_REFUSED.has(ev.code)) this.refusedToken = { token };
+      if (ev.code === CLOSE_TOO_BIG) {
+        // A frame was over the server's limit: not a socket to reopen at once (the transport
+        // keeps frames under it from now on), and repeated ones wait longer and longer.
+        this.proven = false;
+        this.strained = true;
+      }
       if (FINAL.has(ev.code)) {
         this.ended = true;
         this.wanted = false;

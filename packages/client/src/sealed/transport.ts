@@ -10,7 +10,7 @@ import { CloseCode, encodeSealedMessage, readSealedServerMessage, writeSealedHel
 import type { PendingTracker } from '../pending.js';
 import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxMark } from './outbox.js';
 import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
 import { ProgressTracker } from './progress-tracker.js';
@@ -41,8 +41,20 @@ export interface SealedTransportOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
+  /** the server's RELAY_MAX_MESSAGE_BYTES: no frame sent is larger (default: the server's default, 10 MiB) */
+  maxMessageBytes?: number;
 }
 
+/** the server's default RELAY_MAX_MESSAGE_BYTES (packages/shared/src/config/server-config.ts) */
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/**
+ * A frame's bytes beyond the update it carries: the envelope (version, kind, key id, nonce: 30,
+ * tag: 16) and the message (type, id or covers, length: at most 19), rounded up.
+ */
+export const FRAME_OVERHEAD = 128;
+
+/** WebSocket close: message too big (the server's RELAY_MAX_MESSAGE_BYTES) */
+const CLOSE_TOO_BIG = 1009;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
@@ -67,7 +79,13 @@ export class SealedTransport {
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
   private readonly keys: SealedKeys;
-  private readonly outbox = new Outbox();
+  private readonly outbox: Outbox;
+  /** no frame sent is larger: the option, lowered when the server closes 1009 */
+  private maxFrame: number;
+  /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
+  private sentMax = 0;
+  /** a snapshot or presence over the limit was reported (once per session) */
+  private readonly reportedBig = new Set<'snapshot' | 'presence'>();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
   private readonly marks = new Map<number, number>();
   /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
@@ -77,6 +95,8 @@ export class SealedTransport {
 
   constructor(private readonly opts: SealedTransportOptions) {
     this.keys = new SealedKeys(opts.room, opts.key, opts.previousKeys);
+    this.maxFrame = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.outbox = new Outbox(Math.max(1, this.maxFrame - FRAME_OVERHEAD));
     this.presence = new SealedPresence(opts.awareness, this);
     this.socket = new SealedSocket({
       url: `${opts.sealedBase}/${opts.room}`,
@@ -96,7 +116,7 @@ export class SealedTransport {
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.progress.heldAtStart));
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.progress.heldAtStart), this.markNow());
     opts.doc.on('update', this.onDocUpdate);
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
@@ -143,7 +163,7 @@ export class SealedTransport {
   /** Every update not from this transport, WebRTC peers' included: the last device hands all it holds to the relay. */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return;
-    this.outbox.add(update);
+    this.outbox.add(update, this.markNow());
     if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.opts.mergeMs ?? 40);
   };
 
@@ -152,31 +172,60 @@ export class SealedTransport {
     if (this.presence.concernsOwn([...changes.added, ...changes.updated, ...changes.removed])) this.sendPresence();
   };
 
+  /** What an ack of everything added up to now proves (see OutboxMark). */
+  private markNow(): OutboxMark {
+    return {
+      ...(this.opts.pending ? { pending: this.opts.pending.mark() } : {}),
+      ...(this.opts.onProgress ? { sv: Y.encodeStateVector(this.opts.doc) } : {}),
+    };
+  }
+
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.caught || !this.writable) return;
+    for (const update of this.outbox.oversized()) {
+      this.opts.onSealedError(
+        `an update of ${update.byteLength} bytes is over the server's message limit (${this.maxFrame} bytes with the envelope): it cannot be sent, stays on this device (pending) and is not retried`,
+      );
+    }
     const next = this.outbox.take();
     if (!next) return;
-    // Every local change so far is acked already, in this envelope, or in one sent before it.
-    if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
-    this.progress.sealed(next.id);
+    // Its mark: every change up to it is acked already, in this envelope, or in one sent before it
+    // (none when an earlier update still waits: its ack then confirms nothing).
+    if (next.mark?.pending !== undefined) this.marks.set(next.id, next.mark.pending);
+    this.progress.sealed(next.id, next.mark?.sv);
     this.stats.sealed++;
     this.stats.sealedBytes += next.update.byteLength;
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
-    this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
+  }
+
+  /** Sends a frame within the limit; false (reported once per kind) when it is over. */
+  private send(frame: Uint8Array, kind?: 'snapshot' | 'presence'): boolean {
+    if (frame.byteLength > this.maxFrame) {
+      if (kind && !this.reportedBig.has(kind)) {
+        this.reportedBig.add(kind);
+        this.opts.onSealedError(`a ${kind} of ${frame.byteLength} bytes is over the server's message limit (${this.maxFrame} bytes): not sent`);
+      }
+      return false;
+    }
+    this.sentMax = Math.max(this.sentMax, frame.byteLength);
+    this.socket.send(frame);
+    return true;
   }
 
   private sendPresence(): void {
     const own = this.presence.own();
     if (!own) return;
     const envelope = this.keys.seal(EnvelopeKind.Presence, own);
-    this.socket.send(encodeSealedMessage((e) => writeSealedPresence(e, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedPresence(e, envelope)), 'presence');
   }
 
   private onOpen(): void {
     this.failed = false;
     this.rereading = false;
+    this.sentMax = 0;
     this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
     this.opts.onChange();
   }
@@ -196,7 +245,13 @@ export class SealedTransport {
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
     this.progress.resent();
-    if (code === CloseCode.RoomDeleted) {
+    if (code === CLOSE_TOO_BIG) {
+      // The server's limit is below the largest frame this socket sent: stay under it from now on
+      // (what was too big is not sent again; an update that alone is over it is reported by flush).
+      if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
+      this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+      this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
+    } else if (code === CloseCode.RoomDeleted) {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
       this.deleted = true;
       this.failed = true;
@@ -313,6 +368,6 @@ export class SealedTransport {
     if (covers <= this.lastSnapshot) return;
     this.lastSnapshot = covers;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
-    this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)), 'snapshot');
   }
 }
