@@ -78,6 +78,8 @@ export class SealedTransport {
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
+  /** a gap in the sequence was reported on this socket (once per socket) */
+  private gapReported = false;
   private readonly keys: SealedKeys;
   private readonly outbox: Outbox;
   /** no frame sent is larger: the option, lowered when the server closes 1009 */
@@ -225,6 +227,7 @@ export class SealedTransport {
   private onOpen(): void {
     this.failed = false;
     this.rereading = false;
+    this.gapReported = false;
     this.sentMax = 0;
     this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
     this.opts.onChange();
@@ -280,7 +283,8 @@ export class SealedTransport {
         return this.caughtUp(m.seq);
       case 'ack':
         this.outbox.acked(m.id);
-        this.progress.acked(m.id, m.seq);
+        this.advance(m.seq, 'ack');
+        this.progress.acked(m.id);
         this.confirmAcked(m.id);
         // what waited for the in-flight window goes now
         if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
@@ -302,10 +306,36 @@ export class SealedTransport {
     if (mark !== undefined) this.opts.pending?.confirm(mark);
   }
 
+  /**
+   * The cursor moves only in order: to `seq` when it is the next one. A seq beyond the next
+   * (entries the server skipped) is a protocol error, reported once per socket; the cursor stays
+   * before the gap, so neither a snapshot of this device nor its stored cursor claims what it
+   * never got (docs/PROTOCOL-sealed.md, threat model). One at or below the cursor (a replay) moves nothing.
+   */
+  private advance(seq: number, what: string): boolean {
+    const cursor = this.progress.cursor;
+    if (seq === cursor + 1) {
+      this.progress.cursor = seq;
+      return true;
+    }
+    if (seq > cursor + 1) this.gap(`${what} ${seq} after ${cursor}`);
+    return false;
+  }
+
+  private gap(what: string): void {
+    if (this.gapReported) return;
+    this.gapReported = true;
+    this.opts.onSealedError(`protocol error: ${what} skips entries; this device does not count past ${this.progress.cursor}`);
+  }
+
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
     const opened = this.keys.open(kind, envelope, seq);
-    this.progress.cursor = Math.max(this.progress.cursor, seq);
-    if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
+    // A snapshot stands for everything up to what it covers (bound in its AAD; one that does not
+    // open caps what this device claims at 0, below): the entries after it follow from there.
+    let next = false;
+    if (kind === EnvelopeKind.Snapshot) this.progress.cursor = seq;
+    else next = this.advance(seq, 'entry');
+    if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
       if (this.reread.size >= 1024) this.reread.clear();
       this.reread.add(seq);
@@ -349,7 +379,10 @@ export class SealedTransport {
   }
 
   private caughtUp(seq: number): void {
-    this.progress.cursor = seq;
+    // Everything up to seq was sent: more than this device got is a gap (reported, not counted);
+    // less is a room that starts again (deleted, or its storage lost): claiming less is safe.
+    if (seq > this.progress.cursor) this.gap(`caught-up ${seq}`);
+    else this.progress.cursor = seq;
     this.caught = true;
     // The server accepted this socket: if it drops, the next one opens at once.
     this.socket.succeeded();
