@@ -13,6 +13,7 @@ import type { PendingChannel, PendingTracker } from './pending.js';
 import { ROOM_DELETED_MESSAGE } from './room-deleted.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
+import { tokenIsReadOnly } from './token-expiry.js';
 
 export interface RelayClose {
   code: number;
@@ -48,6 +49,8 @@ export class RelayTransport {
   private wanted = false;
   private readonly gate: TokenGate;
   private channel: PendingChannel | undefined;
+  /** the socket being opened carries a read-scope token: the server drops its updates */
+  private readOnly = false;
   /** set while a socket is swapped for one with a fresh token (until it synced, or SWAP_GRACE_MS) */
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onChange: () => void;
@@ -73,7 +76,11 @@ export class RelayTransport {
       this.provider,
       {
         getToken: opts.getToken,
-        url: (token) => withQuery(url, { token }),
+        url: (token) => {
+          // read right before the socket is made with it
+          this.readOnly = tokenIsReadOnly(token);
+          return withQuery(url, { token });
+        },
         onTokenError: opts.onTokenError,
         refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
       },
@@ -85,7 +92,9 @@ export class RelayTransport {
         this.failed = false;
         this.channel?.close();
         const ws = this.provider.ws;
-        this.channel = opts.pending.open((frame) => ws?.send(frame));
+        // A read-scope socket's sync step 2 does not mean the relay holds our changes (it drops
+        // them): such a socket confirms nothing (`pending`).
+        this.channel = this.readOnly ? undefined : opts.pending.open((frame) => ws?.send(frame));
       }
       opts.onChange();
     });
