@@ -60,6 +60,12 @@ export interface SealedOptions {
   previousKeys?: Uint8Array[];
   /** how long own updates are merged into one envelope (default 40 ms) */
   mergeMs?: number;
+  /**
+   * the server's RELAY_MAX_MESSAGE_BYTES (default 10 MiB, the server's default): updates are
+   * merged only up to it; one that alone is over it is reported and kept on the device. A server
+   * that closes a frame with 1009 lowers it for the session
+   */
+  maxMessageBytes?: number;
 }
 
 export interface SyncProviderError {

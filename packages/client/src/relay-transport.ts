@@ -10,8 +10,10 @@ import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import * as decoding from 'lib0/decoding';
 import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
 import type { PendingChannel, PendingTracker } from './pending.js';
+import { ROOM_DELETED_MESSAGE } from './room-deleted.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
+import { tokenIsReadOnly } from './token-expiry.js';
 
 export interface RelayClose {
   code: number;
@@ -42,9 +44,13 @@ export class RelayTransport {
   readonly provider: WebsocketProvider;
   /** an attempt failed or the socket closed since it was last open */
   failed = false;
+  /** the server deleted the room (4410): the relay path never connects again */
+  deleted = false;
   private wanted = false;
   private readonly gate: TokenGate;
   private channel: PendingChannel | undefined;
+  /** the socket being opened carries a read-scope token: the server drops its updates */
+  private readOnly = false;
   /** set while a socket is swapped for one with a fresh token (until it synced, or SWAP_GRACE_MS) */
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onChange: () => void;
@@ -57,8 +63,9 @@ export class RelayTransport {
       // Tabs of one app already share edits through y-webrtc's BroadcastChannel.
       disableBc: true,
       WebSocketPolyfill: opts.WebSocket as typeof WebSocket,
-      // 4401/4403 may be fixed by the next token, 4409/4429 by waiting; 4400 by nothing.
-      shouldReconnect: (event) => event.code !== CloseCode.BadRequest,
+      // 4401/4403 may be fixed by the next token, 4409/4429 by waiting; 4400 by nothing; after
+      // 4410 (room deleted) reconnecting would upload the deleted document again.
+      shouldReconnect: (event) => event.code !== CloseCode.BadRequest && event.code !== CloseCode.RoomDeleted,
     });
     // The stock handler prints the URL, which carries the token: report the reason instead.
     this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
@@ -69,7 +76,11 @@ export class RelayTransport {
       this.provider,
       {
         getToken: opts.getToken,
-        url: (token) => withQuery(url, { token }),
+        url: (token) => {
+          // read right before the socket is made with it
+          this.readOnly = tokenIsReadOnly(token);
+          return withQuery(url, { token });
+        },
         onTokenError: opts.onTokenError,
         refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
       },
@@ -81,7 +92,9 @@ export class RelayTransport {
         this.failed = false;
         this.channel?.close();
         const ws = this.provider.ws;
-        this.channel = opts.pending.open((frame) => ws?.send(frame));
+        // A read-scope socket's sync step 2 does not mean the relay holds our changes (it drops
+        // them): such a socket confirms nothing (`pending`).
+        this.channel = this.readOnly ? undefined : opts.pending.open((frame) => ws?.send(frame));
       }
       opts.onChange();
     });
@@ -97,7 +110,13 @@ export class RelayTransport {
       this.channel?.close();
       this.channel = undefined;
       if (this.wanted && this.swapTimer === undefined) this.failed = true;
-      if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
+      if (event?.code === CloseCode.RoomDeleted) {
+        this.deleted = true;
+        this.failed = true;
+        this.endSwap();
+        this.gate.stop();
+        opts.onRefused({ code: event.code, reason: ROOM_DELETED_MESSAGE });
+      } else if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
   }
@@ -138,6 +157,7 @@ export class RelayTransport {
   }
 
   connect(): void {
+    if (this.deleted) return;
     this.wanted = true;
     this.gate.start();
   }
@@ -149,7 +169,7 @@ export class RelayTransport {
   release(): void {
     this.endSwap();
     this.wanted = false;
-    this.failed = false;
+    this.failed = this.deleted;
     this.gate.stop();
     const ws = this.provider.ws;
     if (ws) ws.close();

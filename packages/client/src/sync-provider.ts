@@ -197,6 +197,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       key: sealed.key,
       ...(sealed.previousKeys ? { previousKeys: sealed.previousKeys } : {}),
       ...(sealed.mergeMs !== undefined ? { mergeMs: sealed.mergeMs } : {}),
+      ...(sealed.maxMessageBytes !== undefined ? { maxMessageBytes: sealed.maxMessageBytes } : {}),
       WebSocket: this.WebSocketImpl,
       getToken: this.getToken,
       onChange: this.onChange,

@@ -67,3 +67,27 @@ it('sealed relay: pending counts offline edits and returns to 0 once the server 
   const a = await offlineThenConfirmed('test-conversation-pending-sealed', { sealedKey: '11'.repeat(32) });
   expect((await a.send('state')) as { sealedPending: number }).toMatchObject({ sealedPending: 0 });
 });
+
+for (const sealed of [false, true]) {
+  it(`${sealed ? 'sealed' : 'plain'} relay, read-scope token: the server drops the edit, so pending stays 1`, async () => {
+    await scope.start({ AUTH_SECRET: TEST_SECRET });
+    const room = `test-conversation-pending-read-${sealed ? 'sealed' : 'plain'}`;
+    const start = { serverUrl: scope.current.url, room, blockWebrtc: true, relayGraceMs: 0, ...(sealed ? { sealedKey: '12'.repeat(32) } : {}) };
+    const r = peer('reader', { TOKEN_SCOPE: 'read' });
+    await r.send('start', start);
+    await r.waitStatus('relay');
+    const mark = r.mark;
+    await r.send('push', { text: 'only here' });
+    await r.waitFor(pendingIs(1), 'pending 1', 5_000, mark);
+    // a measurement window: the relay's answers (sync step 2) would have confirmed it by now
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(r.events.slice(mark).some(pendingIs(0))).toBe(false);
+    // the server did drop it: a device with a write token gets nothing
+    const w = peer('writer');
+    await w.send('start', start);
+    await w.waitStatus('relay');
+    await w.send('push', { text: 'from the writer' });
+    await w.waitTexts(['from the writer']);
+    expect(((await w.send('state')) as { texts: string[] }).texts).toEqual(['from the writer']);
+  });
+}

@@ -40,7 +40,7 @@ function sealedUpdate(text: string): Uint8Array {
   return keys.seal(EnvelopeKind.Update, Y.encodeStateAsUpdate(doc));
 }
 
-async function setup(): Promise<{ server: WsSocket; received: SealedClientMessage[]; doc: Y.Doc; errors: string[] }> {
+async function setup(): Promise<{ server: WsSocket; received: SealedClientMessage[]; doc: Y.Doc; errors: string[]; cursors: number[] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => wss.once('listening', r));
   opened.push({ close: () => wss.close() });
@@ -56,6 +56,7 @@ async function setup(): Promise<{ server: WsSocket; received: SealedClientMessag
   );
   const doc = new Y.Doc();
   const errors: string[] = [];
+  const cursors: number[] = [];
   const { port } = wss.address() as { port: number };
   const t = new SealedTransport({
     sealedBase: `ws://127.0.0.1:${port}/sealed`,
@@ -69,13 +70,14 @@ async function setup(): Promise<{ server: WsSocket; received: SealedClientMessag
     onTokenError: () => undefined,
     onRefused: () => undefined,
     onSealedError: (m) => errors.push(m),
+    onProgress: (p) => cursors.push(p.cursor),
   });
   opened.push({ close: () => t.destroy() });
   t.connect();
   const server = await socket;
   await until(async () => received.some((m) => m.type === 'hello'), 'hello');
   server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true)));
-  return { server, received, doc, errors };
+  return { server, received, doc, errors, cursors };
 }
 
 const snapshots = (received: SealedClientMessage[]): number[] => received.flatMap((m) => (m.type === 'snapshot' ? [m.covers] : []));
@@ -119,5 +121,24 @@ describe('sealed device against a hostile server', () => {
     await until(async () => doc.getText('t').length === 3, 'entry 6');
     expect(snapshots(received)).toEqual([]);
     expect(received.filter((m) => m.type === 'hello')).toHaveLength(1); // no reconnect loop either
+  });
+
+  it('a caught-up beyond the entries sent, or a gap, moves the cursor no further: reported once, no snapshot over it, nothing stored past it', async () => {
+    const { server, received, doc, errors, cursors } = await setup();
+    const send = (write: Parameters<typeof encodeSealedMessage>[0]): void => server.send(encodeSealedMessage(write));
+    send((e) => writeSealedEntry(e, 1, sealedUpdate('a')));
+    send((e) => writeSealedCaughtUp(e, 1_000_000));
+    send((e) => writeSealedSnapshotRequest(e, 1_000_000));
+    await until(async () => snapshots(received).length > 0, 'a snapshot');
+    expect(snapshots(received)).toEqual([1]);
+    // a gap: entry 5 after 1 (its content is genuine and applied, but 2..4 were never seen)
+    send((e) => writeSealedEntry(e, 5, sealedUpdate('b')));
+    send((e) => writeSealedEntry(e, 6, sealedUpdate('c')));
+    send((e) => writeSealedSnapshotRequest(e, 6));
+    await until(async () => doc.getText('t').length === 3, 'entries 5 and 6 applied');
+    await new Promise((r) => setTimeout(r, 300)); // progress is stored 100 ms after entries
+    expect(snapshots(received)).toEqual([1]);
+    expect(errors.filter((m) => m.startsWith('protocol error'))).toHaveLength(1);
+    expect(Math.max(...cursors)).toBe(1);
   });
 });

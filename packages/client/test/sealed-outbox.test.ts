@@ -27,4 +27,32 @@ describe('sealed outbox', () => {
     Y.applyUpdate(mirror, all?.update as Uint8Array);
     expect(mirror.getText('t').toString()).toBe(doc.getText('t').toString());
   });
+
+  it('merges only up to its cap; an update over it stays (handed out once), later ones go without a mark', () => {
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    const box = new Outbox(1000);
+    const add = (text: string, mark: number): void => {
+      doc.getText('t').insert(0, text);
+      box.add(updates[updates.length - 1] as Uint8Array, { pending: mark });
+    };
+    for (let i = 0; i < 10; i++) add('y'.repeat(300), i + 1);
+    const first = box.take();
+    expect(first?.update.byteLength).toBeLessThanOrEqual(1000);
+    expect(first?.mark?.pending).toBeGreaterThanOrEqual(1);
+    while (box.take()) {
+      // drain what fits
+    }
+    add('z'.repeat(5000), 11);
+    add('a', 12);
+    expect(box.oversized().map((u) => u.byteLength > 1000)).toEqual([true]);
+    expect(box.oversized()).toEqual([]);
+    const after = box.take();
+    expect(after?.update.byteLength).toBeLessThan(1000);
+    // an earlier update still waits: this envelope's ack proves nothing about it
+    expect(after?.mark).toBeUndefined();
+    expect(box.take()).toBeNull();
+    expect(box.pending).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -22,7 +22,7 @@ export interface ProgressTrackerOptions {
 }
 
 export class ProgressTracker {
-  /** highest seq received in order (entries, acks, snapshot, caught-up) */
+  /** highest seq received in order (entries and acks each the next one, a snapshot's covers; never past a gap) */
   cursor: number;
   /** the first seq this device could not open */
   private firstUnopened: number | null = null;
@@ -47,14 +47,13 @@ export class ProgressTracker {
     return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
   }
 
-  /** An envelope was sealed under `id`: its ack will prove the server holds the document as of now. */
-  sealed(id: number): void {
-    if (this.opts.onProgress) this.sealedAt.set(id, Y.encodeStateVector(this.opts.doc));
+  /** An envelope was sealed under `id`: its ack will prove the server holds the document as of `sv` (none: proves nothing). */
+  sealed(id: number, sv: Uint8Array | undefined): void {
+    if (this.opts.onProgress && sv) this.sealedAt.set(id, sv);
   }
 
-  /** The server acked envelope `id` as `seq` (acks come in order on a socket). */
-  acked(id: number, seq: number): void {
-    this.cursor = Math.max(this.cursor, seq);
+  /** The server acked envelope `id` (acks come in order on a socket; the transport moves the cursor). */
+  acked(id: number): void {
     this.heldUpTo(this.sealedAt.get(id), true);
     for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
   }

@@ -1,13 +1,19 @@
 /**
  * The sealed transport's WebSocket: connected while wanted, with a fresh token for every attempt
- * and back-off between attempts (100 ms doubling to 2.5 s, as y-websocket's default cap). A 4400
- * (malformed) is not retried: nothing would change on the next attempt.
+ * and the client's one back-off between attempts (backoff.ts, as TokenGate paces /relay and
+ * /signal): an attempt follows at once only the first one or one after a socket the transport
+ * proved to work (`succeeded()`: it caught up); a server that opens the socket and then refuses
+ * it (4401/4403/4409/4429) is retried after 0.5–1 s, doubling to 15 s, never faster. A 4400
+ * (malformed) and a 4410 (room deleted) are not retried: nothing would change on the next
+ * attempt. After a 4401/4403 the next socket opens only with a token other than the refused one
+ * (getToken() is asked again at the back-off's pace until it returns another).
  *
  * Before the open socket's token expires (exp − min(refreshMarginMs, half its life); the server
  * closes sockets whose token expired) a fresh token is fetched and the socket swapped for one
  * carrying it: onClose says `swap`, and the next socket opens at once.
  */
 import { CloseCode } from '@sync-suite/shared';
+import { Backoff, type BackoffOptions } from '../backoff.js';
 import { withQuery } from '../endpoints.js';
 import { tokenExpiresAt } from '../token-expiry.js';
 
@@ -34,11 +40,16 @@ export interface SealedSocketOptions {
   onClose: (code: number, reason: string, swap: boolean) => void;
   /** swap the socket this long before its token expires (at most half the token's life) */
   refreshMarginMs?: number;
+  backoff?: BackoffOptions;
 }
 
-const FIRST_RETRY_MS = 100;
-const MAX_RETRY_MS = 2500;
 const OPEN = 1;
+/** WebSocket close: message too big */
+const CLOSE_TOO_BIG = 1009;
+/** closes after which the next attempt would fail the same way: not retried */
+const FINAL = new Set<number>([CloseCode.BadRequest, CloseCode.RoomDeleted]);
+/** closes that refuse the token: the next attempt needs another one */
+const TOKEN_REFUSED = new Set<number>([CloseCode.Unauthorized, CloseCode.Forbidden]);
 /** setTimeout's limit */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** a failed refresh is tried again after this (the socket stays open meanwhile) */
@@ -47,14 +58,24 @@ const REFRESH_RETRY_MS = 5_000;
 export class SealedSocket {
   private ws: WebSocketLike | null = null;
   private wanted = false;
-  private attempts = 0;
+  /** no attempt yet, or the last socket was proven to work (or a reconnect was asked for): the next starts at once */
+  private proven = true;
+  private readonly backoff: Backoff;
+  /** the token the server refused (4401/4403): not used for another attempt */
+  private refusedToken: { token: string | undefined } | undefined;
+  /** closed for good (4400, 4410): connect() does nothing any more */
+  private ended = false;
+  /** the last socket was closed 1009 (too big): the next success does not reset the back-off */
+  private strained = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private connecting = false;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** a fresh token for the next socket, fetched before the open one's expired */
   private fresh: { token: string | undefined } | undefined;
 
-  constructor(private readonly opts: SealedSocketOptions) {}
+  constructor(private readonly opts: SealedSocketOptions) {
+    this.backoff = new Backoff(opts.backoff);
+  }
 
   get open(): boolean {
     return this.ws?.readyState === OPEN;
@@ -66,6 +87,7 @@ export class SealedSocket {
   }
 
   connect(): void {
+    if (this.ended) return;
     this.wanted = true;
     if (!this.ws && !this.connecting && this.timer === undefined) void this.attempt();
   }
@@ -82,8 +104,15 @@ export class SealedSocket {
 
   /** Close and connect again at once (to read from an earlier cursor). */
   reconnect(): void {
-    this.attempts = 0;
+    this.proven = true;
     this.ws?.close();
+  }
+
+  /** The server accepted the open socket (the transport caught up): a later drop reconnects at once. */
+  succeeded(): void {
+    this.proven = true;
+    if (!this.strained) this.backoff.reset();
+    this.strained = false;
   }
 
   send(frame: Uint8Array): void {
@@ -91,6 +120,8 @@ export class SealedSocket {
   }
 
   private async attempt(): Promise<void> {
+    // This attempt uses up the "at once": unless it is proven (succeeded()), the next one waits.
+    this.proven = false;
     this.connecting = true;
     let token: string | undefined;
     try {
@@ -104,11 +135,12 @@ export class SealedSocket {
     }
     this.connecting = false;
     if (!this.wanted || this.ws) return;
+    if (this.refusedToken && this.refusedToken.token === token) return this.retry();
+    this.refusedToken = undefined;
     const ws = new (this.opts.WebSocket as WebSocketClass)(withQuery(this.opts.url, { token }));
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
-      this.attempts = 0;
       this.armRefresh(ws, token);
       this.opts.onOpen();
     };
@@ -123,9 +155,20 @@ export class SealedSocket {
       this.ws = null;
       clearTimeout(this.refreshTimer);
       const swap = this.fresh !== undefined && this.wanted;
+      if (TOKEN_REFUSED.has(ev.code)) this.refusedToken = { token };
+      if (ev.code === CLOSE_TOO_BIG) {
+        // A frame was over the server's limit: not a socket to reopen at once (the transport
+        // keeps frames under it from now on), and repeated ones wait longer and longer.
+        this.proven = false;
+        this.strained = true;
+      }
+      if (FINAL.has(ev.code)) {
+        this.ended = true;
+        this.wanted = false;
+      }
       this.opts.onClose(ev.code, ev.reason, swap);
       if (swap) void this.attempt();
-      else if (ev.code !== CloseCode.BadRequest) this.retry();
+      else this.retry();
     };
   }
 
@@ -157,8 +200,7 @@ export class SealedSocket {
 
   private retry(): void {
     if (!this.wanted || this.timer !== undefined) return;
-    const delay = Math.min(FIRST_RETRY_MS * 2 ** this.attempts, MAX_RETRY_MS);
-    this.attempts++;
+    const delay = this.proven ? 0 : this.backoff.next();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.wanted && !this.ws) void this.attempt();

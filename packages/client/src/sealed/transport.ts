@@ -6,10 +6,11 @@
  */
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
-import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import { CloseCode, encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
 import type { PendingTracker } from '../pending.js';
+import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxMark } from './outbox.js';
 import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
 import { ProgressTracker } from './progress-tracker.js';
@@ -40,14 +41,28 @@ export interface SealedTransportOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
+  /** the server's RELAY_MAX_MESSAGE_BYTES: no frame sent is larger (default: the server's default, 10 MiB) */
+  maxMessageBytes?: number;
 }
 
+/** the server's default RELAY_MAX_MESSAGE_BYTES (packages/shared/src/config/server-config.ts) */
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/**
+ * A frame's bytes beyond the update it carries: the envelope (version, kind, key id, nonce: 30,
+ * tag: 16) and the message (type, id or covers, length: at most 19), rounded up.
+ */
+export const FRAME_OVERHEAD = 128;
+
+/** WebSocket close: message too big (the server's RELAY_MAX_MESSAGE_BYTES) */
+const CLOSE_TOO_BIG = 1009;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
 export class SealedTransport {
   /** an attempt failed or the socket closed since it was last open */
   failed = false;
+  /** the server deleted the room (4410): the sealed relay never connects again */
+  deleted = false;
   /** caught up on the open socket: own updates and presence go out */
   private caught = false;
   /** set while the socket is swapped for one with a fresh token (until caught up, or SWAP_GRACE_MS) */
@@ -63,8 +78,16 @@ export class SealedTransport {
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
+  /** a gap in the sequence was reported on this socket (once per socket) */
+  private gapReported = false;
   private readonly keys: SealedKeys;
-  private readonly outbox = new Outbox();
+  private readonly outbox: Outbox;
+  /** no frame sent is larger: the option, lowered when the server closes 1009 */
+  private maxFrame: number;
+  /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
+  private sentMax = 0;
+  /** a snapshot or presence over the limit was reported (once per session) */
+  private readonly reportedBig = new Set<'snapshot' | 'presence'>();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
   private readonly marks = new Map<number, number>();
   /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
@@ -74,6 +97,8 @@ export class SealedTransport {
 
   constructor(private readonly opts: SealedTransportOptions) {
     this.keys = new SealedKeys(opts.room, opts.key, opts.previousKeys);
+    this.maxFrame = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.outbox = new Outbox(Math.max(1, this.maxFrame - FRAME_OVERHEAD));
     this.presence = new SealedPresence(opts.awareness, this);
     this.socket = new SealedSocket({
       url: `${opts.sealedBase}/${opts.room}`,
@@ -93,7 +118,7 @@ export class SealedTransport {
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.progress.heldAtStart));
+    if (opts.doc.store.clients.size > 0) this.outbox.add(Y.encodeStateAsUpdate(opts.doc, this.progress.heldAtStart), this.markNow());
     opts.doc.on('update', this.onDocUpdate);
     opts.awareness.on('update', this.onAwarenessUpdate);
   }
@@ -113,6 +138,7 @@ export class SealedTransport {
   }
 
   connect(): void {
+    if (this.deleted) return;
     this.wanted = true;
     this.socket.connect();
   }
@@ -122,7 +148,7 @@ export class SealedTransport {
     this.flush();
     this.endSwap();
     this.wanted = false;
-    this.failed = false;
+    this.failed = this.deleted;
     this.socket.disconnect();
   }
 
@@ -139,7 +165,7 @@ export class SealedTransport {
   /** Every update not from this transport, WebRTC peers' included: the last device hands all it holds to the relay. */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return;
-    this.outbox.add(update);
+    this.outbox.add(update, this.markNow());
     if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.opts.mergeMs ?? 40);
   };
 
@@ -148,31 +174,61 @@ export class SealedTransport {
     if (this.presence.concernsOwn([...changes.added, ...changes.updated, ...changes.removed])) this.sendPresence();
   };
 
+  /** What an ack of everything added up to now proves (see OutboxMark). */
+  private markNow(): OutboxMark {
+    return {
+      ...(this.opts.pending ? { pending: this.opts.pending.mark() } : {}),
+      ...(this.opts.onProgress ? { sv: Y.encodeStateVector(this.opts.doc) } : {}),
+    };
+  }
+
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.caught || !this.writable) return;
+    for (const update of this.outbox.oversized()) {
+      this.opts.onSealedError(
+        `an update of ${update.byteLength} bytes is over the server's message limit (${this.maxFrame} bytes with the envelope): it cannot be sent, stays on this device (pending) and is not retried`,
+      );
+    }
     const next = this.outbox.take();
     if (!next) return;
-    // Every local change so far is acked already, in this envelope, or in one sent before it.
-    if (this.opts.pending) this.marks.set(next.id, this.opts.pending.mark());
-    this.progress.sealed(next.id);
+    // Its mark: every change up to it is acked already, in this envelope, or in one sent before it
+    // (none when an earlier update still waits: its ack then confirms nothing).
+    if (next.mark?.pending !== undefined) this.marks.set(next.id, next.mark.pending);
+    this.progress.sealed(next.id, next.mark?.sv);
     this.stats.sealed++;
     this.stats.sealedBytes += next.update.byteLength;
     const envelope = this.keys.seal(EnvelopeKind.Update, next.update);
-    this.socket.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedUpdate(e, next.id, envelope)));
+  }
+
+  /** Sends a frame within the limit; false (reported once per kind) when it is over. */
+  private send(frame: Uint8Array, kind?: 'snapshot' | 'presence'): boolean {
+    if (frame.byteLength > this.maxFrame) {
+      if (kind && !this.reportedBig.has(kind)) {
+        this.reportedBig.add(kind);
+        this.opts.onSealedError(`a ${kind} of ${frame.byteLength} bytes is over the server's message limit (${this.maxFrame} bytes): not sent`);
+      }
+      return false;
+    }
+    this.sentMax = Math.max(this.sentMax, frame.byteLength);
+    this.socket.send(frame);
+    return true;
   }
 
   private sendPresence(): void {
     const own = this.presence.own();
     if (!own) return;
     const envelope = this.keys.seal(EnvelopeKind.Presence, own);
-    this.socket.send(encodeSealedMessage((e) => writeSealedPresence(e, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedPresence(e, envelope)), 'presence');
   }
 
   private onOpen(): void {
     this.failed = false;
     this.rereading = false;
+    this.gapReported = false;
+    this.sentMax = 0;
     this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
     this.opts.onChange();
   }
@@ -192,7 +248,18 @@ export class SealedTransport {
     // Requeued envelopes are sealed again under new ids, with a new mark.
     this.marks.clear();
     this.progress.resent();
-    if (code >= 4000) this.opts.onRefused({ code, reason });
+    if (code === CLOSE_TOO_BIG) {
+      // The server's limit is below the largest frame this socket sent: stay under it from now on
+      // (what was too big is not sent again; an update that alone is over it is reported by flush).
+      if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
+      this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+      this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
+    } else if (code === CloseCode.RoomDeleted) {
+      // Final (the socket does not reconnect): uploading again would bring the deleted room back.
+      this.deleted = true;
+      this.failed = true;
+      this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+    } else if (code >= 4000) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
 
@@ -216,7 +283,8 @@ export class SealedTransport {
         return this.caughtUp(m.seq);
       case 'ack':
         this.outbox.acked(m.id);
-        this.progress.acked(m.id, m.seq);
+        this.advance(m.seq, 'ack');
+        this.progress.acked(m.id);
         this.confirmAcked(m.id);
         // what waited for the in-flight window goes now
         if (this.outbox.hasUnsent && this.timer === undefined) this.flush();
@@ -238,10 +306,36 @@ export class SealedTransport {
     if (mark !== undefined) this.opts.pending?.confirm(mark);
   }
 
+  /**
+   * The cursor moves only in order: to `seq` when it is the next one. A seq beyond the next
+   * (entries the server skipped) is a protocol error, reported once per socket; the cursor stays
+   * before the gap, so neither a snapshot of this device nor its stored cursor claims what it
+   * never got (docs/PROTOCOL-sealed.md, threat model). One at or below the cursor (a replay) moves nothing.
+   */
+  private advance(seq: number, what: string): boolean {
+    const cursor = this.progress.cursor;
+    if (seq === cursor + 1) {
+      this.progress.cursor = seq;
+      return true;
+    }
+    if (seq > cursor + 1) this.gap(`${what} ${seq} after ${cursor}`);
+    return false;
+  }
+
+  private gap(what: string): void {
+    if (this.gapReported) return;
+    this.gapReported = true;
+    this.opts.onSealedError(`protocol error: ${what} skips entries; this device does not count past ${this.progress.cursor}`);
+  }
+
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
     const opened = this.keys.open(kind, envelope, seq);
-    this.progress.cursor = Math.max(this.progress.cursor, seq);
-    if (!opened.ok && opened.reason === 'does not open' && kind === EnvelopeKind.Update && !this.reread.has(seq)) {
+    // A snapshot stands for everything up to what it covers (bound in its AAD; one that does not
+    // open caps what this device claims at 0, below): the entries after it follow from there.
+    let next = false;
+    if (kind === EnvelopeKind.Snapshot) this.progress.cursor = seq;
+    else next = this.advance(seq, 'entry');
+    if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
       if (this.reread.size >= 1024) this.reread.clear();
       this.reread.add(seq);
@@ -285,8 +379,13 @@ export class SealedTransport {
   }
 
   private caughtUp(seq: number): void {
-    this.progress.cursor = seq;
+    // Everything up to seq was sent: more than this device got is a gap (reported, not counted);
+    // less is a room that starts again (deleted, or its storage lost): claiming less is safe.
+    if (seq > this.progress.cursor) this.gap(`caught-up ${seq}`);
+    else this.progress.cursor = seq;
     this.caught = true;
+    // The server accepted this socket: if it drops, the next one opens at once.
+    this.socket.succeeded();
     this.progress.applied();
     clearTimeout(this.swapTimer);
     this.swapTimer = undefined;
@@ -302,6 +401,6 @@ export class SealedTransport {
     if (covers <= this.lastSnapshot) return;
     this.lastSnapshot = covers;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
-    this.socket.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)));
+    this.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)), 'snapshot');
   }
 }

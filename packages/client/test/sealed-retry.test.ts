@@ -1,0 +1,53 @@
+/**
+ * Retry discipline on the sealed path (as test/retry.test.ts for /signal and /relay): a server
+ * that opens the socket and then refuses it (4409 room full, 4403 token does not cover the room)
+ * is retried with the client's back-off, not ten times a second; a refused token is not tried
+ * again: the next socket waits for getToken() to return another one.
+ */
+import { expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
+
+const { scope, peer } = devicesPerTest();
+const KEY = '33'.repeat(32);
+
+interface PeerState {
+  sockets: Array<{ path: string }>;
+  tokenCalls: unknown[];
+}
+
+const WINDOW_MS = 8_000;
+
+it('4409 after opening: sealed reconnects backed off (a handful of sockets in 8 s, not ~80)', async () => {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_PEERS_PER_ROOM: '1' });
+  const room = 'test-conversation-sealed-full';
+  const a = peer('first');
+  await a.send('start', { serverUrl: server.url, room, relayGraceMs: 0, blockWebrtc: true, sealedKey: KEY });
+  await a.waitStatus('relay');
+  const b = peer('second');
+  await b.send('start', { serverUrl: server.url, room, relayGraceMs: 0, blockWebrtc: true, sealedKey: KEY });
+  const started = Date.now();
+  await b.waitFor((e) => e.ev === 'error' && e['source'] === 'relay' && e['code'] === 4409, 'sealed error 4409');
+  // A measurement window: how many attempts 8 s of refusals cause.
+  await new Promise((r) => setTimeout(r, Math.max(0, WINDOW_MS - (Date.now() - started))));
+  const state = (await b.send('state')) as PeerState;
+  const sealed = state.sockets.filter((s) => s.path === `/sealed/${room}`).length;
+  // back-off from 0.5–1 s doubling: a first attempt, then at most 4 waits in 8 s
+  expect(sealed).toBeGreaterThanOrEqual(2);
+  expect(sealed).toBeLessThanOrEqual(6);
+});
+
+it('4403 with a token that never changes: one sealed socket, getToken() asked at the back-off pace', async () => {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET });
+  const room = 'test-conversation-sealed-removed';
+  const p = peer('removed', { TOKEN_ROOMS: 'test-conversation-someone-else', SAME_TOKEN: '1' });
+  await p.send('start', { serverUrl: server.url, room, relayGraceMs: 0, blockWebrtc: true, sealedKey: KEY });
+  const started = Date.now();
+  await p.waitFor((e) => e.ev === 'error' && e['source'] === 'relay' && e['code'] === 4403, 'sealed error 4403');
+  await new Promise((r) => setTimeout(r, Math.max(0, WINDOW_MS - (Date.now() - started))));
+  const state = (await p.send('state')) as PeerState;
+  expect(state.sockets.filter((s) => s.path === `/sealed/${room}`).length).toBe(1);
+  expect(p.events.filter((e) => e.ev === 'error' && e['source'] === 'relay').length).toBe(1);
+  // signaling and sealed together, each backed off
+  expect(state.tokenCalls.length).toBeLessThanOrEqual(14);
+});

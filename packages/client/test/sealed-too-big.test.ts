@@ -1,0 +1,52 @@
+/**
+ * A sealed update over the server's message limit (RELAY_MAX_MESSAGE_BYTES, here 20 kB) does not
+ * wedge the device: it is reported once and kept (pending, never dropped); nothing is merged into
+ * it; later edits are still sent. Without `maxMessageBytes` the device learns the limit from the
+ * one 1009 close (reported, then backed off); with it, nothing too big is ever sent.
+ */
+import { expect, it } from 'vitest';
+import { TEST_SECRET } from '../../../test/helpers/server.js';
+import { sealedRegistry } from '../../../apps/server/src/routes/sealed/index.js';
+import { devicesPerTest } from './helpers/devices.js';
+import { metric } from './helpers/metrics.js';
+import { until } from './helpers/until.js';
+
+const { scope, peer } = devicesPerTest();
+const KEY = '55'.repeat(32);
+const LIMIT = 20_000;
+
+interface PeerState {
+  sockets: Array<{ path: string }>;
+  sealedPending: number;
+}
+
+for (const told of [false, true]) {
+  it(`a 30 kB offline edit, limit 20 kB, ${told ? 'limit given (maxMessageBytes)' : 'limit learned from 1009'}: reported once, kept pending, later edits still sent`, async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, RELAY_MAX_MESSAGE_BYTES: String(LIMIT), PERSIST_FLUSH_MS: '10' });
+    const room = `test-conversation-too-big-${told ? 'told' : 'learned'}`;
+    const a = peer('big');
+    await a.send('push', { text: 'x'.repeat(30_000) });
+    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 0, blockWebrtc: true, sealedKey: KEY, ...(told ? { maxMessageBytes: LIMIT } : {}) });
+    await a.waitFor((e) => e.ev === 'error' && e['source'] === 'sealed' && /over the server's message limit/.test(String(e['message'])), 'the big update reported');
+    await a.waitStatus('relay');
+    const mark = a.mark;
+    await a.send('push', { text: 'small, after it' });
+    const store = sealedRegistry(server.app)?.store;
+    if (!store) throw new Error('no sealed store');
+    await until(async () => (await store.stats(room)).head >= 1, 'the small edit stored');
+    // a measurement window: a wedged device would resend the big envelope at every reconnect
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await metric(server, 'sync_rejected_messages_total')).toBe(told ? 0 : 1);
+    const errors = a.events.filter((e) => e.ev === 'error');
+    expect(errors.filter((e) => e['source'] === 'sealed')).toHaveLength(1);
+    expect(errors.filter((e) => e['code'] === 1009)).toHaveLength(told ? 0 : 1);
+    const state = (await a.send('state')) as PeerState;
+    expect(state.sockets.filter((s) => s.path === `/sealed/${room}`).length).toBeLessThanOrEqual(told ? 1 : 2);
+    // the big edit is still on the device: the outbox holds it, and the edit made after it (whose
+    // envelope was acked) is not counted as confirmed while the big one waits
+    expect(state.sealedPending).toBeGreaterThanOrEqual(1);
+    const one = a.events.findIndex((e, i) => i >= mark && e.ev === 'status' && e['pending'] === 1);
+    expect(one).toBeGreaterThanOrEqual(0);
+    expect(a.events.slice(one).some((e) => e.ev === 'status' && e['pending'] === 0)).toBe(false);
+  });
+}
