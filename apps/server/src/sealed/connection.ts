@@ -123,11 +123,14 @@ export class SealedConnection implements SealedPeer {
     // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
     const { claims } = admission;
     this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', closeForToken: (code) => this.close(...closeWith(code)) };
-    this.deps.ctx.live.add(this.liveEntry);
     this.roomName = roomName;
     this.sub = claims.sub;
     this.writable = !admission.readOnly;
     this.logState?.bind('room', roomName);
+    this.deps.ctx.live.add(this.liveEntry);
+    // Revoked while its token was being verified: live.add has just closed it (4401). Nothing it
+    // sent meanwhile may be served.
+    if (this.isClosed()) return;
     this.state = 'hello';
     this.drainQueue();
   }
