@@ -1,9 +1,11 @@
 /**
  * What a hostile /sealed socket can make the server hold or do, on a real server with raw clients:
- * a token revoked while it is being verified serves nothing it sent meanwhile.
+ * a token revoked while it is being verified serves nothing it sent meanwhile; a device that does
+ * not read its catch-up holds the server to about its send allowance.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
+import type { SealedStore } from '../src/sealed/store/types.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { untilCount, withTimeout } from '../../../test/helpers/timeout.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
@@ -22,6 +24,22 @@ function onlyServerSocket(): WebSocket {
   const sockets = [...scope.current.app.sync.admission.sockets];
   expect(sockets).toHaveLength(1);
   return sockets[0] as WebSocket;
+}
+
+/** The TCP socket under a WebSocket (ws's `_socket`), for pausing a client or watching the server's writes. */
+function tcpOf(ws: WebSocket): { pause(): void; resume(): void; write: (...args: never[]) => boolean } {
+  return (ws as unknown as { _socket: { pause(): void; resume(): void; write: (...args: never[]) => boolean } })._socket;
+}
+
+/** Calls `sample` after every write the server makes to this socket. */
+function afterEachWrite(ws: WebSocket, sample: () => void): void {
+  const tcp = tcpOf(ws);
+  const write = tcp.write.bind(tcp);
+  tcp.write = (...args) => {
+    const ok = write(...args);
+    sample();
+    return ok;
+  };
 }
 
 describe('sealed admission races', () => {
@@ -63,5 +81,49 @@ describe('sealed admission races', () => {
     expect(registry.rooms.get(room)).toBeUndefined();
     expect((await registry.store.stats(room)).head).toBe(0);
     expect(c.messages).toEqual([]);
+  });
+});
+
+describe('sealed catch-up bounds', () => {
+  it('a device that does not read its catch-up holds the server to about its send allowance, pages bounded in bytes; then it gets everything in order', async () => {
+    const MAX_MESSAGE = 1_000_000;
+    const ALLOWANCE = 16 * 1024 * 1024; // routes/sealed: max(2 x RELAY_MAX_MESSAGE_BYTES, 16 MiB)
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const room = 'acme-conversation-catchup-bytes';
+    const store = server.app.sealedRooms.store as SealedStore;
+    const N = 40; // 40 MB: well past the allowance and past what the kernel's socket buffers take
+    const envelope = (n: number): Uint8Array => new Uint8Array(MAX_MESSAGE - 16).fill(n % 251);
+    for (let i = 0; i < N; i += 10) await store.append([{ room, envelopes: Array.from({ length: 10 }, (_, j) => envelope(i + j + 1)) }]);
+    let largestPage = 0;
+    const read = store.read.bind(store);
+    store.read = async (...args) => {
+      const page = await read(...args);
+      largestPage = Math.max(largestPage, page.entries.reduce((sum, e) => sum + e.envelope.length, page.snapshot?.envelope.length ?? 0));
+      return page;
+    };
+
+    const c = await client(`/sealed/${room}`);
+    const serverSide = onlyServerSocket();
+    let mostUnsent = 0;
+    let reachedHalf!: () => void;
+    const half = new Promise<void>((r) => (reachedHalf = r));
+    afterEachWrite(serverSide, () => {
+      mostUnsent = Math.max(mostUnsent, serverSide.bufferedAmount);
+      if (serverSide.bufferedAmount > ALLOWANCE / 2) reachedHalf();
+    });
+    const tcp = tcpOf(c.ws);
+    tcp.pause(); // reads nothing: what the server sends piles up on its side
+    c.hello(0);
+    await withTimeout(half, 10_000, 'the server holding half the allowance unsent for the device');
+    expect(mostUnsent).toBeLessThanOrEqual(ALLOWANCE + MAX_MESSAGE);
+    tcp.resume();
+    expect(await c.next('caught-up', 0, 30_000)).toEqual({ type: 'caught-up', seq: N });
+    // Every write of the whole catch-up stayed within the allowance (one frame of slack), and no
+    // page read from storage held more than half the allowance and one frame.
+    expect(mostUnsent).toBeLessThanOrEqual(ALLOWANCE + MAX_MESSAGE);
+    expect(largestPage).toBeLessThanOrEqual(ALLOWANCE / 2 + MAX_MESSAGE);
+    const entries = c.messages.filter((m) => m.type === 'entry');
+    expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(entries.every((m) => m.envelope.length === MAX_MESSAGE - 16 && m.envelope[0] === m.seq % 251)).toBe(true);
   });
 });

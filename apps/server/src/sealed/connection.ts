@@ -246,7 +246,7 @@ export class SealedConnection implements SealedPeer {
     if (this.isClosed()) return registry.leave(room, this);
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
     this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
-    const head = await this.catchUp(cursor);
+    const head = await this.catchUp(room, cursor);
     if (head === null) return;
     this.sentSeq = head;
     this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
@@ -263,24 +263,60 @@ export class SealedConnection implements SealedPeer {
   }
 
   /**
-   * Sends the stored snapshot and entries after `cursor`, page by page, each page only once the
-   * receiver has taken most of the previous one: memory stays bounded however long the log is
-   * and however slowly the device reads. The room's head once done, or null if the socket closed.
+   * Sends the stored snapshot and entries after `cursor`, page by page. Each frame waits until the
+   * receiver has room for it within its send allowance (maxBufferedBytes), and the next page is
+   * read only once the receiver holds less than half the allowance unsent; a page is bounded in
+   * bytes too (pageLimit). So a receiver that never reads holds the server to about its allowance,
+   * however long the log and however large its entries. The room's head once done, or null if the
+   * socket closed.
    */
-  private async catchUp(cursor: number): Promise<number | null> {
+  private async catchUp(room: SealedRoom, cursor: number): Promise<number | null> {
     let after = cursor;
     for (;;) {
-      const read = await this.deps.registry.store.read(this.roomName, after, CATCH_UP_PAGE);
+      const limit = this.pageLimit(room);
+      const read = await this.deps.registry.store.read(this.roomName, after, limit);
       if (this.isClosed()) return null;
-      if (read.snapshot) {
-        const { covers, envelope } = read.snapshot;
+      const { snapshot, entries, head } = read;
+      if (snapshot) {
+        const { covers, envelope } = snapshot;
+        if (!(await this.roomFor(envelope.length))) return null;
         this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
         after = covers;
       }
-      for (const entry of read.entries) this.send(encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope)), false);
-      if (read.entries.length < CATCH_UP_PAGE) return read.head;
-      after = (read.entries[read.entries.length - 1] as { seq: number }).seq;
+      const count = entries.length;
+      // Taken off the page as sent: what waits for the receiver is only the rest of the page.
+      for (let entry = entries.shift(); entry; entry = entries.shift()) {
+        const { seq, envelope } = entry;
+        if (!(await this.roomFor(envelope.length))) return null;
+        this.send(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)), false);
+        after = seq;
+      }
+      if (count < limit) return head;
       if (!(await this.drained())) return null;
+    }
+  }
+
+  /**
+   * Entries per catch-up page: CATCH_UP_PAGE, or, when the room stores more than the allowance,
+   * as many envelopes of the largest size a frame allows as fit in half the allowance (at least
+   * one): a page read from storage never holds much more than that, whatever the entries' sizes.
+   */
+  private pageLimit(room: SealedRoom): number {
+    const { maxBufferedBytes, ctx } = this.deps;
+    if (room.storedBytes + room.pendingBytes <= maxBufferedBytes) return CATCH_UP_PAGE;
+    return Math.min(CATCH_UP_PAGE, Math.max(1, Math.floor(maxBufferedBytes / 2 / ctx.config.RELAY_MAX_MESSAGE_BYTES)));
+  }
+
+  /**
+   * Waits until the receiver can take `bytes` more within its allowance (or holds nothing unsent:
+   * one frame alone always goes); false if the socket closed.
+   */
+  private async roomFor(bytes: number): Promise<boolean> {
+    for (;;) {
+      if (this.isClosed()) return false;
+      const unsent = this.ws.bufferedAmount + this.output.queuedBytes;
+      if (unsent === 0 || unsent + bytes <= this.deps.maxBufferedBytes) return true;
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
   }
 
