@@ -127,3 +127,51 @@ describe('sealed catch-up bounds', () => {
     expect(entries.every((m) => m.envelope.length === MAX_MESSAGE - 16 && m.envelope[0] === m.seq % 251)).toBe(true);
   });
 });
+
+describe('sealed frames before the connection is open', () => {
+  it('a device sending during a stalled catch-up is not read further: the server holds about one frame and handles it once open', async () => {
+    const MAX_MESSAGE = 1_000_000;
+    const ALLOWANCE = 16 * 1024 * 1024;
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const room = 'acme-conversation-joining-queue';
+    const store = server.app.sealedRooms.store as SealedStore;
+    const N = 40;
+    for (let i = 0; i < N; i += 10) await store.append([{ room, envelopes: Array.from({ length: 10 }, () => new Uint8Array(MAX_MESSAGE - 16)) }]);
+
+    const c = await client(`/sealed/${room}`);
+    const serverSide = onlyServerSocket();
+    let reachedHalf!: () => void;
+    const half = new Promise<void>((r) => (reachedHalf = r));
+    afterEachWrite(serverSide, () => {
+      if (serverSide.bufferedAmount > ALLOWANCE / 2) reachedHalf();
+    });
+    const tcp = tcpOf(c.ws);
+    tcp.pause(); // its catch-up stalls: the connection stays in its join
+    c.hello(0);
+    await withTimeout(half, 10_000, 'the catch-up stalling on the device');
+
+    // Frames the server cannot serve yet: 30 MB of junk the size of a frame.
+    const JUNK = 30;
+    let received = 0;
+    let pausedAtFirst: boolean | null = null;
+    serverSide.on('message', () => {
+      if (received++ === 0) pausedAtFirst = serverSide.isPaused;
+    });
+    let receivedAtClose = -1;
+    const close = serverSide.close.bind(serverSide);
+    serverSide.close = (...args) => {
+      if (receivedAtClose < 0) receivedAtClose = received; // the server's close (ws closes again on the device's answer)
+      close(...args);
+    };
+    for (let i = 0; i < JUNK; i++) c.ws.send(new Uint8Array(MAX_MESSAGE - 16).fill(0xff));
+    await untilCount(serverSide, 'message', () => received, 1, 10_000, 'the server reading the first junk frame');
+    expect(pausedAtFirst).toBe(true); // it stopped reading at the first frame it could not serve
+
+    // Once the device reads its catch-up, the held frame is handled (junk: 4400) before anything more is read.
+    tcp.resume();
+    expect(await c.next('caught-up', 0, 30_000)).toEqual({ type: 'caught-up', seq: N });
+    expect(await c.closed(10_000)).toBe(4400);
+    expect(receivedAtClose).toBeGreaterThanOrEqual(1);
+    expect(receivedAtClose).toBeLessThanOrEqual(2); // at most the frame that was being read when reading stopped
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * One WS /sealed socket: admission (admission.ts), then `hello`, join, catch-up from the
  * client's cursor, then decode -> dispatch. Frames are queued until the connection is ready for
- * them, so nothing a fast client sends is lost. Entries reach the client strictly in seq order:
+ * them, so nothing a fast client sends is lost, and the socket is not read further meanwhile, so
+ * the queue never holds more than what one read brought. Entries reach the client strictly in seq order:
  * those the room delivers during the catch-up are held and sent after it, without duplicates.
  * Envelopes are never opened or logged.
  */
@@ -71,9 +72,13 @@ export class SealedConnection implements SealedPeer {
   private sub = '';
   private room: SealedRoom | null = null;
   private queue: Uint8Array[] = [];
+  /** reading stopped while a frame waits in `queue` for the connection to be ready for it */
+  private readHeld = false;
   /** entries delivered while catching up, sent after it */
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
   private heldBytes = 0;
+  /** unsent bytes at the catch-up's last wait for the receiver */
+  private lastUnsent = 0;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
@@ -166,6 +171,8 @@ export class SealedConnection implements SealedPeer {
     this.log.debug({ code, reason }, 'closing sealed connection');
     this.output.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
+    // The close handshake reads the device's close frame (what else it sent is ignored).
+    if (this.readHeld) this.releaseReading();
   }
 
   /** after an await: the socket may have closed meanwhile */
@@ -195,11 +202,24 @@ export class SealedConnection implements SealedPeer {
     if (pace === 'abuse') return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
     if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'sealed' });
     this.queue.push(frame);
-    if (this.state === 'hello' || this.state === 'open') this.drainQueue();
+    if (this.state === 'hello' || this.state === 'open') return this.drainQueue();
+    // Not ready for it (admission, join, catch-up): held, and the socket is not read further until
+    // the connection is ready, so what the device sends meanwhile stays in its own buffers (TCP
+    // flow control), not in server memory. Paused at every such frame: the rate limiter's
+    // throttle may have resumed reading meanwhile.
+    this.readHeld = true;
+    if (!this.ws.isPaused) this.ws.pause();
   }
 
   private drainQueue(): void {
     while (this.queue.length > 0 && (this.state === 'hello' || this.state === 'open')) this.handle(this.queue.shift() as Uint8Array);
+    if (this.readHeld && this.queue.length === 0 && !this.isClosed()) this.releaseReading();
+  }
+
+  /** Reads the socket again after holding it (unless the rate limiter's throttle holds it too). */
+  private releaseReading(): void {
+    this.readHeld = false;
+    if (!this.throttleState?.paused) this.ws.resume();
   }
 
   private handle(frame: Uint8Array): void {
@@ -316,18 +336,29 @@ export class SealedConnection implements SealedPeer {
       if (this.isClosed()) return false;
       const unsent = this.ws.bufferedAmount + this.output.queuedBytes;
       if (unsent === 0 || unsent + bytes <= this.deps.maxBufferedBytes) return true;
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      await this.waitForReceiver(unsent);
     }
   }
 
   /** Waits until the receiver holds less than half its allowance unsent; false if the socket closed. */
   private async drained(): Promise<boolean> {
-    while (this.ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes / 2) {
+    for (;;) {
       if (this.isClosed()) return false;
-      // Polled: the TCP socket's 'drain' is ws-internal; keepalive ends a receiver that never reads.
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      const unsent = this.ws.bufferedAmount + this.output.queuedBytes;
+      if (unsent <= this.deps.maxBufferedBytes / 2) return true;
+      await this.waitForReceiver(unsent);
     }
-    return !this.isClosed();
+  }
+
+  /**
+   * One poll of a receiver holding too much unsent: the TCP socket's 'drain' is ws-internal, and
+   * keepalive ends a receiver that never reads. A socket whose reading is held (onMessage) cannot
+   * show its pongs: the device taking its catch-up is then its sign of life.
+   */
+  private async waitForReceiver(unsent: number): Promise<void> {
+    if (this.readHeld && unsent < this.lastUnsent) this.deps.keepalive.touch(this.ws);
+    this.lastUnsent = unsent;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
 
   private update(room: SealedRoom, id: number, envelope: Uint8Array): void {
