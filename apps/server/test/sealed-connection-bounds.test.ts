@@ -1,7 +1,8 @@
 /**
  * What a hostile /sealed socket can make the server hold or do, on a real server with raw clients:
  * a token revoked while it is being verified serves nothing it sent meanwhile; a device that does
- * not read its catch-up holds the server to about its send allowance.
+ * not read its catch-up holds the server to about its send allowance, and one sending during it
+ * is not read further; nothing of the room reaches a device before its `welcome`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
@@ -173,5 +174,50 @@ describe('sealed frames before the connection is open', () => {
     expect(await c.closed(10_000)).toBe(4400);
     expect(receivedAtClose).toBeGreaterThanOrEqual(1);
     expect(receivedAtClose).toBeLessThanOrEqual(2); // at most the frame that was being read when reading stopped
+  });
+});
+
+describe('sealed room messages before welcome', () => {
+  it('a device refused (4429, new rooms) after joining the room gets none of its presence first', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '1', PERSIST_FLUSH_MS: '5' });
+    const room = 'acme-conversation-before-welcome';
+    const a = await client(`/sealed/${room}?token=${await testToken('alice', [room])}`);
+    const c = await client(`/sealed/${room}?token=${await testToken('carol', [room])}`);
+    a.hello(0);
+    c.hello(0);
+    await a.next('caught-up');
+    await c.next('caught-up');
+    // bob's one new room this hour
+    const other = 'acme-conversation-bobs-first';
+    const b1 = await client(`/sealed/${other}?token=${await testToken('bob', [room, other])}`);
+    b1.hello(0);
+    await b1.next('caught-up');
+
+    // bob's second new room: his quota is asked once his socket has joined the room; held there.
+    const quota = server.app.roomQuotas.newRooms;
+    if (!quota) throw new Error('no new-rooms quota');
+    const take = quota.take.bind(quota);
+    let entered!: () => void;
+    const asked = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    scope.track({ close: () => release() });
+    quota.take = async (sub, name) => {
+      if (sub === 'bob' && name === room) {
+        entered();
+        await released;
+      }
+      return take(sub, name);
+    };
+    const b2 = await client(`/sealed/${room}?token=${await testToken('bob', [room, other])}`);
+    b2.hello(0);
+    await withTimeout(asked, 5000, "bob's new-room quota asked");
+    expect(server.app.sealedRooms.rooms.get(room)?.conns.size).toBe(3); // it is in the room already
+
+    a.presence(Uint8Array.from([1, 2, 3]));
+    await c.next('presence'); // sent to every connection of the room in this turn
+    release();
+    expect(await b2.closed()).toBe(4429);
+    expect(b2.messages).toEqual([]); // neither a welcome nor the room's presence before the refusal
   });
 });

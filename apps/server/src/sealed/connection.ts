@@ -149,11 +149,22 @@ export class SealedConnection implements SealedPeer {
     }
     if (seq <= this.sentSeq) return;
     this.sentSeq = seq;
-    this.send(frame);
+    this.write(frame);
+  }
+
+  /**
+   * The room's messages outside the entry order (presence, peer-left, ack, snapshot request).
+   * None before the connection is caught up: it joins the room before its admission's last check
+   * and `welcome`, and the presence it gets after `caught-up` is every peer's latest (a change or
+   * a peer-left meanwhile is in it), so nothing reaches a device before its `welcome`, nor one
+   * refused after joining.
+   */
+  send(frame: Uint8Array): void {
+    if (this.caughtUp) this.write(frame);
   }
 
   /** Sends one frame; a receiver holding too much unsent data is dropped. */
-  send(frame: Uint8Array, bounded = true): void {
+  private write(frame: Uint8Array, bounded = true): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (bounded && ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
@@ -265,17 +276,17 @@ export class SealedConnection implements SealedPeer {
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
-    this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
+    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
     const head = await this.catchUp(room, cursor);
     if (head === null) return;
     this.sentSeq = head;
-    this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
+    this.write(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
     for (const { seq, frame } of held) this.deliver(seq, frame);
     if (this.isClosed()) return; // dropped as a slow receiver while catching up
-    for (const frame of room.presenceFrames(this.peer)) this.send(frame, false);
+    for (const frame of room.presenceFrames(this.peer)) this.write(frame, false);
     this.caughtUp = true;
     this.state = 'open';
     room.maybeAskSnapshot();
@@ -300,7 +311,7 @@ export class SealedConnection implements SealedPeer {
       if (snapshot) {
         const { covers, envelope } = snapshot;
         if (!(await this.roomFor(envelope.length))) return null;
-        this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
+        this.write(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
         after = covers;
       }
       const count = entries.length;
@@ -308,7 +319,7 @@ export class SealedConnection implements SealedPeer {
       for (let entry = entries.shift(); entry; entry = entries.shift()) {
         const { seq, envelope } = entry;
         if (!(await this.roomFor(envelope.length))) return null;
-        this.send(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)), false);
+        this.write(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)), false);
         after = seq;
       }
       if (count < limit) return head;
