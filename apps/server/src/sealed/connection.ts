@@ -1,7 +1,8 @@
 /**
  * One WS /sealed socket: admission (admission.ts), then `hello`, join, catch-up from the
  * client's cursor, then decode -> dispatch. Frames are queued until the connection is ready for
- * them, so nothing a fast client sends is lost. Entries reach the client strictly in seq order:
+ * them, so nothing a fast client sends is lost, and the socket is not read further meanwhile, so
+ * the queue never holds more than what one read brought. Entries reach the client strictly in seq order:
  * those the room delivers during the catch-up are held and sent after it, without duplicates.
  * Envelopes are never opened or logged.
  */
@@ -71,9 +72,13 @@ export class SealedConnection implements SealedPeer {
   private sub = '';
   private room: SealedRoom | null = null;
   private queue: Uint8Array[] = [];
+  /** reading stopped while a frame waits in `queue` for the connection to be ready for it */
+  private readHeld = false;
   /** entries delivered while catching up, sent after it */
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
   private heldBytes = 0;
+  /** unsent bytes at the catch-up's last wait for the receiver */
+  private lastUnsent = 0;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
   /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
@@ -123,11 +128,14 @@ export class SealedConnection implements SealedPeer {
     // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
     const { claims } = admission;
     this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', closeForToken: (code) => this.close(...closeWith(code)) };
-    this.deps.ctx.live.add(this.liveEntry);
     this.roomName = roomName;
     this.sub = claims.sub;
     this.writable = !admission.readOnly;
     this.logState?.bind('room', roomName);
+    this.deps.ctx.live.add(this.liveEntry);
+    // Revoked while its token was being verified: live.add has just closed it (4401). Nothing it
+    // sent meanwhile may be served.
+    if (this.isClosed()) return;
     this.state = 'hello';
     this.drainQueue();
   }
@@ -141,11 +149,22 @@ export class SealedConnection implements SealedPeer {
     }
     if (seq <= this.sentSeq) return;
     this.sentSeq = seq;
-    this.send(frame);
+    this.write(frame);
+  }
+
+  /**
+   * The room's messages outside the entry order (presence, peer-left, ack, snapshot request).
+   * None before the connection is caught up: it joins the room before its admission's last check
+   * and `welcome`, and the presence it gets after `caught-up` is every peer's latest (a change or
+   * a peer-left meanwhile is in it), so nothing reaches a device before its `welcome`, nor one
+   * refused after joining.
+   */
+  send(frame: Uint8Array): void {
+    if (this.caughtUp) this.write(frame);
   }
 
   /** Sends one frame; a receiver holding too much unsent data is dropped. */
-  send(frame: Uint8Array, bounded = true): void {
+  private write(frame: Uint8Array, bounded = true): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
     if (bounded && ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
@@ -163,6 +182,8 @@ export class SealedConnection implements SealedPeer {
     this.log.debug({ code, reason }, 'closing sealed connection');
     this.output.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
+    // The close handshake reads the device's close frame (what else it sent is ignored).
+    if (this.readHeld) this.releaseReading();
   }
 
   /** after an await: the socket may have closed meanwhile */
@@ -192,11 +213,24 @@ export class SealedConnection implements SealedPeer {
     if (pace === 'abuse') return this.reject(...closeWith('ERR_RATE_LIMITED'), 'rate_limited');
     if (pace === 'slow' && this.throttle.pause()) this.deps.ctx.metrics.rateLimitPauses.inc({ endpoint: 'sealed' });
     this.queue.push(frame);
-    if (this.state === 'hello' || this.state === 'open') this.drainQueue();
+    if (this.state === 'hello' || this.state === 'open') return this.drainQueue();
+    // Not ready for it (admission, join, catch-up): held, and the socket is not read further until
+    // the connection is ready, so what the device sends meanwhile stays in its own buffers (TCP
+    // flow control), not in server memory. Paused at every such frame: the rate limiter's
+    // throttle may have resumed reading meanwhile.
+    this.readHeld = true;
+    if (!this.ws.isPaused) this.ws.pause();
   }
 
   private drainQueue(): void {
     while (this.queue.length > 0 && (this.state === 'hello' || this.state === 'open')) this.handle(this.queue.shift() as Uint8Array);
+    if (this.readHeld && this.queue.length === 0 && !this.isClosed()) this.releaseReading();
+  }
+
+  /** Reads the socket again after holding it (unless the rate limiter's throttle holds it too). */
+  private releaseReading(): void {
+    this.readHeld = false;
+    if (!this.throttleState?.paused) this.ws.resume();
   }
 
   private handle(frame: Uint8Array): void {
@@ -242,17 +276,17 @@ export class SealedConnection implements SealedPeer {
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
-    this.send(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
-    const head = await this.catchUp(cursor);
+    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
+    const head = await this.catchUp(room, cursor);
     if (head === null) return;
     this.sentSeq = head;
-    this.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
+    this.write(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
     for (const { seq, frame } of held) this.deliver(seq, frame);
     if (this.isClosed()) return; // dropped as a slow receiver while catching up
-    for (const frame of room.presenceFrames(this.peer)) this.send(frame, false);
+    for (const frame of room.presenceFrames(this.peer)) this.write(frame, false);
     this.caughtUp = true;
     this.state = 'open';
     room.maybeAskSnapshot();
@@ -260,35 +294,82 @@ export class SealedConnection implements SealedPeer {
   }
 
   /**
-   * Sends the stored snapshot and entries after `cursor`, page by page, each page only once the
-   * receiver has taken most of the previous one: memory stays bounded however long the log is
-   * and however slowly the device reads. The room's head once done, or null if the socket closed.
+   * Sends the stored snapshot and entries after `cursor`, page by page. Each frame waits until the
+   * receiver has room for it within its send allowance (maxBufferedBytes), and the next page is
+   * read only once the receiver holds less than half the allowance unsent; a page is bounded in
+   * bytes too (pageLimit). So a receiver that never reads holds the server to about its allowance,
+   * however long the log and however large its entries. The room's head once done, or null if the
+   * socket closed.
    */
-  private async catchUp(cursor: number): Promise<number | null> {
+  private async catchUp(room: SealedRoom, cursor: number): Promise<number | null> {
     let after = cursor;
     for (;;) {
-      const read = await this.deps.registry.store.read(this.roomName, after, CATCH_UP_PAGE);
+      const limit = this.pageLimit(room);
+      const read = await this.deps.registry.store.read(this.roomName, after, limit);
       if (this.isClosed()) return null;
-      if (read.snapshot) {
-        const { covers, envelope } = read.snapshot;
-        this.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
+      const { snapshot, entries, head } = read;
+      if (snapshot) {
+        const { covers, envelope } = snapshot;
+        if (!(await this.roomFor(envelope.length))) return null;
+        this.write(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
         after = covers;
       }
-      for (const entry of read.entries) this.send(encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope)), false);
-      if (read.entries.length < CATCH_UP_PAGE) return read.head;
-      after = (read.entries[read.entries.length - 1] as { seq: number }).seq;
+      const count = entries.length;
+      // Taken off the page as sent: what waits for the receiver is only the rest of the page.
+      for (let entry = entries.shift(); entry; entry = entries.shift()) {
+        const { seq, envelope } = entry;
+        if (!(await this.roomFor(envelope.length))) return null;
+        this.write(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)), false);
+        after = seq;
+      }
+      if (count < limit) return head;
       if (!(await this.drained())) return null;
+    }
+  }
+
+  /**
+   * Entries per catch-up page: CATCH_UP_PAGE, or, when the room stores more than the allowance,
+   * as many envelopes of the largest size a frame allows as fit in half the allowance (at least
+   * one): a page read from storage never holds much more than that, whatever the entries' sizes.
+   */
+  private pageLimit(room: SealedRoom): number {
+    const { maxBufferedBytes, ctx } = this.deps;
+    if (room.storedBytes + room.pendingBytes <= maxBufferedBytes) return CATCH_UP_PAGE;
+    return Math.min(CATCH_UP_PAGE, Math.max(1, Math.floor(maxBufferedBytes / 2 / ctx.config.RELAY_MAX_MESSAGE_BYTES)));
+  }
+
+  /**
+   * Waits until the receiver can take `bytes` more within its allowance (or holds nothing unsent:
+   * one frame alone always goes); false if the socket closed.
+   */
+  private async roomFor(bytes: number): Promise<boolean> {
+    for (;;) {
+      if (this.isClosed()) return false;
+      const unsent = this.ws.bufferedAmount + this.output.queuedBytes;
+      if (unsent === 0 || unsent + bytes <= this.deps.maxBufferedBytes) return true;
+      await this.waitForReceiver(unsent);
     }
   }
 
   /** Waits until the receiver holds less than half its allowance unsent; false if the socket closed. */
   private async drained(): Promise<boolean> {
-    while (this.ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes / 2) {
+    for (;;) {
       if (this.isClosed()) return false;
-      // Polled: the TCP socket's 'drain' is ws-internal; keepalive ends a receiver that never reads.
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      const unsent = this.ws.bufferedAmount + this.output.queuedBytes;
+      if (unsent <= this.deps.maxBufferedBytes / 2) return true;
+      await this.waitForReceiver(unsent);
     }
-    return !this.isClosed();
+  }
+
+  /**
+   * One poll of a receiver holding too much unsent: the TCP socket's 'drain' is ws-internal, and
+   * keepalive ends a receiver that never reads. A socket whose reading is held (onMessage) cannot
+   * show its pongs: the device taking its catch-up is then its sign of life.
+   */
+  private async waitForReceiver(unsent: number): Promise<void> {
+    if (this.readHeld && unsent < this.lastUnsent) this.deps.keepalive.touch(this.ws);
+    this.lastUnsent = unsent;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
 
   private update(room: SealedRoom, id: number, envelope: Uint8Array): void {
