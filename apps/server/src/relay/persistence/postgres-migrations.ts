@@ -3,7 +3,7 @@
  * applied in one transaction under an advisory lock, so instances starting together neither
  * race on CREATE nor apply a migration twice. Never edit a released migration; add one.
  */
-import type { PoolClient } from 'pg';
+import type { ClientBase } from 'pg';
 
 export interface Migration {
   version: number;
@@ -129,7 +129,7 @@ export const MIGRATIONS: readonly Migration[] = [
 const LOCK_NAMESPACE = 0x5975;
 
 /** Applies the migrations this schema lacks; returns the versions applied now. */
-export async function migrate(client: PoolClient, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+export async function migrate(client: ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [LOCK_NAMESPACE]);
