@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SEALED_ENVELOPE_MIN_BYTES } from '@sync-suite/shared';
 import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { sealedRegistry } from '../src/routes/sealed/index.js';
+import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
 import { serverPerTest, startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { stockClient, synced } from '../../../test/fixtures/relay-clients.js';
 import { schemaForThisFile, urlWithSchema, withPg } from './postgres-helpers.js';
 
@@ -25,7 +27,7 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 const ADMIN_TOKEN = 'admin-token-for-the-tests-0123456789';
 const ROOM = 'acme-conversation-sealedadmin';
-const env = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n, 0xee]);
+const env = (n: number): Uint8Array => fakeEnvelope([n, 0xee, n, 0xee]);
 const schema = schemaForThisFile('sadmin');
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -77,7 +79,7 @@ async function deleteScenario(server: TestServer, stored: () => Promise<number>)
   expect(page1.json).toMatchObject({
     rooms: [
       { room: 'acme-conversation-plain-a', sealed: false },
-      { room: ROOM, sealed: true, connections: 2, entries: 3, bytes: 12 },
+      { room: ROOM, sealed: true, connections: 2, entries: 3, bytes: 3 * (SEALED_ENVELOPE_MIN_BYTES + SEALED_ROW_OVERHEAD_BYTES) },
     ],
     next: ROOM,
   });

@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, expect, it } from 'vitest';
 import { encodeSealedMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate } from '@sync-suite/shared';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { metricValue } from './signaling-client.js';
 import { prng } from './signaling-fuzz-frames.js';
 
@@ -136,7 +136,7 @@ it(`survives ${FRAMES} structure-aware frames on /sealed (seed ${SEED}): refusal
   const honest = await RawSealed.connect(s.wsUrl, `/sealed/${HONEST}`);
   honest.hello(0);
   await honest.next('caught-up');
-  for (let i = 1; i <= 5; i++) honest.update(i, Uint8Array.from([0xaa, i, 0xbb]));
+  for (let i = 1; i <= 5; i++) honest.update(i, fakeEnvelope([0xaa, i, 0xbb]));
   await honest.wait(() => honest.messages.filter((m) => m.type === 'ack').length === 5, '5 acks');
   honest.close();
   await honest.closed(5000);

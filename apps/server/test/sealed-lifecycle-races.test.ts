@@ -7,14 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { holdFirstCall } from '../../../test/helpers/hold-call.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
 
 const ADMIN_TOKEN = 'admin-token-for-the-tests-0123456789';
 const ROOM = 'acme-conversation-sealed-race';
-const env = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n, 0xee]);
+const env = (n: number): Uint8Array => fakeEnvelope([n, 0xee, n, 0xee]);
 
 describe('sealed room lifecycle races', () => {
   it('devices arriving during a load wait for it; a delete meanwhile makes the load read again: they see the room empty', async () => {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import type { SealedStore } from '../src/sealed/store/types.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
 import { sealedRegistry } from '../src/routes/sealed/index.js';
 
@@ -14,7 +14,7 @@ const ROOM = 'acme-conversation-sealed1';
 const scope = serverPerTest();
 afterEach(() => scope.close());
 
-const env = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n]);
+const env = (n: number): Uint8Array => fakeEnvelope([n, 0xee, n]);
 
 async function client(path: string): Promise<RawSealed> {
   const c = await RawSealed.connect(scope.current.wsUrl, path);

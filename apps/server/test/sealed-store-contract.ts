@@ -1,15 +1,24 @@
 /**
  * The SealedStore contract, run against every engine (sealed-store.test.ts):
- *   describeSealedStoreContract('postgres', () => new PostgresSealedStore(url))
+ *   describeSealedStoreContract('postgres', () => new PostgresSealedStore(url), { hideSnapshots })
  */
 import { describe, expect, it } from 'vitest';
 import { useStores } from './store-harness.js';
-import type { SealedStore } from '../src/sealed/store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES as ROW, type SealedStore } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n, n]);
 const firstBytes = (entries: Array<{ envelope: Uint8Array }>): number[] => entries.map((e) => e.envelope[0] as number);
 
-export function describeSealedStoreContract(name: string, factory: () => SealedStore | Promise<SealedStore>): void {
+export interface SealedStoreEngineHooks {
+  /**
+   * Makes the stored snapshots' bytes unreachable to the engine (a statement that reads them
+   * fails) until the returned function restores them. Engines that keep nothing apart (memory)
+   * leave it out.
+   */
+  hideSnapshots?: (store: SealedStore) => Promise<() => Promise<void>>;
+}
+
+export function describeSealedStoreContract(name: string, factory: () => SealedStore | Promise<SealedStore>, hooks: SealedStoreEngineHooks = {}): void {
   describe(`SealedStore contract: ${name}`, () => {
     const { make, open, room } = useStores(factory);
 
@@ -36,7 +45,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect(firstBytes(ra.entries)).toEqual([1, 2, 4]);
       expect(ra.head).toBe(3);
       expect((await s.read(b, 0)).entries.map((e) => e.seq)).toEqual([1]);
-      expect(await s.stats(a)).toEqual({ head: 3, snapshotCovers: 0, entries: 3, bytes: 9 });
+      expect(await s.stats(a)).toEqual({ head: 3, snapshotCovers: 0, entries: 3, bytes: 9 + 3 * ROW });
     });
 
     it('reads from a cursor only what comes after it', async () => {
@@ -78,7 +87,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       const after = await s.read(r, 3);
       expect(after.snapshot).toBeNull();
       expect(after.entries.map((e) => e.seq)).toEqual([4]);
-      expect(await s.stats(r)).toEqual({ head: 4, snapshotCovers: 2, entries: 2, bytes: 9 });
+      expect(await s.stats(r)).toEqual({ head: 4, snapshotCovers: 2, entries: 2, bytes: 9 + 3 * ROW });
       // new entries continue the numbering
       expect(await s.append([{ room: r, envelopes: [env(5)] }])).toEqual([5]);
     });
@@ -106,7 +115,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       await s.replaceWithSnapshot(b, 1, Uint8Array.from([7, 7, 7, 7, 7]));
       expect(await s.statRoom(`${base}-none`)).toBeNull();
       const fb = await s.statRoom(b);
-      expect(fb).toMatchObject({ room: b, bytes: 8, entries: 2 });
+      expect(fb).toMatchObject({ room: b, bytes: 8 + 2 * ROW, entries: 2 });
       expect(fb?.lastChangeAt).toBeGreaterThanOrEqual(before - 1000);
       expect((await s.listRooms(base, '', 10)).map((f) => f.room)).toEqual([a, b, c]);
       expect((await s.listRooms(base, a, 1)).map((f) => f.room)).toEqual([b]);
@@ -137,6 +146,51 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       await s.append([{ room: r, envelopes: [buf] }]);
       buf[0] = 42;
       expect(firstBytes((await s.read(r, 0)).entries)).toEqual([1]);
+    });
+
+    it('counts entries and bytes (each row charged SEALED_ROW_OVERHEAD_BYTES) through appends, snapshots and purges', async () => {
+      const s = await open();
+      const r = room();
+      const sized = (n: number): Uint8Array => new Uint8Array(n).fill(n);
+      await s.append([{ room: r, envelopes: [sized(10), sized(20)] }]);
+      await s.append([{ room: r, envelopes: [sized(30)] }, { room: r, envelopes: [] }]);
+      expect(await s.stats(r)).toEqual({ head: 3, snapshotCovers: 0, entries: 3, bytes: 60 + 3 * ROW });
+      expect(await s.replaceWithSnapshot(r, 2, sized(7))).toBe(true);
+      expect(await s.stats(r)).toEqual({ head: 3, snapshotCovers: 2, entries: 1, bytes: 30 + 7 + 2 * ROW });
+      expect(await s.replaceWithSnapshot(r, 3, sized(5))).toBe(true);
+      expect(await s.stats(r)).toEqual({ head: 3, snapshotCovers: 3, entries: 0, bytes: 5 + ROW });
+      expect(await s.statRoom(r)).toMatchObject({ bytes: 5 + ROW, entries: 1 });
+      expect(await s.replaceWithSnapshot(r, 3, sized(50))).toBe(false);
+      await s.append([{ room: r, envelopes: [sized(4)] }]);
+      expect(await s.stats(r)).toEqual({ head: 4, snapshotCovers: 3, entries: 1, bytes: 4 + 5 + 2 * ROW });
+      await s.purgeRoom(r);
+      await s.append([{ room: r, envelopes: [sized(1)] }]);
+      expect(await s.stats(r)).toEqual({ head: 1, snapshotCovers: 0, entries: 1, bytes: 1 + ROW });
+    });
+
+    it("append, stats, a read past the snapshot, statRoom and listRooms never read the snapshot's bytes", async () => {
+      const s = await open();
+      const r = room();
+      await s.append([{ room: r, envelopes: [env(1), env(2), env(3)] }]);
+      const big = new Uint8Array(200_000).fill(9);
+      expect(await s.replaceWithSnapshot(r, 2, big)).toBe(true);
+      const restore = await hooks.hideSnapshots?.(s);
+      try {
+        // the hook works: the one read that returns the snapshot cannot run now
+        if (restore) await expect(s.read(r, 0)).rejects.toThrow();
+        expect(await s.append([{ room: r, envelopes: [env(4)] }])).toEqual([4]);
+        expect(await s.stats(r)).toEqual({ head: 4, snapshotCovers: 2, entries: 2, bytes: big.length + 6 + 3 * ROW });
+        const tail = await s.read(r, 2, 64);
+        expect(tail.snapshot).toBeNull();
+        expect(tail.entries.map((e) => e.seq)).toEqual([3, 4]);
+        expect(await s.statRoom(r)).toMatchObject({ entries: 3, bytes: big.length + 6 + 3 * ROW });
+        expect((await s.listRooms(r, '', 10)).map((f) => f.room)).toEqual([r]);
+      } finally {
+        await restore?.();
+      }
+      const fresh = await s.read(r, 0);
+      expect(fresh.snapshot?.envelope).toEqual(big);
+      expect(fresh.entries.map((e) => e.seq)).toEqual([3, 4]);
     });
   });
 }

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrate, MIGRATIONS } from '../src/relay/persistence/postgres-migrations.js';
 import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { MemorySealedStore } from '../src/sealed/store/memory.js';
 import { PostgresSealedStore } from '../src/sealed/store/postgres.js';
 import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
-import { PG_URL, schemaForThisFile } from './postgres-helpers.js';
+import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
+import { dropSchemas, PG_URL, schemaForThisFile, uniqueSchema, withPg } from './postgres-helpers.js';
 import { describeSealedStoreContract } from './sealed-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sealed-store-'));
@@ -15,26 +17,88 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const schema = schemaForThisFile('sealed');
 
 describeSealedStoreContract('memory', () => new MemorySealedStore());
-describeSealedStoreContract('sqlite', () => new SqliteSealedStore(dir));
-describeSealedStoreContract('postgres', () => new PostgresSealedStore(PG_URL, { schema }));
+describeSealedStoreContract('sqlite', () => new SqliteSealedStore(dir), {
+  // another connection renames the snapshots' table: every statement that names it fails
+  hideSnapshots: async () => {
+    const rename = (from: string, to: string): void => {
+      const db = new Database(join(dir, SQLITE_FILE_NAME), { timeout: 5000 });
+      try {
+        db.exec(`ALTER TABLE ${from} RENAME TO ${to}`);
+      } finally {
+        db.close();
+      }
+    };
+    rename('sealed_snapshots', 'sealed_snapshots_hidden');
+    return async () => rename('sealed_snapshots_hidden', 'sealed_snapshots');
+  },
+});
+describeSealedStoreContract('postgres', () => new PostgresSealedStore(PG_URL, { schema }), {
+  // the snapshot column renamed: every statement that names it fails
+  hideSnapshots: async () => {
+    await withPg((c) => c.query(`ALTER TABLE "${schema}".sealed_rooms RENAME COLUMN snapshot TO snapshot_hidden`));
+    return async () => {
+      await withPg((c) => c.query(`ALTER TABLE "${schema}".sealed_rooms RENAME COLUMN snapshot_hidden TO snapshot`));
+    };
+  },
+});
 
-describe('sealed SQLite file from before the admin API', () => {
-  it('gains the change-time column on open: old rooms show null until their next append', async () => {
+describe('sealed storage from earlier versions: counters computed once, stored data still loads', () => {
+  const ROW = SEALED_ROW_OVERHEAD_BYTES;
+
+  it('SQLite: a file from before the admin API gains the change-time column, the counters, and its snapshot moves out of sealed_rooms', async () => {
     const old = mkdtempSync(join(dir, 'old-'));
     const db = new Database(join(old, SQLITE_FILE_NAME));
     db.exec(`CREATE TABLE sealed_rooms (room TEXT PRIMARY KEY, head INTEGER NOT NULL DEFAULT 0, covers INTEGER NOT NULL DEFAULT 0, snapshot BLOB);
       CREATE TABLE sealed_entries (room TEXT NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;
       INSERT INTO sealed_rooms (room, head) VALUES ('acme-conversation-old', 1);
-      INSERT INTO sealed_entries VALUES ('acme-conversation-old', 1, x'010203');`);
+      INSERT INTO sealed_entries VALUES ('acme-conversation-old', 1, x'010203');
+      INSERT INTO sealed_rooms (room, head, covers, snapshot) VALUES ('acme-conversation-snap', 3, 2, x'0909090909');
+      INSERT INTO sealed_entries VALUES ('acme-conversation-snap', 3, x'0102');`);
     db.close();
     const store = new SqliteSealedStore(old);
     await store.init();
     try {
-      expect(await store.statRoom('acme-conversation-old')).toEqual({ room: 'acme-conversation-old', bytes: 3, entries: 1, lastChangeAt: null });
+      expect(await store.statRoom('acme-conversation-old')).toEqual({ room: 'acme-conversation-old', bytes: 3 + ROW, entries: 1, lastChangeAt: null });
+      expect(await store.stats('acme-conversation-snap')).toEqual({ head: 3, snapshotCovers: 2, entries: 1, bytes: 5 + 2 + 2 * ROW });
+      const read = await store.read('acme-conversation-snap', 0);
+      expect(read.snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
+      expect(read.entries.map((e) => e.seq)).toEqual([3]);
       expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([4])] }])).toEqual([2]);
       expect((await store.statRoom('acme-conversation-old'))?.lastChangeAt).toBeGreaterThan(Date.now() - 60_000);
+      expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 2, bytes: 4 + 2 * ROW });
     } finally {
       await store.close();
+    }
+    const after = new Database(join(old, SQLITE_FILE_NAME), { readonly: true });
+    try {
+      const columns = after.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all().map((c) => c.name);
+      expect(columns).not.toContain('snapshot');
+    } finally {
+      after.close();
+    }
+  });
+
+  it('PostgreSQL: migration 7 computes the counters of rooms stored before it', async () => {
+    const name = uniqueSchema('sealedmig');
+    await withPg(async (c) => {
+      await c.query(`CREATE SCHEMA "${name}"; SET search_path TO "${name}"`);
+      await migrate(c, MIGRATIONS.filter((m) => m.version < 7));
+      await c.query(`INSERT INTO sealed_rooms (room, head) VALUES ('acme-conversation-old', 2);
+        INSERT INTO sealed_entries VALUES ('acme-conversation-old', 1, '\\x010203'), ('acme-conversation-old', 2, '\\x04');
+        INSERT INTO sealed_rooms (room, head, covers, snapshot) VALUES ('acme-conversation-snap', 3, 2, '\\x0909090909');
+        INSERT INTO sealed_entries VALUES ('acme-conversation-snap', 3, '\\x0102');`);
+    });
+    const store = new PostgresSealedStore(PG_URL, { schema: name });
+    try {
+      await store.init();
+      expect(await store.stats('acme-conversation-old')).toEqual({ head: 2, snapshotCovers: 0, entries: 2, bytes: 4 + 2 * ROW });
+      expect(await store.statRoom('acme-conversation-snap')).toMatchObject({ entries: 2, bytes: 5 + 2 + 2 * ROW });
+      expect((await store.read('acme-conversation-snap', 0)).snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
+      expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([5, 5])] }])).toEqual([3]);
+      expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 3, bytes: 6 + 3 * ROW });
+    } finally {
+      await store.close();
+      await dropSchemas([name]);
     }
   });
 });

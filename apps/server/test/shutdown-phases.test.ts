@@ -17,7 +17,7 @@ import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { openRawClient, publishesReceived } from './signaling-client.js';
 
 const scope = serverPerTest();
@@ -167,7 +167,7 @@ describe('shutdown: output of the closing turn', () => {
   it('/sealed: a presence forwarded in the turn the sockets close arrives before the 1012', async () => {
     const server = await scope.start();
     const [sender, receiver] = await sealedPair();
-    const envelope = Uint8Array.from([1, 2, 3]);
+    const envelope = fakeEnvelope([1, 2, 3]);
     const sameTurn = await shutDownInTurnOfNextMessage(server, () => sender.presence(envelope));
     expect(sameTurn).toBe(true);
     const code = await receiver.closed(); // after every message the client read
@@ -181,7 +181,7 @@ describe('shutdown: output of the closing turn', () => {
   it('/sealed: an update accepted before the shutdown is committed, acknowledged and fanned out before the 1012', async () => {
     const server = await scope.start({ PERSIST_FLUSH_MS: '60000' });
     const [sender, receiver] = await sealedPair();
-    const envelope = Uint8Array.from([4, 5, 6]);
+    const envelope = fakeEnvelope([4, 5, 6]);
     let read: () => void = () => undefined;
     const readByServer = new Promise<void>((resolve) => (read = resolve));
     for (const socket of server.app.sync.admission.sockets) socket.once('message', () => read());
@@ -208,7 +208,7 @@ describe('shutdown: output of the closing turn', () => {
       const storage = { STORAGE: 'sqlite', DATA_DIR: dataDir };
       const server = await scope.start({ ...storage, PERSIST_FLUSH_MS: '600000' });
       const [sender, receiver] = await sealedPair();
-      const envelope = Uint8Array.from([7, 8, 9]);
+      const envelope = fakeEnvelope([7, 8, 9]);
       let read: () => void = () => undefined;
       const readByServer = new Promise<void>((resolve) => (read = resolve));
       for (const socket of server.app.sync.admission.sockets) socket.once('message', () => read());

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
 import { untilCount } from '../../../test/helpers/timeout.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
 const SECRET = 'webhook-secret-for-the-tests-0123';
 const ADMIN_TOKEN = 'admin-token-for-the-webhook-tests';
@@ -64,7 +64,7 @@ describe('webhooks for sealed rooms', () => {
     cleanup.push(() => c.close());
     c.hello(0);
     await c.next('caught-up');
-    const secret = Uint8Array.from(Buffer.from('sealed-envelope-bytes'));
+    const secret = fakeEnvelope([...Buffer.from('sealed-envelope-bytes')]);
     c.update(1, secret);
     c.update(2, secret);
     await c.wait(() => c.messages.filter((m) => m.type === 'ack').length === 2, 'two acks');

@@ -14,7 +14,7 @@ import {
   writeSealedSnapshotRequest,
   writeSealedStoredSnapshot,
 } from '@sync-suite/shared';
-import type { SealedEntry, SealedRead, SealedSnapshot } from './store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedEntry, type SealedRead, type SealedSnapshot } from './store/types.js';
 
 /** What a room needs of a connection. */
 export interface SealedPeer {
@@ -52,7 +52,7 @@ export class SealedRoom {
   unloaded = false;
   /** entries stored after the snapshot, as far as this instance knows */
   storedEntries: number;
-  /** bytes stored (entries and snapshot) as far as this instance knows, for ROOM_MAX_BYTES */
+  /** bytes stored (entries and snapshot, each row with SEALED_ROW_OVERHEAD_BYTES) as far as this instance knows, for ROOM_MAX_BYTES */
   storedBytes = 0;
   /** bytes accepted here and not yet committed, for ROOM_MAX_BYTES */
   pendingBytes = 0;
@@ -99,7 +99,7 @@ export class SealedRoom {
       if (entry.seq !== this.head + 1) return this.fillGap();
       this.head = entry.seq;
       this.storedEntries++;
-      this.storedBytes += entry.envelope.length;
+      this.storedBytes += entry.envelope.length + SEALED_ROW_OVERHEAD_BYTES;
       const frame = encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope));
       const ack = this.acks.get(entry.seq);
       if (ack) this.acks.delete(entry.seq);

@@ -41,7 +41,17 @@ export type SealedServerMessage =
   | { type: 'presence'; peer: number; envelope: Uint8Array }
   | { type: 'peer-left'; peer: number };
 
-export type SealedDecodeErrorKind = 'empty' | 'truncated' | 'trailing_bytes' | 'unknown_type' | 'empty_envelope';
+export type SealedDecodeErrorKind = 'empty' | 'truncated' | 'trailing_bytes' | 'unknown_type' | 'empty_envelope' | 'short_envelope';
+
+/**
+ * The smallest envelope a client can seal (docs/PROTOCOL-sealed.md, "Envelope"): version and kind
+ * (2) • keyId (4) • nonce (24) • Poly1305 tag (16), with an empty plaintext. The server refuses
+ * a client's update, snapshot or presence envelope shorter than this: it cannot be one, and every
+ * stored row costs far more than its bytes (SEALED_ROW_OVERHEAD_BYTES, apps/server). Server frames
+ * are not held to it: rooms stored before this check may hold shorter entries, which devices
+ * report as not opening.
+ */
+export const SEALED_ENVELOPE_MIN_BYTES = 46;
 
 export interface SealedDecodeError {
   error: SealedDecodeErrorKind;
@@ -83,14 +93,14 @@ function readClientBody(d: decoding.Decoder): SealedClientMessage | SealedDecode
       return { type: 'hello', cursor: decoding.readVarUint(d) };
     case SealedClientType.Update: {
       const id = decoding.readVarUint(d);
-      return withEnvelope(d, (envelope) => ({ type: 'update', id, envelope }));
+      return withEnvelope(d, (envelope) => ({ type: 'update', id, envelope }), SEALED_ENVELOPE_MIN_BYTES);
     }
     case SealedClientType.Snapshot: {
       const covers = decoding.readVarUint(d);
-      return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }));
+      return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }), SEALED_ENVELOPE_MIN_BYTES);
     }
     case SealedClientType.Presence:
-      return withEnvelope(d, (envelope) => ({ type: 'presence', envelope }));
+      return withEnvelope(d, (envelope) => ({ type: 'presence', envelope }), SEALED_ENVELOPE_MIN_BYTES);
     default:
       return { error: 'unknown_type', detail: `message type ${type}` };
   }
@@ -130,9 +140,10 @@ function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecode
   }
 }
 
-function withEnvelope<M>(d: decoding.Decoder, make: (envelope: Uint8Array) => M): M | SealedDecodeError {
+function withEnvelope<M>(d: decoding.Decoder, make: (envelope: Uint8Array) => M, minBytes = 1): M | SealedDecodeError {
   const envelope = decoding.readVarUint8Array(d);
   if (envelope.length === 0) return { error: 'empty_envelope', detail: 'zero-length envelope' };
+  if (envelope.length < minBytes) return { error: 'short_envelope', detail: `${envelope.length}-byte envelope, at least ${minBytes}` };
   return make(envelope);
 }
 

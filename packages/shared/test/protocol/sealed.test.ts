@@ -16,16 +16,20 @@ import {
   writeSealedStoredSnapshot,
   writeSealedUpdate,
   writeSealedWelcome,
+  SEALED_ENVELOPE_MIN_BYTES,
 } from '../../src/protocol/sealed.js';
 
 const b = (...bytes: number[]) => Uint8Array.from(bytes);
+/** the smallest envelope a client can seal, starting with `first` */
+const sealed = (first: number, length = SEALED_ENVELOPE_MIN_BYTES): Uint8Array => Uint8Array.from({ length }, (_, i) => (i === 0 ? first : 0xee));
+const framed = (...head: number[]) => (envelope: Uint8Array) => Uint8Array.from([...head, envelope.length, ...envelope]);
 
 describe('sealed codec, client -> server: byte fixtures', () => {
   const fixtures: Array<[string, Uint8Array, unknown, (e: encoding.Encoder) => void]> = [
     ['hello', b(0, 0xac, 0x02), { type: 'hello', cursor: 300 }, (e) => writeSealedHello(e, 300)],
-    ['update', b(1, 7, 2, 0xaa, 0xbb), { type: 'update', id: 7, envelope: b(0xaa, 0xbb) }, (e) => writeSealedUpdate(e, 7, b(0xaa, 0xbb))],
-    ['snapshot', b(2, 5, 1, 9), { type: 'snapshot', covers: 5, envelope: b(9) }, (e) => writeSealedSnapshot(e, 5, b(9))],
-    ['presence', b(3, 1, 4), { type: 'presence', envelope: b(4) }, (e) => writeSealedPresence(e, b(4))],
+    ['update', framed(1, 7)(sealed(0xaa)), { type: 'update', id: 7, envelope: sealed(0xaa) }, (e) => writeSealedUpdate(e, 7, sealed(0xaa))],
+    ['snapshot', framed(2, 5)(sealed(9, 60)), { type: 'snapshot', covers: 5, envelope: sealed(9, 60) }, (e) => writeSealedSnapshot(e, 5, sealed(9, 60))],
+    ['presence', framed(3)(sealed(4)), { type: 'presence', envelope: sealed(4) }, (e) => writeSealedPresence(e, sealed(4))],
   ];
   it.each(fixtures)('reads and writes %s', (_name, bytes, expected, write) => {
     expect(readSealedClientMessage(bytes)).toEqual({ ok: true, message: expected });
@@ -40,6 +44,10 @@ describe('sealed codec, client -> server: byte fixtures', () => {
     ['a server type', b(16, 1, 1), 'unknown_type'],
     ['an unknown type', b(9), 'unknown_type'],
     ['an empty envelope', b(3, 0), 'empty_envelope'],
+    ['a 1-byte update envelope', b(1, 7, 1, 0xaa), 'short_envelope'],
+    ['an update envelope one byte short of the smallest sealed one', framed(1, 7)(sealed(1, SEALED_ENVELOPE_MIN_BYTES - 1)), 'short_envelope'],
+    ['a short snapshot envelope', b(2, 5, 1, 9), 'short_envelope'],
+    ['a short presence envelope', b(3, 1, 4), 'short_envelope'],
     ['varuint overflow', b(0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80), 'truncated'],
   ])('refuses %s with a typed error', (_name, bytes, error) => {
     const r = readSealedClientMessage(bytes);

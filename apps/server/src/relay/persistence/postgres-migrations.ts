@@ -3,7 +3,7 @@
  * applied in one transaction under an advisory lock, so instances starting together neither
  * race on CREATE nor apply a migration twice. Never edit a released migration; add one.
  */
-import type { PoolClient } from 'pg';
+import type { ClientBase } from 'pg';
 
 export interface Migration {
   version: number;
@@ -103,13 +103,33 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE relay_snapshots ADD COLUMN stamp bytea;
     `,
   },
+  {
+    version: 7,
+    name: 'sealed rooms: entry and byte counters',
+    sql: `
+      -- Kept by append and replaceWithSnapshot in their transaction (apps/server/src/sealed/store/postgres.ts),
+      -- so stats is one row and never reads the snapshot. Computed once here from what is stored.
+      ALTER TABLE sealed_rooms
+        ADD COLUMN entries bigint NOT NULL DEFAULT 0,
+        ADD COLUMN entry_bytes bigint NOT NULL DEFAULT 0,
+        ADD COLUMN snapshot_bytes bigint;
+      UPDATE sealed_rooms SET snapshot_bytes = length(snapshot) WHERE snapshot IS NOT NULL;
+      UPDATE sealed_rooms r SET entries = e.n, entry_bytes = e.bytes
+      FROM (
+        SELECT x.room, count(*) AS n, sum(length(x.envelope)) AS bytes
+        FROM sealed_entries x JOIN sealed_rooms y ON y.room = x.room AND x.seq > y.covers
+        GROUP BY x.room
+      ) e
+      WHERE r.room = e.room;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */
 const LOCK_NAMESPACE = 0x5975;
 
 /** Applies the migrations this schema lacks; returns the versions applied now. */
-export async function migrate(client: PoolClient, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+export async function migrate(client: ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [LOCK_NAMESPACE]);

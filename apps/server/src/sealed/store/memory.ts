@@ -1,11 +1,13 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
   head: number;
   snapshot: SealedSnapshot | null;
   entries: Array<{ seq: number; envelope: Uint8Array }>;
+  /** bytes of `entries`, kept as they change (stats is O(1) on every engine) */
+  entryBytes: number;
   changedAt: number | null;
 }
 
@@ -21,10 +23,13 @@ export class MemorySealedStore implements SealedStore {
     const rooms = this.open();
     return batches.map(({ room, envelopes }) => {
       let stored = rooms.get(room);
-      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [], changedAt: null }));
+      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null }));
       const first = stored.head + 1;
       // Copies: callers may reuse their buffers.
-      for (const envelope of envelopes) stored.entries.push({ seq: ++stored.head, envelope: Uint8Array.from(envelope) });
+      for (const envelope of envelopes) {
+        stored.entries.push({ seq: ++stored.head, envelope: Uint8Array.from(envelope) });
+        stored.entryBytes += envelope.length;
+      }
       if (envelopes.length > 0) stored.changedAt = Date.now();
       return first;
     });
@@ -44,14 +49,14 @@ export class MemorySealedStore implements SealedStore {
     if (!stored || covers <= (stored.snapshot?.covers ?? 0) || covers > stored.head) return false;
     stored.snapshot = { covers, envelope: Uint8Array.from(envelope) };
     stored.entries = stored.entries.filter((e) => e.seq > covers);
+    stored.entryBytes = stored.entries.reduce((n, e) => n + e.envelope.length, 0);
     return true;
   }
 
   async stats(room: string): Promise<SealedRoomStats> {
     const stored = this.open().get(room);
     if (!stored) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
-    let bytes = stored.snapshot?.envelope.length ?? 0;
-    for (const e of stored.entries) bytes += e.envelope.length;
+    const bytes = sealedStoredBytes(stored.entries.length, stored.entryBytes, stored.snapshot?.envelope.length ?? null);
     return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes };
   }
 

@@ -4,13 +4,17 @@
  * sealed_rooms (rooms in name order, so two instances never deadlock), draws the room's next
  * sequence numbers from its `head` and keeps the lock until commit: a room's entries become
  * visible in sequence order. replaceWithSnapshot takes the same lock.
+ *
+ * The snapshot stays in sealed_rooms: PostgreSQL keeps a large value out of line (TOAST) and an
+ * UPDATE of the other columns only copies its pointer. No statement but the read that returns
+ * the snapshot names the column; the counters (migration 7) answer stats and the admin figures.
  */
 // Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -21,8 +25,13 @@ export interface PostgresSealedStoreOptions {
 interface RoomRow {
   head: string;
   covers: string;
-  snapshot: Buffer | null;
+  entries: string;
+  entry_bytes: string;
+  snapshot_bytes: string | null;
 }
+
+/** A room's row without its snapshot's bytes. */
+const ROOM_SELECT = 'SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = $1';
 
 export class PostgresSealedStore implements SealedStore {
   readonly engine = 'postgres';
@@ -47,11 +56,12 @@ export class PostgresSealedStore implements SealedStore {
       for (const { b, i } of order) {
         const n = b.envelopes.length;
         const res = await c.query<{ head: string }>(
-          `INSERT INTO sealed_rooms (room, head, changed_at) VALUES ($1, $2::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
+          `INSERT INTO sealed_rooms (room, head, entries, entry_bytes, changed_at) VALUES ($1, $2::bigint, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
            ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head,
+             entries = sealed_rooms.entries + excluded.entries, entry_bytes = sealed_rooms.entry_bytes + excluded.entry_bytes,
              changed_at = CASE WHEN excluded.head > 0 THEN now() ELSE sealed_rooms.changed_at END
            RETURNING head`,
-          [b.room, n],
+          [b.room, n, b.envelopes.reduce((sum, e) => sum + e.length, 0)],
         );
         const first = Number(res.rows[0]?.head) - n + 1;
         firsts[i] = first;
@@ -68,7 +78,7 @@ export class PostgresSealedStore implements SealedStore {
 
   async read(room: string, cursor: number, limit = Infinity): Promise<SealedRead> {
     return this.transaction('read', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
-      const row = (await c.query<RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = $1', [room])).rows[0];
+      const row = (await c.query<RoomRow>(ROOM_SELECT, [room])).rows[0];
       if (!row) return EMPTY_READ;
       const head = Number(row.head);
       const covers = Number(row.covers);
@@ -78,8 +88,13 @@ export class PostgresSealedStore implements SealedStore {
         skip ? cursor : covers,
         Number.isFinite(limit) ? limit : null, // LIMIT NULL: no limit
       ]);
+      // the snapshot's bytes only when this read returns them
+      const snapshot =
+        !skip && row.snapshot_bytes !== null
+          ? (await c.query<{ snapshot: Buffer }>('SELECT snapshot FROM sealed_rooms WHERE room = $1', [room])).rows[0]?.snapshot
+          : undefined;
       return {
-        snapshot: !skip && row.snapshot ? { covers, envelope: new Uint8Array(row.snapshot) } : null,
+        snapshot: snapshot ? { covers, envelope: new Uint8Array(snapshot) } : null,
         entries: rows.rows.map((r) => ({ seq: Number(r.seq), envelope: new Uint8Array(r.envelope) })),
         head,
       };
@@ -88,27 +103,29 @@ export class PostgresSealedStore implements SealedStore {
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
     return this.transaction('replace', 'BEGIN', async (c) => {
-      const row = (await c.query<RoomRow>('SELECT head, covers FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room])).rows[0];
+      const row = (await c.query<RoomRow>(`${ROOM_SELECT} FOR UPDATE`, [room])).rows[0];
       if (!row || covers <= Number(row.covers) || covers > Number(row.head)) return false;
-      await c.query('UPDATE sealed_rooms SET covers = $2, snapshot = $3 WHERE room = $1', [room, covers, toBuffer(envelope)]);
-      await c.query('DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2', [room, covers]);
+      const gone = (
+        await c.query<{ n: string; bytes: string }>(
+          `WITH d AS (DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2 RETURNING length(envelope) AS len)
+           SELECT count(*) AS n, coalesce(sum(len), 0) AS bytes FROM d`,
+          [room, covers],
+        )
+      ).rows[0];
+      await c.query(
+        `UPDATE sealed_rooms SET covers = $2, snapshot = $3, snapshot_bytes = $4, entries = entries - $5::bigint, entry_bytes = entry_bytes - $6::bigint
+         WHERE room = $1`,
+        [room, covers, toBuffer(envelope), envelope.length, gone?.n ?? 0, gone?.bytes ?? 0],
+      );
       return true;
     });
   }
 
   async stats(room: string): Promise<SealedRoomStats> {
-    return this.transaction('stats', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
-      const row = (await c.query<RoomRow & { snapshot_bytes: number | null }>(
-        'SELECT head, covers, length(snapshot) AS snapshot_bytes FROM sealed_rooms WHERE room = $1',
-        [room],
-      )).rows[0];
-      if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
-      const agg = (await c.query<{ n: string; bytes: string | null }>(
-        'SELECT count(*) AS n, sum(length(envelope)) AS bytes FROM sealed_entries WHERE room = $1 AND seq > $2',
-        [room, row.covers],
-      )).rows[0];
-      return { head: Number(row.head), snapshotCovers: Number(row.covers), entries: Number(agg?.n ?? 0), bytes: Number(agg?.bytes ?? 0) + (row.snapshot_bytes ?? 0) };
-    });
+    const row = await this.transaction('stats', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => (await c.query<RoomRow>(ROOM_SELECT, [room])).rows[0]);
+    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+    const entries = Number(row.entries);
+    return { head: Number(row.head), snapshotCovers: Number(row.covers), entries, bytes: sealedStoredBytes(entries, Number(row.entry_bytes), nullableNumber(row.snapshot_bytes)) };
   }
 
   async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
@@ -176,26 +193,28 @@ export class PostgresSealedStore implements SealedStore {
 interface FigureRow {
   room: string;
   changed_ms: string | null;
-  snapshot_bytes: number | null;
-  n: string;
-  bytes: string | null;
+  entries: string;
+  entry_bytes: string;
+  snapshot_bytes: string | null;
 }
 
 const FIGURES_SELECT = `
-  SELECT r.room, (extract(epoch FROM r.changed_at) * 1000)::bigint AS changed_ms, length(r.snapshot) AS snapshot_bytes, e.n, e.bytes
-  FROM sealed_rooms r
-  CROSS JOIN LATERAL (
-    SELECT count(*) AS n, sum(length(envelope)) AS bytes FROM sealed_entries WHERE room = r.room AND seq > r.covers
-  ) e`;
+  SELECT r.room, (extract(epoch FROM r.changed_at) * 1000)::bigint AS changed_ms, r.entries, r.entry_bytes, r.snapshot_bytes
+  FROM sealed_rooms r`;
 
 function toFigures(r: FigureRow): SealedRoomFigures {
-  const snapshot = r.snapshot_bytes ?? 0;
+  const entries = Number(r.entries);
+  const snapshot = nullableNumber(r.snapshot_bytes);
   return {
     room: r.room,
-    bytes: Number(r.bytes ?? 0) + snapshot,
-    entries: Number(r.n) + (r.snapshot_bytes === null ? 0 : 1),
+    bytes: sealedStoredBytes(entries, Number(r.entry_bytes), snapshot),
+    entries: entries + (snapshot === null ? 0 : 1),
     lastChangeAt: r.changed_ms === null ? null : Number(r.changed_ms),
   };
+}
+
+function nullableNumber(v: string | null): number | null {
+  return v === null ? null : Number(v);
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

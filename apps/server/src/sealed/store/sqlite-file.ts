@@ -3,15 +3,27 @@
  * on the same storage thread and connection as the relay's tables (storage/sqlite-worker.ts).
  */
 import type Database from 'better-sqlite3';
-import { cursorSkipsSnapshot, EMPTY_READ, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
+/**
+ * The snapshot lives in a table of its own: SQLite rewrites a whole row on UPDATE, so a snapshot
+ * in sealed_rooms would be read and written again by every append (which moves the head).
+ * `entries`, `entry_bytes` and `snapshot_bytes` are counters kept by append and replace in the
+ * same transaction: stats never scans the log nor touches the snapshot.
+ */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sealed_rooms (
   room TEXT PRIMARY KEY,
   head INTEGER NOT NULL DEFAULT 0,
   covers INTEGER NOT NULL DEFAULT 0,
-  snapshot BLOB,
-  changed_at INTEGER
+  changed_at INTEGER,
+  entries INTEGER NOT NULL DEFAULT 0,
+  entry_bytes INTEGER NOT NULL DEFAULT 0,
+  snapshot_bytes INTEGER
+);
+CREATE TABLE IF NOT EXISTS sealed_snapshots (
+  room TEXT PRIMARY KEY,
+  snapshot BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sealed_entries (
   room TEXT NOT NULL,
@@ -24,7 +36,34 @@ CREATE TABLE IF NOT EXISTS sealed_entries (
 interface RoomRow {
   head: number;
   covers: number;
-  snapshot: Buffer | null;
+  entries: number;
+  entry_bytes: number;
+  snapshot_bytes: number | null;
+}
+
+/**
+ * Files from earlier versions, once, in one transaction: the change-time column (null until the
+ * next append), the counters computed from what is stored, the snapshot moved out of sealed_rooms.
+ */
+function migrate(db: Database.Database): void {
+  const columns = new Set(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all().map((c) => c.name));
+  db.transaction(() => {
+    if (!columns.has('changed_at')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN changed_at INTEGER');
+    if (!columns.has('entries')) {
+      db.exec(`ALTER TABLE sealed_rooms ADD COLUMN entries INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sealed_rooms ADD COLUMN entry_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sealed_rooms ADD COLUMN snapshot_bytes INTEGER;
+        UPDATE sealed_rooms SET
+          entries = (SELECT COUNT(*) FROM sealed_entries e WHERE e.room = sealed_rooms.room AND e.seq > sealed_rooms.covers),
+          entry_bytes = (SELECT COALESCE(SUM(LENGTH(envelope)), 0) FROM sealed_entries e WHERE e.room = sealed_rooms.room AND e.seq > sealed_rooms.covers);`);
+    }
+    if (columns.has('snapshot')) {
+      db.exec(`INSERT INTO sealed_snapshots (room, snapshot) SELECT room, snapshot FROM sealed_rooms WHERE snapshot IS NOT NULL
+          ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot;
+        UPDATE sealed_rooms SET snapshot_bytes = LENGTH(snapshot) WHERE snapshot IS NOT NULL;
+        ALTER TABLE sealed_rooms DROP COLUMN snapshot;`);
+    }
+  })();
 }
 
 export class SealedSqliteFile {
@@ -33,21 +72,28 @@ export class SealedSqliteFile {
 
   constructor(db: Database.Database) {
     db.exec(SCHEMA);
-    // Files written before the admin API have no change time: add the column (null until the next append).
-    const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all();
-    if (!columns.some((c) => c.name === 'changed_at')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN changed_at INTEGER');
+    migrate(db);
     this.db = db;
     this.st = {
-      room: db.prepare<[string], RoomRow>('SELECT head, covers, snapshot FROM sealed_rooms WHERE room = ?'),
+      room: db.prepare<[string], RoomRow>('SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = ?'),
       ensure: db.prepare<[string]>('INSERT INTO sealed_rooms (room) VALUES (?) ON CONFLICT (room) DO NOTHING'),
-      setHead: db.prepare<[number, number, string]>('UPDATE sealed_rooms SET head = ?, changed_at = ? WHERE room = ?'),
+      appended: db.prepare<[number, number, number, number, string]>(
+        'UPDATE sealed_rooms SET head = head + ?, entries = entries + ?, entry_bytes = entry_bytes + ?, changed_at = ? WHERE room = ?',
+      ),
       insert: db.prepare<[string, number, Uint8Array]>('INSERT INTO sealed_entries (room, seq, envelope) VALUES (?, ?, ?)'),
       // LIMIT -1: no limit
       after: db.prepare<[string, number, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      setSnapshot: db.prepare<[number, Uint8Array, string]>('UPDATE sealed_rooms SET covers = ?, snapshot = ? WHERE room = ?'),
+      snapshot: db.prepare<[string], { snapshot: Buffer }>('SELECT snapshot FROM sealed_snapshots WHERE room = ?'),
+      setSnapshot: db.prepare<[string, Uint8Array]>(
+        'INSERT INTO sealed_snapshots (room, snapshot) VALUES (?, ?) ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot',
+      ),
+      // the entries a snapshot replaces: counted as they are deleted (they were read to be covered anyway)
+      through: db.prepare<[string, number], { n: number; bytes: number | null }>(
+        'SELECT COUNT(*) AS n, SUM(LENGTH(envelope)) AS bytes FROM sealed_entries WHERE room = ? AND seq <= ?',
+      ),
       deleteThrough: db.prepare<[string, number]>('DELETE FROM sealed_entries WHERE room = ? AND seq <= ?'),
-      count: db.prepare<[string, number], { n: number; bytes: number | null }>(
-        'SELECT COUNT(*) AS n, SUM(LENGTH(envelope)) AS bytes FROM sealed_entries WHERE room = ? AND seq > ?',
+      replaced: db.prepare<[number, number, number, number, string]>(
+        'UPDATE sealed_rooms SET covers = ?, snapshot_bytes = ?, entries = entries - ?, entry_bytes = entry_bytes - ? WHERE room = ?',
       ),
       // Room names are ASCII below 0x7f: [prefix, prefix + DEL) is every name starting with prefix.
       list: db.prepare<[string, string, string, number], { room: string }>(
@@ -55,6 +101,7 @@ export class SealedSqliteFile {
       ),
       changedAt: db.prepare<[string], { changed_at: number | null }>('SELECT changed_at FROM sealed_rooms WHERE room = ?'),
       purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
+      purgeSnapshot: db.prepare<[string]>('DELETE FROM sealed_snapshots WHERE room = ?'),
       purgeRoom: db.prepare<[string]>('DELETE FROM sealed_rooms WHERE room = ?'),
     };
   }
@@ -66,8 +113,12 @@ export class SealedSqliteFile {
       batches.map(({ room, envelopes }) => {
         st.ensure.run(room);
         const head = (st.room.get(room) as RoomRow).head;
-        envelopes.forEach((envelope, i) => st.insert.run(room, head + 1 + i, envelope));
-        st.setHead.run(head + envelopes.length, now, room);
+        let bytes = 0;
+        envelopes.forEach((envelope, i) => {
+          st.insert.run(room, head + 1 + i, envelope);
+          bytes += envelope.length;
+        });
+        st.appended.run(envelopes.length, envelopes.length, bytes, now, room);
         return head + 1;
       }),
     )();
@@ -80,8 +131,10 @@ export class SealedSqliteFile {
       if (!row) return EMPTY_READ;
       const skip = cursorSkipsSnapshot(cursor, row.covers, row.head);
       const rows = st.after.all(room, skip ? cursor : row.covers, Number.isFinite(limit) ? limit : -1);
+      // the snapshot's bytes only when this read returns them
+      const snapshot = !skip && row.snapshot_bytes !== null ? st.snapshot.get(room) : undefined;
       return {
-        snapshot: !skip && row.snapshot ? { covers: row.covers, envelope: new Uint8Array(row.snapshot) } : null,
+        snapshot: snapshot ? { covers: row.covers, envelope: new Uint8Array(snapshot.snapshot) } : null,
         entries: rows.map((r) => ({ seq: r.seq, envelope: new Uint8Array(r.envelope) })),
         head: row.head,
       };
@@ -93,20 +146,18 @@ export class SealedSqliteFile {
     return this.db.transaction(() => {
       const row = st.room.get(room);
       if (!row || covers <= row.covers || covers > row.head) return false;
-      st.setSnapshot.run(covers, envelope, room);
+      const gone = st.through.get(room, covers) ?? { n: 0, bytes: 0 };
+      st.setSnapshot.run(room, envelope);
       st.deleteThrough.run(room, covers);
+      st.replaced.run(covers, envelope.length, gone.n, gone.bytes ?? 0, room);
       return true;
     })();
   }
 
   stats(room: string): SealedRoomStats {
-    const st = this.st;
-    return this.db.transaction(() => {
-      const row = st.room.get(room);
-      if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
-      const c = st.count.get(room, row.covers) ?? { n: 0, bytes: 0 };
-      return { head: row.head, snapshotCovers: row.covers, entries: c.n, bytes: (c.bytes ?? 0) + (row.snapshot?.length ?? 0) };
-    })();
+    const row = this.st.room.get(room);
+    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+    return { head: row.head, snapshotCovers: row.covers, entries: row.entries, bytes: sealedStoredBytes(row.entries, row.entry_bytes, row.snapshot_bytes) };
   }
 
   listRooms(prefix: string, after: string, limit: number): SealedRoomFigures[] {
@@ -130,6 +181,7 @@ export class SealedSqliteFile {
   purgeRoom(room: string): void {
     this.db.transaction(() => {
       this.st.purgeEntries.run(room);
+      this.st.purgeSnapshot.run(room);
       this.st.purgeRoom.run(room);
     })();
   }

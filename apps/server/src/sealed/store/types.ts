@@ -7,6 +7,11 @@
  * Sequence numbers are drawn inside the appending transaction under the room's lock, so a
  * room's entries become visible in increasing order: a reader that has seen seq N never later
  * finds a smaller one appear. That is what makes snapshot replacement and cursors safe.
+ *
+ * Cost: a snapshot may be megabytes. Only a read that returns it loads it; append, stats, a
+ * read from a cursor past the snapshot, listRooms and statRoom never touch its bytes. Each room
+ * keeps its entry count and byte counts next to its head, updated in the appending (or
+ * replacing) transaction, so stats is one row lookup however long the log.
  */
 
 export interface SealedEntry {
@@ -38,14 +43,30 @@ export interface SealedRoomStats {
   snapshotCovers: number;
   /** entries stored after the snapshot */
   entries: number;
-  /** bytes stored: entries and snapshot */
+  /** bytes stored as ROOM_MAX_BYTES counts them: entries and snapshot, each with SEALED_ROW_OVERHEAD_BYTES (sealedStoredBytes) */
   bytes: number;
+}
+
+/**
+ * What ROOM_MAX_BYTES charges for each stored entry and for the snapshot on top of the envelope's
+ * own bytes: every row also stores the room name (up to 255 bytes), its seq and the B-tree's key
+ * and cell overhead. Measured with a 146-character room name: a SQLite row costs ~40 bytes plus
+ * the name plus the envelope; a PostgreSQL row holds the name twice (table and primary key
+ * index) plus ~70 bytes. So with the smallest envelope accepted (SEALED_ENVELOPE_MIN_BYTES, 46)
+ * the disk holds at most ~1.1x (SQLite) or ~2x (PostgreSQL, 255-character names) what the quota
+ * counts, instead of ~190x for 1-byte envelopes counted alone. docs/limits.md.
+ */
+export const SEALED_ROW_OVERHEAD_BYTES = 256;
+
+/** A room's stored bytes as counted for ROOM_MAX_BYTES, from the counters every engine keeps (O(1)). */
+export function sealedStoredBytes(entries: number, entryBytes: number, snapshotBytes: number | null): number {
+  return entryBytes + entries * SEALED_ROW_OVERHEAD_BYTES + (snapshotBytes === null ? 0 : snapshotBytes + SEALED_ROW_OVERHEAD_BYTES);
 }
 
 /** What the admin API shows of a stored room (admin/room-source.ts). */
 export interface SealedRoomFigures {
   room: string;
-  /** entries and snapshot */
+  /** entries and snapshot, as SealedRoomStats.bytes counts them */
   bytes: number;
   /** entries after the snapshot, plus one for the snapshot */
   entries: number;
@@ -71,6 +92,7 @@ export interface SealedStore {
    * `covers` always stay. Returns whether it was stored.
    */
   replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean>;
+  /** from counters kept by append and replaceWithSnapshot: never a scan of the log, never the snapshot's bytes */
   stats(room: string): Promise<SealedRoomStats>;
   /** rooms with something stored, names starting with `prefix` and after `after`, in byte order */
   listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]>;
