@@ -204,7 +204,7 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
     }
   }
   const store = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log, maxMessageBytes: 1 << 20 });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
   cleanup.push(async () => {

@@ -4,6 +4,14 @@
  * awareness at once. Knows bytes and room names only: what arrives goes to the room's handler
  * (relay/room-registry.ts applies it). After a Redis outage the resync handlers run, and the
  * rooms whose commits could not be published are announced for re-reading.
+ *
+ * Every relay message on the bus is at most `maxMessageBytes` (REDIS_MAX_RELAY_MESSAGE_BYTES):
+ * a commit's updates go out merged in batches that fit, and a commit holding an update that does
+ * not fit is announced with a RelayReload notice instead (the others read the room from storage,
+ * which holds it: updates are published only once committed). Redis closes a subscriber whose
+ * pending output passes its pub/sub buffer limit (32 MB by default), and that connection carries
+ * every room, topic and admin message of an instance. Received frames above the bound are not
+ * applied either: they are treated as the notice.
  */
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
@@ -13,10 +21,15 @@ import { BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
 
+/** bus header, relay message type and the update's length prefix, at most */
+const FRAME_OVERHEAD = 64;
+
 export interface RedisRoomFanoutOptions {
   link: RedisLink;
   keys: RedisKeys;
   log: FastifyBaseLogger;
+  /** largest bus frame this instance publishes or applies (REDIS_MAX_RELAY_MESSAGE_BYTES) */
+  maxMessageBytes: number;
 }
 
 export class RedisRoomFanout implements RoomFanout {
@@ -53,12 +66,44 @@ export class RedisRoomFanout implements RoomFanout {
     this.resyncs.push(handler);
   }
 
-  /** One message per room per commit, every update of it merged. */
+  /**
+   * After a commit: the room's updates merged into as few messages as fit in maxMessageBytes,
+   * or, when one of them does not fit, one notice to read the room from storage.
+   */
   committed(room: string, updates: readonly Uint8Array[]): void {
     if (updates.length === 0) return;
-    const merged = updates.length === 1 ? (updates[0] as Uint8Array) : Y.mergeUpdates(updates as Uint8Array[]);
-    const frame = encodeRelayMessage((e) => writeRelayUpdate(e, merged));
-    if (!this.send(room, BusKind.RelayUpdate, frame)) this.missed.add(room);
+    const frames = this.updateFrames(updates);
+    if (!frames) return this.reload(room);
+    for (const frame of frames) if (!this.opts.link.publish(this.opts.keys.relayRoom(room), frame)) this.missed.add(room);
+  }
+
+  /** The bus frames carrying `updates`, each within the bound; null when one update alone is over it. */
+  private updateFrames(updates: readonly Uint8Array[]): Buffer[] | null {
+    const max = this.opts.maxMessageBytes;
+    const frames: Buffer[] = [];
+    let batch: Uint8Array[] = [];
+    let bytes = 0;
+    const flush = (): boolean => {
+      if (batch.length === 0) return true;
+      const merged = batch.length === 1 ? (batch[0] as Uint8Array) : Y.mergeUpdates(batch);
+      batch = [];
+      bytes = 0;
+      const frame = writeBusFrame(BusKind.RelayUpdate, this.opts.link.instance, encodeRelayMessage((e) => writeRelayUpdate(e, merged)));
+      if (frame.length > max) return false; // a merge is about the sum of its parts: only a single update gets here
+      frames.push(frame);
+      return true;
+    };
+    for (const update of updates) {
+      if (bytes + update.length + FRAME_OVERHEAD > max && !flush()) return null;
+      batch.push(update);
+      bytes += update.length;
+    }
+    return flush() ? frames : null;
+  }
+
+  /** Tells the others to read the room from storage (recorded for after the outage when Redis is down). */
+  private reload(room: string): void {
+    if (!this.send(room, BusKind.RelayReload)) this.missed.add(room);
   }
 
   private send(room: string, kind: BusKind, payload?: Uint8Array): boolean {
@@ -72,6 +117,8 @@ export class RedisRoomFanout implements RoomFanout {
     if (!read.ok) return this.opts.log.warn({ reason: read.reason, room }, 'malformed relay bus frame dropped');
     const frame = read.frame;
     if (frame.instance.equals(this.opts.link.instance)) return; // ours: applied and delivered already
+    // Not ours to publish that large (an older or misconfigured instance): what it held is in storage.
+    if (message.length > this.opts.maxMessageBytes && frame.kind === BusKind.RelayUpdate) return handler({ kind: 'reload' });
     switch (frame.kind) {
       case BusKind.RelayUpdate:
       case BusKind.RelayAwareness:
