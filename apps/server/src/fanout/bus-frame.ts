@@ -20,7 +20,7 @@ export const BusKind = {
   RelayAwareness: 11,
   /** relay: an instance that just loaded the room asks for the awareness states */
   RelayAwarenessQuery: 12,
-  /** relay: the sender could not publish some committed updates; re-read the room from storage */
+  /** relay: the sender could not publish some committed updates (Redis down, or over REDIS_MAX_RELAY_MESSAGE_BYTES); re-read the room from storage */
   RelayReload: 13,
   /** sealed: committed entries with their seq (sealed/bus-payload.ts) */
   SealedEntries: 20,
