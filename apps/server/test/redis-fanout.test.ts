@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../../test/helpers/test-env.js';
 import pino from 'pino';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { createServerMetrics } from '@sync-suite/shared/node';
 import { readRelayMessage } from '@sync-suite/shared';
@@ -229,6 +231,41 @@ describe('large commits across instances', () => {
     expect(Math.max(...frames.map((f) => f.length))).toBeLessThanOrEqual(max);
     expect(kinds).toContain(BusKind.RelayReload); // the large ones: read from storage
     expect(kinds.filter((k) => k === BusKind.RelayUpdate).length).toBeGreaterThan(2); // the small ones: in batches
+  });
+});
+
+describe('presence across instances', () => {
+  it('an awareness message over REDIS_MAX_RELAY_MESSAGE_BYTES goes out in messages within it (one entry per client id), and arrives', async () => {
+    const max = 8192;
+    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max) });
+    const watcher = new Redis(REDIS_URL, { lazyConnect: true });
+    cleanup.push(() => watcher.disconnect());
+    await watcher.connect();
+    const frames: Buffer[] = [];
+    watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
+    await watcher.psubscribe(`${prefix}relay:*`);
+    const name = room();
+    const onB = relayClient(b as TestServer, name);
+    await synced(onB.p);
+    // One client id repeated 40 times in one message (each state within RELAY_MAX_AWARENESS_BYTES): 120 KB.
+    const raw = new WebSocket(`${(a as TestServer).wsUrl}/relay/${name}`);
+    cleanup.push(() => raw.close());
+    await new Promise((resolve, reject) => raw.once('open', resolve).once('error', reject));
+    const states = encoding.createEncoder();
+    encoding.writeVarUint(states, 40);
+    for (let n = 0; n < 40; n++) {
+      encoding.writeVarUint(states, 4242);
+      encoding.writeVarUint(states, n + 1);
+      encoding.writeVarString(states, JSON.stringify({ n, pad: 'x'.repeat(3000) }));
+    }
+    const message = encoding.createEncoder();
+    encoding.writeVarUint(message, 1); // awareness
+    encoding.writeVarUint8Array(message, encoding.toUint8Array(states));
+    raw.send(encoding.toUint8Array(message));
+    const far = onB.p.awareness;
+    await until(far as never, 'change', () => far.getStates().get(4242)?.['n'] === 39, 10_000, 'the last state of the repeated client id at B');
+    expect(frames.length).toBeGreaterThan(0);
+    expect(Math.max(...frames.map((f) => f.length))).toBeLessThanOrEqual(max);
   });
 });
 

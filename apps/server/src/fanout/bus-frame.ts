@@ -5,7 +5,9 @@
  */
 export const BUS_VERSION = 1;
 export const INSTANCE_ID_BYTES = 16;
-const HEADER = 2 + INSTANCE_ID_BYTES;
+/** bytes of a frame before its payload */
+export const BUS_HEADER_BYTES = 2 + INSTANCE_ID_BYTES;
+const HEADER = BUS_HEADER_BYTES;
 
 export const BusKind = {
   /** signaling: a publish frame, delivered as is */

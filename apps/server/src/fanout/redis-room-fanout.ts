@@ -11,18 +11,25 @@
  * which holds it: updates are published only once committed). Redis closes a subscriber whose
  * pending output passes its pub/sub buffer limit (32 MB by default), and that connection carries
  * every room, topic and admin message of an instance. Received frames above the bound are not
- * applied either: they are treated as the notice.
+ * applied either: they are treated as the notice. An awareness message over the bound (a room's
+ * every state answering a query, or one client id repeated in one message) goes out as one
+ * entry per client id, in messages that fit.
  */
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
-import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
+import { encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RemoteHandler, RoomFanout } from '../relay/fanout.js';
-import { BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
+import { encodePresence, readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
+import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
 
 /** bus header, relay message type and the update's length prefix, at most */
 const FRAME_OVERHEAD = 64;
+/** an awareness entry's client id, clock and state length, at most */
+const ENTRY_OVERHEAD = 25;
+/** awareness being split was checked when it arrived: read it whole */
+const OPEN: PresenceLimits = { maxStateBytes: Number.POSITIVE_INFINITY, maxStatesPerConnection: Number.POSITIVE_INFINITY, maxValueDepth: Number.POSITIVE_INFINITY };
 
 export interface RedisRoomFanoutOptions {
   link: RedisLink;
@@ -44,7 +51,45 @@ export class RedisRoomFanout implements RoomFanout {
   }
 
   publish(room: string, message: Uint8Array, kind: FanoutKind): void {
-    if (kind === 'awareness') this.send(room, BusKind.RelayAwareness, message);
+    if (kind !== 'awareness') return;
+    if (message.length + BUS_HEADER_BYTES <= this.opts.maxMessageBytes) return void this.send(room, BusKind.RelayAwareness, message);
+    for (const part of this.awarenessParts(room, message)) this.send(room, BusKind.RelayAwareness, part);
+  }
+
+  /**
+   * An awareness message over the bound as messages within it: one entry per client id (the one
+   * y-protocols would keep: the highest clock, a removal on a tie), packed in order. An entry
+   * alone over the bound (RELAY_MAX_AWARENESS_BYTES above it) is not published.
+   */
+  private awarenessParts(room: string, message: Uint8Array): Uint8Array[] {
+    const decoded = readRelayMessage(message);
+    if (!decoded.ok || decoded.message.type !== 'awareness') return [];
+    const latest = new Map<number, PresenceEntry>();
+    for (const e of readPresence(decoded.message.update, OPEN)) {
+      const prev = latest.get(e.clientID);
+      if (!prev || e.clock > prev.clock || (e.clock === prev.clock && e.removed && !prev.removed)) latest.set(e.clientID, e);
+    }
+    const space = this.opts.maxMessageBytes - FRAME_OVERHEAD;
+    const parts: Uint8Array[] = [];
+    let chunk: PresenceEntry[] = [];
+    let bytes = 0;
+    const flush = (): void => {
+      if (chunk.length > 0) parts.push(encodeRelayMessage((e) => writeRelayAwareness(e, encodePresence(chunk))));
+      chunk = [];
+      bytes = 0;
+    };
+    for (const entry of latest.values()) {
+      const size = Buffer.byteLength(entry.json) + ENTRY_OVERHEAD;
+      if (size > space) {
+        this.opts.log.warn({ room, bytes: size, limit: this.opts.maxMessageBytes }, 'presence state larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published');
+        continue;
+      }
+      if (bytes + size > space) flush();
+      chunk.push(entry);
+      bytes += size;
+    }
+    flush();
+    return parts;
   }
 
   async subscribe(room: string, handler: RemoteHandler): Promise<void> {
