@@ -8,12 +8,16 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../../test/helpers/test-env.js';
 import pino from 'pino';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { createServerMetrics } from '@sync-suite/shared/node';
 import { readRelayMessage } from '@sync-suite/shared';
 import { RedisLink } from '../src/fanout/redis-link.js';
 import { redisKeys } from '../src/fanout/redis-keys.js';
 import { RedisRoomFanout } from '../src/fanout/redis-room-fanout.js';
+import { BusKind, readBusFrame } from '../src/fanout/bus-frame.js';
 import { REMOTE_ORIGIN } from '../src/relay/room.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
@@ -171,6 +175,100 @@ describe('relay across instances', () => {
   });
 });
 
+describe('large commits across instances', () => {
+  /** Two updates, each within the limits of one update, in one commit window: their merge is not. */
+  function twoLargeUpdates(doc: Y.Doc, chars: number): void {
+    doc.getText('text').insert(0, 'a'.repeat(chars));
+    doc.getText('text').insert(0, 'b'.repeat(chars));
+  }
+
+  it('two large updates committed together reach the other instance, and so does a later small edit by the same writer', async () => {
+    // Each update is within RELAY_MAX_UPDATE_CONTENT_BYTES; the two merged are over it.
+    const [a, b] = await cluster(2, { RELAY_MAX_UPDATE_CONTENT_BYTES: '600000', PERSIST_FLUSH_MS: '400' });
+    const name = room();
+    const onA = relayClient(a as TestServer, name);
+    const onB = relayClient(b as TestServer, name);
+    await Promise.all([synced(onA.p), synced(onB.p)]);
+    twoLargeUpdates(onA.doc, 400_000);
+    await docUntil(onB.doc, () => textOf(onB.doc).length === 800_000, 15_000, 'both large updates at B');
+    onA.doc.getText('text').insert(0, 'hello');
+    await docUntil(onB.doc, () => textOf(onB.doc).startsWith('hello'), 10_000, 'the later small edit at B');
+    expect(textOf(onB.doc)).toBe(textOf(onA.doc));
+    // A client joining B now gets all of it from B's room.
+    const late = relayClient(b as TestServer, name);
+    await synced(late.p);
+    await docUntil(late.doc, () => textOf(late.doc).length === 800_005, 10_000, 'everything for a fresh client on B');
+    expect(await metricValue(b as TestServer, 'quarantinedUpdates', { source: 'remote' })).toBe(0);
+    expect((b as TestServer).logs.filter((l) => String(l['msg']).includes('another instance'))).toEqual([]);
+  });
+
+  it('no relay message on Redis is larger than REDIS_MAX_RELAY_MESSAGE_BYTES, and the content still arrives', async () => {
+    const max = 65_536;
+    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max), PERSIST_FLUSH_MS: '400' });
+    const watcher = new Redis(REDIS_URL, { lazyConnect: true });
+    cleanup.push(() => watcher.disconnect());
+    await watcher.connect();
+    const frames: Buffer[] = [];
+    watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
+    await watcher.psubscribe(`${prefix}relay:*`);
+    const name = room();
+    const onA = relayClient(a as TestServer, name);
+    const onB = relayClient(b as TestServer, name);
+    await Promise.all([synced(onA.p), synced(onB.p)]);
+    // Updates over the bound, then many small ones whose merge would be over it.
+    twoLargeUpdates(onA.doc, 300_000);
+    await docUntil(onB.doc, () => textOf(onB.doc).length === 600_000, 15_000, 'the large updates at B');
+    for (let i = 0; i < 40; i++) onA.doc.getText('text').insert(0, String(i % 10).repeat(4000));
+    await docUntil(onB.doc, () => textOf(onB.doc).length === 760_000, 15_000, 'the small updates at B');
+    onA.doc.getText('text').insert(0, 'hello');
+    await docUntil(onB.doc, () => textOf(onB.doc).startsWith('hello'), 10_000, 'a later small edit at B');
+    expect(textOf(onB.doc)).toBe(textOf(onA.doc));
+    const kinds = frames.map((f) => {
+      const read = readBusFrame(f);
+      return read.ok ? read.frame.kind : -1;
+    });
+    expect(frames.length).toBeGreaterThan(0);
+    expect(Math.max(...frames.map((f) => f.length))).toBeLessThanOrEqual(max);
+    expect(kinds).toContain(BusKind.RelayReload); // the large ones: read from storage
+    expect(kinds.filter((k) => k === BusKind.RelayUpdate).length).toBeGreaterThan(2); // the small ones: in batches
+  });
+});
+
+describe('presence across instances', () => {
+  it('an awareness message over REDIS_MAX_RELAY_MESSAGE_BYTES goes out in messages within it (one entry per client id), and arrives', async () => {
+    const max = 8192;
+    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max) });
+    const watcher = new Redis(REDIS_URL, { lazyConnect: true });
+    cleanup.push(() => watcher.disconnect());
+    await watcher.connect();
+    const frames: Buffer[] = [];
+    watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
+    await watcher.psubscribe(`${prefix}relay:*`);
+    const name = room();
+    const onB = relayClient(b as TestServer, name);
+    await synced(onB.p);
+    // One client id repeated 40 times in one message (each state within RELAY_MAX_AWARENESS_BYTES): 120 KB.
+    const raw = new WebSocket(`${(a as TestServer).wsUrl}/relay/${name}`);
+    cleanup.push(() => raw.close());
+    await new Promise((resolve, reject) => raw.once('open', resolve).once('error', reject));
+    const states = encoding.createEncoder();
+    encoding.writeVarUint(states, 40);
+    for (let n = 0; n < 40; n++) {
+      encoding.writeVarUint(states, 4242);
+      encoding.writeVarUint(states, n + 1);
+      encoding.writeVarString(states, JSON.stringify({ n, pad: 'x'.repeat(3000) }));
+    }
+    const message = encoding.createEncoder();
+    encoding.writeVarUint(message, 1); // awareness
+    encoding.writeVarUint8Array(message, encoding.toUint8Array(states));
+    raw.send(encoding.toUint8Array(message));
+    const far = onB.p.awareness;
+    await until(far as never, 'change', () => far.getStates().get(4242)?.['n'] === 39, 10_000, 'the last state of the repeated client id at B');
+    expect(frames.length).toBeGreaterThan(0);
+    expect(Math.max(...frames.map((f) => f.length))).toBeLessThanOrEqual(max);
+  });
+});
+
 class Gate extends EventEmitter {
   private opened = false;
   readonly reached: Promise<void>;
@@ -204,7 +302,7 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
     }
   }
   const store = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log });
+  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log, maxMessageBytes: 1 << 20 });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
   cleanup.push(async () => {

@@ -12,6 +12,7 @@ import { withTimeout } from '../../../test/helpers/timeout.js';
 import type { RoomRegistry } from '../src/relay/room-registry.js';
 import { deepNesting, hugeMap, updateOf } from './hostile-updates.js';
 import { Room } from '../src/relay/room.js';
+import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { LocalFanout } from '../src/relay/fanout.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 
@@ -125,6 +126,37 @@ describe('updates from other instances', () => {
       expect(room.applyStoredState({ snapshot: big, snapshotSeq: 1, updates: [], lastSeq: 1 })).toBe(true);
       expect(refused).toEqual(['depth']);
       expect(room.doc.getMap('m').size).toBe(DEFAULT_UPDATE_LIMITS.maxStructs + 10);
+    } finally {
+      room.destroy();
+    }
+  });
+
+  it('a message from another instance merges updates checked there: not judged as one update; refused anyway (it cannot apply here), applyRemote says so', () => {
+    const refused: string[] = [];
+    const limits = { ...DEFAULT_UPDATE_LIMITS, maxContentBytes: 1000, maxPendingBytes: 100 };
+    const room = new Room('acme-conversation-merged', {
+      fanout: new LocalFanout(),
+      limits,
+      presence: DEFAULT_PRESENCE_LIMITS,
+      onAccepted: () => undefined,
+      onRemoteRefused: (_room, refusal) => refused.push(refusal.limit),
+    });
+    const message = (update: Uint8Array): { kind: 'message'; payload: Uint8Array } => ({ kind: 'message', payload: encodeRelayMessage((e) => writeRelayUpdate(e, update)) });
+    try {
+      const src = new Y.Doc();
+      const updates: Uint8Array[] = [];
+      src.on('update', (u: Uint8Array) => updates.push(u));
+      src.getText('text').insert(0, 'a'.repeat(800));
+      src.getText('text').insert(0, 'b'.repeat(800)); // each within maxContentBytes, the merge is not
+      expect(room.applyRemote(message(Y.mergeUpdates(updates)))).toBe(true);
+      expect(textOf(room.doc).length).toBe(1600);
+      // An update whose predecessor this room never saw, over the pending limit: refused, and told.
+      const other = new Y.Doc();
+      other.getText('text').insert(0, 'c');
+      const before = Y.encodeStateVector(other);
+      other.getText('text').insert(0, 'd'.repeat(200));
+      expect(room.applyRemote(message(Y.encodeStateAsUpdate(other, before)))).toBe(false);
+      expect(refused).toEqual(['pending_bytes']);
     } finally {
       room.destroy();
     }

@@ -5,7 +5,9 @@
  */
 export const BUS_VERSION = 1;
 export const INSTANCE_ID_BYTES = 16;
-const HEADER = 2 + INSTANCE_ID_BYTES;
+/** bytes of a frame before its payload */
+export const BUS_HEADER_BYTES = 2 + INSTANCE_ID_BYTES;
+const HEADER = BUS_HEADER_BYTES;
 
 export const BusKind = {
   /** signaling: a publish frame, delivered as is */
@@ -20,7 +22,7 @@ export const BusKind = {
   RelayAwareness: 11,
   /** relay: an instance that just loaded the room asks for the awareness states */
   RelayAwarenessQuery: 12,
-  /** relay: the sender could not publish some committed updates; re-read the room from storage */
+  /** relay: the sender could not publish some committed updates (Redis down, or over REDIS_MAX_RELAY_MESSAGE_BYTES); re-read the room from storage */
   RelayReload: 13,
   /** sealed: committed entries with their seq (sealed/bus-payload.ts) */
   SealedEntries: 20,

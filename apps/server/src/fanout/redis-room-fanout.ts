@@ -4,19 +4,39 @@
  * awareness at once. Knows bytes and room names only: what arrives goes to the room's handler
  * (relay/room-registry.ts applies it). After a Redis outage the resync handlers run, and the
  * rooms whose commits could not be published are announced for re-reading.
+ *
+ * Every relay message on the bus is at most `maxMessageBytes` (REDIS_MAX_RELAY_MESSAGE_BYTES):
+ * a commit's updates go out merged in batches that fit, and a commit holding an update that does
+ * not fit is announced with a RelayReload notice instead (the others read the room from storage,
+ * which holds it: updates are published only once committed). Redis closes a subscriber whose
+ * pending output passes its pub/sub buffer limit (32 MB by default), and that connection carries
+ * every room, topic and admin message of an instance. Received frames above the bound are not
+ * applied either: they are treated as the notice. An awareness message over the bound (a room's
+ * every state answering a query, or one client id repeated in one message) goes out as one
+ * entry per client id, in messages that fit.
  */
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
-import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
+import { encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RemoteHandler, RoomFanout } from '../relay/fanout.js';
-import { BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
+import { encodePresence, readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
+import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
+
+/** bus header, relay message type and the update's length prefix, at most */
+const FRAME_OVERHEAD = 64;
+/** an awareness entry's client id, clock and state length, at most */
+const ENTRY_OVERHEAD = 25;
+/** awareness being split was checked when it arrived: read it whole */
+const OPEN: PresenceLimits = { maxStateBytes: Number.POSITIVE_INFINITY, maxStatesPerConnection: Number.POSITIVE_INFINITY, maxValueDepth: Number.POSITIVE_INFINITY };
 
 export interface RedisRoomFanoutOptions {
   link: RedisLink;
   keys: RedisKeys;
   log: FastifyBaseLogger;
+  /** largest bus frame this instance publishes or applies (REDIS_MAX_RELAY_MESSAGE_BYTES) */
+  maxMessageBytes: number;
 }
 
 export class RedisRoomFanout implements RoomFanout {
@@ -31,7 +51,45 @@ export class RedisRoomFanout implements RoomFanout {
   }
 
   publish(room: string, message: Uint8Array, kind: FanoutKind): void {
-    if (kind === 'awareness') this.send(room, BusKind.RelayAwareness, message);
+    if (kind !== 'awareness') return;
+    if (message.length + BUS_HEADER_BYTES <= this.opts.maxMessageBytes) return void this.send(room, BusKind.RelayAwareness, message);
+    for (const part of this.awarenessParts(room, message)) this.send(room, BusKind.RelayAwareness, part);
+  }
+
+  /**
+   * An awareness message over the bound as messages within it: one entry per client id (the one
+   * y-protocols would keep: the highest clock, a removal on a tie), packed in order. An entry
+   * alone over the bound (RELAY_MAX_AWARENESS_BYTES above it) is not published.
+   */
+  private awarenessParts(room: string, message: Uint8Array): Uint8Array[] {
+    const decoded = readRelayMessage(message);
+    if (!decoded.ok || decoded.message.type !== 'awareness') return [];
+    const latest = new Map<number, PresenceEntry>();
+    for (const e of readPresence(decoded.message.update, OPEN)) {
+      const prev = latest.get(e.clientID);
+      if (!prev || e.clock > prev.clock || (e.clock === prev.clock && e.removed && !prev.removed)) latest.set(e.clientID, e);
+    }
+    const space = this.opts.maxMessageBytes - FRAME_OVERHEAD;
+    const parts: Uint8Array[] = [];
+    let chunk: PresenceEntry[] = [];
+    let bytes = 0;
+    const flush = (): void => {
+      if (chunk.length > 0) parts.push(encodeRelayMessage((e) => writeRelayAwareness(e, encodePresence(chunk))));
+      chunk = [];
+      bytes = 0;
+    };
+    for (const entry of latest.values()) {
+      const size = Buffer.byteLength(entry.json) + ENTRY_OVERHEAD;
+      if (size > space) {
+        this.opts.log.warn({ room, bytes: size, limit: this.opts.maxMessageBytes }, 'presence state larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published');
+        continue;
+      }
+      if (bytes + size > space) flush();
+      chunk.push(entry);
+      bytes += size;
+    }
+    flush();
+    return parts;
   }
 
   async subscribe(room: string, handler: RemoteHandler): Promise<void> {
@@ -53,12 +111,44 @@ export class RedisRoomFanout implements RoomFanout {
     this.resyncs.push(handler);
   }
 
-  /** One message per room per commit, every update of it merged. */
+  /**
+   * After a commit: the room's updates merged into as few messages as fit in maxMessageBytes,
+   * or, when one of them does not fit, one notice to read the room from storage.
+   */
   committed(room: string, updates: readonly Uint8Array[]): void {
     if (updates.length === 0) return;
-    const merged = updates.length === 1 ? (updates[0] as Uint8Array) : Y.mergeUpdates(updates as Uint8Array[]);
-    const frame = encodeRelayMessage((e) => writeRelayUpdate(e, merged));
-    if (!this.send(room, BusKind.RelayUpdate, frame)) this.missed.add(room);
+    const frames = this.updateFrames(updates);
+    if (!frames) return this.reload(room);
+    for (const frame of frames) if (!this.opts.link.publish(this.opts.keys.relayRoom(room), frame)) this.missed.add(room);
+  }
+
+  /** The bus frames carrying `updates`, each within the bound; null when one update alone is over it. */
+  private updateFrames(updates: readonly Uint8Array[]): Buffer[] | null {
+    const max = this.opts.maxMessageBytes;
+    const frames: Buffer[] = [];
+    let batch: Uint8Array[] = [];
+    let bytes = 0;
+    const flush = (): boolean => {
+      if (batch.length === 0) return true;
+      const merged = batch.length === 1 ? (batch[0] as Uint8Array) : Y.mergeUpdates(batch);
+      batch = [];
+      bytes = 0;
+      const frame = writeBusFrame(BusKind.RelayUpdate, this.opts.link.instance, encodeRelayMessage((e) => writeRelayUpdate(e, merged)));
+      if (frame.length > max) return false; // a merge is about the sum of its parts: only a single update gets here
+      frames.push(frame);
+      return true;
+    };
+    for (const update of updates) {
+      if (bytes + update.length + FRAME_OVERHEAD > max && !flush()) return null;
+      batch.push(update);
+      bytes += update.length;
+    }
+    return flush() ? frames : null;
+  }
+
+  /** Tells the others to read the room from storage (recorded for after the outage when Redis is down). */
+  private reload(room: string): void {
+    if (!this.send(room, BusKind.RelayReload)) this.missed.add(room);
   }
 
   private send(room: string, kind: BusKind, payload?: Uint8Array): boolean {
@@ -72,6 +162,8 @@ export class RedisRoomFanout implements RoomFanout {
     if (!read.ok) return this.opts.log.warn({ reason: read.reason, room }, 'malformed relay bus frame dropped');
     const frame = read.frame;
     if (frame.instance.equals(this.opts.link.instance)) return; // ours: applied and delivered already
+    // Not ours to publish that large (an older or misconfigured instance): what it held is in storage.
+    if (message.length > this.opts.maxMessageBytes && frame.kind === BusKind.RelayUpdate) return handler({ kind: 'reload' });
     switch (frame.kind) {
       case BusKind.RelayUpdate:
       case BusKind.RelayAwareness:

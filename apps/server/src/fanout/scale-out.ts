@@ -43,5 +43,6 @@ export async function createRelayFanout(app: FastifyInstance): Promise<RoomFanou
     link: await pending,
     keys: redisKeys(app.sync.config.REDIS_PREFIX),
     log: app.sync.log.child({ component: 'relay-bus' }),
+    maxMessageBytes: app.sync.config.REDIS_MAX_RELAY_MESSAGE_BYTES,
   });
 }

@@ -2,7 +2,9 @@
  * What other instances tell about the rooms this one holds, for the registry: subscribes a room
  * before it is read from storage, holds back what arrives until it is loaded, then hands each
  * event to the room (Room.applyRemote). A room whose remote update fails to apply is reloaded;
- * after a fan-out outage, or when asked, a room re-reads its stored state.
+ * after a fan-out outage, when asked (a commit too large for the bus, or one that could not be
+ * published), or when a remote update was refused here, a room re-reads its stored state. At
+ * most one read per room runs at a time, and the asks meanwhile make one more after it.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
@@ -24,6 +26,8 @@ export interface RemoteIntakeOptions {
 export class RemoteIntake {
   /** rooms being read from storage, with what other instances told meanwhile */
   private readonly arriving = new Map<string, RemoteEvent[]>();
+  /** rooms re-reading storage now, and whether to read once more after (asked meanwhile) */
+  private readonly rereading = new Map<Room, boolean>();
 
   constructor(private readonly opts: RemoteIntakeOptions) {
     opts.fanout.onResync(() => this.catchUp());
@@ -55,7 +59,8 @@ export class RemoteIntake {
     if (!room || room.unloaded) return;
     if (event.kind === 'reload') return this.reread(room);
     try {
-      room.applyRemote(event);
+      // Refused (reported): never dropped, storage holds it (it was committed before it was published).
+      if (!room.applyRemote(event)) this.reread(room);
     } catch (err) {
       // A remote update that fails to apply leaves the document suspect: reload the room.
       this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');
@@ -69,6 +74,8 @@ export class RemoteIntake {
   }
 
   private reread(room: Room): void {
+    if (this.rereading.has(room)) return void this.rereading.set(room, true);
+    this.rereading.set(room, false);
     this.opts.store
       .load(room.name)
       .then((stored) => {
@@ -77,6 +84,11 @@ export class RemoteIntake {
       .catch((err: unknown) => {
         this.opts.metrics.storageErrors.inc({ op: 'load' });
         this.opts.log.warn({ err, room: room.name }, 'relay catch-up read failed');
+      })
+      .finally(() => {
+        const again = this.rereading.get(room) === true;
+        this.rereading.delete(room);
+        if (again && !room.unloaded) this.reread(room);
       });
   }
 }

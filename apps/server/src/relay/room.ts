@@ -25,7 +25,7 @@ import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js
 import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
 import { changedPresence, encodePresence, readPresence, type PresenceLimits } from './presence.js';
-import { applyStoredRoom, StoredEntryFailed, storedEntryLimits, type Quarantined } from './persistence/merge.js';
+import { applyStoredRoom, snapshotLimits, StoredEntryFailed, storedEntryLimits, type Quarantined } from './persistence/merge.js';
 import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
 import type { StoredRoom } from './persistence/types.js';
 import { captureLiveState, type LiveState } from './compaction.js';
@@ -43,6 +43,18 @@ export interface RoomHooks {
   onWarmed?(room: Room, quarantined: Quarantined[]): void;
   /** a cold room's stored state threw while being applied: the room must be reloaded (the Y.Doc path) */
   onWarmFailed?(room: Room, failure: StoredEntryFailed): void;
+}
+
+/**
+ * The limits an update message from another instance is checked against: it merges updates each
+ * checked there as one update, so it may hold several updates' structs, deletions, sub-documents
+ * and content (its size is bounded by REDIS_MAX_RELAY_MESSAGE_BYTES, fanout/redis-room-fanout.ts),
+ * as a snapshot does. The limits that guard the stack apply, and so do the pending limits: an
+ * update that cannot apply here means this instance missed something, and a refusal makes the
+ * room read storage (relay/remote-intake.ts).
+ */
+export function remoteMessageLimits(limits: UpdateLimits): UpdateLimits {
+  return { ...snapshotLimits(limits), maxPendingBytes: limits.maxPendingBytes, maxPendingDeleteBytes: limits.maxPendingDeleteBytes };
 }
 
 /** Transaction origin of everything that came from another instance. */
@@ -148,8 +160,13 @@ export class Room {
    * Returns whether anything was.
    */
   applyRemoteUpdates(updates: readonly Uint8Array[], limitsOf: (index: number) => UpdateLimits = () => this.hooks.limits): boolean {
+    return this.applyChecked(updates, limitsOf).changed;
+  }
+
+  private applyChecked(updates: readonly Uint8Array[], limitsOf: (index: number) => UpdateLimits): { changed: boolean; refused: number } {
     this.warm();
     let delta: Uint8Array | null = null;
+    let refused = 0;
     const capture = (u: Uint8Array): void => {
       delta = u;
     };
@@ -161,6 +178,7 @@ export class Room {
             checkUpdateCost(this.doc, update, limitsOf(index));
           } catch (err) {
             if (!(err instanceof UpdateRefused)) throw err;
+            refused++;
             this.hooks.onRemoteRefused?.(this, err);
             continue;
           }
@@ -170,11 +188,11 @@ export class Room {
     } finally {
       this.doc.off('update', capture);
     }
-    if (delta === null) return false;
+    if (delta === null) return { changed: false, refused };
     const changed: Uint8Array = delta;
     const frame = encodeRelayMessage((e) => writeRelayUpdate(e, changed));
     for (const peer of this.conns.keys()) peer.send(frame);
-    return true;
+    return { changed: true, refused };
   }
 
   /** A room's stored state re-read (after a Redis outage): applied like remote updates, each entry checked as on load. */
@@ -233,18 +251,22 @@ export class Room {
   /**
    * What another instance told (relay/fanout.ts): a relay message is applied like
    * applyRemoteUpdates / applyRemoteAwareness; a presence query is answered when we hold presence.
+   * An update message is a merge of updates that instance accepted and committed, each within the
+   * limits there: it is checked against remoteMessageLimits, not as one update. Returns false when
+   * it was refused anyway (reported): the caller reads the room from storage, which holds it.
    * Throws when a message cannot be decoded or applied (the document is then suspect).
    */
-  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' }>): void {
+  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' }>): boolean {
     if (event.kind === 'awareness-query') {
       if (this.conns.size > 0 && this.awareness.getStates().size > 0) this.hooks.fanout.publish(this.name, this.awarenessMessage(), 'awareness');
-      return;
+      return true;
     }
     const decoded = readRelayMessage(event.payload);
     if (!decoded.ok) throw new Error(`undecodable relay frame from another instance: ${decoded.error.error}`);
     const m = decoded.message;
-    if (m.type === 'update' || m.type === 'sync-step2') this.applyRemoteUpdates([m.update]);
-    else if (m.type === 'awareness') this.applyRemoteAwareness(m.update, event.payload);
+    if (m.type === 'update' || m.type === 'sync-step2') return this.applyChecked([m.update], () => remoteMessageLimits(this.hooks.limits)).refused === 0;
+    if (m.type === 'awareness') this.applyRemoteAwareness(m.update, event.payload);
+    return true;
   }
 
   /** Every known awareness state, for query-awareness. */

@@ -17,6 +17,7 @@ export const serverEnvSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/, 'must match [A-Za-z0-9_:.-]{1,64}').default('sync-suite:'),
+  REDIS_MAX_RELAY_MESSAGE_BYTES: positiveInt.default(1048576),
   ROOM_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must match [a-z0-9][a-z0-9_-]{0,31}').optional(),
   ROOM_TYPES: csv
     .pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+')).min(1))
