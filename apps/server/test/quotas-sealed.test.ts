@@ -31,12 +31,12 @@ describe('ROOM_MAX_BYTES on sealed rooms', () => {
     const writer = await device(server, room);
     const reader = await device(server, room);
     await Promise.all([writer.next('caught-up'), reader.next('caught-up')]);
-    writer.update(1, fakeEnvelope([1], 600));
+    writer.update(1, fakeEnvelope([1], 400));
     await writer.next('ack');
-    // 600 + its row's overhead + 1000 - 600 - overhead: exactly 1000, taken
-    writer.update(2, fakeEnvelope([2], 1000 - 600 - SEALED_ROW_OVERHEAD_BYTES));
+    // each with its row's overhead: 400 + overhead + (1000 - 400 - 2 x overhead) + overhead is exactly 1000, taken
+    writer.update(2, fakeEnvelope([2], 1000 - 400 - 2 * SEALED_ROW_OVERHEAD_BYTES));
     await writer.wait(() => writer.messages.filter((m) => m.type === 'ack').length === 2, 'two acks');
-    // the smallest envelope is refused now: the second entry's row overhead is charged too
+    // the smallest envelope is refused now
     writer.update(3, fakeEnvelope([3]));
     expect(await writer.closed()).toBe(4507);
     expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(1);
@@ -53,6 +53,18 @@ describe('ROOM_MAX_BYTES on sealed rooms', () => {
     later.update(1, fakeEnvelope([5]));
     expect(await later.closed()).toBe(4507);
     expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(3);
+  });
+
+  it('charges envelopes not yet committed with their row overhead too', async () => {
+    // One commit window for both: the second is checked while the first is still pending.
+    const server = await scope.start({ ROOM_MAX_BYTES: '1000', PERSIST_FLUSH_MS: '200' });
+    const writer = await device(server, 'acme-conversation-squota-pending');
+    await writer.next('caught-up');
+    // 400 + overhead + 100 + overhead > 1000, although 400 + 100 is not
+    writer.update(1, fakeEnvelope([1], 400));
+    writer.update(2, fakeEnvelope([2], 100));
+    expect(await writer.closed()).toBe(4507);
+    expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(1);
   });
 
   it('refuses an envelope shorter than the smallest a client can seal (46 bytes) as malformed, storing nothing', async () => {

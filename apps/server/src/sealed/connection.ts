@@ -34,6 +34,7 @@ import { admitToRoom } from './admission.js';
 import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
+import { SEALED_ROW_OVERHEAD_BYTES } from './store/types.js';
 
 export interface SealedDeps {
   ctx: ServerContext;
@@ -376,14 +377,16 @@ export class SealedConnection implements SealedPeer {
     const { metrics } = this.deps.ctx;
     if (!this.writable) return this.count('read_only');
     const max = this.deps.quotas?.roomMaxBytes;
-    if (max !== undefined && room.storedBytes + room.pendingBytes + envelope.length > max) {
+    // Charged as the store counts it: the envelope plus the row's overhead (store/types.ts).
+    const charge = envelope.length + SEALED_ROW_OVERHEAD_BYTES;
+    if (max !== undefined && room.storedBytes + room.pendingBytes + charge > max) {
       metrics.quotaRefusals.inc({ quota: 'room_bytes' });
       return this.reject(...closeWith('ERR_ROOM_QUOTA'), 'room_quota');
     }
     // Shutdown under way (sealed/registry.ts drain closed the queue): nothing would commit it.
     // Never acked, so the device keeps it and sends it again after reconnecting (PROTOCOL-sealed.md).
     if (!this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } })) return this.count('shutting_down');
-    room.pendingBytes += envelope.length;
+    room.pendingBytes += charge;
     metrics.sealedEnvelopes.inc({ kind: 'update' });
     metrics.sealedBytes.inc(envelope.length);
   }

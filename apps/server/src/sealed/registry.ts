@@ -15,7 +15,7 @@ import { RoomTable } from '../rooms/room-table.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
-import type { SealedStore } from './store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedStore } from './store/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
@@ -192,7 +192,7 @@ export class SealedRegistry {
     this.remote.entries(name, firstSeq, envelopes);
     const room = this.rooms.get(name);
     if (!room || room.unloaded) return;
-    room.pendingBytes = Math.max(0, room.pendingBytes - envelopes.reduce((n, e) => n + e.length, 0));
+    room.pendingBytes = Math.max(0, room.pendingBytes - envelopes.reduce((n, e) => n + e.length + SEALED_ROW_OVERHEAD_BYTES, 0));
     items.forEach((item, i) => item.ack && room.expectAck(firstSeq + i, item.ack));
     room.deliver(envelopes.map((envelope, i) => ({ seq: firstSeq + i, envelope })));
   }
