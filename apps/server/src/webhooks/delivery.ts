@@ -204,10 +204,17 @@ export class WebhookDelivery {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-sync-signature': signature(this.opts.secret, body), 'user-agent': 'sync-suite-webhook' },
         body,
+        // Never followed: a 307/308 would re-POST the signed body to wherever the receiver (or
+        // whoever answers for it) points, loopback and internal addresses included.
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.abort.signal]),
       });
       await res.body?.cancel();
       if (res.ok) return 'ok';
+      if (res.status >= 300 && res.status < 400) {
+        this.opts.log.warn({ status: res.status }, 'webhook receiver answered a redirect, which is not followed; retrying');
+        return 'failed';
+      }
       this.opts.log.warn({ status: res.status }, 'webhook receiver refused an event; retrying');
       return 'failed';
     } catch (err) {
