@@ -85,3 +85,49 @@ describe('webhook receivers that redirect', () => {
     });
   }
 });
+
+describe('webhook delivery logs', () => {
+  /** Runs a delivery of one event to `url` for `ms`, returning the log lines. */
+  async function deliveryLogs(url: string, ms: number): Promise<string> {
+    let raw = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        raw += chunk.toString();
+        cb();
+      },
+    });
+    const d = new WebhookDelivery({ url, secret: SECRET, queueSize: 10, metrics: createServerMetrics(), log: createLogger({ level: 'info', destination: sink }) as never, backoffMs: 10 });
+    d.use(new MemoryOutbox());
+    d.enqueue({ type: 'room.changed', room: 'acme-conversation-x', at: 1, updates: 1 });
+    await new Promise((r) => setTimeout(r, ms));
+    await d.stop();
+    return raw;
+  }
+
+  it('a failed attempt logs a code and the URL without user name, password or query', async () => {
+    // nothing listens on the port of a closed server
+    const closed = await listen(() => undefined);
+    await new Promise((r) => closed.server.close(r));
+    for (const url of [`http://hookuser:S3cretHookPass@127.0.0.1:${closed.port}/hook`, `http://127.0.0.1:${closed.port}/hook?key=S3cretQueryKey#frag`]) {
+      const raw = await deliveryLogs(url, 300);
+      const lines = raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const failed = lines.filter((l) => l['msg'] === 'webhook delivery failed; retrying');
+      expect(failed.length).toBeGreaterThanOrEqual(1);
+      expect(raw).not.toContain('S3cretHookPass');
+      expect(raw).not.toContain('hookuser');
+      expect(raw).not.toContain('S3cretQueryKey');
+      expect(failed[0]).toMatchObject({ level: 40, target: `http://127.0.0.1:${closed.port}/hook`, err: expect.stringMatching(/^[A-Za-z0-9_]+$/) as string });
+    }
+  });
+
+  it('a refusal (non-2xx) logs the status and the URL without its query', async () => {
+    const receiver = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(500).end());
+    });
+    const raw = await deliveryLogs(`http://127.0.0.1:${receiver.port}/hook?key=S3cretQueryKey`, 300);
+    expect(raw).toContain('"status":500');
+    expect(raw).toContain(`"target":"http://127.0.0.1:${receiver.port}/hook"`);
+    expect(raw).not.toContain('S3cretQueryKey');
+  });
+});
