@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
 import { schemaForThisFile, urlWithSchema } from './postgres-helpers.js';
+import { REFUSED_LINES_PER_MINUTE } from '../src/routes/admin/index.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
@@ -51,5 +52,27 @@ describe('admin API input on PostgreSQL', () => {
     expect((await call(server, 'POST', '/admin/revoke', JSON.stringify({ sub: 'ünïcode user 1' }))).status).toBe(200);
     expect(errorLines(server)).toEqual([]);
     expect(JSON.stringify(server.logs)).not.toContain('22021');
+  });
+});
+
+describe('admin API refusals', () => {
+  it('any /admin/* path, known or not, is a 401 without the token; an unknown one is a 404 with it', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, STORAGE: 'memory' });
+    for (const [method, path] of [['GET', '/admin/whatever'], ['POST', '/admin/rooms/x/y'], ['PUT', '/admin/revoke'], ['GET', '/admin/'], ['DELETE', '/admin/a/b/c']] as const) {
+      const without = await call(server, method, path, undefined, null);
+      expect({ method, path, status: without.status, error: without.json['error'] }).toEqual({ method, path, status: 401, error: 'ERR_TOKEN_INVALID' });
+      expect((await call(server, method, path)).status).toBe(404);
+    }
+  });
+
+  it('refused requests are logged within a budget: a flood writes a bounded number of lines', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, STORAGE: 'memory' });
+    for (let i = 0; i < 200; i++) expect((await call(server, 'GET', '/admin/rooms', undefined, i % 2 ? 'wrong' : null)).status).toBe(401);
+    const refused = server.logs.filter((l) => l['msg'] === 'admin request refused: bad or missing admin token');
+    expect(refused.length).toBe(REFUSED_LINES_PER_MINUTE);
+    expect(refused[0]).toMatchObject({ level: 40, ip: '127.0.0.1', url: '/admin/rooms' });
+    await server.close(); // the budget reports what it held back
+    expect(server.logs.filter((l) => l['msg'] === 'log lines suppressed')).toMatchObject([{ suppressed: 200 - REFUSED_LINES_PER_MINUTE }]);
+    expect(JSON.stringify(server.logs)).not.toContain(ADMIN_TOKEN);
   });
 });
