@@ -82,7 +82,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     metrics,
     auth: new Authenticator(secrets, metrics, config.TOKEN_MAX_TTL_SECONDS, revocations),
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
-    readiness: new Readiness(() => lifecycle.shuttingDown),
+    readiness: new Readiness(() => lifecycle.shuttingDown, { log: app.log.child({ component: 'readiness' }) }),
     lifecycle,
     admission: new Admission({ maxConnections: config.MAX_CONNECTIONS, unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE }),
     turns: new TurnFlush(),

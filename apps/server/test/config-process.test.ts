@@ -45,6 +45,13 @@ describe('server start-up configuration', () => {
     expect(line).not.toContain('hunter2');
   });
 
+  it('a WEBHOOK_URL with user:password@ is refused, naming the variable and not printing the password', async () => {
+    const line = await refusal({ WEBHOOK_URL: 'https://hookuser:S3cretHookPass@hooks.example.com/sync', WEBHOOK_SECRET: 'webhook-secret-0123456789', PORT: '0' });
+    expect(line).toMatch(/^invalid configuration: WEBHOOK_URL: .*user name or password/);
+    expect(line).not.toContain('S3cretHookPass');
+    expect(line).not.toContain('hookuser');
+  });
+
   it('REDIS_URL without STORAGE=postgres is refused', async () => {
     expect(await refusal({ REDIS_URL: 'redis://127.0.0.1:6379', PORT: '0' })).toMatch(/^invalid configuration: REDIS_URL: /);
   });

@@ -24,7 +24,9 @@ describe('health, readiness and metrics', () => {
     });
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ checks: { storage: 'database down' } });
+    // a fixed word: the error's text goes to the log (the endpoint needs no credentials)
+    expect(await ready.json()).toMatchObject({ checks: { storage: 'failed' } });
+    expect(server.logs.find((l) => l['msg'] === 'readiness check failed')).toMatchObject({ check: 'storage', err: 'database down' });
   });
 
   it('exposes every documented metric and the default process metrics', async () => {

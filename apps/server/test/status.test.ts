@@ -6,7 +6,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
@@ -151,5 +151,24 @@ describe('status.json on one instance', () => {
     for (const id of ['relay-rooms', 'relay-connections', 'signaling-rooms', 'signaling-peers', 'sealed-rooms', 'sealed-connections', 'updates-rate', 'commit-p99', 'storage-size', 'refusals', 'errors', 'webhook-backlog', 'turn-allocations', 'reasons', 'instances', 'y-top', 'y-mid']) {
       expect(html).toContain(`id="${id}"`);
     }
+  });
+});
+
+describe('status.json without METRICS_TOKEN', () => {
+  it('is open, so it lists instances without their host name or pid; with METRICS_TOKEN a caller that gives it sees them', async () => {
+    const open = await startServer({ STORAGE: 'memory' });
+    cleanups.push(() => open.close());
+    const res = await fetch(`${open.url}/status.json`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const s = JSON.parse(text) as StatusSnapshot;
+    expect(s.instances).toHaveLength(1);
+    expect(Object.keys(s.instances[0] ?? {})).not.toContain('host');
+    expect(Object.keys(s.instances[0] ?? {})).not.toContain('pid');
+    expect(text).not.toContain(`"${hostname()}"`);
+
+    const guarded = await startServer({ STORAGE: 'memory', METRICS_TOKEN });
+    cleanups.push(() => guarded.close());
+    expect((await status(guarded)).instances[0]).toMatchObject({ host: hostname(), pid: process.pid });
   });
 });

@@ -1,7 +1,9 @@
 /**
  * One instance's figures for the status page, read from its metrics (the gauges the endpoints
  * keep, the counters they bump), the sampler and the storage size, and the cluster totals made by
- * adding several instances' figures. Counts only: no room names, tokens, addresses or contents.
+ * adding several instances' figures. Counts only: no room names, tokens or contents. Each
+ * instance's host name and pid travel between instances (over Redis) but /status.json shows
+ * them only to a caller with METRICS_TOKEN (snapshot.ts); no network addresses at all.
  */
 import { hostname } from 'node:os';
 import type { Counter } from 'prom-client';

@@ -81,7 +81,7 @@ function renderInstances(s) {
     const e = i.endpoints;
     const tr = document.createElement('tr');
     if (i.id === s.instance) tr.className = 'self';
-    cell(tr, i.host + ' (' + i.id + ')' + (i.id === s.instance ? ' · this page' : ''));
+    cell(tr, (i.host ? i.host + ' ' : '') + '(' + i.id + ')' + (i.id === s.instance ? ' · this page' : ''));
     cell(tr, fmt(e.relay.rooms) + ' / ' + fmt(e.relay.connections));
     cell(tr, fmt(e.signal.rooms) + ' / ' + fmt(e.signal.connections));
     cell(tr, fmt(e.sealed.rooms) + ' / ' + fmt(e.sealed.connections));

@@ -64,7 +64,12 @@ export class WebhookDelivery {
   private readonly abort = new AbortController();
   private readonly lastWarning = new Map<string, number>();
 
-  constructor(private readonly opts: DeliveryOptions) {}
+  /** the URL as logged: scheme, host, port and path; never a user name, password or query */
+  private readonly target: string;
+
+  constructor(private readonly opts: DeliveryOptions) {
+    this.target = loggableUrl(opts.url);
+  }
 
   /** The storage engine's outbox; what it holds from an earlier run is sent from now on. */
   use(outbox: WebhookOutbox): void {
@@ -204,15 +209,23 @@ export class WebhookDelivery {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-sync-signature': signature(this.opts.secret, body), 'user-agent': 'sync-suite-webhook' },
         body,
+        // Never followed: a 307/308 would re-POST the signed body to wherever the receiver (or
+        // whoever answers for it) points, loopback and internal addresses included.
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.abort.signal]),
       });
       await res.body?.cancel();
       if (res.ok) return 'ok';
-      this.opts.log.warn({ status: res.status }, 'webhook receiver refused an event; retrying');
+      if (res.status >= 300 && res.status < 400) {
+        this.opts.log.warn({ target: this.target, status: res.status }, 'webhook receiver answered a redirect, which is not followed; retrying');
+        return 'failed';
+      }
+      this.opts.log.warn({ target: this.target, status: res.status }, 'webhook receiver refused an event; retrying');
       return 'failed';
     } catch (err) {
       if (this.abort.signal.aborted) return 'aborted';
-      this.opts.log.warn({ err: message(err) }, 'webhook delivery failed; retrying');
+      // An error code, never the error's text: fetch's messages can carry the URL, credentials and all.
+      this.opts.log.warn({ target: this.target, err: fetchErrorCode(err) }, 'webhook delivery failed; retrying');
       return 'failed';
     }
   }
@@ -223,6 +236,25 @@ export class WebhookDelivery {
     this.lastWarning.set(kind, now);
     this.opts.log.warn(fields, text);
   }
+}
+
+/** `scheme://host[:port]/path` of `url`: no user name, password, query or fragment. */
+export function loggableUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '[invalid URL]';
+  }
+}
+
+/** What failed, as a code: the system error's (ECONNREFUSED, UND_ERR_CONNECT_TIMEOUT, ...) or the error's name (TimeoutError). */
+function fetchErrorCode(err: unknown): string {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  if (typeof cause?.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(cause.code)) return cause.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code)) return code;
+  return err instanceof Error ? err.name : 'unknown';
 }
 
 function message(err: unknown): string {

@@ -54,7 +54,14 @@ export const serverEnvSchema = z.object({
   TOKEN_MAX_TTL_SECONDS: positiveInt.default(86400),
   TOKEN_EXPIRY_GRACE_SECONDS: nonNegativeInt.default(30),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // No user:password@: fetch refuses such a URL on every attempt, and the error would carry it.
+  WEBHOOK_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => {
+      const url = new URL(u);
+      return url.username === '' && url.password === '';
+    }, 'must not hold a user name or password (user:password@); authenticate the receiver by the signature, WEBHOOK_SECRET')
+    .optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_DEBOUNCE_MS: positiveInt.default(2000),
   WEBHOOK_QUEUE_SIZE: positiveInt.default(10000),

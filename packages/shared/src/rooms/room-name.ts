@@ -9,6 +9,13 @@ export const MAX_ROOM_NAME_LENGTH = 255;
 
 const PREFIX_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Every character a room name can hold (prefix, types and id together). */
+const ROOM_NAME_CHARACTERS_RE = /^[A-Za-z0-9_.:-]*$/;
+
+/** True if `text` holds only characters a room name can hold (for name prefixes and cursors). */
+export function hasOnlyRoomNameCharacters(text: string): boolean {
+  return ROOM_NAME_CHARACTERS_RE.test(text);
+}
 
 export interface RoomNamePolicy {
   /** allowed types, in any order */

@@ -1,8 +1,14 @@
-/** GET /admin/rooms, GET /admin/rooms/<room>, DELETE /admin/rooms/<room>. */
+/**
+ * GET /admin/rooms, GET /admin/rooms/<room>, DELETE /admin/rooms/<room>. A room name must parse
+ * (the shared parser, with the server's ROOM_TYPES and ROOM_PREFIX) and a listing's prefix and
+ * cursor hold only room-name characters: anything else (a NUL, which PostgreSQL refuses, among
+ * them) is a 400 before storage sees it.
+ */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { hasOnlyRoomNameCharacters, MAX_ROOM_NAME_LENGTH, parseRoomName, type RoomNamePolicy } from '@sync-suite/shared';
 import { badRequest } from './reply.js';
 
-const MAX_NAME_LENGTH = 255;
+const MAX_NAME_LENGTH = MAX_ROOM_NAME_LENGTH;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
@@ -10,9 +16,12 @@ type ListQuery = { ok: true; prefix: string; after: string; limit: number } | { 
 
 export function parseListQuery(query: unknown): ListQuery {
   const q = (query ?? {}) as Record<string, unknown>;
-  const text = (v: unknown): v is string | undefined => v === undefined || (typeof v === 'string' && v.length <= MAX_NAME_LENGTH);
+  const text = (v: unknown): v is string | undefined =>
+    v === undefined || (typeof v === 'string' && v.length <= MAX_NAME_LENGTH && hasOnlyRoomNameCharacters(v));
   const { prefix, after, limit } = q;
-  if (!text(prefix) || !text(after)) return { ok: false, message: `prefix and after are at most ${MAX_NAME_LENGTH} characters` };
+  if (!text(prefix) || !text(after)) {
+    return { ok: false, message: `prefix and after are at most ${MAX_NAME_LENGTH} characters of A-Z a-z 0-9 _ . : -` };
+  }
   let n = DEFAULT_LIMIT;
   if (limit !== undefined) {
     n = typeof limit === 'string' && /^\d{1,5}$/.test(limit) ? Number(limit) : NaN;
@@ -21,16 +30,16 @@ export function parseListQuery(query: unknown): ListQuery {
   return { ok: true, prefix: prefix ?? '', after: after ?? '', limit: n };
 }
 
-function roomParam(params: unknown): string | null {
+function roomParam(params: unknown, policy: RoomNamePolicy): string | null {
   const room = (params as Record<string, unknown>)['room'];
-  return typeof room === 'string' && room.length > 0 && room.length <= MAX_NAME_LENGTH ? room : null;
+  return typeof room === 'string' && parseRoomName(room, policy).ok ? room : null;
 }
 
 export async function roomRoutes(app: FastifyInstance): Promise<void> {
-  const { admin, metrics } = app.sync;
+  const { admin, metrics, roomPolicy } = app.sync;
   const noRoom = (reply: FastifyReply, action: string) => {
     metrics.adminRequests.inc({ action, outcome: 'bad_request' });
-    return badRequest(reply, `room names are 1 to ${MAX_NAME_LENGTH} characters`);
+    return badRequest(reply, 'not a room name: <prefix>-<type>-<id> (README "Room names")');
   };
 
   app.get('/admin/rooms', async (req, reply) => {
@@ -46,7 +55,7 @@ export async function roomRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/admin/rooms/:room', async (req, reply) => {
-    const room = roomParam(req.params);
+    const room = roomParam(req.params, roomPolicy);
     if (!room) return noRoom(reply, 'stat');
     const figures = await admin.room(room);
     metrics.adminRequests.inc({ action: 'stat', outcome: figures ? 'ok' : 'not_found' });
@@ -56,7 +65,7 @@ export async function roomRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete('/admin/rooms/:room', async (req, reply) => {
-    const room = roomParam(req.params);
+    const room = roomParam(req.params, roomPolicy);
     if (!room) return noRoom(reply, 'delete');
     const done = await admin.deleteRoom(room);
     metrics.adminRequests.inc({ action: 'delete', outcome: 'ok' });

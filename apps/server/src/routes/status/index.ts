@@ -54,6 +54,8 @@ export async function statusRoutes(app: FastifyInstance): Promise<void> {
   app.get('/status.json', async (req, reply) => {
     if (!allowed(req, reply)) return errorBody('ERR_TOKEN_INVALID', 'status needs Authorization: Bearer <METRICS_TOKEN>');
     const { ready } = await readiness.report();
-    return buildSnapshot(await reader.read(), cluster?.read() ?? { peers: [], complete: true }, sampler.series(), turn, ready);
+    // Host names and pids only for a caller that proved METRICS_TOKEN: without it the page is open.
+    const authenticated = config.METRICS_TOKEN !== undefined;
+    return buildSnapshot(await reader.read(), cluster?.read() ?? { peers: [], complete: true }, sampler.series(), turn, ready, authenticated);
   });
 }
