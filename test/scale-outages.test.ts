@@ -17,7 +17,7 @@ import { docUntil, logClient, metric, synced, type LogClient } from './fixtures/
 import { freePort } from './helpers/process.js';
 import { killIfRunning, startServerProcess, stopProcess, storedLog, type ServerProcess } from './fixtures/relay-process.js';
 import { TcpProxy } from './fixtures/scale-proxy.js';
-import { RawSealed } from './fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from './fixtures/sealed-raw.js';
 import { TEST_SECRET, testToken } from './helpers/server.js';
 
 const schema = schemaForThisFile('outage');
@@ -91,7 +91,7 @@ describe('outages', () => {
     await redis.stop();
     for (const s of [a, b]) {
       const r = await readyz(s, (x) => x.status === 503);
-      expect(r.body.checks['redis']).toMatch(/redis/);
+      expect(r.body.checks['redis']).toBe('failed'); // the detail is logged, not shown (health/readiness.ts)
       expect(r.body.checks['storage']).toBe('ok');
     }
     // Each side keeps writing; the relay accepts and commits, but cannot fan out meanwhile.
@@ -127,7 +127,7 @@ describe('outages', () => {
       return c;
     };
     const [onA, onB] = [await device(a), await device(b)];
-    const envelope = (n: number): Uint8Array => Uint8Array.from([n, 0xee, n, 0xee]);
+    const envelope = (n: number): Uint8Array => fakeEnvelope([n, 0xee, n, 0xee]);
     const entries = (c: RawSealed): number => c.messages.filter((m) => m.type === 'entry').length;
     const acks = (c: RawSealed): number => c.messages.filter((m) => m.type === 'ack').length;
     onA.update(1, envelope(1));
@@ -164,7 +164,7 @@ describe('outages', () => {
 
     await cable.cut();
     const r = await readyz(a, (x) => x.status === 503);
-    expect(r.body.checks['storage']).toMatch(/postgres/);
+    expect(r.body.checks['storage']).toBe('failed');
     write(writer, 'during', 20);
     // Accepted: clients on the same instance get them at once, while nothing can be committed.
     await docUntil(neighbour.doc, () => neighbour.list.length === 30, 10_000, 'local delivery during the outage');

@@ -19,9 +19,12 @@ export interface ClientBundle {
 /**
  * Budget kept by packages/client/test/pack.test.ts (measured 2026-12: see docs/benchmarks.md).
  * Sealed rooms (the sealed transport and XChaCha20-Poly1305 from @noble/ciphers) took the
- * bundle from 222 to 251 KB minified, 67 to 78 KB gzip; the budget leaves about 5 % above that.
+ * bundle from 222 to 251 KB minified, 67 to 78 KB gzip. The review fixes of 2026-12-07 (a sealed
+ * room's y-webrtc password by HKDF-SHA256 from @noble/hashes, the guards against hostile
+ * signaling and peer input, the sealed outbox's size cap, back-off and cursor checks) took it to
+ * 267 KB minified, 83 KB gzip; the budget leaves about 5 % above that.
  */
-export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 265_000, gzipBytes: 82_000 };
+export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 280_000, gzipBytes: 87_000 };
 
 const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 

@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { SealedStore } from '../src/sealed/store/types.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { untilCount, withTimeout } from '../../../test/helpers/timeout.js';
-import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
@@ -72,7 +72,7 @@ describe('sealed admission races', () => {
     let received = 0;
     serverSide.on('message', () => received++);
     c.hello(0);
-    for (let i = 1; i <= 5; i++) c.update(i, Uint8Array.from([9, 9, i]));
+    for (let i = 1; i <= 5; i++) c.update(i, fakeEnvelope([9, 9, i]));
     await untilCount(serverSide, 'message', () => received, 6, 5000, 'the server reading hello and 5 updates');
     releaseVerify();
 
@@ -214,7 +214,7 @@ describe('sealed room messages before welcome', () => {
     await withTimeout(asked, 5000, "bob's new-room quota asked");
     expect(server.app.sealedRooms.rooms.get(room)?.conns.size).toBe(3); // it is in the room already
 
-    a.presence(Uint8Array.from([1, 2, 3]));
+    a.presence(fakeEnvelope([1, 2, 3]));
     await c.next('presence'); // sent to every connection of the room in this turn
     release();
     expect(await b2.closed()).toBe(4429);

@@ -76,7 +76,8 @@ async function stockPeer(room: string, token: string) {
 
 /** A raw /signal client (read-scope token): hears every publish on the topic, publishes anything. */
 async function signalingClient(room: string) {
-  const token = await testToken('mallory', [room], { scope: 'read' });
+  // A write token: the server drops a read token's publishes (docs/PROTOCOL-signaling.md).
+  const token = await testToken('mallory', [room]);
   const socket = new ws.WebSocket(`${scope.current.wsUrl}/signal?token=${token}`);
   const heard: Array<Record<string, unknown>> = [];
   socket.on('message', (d) => heard.push(JSON.parse(String(d)) as Record<string, unknown>));
