@@ -26,3 +26,15 @@ export function untilCount(emitter: NodeJS.EventEmitter, event: string, count: (
   });
   return withTimeout(reached, ms, what).finally(() => emitter.off(event, check));
 }
+
+/**
+ * Resolves once `f()` is true, asked every 50 ms (for state with no event to wait on, such as a
+ * metric read over HTTP); rejects after `ms` naming `what`.
+ */
+export async function eventually(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

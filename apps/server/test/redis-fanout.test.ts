@@ -57,6 +57,17 @@ function relayClient(server: TestServer, room: string): { doc: Y.Doc; p: StockPr
   return { doc, p };
 }
 
+/** Every relay frame published on Redis under this file's prefix from now on, as a watcher receives it. */
+async function relayBusFrames(): Promise<Buffer[]> {
+  const watcher = new Redis(REDIS_URL, { lazyConnect: true });
+  cleanup.push(() => watcher.disconnect());
+  await watcher.connect();
+  const frames: Buffer[] = [];
+  watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
+  await watcher.psubscribe(`${prefix}relay:*`);
+  return frames;
+}
+
 const room = (): string => `acme-conversation-${randomBytes(6).toString('hex')}`;
 
 describe('signaling across instances', () => {
@@ -205,12 +216,7 @@ describe('large commits across instances', () => {
   it('no relay message on Redis is larger than REDIS_MAX_RELAY_MESSAGE_BYTES, and the content still arrives', async () => {
     const max = 65_536;
     const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max), PERSIST_FLUSH_MS: '400' });
-    const watcher = new Redis(REDIS_URL, { lazyConnect: true });
-    cleanup.push(() => watcher.disconnect());
-    await watcher.connect();
-    const frames: Buffer[] = [];
-    watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
-    await watcher.psubscribe(`${prefix}relay:*`);
+    const frames = await relayBusFrames();
     const name = room();
     const onA = relayClient(a as TestServer, name);
     const onB = relayClient(b as TestServer, name);
@@ -238,12 +244,7 @@ describe('presence across instances', () => {
   it('an awareness message over REDIS_MAX_RELAY_MESSAGE_BYTES goes out in messages within it (one entry per client id), and arrives', async () => {
     const max = 8192;
     const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max) });
-    const watcher = new Redis(REDIS_URL, { lazyConnect: true });
-    cleanup.push(() => watcher.disconnect());
-    await watcher.connect();
-    const frames: Buffer[] = [];
-    watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => frames.push(message));
-    await watcher.psubscribe(`${prefix}relay:*`);
+    const frames = await relayBusFrames();
     const name = room();
     const onB = relayClient(b as TestServer, name);
     await synced(onB.p);

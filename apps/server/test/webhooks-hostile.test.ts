@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, createServerMetrics } from '@sync-suite/shared/node';
 import { startServer } from '../../../test/helpers/server.js';
+import { eventually } from '../../../test/helpers/timeout.js';
 import { synced, stockClient } from '../../../test/fixtures/relay-clients.js';
 import { WebhookDelivery } from '../src/webhooks/delivery.js';
 import { MemoryOutbox } from '../src/webhooks/outbox/memory.js';
@@ -34,14 +35,6 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
       }),
   );
   return { server, port: (server.address() as AddressInfo).port };
-}
-
-async function eventually(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('webhook receivers that redirect', () => {

@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, startServers, type TestServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
-import { untilCount } from '../../../test/helpers/timeout.js';
+import { untilCount, eventually } from '../../../test/helpers/timeout.js';
 import { docUntil, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import { metricValue } from './signaling-client.js';
 import { urlWithSchema, schemaForThisFile, withPg } from './postgres-helpers.js';
@@ -80,15 +80,6 @@ function client(server: TestServer, room: string): StockClient {
   const c = stockClient(3, server.wsUrl, room);
   cleanup.push(() => c.destroy());
   return c;
-}
-
-/** Resolves when `f()` is true, checking each time the metric may have moved (bounded). */
-async function eventually(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('webhooks', () => {
