@@ -33,7 +33,7 @@ describe('admin API input on PostgreSQL', () => {
       ['GET', '/admin/rooms/acme-conversation-a%00b'],
       ['DELETE', '/admin/rooms/a%00b'],
       ['DELETE', '/admin/rooms/acme-conversation-x%0A'],
-      ['GET', '/admin/rooms/not-a-room'],
+      ['GET', '/admin/rooms/a%20b'],
       ['GET', '/admin/rooms?prefix=a%00'],
       ['GET', '/admin/rooms?prefix=acme%20'],
       ['GET', '/admin/rooms?after=acme-conversation-%00'],
@@ -50,6 +50,11 @@ describe('admin API input on PostgreSQL', () => {
     expect((await call(server, 'GET', '/admin/rooms/acme-conversation-a.b:c_d')).status).toBe(404);
     expect((await call(server, 'DELETE', '/admin/rooms/acme-conversation-a.b:c_d')).status).toBe(200);
     expect((await call(server, 'POST', '/admin/revoke', JSON.stringify({ sub: 'ünïcode user 1' }))).status).toBe(200);
+    // A room stored under an earlier ROOM_TYPES (its type is not allowed now) can still be read and deleted.
+    await server.app.relayRooms.store.append([{ room: 'acme-retired-1', updates: [new Uint8Array([0, 0])] }]);
+    expect((await call(server, 'GET', '/admin/rooms/acme-retired-1')).status).toBe(200);
+    expect((await call(server, 'DELETE', '/admin/rooms/acme-retired-1')).status).toBe(200);
+    expect((await call(server, 'GET', '/admin/rooms/acme-retired-1')).status).toBe(404);
     expect(errorLines(server)).toEqual([]);
     expect(JSON.stringify(server.logs)).not.toContain('22021');
   });

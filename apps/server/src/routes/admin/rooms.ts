@@ -1,8 +1,7 @@
 /**
- * GET /admin/rooms, GET /admin/rooms/<room>, DELETE /admin/rooms/<room>. A room name must parse
- * (the shared parser, with the server's ROOM_TYPES and ROOM_PREFIX) and a listing's prefix and
- * cursor hold only room-name characters: anything else (a NUL, which PostgreSQL refuses, among
- * them) is a 400 before storage sees it.
+ * GET /admin/rooms, GET /admin/rooms/<room>, DELETE /admin/rooms/<room>. A room name, a listing's
+ * prefix and its cursor hold only room-name characters (roomParam): anything else (a NUL, which
+ * PostgreSQL refuses, among them) is a 400 before storage sees it.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { hasOnlyRoomNameCharacters, MAX_ROOM_NAME_LENGTH, parseRoomName, type RoomNamePolicy } from '@sync-suite/shared';
@@ -30,9 +29,16 @@ export function parseListQuery(query: unknown): ListQuery {
   return { ok: true, prefix: prefix ?? '', after: after ?? '', limit: n };
 }
 
+/**
+ * A room name as the current ROOM_TYPES and ROOM_PREFIX allow it, or any text of room-name
+ * characters up to the length limit: a room stored under an earlier ROOM_TYPES or ROOM_PREFIX must
+ * still be listed, read and deleted (an erasure request does not wait for a config change).
+ */
 function roomParam(params: unknown, policy: RoomNamePolicy): string | null {
   const room = (params as Record<string, unknown>)['room'];
-  return typeof room === 'string' && parseRoomName(room, policy).ok ? room : null;
+  if (typeof room !== 'string') return null;
+  if (parseRoomName(room, policy).ok) return room;
+  return room.length > 0 && room.length <= MAX_NAME_LENGTH && hasOnlyRoomNameCharacters(room) ? room : null;
 }
 
 export async function roomRoutes(app: FastifyInstance): Promise<void> {
