@@ -127,6 +127,32 @@ describe('sealed catch-up bounds', () => {
     expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
     expect(entries.every((m) => m.envelope.length === MAX_MESSAGE - 16 && m.envelope[0] === m.seq % 251)).toBe(true);
   });
+  it('a room of many small entries past the allowance is read 64 entries a page, not one read per entry', async () => {
+    const MAX_MESSAGE = 1_000_000;
+    const ALLOWANCE = 16 * 1024 * 1024;
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const room = 'acme-conversation-catchup-small';
+    const store = server.app.sealedRooms.store as SealedStore;
+    const SIZE = 16_000; // small next to the frame limit: the old page (half the allowance / frame limit) was 8
+    const N = 1100; // 1100 x (16 000 + 256 row overhead) = 17.9 MB counted: past the allowance
+    for (let i = 0; i < N; i += 100) await store.append([{ room, envelopes: Array.from({ length: 100 }, (_, j) => new Uint8Array(SIZE).fill((i + j + 1) % 251)) }]);
+    expect((await store.stats(room)).bytes).toBeGreaterThan(ALLOWANCE);
+    const limits: (number | undefined)[] = [];
+    const read = store.read.bind(store);
+    store.read = async (...args) => {
+      limits.push(args[2]);
+      return read(...args);
+    };
+
+    const c = await client(`/sealed/${room}`);
+    c.hello(0);
+    expect(await c.next('caught-up', 0, 30_000)).toEqual({ type: 'caught-up', seq: N });
+    expect(limits.every((l) => l === 64)).toBe(true);
+    expect(limits.length).toBe(Math.floor(N / 64) + 1);
+    const entries = c.messages.filter((m) => m.type === 'entry');
+    expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(entries.every((m) => m.envelope.length === SIZE && m.envelope[0] === m.seq % 251)).toBe(true);
+  });
 });
 
 describe('sealed frames before the connection is open', () => {

@@ -8,6 +8,7 @@ import { createServerMetrics } from '@sync-suite/shared/node';
 import { LocalSealedFanout } from '../src/sealed/fanout.js';
 import { SealedRegistry } from '../src/sealed/registry.js';
 import { MemorySealedStore } from '../src/sealed/store/memory.js';
+import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n]);
 
@@ -50,6 +51,43 @@ describe('sealed purge', () => {
     // A new device writes the room again: nothing of the old one comes back.
     expect(await store.append([{ room, envelopes: [env(4)] }])).toEqual([1]);
     expect(await store.read(room, 0)).toEqual({ snapshot: null, entries: [{ seq: 1, envelope: env(4) }], head: 1 });
+    registry.close();
+  });
+
+  it('releases the pendingBytes of the queued envelopes it drops, those put back by a failed commit too', async () => {
+    const store = new MemorySealedStore();
+    await store.init();
+    let failing = false;
+    const append = store.append.bind(store);
+    store.append = async (batches) => {
+      if (failing) throw new Error('storage down');
+      return append(batches);
+    };
+    const registry = new SealedRegistry({
+      store,
+      fanout: new LocalSealedFanout(),
+      metrics: createServerMetrics(),
+      log: pino({ level: 'silent' }),
+      flushMs: 60_000,
+      idleMs: 0,
+      snapshotAfter: 1000,
+      maxPeersPerRoom: 10,
+    });
+    const room = 'acme-conversation-pending';
+    const conn = { peer: 1, writable: true, caughtUp: true, deliver: () => undefined, send: () => undefined, close: () => undefined };
+    const loaded = await registry.join(room, conn);
+    /** What connection.update charges and enqueues. */
+    const accept = (envelope: Uint8Array) => {
+      expect(registry.queue.enqueue(room, { envelope })).toBe(true);
+      loaded.pendingBytes += envelope.length + SEALED_ROW_OVERHEAD_BYTES;
+    };
+    accept(env(1));
+    failing = true;
+    await expect(registry.queue.flush()).rejects.toThrow('storage down'); // put back in the queue
+    accept(env(2));
+    expect(loaded.pendingBytes).toBe(2 * (2 + SEALED_ROW_OVERHEAD_BYTES));
+    await registry.purge(room);
+    expect(loaded.pendingBytes).toBe(0);
     registry.close();
   });
 });

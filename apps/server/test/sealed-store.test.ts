@@ -101,4 +101,21 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       await dropSchemas([name]);
     }
   });
+
+  it('PostgreSQL: a snapshot replace counts the entries that stay again (an older instance appending after migration 7 left the counters wrong)', async () => {
+    const name = uniqueSchema('sealedcount');
+    const store = new PostgresSealedStore(PG_URL, { schema: name });
+    const room = 'acme-conversation-miscounted';
+    try {
+      await store.init();
+      await store.append([{ room, envelopes: [Uint8Array.from([1, 1, 1]), Uint8Array.from([2, 2]), Uint8Array.from([3])] }]);
+      // appends that did not count (as an older instance's do): the counters lag behind the rows
+      await withPg((c) => c.query(`UPDATE "${name}".sealed_rooms SET entries = 1, entry_bytes = 1 WHERE room = $1`, [room]));
+      expect(await store.replaceWithSnapshot(room, 2, Uint8Array.from([9, 9, 9, 9]))).toBe(true);
+      expect(await store.stats(room)).toEqual({ head: 3, snapshotCovers: 2, entries: 1, bytes: 1 + ROW + 4 + ROW });
+    } finally {
+      await store.close();
+      await dropSchemas([name]);
+    }
+  });
 });

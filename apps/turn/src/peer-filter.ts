@@ -36,15 +36,24 @@ export class PeerFilterError extends Error {
 
 /**
  * The server's own addresses (listen IP, or every interface address for a wildcard listener;
- * relay IP; external IP). Relayed traffic toward them is limited to the relay port range, never
+ * relay IP). Relayed traffic toward them is limited to the relay port range, never
  * the listener's port, whatever TURN_DENY_PEERS and TURN_ALLOW_LOOPBACK_PEERS say: a relay
  * toward its own listener answers Bindings and would carry allocations made through relays (loops),
  * and other ports there are the host's own services. The relay range stays open: two relay-only
  * clients of this server reach each other relay to relay, so a permission toward these IPs (which
  * names no port) is granted, and the port is checked where one is named (ChannelBind, Send).
+ * The external IP (TURN_EXTERNAL_IP) is only denied the listener's port: behind a home or office
+ * NAT it is also the public (server-reflexive) address of the users behind that NAT.
  */
 export interface SelfAddresses {
+  /** the listen and relay interface addresses: only the relay port range is open there */
   addresses: readonly string[];
+  /**
+   * TURN_EXTERNAL_IP (when not also an interface address): a NAT's public address, which is also
+   * the server-reflexive address of every user behind that NAT (their srflx candidates use random
+   * NAT ports), so only the listener's port is denied there.
+   */
+  external?: readonly string[];
   /** the listener's UDP port (set once bound: TURN_PORT may be 0) */
   listenPort: number;
   minPort: number;
@@ -71,9 +80,16 @@ export function createPeerFilter(entries: readonly string[] = DEFAULT_DENY, allo
     const family = isIP(address);
     if (family !== 0) own.addAddress(address, family === 6 ? 'ipv6' : 'ipv4');
   }
+  const external = new BlockList();
+  for (const address of self?.external ?? []) {
+    const family = isIP(address);
+    if (family !== 0) external.addAddress(address, family === 6 ? 'ipv6' : 'ipv4');
+  }
   const loopback = new BlockList();
   for (const range of DENY_GROUPS['loopback']!) addRange(loopback, range);
-  const isSelf = (address: string) => self !== undefined && matches(own, address);
+  const isInterface = (address: string) => self !== undefined && matches(own, address);
+  const isExternal = (address: string) => self !== undefined && matches(external, address);
+  const isSelf = (address: string) => isInterface(address) || isExternal(address);
   return {
     ranges,
     denies: (address) => matches(list, address),
@@ -82,6 +98,8 @@ export function createPeerFilter(entries: readonly string[] = DEFAULT_DENY, allo
       if (matches(list, address)) return true;
       if (!self || !isSelf(address)) return false;
       if (port === self.listenPort) return true;
+      // the external (NAT) address: users behind the same NAT are reached there on any other port
+      if (!isInterface(address)) return false;
       if (port >= self.minPort && port <= self.maxPort) return false;
       // with loopback peers allowed, every loopback port is open by that setting (one-host setups)
       return !(allowLoopback && matches(loopback, address));

@@ -50,9 +50,12 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'turn' });
   const relayIp = config.TURN_RELAY_IP ?? defaultRelayIp(config.TURN_LISTEN_IP);
   const self: SelfAddresses = {
-    addresses: selfAddresses(config.TURN_LISTEN_IP, relayIp, config.TURN_EXTERNAL_IP),
+    addresses: selfAddresses(config.TURN_LISTEN_IP, relayIp),
+    external: [],
     listenPort: config.TURN_PORT, minPort: config.TURN_MIN_PORT, maxPort: config.TURN_MAX_PORT,
   };
+  // an external IP that is also an interface address keeps the stricter rule
+  if (config.TURN_EXTERNAL_IP && !self.addresses.includes(config.TURN_EXTERNAL_IP)) self.external = [config.TURN_EXTERNAL_IP];
   const peers = buildPeerFilter(config, self);
   const lifetime = lifetimePolicy(config.TURN_MAX_LIFETIME_SECONDS);
   const secrets = [config.TURN_SECRET, ...(config.TURN_SECRET_PREVIOUS ? [config.TURN_SECRET_PREVIOUS] : [])];
@@ -114,7 +117,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
       health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush());
       log.info(
         {
-          listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, selfAddresses: self.addresses, realm: config.TURN_REALM,
+          listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, selfAddresses: self.addresses, externalSelfAddresses: self.external, realm: config.TURN_REALM,
           recvBufferBytes: listening.recvBufferBytes, sendBufferBytes: listening.sendBufferBytes,
           udpPath: dataPlane.io.path.path, udpPathReason: dataPlane.io.path.reason,
         },
@@ -140,9 +143,9 @@ function buildPeerFilter(config: TurnConfig, self: SelfAddresses): PeerFilter {
   }
 }
 
-/** The addresses this server is reached at: a wildcard listener is reached at every interface address. */
-function selfAddresses(listenIp: string, relayIp: string, externalIp: string | undefined): string[] {
-  const out = [listenIp, relayIp, ...(externalIp ? [externalIp] : [])];
+/** The interface addresses this server is reached at: a wildcard listener is reached at every interface address. */
+function selfAddresses(listenIp: string, relayIp: string): string[] {
+  const out = [listenIp, relayIp];
   if (listenIp === '0.0.0.0' || listenIp === '::') {
     for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.push(i.address);
   }

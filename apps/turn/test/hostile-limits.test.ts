@@ -41,16 +41,22 @@ describe('the server\'s own addresses as peers', () => {
     expect(alice.inbound).toEqual([]);
   });
 
-  it('on a public own address (TURN_EXTERNAL_IP) only the relay port range is open', async () => {
+  it('on the external address (TURN_EXTERNAL_IP) only the listener port is denied: users behind the same NAT stay reachable', async () => {
     const t = await scope.start({ TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_DENY_PEERS: 'private', TURN_EXTERNAL_IP: '203.0.113.7', TURN_MIN_PORT: '41000', TURN_MAX_PORT: '41099' });
     const c = await client();
     expect((await c.allocate()).cls).toBe(2);
     expect((await c.permit('203.0.113.7')).cls).toBe(2);
     expect((await c.bindChannel(0x4000, '203.0.113.7', t.turn.port)).code).toBe(403);
-    expect((await c.bindChannel(0x4001, '203.0.113.7', 53)).code).toBe(403);
+    // a NAT's public address is the srflx address of the users behind it (random NAT ports)
+    expect((await c.bindChannel(0x4001, '203.0.113.7', 53)).cls).toBe(2);
     expect((await c.bindChannel(0x4002, '203.0.113.7', 41000)).cls).toBe(2);
     // not ours: any port
     expect((await c.bindChannel(0x4003, '203.0.113.8', 53)).cls).toBe(2);
+    // a Send to a non-relay, non-listener port goes out; the one to the listener is dropped, counted
+    c.sendIndication('203.0.113.7', 40000, Buffer.from('to a user behind the same NAT'));
+    c.sendIndication('203.0.113.7', t.turn.port, Buffer.from('to the listener'));
+    await waitForLog(t, (e) => e['msg'] === 'send to denied peer dropped' && e['peer'] === `203.0.113.7:${t.turn.port}`);
+    expect(await t.metric('turn_denied_peers_total')).toBe(2);
   });
 
   it('matches its own addresses in every spelling', () => {
@@ -59,6 +65,12 @@ describe('the server\'s own addresses as peers', () => {
       expect({ a, listener: f.deniesPort(a, 3478), other: f.deniesPort(a, 53), relay: f.deniesPort(a, 50000) }).toEqual({ a, listener: true, other: true, relay: false });
     }
     expect(f.deniesPort('203.0.113.8', 3478)).toBe(false);
+    // the external (NAT) address: only the listener's port
+    const nat = createPeerFilter(['private'], false, { addresses: ['192.0.2.1'], external: ['203.0.113.7'], listenPort: 3478, minPort: 49152, maxPort: 65535 });
+    for (const a of ['203.0.113.7', '::ffff:203.0.113.7', '64:ff9b::cb00:7107']) {
+      expect({ a, self: nat.isSelf(a), listener: nat.deniesPort(a, 3478), other: nat.deniesPort(a, 53), relay: nat.deniesPort(a, 50000) }).toEqual({ a, self: true, listener: true, other: false, relay: false });
+    }
+    expect([nat.deniesPort('192.0.2.1', 3478), nat.deniesPort('192.0.2.1', 53), nat.deniesPort('192.0.2.1', 50000)]).toEqual([true, true, false]);
     // loopback allowed: a loopback own address keeps every port but the listener's
     const loop = createPeerFilter(['private'], true, { addresses: ['127.0.0.1'], listenPort: 3478, minPort: 49152, maxPort: 65535 });
     expect([loop.deniesPort('127.0.0.1', 3478), loop.deniesPort('127.0.0.1', 53)]).toEqual([true, false]);

@@ -297,8 +297,8 @@ export class SealedConnection implements SealedPeer {
   /**
    * Sends the stored snapshot and entries after `cursor`, page by page. Each frame waits until the
    * receiver has room for it within its send allowance (maxBufferedBytes), and the next page is
-   * read only once the receiver holds less than half the allowance unsent; a page is bounded in
-   * bytes too (pageLimit). So a receiver that never reads holds the server to about its allowance,
+   * read only once the receiver holds less than half the allowance unsent; a page is sized from
+   * the room's average entry to about half the allowance (pageLimit). So a receiver that never reads holds the server to about its allowance,
    * however long the log and however large its entries. The room's head once done, or null if the
    * socket closed.
    */
@@ -330,13 +330,17 @@ export class SealedConnection implements SealedPeer {
 
   /**
    * Entries per catch-up page: CATCH_UP_PAGE, or, when the room stores more than the allowance,
-   * as many envelopes of the largest size a frame allows as fit in half the allowance (at least
-   * one): a page read from storage never holds much more than that, whatever the entries' sizes.
+   * as many entries of the room's average stored size (its counters: bytes over entries, the
+   * snapshot counted as one more) as fit in half the allowance, from 1 to CATCH_UP_PAGE. A room of
+   * small entries is read 64 at a time (not one read per entry when many devices reconnect); a
+   * room of entries near the frame limit still gets pages of about half the allowance. Entries
+   * are sent one by one within the allowance whatever the page (catchUp).
    */
   private pageLimit(room: SealedRoom): number {
-    const { maxBufferedBytes, ctx } = this.deps;
+    const { maxBufferedBytes } = this.deps;
     if (room.storedBytes + room.pendingBytes <= maxBufferedBytes) return CATCH_UP_PAGE;
-    return Math.min(CATCH_UP_PAGE, Math.max(1, Math.floor(maxBufferedBytes / 2 / ctx.config.RELAY_MAX_MESSAGE_BYTES)));
+    const average = Math.max(1, room.storedBytes / (room.storedEntries + 1));
+    return Math.min(CATCH_UP_PAGE, Math.max(1, Math.floor(maxBufferedBytes / 2 / average)));
   }
 
   /**

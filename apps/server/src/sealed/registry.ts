@@ -149,13 +149,15 @@ export class SealedRegistry {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
     const held = this.table.get(name);
+    const room = held?.room ?? null;
     const conns = held?.room && isHeld(held.state) ? [...held.room.conns.values()] : [];
     if (held) this.table.move(held, 'deleted'); // a loading room stays loading and reads again
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const conn of conns) conn.close(closeCode, message);
-    this.queue.discard(name);
+    // what is dropped no longer counts for ROOM_MAX_BYTES (pendingBytes)
+    releasePending(room, this.queue.discard(name));
     await this.queue.idle();
-    this.queue.discard(name); // a failed commit put them back
+    releasePending(room, this.queue.discard(name)); // a failed commit put them back
     await Promise.all([...this.snapshots].map((s) => s.catch(() => undefined)));
     await this.opts.store.purgeRoom(name);
     return conns.length;
@@ -192,7 +194,7 @@ export class SealedRegistry {
     this.remote.entries(name, firstSeq, envelopes);
     const room = this.rooms.get(name);
     if (!room || room.unloaded) return;
-    room.pendingBytes = Math.max(0, room.pendingBytes - envelopes.reduce((n, e) => n + e.length + SEALED_ROW_OVERHEAD_BYTES, 0));
+    releasePending(room, items);
     items.forEach((item, i) => item.ack && room.expectAck(firstSeq + i, item.ack));
     room.deliver(envelopes.map((envelope, i) => ({ seq: firstSeq + i, envelope })));
   }
@@ -226,4 +228,10 @@ export class SealedRegistry {
       throw err;
     }
   }
+}
+
+/** Takes back what connection.update charged to pendingBytes for `items` (committed or dropped). */
+function releasePending(room: SealedRoom | null, items: readonly PendingEnvelope[]): void {
+  if (!room || items.length === 0) return;
+  room.pendingBytes = Math.max(0, room.pendingBytes - items.reduce((n, i) => n + i.envelope.length + SEALED_ROW_OVERHEAD_BYTES, 0));
 }

@@ -105,9 +105,11 @@ export class GroupCommitQueue<Item, Result = void> {
     }
   }
 
-  /** Forgets the room's items not yet being committed (the room was deleted). */
-  discard(room: string): void {
+  /** Forgets the room's items not yet being committed (the room was deleted); returns them. */
+  discard(room: string): Item[] {
+    const items = this.pending.get(room) ?? [];
     this.pending.delete(room);
+    return items;
   }
 
   /** Resolves once no commit is in flight (a failed one has put its items back by then). */

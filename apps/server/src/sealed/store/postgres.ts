@@ -105,17 +105,19 @@ export class PostgresSealedStore implements SealedStore {
     return this.transaction('replace', 'BEGIN', async (c) => {
       const row = (await c.query<RoomRow>(`${ROOM_SELECT} FOR UPDATE`, [room])).rows[0];
       if (!row || covers <= Number(row.covers) || covers > Number(row.head)) return false;
-      const gone = (
+      await c.query('DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2', [room, covers]);
+      // Counted again from what stays (not decremented): an older instance appending after
+      // migration 7 does not keep the counters, so subtracting could take them below zero.
+      const left = (
         await c.query<{ n: string; bytes: string }>(
-          `WITH d AS (DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2 RETURNING length(envelope) AS len)
-           SELECT count(*) AS n, coalesce(sum(len), 0) AS bytes FROM d`,
-          [room, covers],
+          'SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS bytes FROM sealed_entries WHERE room = $1',
+          [room],
         )
       ).rows[0];
       await c.query(
-        `UPDATE sealed_rooms SET covers = $2, snapshot = $3, snapshot_bytes = $4, entries = entries - $5::bigint, entry_bytes = entry_bytes - $6::bigint
+        `UPDATE sealed_rooms SET covers = $2, snapshot = $3, snapshot_bytes = $4, entries = $5::bigint, entry_bytes = $6::bigint
          WHERE room = $1`,
-        [room, covers, toBuffer(envelope), envelope.length, gone?.n ?? 0, gone?.bytes ?? 0],
+        [room, covers, toBuffer(envelope), envelope.length, left?.n ?? 0, left?.bytes ?? 0],
       );
       return true;
     });
