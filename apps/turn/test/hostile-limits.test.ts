@@ -4,10 +4,9 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { A, METHOD, readXorAddress, xorAddress } from './helpers/stun-client.js';
-import { openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
+import { canBind, openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
 import { createPeerFilter } from '../src/peer-filter.js';
 import { NativeRelay } from '../src/data-plane/native-relay.js';
 
@@ -111,15 +110,6 @@ describe('permissions per allocation', () => {
   });
 });
 
-const canBind = async (port: number) => {
-  const s = createSocket('udp4');
-  const ok = await new Promise<boolean>((resolve) => {
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  s.close();
-  return ok;
-};
 const EVEN_PORT_R: [number, Buffer] = [A.EVEN_PORT, Buffer.from([0x80, 0, 0, 0])];
 
 describe('EVEN-PORT reservations', () => {

@@ -4,7 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { baseEnv, runProcess } from '../../../test/helpers/process.js';
 import { A, METHOD, readXorAddress, u32 } from './helpers/stun-client.js';
-import { openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
+import { canBind, openStunClient, turnPerTest, waitForLog } from './helpers/turn.js';
 
 const scope = turnPerTest();
 afterEach(() => scope.close());
@@ -18,15 +18,6 @@ async function echoPeer(): Promise<Socket> {
   scope.track(s);
   return s;
 }
-const canBind = async (port: number) => {
-  const s = createSocket('udp4');
-  const ok = await new Promise<boolean>((resolve) => {
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  s.close();
-  return ok;
-};
 
 describe('node-turn fixes', () => {
   it('ChannelBind success carries a valid MESSAGE-INTEGRITY', async () => {

@@ -1,4 +1,5 @@
 /** Start createTurnServer in-process on ephemeral ports, logs captured, REST credentials at hand. */
+import { createSocket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { createLogger, createTurnCredentials, parseEnv, turnConfigSchema } from '@sync-suite/shared/node';
@@ -89,4 +90,15 @@ export function waitForLog(t: TestTurn, predicate: (e: Record<string, unknown>) 
     };
     t.events.on('log', onLog);
   });
+}
+
+/** Whether a UDP port on 127.0.0.1 is free (a relay socket or reservation released it). */
+export async function canBind(port: number): Promise<boolean> {
+  const s = createSocket('udp4');
+  const ok = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  s.close();
+  return ok;
 }
