@@ -132,11 +132,12 @@ describe('sealed device against a hostile server', () => {
     await until(async () => snapshots(received).length > 0, 'a snapshot');
     expect(snapshots(received)).toEqual([1]);
     // a gap: entry 5 after 1 (its content is genuine and applied, but 2..4 were never seen)
+    const reports = cursors.length;
     send((e) => writeSealedEntry(e, 5, sealedUpdate('b')));
     send((e) => writeSealedEntry(e, 6, sealedUpdate('c')));
     send((e) => writeSealedSnapshotRequest(e, 6));
-    await until(async () => doc.getText('t').length === 3, 'entries 5 and 6 applied');
-    await new Promise((r) => setTimeout(r, 300)); // progress is stored 100 ms after entries
+    // progress is reported 100 ms after entries are applied: wait for that report
+    await until(async () => doc.getText('t').length === 3 && cursors.length > reports, 'entries 5 and 6 applied and progress reported');
     expect(snapshots(received)).toEqual([1]);
     expect(errors.filter((m) => m.startsWith('protocol error'))).toHaveLength(1);
     expect(Math.max(...cursors)).toBe(1);

@@ -55,4 +55,55 @@ describe('sealed outbox', () => {
     expect(box.take()).toBeNull();
     expect(box.pending).toBeGreaterThanOrEqual(1);
   });
+
+  it('a requeued update added after one over the cap is handed out again without a mark (its ack must not confirm the big one)', () => {
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    const box = new Outbox(1000);
+    doc.getText('t').insert(0, 'z'.repeat(5000));
+    box.add(updates[updates.length - 1] as Uint8Array, { pending: 1 });
+    doc.getText('t').insert(0, 'a');
+    box.add(updates[updates.length - 1] as Uint8Array, { pending: 2 });
+    const first = box.take();
+    expect(first?.mark).toBeUndefined();
+    box.requeue(); // the socket dropped before the ack
+    const again = box.take();
+    expect(again).not.toBeNull();
+    expect(box.blocked).toBe(true);
+    expect(again?.mark).toBeUndefined();
+    // once the cap allows the big one, the next envelope (both, in order) carries the mark
+    box.requeue();
+    box.maxUpdateBytes = 100_000;
+    const all = box.take();
+    expect(all?.mark).toEqual({ pending: 2 });
+  });
+
+  it('after a 1009 the pieces of a merged in-flight envelope are sent again under the lower cap, not stranded as one oversized blob', () => {
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(u));
+    const box = new Outbox(1_000_000);
+    for (let i = 0; i < 10; i++) {
+      doc.getText('t').insert(0, 'y'.repeat(5000));
+      box.add(updates[updates.length - 1] as Uint8Array, { pending: i + 1 });
+    }
+    const merged = box.take();
+    expect(merged?.update.byteLength).toBeGreaterThan(40_000);
+    box.requeue(); // closed 1009: the cap drops below the merged envelope
+    box.maxUpdateBytes = 20_000;
+    expect(box.oversized()).toEqual([]);
+    expect(box.blocked).toBe(false);
+    const mirror = new Y.Doc();
+    const marks: Array<number | undefined> = [];
+    for (let t = box.take(); t; t = box.take()) {
+      expect(t.update.byteLength).toBeLessThanOrEqual(20_000);
+      Y.applyUpdate(mirror, t.update);
+      marks.push(t.mark?.pending);
+      box.acked(t.id);
+    }
+    expect(mirror.getText('t').toString()).toBe(doc.getText('t').toString());
+    expect(marks.at(-1)).toBe(10);
+    expect(box.pending).toBe(0);
+  });
 });

@@ -31,6 +31,14 @@ export interface OutboxMark {
 interface Item {
   update: Uint8Array;
   mark: OutboxMark;
+  /** add order of the first update it holds (merged items hold a run of consecutive adds) */
+  seq: number;
+}
+
+/** An envelope in flight: its merged update and the items it was made of (requeued as they were). */
+interface InFlight {
+  update: Uint8Array;
+  items: Item[];
 }
 
 export interface Taken {
@@ -45,9 +53,10 @@ export interface Taken {
 
 export class Outbox {
   private unsent: Item[] = [];
-  private readonly inflight = new Map<number, Item>();
+  private readonly inflight = new Map<number, InFlight>();
   private readonly reported = new WeakSet<Uint8Array>();
   private nextId = 1;
+  private nextSeq = 1;
   private mergeAt = MERGE_AT;
 
   constructor(private cap = Infinity) {}
@@ -62,7 +71,7 @@ export class Outbox {
   }
 
   add(update: Uint8Array, mark: OutboxMark = {}): void {
-    this.unsent.push({ update, mark });
+    this.unsent.push({ update, mark, seq: this.nextSeq++ });
     if (this.unsent.length >= this.mergeAt) {
       this.unsent = pack(this.unsent, this.cap);
       // what does not merge (updates near the cap) is not merged again at every add
@@ -96,11 +105,13 @@ export class Outbox {
       items = items.slice(0, 1);
       update = (items[0] as Item).update;
     }
-    const prefix = at === 0;
     this.unsent.splice(at, items.length);
     const last = items[items.length - 1] as Item;
+    // the mark proves every add up to `last`: only when none of those still waits here
+    // (unsent is kept in add order, so anything added earlier that waits sits before `at`)
+    const prefix = at === 0;
     const id = this.nextId++;
-    this.inflight.set(id, { update, mark: last.mark });
+    this.inflight.set(id, { update, items });
     return { id, update, mark: prefix ? last.mark : undefined };
   }
 
@@ -124,10 +135,16 @@ export class Outbox {
     this.inflight.delete(id);
   }
 
-  /** After a reconnect: what was in flight is unsent again, ahead of newer updates. */
+  /**
+   * After a reconnect: what was in flight is unsent again, as the items it was made of (merged
+   * again under the cap then in force), in add order among what still waits: an item skipped
+   * over earlier (one over the cap) stays ahead of what was added after it.
+   */
   requeue(): void {
     if (this.inflight.size === 0) return;
-    this.unsent = [...this.inflight.values(), ...this.unsent];
+    const back: Item[] = [];
+    for (const { items } of this.inflight.values()) back.push(...items);
+    this.unsent = [...back, ...this.unsent].sort((a, b) => a.seq - b.seq);
     this.inflight.clear();
   }
 
@@ -146,7 +163,7 @@ function pack(items: Item[], cap: number): Item[] {
     if (run.length === 1) out.push(run[0] as Item);
     else if (run.length > 1) {
       const merged = Y.mergeUpdates(run.map((i) => i.update));
-      if (merged.byteLength <= cap) out.push({ update: merged, mark: (run[run.length - 1] as Item).mark });
+      if (merged.byteLength <= cap) out.push({ update: merged, mark: (run[run.length - 1] as Item).mark, seq: (run[0] as Item).seq });
       else out.push(...run);
     }
     run = [];

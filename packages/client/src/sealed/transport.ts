@@ -86,6 +86,14 @@ export class SealedTransport {
   private maxFrame: number;
   /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
   private sentMax = 0;
+  /**
+   * the largest presence frame sent on the current socket: the server has a lower limit for
+   * presence (SEALED_MAX_PRESENCE_BYTES), so a 1009 after a presence larger than every other
+   * frame lowers only this limit, never the updates' one
+   */
+  private sentMaxPresence = 0;
+  /** no presence frame sent is larger (lowered when a 1009 followed a presence frame) */
+  private maxPresenceFrame = Infinity;
   /** a snapshot or presence over the limit was reported (once per session) */
   private readonly reportedBig = new Set<'snapshot' | 'presence'>();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
@@ -205,14 +213,16 @@ export class SealedTransport {
 
   /** Sends a frame within the limit; false (reported once per kind) when it is over. */
   private send(frame: Uint8Array, kind?: 'snapshot' | 'presence'): boolean {
-    if (frame.byteLength > this.maxFrame) {
+    const limit = kind === 'presence' ? Math.min(this.maxFrame, this.maxPresenceFrame) : this.maxFrame;
+    if (frame.byteLength > limit) {
       if (kind && !this.reportedBig.has(kind)) {
         this.reportedBig.add(kind);
-        this.opts.onSealedError(`a ${kind} of ${frame.byteLength} bytes is over the server's message limit (${this.maxFrame} bytes): not sent`);
+        this.opts.onSealedError(`a ${kind} of ${frame.byteLength} bytes is over the server's message limit (${limit} bytes): not sent`);
       }
       return false;
     }
-    this.sentMax = Math.max(this.sentMax, frame.byteLength);
+    if (kind === 'presence') this.sentMaxPresence = Math.max(this.sentMaxPresence, frame.byteLength);
+    else this.sentMax = Math.max(this.sentMax, frame.byteLength);
     this.socket.send(frame);
     return true;
   }
@@ -229,6 +239,7 @@ export class SealedTransport {
     this.rereading = false;
     this.gapReported = false;
     this.sentMax = 0;
+    this.sentMaxPresence = 0;
     this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
     this.opts.onChange();
   }
@@ -251,9 +262,17 @@ export class SealedTransport {
     if (code === CLOSE_TOO_BIG) {
       // The server's limit is below the largest frame this socket sent: stay under it from now on
       // (what was too big is not sent again; an update that alone is over it is reported by flush).
-      if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
-      this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
-      this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
+      // A presence frame larger than every other one was the cause: the server's presence limit
+      // is lower than its message limit, so only presence is kept under it.
+      if (this.sentMaxPresence > this.sentMax) {
+        const big = this.sentMaxPresence;
+        if (big > 1) this.maxPresenceFrame = Math.min(this.maxPresenceFrame, big - 1);
+        this.opts.onRefused({ code, reason: `presence too big: the server's presence limit is below ${big} bytes; presence is kept under it from now on` });
+      } else {
+        if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
+        this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+        this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
+      }
     } else if (code === CloseCode.RoomDeleted) {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
       this.deleted = true;
