@@ -8,7 +8,7 @@ import { createServerMetrics } from '@sync-suite/shared/node';
 import { LocalSealedFanout } from '../src/sealed/fanout.js';
 import { SealedRegistry } from '../src/sealed/registry.js';
 import { MemorySealedStore } from '../src/sealed/store/memory.js';
-import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedStore } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n]);
 
@@ -25,20 +25,16 @@ class GatedStore extends MemorySealedStore {
   }
 }
 
+/** A registry on `store` committing every `flushMs`, nothing else in it that these tests use. */
+function registryOn(store: SealedStore, flushMs: number): SealedRegistry {
+  return new SealedRegistry({ store, fanout: new LocalSealedFanout(), metrics: createServerMetrics(), log: pino({ level: 'silent' }), flushMs, idleMs: 0, snapshotAfter: 1000, maxPeersPerRoom: 10 });
+}
+
 describe('sealed purge', () => {
   it('waits for a snapshot being stored, then deletes it with the rest', async () => {
     const store = new GatedStore();
     await store.init();
-    const registry = new SealedRegistry({
-      store,
-      fanout: new LocalSealedFanout(),
-      metrics: createServerMetrics(),
-      log: pino({ level: 'silent' }),
-      flushMs: 10,
-      idleMs: 0,
-      snapshotAfter: 1000,
-      maxPeersPerRoom: 10,
-    });
+    const registry = registryOn(store, 10);
     const room = 'acme-conversation-gated';
     await store.append([{ room, envelopes: [env(1), env(2), env(3)] }]);
     const snapshot = registry.storeSnapshot(room, 2, env(9));
@@ -63,16 +59,7 @@ describe('sealed purge', () => {
       if (failing) throw new Error('storage down');
       return append(batches);
     };
-    const registry = new SealedRegistry({
-      store,
-      fanout: new LocalSealedFanout(),
-      metrics: createServerMetrics(),
-      log: pino({ level: 'silent' }),
-      flushMs: 60_000,
-      idleMs: 0,
-      snapshotAfter: 1000,
-      maxPeersPerRoom: 10,
-    });
+    const registry = registryOn(store, 60_000);
     const room = 'acme-conversation-pending';
     const conn = { peer: 1, writable: true, caughtUp: true, deliver: () => undefined, send: () => undefined, close: () => undefined };
     const loaded = await registry.join(room, conn);
