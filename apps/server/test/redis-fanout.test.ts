@@ -70,6 +70,16 @@ async function relayBusFrames(): Promise<Buffer[]> {
 
 const room = (): string => `acme-conversation-${randomBytes(6).toString('hex')}`;
 
+/** Two instances (cluster's env and `env`), and a synced relay client on each in one new room. */
+async function twoInstancesOneRoom(env: Record<string, string> = {}) {
+  const [a, b] = (await cluster(2, env)) as [TestServer, TestServer];
+  const name = room();
+  const onA = relayClient(a, name);
+  const onB = relayClient(b, name);
+  await Promise.all([synced(onA.p), synced(onB.p)]);
+  return { a, b, name, onA, onB };
+}
+
 describe('signaling across instances', () => {
   it('peers of one topic on three instances hear each other, and clients counts all of them', async () => {
     const servers = await cluster(3);
@@ -140,12 +150,8 @@ describe('relay across instances', () => {
   });
 
   it('an instance does not re-apply its own updates from Redis', async () => {
-    const [a, b] = await cluster(2);
-    const name = room();
-    const onA = relayClient(a as TestServer, name);
-    const onB = relayClient(b as TestServer, name);
-    await Promise.all([synced(onA.p), synced(onB.p)]);
-    const roomA = (a as TestServer).app.relayRooms.rooms.get(name);
+    const { a, name, onA, onB } = await twoInstancesOneRoom();
+    const roomA = a.app.relayRooms.rooms.get(name);
     expect(roomA).toBeDefined();
     let remoteAtA = 0;
     roomA?.doc.on('beforeTransaction', (tr: Y.Transaction) => {
@@ -195,32 +201,24 @@ describe('large commits across instances', () => {
 
   it('two large updates committed together reach the other instance, and so does a later small edit by the same writer', async () => {
     // Each update is within RELAY_MAX_UPDATE_CONTENT_BYTES; the two merged are over it.
-    const [a, b] = await cluster(2, { RELAY_MAX_UPDATE_CONTENT_BYTES: '600000', PERSIST_FLUSH_MS: '400' });
-    const name = room();
-    const onA = relayClient(a as TestServer, name);
-    const onB = relayClient(b as TestServer, name);
-    await Promise.all([synced(onA.p), synced(onB.p)]);
+    const { b, name, onA, onB } = await twoInstancesOneRoom({ RELAY_MAX_UPDATE_CONTENT_BYTES: '600000', PERSIST_FLUSH_MS: '400' });
     twoLargeUpdates(onA.doc, 400_000);
     await docUntil(onB.doc, () => textOf(onB.doc).length === 800_000, 15_000, 'both large updates at B');
     onA.doc.getText('text').insert(0, 'hello');
     await docUntil(onB.doc, () => textOf(onB.doc).startsWith('hello'), 10_000, 'the later small edit at B');
     expect(textOf(onB.doc)).toBe(textOf(onA.doc));
     // A client joining B now gets all of it from B's room.
-    const late = relayClient(b as TestServer, name);
+    const late = relayClient(b, name);
     await synced(late.p);
     await docUntil(late.doc, () => textOf(late.doc).length === 800_005, 10_000, 'everything for a fresh client on B');
-    expect(await metricValue(b as TestServer, 'quarantinedUpdates', { source: 'remote' })).toBe(0);
-    expect((b as TestServer).logs.filter((l) => String(l['msg']).includes('another instance'))).toEqual([]);
+    expect(await metricValue(b, 'quarantinedUpdates', { source: 'remote' })).toBe(0);
+    expect(b.logs.filter((l) => String(l['msg']).includes('another instance'))).toEqual([]);
   });
 
   it('no relay message on Redis is larger than REDIS_MAX_RELAY_MESSAGE_BYTES, and the content still arrives', async () => {
     const max = 65_536;
-    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max), PERSIST_FLUSH_MS: '400' });
-    const frames = await relayBusFrames();
-    const name = room();
-    const onA = relayClient(a as TestServer, name);
-    const onB = relayClient(b as TestServer, name);
-    await Promise.all([synced(onA.p), synced(onB.p)]);
+    const frames = await relayBusFrames(); // from before the instances start: every frame they publish
+    const { onA, onB } = await twoInstancesOneRoom({ REDIS_MAX_RELAY_MESSAGE_BYTES: String(max), PERSIST_FLUSH_MS: '400' });
     // Updates over the bound, then many small ones whose merge would be over it.
     twoLargeUpdates(onA.doc, 300_000);
     await docUntil(onB.doc, () => textOf(onB.doc).length === 600_000, 15_000, 'the large updates at B');

@@ -32,6 +32,36 @@ function tcpOf(ws: WebSocket): { pause(): void; resume(): void; write: (...args:
   return (ws as unknown as { _socket: { pause(): void; resume(): void; write: (...args: never[]) => boolean } })._socket;
 }
 
+/** The catch-up tests' frame limit, and the send allowance it gives (routes/sealed: max(2 x RELAY_MAX_MESSAGE_BYTES, 16 MiB)). */
+const MAX_MESSAGE = 1_000_000;
+const ALLOWANCE = 16 * 1024 * 1024;
+
+/** A server taking frames of MAX_MESSAGE bytes; its sealed store, to fill a room before a device connects. */
+async function storeOfBigFrameServer(): Promise<SealedStore> {
+  const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+  return server.app.sealedRooms.store as SealedStore;
+}
+
+/**
+ * A device that reads nothing says hello on `room`; resolves once the server holds more than half
+ * the allowance unsent for it (its catch-up stalls there). `sample` runs after every server write.
+ */
+async function stalledCatchUp(room: string, sample: (serverSide: WebSocket) => void = () => undefined): Promise<{ c: RawSealed; serverSide: WebSocket; tcp: ReturnType<typeof tcpOf> }> {
+  const c = await client(`/sealed/${room}`);
+  const serverSide = onlyServerSocket();
+  let reachedHalf!: () => void;
+  const half = new Promise<void>((r) => (reachedHalf = r));
+  afterEachWrite(serverSide, () => {
+    sample(serverSide);
+    if (serverSide.bufferedAmount > ALLOWANCE / 2) reachedHalf();
+  });
+  const tcp = tcpOf(c.ws);
+  tcp.pause(); // reads nothing: what the server sends piles up on its side
+  c.hello(0);
+  await withTimeout(half, 10_000, 'the server holding half the allowance unsent for the device');
+  return { c, serverSide, tcp };
+}
+
 /** Calls `sample` after every write the server makes to this socket. */
 function afterEachWrite(ws: WebSocket, sample: () => void): void {
   const tcp = tcpOf(ws);
@@ -87,11 +117,8 @@ describe('sealed admission races', () => {
 
 describe('sealed catch-up bounds', () => {
   it('a device that does not read its catch-up holds the server to about its send allowance, pages bounded in bytes; then it gets everything in order', async () => {
-    const MAX_MESSAGE = 1_000_000;
-    const ALLOWANCE = 16 * 1024 * 1024; // routes/sealed: max(2 x RELAY_MAX_MESSAGE_BYTES, 16 MiB)
-    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const store = await storeOfBigFrameServer();
     const room = 'acme-conversation-catchup-bytes';
-    const store = server.app.sealedRooms.store as SealedStore;
     const N = 40; // 40 MB: well past the allowance and past what the kernel's socket buffers take
     const envelope = (n: number): Uint8Array => new Uint8Array(MAX_MESSAGE - 16).fill(n % 251);
     for (let i = 0; i < N; i += 10) await store.append([{ room, envelopes: Array.from({ length: 10 }, (_, j) => envelope(i + j + 1)) }]);
@@ -103,19 +130,8 @@ describe('sealed catch-up bounds', () => {
       return page;
     };
 
-    const c = await client(`/sealed/${room}`);
-    const serverSide = onlyServerSocket();
     let mostUnsent = 0;
-    let reachedHalf!: () => void;
-    const half = new Promise<void>((r) => (reachedHalf = r));
-    afterEachWrite(serverSide, () => {
-      mostUnsent = Math.max(mostUnsent, serverSide.bufferedAmount);
-      if (serverSide.bufferedAmount > ALLOWANCE / 2) reachedHalf();
-    });
-    const tcp = tcpOf(c.ws);
-    tcp.pause(); // reads nothing: what the server sends piles up on its side
-    c.hello(0);
-    await withTimeout(half, 10_000, 'the server holding half the allowance unsent for the device');
+    const { c, tcp } = await stalledCatchUp(room, (serverSide) => (mostUnsent = Math.max(mostUnsent, serverSide.bufferedAmount)));
     expect(mostUnsent).toBeLessThanOrEqual(ALLOWANCE + MAX_MESSAGE);
     tcp.resume();
     expect(await c.next('caught-up', 0, 30_000)).toEqual({ type: 'caught-up', seq: N });
@@ -128,11 +144,8 @@ describe('sealed catch-up bounds', () => {
     expect(entries.every((m) => m.envelope.length === MAX_MESSAGE - 16 && m.envelope[0] === m.seq % 251)).toBe(true);
   });
   it('a room of many small entries past the allowance is read 64 entries a page, not one read per entry', async () => {
-    const MAX_MESSAGE = 1_000_000;
-    const ALLOWANCE = 16 * 1024 * 1024;
-    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const store = await storeOfBigFrameServer();
     const room = 'acme-conversation-catchup-small';
-    const store = server.app.sealedRooms.store as SealedStore;
     const SIZE = 16_000; // small next to the frame limit: the old page (half the allowance / frame limit) was 8
     const N = 1100; // 1100 x (16 000 + 256 row overhead) = 17.9 MB counted: past the allowance
     for (let i = 0; i < N; i += 100) await store.append([{ room, envelopes: Array.from({ length: 100 }, (_, j) => new Uint8Array(SIZE).fill((i + j + 1) % 251)) }]);
@@ -157,25 +170,12 @@ describe('sealed catch-up bounds', () => {
 
 describe('sealed frames before the connection is open', () => {
   it('a device sending during a stalled catch-up is not read further: the server holds about one frame and handles it once open', async () => {
-    const MAX_MESSAGE = 1_000_000;
-    const ALLOWANCE = 16 * 1024 * 1024;
-    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(MAX_MESSAGE), PERSIST_FLUSH_MS: '5' });
+    const store = await storeOfBigFrameServer();
     const room = 'acme-conversation-joining-queue';
-    const store = server.app.sealedRooms.store as SealedStore;
     const N = 40;
     for (let i = 0; i < N; i += 10) await store.append([{ room, envelopes: Array.from({ length: 10 }, () => new Uint8Array(MAX_MESSAGE - 16)) }]);
 
-    const c = await client(`/sealed/${room}`);
-    const serverSide = onlyServerSocket();
-    let reachedHalf!: () => void;
-    const half = new Promise<void>((r) => (reachedHalf = r));
-    afterEachWrite(serverSide, () => {
-      if (serverSide.bufferedAmount > ALLOWANCE / 2) reachedHalf();
-    });
-    const tcp = tcpOf(c.ws);
-    tcp.pause(); // its catch-up stalls: the connection stays in its join
-    c.hello(0);
-    await withTimeout(half, 10_000, 'the catch-up stalling on the device');
+    const { c, serverSide, tcp } = await stalledCatchUp(room); // the connection stays in its join
 
     // Frames the server cannot serve yet: 30 MB of junk the size of a frame.
     const JUNK = 30;

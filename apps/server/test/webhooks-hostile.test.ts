@@ -4,13 +4,12 @@
  * counts as a failed attempt; a delivery failure is logged without the URL's user name,
  * password or query.
  */
-import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, createServerMetrics } from '@sync-suite/shared/node';
 import { startServer } from '../../../test/helpers/server.js';
+import { listenLocal } from '../../../test/helpers/http-listen.js';
 import { eventually } from '../../../test/helpers/timeout.js';
 import { synced, stockClient } from '../../../test/fixtures/relay-clients.js';
 import { WebhookDelivery } from '../src/webhooks/delivery.js';
@@ -25,16 +24,9 @@ afterEach(async () => {
 
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number }> {
   const server = createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanup.push(
-    () =>
-      new Promise((r) => {
-        server.close(r);
-        server.closeAllConnections();
-      }),
-  );
-  return { server, port: (server.address() as AddressInfo).port };
+  const { port, close } = await listenLocal(server);
+  cleanup.push(close);
+  return { server, port };
 }
 
 describe('webhook receivers that redirect', () => {

@@ -3,11 +3,11 @@
  * room.changed (no content), an admin delete sends room.deleted.
  */
 import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
+import { listenLocal } from '../../../test/helpers/http-listen.js';
 import { untilCount } from '../../../test/helpers/timeout.js';
 import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 
@@ -33,9 +33,7 @@ async function receiver(port: number): Promise<{ bodies: string[]; received(n: n
       server.emit('event');
     });
   });
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  cleanup.push(() => new Promise((r) => server.close(r)));
+  cleanup.push((await listenLocal(server, port)).close);
   return {
     bodies,
     async received(n) {

@@ -11,11 +11,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, startServers, type TestServer } from '../../../test/helpers/server.js';
 import { freePort } from '../../../test/helpers/process.js';
+import { listenLocal } from '../../../test/helpers/http-listen.js';
 import { untilCount, eventually } from '../../../test/helpers/timeout.js';
 import { docUntil, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import { metricValue } from './signaling-client.js';
@@ -54,15 +54,7 @@ class Receiver {
   }
 
   async listen(port: number): Promise<void> {
-    this.server.listen(port, '127.0.0.1');
-    await once(this.server, 'listening');
-    cleanup.push(
-      () =>
-        new Promise((r) => {
-          this.server.close(r);
-          this.server.closeAllConnections(); // the servers' keep-alive sockets
-        }),
-    );
+    cleanup.push((await listenLocal(this.server, port)).close);
   }
 
   /** Waits for `n` events in all. */
@@ -265,16 +257,8 @@ describe('webhook delivery at shutdown', () => {
         server.emit('event');
       });
     });
-    const port = await freePort();
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-    cleanup.push(
-      () =>
-        new Promise((r) => {
-          server.close(r);
-          server.closeAllConnections();
-        }),
-    );
+    const { port, close } = await listenLocal(server);
+    cleanup.push(close);
     const requests = (n: number) => untilCount(server, 'event', () => bodies.length, n, 15_000, `${n} webhook requests`);
 
     const env = { STORAGE: 'postgres', DATABASE_URL: urlWithSchema(hangSchema), WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_DEBOUNCE_MS: '50', PERSIST_FLUSH_MS: '10' };

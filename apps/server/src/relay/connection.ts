@@ -69,7 +69,10 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
   private logState: ConnLog | null = null;
   private idState: string | null = null;
   private readonly limiter: RateLimiter;
-  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
+  /**
+   * pauses reading while the connection is above its message rate, and holds it while the queue
+   * waits for the room (enqueue); made on first use (see throttle)
+   */
   private throttleState: ReadThrottle | null = null;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
@@ -116,7 +119,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     return (this.logState = new ConnLog(this.deps.log, room === null ? { conn: this.id } : { conn: this.id, room }));
   }
 
-  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  /** Made when the connection first exceeds its rate or fills its queue: most never do, and it holds two closures and a listener. */
   private get throttle(): ReadThrottle {
     return (this.throttleState ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
   }
@@ -155,8 +158,8 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     const queued = this.queue ?? [];
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
-    // Reading stopped while the queue was full (onMessage) goes on, unless the rate limiter holds it.
-    if (!this.closed && this.socket.isPaused && !this.throttleState?.paused) this.socket.resume();
+    // Reading held while the queue was full (enqueue) goes on, unless the rate limiter's wait holds it.
+    if (!this.closed) this.throttleState?.release();
   }
 
   /**
@@ -228,10 +231,10 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
    */
   private enqueue(queue: Uint8Array[], frame: Uint8Array): void {
     queue.push(frame);
-    if (this.socket.isPaused) return;
+    if (this.throttleState?.holding) return;
     let bytes = 0;
     for (const f of queue) bytes += f.length;
-    if (bytes > this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES) this.socket.pause();
+    if (bytes > this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES) this.throttle.hold();
   }
 
   private handle(frame: Uint8Array): void {

@@ -73,8 +73,6 @@ export class SealedConnection implements SealedPeer {
   private sub = '';
   private room: SealedRoom | null = null;
   private queue: Uint8Array[] = [];
-  /** reading stopped while a frame waits in `queue` for the connection to be ready for it */
-  private readHeld = false;
   /** entries delivered while catching up, sent after it */
   private held: Array<{ seq: number; frame: Uint8Array }> | null = null;
   private heldBytes = 0;
@@ -82,7 +80,10 @@ export class SealedConnection implements SealedPeer {
   private lastUnsent = 0;
   private sentSeq = 0;
   private readonly limiter: RateLimiter;
-  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
+  /**
+   * pauses reading while the connection is above its message rate, and holds it while a frame
+   * waits in `queue` for the connection to be ready for it; made on first use (see throttle)
+   */
   private throttleState: ReadThrottle | null = null;
   /** this connection's entry in the live sockets (token expiry and revocation) */
   private liveEntry: LiveSocket | null = null;
@@ -113,7 +114,7 @@ export class SealedConnection implements SealedPeer {
     return (this.logState ??= new ConnLog(this.parentLog, this.roomName === '' ? { conn: this.id } : { conn: this.id, room: this.roomName }));
   }
 
-  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  /** Made when the connection first exceeds its rate or sends before it is ready: most never do, and it holds two closures and a listener. */
   private get throttle(): ReadThrottle {
     return (this.throttleState ??= new ReadThrottle(this.ws, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.ws)));
   }
@@ -184,7 +185,7 @@ export class SealedConnection implements SealedPeer {
     this.output.flushTurn(); // what was sent before the close goes before the close frame
     this.ws.close(code, closeReason(reason));
     // The close handshake reads the device's close frame (what else it sent is ignored).
-    if (this.readHeld) this.releaseReading();
+    this.throttleState?.release();
   }
 
   /** after an await: the socket may have closed meanwhile */
@@ -217,21 +218,14 @@ export class SealedConnection implements SealedPeer {
     if (this.state === 'hello' || this.state === 'open') return this.drainQueue();
     // Not ready for it (admission, join, catch-up): held, and the socket is not read further until
     // the connection is ready, so what the device sends meanwhile stays in its own buffers (TCP
-    // flow control), not in server memory. Paused at every such frame: the rate limiter's
-    // throttle may have resumed reading meanwhile.
-    this.readHeld = true;
-    if (!this.ws.isPaused) this.ws.pause();
+    // flow control), not in server memory. The rate limiter's wait does not resume a held socket.
+    this.throttle.hold();
   }
 
   private drainQueue(): void {
     while (this.queue.length > 0 && (this.state === 'hello' || this.state === 'open')) this.handle(this.queue.shift() as Uint8Array);
-    if (this.readHeld && this.queue.length === 0 && !this.isClosed()) this.releaseReading();
-  }
-
-  /** Reads the socket again after holding it (unless the rate limiter's throttle holds it too). */
-  private releaseReading(): void {
-    this.readHeld = false;
-    if (!this.throttleState?.paused) this.ws.resume();
+    // Reading goes on once nothing waits, unless the rate limiter's wait still holds it.
+    if (this.queue.length === 0 && !this.isClosed()) this.throttleState?.release();
   }
 
   private handle(frame: Uint8Array): void {
@@ -372,7 +366,7 @@ export class SealedConnection implements SealedPeer {
    * show its pongs: the device taking its catch-up is then its sign of life.
    */
   private async waitForReceiver(unsent: number): Promise<void> {
-    if (this.readHeld && unsent < this.lastUnsent) this.deps.keepalive.touch(this.ws);
+    if (this.throttleState?.holding && unsent < this.lastUnsent) this.deps.keepalive.touch(this.ws);
     this.lastUnsent = unsent;
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
