@@ -10,6 +10,7 @@ import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import * as decoding from 'lib0/decoding';
 import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
 import type { PendingChannel, PendingTracker } from './pending.js';
+import { keepLivePresenceOnClose } from './relay-presence.js';
 import { ROOM_DELETED_MESSAGE } from './room-deleted.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
@@ -35,6 +36,8 @@ export interface RelayTransportOptions {
   pending: PendingTracker;
   /** reconnect with a fresh token this long before the token expires (at most half its life) */
   tokenRefreshMarginMs: number;
+  /** a WebRTC peer still carries this awareness client: its state stays when the relay socket closes */
+  carriedElsewhere: (client: number) => boolean;
 }
 
 /** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
@@ -71,6 +74,7 @@ export class RelayTransport {
     this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
       readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
+    keepLivePresenceOnClose(this.provider, opts.carriedElsewhere);
     this.onChange = opts.onChange;
     this.gate = new TokenGate(
       this.provider,
