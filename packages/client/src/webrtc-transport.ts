@@ -17,6 +17,7 @@ import { WebrtcProvider } from 'y-webrtc';
 import { fromBase64 } from 'lib0/buffer';
 import * as decoding from 'lib0/decoding';
 import { closeRoomChannelLater } from './broadcast-channel.js';
+import { refusesToken } from './attempt-pacer.js';
 import { HeardClients } from './heard-clients.js';
 import type { PendingTracker } from './pending.js';
 import { syncKind } from './sync-step.js';
@@ -309,6 +310,7 @@ export class WebrtcTransport {
       };
     }
     ws.addEventListener('close', (event) => {
+      if (refusesToken(event.code)) this.gate.refused();
       if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
       // A swap reopens at once; WebRTC peers are not affected by signaling closing meanwhile.
