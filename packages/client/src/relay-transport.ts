@@ -10,6 +10,8 @@ import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import * as decoding from 'lib0/decoding';
 import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
 import type { PendingChannel, PendingTracker } from './pending.js';
+import { refusesToken } from './attempt-pacer.js';
+import { keepLivePresenceOnClose } from './relay-presence.js';
 import { ROOM_DELETED_MESSAGE } from './room-deleted.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
@@ -35,7 +37,14 @@ export interface RelayTransportOptions {
   pending: PendingTracker;
   /** reconnect with a fresh token this long before the token expires (at most half its life) */
   tokenRefreshMarginMs: number;
+  /** a WebRTC peer still carries this awareness client: its state stays when the relay socket closes */
+  carriedElsewhere: (client: number) => boolean;
 }
+
+/** WebSocket close: message too big (the server's RELAY_MAX_MESSAGE_BYTES) */
+const CLOSE_TOO_BIG = 1009;
+const TOO_BIG_MESSAGE =
+  "message too big (1009): the relay refused a frame over its RELAY_MAX_MESSAGE_BYTES; the relay path retries after the back-off and is refused while what it lacks is over the limit (WebRTC peers still sync); reported once until a relay socket closes another way";
 
 /** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
 const SWAP_GRACE_MS = 10_000;
@@ -54,8 +63,12 @@ export class RelayTransport {
   /** set while a socket is swapped for one with a fresh token (until it synced, or SWAP_GRACE_MS) */
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onChange: () => void;
+  private readonly opts: RelayTransportOptions;
+  /** a 1009 was reported and every relay socket since closed 1009 too */
+  private tooBigReported = false;
 
   constructor(opts: RelayTransportOptions) {
+    this.opts = opts;
     const url = withPath(opts.relayBase, opts.room);
     this.provider = new WebsocketProvider(opts.relayBase, opts.room, opts.doc, {
       connect: false,
@@ -71,6 +84,7 @@ export class RelayTransport {
     this.provider.messageHandlers[RelayMessageType.Auth] = (_encoder, decoder, provider) => {
       readAuthMessage(decoder, provider.doc, (_doc, reason) => opts.onRefused({ code: 0, reason }));
     };
+    keepLivePresenceOnClose(this.provider, opts.carriedElsewhere);
     this.onChange = opts.onChange;
     this.gate = new TokenGate(
       this.provider,
@@ -110,6 +124,9 @@ export class RelayTransport {
       this.channel?.close();
       this.channel = undefined;
       if (this.wanted && this.swapTimer === undefined) this.failed = true;
+      if (refusesToken(event?.code)) this.gate.refused();
+      if (event?.code === CLOSE_TOO_BIG) this.tooBig();
+      else this.tooBigReported = false;
       if (event?.code === CloseCode.RoomDeleted) {
         this.deleted = true;
         this.failed = true;
@@ -119,6 +136,20 @@ export class RelayTransport {
       } else if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
+  }
+
+  /**
+   * The server closed the socket 1009: a frame was over its RELAY_MAX_MESSAGE_BYTES. y-websocket
+   * cannot split an update, and every reconnect's sync exchange sends what the relay lacks again,
+   * so the next sockets are likely refused the same way: they wait the growing back-off (the sync
+   * that precedes each 1009 does not count as proven), and a run of such closes is reported once
+   * (it ends with a socket that closes any other way, or the relay's release).
+   */
+  private tooBig(): void {
+    this.gate.tooBig();
+    if (this.tooBigReported) return;
+    this.tooBigReported = true;
+    this.opts.onRefused({ code: CLOSE_TOO_BIG, reason: TOO_BIG_MESSAGE });
   }
 
   /** Tell the pending count which sync messages the relay sends, after the stock handler answered them. */
@@ -167,6 +198,7 @@ export class RelayTransport {
    * would first announce to the relay that this device left (awareness null).
    */
   release(): void {
+    this.tooBigReported = false;
     this.endSwap();
     this.wanted = false;
     this.failed = this.deleted;

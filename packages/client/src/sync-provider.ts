@@ -184,9 +184,13 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onRefused: ({ code, reason }) => this.emit('error', [{ source: 'relay', message: reason || 'refused', ...(code ? { code } : {}) }]),
       pending: this.pending,
       tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
+      carriedElsewhere: this.carriedElsewhere,
     });
     this.onChange();
   }
+
+  /** a WebRTC peer still carries this awareness client (the relay paths keep its state: relay-presence.ts) */
+  private readonly carriedElsewhere = (client: number): boolean => !!this.webrtc?.carries(client);
 
   private startSealed(sealed: NonNullable<SyncProviderOptions['sealed']>): SealedTransport {
     return new SealedTransport({
@@ -206,6 +210,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       onSealedError: (message) => this.fail('sealed', new Error(message)),
       pending: this.pending,
       tokenRefreshMarginMs: this.opts.tokenRefreshMarginMs,
+      carriedElsewhere: this.carriedElsewhere,
       ...(this.sealedResume ? { resume: this.sealedResume } : {}),
       ...(this.persistenceOpen ? { onProgress: (p: SealedProgress) => this.storeMeta(SEALED_META, encodeProgress(p)) } : {}),
     });

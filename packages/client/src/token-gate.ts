@@ -15,14 +15,18 @@
  *
  * The stock back-offs restart from zero whenever a socket opens, so a server that accepts the
  * socket and then refuses it (4401/4403/4409/4429) would be hammered many times a second. The
- * gate paces attempts itself (backoff.ts): an attempt follows at once only the first one or one
- * the transport proved to work (`succeeded()`: the server accepted it); any other waits.
+ * gate paces attempts itself (attempt-pacer.ts, as the sealed path's socket does): an attempt
+ * follows at once only the first one or one the transport proved to work (`succeeded()`: the
+ * server accepted it); any other waits. A socket closed 1009 (`tooBig()`) does not count as
+ * proven. A token the server refused (`refused()`, 4401/4403) is not presented again: getToken()
+ * is asked again at the back-off's pace until it returns another.
  *
  * Before the token of the open socket expires (exp − min(margin, half its life)) the gate fetches
  * a fresh one and asks the transport to swap the socket (`refresh.onDue`): the stock reconnect
  * then opens the next socket at once with it. The server closes sockets whose token expired.
  */
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { AttemptPacer } from './attempt-pacer.js';
+import type { BackoffOptions } from './backoff.js';
 import { tokenExpiresAt } from './token-expiry.js';
 
 /** setTimeout's limit */
@@ -52,9 +56,9 @@ export class TokenGate {
   private fetching = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
-  /** no attempt yet, or the last one was proven to work: the next may start at once */
-  private proven = true;
-  private readonly backoff: Backoff;
+  private readonly pacer: AttemptPacer;
+  /** the token of the latest attempt (what a refusal refers to) */
+  private presented: string | undefined;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly stockUrl: () => string;
 
@@ -64,7 +68,7 @@ export class TokenGate {
     initiallyWanted: boolean,
   ) {
     this.wanted = initiallyWanted;
-    this.backoff = new Backoff(opts.backoff);
+    this.pacer = new AttemptPacer(opts.backoff);
     Object.defineProperty(owner, 'shouldConnect', {
       configurable: true,
       enumerable: true,
@@ -103,8 +107,17 @@ export class TokenGate {
 
   /** The server accepted the current connection: the next attempt, if it drops, starts at once. */
   succeeded(): void {
-    this.proven = true;
-    this.backoff.reset();
+    this.pacer.succeeded();
+  }
+
+  /** The server closed the socket 1009 (a frame over its limit): the next attempt waits, longer each time. */
+  tooBig(): void {
+    this.pacer.tooBig();
+  }
+
+  /** The server refused the latest attempt's token (4401/4403): it is not presented again. */
+  refused(): void {
+    this.pacer.refused(this.presented);
   }
 
   private mayConnect(): boolean {
@@ -126,6 +139,7 @@ export class TokenGate {
 
   /** The socket open now carries this token (one the gate did not hand out: the first signaling URL). */
   armRefresh(token: string | undefined): void {
+    this.presented = token;
     clearTimeout(this.refreshTimer);
     const exp = tokenExpiresAt(token);
     if (exp === undefined || !this.opts.refresh) return;
@@ -142,8 +156,7 @@ export class TokenGate {
 
   private schedule(): void {
     if (this.fetching || this.closed || this.timer !== undefined || this.ready) return;
-    const delay = this.proven ? 0 : this.backoff.next();
-    this.proven = false;
+    const delay = this.pacer.delay();
     if (delay === 0) return this.fetch(false);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -164,15 +177,17 @@ export class TokenGate {
         (value) => {
           this.fetching = false;
           if (!this.wanted || this.closed) return;
+          // the refused token again: no attempt with it; ask again after the back-off
+          if (!refresh && !this.pacer.accepts(value)) return this.schedule();
           this.ready = { value };
-          if (refresh) this.proven = true;
+          if (refresh) this.pacer.atOnce();
           if (this.owner.ws === null) this.owner.connect();
           else if (refresh) this.opts.refresh?.onDue();
         },
         (err: unknown) => {
           this.fetching = false;
           this.opts.onTokenError(err);
-          if (refresh) this.refreshTimer = setTimeout(() => this.refreshNow(), this.backoff.next());
+          if (refresh) this.refreshTimer = setTimeout(() => this.refreshNow(), this.pacer.failed());
           else if (this.wanted && !this.closed) this.schedule();
         },
       );

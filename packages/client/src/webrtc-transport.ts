@@ -17,6 +17,8 @@ import { WebrtcProvider } from 'y-webrtc';
 import { fromBase64 } from 'lib0/buffer';
 import * as decoding from 'lib0/decoding';
 import { closeRoomChannelLater } from './broadcast-channel.js';
+import { refusesToken } from './attempt-pacer.js';
+import { HeardClients } from './heard-clients.js';
 import type { PendingTracker } from './pending.js';
 import { syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
@@ -108,6 +110,8 @@ export class WebrtcTransport {
   private readonly watched = new WeakSet<WebrtcConnInternals>();
   /** peers whose sync step 2 we received (see sync-step.ts for why not y-webrtc's flag) */
   private readonly synced = new WeakSet<WebrtcConnInternals>();
+  /** the awareness clients each peer has carried a state for (relay-presence.ts) */
+  private readonly heardClients = new WeakMap<WebrtcConnInternals, HeardClients>();
   private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
   /** we closed the signaling socket to reopen it with a fresh token: not a failure */
   private swapping = false;
@@ -166,6 +170,11 @@ export class WebrtcTransport {
 
   get syncedPeers(): number {
     return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && this.synced.has(c)).length;
+  }
+
+  /** A connected WebRTC peer still carries this awareness client's state (the peer itself, or one it relays). */
+  carries(client: number): boolean {
+    return [...(this.room?.webrtcConns.values() ?? [])].some((c) => c.connected && !c.closed && !!this.heardClients.get(c)?.has(client));
   }
 
   /** ICE servers (and any other simple-peer option) for the next peer connections */
@@ -301,6 +310,7 @@ export class WebrtcTransport {
       };
     }
     ws.addEventListener('close', (event) => {
+      if (refusesToken(event.code)) this.gate.refused();
       if (typeof event.code === 'number' && event.code >= 4000) this.opts.onRefused({ code: event.code, reason: event.reason ?? '' });
       this.signalingOpen = false;
       // A swap reopens at once; WebRTC peers are not affected by signaling closing meanwhile.
@@ -339,6 +349,8 @@ export class WebrtcTransport {
       const timer = this.dropIfStuck(conn);
       const changed = (): void => this.opts.onChange();
       const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
+      const heard = new HeardClients();
+      this.heardClients.set(conn, heard);
       conn.peer.on('connect', changed);
       conn.peer.on('close', () => {
         channel.close();
@@ -346,6 +358,7 @@ export class WebrtcTransport {
         changed();
       });
       conn.peer.on('data', (data) => {
+        heard.noteMessage(data);
         const kind = syncKind(data);
         channel.heard(kind);
         if (this.synced.has(conn) || kind !== 'step2') return;

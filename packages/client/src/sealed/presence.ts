@@ -14,6 +14,8 @@ export class SealedPresence {
   constructor(
     private readonly awareness: Awareness,
     private readonly origin: unknown,
+    /** a WebRTC peer still carries this client: its state stays when the server says its connection left (relay-presence.ts) */
+    private readonly carriedElsewhere: (client: number) => boolean = () => false,
   ) {}
 
   /** This device's state as an awareness update, or null when it has none to announce. */
@@ -40,7 +42,8 @@ export class SealedPresence {
   left(peer: number): void {
     const ids = this.byPeer.get(peer);
     this.byPeer.delete(peer);
-    if (ids && ids.size > 0) removeAwarenessStates(this.awareness, [...ids], this.origin);
+    const gone = [...(ids ?? [])].filter((id) => !this.carriedElsewhere(id));
+    if (gone.length > 0) removeAwarenessStates(this.awareness, gone, this.origin);
   }
 
   /** The socket closed: everyone learned through it is gone (as y-websocket does on close). */

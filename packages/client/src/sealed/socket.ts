@@ -1,6 +1,6 @@
 /**
  * The sealed transport's WebSocket: connected while wanted, with a fresh token for every attempt
- * and the client's one back-off between attempts (backoff.ts, as TokenGate paces /relay and
+ * and the client's one back-off between attempts (attempt-pacer.ts, as TokenGate paces /relay and
  * /signal): an attempt follows at once only the first one or one after a socket the transport
  * proved to work (`succeeded()`: it caught up); a server that opens the socket and then refuses
  * it (4401/4403/4409/4429) is retried after 0.5–1 s, doubling to 15 s, never faster. A 4400
@@ -13,7 +13,8 @@
  * carrying it: onClose says `swap`, and the next socket opens at once.
  */
 import { CloseCode } from '@sync-suite/shared';
-import { Backoff, type BackoffOptions } from '../backoff.js';
+import { AttemptPacer, refusesToken } from '../attempt-pacer.js';
+import type { BackoffOptions } from '../backoff.js';
 import { withQuery } from '../endpoints.js';
 import { tokenExpiresAt } from '../token-expiry.js';
 
@@ -48,8 +49,6 @@ const OPEN = 1;
 const CLOSE_TOO_BIG = 1009;
 /** closes after which the next attempt would fail the same way: not retried */
 const FINAL = new Set<number>([CloseCode.BadRequest, CloseCode.RoomDeleted]);
-/** closes that refuse the token: the next attempt needs another one */
-const TOKEN_REFUSED = new Set<number>([CloseCode.Unauthorized, CloseCode.Forbidden]);
 /** setTimeout's limit */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** a failed refresh is tried again after this (the socket stays open meanwhile) */
@@ -58,15 +57,10 @@ const REFRESH_RETRY_MS = 5_000;
 export class SealedSocket {
   private ws: WebSocketLike | null = null;
   private wanted = false;
-  /** no attempt yet, or the last socket was proven to work (or a reconnect was asked for): the next starts at once */
-  private proven = true;
-  private readonly backoff: Backoff;
-  /** the token the server refused (4401/4403): not used for another attempt */
-  private refusedToken: { token: string | undefined } | undefined;
+  /** pace, 1009 and refused tokens: the same discipline as /signal and /relay (attempt-pacer.ts) */
+  private readonly pacer: AttemptPacer;
   /** closed for good (4400, 4410): connect() does nothing any more */
   private ended = false;
-  /** the last socket was closed 1009 (too big): the next success does not reset the back-off */
-  private strained = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private connecting = false;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -74,7 +68,7 @@ export class SealedSocket {
   private fresh: { token: string | undefined } | undefined;
 
   constructor(private readonly opts: SealedSocketOptions) {
-    this.backoff = new Backoff(opts.backoff);
+    this.pacer = new AttemptPacer(opts.backoff);
   }
 
   get open(): boolean {
@@ -104,15 +98,13 @@ export class SealedSocket {
 
   /** Close and connect again at once (to read from an earlier cursor). */
   reconnect(): void {
-    this.proven = true;
+    this.pacer.atOnce();
     this.ws?.close();
   }
 
   /** The server accepted the open socket (the transport caught up): a later drop reconnects at once. */
   succeeded(): void {
-    this.proven = true;
-    if (!this.strained) this.backoff.reset();
-    this.strained = false;
+    this.pacer.succeeded();
   }
 
   send(frame: Uint8Array): void {
@@ -121,7 +113,7 @@ export class SealedSocket {
 
   private async attempt(): Promise<void> {
     // This attempt uses up the "at once": unless it is proven (succeeded()), the next one waits.
-    this.proven = false;
+    this.pacer.attempting();
     this.connecting = true;
     let token: string | undefined;
     try {
@@ -135,8 +127,7 @@ export class SealedSocket {
     }
     this.connecting = false;
     if (!this.wanted || this.ws) return;
-    if (this.refusedToken && this.refusedToken.token === token) return this.retry();
-    this.refusedToken = undefined;
+    if (!this.pacer.accepts(token)) return this.retry();
     const ws = new (this.opts.WebSocket as WebSocketClass)(withQuery(this.opts.url, { token }));
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
@@ -155,13 +146,10 @@ export class SealedSocket {
       this.ws = null;
       clearTimeout(this.refreshTimer);
       const swap = this.fresh !== undefined && this.wanted;
-      if (TOKEN_REFUSED.has(ev.code)) this.refusedToken = { token };
-      if (ev.code === CLOSE_TOO_BIG) {
-        // A frame was over the server's limit: not a socket to reopen at once (the transport
-        // keeps frames under it from now on), and repeated ones wait longer and longer.
-        this.proven = false;
-        this.strained = true;
-      }
+      if (refusesToken(ev.code)) this.pacer.refused(token);
+      // A frame was over the server's limit: not a socket to reopen at once (the transport
+      // keeps frames under it from now on), and repeated ones wait longer and longer.
+      if (ev.code === CLOSE_TOO_BIG) this.pacer.tooBig();
       if (FINAL.has(ev.code)) {
         this.ended = true;
         this.wanted = false;
@@ -200,7 +188,7 @@ export class SealedSocket {
 
   private retry(): void {
     if (!this.wanted || this.timer !== undefined) return;
-    const delay = this.proven ? 0 : this.backoff.next();
+    const delay = this.pacer.delay();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.wanted && !this.ws) void this.attempt();

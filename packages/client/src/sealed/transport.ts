@@ -35,6 +35,8 @@ export interface SealedTransportOptions {
   pending?: PendingTracker;
   /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
   tokenRefreshMarginMs?: number;
+  /** a WebRTC peer still carries this awareness client: its state stays when the sealed socket or its sender's connection closes */
+  carriedElsewhere?: (client: number) => boolean;
   /** where the last session stopped (persistence): read from `cursor` on, send only what the server lacks */
   resume?: SealedProgress;
   /** the cursor or what the server holds advanced (to store in persistence) */
@@ -107,7 +109,7 @@ export class SealedTransport {
     this.keys = new SealedKeys(opts.room, opts.key, opts.previousKeys);
     this.maxFrame = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.outbox = new Outbox(Math.max(1, this.maxFrame - FRAME_OVERHEAD));
-    this.presence = new SealedPresence(opts.awareness, this);
+    this.presence = new SealedPresence(opts.awareness, this, opts.carriedElsewhere);
     this.socket = new SealedSocket({
       url: `${opts.sealedBase}/${opts.room}`,
       WebSocket: opts.WebSocket,
