@@ -69,6 +69,11 @@ export class RedisLink {
     return this.sub.status === 'ready';
   }
 
+  /** false during an outage: a publish then fails (and is dropped) */
+  get publisherReady(): boolean {
+    return this.pub.status === 'ready';
+  }
+
   /** Fire and forget; a failure is counted and logged. Returns false if it could not be sent. */
   publish(channel: string, frame: Buffer): boolean {
     if (this.pub.status !== 'ready') {

@@ -44,6 +44,11 @@ export class RedisTopicBus implements TopicBus {
    */
   private readonly held = new Map<string, Buffer[]>();
   private heldBytes = 0;
+  /**
+   * Held topics whose SUBSCRIBE is done while the publishing connection is not back yet (the two
+   * reconnect independently after an outage): released when it is (the link's resync).
+   */
+  private readonly subscribed = new Set<string>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: RedisTopicBusOptions) {
@@ -57,6 +62,7 @@ export class RedisTopicBus implements TopicBus {
     this.timer.unref();
     // Counts sent during an outage were lost: announce again and ask the others for theirs.
     opts.link.onResync(() => {
+      for (const topic of this.subscribed) this.release(topic);
       for (const topic of this.topics) this.send(topic, BusKind.SignalHello);
       this.announceAll();
     });
@@ -111,6 +117,7 @@ export class RedisTopicBus implements TopicBus {
     this.topics.add(topic);
     // A leave and re-join within one subscribe round trip keeps the frames already held.
     if (!this.held.has(topic)) this.held.set(topic, []);
+    this.subscribed.delete(topic); // they wait for this SUBSCRIBE now
     const channel = this.opts.keys.signalTopic(topic);
     this.opts.link
       .subscribe(channel, (message) => this.received(topic, message))
@@ -127,9 +134,12 @@ export class RedisTopicBus implements TopicBus {
       });
   }
 
+  /** The topic's SUBSCRIBE is done: its held publishes go out once the publisher is ready too. */
   private release(topic: string): void {
     const held = this.held.get(topic);
+    if (held && held.length > 0 && !this.opts.link.publisherReady) return void this.subscribed.add(topic);
     this.held.delete(topic);
+    this.subscribed.delete(topic);
     for (const busFrame of held ?? []) {
       this.heldBytes -= busFrame.length;
       this.opts.link.publish(this.opts.keys.signalTopic(topic), busFrame);

@@ -13,6 +13,7 @@ import { Errors, closeWith } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
 import { RoomTable } from '../rooms/room-table.js';
+import { PurgeEpochs } from '../rooms/purge-epochs.js';
 import type { LiveState } from './compaction.js';
 import type { StoredEntryFailed } from './persistence/merge.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
@@ -72,8 +73,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
-  /** bumped by each delete: a load or compaction that started before it must not bring the room back */
-  private readonly purges = new Map<string, number>();
+  /** each delete's mark: a load or compaction that started before it must not bring the room back (bounded) */
+  private readonly purges = new PurgeEpochs();
   private readonly reports: RoomReports;
   /** accepted updates and their bytes, folded into the metrics when they are read */
   private readonly updateCounts: UpdateCounts;
@@ -202,7 +203,7 @@ export class RoomRegistry extends EventEmitter {
 
   private async purgeNow(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
-    this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
+    this.purges.bump(name);
     const closed = this.drop(name);
     this.persist.discard(name);
     await this.persist.idle();
@@ -259,9 +260,9 @@ export class RoomRegistry extends EventEmitter {
     const { name } = held;
     for (;;) {
       while (this.purging.has(name)) await this.purging.get(name)?.catch(() => undefined);
-      const epoch = this.purges.get(name);
+      const mark = this.purges.mark();
       const room = await readRoom(this.loader, name);
-      if (held.state === 'loading' && this.purges.get(name) === epoch) return this.table.loaded(held, room);
+      if (held.state === 'loading' && this.purges.unchanged(name, mark)) return this.table.loaded(held, room);
       room.destroy();
       this.remote.unsubscribe(name);
       if (held.state !== 'loading') throw new Error(`relay room ${name} was closed while it loaded`);
@@ -313,8 +314,8 @@ export class RoomRegistry extends EventEmitter {
 
   /** Queues a compaction that a delete of the room issued before it runs cancels. */
   private compact(name: string, live?: () => LiveState | null): Promise<Folded> {
-    const epoch = this.purges.get(name);
-    return this.compactions.run(name, () => this.purges.get(name) === epoch, live);
+    const mark = this.purges.mark();
+    return this.compactions.run(name, () => this.purges.unchanged(name, mark), live);
   }
 
   private track(p: Promise<unknown>): void {

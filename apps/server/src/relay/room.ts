@@ -57,6 +57,14 @@ export function remoteMessageLimits(limits: UpdateLimits): UpdateLimits {
   return { ...snapshotLimits(limits), maxPendingBytes: limits.maxPendingBytes, maxPendingDeleteBytes: limits.maxPendingDeleteBytes };
 }
 
+/** remoteMessageLimits once per limits object (every room of a registry shares one), not per message */
+const remoteLimitsOf = new WeakMap<UpdateLimits, UpdateLimits>();
+function cachedRemoteMessageLimits(limits: UpdateLimits): UpdateLimits {
+  let remote = remoteLimitsOf.get(limits);
+  if (!remote) remoteLimitsOf.set(limits, (remote = remoteMessageLimits(limits)));
+  return remote;
+}
+
 /** Transaction origin of everything that came from another instance. */
 export const REMOTE_ORIGIN = Symbol('remote instance');
 
@@ -264,7 +272,10 @@ export class Room {
     const decoded = readRelayMessage(event.payload);
     if (!decoded.ok) throw new Error(`undecodable relay frame from another instance: ${decoded.error.error}`);
     const m = decoded.message;
-    if (m.type === 'update' || m.type === 'sync-step2') return this.applyChecked([m.update], () => remoteMessageLimits(this.hooks.limits)).refused === 0;
+    if (m.type === 'update' || m.type === 'sync-step2') {
+      const limits = cachedRemoteMessageLimits(this.hooks.limits);
+      return this.applyChecked([m.update], () => limits).refused === 0;
+    }
     if (m.type === 'awareness') this.applyRemoteAwareness(m.update, event.payload);
     return true;
   }

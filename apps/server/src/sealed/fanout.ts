@@ -21,6 +21,11 @@ export type SealedBusKind =
 export type SealedBusHandler = (kind: SealedBusKind, payload: Uint8Array) => void;
 
 export interface SealedFanout {
+  /**
+   * Largest payload `publish` may carry (REDIS_MAX_RELAY_MESSAGE_BYTES less the bus header): the
+   * registry splits what is larger, or announces it instead (sealed/remote-intake.ts).
+   */
+  readonly maxPayloadBytes: number;
   /** To the other instances holding the room; false when it could not be sent (link down). */
   publish(room: string, kind: SealedBusKind, payload?: Uint8Array): boolean;
   /** Start listening to the room (before its head is read from storage, so nothing is missed). */
@@ -32,6 +37,7 @@ export interface SealedFanout {
 
 /** A single instance: nobody else to tell. */
 export class LocalSealedFanout implements SealedFanout {
+  readonly maxPayloadBytes = Number.POSITIVE_INFINITY;
   publish(): boolean {
     return true;
   }

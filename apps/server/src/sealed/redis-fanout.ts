@@ -2,12 +2,16 @@
  * SealedFanout across instances through Redis (REDIS_URL), on the link signaling and relay share
  * (fanout/redis-link.ts): one channel per room, each instance subscribed only to the rooms it
  * holds. Moves bytes: a bus frame (fanout/bus-frame.ts, kinds 20-24) around the payload, its own
- * frames dropped on the way back; what arrives goes to the room's handler.
+ * frames dropped on the way back; what arrives goes to the room's handler. No message it
+ * publishes is larger than REDIS_MAX_RELAY_MESSAGE_BYTES, as on the relay's channels
+ * (fanout/redis-room-fanout.ts: one instance's subscriber carries all its rooms, and Redis cuts a
+ * subscriber off past its pub/sub output buffer limit): the registry keeps its payloads within
+ * `maxPayloadBytes` (sealed/remote-intake.ts), and `publish` refuses what is not.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { redisKeys, type RedisKeys } from '../fanout/redis-keys.js';
 import type { RedisLink } from '../fanout/redis-link.js';
-import { BusKind, readBusFrame, writeBusFrame } from '../fanout/bus-frame.js';
+import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from '../fanout/bus-frame.js';
 import { redisLinkFor } from '../fanout/scale-out.js';
 import { LocalSealedFanout, type SealedBusHandler, type SealedBusKind, type SealedFanout } from './fanout.js';
 
@@ -15,8 +19,12 @@ import { LocalSealedFanout, type SealedBusHandler, type SealedBusKind, type Seal
 export async function createSealedFanout(app: FastifyInstance): Promise<SealedFanout> {
   const pending = redisLinkFor(app);
   if (!pending) return new LocalSealedFanout();
-  return new RedisSealedFanout(await pending, redisKeys(app.sync.config.REDIS_PREFIX), app.sync.log.child({ component: 'sealed-bus' }));
+  const { REDIS_PREFIX, REDIS_MAX_RELAY_MESSAGE_BYTES } = app.sync.config;
+  return new RedisSealedFanout(await pending, redisKeys(REDIS_PREFIX), app.sync.log.child({ component: 'sealed-bus' }), REDIS_MAX_RELAY_MESSAGE_BYTES);
 }
+
+/** what a notice's payload may hold (a seq or a peer id, as varUints) */
+const SMALL_PAYLOAD_BYTES = 10;
 
 const TO_BUS: Record<SealedBusKind, BusKind> = {
   entries: BusKind.SealedEntries,
@@ -29,14 +37,24 @@ const FROM_BUS = new Map<BusKind, SealedBusKind>(Object.entries(TO_BUS).map(([k,
 
 export class RedisSealedFanout implements SealedFanout {
   private readonly handlers = new Map<string, SealedBusHandler>();
+  readonly maxPayloadBytes: number;
 
   constructor(
     private readonly link: RedisLink,
     private readonly keys: RedisKeys,
     private readonly log: FastifyBaseLogger,
-  ) {}
+    /** largest bus frame published (REDIS_MAX_RELAY_MESSAGE_BYTES) */
+    maxMessageBytes: number,
+  ) {
+    this.maxPayloadBytes = maxMessageBytes - BUS_HEADER_BYTES;
+  }
 
   publish(room: string, kind: SealedBusKind, payload?: Uint8Array): boolean {
+    // A notice (check, presence-query, peer-left) is a few bytes: it goes out whatever the bound.
+    if (payload && payload.length > Math.max(this.maxPayloadBytes, SMALL_PAYLOAD_BYTES)) {
+      this.log.warn({ room, kind, bytes: payload.length + BUS_HEADER_BYTES, limit: this.maxPayloadBytes + BUS_HEADER_BYTES }, 'sealed message larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published');
+      return false;
+    }
     return this.link.publish(this.keys.sealedRoom(room), writeBusFrame(TO_BUS[kind], this.link.instance, payload));
   }
 

@@ -12,6 +12,7 @@ import type { ServerMetrics } from '@sync-suite/shared/node';
 import { SealedCommitQueue, type PendingEnvelope } from './commit-queue.js';
 import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
 import { RoomTable } from '../rooms/room-table.js';
+import { PurgeEpochs } from '../rooms/purge-epochs.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
@@ -49,8 +50,8 @@ export class SealedRegistry {
   readonly queue: SealedCommitQueue;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
-  /** bumped by each delete: a load that read storage before it reads again */
-  private readonly purges = new Map<string, number>();
+  /** each delete's mark: a load that read storage before it reads again (bounded) */
+  private readonly purges = new PurgeEpochs();
   /** snapshots being stored: a delete waits for them, so none writes old data back */
   private readonly snapshots = new Set<Promise<unknown>>();
   /** what this instance tells the others, and what they tell */
@@ -147,7 +148,7 @@ export class SealedRegistry {
 
   private async purgeNow(name: string): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
-    this.purges.set(name, (this.purges.get(name) ?? 0) + 1);
+    this.purges.bump(name);
     const held = this.table.get(name);
     const room = held?.room ?? null;
     const conns = held?.room && isHeld(held.state) ? [...held.room.conns.values()] : [];
@@ -207,11 +208,11 @@ export class SealedRegistry {
       let stats;
       for (;;) {
         await this.purging.get(name)?.catch(() => undefined);
-        const epoch = this.purges.get(name) ?? 0;
+        const mark = this.purges.mark();
         stats = await store.stats(name);
         if (held.state !== 'loading') throw new Error(`sealed room ${name} was closed while it loaded`);
         // A delete started while we read: what we read may be gone; read again after it.
-        if ((this.purges.get(name) ?? 0) === epoch && !this.purging.has(name)) break;
+        if (this.purges.unchanged(name, mark) && !this.purging.has(name)) break;
       }
       const room = new SealedRoom(name, stats.head, stats.entries, {
         readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),

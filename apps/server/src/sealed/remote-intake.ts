@@ -4,9 +4,12 @@
  * sealed/bus-payload.ts), and what they tell, handed to the room. A room subscribes before its
  * head is read from storage and holds what arrives until it is loaded; after an outage every
  * held room re-reads its tail, and the rooms whose entries could not be published are announced.
+ * A commit goes out in payloads within the fan-out's bound; an envelope too large for one alone
+ * is announced by the commit's last seq (a check), and the others read it from storage, as they
+ * read any gap (sealed/room.ts fillGap): it was committed before it was published.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { readEntriesPayload, readPeerPayload, readPresencePayload, writeEntriesPayload, writePeerPayload, writePresencePayload } from './bus-payload.js';
+import { entriesPayloads, readCheckPayload, readEntriesPayload, readPeerPayload, readPresencePayload, writeCheckPayload, writePeerPayload, writePresencePayload } from './bus-payload.js';
 import type { SealedBusKind, SealedFanout } from './fanout.js';
 import type { SealedRoom } from './room.js';
 
@@ -49,7 +52,11 @@ export class SealedRemote {
 
   /** Committed entries (after the commit, with their seq). */
   entries(room: string, firstSeq: number, envelopes: readonly Uint8Array[]): void {
-    if (!this.opts.fanout.publish(room, 'entries', writeEntriesPayload(firstSeq, envelopes))) this.missed.add(room);
+    const { payloads, complete } = entriesPayloads(firstSeq, envelopes, this.opts.fanout.maxPayloadBytes);
+    let sent = true;
+    for (const payload of payloads) sent = this.opts.fanout.publish(room, 'entries', payload) && sent;
+    if (!complete) sent = this.opts.fanout.publish(room, 'check', writeCheckPayload(firstSeq + envelopes.length - 1)) && sent;
+    if (!sent) this.missed.add(room);
   }
 
   presence(room: string, peer: number, envelope: Uint8Array): void {
@@ -92,9 +99,12 @@ export class SealedRemote {
           if (p) this.presence(room.name, peer, p.envelope);
         }
         return true;
-      case 'check':
-        room.fillGap();
-        return true;
+      case 'check': {
+        // a last seq this room has delivered already: nothing to read
+        const through = readCheckPayload(payload);
+        if (through !== null && through > room.head) room.fillGap();
+        return through !== null;
+      }
     }
   }
 
