@@ -139,11 +139,13 @@ export class GroupCommitQueue<Item, Result = void> {
       suspect.items.push(item); // after the ones that fail: committed with them, in order
       return true;
     }
-    if (this.pending.size === 0) this.oldestAt = this.now();
+    const opens = this.pending.size === 0;
+    if (opens) this.oldestAt = this.now();
     const list = this.pending.get(room);
     if (list) list.push(item);
     else this.pending.set(room, [item]);
-    if (!this.timer && !this.running) this.scheduleNext();
+    // A new window may end before the timer set for a room set aside.
+    if (!this.running && (opens || !this.timer)) this.scheduleNext();
     return true;
   }
 
@@ -272,7 +274,6 @@ export class GroupCommitQueue<Item, Result = void> {
         requeued = true;
       }
     }
-    this.reported(failedWrites, requeued);
     if (requeued) {
       this.failedRounds++;
       this.retryAt = this.now() + this.backoff(this.failedRounds);
@@ -280,6 +281,7 @@ export class GroupCommitQueue<Item, Result = void> {
       this.failedRounds = 0;
       this.retryAt = 0;
     }
+    this.reported(failedWrites, requeued);
     if (!this.closed) this.scheduleNext();
     return failed;
   }
@@ -302,7 +304,7 @@ export class GroupCommitQueue<Item, Result = void> {
       const first = failedWrites[0]!;
       const rooms = failedWrites.reduce((n, [w]) => n + w.batch.length, 0);
       const at = this.now();
-      const fields = { err: first[1], rooms, failedInARow: this.failedRounds + (requeued ? 1 : 0), retryInMs: requeued ? this.backoff(this.failedRounds + 1) : undefined };
+      const fields = { err: first[1], rooms, failedInARow: this.failedRounds, retryInMs: requeued ? this.backoff(this.failedRounds) : undefined };
       if (!this.failingSince && at - this.lastErrorAt >= LOG_INTERVAL_MS) {
         this.lastErrorAt = at;
         this.opts.log.error(fields, this.opts.failure.message);
