@@ -256,7 +256,12 @@ export class GroupCommitQueue<Item, Result = void> {
       end();
       spent += this.now() - started;
       succeeded++;
-      this.opts.committed?.(write.batch, result);
+      try {
+        this.opts.committed?.(write.batch, result);
+      } catch (err) {
+        // a bug of the caller's: the round goes on, or the rest of its items would be lost
+        this.opts.log.error({ err }, 'after-commit callback threw');
+      }
     }
     if (failedWrites.length === 0 && writes.length > 0) this.timed(spent);
 
@@ -274,7 +279,8 @@ export class GroupCommitQueue<Item, Result = void> {
         requeued = true;
       }
     }
-    if (requeued) {
+    // One room flushed alone (relay/room-eviction.ts, room-loader.ts) says nothing of the batch.
+    if (requeued && only === undefined) {
       this.failedRounds++;
       this.retryAt = this.now() + this.backoff(this.failedRounds);
     } else if (takePending && only === undefined) {
@@ -356,7 +362,10 @@ export class GroupCommitQueue<Item, Result = void> {
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.running) return; // the run's end schedules again
-      const run = this.round(false).then(() => undefined);
+      const run = this.round(false).then(
+        () => undefined,
+        () => undefined, // round() counts and logs its failures
+      );
       this.running = run;
       void run.finally(() => {
         if (this.running === run) this.running = null;
