@@ -23,7 +23,7 @@ if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') {
 }
 
 // The status page reads TURN's metrics; both run here, so point it at them: loopback when TURN
-// listens on every address (the default), else the one address it listens on.
+// listens on every address, else the one address it listens on (loopback by default).
 if (!env['TURN_METRICS_URL']) {
   const host = env['TURN_METRICS_HOST'];
   const reach = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;

@@ -114,4 +114,16 @@ describe('npm start', () => {
     process.kill(-(p.child.pid as number), 'SIGINT');
     expect(await exitWithin(p, 30_000)).toEqual({ code: 0, signal: null });
   });
+
+  it('with METRICS_TOKEN: TURN /metrics needs it, and the status page sends it (apps/server/src/status/turn-probe.ts)', async () => {
+    const token = 'start-metrics-token-01';
+    const p = await startSuite('node', { METRICS_TOKEN: token, TURN_METRICS_PORT: String(await freePort()) });
+    const { server, turn } = await bothUp(p);
+    expect((await fetch(`http://127.0.0.1:${turn.port}/metrics`)).status).toBe(401);
+    const res = await fetch(`http://127.0.0.1:${server.port}/status.json`, { headers: { authorization: `Bearer ${token}` } });
+    const status = (await res.json()) as { turn: unknown };
+    expect(status.turn).toMatchObject({ reachable: true, allocations: 0 });
+    process.kill(-(p.child.pid as number), 'SIGINT');
+    expect(await exitWithin(p, 30_000)).toEqual({ code: 0, signal: null });
+  });
 });

@@ -114,7 +114,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
       const listening = await listenUdp(ctx, config.TURN_LISTEN_IP, config.TURN_PORT);
       port = listening.port;
       self.listenPort = port;
-      health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush());
+      health = await startHealthServer(metrics.registry, config.TURN_METRICS_HOST, config.TURN_METRICS_PORT, log, () => counters.flush(), config.METRICS_TOKEN);
       log.info(
         {
           listen: `${config.TURN_LISTEN_IP}:${port}`, relayIp, externalIp: config.TURN_EXTERNAL_IP, metricsPort: health.port, deniedPeers: peers.ranges, selfAddresses: self.addresses, externalSelfAddresses: self.external, realm: config.TURN_REALM,

@@ -44,7 +44,7 @@ export class RoomEviction {
     // Joined (open) or deleted (closed) meanwhile: the eviction stops there.
     while (this.deps.persist.hasPending(held.name)) {
       try {
-        await this.deps.persist.flush();
+        await this.deps.persist.flush(held.name);
       } catch {
         // Storage failing: keep the room (back to idle, so the timer tries again later).
         if (held.state === 'evicting') this.deps.move(held, 'flush-failed');

@@ -34,7 +34,7 @@ const WARM_AFTER_MS = 100;
 /** The room as stored; on failure nothing stays subscribed. */
 export async function readRoom(deps: RoomLoaderDeps, name: string): Promise<Room> {
   // An evicted room may still have updates waiting: storage must hold them before we read it.
-  if (deps.persist.hasPending(name)) await deps.persist.flush();
+  if (deps.persist.hasPending(name)) await deps.persist.flush(name);
   await deps.remote.subscribe(name);
   let stored: Awaited<ReturnType<DocStore['load']>>;
   try {

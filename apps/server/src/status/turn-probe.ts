@@ -1,7 +1,8 @@
 /**
  * TURN allocations for the status page, read from the TURN server's Prometheus endpoint
  * (TURN_METRICS_URL). Answers are cached briefly so that many open status pages cost the
- * TURN server one scrape per second at most.
+ * TURN server one scrape per second at most. METRICS_TOKEN goes along as a bearer token: the TURN
+ * server's /metrics needs it when it has the same METRICS_TOKEN (apps/turn/src/health.ts).
  */
 
 export interface TurnSnapshot {
@@ -17,7 +18,10 @@ const TIMEOUT_MS = 1500;
 export class TurnProbe {
   private cached: { at: number; value: Promise<TurnSnapshot> } | undefined;
 
-  constructor(private readonly url: string | undefined) {}
+  constructor(
+    private readonly url: string | undefined,
+    private readonly token?: string,
+  ) {}
 
   get configured(): boolean {
     return !!this.url;
@@ -25,14 +29,15 @@ export class TurnProbe {
 
   read(now = Date.now()): Promise<TurnSnapshot> | undefined {
     if (!this.url) return undefined;
-    if (!this.cached || now - this.cached.at >= CACHE_MS) this.cached = { at: now, value: scrape(this.url) };
+    if (!this.cached || now - this.cached.at >= CACHE_MS) this.cached = { at: now, value: scrape(this.url, this.token) };
     return this.cached.value;
   }
 }
 
-async function scrape(url: string): Promise<TurnSnapshot> {
+async function scrape(url: string, token: string | undefined): Promise<TurnSnapshot> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
     if (!res.ok) return { reachable: false };
     return { reachable: true, ...parseTurnMetrics(await res.text()) };
   } catch {

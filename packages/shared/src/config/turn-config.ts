@@ -24,8 +24,10 @@ export const turnEnvSchema = z.object({
   TURN_REFUSAL_LOGS_PER_MINUTE: positiveInt.default(60),
   TURN_UDP_INTERNALS: bool.default(true),
   TURN_UDP_NATIVE: bool.default(true),
-  TURN_METRICS_HOST: z.string().default('0.0.0.0'),
+  // Loopback: /metrics tells allocation and refusal counts to anyone who reaches it (docs/turn.md).
+  TURN_METRICS_HOST: z.string().default('127.0.0.1'),
   TURN_METRICS_PORT: port.default(9641),
+  METRICS_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
 });
 

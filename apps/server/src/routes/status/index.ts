@@ -19,7 +19,7 @@ import { secretTokenMatches } from '../../auth/request-token.js';
 export async function statusRoutes(app: FastifyInstance): Promise<void> {
   const { config, metrics, readiness, lifecycle, storageSize } = app.sync;
   const sampler = new RateSampler(metrics, 60, (err) => app.log.warn({ err }, 'status sampling failed'));
-  const turn = new TurnProbe(config.TURN_METRICS_URL);
+  const turn = new TurnProbe(config.TURN_METRICS_URL, config.METRICS_TOKEN);
   // Random per process: an instance restarted on the same host is a new row, not a revived one.
   const reader = new InstanceReader(randomBytes(6).toString('hex'), metrics, sampler, storageSize);
   sampler.start();
