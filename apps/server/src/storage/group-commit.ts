@@ -51,7 +51,10 @@ export interface GroupCommitOptions<Item, Result> {
   failure: { op: string; message: string };
   /** the first retry after a failed commit, ms (doubling per failure in a row); 500 */
   retryMs?: number;
-  /** the longest retry interval, ms; 30 000 */
+  /**
+   * the longest retry interval, ms; 5 000: sealed acks and (with Redis) other instances' delivery
+   * wait for the commit, so storage that is back must not wait long for the next try
+   */
   retryMaxMs?: number;
   /** how long a window lasts: 'half' (the default) or 'bound' (see above) */
   window?: CommitWindow;
@@ -70,7 +73,7 @@ export const LOG_INTERVAL_MS = 600_000;
 export const LOG_LINES_PER_INTERVAL = 3;
 
 const DEFAULT_RETRY_MS = 500;
-const DEFAULT_RETRY_MAX_MS = 30_000;
+const DEFAULT_RETRY_MAX_MS = 5_000;
 
 /** A room set aside: its items fail alone while others commit. */
 interface Suspect<Item> {
