@@ -74,7 +74,7 @@ export class SealedTransport {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
   private readonly reread = new Set<number>();
-  /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
+  /** reconnecting to read from an earlier cursor, or closing for good: ignore what the old socket still delivers */
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
@@ -240,11 +240,14 @@ export class SealedTransport {
     this.gapReported = false;
     this.sentMax = 0;
     this.sentMaxPresence = 0;
-    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
+    // The generation the cursor counts in (0: unknown): the server closes 4410 if the room has another.
+    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor, this.progress.generation)));
     this.opts.onChange();
   }
 
   private onClose(code: number, reason: string, swap: boolean): void {
+    /** the room was found deleted already (welcome named another generation) and reported */
+    const reported = this.deleted;
     this.caught = false;
     if (swap) {
       // Planned: others' presence stays (their connections did not change), what was in flight is resent on the next socket.
@@ -277,8 +280,8 @@ export class SealedTransport {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
       this.deleted = true;
       this.failed = true;
-      this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
-    } else if (code >= 4000) this.opts.onRefused({ code, reason });
+      if (!reported) this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+    } else if (code >= 4000 && !reported) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
 
@@ -293,6 +296,7 @@ export class SealedTransport {
     switch (m.type) {
       case 'welcome':
         this.writable = m.writable;
+        if (m.generation !== undefined && !this.progress.welcomed(m.generation)) this.roomDeleted();
         return;
       case 'snapshot':
         return this.applyEnvelope(m.covers, EnvelopeKind.Snapshot, m.envelope);
@@ -315,6 +319,23 @@ export class SealedTransport {
       case 'peer-left':
         return this.presence.left(m.peer);
     }
+  }
+
+  /**
+   * `welcome` named a generation other than the one this device's cursor counts in: the room was
+   * deleted since (the server closes such a hello 4410 itself; this covers one that did not).
+   * Handled as that 4410: nothing this socket brings next is applied (entries after a cursor of
+   * the deleted log would skip the new log's first ones), nothing is sent, no reconnect, reported
+   * once; the local copy, cursor and generation stay.
+   */
+  private roomDeleted(): void {
+    this.deleted = true;
+    this.failed = true;
+    this.caught = false;
+    this.rereading = true;
+    this.socket.end();
+    this.opts.onRefused({ code: CloseCode.RoomDeleted, reason: ROOM_DELETED_MESSAGE });
+    this.opts.onChange();
   }
 
   /** The server acks in order on a socket: an ack confirms what its envelope's mark covers. */
