@@ -283,7 +283,10 @@ export class SealedConnection implements SealedPeer {
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
     const generation = known === undefined ? undefined : await this.generationFor(room, known);
     if (this.isClosed()) return;
-    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation)), false);
+    // The frame limit too, to a client that can read it (one that named a generation): it then
+    // sends nothing over it instead of learning it from a 1009 close.
+    const maxBytes = this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES;
+    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation, maxBytes)), false);
     const head = await this.catchUp(room, cursor);
     if (head === null) return;
     this.sentSeq = head;

@@ -41,7 +41,11 @@ export interface SealedTransportOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
-  /** the server's RELAY_MAX_MESSAGE_BYTES: no frame sent is larger (default: the server's default, 10 MiB) */
+  /**
+   * no frame sent is larger (the server's RELAY_MAX_MESSAGE_BYTES); a server that says its limit
+   * in `welcome` lowers it (or sets it, when this is not given); default until then: the server's
+   * default, 10 MiB
+   */
   maxMessageBytes?: number;
 }
 
@@ -82,8 +86,12 @@ export class SealedTransport {
   private gapReported = false;
   private readonly keys: SealedKeys;
   private readonly outbox: Outbox;
-  /** no frame sent is larger: the option, lowered when the server closes 1009 */
+  /** no frame sent is larger: the least of the option (or the default), the server's limit from welcome, and what a 1009 taught */
   private maxFrame: number;
+  /** the server's limit, as its last welcome said (undefined: not said, a server before it) */
+  private serverMax: number | undefined;
+  /** below the largest frame a 1009 followed (Infinity: none yet) */
+  private learnedMax = Infinity;
   /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
   private sentMax = 0;
   /**
@@ -272,8 +280,8 @@ export class SealedTransport {
         if (big > 1) this.maxPresenceFrame = Math.min(this.maxPresenceFrame, big - 1);
         this.opts.onRefused({ code, reason: `presence too big: the server's presence limit is below ${big} bytes; presence is kept under it from now on` });
       } else {
-        if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
-        this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+        if (this.sentMax > 1) this.learnedMax = Math.min(this.learnedMax, this.sentMax - 1);
+        this.setMaxFrame();
         this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
       }
     } else if (code === CloseCode.RoomDeleted) {
@@ -296,7 +304,11 @@ export class SealedTransport {
     switch (m.type) {
       case 'welcome':
         this.writable = m.writable;
-        if (m.generation !== undefined && !this.progress.welcomed(m.generation)) this.roomDeleted();
+        if (m.generation !== undefined && !this.progress.welcomed(m.generation)) return this.roomDeleted();
+        if (m.maxMessageBytes) {
+          this.serverMax = m.maxMessageBytes;
+          this.setMaxFrame();
+        }
         return;
       case 'snapshot':
         return this.applyEnvelope(m.covers, EnvelopeKind.Snapshot, m.envelope);
@@ -319,6 +331,17 @@ export class SealedTransport {
       case 'peer-left':
         return this.presence.left(m.peer);
     }
+  }
+
+  /**
+   * The frame limit: the app's option (the server's limit, when it says it and no option is
+   * given; the server's default otherwise), never above the server's limit, nor above what a
+   * 1009 taught (a server before the limit in welcome, or one whose limit changed).
+   */
+  private setMaxFrame(): void {
+    const base = this.opts.maxMessageBytes ?? this.serverMax ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxFrame = Math.min(base, this.serverMax ?? Infinity, this.learnedMax);
+    this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
   }
 
   /**

@@ -10,8 +10,9 @@
  *   snapshot  := 2 • varUint(covers) • varUint8Array(envelope)
  *   presence  := 3 • varUint8Array(envelope)
  *   server -> client
- *   welcome   := 16 • varUint(peer) • varUint(flags) [• varUint(generation)]   flags bit 0: writable;
- *                generation only to a hello that had one (older clients read no more)
+ *   welcome   := 16 • varUint(peer) • varUint(flags) [• varUint(generation) [• varUint(maxMessageBytes)]]
+ *                flags bit 0: writable; the rest only to a hello that had a generation (older
+ *                clients read no more); maxMessageBytes: the server's RELAY_MAX_MESSAGE_BYTES
  *   snapshot  := 17 • varUint(covers) • varUint8Array(envelope)
  *   entry     := 18 • varUint(seq) • varUint8Array(envelope)
  *   caught-up := 19 • varUint(seq)
@@ -34,8 +35,12 @@ export type SealedClientMessage =
   | { type: 'presence'; envelope: Uint8Array };
 
 export type SealedServerMessage =
-  /** `generation`: the room's current generation (absent from servers before generations, and to clients that sent none) */
-  | { type: 'welcome'; peer: number; writable: boolean; generation?: number }
+  /**
+   * `generation`: the room's current generation (absent from servers before generations, and to
+   * clients that sent none); `maxMessageBytes`: the largest frame the server takes (absent from
+   * servers before it)
+   */
+  | { type: 'welcome'; peer: number; writable: boolean; generation?: number; maxMessageBytes?: number }
   | { type: 'snapshot'; covers: number; envelope: Uint8Array }
   | { type: 'entry'; seq: number; envelope: Uint8Array }
   | { type: 'caught-up'; seq: number }
@@ -118,8 +123,11 @@ function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecode
     case SealedServerType.Welcome: {
       const peer = decoding.readVarUint(d);
       const writable = (decoding.readVarUint(d) & FLAG_WRITABLE) !== 0;
-      // Optional trailing field: a server before generations ends after the flags.
-      return decoding.hasContent(d) ? { type: 'welcome', peer, writable, generation: decoding.readVarUint(d) } : { type: 'welcome', peer, writable };
+      // Optional trailing fields: a server before generations ends after the flags, one before
+      // the size limit after the generation.
+      if (!decoding.hasContent(d)) return { type: 'welcome', peer, writable };
+      const generation = decoding.readVarUint(d);
+      return decoding.hasContent(d) ? { type: 'welcome', peer, writable, generation, maxMessageBytes: decoding.readVarUint(d) } : { type: 'welcome', peer, writable, generation };
     }
     case SealedServerType.Snapshot: {
       const covers = decoding.readVarUint(d);
@@ -183,12 +191,17 @@ export function writeSealedPresence(e: encoding.Encoder, envelope: Uint8Array): 
 
 // server -> client
 
-/** `generation` undefined: the welcome a client before generations reads (its decoder refuses trailing bytes). */
-export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean, generation?: number): void {
+/**
+ * `generation` undefined: the welcome a client before generations reads (its decoder refuses
+ * trailing bytes), without `maxMessageBytes` either; `maxMessageBytes` goes only after a generation.
+ */
+export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean, generation?: number, maxMessageBytes?: number): void {
   encoding.writeVarUint(e, SealedServerType.Welcome);
   encoding.writeVarUint(e, peer);
   encoding.writeVarUint(e, writable ? FLAG_WRITABLE : 0);
-  if (generation !== undefined) encoding.writeVarUint(e, generation);
+  if (generation === undefined) return;
+  encoding.writeVarUint(e, generation);
+  if (maxMessageBytes !== undefined) encoding.writeVarUint(e, maxMessageBytes);
 }
 
 export function writeSealedStoredSnapshot(e: encoding.Encoder, covers: number, envelope: Uint8Array): void {

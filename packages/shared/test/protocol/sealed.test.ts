@@ -64,6 +64,12 @@ describe('sealed codec, server -> client: byte fixtures', () => {
     ['welcome (writable)', b(16, 42, 1), { type: 'welcome', peer: 42, writable: true }, (e) => writeSealedWelcome(e, 42, true)],
     ['welcome (read only)', b(16, 42, 0), { type: 'welcome', peer: 42, writable: false }, (e) => writeSealedWelcome(e, 42, false)],
     ['welcome with the generation', b(16, 42, 1, 0x85, 0x01), { type: 'welcome', peer: 42, writable: true, generation: 133 }, (e) => writeSealedWelcome(e, 42, true, 133)],
+    [
+      'welcome with the generation and the size limit',
+      b(16, 42, 1, 0x85, 0x01, 0xa0, 0x9c, 0x01),
+      { type: 'welcome', peer: 42, writable: true, generation: 133, maxMessageBytes: 20_000 },
+      (e) => writeSealedWelcome(e, 42, true, 133, 20_000),
+    ],
     ['snapshot', b(17, 3, 1, 1), { type: 'snapshot', covers: 3, envelope: b(1) }, (e) => writeSealedStoredSnapshot(e, 3, b(1))],
     ['entry', b(18, 4, 2, 1, 2), { type: 'entry', seq: 4, envelope: b(1, 2) }, (e) => writeSealedEntry(e, 4, b(1, 2))],
     ['caught-up', b(19, 4), { type: 'caught-up', seq: 4 }, (e) => writeSealedCaughtUp(e, 4)],
@@ -82,7 +88,8 @@ describe('sealed codec, server -> client: byte fixtures', () => {
     ['a client type', b(0, 1), 'unknown_type'],
     ['truncated ack', b(20, 7), 'truncated'],
     ['trailing bytes', b(23, 1, 1), 'trailing_bytes'],
-    ['welcome: bytes after the generation', b(16, 42, 1, 7, 9, 9), 'trailing_bytes'],
+    ['welcome: bytes after the size limit', b(16, 42, 1, 7, 9, 9), 'trailing_bytes'],
+    ['welcome: a size limit cut short', b(16, 42, 1, 7, 0x80), 'truncated'],
     ['welcome: a generation cut short', b(16, 42, 1, 0x80), 'truncated'],
     ['an empty entry envelope', b(18, 1, 0), 'empty_envelope'],
   ])('refuses %s with a typed error', (_name, bytes, error) => {
@@ -109,7 +116,7 @@ describe('sealed codec: hello and welcome generations, seeded round trips', () =
   /** 0, small, 48-bit (what servers draw), up to 2^53 - 1 */
   const num = (): number => [0, 1 + Math.floor(rand() * 1000), 1 + Math.floor(rand() * (2 ** 48 - 1)), Number.MAX_SAFE_INTEGER][Math.floor(rand() * 4)] as number;
 
-  it('every hello and welcome reads back as written, with or without the generation; any cut is refused', () => {
+  it('every hello and welcome reads back as written, with or without the generation (and the size limit); any cut is refused', () => {
     for (let i = 0; i < 2000; i++) {
       const cursor = num();
       const generation = rand() < 0.25 ? undefined : num();
@@ -117,8 +124,10 @@ describe('sealed codec: hello and welcome generations, seeded round trips', () =
       expect(readSealedClientMessage(hello)).toEqual({ ok: true, message: { type: 'hello', cursor, ...(generation === undefined ? {} : { generation }) } });
       const peer = num();
       const writable = rand() < 0.5;
-      const welcome = encodeSealedMessage((e) => writeSealedWelcome(e, peer, writable, generation));
-      expect(readSealedServerMessage(welcome)).toEqual({ ok: true, message: { type: 'welcome', peer, writable, ...(generation === undefined ? {} : { generation }) } });
+      const max = rand() < 0.5 ? undefined : num();
+      const welcome = encodeSealedMessage((e) => writeSealedWelcome(e, peer, writable, generation, max));
+      const extra = generation === undefined ? {} : { generation, ...(max === undefined ? {} : { maxMessageBytes: max }) };
+      expect(readSealedServerMessage(welcome)).toEqual({ ok: true, message: { type: 'welcome', peer, writable, ...extra } });
       // A frame cut inside a varUint is refused, never read as another message.
       const cut = 1 + Math.floor(rand() * (welcome.length - 1));
       const r = readSealedServerMessage(welcome.subarray(0, cut));
