@@ -55,6 +55,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       INSERT INTO sealed_rooms (room, head, covers, snapshot) VALUES ('acme-conversation-snap', 3, 2, x'0909090909');
       INSERT INTO sealed_entries VALUES ('acme-conversation-snap', 3, x'0102');`);
     db.close();
+    let generations: number[] = [];
     const store = new SqliteSealedStore(old);
     await store.init();
     try {
@@ -66,8 +67,20 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([4])] }])).toEqual([2]);
       expect((await store.statRoom('acme-conversation-old'))?.lastChangeAt).toBeGreaterThan(Date.now() - 60_000);
       expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 2, bytes: 4 + 2 * ROW });
+      // rows from before generations got one each when the file opened
+      generations = [await store.generation('acme-conversation-old'), await store.generation('acme-conversation-snap')];
+      expect(generations.every((g) => Number.isSafeInteger(g) && g > 0 && g < 2 ** 48)).toBe(true);
+      expect(generations[0]).not.toBe(generations[1]);
     } finally {
       await store.close();
+    }
+    // kept across a restart
+    const reopened = new SqliteSealedStore(old);
+    await reopened.init();
+    try {
+      expect([await reopened.generation('acme-conversation-old'), await reopened.generation('acme-conversation-snap')]).toEqual(generations);
+    } finally {
+      await reopened.close();
     }
     const after = new Database(join(old, SQLITE_FILE_NAME), { readonly: true });
     try {
@@ -78,7 +91,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
     }
   });
 
-  it('PostgreSQL: migration 7 computes the counters of rooms stored before it', async () => {
+  it('PostgreSQL: migration 7 computes the counters of rooms stored before it; migration 8 gives each a generation, kept across a restart', async () => {
     const name = uniqueSchema('sealedmig');
     await withPg(async (c) => {
       await c.query(`CREATE SCHEMA "${name}"; SET search_path TO "${name}"`);
@@ -96,6 +109,17 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       expect((await store.read('acme-conversation-snap', 0)).snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
       expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([5, 5])] }])).toEqual([3]);
       expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 3, bytes: 6 + 3 * ROW });
+      const generations = [await store.generation('acme-conversation-old'), await store.generation('acme-conversation-snap')];
+      expect(generations.every((g) => Number.isSafeInteger(g) && g > 0 && g < 2 ** 48)).toBe(true);
+      expect(generations[0]).not.toBe(generations[1]);
+      await store.close();
+      const again = new PostgresSealedStore(PG_URL, { schema: name });
+      await again.init();
+      try {
+        expect([await again.generation('acme-conversation-old'), await again.generation('acme-conversation-snap')]).toEqual(generations);
+      } finally {
+        await again.close();
+      }
     } finally {
       await store.close();
       await dropSchemas([name]);

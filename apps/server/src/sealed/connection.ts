@@ -238,7 +238,7 @@ export class SealedConnection implements SealedPeer {
     if (this.state === 'hello') {
       if (message.type !== 'hello') return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
       this.state = 'joining';
-      this.join(message.cursor).catch((err: unknown) => this.failed(err));
+      this.join(message.cursor, message.generation).catch((err: unknown) => this.failed(err));
       return;
     }
     this.dispatch(message, this.room as SealedRoom);
@@ -257,7 +257,11 @@ export class SealedConnection implements SealedPeer {
     }
   }
 
-  private async join(cursor: number): Promise<void> {
+  /**
+   * `known`: the generation the device's cursor counts in (0: unknown; undefined: a client before
+   * generations, served as before and sent the welcome it can read).
+   */
+  private async join(cursor: number, known: number | undefined): Promise<void> {
     const { registry } = this.deps;
     this.held = [];
     let room: SealedRoom;
@@ -271,7 +275,12 @@ export class SealedConnection implements SealedPeer {
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
-    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable)), false);
+    const generation = known === undefined ? undefined : await this.generationFor(room, known);
+    if (this.isClosed()) return;
+    // The frame limit too, to a client that can read it (one that named a generation): it then
+    // sends nothing over it instead of learning it from a 1009 close.
+    const maxBytes = this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES;
+    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation, maxBytes)), false);
     const head = await this.catchUp(room, cursor);
     if (head === null) return;
     this.sentSeq = head;
@@ -411,6 +420,36 @@ export class SealedConnection implements SealedPeer {
         room.snapshotRefused();
       },
     );
+  }
+
+  /**
+   * The room's generation for `welcome`, after the check of the one the device knows. A device
+   * naming another generation (the room was deleted since, and maybe written again) holds a
+   * cursor that counts in a log that is gone: entries after it would skip the new log's first
+   * ones, and its snapshot would claim them. It is closed as a device connected at the delete was
+   * (4410, final for packages/client), before `welcome`: it gets nothing of the new room and can
+   * neither upload nor snapshot its old copy into it. Checked after the new-rooms quota, so a
+   * room's row (made here when it has none) is never made for a connection that quota refuses.
+   * Undefined once closed.
+   */
+  private async generationFor(room: SealedRoom, known: number): Promise<number | undefined> {
+    let generation: number;
+    try {
+      generation = await this.deps.registry.generation(room);
+    } catch (err) {
+      if (this.isClosed()) return undefined;
+      this.deps.ctx.metrics.storageErrors.inc({ op: 'sealed_read' });
+      this.log.warn({ err }, 'sealed room generation could not be read');
+      this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
+      return undefined;
+    }
+    if (this.isClosed()) return undefined;
+    if (known !== 0 && known !== generation) {
+      this.log.debug({ known, generation }, 'cursor of another generation of the room');
+      this.close(...closeWith('ERR_ROOM_DELETED'));
+      return undefined;
+    }
+    return generation;
   }
 
   /** A room with nothing stored counts against the sub's new rooms per hour (as on /relay). */

@@ -113,6 +113,27 @@ export class SealedRegistry {
     this.remote.presence(room.name, peer, envelope);
   }
 
+  /**
+   * The room's generation (store.generation: made with the room's row if it has none), read once
+   * per load and shared by the connections asking meanwhile. A delete unloads the room, so the
+   * next load reads the new one.
+   */
+  generation(room: SealedRoom): Promise<number> {
+    if (room.generation !== 0) return Promise.resolve(room.generation);
+    room.generationRead ??= this.opts.store.generation(room.name).then(
+      (generation) => {
+        if (!room.unloaded) room.generation = generation;
+        room.generationRead = null;
+        return generation;
+      },
+      (err: unknown) => {
+        room.generationRead = null;
+        throw err;
+      },
+    );
+    return room.generationRead;
+  }
+
   /** Stores a device's snapshot; a delete of the room waits for it (see purge). */
   storeSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
     const run = this.opts.store.replaceWithSnapshot(room, covers, envelope);

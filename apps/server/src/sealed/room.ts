@@ -56,6 +56,10 @@ export class SealedRoom {
   storedBytes = 0;
   /** bytes accepted here and not yet committed, for ROOM_MAX_BYTES */
   pendingBytes = 0;
+  /** the room's generation in storage (0: not read yet), read once per load for the first device that names one (registry.generation) */
+  generation = 0;
+  /** that read, while it runs */
+  generationRead: Promise<number> | null = null;
   private asked: { peer: number; at: number; answered: boolean } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
   private skipNext: number | null = null;

@@ -15,7 +15,12 @@ export interface SyncPersistence {
    * Failures after it resolved go to `onError` (reported as `error` events, source 'persistence').
    */
   open(doc: Y.Doc, onError: (err: unknown) => void): Promise<void>;
-  /** A small value stored next to the document (e.g. what a sealed room's server confirmed); undefined if never set. */
+  /**
+   * A small value stored next to the document (e.g. what a sealed room's server confirmed: its
+   * cursor, what it holds and the room's generation, src/sealed/progress.ts); undefined if never
+   * set. Values are opaque bytes: what the client keeps in them may grow (the sealed generation
+   * was added inside the same value), an implementation stores and returns them as given.
+   */
   getMeta(key: string): Promise<Uint8Array | undefined>;
   setMeta(key: string, value: Uint8Array): Promise<void>;
   /** Stop storing, after what is queued is written. SyncProvider.destroy() calls it. */

@@ -24,6 +24,8 @@ export interface ProgressTrackerOptions {
 export class ProgressTracker {
   /** highest seq received in order (entries and acks each the next one, a snapshot's covers; never past a gap) */
   cursor: number;
+  /** the room's generation `cursor` counts in (0: unknown), named in hello */
+  generation: number;
   /** the first seq this device could not open */
   private firstUnopened: number | null = null;
   /** state vector of what the server is known to hold (the last one reported) */
@@ -34,6 +36,7 @@ export class ProgressTracker {
 
   constructor(private readonly opts: ProgressTrackerOptions) {
     this.cursor = opts.resume?.cursor ?? 0;
+    this.generation = opts.resume?.generation ?? 0;
     this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
   }
 
@@ -45,6 +48,22 @@ export class ProgressTracker {
   /** Every entry up to here was applied (a snapshot may claim no more). */
   get covered(): number {
     return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
+  }
+
+  /**
+   * `welcome` named the room's generation (0: a server before generations, which names none).
+   * The first one known is kept (and stored at once); false when it differs from the one kept:
+   * the room was deleted since this device's cursor was counted.
+   */
+  welcomed(generation: number): boolean {
+    if (generation === 0 || generation === this.generation) return true;
+    if (this.generation !== 0) return false;
+    this.generation = generation;
+    if (this.opts.onProgress) {
+      clearTimeout(this.timer);
+      this.report();
+    }
+    return true;
   }
 
   /** An envelope was sealed under `id`: its ack will prove the server holds the document as of `sv` (none: proves nothing). */
@@ -98,6 +117,6 @@ export class ProgressTracker {
 
   private report(): void {
     this.timer = undefined;
-    this.opts.onProgress?.({ cursor: this.covered, held: this.held });
+    this.opts.onProgress?.({ cursor: this.covered, held: this.held, ...(this.generation ? { generation: this.generation } : {}) });
   }
 }

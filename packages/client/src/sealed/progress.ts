@@ -7,8 +7,15 @@
  *   sent, and what it acked). At start the outbox gets the document's difference from it:
  *   edits made offline, or sent but never acked, are sealed again; nothing else is.
  *
- * Both in one value, written after the document updates it covers (the persistence writes in
- * order), so they never claim more than the stored document holds.
+ * - `generation`: the room's generation the cursor counts in (docs/PROTOCOL-sealed.md,
+ *   "Generation"), named in hello: a room deleted meanwhile has another, and the server closes
+ *   4410 instead of serving entries after a cursor from the deleted log.
+ *
+ * All in one value, written after the document updates it covers (the persistence writes in
+ * order), so they never claim more than the stored document holds. The generation is a trailing
+ * field of version 1 (absent: unknown), so a value written before it still reads, and an older
+ * client reading a newer value ignores it (its decoder stops after `held`); the persistence
+ * interfaces store the value as opaque bytes and did not change.
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -18,6 +25,8 @@ export const SEALED_META = 'sync-suite:sealed';
 export interface SealedProgress {
   cursor: number;
   held: Uint8Array;
+  /** the room's generation the cursor counts in; 0 or absent: unknown (welcomed by a server before generations, or never) */
+  generation?: number;
 }
 
 export function encodeProgress(p: SealedProgress): Uint8Array {
@@ -25,6 +34,7 @@ export function encodeProgress(p: SealedProgress): Uint8Array {
   encoding.writeVarUint(e, 1); // version
   encoding.writeVarUint(e, p.cursor);
   encoding.writeVarUint8Array(e, p.held);
+  if (p.generation) encoding.writeVarUint(e, p.generation);
   return encoding.toUint8Array(e);
 }
 
@@ -36,7 +46,8 @@ export function decodeProgress(value: Uint8Array | undefined): SealedProgress | 
     if (decoding.readVarUint(d) !== 1) return undefined;
     const cursor = decoding.readVarUint(d);
     const held = decoding.readVarUint8Array(d);
-    return { cursor, held };
+    const generation = decoding.hasContent(d) ? decoding.readVarUint(d) : 0;
+    return generation ? { cursor, held, generation } : { cursor, held };
   } catch {
     return undefined;
   }

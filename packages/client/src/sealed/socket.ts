@@ -96,6 +96,12 @@ export class SealedSocket {
     if (ws) ws.close();
   }
 
+  /** Close for good, as after a 4410 (the transport found the room deleted itself): no attempt follows. */
+  end(): void {
+    this.ended = true;
+    this.disconnect();
+  }
+
   /** Close and connect again at once (to read from an earlier cursor). */
   reconnect(): void {
     this.pacer.atOnce();

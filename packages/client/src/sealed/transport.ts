@@ -43,7 +43,11 @@ export interface SealedTransportOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** how long own updates are merged before they are sealed and sent (default 40 ms) */
   mergeMs?: number;
-  /** the server's RELAY_MAX_MESSAGE_BYTES: no frame sent is larger (default: the server's default, 10 MiB) */
+  /**
+   * no frame sent is larger (the server's RELAY_MAX_MESSAGE_BYTES); a server that says its limit
+   * in `welcome` lowers it (or sets it, when this is not given); default until then: the server's
+   * default, 10 MiB
+   */
   maxMessageBytes?: number;
 }
 
@@ -76,7 +80,7 @@ export class SealedTransport {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
   private readonly reread = new Set<number>();
-  /** reconnecting to read from an earlier cursor: ignore what the old socket still delivers */
+  /** reconnecting to read from an earlier cursor, or closing for good: ignore what the old socket still delivers */
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
@@ -84,8 +88,12 @@ export class SealedTransport {
   private gapReported = false;
   private readonly keys: SealedKeys;
   private readonly outbox: Outbox;
-  /** no frame sent is larger: the option, lowered when the server closes 1009 */
+  /** no frame sent is larger: the least of the option (or the default), the server's limit from welcome, and what a 1009 taught */
   private maxFrame: number;
+  /** the server's limit, as its last welcome said (undefined: not said, a server before it) */
+  private serverMax: number | undefined;
+  /** below the largest frame a 1009 followed (Infinity: none yet) */
+  private learnedMax = Infinity;
   /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
   private sentMax = 0;
   /**
@@ -242,11 +250,14 @@ export class SealedTransport {
     this.gapReported = false;
     this.sentMax = 0;
     this.sentMaxPresence = 0;
-    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor)));
+    // The generation the cursor counts in (0: unknown): the server closes 4410 if the room has another.
+    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor, this.progress.generation)));
     this.opts.onChange();
   }
 
   private onClose(code: number, reason: string, swap: boolean): void {
+    /** the room was found deleted already (welcome named another generation) and reported */
+    const reported = this.deleted;
     this.caught = false;
     if (swap) {
       // Planned: others' presence stays (their connections did not change), what was in flight is resent on the next socket.
@@ -271,16 +282,16 @@ export class SealedTransport {
         if (big > 1) this.maxPresenceFrame = Math.min(this.maxPresenceFrame, big - 1);
         this.opts.onRefused({ code, reason: `presence too big: the server's presence limit is below ${big} bytes; presence is kept under it from now on` });
       } else {
-        if (this.sentMax > 1) this.maxFrame = Math.min(this.maxFrame, this.sentMax - 1);
-        this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+        if (this.sentMax > 1) this.learnedMax = Math.min(this.learnedMax, this.sentMax - 1);
+        this.setMaxFrame();
         this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
       }
     } else if (code === CloseCode.RoomDeleted) {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
       this.deleted = true;
       this.failed = true;
-      this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
-    } else if (code >= 4000) this.opts.onRefused({ code, reason });
+      if (!reported) this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+    } else if (code >= 4000 && !reported) this.opts.onRefused({ code, reason });
     this.opts.onChange();
   }
 
@@ -295,6 +306,11 @@ export class SealedTransport {
     switch (m.type) {
       case 'welcome':
         this.writable = m.writable;
+        if (m.generation !== undefined && !this.progress.welcomed(m.generation)) return this.roomDeleted();
+        if (m.maxMessageBytes) {
+          this.serverMax = m.maxMessageBytes;
+          this.setMaxFrame();
+        }
         return;
       case 'snapshot':
         return this.applyEnvelope(m.covers, EnvelopeKind.Snapshot, m.envelope);
@@ -317,6 +333,34 @@ export class SealedTransport {
       case 'peer-left':
         return this.presence.left(m.peer);
     }
+  }
+
+  /**
+   * The frame limit: the app's option (the server's limit, when it says it and no option is
+   * given; the server's default otherwise), never above the server's limit, nor above what a
+   * 1009 taught (a server before the limit in welcome, or one whose limit changed).
+   */
+  private setMaxFrame(): void {
+    const base = this.opts.maxMessageBytes ?? this.serverMax ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxFrame = Math.min(base, this.serverMax ?? Infinity, this.learnedMax);
+    this.outbox.maxUpdateBytes = Math.max(1, this.maxFrame - FRAME_OVERHEAD);
+  }
+
+  /**
+   * `welcome` named a generation other than the one this device's cursor counts in: the room was
+   * deleted since (the server closes such a hello 4410 itself; this covers one that did not).
+   * Handled as that 4410: nothing this socket brings next is applied (entries after a cursor of
+   * the deleted log would skip the new log's first ones), nothing is sent, no reconnect, reported
+   * once; the local copy, cursor and generation stay.
+   */
+  private roomDeleted(): void {
+    this.deleted = true;
+    this.failed = true;
+    this.caught = false;
+    this.rereading = true;
+    this.socket.end();
+    this.opts.onRefused({ code: CloseCode.RoomDeleted, reason: ROOM_DELETED_MESSAGE });
+    this.opts.onChange();
   }
 
   /** The server acks in order on a socket: an ack confirms what its envelope's mark covers. */

@@ -5,12 +5,14 @@
  * writeX appends one message to an encoder the caller owns. No sockets, timers or logs.
  *
  *   client -> server
- *   hello     := 0 • varUint(cursor)
+ *   hello     := 0 • varUint(cursor) [• varUint(generation)]   generation 0: unknown; absent: a client before generations
  *   update    := 1 • varUint(clientMsgId) • varUint8Array(envelope)
  *   snapshot  := 2 • varUint(covers) • varUint8Array(envelope)
  *   presence  := 3 • varUint8Array(envelope)
  *   server -> client
- *   welcome   := 16 • varUint(peer) • varUint(flags)          flags bit 0: writable
+ *   welcome   := 16 • varUint(peer) • varUint(flags) [• varUint(generation) [• varUint(maxMessageBytes)]]
+ *                flags bit 0: writable; the rest only to a hello that had a generation (older
+ *                clients read no more); maxMessageBytes: the server's RELAY_MAX_MESSAGE_BYTES
  *   snapshot  := 17 • varUint(covers) • varUint8Array(envelope)
  *   entry     := 18 • varUint(seq) • varUint8Array(envelope)
  *   caught-up := 19 • varUint(seq)
@@ -26,13 +28,19 @@ export const SealedClientType = { Hello: 0, Update: 1, Snapshot: 2, Presence: 3 
 export const SealedServerType = { Welcome: 16, Snapshot: 17, Entry: 18, CaughtUp: 19, Ack: 20, SnapshotRequest: 21, Presence: 22, PeerLeft: 23 } as const;
 
 export type SealedClientMessage =
-  | { type: 'hello'; cursor: number }
+  /** `generation`: the room generation the device's cursor belongs to (0: unknown); absent from clients before generations */
+  | { type: 'hello'; cursor: number; generation?: number }
   | { type: 'update'; id: number; envelope: Uint8Array }
   | { type: 'snapshot'; covers: number; envelope: Uint8Array }
   | { type: 'presence'; envelope: Uint8Array };
 
 export type SealedServerMessage =
-  | { type: 'welcome'; peer: number; writable: boolean }
+  /**
+   * `generation`: the room's current generation (absent from servers before generations, and to
+   * clients that sent none); `maxMessageBytes`: the largest frame the server takes (absent from
+   * servers before it)
+   */
+  | { type: 'welcome'; peer: number; writable: boolean; generation?: number; maxMessageBytes?: number }
   | { type: 'snapshot'; covers: number; envelope: Uint8Array }
   | { type: 'entry'; seq: number; envelope: Uint8Array }
   | { type: 'caught-up'; seq: number }
@@ -89,8 +97,11 @@ function decodeWith<M>(frame: Uint8Array, body: (d: decoding.Decoder) => M | Sea
 function readClientBody(d: decoding.Decoder): SealedClientMessage | SealedDecodeError {
   const type = decoding.readVarUint(d);
   switch (type) {
-    case SealedClientType.Hello:
-      return { type: 'hello', cursor: decoding.readVarUint(d) };
+    case SealedClientType.Hello: {
+      const cursor = decoding.readVarUint(d);
+      // Optional trailing field: a hello from a client before generations ends after the cursor.
+      return decoding.hasContent(d) ? { type: 'hello', cursor, generation: decoding.readVarUint(d) } : { type: 'hello', cursor };
+    }
     case SealedClientType.Update: {
       const id = decoding.readVarUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'update', id, envelope }), SEALED_ENVELOPE_MIN_BYTES);
@@ -111,7 +122,12 @@ function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecode
   switch (type) {
     case SealedServerType.Welcome: {
       const peer = decoding.readVarUint(d);
-      return { type: 'welcome', peer, writable: (decoding.readVarUint(d) & FLAG_WRITABLE) !== 0 };
+      const writable = (decoding.readVarUint(d) & FLAG_WRITABLE) !== 0;
+      // Optional trailing fields: a server before generations ends after the flags, one before
+      // the size limit after the generation.
+      if (!decoding.hasContent(d)) return { type: 'welcome', peer, writable };
+      const generation = decoding.readVarUint(d);
+      return decoding.hasContent(d) ? { type: 'welcome', peer, writable, generation, maxMessageBytes: decoding.readVarUint(d) } : { type: 'welcome', peer, writable, generation };
     }
     case SealedServerType.Snapshot: {
       const covers = decoding.readVarUint(d);
@@ -149,9 +165,11 @@ function withEnvelope<M>(d: decoding.Decoder, make: (envelope: Uint8Array) => M,
 
 // client -> server
 
-export function writeSealedHello(e: encoding.Encoder, cursor: number): void {
+/** `generation` undefined: the hello of a client before generations (tests of older peers); 0: unknown. */
+export function writeSealedHello(e: encoding.Encoder, cursor: number, generation?: number): void {
   encoding.writeVarUint(e, SealedClientType.Hello);
   encoding.writeVarUint(e, cursor);
+  if (generation !== undefined) encoding.writeVarUint(e, generation);
 }
 
 export function writeSealedUpdate(e: encoding.Encoder, id: number, envelope: Uint8Array): void {
@@ -173,10 +191,17 @@ export function writeSealedPresence(e: encoding.Encoder, envelope: Uint8Array): 
 
 // server -> client
 
-export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean): void {
+/**
+ * `generation` undefined: the welcome a client before generations reads (its decoder refuses
+ * trailing bytes), without `maxMessageBytes` either; `maxMessageBytes` goes only after a generation.
+ */
+export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean, generation?: number, maxMessageBytes?: number): void {
   encoding.writeVarUint(e, SealedServerType.Welcome);
   encoding.writeVarUint(e, peer);
   encoding.writeVarUint(e, writable ? FLAG_WRITABLE : 0);
+  if (generation === undefined) return;
+  encoding.writeVarUint(e, generation);
+  if (maxMessageBytes !== undefined) encoding.writeVarUint(e, maxMessageBytes);
 }
 
 export function writeSealedStoredSnapshot(e: encoding.Encoder, covers: number, envelope: Uint8Array): void {

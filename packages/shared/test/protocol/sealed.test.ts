@@ -26,7 +26,9 @@ const framed = (...head: number[]) => (envelope: Uint8Array) => Uint8Array.from(
 
 describe('sealed codec, client -> server: byte fixtures', () => {
   const fixtures: Array<[string, Uint8Array, unknown, (e: encoding.Encoder) => void]> = [
-    ['hello', b(0, 0xac, 0x02), { type: 'hello', cursor: 300 }, (e) => writeSealedHello(e, 300)],
+    ['hello (a client before generations)', b(0, 0xac, 0x02), { type: 'hello', cursor: 300 }, (e) => writeSealedHello(e, 300)],
+    ['hello with its generation', b(0, 0xac, 0x02, 0x85, 0x01), { type: 'hello', cursor: 300, generation: 133 }, (e) => writeSealedHello(e, 300, 133)],
+    ['hello, generation unknown', b(0, 1, 0), { type: 'hello', cursor: 1, generation: 0 }, (e) => writeSealedHello(e, 1, 0)],
     ['update', framed(1, 7)(sealed(0xaa)), { type: 'update', id: 7, envelope: sealed(0xaa) }, (e) => writeSealedUpdate(e, 7, sealed(0xaa))],
     ['snapshot', framed(2, 5)(sealed(9, 60)), { type: 'snapshot', covers: 5, envelope: sealed(9, 60) }, (e) => writeSealedSnapshot(e, 5, sealed(9, 60))],
     ['presence', framed(3)(sealed(4)), { type: 'presence', envelope: sealed(4) }, (e) => writeSealedPresence(e, sealed(4))],
@@ -40,7 +42,8 @@ describe('sealed codec, client -> server: byte fixtures', () => {
     ['empty frame', b(), 'empty'],
     ['type only', b(1), 'truncated'],
     ['envelope length beyond the frame', b(1, 7, 9, 0), 'truncated'],
-    ['trailing bytes', b(0, 1, 0), 'trailing_bytes'],
+    ['trailing bytes', b(0, 1, 0, 0), 'trailing_bytes'],
+    ['a generation cut short', b(0, 1, 0x80), 'truncated'],
     ['a server type', b(16, 1, 1), 'unknown_type'],
     ['an unknown type', b(9), 'unknown_type'],
     ['an empty envelope', b(3, 0), 'empty_envelope'],
@@ -60,6 +63,13 @@ describe('sealed codec, server -> client: byte fixtures', () => {
   const fixtures: Array<[string, Uint8Array, unknown, (e: encoding.Encoder) => void]> = [
     ['welcome (writable)', b(16, 42, 1), { type: 'welcome', peer: 42, writable: true }, (e) => writeSealedWelcome(e, 42, true)],
     ['welcome (read only)', b(16, 42, 0), { type: 'welcome', peer: 42, writable: false }, (e) => writeSealedWelcome(e, 42, false)],
+    ['welcome with the generation', b(16, 42, 1, 0x85, 0x01), { type: 'welcome', peer: 42, writable: true, generation: 133 }, (e) => writeSealedWelcome(e, 42, true, 133)],
+    [
+      'welcome with the generation and the size limit',
+      b(16, 42, 1, 0x85, 0x01, 0xa0, 0x9c, 0x01),
+      { type: 'welcome', peer: 42, writable: true, generation: 133, maxMessageBytes: 20_000 },
+      (e) => writeSealedWelcome(e, 42, true, 133, 20_000),
+    ],
     ['snapshot', b(17, 3, 1, 1), { type: 'snapshot', covers: 3, envelope: b(1) }, (e) => writeSealedStoredSnapshot(e, 3, b(1))],
     ['entry', b(18, 4, 2, 1, 2), { type: 'entry', seq: 4, envelope: b(1, 2) }, (e) => writeSealedEntry(e, 4, b(1, 2))],
     ['caught-up', b(19, 4), { type: 'caught-up', seq: 4 }, (e) => writeSealedCaughtUp(e, 4)],
@@ -78,6 +88,9 @@ describe('sealed codec, server -> client: byte fixtures', () => {
     ['a client type', b(0, 1), 'unknown_type'],
     ['truncated ack', b(20, 7), 'truncated'],
     ['trailing bytes', b(23, 1, 1), 'trailing_bytes'],
+    ['welcome: bytes after the size limit', b(16, 42, 1, 7, 9, 9), 'trailing_bytes'],
+    ['welcome: a size limit cut short', b(16, 42, 1, 7, 0x80), 'truncated'],
+    ['welcome: a generation cut short', b(16, 42, 1, 0x80), 'truncated'],
     ['an empty entry envelope', b(18, 1, 0), 'empty_envelope'],
   ])('refuses %s with a typed error', (_name, bytes, error) => {
     const r = readSealedServerMessage(bytes);
@@ -88,5 +101,38 @@ describe('sealed codec, server -> client: byte fixtures', () => {
   it('keeps sequence numbers up to 2^53 - 1 exact', () => {
     const bytes = encodeSealedMessage((e) => writeSealedEntry(e, Number.MAX_SAFE_INTEGER, b(1)));
     expect(readSealedServerMessage(bytes)).toEqual({ ok: true, message: { type: 'entry', seq: Number.MAX_SAFE_INTEGER, envelope: b(1) } });
+  });
+});
+
+describe('sealed codec: hello and welcome generations, seeded round trips', () => {
+  // mulberry32: a fixed seed, so a failure reproduces
+  let seed = 0x5eed;
+  const rand = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  /** 0, small, 48-bit (what servers draw), up to 2^53 - 1 */
+  const num = (): number => [0, 1 + Math.floor(rand() * 1000), 1 + Math.floor(rand() * (2 ** 48 - 1)), Number.MAX_SAFE_INTEGER][Math.floor(rand() * 4)] as number;
+
+  it('every hello and welcome reads back as written, with or without the generation (and the size limit); any cut is refused', () => {
+    for (let i = 0; i < 2000; i++) {
+      const cursor = num();
+      const generation = rand() < 0.25 ? undefined : num();
+      const hello = encodeSealedMessage((e) => writeSealedHello(e, cursor, generation));
+      expect(readSealedClientMessage(hello)).toEqual({ ok: true, message: { type: 'hello', cursor, ...(generation === undefined ? {} : { generation }) } });
+      const peer = num();
+      const writable = rand() < 0.5;
+      const max = rand() < 0.5 ? undefined : num();
+      const welcome = encodeSealedMessage((e) => writeSealedWelcome(e, peer, writable, generation, max));
+      const extra = generation === undefined ? {} : { generation, ...(max === undefined ? {} : { maxMessageBytes: max }) };
+      expect(readSealedServerMessage(welcome)).toEqual({ ok: true, message: { type: 'welcome', peer, writable, ...extra } });
+      // A frame cut inside a varUint is refused, never read as another message.
+      const cut = 1 + Math.floor(rand() * (welcome.length - 1));
+      const r = readSealedServerMessage(welcome.subarray(0, cut));
+      if (r.ok) expect(r.message).toMatchObject({ type: 'welcome' });
+      else expect(r.error.error).toBe('truncated');
+    }
   });
 });

@@ -123,6 +123,18 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE r.room = e.room;
     `,
   },
+  {
+    version: 8,
+    name: 'sealed rooms: generation',
+    sql: `
+      -- Drawn when a room's row is made, new after a delete (apps/server/src/sealed/store/types.ts,
+      -- SealedStore.generation): a device's cursor counts in one generation. Nonzero, below 2^48.
+      -- The volatile default gives every existing row its own, and rows an older instance inserts
+      -- during a rolling upgrade get one too; this version's inserts draw theirs with node:crypto.
+      ALTER TABLE sealed_rooms ADD COLUMN generation bigint NOT NULL
+        DEFAULT (1 + floor(random() * 281474976710655))::bigint;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

@@ -1,8 +1,9 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
+  generation: number;
   head: number;
   snapshot: SealedSnapshot | null;
   entries: Array<{ seq: number; envelope: Uint8Array }>;
@@ -20,10 +21,9 @@ export class MemorySealedStore implements SealedStore {
   }
 
   async append(batches: readonly SealedAppend[]): Promise<number[]> {
-    const rooms = this.open();
+    this.open();
     return batches.map(({ room, envelopes }) => {
-      let stored = rooms.get(room);
-      if (!stored) rooms.set(room, (stored = { head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null }));
+      const stored = this.row(room);
       const first = stored.head + 1;
       // Copies: callers may reuse their buffers.
       for (const envelope of envelopes) {
@@ -89,6 +89,10 @@ export class MemorySealedStore implements SealedStore {
     return { room, bytes, entries: entries + (stored.snapshot ? 1 : 0), lastChangeAt: stored.changedAt };
   }
 
+  async generation(room: string): Promise<number> {
+    return this.row(room).generation;
+  }
+
   async purgeRoom(room: string): Promise<void> {
     this.open().delete(room);
   }
@@ -99,6 +103,14 @@ export class MemorySealedStore implements SealedStore {
 
   async close(): Promise<void> {
     this.rooms = null;
+  }
+
+  /** The room's row, made (with a new generation) if it has none. */
+  private row(room: string): MemoryRoom {
+    const rooms = this.open();
+    let stored = rooms.get(room);
+    if (!stored) rooms.set(room, (stored = { generation: newSealedGeneration(), head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null }));
+    return stored;
   }
 
   private open(): Map<string, MemoryRoom> {

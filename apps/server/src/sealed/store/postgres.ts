@@ -8,13 +8,14 @@
  * The snapshot stays in sealed_rooms: PostgreSQL keeps a large value out of line (TOAST) and an
  * UPDATE of the other columns only copies its pointer. No statement but the read that returns
  * the snapshot names the column; the counters (migration 7) answer stats and the admin figures.
+ * The generation (migration 8) is drawn by whichever insert makes the row.
  */
 // Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
-import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -56,12 +57,13 @@ export class PostgresSealedStore implements SealedStore {
       for (const { b, i } of order) {
         const n = b.envelopes.length;
         const res = await c.query<{ head: string }>(
-          `INSERT INTO sealed_rooms (room, head, entries, entry_bytes, changed_at) VALUES ($1, $2::bigint, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
+          `INSERT INTO sealed_rooms (room, head, entries, entry_bytes, changed_at, generation)
+           VALUES ($1, $2::bigint, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN now() END, $4::bigint)
            ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head,
              entries = sealed_rooms.entries + excluded.entries, entry_bytes = sealed_rooms.entry_bytes + excluded.entry_bytes,
              changed_at = CASE WHEN excluded.head > 0 THEN now() ELSE sealed_rooms.changed_at END
            RETURNING head`,
-          [b.room, n, b.envelopes.reduce((sum, e) => sum + e.length, 0)],
+          [b.room, n, b.envelopes.reduce((sum, e) => sum + e.length, 0), newSealedGeneration()],
         );
         const first = Number(res.rows[0]?.head) - n + 1;
         firsts[i] = first;
@@ -149,6 +151,17 @@ export class PostgresSealedStore implements SealedStore {
       (await c.query<FigureRow>(`${FIGURES_SELECT} WHERE r.head > 0 AND r.room = $1`, [room])).rows,
     );
     return rows[0] ? toFigures(rows[0]) : null;
+  }
+
+  async generation(room: string): Promise<number> {
+    // Two statements (READ COMMITTED): the SELECT sees a row another instance committed after the
+    // INSERT's snapshot, which ON CONFLICT DO NOTHING skipped without returning it.
+    return this.transaction('generation', 'BEGIN', async (c) => {
+      await c.query('INSERT INTO sealed_rooms (room, generation) VALUES ($1, $2::bigint) ON CONFLICT (room) DO NOTHING', [room, newSealedGeneration()]);
+      const row = (await c.query<{ generation: string }>('SELECT generation FROM sealed_rooms WHERE room = $1', [room])).rows[0];
+      if (!row) throw new Error(`sealed room ${room} has no row after its insert`);
+      return Number(row.generation);
+    });
   }
 
   async purgeRoom(room: string): Promise<void> {

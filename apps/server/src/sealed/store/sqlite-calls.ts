@@ -9,6 +9,7 @@ export type SealedSqliteCall =
   | { id: number; op: 'stats'; room: string }
   | { id: number; op: 'list'; prefix: string; after: string; limit: number }
   | { id: number; op: 'stat'; room: string }
+  | { id: number; op: 'generation'; room: string }
   | { id: number; op: 'purge'; room: string };
 
 export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
@@ -25,6 +26,8 @@ export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCa
       return file.listRooms(call.prefix, call.after, call.limit);
     case 'stat':
       return file.statRoom(call.room);
+    case 'generation':
+      return file.generation(call.room);
     case 'purge':
       return file.purgeRoom(call.room);
   }

@@ -3,13 +3,15 @@
  * on the same storage thread and connection as the relay's tables (storage/sqlite-worker.ts).
  */
 import type Database from 'better-sqlite3';
-import { cursorSkipsSnapshot, EMPTY_READ, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION_LIMIT, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 /**
  * The snapshot lives in a table of its own: SQLite rewrites a whole row on UPDATE, so a snapshot
  * in sealed_rooms would be read and written again by every append (which moves the head).
  * `entries`, `entry_bytes` and `snapshot_bytes` are counters kept by append and replace in the
- * same transaction: stats never scans the log nor touches the snapshot.
+ * same transaction: stats never scans the log nor touches the snapshot. `generation` is drawn
+ * when the row is made (types.ts, SealedStore.generation); 0 only in a row an earlier version made,
+ * which gets one when the file opens.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sealed_rooms (
@@ -19,7 +21,8 @@ CREATE TABLE IF NOT EXISTS sealed_rooms (
   changed_at INTEGER,
   entries INTEGER NOT NULL DEFAULT 0,
   entry_bytes INTEGER NOT NULL DEFAULT 0,
-  snapshot_bytes INTEGER
+  snapshot_bytes INTEGER,
+  generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sealed_snapshots (
   room TEXT PRIMARY KEY,
@@ -43,7 +46,8 @@ interface RoomRow {
 
 /**
  * Files from earlier versions, once, in one transaction: the change-time column (null until the
- * next append), the counters computed from what is stored, the snapshot moved out of sealed_rooms.
+ * next append), the counters computed from what is stored, the snapshot moved out of sealed_rooms,
+ * the generation column. Rows without a generation (made before it) each get a random one.
  */
 function migrate(db: Database.Database): void {
   const columns = new Set(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all().map((c) => c.name));
@@ -63,6 +67,9 @@ function migrate(db: Database.Database): void {
         UPDATE sealed_rooms SET snapshot_bytes = LENGTH(snapshot) WHERE snapshot IS NOT NULL;
         ALTER TABLE sealed_rooms DROP COLUMN snapshot;`);
     }
+    // SQLite's ADD COLUMN takes no expression default: 0, then a random one per row.
+    if (!columns.has('generation')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN generation INTEGER NOT NULL DEFAULT 0');
+    db.exec(`UPDATE sealed_rooms SET generation = abs(random() % ${SEALED_GENERATION_LIMIT - 1}) + 1 WHERE generation = 0`);
   })();
 }
 
@@ -76,7 +83,8 @@ export class SealedSqliteFile {
     this.db = db;
     this.st = {
       room: db.prepare<[string], RoomRow>('SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = ?'),
-      ensure: db.prepare<[string]>('INSERT INTO sealed_rooms (room) VALUES (?) ON CONFLICT (room) DO NOTHING'),
+      ensure: db.prepare<[string, number]>('INSERT INTO sealed_rooms (room, generation) VALUES (?, ?) ON CONFLICT (room) DO NOTHING'),
+      generation: db.prepare<[string], { generation: number }>('SELECT generation FROM sealed_rooms WHERE room = ?'),
       appended: db.prepare<[number, number, number, number, string]>(
         'UPDATE sealed_rooms SET head = head + ?, entries = entries + ?, entry_bytes = entry_bytes + ?, changed_at = ? WHERE room = ?',
       ),
@@ -111,7 +119,7 @@ export class SealedSqliteFile {
     const now = Date.now();
     return this.db.transaction(() =>
       batches.map(({ room, envelopes }) => {
-        st.ensure.run(room);
+        st.ensure.run(room, newSealedGeneration());
         const head = (st.room.get(room) as RoomRow).head;
         let bytes = 0;
         envelopes.forEach((envelope, i) => {
@@ -175,6 +183,13 @@ export class SealedSqliteFile {
       if (s.head === 0) return null;
       const changed = this.st.changedAt.get(room)?.changed_at ?? null;
       return { room, bytes: s.bytes, entries: s.entries + (s.snapshotCovers > 0 ? 1 : 0), lastChangeAt: changed };
+    })();
+  }
+
+  generation(room: string): number {
+    return this.db.transaction(() => {
+      this.st.ensure.run(room, newSealedGeneration());
+      return (this.st.generation.get(room) as { generation: number }).generation;
     })();
   }
 

@@ -49,6 +49,10 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.thread.call({ op: 'stat', room })) as SealedRoomFigures | null;
   }
 
+  async generation(room: string): Promise<number> {
+    return (await this.thread.call({ op: 'generation', room })) as number;
+  }
+
   async purgeRoom(room: string): Promise<void> {
     await this.thread.call({ op: 'purge', room });
   }

@@ -8,11 +8,15 @@
  * room's entries become visible in increasing order: a reader that has seen seq N never later
  * finds a smaller one appear. That is what makes snapshot replacement and cursors safe.
  *
+ * Every room also has a generation (see SealedStore.generation): a device's cursor counts in one
+ * generation's numbering, and a delete followed by new writes starts another.
+ *
  * Cost: a snapshot may be megabytes. Only a read that returns it loads it; append, stats, a
  * read from a cursor past the snapshot, listRooms and statRoom never touch its bytes. Each room
  * keeps its entry count and byte counts next to its head, updated in the appending (or
  * replacing) transaction, so stats is one row lookup however long the log.
  */
+import { randomInt } from 'node:crypto';
 
 export interface SealedEntry {
   seq: number;
@@ -98,11 +102,27 @@ export interface SealedStore {
   listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]>;
   /** null when nothing is stored */
   statRoom(room: string): Promise<SealedRoomFigures | null>;
-  /** deletes the room's entries and snapshot; the next append starts again at seq 1 */
+  /**
+   * The room's generation: a random id, nonzero and below 2^48 (a lib0 varUint), drawn when the
+   * room's row is first made (by this call or by an append) and kept until purgeRoom; the row
+   * made after a purge draws a new one. A room with no row gets one now, with nothing stored
+   * (head 0: listed nowhere, statRoom null), so a device welcomed before the first entry learns
+   * the generation its cursor will count in. docs/PROTOCOL-sealed.md, "Generation".
+   */
+  generation(room: string): Promise<number>;
+  /** deletes the room's entries, snapshot and generation; the next append starts again at seq 1, in a new generation */
   purgeRoom(room: string): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Generations are below this: 48 random bits fit a lib0 varUint and a JS number exactly. */
+export const SEALED_GENERATION_LIMIT = 2 ** 48;
+
+/** A new room's generation: random (not a counter: a purged row leaves nothing to count from), nonzero. */
+export function newSealedGeneration(): number {
+  return randomInt(1, SEALED_GENERATION_LIMIT);
 }
 
 export const EMPTY_READ: SealedRead = { snapshot: null, entries: [], head: 0 };
