@@ -86,7 +86,9 @@ describe('the bundled runtime (what deploy/Dockerfile copies into the image)', (
     expect(readdirSync(dataDir).some((f) => /\.(db|sqlite3?)$/.test(f))).toBe(true);
     const metrics = await scrapeMetrics(`${s.serverUrl}/metrics`, { authorization: `Bearer ${SMOKE_SECRETS.METRICS_TOKEN}` });
     expect(metrics.types.get('sync_relay_connections')).toBe('gauge');
-    expect((await scrapeMetrics(s.turnMetricsUrl)).types.get('turn_allocations')).toBe('gauge');
+    // TURN's /metrics takes the same METRICS_TOKEN (apps/turn/src/health.ts)
+    expect((await fetch(s.turnMetricsUrl)).status).toBe(401);
+    expect((await scrapeMetrics(s.turnMetricsUrl, { authorization: `Bearer ${SMOKE_SECRETS.METRICS_TOKEN}` })).types.get('turn_allocations')).toBe('gauge');
   });
 
   it('with --enable-source-maps, a stack trace from our code names its source file and line', async () => {

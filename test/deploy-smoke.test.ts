@@ -39,7 +39,8 @@ describe('smoke: server and TURN processes from .env.example', () => {
 
     const turnBase = s.turnMetricsUrl.replace(/\/metrics$/, '');
     expect(await (await fetch(`${turnBase}/healthz`)).json()).toEqual({ status: 'ok' });
-    const turnMetrics = await scrapeMetrics(s.turnMetricsUrl);
+    expect((await fetch(s.turnMetricsUrl)).status).toBe(401);
+    const turnMetrics = await scrapeMetrics(s.turnMetricsUrl, bearer);
     for (const name of SPEC_TURN_METRICS) expect(turnMetrics.has(name), name).toBe(true);
   });
 
