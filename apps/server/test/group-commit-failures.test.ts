@@ -23,8 +23,11 @@ interface Line {
   msg: string;
 }
 
-/** A queue whose write fails while `fail(batch)` says so; records writes, commits and log lines. */
-function harness(fail: (batch: RoomBatch<string>) => boolean) {
+/**
+ * A queue whose write fails while `fail(batch)` says so (after `failAfterMs`: storage that hangs
+ * until the driver's timeout); records writes, commits and log lines.
+ */
+function harness(fail: (batch: RoomBatch<string>) => boolean, failAfterMs = 0, throwsFor?: string) {
   const metrics = createServerMetrics();
   const lines: Line[] = [];
   const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
@@ -38,10 +41,13 @@ function harness(fail: (batch: RoomBatch<string>) => boolean) {
     failure: { op: 'test', message: 'test commit failed' },
     write: (batch) => {
       attempts.push({ at: Date.now(), rooms: batch.map(([r]) => r) });
-      return fail(batch) ? Promise.reject(new Error('refused')) : Promise.resolve();
+      if (!fail(batch)) return Promise.resolve();
+      if (failAfterMs === 0) return Promise.reject(new Error('refused'));
+      return new Promise<void>((_, reject) => setTimeout(() => reject(new Error('query timeout')), failAfterMs));
     },
-    committed: (batch) => {
-      for (const [room, items] of batch) committed.set(room, [...(committed.get(room) ?? []), ...items]);
+    committed: (room, items) => {
+      if (room === throwsFor) throw new Error('a bug in the after-commit callback');
+      committed.set(room, [...(committed.get(room) ?? []), ...items]);
     },
   });
   const errors = async () => (await metrics.storageErrors.get()).values.reduce((n, v) => n + v.value, 0);
@@ -130,6 +136,42 @@ describe('GroupCommitQueue failures', () => {
     // at most 3 lines per kind (3 kinds) and one summary line per kind, per 10 minutes
     expect(lines.length).toBeLessThanOrEqual(1 + (hours * 6 + 1) * 3 * 4);
     expect(queue.size).toBe(20);
+    queue.close();
+  });
+
+  it('storage hanging (each write fails after a 15 s timeout): a round stops after two failed writes, not one timeout per room', async () => {
+    const down = { on: true };
+    const { queue, attempts, committed } = harness(() => down.on, 15_000);
+    for (let i = 0; i < 40; i++) queue.enqueue(`r${i}`, `x${i}`);
+    // two rounds fail together, then rounds write room by room
+    await vi.advanceTimersByTimeAsync(3 * 60_000);
+    const rounds = attempts.filter((a) => a.rooms.length === 1).length;
+    expect(rounds).toBeGreaterThan(0);
+    // shutdown's drain: flush() waits for the round in flight, then tries once more
+    const before = attempts.length;
+    let settled = false;
+    const drained = queue.flush().finally(() => (settled = true));
+    drained.catch(() => undefined);
+    for (let i = 0; i < 10 * 60 && !settled; i++) await vi.advanceTimersByTimeAsync(1_000);
+    await expect(drained).rejects.toThrow('query timeout');
+    expect(attempts.length - before).toBeLessThanOrEqual(4);
+    // storage down is no room's fault: none set aside, nothing dropped
+    expect(queue.setAside).toEqual([]);
+    expect(queue.size).toBe(40);
+    down.on = false;
+    await queue.flush();
+    expect(committed.size).toBe(40);
+    queue.close();
+  });
+
+  it("a room whose after-commit callback throws does not keep the other rooms of the commit untold", async () => {
+    const { queue, committed, lines } = harness(() => false, 0, 'a');
+    queue.enqueue('a', 'a1');
+    queue.enqueue('b', 'b1');
+    queue.enqueue('c', 'c1');
+    await queue.flush();
+    expect(Object.fromEntries(committed)).toEqual({ b: ['b1'], c: ['c1'] });
+    expect(lines.filter((l) => l.msg === 'after-commit callback threw')).toHaveLength(1);
     queue.close();
   });
 

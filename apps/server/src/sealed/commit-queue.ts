@@ -31,7 +31,7 @@ export class SealedCommitQueue extends GroupCommitQueue<PendingEnvelope, number[
       log: opts.log,
       retryMs: opts.retryMs,
       write: (batch) => store.append(batch.map(([room, items]) => ({ room, envelopes: items.map((i) => i.envelope) }))),
-      committed: (batch, firsts) => batch.forEach(([room, items], i) => opts.onCommitted(room, firsts[i] as number, items)),
+      committed: (room, items, firsts, i) => opts.onCommitted(room, firsts[i] as number, items),
       failure: { op: 'sealed_append', message: 'sealed commit failed; keeping the envelopes and retrying' },
     });
   }

@@ -25,6 +25,10 @@
  *   forever, each failure counted; its connections get no ack / no commit for what is pending
  *   (sealed: the devices send it again; relay: clients keep their state), bounded as in an outage
  *   by ROOM_MAX_BYTES.
+ *   A round in which no write succeeds stops once DOWN_AFTER_FAILURES writes failed taking
+ *   DOWN_AFTER_MS together (storage down or hanging until the driver's timeout, not one room):
+ *   the rest go back untried, first in line for the next round, so a round (and a shutdown
+ *   flush, a room load, a delete waiting for it) costs a few timeouts, not one per room.
  *   Seq order (sealed): seqs are drawn under the room's row lock inside the transaction and a
  *   room is in at most one write at a time, in its arrival order, so a room's own transaction
  *   gives the same order as a shared one; `committed` is called per write, after it.
@@ -45,8 +49,11 @@ export interface GroupCommitOptions<Item, Result> {
   log: FastifyBaseLogger;
   /** writes one window in one transaction */
   write: (batch: RoomBatch<Item>) => Promise<Result>;
-  /** called after each successful commit with what was committed and what `write` returned */
-  committed?: (batch: RoomBatch<Item>, result: Result) => void;
+  /**
+   * called after each successful commit, once per room of it: its items, what `write` returned
+   * and the room's index in the batch (a throw for one room does not keep the others untold)
+   */
+  committed?: (room: string, items: Item[], result: Result, index: number) => void;
   /** the `op` label of storage_errors_total and the words of the log line when a commit fails */
   failure: { op: string; message: string };
   /** the first retry after a failed commit, ms (doubling per failure in a row); 500 */
@@ -68,6 +75,12 @@ export type CommitWindow = 'half' | 'bound';
 export const COMMIT_HISTORY = 8;
 /** failed batches in a row after which each room is written in its own transaction */
 export const ISOLATE_AFTER = 2;
+/**
+ * A round with no write succeeding stops once this many writes failed and they took this long
+ * together (storage down or hanging); quick refusals (a poison room's rows) go on room by room.
+ */
+export const DOWN_AFTER_FAILURES = 2;
+export const DOWN_AFTER_MS = 1000;
 /** the log budget's interval, ms, and the warn lines each kind gets per interval */
 export const LOG_INTERVAL_MS = 600_000;
 export const LOG_LINES_PER_INTERVAL = 3;
@@ -96,6 +109,8 @@ export class GroupCommitQueue<Item, Result = void> {
   private pending = new Map<string, Item[]>();
   /** rooms set aside (poison), each written alone on its own back-off; never also in `pending` */
   private readonly suspects = new Map<string, Suspect<Item>>();
+  /** rooms of the round being written (neither in `pending` nor in `suspects` meanwhile) */
+  private readonly writing = new Set<string>();
   private oldestAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -152,8 +167,9 @@ export class GroupCommitQueue<Item, Result = void> {
     return true;
   }
 
+  /** Whether the room has items not committed yet: waiting, set aside, or in the round being written. */
   hasPending(room: string): boolean {
-    return this.pending.has(room) || this.suspects.has(room);
+    return this.pending.has(room) || this.suspects.has(room) || this.writing.has(room);
   }
 
   get size(): number {
@@ -242,10 +258,19 @@ export class GroupCommitQueue<Item, Result = void> {
       writes.push({ batch: [[room, suspect.items]], suspect });
     }
 
+    for (const write of writes) for (const [room] of write.batch) this.writing.add(room);
     const failedWrites: Array<[Write<Item>, unknown]> = [];
     let succeeded = 0;
     let spent = 0;
-    for (const write of writes) {
+    let failedMs = 0;
+    let untried: Write<Item>[] = [];
+    for (const [i, write] of writes.entries()) {
+      // Storage down (or hanging: each write may take the driver's whole timeout), not one room:
+      // the rest of the round is not tried, so a round costs at most a few timeouts, not one per room.
+      if (succeeded === 0 && failedWrites.length >= DOWN_AFTER_FAILURES && failedMs >= DOWN_AFTER_MS) {
+        untried = writes.slice(i);
+        break;
+      }
       const end = this.opts.metrics.relayPersistSeconds.startTimer();
       const started = this.now();
       let result: Result;
@@ -254,16 +279,22 @@ export class GroupCommitQueue<Item, Result = void> {
       } catch (err) {
         this.opts.metrics.storageErrors.inc({ op: this.opts.failure.op });
         failedWrites.push([write, err]);
+        failedMs += this.now() - started;
         continue;
       }
       end();
       spent += this.now() - started;
       succeeded++;
-      try {
-        this.opts.committed?.(write.batch, result);
-      } catch (err) {
-        // a bug of the caller's: the round goes on, or the rest of its items would be lost
-        this.opts.log.error({ err }, 'after-commit callback threw');
+      const { committed } = this.opts;
+      if (committed) {
+        for (const [index, [room, items]] of write.batch.entries()) {
+          try {
+            committed(room, items, result, index);
+          } catch (err) {
+            // a bug of ours: the other rooms are still told (acks, fan-out), and the round goes on
+            this.opts.log.error({ err, room }, 'after-commit callback threw');
+          }
+        }
       }
     }
     if (failedWrites.length === 0 && writes.length > 0) this.timed(spent);
@@ -282,6 +313,24 @@ export class GroupCommitQueue<Item, Result = void> {
         requeued = true;
       }
     }
+    const lastError = failedWrites.at(-1)?.[1];
+    // Requeued last, so ahead of the failed ones: the next round tries them first (every room
+    // gets its turn when a few rooms fail slowly ahead of it).
+    for (const write of untried) {
+      for (const [room] of write.batch) failed.set(room, lastError);
+      if (write.suspect) {
+        // still set aside, on its back-off; what arrived for it meanwhile went to `pending`
+        const [room, items] = write.batch[0]!;
+        const newer = this.pending.get(room) ?? [];
+        this.pending.delete(room);
+        const { failures } = write.suspect;
+        this.suspects.set(room, { items: [...items, ...newer], failures, retryAt: this.now() + this.backoff(failures) });
+      } else {
+        this.requeue(write.batch);
+        requeued = true;
+      }
+    }
+    this.writing.clear();
     // One room flushed alone (relay/room-eviction.ts, room-loader.ts) says nothing of the batch.
     if (requeued && only === undefined) {
       this.failedRounds++;

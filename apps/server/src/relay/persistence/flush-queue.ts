@@ -31,7 +31,7 @@ export class FlushQueue extends GroupCommitQueue<Uint8Array> {
       window: opts.window,
       now: opts.now,
       write: (batch) => store.append(batch.map(([room, updates]) => ({ room, updates }))),
-      committed: onCommitted && ((batch) => batch.forEach(([room, updates]) => onCommitted(room, updates))),
+      committed: onCommitted && ((room, updates) => onCommitted(room, updates)),
       failure: { op: 'append', message: 'relay commit failed; keeping the updates and retrying' },
     });
   }
