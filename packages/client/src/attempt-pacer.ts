@@ -43,9 +43,10 @@ export function refusesContent(code: number | undefined): boolean {
 /**
  * What a pacer decided: `wait` (the next attempt after `ms`; 0: at once), `attempt` (an attempt
  * goes ahead with the token it got), `skip` (getToken() returned the refused token: no attempt
- * with it), `end` (no attempt follows).
+ * with it), `end` (no attempt follows), `accepted` (the server was seen accepting content after
+ * refusing some: the back-off starts again).
  */
-export type PaceDecision = { step: 'wait'; ms: number } | { step: 'attempt' } | { step: 'skip' } | { step: 'end' };
+export type PaceDecision = { step: 'wait'; ms: number } | { step: 'attempt' } | { step: 'skip' } | { step: 'end' } | { step: 'accepted' };
 
 /**
  * Test hook: when set, called with each decision of every pacer in this process and the path
@@ -102,6 +103,7 @@ export class AttemptPacer {
 
   /** The server was seen accepting what this device holds: the back-off starts again from the first step. */
   contentAccepted(): void {
+    if (this.strained) this.tell({ step: 'accepted' });
     this.strained = false;
     this.backoff.reset();
   }
