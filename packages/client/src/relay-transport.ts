@@ -10,9 +10,10 @@ import { CloseCode, RelayMessageType } from '@sync-suite/shared';
 import * as decoding from 'lib0/decoding';
 import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync';
 import type { PendingChannel, PendingTracker } from './pending.js';
-import { refusesToken } from './attempt-pacer.js';
+import { CLOSE_TOO_BIG, refusesContent, refusesToken } from './attempt-pacer.js';
 import { keepLivePresenceOnClose } from './relay-presence.js';
 import { ROOM_DELETED_MESSAGE } from './room-deleted.js';
+import { syncStep1Frame } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
 import { tokenIsReadOnly } from './token-expiry.js';
@@ -41,10 +42,11 @@ export interface RelayTransportOptions {
   carriedElsewhere: (client: number) => boolean;
 }
 
-/** WebSocket close: message too big (the server's RELAY_MAX_MESSAGE_BYTES) */
-const CLOSE_TOO_BIG = 1009;
 const TOO_BIG_MESSAGE =
-  "message too big (1009): the relay refused a frame over its RELAY_MAX_MESSAGE_BYTES; the relay path retries after the back-off and is refused while what it lacks is over the limit (WebRTC peers still sync); reported once until a relay socket closes another way";
+  "message too big (1009): the relay refused a frame over its RELAY_MAX_MESSAGE_BYTES; the relay path retries after the back-off and is refused while what it lacks is over the limit (WebRTC peers still sync); reported once until the relay accepts the document or a relay socket closes another way";
+/** 4413 (cost limit) and 4507 (room quota): the server's reason, then what the client does */
+const refusedMessage = (code: number, reason: string): string =>
+  `${reason || 'refused'} (${code}): the relay refused what this device sends; the relay path retries after the back-off and is refused while the document holds it (WebRTC peers still sync); reported once until the relay accepts the document or a relay socket closes another way`;
 
 /** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
 const SWAP_GRACE_MS = 10_000;
@@ -64,8 +66,13 @@ export class RelayTransport {
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onChange: () => void;
   private readonly opts: RelayTransportOptions;
-  /** a 1009 was reported and every relay socket since closed 1009 too */
-  private tooBigReported = false;
+  /** content refusals (1009, 4413, 4507) reported in the current run: each code once */
+  private readonly refusalsReported = new Set<number>();
+  /** the relay refused content and has not been seen accepting the document since */
+  private refusedSinceAccepted = false;
+  /** on the current socket: sync step 2s heard, and whether the proof step 1 (see watchSync) went out */
+  private step2Heard = 0;
+  private proofSent = false;
 
   constructor(opts: RelayTransportOptions) {
     this.opts = opts;
@@ -96,6 +103,7 @@ export class RelayTransport {
           return withQuery(url, { token });
         },
         onTokenError: opts.onTokenError,
+        path: 'relay',
         refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
       },
       false,
@@ -104,6 +112,8 @@ export class RelayTransport {
     this.provider.on('status', ({ status }) => {
       if (status === 'connected') {
         this.failed = false;
+        this.step2Heard = 0;
+        this.proofSent = false;
         this.channel?.close();
         const ws = this.provider.ws;
         // A read-scope socket's sync step 2 does not mean the relay holds our changes (it drops
@@ -125,40 +135,66 @@ export class RelayTransport {
       this.channel = undefined;
       if (this.wanted && this.swapTimer === undefined) this.failed = true;
       if (refusesToken(event?.code)) this.gate.refused();
-      if (event?.code === CLOSE_TOO_BIG) this.tooBig();
-      else this.tooBigReported = false;
+      if (event && refusesContent(event.code)) this.refusedContent(event.code, event.reason);
+      else this.refusalsReported.clear();
       if (event?.code === CloseCode.RoomDeleted) {
         this.deleted = true;
         this.failed = true;
         this.endSwap();
-        this.gate.stop();
+        this.gate.end();
         opts.onRefused({ code: event.code, reason: ROOM_DELETED_MESSAGE });
-      } else if (event && event.code >= 4000) opts.onRefused({ code: event.code, reason: event.reason });
+      } else if (event && event.code >= 4000 && !refusesContent(event.code)) opts.onRefused({ code: event.code, reason: event.reason });
       opts.onChange();
     });
   }
 
   /**
-   * The server closed the socket 1009: a frame was over its RELAY_MAX_MESSAGE_BYTES. y-websocket
-   * cannot split an update, and every reconnect's sync exchange sends what the relay lacks again,
-   * so the next sockets are likely refused the same way: they wait the growing back-off (the sync
-   * that precedes each 1009 does not count as proven), and a run of such closes is reported once
-   * (it ends with a socket that closes any other way, or the relay's release).
+   * The server closed the socket for what it sent: 1009 (a frame over RELAY_MAX_MESSAGE_BYTES),
+   * 4413 (an update or presence over a cost limit), 4507 (the room's ROOM_MAX_BYTES). y-websocket
+   * cannot split or drop an update, and every reconnect's sync exchange sends what the relay lacks
+   * again, so the next sockets are likely refused the same way: they wait the growing back-off
+   * (the sync that precedes each refusal does not count as proven), and a run of such closes is
+   * reported once per code. The run ends when the relay is seen accepting the document
+   * (accepted()), with a socket that closes any other way, or with the relay's release.
    */
-  private tooBig(): void {
-    this.gate.tooBig();
-    if (this.tooBigReported) return;
-    this.tooBigReported = true;
-    this.opts.onRefused({ code: CLOSE_TOO_BIG, reason: TOO_BIG_MESSAGE });
+  private refusedContent(code: number, reason: string): void {
+    this.gate.refusedContent();
+    this.refusedSinceAccepted = true;
+    if (this.refusalsReported.has(code)) return;
+    this.refusalsReported.add(code);
+    this.opts.onRefused({ code, reason: code === CLOSE_TOO_BIG ? TOO_BIG_MESSAGE : refusedMessage(code, reason) });
   }
 
-  /** Tell the pending count which sync messages the relay sends, after the stock handler answered them. */
+  /** The relay applied everything this socket sent in its sync (see watchSync): a later refusal starts a new run. */
+  private accepted(): void {
+    if (!this.refusedSinceAccepted) return;
+    this.refusedSinceAccepted = false;
+    this.refusalsReported.clear();
+    this.gate.contentAccepted();
+  }
+
+  /**
+   * Tell the pending count which sync messages the relay sends, after the stock handler answered
+   * them; and see the relay accept the document after a content refusal. The first sync step 2 on
+   * a socket answers the stock provider's opening step 1; any later one answers a step 1 sent
+   * after our answer to the relay's step 1 (the stock handler sends it before `heard` runs, and
+   * the pending probes wait for it), so the relay applied that answer, with everything it lacked
+   * (frames are handled in order; a refused one closes the socket first). After a refusal one
+   * such step 1 is sent on each socket, so that proof comes even with nothing pending.
+   */
   private watchSync(): void {
     const stock = this.provider.messageHandlers[RelayMessageType.Sync];
     if (!stock) throw new Error('y-websocket has no sync message handler');
     this.provider.messageHandlers[RelayMessageType.Sync] = (encoder, decoder, provider, emitSynced, messageType) => {
       const kind = decoding.peekVarUint(decoder);
       stock(encoder, decoder, provider, emitSynced, messageType);
+      if (kind === messageYjsSyncStep2 && ++this.step2Heard >= 2) this.accepted();
+      if (kind === messageYjsSyncStep1 && this.refusedSinceAccepted && !this.proofSent) {
+        this.proofSent = true;
+        // after the stock answer, which it encoded but y-websocket sends only when we return
+        const ws = this.provider.ws;
+        queueMicrotask(() => ws?.readyState === 1 && ws.send(syncStep1Frame(this.provider.doc)));
+      }
       this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
     };
   }
@@ -198,7 +234,7 @@ export class RelayTransport {
    * would first announce to the relay that this device left (awareness null).
    */
   release(): void {
-    this.tooBigReported = false;
+    this.refusalsReported.clear();
     this.endSwap();
     this.wanted = false;
     this.failed = this.deleted;

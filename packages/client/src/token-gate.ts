@@ -17,8 +17,8 @@
  * socket and then refuses it (4401/4403/4409/4429) would be hammered many times a second. The
  * gate paces attempts itself (attempt-pacer.ts, as the sealed path's socket does): an attempt
  * follows at once only the first one or one the transport proved to work (`succeeded()`: the
- * server accepted it); any other waits. A socket closed 1009 (`tooBig()`) does not count as
- * proven. A token the server refused (`refused()`, 4401/4403) is not presented again: getToken()
+ * server accepted it); any other waits. A socket closed for what it sent (1009, 4413, 4507:
+ * `refusedContent()`) does not count as proven, until `contentAccepted()`. A token the server refused (`refused()`, 4401/4403) is not presented again: getToken()
  * is asked again at the back-off's pace until it returns another.
  *
  * Before the token of the open socket expires (exp − min(margin, half its life)) the gate fetches
@@ -45,6 +45,8 @@ export interface TokenGateOptions {
   /** called right after the gate made the provider start an attempt (its socket exists now) */
   onAttempt?: () => void;
   backoff?: BackoffOptions;
+  /** the socket's path (`signal`, `relay`), for the test hook pacerProbe (attempt-pacer.ts) */
+  path?: string;
   /** swap the socket for one with a fresh token this long before the token expires (at most half its life) */
   refresh?: { marginMs: number; onDue: () => void };
 }
@@ -68,7 +70,7 @@ export class TokenGate {
     initiallyWanted: boolean,
   ) {
     this.wanted = initiallyWanted;
-    this.pacer = new AttemptPacer(opts.backoff);
+    this.pacer = new AttemptPacer(opts.backoff, opts.path);
     Object.defineProperty(owner, 'shouldConnect', {
       configurable: true,
       enumerable: true,
@@ -110,9 +112,20 @@ export class TokenGate {
     this.pacer.succeeded();
   }
 
-  /** The server closed the socket 1009 (a frame over its limit): the next attempt waits, longer each time. */
-  tooBig(): void {
-    this.pacer.tooBig();
+  /** The server refused what the socket sent (1009, 4413, 4507): the next attempts wait, longer each time. */
+  refusedContent(): void {
+    this.pacer.refusedContent();
+  }
+
+  /** The server was seen accepting what this device holds: the back-off starts again. */
+  contentAccepted(): void {
+    this.pacer.contentAccepted();
+  }
+
+  /** No attempt follows (a final close): stop, and tell the pacer. */
+  end(): void {
+    this.stop();
+    this.pacer.ended();
   }
 
   /** The server refused the latest attempt's token (4401/4403): it is not presented again. */

@@ -143,6 +143,7 @@ export class WebrtcTransport {
         url: opts.signalingUrl,
         onTokenError: opts.onTokenError,
         onAttempt: () => this.watchAttempt(),
+        path: 'signal',
         refresh: { marginMs: opts.tokenRefreshMarginMs, onDue: () => this.swapSocket() },
       },
       true,

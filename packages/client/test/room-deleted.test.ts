@@ -2,10 +2,13 @@
  * An admin DELETE closes the room's sockets with 4410: the device does not reconnect (its sync
  * step 2 or its outbox would upload the deleted document again), reports `error` with code 4410
  * once, no longer counts the relay as synced, and keeps its local copy (the app decides).
+ * No fixed wait: the device reports its retry decision for the closed socket (`pace` events,
+ * src/attempt-pacer.ts), which is `end` instead of the back-off a reconnect would wait.
  */
 import { expect, it } from 'vitest';
 import { TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
 import { devicesPerTest } from './helpers/devices.js';
+import { metric } from './helpers/metrics.js';
 
 const { scope, peer } = devicesPerTest();
 const ADMIN_TOKEN = 'admin-token-for-the-tests-0123456789';
@@ -24,7 +27,8 @@ for (const sealed of [false, true]) {
   it(`${sealed ? 'sealed' : 'plain'} relay: 4410 is final: no reconnect, the room stays deleted, error 4410 once, local copy kept`, async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, PERSIST_FLUSH_MS: '10' });
     const room = `test-conversation-deleted-${sealed ? 'sealed' : 'plain'}`;
-    const path = `/${sealed ? 'sealed' : 'relay'}/${room}`;
+    const kind = sealed ? 'sealed' : 'relay';
+    const path = `/${kind}/${room}`;
     const d = peer('device');
     await d.send('start', { serverUrl: server.url, room, relayGraceMs: 0, blockWebrtc: true, ...(sealed ? { sealedKey: '44'.repeat(32) } : {}) });
     await d.waitStatus('relay');
@@ -40,12 +44,18 @@ for (const sealed of [false, true]) {
     // an edit after the delete stays on the device: pending, not uploaded
     await d.send('push', { text: 'after the delete' });
     await d.waitFor((e) => e.ev === 'status' && e['pending'] === 1, 'pending 1', 5000, mark);
-    // a measurement window: a reconnect (back-off 0.5–1 s at first) would have happened by now
-    await new Promise((r) => setTimeout(r, 3000));
+    // The retry decision the close led to (src/attempt-pacer.ts, reported by the fixture): `end`,
+    // where a reconnect would have been a `wait` (its back-off) and then an `attempt`.
+    const decision = await d.waitFor((e) => e.ev === 'pace' && e['path'] === kind, `${kind} retry decision`, 10_000, mark);
+    expect(decision['step']).toBe('end');
+    // the server: the room is still deleted, and no socket of this kind is open on it
     expect(await admin(server, 'GET', `/admin/rooms/${room}`)).toBe(404);
+    expect(await metric(server, `sync_${kind}_connections`)).toBe(0);
     const state = (await d.send('state')) as PeerState;
     expect(state.sockets.filter((s) => s.path === path)).toHaveLength(1);
     expect(state.texts.sort()).toEqual(['after the delete', 'private data']);
     expect(d.events.slice(mark).filter((e) => e.ev === 'error' && e['code'] === 4410)).toHaveLength(1);
+    // nothing was decided for this path after the end (the state round trip came after the push)
+    expect(d.events.slice(mark).filter((e) => e.ev === 'pace' && e['path'] === kind)).toHaveLength(1);
   });
 }

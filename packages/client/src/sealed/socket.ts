@@ -6,14 +6,17 @@
  * it (4401/4403/4409/4429) is retried after 0.5–1 s, doubling to 15 s, never faster. A 4400
  * (malformed) and a 4410 (room deleted) are not retried: nothing would change on the next
  * attempt. After a 4401/4403 the next socket opens only with a token other than the refused one
- * (getToken() is asked again at the back-off's pace until it returns another).
+ * (getToken() is asked again at the back-off's pace until it returns another). After a close that
+ * refuses what the socket sent (1009, 4507: refusesContent) the next sockets wait the growing
+ * back-off, even after one caught up, until the transport sees the server accept an envelope
+ * (`contentAccepted()`).
  *
  * Before the open socket's token expires (exp − min(refreshMarginMs, half its life); the server
  * closes sockets whose token expired) a fresh token is fetched and the socket swapped for one
  * carrying it: onClose says `swap`, and the next socket opens at once.
  */
 import { CloseCode } from '@sync-suite/shared';
-import { AttemptPacer, refusesToken } from '../attempt-pacer.js';
+import { AttemptPacer, refusesContent, refusesToken } from '../attempt-pacer.js';
 import type { BackoffOptions } from '../backoff.js';
 import { withQuery } from '../endpoints.js';
 import { tokenExpiresAt } from '../token-expiry.js';
@@ -45,8 +48,6 @@ export interface SealedSocketOptions {
 }
 
 const OPEN = 1;
-/** WebSocket close: message too big */
-const CLOSE_TOO_BIG = 1009;
 /** closes after which the next attempt would fail the same way: not retried */
 const FINAL = new Set<number>([CloseCode.BadRequest, CloseCode.RoomDeleted]);
 /** setTimeout's limit */
@@ -68,7 +69,7 @@ export class SealedSocket {
   private fresh: { token: string | undefined } | undefined;
 
   constructor(private readonly opts: SealedSocketOptions) {
-    this.pacer = new AttemptPacer(opts.backoff);
+    this.pacer = new AttemptPacer(opts.backoff, 'sealed');
   }
 
   get open(): boolean {
@@ -113,6 +114,11 @@ export class SealedSocket {
     this.pacer.succeeded();
   }
 
+  /** The server accepted content (an ack) after refusing some: the back-off starts again. */
+  contentAccepted(): void {
+    this.pacer.contentAccepted();
+  }
+
   send(frame: Uint8Array): void {
     if (this.ws?.readyState === OPEN) this.ws.send(frame);
   }
@@ -153,12 +159,14 @@ export class SealedSocket {
       clearTimeout(this.refreshTimer);
       const swap = this.fresh !== undefined && this.wanted;
       if (refusesToken(ev.code)) this.pacer.refused(token);
-      // A frame was over the server's limit: not a socket to reopen at once (the transport
-      // keeps frames under it from now on), and repeated ones wait longer and longer.
-      if (ev.code === CLOSE_TOO_BIG) this.pacer.tooBig();
+      // What the socket sent was refused (1009 too big, 4507 room quota): not a socket to reopen
+      // at once (the next one sends it again, unless the transport keeps frames under a 1009's
+      // limit from now on), and repeated ones wait longer and longer.
+      if (refusesContent(ev.code)) this.pacer.refusedContent();
       if (FINAL.has(ev.code)) {
         this.ended = true;
         this.wanted = false;
+        this.pacer.ended();
       }
       this.opts.onClose(ev.code, ev.reason, swap);
       if (swap) void this.attempt();

@@ -7,6 +7,7 @@
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
 import { CloseCode, encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import { CLOSE_ROOM_QUOTA, CLOSE_TOO_BIG } from '../attempt-pacer.js';
 import type { PendingTracker } from '../pending.js';
 import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
@@ -59,8 +60,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
  */
 export const FRAME_OVERHEAD = 128;
 
-/** WebSocket close: message too big (the server's RELAY_MAX_MESSAGE_BYTES) */
-const CLOSE_TOO_BIG = 1009;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
@@ -104,6 +103,8 @@ export class SealedTransport {
   private sentMaxPresence = 0;
   /** no presence frame sent is larger (lowered when a 1009 followed a presence frame) */
   private maxPresenceFrame = Infinity;
+  /** the server refused content (4507) and has not acked an envelope since: refusals are not reported again */
+  private readonly refusedSinceAck = new Set<number>();
   /** a snapshot or presence over the limit was reported (once per session) */
   private readonly reportedBig = new Set<'snapshot' | 'presence'>();
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
@@ -167,6 +168,7 @@ export class SealedTransport {
     this.endSwap();
     this.wanted = false;
     this.failed = this.deleted;
+    this.refusedSinceAck.clear();
     this.socket.disconnect();
   }
 
@@ -291,7 +293,13 @@ export class SealedTransport {
       this.deleted = true;
       this.failed = true;
       if (!reported) this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+    } else if (code === CLOSE_ROOM_QUOTA) {
+      // The server stores no more for this room, and the next socket resends what it refused:
+      // the socket waits the growing back-off (socket.ts), and a run is reported once.
+      if (!this.refusedSinceAck.has(code)) this.opts.onRefused({ code, reason: `${reason || 'refused'} (${code}): the server refused to store what this device sends; the sealed relay retries after the back-off and is refused while the room is full (WebRTC peers still sync); reported once until the server stores an update again` });
+      this.refusedSinceAck.add(code);
     } else if (code >= 4000 && !reported) this.opts.onRefused({ code, reason });
+    if (code !== CLOSE_ROOM_QUOTA) this.refusedSinceAck.clear();
     this.opts.onChange();
   }
 
@@ -319,6 +327,9 @@ export class SealedTransport {
       case 'caught-up':
         return this.caughtUp(m.seq);
       case 'ack':
+        // the server stores what this device sends again: a later refusal is a new run
+        this.refusedSinceAck.clear();
+        this.socket.contentAccepted();
         this.outbox.acked(m.id);
         this.advance(m.seq, 'ack');
         this.progress.acked(m.id);
