@@ -17,8 +17,11 @@ export interface RawUpgrade {
   ended: Promise<void>;
 }
 
-/** Opens a TCP connection and sends an upgrade request for `path`; resolves with the answer's status. */
-export async function rawUpgrade(port: number, path: string, opts: { localAddress?: string; headers?: string } = {}): Promise<RawUpgrade> {
+/**
+ * Opens a TCP connection and sends an upgrade request for `path`; resolves with the answer's
+ * status. `frames` go in the same TCP write as the request (they reach the server while it admits).
+ */
+export async function rawUpgrade(port: number, path: string, opts: { localAddress?: string; headers?: string; frames?: Buffer[] } = {}): Promise<RawUpgrade> {
   const socket = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
   socket.on('error', () => undefined);
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -33,7 +36,7 @@ export async function rawUpgrade(port: number, path: string, opts: { localAddres
   });
   await withTimeout(once(socket, 'connect'), 5000, 'tcp connect');
   const headers = opts.headers ?? `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n`;
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n`);
+  socket.write(Buffer.concat([Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n`), ...(opts.frames ?? [])]));
   await withTimeout(headed, 5000, `handshake answer for ${path}`);
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buf.toString('latin1'))?.[1] ?? 0);
   return { socket, status, received: () => buf.subarray(headerEnd + 4), ended };

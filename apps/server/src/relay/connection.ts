@@ -193,6 +193,9 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     this.log.debug({ code, reason }, 'closing relay connection');
     this.flushTurn(); // what was sent before the close goes before the close frame
     this.socket.close(code, closeReason(reason));
+    // The close handshake reads the client's close frame: a hold (enqueue) would leave it unread
+    // until ws's close timeout destroys the socket.
+    this.throttleState?.release();
   }
 
   /** A receiver that does not read would grow server memory without bound: drop it. */

@@ -70,7 +70,11 @@ export class ReadThrottle {
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.ws.readyState !== this.ws.OPEN) return;
+      // Closing: the close handshake must read the peer's close frame (what else comes is ignored).
+      if (this.ws.readyState !== this.ws.OPEN) {
+        if (!this.held) this.ws.resume();
+        return;
+      }
       this.alive();
       const more = this.remainingMs();
       if (more > 0) return this.schedule(more);
