@@ -241,7 +241,8 @@ describe('large commits across instances', () => {
 describe('presence across instances', () => {
   it('an awareness message over REDIS_MAX_RELAY_MESSAGE_BYTES goes out in messages within it (one entry per client id), and arrives', async () => {
     const max = 8192;
-    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max) });
+    // presence limits within the bound (the config refuses a bound below them)
+    const [a, b] = await cluster(2, { REDIS_MAX_RELAY_MESSAGE_BYTES: String(max), RELAY_MAX_AWARENESS_BYTES: '4096', SEALED_MAX_PRESENCE_BYTES: '4096' });
     const frames = await relayBusFrames();
     const name = room();
     const onB = relayClient(b as TestServer, name);

@@ -35,6 +35,9 @@ async function cluster(room: string): Promise<{ servers: [TestServer, TestServer
     REDIS_URL: testRedisUrl(),
     REDIS_PREFIX: prefix,
     REDIS_MAX_RELAY_MESSAGE_BYTES: String(CAP),
+    // presence limits within the cap (the config refuses a cap below them)
+    RELAY_MAX_AWARENESS_BYTES: '4096',
+    SEALED_MAX_PRESENCE_BYTES: '4096',
     PERSIST_FLUSH_MS: '600000', // the test commits (one commit for all it wrote)
   })) as [TestServer, TestServer];
   cleanup.push(() => Promise.all(servers.map((s) => s.close())));

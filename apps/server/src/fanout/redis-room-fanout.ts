@@ -17,6 +17,7 @@
  */
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
+import { LogBudget } from '@sync-suite/shared/node';
 import { encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RemoteHandler, RoomFanout } from '../relay/fanout.js';
 import { encodePresence, readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
@@ -45,8 +46,11 @@ export class RedisRoomFanout implements RoomFanout {
   private readonly resyncs: Array<() => void> = [];
   /** rooms whose committed updates could not be published (Redis down) */
   private readonly missed = new Set<string>();
+  /** what a client's message can trigger is logged within a budget (3 lines a minute) */
+  private readonly refusals: LogBudget;
 
   constructor(private readonly opts: RedisRoomFanoutOptions) {
+    this.refusals = new LogBudget(opts.log, 3, 60_000);
     opts.link.onResync(() => this.catchUp());
   }
 
@@ -81,7 +85,7 @@ export class RedisRoomFanout implements RoomFanout {
     for (const entry of latest.values()) {
       const size = Buffer.byteLength(entry.json) + ENTRY_OVERHEAD;
       if (size > space) {
-        this.opts.log.warn({ room, bytes: size, limit: this.opts.maxMessageBytes }, 'presence state larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published');
+        this.refusals.warn('presence state larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published', { room, bytes: size, limit: this.opts.maxMessageBytes });
         continue;
       }
       if (bytes + size > space) flush();

@@ -13,6 +13,7 @@ import { redisKeys, type RedisKeys } from '../fanout/redis-keys.js';
 import type { RedisLink } from '../fanout/redis-link.js';
 import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from '../fanout/bus-frame.js';
 import { redisLinkFor } from '../fanout/scale-out.js';
+import { LogBudget } from '@sync-suite/shared/node';
 import { LocalSealedFanout, type SealedBusHandler, type SealedBusKind, type SealedFanout } from './fanout.js';
 
 /** The sealed fan-out: local, or across instances through Redis. */
@@ -22,6 +23,10 @@ export async function createSealedFanout(app: FastifyInstance): Promise<SealedFa
   const { REDIS_PREFIX, REDIS_MAX_RELAY_MESSAGE_BYTES } = app.sync.config;
   return new RedisSealedFanout(await pending, redisKeys(REDIS_PREFIX), app.sync.log.child({ component: 'sealed-bus' }), REDIS_MAX_RELAY_MESSAGE_BYTES);
 }
+
+/** refusal lines per kind per interval (LogBudget) */
+const REFUSAL_LINES = 3;
+const REFUSAL_INTERVAL_MS = 60_000;
 
 /** what a notice's payload may hold (a seq or a peer id, as varUints) */
 const SMALL_PAYLOAD_BYTES = 10;
@@ -38,6 +43,8 @@ const FROM_BUS = new Map<BusKind, SealedBusKind>(Object.entries(TO_BUS).map(([k,
 export class RedisSealedFanout implements SealedFanout {
   private readonly handlers = new Map<string, SealedBusHandler>();
   readonly maxPayloadBytes: number;
+  /** what a client's message can trigger is logged within a budget */
+  private readonly refusals: LogBudget;
 
   constructor(
     private readonly link: RedisLink,
@@ -47,12 +54,13 @@ export class RedisSealedFanout implements SealedFanout {
     maxMessageBytes: number,
   ) {
     this.maxPayloadBytes = maxMessageBytes - BUS_HEADER_BYTES;
+    this.refusals = new LogBudget(log, REFUSAL_LINES, REFUSAL_INTERVAL_MS);
   }
 
   publish(room: string, kind: SealedBusKind, payload?: Uint8Array): boolean {
     // A notice (check, presence-query, peer-left) is a few bytes: it goes out whatever the bound.
     if (payload && payload.length > Math.max(this.maxPayloadBytes, SMALL_PAYLOAD_BYTES)) {
-      this.log.warn({ room, kind, bytes: payload.length + BUS_HEADER_BYTES, limit: this.maxPayloadBytes + BUS_HEADER_BYTES }, 'sealed message larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published');
+      this.refusals.warn('sealed message larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published', { room, kind, bytes: payload.length + BUS_HEADER_BYTES, limit: this.maxPayloadBytes + BUS_HEADER_BYTES });
       return false;
     }
     return this.link.publish(this.keys.sealedRoom(room), writeBusFrame(TO_BUS[kind], this.link.instance, payload));

@@ -84,6 +84,9 @@ export const serverEnvSchema = z.object({
   TURN_CREDENTIALS_PER_MINUTE: positiveInt.default(30),
 });
 
+/** room, bus header and message framing around one presence state on Redis */
+export const REDIS_PRESENCE_MARGIN_BYTES = 128;
+
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
   if (c.NODE_ENV === 'production' && !c.AUTH_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_SECRET'], message: 'required when NODE_ENV=production' });
@@ -96,6 +99,17 @@ export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
   }
   if (c.WEBHOOK_URL && !c.WEBHOOK_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URL is set (receivers verify the signature)' });
+  }
+  // One presence state or sealed presence envelope goes to the other instances in one message
+  // (apps/server/src/fanout/redis-room-fanout.ts, sealed/redis-fanout.ts): a bound below them
+  // would silently keep every large presence on its own instance.
+  const presence = Math.max(c.RELAY_MAX_AWARENESS_BYTES, c.SEALED_MAX_PRESENCE_BYTES) + REDIS_PRESENCE_MARGIN_BYTES;
+  if (c.REDIS_URL && c.REDIS_MAX_RELAY_MESSAGE_BYTES < presence) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_MAX_RELAY_MESSAGE_BYTES'],
+      message: `must be at least ${presence} (the larger of RELAY_MAX_AWARENESS_BYTES and SEALED_MAX_PRESENCE_BYTES, plus ${REDIS_PRESENCE_MARGIN_BYTES} for framing)`,
+    });
   }
   if (c.REDIS_URL && c.STORAGE !== 'postgres') {
     ctx.addIssue({

@@ -151,6 +151,17 @@ describe('server config: rules across variables', () => {
     expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', STORAGE: 'memory' }).variable).toBe('REDIS_URL');
   });
 
+  it('with REDIS_URL, a REDIS_MAX_RELAY_MESSAGE_BYTES below the presence limits (+128) is refused', () => {
+    const cluster = { REDIS_URL: 'redis://127.0.0.1:6379', STORAGE: 'postgres', DATABASE_URL: 'postgres://127.0.0.1/x' };
+    const err = configError({ ...cluster, REDIS_MAX_RELAY_MESSAGE_BYTES: '4096' });
+    expect(err.variable).toBe('REDIS_MAX_RELAY_MESSAGE_BYTES');
+    expect(err.problem).toMatch(/16512/);
+    expect(configError({ ...cluster, REDIS_MAX_RELAY_MESSAGE_BYTES: '8192', SEALED_MAX_PRESENCE_BYTES: '4096' }).variable).toBe('REDIS_MAX_RELAY_MESSAGE_BYTES');
+    expect(parseEnv(serverConfigSchema, { ...cluster, REDIS_MAX_RELAY_MESSAGE_BYTES: '8192', SEALED_MAX_PRESENCE_BYTES: '4096', RELAY_MAX_AWARENESS_BYTES: '4096' }).REDIS_MAX_RELAY_MESSAGE_BYTES).toBe(8192);
+    // without Redis the bound is unused
+    expect(parseEnv(serverConfigSchema, { REDIS_MAX_RELAY_MESSAGE_BYTES: '4096' }).REDIS_MAX_RELAY_MESSAGE_BYTES).toBe(4096);
+  });
+
   it('STORAGE=postgres without DATABASE_URL is refused', () => {
     expect(configError({ STORAGE: 'postgres' }).variable).toBe('DATABASE_URL');
   });
