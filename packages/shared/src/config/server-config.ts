@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { bool, csv, logLevel, nonNegativeInt, port, positiveInt } from './env.js';
 import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';
+import { isProduction } from './node-env.js';
 
 /** AUTH_SECRET and AUTH_SECRET_PREVIOUS; the token CLI checks its secret with it too. */
 export const authSecret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
@@ -85,7 +86,7 @@ export const serverEnvSchema = z.object({
 });
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
-  if (c.NODE_ENV === 'production' && !c.AUTH_SECRET) {
+  if (isProduction(c.NODE_ENV) && !c.AUTH_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_SECRET'], message: 'required when NODE_ENV=production' });
   }
   if (c.STORAGE === 'postgres' && !c.DATABASE_URL) {

@@ -144,6 +144,13 @@ describe('server config: rules across variables', () => {
     expect(err.problem).toMatch(/production/);
   });
 
+  // Operators write it as they like; auth must not silently stay off because of a capital or a space.
+  it.each(['Production', 'PRODUCTION', ' production', 'production\n'])('NODE_ENV=%j without AUTH_SECRET is refused too', (value) => {
+    const err = configError({ NODE_ENV: value });
+    expect(err.variable).toBe('AUTH_SECRET');
+    expect(err.problem).toMatch(/production/);
+  });
+
   it('REDIS_URL without STORAGE=postgres is refused', () => {
     const err = configError({ REDIS_URL: 'redis://127.0.0.1:6379' });
     expect(err.variable).toBe('REDIS_URL');
