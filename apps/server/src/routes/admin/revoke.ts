@@ -1,9 +1,20 @@
 /** POST /admin/revoke {"sub"|"jti", "until"?}: refuse matching tokens until `until`, close their sockets everywhere. */
 import type { FastifyInstance } from 'fastify';
-import { TOKEN_ID_MAX_LENGTH, isTokenId } from '@sync-suite/shared';
+import { CLOCK_SKEW_SECONDS, TOKEN_ID_MAX_LENGTH, isTokenId } from '@sync-suite/shared';
 import type { Revocation } from '../../auth/revocations.js';
 import { badRequest } from './reply.js';
 
+
+/**
+ * How long a revocation lasts, from the latest `exp` it must cover (the caller's `until`, or by
+ * default the latest `exp` a token may carry now: TOKEN_MAX_TTL_SECONDS + 30 s ahead without
+ * `iat`): a token is accepted until its `exp` + 30 s of clock skew
+ * (packages/shared/src/auth/room-token.ts), so a revocation that ended at `exp` would let it in
+ * again for those 30 s.
+ */
+function coveredUntil(lastExp: number): number {
+  return lastExp + CLOCK_SKEW_SECONDS;
+}
 
 type Parsed = { ok: true; revocation: Revocation } | { ok: false; message: string };
 
@@ -16,10 +27,10 @@ export function parseRevoke(body: unknown, now: number, maxTtlSeconds: number): 
     return { ok: false, message: `sub and jti are non-empty strings of at most ${TOKEN_ID_MAX_LENGTH} characters, without control characters` };
   }
   if (sub === undefined && jti === undefined) return { ok: false, message: 'give "sub" or "jti"' };
-  if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until) || until <= now)) {
+  if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until + CLOCK_SKEW_SECONDS) || until <= now)) {
     return { ok: false, message: '"until" is a whole number of unix seconds in the future' };
   }
-  const revocation: Revocation = { until: until ?? now + maxTtlSeconds };
+  const revocation: Revocation = { until: coveredUntil(until ?? now + maxTtlSeconds + CLOCK_SKEW_SECONDS) };
   if (sub !== undefined) revocation.sub = sub;
   if (jti !== undefined) revocation.jti = jti;
   return { ok: true, revocation };
