@@ -3,7 +3,7 @@ import { Errors, createRoomToken, verifyTurnCredentials } from '@sync-suite/shar
 import { scrapeMetric } from '../../../test/helpers/prometheus.js';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 
-const TURN_SECRET = 'turn-secret-for-tests';
+const TURN_SECRET = 'turn-secret-for-tests-0123456789ab';
 const scope = serverPerTest();
 afterEach(() => scope.close());
 

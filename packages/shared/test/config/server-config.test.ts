@@ -115,6 +115,7 @@ describe('server config: invalid values name the variable', () => {
     ['ROOM_TYPES', 'conversation,with-dash'],
     ['AUTH_SECRET', 'too-short'],
     ['TURN_SECRET', 'short'],
+    ['TURN_SECRET', 'x'.repeat(31)],
     ['TURN_URLS', 'http://turn.example'],
     ['TURN_TTL_SECONDS', '0'],
     ['MAX_PEERS_PER_ROOM', 'many'],
