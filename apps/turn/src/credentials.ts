@@ -42,6 +42,8 @@ const DERIVED_MAX = 4096;
 
 export class RestCredentials {
   private candidate: { username: string; password: string } | undefined;
+  /** a username this datagram's own check refused: node-turn is told it has no password */
+  private refused: string | undefined;
   private readonly derived = new Map<string, Derived>();
   readonly map: Record<string, string | undefined>;
 
@@ -66,6 +68,7 @@ export class RestCredentials {
     if (!usernameFits(username)) return undefined;
     const expiry = turnUsernameExpiry(username);
     if (expiry === undefined || expiryRefusal(expiry, this.now(), this.maxTtlSeconds)) return undefined;
+    if (this.refused === username) return undefined;
     if (this.candidate?.username === username) return this.candidate.password;
     return this.password(this.secrets[0]!, username);
   }
@@ -109,13 +112,21 @@ export class RestCredentials {
     return result.ok ? { username, password: result.password, failure: undefined } : { username, password: undefined, failure: result.reason };
   }
 
-  /** Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request. */
+  /**
+   * Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request.
+   * A request inspect() refused (a wrong password, found with a constant-time compare) gets no
+   * password at all: node-turn then answers 401 as for an unknown user (the same REALM and NONCE
+   * as for a bad MESSAGE-INTEGRITY), and its own compare, a `!==` on hex strings
+   * (node_modules/node-turn/lib/message.js), never runs on a wrong password.
+   */
   withCandidate<T>(signed: SignedRequest | undefined, fn: () => T): T {
     this.candidate = signed?.password ? { username: signed.username, password: signed.password } : undefined;
+    this.refused = signed?.failure ? signed.username : undefined;
     try {
       return fn();
     } finally {
       this.candidate = undefined;
+      this.refused = undefined;
     }
   }
 }
