@@ -46,7 +46,7 @@ import { runIfMain } from './lib/main.js';
 import { median } from './lib/stats.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const SECRET = 'bench-turn-secret-0123456789';
+const SECRET = 'bench-turn-secret-0123456789abcdef';
 /**
  * every child process is killed after this long, whatever happens: the servers live for the whole
  * run (warm-up and floor rounds, then the saturation ramps), which went past 600 s on 2 cores

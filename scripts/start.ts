@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
+import { isProduction } from '../packages/shared/src/config/node-env.js';
 
 /** Longer than the server's own SHUTDOWN_TIMEOUT_MS default, so this only catches hangs. */
 const STOP_TIMEOUT_MS = 15_000;
@@ -17,9 +18,28 @@ if (!env['TURN_SECRET']) {
   env['TURN_SECRET'] = randomBytes(24).toString('base64url');
   process.stderr.write('TURN_SECRET not set: generated one for this run (set it to keep credentials valid across restarts)\n');
 }
-if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && env['NODE_ENV'] !== 'production') {
+// Loopback peers let a TURN client reach this host's own services, and with auth off anyone who
+// reaches the server joins any room and gets TURN credentials: such a run listens on loopback
+// only, unless the operator chose the addresses. Loopback peers are turned on only when TURN
+// listens on the loopback address chosen here.
+const production = isProduction(env['NODE_ENV']);
+const loopbackPeers = !env['TURN_ALLOW_LOOPBACK_PEERS'] && !production && !env['TURN_LISTEN_IP'];
+if (loopbackPeers || !env['AUTH_SECRET']) {
+  const chosen = (['HOST', 'TURN_LISTEN_IP', 'TURN_METRICS_HOST'] as const).filter((name) => !env[name]);
+  for (const name of chosen) env[name] = '127.0.0.1';
+  if (chosen.length > 0) {
+    const why = [!env['AUTH_SECRET'] ? 'auth is off' : '', loopbackPeers ? 'TURN relays to loopback peers' : ''].filter(Boolean).join(' and ');
+    process.stderr.write(
+      `${chosen.map((name) => `${name}=127.0.0.1`).join(' ')}: listening on this host only (${why}); ` +
+        'set HOST and TURN_LISTEN_IP to be reached from other machines\n',
+    );
+  }
+}
+if (loopbackPeers) {
   env['TURN_ALLOW_LOOPBACK_PEERS'] = 'true';
   process.stderr.write('TURN_ALLOW_LOOPBACK_PEERS=true for this one-host run (never in production)\n');
+} else if (!env['TURN_ALLOW_LOOPBACK_PEERS'] && !production) {
+  process.stderr.write('TURN_LISTEN_IP is set: loopback peers stay denied (TURN_ALLOW_LOOPBACK_PEERS=true relays to this host\'s own addresses)\n');
 }
 
 // The status page reads TURN's metrics; both run here, so point it at them: loopback when TURN

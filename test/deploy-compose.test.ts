@@ -37,7 +37,7 @@ const exampleEnv = parseEnvFile(envExampleText);
 
 const SECRETS: Env = {
   AUTH_SECRET: 'an-auth-secret-that-is-at-least-32-bytes-long',
-  TURN_SECRET: 'a-turn-secret-for-tests',
+  TURN_SECRET: 'a-turn-secret-for-tests-0123456789',
   METRICS_TOKEN: 'a-metrics-token',
   POSTGRES_PASSWORD: 'a-postgres-password',
   GRAFANA_ADMIN_PASSWORD: 'a-grafana-password',

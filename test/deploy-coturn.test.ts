@@ -21,8 +21,8 @@ const lineText = (l: Record<string, unknown>): string => String(l['text'] ?? l['
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'sync-coturn-'));
 const state = privateCoturnState();
-const SECRET = 'coturn-current-secret-0123';
-const PREVIOUS = 'coturn-previous-secret-4567';
+const SECRET = 'coturn-current-secret-0123456789abcd';
+const PREVIOUS = 'coturn-previous-secret-4567-0123456789';
 let coturn: RunningProcess | undefined;
 let peer: RunningProcess | undefined;
 let turnPort = 0;

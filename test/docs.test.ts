@@ -133,7 +133,7 @@ describe('refusal tables against packages/shared/src/errors.ts', () => {
 
 describe('configuration tables in docs/ against the schemas', () => {
   // TURN_SECRET is required: it has no default to compare.
-  const { TURN_SECRET: _required, ...turnDefaults } = parseEnv(turnEnvSchema, { TURN_SECRET: 'placeholder-secret' });
+  const { TURN_SECRET: _required, ...turnDefaults } = parseEnv(turnEnvSchema, { TURN_SECRET: 'placeholder-secret-of-32-bytes-or-more' });
   const defaults = { ...turnDefaults, ...parseEnv(serverEnvSchema, {}) } as Record<string, unknown>;
   const known = new Set([...variablesOf(serverEnvSchema), ...variablesOf(turnEnvSchema)]);
   const docs = DOCS.filter((d) => d.startsWith('docs/'));

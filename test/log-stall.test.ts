@@ -56,7 +56,7 @@ describe('a server whose stdout nobody reads', () => {
   });
 
   it('a TURN process whose stdout reader is gone exits on SIGTERM', async () => {
-    const env = { TURN_SECRET: 'log-stall-turn-secret', TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_METRICS_HOST: '127.0.0.1' };
+    const env = { TURN_SECRET: 'log-stall-turn-secret-0123456789ab', TURN_LISTEN_IP: '127.0.0.1', TURN_RELAY_IP: '127.0.0.1', TURN_METRICS_HOST: '127.0.0.1' };
     proc = runEntry('apps/turn/src/main.ts', baseEnv({ ...env, TURN_PORT: String(await freeUdpPort()), TURN_METRICS_PORT: '0', LOG_LEVEL: 'info' }));
     await proc.waitForLine((l) => typeof l['listen'] === 'string');
     proc.child.stdout?.destroy(); // the reader is gone (`| head -1`): every later write fails with EPIPE

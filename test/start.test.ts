@@ -17,7 +17,7 @@ afterEach(async () => {
   dataDir = undefined;
 });
 
-async function startSuite(command: 'npm' | 'node', extra: Record<string, string> = {}): Promise<RunningProcess> {
+async function startSuite(command: 'npm' | 'node', extra: Record<string, string> = {}, unset: string[] = []): Promise<RunningProcess> {
   dataDir = mkdtempSync(join(tmpdir(), 'sync-start-'));
   const env = baseEnv({
     HOST: '127.0.0.1',
@@ -30,6 +30,7 @@ async function startSuite(command: 'npm' | 'node', extra: Record<string, string>
     TURN_METRICS_PORT: '0',
     ...extra,
   });
+  for (const name of unset) delete env[name];
   const args = command === 'npm' ? ['start'] : ['--import', 'tsx', 'scripts/start.ts'];
   proc = runProcess(command, args, env, { detached: true });
   return proc;
@@ -101,6 +102,29 @@ describe('npm start', () => {
     expect(await exitWithin(p, 30_000)).toEqual({ code: 1, signal: null });
     expect(p.stderr()).toMatch(/invalid configuration: PORT: /);
     expect(p.stderr()).toMatch(/server exited \(1\); stopping the rest/);
+  });
+
+  // With auth off anyone who reaches the server gets TURN credentials, and loopback peers let a
+  // TURN client reach this host's own services: such a run listens on loopback only.
+  it('without HOST and TURN_LISTEN_IP, listens on loopback only and says so', async () => {
+    const p = await startSuite('node', {}, ['HOST', 'TURN_LISTEN_IP', 'TURN_RELAY_IP', 'TURN_METRICS_HOST']);
+    await bothUp(p);
+    // fastify logs one line per address it listens on (every interface's for 0.0.0.0)
+    const server = p.lines.filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('Server listening at')).map((l) => l['msg']);
+    expect(server).toEqual([expect.stringMatching(/^Server listening at http:\/\/127\.0\.0\.1:\d+$/)]);
+    const turn = p.lines.find((l) => l['msg'] === 'turn server listening (UDP)');
+    expect(turn?.['listen']).toMatch(/^127\.0\.0\.1:\d+$/);
+    // loopback peers are what the one-host run needs (the developer's own browsers and TURN)
+    expect(turn?.['deniedPeers']).not.toContain('127.0.0.0/8');
+    expect(p.stderr()).toMatch(/HOST=127\.0\.0\.1 TURN_LISTEN_IP=127\.0\.0\.1 TURN_METRICS_HOST=127\.0\.0\.1/);
+  });
+
+  it('with TURN_LISTEN_IP set, leaves loopback peers denied unless TURN_ALLOW_LOOPBACK_PEERS is set too', async () => {
+    const p = await startSuite('node');
+    await bothUp(p);
+    const turn = p.lines.find((l) => l['msg'] === 'turn server listening (UDP)');
+    expect(turn?.['deniedPeers']).toContain('127.0.0.0/8');
+    expect(p.stderr()).toMatch(/TURN_LISTEN_IP is set: loopback peers stay denied/);
   });
 
   it('points the status page at the TURN server it starts (not "not configured")', async () => {

@@ -10,7 +10,7 @@ import { runProcess, type RunningProcess } from '../../test/helpers/process.js';
 
 export const SMOKE_SECRETS = {
   AUTH_SECRET: 'smoke-auth-secret-that-is-at-least-32-bytes',
-  TURN_SECRET: 'smoke-turn-secret-0123456789',
+  TURN_SECRET: 'smoke-turn-secret-0123456789abcdef',
   METRICS_TOKEN: 'smoke-metrics-token',
 };
 

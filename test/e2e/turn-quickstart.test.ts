@@ -27,8 +27,8 @@ describe('npm start: TURN credentials from the server work on the TURN server be
   it('allocates and relays with /turn-credentials against the default ports', async () => {
     const r = await runInNetns<Result>('test/e2e/fixtures/turn-quickstart-netns.ts', [], { timeoutMs: 90_000 });
     expect(r.interfaces).toEqual(['lo']);
-    // the documented defaults, untouched
-    expect([r.serverPort, r.turnListen, r.metricsPort]).toEqual([4444, '0.0.0.0:3478', 9641]);
+    // the documented default ports; npm start listens on loopback only when it relays to loopback peers (scripts/start.ts)
+    expect([r.serverPort, r.turnListen, r.metricsPort]).toEqual([4444, '127.0.0.1:3478', 9641]);
     expect(r.secretGenerated).toBe(true);
     expect(r.iceServers).toEqual([
       { urls: ['stun:127.0.0.1:3478'] },

@@ -19,7 +19,7 @@ import { datachannelWrtc } from '../helpers/wrtc.js';
 import { selectedCandidatePair } from '../helpers/ice-stats.js';
 import { startTurn, type TestTurn } from '../../apps/turn/test/helpers/turn.js';
 
-const TURN_SECRET = 'shared-turn-secret-for-e2e';
+const TURN_SECRET = 'shared-turn-secret-for-e2e-0123456';
 /** the peers' host sockets bind 127.0.0.1 (datachannelWrtc); relays get their own address */
 const RELAY_IP = '127.0.0.2';
 const scope = serverPerTest();

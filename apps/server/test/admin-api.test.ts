@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient as RelayClient, docUntil, stockClient, synced, textOf, until } from '../../../test/fixtures/relay-clients.js';
@@ -115,6 +116,50 @@ describe('POST /admin/revoke', () => {
     expect((await admin(server, 'POST', '/admin/revoke', { jti: 'alice-phone' })).json).toMatchObject({ closed: 1 });
     expect(await p.closed()).toBe(4401);
     expect(l.closeCode).toBeNull();
+  });
+});
+
+/**
+ * A token is accepted until its `exp` + 30 s (clock skew), and `exp` may lie up to
+ * TOKEN_MAX_TTL_SECONDS + 30 s ahead when it has no `iat` (packages/shared/src/auth/room-token.ts):
+ * a revocation must last until the last moment a token it covers still verifies. The clock is
+ * moved with a fake Date only (timers and sockets stay real).
+ */
+describe('POST /admin/revoke: the revocation outlasts the tokens it covers', () => {
+  const MAX = 600;
+  /** signed by hand: no `iat`, so exp - now may be TOKEN_MAX_TTL_SECONDS + 30 s */
+  const tokenUntil = (sub: string, exp: number) =>
+    new SignJWT({ rooms: ['acme-*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime(exp).sign(new TextEncoder().encode(TEST_SECRET));
+  /** a signaling socket opened with `token` when the clock reads `at` (unix seconds) */
+  async function openAt(server: TestServer, token: string, at: number) {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(at * 1000);
+      const c = await SignalClient.open(`${server.wsUrl}/signal?token=${token}`);
+      scope.track(c);
+      // admitted: the pong comes back; refused: the close comes first
+      return await Promise.race([c.closedWithin(), c.roundTrip().then(() => 'admitted' as const)]);
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it('by default: the longest-lived token is refused up to its last accepted second', async () => {
+    const server = await scope.start(env(dataDir(), { TOKEN_MAX_TTL_SECONDS: String(MAX) }));
+    const t0 = Math.floor(Date.now() / 1000);
+    const token = await tokenUntil('mallory', t0 + MAX + 30);
+    expect((await admin(server, 'POST', '/admin/revoke', { sub: 'mallory' })).status).toBe(200);
+    // exp + 30 s not yet reached: the token still verifies, so only the revocation refuses it
+    expect(await openAt(server, token, t0 + MAX + 59)).toEqual({ code: 4401, reason: 'token revoked' });
+  });
+
+  it('with an `until`: a token expiring by then is refused through its 30 s of clock skew', async () => {
+    const server = await scope.start(env(dataDir(), { TOKEN_MAX_TTL_SECONDS: String(MAX) }));
+    const t0 = Math.floor(Date.now() / 1000);
+    const token = await tokenUntil('mallory', t0 + 100);
+    const res = await admin(server, 'POST', '/admin/revoke', { sub: 'mallory', until: t0 + 100 });
+    expect(res.status).toBe(200);
+    expect(await openAt(server, token, t0 + 129)).toEqual({ code: 4401, reason: 'token revoked' });
   });
 });
 

@@ -129,7 +129,7 @@ describe('server start-up failures name the variable in one line', () => {
   });
 
   it('the TURN server names TURN_PORT and TURN_METRICS_PORT when they are in use', async () => {
-    const turnEnv = { TURN_SECRET: 'turn-secret-123', TURN_LISTEN_IP: '127.0.0.1', TURN_METRICS_HOST: '127.0.0.1' };
+    const turnEnv = { TURN_SECRET: 'turn-secret-123-0123456789abcdefgh', TURN_LISTEN_IP: '127.0.0.1', TURN_METRICS_HOST: '127.0.0.1' };
     const udp = await withBusyPort('udp', (port) => startupFailure({ ...turnEnv, TURN_PORT: String(port), TURN_METRICS_PORT: '0' }, TURN_ENTRY));
     expect(udp).toMatch(/^startup failed: TURN_PORT: 127\.0\.0\.1:\d+ is already in use \(EADDRINUSE\)$/);
     const tcp = await withBusyPort('tcp', (port) => startupFailure({ ...turnEnv, TURN_PORT: '0', TURN_METRICS_PORT: String(port) }, TURN_ENTRY));

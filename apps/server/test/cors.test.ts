@@ -8,7 +8,7 @@ const token = () => testToken('alice', ['acme-conversation-*']);
 
 describe('CORS for browser apps on another origin', () => {
   it('answers the preflight for /turn-credentials and allows any origin by default', async () => {
-    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-tests' });
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-tests-0123456789ab' });
     const pre = await fetch(`${server.url}/turn-credentials`, {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },

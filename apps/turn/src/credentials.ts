@@ -1,12 +1,12 @@
 /**
  * TURN REST API credentials (coturn's use-auth-secret) fed to node-turn, which only knows a
  * static `credentials[username]` map: a Proxy computes the password on lookup and refuses
- * expired or malformed usernames. The check itself is the shared one (matchTurnCredentials,
+ * expired or malformed usernames, and those expiring further ahead than TURN_TTL_SECONDS allows. The check itself is the shared one (matchTurnCredentials,
  * also behind /turn-credentials' tests): here its proof is the request's MESSAGE-INTEGRITY. With
  * two secrets (rotation) the listener first finds which secret signed the datagram and sets it as
  * the candidate for node-turn's synchronous read.
  */
-import { matchTurnCredentials, turnPassword, turnUsernameExpiry, type TurnRefusal } from '@sync-suite/shared/node';
+import { expiryRefusal, matchTurnCredentials, turnPassword, turnUsernameExpiry, type TurnRefusal } from '@sync-suite/shared/node';
 import { ATTR, integrityMatches, longTermKey, readAttributes } from './stun/codec.js';
 
 /** TurnRefusal, or a USERNAME over USERNAME_MAX_BYTES bytes (refused before any HMAC). */
@@ -42,6 +42,8 @@ const DERIVED_MAX = 4096;
 
 export class RestCredentials {
   private candidate: { username: string; password: string } | undefined;
+  /** a username this datagram's own check refused: node-turn is told it has no password */
+  private refused: string | undefined;
   private readonly derived = new Map<string, Derived>();
   readonly map: Record<string, string | undefined>;
 
@@ -49,6 +51,8 @@ export class RestCredentials {
     private readonly secrets: readonly string[],
     private readonly realm: string,
     private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+    /** TURN_TTL_SECONDS: an expiry further ahead (plus a skew) is refused */
+    private readonly maxTtlSeconds: number = Number.POSITIVE_INFINITY,
   ) {
     this.map = new Proxy<Record<string, string | undefined>>({}, {
       get: (_target, key) => (typeof key === 'string' ? this.passwordFor(key) : undefined),
@@ -63,7 +67,8 @@ export class RestCredentials {
   passwordFor(username: string): string | undefined {
     if (!usernameFits(username)) return undefined;
     const expiry = turnUsernameExpiry(username);
-    if (expiry === undefined || expiry < this.now()) return undefined;
+    if (expiry === undefined || expiryRefusal(expiry, this.now(), this.maxTtlSeconds)) return undefined;
+    if (this.refused === username) return undefined;
     if (this.candidate?.username === username) return this.candidate.password;
     return this.password(this.secrets[0]!, username);
   }
@@ -103,17 +108,25 @@ export class RestCredentials {
     const username = user.value.toString('utf8', 0, USERNAME_MAX_BYTES + 1);
     if (!usernameFits(username)) return { username, password: undefined, failure: 'username_too_long' };
     const signs = (password: string) => integrityMatches(datagram, mi, this.key(username, password));
-    const result = matchTurnCredentials(username, this.secrets, signs, this.now(), this.password);
+    const result = matchTurnCredentials(username, this.secrets, signs, this.now(), this.password, this.maxTtlSeconds);
     return result.ok ? { username, password: result.password, failure: undefined } : { username, password: undefined, failure: result.reason };
   }
 
-  /** Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request. */
+  /**
+   * Run `fn` (node-turn's synchronous parse and auth) with the secret that signed the request.
+   * A request inspect() refused (a wrong password, found with a constant-time compare) gets no
+   * password at all: node-turn then answers 401 as for an unknown user (the same REALM and NONCE
+   * as for a bad MESSAGE-INTEGRITY), and its own compare, a `!==` on hex strings
+   * (node_modules/node-turn/lib/message.js), never runs on a wrong password.
+   */
   withCandidate<T>(signed: SignedRequest | undefined, fn: () => T): T {
     this.candidate = signed?.password ? { username: signed.username, password: signed.password } : undefined;
+    this.refused = signed?.failure ? signed.username : undefined;
     try {
       return fn();
     } finally {
       this.candidate = undefined;
+      this.refused = undefined;
     }
   }
 }

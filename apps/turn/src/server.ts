@@ -59,7 +59,7 @@ export function createTurnServer(config: TurnConfig, opts: TurnServerOptions = {
   const peers = buildPeerFilter(config, self);
   const lifetime = lifetimePolicy(config.TURN_MAX_LIFETIME_SECONDS);
   const secrets = [config.TURN_SECRET, ...(config.TURN_SECRET_PREVIOUS ? [config.TURN_SECRET_PREVIOUS] : [])];
-  const credentials = new RestCredentials(secrets, config.TURN_REALM);
+  const credentials = new RestCredentials(secrets, config.TURN_REALM, undefined, config.TURN_TTL_SECONDS);
   const metrics = createRelayMetrics();
   const server = new NodeTurn({
     listeningIps: [config.TURN_LISTEN_IP],

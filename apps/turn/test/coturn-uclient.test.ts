@@ -28,7 +28,9 @@ function run(cmd: string, args: string[]): { child: RunningProcess['child']; don
 
 describe('turnutils_uclient (coturn) against our TURN server', () => {
   it('default mode, -c and -y all relay with 0 % loss', async () => {
-    const turn = (t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true' }));
+    // with -W, uclient puts its own expiry in front of -u, a day ahead: the lifetime our TURN
+    // server allows (TURN_TTL_SECONDS, default an hour) must cover it
+    const turn = (t = await startTurn({ TURN_ALLOW_LOOPBACK_PEERS: 'true', TURN_TTL_SECONDS: '86400' }));
     const peerPort = await freeUdpPort();
     const peer = run('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
     expect(peer.child.pid).toBeDefined();

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { A, METHOD } from './helpers/stun-client.js';
+import { turnPassword } from '@sync-suite/shared/node';
 import { SECRET, openStunClient, turnPerTest } from './helpers/turn.js';
 
 const scope = turnPerTest();
@@ -8,11 +9,11 @@ const client = (creds: { username: string; credential: string }) => openStunClie
 
 describe('TURN REST credentials', () => {
   it('accepts the current and the previous secret, refuses wrong, expired and malformed with 401', async () => {
-    const t = await scope.start({ TURN_SECRET_PREVIOUS: 'the-old-turn-secret' });
+    const t = await scope.start({ TURN_SECRET_PREVIOUS: 'the-old-turn-secret-0123456789abc' });
     const ok = await (await client(t.creds('alice'))).allocate();
     expect(ok.cls).toBe(2);
     expect(ok.signed).toBe(true);
-    expect((await (await client(t.creds('bob', 600, 'the-old-turn-secret'))).allocate()).cls).toBe(2);
+    expect((await (await client(t.creds('bob', 600, 'the-old-turn-secret-0123456789abc'))).allocate()).cls).toBe(2);
 
     const wrong = await (await client({ username: t.creds('mallory').username, credential: 'not-the-password' })).allocate();
     expect(wrong.code).toBe(401);
@@ -30,7 +31,22 @@ describe('TURN REST credentials', () => {
     // logs name the user, never a password or secret
     expect(t.logs.some((l) => l['msg'] === 'allocation created' && String(l['username']).endsWith(':alice'))).toBe(true);
     expect(t.logs.some((l) => l['msg'] === 'credentials refused' && String(l['username']).endsWith(':mallory'))).toBe(true);
-    for (const secretish of [t.creds('alice').credential, 'not-the-password', SECRET, 'the-old-turn-secret']) expect(t.text()).not.toContain(secretish);
+    for (const secretish of [t.creds('alice').credential, 'not-the-password', SECRET, 'the-old-turn-secret-0123456789abc']) expect(t.text()).not.toContain(secretish);
+  });
+});
+
+describe('TURN REST credentials: expiry no further ahead than TURN_TTL_SECONDS', () => {
+  // the server hands out credentials living TURN_TTL_SECONDS; a username far ahead (999999999999:victim)
+  // could only come from someone holding TURN_SECRET, and would live for centuries
+  it('accepts up to TURN_TTL_SECONDS + 60 s ahead, refuses beyond with 401 and counts it', async () => {
+    const t = await scope.start({ TURN_TTL_SECONDS: '600' });
+    expect((await (await client(t.creds('alice', 600))).allocate()).cls).toBe(2);
+    expect((await (await client(t.creds('bob', 600 + 50))).allocate()).cls).toBe(2);
+    expect((await (await client(t.creds('mallory', 600 + 70))).allocate()).code).toBe(401);
+    const forever = '999999999999:victim';
+    expect((await (await client({ username: forever, credential: turnPassword(SECRET, forever) })).allocate()).code).toBe(401);
+    expect(await t.metric('turn_auth_failures_total{reason="ttl_too_long"}')).toBe(2);
+    expect(await t.metric('turn_allocations')).toBe(2);
   });
 });
 

@@ -16,7 +16,7 @@ interface State {
 }
 
 it('refreshes the token before it expires, and the TURN credentials with it', async () => {
-  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-the-client-test', TURN_URLS: 'turn:127.0.0.1:3478', LOG_LEVEL: 'warn' });
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, TURN_SECRET: 'turn-secret-for-the-client-test-0123', TURN_URLS: 'turn:127.0.0.1:3478', LOG_LEVEL: 'warn' });
   const a = new PeerProcess('phone', { TOKEN_SECRET: TEST_SECRET, TOKEN_TTL: '4' });
   scope.track(a);
   await a.send('start', { serverUrl: server.url, room: 'test-conversation-tokens' });

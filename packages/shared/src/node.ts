@@ -3,6 +3,7 @@ export * from './index.js';
 export * from './turn/rest-credentials.js';
 export * from './config/env.js';
 export * from './config/server-config.js';
+export * from './config/node-env.js';
 export * from './config/turn-config.js';
 export * from './metrics/server-metrics.js';
 export * from './metrics/turn-metrics.js';

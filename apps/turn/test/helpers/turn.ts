@@ -8,7 +8,7 @@ import { PerTest } from '../../../../test/helpers/per-test.js';
 import { scrapeMetric } from '../../../../test/helpers/prometheus.js';
 import { StunClient } from './stun-client.js';
 
-export const SECRET = 'turn-test-secret-0123456789';
+export const SECRET = 'turn-test-secret-0123456789abcdef';
 
 export interface TestTurn {
   turn: TurnServer;

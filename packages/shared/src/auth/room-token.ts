@@ -3,6 +3,7 @@
  * Verification accepts several secrets so that AUTH_SECRET can be rotated without downtime.
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { TOKEN_ID_MAX_LENGTH, isTokenId } from './token-id.js';
 
 export const CLOCK_SKEW_SECONDS = 30;
 export type TokenScope = 'write' | 'read';
@@ -27,6 +28,10 @@ export type TokenFailure =
   | 'not_yet_valid'
   | 'missing_exp'
   | 'missing_sub'
+  /** a `sub` POST /admin/revoke could not name: over TOKEN_ID_MAX_LENGTH characters, or a control character */
+  | 'bad_sub'
+  /** a `jti` that is not such a string (a number, an empty string, too long, a control character) */
+  | 'bad_jti'
   | 'missing_rooms'
   | 'bad_scope'
   /** lives longer than the server's TOKEN_MAX_TTL_SECONDS (exp - iat, or exp - now) */
@@ -51,6 +56,9 @@ export interface CreateRoomTokenOptions {
 
 export async function createRoomToken(secret: string | Uint8Array, opts: CreateRoomTokenOptions): Promise<string> {
   if (!opts.sub) throw new TypeError('sub is required');
+  const idRule = `non-empty, at most ${TOKEN_ID_MAX_LENGTH} characters, no control characters`;
+  if (!isTokenId(opts.sub)) throw new TypeError(`sub must be ${idRule}`);
+  if (opts.jti !== undefined && !isTokenId(opts.jti)) throw new TypeError(`jti must be ${idRule}`);
   if (!Array.isArray(opts.rooms) || opts.rooms.length === 0) throw new TypeError('rooms must list at least one room');
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   return new SignJWT({ rooms: opts.rooms, scope: opts.scope ?? 'write' })
@@ -92,6 +100,8 @@ export async function verifyRoomToken(
       });
       if (typeof payload.exp !== 'number') return { ok: false, reason: 'missing_exp' };
       if (typeof payload.sub !== 'string' || payload.sub.length === 0) return { ok: false, reason: 'missing_sub' };
+      if (!isTokenId(payload.sub)) return { ok: false, reason: 'bad_sub' };
+      if (payload.jti !== undefined && !isTokenId(payload.jti)) return { ok: false, reason: 'bad_jti' };
       const rooms = payload['rooms'];
       if (!Array.isArray(rooms) || rooms.length === 0 || !rooms.every((r) => typeof r === 'string' && r.length > 0)) {
         return { ok: false, reason: 'missing_rooms' };
@@ -100,7 +110,7 @@ export async function verifyRoomToken(
       if (scope !== 'write' && scope !== 'read') return { ok: false, reason: 'bad_scope' };
       const claims: RoomTokenClaims = { sub: payload.sub, exp: payload.exp, rooms: rooms as string[], scope };
       if (typeof payload.iat === 'number') claims.iat = payload.iat;
-      if (typeof payload.jti === 'string' && payload.jti.length > 0) claims.jti = payload.jti;
+      if (payload.jti !== undefined) claims.jti = payload.jti;
       if (opts.maxTtlSeconds !== undefined && livesTooLong(claims, opts.maxTtlSeconds, opts.now)) return { ok: false, reason: 'ttl_too_long' };
       return { ok: true, claims };
     } catch (err) {

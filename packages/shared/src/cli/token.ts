@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createRoomToken } from '../auth/room-token.js';
+import { TOKEN_ID_MAX_LENGTH, isTokenId } from '../auth/token-id.js';
 import { positiveInt } from '../config/env.js';
 import { authSecret } from '../config/server-config.js';
 
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   // The server refuses shorter secrets (the same schema), so a token signed with one could never be used.
   if (!authSecret.safeParse(secret).success) fail('AUTH_SECRET must be at least 32 bytes, as the server requires');
   if (!values.sub) fail('--sub is required');
+  // The server refuses such a sub (auth/token-id.ts): one line here, not createRoomToken's stack trace.
+  if (!isTokenId(values.sub)) fail(`--sub must be at most ${TOKEN_ID_MAX_LENGTH} characters, without control characters`);
   if (!values.room?.length) fail('--room is required');
   if (!ttl.success) fail('--ttl must be a positive integer');
   if (values.scope !== 'write' && values.scope !== 'read') fail('--scope must be write or read');

@@ -25,6 +25,11 @@ export const csv = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+/**
+ * An HMAC secret (AUTH_SECRET, TURN_SECRET and their _PREVIOUS): anyone holding one signed value
+ * (a room token, a TURN username and password) can test guesses offline, so 32 bytes at least.
+ */
+export const secret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
 
 export class ConfigError extends Error {
   constructor(

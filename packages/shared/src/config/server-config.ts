@@ -1,10 +1,11 @@
 /** Every variable of apps/server, with its default (README "Configuration", checked by a test). */
 import { z } from 'zod';
-import { bool, csv, logLevel, nonNegativeInt, port, positiveInt } from './env.js';
+import { bool, csv, logLevel, nonNegativeInt, port, positiveInt, secret } from './env.js';
 import { DEFAULT_ROOM_TYPES } from '../rooms/room-name.js';
+import { isProduction } from './node-env.js';
 
 /** AUTH_SECRET and AUTH_SECRET_PREVIOUS; the token CLI checks its secret with it too. */
-export const authSecret = z.string().refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes');
+export const authSecret = secret;
 
 export const serverEnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -22,7 +23,7 @@ export const serverEnvSchema = z.object({
   ROOM_TYPES: csv
     .pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+')).min(1))
     .default([...DEFAULT_ROOM_TYPES]),
-  TURN_SECRET: z.string().min(8).optional(),
+  TURN_SECRET: secret.optional(),
   TURN_URLS: csv.pipe(z.array(z.string().regex(/^(turns?|stun):/, 'must start with turn:, turns: or stun:'))).optional(),
   TURN_TTL_SECONDS: positiveInt.default(3600),
   TURN_METRICS_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -88,7 +89,7 @@ export const serverEnvSchema = z.object({
 export const REDIS_PRESENCE_MARGIN_BYTES = 128;
 
 export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
-  if (c.NODE_ENV === 'production' && !c.AUTH_SECRET) {
+  if (isProduction(c.NODE_ENV) && !c.AUTH_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_SECRET'], message: 'required when NODE_ENV=production' });
   }
   if (c.STORAGE === 'postgres' && !c.DATABASE_URL) {

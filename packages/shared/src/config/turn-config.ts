@@ -1,13 +1,15 @@
 /** Every variable of apps/turn, with its default (README "Configuration", checked by a test). */
 import { z } from 'zod';
-import { bool, csv, logLevel, port, positiveInt } from './env.js';
+import { bool, csv, logLevel, port, positiveInt, secret } from './env.js';
 
 export const turnEnvSchema = z.object({
   TURN_LISTEN_IP: z.ipv4().or(z.ipv6()).default('0.0.0.0'),
   TURN_PORT: port.default(3478),
-  TURN_SECRET: z.string().min(8),
-  TURN_SECRET_PREVIOUS: z.string().min(8).optional(),
+  TURN_SECRET: secret,
+  TURN_SECRET_PREVIOUS: secret.optional(),
   TURN_REALM: z.string().min(1).default('sync-suite'),
+  // the server's credential lifetime (server-config.ts): usernames expiring further ahead are refused
+  TURN_TTL_SECONDS: positiveInt.default(3600),
   TURN_RELAY_IP: z.ipv4().or(z.ipv6()).optional(),
   TURN_EXTERNAL_IP: z.ipv4().or(z.ipv6()).optional(),
   TURN_MIN_PORT: port.default(49152),

@@ -63,13 +63,21 @@ export function turnUsernameExpiry(username: string): number | undefined {
   return parseTurnUsername(username)?.expiry;
 }
 
-export type TurnRefusal = 'malformed' | 'expired' | 'bad_password';
+/**
+ * How far past now + the credential lifetime (TURN_TTL_SECONDS) an expiry may lie: the server
+ * that issued it and the TURN server that checks it may keep slightly different clocks.
+ */
+export const TURN_EXPIRY_SKEW_SECONDS = 60;
+
+/** ttl_too_long: the expiry lies further ahead than the credential lifetime allows (a forged username, as `999999999999:victim`). */
+export type TurnRefusal = 'malformed' | 'expired' | 'ttl_too_long' | 'bad_password';
 export type TurnCheck = { ok: true } | { ok: false; reason: TurnRefusal };
 export type TurnMatch = { ok: true; password: string; sub: string } | { ok: false; reason: TurnRefusal };
 
 /**
- * The one REST-credential check, whatever the proof: the username must parse and not be
- * expired, and `proves(password)` must hold for the password of one of `secrets` (current
+ * The one REST-credential check, whatever the proof: the username must parse, not be expired
+ * nor expire more than `maxTtlSeconds` + TURN_EXPIRY_SKEW_SECONDS from now (the server never
+ * issues such a one; only a leaked secret makes it), and `proves(password)` must hold for the password of one of `secrets` (current
  * first). The HTTP side compares a given password; the TURN server checks a STUN
  * MESSAGE-INTEGRITY made with it.
  */
@@ -80,15 +88,25 @@ export function matchTurnCredentials(
   now: number = Math.floor(Date.now() / 1000),
   /** how the password of `secret` is found: turnPassword, or a cache of it (the TURN server's) */
   passwordOf: (secret: string, username: string) => string = turnPassword,
+  /** the credential lifetime the server issues (TURN_TTL_SECONDS) */
+  maxTtlSeconds: number = Number.POSITIVE_INFINITY,
 ): TurnMatch {
   const parsed = parseTurnUsername(username);
   if (!parsed) return { ok: false, reason: 'malformed' };
-  if (parsed.expiry < now) return { ok: false, reason: 'expired' };
+  const refusal = expiryRefusal(parsed.expiry, now, maxTtlSeconds);
+  if (refusal) return { ok: false, reason: refusal };
   for (const secret of secrets) {
     const password = passwordOf(secret, username);
     if (proves(password)) return { ok: true, password, sub: parsed.sub };
   }
   return { ok: false, reason: 'bad_password' };
+}
+
+/** Why a username with this expiry is refused at `now`, or undefined when it is within its lifetime. */
+export function expiryRefusal(expiry: number, now: number, maxTtlSeconds: number): 'expired' | 'ttl_too_long' | undefined {
+  if (expiry < now) return 'expired';
+  if (expiry - now > maxTtlSeconds + TURN_EXPIRY_SKEW_SECONDS) return 'ttl_too_long';
+  return undefined;
 }
 
 /** Check a username/password pair against the current and any previous secrets. */
@@ -97,9 +115,10 @@ export function verifyTurnCredentials(
   password: string,
   secrets: readonly string[],
   now: number = Math.floor(Date.now() / 1000),
+  maxTtlSeconds: number = Number.POSITIVE_INFINITY,
 ): TurnCheck {
   const given = Buffer.from(password);
   const equals = (expected: string): boolean => sameBytes(given, Buffer.from(expected));
-  const result = matchTurnCredentials(username, secrets, equals, now);
+  const result = matchTurnCredentials(username, secrets, equals, now, turnPassword, maxTtlSeconds);
   return result.ok ? { ok: true } : result;
 }

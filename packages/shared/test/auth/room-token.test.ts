@@ -31,6 +31,12 @@ describe('createRoomToken', () => {
     await expect(createRoomToken(SECRET, { sub: '', rooms: ROOMS, ttlSeconds: 60 })).rejects.toThrow(/sub/);
     await expect(createRoomToken(SECRET, { sub: 'a', rooms: [], ttlSeconds: 60 })).rejects.toThrow(/rooms/);
   });
+
+  it('refuses to make a token whose sub or jti verifyRoomToken (and POST /admin/revoke) would refuse', async () => {
+    await expect(createRoomToken(SECRET, { sub: 'u'.repeat(513), rooms: ROOMS, ttlSeconds: 60 })).rejects.toThrow(/sub/);
+    await expect(createRoomToken(SECRET, { sub: 'eve\n', rooms: ROOMS, ttlSeconds: 60 })).rejects.toThrow(/sub/);
+    await expect(createRoomToken(SECRET, { sub: 'a', jti: 'j\u0085', rooms: ROOMS, ttlSeconds: 60 })).rejects.toThrow(/jti/);
+  });
 });
 
 describe('verifyRoomToken: accepted', () => {
@@ -45,6 +51,12 @@ describe('verifyRoomToken: accepted', () => {
   it('carries the jti it was given', async () => {
     const token = await createRoomToken(SECRET, { sub: 'alice', rooms: ROOMS, ttlSeconds: 60, now: NOW, jti: 'device-7' });
     expect(await verifyRoomToken(token, [SECRET], { now: NOW })).toMatchObject({ ok: true, claims: { jti: 'device-7' } });
+  });
+
+  it('accepts a sub and a jti of 512 characters, not ASCII ones included', async () => {
+    const sub = 'é'.repeat(512);
+    const token = await sign({ sub, jti: 'j'.repeat(512), exp: NOW + 60, rooms: ROOMS });
+    expect(await verifyRoomToken(token, [SECRET], { now: NOW })).toMatchObject({ ok: true, claims: { sub, jti: 'j'.repeat(512) } });
   });
 });
 
@@ -104,6 +116,16 @@ describe('verifyRoomToken: refused with a reason', () => {
     ['expired', () => sign({ ...valid, exp: NOW - 3600 }), 'expired'],
     ['missing sub', () => sign({ exp: NOW + 60, rooms: ['x'] }), 'missing_sub'],
     ['empty sub', () => sign({ ...valid, sub: '' }), 'missing_sub'],
+    // what POST /admin/revoke cannot name must not verify: a token nobody could revoke
+    ['sub over 512 characters', () => sign({ ...valid, sub: 'u'.repeat(513) }), 'bad_sub'],
+    ['sub with a newline', () => sign({ ...valid, sub: 'eve\n' }), 'bad_sub'],
+    ['sub with a C1 control character', () => sign({ ...valid, sub: 'bob\u0085' }), 'bad_sub'],
+    ['sub with NUL', () => sign({ ...valid, sub: 'a\u0000' }), 'bad_sub'],
+    ['jti a number', () => sign({ ...valid, jti: 7 }), 'bad_jti'],
+    ['jti an object', () => sign({ ...valid, jti: { a: 1 } }), 'bad_jti'],
+    ['empty jti', () => sign({ ...valid, jti: '' }), 'bad_jti'],
+    ['jti over 512 characters', () => sign({ ...valid, jti: 'j'.repeat(513) }), 'bad_jti'],
+    ['jti with DEL', () => sign({ ...valid, jti: 'j\u007f' }), 'bad_jti'],
     ['missing rooms', () => sign({ sub: 'a', exp: NOW + 60 }), 'missing_rooms'],
     ['empty rooms', () => sign({ ...valid, rooms: [] }), 'missing_rooms'],
     ['rooms not a list', () => sign({ ...valid, rooms: 'x' }), 'missing_rooms'],

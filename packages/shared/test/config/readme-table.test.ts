@@ -28,7 +28,7 @@ function rendered(value: unknown): string {
 
 describe.each([
   ['### Server', serverEnvSchema, {}],
-  ['### TURN server', turnEnvSchema, { TURN_SECRET: 'placeholder-secret' }],
+  ['### TURN server', turnEnvSchema, { TURN_SECRET: 'placeholder-secret-of-32-bytes-or-more' }],
 ])('README %s table', (heading, schema, required) => {
   const defaults = parseEnv(schema, required) as Record<string, unknown>;
 

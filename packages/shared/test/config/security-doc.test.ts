@@ -10,7 +10,7 @@ const LIMIT_LIKE = /MAX|LIMIT|TIMEOUT|QUOTA|TTL|LIFETIME|RATE|BYTES|PER_|INTERVA
 
 describe.each([
   ['server', serverEnvSchema, {}],
-  ['TURN', turnEnvSchema, { TURN_SECRET: 'placeholder-secret' }],
+  ['TURN', turnEnvSchema, { TURN_SECRET: 'placeholder-secret-of-32-bytes-or-more' }],
 ])('SECURITY.md, %s limits', (_name, schema, required) => {
   const defaults = parseEnv(schema, required) as Record<string, unknown>;
   const limits = variablesOf(schema).filter((v) => LIMIT_LIKE.test(v) && !/^(PORT|TURN_PORT|TURN_METRICS_PORT)$/.test(v));

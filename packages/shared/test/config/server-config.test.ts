@@ -115,6 +115,7 @@ describe('server config: invalid values name the variable', () => {
     ['ROOM_TYPES', 'conversation,with-dash'],
     ['AUTH_SECRET', 'too-short'],
     ['TURN_SECRET', 'short'],
+    ['TURN_SECRET', 'x'.repeat(31)],
     ['TURN_URLS', 'http://turn.example'],
     ['TURN_TTL_SECONDS', '0'],
     ['MAX_PEERS_PER_ROOM', 'many'],
@@ -140,6 +141,13 @@ describe('server config: invalid values name the variable', () => {
 describe('server config: rules across variables', () => {
   it('NODE_ENV=production without AUTH_SECRET is refused', () => {
     const err = configError({ NODE_ENV: 'production' });
+    expect(err.variable).toBe('AUTH_SECRET');
+    expect(err.problem).toMatch(/production/);
+  });
+
+  // Operators write it as they like; auth must not silently stay off because of a capital or a space.
+  it.each(['Production', 'PRODUCTION', ' production', 'production\n'])('NODE_ENV=%j without AUTH_SECRET is refused too', (value) => {
+    const err = configError({ NODE_ENV: value });
     expect(err.variable).toBe('AUTH_SECRET');
     expect(err.problem).toMatch(/production/);
   });

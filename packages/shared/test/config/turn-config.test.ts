@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseEnv } from '../../src/config/env.js';
 import { turnConfigSchema } from '../../src/config/turn-config.js';
 
-const SECRET = 'turn-secret-1234';
+const SECRET = 'turn-secret-of-at-least-32-bytes-1234';
 const parse = (env: Record<string, string | undefined>) => parseEnv(turnConfigSchema, { TURN_SECRET: SECRET, ...env });
 
 function variableOf(env: Record<string, string | undefined>): string {
@@ -24,6 +24,7 @@ describe('TURN config', () => {
       TURN_PORT: 3478,
       TURN_SECRET: SECRET,
       TURN_REALM: 'sync-suite',
+      TURN_TTL_SECONDS: 3600,
       TURN_MIN_PORT: 49152,
       TURN_MAX_PORT: 65535,
       TURN_ALLOW_LOOPBACK_PEERS: false,
@@ -62,6 +63,11 @@ describe('TURN config', () => {
     ['TURN_LISTEN_IP', 'localhost'],
     ['TURN_PORT', 'udp'],
     ['TURN_SECRET', 'short'],
+    // as AUTH_SECRET: one issued username and password is enough to guess a short secret offline
+    ['TURN_SECRET', 'x'.repeat(31)],
+    ['TURN_SECRET', 'é'.repeat(15)],
+    ['TURN_SECRET_PREVIOUS', 'sunshine1'],
+    ['TURN_TTL_SECONDS', '0'],
     ['TURN_RELAY_IP', '300.1.1.1'],
     ['TURN_EXTERNAL_IP', 'example.com'],
     ['TURN_MIN_PORT', '70000'],

@@ -1,27 +1,36 @@
 /** POST /admin/revoke {"sub"|"jti", "until"?}: refuse matching tokens until `until`, close their sockets everywhere. */
 import type { FastifyInstance } from 'fastify';
+import { CLOCK_SKEW_SECONDS, TOKEN_ID_MAX_LENGTH, isTokenId } from '@sync-suite/shared';
 import type { Revocation } from '../../auth/revocations.js';
 import { badRequest } from './reply.js';
 
-const MAX_ID_LENGTH = 512;
-/** C0 and C1 control characters and DEL: never in a token's sub or jti here (PostgreSQL refuses a NUL). */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * How long a revocation lasts, from the latest `exp` it must cover (the caller's `until`, or by
+ * default the latest `exp` a token may carry now: TOKEN_MAX_TTL_SECONDS + 30 s ahead without
+ * `iat`): a token is accepted until its `exp` + 30 s of clock skew
+ * (packages/shared/src/auth/room-token.ts), so a revocation that ended at `exp` would let it in
+ * again for those 30 s.
+ */
+function coveredUntil(lastExp: number): number {
+  return lastExp + CLOCK_SKEW_SECONDS;
+}
 
 type Parsed = { ok: true; revocation: Revocation } | { ok: false; message: string };
 
 export function parseRevoke(body: unknown, now: number, maxTtlSeconds: number): Parsed {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, message: 'body must be a JSON object' };
   const { sub, jti, until } = body as Record<string, unknown>;
-  const id = (v: unknown): v is string | undefined =>
-    v === undefined || (typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH && !CONTROL_CHARACTER.test(v));
+  // the rule verifyRoomToken applies to the tokens themselves (packages/shared/src/auth/token-id.ts)
+  const id = (v: unknown): v is string | undefined => v === undefined || isTokenId(v);
   if (!id(sub) || !id(jti)) {
-    return { ok: false, message: `sub and jti are non-empty strings of at most ${MAX_ID_LENGTH} characters, without control characters` };
+    return { ok: false, message: `sub and jti are non-empty strings of at most ${TOKEN_ID_MAX_LENGTH} characters, without control characters` };
   }
   if (sub === undefined && jti === undefined) return { ok: false, message: 'give "sub" or "jti"' };
-  if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until) || until <= now)) {
+  if (until !== undefined && (typeof until !== 'number' || !Number.isSafeInteger(until + CLOCK_SKEW_SECONDS) || until <= now)) {
     return { ok: false, message: '"until" is a whole number of unix seconds in the future' };
   }
-  const revocation: Revocation = { until: until ?? now + maxTtlSeconds };
+  const revocation: Revocation = { until: coveredUntil(until ?? now + maxTtlSeconds + CLOCK_SKEW_SECONDS) };
   if (sub !== undefined) revocation.sub = sub;
   if (jti !== undefined) revocation.jti = jti;
   return { ok: true, revocation };
