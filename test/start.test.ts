@@ -11,6 +11,9 @@ import { baseEnv, exitWithin, freePort, freeUdpPort, listeningPort, runProcess, 
 let proc: RunningProcess | undefined;
 let dataDir: string | undefined;
 afterEach(async () => {
+  // scripts/start.ts stops server and TURN on SIGTERM; they run in their own process groups, so
+  // killing start.ts (or its group) alone would leave them running after a test that ends early
+  await proc?.stop('SIGTERM', 30_000);
   await proc?.kill();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   proc = undefined;
