@@ -85,34 +85,35 @@ function entriesOf(c: RawSealed): Array<{ seq: number; envelope: number[] }> {
   return c.messages.flatMap((m) => (m.type === 'entry' ? [{ seq: m.seq, envelope: [...m.envelope] }] : []));
 }
 
+/**
+ * Two instances, a device on each: `envelopes` committed together on the first reach the other
+ * whole and in order, and nothing published on the room's channel is over the cap. Returns what
+ * was published.
+ */
+async function deliveredWhole(room: string, envelopes: Uint8Array[]) {
+  const { servers, published, allPublished } = await cluster(room);
+  const [a, b] = [await device(servers[0], room), await device(servers[1], room)];
+  await commitTogether(servers[0], room, a, envelopes);
+  const want = envelopes.map((e, i) => ({ seq: i + 1, envelope: [...e] }));
+  await b.wait(() => entriesOf(b).length === want.length, `${want.length} entries on the other instance`, 10_000);
+  expect(entriesOf(b)).toEqual(want);
+  await allPublished();
+  expect(Math.max(...published.map((p) => p.bytes))).toBeLessThanOrEqual(CAP);
+  return published;
+}
+
 describe('sealed entries on Redis', () => {
   it('a commit larger than REDIS_MAX_RELAY_MESSAGE_BYTES goes out in messages within it, and reaches the other instance whole and in order', async () => {
     const room = 'acme-conversation-sealedcap-split';
-    const { servers, published, allPublished } = await cluster(room);
-    const [a, b] = [await device(servers[0], room), await device(servers[1], room)];
     const envelopes = Array.from({ length: 12 }, (_, i) => fakeEnvelope([i + 1, 0xee, i + 1], 3000)); // 36 KB over an 8 KB bound
-    await commitTogether(servers[0], room, a, envelopes);
-
-    const want = envelopes.map((e, i) => ({ seq: i + 1, envelope: [...e] }));
-    await b.wait(() => entriesOf(b).length === want.length, `${want.length} entries on the other instance`, 10_000);
-    expect(entriesOf(b)).toEqual(want);
-    await allPublished();
-    expect(Math.max(...published.map((p) => p.bytes))).toBeLessThanOrEqual(CAP);
+    const published = await deliveredWhole(room, envelopes);
     expect(published.filter((p) => p.kind === BusKind.SealedEntries).length).toBeGreaterThan(1);
   });
 
   it('an envelope larger than the bound alone is announced by the last seq, and the other instance reads the commit from storage', async () => {
     const room = 'acme-conversation-sealedcap-large';
-    const { servers, published, allPublished } = await cluster(room);
-    const [a, b] = [await device(servers[0], room), await device(servers[1], room)];
     const envelopes = [fakeEnvelope([1, 0xee], 100), fakeEnvelope([2, 0xee], 3 * CAP), fakeEnvelope([3, 0xee], 100)];
-    await commitTogether(servers[0], room, a, envelopes);
-
-    const want = envelopes.map((e, i) => ({ seq: i + 1, envelope: [...e] }));
-    await b.wait(() => entriesOf(b).length === want.length, `${want.length} entries on the other instance`, 10_000);
-    expect(entriesOf(b)).toEqual(want);
-    await allPublished();
-    expect(Math.max(...published.map((p) => p.bytes))).toBeLessThanOrEqual(CAP);
+    const published = await deliveredWhole(room, envelopes);
     expect(published.map((p) => p.kind)).toContain(BusKind.SealedCheck);
   });
 });

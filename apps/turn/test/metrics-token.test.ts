@@ -39,6 +39,6 @@ describe('TURN /metrics and METRICS_TOKEN', () => {
   });
 
   it('TURN_METRICS_HOST defaults to loopback', () => {
-    expect(parseEnv(turnConfigSchema, { TURN_SECRET: 'placeholder-secret' }).TURN_METRICS_HOST).toBe('127.0.0.1');
+    expect(parseEnv(turnConfigSchema, { TURN_SECRET: 'placeholder-secret-of-at-least-32-bytes' }).TURN_METRICS_HOST).toBe('127.0.0.1');
   });
 });
