@@ -4,7 +4,6 @@ import { CLOCK_SKEW_SECONDS, TOKEN_ID_MAX_LENGTH, isTokenId } from '@sync-suite/
 import type { Revocation } from '../../auth/revocations.js';
 import { badRequest } from './reply.js';
 
-
 /**
  * How long a revocation lasts, from the latest `exp` it must cover (the caller's `until`, or by
  * default the latest `exp` a token may carry now: TOKEN_MAX_TTL_SECONDS + 30 s ahead without
