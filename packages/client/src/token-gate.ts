@@ -29,6 +29,9 @@ import { AttemptPacer } from './attempt-pacer.js';
 import type { BackoffOptions } from './backoff.js';
 import { tokenExpiresAt } from './token-expiry.js';
 
+/** WebSocket.OPEN */
+const OPEN = 1;
+
 /** setTimeout's limit */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
@@ -131,6 +134,8 @@ export class TokenGate {
   /** The server refused the latest attempt's token (4401/4403): it is not presented again. */
   refused(): void {
     this.pacer.refused(this.presented);
+    // nothing open to refresh: the next attempt gets its token through the paced path
+    clearTimeout(this.refreshTimer);
   }
 
   private mayConnect(): boolean {
@@ -155,8 +160,9 @@ export class TokenGate {
     this.presented = token;
     clearTimeout(this.refreshTimer);
     const exp = tokenExpiresAt(token);
-    if (exp === undefined || !this.opts.refresh) return;
     const now = Date.now();
+    // an expired token (the server refuses it) is not refreshed: the paced path gets the next one
+    if (exp === undefined || exp <= now || !this.opts.refresh) return;
     const at = exp - Math.min(this.opts.refresh.marginMs, Math.max(0, exp - now) / 2);
     this.refreshTimer = setTimeout(() => this.refreshNow(), Math.min(Math.max(0, at - now), MAX_DELAY_MS));
   }
@@ -164,6 +170,9 @@ export class TokenGate {
   /** The token is about to expire: fetch the next one, then let the transport swap its socket. */
   private refreshNow(): void {
     if (!this.wanted || this.closed || this.fetching || this.ready) return;
+    // Only an open socket is swapped: an attempt that was refused or dropped meanwhile waits for
+    // the paced path (a refresh starts its attempt at once, past the back-off).
+    if ((this.owner.ws as { readyState?: number } | null)?.readyState !== OPEN) return;
     this.fetch(true);
   }
 
@@ -191,7 +200,11 @@ export class TokenGate {
           this.fetching = false;
           if (!this.wanted || this.closed) return;
           // the refused token again: no attempt with it; ask again after the back-off
-          if (!refresh && !this.pacer.accepts(value)) return this.schedule();
+          if (!this.pacer.accepts(value)) {
+            if (!refresh) return this.schedule();
+            this.refreshTimer = setTimeout(() => this.refreshNow(), this.pacer.failed());
+            return;
+          }
           this.ready = { value };
           if (refresh) this.pacer.atOnce();
           if (this.owner.ws === null) this.owner.connect();
