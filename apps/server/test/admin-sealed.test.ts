@@ -119,8 +119,9 @@ describe('admin API on sealed rooms', () => {
     await deleteScenario(server, async () => {
       const db = new Database(file, { readonly: true });
       try {
-        const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE room = ?`).get(ROOM) as { n: number }).n;
-        return count('sealed_entries') + count('sealed_rooms');
+        const count = (table: string, where = '') => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE room = ?${where}`).get(ROOM) as { n: number }).n;
+        // the room's row stays after a delete, emptied (head 0), to remember the generation it ended
+        return count('sealed_entries') + count('sealed_snapshots') + count('sealed_rooms', ' AND (head > 0 OR entries > 0 OR snapshot_bytes IS NOT NULL)');
       } finally {
         db.close();
       }
@@ -131,8 +132,10 @@ describe('admin API on sealed rooms', () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, PERSIST_FLUSH_MS: '4000', STORAGE: 'postgres', DATABASE_URL: urlWithSchema(schema) });
     await deleteScenario(server, () =>
       withPg(async (c) => {
-        const count = async (table: string) => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".${table} WHERE room = $1`, [ROOM])).rows[0]?.n);
-        return (await count('sealed_entries')) + (await count('sealed_rooms'));
+        const count = async (table: string, where = '') =>
+          Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".${table} WHERE room = $1${where}`, [ROOM])).rows[0]?.n);
+        // the room's row stays after a delete, emptied (head 0), to remember the generation it ended
+        return (await count('sealed_entries')) + (await count('sealed_rooms', ' AND (head > 0 OR entries > 0 OR snapshot IS NOT NULL)'));
       }),
     );
   });

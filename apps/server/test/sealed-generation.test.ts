@@ -1,8 +1,9 @@
 /**
- * Room generations on WS /sealed with a raw client: a device whose hello names a generation other
- * than the room's (the room was deleted since it last synced) is closed 4410 before `welcome` and
- * gets no entry, whatever its cursor; one naming the current generation, or none, is served from
- * its cursor; a client before generations (hello without the field) gets the welcome it can read.
+ * Room generations on WS /sealed with a raw client: a device whose hello names the generation the
+ * room's last delete ended is closed 4410 before `welcome` and gets no entry, whatever its cursor;
+ * one naming the current generation, or none, is served from its cursor; one naming a generation
+ * this storage never had (storage lost or restored from an older copy) is served from 0 with the
+ * room's generation; a client before generations (hello without the field) gets the welcome it can read.
  * A welcome to a client that names one also carries RELAY_MAX_MESSAGE_BYTES.
  */
 import { afterEach, expect, it } from 'vitest';
@@ -43,7 +44,7 @@ async function deleteRoom(server: TestServer): Promise<void> {
   expect(res.status).toBe(200);
 }
 
-it('a hello naming a generation the room no longer has is closed 4410 before welcome, with no entry; the current one or none is served from the cursor', async () => {
+it('a hello naming the generation a delete ended is closed 4410 before welcome, with no entry; the current one or none is served from the cursor', async () => {
   const server = await scope.start({ ADMIN_TOKEN, PERSIST_FLUSH_MS: '5', RELAY_MAX_MESSAGE_BYTES: '65536' });
   const g1 = await write(3, 1);
   expect(g1).toBeGreaterThan(0);
@@ -76,6 +77,15 @@ it('a hello naming a generation the room no longer has is closed 4410 before wel
   expect(current.messages.filter((m) => m.type === 'entry').map((m) => (m.type === 'entry' ? m.envelope[0] : 0))).toEqual([14, 15]);
   current.close();
 
+  // A generation this storage never had (no delete of it was seen: storage lost or restored):
+  // served as a new device, from 0, whatever its cursor, and told the room's generation.
+  const lost = await client();
+  lost.hello(3, g1 === 123_456_789 ? 987_654_321 : 123_456_789);
+  expect((await lost.next('welcome')).generation).toBe(g2);
+  expect((await lost.next('caught-up')).seq).toBe(5);
+  expect(lost.messages.filter((m) => m.type === 'entry').map((m) => (m.type === 'entry' ? m.envelope[0] : 0))).toEqual([11, 12, 13, 14, 15]);
+  lost.close();
+
   // Unknown (a new device): everything, and the generation to keep.
   const fresh = await client();
   fresh.hello(0, 0);
@@ -94,18 +104,21 @@ it('a hello naming a generation the room no longer has is closed 4410 before wel
   old.close();
 });
 
-it('a room with nothing stored: a device naming a generation is closed 4410; one that names none gets the generation later entries count in', async () => {
+it('a room with nothing stored: a device naming a generation (storage lost) is served from 0 with the room\'s; one that names none gets the generation later entries count in', async () => {
   const server = await scope.start({ ADMIN_TOKEN, PERSIST_FLUSH_MS: '5' });
-  const stale = await client();
-  stale.hello(7, 123_456_789);
-  expect(await stale.closed()).toBe(4410);
-  expect(stale.messages).toEqual([]);
+  const lost = await client();
+  lost.hello(7, 123_456_789);
+  const g0 = (await lost.next('welcome')).generation ?? 0;
+  expect(g0).toBeGreaterThan(0);
+  expect(g0).not.toBe(123_456_789);
+  expect((await lost.next('caught-up')).seq).toBe(0);
+  lost.close();
 
   // Welcomed before the first entry: the generation then stays the one the entries count in.
   const first = await client();
   first.hello(0, 0);
   const g = (await first.next('welcome')).generation ?? 0;
-  expect(g).toBeGreaterThan(0);
+  expect(g).toBe(g0);
   await first.next('caught-up');
   const from = first.messages.length;
   first.update(1, env(1));

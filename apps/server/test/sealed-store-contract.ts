@@ -141,40 +141,70 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
 
     it('gives each room a generation: drawn with its row, stable until a purge, new after a delete + recreate', async () => {
       const s = await open();
+      const gen = async (name: string): Promise<number> => (await s.generation(name)).current;
       const [r, other, empty] = [room(), room(), room()];
       // A room with nothing stored gets its row (and generation) from generation() alone, listed nowhere.
-      const g0 = await s.generation(empty);
+      expect((await s.generation(empty)).deleted).toBe(0);
+      const g0 = await gen(empty);
       expect(Number.isSafeInteger(g0) && g0 > 0 && g0 < 2 ** 48).toBe(true);
-      expect(await s.generation(empty)).toBe(g0);
+      expect(await gen(empty)).toBe(g0);
       expect(await s.statRoom(empty)).toBeNull();
       expect((await s.listRooms(empty, '', 10)).map((f) => f.room)).toEqual([]);
       expect(await s.read(empty, 0)).toEqual({ snapshot: null, entries: [], head: 0 });
       expect(await s.stats(empty)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
       // the first append keeps the generation its row got before, and numbers from 1
       expect(await s.append([{ room: empty, envelopes: [env(1)] }])).toEqual([1]);
-      expect(await s.generation(empty)).toBe(g0);
+      expect(await gen(empty)).toBe(g0);
       // a room made by an append has one too; appends, snapshots and reads keep it
       await s.append([{ room: r, envelopes: [env(1), env(2), env(3)] }, { room: other, envelopes: [env(4)] }]);
-      const g1 = await s.generation(r);
+      const g1 = await gen(r);
       expect(g1).toBeGreaterThan(0);
-      expect(await s.generation(other)).not.toBe(g1);
+      expect(await gen(other)).not.toBe(g1);
       await s.append([{ room: r, envelopes: [env(4)] }]);
       expect(await s.replaceWithSnapshot(r, 2, env(9))).toBe(true);
       await s.read(r, 0);
-      expect(await s.generation(r)).toBe(g1);
+      expect(await gen(r)).toBe(g1);
       // delete + recreate by an append: a new generation, numbering from 1 again; other rooms keep theirs
-      const gOther = await s.generation(other);
+      const gOther = await gen(other);
       await s.purgeRoom(r);
       expect(await s.append([{ room: r, envelopes: [env(5)] }])).toEqual([1]);
-      const g2 = await s.generation(r);
+      const g2 = await gen(r);
       expect(g2).not.toBe(g1);
-      expect(await s.generation(other)).toBe(gOther);
+      expect(await gen(other)).toBe(gOther);
       // delete + recreate by generation() (a device welcomed before the first entry): new again
       await s.purgeRoom(r);
-      const g3 = await s.generation(r);
+      const g3 = await gen(r);
       expect(new Set([g1, g2, g3]).size).toBe(3);
       expect(await s.append([{ room: r, envelopes: [env(6)] }])).toEqual([1]);
-      expect(await s.generation(r)).toBe(g3);
+      expect(await gen(r)).toBe(g3);
+    });
+
+    it('keeps the generation a purge ended, and only that one: a purged room stays listed nowhere', async () => {
+      const s = await open();
+      const [r, other, never] = [room(), room(), room()];
+      await s.append([{ room: r, envelopes: [env(1), env(2)] }, { room: other, envelopes: [env(3)] }]);
+      const g1 = await s.generation(r);
+      expect(g1.deleted).toBe(0);
+      await s.purgeRoom(r);
+      // the row stays, emptied: a new generation, the purged one remembered, nothing stored or listed
+      const g2 = await s.generation(r);
+      expect(g2.current).not.toBe(g1.current);
+      expect(g2.current > 0 && g2.current < 2 ** 48).toBe(true);
+      expect(g2.deleted).toBe(g1.current);
+      expect(await s.stats(r)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
+      expect(await s.statRoom(r)).toBeNull();
+      expect((await s.listRooms(r, '', 10)).map((f) => f.room)).toEqual([]);
+      // writes keep both; a second purge remembers the generation it ended
+      expect(await s.append([{ room: r, envelopes: [env(4)] }])).toEqual([1]);
+      expect(await s.generation(r)).toEqual(g2);
+      await s.purgeRoom(r);
+      const g3 = await s.generation(r);
+      expect(g3.deleted).toBe(g2.current);
+      expect(new Set([g1.current, g2.current, g3.current]).size).toBe(3);
+      // other rooms untouched; a purge of a room with no row makes none
+      expect((await s.generation(other)).deleted).toBe(0);
+      await s.purgeRoom(never);
+      expect((await s.generation(never)).deleted).toBe(0);
     });
 
     it('keeps its own copy of what it was given', async () => {

@@ -68,7 +68,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       expect((await store.statRoom('acme-conversation-old'))?.lastChangeAt).toBeGreaterThan(Date.now() - 60_000);
       expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 2, bytes: 4 + 2 * ROW });
       // rows from before generations got one each when the file opened
-      generations = [await store.generation('acme-conversation-old'), await store.generation('acme-conversation-snap')];
+      generations = [(await store.generation('acme-conversation-old')).current, (await store.generation('acme-conversation-snap')).current];
       expect(generations.every((g) => Number.isSafeInteger(g) && g > 0 && g < 2 ** 48)).toBe(true);
       expect(generations[0]).not.toBe(generations[1]);
     } finally {
@@ -78,7 +78,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
     const reopened = new SqliteSealedStore(old);
     await reopened.init();
     try {
-      expect([await reopened.generation('acme-conversation-old'), await reopened.generation('acme-conversation-snap')]).toEqual(generations);
+      expect([await reopened.generation('acme-conversation-old'), await reopened.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current, deleted: 0 })));
     } finally {
       await reopened.close();
     }
@@ -109,14 +109,14 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       expect((await store.read('acme-conversation-snap', 0)).snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
       expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([5, 5])] }])).toEqual([3]);
       expect(await store.stats('acme-conversation-old')).toMatchObject({ entries: 3, bytes: 6 + 3 * ROW });
-      const generations = [await store.generation('acme-conversation-old'), await store.generation('acme-conversation-snap')];
+      const generations = [(await store.generation('acme-conversation-old')).current, (await store.generation('acme-conversation-snap')).current];
       expect(generations.every((g) => Number.isSafeInteger(g) && g > 0 && g < 2 ** 48)).toBe(true);
       expect(generations[0]).not.toBe(generations[1]);
       await store.close();
       const again = new PostgresSealedStore(PG_URL, { schema: name });
       await again.init();
       try {
-        expect([await again.generation('acme-conversation-old'), await again.generation('acme-conversation-snap')]).toEqual(generations);
+        expect([await again.generation('acme-conversation-old'), await again.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current, deleted: 0 })));
       } finally {
         await again.close();
       }

@@ -25,18 +25,27 @@ it('reads a value written before generations, and writes the generation after th
   expect(decodeProgress(withGeneration.subarray(0, withGeneration.length - 1))).toBeUndefined();
 });
 
-it('keeps the first generation it is welcomed with (stored at once), and tells when a welcome names another', () => {
+it('keeps the first generation it is welcomed with (stored at once); a cursor stored without one counts from 0; another generation (storage reset) counts from 0 and holds nothing', () => {
   const stored: unknown[] = [];
+  const empty = Y.encodeStateVector(new Y.Doc());
+  // stored by a client before generations: its cursor may count in a deleted log, so read from 0
   const tracker = new ProgressTracker({ doc: new Y.Doc(), resume: { cursor: 3, held }, onProgress: (p) => stored.push(p), pending: () => 0 });
   expect(tracker.generation).toBe(0);
-  expect(tracker.welcomed(0)).toBe(true); // a server before generations names none
+  expect(tracker.cursor).toBe(0);
+  expect(tracker.heldAtStart).toEqual(held);
+  expect(tracker.welcomed(0)).toBe('same'); // a server before generations names none
   expect(stored).toEqual([]);
-  expect(tracker.welcomed(77)).toBe(true);
-  expect(stored).toEqual([{ cursor: 3, held, generation: 77 }]);
-  expect(tracker.welcomed(77)).toBe(true);
-  expect(tracker.welcomed(78)).toBe(false);
-  expect(tracker.generation).toBe(77);
+  expect(tracker.welcomed(77)).toBe('adopted');
+  expect(stored).toEqual([{ cursor: 0, held, generation: 77 }]);
+  expect(tracker.welcomed(77)).toBe('same');
+  tracker.cursor = 5;
+  expect(tracker.welcomed(78)).toBe('other');
+  expect(tracker.generation).toBe(78);
+  expect(tracker.cursor).toBe(0);
+  expect(stored.at(-1)).toEqual({ cursor: 0, held: empty, generation: 78 });
   const resumed = new ProgressTracker({ doc: new Y.Doc(), resume: { cursor: 3, held, generation: 77 }, pending: () => 0 });
-  expect(resumed.welcomed(78)).toBe(false);
-  expect(resumed.welcomed(77)).toBe(true);
+  expect(resumed.cursor).toBe(3);
+  expect(resumed.welcomed(77)).toBe('same');
+  expect(resumed.welcomed(78)).toBe('other');
+  expect(resumed.cursor).toBe(0);
 });

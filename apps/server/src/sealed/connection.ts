@@ -34,7 +34,7 @@ import { admitToRoom } from './admission.js';
 import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
-import { SEALED_ROW_OVERHEAD_BYTES } from './store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration } from './store/types.js';
 
 export interface SealedDeps {
   ctx: ServerContext;
@@ -275,13 +275,14 @@ export class SealedConnection implements SealedPeer {
     this.room = room;
     if (this.isClosed()) return registry.leave(room, this);
     if (!(await this.mayOpen(room)) || this.isClosed()) return;
-    const generation = known === undefined ? undefined : await this.generationFor(room, known);
+    const checked = known === undefined ? undefined : await this.generationFor(room, known);
     if (this.isClosed()) return;
+    const generation = checked?.generation;
     // The frame limit too, to a client that can read it (one that named a generation): it then
     // sends nothing over it instead of learning it from a 1009 close.
     const maxBytes = this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES;
     this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation, maxBytes)), false);
-    const head = await this.catchUp(room, cursor);
+    const head = await this.catchUp(room, checked?.fromStart ? 0 : cursor);
     if (head === null) return;
     this.sentSeq = head;
     this.write(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
@@ -423,17 +424,24 @@ export class SealedConnection implements SealedPeer {
   }
 
   /**
-   * The room's generation for `welcome`, after the check of the one the device knows. A device
-   * naming another generation (the room was deleted since, and maybe written again) holds a
-   * cursor that counts in a log that is gone: entries after it would skip the new log's first
-   * ones, and its snapshot would claim them. It is closed as a device connected at the delete was
-   * (4410, final for packages/client), before `welcome`: it gets nothing of the new room and can
-   * neither upload nor snapshot its old copy into it. Checked after the new-rooms quota, so a
-   * room's row (made here when it has none) is never made for a connection that quota refuses.
-   * Undefined once closed.
+   * The room's generation for `welcome`, after the check of the one the device knows, and whether
+   * the device is served from seq 0 instead of its cursor. Undefined once closed.
+   *
+   * - 0 (unknown) or the room's: served from its cursor.
+   * - the generation the room's last delete ended: its cursor counts in a log that is gone;
+   *   entries after it would skip the new log's first ones, and its snapshot would claim them.
+   *   Closed as a device connected at the delete was (4410, final for packages/client), before
+   *   `welcome`: it gets nothing of the new room and can neither upload nor snapshot its old copy
+   *   into it.
+   * - any other: a generation this storage never had (lost, or restored from an older copy; no
+   *   delete was seen). Served as a new device, from 0, and told the room's generation: the client
+   *   takes the whole room and uploads its copy again (docs/PROTOCOL-sealed.md, "Generation").
+   *
+   * Checked after the new-rooms quota, so a room's row (made here when it has none) is never made
+   * for a connection that quota refuses.
    */
-  private async generationFor(room: SealedRoom, known: number): Promise<number | undefined> {
-    let generation: number;
+  private async generationFor(room: SealedRoom, known: number): Promise<{ generation: number; fromStart: boolean } | undefined> {
+    let generation: SealedGeneration;
     try {
       generation = await this.deps.registry.generation(room);
     } catch (err) {
@@ -444,12 +452,15 @@ export class SealedConnection implements SealedPeer {
       return undefined;
     }
     if (this.isClosed()) return undefined;
-    if (known !== 0 && known !== generation) {
-      this.log.debug({ known, generation }, 'cursor of another generation of the room');
+    const { current, deleted } = generation;
+    if (known === 0 || known === current) return { generation: current, fromStart: false };
+    if (known === deleted) {
+      this.log.debug({ known, generation: current }, 'cursor of a deleted generation of the room');
       this.close(...closeWith('ERR_ROOM_DELETED'));
       return undefined;
     }
-    return generation;
+    this.log.debug({ known, generation: current }, 'generation this storage never had: served from the start');
+    return { generation: current, fromStart: true };
   }
 
   /** A room with nothing stored counts against the sub's new rooms per hour (as on /relay). */

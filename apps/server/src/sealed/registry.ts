@@ -16,7 +16,7 @@ import { PurgeEpochs } from '../rooms/purge-epochs.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
-import { SEALED_ROW_OVERHEAD_BYTES, type SealedStore } from './store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration, type SealedStore } from './store/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
@@ -114,12 +114,12 @@ export class SealedRegistry {
   }
 
   /**
-   * The room's generation (store.generation: made with the room's row if it has none), read once
-   * per load and shared by the connections asking meanwhile. A delete unloads the room, so the
-   * next load reads the new one.
+   * The room's generation and the one its last purge ended (store.generation: made with the
+   * room's row if it has none), read once per load and shared by the connections asking
+   * meanwhile. A delete unloads the room, so the next load reads the new ones.
    */
-  generation(room: SealedRoom): Promise<number> {
-    if (room.generation !== 0) return Promise.resolve(room.generation);
+  generation(room: SealedRoom): Promise<SealedGeneration> {
+    if (room.generation) return Promise.resolve(room.generation);
     room.generationRead ??= this.opts.store.generation(room.name).then(
       (generation) => {
         if (!room.unloaded) room.generation = generation;

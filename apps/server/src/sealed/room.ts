@@ -15,6 +15,7 @@ import {
   writeSealedStoredSnapshot,
 } from '@sync-suite/shared';
 import { SEALED_ROW_OVERHEAD_BYTES, type SealedEntry, type SealedRead, type SealedSnapshot } from './store/types.js';
+import type { SealedGeneration } from './store/types.js';
 
 /** What a room needs of a connection. */
 export interface SealedPeer {
@@ -56,10 +57,10 @@ export class SealedRoom {
   storedBytes = 0;
   /** bytes accepted here and not yet committed, for ROOM_MAX_BYTES */
   pendingBytes = 0;
-  /** the room's generation in storage (0: not read yet), read once per load for the first device that names one (registry.generation) */
-  generation = 0;
+  /** the room's generation in storage and the one its last purge ended (null: not read yet), read once per load for the first device that names one (registry.generation) */
+  generation: SealedGeneration | null = null;
   /** that read, while it runs */
-  generationRead: Promise<number> | null = null;
+  generationRead: Promise<SealedGeneration> | null = null;
   private asked: { peer: number; at: number; answered: boolean } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
   private skipNext: number | null = null;

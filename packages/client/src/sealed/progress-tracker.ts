@@ -35,8 +35,11 @@ export class ProgressTracker {
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: ProgressTrackerOptions) {
-    this.cursor = opts.resume?.cursor ?? 0;
     this.generation = opts.resume?.generation ?? 0;
+    // A cursor stored without its generation (by a client before generations) may count in a log
+    // deleted since: read once from 0 instead (Yjs updates are idempotent), then keep the
+    // generation welcome names. docs/PROTOCOL-sealed.md, "Generation".
+    this.cursor = this.generation ? (opts.resume?.cursor ?? 0) : 0;
     this.held = opts.resume?.held ?? Y.encodeStateVector(new Y.Doc());
   }
 
@@ -52,18 +55,26 @@ export class ProgressTracker {
 
   /**
    * `welcome` named the room's generation (0: a server before generations, which names none).
-   * The first one known is kept (and stored at once); false when it differs from the one kept:
-   * the room was deleted since this device's cursor was counted.
+   * 'same': the one kept, or none; 'adopted': the first one known, kept (and stored at once);
+   * 'other': not the one kept, and the server did not close 4410 (which it does for a generation
+   * it deleted): its storage lost the room or was restored from an older copy, and it serves this
+   * socket from 0. The cursor then counts from 0 in the new generation, and the server is known
+   * to hold nothing of this document (it all goes up again: the transport's storageReset).
    */
-  welcomed(generation: number): boolean {
-    if (generation === 0 || generation === this.generation) return true;
-    if (this.generation !== 0) return false;
+  welcomed(generation: number): 'same' | 'adopted' | 'other' {
+    if (generation === 0 || generation === this.generation) return 'same';
+    const known = this.generation;
     this.generation = generation;
+    if (known !== 0) {
+      this.cursor = 0;
+      this.firstUnopened = null;
+      this.held = Y.encodeStateVector(new Y.Doc());
+    }
     if (this.opts.onProgress) {
       clearTimeout(this.timer);
       this.report();
     }
-    return true;
+    return known === 0 ? 'adopted' : 'other';
   }
 
   /** An envelope was sealed under `id`: its ack will prove the server holds the document as of `sv` (none: proves nothing). */

@@ -258,8 +258,6 @@ export class SealedTransport {
   }
 
   private onClose(code: number, reason: string, swap: boolean): void {
-    /** the room was found deleted already (welcome named another generation) and reported */
-    const reported = this.deleted;
     this.caught = false;
     if (swap) {
       // Planned: others' presence stays (their connections did not change), what was in flight is resent on the next socket.
@@ -292,13 +290,13 @@ export class SealedTransport {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
       this.deleted = true;
       this.failed = true;
-      if (!reported) this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
+      this.opts.onRefused({ code, reason: ROOM_DELETED_MESSAGE });
     } else if (code === CLOSE_ROOM_QUOTA) {
       // The server stores no more for this room, and the next socket resends what it refused:
       // the socket waits the growing back-off (socket.ts), and a run is reported once.
       if (!this.refusedSinceAck.has(code)) this.opts.onRefused({ code, reason: `${reason || 'refused'} (${code}): the server refused to store what this device sends; the sealed relay retries after the back-off and is refused while the room is full (WebRTC peers still sync); reported once until the server stores an update again` });
       this.refusedSinceAck.add(code);
-    } else if (code >= 4000 && !reported) this.opts.onRefused({ code, reason });
+    } else if (code >= 4000) this.opts.onRefused({ code, reason });
     if (code !== CLOSE_ROOM_QUOTA) this.refusedSinceAck.clear();
     this.opts.onChange();
   }
@@ -314,7 +312,7 @@ export class SealedTransport {
     switch (m.type) {
       case 'welcome':
         this.writable = m.writable;
-        if (m.generation !== undefined && !this.progress.welcomed(m.generation)) return this.roomDeleted();
+        if (m.generation !== undefined && this.progress.welcomed(m.generation) === 'other') this.storageReset();
         if (m.maxMessageBytes) {
           this.serverMax = m.maxMessageBytes;
           this.setMaxFrame();
@@ -358,20 +356,18 @@ export class SealedTransport {
   }
 
   /**
-   * `welcome` named a generation other than the one this device's cursor counts in: the room was
-   * deleted since (the server closes such a hello 4410 itself; this covers one that did not).
-   * Handled as that 4410: nothing this socket brings next is applied (entries after a cursor of
-   * the deleted log would skip the new log's first ones), nothing is sent, no reconnect, reported
-   * once; the local copy, cursor and generation stay.
+   * `welcome` named a generation other than the one this device's cursor counts in, and the server
+   * did not close 4410 (it does for a generation it deleted): the room's storage was lost or
+   * restored from an older copy, and this socket is served from 0 (docs/PROTOCOL-sealed.md,
+   * "Generation"). The tracker counts from 0 in the new generation; as for a room that starts again
+   * (caughtUp), what the server lacks goes up again: it may lack all of this document, so all of
+   * it (one update, sent once caught up; Yjs updates are idempotent), and the next snapshot request
+   * is answered whatever this device covered before.
    */
-  private roomDeleted(): void {
-    this.deleted = true;
-    this.failed = true;
-    this.caught = false;
-    this.rereading = true;
-    this.socket.end();
-    this.opts.onRefused({ code: CloseCode.RoomDeleted, reason: ROOM_DELETED_MESSAGE });
-    this.opts.onChange();
+  private storageReset(): void {
+    this.lastSnapshot = 0;
+    this.reread.clear();
+    this.outbox.add(Y.encodeStateAsUpdate(this.opts.doc), this.markNow());
   }
 
   /** The server acks in order on a socket: an ack confirms what its envelope's mark covers. */

@@ -135,6 +135,16 @@ export const MIGRATIONS: readonly Migration[] = [
         DEFAULT (1 + floor(random() * 281474976710655))::bigint;
     `,
   },
+  {
+    version: 9,
+    name: 'sealed rooms: deleted generation',
+    sql: `
+      -- The generation the last purge ended (0: none), kept in the emptied row the purge leaves
+      -- (apps/server/src/sealed/store/postgres.ts): only that one is told "room deleted"; another
+      -- generation the row never had means storage lost or restored (docs/PROTOCOL-sealed.md).
+      ALTER TABLE sealed_rooms ADD COLUMN deleted_generation bigint NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

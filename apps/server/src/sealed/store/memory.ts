@@ -1,9 +1,11 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
   generation: number;
+  /** the generation the last purge ended (0: none) */
+  deletedGeneration: number;
   head: number;
   snapshot: SealedSnapshot | null;
   entries: Array<{ seq: number; envelope: Uint8Array }>;
@@ -89,12 +91,15 @@ export class MemorySealedStore implements SealedStore {
     return { room, bytes, entries: entries + (stored.snapshot ? 1 : 0), lastChangeAt: stored.changedAt };
   }
 
-  async generation(room: string): Promise<number> {
-    return this.row(room).generation;
+  async generation(room: string): Promise<SealedGeneration> {
+    const { generation, deletedGeneration } = this.row(room);
+    return { current: generation, deleted: deletedGeneration };
   }
 
   async purgeRoom(room: string): Promise<void> {
-    this.open().delete(room);
+    const rooms = this.open();
+    const stored = rooms.get(room);
+    if (stored) rooms.set(room, emptyRoom(stored.generation));
   }
 
   async check(): Promise<void> {
@@ -109,7 +114,7 @@ export class MemorySealedStore implements SealedStore {
   private row(room: string): MemoryRoom {
     const rooms = this.open();
     let stored = rooms.get(room);
-    if (!stored) rooms.set(room, (stored = { generation: newSealedGeneration(), head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null }));
+    if (!stored) rooms.set(room, (stored = emptyRoom(0)));
     return stored;
   }
 
@@ -117,4 +122,9 @@ export class MemorySealedStore implements SealedStore {
     if (!this.rooms) throw new StoreNotReadyError(this.engine);
     return this.rooms;
   }
+}
+
+/** A row with nothing stored and a new generation (`deleted`: the one a purge ended, or 0). */
+function emptyRoom(deleted: number): MemoryRoom {
+  return { generation: newSealedGeneration(), deletedGeneration: deleted, head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null };
 }

@@ -8,14 +8,15 @@
  * The snapshot stays in sealed_rooms: PostgreSQL keeps a large value out of line (TOAST) and an
  * UPDATE of the other columns only copies its pointer. No statement but the read that returns
  * the snapshot names the column; the counters (migration 7) answer stats and the admin figures.
- * The generation (migration 8) is drawn by whichever insert makes the row.
+ * The generation (migration 8) is drawn by whichever insert makes the row; a purge empties the
+ * row, draws a new one and keeps the purged one (migration 9).
  */
 // Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -153,14 +154,15 @@ export class PostgresSealedStore implements SealedStore {
     return rows[0] ? toFigures(rows[0]) : null;
   }
 
-  async generation(room: string): Promise<number> {
+  async generation(room: string): Promise<SealedGeneration> {
     // Two statements (READ COMMITTED): the SELECT sees a row another instance committed after the
     // INSERT's snapshot, which ON CONFLICT DO NOTHING skipped without returning it.
     return this.transaction('generation', 'BEGIN', async (c) => {
       await c.query('INSERT INTO sealed_rooms (room, generation) VALUES ($1, $2::bigint) ON CONFLICT (room) DO NOTHING', [room, newSealedGeneration()]);
-      const row = (await c.query<{ generation: string }>('SELECT generation FROM sealed_rooms WHERE room = $1', [room])).rows[0];
+      const row = (await c.query<{ generation: string; deleted_generation: string }>('SELECT generation, deleted_generation FROM sealed_rooms WHERE room = $1', [room]))
+        .rows[0];
       if (!row) throw new Error(`sealed room ${room} has no row after its insert`);
-      return Number(row.generation);
+      return { current: Number(row.generation), deleted: Number(row.deleted_generation) };
     });
   }
 
@@ -169,7 +171,12 @@ export class PostgresSealedStore implements SealedStore {
       // The row lock orders the purge after any append or snapshot of the room in progress.
       await c.query('SELECT 1 FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room]);
       await c.query('DELETE FROM sealed_entries WHERE room = $1', [room]);
-      await c.query('DELETE FROM sealed_rooms WHERE room = $1', [room]);
+      // The row stays, emptied, with a new generation and the purged one remembered (types.ts).
+      await c.query(
+        `UPDATE sealed_rooms SET head = 0, covers = 0, snapshot = NULL, snapshot_bytes = NULL, changed_at = NULL, entries = 0, entry_bytes = 0,
+           deleted_generation = generation, generation = $2::bigint WHERE room = $1`,
+        [room, newSealedGeneration()],
+      );
     });
   }
 

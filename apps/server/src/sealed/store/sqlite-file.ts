@@ -3,7 +3,7 @@
  * on the same storage thread and connection as the relay's tables (storage/sqlite-worker.ts).
  */
 import type Database from 'better-sqlite3';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION_LIMIT, sealedStoredBytes, type SealedAppend, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION_LIMIT, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 /**
  * The snapshot lives in a table of its own: SQLite rewrites a whole row on UPDATE, so a snapshot
@@ -11,7 +11,8 @@ import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION
  * `entries`, `entry_bytes` and `snapshot_bytes` are counters kept by append and replace in the
  * same transaction: stats never scans the log nor touches the snapshot. `generation` is drawn
  * when the row is made (types.ts, SealedStore.generation); 0 only in a row an earlier version made,
- * which gets one when the file opens.
+ * which gets one when the file opens. `deleted_generation`: the one the last purge ended (0: none),
+ * kept in the row a purge leaves.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sealed_rooms (
@@ -22,7 +23,8 @@ CREATE TABLE IF NOT EXISTS sealed_rooms (
   entries INTEGER NOT NULL DEFAULT 0,
   entry_bytes INTEGER NOT NULL DEFAULT 0,
   snapshot_bytes INTEGER,
-  generation INTEGER NOT NULL DEFAULT 0
+  generation INTEGER NOT NULL DEFAULT 0,
+  deleted_generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sealed_snapshots (
   room TEXT PRIMARY KEY,
@@ -47,7 +49,8 @@ interface RoomRow {
 /**
  * Files from earlier versions, once, in one transaction: the change-time column (null until the
  * next append), the counters computed from what is stored, the snapshot moved out of sealed_rooms,
- * the generation column. Rows without a generation (made before it) each get a random one.
+ * the generation column. Rows without a generation (made before it) each get a random one. The
+ * deleted-generation column (0: none known, as for every row purged before it existed).
  */
 function migrate(db: Database.Database): void {
   const columns = new Set(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all().map((c) => c.name));
@@ -69,6 +72,7 @@ function migrate(db: Database.Database): void {
     }
     // SQLite's ADD COLUMN takes no expression default: 0, then a random one per row.
     if (!columns.has('generation')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN generation INTEGER NOT NULL DEFAULT 0');
+    if (!columns.has('deleted_generation')) db.exec('ALTER TABLE sealed_rooms ADD COLUMN deleted_generation INTEGER NOT NULL DEFAULT 0');
     db.exec(`UPDATE sealed_rooms SET generation = abs(random() % ${SEALED_GENERATION_LIMIT - 1}) + 1 WHERE generation = 0`);
   })();
 }
@@ -84,7 +88,7 @@ export class SealedSqliteFile {
     this.st = {
       room: db.prepare<[string], RoomRow>('SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = ?'),
       ensure: db.prepare<[string, number]>('INSERT INTO sealed_rooms (room, generation) VALUES (?, ?) ON CONFLICT (room) DO NOTHING'),
-      generation: db.prepare<[string], { generation: number }>('SELECT generation FROM sealed_rooms WHERE room = ?'),
+      generation: db.prepare<[string], { generation: number; deleted_generation: number }>('SELECT generation, deleted_generation FROM sealed_rooms WHERE room = ?'),
       appended: db.prepare<[number, number, number, number, string]>(
         'UPDATE sealed_rooms SET head = head + ?, entries = entries + ?, entry_bytes = entry_bytes + ?, changed_at = ? WHERE room = ?',
       ),
@@ -110,7 +114,11 @@ export class SealedSqliteFile {
       changedAt: db.prepare<[string], { changed_at: number | null }>('SELECT changed_at FROM sealed_rooms WHERE room = ?'),
       purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
       purgeSnapshot: db.prepare<[string]>('DELETE FROM sealed_snapshots WHERE room = ?'),
-      purgeRoom: db.prepare<[string]>('DELETE FROM sealed_rooms WHERE room = ?'),
+      // the row stays, emptied, with a new generation and the purged one remembered
+      purgeRoom: db.prepare<[number, string]>(
+        `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL,
+           deleted_generation = generation, generation = ? WHERE room = ?`,
+      ),
     };
   }
 
@@ -186,10 +194,11 @@ export class SealedSqliteFile {
     })();
   }
 
-  generation(room: string): number {
+  generation(room: string): SealedGeneration {
     return this.db.transaction(() => {
       this.st.ensure.run(room, newSealedGeneration());
-      return (this.st.generation.get(room) as { generation: number }).generation;
+      const row = this.st.generation.get(room) as { generation: number; deleted_generation: number };
+      return { current: row.generation, deleted: row.deleted_generation };
     })();
   }
 
@@ -197,7 +206,7 @@ export class SealedSqliteFile {
     this.db.transaction(() => {
       this.st.purgeEntries.run(room);
       this.st.purgeSnapshot.run(room);
-      this.st.purgeRoom.run(room);
+      this.st.purgeRoom.run(newSealedGeneration(), room);
     })();
   }
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SQLITE_FILE_NAME } from '../../relay/persistence/sqlite.js';
 import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
 import type { SealedSqliteCall } from './sqlite-calls.js';
-import type { SealedAppend, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
+import type { SealedAppend, SealedGeneration, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
 
 export class SqliteSealedStore implements SealedStore {
   readonly engine = 'sqlite';
@@ -49,8 +49,8 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.thread.call({ op: 'stat', room })) as SealedRoomFigures | null;
   }
 
-  async generation(room: string): Promise<number> {
-    return (await this.thread.call({ op: 'generation', room })) as number;
+  async generation(room: string): Promise<SealedGeneration> {
+    return (await this.thread.call({ op: 'generation', room })) as SealedGeneration;
   }
 
   async purgeRoom(room: string): Promise<void> {

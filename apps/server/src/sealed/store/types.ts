@@ -104,13 +104,20 @@ export interface SealedStore {
   statRoom(room: string): Promise<SealedRoomFigures | null>;
   /**
    * The room's generation: a random id, nonzero and below 2^48 (a lib0 varUint), drawn when the
-   * room's row is first made (by this call or by an append) and kept until purgeRoom; the row
-   * made after a purge draws a new one. A room with no row gets one now, with nothing stored
-   * (head 0: listed nowhere, statRoom null), so a device welcomed before the first entry learns
-   * the generation its cursor will count in. docs/PROTOCOL-sealed.md, "Generation".
+   * room's row is first made (by this call or by an append) and kept until purgeRoom, which draws
+   * a new one. A room with no row gets one now, with nothing stored (head 0: listed nowhere,
+   * statRoom null), so a device welcomed before the first entry learns the generation its cursor
+   * will count in. With it, the last generation purgeRoom ended (`deleted`, 0: none): the only one
+   * the server may call deleted; any other it never saw is storage lost or restored, not a delete.
+   * docs/PROTOCOL-sealed.md, "Generation".
    */
-  generation(room: string): Promise<number>;
-  /** deletes the room's entries, snapshot and generation; the next append starts again at seq 1, in a new generation */
+  generation(room: string): Promise<SealedGeneration>;
+  /**
+   * Deletes the room's entries and snapshot; its row stays (head 0, nothing stored, listed nowhere)
+   * with a new generation and the purged one as `deleted`, so the next append starts again at seq 1
+   * and a device naming the purged generation is known to name a deleted room. A room with no row
+   * gets none.
+   */
   purgeRoom(room: string): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
@@ -118,9 +125,16 @@ export interface SealedStore {
 }
 
 /** Generations are below this: 48 random bits fit a lib0 varUint and a JS number exactly. */
+/** store.generation's answer. */
+export interface SealedGeneration {
+  current: number;
+  /** the generation the last purge ended (0: never purged, or purged before this was kept) */
+  deleted: number;
+}
+
 export const SEALED_GENERATION_LIMIT = 2 ** 48;
 
-/** A new room's generation: random (not a counter: a purged row leaves nothing to count from), nonzero. */
+/** A new room's generation: random (not a counter: a lost or restored row leaves nothing to count from), nonzero. */
 export function newSealedGeneration(): number {
   return randomInt(1, SEALED_GENERATION_LIMIT);
 }
