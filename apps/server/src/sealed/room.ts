@@ -14,8 +14,7 @@ import {
   writeSealedSnapshotRequest,
   writeSealedStoredSnapshot,
 } from '@sync-suite/shared';
-import { SEALED_ROW_OVERHEAD_BYTES, type SealedEntry, type SealedRead, type SealedSnapshot } from './store/types.js';
-import type { SealedGeneration } from './store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedEntry, type SealedGeneration, type SealedRead, type SealedSnapshot } from './store/types.js';
 
 /** What a room needs of a connection. */
 export interface SealedPeer {

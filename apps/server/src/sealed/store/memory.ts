@@ -99,7 +99,9 @@ export class MemorySealedStore implements SealedStore {
   async purgeRoom(room: string): Promise<void> {
     const rooms = this.open();
     const stored = rooms.get(room);
-    if (stored) rooms.set(room, emptyRoom(stored.generation));
+    // a generation is ended only if something was stored in it: a second purge (every instance
+    // purges) keeps the first one's
+    if (stored && stored.head > 0) rooms.set(room, emptyRoom(stored.generation));
   }
 
   async check(): Promise<void> {

@@ -171,10 +171,13 @@ export class PostgresSealedStore implements SealedStore {
       // The row lock orders the purge after any append or snapshot of the room in progress.
       await c.query('SELECT 1 FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room]);
       await c.query('DELETE FROM sealed_entries WHERE room = $1', [room]);
-      // The row stays, emptied, with a new generation and the purged one remembered (types.ts).
+      // The row stays, emptied, with a new generation and the purged one remembered (types.ts),
+      // if anything was stored in it (head > 0; the right-hand sides read the row before the
+      // update): every instance purges, and a second purge must keep the first one's.
       await c.query(
         `UPDATE sealed_rooms SET head = 0, covers = 0, snapshot = NULL, snapshot_bytes = NULL, changed_at = NULL, entries = 0, entry_bytes = 0,
-           deleted_generation = generation, generation = $2::bigint WHERE room = $1`,
+           deleted_generation = CASE WHEN head > 0 THEN generation ELSE deleted_generation END,
+           generation = CASE WHEN head > 0 THEN $2::bigint ELSE generation END WHERE room = $1`,
         [room, newSealedGeneration()],
       );
     });

@@ -116,8 +116,11 @@ export class SealedSqliteFile {
       purgeSnapshot: db.prepare<[string]>('DELETE FROM sealed_snapshots WHERE room = ?'),
       // the row stays, emptied, with a new generation and the purged one remembered
       purgeRoom: db.prepare<[number, string]>(
+        // a generation is ended only if something was stored in it (head > 0; the right-hand
+        // sides read the row before the update): a second purge (every instance purges) keeps the first one's
         `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL,
-           deleted_generation = generation, generation = ? WHERE room = ?`,
+           deleted_generation = CASE WHEN head > 0 THEN generation ELSE deleted_generation END,
+           generation = CASE WHEN head > 0 THEN ? ELSE generation END WHERE room = ?`,
       ),
     };
   }

@@ -115,8 +115,9 @@ export interface SealedStore {
   /**
    * Deletes the room's entries and snapshot; its row stays (head 0, nothing stored, listed nowhere)
    * with a new generation and the purged one as `deleted`, so the next append starts again at seq 1
-   * and a device naming the purged generation is known to name a deleted room. A room with no row
-   * gets none.
+   * and a device naming the purged generation is known to name a deleted room. A generation in
+   * which nothing was stored (head 0) is not ended: every instance purges a deleted room, and the
+   * second purge must keep what the first remembered. A room with no row gets none.
    */
   purgeRoom(room: string): Promise<void>;
   /** throws when storage does not answer (readiness) */
