@@ -83,6 +83,14 @@ async function setup(): Promise<{ server: WsSocket; received: SealedClientMessag
 const snapshots = (received: SealedClientMessage[]): number[] => received.flatMap((m) => (m.type === 'snapshot' ? [m.covers] : []));
 
 describe('sealed device against a hostile server', () => {
+  it('a welcome naming an absurdly small message limit is not believed: updates still go out', async () => {
+    const { server, received, doc } = await setup();
+    server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 77, 1)));
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    doc.getText('t').insert(0, 'still sent');
+    await until(async () => received.some((m) => m.type === 'update'), 'an update after a welcome saying 1 byte');
+  });
+
   it('answers a snapshot request once per covered seq, however often the server asks', async () => {
     const { server, received, doc } = await setup();
     server.send(encodeSealedMessage((e) => writeSealedEntry(e, 1, sealedUpdate('a'))));

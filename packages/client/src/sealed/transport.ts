@@ -60,6 +60,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
  */
 export const FRAME_OVERHEAD = 128;
 
+/** the least message limit a server's `welcome` is believed (below it the device could send nothing) */
+export const MIN_SERVER_MESSAGE_BYTES = 4096;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
@@ -313,7 +315,9 @@ export class SealedTransport {
       case 'welcome':
         this.writable = m.writable;
         if (m.generation !== undefined && this.progress.welcomed(m.generation) === 'other') this.storageReset();
-        if (m.maxMessageBytes) {
+        // A limit below any real server's (a hostile or broken one) would stop every update:
+        // ignored; a server that refuses frames anyway teaches its limit with a 1009.
+        if (m.maxMessageBytes !== undefined && m.maxMessageBytes >= MIN_SERVER_MESSAGE_BYTES) {
           this.serverMax = m.maxMessageBytes;
           this.setMaxFrame();
         }
