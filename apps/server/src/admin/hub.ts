@@ -96,7 +96,7 @@ export class AdminHub {
   async handle(op: AdminOp): Promise<AdminAnswer> {
     if (op.op === 'revoke') return { closed: this.applyRevocation(op.revocation) };
     if (op.op === 'connections') return { closed: 0, counts: op.rooms.map((r) => this.connections(r)) };
-    return { closed: await this.purgeLocal(op.room) };
+    return { closed: await this.purgeLocal(op.room, false) };
   }
 
   async listRooms(prefix: string, after: string, limit: number): Promise<{ rooms: RoomFigures[]; next: string | null }> {
@@ -137,8 +137,8 @@ export class AdminHub {
     return this.opts.live.revoke({ sub: r.sub, jti: r.jti });
   }
 
-  private async purgeLocal(room: string): Promise<number> {
-    const closed = await Promise.all(this.sources.map((s) => s.purge(room)));
+  private async purgeLocal(room: string, initiator = true): Promise<number> {
+    const closed = await Promise.all(this.sources.map((s) => s.purge(room, initiator)));
     return closed.reduce((a, b) => a + b, 0);
   }
 

@@ -27,7 +27,8 @@ export interface RoomAdminSource {
   /**
    * On this instance: close the room's sockets with 4410, forget it in memory and drop its
    * uncommitted writes, wait until nothing can write it back, then delete what is stored.
-   * Resolves with the number of sockets closed.
+   * Resolves with the number of sockets closed. `initiator` false: the delete came from another
+   * instance, which purged the shared storage first (sealed rooms keep that purge's generations).
    */
-  purge(room: string): Promise<number>;
+  purge(room: string, initiator?: boolean): Promise<number>;
 }

@@ -19,7 +19,8 @@ export class SealedRoomSource implements RoomAdminSource {
     return r && !r.unloaded ? r.conns.size : 0;
   }
 
-  purge(room: string): Promise<number> {
-    return this.registry.purge(room);
+  purge(room: string, initiator = true): Promise<number> {
+    // only the instance the delete came to ends the room's generation (store/types.ts purgeRoom)
+    return this.registry.purge(room, initiator);
   }
 }

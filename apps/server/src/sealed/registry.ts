@@ -158,8 +158,8 @@ export class SealedRegistry {
    * deletes what is stored. Loads of the room wait meanwhile (one in flight reads again after).
    * Resolves with the sockets closed.
    */
-  purge(name: string): Promise<number> {
-    const run = this.purgeNow(name);
+  purge(name: string, endGeneration = true): Promise<number> {
+    const run = this.purgeNow(name, endGeneration);
     this.purging.set(name, run);
     void run.finally(() => {
       if (this.purging.get(name) === run) this.purging.delete(name);
@@ -167,7 +167,7 @@ export class SealedRegistry {
     return run;
   }
 
-  private async purgeNow(name: string): Promise<number> {
+  private async purgeNow(name: string, endGeneration: boolean): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.bump(name);
     const held = this.table.get(name);
@@ -181,7 +181,7 @@ export class SealedRegistry {
     await this.queue.idle();
     releasePending(room, this.queue.discard(name)); // a failed commit put them back
     await Promise.all([...this.snapshots].map((s) => s.catch(() => undefined)));
-    await this.opts.store.purgeRoom(name);
+    await this.opts.store.purgeRoom(name, endGeneration);
     return conns.length;
   }
 

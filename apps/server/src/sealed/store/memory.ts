@@ -96,12 +96,14 @@ export class MemorySealedStore implements SealedStore {
     return { current: generation, deleted: deletedGeneration };
   }
 
-  async purgeRoom(room: string): Promise<void> {
+  async purgeRoom(room: string, endGeneration = true): Promise<void> {
     const rooms = this.open();
     const stored = rooms.get(room);
     // a generation is ended only if something was stored in it: a second purge (every instance
     // purges) keeps the first one's
-    if (stored && stored.head > 0) rooms.set(room, emptyRoom(stored.generation));
+    if (!stored || stored.head === 0) return;
+    const emptied = emptyRoom(stored.generation);
+    rooms.set(room, endGeneration ? emptied : { ...emptied, generation: stored.generation, deletedGeneration: stored.deletedGeneration });
   }
 
   async check(): Promise<void> {

@@ -166,7 +166,7 @@ export class PostgresSealedStore implements SealedStore {
     });
   }
 
-  async purgeRoom(room: string): Promise<void> {
+  async purgeRoom(room: string, endGeneration = true): Promise<void> {
     await this.transaction('purge', 'BEGIN', async (c) => {
       // The row lock orders the purge after any append or snapshot of the room in progress.
       await c.query('SELECT 1 FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room]);
@@ -174,10 +174,12 @@ export class PostgresSealedStore implements SealedStore {
       // The row stays, emptied, with a new generation and the purged one remembered (types.ts),
       // if anything was stored in it (head > 0; the right-hand sides read the row before the
       // update): every instance purges, and a second purge must keep the first one's.
+      // Another instance's delete (endGeneration false): its own purge ended the generation.
+      const end = endGeneration ? 'head > 0' : 'false';
       await c.query(
         `UPDATE sealed_rooms SET head = 0, covers = 0, snapshot = NULL, snapshot_bytes = NULL, changed_at = NULL, entries = 0, entry_bytes = 0,
-           deleted_generation = CASE WHEN head > 0 THEN generation ELSE deleted_generation END,
-           generation = CASE WHEN head > 0 THEN $2::bigint ELSE generation END WHERE room = $1`,
+           deleted_generation = CASE WHEN ${end} THEN generation ELSE deleted_generation END,
+           generation = CASE WHEN ${end} THEN $2::bigint ELSE generation END WHERE room = $1`,
         [room, newSealedGeneration()],
       );
     });

@@ -10,7 +10,7 @@ export type SealedSqliteCall =
   | { id: number; op: 'list'; prefix: string; after: string; limit: number }
   | { id: number; op: 'stat'; room: string }
   | { id: number; op: 'generation'; room: string }
-  | { id: number; op: 'purge'; room: string };
+  | { id: number; op: 'purge'; room: string; endGeneration: boolean };
 
 export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
   switch (call.op) {
@@ -29,6 +29,6 @@ export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCa
     case 'generation':
       return file.generation(call.room);
     case 'purge':
-      return file.purgeRoom(call.room);
+      return file.purgeRoom(call.room, call.endGeneration);
   }
 }

@@ -122,6 +122,10 @@ export class SealedSqliteFile {
            deleted_generation = CASE WHEN head > 0 THEN generation ELSE deleted_generation END,
            generation = CASE WHEN head > 0 THEN ? ELSE generation END WHERE room = ?`,
       ),
+      // another instance's delete, which its own purge ended: the generations stay (types.ts)
+      purgeRoomKeepGeneration: db.prepare<[string]>(
+        `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL WHERE room = ?`,
+      ),
     };
   }
 
@@ -205,11 +209,12 @@ export class SealedSqliteFile {
     })();
   }
 
-  purgeRoom(room: string): void {
+  purgeRoom(room: string, endGeneration = true): void {
     this.db.transaction(() => {
       this.st.purgeEntries.run(room);
       this.st.purgeSnapshot.run(room);
-      this.st.purgeRoom.run(newSealedGeneration(), room);
+      if (endGeneration) this.st.purgeRoom.run(newSealedGeneration(), room);
+      else this.st.purgeRoomKeepGeneration.run(room);
     })();
   }
 }

@@ -53,8 +53,8 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.thread.call({ op: 'generation', room })) as SealedGeneration;
   }
 
-  async purgeRoom(room: string): Promise<void> {
-    await this.thread.call({ op: 'purge', room });
+  async purgeRoom(room: string, endGeneration = true): Promise<void> {
+    await this.thread.call({ op: 'purge', room, endGeneration });
   }
 
   async check(): Promise<void> {

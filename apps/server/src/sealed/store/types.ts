@@ -118,8 +118,11 @@ export interface SealedStore {
    * and a device naming the purged generation is known to name a deleted room. A generation in
    * which nothing was stored (head 0) is not ended: every instance purges a deleted room, and the
    * second purge must keep what the first remembered. A room with no row gets none.
+   * `endGeneration` false (another instance's delete, which that instance's own purge already
+   * ended): entries and snapshot go, the generations stay, so writes this instance committed
+   * between the two purges neither survive nor make the deleted generation forgotten.
    */
-  purgeRoom(room: string): Promise<void>;
+  purgeRoom(room: string, endGeneration?: boolean): Promise<void>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
