@@ -102,8 +102,7 @@ export class MemorySealedStore implements SealedStore {
     // a generation is ended only if something was stored in it: a second purge (every instance
     // purges) keeps the first one's
     if (!stored || stored.head === 0) return;
-    const emptied = emptyRoom(stored.generation);
-    rooms.set(room, endGeneration ? emptied : { ...emptied, generation: stored.generation, deletedGeneration: stored.deletedGeneration });
+    rooms.set(room, endGeneration ? emptyRoom(newSealedGeneration(), stored.generation) : emptyRoom(stored.generation, stored.deletedGeneration));
   }
 
   async check(): Promise<void> {
@@ -118,7 +117,7 @@ export class MemorySealedStore implements SealedStore {
   private row(room: string): MemoryRoom {
     const rooms = this.open();
     let stored = rooms.get(room);
-    if (!stored) rooms.set(room, (stored = emptyRoom(0)));
+    if (!stored) rooms.set(room, (stored = emptyRoom(newSealedGeneration(), 0)));
     return stored;
   }
 
@@ -128,7 +127,7 @@ export class MemorySealedStore implements SealedStore {
   }
 }
 
-/** A row with nothing stored and a new generation (`deleted`: the one a purge ended, or 0). */
-function emptyRoom(deleted: number): MemoryRoom {
-  return { generation: newSealedGeneration(), deletedGeneration: deleted, head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null };
+/** A row with nothing stored, in `generation` (`deleted`: the one a purge ended, or 0). */
+function emptyRoom(generation: number, deleted: number): MemoryRoom {
+  return { generation, deletedGeneration: deleted, head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null };
 }

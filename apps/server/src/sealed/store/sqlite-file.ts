@@ -115,16 +115,13 @@ export class SealedSqliteFile {
       purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
       purgeSnapshot: db.prepare<[string]>('DELETE FROM sealed_snapshots WHERE room = ?'),
       // the row stays, emptied, with a new generation and the purged one remembered
-      purgeRoom: db.prepare<[number, string]>(
-        // a generation is ended only if something was stored in it (head > 0; the right-hand
-        // sides read the row before the update): a second purge (every instance purges) keeps the first one's
+      // a generation is ended only if something was stored in it (head > 0; the right-hand sides
+      // read the row before the update) and by the instance the delete came to (`end`, types.ts):
+      // a second purge (every instance purges) keeps the first one's
+      purgeRoom: db.prepare<[{ room: string; next: number; end: number }]>(
         `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL,
-           deleted_generation = CASE WHEN head > 0 THEN generation ELSE deleted_generation END,
-           generation = CASE WHEN head > 0 THEN ? ELSE generation END WHERE room = ?`,
-      ),
-      // another instance's delete, which its own purge ended: the generations stay (types.ts)
-      purgeRoomKeepGeneration: db.prepare<[string]>(
-        `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL WHERE room = ?`,
+           deleted_generation = CASE WHEN @end AND head > 0 THEN generation ELSE deleted_generation END,
+           generation = CASE WHEN @end AND head > 0 THEN @next ELSE generation END WHERE room = @room`,
       ),
     };
   }
@@ -213,8 +210,7 @@ export class SealedSqliteFile {
     this.db.transaction(() => {
       this.st.purgeEntries.run(room);
       this.st.purgeSnapshot.run(room);
-      if (endGeneration) this.st.purgeRoom.run(newSealedGeneration(), room);
-      else this.st.purgeRoomKeepGeneration.run(room);
+      this.st.purgeRoom.run({ room, next: newSealedGeneration(), end: endGeneration ? 1 : 0 });
     })();
   }
 }
