@@ -30,7 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
-import { BENCH_AUTH_SECRET, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
+import { BENCH_AUTH_SECRET, BENCH_CONNECTIONS_PER_SUB, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
 import { listening } from './lib/listening.js';
 import { runIfMain } from './lib/main.js';
 import { median, rounds, spread } from './lib/stats.js';
@@ -120,7 +120,7 @@ async function servers(): Promise<Server[]> {
     name: `sync-suite (bundle, ${storage})`,
     kinds,
     start: (port, dataDir) =>
-      spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
+      spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_CONNECTIONS_PER_SUB: BENCH_CONNECTIONS_PER_SUB, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
     url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
     metrics: (port) => `http://127.0.0.1:${port}/metrics`,
   });

@@ -1,6 +1,7 @@
 /**
  * Bundles the server and the TURN server for the runtime image:
- *   <out>/server.mjs, <out>/sqlite-worker.mjs, <out>/turn.mjs, <out>/healthcheck.mjs, <out>/sqlite-backup.mjs, <out>/package.json
+ *   <out>/server.mjs, <out>/sqlite-worker.mjs, <out>/turn.mjs, <out>/healthcheck.mjs, <out>/sqlite-backup.mjs,
+ *   <out>/sealed-restore.mjs, <out>/package.json
  *   <out>/node_modules/  only the packages that cannot be bundled (native addons,
  *                        node-turn) and what they require at run time.
  * Usage: node --import tsx deploy/bundle.ts [outDir]   (default: dist)
@@ -34,6 +35,8 @@ const ENTRIES = {
   turn: 'apps/turn/src/main.ts',
   healthcheck: 'deploy/healthcheck.ts',
   'sqlite-backup': 'deploy/sqlite-backup.ts',
+  // the restore step for sealed rooms (docs/operations.md, "Backup and restore")
+  'sealed-restore': 'deploy/sealed-restore.ts',
 };
 
 // ESM output still meets CommonJS `require` inside bundled packages: give it a real one.

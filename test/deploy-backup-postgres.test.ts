@@ -1,6 +1,6 @@
 /**
  * PostgreSQL backup and restore as docs/operations.md describes them (pg_dump -Fc,
- * pg_restore --clean --if-exists --single-transaction), with the bundled server on
+ * pg_restore --clean --if-exists --single-transaction, then sealed-restore.mjs), with the bundled server on
  * STORAGE=postgres: a document written through the relay survives the data being wiped.
  */
 import { execFile } from 'node:child_process';
@@ -85,6 +85,10 @@ describe('PostgreSQL backup and restore', () => {
     await sql(url, `TRUNCATE ${tables.join(', ')}`);
 
     await run('pg_restore', [...pgArgs, '--clean', '--if-exists', '--single-transaction', dump], { timeout: 30_000 });
+    // The restore step for sealed rooms, from the bundle (no sealed room here;
+    // packages/client/test/sealed-restore.test.ts: what it does to one)
+    const { stdout } = await run(process.execPath, [join(out, 'sealed-restore.mjs')], { cwd: out, env: { PATH: process.env['PATH'], STORAGE: 'postgres', DATABASE_URL: url }, timeout: 15_000 });
+    expect(JSON.parse(stdout)).toEqual({ storage: 'postgres', newGenerations: 0 });
     stack = await start();
     const restored = await client('after-restore');
     try {

@@ -2,7 +2,8 @@
  * SQLite backup and restore as docs/operations.md describes them, with the bundled
  * runtime: a stock y-websocket client writes through the server; sqlite-backup.mjs copies
  * the database while the server runs and after a graceful stop; the data directory is
- * wiped, the backup copied back, and a fresh server serves the document again.
+ * wiped, the backup copied back, the restore step for sealed rooms run (sealed-restore.mjs),
+ * and a fresh server serves the document again.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -87,6 +88,10 @@ describe('SQLite backup and restore', () => {
     rmSync(dataDir, { recursive: true, force: true });
     mkdirSync(dataDir);
     copyFileSync(join(backups, 'offline.sqlite'), join(dataDir, 'sync-relay.sqlite'));
+    // The restore step for sealed rooms, from the bundle (it starts sqlite-worker.mjs beside it);
+    // this database has no sealed room. packages/client/test/sealed-restore.test.ts: what it does to one.
+    const { stdout } = await run(process.execPath, [join(out, 'sealed-restore.mjs')], { cwd: out, env: { PATH: process.env['PATH'], DATA_DIR: dataDir }, timeout: 15_000 });
+    expect(JSON.parse(stdout)).toEqual({ storage: 'sqlite', file: join(dataDir, 'sync-relay.sqlite'), newGenerations: 0 });
     stack = await start();
     await withClient(async (doc) => {
       expect(doc.getText('text').toString()).toBe('kept across restore');

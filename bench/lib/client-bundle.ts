@@ -22,9 +22,15 @@ export interface ClientBundle {
  * bundle from 222 to 251 KB minified, 67 to 78 KB gzip. The review fixes of 2026-12-07 (a sealed
  * room's y-webrtc password by HKDF-SHA256 from @noble/hashes, the guards against hostile
  * signaling and peer input, the sealed outbox's size cap, back-off and cursor checks) took it to
- * 267 KB minified, 83 KB gzip; the budget leaves about 5 % above that.
+ * 267 KB minified, 83 KB gzip. The fixes of a review for lost edits (2026-12-07: a broken IndexedDB
+ * read and reported rather than waited on forever, a failed or damaged local write no longer
+ * losing edits, edits over the WebRTC message limit sent through the relay) took SyncProvider to
+ * 279 KB minified, 86 KB gzip (this bench, from source; the packed build pack.test.ts measures is
+ * about 2 KB more), and with indexedDbPersistence to 284 and 88 KB. IndexedDB writes retried
+ * after a failure, and edits typed during open() stored through that path (2026-12-07 again),
+ * took the latter to 288 KB and 89.4 KB gzip. The budget leaves about 3 % above it (gzip).
  */
-export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 280_000, gzipBytes: 87_000 };
+export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 298_000, gzipBytes: 93_000 };
 
 const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 

@@ -84,7 +84,12 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     roomPolicy: { types: config.ROOM_TYPES, prefix: config.ROOM_PREFIX },
     readiness: new Readiness(() => lifecycle.shuttingDown, { log: app.log.child({ component: 'readiness' }) }),
     lifecycle,
-    admission: new Admission({ maxConnections: config.MAX_CONNECTIONS, unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE }),
+    admission: new Admission({
+      maxConnections: config.MAX_CONNECTIONS,
+      unauthenticatedPerMinute: config.MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE,
+      // With auth off every caller is the one 'anonymous' sub (auth/authenticate.ts): no per-sub cap.
+      maxPerSub: secrets.length > 0 ? config.MAX_CONNECTIONS_PER_SUB : null,
+    }),
     turns: new TurnFlush(),
     live,
     revocations,

@@ -12,7 +12,7 @@ import { SignJWT } from 'jose';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
-import { RawClient as RelayClient, docUntil, stockClient, synced, textOf, until } from '../../../test/fixtures/relay-clients.js';
+import { RawClient as RelayClient, docUntil, firstCloseCode, stockClient, synced, textOf } from '../../../test/fixtures/relay-clients.js';
 import { RawClient as SignalClient } from './signaling-client.js';
 
 const scope = serverPerTest();
@@ -191,12 +191,10 @@ describe('/admin/rooms', () => {
     expect(page2.json).toMatchObject({ rooms: [{ room: 'acme-conversation-other' }], next: null });
     expect((await admin(server, 'GET', `/admin/rooms/${ROOM}`)).json).toMatchObject({ room: ROOM, connections: 2 });
 
-    const closes: number[] = [];
-    for (const c of [a, b]) onClose(c, (code) => closes.push(code));
+    const closes = Promise.all([a, b].map((c) => firstCloseCode(c)));
     const del = await admin(server, 'DELETE', `/admin/rooms/${ROOM}`);
     expect(del).toEqual({ status: 200, json: { deleted: true, closed: 2, instances: 1 } });
-    await until(a.p as never, 'connection-close', () => closes.length === 2, 5000, 'both clients closed');
-    expect(closes).toEqual([4410, 4410]);
+    expect(await closes).toEqual([4410, 4410]);
 
     const db = new Database(join(dir, SQLITE_FILE_NAME), { readonly: true });
     try {
@@ -216,7 +214,3 @@ describe('/admin/rooms', () => {
   });
 });
 
-/** The close codes a stock provider sees. */
-function onClose(c: { p: unknown }, f: (code: number) => void): void {
-  (c.p as { on(e: 'connection-close', f: (ev: { code: number } | null) => void): void }).on('connection-close', (ev) => f(ev?.code ?? 0));
-}

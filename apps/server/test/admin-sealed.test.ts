@@ -169,4 +169,62 @@ describe('admin API on sealed rooms', () => {
       await Promise.all(servers.map((s) => s.close()));
     }
   });
+
+  it('DELETE of a room with nothing stored ends its generation: a device welcomed in it is closed 4410 at its next hello', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, ...sqliteEnv() });
+    const room = 'acme-conversation-sealedempty';
+    const token = await testToken('alice', ['acme-*']);
+    const c = await RawSealed.connect(server.wsUrl, `/sealed/${room}?token=${token}`);
+    scope.track(c);
+    c.hello(0, 0);
+    const welcome = await c.next('welcome');
+    await c.next('caught-up');
+    expect(welcome.generation).toBeGreaterThan(0);
+    expect((await admin(server, 'DELETE', `/admin/rooms/${room}`)).json).toMatchObject({ deleted: true, closed: 1 });
+    expect(await c.closed()).toBe(4410);
+    const again = await RawSealed.connect(server.wsUrl, `/sealed/${room}?token=${token}`);
+    scope.track(again);
+    again.hello(0, welcome.generation);
+    expect(await again.closed()).toBe(4410);
+    expect(again.messages).toEqual([]);
+  });
+
+  it('every generation a DELETE ended stays deleted: a device of the emptied room deleted again, or one that missed several deletes, is closed 4410 at its hello', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, ADMIN_TOKEN, ...sqliteEnv() });
+    const room = 'acme-conversation-sealedtwice';
+    const token = await testToken('alice', ['acme-*']);
+    const connect = async (cursor: number, generation: number): Promise<RawSealed> => {
+      const c = await RawSealed.connect(server.wsUrl, `/sealed/${room}?token=${token}`);
+      scope.track(c);
+      c.hello(cursor, generation);
+      return c;
+    };
+    /** a device welcomed now (its generation), writing `writes` entries, then gone */
+    const generationOf = async (writes: number): Promise<number> => {
+      const c = await connect(0, 0);
+      const { generation } = await c.next('welcome');
+      await c.next('caught-up');
+      if (writes > 0) await write(c, 1, writes);
+      c.close();
+      await c.closed();
+      return generation ?? 0;
+    };
+    const deleteIt = async (): Promise<void> => expect((await admin(server, 'DELETE', `/admin/rooms/${room}`)).status).toBe(200);
+    const g1 = await generationOf(2);
+    await deleteIt();
+    // welcomed in the emptied room, nothing written, offline at the DELETE sent again
+    const g2 = await generationOf(0);
+    await deleteIt();
+    const g3 = await generationOf(1);
+    await deleteIt();
+    expect(new Set([g1, g2, g3]).size).toBe(3);
+    for (const [cursor, generation] of [[0, g2], [2, g1], [1, g3]] as const) {
+      const c = await connect(cursor, generation);
+      expect(await c.closed()).toBe(4410);
+      expect(c.messages).toEqual([]);
+    }
+    // a new device is served the new room
+    const fresh = await connect(0, 0);
+    expect(await fresh.next('caught-up')).toMatchObject({ seq: 0 });
+  });
 });

@@ -4,19 +4,13 @@
  * a cap, reset by a success); the log stays bounded however long the failures last, while
  * storage_errors_total counts each one. Nothing is dropped.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { createServerMetrics } from '@sync-suite/shared/node';
-import { GroupCommitQueue, type RoomBatch } from '../src/storage/group-commit.js';
+import type { RoomBatch } from '../src/storage/group-commit.js';
+import { FLUSH_MS, useCommitQueues } from './group-commit-harness.js';
 
-const FLUSH_MS = 100;
-
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+const commitQueue = useCommitQueues();
 
 interface Line {
   level: number;
@@ -33,12 +27,9 @@ function harness(fail: (batch: RoomBatch<string>) => boolean, failAfterMs = 0, t
   const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
   const attempts: Array<{ at: number; rooms: string[] }> = [];
   const committed = new Map<string, string[]>();
-  const queue = new GroupCommitQueue<string>({
-    flushMs: FLUSH_MS,
+  const queue = commitQueue<string>({
     metrics,
     log,
-    now: () => Date.now(),
-    failure: { op: 'test', message: 'test commit failed' },
     write: (batch) => {
       attempts.push({ at: Date.now(), rooms: batch.map(([r]) => r) });
       if (!fail(batch)) return Promise.resolve();
@@ -82,7 +73,6 @@ describe('GroupCommitQueue failures', () => {
     expect(committed.get('p')).toEqual(['p1', 'p2', 'p3', 'p4', 'p5']);
     expect(committed.get('a')).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
     expect({ size: queue.size, setAside: queue.setAside }).toEqual({ size: 0, setAside: [] });
-    queue.close();
   });
 
   it('flush(room) rejects only for that room: a room set aside does not fail a flush of another', async () => {
@@ -97,7 +87,6 @@ describe('GroupCommitQueue failures', () => {
     await expect(queue.flush()).rejects.toThrow('refused');
     expect(Object.fromEntries(committed)).toEqual({ a: ['a1'], b: ['b1'] });
     expect(queue.discard('p')).toEqual(['p1']);
-    queue.close();
   });
 
   it('retries back off, doubling to 5 s, and a success resets the back-off', async () => {
@@ -117,7 +106,6 @@ describe('GroupCommitQueue failures', () => {
     await vi.advanceTimersByTimeAsync(2_000);
     const again = attempts.slice(from);
     expect(again.slice(1).map((a, i) => a.at - again[i]!.at)).toEqual([500, 1000]);
-    queue.close();
   });
 
   it('over hours of failures: one error line and a bounded number of others; every failure counted', async () => {
@@ -136,7 +124,6 @@ describe('GroupCommitQueue failures', () => {
     // at most 3 lines per kind (3 kinds) and one summary line per kind, per 10 minutes
     expect(lines.length).toBeLessThanOrEqual(1 + (hours * 6 + 1) * 3 * 4);
     expect(queue.size).toBe(20);
-    queue.close();
   });
 
   it('storage hanging (each write fails after a 15 s timeout): a round stops after two failed writes, not one timeout per room', async () => {
@@ -161,7 +148,6 @@ describe('GroupCommitQueue failures', () => {
     down.on = false;
     await queue.flush();
     expect(committed.size).toBe(40);
-    queue.close();
   });
 
   it("a room whose after-commit callback throws does not keep the other rooms of the commit untold", async () => {
@@ -172,7 +158,6 @@ describe('GroupCommitQueue failures', () => {
     await queue.flush();
     expect(Object.fromEntries(committed)).toEqual({ b: ['b1'], c: ['c1'] });
     expect(lines.filter((l) => l.msg === 'after-commit callback threw')).toHaveLength(1);
-    queue.close();
   });
 
   it('storage down for hours: one error line, then a bounded number; one line when it is back', async () => {
@@ -188,6 +173,5 @@ describe('GroupCommitQueue failures', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(queue.size).toBe(0);
     expect(lines.filter((l) => /succeed again/.test(l.msg))).toHaveLength(1);
-    queue.close();
   });
 });

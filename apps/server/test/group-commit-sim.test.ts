@@ -5,26 +5,16 @@
  * The bound: when commits take between a and a + PERSIST_FLUSH_MS/10 with a <= 0.4 of it, every
  * item is committed within PERSIST_FLUSH_MS of its arrival, in either kind of window.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import pino from 'pino';
-import { createServerMetrics } from '@sync-suite/shared/node';
+import { describe, expect, it, vi } from 'vitest';
 import { GroupCommitQueue, type CommitWindow } from '../src/storage/group-commit.js';
+import { FLUSH_MS, useCommitQueues } from './group-commit-harness.js';
 
-const FLUSH_MS = 100;
-const metrics = createServerMetrics();
-const log = pino({ level: 'silent' });
+const commitQueue = useCommitQueues();
 
 interface Item {
   n: number;
   at: number;
 }
-
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 async function simulate(seed: number, window: CommitWindow, duration: (rand: () => number) => number, failRate: number) {
   let x = seed;
@@ -32,14 +22,9 @@ async function simulate(seed: number, window: CommitWindow, duration: (rand: () 
   const committedAt = new Map<number, number>();
   const written: Array<[string, number]> = [];
   const windows: number[] = [];
-  const queue: GroupCommitQueue<Item> = new GroupCommitQueue<Item>({
-    flushMs: FLUSH_MS,
-    metrics,
-    log,
+  const queue: GroupCommitQueue<Item> = commitQueue<Item>({
     window,
     retryMs: 30,
-    now: () => Date.now(),
-    failure: { op: 'sim', message: 'sim commit failed' },
     write: () =>
       new Promise<void>((resolve, reject) => {
         const fails = rand() < failRate;
@@ -105,12 +90,7 @@ describe('GroupCommitQueue simulated', () => {
 describe('GroupCommitQueue closed', () => {
   it('refuses items after close(): nothing held, no timer, nothing written later', async () => {
     const written: number[] = [];
-    const queue = new GroupCommitQueue<number>({
-      flushMs: FLUSH_MS,
-      metrics,
-      log,
-      now: () => Date.now(),
-      failure: { op: 'sim', message: 'sim commit failed' },
+    const queue = commitQueue<number>({
       write: (batch) => {
         for (const [, items] of batch) written.push(...items);
         return Promise.resolve();

@@ -12,13 +12,13 @@ import { foldRoomLog } from '../src/relay/compaction.js';
 import { applyStoredRoom, mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { stampSnapshot } from '../src/relay/persistence/snapshot-stamp.js';
 import { prepareColdState } from '../src/relay/persistence/stored-bytes.js';
-import type { DocStore, StoredRoom } from '../src/relay/persistence/types.js';
+import { RELAY_FENCED, type DocStore, type DocStoreAdmin, type StoredRoom } from '../src/relay/persistence/types.js';
 import { DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
 
 /** Replaces the room's stored snapshot bytes with `edit`'s result, as a damaged disk would. */
-export type TamperSnapshot<S extends DocStore> = (store: S, room: string, edit: (snapshot: Uint8Array) => Uint8Array) => Promise<void>;
+export type TamperSnapshot<S extends DocStore & DocStoreAdmin> = (store: S, room: string, edit: (snapshot: Uint8Array) => Uint8Array) => Promise<void>;
 
-export function describeDocStoreContract<S extends DocStore>(
+export function describeDocStoreContract<S extends DocStore & DocStoreAdmin>(
   name: string,
   factory: () => S | Promise<S>,
   tamper: TamperSnapshot<S>,
@@ -36,7 +36,7 @@ export function describeDocStoreContract<S extends DocStore>(
 
     it('loads an unknown room as empty', async () => {
       const s = await open();
-      expect(await s.load(room())).toEqual({ snapshot: null, snapshotSeq: 0, updates: [], lastSeq: 0 });
+      expect(await s.load(room())).toEqual({ snapshot: null, snapshotSeq: 0, updates: [], lastSeq: 0, generation: 0 });
       await s.check();
     });
 
@@ -133,7 +133,7 @@ export function describeDocStoreContract<S extends DocStore>(
       const stored = await s.load(r);
       expect(stored.snapshotStamp).toBeDefined();
       expect(prepareColdState(stored, DEFAULT_UPDATE_LIMITS)?.stamped).toBe(true);
-      const unstamped = (x: StoredRoom): StoredRoom => ({ snapshot: x.snapshot, snapshotSeq: x.snapshotSeq, updates: x.updates, lastSeq: x.lastSeq });
+      const unstamped = (x: StoredRoom): StoredRoom => ({ snapshot: x.snapshot, snapshotSeq: x.snapshotSeq, updates: x.updates, lastSeq: x.lastSeq, generation: x.generation });
       const text = new TextEncoder().encode('message 7');
       const at = indexOf(stored.snapshot as Uint8Array, text);
       expect(at).toBeGreaterThan(0);
@@ -206,6 +206,67 @@ export function describeDocStoreContract<S extends DocStore>(
       } finally {
         if (again !== s) await again.close();
       }
+    });
+
+    it('fences writes by generation: a purge moves the room on; an append or compaction naming the generation before writes nothing, the rest of its batch is stored', async () => {
+      const s = await open();
+      const [r, other] = [room(), room()];
+      expect(await s.append([{ room: r, updates: [bytes(1)], generation: 0 }])).toEqual([]);
+      const first = await s.load(r);
+      expect(first.generation).toBe(0);
+      await s.purgeRoom(r);
+      const second = await s.load(r);
+      expect(second).toMatchObject({ snapshot: null, updates: [] });
+      expect(second.generation).toBeGreaterThan(first.generation);
+      // The deleted generation's write is refused, the other room of the same batch stored.
+      const refused = await s.append([
+        { room: other, updates: [bytes(2)], generation: 0 },
+        { room: r, updates: [bytes(3)], generation: first.generation },
+      ]);
+      expect(refused).toEqual([r]);
+      expect((await s.load(r)).updates).toEqual([]);
+      expect(await s.statRoom(r)).toBeNull();
+      expect((await s.load(other)).updates.map((u) => u[0])).toEqual([2]);
+      // The new generation is written; a compaction from the deleted one's content is refused.
+      expect(await s.append([{ room: r, updates: [bytes(4)], generation: second.generation }])).toEqual([]);
+      const written = await s.load(r);
+      expect(await s.compact(r, bytes(8), written.lastSeq, null, [bytes(5)], first.generation)).toBe(RELAY_FENCED);
+      expect(await s.load(r)).toMatchObject({ snapshot: null, updates: [bytes(4)], generation: second.generation });
+      expect(await s.compact(r, bytes(9), written.lastSeq, null, [], second.generation)).toBeUndefined();
+      expect(await s.load(r)).toMatchObject({ snapshot: bytes(9), updates: [], generation: second.generation });
+      // Every purge moves it on; a write naming no generation is stored whatever it is.
+      await s.purgeRoom(r);
+      const third = await s.load(r);
+      expect(third.generation).toBeGreaterThan(second.generation);
+      expect(await s.append([{ room: r, updates: [bytes(6)], generation: second.generation }])).toEqual([r]);
+      expect(await s.append([{ room: r, updates: [bytes(7)] }])).toEqual([]);
+      expect((await s.load(r)).updates).toEqual([bytes(7)]);
+      if (!reopen) return;
+      // The generation is stored: a restarted server still refuses the deleted ones.
+      await s.close();
+      const again = reopen(s);
+      await again.init();
+      try {
+        expect((await again.load(r)).generation).toBe(third.generation);
+        expect(await again.append([{ room: r, updates: [bytes(9)], generation: first.generation }])).toEqual([r]);
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('a purge of a room never stored moves it on too; purged rooms are not listed, and a page of rooms is full', async () => {
+      const s = await open();
+      const prefix = `${room()}-`;
+      const [gone, never, kept] = [`${prefix}a`, `${prefix}b`, `${prefix}c`];
+      await s.append([{ room: gone, updates: [bytes(1)] }]);
+      await s.purgeRoom(gone);
+      await s.purgeRoom(never);
+      expect((await s.load(never)).generation).toBeGreaterThan(0);
+      expect(await s.append([{ room: never, updates: [bytes(2)], generation: 0 }])).toEqual([never]);
+      await s.append([{ room: kept, updates: [bytes(3)] }]);
+      expect((await s.listRooms(prefix, '', 1)).map((x) => x.room)).toEqual([kept]);
+      expect(await s.statRoom(gone)).toBeNull();
+      expect(await s.statRoom(never)).toBeNull();
     });
 
     it('throws after close', async () => {

@@ -66,6 +66,28 @@ describe('sqlite engine', () => {
     db.close();
   });
 
+  it('a file from before room generations opens with its rooms in generation 0, which a purge moves on', async () => {
+    const dir = tempDir();
+    const a = new SqliteStore(dir);
+    await a.init();
+    await a.append([{ room: 'r', updates: [new Uint8Array([1, 2, 3])] }]);
+    await a.close();
+    const old = new Database(a.file);
+    old.exec('DROP TABLE relay_generations'); // as the version before this one left the file
+    old.close();
+    const b = new SqliteStore(dir);
+    await b.init();
+    try {
+      expect(await b.load('r')).toMatchObject({ updates: [new Uint8Array([1, 2, 3])], generation: 0 });
+      expect(await b.append([{ room: 'r', updates: [new Uint8Array([4])], generation: 0 }])).toEqual([]);
+      await b.purgeRoom('r');
+      expect(await b.append([{ room: 'r', updates: [new Uint8Array([5])], generation: 0 }])).toEqual(['r']);
+      expect(await b.load('r')).toMatchObject({ updates: [], generation: 1 });
+    } finally {
+      await b.close();
+    }
+  });
+
   it('a storage thread that dies fails the calls it had, instead of hanging, and the next call starts a new one', async () => {
     const dir = tempDir();
     const threads = new SqliteThreads();
@@ -76,28 +98,39 @@ describe('sqlite engine', () => {
     await store.append([{ room: 'r', updates: [new Uint8Array([1])] }]);
     const thread = workerOf(store) as Worker;
     const gone = new Promise((r) => thread.once('exit', r));
-    // A call in flight when the thread dies fails with the thread's exit.
+    // A call in flight when the thread dies fails with the thread's exit. Made once the end is
+    // asked for: made before, a quick thread could answer it first (a full-suite run saw that).
+    const dying = thread.terminate();
     const inFlight = store.check();
-    await thread.terminate();
+    await dying;
     await gone;
     await expect(inFlight).rejects.toThrow(/storage thread exited/);
-    // The next call gets a new thread on the same file, and nothing stored is lost.
-    await store.append([{ room: 'r', updates: [new Uint8Array([2])] }]);
-    const revived = workerOf(store) as Worker;
-    expect(revived).not.toBe(thread);
-    expect(revived.threadId).toBeGreaterThan(0);
-    expect((await store.load('r')).updates).toEqual([new Uint8Array([1]), new Uint8Array([2])]);
-    await store.check();
-    // The sealed tables, on the same dead thread, join the new one instead of starting another.
-    await sealed.check();
-    expect(workerOf(sealed)).toBe(revived);
-    // A second death within the revival interval: calls fail (no thread per call) until it has passed.
-    const again = new Promise((r) => revived.once('exit', r));
-    await revived.terminate();
-    await again;
-    await expect(store.check()).rejects.toThrow(/storage thread exited/);
-    await vi.waitFor(() => store.check(), { timeout: 5000, interval: 100 });
-    expect(workerOf(store)).not.toBe(revived);
+    // The revival interval is read from Date (storage/sqlite-thread.ts): frozen from before the
+    // revival below, so that the second death falls within it however long the steps between take
+    // (more than the interval on a loaded machine: the check below then started a thread).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      // The next call gets a new thread on the same file, and nothing stored is lost.
+      await store.append([{ room: 'r', updates: [new Uint8Array([2])] }]);
+      const revived = workerOf(store) as Worker;
+      expect(revived).not.toBe(thread);
+      expect(revived.threadId).toBeGreaterThan(0);
+      expect((await store.load('r')).updates).toEqual([new Uint8Array([1]), new Uint8Array([2])]);
+      await store.check();
+      // The sealed tables, on the same dead thread, join the new one instead of starting another.
+      await sealed.check();
+      expect(workerOf(sealed)).toBe(revived);
+      // A second death within the revival interval: calls fail (no thread per call) until it has passed.
+      const again = new Promise((r) => revived.once('exit', r));
+      await revived.terminate();
+      await again;
+      await expect(store.check()).rejects.toThrow(/storage thread exited/);
+      vi.setSystemTime(Date.now() + 5000);
+      await store.check();
+      expect(workerOf(store)).not.toBe(revived);
+    } finally {
+      vi.useRealTimers();
+    }
     await sealed.close();
     await store.close();
   });
@@ -148,12 +181,12 @@ describe('sqlite engine', () => {
 class RecordingStore extends MemoryStore {
   appends: AppendBatch[][] = [];
   failNext = 0;
-  override async append(batches: readonly AppendBatch[]): Promise<void> {
+  override async append(batches: readonly AppendBatch[]): Promise<string[]> {
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('disk full');
     }
-    this.appends.push(batches.map((b) => ({ room: b.room, updates: [...b.updates] })));
+    this.appends.push(batches.map((b) => ({ room: b.room, updates: [...b.updates], ...(b.generation !== undefined ? { generation: b.generation } : {}) })));
     return super.append(batches);
   }
 }
@@ -193,6 +226,41 @@ describe('group commit (FlushQueue)', () => {
     queue.close();
   });
 
+  it('names each room\'s generation; a room refused for it goes to onFenced, never retried, while the rest of the commit is stored', async () => {
+    const store = new RecordingStore();
+    await store.init();
+    await store.purgeRoom('deleted'); // generation 1 now: updates accepted in generation 0 are refused
+    const fenced: Array<[string, number | undefined, number]> = [];
+    const committed: string[] = [];
+    const queue = new FlushQueue(store, {
+      flushMs: 30,
+      metrics: createServerMetrics(),
+      log: pino({ level: 'silent' }),
+      onCommitted: (room) => committed.push(room),
+      onFenced: (room, generation, updates) => fenced.push([room, generation, updates.length]),
+      retryMs: 10,
+    });
+    queue.enqueue('kept', new Uint8Array([1]), 0);
+    queue.enqueue('deleted', new Uint8Array([2]), 0);
+    queue.enqueue('deleted', new Uint8Array([3]), 0);
+    await queue.flush();
+    expect(store.appends[0]?.map((b) => [b.room, b.generation])).toEqual([
+      ['kept', 0],
+      ['deleted', 0],
+    ]);
+    expect(committed).toEqual(['kept']);
+    expect(fenced).toEqual([['deleted', 0, 2]]);
+    expect(queue.hasPending('deleted')).toBe(false);
+    expect((await store.load('deleted')).updates).toEqual([]);
+    expect((await store.load('kept')).updates).toEqual([new Uint8Array([1])]);
+    // the room's next life, named in its own generation, is stored
+    queue.enqueue('deleted', new Uint8Array([4]), 1);
+    await queue.flush();
+    expect((await store.load('deleted')).updates).toEqual([new Uint8Array([4])]);
+    expect(store.appends).toHaveLength(2);
+    queue.close();
+  });
+
   it('keeps updates in order when a commit fails, retries, and counts the error', async () => {
     const store = new RecordingStore();
     await store.init();
@@ -226,7 +294,7 @@ describe('group commit (FlushQueue)', () => {
     const clock = { t: 0 };
     const commit = { ms: 4 };
     class TimedStore extends RecordingStore {
-      override async append(batches: readonly AppendBatch[]): Promise<void> {
+      override async append(batches: readonly AppendBatch[]): Promise<string[]> {
         clock.t += commit.ms;
         return super.append(batches);
       }

@@ -8,7 +8,7 @@ import * as Y from 'yjs';
 import { compactRoom } from '../src/relay/compaction.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
-import { MIGRATIONS } from '../src/relay/persistence/postgres-migrations.js';
+import { MIGRATIONS, migrate } from '../src/relay/persistence/postgres-migrations.js';
 import { describeDocStoreContract } from './persistence-contract.js';
 import { PG_URL, dropSchemas, uniqueSchema, urlWithSchema, withPg } from './postgres-helpers.js';
 
@@ -49,6 +49,23 @@ describe('postgres migrations', () => {
     const rows = await withPg((c) => c.query<{ version: number }>(`SELECT version FROM "${name}".relay_migrations ORDER BY version`));
     expect(rows.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
     await again?.check();
+  });
+
+  it('rooms stored before room generations (migration 11) are in generation 0, and a purge moves them on', async () => {
+    const name = schema();
+    await withPg(async (c) => {
+      await c.query(`CREATE SCHEMA "${name}"`);
+      await c.query(`SET search_path TO "${name}"`);
+      await migrate(c, MIGRATIONS.filter((m) => m.version < 11));
+      await c.query(`INSERT INTO relay_rooms (room, appended) VALUES ('r', 1)`);
+      await c.query(`INSERT INTO relay_updates (room, data) VALUES ('r', '\\x010203')`);
+    });
+    const [store] = (await openStores(1, name)) as [PostgresStore];
+    expect(await store.load('r')).toMatchObject({ updates: [new Uint8Array([1, 2, 3])], generation: 0 });
+    expect(await store.append([{ room: 'r', updates: [new Uint8Array([4])], generation: 0 }])).toEqual([]);
+    await store.purgeRoom('r');
+    expect(await store.append([{ room: 'r', updates: [new Uint8Array([5])], generation: 0 }])).toEqual(['r']);
+    expect(await store.load('r')).toMatchObject({ updates: [], generation: 1 });
   });
 
   it('takes its schema from the search_path of DATABASE_URL', async () => {

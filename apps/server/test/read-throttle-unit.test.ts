@@ -7,7 +7,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { ReadThrottle } from '../src/ws/read-throttle.js';
 
-/** The part of a ws socket ReadThrottle uses: readyState, pause/resume (counted), one 'close' listener. */
+/**
+ * The part of a ws socket ReadThrottle uses: readyState, pause/resume (counted). It listens to
+ * nothing: its owner's one 'close' listener stops it (ws/shared-listeners.ts), so `on` throws.
+ */
 function fakeSocket() {
   const socket = {
     OPEN: 1,
@@ -15,7 +18,6 @@ function fakeSocket() {
     isPaused: false,
     pauses: 0,
     resumes: 0,
-    onClose: null as (() => void) | null,
     pause() {
       socket.pauses++;
       socket.isPaused = true;
@@ -24,9 +26,8 @@ function fakeSocket() {
       socket.resumes++;
       socket.isPaused = false;
     },
-    on(event: string, listener: () => void) {
-      if (event === 'close') socket.onClose = listener;
-      return socket;
+    on(event: string): never {
+      throw new Error(`ReadThrottle listened to '${event}'`);
     },
   };
   return socket;
@@ -97,7 +98,7 @@ describe('ReadThrottle', () => {
     wait.ms = 300;
     throttle.pause();
     socket.readyState = 3;
-    socket.onClose?.();
+    throttle.stop(); // the owner's close listener
     vi.advanceTimersByTime(5000);
     expect([socket.resumes, throttle.paused]).toEqual([0, false]);
   });

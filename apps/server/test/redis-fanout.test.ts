@@ -19,6 +19,7 @@ import { redisKeys } from '../src/fanout/redis-keys.js';
 import { RedisRoomFanout } from '../src/fanout/redis-room-fanout.js';
 import { BusKind, readBusFrame } from '../src/fanout/bus-frame.js';
 import { REMOTE_ORIGIN } from '../src/relay/room.js';
+import type { RemoteHandler } from '../src/relay/fanout.js';
 import { PostgresStore } from '../src/relay/persistence/postgres.js';
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { RoomRegistry } from '../src/relay/room-registry.js';
@@ -180,10 +181,12 @@ describe('relay across instances', () => {
     await gate.reached;
     // A commits more while B holds a stale read; B must pick it up from the channel.
     writer.doc.getText('text').insert(7, 'during');
-    const probe = new PostgresStore(PG_URL, { schema });
-    cleanup.push(() => probe.close());
-    await probe.init();
-    await untilStored(probe, name, 'before;during');
+    // Open the gate once B has heard 'during' over Redis (A publishes after committing): B holds
+    // it back until the room is loaded, then applies it. Storage holding it is not enough: the
+    // delivery can come later, and the room would show only what B read ('before;' may not have
+    // been committed yet when B read; a cold room's document is built later).
+    const writerClock = Y.getState(writer.doc.store, writer.doc.clientID);
+    await until(b.heard, 'update', () => heardThrough(b.heard.updates, writer.doc.clientID) >= writerClock, 10_000, "'during' at instance B");
     gate.open();
     const joinedRoom = await joined;
     expect(joinedRoom.doc.getText('text').toString()).toBe('before;during');
@@ -287,8 +290,21 @@ class Gate extends EventEmitter {
   }
 }
 
-/** A second instance built by hand: its store reads, then waits at the gate before answering. */
-async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
+/** The updates an instance heard from the others over Redis, in order; 'update' on each. */
+class Heard extends EventEmitter {
+  readonly updates: Uint8Array[] = [];
+}
+
+/** How far the client's updates reach (its clock) in what was heard. */
+function heardThrough(updates: readonly Uint8Array[], client: number): number {
+  return Math.max(0, ...updates.map((u) => Y.parseUpdateMeta(u).to.get(client) ?? 0));
+}
+
+/**
+ * A second instance built by hand: its store reads, then waits at the gate before answering;
+ * `heard` records each update message its room handlers receive from Redis.
+ */
+async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry; heard: Heard }> {
   const metrics = createServerMetrics();
   const log = pino({ level: 'silent' });
   const link = new RedisLink({ url: REDIS_URL, metrics, log });
@@ -302,26 +318,25 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry }> {
     }
   }
   const store = new GatedStore(PG_URL, { schema });
-  const fanout = new RedisRoomFanout({ link, keys: redisKeys(prefix), log, maxMessageBytes: 1 << 20 });
+  const heard = new Heard();
+  class WatchedFanout extends RedisRoomFanout {
+    override subscribe(r: string, handler: RemoteHandler): Promise<void> {
+      return super.subscribe(r, (event) => {
+        handler(event);
+        const m = event.kind === 'message' ? readRelayMessage(event.payload) : null;
+        if (m?.ok && m.message.type === 'update') {
+          heard.updates.push(m.message.update);
+          heard.emit('update');
+        }
+      });
+    }
+  }
+  const fanout = new WatchedFanout({ link, keys: redisKeys(prefix), log, maxMessageBytes: 1 << 20 });
   await store.init();
   const registry = new RoomRegistry({ store, fanout, metrics, log, flushMs: 50, idleMs: 60_000, compactAfter: 500, maxPeersPerRoom: 50 });
   cleanup.push(async () => {
     await registry.close();
     await store.close();
   });
-  return { registry };
-}
-
-async function untilStored(store: PostgresStore, name: string, text: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const doc = new Y.Doc();
-    const stored = await store.load(name);
-    if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot);
-    for (const u of stored.updates) Y.applyUpdate(doc, u);
-    if (doc.getText('text').toString() === text) return;
-    if (Date.now() > deadline) throw new Error(`storage never held ${text}`);
-    // Storage has no change event; the commit is due within PERSIST_FLUSH_MS.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return { registry, heard };
 }

@@ -12,7 +12,7 @@ import { captureLiveState, foldRoomLog } from '../src/relay/compaction.js';
 import { MemoryStore } from '../src/relay/persistence/memory.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
 import { SqliteStore } from '../src/relay/persistence/sqlite.js';
-import type { DocStore } from '../src/relay/persistence/types.js';
+import type { DocStore, EngineStore } from '../src/relay/persistence/types.js';
 
 const ROOM = 'acme-conversation-fold';
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -79,6 +79,26 @@ describe.each(['memory', 'sqlite'] as const)('relay compaction (%s)', (engine) =
     await store.append([{ room: ROOM, updates: [more] }]);
     expect(await foldRoomLog(store, ROOM, () => captureLiveState(live, done.throughSeq))).toMatchObject({ folded: 1, fromLive: true });
     expect(await contentOf(store)).toEqual({ text: 'world!', map: { k: 1 } });
+  });
+
+  it('never stores a live document of a room deleted since it loaded: the compaction is refused for its generation', async () => {
+    const store = await open(engine);
+    const w = writer(1);
+    const live = new Y.Doc();
+    const old = w.edit((d) => d.getText('t').insert(0, 'deleted life'));
+    Y.applyUpdate(live, old);
+    await store.append([{ room: ROOM, updates: [old] }]);
+    const loadedIn = (await store.load(ROOM)).generation;
+    await (store as unknown as EngineStore).purgeRoom(ROOM);
+    // The new room holds an update the live document holds too (stored without a generation):
+    // the fast path alone would take the live document, deleted content and all.
+    const again = writer(2).edit((d) => d.getMap('m').set('k', 1));
+    Y.applyUpdate(live, again);
+    await store.append([{ room: ROOM, updates: [again] }]);
+
+    expect(await foldRoomLog(store, ROOM, () => captureLiveState(live, 0, loadedIn))).toMatchObject({ folded: 0, fenced: loadedIn });
+    expect((await store.load(ROOM)).snapshot).toBeNull();
+    expect(await contentOf(store)).toEqual({ text: '', map: { k: 1 } });
   });
 
   it('merges from storage when another instance appended something the live document lacks', async () => {

@@ -7,11 +7,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { encodeRelayMessage, writeRelayAwareness, writeRelayQueryAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
+import { encodeAwarenessEntries, encodeRelayMessage, writeRelayAwareness, writeRelayQueryAwareness, writeRelayUpdate, type RelayMessage } from '@sync-suite/shared';
 import { serverPerTest, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metric, RawClient, stockProvider, synced } from '../../../test/fixtures/relay-clients.js';
-import { changedPresence, encodePresence, readPresence, type PresenceEntry } from '../src/relay/presence.js';
+import { changedPresence, readPresence, type PresenceEntry } from '../src/relay/presence.js';
 
 const ROOM = 'acme-conversation-presence';
 const scope = serverPerTest();
@@ -26,8 +26,11 @@ async function raw(server: TestServer, scopeName: 'read' | 'write'): Promise<Raw
   return c;
 }
 
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
 const awarenessFrame = (entries: Array<{ clientID: number; clock: number; state: unknown }>) =>
-  encodeRelayMessage((e) => writeRelayAwareness(e, encodePresence(entries.map((x) => ({ ...x, json: JSON.stringify(x.state), removed: x.state === null })))));
+  encodeRelayMessage((e) => writeRelayAwareness(e, encodeAwarenessEntries(entries.map((x) => ({ ...x, json: JSON.stringify(x.state), removed: x.state === null })))));
 
 /** The presence states a newcomer is told about when it joins. */
 async function statesSeenByNewcomer(server: TestServer): Promise<Map<number, unknown>> {
@@ -92,7 +95,7 @@ describe('relay presence bounds', () => {
       sender.send(repeated); // unchanged: not forwarded
       sender.send(awarenessFrame([{ clientID: 4343, clock: 2, state: { user: 'small' } }]));
       const entriesOf = (m: RelayMessage): PresenceEntry[] =>
-        readPresence((m as Extract<RelayMessage, { type: 'awareness' }>).update, { maxStateBytes: 1 << 24, maxStatesPerConnection: 1 << 20, maxValueDepth: 1 << 10 });
+        readPresence((m as Extract<RelayMessage, { type: 'awareness' }>).update, { maxStateBytes: 1 << 24, maxStatesPerConnection: 1 << 20, maxValueDepth: 1 << 10, maxEntries: 1 << 20 });
       const about = (m: RelayMessage): boolean => m.type === 'awareness' && entriesOf(m).some((e) => e.clientID === 4343);
       await observer.next((m) => about(m) && entriesOf(m).some((e) => e.clock === 2), 10_000, 'the small state');
       const heard = observer.messages.filter(about).map(entriesOf);
@@ -113,18 +116,18 @@ describe('relay presence bounds', () => {
   );
 
   it('keeps, per client id, the last entry the awareness protocol would apply', () => {
-    const e = (clientID: number, clock: number, state: unknown): PresenceEntry => ({ clientID, clock, json: JSON.stringify(state), removed: state === null });
+    const e = (clientID: number, clock: number, state: unknown): PresenceEntry => ({ clientID, clock, json: utf8(JSON.stringify(state)), removed: state === null });
     const held = new Map([[2, 10]]);
     const kept = changedPresence(
       [e(1, 5, 'a'), e(1, 7, 'b'), e(1, 6, 'c'), e(2, 10, 'stale'), e(3, 1, 'x'), e(1, 7, null), e(3, 1, 'repeat'), e(2, 9, null)],
       (id) => held.get(id),
       (id) => held.has(id),
     );
-    expect(kept.map((x) => [x.clientID, x.clock, x.json])).toEqual([
+    expect(kept.map((x) => [x.clientID, x.clock, text(x.json)])).toEqual([
       [1, 7, 'null'],
       [3, 1, '"x"'],
     ]);
-    expect(changedPresence([e(2, 10, null)], (id) => held.get(id), (id) => held.has(id)).map((x) => x.json)).toEqual(['null']);
+    expect(changedPresence([e(2, 10, null)], (id) => held.get(id), (id) => held.has(id)).map((x) => text(x.json))).toEqual(['null']);
   });
 
   it('refuses a presence state over RELAY_MAX_AWARENESS_BYTES with 4413', async () => {

@@ -14,7 +14,7 @@ import { deepNesting, hugeMap, updateOf } from './hostile-updates.js';
 import { Room } from '../src/relay/room.js';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { LocalFanout } from '../src/relay/fanout.js';
-import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS } from '../src/relay/update-limits.js';
+import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../src/relay/update-limits.js';
 
 const ROOM = 'acme-conversation-stored';
 const scope = serverPerTest();
@@ -131,17 +131,29 @@ describe('updates from other instances', () => {
     }
   });
 
-  it('a message from another instance merges updates checked there: not judged as one update; refused anyway (it cannot apply here), applyRemote says so', () => {
-    const refused: string[] = [];
-    const limits = { ...DEFAULT_UPDATE_LIMITS, maxContentBytes: 1000, maxPendingBytes: 100 };
-    const room = new Room('acme-conversation-merged', {
+  /** A room with these limits; its refusals of remote updates go to `refused` as [room, limit]. */
+  function remoteRoom(name: string, limits: UpdateLimits, refused: Array<[string, string]>): Room {
+    return new Room(name, {
       fanout: new LocalFanout(),
       limits,
       presence: DEFAULT_PRESENCE_LIMITS,
       onAccepted: () => undefined,
-      onRemoteRefused: (_room, refusal) => refused.push(refusal.limit),
+      onRemoteRefused: (room, refusal) => refused.push([room.name, refusal.limit]),
     });
-    const message = (update: Uint8Array): { kind: 'message'; payload: Uint8Array } => ({ kind: 'message', payload: encodeRelayMessage((e) => writeRelayUpdate(e, update)) });
+  }
+  const message = (update: Uint8Array): { kind: 'message'; payload: Uint8Array } => ({ kind: 'message', payload: encodeRelayMessage((e) => writeRelayUpdate(e, update)) });
+  /** An update whose predecessor no room saw: it waits as pending, over 200 bytes. */
+  function waitingUpdate(): Uint8Array {
+    const other = new Y.Doc();
+    other.getText('text').insert(0, 'c');
+    const before = Y.encodeStateVector(other);
+    other.getText('text').insert(0, 'd'.repeat(200));
+    return Y.encodeStateAsUpdate(other, before);
+  }
+
+  it('a message from another instance merges updates checked there: not judged as one update; refused anyway (it cannot apply here), applyRemote says so', () => {
+    const refused: Array<[string, string]> = [];
+    const room = remoteRoom('acme-conversation-merged', { ...DEFAULT_UPDATE_LIMITS, maxContentBytes: 1000, maxPendingBytes: 100 }, refused);
     try {
       const src = new Y.Doc();
       const updates: Uint8Array[] = [];
@@ -150,15 +162,27 @@ describe('updates from other instances', () => {
       src.getText('text').insert(0, 'b'.repeat(800)); // each within maxContentBytes, the merge is not
       expect(room.applyRemote(message(Y.mergeUpdates(updates)))).toBe(true);
       expect(textOf(room.doc).length).toBe(1600);
-      // An update whose predecessor this room never saw, over the pending limit: refused, and told.
-      const other = new Y.Doc();
-      other.getText('text').insert(0, 'c');
-      const before = Y.encodeStateVector(other);
-      other.getText('text').insert(0, 'd'.repeat(200));
-      expect(room.applyRemote(message(Y.encodeStateAsUpdate(other, before)))).toBe(false);
-      expect(refused).toEqual(['pending_bytes']);
+      // over the pending limit: refused, and told
+      expect(room.applyRemote(message(waitingUpdate()))).toBe(false);
+      expect(refused).toEqual([['acme-conversation-merged', 'pending_bytes']]);
     } finally {
       room.destroy();
+    }
+  });
+
+  it("each room checks another instance's message against its own configured limits (applyRemote keeps them per limits object)", () => {
+    // Two configurations in one process (two registries, as the tests' servers): whichever room
+    // takes a message first, the other's limits are not the ones it is checked against.
+    const refused: Array<[string, string]> = [];
+    const lenient = remoteRoom('acme-conversation-lenient', { ...DEFAULT_UPDATE_LIMITS }, refused);
+    const strict = remoteRoom('acme-conversation-strict', { ...DEFAULT_UPDATE_LIMITS, maxPendingBytes: 100 }, refused);
+    const waiting = message(waitingUpdate());
+    try {
+      expect([lenient.applyRemote(waiting), strict.applyRemote(waiting), lenient.applyRemote(waiting)]).toEqual([true, false, true]);
+      expect(refused).toEqual([['acme-conversation-strict', 'pending_bytes']]);
+    } finally {
+      lenient.destroy();
+      strict.destroy();
     }
   });
 });

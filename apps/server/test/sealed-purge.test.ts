@@ -8,7 +8,7 @@ import { createServerMetrics } from '@sync-suite/shared/node';
 import { LocalSealedFanout } from '../src/sealed/fanout.js';
 import { SealedRegistry } from '../src/sealed/registry.js';
 import { MemorySealedStore } from '../src/sealed/store/memory.js';
-import { SEALED_ROW_OVERHEAD_BYTES, type SealedStore } from '../src/sealed/store/types.js';
+import { SEALED_ROW_OVERHEAD_BYTES, type SealedFenced, type SealedStore } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n]);
 
@@ -19,9 +19,9 @@ class GatedStore extends MemorySealedStore {
   release(): void {
     this.opened();
   }
-  override async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+  override async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {
     await this.gate;
-    return super.replaceWithSnapshot(room, covers, envelope);
+    return super.replaceWithSnapshot(room, covers, envelope, generation, refuted);
   }
 }
 
@@ -61,7 +61,7 @@ describe('sealed purge', () => {
     };
     const registry = registryOn(store, 60_000);
     const room = 'acme-conversation-pending';
-    const conn = { peer: 1, writable: true, caughtUp: true, deliver: () => undefined, send: () => undefined, close: () => undefined };
+    const conn = { peer: 1, sub: '', writable: true, caughtUp: true, deliver: () => undefined, send: () => undefined, close: () => undefined };
     const loaded = await registry.join(room, conn);
     /** What connection.update charges and enqueues. */
     const accept = (envelope: Uint8Array) => {

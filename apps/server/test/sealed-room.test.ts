@@ -8,6 +8,7 @@ const entry = (seq: number): SealedEntry => ({ seq, envelope: Uint8Array.from([s
 
 class FakePeer implements SealedPeer {
   readonly seqs: number[] = [];
+  readonly sub = '';
   readonly writable = true;
   readonly caughtUp = true;
   constructor(readonly peer: number) {}

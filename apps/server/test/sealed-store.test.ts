@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, MIGRATIONS } from '../src/relay/persistence/postgres-migrations.js';
@@ -8,7 +8,7 @@ import { SQLITE_FILE_NAME } from '../src/relay/persistence/sqlite.js';
 import { MemorySealedStore } from '../src/sealed/store/memory.js';
 import { PostgresSealedStore } from '../src/sealed/store/postgres.js';
 import { SqliteSealedStore } from '../src/sealed/store/sqlite.js';
-import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
+import { newSealedGeneration, SEALED_ROW_OVERHEAD_BYTES, type SealedStore } from '../src/sealed/store/types.js';
 import { dropSchemas, PG_URL, schemaForThisFile, uniqueSchema, withPg } from './postgres-helpers.js';
 import { describeSealedStoreContract } from './sealed-store-contract.js';
 
@@ -60,7 +60,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
     await store.init();
     try {
       expect(await store.statRoom('acme-conversation-old')).toEqual({ room: 'acme-conversation-old', bytes: 3 + ROW, entries: 1, lastChangeAt: null });
-      expect(await store.stats('acme-conversation-snap')).toEqual({ head: 3, snapshotCovers: 2, entries: 1, bytes: 5 + 2 + 2 * ROW });
+      expect(await store.stats('acme-conversation-snap')).toMatchObject({ head: 3, snapshotCovers: 2, entries: 1, bytes: 5 + 2 + 2 * ROW });
       const read = await store.read('acme-conversation-snap', 0);
       expect(read.snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
       expect(read.entries.map((e) => e.seq)).toEqual([3]);
@@ -78,7 +78,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
     const reopened = new SqliteSealedStore(old);
     await reopened.init();
     try {
-      expect([await reopened.generation('acme-conversation-old'), await reopened.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current, deleted: 0 })));
+      expect([await reopened.generation('acme-conversation-old'), await reopened.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current })));
     } finally {
       await reopened.close();
     }
@@ -104,7 +104,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
     const store = new PostgresSealedStore(PG_URL, { schema: name });
     try {
       await store.init();
-      expect(await store.stats('acme-conversation-old')).toEqual({ head: 2, snapshotCovers: 0, entries: 2, bytes: 4 + 2 * ROW });
+      expect(await store.stats('acme-conversation-old')).toMatchObject({ head: 2, snapshotCovers: 0, entries: 2, bytes: 4 + 2 * ROW });
       expect(await store.statRoom('acme-conversation-snap')).toMatchObject({ entries: 2, bytes: 5 + 2 + 2 * ROW });
       expect((await store.read('acme-conversation-snap', 0)).snapshot).toEqual({ covers: 2, envelope: Uint8Array.from([9, 9, 9, 9, 9]) });
       expect(await store.append([{ room: 'acme-conversation-old', envelopes: [Uint8Array.from([5, 5])] }])).toEqual([3]);
@@ -116,7 +116,7 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       const again = new PostgresSealedStore(PG_URL, { schema: name });
       await again.init();
       try {
-        expect([await again.generation('acme-conversation-old'), await again.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current, deleted: 0 })));
+        expect([await again.generation('acme-conversation-old'), await again.generation('acme-conversation-snap')]).toEqual(generations.map((current) => ({ current })));
       } finally {
         await again.close();
       }
@@ -136,10 +136,84 @@ describe('sealed storage from earlier versions: counters computed once, stored d
       // appends that did not count (as an older instance's do): the counters lag behind the rows
       await withPg((c) => c.query(`UPDATE "${name}".sealed_rooms SET entries = 1, entry_bytes = 1 WHERE room = $1`, [room]));
       expect(await store.replaceWithSnapshot(room, 2, Uint8Array.from([9, 9, 9, 9]))).toBe(true);
-      expect(await store.stats(room)).toEqual({ head: 3, snapshotCovers: 2, entries: 1, bytes: 1 + ROW + 4 + ROW });
+      expect(await store.stats(room)).toMatchObject({ head: 3, snapshotCovers: 2, entries: 1, bytes: 1 + ROW + 4 + ROW });
+    } finally {
+      await store.close();
+      await dropSchemas([name]);
+    }
+  });
+
+  it('SQLite: a delete the version before this one made (deleted_generation alone) is read as deleted; this one writes that column as it did', async () => {
+    const file = join(mkdtempSync(join(dir, 'previous-')), SQLITE_FILE_NAME);
+    const store = new SqliteSealedStore(dirname(file));
+    await store.init();
+    // another connection, as that version's process on a file it wrote (or after a rollback)
+    const onFile = async <T>(work: (db: Database.Database) => T): Promise<T> => {
+      const db = new Database(file, { timeout: 5000 });
+      try {
+        return work(db);
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      await readsPreviousVersionDeletes(store, {
+        purge: (room) =>
+          onFile((db) => {
+            db.prepare('DELETE FROM sealed_entries WHERE room = ?').run(room);
+            db.prepare('UPDATE sealed_rooms SET head = 0, entries = 0, entry_bytes = 0, deleted_generation = generation, generation = ? WHERE room = ?').run(newSealedGeneration(), room);
+          }),
+        deletedColumn: (room) => onFile((db) => (db.prepare<[string], { d: number }>('SELECT deleted_generation AS d FROM sealed_rooms WHERE room = ?').get(room) as { d: number }).d),
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('PostgreSQL: a delete an instance of the version before this one made (deleted_generation alone, a rolling upgrade) is read as deleted; this one writes that column as it did', async () => {
+    const name = uniqueSchema('sealedprev');
+    const store = new PostgresSealedStore(PG_URL, { schema: name });
+    try {
+      await store.init();
+      await readsPreviousVersionDeletes(store, {
+        purge: (room) =>
+          withPg(async (c) => {
+            await c.query(`DELETE FROM "${name}".sealed_entries WHERE room = $1`, [room]);
+            await c.query(`UPDATE "${name}".sealed_rooms SET head = 0, entries = 0, entry_bytes = 0, deleted_generation = generation, generation = $2::bigint WHERE room = $1`, [
+              room,
+              newSealedGeneration(),
+            ]);
+          }),
+        deletedColumn: async (room) => withPg(async (c) => Number((await c.query<{ d: string }>(`SELECT deleted_generation AS d FROM "${name}".sealed_rooms WHERE room = $1`, [room])).rows[0]?.d)),
+      });
     } finally {
       await store.close();
       await dropSchemas([name]);
     }
   });
 });
+
+/** What the version before this one did to a sealed room's row: its purge, and the one column it read. */
+interface PreviousVersion {
+  purge(room: string): Promise<void>;
+  deletedColumn(room: string): Promise<number>;
+}
+
+async function readsPreviousVersionDeletes(store: SealedStore, previous: PreviousVersion): Promise<void> {
+  const room = 'acme-conversation-previous';
+  await store.append([{ room, envelopes: [Uint8Array.from([1])] }]);
+  const g1 = (await store.generation(room)).current;
+  await previous.purge(room);
+  const g2 = (await store.generation(room)).current;
+  expect(g2).not.toBe(g1);
+  expect([await store.generationDeleted(room, g1), await store.generationDeleted(room, g2)]).toEqual([true, false]);
+  // this version's purges: the column as that version wrote it (the ended generation, unless
+  // nothing was stored in it since an earlier delete), for its instances still running
+  await store.append([{ room, envelopes: [Uint8Array.from([2])] }]);
+  await store.purgeRoom(room);
+  expect(await previous.deletedColumn(room)).toBe(g2);
+  const g3 = (await store.generation(room)).current;
+  await store.purgeRoom(room);
+  expect(await previous.deletedColumn(room)).toBe(g2);
+  expect(await Promise.all([g1, g2, g3].map((g) => store.generationDeleted(room, g)))).toEqual([true, true, true]);
+}

@@ -1,8 +1,9 @@
 /** WS /signal limits (docs/PROTOCOL-signaling.md), each with its close code and rejection count; bad input closes 4400. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errors } from '@sync-suite/shared';
-import { serverPerTest } from '../../../test/helpers/server.js';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { upgradeStatus } from '../../../test/helpers/upgrade.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metricValue, openRawClient } from './signaling-client.js';
 
 const ROOM = 'test-conversation-limits';
@@ -43,6 +44,50 @@ describe('WS /signal limits', () => {
     expect(await metricValue(server, 'signalingTopics')).toBe(0);
   });
 
+  it('closes 4429 past SIGNALING_TOPIC_JOINS_PER_MINUTE topic joins (burst at least MAX_TOPICS_PER_CONNECTION); topics held again cost nothing', async () => {
+    const server = await scope.start({ SIGNALING_TOPIC_JOINS_PER_MINUTE: '5', MAX_TOPICS_PER_CONNECTION: '3' });
+    const c = await open();
+    c.send({ type: 'subscribe', topics: [room(1), room(2), room(3)] }); // 3 joins
+    c.send({ type: 'subscribe', topics: [room(1), room(2), room(3)] }); // held: none
+    c.send({ type: 'unsubscribe', topics: [room(1), room(2)] });
+    c.send({ type: 'subscribe', topics: [room(1), room(2)] }); // 5 joins
+    c.send({ type: 'unsubscribe', topics: [room(1)] });
+    await c.roundTrip();
+    c.send({ type: 'subscribe', topics: [room(1)] }); // the 6th within the minute
+    const closed = await c.closedWithin();
+    expect(closed).toEqual({ code: Errors.ERR_TOO_MANY_TOPIC_JOINS.closeCode, reason: Errors.ERR_TOO_MANY_TOPIC_JOINS.message });
+    expect(closed.code).toBe(4429);
+    expect(await rejected('topic_joins')).toBe(1);
+    expect(await metricValue(server, 'signalingTopics')).toBe(0);
+    // MAX_TOPICS_PER_CONNECTION above the setting: the burst is MAX_TOPICS_PER_CONNECTION
+    await scope.close();
+    await scope.start({ SIGNALING_TOPIC_JOINS_PER_MINUTE: '1', MAX_TOPICS_PER_CONNECTION: '3' });
+    const d = await open();
+    d.send({ type: 'subscribe', topics: [room(1), room(2), room(3)] });
+    await d.roundTrip();
+    d.send({ type: 'unsubscribe', topics: [room(3)] });
+    d.send({ type: 'subscribe', topics: [room(3)] });
+    expect((await d.closedWithin()).code).toBe(4429);
+  });
+
+  it('with auth on the topic-join budget is the token sub\'s: a new socket of the same sub does not start with a full one; another sub does', async () => {
+    await scope.start({ AUTH_SECRET: TEST_SECRET, SIGNALING_TOPIC_JOINS_PER_MINUTE: '5', MAX_TOPICS_PER_CONNECTION: '3' });
+    const rooms = Array.from({ length: 8 }, (_, i) => room(i));
+    const as = async (sub: string) => openRawClient(scope, `/signal?token=${await testToken(sub, rooms, { ttlSeconds: 120 })}`);
+    const first = await as('alice');
+    first.send({ type: 'subscribe', topics: [room(1), room(2), room(3)] });
+    first.send({ type: 'unsubscribe', topics: [room(1), room(2), room(3)] });
+    first.send({ type: 'subscribe', topics: [room(4), room(5)] }); // 5 joins: alice's budget is spent
+    await first.roundTrip();
+    await first.close();
+    const again = await as('alice'); // a reconnect: before, a full budget of its own
+    again.send({ type: 'subscribe', topics: [room(6)] });
+    expect((await again.closedWithin()).code).toBe(4429);
+    const bob = await as('bob');
+    bob.send({ type: 'subscribe', topics: [room(1), room(2), room(3)] });
+    await bob.roundTrip(); // answered after the subscribe: not closed
+  });
+
   it('closes 4409 when a topic already has MAX_PEERS_PER_ROOM subscribers', async () => {
     await scope.start({ MAX_PEERS_PER_ROOM: '2' });
     const [a, b, c] = [await open(), await open(), await open()];
@@ -77,6 +122,27 @@ describe('WS /signal limits', () => {
     expect(await rejected('rate_limited')).toBe(1);
     await polite.roundTrip();
     await busy.roundTrip();
+  });
+
+  // A refusal tears the connection down before its close handshake; a socket paused for its rate
+  // must still read the client's close frame (signaling/connection.ts stopThrottle): the server
+  // side reads it, resumed, rather than when ws destroys the still-paused socket after
+  // CLOSE_TIMEOUT_MS (app.ts; ws then reads what was buffered, so the code alone cannot tell).
+  it('a socket refused while paused for its rate still completes the close handshake', async () => {
+    const server = await scope.start({ MAX_MESSAGES_PER_SECOND: '20' });
+    const c = await open();
+    await c.roundTrip();
+    const serverSide = [...server.app.sync.admission.sockets].at(-1);
+    const serverClosed = new Promise<{ code: number; paused: boolean | undefined }>((done) => serverSide?.once('close', (code: number) => done({ code, paused: serverSide?.isPaused })));
+    // one write: the 21st message pauses reading; the frames already read still arrive, the last malformed
+    const tcp = (c.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    tcp.cork();
+    for (let i = 0; i < 25; i++) c.send({ type: 'ping' });
+    c.send('garbage{');
+    tcp.uncork();
+    expect((await c.closedWithin()).code).toBe(4400);
+    expect(await withTimeout(serverClosed, 5000, 'server-side close')).toEqual({ code: 4400, paused: false });
+    expect(await metricValue(server, 'rateLimitPauses', { endpoint: 'signal' })).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses upgrades beyond MAX_CONNECTIONS with HTTP 503, before any WebSocket exists', async () => {

@@ -11,6 +11,8 @@ import { WebSocket } from 'ws';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
 import { RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { SEALED_ENVELOPE_MIN_BYTES } from '@sync-suite/shared';
+import { metricValue } from './signaling-client.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { cachedPeerAddress, tcpSocket } from '../src/ws/ws-internals.js';
 
@@ -125,6 +127,40 @@ describe('upgrade request release', () => {
     }
     const sealedSockets = [...server.app.sync.admission.sockets].filter((ws) => !relaySockets.includes(ws));
     expectSharedListeners(sealedSockets[0], sealedSockets[1]);
+    await expectReleasedOnClose(server.app);
+  });
+
+  // Reading paused (the rate, or a sealed frame that came before the token was checked) makes the
+  // connection's ReadThrottle on first use (ws/read-throttle.ts): it adds no 'close' listener of
+  // its own; the endpoint's shared one stops it. A full-suite run once caught the sealed socket
+  // above with two, when its hello came before admission.
+  it('a socket whose reading was paused still has one close listener, on every endpoint', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, SEALED_ROOM_TYPES: 'assistant', MAX_MESSAGES_PER_SECOND: '2' });
+    const token = await testToken('u1', ['acme-conversation-*', 'acme-assistant-*'], { ttlSeconds: 60 });
+    const newest = (): WebSocket | undefined => [...server.app.sync.admission.sockets].at(-1);
+
+    const signal = new WebSocket(`${server.wsUrl}/signal?token=${token}`);
+    scope.track({ close: () => signal.terminate() });
+    await once(signal, 'open');
+    let pongs = 0;
+    const fivePongs = new Promise<void>((done) => signal.on('message', () => ++pongs === 5 && done()));
+    for (let i = 0; i < 5; i++) signal.send(JSON.stringify({ type: 'ping' }));
+    await withTimeout(fivePongs, 10_000, 'five pongs');
+    expect(newest()?.listenerCount('close'), '/signal close listeners').toBe(1);
+
+    const relay = await connectRawClient(scope, `/relay/acme-conversation-paused?token=${token}`);
+    for (let i = 0; i < 5; i++) await relay.handled(10_000);
+    expect(newest()?.listenerCount('close'), '/relay close listeners').toBe(1);
+
+    const sealed = await RawSealed.connect(server.wsUrl, `/sealed/acme-assistant-paused?token=${token}`);
+    scope.track(sealed);
+    sealed.hello(0);
+    for (let id = 1; id <= 5; id++) sealed.update(id, new Uint8Array(SEALED_ENVELOPE_MIN_BYTES).fill(id));
+    await sealed.wait(() => sealed.messages.filter((m) => m.type === 'ack').length === 5, 'five acks', 10_000);
+    expect(newest()?.listenerCount('close'), '/sealed close listeners').toBe(1);
+
+    // Each endpoint's reading was paused: the throttle was made on all three.
+    for (const endpoint of ['signal', 'relay', 'sealed']) expect(await metricValue(server, 'rateLimitPauses', { endpoint }), endpoint).toBeGreaterThanOrEqual(1);
     await expectReleasedOnClose(server.app);
   });
 

@@ -72,8 +72,11 @@ describe('webhook receivers that redirect', () => {
 });
 
 describe('webhook delivery logs', () => {
-  /** Runs a delivery of one event to `url` for `ms`, returning the log lines. */
-  async function deliveryLogs(url: string, ms: number): Promise<string> {
+  /**
+   * Runs a delivery of one event to `url` until `done(log)` holds (bounded: on a loaded machine a
+   * fixed time may hold fewer attempts), returning the log lines.
+   */
+  async function deliveryLogs(url: string, done: (raw: string) => boolean): Promise<string> {
     let raw = '';
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -84,8 +87,11 @@ describe('webhook delivery logs', () => {
     const d = new WebhookDelivery({ url, secret: SECRET, queueSize: 10, metrics: createServerMetrics(), log: createLogger({ level: 'info', destination: sink }) as never, backoffMs: 10 });
     d.use(new MemoryOutbox());
     d.enqueue({ type: 'room.changed', room: 'acme-conversation-x', at: 1, updates: 1 });
-    await new Promise((r) => setTimeout(r, ms));
-    await d.stop();
+    try {
+      await eventually(async () => done(raw), 10_000, 'the delivery attempts');
+    } finally {
+      await d.stop();
+    }
     return raw;
   }
 
@@ -94,7 +100,7 @@ describe('webhook delivery logs', () => {
     const closed = await listen(() => undefined);
     await new Promise((r) => closed.server.close(r));
     for (const url of [`http://hookuser:S3cretHookPass@127.0.0.1:${closed.port}/hook`, `http://127.0.0.1:${closed.port}/hook?key=S3cretQueryKey#frag`]) {
-      const raw = await deliveryLogs(url, 300);
+      const raw = await deliveryLogs(url, (log) => log.includes('webhook delivery failed; retrying'));
       const lines = raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
       const failed = lines.filter((l) => l['msg'] === 'webhook delivery failed; retrying');
       expect(failed.length).toBeGreaterThanOrEqual(1);
@@ -110,9 +116,22 @@ describe('webhook delivery logs', () => {
       req.resume();
       req.on('end', () => res.writeHead(500).end());
     });
-    const raw = await deliveryLogs(`http://127.0.0.1:${receiver.port}/hook?key=S3cretQueryKey`, 300);
+    const raw = await deliveryLogs(`http://127.0.0.1:${receiver.port}/hook?key=S3cretQueryKey`, (log) => log.includes('"status":500'));
     expect(raw).toContain('"status":500');
     expect(raw).toContain(`"target":"http://127.0.0.1:${receiver.port}/hook"`);
     expect(raw).not.toContain('S3cretQueryKey');
+  });
+
+  it('a receiver refusing every attempt is warned about once per minute, not per attempt', async () => {
+    let attempts = 0;
+    const receiver = await listen((req, res) => {
+      attempts++;
+      req.resume();
+      req.on('end', () => res.writeHead(500).end());
+    });
+    const raw = await deliveryLogs(`http://127.0.0.1:${receiver.port}/hook`, () => attempts >= 3);
+    const refused = raw.split('\n').filter((l) => l.includes('webhook receiver refused an event'));
+    expect(attempts).toBeGreaterThanOrEqual(3);
+    expect(refused.length).toBe(1);
   });
 });

@@ -9,11 +9,7 @@
  * The set grows only with clients the path named, as the Awareness's own maps do.
  */
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
-import { RelayMessageType } from '@sync-suite/shared';
-
-/** JSON `null`: the client left */
-const NULL_STATE = new TextEncoder().encode('null');
+import { encodeAwarenessEntries, isNullJson, RelayMessageType } from '@sync-suite/shared';
 
 export class HeardClients {
   private readonly present = new Set<number>();
@@ -28,7 +24,7 @@ export class HeardClients {
         const client = decoding.readVarUint(decoder);
         decoding.readVarUint(decoder);
         const state = decoding.readVarUint8Array(decoder);
-        if (isNull(state)) this.present.delete(client);
+        if (isNullJson(state)) this.present.delete(client); // JSON null: the client left
         else this.present.add(client);
       }
     } catch {
@@ -69,27 +65,16 @@ export function withoutRemovals(update: Uint8Array, keep: (client: number) => bo
   try {
     const decoder = decoding.createDecoder(update);
     const count = decoding.readVarUint(decoder);
-    const entries: Array<{ client: number; clock: number; state: Uint8Array }> = [];
+    // each state stays bytes (json): passed on as it came
+    const entries: Array<{ clientID: number; clock: number; json: Uint8Array }> = [];
     let dropped = false;
     for (let i = 0; i < count; i++) {
-      const entry = { client: decoding.readVarUint(decoder), clock: decoding.readVarUint(decoder), state: decoding.readVarUint8Array(decoder) };
-      if (isNull(entry.state) && keep(entry.client)) dropped = true;
+      const entry = { clientID: decoding.readVarUint(decoder), clock: decoding.readVarUint(decoder), json: decoding.readVarUint8Array(decoder) };
+      if (isNullJson(entry.json) && keep(entry.clientID)) dropped = true;
       else entries.push(entry);
     }
-    if (!dropped) return undefined;
-    const encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, entries.length);
-    for (const e of entries) {
-      encoding.writeVarUint(encoder, e.client);
-      encoding.writeVarUint(encoder, e.clock);
-      encoding.writeVarUint8Array(encoder, e.state);
-    }
-    return encoding.toUint8Array(encoder);
+    return dropped ? encodeAwarenessEntries(entries) : undefined;
   } catch {
     return undefined;
   }
-}
-
-function isNull(state: Uint8Array): boolean {
-  return state.length === NULL_STATE.length && state.every((b, i) => b === NULL_STATE[i]);
 }

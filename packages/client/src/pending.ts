@@ -29,7 +29,7 @@ const PROBE_DELAY_MS = 50;
 export interface PendingChannel {
   /** a frame the other side sent us */
   heard(kind: SyncKind): void;
-  /** the connection is gone */
+  /** the connection is gone, or can no longer be trusted to carry everything sent on it */
   close(): void;
 }
 
@@ -91,7 +91,10 @@ export class PendingTracker {
     const channel: Channel = { send, caughtUp: false, inFlight: [-1] };
     this.channels.add(channel);
     return {
-      heard: (kind) => this.heard(channel, kind),
+      // A closed channel confirms nothing more (webrtc-transport.ts closes a pair's channel once a message to it was lost).
+      heard: (kind) => {
+        if (this.channels.has(channel)) this.heard(channel, kind);
+      },
       close: () => this.channels.delete(channel),
     };
   }

@@ -11,13 +11,15 @@
  *
  * The same holds for the relay's own announcement that a device left (its relay socket closed,
  * e.g. released because WebRTC carries the room): a removal of a client a WebRTC peer still
- * carries is dropped from the update; that device's own leaving reaches us over WebRTC.
+ * carries is dropped from the update; that device's own leaving reaches us over WebRTC. Entries
+ * naming this device, or with a clock past the limit, are dropped first (awareness-guard.ts).
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { removeAwarenessStates } from 'y-protocols/awareness';
 import type { WebsocketProvider } from 'y-websocket';
 import { RelayMessageType } from '@sync-suite/shared';
+import { reclaimOwnState, screenAwarenessUpdate } from './awareness-guard.js';
 import { HeardClients, withoutRemovals } from './heard-clients.js';
 
 export function keepLivePresenceOnClose(provider: WebsocketProvider, stillLive: (client: number) => boolean): void {
@@ -26,11 +28,16 @@ export function keepLivePresenceOnClose(provider: WebsocketProvider, stillLive: 
   if (!stock) throw new Error('y-websocket has no awareness message handler');
   provider.messageHandlers[RelayMessageType.Awareness] = (encoder, decoder, p, emitSynced, messageType) => {
     const update = peekUpdate(decoder);
-    heard.noteUpdate(update);
-    const kept = withoutRemovals(update, stillLive);
+    if (!update) return stock(encoder, decoder, p, emitSynced, messageType);
+    // a relay peer must not set (or freeze) this device's own state: awareness-guard.ts
+    const screened = screenAwarenessUpdate(update, provider.awareness, false);
+    const safe = screened.update ?? update;
+    heard.noteUpdate(safe);
+    const kept = withoutRemovals(safe, stillLive) ?? screened.update;
     if (!kept) return stock(encoder, decoder, p, emitSynced, messageType);
     decoding.readVarUint8Array(decoder);
     stock(encoder, decoding.createDecoder(encoding.encode((e) => encoding.writeVarUint8Array(e, kept))), p, emitSynced, messageType);
+    reclaimOwnState(provider.awareness, screened.ownClaim);
   };
   provider.on('connection-close', () => {
     if (!provider.wsconnected) return heard.clear();
@@ -45,10 +52,11 @@ export function keepLivePresenceOnClose(provider: WebsocketProvider, stillLive: 
 }
 
 /** The awareness update the stock handler is about to read, without moving its decoder. */
-function peekUpdate(decoder: decoding.Decoder): Uint8Array {
+function peekUpdate(decoder: decoding.Decoder): Uint8Array | undefined {
   try {
     return decoding.readVarUint8Array(decoding.clone(decoder));
   } catch {
-    return new Uint8Array();
+    // not an update: the stock handler deals with it
+    return undefined;
   }
 }

@@ -16,7 +16,7 @@ import { confirmedSnapshot, unconfirmedSince } from './pending-restore.js';
 import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
-import { decodeProgress, encodeProgress, SEALED_META, type SealedProgress } from './sealed/progress.js';
+import { decodeProgress, encodeProgress, resumeFrom, SEALED_META, type SealedProgress } from './sealed/progress.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sealedWebrtcPassword } from './sealed/webrtc-password.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
@@ -129,12 +129,24 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     this.relayPath?.destroy();
     this.pending.destroy();
     // Writes already queued still land; nothing after this is stored.
-    this.opts.persistence?.close().catch(() => undefined);
+    this.closed = this.opts.persistence ? this.opts.persistence.close().catch(() => undefined) : Promise.resolve();
     this.awareness.off('change', this.onChange);
     if (this.ownsAwareness) this.awareness.destroy();
     this.emitStatus();
     super.destroy();
   }
+
+  /**
+   * After destroy(): resolves once the persistence has written what was queued (a whole-document
+   * rewrite after a failed write included, persistence/update-log.ts and persistence/indexeddb.ts)
+   * and closed its store, so an app about to be suspended or killed can wait for it. Never rejects
+   * (storage failures are 'error' events). Before destroy(): resolved.
+   */
+  whenClosed(): Promise<void> {
+    return this.closed;
+  }
+
+  private closed: Promise<void> = Promise.resolve();
 
   private readonly getToken = async (): Promise<string | undefined> => {
     if (!this.opts.getToken) return undefined;
@@ -230,11 +242,15 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private async loadPersistence(): Promise<void> {
     const persistence = this.opts.persistence;
     if (!persistence) return;
+    let loadFailed = false;
     try {
-      await persistence.open(this.doc, (err) => this.fail('persistence', err));
+      await persistence.open(this.doc, (err) => {
+        loadFailed ||= !this.persistenceOpen;
+        this.fail('persistence', err);
+      });
       this.pending.restore(decodeCount(await persistence.getMeta(PENDING_META)));
       this.pending.atLeast(unconfirmedSince(this.doc, await persistence.getMeta(CONFIRMED_META)));
-      if (this.opts.sealed) this.sealedResume = decodeProgress(await persistence.getMeta(SEALED_META));
+      if (this.opts.sealed) this.sealedResume = resumeFrom(decodeProgress(await persistence.getMeta(SEALED_META)), this.doc, loadFailed);
       this.persistenceOpen = true;
     } catch (err) {
       this.fail('persistence', err);

@@ -27,6 +27,15 @@ export function syncKind(data: Uint8Array): SyncKind {
   }
 }
 
+/** A sync message (step 1, step 2 or update): one that carries or asks for the document, not presence. */
+export function isSyncMessage(data: Uint8Array): boolean {
+  try {
+    return decoding.readVarUint(decoding.createDecoder(data)) === RelayMessageType.Sync;
+  } catch {
+    return false;
+  }
+}
+
 export function isSyncStep2(data: Uint8Array): boolean {
   return syncKind(data) === 'step2';
 }

@@ -18,10 +18,14 @@ import { fromBase64 } from 'lib0/buffer';
 import * as decoding from 'lib0/decoding';
 import { closeRoomChannelLater } from './broadcast-channel.js';
 import { refusesToken } from './attempt-pacer.js';
+import { reclaimOwnState, screenAwarenessMessage } from './awareness-guard.js';
 import { HeardClients } from './heard-clients.js';
 import type { PendingTracker } from './pending.js';
-import { syncKind } from './sync-step.js';
+import { isSyncMessage, syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
+
+/** y-webrtc's peer message type of an awareness update (messageAwareness in node_modules/y-webrtc/src/y-webrtc.js) */
+const PEER_AWARENESS = 1;
 
 /** The parts of y-webrtc's internals we read (stable across 10.x). */
 interface SignalingSocketInternals {
@@ -49,6 +53,8 @@ interface SignalingMessage {
 }
 interface PeerInternals {
   initiator: boolean;
+  /** simple-peer's RTCPeerConnection (null once destroyed) */
+  _pc: { sctp?: { maxMessageSize?: number | null } | null } | null;
   on(event: 'connect' | 'close', listener: () => void): void;
   on(event: 'data', listener: (data: Uint8Array) => void): void;
   emit(event: string, ...args: unknown[]): boolean;
@@ -68,6 +74,12 @@ interface RoomInternals {
   /** the AES-GCM key derived from the password (null: no password) */
   key: CryptoKey | null;
 }
+
+/**
+ * The message size assumed when the connection does not tell its own (no RTCSctpTransport, as in
+ * older Safari): RFC 8841's default for a peer that does not state a=max-message-size.
+ */
+export const FALLBACK_MAX_MESSAGE_BYTES = 65_536;
 
 export type DroppedSource = 'signaling' | 'webrtc';
 /** after a report, further drops from the same source are only counted for this long */
@@ -110,6 +122,8 @@ export class WebrtcTransport {
   private readonly watched = new WeakSet<WebrtcConnInternals>();
   /** peers whose sync step 2 we received (see sync-step.ts for why not y-webrtc's flag) */
   private readonly synced = new WeakSet<WebrtcConnInternals>();
+  /** peers a message to which could not be sent (over the channel's size limit): see guardSend */
+  private readonly lost = new WeakSet<WebrtcConnInternals>();
   /** the awareness clients each peer has carried a state for (relay-presence.ts) */
   private readonly heardClients = new WeakMap<WebrtcConnInternals, HeardClients>();
   private readonly stuckTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -170,7 +184,11 @@ export class WebrtcTransport {
   }
 
   get syncedPeers(): number {
-    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && this.synced.has(c)).length;
+    return [...(this.room?.webrtcConns.values() ?? [])].filter((c) => c.connected && this.isSynced(c)).length;
+  }
+
+  private isSynced(conn: WebrtcConnInternals): boolean {
+    return this.synced.has(conn) && !this.lost.has(conn);
   }
 
   /** A connected WebRTC peer still carries this awareness client's state (the peer itself, or one it relays). */
@@ -259,17 +277,24 @@ export class WebrtcTransport {
     }
   }
 
-  /** A peer message y-webrtc cannot read throws inside the data channel's handler: drop it, keep the peer. */
+  /**
+   * A peer message y-webrtc cannot read throws inside the data channel's handler: drop it, keep
+   * the peer. Awareness entries naming this device or past the clock limit are dropped before
+   * y-webrtc applies them (awareness-guard.ts).
+   */
   private guardPeer(conn: WebrtcConnInternals): void {
     const peer = conn.peer;
     const emit = peer.emit.bind(peer);
     peer.emit = (event, ...args) => {
       if (event !== 'data') return emit(event, ...args);
+      const screened = screenAwarenessMessage(args[0], PEER_AWARENESS, this.opts.awareness);
       try {
-        return emit(event, ...args);
+        return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));
       } catch (err) {
         this.drop('webrtc', `a malformed message from a WebRTC peer (${errorText(err)})`);
         return true;
+      } finally {
+        reclaimOwnState(this.opts.awareness, screened.ownClaim);
       }
     };
   }
@@ -347,15 +372,20 @@ export class WebrtcTransport {
       this.watched.add(conn);
       this.guardPeer(conn);
       if (room && this.yields(room, conn)) continue;
-      const timer = this.dropIfStuck(conn);
+      const timers = [this.dropIfStuck(conn)];
       const changed = (): void => this.opts.onChange();
       const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
+      this.guardSend(conn, () => {
+        channel.close();
+        timers.push(this.dropIfStuck(conn));
+        changed();
+      });
       const heard = new HeardClients();
       this.heardClients.set(conn, heard);
       conn.peer.on('connect', changed);
       conn.peer.on('close', () => {
         channel.close();
-        this.forget(timer);
+        for (const timer of timers) this.forget(timer);
         changed();
       });
       conn.peer.on('data', (data) => {
@@ -364,10 +394,55 @@ export class WebrtcTransport {
         channel.heard(kind);
         if (this.synced.has(conn) || kind !== 'step2') return;
         this.synced.add(conn);
-        this.forget(timer);
+        this.forget(timers[0] as ReturnType<typeof setTimeout>);
         changed();
       });
     }
+  }
+
+  /**
+   * A data channel carries a message only up to its SCTP max-message-size (256 KiB between
+   * Chromium or libdatachannel peers, 64 KiB by default): send() throws on a bigger one, and
+   * y-webrtc swallows that (sendWebrtcConn / broadcastWebrtcConn in
+   * node_modules/y-webrtc/src/y-webrtc.js). A Yjs update cannot be split in general (one array
+   * entry is one item), so such an update never reaches the peer over WebRTC; the peer then
+   * holds every later update of ours as pending structs, and its sync step 2 would still
+   * confirm it to pending.ts. Once a message to a connected peer is over the limit (or send
+   * throws), the pair is `lost`: it confirms nothing more and no longer counts as synced, so
+   * the relay connects and carries the update (its frame limit is the server's, 10 MiB by
+   * default). The peer must be told too: if it got our sync step 2 it takes us as synced and
+   * would not connect the relay, so the pair is closed at once (both sides then fall back to
+   * the relay and meet again over WebRTC). If our step 2 was the message held back, the peer
+   * never counted us synced: it connects the relay after its grace, and the pair is dropped
+   * after `peerSyncTimeoutMs` (by either side), which paces re-meetings while the relay cannot
+   * carry the update either. Before the channel opens nothing is checked: y-webrtc's sends fail
+   * then anyway, and the sync exchange on open carries everything. Only sync messages (the
+   * document) count: a presence message lost that way is stock behaviour (a later state replaces
+   * it) and must not cost the device WebRTC.
+   */
+  private guardSend(conn: WebrtcConnInternals, onLost: () => void): void {
+    const peer = conn.peer;
+    const send = peer.send.bind(peer);
+    let sentStep2 = false;
+    const lose = (bytes: number, why: string): void => {
+      if (this.lost.has(conn)) return;
+      this.lost.add(conn);
+      this.drop('webrtc', `a message of ${bytes} bytes to a WebRTC peer (${why}): the relay carries it`);
+      onLost();
+      if (sentStep2) peer.destroy();
+    };
+    peer.send = (data) => {
+      if (!conn.connected || this.lost.has(conn) || !isSyncMessage(data)) return send(data);
+      const limit = maxMessageBytes(peer);
+      if (data.byteLength > limit) return lose(data.byteLength, `over the data channel's limit of ${limit} bytes`);
+      try {
+        send(data);
+      } catch (err) {
+        lose(data.byteLength, `send failed: ${errorText(err)}`);
+        throw err;
+      }
+      if (!sentStep2 && syncKind(data) === 'step2') sentStep2 = true;
+    };
   }
 
   /**
@@ -395,7 +470,7 @@ export class WebrtcTransport {
     const ms = this.opts.peerSyncTimeoutMs * (1 + Math.random() / 2);
     const timer = setTimeout(() => {
       this.stuckTimers.delete(timer);
-      if (!this.synced.has(conn) && !conn.closed) conn.peer.destroy();
+      if (!this.isSynced(conn) && !conn.closed) conn.peer.destroy();
     }, ms);
     this.stuckTimers.add(timer);
     return timer;
@@ -408,6 +483,12 @@ export class WebrtcTransport {
 }
 
 type Verdict = 'ok' | 'ignore' | (string & {});
+
+/** The largest message the peer connection's data channel takes (RTCSctpTransport.maxMessageSize; Infinity: no limit). */
+function maxMessageBytes(peer: PeerInternals): number {
+  const size = peer._pc?.sctp?.maxMessageSize;
+  return typeof size === 'number' && size > 0 ? size : FALLBACK_MAX_MESSAGE_BYTES;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

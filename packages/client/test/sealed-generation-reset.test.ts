@@ -7,21 +7,17 @@
  * delete and a rewrite the device still gets every entry of the new room.
  * In-process server (test/helpers/server.ts) and SealedTransport, as the hostile-server test does.
  */
-import { createRequire } from 'node:module';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import type { WebSocket as WsSocket } from 'ws';
 import * as Y from 'yjs';
-import { Awareness } from 'y-protocols/awareness';
-import { startServer, testToken, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
+import { startServer, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
 import { SQLITE_FILE_NAME } from '../../../apps/server/src/relay/persistence/sqlite.js';
-import { SealedTransport } from '../src/sealed/transport.js';
 import type { SealedProgress } from '../src/sealed/progress.js';
+import { sealedDevices, type SealedDevice as Device } from './helpers/sealed-device.js';
 import { until } from './helpers/until.js';
 
-const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket;
 const KEY = new Uint8Array(32).fill(5);
 const ADMIN_TOKEN = 'admin-token-for-the-tests-0123456789';
 const cleanup: Array<() => unknown> = [];
@@ -29,39 +25,7 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-interface Device {
-  t: SealedTransport;
-  doc: Y.Doc;
-  refused: number[];
-  progress: SealedProgress[];
-}
-
-let devices = 0;
-
-function device(server: { wsUrl: string }, room: string, resume?: SealedProgress, doc = new Y.Doc()): Device {
-  const refused: number[] = [];
-  const progress: SealedProgress[] = [];
-  const sub = `dev-${++devices}`;
-  const t = new SealedTransport({
-    sealedBase: `${server.wsUrl}/sealed`,
-    room,
-    doc,
-    awareness: new Awareness(doc),
-    key: KEY,
-    WebSocket,
-    getToken: () => testToken(sub, ['test-*']),
-    onChange: () => undefined,
-    onTokenError: () => undefined,
-    onRefused: (c) => refused.push(c.code),
-    onSealedError: () => undefined,
-    onProgress: (p) => progress.push(p),
-    mergeMs: 5,
-    ...(resume ? { resume } : {}),
-  });
-  cleanup.push(() => t.destroy());
-  t.connect();
-  return { t, doc, refused, progress };
-}
+const device = sealedDevices(KEY, cleanup);
 
 const text = (d: Device, name = 't'): string => d.doc.getText(name).toString();
 const lastGeneration = (d: Device): number => d.progress.at(-1)?.generation ?? 0;

@@ -1,25 +1,31 @@
 /**
  * A sealed device against a hostile server (a WebSocket server in this test speaking the sealed
- * protocol): forged, malformed and replayed frames are reported and applied to nothing, and
- * snapshot requests cannot make the device upload its whole document again and again.
+ * protocol): forged, malformed and replayed frames are reported and applied to nothing, snapshot
+ * requests make the device upload its whole document at most once per interval and only after new
+ * content, and acks for envelopes never sent move nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import type { WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
 import * as Y from 'yjs';
-import { Awareness } from 'y-protocols/awareness';
+import { Awareness, removeAwarenessStates } from 'y-protocols/awareness';
 import {
   encodeSealedMessage,
   readSealedClientMessage,
+  writeSealedAck,
   writeSealedCaughtUp,
   writeSealedEntry,
+  writeSealedPeerLeft,
+  writeSealedPeerPresence,
   writeSealedSnapshotRequest,
   writeSealedStoredSnapshot,
   writeSealedWelcome,
   type SealedClientMessage,
 } from '@sync-suite/shared';
 import { EnvelopeKind, SealedKeys } from '../src/sealed/envelope.js';
-import { SealedTransport } from '../src/sealed/transport.js';
+import { SNAPSHOT_MIN_NEW, SealedTransport, type SealedTransportOptions } from '../src/sealed/transport.js';
+import { MAX_AWARENESS_CLOCK } from '../src/awareness-guard.js';
+import { awarenessUpdate, expectForgedClaimsDropped, forgedClaims, type AwarenessEntry } from './helpers/forged-awareness.js';
 import { until } from './helpers/until.js';
 
 // The ws this package resolves is an older major without the named WebSocketServer export.
@@ -40,44 +46,73 @@ function sealedUpdate(text: string): Uint8Array {
   return keys.seal(EnvelopeKind.Update, Y.encodeStateAsUpdate(doc));
 }
 
-async function setup(): Promise<{ server: WsSocket; received: SealedClientMessage[]; doc: Y.Doc; errors: string[]; cursors: number[] }> {
+interface Setup {
+  /** the first connection (welcomed, not caught up) */
+  server: WsSocket;
+  /** what the device sent, on every connection */
+  received: SealedClientMessage[];
+  doc: Y.Doc;
+  awareness: Awareness;
+  errors: string[];
+  refused: Array<{ code: number; reason: string }>;
+  cursors: number[];
+  transport: SealedTransport;
+  /** the next connection once the device said hello on it (not welcomed) */
+  next: () => Promise<{ ws: WsSocket; received: SealedClientMessage[] }>;
+}
+
+async function setup(extra: Partial<SealedTransportOptions> = {}): Promise<Setup> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => wss.once('listening', r));
   opened.push({ close: () => wss.close() });
   const received: SealedClientMessage[] = [];
-  const socket = new Promise<WsSocket>((resolve) =>
-    wss.once('connection', (ws) => {
-      ws.on('message', (data: Buffer) => {
-        const r = readSealedClientMessage(new Uint8Array(data));
-        if (r.ok) received.push(r.message);
-      });
-      resolve(ws);
-    }),
-  );
+  const waiting: Array<{ ws: WsSocket; received: SealedClientMessage[] }> = [];
+  wss.on('connection', (ws) => {
+    const mine: SealedClientMessage[] = [];
+    ws.on('message', (data: Buffer) => {
+      const r = readSealedClientMessage(new Uint8Array(data));
+      if (!r.ok) return;
+      received.push(r.message);
+      mine.push(r.message);
+    });
+    waiting.push({ ws, received: mine });
+  });
+  const next = async (): Promise<{ ws: WsSocket; received: SealedClientMessage[] }> => {
+    await until(async () => waiting.length > 0 && (waiting[0] as { received: SealedClientMessage[] }).received.some((m) => m.type === 'hello'), 'a connection saying hello');
+    return waiting.shift() as { ws: WsSocket; received: SealedClientMessage[] };
+  };
   const doc = new Y.Doc();
+  const awareness = new Awareness(doc);
   const errors: string[] = [];
+  const refused: Array<{ code: number; reason: string }> = [];
   const cursors: number[] = [];
   const { port } = wss.address() as { port: number };
   const t = new SealedTransport({
     sealedBase: `ws://127.0.0.1:${port}/sealed`,
     room: ROOM,
     doc,
-    awareness: new Awareness(doc),
+    awareness,
     key: KEY,
     WebSocket,
     getToken: async () => undefined,
     onChange: () => undefined,
     onTokenError: () => undefined,
-    onRefused: () => undefined,
+    onRefused: (c) => refused.push(c),
     onSealedError: (m) => errors.push(m),
     onProgress: (p) => cursors.push(p.cursor),
+    ...extra,
   });
   opened.push({ close: () => t.destroy() });
   t.connect();
-  const server = await socket;
-  await until(async () => received.some((m) => m.type === 'hello'), 'hello');
+  const { ws: server } = await next();
   server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true)));
-  return { server, received, doc, errors, cursors };
+  return { server, received, doc, awareness, errors, refused, cursors, transport: t, next };
+}
+
+/** `peer`'s presence, sealed with the room key, naming `entries`. */
+function peerPresence(server: WsSocket, peer: number, entries: AwarenessEntry[]): void {
+  const envelope = keys.seal(EnvelopeKind.Presence, awarenessUpdate(entries));
+  server.send(encodeSealedMessage((e) => writeSealedPeerPresence(e, peer, envelope)));
 }
 
 const snapshots = (received: SealedClientMessage[]): number[] => received.flatMap((m) => (m.type === 'snapshot' ? [m.covers] : []));
@@ -91,16 +126,160 @@ describe('sealed device against a hostile server', () => {
     await until(async () => received.some((m) => m.type === 'update'), 'an update after a welcome saying 1 byte');
   });
 
-  it('answers a snapshot request once per covered seq, however often the server asks', async () => {
+  it('one 1009 after a small frame does not stop updates: the next welcome stating a limit replaces what it taught', async () => {
+    const { server, received, doc, refused, next } = await setup();
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    doc.getText('t').insert(0, 'hi');
+    await until(async () => received.some((m) => m.type === 'update'), 'the first update');
+    server.close(1009, 'too big');
+    const second = await next();
+    second.ws.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 0, 10 * 1024 * 1024)));
+    second.ws.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    // far over what the 1009 taught: only a welcome that replaces it lets it out
+    doc.getText('t').insert(2, 'x'.repeat(10_000));
+    await until(async () => second.received.some((m) => m.type === 'update' && m.envelope.byteLength > 10_000), 'a 10 kB update on the next socket');
+    expect(refused.map((r) => r.code)).toEqual([1009]);
+  });
+
+  it('a server honestly set below 4096 bytes (its welcome not believed): its 1009 is learnt, the update over it stays on the device, later edits are sent', async () => {
+    const LIMIT = 2048; // RELAY_MAX_MESSAGE_BYTES the schema allows
+    const { server, received, doc, refused, next, transport } = await setup();
+    server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 0, LIMIT)));
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    doc.getText('t').insert(0, 'y'.repeat(3_000)); // a 3 kB paste: over the server's limit
+    await until(async () => received.some((m) => m.type === 'update' && m.envelope.byteLength > LIMIT), 'the 3 kB update');
+    server.close(1009, 'too big');
+    const second = await next();
+    second.ws.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 0, LIMIT)));
+    second.ws.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    // what comes after the paste is still sent; nothing over the learnt limit is sent again
+    doc.getText('t').insert(0, 'reply');
+    await until(async () => second.received.some((m) => m.type === 'update'), 'the reply on the next socket');
+    expect(second.received.filter((m) => m.type === 'update' && m.envelope.byteLength > LIMIT)).toEqual([]);
+    expect(refused.map((r) => r.code)).toEqual([1009]);
+    expect(transport.pending).toBeGreaterThan(0); // the paste waits on the device
+  });
+
+  it('a server whose presence limit is below this device\'s presence: its 1009 is learnt, and the presence frame sent first on every socket no longer keeps updates from being sent', async () => {
+    const { server, received, awareness, doc, refused, next } = await setup();
+    awareness.setLocalStateField('user', 'a'.repeat(700)); // under 1024 bytes: a floor there kept sending it
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    await until(async () => received.some((m) => m.type === 'presence'), 'the first presence');
+    server.close(1009, 'too big');
+    const second = await next();
+    second.ws.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 0, 10 * 1024 * 1024)));
+    second.ws.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    doc.getText('t').insert(0, 'hello');
+    await until(async () => second.received.some((m) => m.type === 'update'), 'an update on the next socket');
+    expect(second.received.filter((m) => m.type === 'presence')).toEqual([]);
+    expect(refused.map((r) => r.code)).toEqual([1009]);
+  });
+
+  it("a member's presence naming this device, or with a clock where it stops counting, is dropped; this device announces itself above the claim", async () => {
+    const { server, received, awareness, errors } = await setup();
+    awareness.setLocalStateField('user', 'alice');
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    await until(async () => received.some((m) => m.type === 'presence'), 'own presence');
+    const own = awareness.clientID;
+    const clock = (): number => awareness.meta.get(own)?.clock ?? -1;
+    const before = clock();
+    const forge = (entries: AwarenessEntry[]): void => peerPresence(server, 9, entries);
+    // one update: this device at the top clock, another client at it, and a genuine one
+    forge(forgedClaims(own));
+    await expectForgedClaimsDropped(awareness, before);
+    // a claim under the limit: dropped too, and this device's own state goes out above it
+    const sent = received.filter((m) => m.type === 'presence').length;
+    forge([[own, 1000, { user: 'eve again' }]]);
+    await until(async () => received.filter((m) => m.type === 'presence').length > sent, 'own presence announced again');
+    expect(awareness.getLocalState()).toEqual({ user: 'alice' });
+    expect(clock()).toBe(1001);
+    expect(errors).toEqual([]);
+  });
+
+  it("a member naming another device at the clock limit hides it only until that state is removed: then the device's next announcement is taken", async () => {
+    const { server, received, awareness, errors } = await setup();
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    await until(async () => received.some((m) => m.type === 'hello'), 'hello');
+    const presence = (peer: number, entries: AwarenessEntry[]): void => peerPresence(server, peer, entries);
+    let mark = 0;
+    /** presence is applied in order: once a marker after them is seen, so were the updates before it */
+    const settled = async (): Promise<void> => {
+      mark++;
+      presence(3, [[999, mark, { mark }]]);
+      await until(async () => awareness.getStates().get(999)?.['mark'] === mark, `marker ${mark}`);
+    };
+    const [victim, other] = [5555, 6666];
+    presence(5, [[victim, 1, { cursor: 1 }]]);
+    await until(async () => awareness.getStates().get(victim)?.['cursor'] === 1, 'the victim announced');
+    // peer 9 names the victim at the limit: the victim's own updates are ignored while it stands
+    presence(9, [[victim, MAX_AWARENESS_CLOCK, { cursor: 999 }]]);
+    presence(5, [[victim, 2, { cursor: 2 }]]);
+    await settled();
+    expect(awareness.getStates().get(victim)).toEqual({ cursor: 999 });
+    // peer 9 leaves: the forged state goes, and the victim's next announcement is taken
+    server.send(encodeSealedMessage((e) => writeSealedPeerLeft(e, 9)));
+    presence(5, [[victim, 3, { cursor: 3 }]]);
+    await settled();
+    expect(awareness.getStates().get(victim)).toEqual({ cursor: 3 });
+    // the same after the awareness timeout (y-protocols removes with origin 'timeout')
+    presence(9, [[victim, MAX_AWARENESS_CLOCK, { cursor: 999 }]]);
+    await settled();
+    removeAwarenessStates(awareness, [victim], 'timeout');
+    presence(5, [[victim, 4, { cursor: 4 }]]);
+    await settled();
+    expect(awareness.getStates().get(victim)).toEqual({ cursor: 4 });
+    // a removal at the limit of a client with no state here: nothing to remove, no clock kept
+    presence(9, [[other, MAX_AWARENESS_CLOCK, null]]);
+    await settled();
+    expect(awareness.meta.has(other)).toBe(false);
+    presence(5, [[other, 1, { cursor: 1 }]]);
+    await settled();
+    expect(awareness.getStates().get(other)).toEqual({ cursor: 1 });
+    expect(errors).toEqual([]);
+  });
+
+  it('answers snapshot requests at most once per interval, and only after new content: however often the server asks', async () => {
     const { server, received, doc } = await setup();
-    server.send(encodeSealedMessage((e) => writeSealedEntry(e, 1, sealedUpdate('a'))));
+    const entry = (seq: number, text: string): void => server.send(encodeSealedMessage((e) => writeSealedEntry(e, seq, sealedUpdate(text))));
+    const ask = (seq: number): void => server.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, seq)));
+    entry(1, 'a');
     server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 1)));
-    for (let i = 0; i < 5; i++) server.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, 1)));
-    server.send(encodeSealedMessage((e) => writeSealedEntry(e, 2, sealedUpdate('b'))));
-    server.send(encodeSealedMessage((e) => writeSealedSnapshotRequest(e, 2)));
-    await until(async () => snapshots(received).includes(2), 'snapshot covering 2');
-    expect(snapshots(received)).toEqual([1, 2]);
-    expect(doc.getText('t').length).toBe(2);
+    ask(1); // fewer than SNAPSHOT_MIN_NEW new seqs: nothing
+    for (let seq = 2; seq <= SNAPSHOT_MIN_NEW; seq++) entry(seq, String(seq));
+    for (let i = 0; i < 5; i++) ask(SNAPSHOT_MIN_NEW);
+    await until(async () => snapshots(received).length > 0, 'a snapshot');
+    // as many new entries again, asked again within SNAPSHOT_MIN_INTERVAL_MS: nothing
+    for (let seq = SNAPSHOT_MIN_NEW + 1; seq <= 2 * SNAPSHOT_MIN_NEW; seq++) entry(seq, String(seq));
+    ask(2 * SNAPSHOT_MIN_NEW);
+    entry(2 * SNAPSHOT_MIN_NEW + 1, 'z');
+    await until(async () => doc.getText('t').length === 2 * SNAPSHOT_MIN_NEW + 1, 'every entry applied');
+    expect(snapshots(received)).toEqual([SNAPSHOT_MIN_NEW]);
+  });
+
+  it('acks for envelopes never sent and replayed entries are no new content: no snapshot for them, no cursor over bogus acks', async () => {
+    const { server, received, doc, errors, cursors, transport } = await setup();
+    const send = (write: Parameters<typeof encodeSealedMessage>[0]): void => server.send(encodeSealedMessage(write));
+    doc.getText('t').insert(0, 'x'.repeat(100_000));
+    send((e) => writeSealedCaughtUp(e, 0));
+    await until(async () => received.some((m) => m.type === 'update'), 'the upload');
+    // acks for ids this device never sent, each followed by a snapshot request
+    for (let seq = 1; seq <= 50; seq++) {
+      send((e) => writeSealedAck(e, 100_000 + seq, seq));
+      send((e) => writeSealedSnapshotRequest(e, seq));
+    }
+    // one genuine old entry replayed under 50 new seqs, each followed by a snapshot request
+    const old = sealedUpdate('old');
+    for (let seq = 1; seq <= 50; seq++) {
+      send((e) => writeSealedEntry(e, seq, old));
+      send((e) => writeSealedSnapshotRequest(e, seq));
+    }
+    await until(async () => doc.getText('t').length === 100_003 && cursors.length > 0 && cursors.at(-1) === 50, 'the replays read');
+    // an edit now: its update reaches the server after any snapshot sent before it
+    doc.getText('t').insert(0, '!');
+    await until(async () => received.filter((m) => m.type === 'update').length === 2, 'the edit');
+    expect(snapshots(received)).toEqual([]);
+    expect(transport.pending).toBe(2);
+    expect(errors.filter((m) => m.includes('no envelope in flight'))).toHaveLength(1);
   });
 
   it('forged, mislabelled and malformed frames are reported and applied to nothing; the device keeps syncing', async () => {
@@ -131,23 +310,56 @@ describe('sealed device against a hostile server', () => {
     expect(received.filter((m) => m.type === 'hello')).toHaveLength(1); // no reconnect loop either
   });
 
+  it('a snapshot that does not open, then an older one that does: nothing after the older one\'s covers is claimed', async () => {
+    const { server, received, doc, errors, cursors } = await setup();
+    const send = (write: Parameters<typeof encodeSealedMessage>[0]): void => server.send(encodeSealedMessage(write));
+    // entries 1..10 of one writer; a genuine snapshot of them up to 3, stored earlier
+    const author = new Y.Doc();
+    const states: Uint8Array[] = [];
+    for (let i = 1; i <= 10; i++) {
+      author.getText('t').insert(author.getText('t').length, `[e${i}]`);
+      states.push(Y.encodeStateAsUpdate(author));
+    }
+    const genuineOld = keys.seal(EnvelopeKind.Snapshot, states[2] as Uint8Array, 3);
+    // one covering 10 that does not open (garbage stored by a keyless writer), then the old one
+    const garbage = new SealedKeys(ROOM, new Uint8Array(32).fill(9)).seal(EnvelopeKind.Snapshot, Uint8Array.from([0, 0]), 10);
+    send((e) => writeSealedStoredSnapshot(e, 10, garbage));
+    send((e) => writeSealedStoredSnapshot(e, 3, genuineOld));
+    send((e) => writeSealedCaughtUp(e, 10));
+    await until(async () => doc.getText('t').toString() === '[e1][e2][e3]' && errors.some((m) => m.startsWith('snapshot 10')), 'both snapshots read');
+    // new entries after 10, then a snapshot request: entries 4..10 were never applied here
+    const other = new Y.Doc();
+    for (let seq = 11; seq < 11 + SNAPSHOT_MIN_NEW; seq++) {
+      other.getText('u').insert(0, `[n${seq}]`);
+      const update = keys.seal(EnvelopeKind.Update, Y.encodeStateAsUpdate(other));
+      send((e) => writeSealedEntry(e, seq, update));
+    }
+    const last = 10 + SNAPSHOT_MIN_NEW;
+    send((e) => writeSealedSnapshotRequest(e, last));
+    await until(async () => snapshots(received).length > 0, 'a snapshot');
+    expect(snapshots(received)).toEqual([3]);
+    await until(async () => cursors.at(-1) === 3, 'progress stored at 3');
+    expect(Math.max(...cursors)).toBe(3);
+  });
+
   it('a caught-up beyond the entries sent, or a gap, moves the cursor no further: reported once, no snapshot over it, nothing stored past it', async () => {
     const { server, received, doc, errors, cursors } = await setup();
     const send = (write: Parameters<typeof encodeSealedMessage>[0]): void => server.send(encodeSealedMessage(write));
-    send((e) => writeSealedEntry(e, 1, sealedUpdate('a')));
+    const n = SNAPSHOT_MIN_NEW;
+    for (let seq = 1; seq <= n; seq++) send((e) => writeSealedEntry(e, seq, sealedUpdate('a')));
     send((e) => writeSealedCaughtUp(e, 1_000_000));
     send((e) => writeSealedSnapshotRequest(e, 1_000_000));
     await until(async () => snapshots(received).length > 0, 'a snapshot');
-    expect(snapshots(received)).toEqual([1]);
-    // a gap: entry 5 after 1 (its content is genuine and applied, but 2..4 were never seen)
+    expect(snapshots(received)).toEqual([n]);
+    // a gap: entry n + 4 after n (its content is genuine and applied, but those between were never seen)
     const reports = cursors.length;
-    send((e) => writeSealedEntry(e, 5, sealedUpdate('b')));
-    send((e) => writeSealedEntry(e, 6, sealedUpdate('c')));
-    send((e) => writeSealedSnapshotRequest(e, 6));
+    send((e) => writeSealedEntry(e, n + 4, sealedUpdate('b')));
+    send((e) => writeSealedEntry(e, n + 5, sealedUpdate('c')));
+    send((e) => writeSealedSnapshotRequest(e, n + 5));
     // progress is reported 100 ms after entries are applied: wait for that report
-    await until(async () => doc.getText('t').length === 3 && cursors.length > reports, 'entries 5 and 6 applied and progress reported');
-    expect(snapshots(received)).toEqual([1]);
+    await until(async () => doc.getText('t').length === n + 2 && cursors.length > reports, 'the entries after the gap applied and progress reported');
+    expect(snapshots(received)).toEqual([n]);
     expect(errors.filter((m) => m.startsWith('protocol error'))).toHaveLength(1);
-    expect(Math.max(...cursors)).toBe(1);
+    expect(Math.max(...cursors)).toBe(n);
   });
 });

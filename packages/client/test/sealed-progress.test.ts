@@ -49,3 +49,35 @@ it('keeps the first generation it is welcomed with (stored at once); a cursor st
   expect(resumed.welcomed(78)).toBe('other');
   expect(resumed.cursor).toBe(0);
 });
+
+it('a snapshot that did not open claims nothing; its replacement, opening after later entries, claims up to its covers, and past them only if nothing after them failed', () => {
+  const t = new ProgressTracker({ doc: new Y.Doc(), pending: () => 0 });
+  t.cursor = 6;
+  t.snapshotFailed(6);
+  expect(t.snapshotUnopened).toBe(true);
+  expect(t.covered).toBe(0);
+  t.cursor = 10; // entries 7-10 applied
+  t.snapshotOpened(6); // the replacement, sent after them
+  expect(t.snapshotUnopened).toBe(false);
+  expect(t.covered).toBe(10);
+
+  const u = new ProgressTracker({ doc: new Y.Doc(), pending: () => 0 });
+  u.cursor = 6;
+  u.snapshotFailed(6);
+  u.cursor = 10;
+  u.unopened(8); // and entry 8 did not open
+  u.snapshotOpened(6);
+  expect(u.covered).toBe(6); // which of 7-10 failed is not kept: no more than the snapshot is claimed
+});
+
+it('a snapshot that opens covering less than one that did not claims no more than its covers', () => {
+  const t = new ProgressTracker({ doc: new Y.Doc(), pending: () => 0 });
+  t.cursor = 10;
+  t.snapshotFailed(10);
+  t.snapshotOpened(3); // an older genuine one: entries 4-10 stay unread
+  expect(t.covered).toBe(3);
+  t.cursor = 15;
+  expect(t.covered).toBe(3);
+  t.snapshotOpened(10); // one covering as much clears the mark
+  expect(t.covered).toBe(15);
+});

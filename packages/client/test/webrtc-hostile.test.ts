@@ -12,6 +12,7 @@ import * as Y from 'yjs';
 import { WebrtcProvider } from 'y-webrtc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { withTimeout } from '../../../test/helpers/timeout.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
 import { until } from './helpers/until.js';
@@ -80,10 +81,19 @@ async function signalingClient(room: string) {
   const token = await testToken('mallory', [room]);
   const socket = new ws.WebSocket(`${scope.current.wsUrl}/signal?token=${token}`);
   const heard: Array<Record<string, unknown>> = [];
-  socket.on('message', (d) => heard.push(JSON.parse(String(d)) as Record<string, unknown>));
+  let ponged = (): void => undefined;
+  const pong = new Promise<void>((done) => (ponged = done));
+  socket.on('message', (d) => {
+    const m = JSON.parse(String(d)) as Record<string, unknown>;
+    heard.push(m);
+    if (m['type'] === 'pong') ponged();
+  });
   await once(socket as unknown as NodeJS.EventEmitter, 'open');
   scope.track(socket);
   socket.send(JSON.stringify({ type: 'subscribe', topics: [room] }));
+  // The pong comes after the subscribe was handled: from here every publish on the topic is heard.
+  socket.send(JSON.stringify({ type: 'ping' }));
+  await withTimeout(pong, 5000, "the pong after mallory's subscribe");
   return { heard, publish: (data: unknown) => socket.send(JSON.stringify({ type: 'publish', topic: room, data })) };
 }
 

@@ -60,6 +60,8 @@ export const Errors = define({
   ERR_ROOM_DELETED: { httpStatus: 410, closeCode: CloseCode.RoomDeleted, message: 'room deleted' },
   ERR_ROOM_QUOTA: { httpStatus: 507, closeCode: CloseCode.StorageQuota, message: 'room storage quota reached' },
   ERR_TOO_MANY_NEW_ROOMS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many new rooms for this sub' },
+  ERR_TOO_MANY_TOPIC_JOINS: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many topic joins' },
+  ERR_TOO_MANY_CONNECTIONS_PER_SUB: { httpStatus: 429, closeCode: CloseCode.RateLimited, message: 'too many connections for this sub' },
   ERR_BAD_REQUEST: { httpStatus: 400, closeCode: CloseCode.BadRequest, message: 'malformed request' },
   ERR_TOKEN_TTL: { httpStatus: 401, closeCode: CloseCode.Unauthorized, message: 'token lives longer than TOKEN_MAX_TTL_SECONDS' },
   ERR_UPDATE_TOO_COSTLY: { httpStatus: 413, closeCode: CloseCode.TooCostly, message: 'update over a cost limit' },

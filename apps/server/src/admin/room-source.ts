@@ -28,7 +28,8 @@ export interface RoomAdminSource {
    * On this instance: close the room's sockets with 4410, forget it in memory and drop its
    * uncommitted writes, wait until nothing can write it back, then delete what is stored.
    * Resolves with the number of sockets closed. `initiator` false: the delete came from another
-   * instance, which purged the shared storage first (sealed rooms keep that purge's generations).
+   * instance, which purged the shared storage before telling; storage is left alone (the room
+   * may have been written again through that instance since: a late purge would delete it).
    */
   purge(room: string, initiator?: boolean): Promise<number>;
 }

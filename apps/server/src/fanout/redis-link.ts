@@ -33,8 +33,10 @@ export class RedisLink {
   constructor(private readonly opts: RedisLinkOptions) {
     // Publishing while disconnected fails at once (counted) rather than queueing without bound.
     this.pub = new Redis(opts.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
-    // Subscriptions asked for during an outage wait for the reconnect; ioredis resubscribes the rest.
-    this.sub = new Redis(opts.url, { maxRetriesPerRequest: null, autoResubscribe: true, lazyConnect: true });
+    // Subscriptions asked for during an outage wait for the reconnect. The rest are subscribed again
+    // here (subReady), not by ioredis: its resubscription (5.9.2) is a promise nobody handles, so
+    // a shutdown or a drop before Redis answers it was an unhandled rejection, fatal on Node.
+    this.sub = new Redis(opts.url, { maxRetriesPerRequest: null, autoResubscribe: false, lazyConnect: true });
     for (const [name, conn] of [['pub', this.pub], ['sub', this.sub]] as const) {
       conn.on('error', (err: Error) => this.failed(name, err));
     }
@@ -169,9 +171,10 @@ export class RedisLink {
       return;
     }
     this.opts.log.warn('redis subscriber reconnected; catching up');
-    // ioredis sent the resubscriptions before 'ready'; a PING answered after them proves they hold.
-    this.sub
-      .ping()
+    // ioredis has already sent what waited in its offline queue (subscribes made during the outage
+    // agree with `handlers`); once these are answered too, every channel holds.
+    const channels = [...this.handlers.keys()];
+    (channels.length > 0 ? this.sub.subscribe(...channels) : this.sub.ping())
       .then(() => {
         for (const listener of this.resyncListeners) listener();
       })

@@ -18,9 +18,9 @@
 import * as Y from 'yjs';
 import type { FastifyBaseLogger } from 'fastify';
 import { LogBudget } from '@sync-suite/shared/node';
-import { encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
+import { encodeAwarenessEntries, encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RemoteHandler, RoomFanout } from '../relay/fanout.js';
-import { encodePresence, readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
+import { readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
 import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
@@ -30,7 +30,7 @@ const FRAME_OVERHEAD = 64;
 /** an awareness entry's client id, clock and state length, at most */
 const ENTRY_OVERHEAD = 25;
 /** awareness being split was checked when it arrived: read it whole */
-const OPEN: PresenceLimits = { maxStateBytes: Number.POSITIVE_INFINITY, maxStatesPerConnection: Number.POSITIVE_INFINITY, maxValueDepth: Number.POSITIVE_INFINITY };
+const OPEN: PresenceLimits = { maxStateBytes: Number.POSITIVE_INFINITY, maxStatesPerConnection: Number.POSITIVE_INFINITY, maxValueDepth: Number.POSITIVE_INFINITY, maxEntries: Number.POSITIVE_INFINITY };
 
 export interface RedisRoomFanoutOptions {
   link: RedisLink;
@@ -78,12 +78,12 @@ export class RedisRoomFanout implements RoomFanout {
     let chunk: PresenceEntry[] = [];
     let bytes = 0;
     const flush = (): void => {
-      if (chunk.length > 0) parts.push(encodeRelayMessage((e) => writeRelayAwareness(e, encodePresence(chunk))));
+      if (chunk.length > 0) parts.push(encodeRelayMessage((e) => writeRelayAwareness(e, encodeAwarenessEntries(chunk))));
       chunk = [];
       bytes = 0;
     };
     for (const entry of latest.values()) {
-      const size = Buffer.byteLength(entry.json) + ENTRY_OVERHEAD;
+      const size = entry.json.length + ENTRY_OVERHEAD;
       if (size > space) {
         this.refusals.warn('presence state larger than REDIS_MAX_RELAY_MESSAGE_BYTES not published', { room, bytes: size, limit: this.opts.maxMessageBytes });
         continue;

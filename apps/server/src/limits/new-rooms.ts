@@ -20,8 +20,21 @@ export interface NewRoomQuota {
   stop(): void;
 }
 
+/**
+ * A sub's one counted room and when it was counted. Most subs that open a new room in an hour
+ * open one: a Map of one entry and its table cost about 200 B per sub, this object 40 B
+ * (docs/benchmarks.md, memory). A sub's second room makes its Map.
+ */
+class OneRoom {
+  constructor(
+    readonly room: string,
+    readonly at: number,
+  ) {}
+}
+
 export class NewRoomLimiter implements NewRoomQuota {
-  private readonly bySub = new Map<string, Map<string, number>>();
+  /** each sub's rooms counted in the last hour: the one room, or a Map room -> when from the second on */
+  private readonly bySub = new Map<string, OneRoom | Map<string, number>>();
   private readonly sweep: NodeJS.Timeout;
 
   constructor(
@@ -34,23 +47,50 @@ export class NewRoomLimiter implements NewRoomQuota {
 
   take(sub: string, room: string): boolean {
     const rooms = this.prune(sub);
-    if (rooms?.has(room)) return true;
-    if ((rooms?.size ?? 0) >= this.perHour) return false;
-    if (rooms) rooms.set(room, this.now());
-    else this.bySub.set(sub, new Map([[room, this.now()]]));
+    if (rooms === undefined) {
+      if (this.perHour <= 0) return false;
+      this.bySub.set(sub, new OneRoom(room, this.now()));
+      return true;
+    }
+    if (rooms instanceof OneRoom) {
+      if (rooms.room === room) return true;
+      if (this.perHour <= 1) return false;
+      this.bySub.set(sub, new Map([[rooms.room, rooms.at], [room, this.now()]]));
+      return true;
+    }
+    if (rooms.has(room)) return true;
+    if (rooms.size >= this.perHour) return false;
+    rooms.set(room, this.now());
     return true;
+  }
+
+  /** Subs with a room counted in the last hour (for tests). */
+  get subCount(): number {
+    return this.bySub.size;
   }
 
   stop(): void {
     clearInterval(this.sweep);
   }
 
-  private prune(sub: string): Map<string, number> | undefined {
+  /** The sub's rooms counted within the hour, or undefined when none (and the sub is forgotten). */
+  private prune(sub: string): OneRoom | Map<string, number> | undefined {
     const rooms = this.bySub.get(sub);
     if (!rooms) return undefined;
     const cutoff = this.now() - HOUR_MS;
-    for (const [room, at] of rooms) if (at <= cutoff) rooms.delete(room);
-    if (rooms.size > 0) return rooms;
+    if (rooms instanceof OneRoom) {
+      if (rooms.at > cutoff) return rooms;
+    } else {
+      for (const [room, at] of rooms) if (at <= cutoff) rooms.delete(room);
+      if (rooms.size > 1) return rooms;
+      // back to one room (or none): its Map goes
+      const [only] = rooms;
+      if (only) {
+        const one = new OneRoom(only[0], only[1]);
+        this.bySub.set(sub, one);
+        return one;
+      }
+    }
     this.bySub.delete(sub);
     return undefined;
   }

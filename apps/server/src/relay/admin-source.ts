@@ -23,7 +23,8 @@ export class RelayRoomSource implements RoomAdminSource {
     return r && !r.unloaded ? r.conns.size : 0;
   }
 
-  purge(room: string): Promise<number> {
-    return this.registry.purge(room, (name) => this.store.purgeRoom(name));
+  purge(room: string, initiator = true): Promise<number> {
+    // only the instance the delete came to touches storage (RoomRegistry.purge says why)
+    return this.registry.purge(room, initiator ? (name) => this.store.purgeRoom(name) : null);
   }
 }

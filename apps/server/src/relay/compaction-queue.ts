@@ -22,6 +22,8 @@ export interface CompactionQueueOptions {
   log: FastifyBaseLogger;
   /** entries set aside while folding */
   quarantined(room: string, entries: readonly Quarantined[]): void;
+  /** storage is in another generation than `generation`, the one the compaction named: nothing was written */
+  fenced?(room: string, generation: number): void;
   /** a compaction ran: entries folded, and whether from the live document */
   compacted(room: string, folded: number, fromLive: boolean): void;
 }
@@ -57,6 +59,10 @@ export class CompactionQueue {
   private async now(room: string, live?: () => LiveState | null): Promise<Folded> {
     try {
       const done = await foldRoomLog(this.opts.store, room, live, this.opts.limits);
+      if (done.fenced !== undefined) {
+        this.opts.fenced?.(room, done.fenced);
+        return NOTHING;
+      }
       if (done.quarantined.length > 0) this.opts.quarantined(room, done.quarantined);
       this.opts.compacted(room, done.folded, done.fromLive);
       return done;

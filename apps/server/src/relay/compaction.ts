@@ -20,7 +20,7 @@
 import * as Y from 'yjs';
 import { mergeStoredRoomChecked, snapshotLimits, type Quarantined } from './persistence/merge.js';
 import { stampSnapshot } from './persistence/snapshot-stamp.js';
-import type { DocStore, StoredRoom } from './persistence/types.js';
+import { RELAY_FENCED, type DocStore, type StoredRoom } from './persistence/types.js';
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import { UpdateReader } from './update-reader.js';
 
@@ -32,10 +32,12 @@ export interface LiveState {
   snapshot: Y.Snapshot;
   /** sequence number of the stored snapshot the live document incorporates (0: none) */
   snapshotSeq: number;
+  /** the room's generation the live document was loaded in (persistence/types.ts) */
+  generation: number;
 }
 
-export function captureLiveState(doc: Y.Doc, snapshotSeq: number): LiveState {
-  return { update: Y.encodeStateAsUpdate(doc), snapshot: Y.snapshot(doc), snapshotSeq };
+export function captureLiveState(doc: Y.Doc, snapshotSeq: number, generation = 0): LiveState {
+  return { update: Y.encodeStateAsUpdate(doc), snapshot: Y.snapshot(doc), snapshotSeq, generation };
 }
 
 export interface Compaction {
@@ -47,6 +49,11 @@ export interface Compaction {
   fromLive: boolean;
   /** entries set aside (kept in the log after the snapshot) */
   quarantined: Quarantined[];
+  /**
+   * set when storage is in another generation than the one named (nothing written): the live
+   * state's, or the one just read (a purge came between): the room was deleted meanwhile
+   */
+  fenced?: number;
 }
 
 /** Returns how many log entries were folded into the snapshot (from storage alone). */
@@ -59,11 +66,15 @@ export async function foldRoomLog(store: DocStore, room: string, live?: () => Li
   const stored = await store.load(room);
   if (stored.updates.length === 0) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false, quarantined: [] };
   const state = live?.() ?? null;
+  // The live document is of a room deleted since it loaded: nothing of it may reach the new room.
+  if (state && state.generation !== stored.generation) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false, quarantined: [], fenced: state.generation };
   const fromLive = state !== null && liveHoldsStored(state, stored, limits);
   const merged = fromLive ? { update: state.update, quarantined: [] } : mergeStoredRoomChecked(stored, limits);
   // Checked now, once, so that loading it does not read it all again (persistence/snapshot-stamp.ts).
   const aside = unique(merged.quarantined.map((q) => q.update));
-  await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits), aside);
+  // Named: a purge after the read above must not see the deleted room's content written back.
+  const refused = await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits), aside, stored.generation);
+  if (refused === RELAY_FENCED) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive, quarantined: [], fenced: stored.generation };
   return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };
 }
 

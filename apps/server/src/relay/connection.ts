@@ -43,6 +43,24 @@ export interface RelayDeps {
 }
 
 /**
+ * What few relay connections ever make, in one object made on first use: an idle connection holds
+ * one field for the five (docs/benchmarks.md, memory).
+ */
+class Rare {
+  /** made on the first line written at an enabled level (idle connections write none) */
+  log: ConnLog | null = null;
+  id: string | null = null;
+  /**
+   * pauses reading while the connection is above its message rate, and holds it while the queue
+   * waits for the room (enqueue); see throttle
+   */
+  throttle: ReadThrottle | null = null;
+  /** when query-awareness was last answered (0: never; a small integer, not a boxed -Infinity), and the coalesced answer waiting for its turn */
+  lastQueryAnswer = 0;
+  queryTimer: NodeJS.Timeout | null = null;
+}
+
+/**
  * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
  * one more object and closure, and its own turn output (ws/turn-output.ts), rather than a
  * TurnOutput of 56 B per connection (docs/benchmarks.md, memory).
@@ -65,20 +83,11 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
   exp = 0;
   /** the room's name until the room is joined (then room.name), for log lines */
   private roomName: string | null = null;
-  /** made on the first line written at an enabled level (idle connections write none) */
-  private logState: ConnLog | null = null;
-  private idState: string | null = null;
   private readonly limiter: RateLimiter;
-  /**
-   * pauses reading while the connection is above its message rate, and holds it while the queue
-   * waits for the room (enqueue); made on first use (see throttle)
-   */
-  private throttleState: ReadThrottle | null = null;
   /** unsent bytes this receiver may hold (maxBufferedBytes, raised behind a large message) */
   private allowance: number;
-  /** when query-awareness was last answered (0: never; a small integer, not a boxed -Infinity), and the coalesced answer waiting for its turn */
-  private lastQueryAnswer = 0;
-  private queryTimer: NodeJS.Timeout | null = null;
+  /** the log, id, throttle and query-awareness timing, made on first use */
+  private rare: Rare | null = null;
 
   constructor(
     protected readonly socket: WebSocket,
@@ -100,7 +109,8 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
   get id(): string {
-    return (this.idState ??= connId());
+    const rare = (this.rare ??= new Rare());
+    return (rare.id ??= connId());
   }
 
   get endpoint(): 'relay' {
@@ -114,31 +124,35 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
 
   /** Lines carry `conn`, and `room` once the room name is known. */
   private get log(): ConnLog {
-    if (this.logState) return this.logState;
+    const rare = (this.rare ??= new Rare());
+    if (rare.log) return rare.log;
     const room = this.room?.name ?? this.roomName;
-    return (this.logState = new ConnLog(this.deps.log, room === null ? { conn: this.id } : { conn: this.id, room }));
+    return (rare.log = new ConnLog(this.deps.log, room === null ? { conn: this.id } : { conn: this.id, room }));
   }
 
   /** Made when the connection first exceeds its rate or fills its queue: most never do, and it holds two closures and a listener. */
   private get throttle(): ReadThrottle {
-    return (this.throttleState ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
+    const rare = (this.rare ??= new Rare());
+    return (rare.throttle ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
   }
 
   /** Admission: room name, token, shutdown, capacity, then load and join. */
-  async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {
+  /** `onAdmitted`: the token of `sub` was verified; the instance's admission may still refuse it (MAX_CONNECTIONS_PER_SUB). */
+  async open(roomName: string, token: string | undefined, onAdmitted?: (sub: string) => ErrorCode | null): Promise<void> {
     const { ctx, registry } = this.deps;
     const parsed = parseRoomName(roomName, ctx.roomPolicy);
     if (!parsed.ok) return this.reject(...closeWith('ERR_ROOM_NAME'), 'bad_room_name');
     // SEALED_ROOM_TYPES: a misconfigured client must not put such a room in plaintext.
     if (isSealedRoomType(ctx.config, parsed.room.type)) return this.deny(...closeWith('ERR_ROOM_SEALED'));
     this.roomName = roomName;
-    this.logState?.bind('room', roomName);
+    this.rare?.log?.bind('room', roomName);
     const auth = await ctx.auth.verify(token, 'relay');
     if (!auth.ok) return this.deny(...closeWith(tokenRefusal(auth.reason)));
     if (!ctx.auth.covers(auth.claims, roomName, 'relay')) return this.deny(...closeWith('ERR_FORBIDDEN_ROOM'));
     this.readOnly = auth.claims.scope === 'read';
     if (this.closed) return;
-    onAdmitted?.();
+    const refused = onAdmitted?.(auth.claims.sub);
+    if (refused) return this.reject(...closeWith(refused), 'too_many_connections_per_sub');
     if (ctx.lifecycle.shuttingDown) return this.reject(...closeWith('ERR_SHUTTING_DOWN'), 'shutting_down');
     try {
       this.room = await registry.join(roomName, this);
@@ -159,7 +173,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     this.queue = null;
     for (const frame of queued) if (!this.closed) this.handle(frame);
     // Reading held while the queue was full (enqueue) goes on, unless the rate limiter's wait holds it.
-    if (!this.closed) this.throttleState?.release();
+    if (!this.closed) this.rare?.throttle?.release();
   }
 
   /**
@@ -195,7 +209,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     this.socket.close(code, closeReason(reason));
     // The close handshake reads the client's close frame: a hold (enqueue) would leave it unread
     // until ws's close timeout destroys the socket.
-    this.throttleState?.release();
+    this.rare?.throttle?.release();
   }
 
   /** A receiver that does not read would grow server memory without bound: drop it. */
@@ -234,7 +248,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
    */
   private enqueue(queue: Uint8Array[], frame: Uint8Array): void {
     queue.push(frame);
-    if (this.throttleState?.holding) return;
+    if (this.rare?.throttle?.holding) return;
     let bytes = 0;
     for (const f of queue) bytes += f.length;
     if (bytes > this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES) this.throttle.hold();
@@ -287,18 +301,19 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
    * one answer at its end, so tiny queries cannot multiply a room's (large) presence states.
    */
   private queryAwareness(room: Room): void {
-    if (this.queryTimer) {
+    const rare = (this.rare ??= new Rare());
+    if (rare.queryTimer) {
       this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'awareness_query_coalesced' });
       return;
     }
-    const wait = this.lastQueryAnswer + this.deps.ctx.config.RELAY_AWARENESS_QUERY_INTERVAL_MS - Date.now();
+    const wait = rare.lastQueryAnswer + this.deps.ctx.config.RELAY_AWARENESS_QUERY_INTERVAL_MS - Date.now();
     const answer = (): void => {
-      this.queryTimer = null;
-      this.lastQueryAnswer = Date.now();
+      rare.queryTimer = null;
+      rare.lastQueryAnswer = Date.now();
       if (!this.closed && !room.unloaded) this.send(room.awarenessMessage());
     };
     if (wait <= 0) return answer();
-    this.queryTimer = setTimeout(answer, wait);
+    rare.queryTimer = setTimeout(answer, wait);
   }
 
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
@@ -345,8 +360,10 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
   private onClose(): void {
     this.closed = true;
     this.deps.ctx.live.remove(this); // ignored when not registered
-    if (this.queryTimer) clearTimeout(this.queryTimer);
-    this.queryTimer = null;
+    const rare = this.rare;
+    if (rare?.queryTimer) clearTimeout(rare.queryTimer);
+    if (rare) rare.queryTimer = null;
+    rare?.throttle?.stop();
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

@@ -1,10 +1,13 @@
 /**
- * Presence (awareness) input, bounded before it is paid: a streaming read of an awareness update
- * that checks each state's size and nesting before parsing it (y-protocols re-encodes states
- * with JSON.stringify, which recurses), and the encoding of the entries a connection may apply.
+ * Presence (awareness) input, bounded before it is paid: a streaming read of an awareness update's
+ * entry headers (client id, clock, state length) that refuses a message announcing more entries
+ * than a room can honestly hold before reading any, and the check of one state's size, nesting
+ * and JSON, paid only for the entries a connection may apply (relay/room.ts applyAwareness):
+ * y-protocols re-encodes states with JSON.stringify, which recurses. The entries a connection
+ * may apply are encoded again by encodeAwarenessEntries (packages/shared/src/protocol/relay.ts).
  * Format: y-protocols/awareness.js (encodeAwarenessUpdate).
  */
-import * as encoding from 'lib0/encoding';
+import { isNullJson } from '@sync-suite/shared';
 
 export interface PresenceLimits {
   /** bytes of one client's state (its JSON text) */
@@ -13,11 +16,24 @@ export interface PresenceLimits {
   maxStatesPerConnection: number;
   /** nesting depth of a state */
   maxValueDepth: number;
+  /** entries in one awareness update (presenceEntryLimit: what a stock client in a full room echoes, with room to spare) */
+  maxEntries: number;
+}
+
+/**
+ * Entries one awareness update may hold. Stock y-websocket clients (2.x and 3.x) send, on every
+ * awareness change, an update naming every client id that changed, their own and the ones they
+ * heard (a newcomer echoes the whole room it was told about at once). A room holds at most
+ * MAX_PEERS_PER_ROOM connections of RELAY_MAX_AWARENESS_STATES ids each; four times that covers
+ * removals of states that left meanwhile and ids heard over WebRTC (packages/client).
+ */
+export function presenceEntryLimit(maxPeersPerRoom: number, maxStatesPerConnection: number): number {
+  return 4 * maxPeersPerRoom * maxStatesPerConnection;
 }
 
 export class PresenceRefused extends Error {
   constructor(
-    readonly limit: 'malformed' | 'awareness_bytes' | 'value_depth',
+    readonly limit: 'malformed' | 'awareness_bytes' | 'value_depth' | 'awareness_entries',
     detail: string,
   ) {
     super(detail);
@@ -28,14 +44,20 @@ export class PresenceRefused extends Error {
 export interface PresenceEntry {
   clientID: number;
   clock: number;
-  /** the state as JSON text ("null": removed) */
-  json: string;
+  /** the state as UTF-8 JSON text ("null": removed); from readPresence, not checked until checkPresenceState */
+  json: Uint8Array;
   removed: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-export function readPresence(update: Uint8Array, limits: PresenceLimits): PresenceEntry[] {
+/**
+ * The entries of an awareness update, their states not read: refuses (PresenceRefused) an update
+ * with more than maxEntries entries before reading them, a state longer than maxStateBytes, and
+ * truncated or trailing bytes. `removed` is what y-protocols takes it for (JSON.parse gives null)
+ * when the state is valid JSON; checkPresenceState checks that before an entry is applied.
+ */
+export function readPresence(update: Uint8Array, limits: PresenceLimits, maxEntries = limits.maxEntries): PresenceEntry[] {
   let pos = 0;
   const refuse = (limit: PresenceRefused['limit'], detail: string): never => {
     throw new PresenceRefused(limit, detail);
@@ -53,6 +75,7 @@ export function readPresence(update: Uint8Array, limits: PresenceLimits): Presen
     }
   };
   const count = uint();
+  if (count > maxEntries) refuse('awareness_entries', `more than ${maxEntries} entries in one awareness update`);
   const entries: PresenceEntry[] = [];
   for (let i = 0; i < count; i++) {
     const clientID = uint();
@@ -60,23 +83,25 @@ export function readPresence(update: Uint8Array, limits: PresenceLimits): Presen
     const len = uint();
     if (len > limits.maxStateBytes) refuse('awareness_bytes', `a presence state larger than ${limits.maxStateBytes} bytes`);
     if (pos + len > update.length) refuse('malformed', 'truncated awareness update');
-    const raw = update.subarray(pos, pos + len);
+    const state = update.subarray(pos, pos + len);
     pos += len;
-    if (jsonDepth(raw) > limits.maxValueDepth) refuse('value_depth', `a presence state nested deeper than ${limits.maxValueDepth}`);
-    let json = '';
-    let state: unknown;
-    try {
-      json = utf8.decode(raw);
-      state = JSON.parse(json);
-    } catch {
-      refuse('malformed', 'presence state is not JSON');
-    }
-    entries.push({ clientID, clock, json, removed: state === null });
+    entries.push({ clientID, clock, json: state, removed: isNullJson(state) });
   }
   if (pos !== update.length) refuse('malformed', 'trailing bytes in awareness update');
   return entries;
 }
 
+/** Throws PresenceRefused when the state is nested deeper than maxValueDepth, or is not UTF-8 JSON. */
+export function checkPresenceState(entry: PresenceEntry, limits: PresenceLimits): void {
+  if (jsonDepth(entry.json) > limits.maxValueDepth) throw new PresenceRefused('value_depth', `a presence state nested deeper than ${limits.maxValueDepth}`);
+  try {
+    JSON.parse(utf8.decode(entry.json));
+  } catch {
+    throw new PresenceRefused('malformed', 'presence state is not JSON');
+  }
+}
+
+/** Whether JSON text is `null` (JSON.parse gives null): the literal with JSON whitespace around it. */
 /**
  * The entries of one awareness update that change something, at most one per client id. Each
  * entry is taken as y-protocols' applyAwarenessUpdate takes it — a newer clock than the one held,
@@ -106,17 +131,6 @@ export function changedPresence(
   const out: PresenceEntry[] = [];
   for (const held of seen.values()) if (held.taken !== null) out.push(held.taken);
   return out;
-}
-
-export function encodePresence(entries: readonly PresenceEntry[]): Uint8Array {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, entries.length);
-  for (const entry of entries) {
-    encoding.writeVarUint(e, entry.clientID);
-    encoding.writeVarUint(e, entry.clock);
-    encoding.writeVarString(e, entry.json);
-  }
-  return encoding.toUint8Array(e);
 }
 
 /** Deepest bracket nesting of JSON text, outside strings. */

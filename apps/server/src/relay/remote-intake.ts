@@ -19,6 +19,8 @@ export interface RemoteIntakeOptions {
   rooms: ReadonlyMap<string, Room>;
   /** evict the room and close its connections so they resync from a fresh load */
   reload(room: Room): void;
+  /** a re-read found storage in another generation than the room's: the room was deleted (purged) since it loaded */
+  moved(room: Room): void;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
 }
@@ -79,7 +81,11 @@ export class RemoteIntake {
     this.opts.store
       .load(room.name)
       .then((stored) => {
-        if (!room.unloaded) room.applyStoredState(stored);
+        if (room.unloaded) return;
+        // Deleted on another instance while this one did not hear (a fan-out outage): the stored
+        // state is the new room's, and this one's document must not be served or stored any more.
+        if (stored.generation !== room.generation) return this.opts.moved(room);
+        room.applyStoredState(stored);
       })
       .catch((err: unknown) => {
         this.opts.metrics.storageErrors.inc({ op: 'load' });

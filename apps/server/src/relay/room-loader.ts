@@ -64,6 +64,7 @@ export async function readRoom(deps: RoomLoaderDeps, name: string): Promise<Room
   if (loaded.quarantined.length > 0) deps.reports.quarantined(name, loaded.quarantined, 'load');
   room.logLength = stored.updates.length;
   room.snapshotSeq = stored.snapshotSeq;
+  room.generation = stored.generation;
   room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
   return room;
 }

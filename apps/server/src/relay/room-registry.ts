@@ -89,6 +89,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly remote: RemoteIntake;
   /** rooms whose stored state threw while a cold load built the document: they load through a Y.Doc first */
   private readonly coldUnsafe = new Set<string>();
+  /** rooms being dropped after storage refused a write for their generation (fenced): one drop at a time */
+  private readonly fencing = new Set<string>();
 
   constructor(private readonly opts: RegistryOptions) {
     super();
@@ -106,7 +108,12 @@ export class RoomRegistry extends EventEmitter {
     this.rooms = this.table.rooms;
     this.reports = new RoomReports(opts.metrics, opts.log);
     this.updateCounts = new UpdateCounts(opts.metrics.relayUpdates, opts.metrics.relayUpdateBytes);
-    this.remote = new RemoteIntake({ ...opts, rooms: this.rooms, reload: (room) => this.reload(room) });
+    this.remote = new RemoteIntake({
+      ...opts,
+      rooms: this.rooms,
+      reload: (room) => this.reload(room),
+      moved: (room) => this.fenced(room.name, room.generation, 'moved'),
+    });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
     this.roomHooks = {
@@ -117,6 +124,7 @@ export class RoomRegistry extends EventEmitter {
       onRemoteRefused: (r, refusal) => this.reports.remoteRefused(r.name, refusal),
       onWarmed: (r, quarantined) => this.reports.quarantined(r.name, quarantined, 'load'),
       onWarmFailed: (r, failure) => this.warmFailed(r, failure),
+      onWholeDocumentAnswer: () => opts.metrics.wholeDocumentAnswers.inc(),
     };
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
@@ -126,6 +134,7 @@ export class RoomRegistry extends EventEmitter {
       // commits and fsyncs). Other instances hear of an update only once committed: short ones.
       window: opts.fanout.awaitsCommit ? 'half' : 'bound',
       onCommitted: (room, updates) => this.committed(room, updates),
+      onFenced: (room, generation) => this.fenced(room, generation, 'refused'),
     });
     this.compactions = new CompactionQueue({
       store: opts.store,
@@ -134,6 +143,7 @@ export class RoomRegistry extends EventEmitter {
       log: opts.log,
       quarantined: (room, entries) => this.reports.quarantined(room, entries, 'compact'),
       compacted: (room, folded, fromLive) => this.emit('compacted', room, folded, fromLive),
+      fenced: (room, generation) => this.fenced(room, generation, 'refused'),
     });
     this.loader = {
       store: opts.store,
@@ -189,10 +199,21 @@ export class RoomRegistry extends EventEmitter {
   /**
    * Admin delete on this instance: closes the room's connections with 4410 and forgets it, drops
    * its uncommitted updates, waits for the commit and compactions in flight (they could write it
-   * back), then runs `purgeStorage`. Loads of the room wait meanwhile (one in flight reads again
-   * after). Resolves with sockets closed.
+   * back), then, on the instance the delete came to, runs `purgeStorage`. Loads of the room wait
+   * meanwhile (one in flight reads again after). Resolves with sockets closed.
+   *
+   * The other instances, told over Redis (`purgeStorage` null: relay/admin-source.ts), leave
+   * storage alone. The instance the delete came to purged it before telling them (admin/hub.ts
+   * deleteRoom), and the room may have been written again through it since: a purge here, on a
+   * message that came late (behind this instance's own work, or its Redis link away), would
+   * delete that. REDIS_URL requires STORAGE=postgres (packages/shared config/server-config.ts):
+   * the storage purged there is this instance's too. What this instance held uncommitted of the
+   * room is dropped, never committed. The purge advanced the room's generation (persistence/types.ts): what this instance still
+   * writes of the deleted room (a commit in flight or made meanwhile, a compaction from its copy
+   * of the document) names the generation it loaded and is refused, and fenced() drops the room
+   * here as this call would, also when the message never comes.
    */
-  purge(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
+  purge(name: string, purgeStorage: ((room: string) => Promise<void>) | null): Promise<number> {
     const run = this.purgeNow(name, purgeStorage);
     this.purging.set(name, run);
     void run.finally(() => {
@@ -201,7 +222,7 @@ export class RoomRegistry extends EventEmitter {
     return run;
   }
 
-  private async purgeNow(name: string, purgeStorage: (room: string) => Promise<void>): Promise<number> {
+  private async purgeNow(name: string, purgeStorage: ((room: string) => Promise<void>) | null): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
     this.purges.bump(name);
     const closed = this.drop(name);
@@ -209,7 +230,7 @@ export class RoomRegistry extends EventEmitter {
     await this.persist.idle();
     this.persist.discard(name); // a failed commit put them back
     await this.compactions.idle();
-    await purgeStorage(name);
+    if (purgeStorage) await purgeStorage(name);
     return closed;
   }
 
@@ -222,6 +243,27 @@ export class RoomRegistry extends EventEmitter {
     const { closeCode, message } = Errors.ERR_ROOM_DELETED;
     for (const peer of peers) peer.close(closeCode, message);
     return peers.length;
+  }
+
+  /**
+   * Storage refused a write of the room (append or compaction) made in generation `believed`, or
+   * a re-read after a fan-out outage found it in another (`moved`): a purge moved the room on, so
+   * another instance deleted it and this one did not hear of it (its Redis link away, or the
+   * message still on its way). Acts as if it had (purge, leaving storage alone: what it holds is
+   * the new room's): the room's sockets are closed with 4410, its uncommitted updates dropped, and
+   * it loads again, in the new generation, on its next connection. The refused updates are never
+   * stored. Only the load that believed the generation is dropped: a room loaded again since (a
+   * late refusal) stays. Counted per refusal; one warn line per room per REPORT_EVERY_MS.
+   */
+  private fenced(name: string, believed: number | undefined, cause: 'refused' | 'moved'): void {
+    if (cause === 'refused') this.opts.metrics.storageErrors.inc({ op: 'relay_fenced' });
+    const room = this.rooms.get(name);
+    if (this.fencing.has(name) || this.closed || (room && room.generation !== believed)) return;
+    if (this.reports.shouldReport(`f:${name}`)) this.opts.log.warn({ room: name, generation: believed }, FENCE_WHY[cause]);
+    this.fencing.add(name);
+    void this.purge(name, null)
+      .catch((err: unknown) => this.opts.log.warn({ err, room: name }, 'relay room could not be dropped after a refused write'))
+      .finally(() => this.fencing.delete(name));
   }
 
   /** Shutdown, phase drain: commit everything accepted so far. */
@@ -289,7 +331,7 @@ export class RoomRegistry extends EventEmitter {
   private accepted(room: Room, update: Uint8Array): void {
     this.updateCounts.add(update.length);
     room.storedBytes += update.length;
-    this.persist.enqueue(room.name, update);
+    this.persist.enqueue(room.name, update, room.generation);
   }
 
   private committed(name: string, updates: readonly Uint8Array[]): void {
@@ -324,3 +366,9 @@ export class RoomRegistry extends EventEmitter {
     void tracked.finally(() => this.background.delete(tracked));
   }
 }
+
+/** The warn line of fenced(), by cause. */
+const FENCE_WHY = {
+  refused: 'relay write refused for its generation (the room was deleted on another instance); dropping the room here (4410)',
+  moved: 'relay room in another generation after a fan-out outage (the room was deleted on another instance); dropping the room here (4410)',
+} as const;

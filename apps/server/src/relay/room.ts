@@ -13,6 +13,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as encoding from 'lib0/encoding';
 import {
+  encodeAwarenessEntries,
   encodeRelayMessage,
   readRelayMessage,
   RelayMessageType,
@@ -22,12 +23,12 @@ import {
   writeRelayUpdate,
 } from '@sync-suite/shared';
 import type { FanoutKind, RelayPeer, RemoteEvent, RoomFanout } from './fanout.js';
-import { checkStateVector, checkUpdateCost, UpdateRefused } from './update-check.js';
+import { checkUpdateCost, countStateVector, UpdateRefused } from './update-check.js';
 import type { UpdateLimits } from './update-limits.js';
-import { changedPresence, encodePresence, readPresence, type PresenceLimits } from './presence.js';
+import { changedPresence, checkPresenceState, readPresence, type PresenceLimits } from './presence.js';
 import { applyStoredRoom, snapshotLimits, StoredEntryFailed, storedEntryLimits, type Quarantined } from './persistence/merge.js';
 import { coldDiff, type ColdState } from './persistence/stored-bytes.js';
-import type { StoredRoom } from './persistence/types.js';
+import type { StoredContent } from './persistence/types.js';
 import { captureLiveState, type LiveState } from './compaction.js';
 import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../collections/one-or-set.js';
 
@@ -41,6 +42,8 @@ export interface RoomHooks {
   onRemoteRefused?(room: Room, refusal: UpdateRefused): void;
   /** a cold room's document was built: entries set aside only now (in the document's context) */
   onWarmed?(room: Room, quarantined: Quarantined[]): void;
+  /** a step 1 past RELAY_MAX_STATE_VECTOR_CLIENTS was answered with the whole document (counted: each costs a full encode) */
+  onWholeDocumentAnswer?(room: Room): void;
   /** a cold room's stored state threw while being applied: the room must be reloaded (the Y.Doc path) */
   onWarmFailed?(room: Room, failure: StoredEntryFailed): void;
 }
@@ -64,6 +67,9 @@ function cachedRemoteMessageLimits(limits: UpdateLimits): UpdateLimits {
   if (!remote) remoteLimitsOf.set(limits, (remote = remoteMessageLimits(limits)));
   return remote;
 }
+
+/** A state vector naming no client: answered with the whole document. */
+const EMPTY_STATE_VECTOR = Uint8Array.of(0);
 
 /** Transaction origin of everything that came from another instance. */
 export const REMOTE_ORIGIN = Symbol('remote instance');
@@ -102,6 +108,8 @@ export class Room {
   logLength = 0;
   /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
   snapshotSeq = 0;
+  /** the generation storage was in when the room loaded (persistence/types.ts): its writes name it */
+  generation = 0;
   /** stored size as this instance knows it: loaded + accepted since, re-estimated after compaction (ROOM_MAX_BYTES) */
   storedBytes = 0;
   unloaded = false;
@@ -140,9 +148,16 @@ export class Room {
 
   /** Sync step 1 from a peer: the step 2 it is missing. */
   answerStep1(peer: RelayPeer, stateVector: Uint8Array): void {
-    const check = checkStateVector(stateVector);
-    if (!check.ok) throw new RejectedInput('bad_state_vector', check.reason);
-    const diff = this.cold ? coldDiff(this.cold, stateVector) : Y.encodeStateAsUpdate(this.doc, stateVector);
+    // A state vector names the clients of the document the peer holds: the room's, and those the
+    // room lacks (edits made offline, heard from WebRTC peers, or lost by the server's storage).
+    // Past the bound it is not decoded (a Map entry per client, update-check.ts countStateVector):
+    // the peer gets the whole document, as for an empty state vector, and skips what it has. That
+    // costs what any peer's empty step 1 costs; closing it would keep an honest peer out for good.
+    const count = countStateVector(stateVector, this.hooks.limits.maxStateVectorClients + this.knownClients());
+    if (!count.ok) throw new RejectedInput('bad_state_vector', count.reason);
+    const known = count.tooMany ? EMPTY_STATE_VECTOR : stateVector;
+    if (count.tooMany) this.hooks.onWholeDocumentAnswer?.(this);
+    const diff = this.cold ? coldDiff(this.cold, known) : Y.encodeStateAsUpdate(this.doc, known);
     peer.send(syncStep2Message(diff));
   }
 
@@ -204,7 +219,7 @@ export class Room {
   }
 
   /** A room's stored state re-read (after a Redis outage): applied like remote updates, each entry checked as on load. */
-  applyStoredState(stored: StoredRoom): boolean {
+  applyStoredState(stored: StoredContent): boolean {
     const entries = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
     return this.applyRemoteUpdates(entries, (i) => storedEntryLimits(this.hooks.limits, i === 0 && stored.snapshot !== null));
   }
@@ -221,27 +236,40 @@ export class Room {
    * message cannot repeat a state to every receiver). A connection may only set or remove the
    * client ids it introduced (at most maxStatesPerConnection; extra ids are dropped): at most that
    * many states are forwarded per message. Entries about other clients are dropped (stock clients
-   * echo every presence change they receive, so they are not refused). Forwarded as received when
-   * every entry was kept, else re-encoded from the kept ones; nothing is forwarded when nothing
-   * changed. Returns how many entries were dropped.
+   * echo every presence change they receive, so they are not refused). A message with more than
+   * maxEntries entries is refused before any is read, and only the kept entries' states are
+   * checked (nesting, JSON): the rest are never parsed. Forwarded as received when every entry was
+   * kept, else re-encoded from the kept ones; nothing is forwarded when nothing changed. Returns
+   * how many entries were dropped.
    */
   applyAwareness(update: Uint8Array, origin: RelayPeer, frame: Uint8Array): number {
-    const entries = readPresence(update, this.hooks.presence); // throws PresenceRefused
+    const limits = this.hooks.presence;
+    // MAX_PEERS_PER_ROOM counts this instance's connections; other instances' states are applied as
+    // they come, and a newcomer echoes every state it was told: the bound follows what the room holds.
+    const held = this.awareness.getStates().size;
+    const entries = readPresence(update, limits, Math.max(limits.maxEntries, 2 * held + limits.maxStatesPerConnection)); // throws PresenceRefused
     let own = this.conns.get(origin);
     if (own === undefined) return entries.length;
     const states = this.awareness.getStates();
     const changed = changedPresence(entries, (id) => this.awareness.meta.get(id)?.clock, (id) => states.has(id));
+    let owned = countOf(own);
+    const introduced: number[] = [];
     const kept = changed.filter((e) => {
       if (holds(own as OneOrSet<number>, e.clientID)) return true;
       if (e.removed || this.owners.has(e.clientID) || states.has(e.clientID)) return false; // someone else's
-      if (countOf(own as OneOrSet<number>) >= this.hooks.presence.maxStatesPerConnection) return false;
-      own = withItem(own as OneOrSet<number>, e.clientID);
-      this.owners.set(e.clientID, origin);
+      if (owned >= limits.maxStatesPerConnection) return false;
+      owned++;
+      introduced.push(e.clientID);
       return true;
     });
-    this.conns.set(origin, own); // before applying, as the ids are taken in `owners` already
     if (kept.length === 0) return entries.length;
-    const applied = kept.length === entries.length ? update : encodePresence(kept);
+    for (const e of kept) checkPresenceState(e, limits); // throws PresenceRefused, before any id is taken
+    for (const id of introduced) {
+      own = withItem(own, id);
+      this.owners.set(id, origin);
+    }
+    this.conns.set(origin, own); // before applying, as the ids are taken in `owners` already
+    const applied = kept.length === entries.length ? update : encodeAwarenessEntries(kept);
     awarenessProtocol.applyAwarenessUpdate(this.awareness, applied, origin);
     for (const e of kept) {
       // y-protocols ignores a removal with an older clock: the state stays, and so does its owner
@@ -301,6 +329,14 @@ export class Room {
     }, warmAfterMs);
   }
 
+  /** Clients the room's document has: while cold, its stored client sections (an upper bound: a client may have several). */
+  private knownClients(): number {
+    if (!this.cold) return this.doc.store.clients.size;
+    let sections = 0;
+    for (const part of this.cold.parts) sections += part.layout.sections.length / 7;
+    return sections;
+  }
+
   get isCold(): boolean {
     return this.cold !== null;
   }
@@ -338,7 +374,7 @@ export class Room {
 
   /** What compaction needs of the live document; null while cold (compaction then reads storage alone). */
   liveState(): LiveState | null {
-    return this.cold || this.unloaded ? null : captureLiveState(this.doc, this.snapshotSeq);
+    return this.cold || this.unloaded ? null : captureLiveState(this.doc, this.snapshotSeq, this.generation);
   }
 
   destroy(): void {

@@ -176,12 +176,36 @@ class DepthResolver {
   }
 }
 
-/** Yjs decoders throw on bad input; turn that into a reason. */
-export function checkStateVector(stateVector: Uint8Array): UpdateCheck {
-  try {
-    Y.decodeStateVector(stateVector);
-    return { ok: true };
-  } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+export type StateVectorCount = { ok: true; clients: number; tooMany: boolean } | { ok: false; reason: string };
+
+/**
+ * Reads a state vector's shape (lib0 varints, as Y.decodeStateVector reads them: a count, then a
+ * client id and a clock per entry) without building anything: Y.decodeStateVector makes a Map
+ * entry per client, and a 10 MiB frame holds 2.4 million of them (seconds of event loop, hundreds
+ * of MB). More than `maxClients` entries is `tooMany` from the count alone, before any is read
+ * (the caller does not decode it); otherwise the entries are walked so that the one decode Yjs
+ * does next cannot throw.
+ */
+export function countStateVector(stateVector: Uint8Array, maxClients: number): StateVectorCount {
+  let pos = 0;
+  // lib0/decoding.js readVarUint: throws past 53 bits and at the end of the array
+  const uint = (): number | null => {
+    let num = 0;
+    let mult = 1;
+    while (pos < stateVector.length) {
+      const b = stateVector[pos++] as number;
+      num += (b & 0x7f) * mult;
+      mult *= 128;
+      if (b < 0x80) return num;
+      if (num > Number.MAX_SAFE_INTEGER) return null;
+    }
+    return null;
+  };
+  const count = uint();
+  if (count === null) return { ok: false, reason: 'truncated state vector' };
+  if (count > maxClients) return { ok: true, clients: count, tooMany: true };
+  for (let i = 0; i < count; i++) {
+    if (uint() === null || uint() === null) return { ok: false, reason: 'truncated state vector' };
   }
+  return { ok: true, clients: count, tooMany: false };
 }

@@ -1,6 +1,6 @@
 /** What one relay update may cost, from configuration (README "Server", docs/limits.md). */
 import { serverEnvSchema, type ServerConfig } from '@sync-suite/shared/node';
-import type { PresenceLimits } from './presence.js';
+import { presenceEntryLimit, type PresenceLimits } from './presence.js';
 
 export interface UpdateLimits {
   /** nesting depth of shared types (Yjs deletes and garbage-collects nested types recursively) */
@@ -23,6 +23,8 @@ export interface UpdateLimits {
   maxPendingBytes: number;
   /** bytes of deletions a room may hold that cannot apply yet (Yjs retries them on every update) */
   maxPendingDeleteBytes: number;
+  /** clients a sync step 1's state vector may name beyond those the room's document has */
+  maxStateVectorClients: number;
 }
 
 export function updateLimitsFrom(config: ServerConfig): UpdateLimits {
@@ -37,6 +39,7 @@ export function updateLimitsFrom(config: ServerConfig): UpdateLimits {
     maxValueDepth: config.RELAY_MAX_VALUE_DEPTH,
     maxPendingBytes: config.RELAY_MAX_PENDING_BYTES,
     maxPendingDeleteBytes: config.RELAY_MAX_PENDING_DELETE_BYTES,
+    maxStateVectorClients: config.RELAY_MAX_STATE_VECTOR_CLIENTS,
   };
 }
 
@@ -48,6 +51,7 @@ export function presenceLimitsFrom(config: ServerConfig): PresenceLimits {
     maxStateBytes: config.RELAY_MAX_AWARENESS_BYTES,
     maxStatesPerConnection: config.RELAY_MAX_AWARENESS_STATES,
     maxValueDepth: config.RELAY_MAX_VALUE_DEPTH,
+    maxEntries: presenceEntryLimit(config.MAX_PEERS_PER_ROOM, config.RELAY_MAX_AWARENESS_STATES),
   };
 }
 

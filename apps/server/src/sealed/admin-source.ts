@@ -20,7 +20,7 @@ export class SealedRoomSource implements RoomAdminSource {
   }
 
   purge(room: string, initiator = true): Promise<number> {
-    // only the instance the delete came to ends the room's generation (store/types.ts purgeRoom)
+    // only the instance the delete came to touches storage (registry.ts purge says why)
     return this.registry.purge(room, initiator);
   }
 }

@@ -19,6 +19,7 @@ import {
   writeSealedEntry,
   writeSealedStoredSnapshot,
   writeSealedWelcome,
+  type ErrorCode,
   type SealedClientMessage,
 } from '@sync-suite/shared';
 import type { ServerContext } from '../context.js';
@@ -34,7 +35,7 @@ import { admitToRoom } from './admission.js';
 import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
-import { SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration } from './store/types.js';
+import { SEALED_GENERATION_LIMIT, SEALED_ROW_OVERHEAD_BYTES } from './store/types.js';
 
 export interface SealedDeps {
   ctx: ServerContext;
@@ -68,9 +69,11 @@ export class SealedConnection implements SealedPeer {
   readonly peer = randomInt(1, 2 ** 47);
   writable = false;
   caughtUp = false;
+  welcomed = false;
   private state: State = 'admitting';
   private roomName = '';
-  private sub = '';
+  /** the token's `sub` ('' with auth off) */
+  sub = '';
   private room: SealedRoom | null = null;
   private queue: Uint8Array[] = [];
   /** entries delivered while catching up, sent after it */
@@ -79,6 +82,8 @@ export class SealedConnection implements SealedPeer {
   /** unsent bytes at the catch-up's last wait for the receiver */
   private lastUnsent = 0;
   private sentSeq = 0;
+  /** the room's generation at join (told in `welcome`): every write of this connection names it (store fencing) */
+  private generation = 0;
   private readonly limiter: RateLimiter;
   /**
    * pauses reading while the connection is above its message rate, and holds it while a frame
@@ -119,14 +124,16 @@ export class SealedConnection implements SealedPeer {
     return (this.throttleState ??= new ReadThrottle(this.ws, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.ws)));
   }
 
-  async open(roomName: string, token: string | undefined, onAdmitted?: () => void): Promise<void> {
+  /** `onAdmitted`: the token of `sub` was verified; the instance's admission may still refuse it (MAX_CONNECTIONS_PER_SUB). */
+  async open(roomName: string, token: string | undefined, onAdmitted?: (sub: string) => ErrorCode | null): Promise<void> {
     const admission = await admitToRoom(this.deps.ctx, roomName, token, 'sealed');
     if (this.state === 'closed') return;
     if (!admission.ok) {
       if (!admission.auth) this.count(admission.metricReason);
       return this.close(admission.code, admission.reason);
     }
-    onAdmitted?.();
+    const refused = onAdmitted?.(admission.claims.sub);
+    if (refused) return this.reject(...closeWith(refused), 'too_many_connections_per_sub');
     // Token expiry and revocation close the socket (auth/live-sockets.ts), as on /relay and /signal.
     const { claims } = admission;
     this.liveEntry = { sub: claims.sub, jti: claims.jti, exp: claims.exp, endpoint: 'sealed', closeForToken: (code) => this.close(...closeWith(code)) };
@@ -237,6 +244,13 @@ export class SealedConnection implements SealedPeer {
     const message = decoded.message;
     if (this.state === 'hello') {
       if (message.type !== 'hello') return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
+      // Numbers are varUints up to 2^53 - 1 (docs/PROTOCOL-sealed.md, "Wire format"); lib0 decodes
+      // larger ones inexactly, and storage cannot take them (a bigint column): refused as malformed
+      // before any read, not counted as a storage error.
+      if (message.generation !== undefined && !Number.isSafeInteger(message.generation)) {
+        this.log.debug({ detail: 'generation over 2^53 - 1' }, 'malformed sealed message');
+        return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
+      }
       this.state = 'joining';
       this.join(message.cursor, message.generation).catch((err: unknown) => this.failed(err));
       return;
@@ -254,6 +268,8 @@ export class SealedConnection implements SealedPeer {
         return this.snapshot(room, message.covers, message.envelope);
       case 'presence':
         return this.presence(room, message.envelope);
+      case 'snapshot-bad':
+        return this.snapshotBad(room, message.covers);
     }
   }
 
@@ -263,26 +279,45 @@ export class SealedConnection implements SealedPeer {
    */
   private async join(cursor: number, known: number | undefined): Promise<void> {
     const { registry } = this.deps;
-    this.held = [];
     let room: SealedRoom;
-    try {
-      room = await registry.join(this.roomName, this);
-    } catch (err) {
-      if (err instanceof SealedRoomFullError) return this.reject(...closeWith('ERR_ROOM_FULL'), 'room_full');
-      this.log.error({ err }, 'sealed room could not be loaded');
-      return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
+    let checked: { generation: number; fromStart: boolean };
+    // A second pass only after the room held here was found stale and dropped (generationFor).
+    for (let mayReload = true; ; mayReload = false) {
+      this.held = [];
+      this.heldBytes = 0;
+      try {
+        room = await registry.join(this.roomName, this);
+      } catch (err) {
+        if (err instanceof SealedRoomFullError) return this.reject(...closeWith('ERR_ROOM_FULL'), 'room_full');
+        this.log.error({ err }, 'sealed room could not be loaded');
+        return this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
+      }
+      this.room = room;
+      if (this.isClosed()) return registry.leave(room, this);
+      if (!(await this.mayOpen(room)) || this.isClosed()) return;
+      // Read for every device (one that names none too): its writes name it, so storage refuses them
+      // once the room is deleted elsewhere, even if this instance never hears of it (registry.fenced).
+      const found = await this.generationFor(room, known ?? 0, mayReload);
+      if (!found || this.isClosed()) return;
+      if (!('stale' in found)) {
+        checked = found;
+        break;
+      }
+      // Left before the drop, so the drop does not close this socket with the room's devices.
+      registry.leave(room, this);
+      this.room = null;
+      await registry.dropStale(room, found.stale);
+      if (this.isClosed()) return;
     }
-    this.room = room;
-    if (this.isClosed()) return registry.leave(room, this);
-    if (!(await this.mayOpen(room)) || this.isClosed()) return;
-    const checked = known === undefined ? undefined : await this.generationFor(room, known);
-    if (this.isClosed()) return;
-    const generation = checked?.generation;
+    this.generation = checked.generation;
+    const generation = known === undefined ? undefined : checked.generation;
     // The frame limit too, to a client that can read it (one that named a generation): it then
     // sends nothing over it instead of learning it from a 1009 close.
     const maxBytes = this.deps.ctx.config.RELAY_MAX_MESSAGE_BYTES;
-    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation, maxBytes)), false);
-    const head = await this.catchUp(room, checked?.fromStart ? 0 : cursor);
+    // takesSnapshotBad: a client sends `snapshot-bad` only to a server that says it takes it (older ones close 4400 on it).
+    this.welcomed = true;
+    this.write(encodeSealedMessage((e) => writeSealedWelcome(e, this.peer, this.writable, generation, maxBytes, true)), false);
+    const head = await this.catchUp(room, checked.fromStart ? 0 : cursor);
     if (head === null) return;
     this.sentSeq = head;
     this.write(encodeSealedMessage((e) => writeSealedCaughtUp(e, head)), false);
@@ -317,6 +352,7 @@ export class SealedConnection implements SealedPeer {
         const { covers, envelope } = snapshot;
         if (!(await this.roomFor(envelope.length))) return null;
         this.write(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, covers, envelope)), false);
+        room.snapshotSeen(covers); // stored through another instance, maybe: this device may refute it
         after = covers;
       }
       const count = entries.length;
@@ -393,7 +429,7 @@ export class SealedConnection implements SealedPeer {
     }
     // Shutdown under way (sealed/registry.ts drain closed the queue): nothing would commit it.
     // Never acked, so the device keeps it and sends it again after reconnecting (PROTOCOL-sealed.md).
-    if (!this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id } })) return this.count('shutting_down');
+    if (!this.deps.registry.queue.enqueue(room.name, { envelope, ack: { peer: this.peer, id }, generation: this.generation })) return this.count('shutting_down');
     room.pendingBytes += charge;
     metrics.sealedEnvelopes.inc({ kind: 'update' });
     metrics.sealedBytes.inc(envelope.length);
@@ -402,17 +438,18 @@ export class SealedConnection implements SealedPeer {
   private snapshot(room: SealedRoom, covers: number, envelope: Uint8Array): void {
     const { metrics } = this.deps.ctx;
     if (!this.writable) return this.count('read_only');
-    if (!room.takeSnapshotAnswer(this.peer)) return this.count('unsolicited_snapshot');
+    const answer = room.takeSnapshotAnswer(this.peer);
+    if (!answer) return this.count('unsolicited_snapshot');
     metrics.sealedEnvelopes.inc({ kind: 'snapshot' });
     metrics.sealedBytes.inc(envelope.length);
     // Covers nothing, or more than this room ever delivered: refused without a storage round trip.
     if (covers === 0 || covers > room.head) return room.snapshotRefused();
     const { registry } = this.deps;
-    registry.storeSnapshot(room.name, covers, envelope).then(
+    registry.storeSnapshot(room.name, covers, envelope, this.generation, answer.refuted).then(
       (stored) => {
         if (!stored) return room.snapshotRefused();
         metrics.sealedSnapshots.inc();
-        room.compacted(covers);
+        room.compacted(covers, envelope, { peer: this.peer, sub: this.sub });
         registry.refreshStoredBytes(room);
       },
       (err: unknown) => {
@@ -424,26 +461,70 @@ export class SealedConnection implements SealedPeer {
   }
 
   /**
+   * A device (any scope: read-only members may hold the key) reports that the room's snapshot
+   * covering `covers` does not open. The room bounds what it costs (SealedRoom.refute); one
+   * naming another than the current snapshot is dropped and counted.
+   */
+  private snapshotBad(room: SealedRoom, covers: number): void {
+    if (!room.refute(this.peer, covers)) this.count('stale_snapshot_bad');
+  }
+
+  /**
    * The room's generation for `welcome`, after the check of the one the device knows, and whether
    * the device is served from seq 0 instead of its cursor. Undefined once closed.
    *
    * - 0 (unknown) or the room's: served from its cursor.
-   * - the generation the room's last delete ended: its cursor counts in a log that is gone;
-   *   entries after it would skip the new log's first ones, and its snapshot would claim them.
+   * - a generation a delete of the room ended (any of them, store.generationDeleted): its cursor
+   *   counts in a log that is gone; entries after it would skip the new log's first ones, and its
+   *   snapshot would claim them.
    *   Closed as a device connected at the delete was (4410, final for packages/client), before
    *   `welcome`: it gets nothing of the new room and can neither upload nor snapshot its old copy
    *   into it.
-   * - any other: a generation this storage never had (lost, or restored from an older copy; no
+   * - any other: first, storage's generation is read again (the room's is read once per load): if
+   *   it is not the room's, another instance deleted the room and this one did not hear of it (its
+   *   Redis subscriber away); the device may have joined the new generation there. Then `stale`
+   *   (when `mayReload`): the caller drops the room here (registry.dropStale) and joins a new load.
+   *   Otherwise a generation this storage never had (lost, or restored from an older copy; no
    *   delete was seen). Served as a new device, from 0, and told the room's generation: the client
    *   takes the whole room and uploads its copy again (docs/PROTOCOL-sealed.md, "Generation").
+   *   A number at or over SEALED_GENERATION_LIMIT was never a generation: this case, unread.
    *
    * Checked after the new-rooms quota, so a room's row (made here when it has none) is never made
    * for a connection that quota refuses.
    */
-  private async generationFor(room: SealedRoom, known: number): Promise<{ generation: number; fromStart: boolean } | undefined> {
-    let generation: SealedGeneration;
+  private async generationFor(room: SealedRoom, known: number, mayReload: boolean): Promise<{ generation: number; fromStart: boolean } | { stale: number } | undefined> {
+    const generation = await this.readBeforeWelcome(() => this.deps.registry.generation(room));
+    if (!generation) return undefined;
+    const { current } = generation;
+    if (known === 0 || known === current) return { generation: current, fromStart: false };
+    if (known < SEALED_GENERATION_LIMIT) {
+      const { store } = this.deps.registry;
+      const deleted = await this.readBeforeWelcome(() => store.generationDeleted(this.roomName, known));
+      if (deleted === undefined) return undefined;
+      if (deleted) {
+        this.log.debug({ known, generation: current }, 'cursor of a deleted generation of the room');
+        this.close(...closeWith('ERR_ROOM_DELETED'));
+        return undefined;
+      }
+      // Uncached: without it, a device of the new generation would be welcomed here in the deleted
+      // one, served from 0 and upload into it; storage refuses that write, and the device is closed
+      // 4410, final, as if its own generation had been deleted.
+      const stored = await this.readBeforeWelcome(() => store.generation(this.roomName));
+      if (!stored) return undefined;
+      if (stored.current !== current && mayReload) {
+        this.log.debug({ known, generation: current, stored: stored.current }, 'sealed room held here is in a deleted generation: loaded again');
+        return { stale: stored.current };
+      }
+    }
+    this.log.debug({ known, generation: current }, 'generation this storage never had: served from the start');
+    return { generation: current, fromStart: true };
+  }
+
+  /** A read of the room's generations before `welcome`: undefined once closed (ERR_ROOM_UNAVAILABLE when storage does not answer). */
+  private async readBeforeWelcome<T>(read: () => Promise<T>): Promise<T | undefined> {
+    let value: T;
     try {
-      generation = await this.deps.registry.generation(room);
+      value = await read();
     } catch (err) {
       if (this.isClosed()) return undefined;
       this.deps.ctx.metrics.storageErrors.inc({ op: 'sealed_read' });
@@ -451,16 +532,7 @@ export class SealedConnection implements SealedPeer {
       this.reject(...closeWith('ERR_ROOM_UNAVAILABLE'), 'load_failed');
       return undefined;
     }
-    if (this.isClosed()) return undefined;
-    const { current, deleted } = generation;
-    if (known === 0 || known === current) return { generation: current, fromStart: false };
-    if (known === deleted) {
-      this.log.debug({ known, generation: current }, 'cursor of a deleted generation of the room');
-      this.close(...closeWith('ERR_ROOM_DELETED'));
-      return undefined;
-    }
-    this.log.debug({ known, generation: current }, 'generation this storage never had: served from the start');
-    return { generation: current, fromStart: true };
+    return this.isClosed() ? undefined : value;
   }
 
   /** A room with nothing stored counts against the sub's new rooms per hour (as on /relay). */
@@ -496,6 +568,7 @@ export class SealedConnection implements SealedPeer {
     this.queue = [];
     this.held = null;
     this.heldBytes = 0;
+    this.throttleState?.stop();
     this.output.dropTurn();
   }
 }

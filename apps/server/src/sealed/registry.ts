@@ -7,7 +7,7 @@
  * fan-out) and the other instances. Every state change goes through the table (rooms/room-table.ts).
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { Errors } from '@sync-suite/shared';
+import { Errors, type ErrorCode } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { SealedCommitQueue, type PendingEnvelope } from './commit-queue.js';
 import { isHeld, type Held, type RoomState } from '../rooms/lifecycle.js';
@@ -16,11 +16,18 @@ import { PurgeEpochs } from '../rooms/purge-epochs.js';
 import type { SealedFanout } from './fanout.js';
 import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
-import { SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration, type SealedStore } from './store/types.js';
+import { SEALED_FENCED, SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration, type SealedStore } from './store/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
 const GAP_FILL_PAGE = 256;
+
+/**
+ * After a Redis outage, reads of a room's generation (resync) tried before the room is dropped
+ * unchecked, and the wait before the first retry, doubled each time (200 ms .. 1.6 s, ~3 s in all).
+ */
+const RESYNC_TRIES = 5;
+const RESYNC_RETRY_MS = 200;
 
 export interface SealedRegistryOptions {
   store: SealedStore;
@@ -30,6 +37,8 @@ export interface SealedRegistryOptions {
   flushMs: number;
   idleMs: number;
   snapshotAfter: number;
+  /** SEALED_REFUTATION_INTERVAL_MS (default: room.ts SNAPSHOT_REQUEST_MS) */
+  refutationIntervalMs?: number;
   maxPeersPerRoom: number;
   /** told of every commit (webhooks); never waits */
   changes?: RoomChanges;
@@ -48,6 +57,8 @@ export class SealedRegistry {
   /** the rooms in memory (open, idle or evicting), for reading */
   readonly rooms: ReadonlyMap<string, SealedRoom>;
   readonly queue: SealedCommitQueue;
+  /** rooms being dropped after a refused write (fenced), each with its drop: one drop at a time */
+  private readonly fencing = new Map<string, Promise<void>>();
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
   /** each delete's mark: a load that read storage before it reads again (bounded) */
@@ -56,6 +67,10 @@ export class SealedRegistry {
   private readonly snapshots = new Set<Promise<unknown>>();
   /** what this instance tells the others, and what they tell */
   private readonly remote: SealedRemote;
+  /** rooms whose generation is being read again after a Redis outage (one read loop each) */
+  private readonly resyncing = new Set<SealedRoom>();
+  /** their retries' timers, cleared at close */
+  private readonly resyncTimers = new Set<NodeJS.Timeout>();
 
   constructor(readonly opts: SealedRegistryOptions) {
     this.table = new RoomTable<SealedRoom>({
@@ -78,12 +93,13 @@ export class SealedRegistry {
       connections: (room) => room.conns.size,
     });
     this.rooms = this.table.rooms;
-    this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log });
+    this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log, resync: (room) => this.resync(room) });
     this.queue = new SealedCommitQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
       log: opts.log,
       onCommitted: (room, firstSeq, items) => this.committed(room, firstSeq, items),
+      onFenced: (room, items) => this.fenced(room, items[0]?.generation, items),
     });
   }
 
@@ -114,9 +130,9 @@ export class SealedRegistry {
   }
 
   /**
-   * The room's generation and the one its last purge ended (store.generation: made with the
-   * room's row if it has none), read once per load and shared by the connections asking
-   * meanwhile. A delete unloads the room, so the next load reads the new ones.
+   * The room's generation (store.generation: made with the room's row if it has none), read once
+   * per load and shared by the connections asking meanwhile. A delete unloads the room, so the
+   * next load reads the new one.
    */
   generation(room: SealedRoom): Promise<SealedGeneration> {
     if (room.generation) return Promise.resolve(room.generation);
@@ -134,12 +150,20 @@ export class SealedRegistry {
     return room.generationRead;
   }
 
-  /** Stores a device's snapshot; a delete of the room waits for it (see purge). */
-  storeSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
-    const run = this.opts.store.replaceWithSnapshot(room, covers, envelope);
+  /**
+   * Stores a device's snapshot, in `generation` (the one the device was welcomed in); a delete of
+   * the room waits for it (see purge). False when not stored; refused for its generation, the
+   * room is dropped here as fenced() says. `refuted`: see SealedStore.replaceWithSnapshot.
+   */
+  storeSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean> {
+    const run = this.opts.store.replaceWithSnapshot(room, covers, envelope, generation, refuted);
     this.snapshots.add(run);
     void run.finally(() => this.snapshots.delete(run)).catch(() => undefined);
-    return run;
+    return run.then((stored) => {
+      if (stored !== SEALED_FENCED) return stored;
+      this.fenced(room, generation, []);
+      return false;
+    });
   }
 
   /** After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path. */
@@ -154,12 +178,26 @@ export class SealedRegistry {
 
   /**
    * Deletes the room on this instance: closes its sockets with 4410, drops its uncommitted
-   * envelopes, waits for running commits and snapshots (so none writes old data back), then
-   * deletes what is stored. Loads of the room wait meanwhile (one in flight reads again after).
-   * Resolves with the sockets closed.
+   * envelopes, waits for running commits and snapshots (so none writes old data back), then, on
+   * the instance the delete came to (`initiator`), deletes what is stored and ends the generation.
+   * Loads of the room wait meanwhile (one in flight reads again after). Resolves with the sockets
+   * closed.
+   *
+   * The other instances (told over Redis, sealed/admin-source.ts) leave storage alone: the
+   * initiator's purge ended the generation before it told them (admin/hub.ts deleteRoom), so
+   * what they committed in it before that purge went with it, and what they commit after is
+   * refused (fenced). A purge of theirs could only delete the new generation's entries, written
+   * meanwhile through another instance (a message late behind this instance's own commits).
+   * REDIS_URL requires STORAGE=postgres (packages/shared config/server-config.ts): the storage
+   * the initiator purged is theirs too. For the same reason a room they loaded in the new
+   * generation, the message late, is the new room and stays (heardDelete).
    */
-  purge(name: string, endGeneration = true): Promise<number> {
-    const run = this.purgeNow(name, endGeneration);
+  purge(name: string, initiator = true): Promise<number> {
+    return this.purgeWith(name, initiator ? { storage: 'end', close: 'ERR_ROOM_DELETED' } : { storage: 'none', close: 'heard' });
+  }
+
+  private purgeWith(name: string, how: PurgeHow): Promise<number> {
+    const run = this.purgeNow(name, how);
     this.purging.set(name, run);
     void run.finally(() => {
       if (this.purging.get(name) === run) this.purging.delete(name);
@@ -167,22 +205,151 @@ export class SealedRegistry {
     return run;
   }
 
-  private async purgeNow(name: string, endGeneration: boolean): Promise<number> {
+  private async purgeNow(name: string, how: PurgeHow): Promise<number> {
     await this.purging.get(name)?.catch(() => undefined);
+    const close = how.close === 'heard' ? await this.heardDelete(name) : how.close;
+    if (close === null) return 0;
     this.purges.bump(name);
     const held = this.table.get(name);
     const room = held?.room ?? null;
     const conns = held?.room && isHeld(held.state) ? [...held.room.conns.values()] : [];
     if (held) this.table.move(held, 'deleted'); // a loading room stays loading and reads again
-    const { closeCode, message } = Errors.ERR_ROOM_DELETED;
-    for (const conn of conns) conn.close(closeCode, message);
+    for (const conn of conns) {
+      const { closeCode, message } = Errors[conn.welcomed === false && how.unwelcomed ? how.unwelcomed : close];
+      conn.close(closeCode, message);
+    }
     // what is dropped no longer counts for ROOM_MAX_BYTES (pendingBytes)
     releasePending(room, this.queue.discard(name));
     await this.queue.idle();
     releasePending(room, this.queue.discard(name)); // a failed commit put them back
     await Promise.all([...this.snapshots].map((s) => s.catch(() => undefined)));
-    await this.opts.store.purgeRoom(name, endGeneration);
+    if (how.storage === 'end') await this.opts.store.purgeRoom(name);
     return conns.length;
+  }
+
+  /**
+   * What a delete another instance made (told over Redis, maybe late) does to the room held here:
+   * the close its devices get, or null when the room stays. Storage's generation is read: the
+   * initiator ended the deleted one before telling (purge). A room whose head and counters were
+   * read in that generation, and whose devices (if any yet) were welcomed in it, is the new room,
+   * loaded here after the delete (the message came late): it stays, with its devices and their
+   * uncommitted envelopes. Otherwise the room is dropped: its devices get 4410 when they were
+   * welcomed in another generation (the deleted one, or one deleted since); 1012 when the room
+   * was loaded before the delete but its devices welcomed after it, in the new generation (its
+   * head counts in the deleted log; they reconnect to a new load), or when storage does not
+   * answer (their hello then tells them). A room not loaded here (none, or loading: it reads
+   * again after the purge) is dropped as before, with 4410.
+   */
+  private async heardDelete(name: string): Promise<ErrorCode | null> {
+    const held = this.table.get(name);
+    const room = held?.room;
+    if (!held || !room || !isHeld(held.state)) return 'ERR_ROOM_DELETED';
+    let current: number;
+    try {
+      current = (await this.opts.store.stats(name)).generation;
+    } catch (err) {
+      this.opts.metrics.storageErrors.inc({ op: 'sealed_read' });
+      this.opts.log.warn({ err, room: name }, 'sealed room generation could not be read at a delete made on another instance');
+      return 'ERR_ROOM_RELOADING';
+    }
+    const welcomed = room.generation?.current;
+    if (welcomed !== undefined && welcomed !== current) return 'ERR_ROOM_DELETED';
+    // Evicted while storage was read: nothing of it is left to keep (loads wait for this purge).
+    const same = this.table.get(name) === held && held.room === room && isHeld(held.state);
+    return same && room.loadedGeneration === current ? null : 'ERR_ROOM_RELOADING';
+  }
+
+  /**
+   * Storage refused a write of the room (append or snapshot) made in generation `believed`: the
+   * room is in another one, so another instance deleted it and this one did not hear of it (its
+   * Redis subscriber was away). Acts as if it had: the delete path (purge) without its storage
+   * step (what is stored now is the new room's): the room's devices are closed, its uncommitted
+   * envelopes dropped, and the room loads again, with the new generation, on its next connection.
+   * The devices get 4410 when storage says a purge ended `believed` (as at a delete heard of);
+   * otherwise (storage lost or restored the row, no delete) 1012, and they
+   * reconnect and are served as connection.ts generationFor says. The refused `items` are dropped
+   * (never acked: storage did not take them, and must not). Only the load that believed the
+   * generation is dropped: a room already loaded again (a late refusal) stays.
+   */
+  private fenced(name: string, believed: number | undefined, items: readonly PendingEnvelope[], cause: FenceCause = 'refused'): void {
+    const held = this.table.get(name);
+    const room = held?.room ?? null;
+    releasePending(room, items);
+    if (cause === 'refused') this.opts.metrics.storageErrors.inc({ op: 'sealed_fenced' });
+    if (this.fencing.has(name) || (room && room.generation?.current !== believed)) return;
+    this.opts.log.warn({ room: name, generation: believed }, `${FENCE_WHY[cause]}; dropping the room here`);
+    const drop = (believed === undefined ? Promise.resolve(false) : this.opts.store.generationDeleted(name, believed))
+      .then(
+        (deleted): ErrorCode => (deleted ? 'ERR_ROOM_DELETED' : 'ERR_ROOM_RELOADING'),
+        (): ErrorCode => 'ERR_ROOM_RELOADING',
+      )
+      // A device still at its hello was told no generation yet: it reconnects and its hello is
+      // checked against the new load (one of the new generation, dropping the room, may be on
+      // its way in at the same time: 4410 would refuse it for good).
+      .then((close) => this.purgeWith(name, { storage: 'none', close, unwelcomed: 'ERR_ROOM_RELOADING' }))
+      .then(
+        () => undefined,
+        (err: unknown) => this.opts.log.warn({ err, room: name }, 'sealed room could not be dropped after a refused write'),
+      )
+      .finally(() => this.fencing.delete(name));
+    this.fencing.set(name, drop);
+  }
+
+  /**
+   * A device's hello found storage in generation `stored`, not the one `room` was loaded in here
+   * (connection.ts generationFor): another instance deleted the room and this one did not hear of
+   * it. The room is dropped as fenced() says (its devices 4410, or 1012 when storage says no delete
+   * ended their generation), so the device is served by a new load. Resolves once dropped (or
+   * once a drop already under way is done); a room already loaded again stays.
+   */
+  async dropStale(room: SealedRoom, stored: number): Promise<void> {
+    const believed = room.generation?.current;
+    if (believed !== undefined && believed !== stored) this.fenced(room.name, believed, [], 'named');
+    await this.fencing.get(room.name);
+    await this.purging.get(room.name)?.catch(() => undefined);
+  }
+
+  /**
+   * After a Redis outage (remote-intake.ts): a delete may have gone out meanwhile. The room's
+   * generation is read again before its tail: a room now in another generation is dropped as
+   * fenced() says, instead of serving the new room's log to devices of the deleted one. A failed
+   * read is tried again (RESYNC_TRIES, backing off); if none answers, the room is dropped here
+   * unchecked (fenced(), 1012 unless storage then says the generation was deleted): its devices
+   * reconnect and are served by a new load, which reads the generation at their hello, rather
+   * than waiting on a tail nothing would read.
+   */
+  private resync(room: SealedRoom, attempt = 0): void {
+    const believed = room.generation?.current;
+    if (believed === undefined) return room.fillGap(); // no device welcomed yet: nothing to fence
+    if (attempt === 0) {
+      if (this.resyncing.has(room)) return; // a read loop is running: its fill reads from the head then
+      this.resyncing.add(room);
+    }
+    this.opts.store.generation(room.name).then(
+      (stored) => {
+        this.resyncing.delete(room);
+        if (room.unloaded) return;
+        if (stored.current !== believed) return this.fenced(room.name, believed, [], 'moved');
+        room.fillGap();
+      },
+      (err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'sealed_read' });
+        const last = attempt + 1 >= RESYNC_TRIES || room.unloaded;
+        this.opts.log.warn({ err, room: room.name, attempt: attempt + 1 }, 'sealed room generation could not be read after a Redis outage');
+        if (last) {
+          this.resyncing.delete(room);
+          if (!room.unloaded) this.fenced(room.name, believed, [], 'unread');
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.resyncTimers.delete(timer);
+          if (room.unloaded) return void this.resyncing.delete(room);
+          this.resync(room, attempt + 1);
+        }, RESYNC_RETRY_MS * 2 ** attempt);
+        timer.unref();
+        this.resyncTimers.add(timer);
+      },
+    );
   }
 
   /** Shutdown, phase drain: commit everything accepted. */
@@ -196,6 +363,9 @@ export class SealedRegistry {
 
   close(): void {
     this.queue.close();
+    for (const timer of this.resyncTimers) clearTimeout(timer);
+    this.resyncTimers.clear();
+    this.resyncing.clear();
     for (const held of this.table.all()) this.table.move(held, 'shutdown');
   }
 
@@ -238,12 +408,15 @@ export class SealedRegistry {
       const room = new SealedRoom(name, stats.head, stats.entries, {
         readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),
         snapshotAfter: this.opts.snapshotAfter,
+        ...(this.opts.refutationIntervalMs === undefined ? {} : { refutationIntervalMs: this.opts.refutationIntervalMs }),
         onGapFillFailed: (r, err) => {
           this.opts.metrics.storageErrors.inc({ op: 'sealed_read' });
           this.opts.log.warn({ err, room: r }, 'sealed gap fill failed');
         },
       });
       room.storedBytes = stats.bytes;
+      room.snapshotCovers = stats.snapshotCovers;
+      room.loadedGeneration = stats.generation;
       this.table.loaded(held, room);
     } catch (err) {
       this.remote.unsubscribe(name);
@@ -251,6 +424,33 @@ export class SealedRegistry {
     }
   }
 }
+
+/**
+ * What a purge does: to storage ('end': an admin delete that came here, which ends the generation;
+ * 'none': another instance's delete, which ended it already, or a room dropped by fenced(), whose
+ * storage holds the new room already), and the close its sockets get ('heard': another instance's
+ * delete, which reads storage first, heardDelete; fenced() closes devices still at their hello 1012).
+ */
+interface PurgeHow {
+  storage: 'end' | 'none';
+  close: ErrorCode | 'heard';
+  /** the close of the devices not yet welcomed (SealedPeer.welcomed), if not `close` */
+  unwelcomed?: ErrorCode;
+}
+
+/**
+ * Why fenced() drops a room: a write refused for its generation; after a Redis outage, the room
+ * found in another generation, or its generation not read at all (resync); the room found in
+ * another generation at a device's hello (dropStale).
+ */
+type FenceCause = 'refused' | 'moved' | 'unread' | 'named';
+
+const FENCE_WHY: Record<FenceCause, string> = {
+  refused: 'sealed write refused for its generation (the room was deleted on another instance)',
+  moved: 'sealed room in another generation after a Redis outage (the room was deleted on another instance)',
+  unread: 'sealed room generation unread after a Redis outage (storage did not answer)',
+  named: 'sealed room in another generation, read at a device\'s hello (the room was deleted on another instance)',
+};
 
 /** Takes back what connection.update charged to pendingBytes for `items` (committed or dropped). */
 function releasePending(room: SealedRoom | null, items: readonly PendingEnvelope[]): void {

@@ -18,6 +18,8 @@ export interface SealedRemoteOptions {
   /** the rooms in memory (the registry's) */
   rooms: ReadonlyMap<string, SealedRoom>;
   log: FastifyBaseLogger;
+  /** after an outage, for each held room: re-read its tail (room.fillGap by default; the registry checks the generation first) */
+  resync?: (room: SealedRoom) => void;
 }
 
 export class SealedRemote {
@@ -110,7 +112,8 @@ export class SealedRemote {
 
   /** After an outage: re-read every held room's tail; tell the others what we could not publish. */
   private catchUp(): void {
-    for (const room of this.opts.rooms.values()) room.fillGap();
+    const resync = this.opts.resync ?? ((room: SealedRoom) => room.fillGap());
+    for (const room of this.opts.rooms.values()) resync(room);
     for (const room of this.missed) if (this.opts.fanout.publish(room, 'check')) this.missed.delete(room);
   }
 }

@@ -17,11 +17,24 @@ import { handleMessage, type HandlerConnection } from './handlers.js';
 import { textFrame } from './publish-frame.js';
 import { closeForCause, refusal, type Refusal } from './refusal.js';
 import { countOf, holds, itemsOf, withItem, withoutItem, type OneOrSet } from '../collections/one-or-set.js';
+import { takeFrom } from '../limits/topic-join-budgets.js';
 
 type State = 'authenticating' | 'open' | 'closed';
 
-/** Claims before the token is verified: they cover nothing, and are shared (one object, not one per socket). */
-const NO_CLAIMS: RoomTokenClaims = Object.freeze({ sub: '', exp: 0, rooms: Object.freeze([]) as unknown as string[], scope: 'read' });
+/** Before the token is verified the connection's claims cover nothing: no rooms (one array for every connection). */
+const NO_ROOMS = Object.freeze([]) as unknown as string[];
+
+/**
+ * What few signaling connections ever make, in one object made on first use: an idle connection
+ * holds one field for the three (docs/benchmarks.md, memory).
+ */
+class Rare {
+  /** pauses reading while the connection is above its message rate (see throttle) */
+  throttle: ReadThrottle | null = null;
+  /** made on the first line written (idle connections write none; see debug) */
+  log: ConnLog | null = null;
+  id: string | null = null;
+}
 
 const listeners = new SharedListeners<SignalingConnection>({
   message: (conn, data) => conn.onFrame(data),
@@ -29,17 +42,24 @@ const listeners = new SharedListeners<SignalingConnection>({
   close: (conn, code) => {
     conn.debug({ code }, 'signaling socket closed');
     conn.teardown();
+    conn.stopThrottle();
   },
   watchers: (conn) => conn.watchers,
 });
 
 /**
  * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
- * one more object and closure, and its own turn output (ws/turn-output.ts): this file decides what
- * is delivered and when, TurnQueue writes it.
+ * one more object and closure, its own turn output (ws/turn-output.ts): this file decides what
+ * is delivered and when, TurnQueue writes it; and its own claims: the verified token's sub, exp,
+ * rooms, scope and jti are fields of the connection rather than of a copied claims object (64 B).
  */
-export class SignalingConnection extends TurnQueue implements HandlerConnection, LiveSocket {
-  claims: RoomTokenClaims = NO_CLAIMS;
+export class SignalingConnection extends TurnQueue implements HandlerConnection, LiveSocket, RoomTokenClaims {
+  // RoomTokenClaims (and LiveSocket): the verified token's, covering nothing until then
+  sub = '';
+  exp = 0;
+  rooms: string[] = NO_ROOMS;
+  scope: RoomTokenClaims['scope'] = 'read';
+  jti: string | undefined = undefined;
   /**
    * The subscribed topics: none, the one topic (most connections hold one: a y-webrtc client
    * subscribes to its room), or a Set of two or more (collections/one-or-set.ts). A Set of one costs about 150 B.
@@ -49,11 +69,12 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   /** frames received while the token is verified; made on the first */
   private pending: Buffer[] | null = null;
   private readonly limiter: RateLimiter;
-  /** pauses reading while the connection is above its message rate; made on first use (see throttle) */
-  private throttleState: ReadThrottle | null = null;
-  /** made on the first line written (idle connections write none; see debug) */
-  private logState: ConnLog | null = null;
-  private idState: string | null = null;
+  private rare: Rare | null = null;
+  /**
+   * The topic-join budget as one number (a GCRA): when the budget is full again, in
+   * performance.now() ms; 0 when it always was.
+   */
+  private joinsFullAt = 0;
 
   constructor(
     protected readonly socket: WebSocket,
@@ -82,7 +103,8 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
    */
   debug(obj: object | string, msg?: string): void {
     if (!levelEnabled(this.deps.log, 'debug')) return;
-    (this.logState ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' })).debug(obj, msg);
+    const rare = (this.rare ??= new Rare());
+    (rare.log ??= new ConnLog(this.deps.log, { conn: this.id, endpoint: 'signal' })).debug(obj, msg);
   }
 
   hasTopic(topic: string): boolean {
@@ -91,7 +113,8 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */
   get id(): string {
-    return (this.idState ??= connId());
+    const rare = (this.rare ??= new Rare());
+    return (rare.id ??= connId());
   }
 
   get topicCount(): number {
@@ -102,22 +125,27 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
     this.topicState = withItem(this.topicState, topic);
   }
 
+  takeTopicJoins(n: number): boolean {
+    // with auth on the budget is the token sub's (limits/topic-join-budgets.ts), else the socket's
+    if (this.deps.auth.enabled) return this.deps.topicJoinBudgets.take(this.sub, n);
+    const { intervalMs, burst } = this.deps.limits.topicJoins;
+    const next = takeFrom(this.joinsFullAt, n, performance.now(), intervalMs, burst);
+    if (next === null) return false;
+    this.joinsFullAt = next;
+    return true;
+  }
+
   deleteTopic(topic: string): boolean {
     if (!holds(this.topicState, topic)) return false;
     this.topicState = withoutItem(this.topicState, topic);
     return true;
   }
 
-  // LiveSocket: read from the verified claims.
-  get sub(): string {
-    return this.claims.sub;
+  /** The verified claims (HandlerConnection): the connection's own fields. */
+  get claims(): RoomTokenClaims {
+    return this;
   }
-  get jti(): string | undefined {
-    return this.claims.jti;
-  }
-  get exp(): number {
-    return this.claims.exp;
-  }
+
   get endpoint(): 'signal' {
     return 'signal';
   }
@@ -125,17 +153,21 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
     this.refuse(refusal(code, code === 'ERR_TOKEN_EXPIRED' ? 'token_expired' : 'token_revoked'));
   }
 
-  /** Made when the connection first exceeds its rate: most never do, and it holds two closures and a listener. */
+  /** Made when the connection first exceeds its rate: most never do, and it holds two closures. */
   private get throttle(): ReadThrottle {
-    return (this.throttleState ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
+    const rare = (this.rare ??= new Rare());
+    return (rare.throttle ??= new ReadThrottle(this.socket, () => this.limiter.waitMs(), () => this.deps.keepalive.touch(this.socket)));
   }
 
   /** Verified claims arrived: process what was queued meanwhile. */
   authenticated(claims: RoomTokenClaims): void {
     if (this.state !== 'authenticating') return;
-    // Only what the connection reads later: the verifier's object also carries iat and more
-    // properties than fit in the object itself (an out-of-object property array per connection).
-    this.claims = { sub: claims.sub, exp: claims.exp, rooms: claims.rooms, scope: claims.scope, jti: claims.jti };
+    // Only what the connection reads later, in its own fields (not iat).
+    this.sub = claims.sub;
+    this.exp = claims.exp;
+    this.rooms = claims.rooms;
+    this.scope = claims.scope;
+    this.jti = claims.jti;
     this.state = 'open';
     this.debug({ sub: claims.sub }, 'signaling connection authenticated');
     this.deps.live.add(this);
@@ -203,6 +235,15 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
     this.deps.messageCounts.add(read.message.type);
     const refused = handleMessage(this.deps, this, read.message, data);
     if (refused) this.refuse(refused);
+  }
+
+  /**
+   * The socket closed: the rate wait's timer ends. Not part of teardown, which a refusal runs
+   * before the close handshake: a socket paused for its rate reads the peer's close frame when
+   * that timer resumes it (ws/read-throttle.ts); stopped there, it waited for CLOSE_TIMEOUT_MS.
+   */
+  stopThrottle(): void {
+    this.rare?.throttle?.stop();
   }
 
   /** Idempotent: leave every topic, update the gauge. */

@@ -8,6 +8,7 @@ import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import type { Admission } from '../ws/admission.js';
 import type { TurnFlush } from '../ws/turn-output.js';
+import type { TopicJoinBudgets } from '../limits/topic-join-budgets.js';
 import type { MessageCounts } from './message-counts.js';
 import type { TopicBus } from './topic-bus.js';
 
@@ -16,6 +17,11 @@ export interface SignalingLimits {
   maxMessageBytes: number;
   /** MAX_TOPICS_PER_CONNECTION */
   maxTopics: number;
+  /**
+   * SIGNALING_TOPIC_JOINS_PER_MINUTE: each topic a connection subscribes to takes one, refilled
+   * over a minute; the burst is at least maxTopics, so a client may join all its topics at once
+   */
+  topicJoins: { intervalMs: number; burst: number };
   /** MAX_MESSAGES_PER_SECOND: above it reading pauses */
   messagesPerSecond: number;
   /** RATE_LIMIT_ABUSE_FACTOR / _SECONDS: far above the rate, the socket closes 4429 */
@@ -32,6 +38,8 @@ export interface SignalingDeps {
   /** sync_signaling_messages_total, counted without a label lookup per message */
   messageCounts: MessageCounts;
   limits: SignalingLimits;
+  /** SIGNALING_TOPIC_JOINS_PER_MINUTE per token sub, with auth on */
+  topicJoinBudgets: TopicJoinBudgets;
   /** WebSocket pings every SIGNALING_PING_INTERVAL_MS; any frame received also counts as alive */
   keepalive: Keepalive;
   /** the instance's admission: the socket's close releases it there */

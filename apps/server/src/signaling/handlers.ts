@@ -13,6 +13,8 @@ export interface HandlerConnection extends TopicMember {
   hasTopic(topic: string): boolean;
   /** how many topics it is subscribed to */
   readonly topicCount: number;
+  /** takes `n` topic joins from the connection's budget (SIGNALING_TOPIC_JOINS_PER_MINUTE); false when it has not that many */
+  takeTopicJoins(n: number): boolean;
   addTopic(topic: string): void;
   /** false when the connection did not hold the topic */
   deleteTopic(topic: string): boolean;
@@ -52,6 +54,9 @@ function subscribe(deps: SignalingDeps, conn: HandlerConnection, topics: string[
     const refused = checkTopic(deps, conn.claims, topic);
     if (refused) return refused;
   }
+  // Each join of a topic new to the instance costs Redis commands on every instance holding it
+  // (fanout/redis-topic-bus.ts): subscribe/unsubscribe churn must not be free.
+  if (fresh.size > 0 && !conn.takeTopicJoins(fresh.size)) return refusal('ERR_TOO_MANY_TOPIC_JOINS', 'topic_joins', `${fresh.size} topics`);
   for (const topic of fresh) {
     if (deps.bus.join(topic, conn) === 'full') return refusal('ERR_ROOM_FULL', 'room_full');
     conn.addTopic(topic);

@@ -172,6 +172,11 @@ export class GroupCommitQueue<Item, Result = void> {
     return this.pending.has(room) || this.suspects.has(room) || this.writing.has(room);
   }
 
+  /** Whether the room has items waiting for a commit (pending or set aside), not counting the round being written. */
+  protected waiting(room: string): boolean {
+    return this.pending.has(room) || this.suspects.has(room);
+  }
+
   get size(): number {
     let n = 0;
     for (const list of this.pending.values()) n += list.length;

@@ -217,15 +217,15 @@ export class WebhookDelivery {
       await res.body?.cancel();
       if (res.ok) return 'ok';
       if (res.status >= 300 && res.status < 400) {
-        this.opts.log.warn({ target: this.target, status: res.status }, 'webhook receiver answered a redirect, which is not followed; retrying');
+        this.warn('redirect', { target: this.target, status: res.status }, 'webhook receiver answered a redirect, which is not followed; retrying');
         return 'failed';
       }
-      this.opts.log.warn({ target: this.target, status: res.status }, 'webhook receiver refused an event; retrying');
+      this.warn('refused', { target: this.target, status: res.status }, 'webhook receiver refused an event; retrying');
       return 'failed';
     } catch (err) {
       if (this.abort.signal.aborted) return 'aborted';
       // An error code, never the error's text: fetch's messages can carry the URL, credentials and all.
-      this.opts.log.warn({ target: this.target, err: fetchErrorCode(err) }, 'webhook delivery failed; retrying');
+      this.warn('failed', { target: this.target, err: fetchErrorCode(err) }, 'webhook delivery failed; retrying');
       return 'failed';
     }
   }

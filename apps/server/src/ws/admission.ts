@@ -4,7 +4,11 @@
  * - the instance cap counts only admitted sockets (token verified), so refused or
  *   unauthenticated sockets, which are closed at once, never lock real clients out;
  * - each source address has a budget of unauthenticated upgrades per minute; an upgrade takes
- *   one and gives it back once its token is verified, so only refusals use it up.
+ *   one and gives it back once its token is verified, so only refusals use it up;
+ * - each token `sub` may hold MAX_CONNECTIONS_PER_SUB admitted sockets on the instance (/signal,
+ *   /relay and /sealed together): one token holder cannot take every slot of the cap and lock
+ *   everyone else out. With auth off every caller is the same 'anonymous' sub, so nothing is
+ *   counted per sub then (as MAX_NEW_ROOMS_PER_SUB_PER_HOUR, limits/quotas-plugin.ts).
  * Token and room refusals still happen on the open socket with the documented close codes
  * (see docs/errors.md, "Refused connections").
  */
@@ -19,6 +23,8 @@ export interface AdmissionLimits {
   maxConnections: number;
   /** MAX_UNAUTHENTICATED_UPGRADES_PER_MINUTE, per source address */
   unauthenticatedPerMinute: number;
+  /** MAX_CONNECTIONS_PER_SUB: admitted WebSockets of one token `sub` on this instance; null with auth off */
+  maxPerSub: number | null;
 }
 
 /** Upgrades whose token is being checked may add this share to the cap, at most. */
@@ -26,7 +32,10 @@ const PENDING_HEADROOM = 0.1;
 const MIN_PENDING = 100;
 
 export class Admission {
-  private readonly admitted = new Set<WebSocket>();
+  /** each admitted socket, and the sub it is counted against ('' when none) */
+  private readonly admitted = new Map<WebSocket, string>();
+  /** admitted sockets per sub (only subs holding at least one) */
+  private readonly perSub = new Map<string, number>();
   /**
    * Every open WebSocket of the instance, admitted or not (watch() adds it, its close removes it).
    * ws's own client tracking (clientTracking, off in app.ts) put a closure and its context on
@@ -61,16 +70,54 @@ export class Admission {
     return null;
   }
 
-  /** The socket's token was verified: it counts toward the cap until it closes. */
-  admit(req: FastifyRequest | IncomingMessage, ws: WebSocket): void {
-    if (this.admitted.has(ws) || ws.readyState !== ws.OPEN) return;
+  /**
+   * The socket's token (of `sub`) was verified: it counts toward the cap until it closes. Returns
+   * the refusal when `sub` already holds MAX_CONNECTIONS_PER_SUB admitted sockets (the caller
+   * closes the socket with its code; it is not admitted, and its address's unit is given back: a
+   * valid token is not an unauthenticated upgrade).
+   */
+  admit(req: FastifyRequest | IncomingMessage, ws: WebSocket, sub?: string): ErrorCode | null {
+    if (ws.readyState !== ws.OPEN) return null;
+    if (this.admitted.has(ws)) return this.countLate(ws, sub);
     const raw = 'raw' in req ? req.raw : req;
     const address = this.addresses.get(raw);
     this.addresses.delete(raw);
     if (address !== undefined) this.perAddress.refund(address);
-    this.admitted.add(ws);
+    const max = this.limits.maxPerSub;
+    const key = max === null || sub === undefined ? '' : sub;
+    if (max !== null && key !== '') {
+      const held = this.perSub.get(key) ?? 0;
+      if (held >= max) return 'ERR_TOO_MANY_CONNECTIONS_PER_SUB';
+      this.perSub.set(key, held + 1);
+    }
+    this.admitted.set(ws, key);
     if (!this.adopted.delete(ws)) ws.on('close', this.onAdmittedClose);
     this.unwatch(ws);
+    return null;
+  }
+
+  /**
+   * The safety net (watch()) admitted the socket under no sub because its endpoint's token check
+   * took longer than ADMIT_AFTER_MS: the endpoint's own admit() still counts it against its `sub`,
+   * or refuses it (then it is no longer admitted; its close listener finds nothing to forget).
+   * Without this a slow token check let a sub past MAX_CONNECTIONS_PER_SUB.
+   */
+  private countLate(ws: WebSocket, sub: string | undefined): ErrorCode | null {
+    const max = this.limits.maxPerSub;
+    if (max === null || sub === undefined || sub === '' || this.admitted.get(ws) !== '') return null;
+    const held = this.perSub.get(sub) ?? 0;
+    if (held >= max) {
+      this.admitted.delete(ws);
+      return 'ERR_TOO_MANY_CONNECTIONS_PER_SUB';
+    }
+    this.perSub.set(sub, held + 1);
+    this.admitted.set(ws, sub);
+    return null;
+  }
+
+  /** Admitted sockets of `sub` right now. */
+  countOf(sub: string): number {
+    return this.perSub.get(sub) ?? 0;
   }
 
   /**
@@ -89,17 +136,29 @@ export class Admission {
   release(ws: WebSocket): void {
     this.open.delete(ws);
     this.adopted.delete(ws);
-    this.admitted.delete(ws);
+    this.forget(ws);
     this.unwatch(ws);
+  }
+
+  /** An admitted socket closed: it no longer counts toward the cap nor its sub's. */
+  private forget(ws: WebSocket): void {
+    const key = this.admitted.get(ws);
+    if (key === undefined) return;
+    this.admitted.delete(ws);
+    if (key === '') return;
+    const held = (this.perSub.get(key) ?? 1) - 1;
+    if (held > 0) this.perSub.set(key, held);
+    else this.perSub.delete(key);
   }
 
   /**
    * Safety net for WebSocket routes that do not call admit(): a socket still open (not closing)
-   * once a refusal would have ended it was not refused, so it is admitted then.
+   * once a refusal would have ended it was not refused, so it is admitted then (under no sub; an
+   * endpoint whose token check ends later still counts it against its sub, countLate()).
    */
   watch(ws: WebSocket, req: IncomingMessage): void {
     this.open.add(ws);
-    const timer = setTimeout(() => this.admit(req, ws), ADMIT_AFTER_MS);
+    const timer = setTimeout(() => void this.admit(req, ws), ADMIT_AFTER_MS);
     timer.unref();
     this.watched.set(ws, timer);
     ws.on('close', this.onWatchedClose);
@@ -135,11 +194,11 @@ export class Admission {
     })(this, this.open);
 
   /** One listener for every admitted socket (`this` is the socket): no closure per connection. */
-  private readonly onAdmittedClose = ((admitted: Set<WebSocket>, open: Set<WebSocket>) =>
+  private readonly onAdmittedClose = ((admission: Admission, open: Set<WebSocket>) =>
     function (this: WebSocket): void {
       open.delete(this);
-      admitted.delete(this);
-    })(this.admitted, this.open);
+      admission.forget(this);
+    })(this, this.open);
 }
 
 /** Longer than a token check plus the close timeout after a refusal (app.ts). */

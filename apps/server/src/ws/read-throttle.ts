@@ -27,9 +27,7 @@ export class ReadThrottle {
      * its keepalive
      */
     private readonly alive: () => void,
-  ) {
-    ws.on('close', () => this.stop()); // 'close' comes once; `once` would add a wrapper per socket
-  }
+  ) {}
 
   /** paused for the rate (the limiter's wait is not over) */
   get paused(): boolean {
@@ -62,6 +60,11 @@ export class ReadThrottle {
     if (!this.timer) this.ws.resume();
   }
 
+  /**
+   * The socket closed: the rate wait's timer ends now. Called from the owner's one shared 'close'
+   * listener (ws/shared-listeners.ts): a listener of its own here would give the socket a second
+   * one, made only when reading was first paused (apps/server/test/upgrade-release.test.ts).
+   */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

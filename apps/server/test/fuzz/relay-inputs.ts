@@ -6,6 +6,7 @@
  */
 import * as Y from 'yjs';
 import {
+  encodeAwarenessEntries,
   encodeRelayMessage,
   writeRelayAwareness,
   writeRelayQueryAwareness,
@@ -13,7 +14,6 @@ import {
   writeRelaySyncStep2,
   writeRelayUpdate,
 } from '@sync-suite/shared';
-import { encodePresence } from '../../src/relay/presence.js';
 import { deepAnyItem, deepNesting, deleteSetOfStrangers, hugeMap, jsonItem, manySubdocs, nestingStep, stringItem, updateOf } from '../hostile-updates.js';
 
 export interface FuzzInput {
@@ -173,9 +173,9 @@ export class RelayInputs {
       const size = this.r() < 0.1 ? 15_000 + this.int(3_000) : this.int(200);
       const depth = this.r() < 0.05 ? 10 + this.int(60) : 1;
       const state: unknown = this.r() < 0.25 ? null : { user: 'x'.repeat(size), deep: JSON.parse('['.repeat(depth) + ']'.repeat(depth)) as unknown };
-      return { clientID, clock: this.int(5000), json: JSON.stringify(state), removed: state === null };
+      return { clientID, clock: this.int(5000), json: JSON.stringify(state) };
     });
-    let body = encodePresence(entries);
+    let body = encodeAwarenessEntries(entries);
     if (this.r() < 0.15) body = body.slice(0, this.int(body.length));
     else if (this.r() < 0.1) body = Uint8Array.from([1, this.int(100), 1, 3, 0x7b, 0x7b, 0x7b]); // broken JSON
     return encodeRelayMessage((e) => writeRelayAwareness(e, body));

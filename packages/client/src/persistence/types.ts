@@ -11,7 +11,8 @@ import type * as Y from 'yjs';
 export interface SyncPersistence {
   /**
    * Put the stored document into `doc`, then store every later update of `doc` (local edits and
-   * what the transports bring) until close(). SyncProvider awaits it before opening any socket.
+   * what the transports bring) until close(). SyncProvider awaits it before opening any socket;
+   * if it rejects, SyncProvider reports it (source 'persistence') and opens them without persistence.
    * Failures after it resolved go to `onError` (reported as `error` events, source 'persistence').
    */
   open(doc: Y.Doc, onError: (err: unknown) => void): Promise<void>;
@@ -31,7 +32,11 @@ export interface SyncPersistence {
 export interface UpdateLogStore {
   /** every stored entry, oldest first (compacted snapshot, then updates) */
   load(): Uint8Array[] | Promise<Uint8Array[]>;
-  /** add one entry at the end; it must be durable when this returns (or its promise resolves) */
+  /**
+   * add one entry at the end; it must be durable when this returns (or its promise resolves), and
+   * throw (reject) when it is not: updateLogPersistence then stores the whole document with
+   * replaceAll once it can, and writes no meta value before that (persistence/update-log.ts)
+   */
   append(update: Uint8Array): void | Promise<void>;
   /** atomically replace every entry with this one (the document's whole state) */
   replaceAll(state: Uint8Array): void | Promise<void>;

@@ -131,6 +131,11 @@ export class Outbox {
     return this.unsent.some((item) => item.update.byteLength > this.cap);
   }
 
+  /** whether envelope `id` was sent on the current socket and not acked yet */
+  inFlight(id: number): boolean {
+    return this.inflight.has(id);
+  }
+
   acked(id: number): void {
     this.inflight.delete(id);
   }

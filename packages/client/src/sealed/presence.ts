@@ -6,6 +6,7 @@
  */
 import * as decoding from 'lib0/decoding';
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates, type Awareness } from 'y-protocols/awareness';
+import { reclaimOwnState, screenAwarenessUpdate } from '../awareness-guard.js';
 
 export class SealedPresence {
   /** server peer -> the awareness client ids it announced */
@@ -30,13 +31,19 @@ export class SealedPresence {
     return changed.includes(this.awareness.clientID);
   }
 
-  /** An opened presence update from `peer`; throws if it is not an awareness update. */
+  /**
+   * An opened presence update from `peer`; throws if it is not an awareness update. Any key
+   * holder (a read-only member too) can seal one: entries naming this device, with a clock past
+   * the limit, or removing a client with no state here are dropped first (awareness-guard.ts).
+   */
   apply(peer: number, update: Uint8Array): void {
-    const ids = clientIds(update);
+    const screened = screenAwarenessUpdate(update, this.awareness, true);
+    const kept = screened.update ?? update;
     let known = this.byPeer.get(peer);
     if (!known) this.byPeer.set(peer, (known = new Set()));
-    for (const id of ids) if (id !== this.awareness.clientID) known.add(id);
-    applyAwarenessUpdate(this.awareness, update, this.origin);
+    for (const id of clientIds(kept)) known.add(id);
+    applyAwarenessUpdate(this.awareness, kept, this.origin);
+    reclaimOwnState(this.awareness, screened.ownClaim);
   }
 
   left(peer: number): void {

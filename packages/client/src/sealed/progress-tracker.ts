@@ -28,6 +28,10 @@ export class ProgressTracker {
   generation: number;
   /** the first seq this device could not open */
   private firstUnopened: number | null = null;
+  /** the last one (a snapshot opening later stands for those up to its covers only) */
+  private lastUnopened = 0;
+  /** the stored snapshot read since the start (or the last snapshot that opened) did not open */
+  snapshotUnopened = false;
   /** state vector of what the server is known to hold (the last one reported) */
   private held: Uint8Array;
   /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
@@ -68,6 +72,8 @@ export class ProgressTracker {
     if (known !== 0) {
       this.cursor = 0;
       this.firstUnopened = null;
+      this.lastUnopened = 0;
+      this.snapshotUnopened = false;
       this.held = Y.encodeStateVector(new Y.Doc());
     }
     if (this.opts.onProgress) {
@@ -96,11 +102,33 @@ export class ProgressTracker {
   /** `seq` could not be opened or applied: the cursor stored never passes it. */
   unopened(seq: number): void {
     this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
+    this.lastUnopened = Math.max(this.lastUnopened, seq);
   }
 
-  /** A snapshot up to `covers` opened: it stands for everything before it, what did not open included. */
+  /**
+   * A snapshot (covering `covers`) did not open: it stands for every entry up to it, so none is
+   * claimed, and one that opens later clears the mark only when it covers as much (a smaller one
+   * leaves those after its covers unread, while the cursor stands at `covers`).
+   */
+  snapshotFailed(covers: number): void {
+    this.unopened(1);
+    this.lastUnopened = Math.max(this.lastUnopened, covers);
+    this.snapshotUnopened = true;
+  }
+
+  /**
+   * A snapshot up to `covers` opened: it stands for everything before it, what did not open
+   * included. One that comes after later entries (the replacement of a snapshot that did not
+   * open, sealed/transport.ts) does not stand for what failed after `covers`: when something did,
+   * the cursor stored stops at `covers` (claiming less is safe; which ones after it failed is not kept).
+   */
   snapshotOpened(covers: number): void {
-    if (this.firstUnopened !== null && this.firstUnopened <= covers) this.firstUnopened = null;
+    this.snapshotUnopened = false;
+    if (this.firstUnopened === null || this.firstUnopened > covers) return;
+    if (this.lastUnopened <= covers) {
+      this.firstUnopened = null;
+      this.lastUnopened = 0;
+    } else this.firstUnopened = covers + 1;
   }
 
   /** The socket closed: envelopes in flight are sealed again under new ids. */

@@ -16,9 +16,15 @@
  * field of version 1 (absent: unknown), so a value written before it still reads, and an older
  * client reading a newer value ignores it (its decoder stops after `held`); the persistence
  * interfaces store the value as opaque bytes and did not change.
+ *
+ * The stored document may still hold less than the value claims: a store written before
+ * persistence/update-log.ts held meta back after a failed write, or one that lost an entry. When
+ * the load reported an error, or the document it gave has unresolved dependencies (an update
+ * whose predecessor is missing), the device reads the room from seq 0 again (resumeFrom).
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import type * as Y from 'yjs';
 
 export const SEALED_META = 'sync-suite:sealed';
 
@@ -51,4 +57,16 @@ export function decodeProgress(value: Uint8Array | undefined): SealedProgress | 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What the device resumes from: `stored`, except that the cursor is 0 when the stored document
+ * may lack entries it claims (the load reported an error, or `doc` has updates waiting for ones it
+ * lacks): reading the room again brings them back (Yjs updates are idempotent). What the server
+ * holds and the generation stay (they describe the server, not this device).
+ */
+export function resumeFrom(stored: SealedProgress | undefined, doc: Y.Doc, loadFailed: boolean): SealedProgress | undefined {
+  if (!stored) return undefined;
+  const incomplete = loadFailed || doc.store.pendingStructs !== null || doc.store.pendingDs !== null;
+  return incomplete ? { ...stored, cursor: 0 } : stored;
 }

@@ -6,7 +6,17 @@
  */
 import * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
-import { CloseCode, encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedPresence, writeSealedSnapshot, writeSealedUpdate, type SealedServerMessage } from '@sync-suite/shared';
+import {
+  CloseCode,
+  encodeSealedMessage,
+  readSealedServerMessage,
+  writeSealedHello,
+  writeSealedPresence,
+  writeSealedSnapshot,
+  writeSealedSnapshotBad,
+  writeSealedUpdate,
+  type SealedServerMessage,
+} from '@sync-suite/shared';
 import { CLOSE_ROOM_QUOTA, CLOSE_TOO_BIG } from '../attempt-pacer.js';
 import type { PendingTracker } from '../pending.js';
 import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
@@ -60,8 +70,37 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
  */
 export const FRAME_OVERHEAD = 128;
 
-/** the least message limit a server's `welcome` is believed (below it the device could send nothing) */
+/**
+ * the least message limit a server's `welcome` is believed (below it the device could send
+ * nothing). A 1009 is believed at any size: a server honestly set below this refuses larger
+ * frames, and the device must learn to stay under its limit (a floor there kept resending the
+ * frame into the same 1009, its presence first on every socket, so nothing behind it was stored);
+ * one close of a hostile server then lowers the limit only until the next `welcome` states one.
+ */
 export const MIN_SERVER_MESSAGE_BYTES = 4096;
+/**
+ * Snapshot answers are bounded, so a hostile server cannot make the device upload its whole
+ * document over and over by asking (docs/PROTOCOL-sealed.md, threat model). At most one per
+ * SNAPSHOT_MIN_INTERVAL_MS: the server waits as long (SNAPSHOT_REQUEST_MS in
+ * apps/server/src/sealed/room.ts) before it asks again, so an honest compaction is delayed by at
+ * most that much.
+ */
+export const SNAPSHOT_MIN_INTERVAL_MS = 30_000;
+/**
+ * ... and only after this many seqs since the last answer brought something new: an entry that
+ * changed the document, or an ack of this device's own envelope. Neither can a server mint (an ack
+ * for an id not in flight is ignored, a replayed entry changes nothing), and an honest server asks
+ * only past SEALED_SNAPSHOT_AFTER (default 500) stored entries.
+ */
+export const SNAPSHOT_MIN_NEW = 4;
+/**
+ * Past this many new seqs since the last answer, SNAPSHOT_MIN_INTERVAL_MS does not apply: an
+ * honest server asks once per SEALED_SNAPSHOT_AFTER (default 500) entries, and a busy room must
+ * compact at that pace (a burst of a few thousand edits otherwise left them all stored until
+ * the room got busy again). A server cannot mint new seqs, so this still bounds it to one whole
+ * document per this many real changes.
+ */
+export const SNAPSHOT_BURST_NEW = 256;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
@@ -72,6 +111,14 @@ export class SealedTransport {
   deleted = false;
   /** caught up on the open socket: own updates and presence go out */
   private caught = false;
+  /**
+   * The document holds everything the room holds, so updates in it still waiting for ones it lacks
+   * are the room's own gap (a member sent them so), not an entry its stored copy lost: it was
+   * whole when this provider first connected, or it read the room from seq 0 since. See sendSnapshot.
+   */
+  private wholeRead = false;
+  /** this socket's hello asked for the room from seq 0 */
+  private helloFromZero = false;
   /** set while the socket is swapped for one with a fresh token (until caught up, or SWAP_GRACE_MS) */
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private wanted = false;
@@ -85,15 +132,27 @@ export class SealedTransport {
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
   private lastSnapshot = 0;
+  /** when this device last answered a snapshot request (Date.now()) */
+  private lastSnapshotAt = -Infinity;
+  /** seqs that brought something new since the last snapshot answered (SNAPSHOT_MIN_NEW) */
+  private newSinceSnapshot = 0;
+  /** set when an entry being applied changed the document (its 'update' event) */
+  private changedByApply = false;
+  /** an ack for an envelope not in flight was reported (once per socket) */
+  private bogusAckReported = false;
   /** a gap in the sequence was reported on this socket (once per socket) */
   private gapReported = false;
+  /** the server's welcome says it takes `snapshot-bad` */
+  private takesSnapshotBad = false;
+  /** covers of a stored snapshot that did not open on this socket, told to the server once caught up */
+  private badSnapshot: number | null = null;
   private readonly keys: SealedKeys;
   private readonly outbox: Outbox;
   /** no frame sent is larger: the least of the option (or the default), the server's limit from welcome, and what a 1009 taught */
   private maxFrame: number;
   /** the server's limit, as its last welcome said (undefined: not said, a server before it) */
   private serverMax: number | undefined;
-  /** below the largest frame a 1009 followed (Infinity: none yet) */
+  /** below the largest frame a 1009 followed (Infinity: none since the last welcome stating a limit) */
   private learnedMax = Infinity;
   /** the largest frame sent on the current socket (a 1009 names none: it was this one) */
   private sentMax = 0;
@@ -186,7 +245,11 @@ export class SealedTransport {
 
   /** Every update not from this transport, WebRTC peers' included: the last device hands all it holds to the relay. */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this) return;
+    if (origin === this) {
+      // Yjs emits 'update' only for what changed the document: a replayed entry does not
+      this.changedByApply = true;
+      return;
+    }
     this.outbox.add(update, this.markNow());
     if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.opts.mergeMs ?? 40);
   };
@@ -252,10 +315,17 @@ export class SealedTransport {
     this.failed = false;
     this.rereading = false;
     this.gapReported = false;
+    this.bogusAckReported = false;
     this.sentMax = 0;
     this.sentMaxPresence = 0;
+    this.takesSnapshotBad = false;
+    this.badSnapshot = null;
     // The generation the cursor counts in (0: unknown): the server closes 4410 if the room has another.
-    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, this.progress.cursor, this.progress.generation)));
+    // A snapshot that did not open is read again (from 0): it may have been replaced meanwhile.
+    const cursor = this.progress.snapshotUnopened ? 0 : this.progress.cursor;
+    this.wholeRead ||= !this.waitsOnMissing();
+    this.helloFromZero = cursor === 0;
+    this.socket.send(encodeSealedMessage((e) => writeSealedHello(e, cursor, this.progress.generation)));
     this.opts.onChange();
   }
 
@@ -282,11 +352,11 @@ export class SealedTransport {
       if (this.sentMaxPresence > this.sentMax) {
         const big = this.sentMaxPresence;
         if (big > 1) this.maxPresenceFrame = Math.min(this.maxPresenceFrame, big - 1);
-        this.opts.onRefused({ code, reason: `presence too big: the server's presence limit is below ${big} bytes; presence is kept under it from now on` });
+        this.opts.onRefused({ code, reason: `presence too big: the server's presence limit is below ${big} bytes; presence is kept under ${this.maxPresenceFrame} bytes from now on` });
       } else {
         if (this.sentMax > 1) this.learnedMax = Math.min(this.learnedMax, this.sentMax - 1);
         this.setMaxFrame();
-        this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under it from now on` });
+        this.opts.onRefused({ code, reason: `message too big: the server's limit is below ${this.sentMax} bytes; frames are kept under ${this.maxFrame} bytes until the server states its limit` });
       }
     } else if (code === CloseCode.RoomDeleted) {
       // Final (the socket does not reconnect): uploading again would bring the deleted room back.
@@ -314,11 +384,15 @@ export class SealedTransport {
     switch (m.type) {
       case 'welcome':
         this.writable = m.writable;
+        this.takesSnapshotBad = m.takesSnapshotBad === true;
         if (m.generation !== undefined && this.progress.welcomed(m.generation) === 'other') this.storageReset();
         // A limit below any real server's (a hostile or broken one) would stop every update:
         // ignored; a server that refuses frames anyway teaches its limit with a 1009.
+        // A limit it states replaces what a 1009 taught (a server whose limit changed, or one that
+        // closed 1009 for anything): a frame over it is refused with a 1009 again.
         if (m.maxMessageBytes !== undefined && m.maxMessageBytes >= MIN_SERVER_MESSAGE_BYTES) {
           this.serverMax = m.maxMessageBytes;
+          this.learnedMax = Infinity;
           this.setMaxFrame();
         }
         return;
@@ -329,11 +403,15 @@ export class SealedTransport {
       case 'caught-up':
         return this.caughtUp(m.seq);
       case 'ack':
+        // An ack for an envelope this socket never sent (or one acked already) proves nothing: it
+        // would move the cursor over a seq this device never saw, and let a server invent seqs
+        // for snapshots to cover.
+        if (!this.outbox.inFlight(m.id)) return this.bogusAck(m.id, m.seq);
         // the server stores what this device sends again: a later refusal is a new run
         this.refusedSinceAck.clear();
         this.socket.contentAccepted();
         this.outbox.acked(m.id);
-        this.advance(m.seq, 'ack');
+        if (this.advance(m.seq, 'ack')) this.newSinceSnapshot++;
         this.progress.acked(m.id);
         this.confirmAcked(m.id);
         // what waited for the in-flight window goes now
@@ -398,6 +476,12 @@ export class SealedTransport {
     return false;
   }
 
+  private bogusAck(id: number, seq: number): void {
+    if (this.bogusAckReported) return;
+    this.bogusAckReported = true;
+    this.opts.onSealedError(`protocol error: ack ${id} (seq ${seq}) for no envelope in flight, ignored (reported once per socket)`);
+  }
+
   private gap(what: string): void {
     if (this.gapReported) return;
     this.gapReported = true;
@@ -408,8 +492,9 @@ export class SealedTransport {
     const opened = this.keys.open(kind, envelope, seq);
     // A snapshot stands for everything up to what it covers (bound in its AAD; one that does not
     // open caps what this device claims at 0, below): the entries after it follow from there.
+    // A snapshot at or below the cursor (the replacement of one that did not open) moves nothing.
     let next = false;
-    if (kind === EnvelopeKind.Snapshot) this.progress.cursor = seq;
+    if (kind === EnvelopeKind.Snapshot) this.progress.cursor = Math.max(this.progress.cursor, seq);
     else next = this.advance(seq, 'entry');
     if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq)) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
@@ -422,19 +507,42 @@ export class SealedTransport {
     }
     if (!opened.ok) {
       // A snapshot that does not open stands for every entry up to it.
-      this.progress.unopened(kind === EnvelopeKind.Snapshot ? 1 : seq);
+      if (kind === EnvelopeKind.Snapshot) this.snapshotBad(seq);
+      else this.progress.unopened(seq);
       return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} ${opened.reason}`);
     }
+    this.changedByApply = false;
     try {
       Y.applyUpdate(this.opts.doc, opened.plaintext, this);
     } catch (err) {
-      this.progress.unopened(seq);
-      return this.opts.onSealedError(`entry ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
+      if (kind === EnvelopeKind.Snapshot) this.snapshotBad(seq);
+      else this.progress.unopened(seq);
+      return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
     }
     // A snapshot that opened covers everything up to it, including what this device could not open.
     if (kind === EnvelopeKind.Snapshot) this.progress.snapshotOpened(seq);
+    else if (next && this.changedByApply) this.newSinceSnapshot++;
     this.stats.applied++;
     this.progress.applied();
+  }
+
+  /**
+   * The stored snapshot did not open here (a writer without the key stored garbage, or one
+   * sealed with a key this device lacks): nothing before it is claimed, and the server is told
+   * once caught up, so it asks another writer for one that opens and sends it here
+   * (docs/PROTOCOL-sealed.md, "Refuting a snapshot").
+   */
+  private snapshotBad(covers: number): void {
+    this.progress.snapshotFailed(covers);
+    this.badSnapshot = covers;
+    this.reportBadSnapshot();
+  }
+
+  private reportBadSnapshot(): void {
+    const covers = this.badSnapshot;
+    if (covers === null || !this.caught || !this.takesSnapshotBad) return;
+    this.badSnapshot = null;
+    this.socket.send(encodeSealedMessage((e) => writeSealedSnapshotBad(e, covers)));
   }
 
   private applyPresence(peer: number, envelope: Uint8Array): void {
@@ -460,22 +568,43 @@ export class SealedTransport {
     if (seq > this.progress.cursor) this.gap(`caught-up ${seq}`);
     else this.progress.cursor = seq;
     this.caught = true;
+    this.wholeRead ||= this.helloFromZero;
     // The server accepted this socket: if it drops, the next one opens at once.
     this.socket.succeeded();
     this.progress.applied();
     clearTimeout(this.swapTimer);
     this.swapTimer = undefined;
     this.sendPresence();
+    this.reportBadSnapshot();
     this.flush();
     this.opts.onChange();
   }
 
-  /** The whole document, sealed with the current key, covering every entry this device applied. */
+  /**
+   * The whole document, sealed with the current key, covering every entry this device applied:
+   * only when the document has no unresolved dependencies, it covers more than the last one, SNAPSHOT_MIN_NEW seqs brought something new since,
+   * and SNAPSHOT_MIN_INTERVAL_MS passed or SNAPSHOT_BURST_NEW seqs brought something new (a
+   * request refused is not remembered: the server asks again).
+   */
+  /** Updates in the document wait for ones it lacks (Yjs's pending structs or deletes). */
+  private waitsOnMissing(): boolean {
+    return this.opts.doc.store.pendingStructs !== null || this.opts.doc.store.pendingDs !== null;
+  }
+
   private sendSnapshot(): void {
     if (!this.writable || !this.caught) return;
+    // Updates waiting for ones the document lacks because its stored copy lost an entry: the
+    // snapshot would lack those too while covering their seqs, and the server would compact them
+    // away. Once the document is known whole (wholeRead), what still waits is the room's own gap,
+    // which a snapshot carries as it is: refusing then would stop the room's compaction for good.
+    if (!this.wholeRead && this.waitsOnMissing()) return;
     const covers = this.progress.covered;
-    if (covers <= this.lastSnapshot) return;
+    if (covers <= this.lastSnapshot || this.newSinceSnapshot < SNAPSHOT_MIN_NEW) return;
+    const now = Date.now();
+    if (now - this.lastSnapshotAt < SNAPSHOT_MIN_INTERVAL_MS && this.newSinceSnapshot < SNAPSHOT_BURST_NEW) return;
     this.lastSnapshot = covers;
+    this.lastSnapshotAt = now;
+    this.newSinceSnapshot = 0;
     const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
     this.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)), 'snapshot');
   }

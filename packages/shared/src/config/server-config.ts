@@ -29,7 +29,9 @@ export const serverEnvSchema = z.object({
   TURN_METRICS_URL: z.url({ protocol: /^https?$/ }).optional(),
   MAX_PEERS_PER_ROOM: positiveInt.default(50),
   MAX_TOPICS_PER_CONNECTION: positiveInt.default(100),
+  SIGNALING_TOPIC_JOINS_PER_MINUTE: positiveInt.default(200),
   MAX_CONNECTIONS: positiveInt.default(10000),
+  MAX_CONNECTIONS_PER_SUB: positiveInt.default(1000),
   SIGNALING_MAX_MESSAGE_BYTES: positiveInt.default(65536),
   RELAY_MAX_MESSAGE_BYTES: positiveInt.default(10485760),
   MAX_MESSAGES_PER_SECOND: positiveInt.default(200),
@@ -44,6 +46,7 @@ export const serverEnvSchema = z.object({
   LOG_LEVEL: logLevel.default('info'),
   SEALED_ROOM_TYPES: csv.pipe(z.array(z.string().regex(/^[a-z0-9_]+$/, 'types are [a-z0-9_]+'))).optional(),
   SEALED_SNAPSHOT_AFTER: positiveInt.default(500),
+  SEALED_REFUTATION_INTERVAL_MS: positiveInt.default(30000),
   SEALED_MAX_PRESENCE_BYTES: positiveInt.default(16384),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(10000),
   HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(30000),
@@ -82,6 +85,7 @@ export const serverEnvSchema = z.object({
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
   RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),
+  RELAY_MAX_STATE_VECTOR_CLIENTS: positiveInt.default(20000),
   TURN_CREDENTIALS_PER_MINUTE: positiveInt.default(30),
 });
 

@@ -108,6 +108,11 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       labelNames: ['source'] as const,
       registers: r,
     }),
+    wholeDocumentAnswers: new Counter({
+      name: 'sync_relay_whole_document_answers_total',
+      help: 'Relay sync step 1s answered with the whole document: their state vector named more than RELAY_MAX_STATE_VECTOR_CLIENTS clients beyond the room\'s and was not decoded',
+      registers: r,
+    }),
   };
   collectDefaultMetrics({ register: registry });
   return metrics;

@@ -118,6 +118,39 @@ export function readAwarenessUpdate(update: Uint8Array): { ok: true; entries: Aw
   return { ok: true, entries };
 }
 
+/**
+ * Whether a state's JSON text (UTF-8) is `null`, JSON whitespace around it allowed: what
+ * y-protocols' JSON.parse takes as a removal. Read without decoding the text.
+ */
+export function isNullJson(raw: Uint8Array): boolean {
+  let start = 0;
+  let end = raw.length;
+  while (start < end && isJsonSpace(raw[start] as number)) start++;
+  while (end > start && isJsonSpace(raw[end - 1] as number)) end--;
+  return end - start === 4 && raw[start] === 0x6e && raw[start + 1] === 0x75 && raw[start + 2] === 0x6c && raw[start + 3] === 0x6c;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+/**
+ * An awareness update of these entries (the awarenessUpdate above, y-protocols' encoding). A state
+ * given as bytes is written as they are: a varString is its UTF-8 bytes as a varUint8Array, so a
+ * state passed on unread (packages/client/src/heard-clients.ts) keeps its bytes.
+ */
+export function encodeAwarenessEntries(entries: ReadonlyArray<{ clientID: number; clock: number; json: string | Uint8Array }>): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, entries.length);
+  for (const entry of entries) {
+    encoding.writeVarUint(encoder, entry.clientID);
+    encoding.writeVarUint(encoder, entry.clock);
+    if (typeof entry.json === 'string') encoding.writeVarString(encoder, entry.json);
+    else encoding.writeVarUint8Array(encoder, entry.json);
+  }
+  return encoding.toUint8Array(encoder);
+}
+
 export function writeRelaySyncStep1(encoder: encoding.Encoder, stateVector: Uint8Array): void {
   writeSync(encoder, RelaySyncType.Step1, stateVector);
 }

@@ -9,10 +9,12 @@
  *   update    := 1 • varUint(clientMsgId) • varUint8Array(envelope)
  *   snapshot  := 2 • varUint(covers) • varUint8Array(envelope)
  *   presence  := 3 • varUint8Array(envelope)
+ *   snap-bad  := 4 • varUint(covers)   the room's snapshot covering `covers` did not open on this device
  *   server -> client
  *   welcome   := 16 • varUint(peer) • varUint(flags) [• varUint(generation) [• varUint(maxMessageBytes)]]
- *                flags bit 0: writable; the rest only to a hello that had a generation (older
- *                clients read no more); maxMessageBytes: the server's RELAY_MAX_MESSAGE_BYTES
+ *                flags bit 0: writable; bit 1: the server takes snap-bad; the rest only to a hello
+ *                that had a generation (older clients read no more); maxMessageBytes: the server's
+ *                RELAY_MAX_MESSAGE_BYTES
  *   snapshot  := 17 • varUint(covers) • varUint8Array(envelope)
  *   entry     := 18 • varUint(seq) • varUint8Array(envelope)
  *   caught-up := 19 • varUint(seq)
@@ -24,7 +26,7 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 
-export const SealedClientType = { Hello: 0, Update: 1, Snapshot: 2, Presence: 3 } as const;
+export const SealedClientType = { Hello: 0, Update: 1, Snapshot: 2, Presence: 3, SnapshotBad: 4 } as const;
 export const SealedServerType = { Welcome: 16, Snapshot: 17, Entry: 18, CaughtUp: 19, Ack: 20, SnapshotRequest: 21, Presence: 22, PeerLeft: 23 } as const;
 
 export type SealedClientMessage =
@@ -32,15 +34,18 @@ export type SealedClientMessage =
   | { type: 'hello'; cursor: number; generation?: number }
   | { type: 'update'; id: number; envelope: Uint8Array }
   | { type: 'snapshot'; covers: number; envelope: Uint8Array }
-  | { type: 'presence'; envelope: Uint8Array };
+  | { type: 'presence'; envelope: Uint8Array }
+  /** the stored snapshot covering `covers` did not open on this device (docs/PROTOCOL-sealed.md, "Refuting a snapshot") */
+  | { type: 'snapshot-bad'; covers: number };
 
 export type SealedServerMessage =
   /**
    * `generation`: the room's current generation (absent from servers before generations, and to
    * clients that sent none); `maxMessageBytes`: the largest frame the server takes (absent from
-   * servers before it)
+   * servers before it); `takesSnapshotBad`: the server takes `snapshot-bad` (older servers close
+   * 4400 on it)
    */
-  | { type: 'welcome'; peer: number; writable: boolean; generation?: number; maxMessageBytes?: number }
+  | { type: 'welcome'; peer: number; writable: boolean; generation?: number; maxMessageBytes?: number; takesSnapshotBad?: boolean }
   | { type: 'snapshot'; covers: number; envelope: Uint8Array }
   | { type: 'entry'; seq: number; envelope: Uint8Array }
   | { type: 'caught-up'; seq: number }
@@ -69,6 +74,7 @@ export interface SealedDecodeError {
 export type SealedDecodeResult<M> = { ok: true; message: M } | { ok: false; error: SealedDecodeError };
 
 const FLAG_WRITABLE = 1;
+const FLAG_TAKES_SNAPSHOT_BAD = 2;
 
 /** Decode one client frame (what the server reads). Never throws. */
 export function readSealedClientMessage(frame: Uint8Array): SealedDecodeResult<SealedClientMessage> {
@@ -112,6 +118,8 @@ function readClientBody(d: decoding.Decoder): SealedClientMessage | SealedDecode
     }
     case SealedClientType.Presence:
       return withEnvelope(d, (envelope) => ({ type: 'presence', envelope }), SEALED_ENVELOPE_MIN_BYTES);
+    case SealedClientType.SnapshotBad:
+      return { type: 'snapshot-bad', covers: decoding.readVarUint(d) };
     default:
       return { error: 'unknown_type', detail: `message type ${type}` };
   }
@@ -122,12 +130,17 @@ function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecode
   switch (type) {
     case SealedServerType.Welcome: {
       const peer = decoding.readVarUint(d);
-      const writable = (decoding.readVarUint(d) & FLAG_WRITABLE) !== 0;
+      const flags = decoding.readVarUint(d);
+      const writable = (flags & FLAG_WRITABLE) !== 0;
+      // Only a set bit is said, so a welcome without it decodes as before.
+      const takes = (flags & FLAG_TAKES_SNAPSHOT_BAD) !== 0 ? { takesSnapshotBad: true } : {};
       // Optional trailing fields: a server before generations ends after the flags, one before
       // the size limit after the generation.
-      if (!decoding.hasContent(d)) return { type: 'welcome', peer, writable };
+      if (!decoding.hasContent(d)) return { type: 'welcome', peer, writable, ...takes };
       const generation = decoding.readVarUint(d);
-      return decoding.hasContent(d) ? { type: 'welcome', peer, writable, generation, maxMessageBytes: decoding.readVarUint(d) } : { type: 'welcome', peer, writable, generation };
+      return decoding.hasContent(d)
+        ? { type: 'welcome', peer, writable, generation, maxMessageBytes: decoding.readVarUint(d), ...takes }
+        : { type: 'welcome', peer, writable, generation, ...takes };
     }
     case SealedServerType.Snapshot: {
       const covers = decoding.readVarUint(d);
@@ -189,16 +202,21 @@ export function writeSealedPresence(e: encoding.Encoder, envelope: Uint8Array): 
   encoding.writeVarUint8Array(e, envelope);
 }
 
+export function writeSealedSnapshotBad(e: encoding.Encoder, covers: number): void {
+  encoding.writeVarUint(e, SealedClientType.SnapshotBad);
+  encoding.writeVarUint(e, covers);
+}
+
 // server -> client
 
 /**
  * `generation` undefined: the welcome a client before generations reads (its decoder refuses
  * trailing bytes), without `maxMessageBytes` either; `maxMessageBytes` goes only after a generation.
  */
-export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean, generation?: number, maxMessageBytes?: number): void {
+export function writeSealedWelcome(e: encoding.Encoder, peer: number, writable: boolean, generation?: number, maxMessageBytes?: number, takesSnapshotBad = false): void {
   encoding.writeVarUint(e, SealedServerType.Welcome);
   encoding.writeVarUint(e, peer);
-  encoding.writeVarUint(e, writable ? FLAG_WRITABLE : 0);
+  encoding.writeVarUint(e, (writable ? FLAG_WRITABLE : 0) | (takesSnapshotBad ? FLAG_TAKES_SNAPSHOT_BAD : 0));
   if (generation === undefined) return;
   encoding.writeVarUint(e, generation);
   if (maxMessageBytes !== undefined) encoding.writeVarUint(e, maxMessageBytes);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as encoding from 'lib0/encoding';
 import {
+  encodeAwarenessEntries,
+  isNullJson,
   encodeRelayMessage,
   readAwarenessUpdate,
   readRelayMessage,
@@ -72,6 +74,19 @@ describe('awareness updates', () => {
     });
   });
 
+  it('writes entries as it reads them; a state given as bytes keeps them (the client passes states on unread)', () => {
+    const entries = [
+      { clientID: 11, clock: 3, json: '{"user":"é"}', removed: false },
+      { clientID: 300, clock: 4, json: 'null', removed: true },
+    ];
+    const asText = encodeAwarenessEntries(entries);
+    expect(readAwarenessUpdate(asText)).toEqual({ ok: true, entries });
+    const utf8 = new TextEncoder();
+    expect(encodeAwarenessEntries(entries.map((x) => ({ ...x, json: utf8.encode(x.json) })))).toEqual(asText);
+    // not UTF-8: what was read is what is written
+    expect(encodeAwarenessEntries([{ clientID: 1, clock: 1, json: b(0xff, 0xfe) }])).toEqual(b(1, 1, 1, 2, 0xff, 0xfe));
+  });
+
   it.each([
     ['bad JSON', b(1, 1, 1, 1, 0x7b)],
     ['truncated', b(2, 1, 1, 4, 0x6e)],
@@ -80,5 +95,13 @@ describe('awareness updates', () => {
     const r = readAwarenessUpdate(bytes);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error.error).toBe('bad_awareness');
+  });
+});
+
+describe('isNullJson', () => {
+  const utf8 = (t: string) => new TextEncoder().encode(t);
+  it('is null JSON text, with JSON whitespace around it, as JSON.parse reads it', () => {
+    for (const t of ['null', ' null', 'null\n', '\t\r null \n']) expect([t, isNullJson(utf8(t))]).toEqual([t, true]);
+    for (const t of ['', 'nul', 'nulll', '"null"', '{}', 'Null', 'null x', '\u00a0null']) expect([t, isNullJson(utf8(t))]).toEqual([t, false]);
   });
 });

@@ -12,6 +12,7 @@ import {
   writeSealedPeerPresence,
   writeSealedPresence,
   writeSealedSnapshot,
+  writeSealedSnapshotBad,
   writeSealedSnapshotRequest,
   writeSealedStoredSnapshot,
   writeSealedUpdate,
@@ -32,6 +33,7 @@ describe('sealed codec, client -> server: byte fixtures', () => {
     ['update', framed(1, 7)(sealed(0xaa)), { type: 'update', id: 7, envelope: sealed(0xaa) }, (e) => writeSealedUpdate(e, 7, sealed(0xaa))],
     ['snapshot', framed(2, 5)(sealed(9, 60)), { type: 'snapshot', covers: 5, envelope: sealed(9, 60) }, (e) => writeSealedSnapshot(e, 5, sealed(9, 60))],
     ['presence', framed(3)(sealed(4)), { type: 'presence', envelope: sealed(4) }, (e) => writeSealedPresence(e, sealed(4))],
+    ['snapshot-bad', b(4, 0xac, 0x02), { type: 'snapshot-bad', covers: 300 }, (e) => writeSealedSnapshotBad(e, 300)],
   ];
   it.each(fixtures)('reads and writes %s', (_name, bytes, expected, write) => {
     expect(readSealedClientMessage(bytes)).toEqual({ ok: true, message: expected });
@@ -51,6 +53,8 @@ describe('sealed codec, client -> server: byte fixtures', () => {
     ['an update envelope one byte short of the smallest sealed one', framed(1, 7)(sealed(1, SEALED_ENVELOPE_MIN_BYTES - 1)), 'short_envelope'],
     ['a short snapshot envelope', b(2, 5, 1, 9), 'short_envelope'],
     ['a short presence envelope', b(3, 1, 4), 'short_envelope'],
+    ['snapshot-bad without covers', b(4), 'truncated'],
+    ['snapshot-bad with trailing bytes', b(4, 1, 0), 'trailing_bytes'],
     ['varuint overflow', b(0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80), 'truncated'],
   ])('refuses %s with a typed error', (_name, bytes, error) => {
     const r = readSealedClientMessage(bytes);
@@ -70,6 +74,13 @@ describe('sealed codec, server -> client: byte fixtures', () => {
       { type: 'welcome', peer: 42, writable: true, generation: 133, maxMessageBytes: 20_000 },
       (e) => writeSealedWelcome(e, 42, true, 133, 20_000),
     ],
+    [
+      'welcome from a server that takes snapshot-bad',
+      b(16, 42, 3, 0x85, 0x01, 0xa0, 0x9c, 0x01),
+      { type: 'welcome', peer: 42, writable: true, generation: 133, maxMessageBytes: 20_000, takesSnapshotBad: true },
+      (e) => writeSealedWelcome(e, 42, true, 133, 20_000, true),
+    ],
+    ['welcome, read only, takes snapshot-bad', b(16, 42, 2), { type: 'welcome', peer: 42, writable: false, takesSnapshotBad: true }, (e) => writeSealedWelcome(e, 42, false, undefined, undefined, true)],
     ['snapshot', b(17, 3, 1, 1), { type: 'snapshot', covers: 3, envelope: b(1) }, (e) => writeSealedStoredSnapshot(e, 3, b(1))],
     ['entry', b(18, 4, 2, 1, 2), { type: 'entry', seq: 4, envelope: b(1, 2) }, (e) => writeSealedEntry(e, 4, b(1, 2))],
     ['caught-up', b(19, 4), { type: 'caught-up', seq: 4 }, (e) => writeSealedCaughtUp(e, 4)],

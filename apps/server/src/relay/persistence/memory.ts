@@ -1,7 +1,7 @@
 /** In-process storage for tests and throwaway servers: nothing survives the process. */
 import type { Revocation } from '../../auth/revocations.js';
 import { MemoryOutbox } from '../../webhooks/outbox/memory.js';
-import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 interface MemoryRoom {
   snapshot: Uint8Array | null;
@@ -14,6 +14,8 @@ interface MemoryRoom {
 export class MemoryStore implements EngineStore {
   readonly engine = 'memory';
   private rooms: Map<string, MemoryRoom> | null = null;
+  /** each purged room's generation (types.ts); absent: 0. Kept when the purge drops the room. */
+  private readonly generations = new Map<string, number>();
   private seq = 0;
   private revocations: Revocation[] = [];
   private readonly outbox = new MemoryOutbox();
@@ -24,9 +26,11 @@ export class MemoryStore implements EngineStore {
 
   async load(room: string): Promise<StoredRoom> {
     const stored = this.open().get(room);
-    if (!stored) return { snapshot: null, snapshotSeq: 0, updates: [], lastSeq: 0 };
+    const generation = this.generation(room);
+    if (!stored) return { snapshot: null, snapshotSeq: 0, updates: [], lastSeq: 0, generation };
     const last = stored.log.at(-1);
     return {
+      generation,
       snapshot: stored.snapshot,
       snapshotSeq: stored.snapshotSeq,
       ...(stored.stamp ? { snapshotStamp: stored.stamp } : {}),
@@ -35,25 +39,49 @@ export class MemoryStore implements EngineStore {
     };
   }
 
-  async append(batches: readonly AppendBatch[]): Promise<void> {
+  async append(batches: readonly AppendBatch[]): Promise<string[]> {
     const rooms = this.open();
-    for (const { room, updates } of batches) {
+    const fenced: string[] = [];
+    for (const { room, updates, generation } of batches) {
+      if (this.namesAnother(room, generation)) {
+        fenced.push(room);
+        continue;
+      }
       let stored = rooms.get(room);
       if (!stored) rooms.set(room, (stored = { snapshot: null, snapshotSeq: 0, stamp: null, log: [], changedAt: null }));
       if (updates.length > 0) stored.changedAt = Date.now();
       // Copies: callers may reuse their buffers.
       for (const update of updates) stored.log.push({ seq: ++this.seq, update: Uint8Array.from(update) });
     }
+    return fenced;
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
+  async compact(
+    room: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    stamp?: Uint8Array | null,
+    keep: readonly Uint8Array[] = [],
+    generation?: number,
+  ): Promise<RelayFenced | undefined> {
     const stored = this.open().get(room);
-    if (!stored || stored.snapshotSeq >= throughSeq) return;
+    if (this.namesAnother(room, generation)) return RELAY_FENCED;
+    if (!stored || stored.snapshotSeq >= throughSeq) return undefined;
     stored.snapshot = Uint8Array.from(snapshot);
     stored.stamp = stamp ? Uint8Array.from(stamp) : null;
     stored.snapshotSeq = throughSeq;
     stored.log = stored.log.filter((e) => e.seq > throughSeq);
     for (const update of keep) stored.log.push({ seq: ++this.seq, update: Uint8Array.from(update) });
+    return undefined;
+  }
+
+  /** A write naming `generation` (absent: none) of a room now in another one: refused. */
+  private namesAnother(room: string, generation: number | undefined): boolean {
+    return generation !== undefined && generation !== this.generation(room);
+  }
+
+  private generation(room: string): number {
+    return this.generations.get(room) ?? 0;
   }
 
   async check(): Promise<void> {
@@ -85,6 +113,7 @@ export class MemoryStore implements EngineStore {
 
   async purgeRoom(room: string): Promise<void> {
     this.open().delete(room);
+    this.generations.set(room, this.generation(room) + 1);
   }
 
   async saveRevocation(r: Revocation): Promise<void> {

@@ -6,7 +6,7 @@
 import * as Y from 'yjs';
 import { checkUpdateCost, UpdateRefused } from '../update-check.js';
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../update-limits.js';
-import type { StoredRoom } from './types.js';
+import type { StoredContent } from './types.js';
 
 /** A stored entry set aside; `index` -1 is the snapshot. */
 export interface Quarantined {
@@ -50,7 +50,7 @@ export function storedEntryLimits(limits: UpdateLimits, isSnapshot: boolean): Up
  * StoredEntryFailed. `stamped`: the snapshot's stamp was found intact (stored-bytes.ts), so it is
  * not checked again (it goes first, into an empty document, as it was checked).
  */
-export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map(), stamped = false): Quarantined[] {
+export function applyStoredRoom(doc: Y.Doc, stored: StoredContent, origin: unknown, limits: UpdateLimits, skip: ReadonlyMap<number, string> = new Map(), stamped = false): Quarantined[] {
   const quarantined: Quarantined[] = [];
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
   if (stored.snapshot) entries.unshift([-1, stored.snapshot]);
@@ -86,7 +86,7 @@ export function applyStoredRoom(doc: Y.Doc, stored: StoredRoom, origin: unknown,
  * Loads the stored state into a fresh document from `create` (destroyed by `discard` when an
  * entry threw, then loaded again without that entry).
  */
-export function loadStoredRoom<T>(stored: StoredRoom, limits: UpdateLimits, create: () => T, docOf: (t: T) => Y.Doc, discard: (t: T) => void): { value: T; quarantined: Quarantined[] } {
+export function loadStoredRoom<T>(stored: StoredContent, limits: UpdateLimits, create: () => T, docOf: (t: T) => Y.Doc, discard: (t: T) => void): { value: T; quarantined: Quarantined[] } {
   const skip = new Map<number, string>();
   for (let attempt = 0; ; attempt++) {
     const value = create();
@@ -101,12 +101,12 @@ export function loadStoredRoom<T>(stored: StoredRoom, limits: UpdateLimits, crea
 }
 
 /** The stored state merged into one update (garbage-collected through a scratch Y.Doc), without what is set aside. */
-export function mergeStoredRoom(stored: StoredRoom, limits: UpdateLimits = DEFAULT_UPDATE_LIMITS): Uint8Array {
+export function mergeStoredRoom(stored: StoredContent, limits: UpdateLimits = DEFAULT_UPDATE_LIMITS): Uint8Array {
   return mergeStoredRoomChecked(stored, limits).update;
 }
 
 /** mergeStoredRoom, and what was set aside. */
-export function mergeStoredRoomChecked(stored: StoredRoom, limits: UpdateLimits): { update: Uint8Array; quarantined: Quarantined[] } {
+export function mergeStoredRoomChecked(stored: StoredContent, limits: UpdateLimits): { update: Uint8Array; quarantined: Quarantined[] } {
   const loaded = loadStoredRoom(stored, limits, () => new Y.Doc({ gc: true }), (d) => d, (d) => d.destroy());
   try {
     return { update: Y.encodeStateAsUpdate(loaded.value), quarantined: loaded.quarantined };

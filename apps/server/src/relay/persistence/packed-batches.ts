@@ -10,6 +10,8 @@ export interface PackedBatches {
   rooms: string[];
   /** updates per room */
   counts: number[];
+  /** the generation each room's batch names (types.ts AppendBatch); null: none */
+  generations: Array<number | null>;
   /** bytes per update, in order */
   lengths: number[];
   data: ArrayBuffer;
@@ -22,7 +24,13 @@ export function packBatches(batches: readonly AppendBatch[]): PackedBatches {
   const bytes = new Uint8Array(total);
   let offset = 0;
   for (const b of batches) for (const u of b.updates) (bytes.set(u, offset), (offset += u.length));
-  return { rooms: batches.map((b) => b.room), counts: batches.map((b) => b.updates.length), lengths, data: bytes.buffer };
+  return {
+    rooms: batches.map((b) => b.room),
+    counts: batches.map((b) => b.updates.length),
+    generations: batches.map((b) => b.generation ?? null),
+    lengths,
+    data: bytes.buffer,
+  };
 }
 
 export function unpackBatches(packed: PackedBatches): AppendBatch[] {
@@ -37,7 +45,8 @@ export function unpackBatches(packed: PackedBatches): AppendBatch[] {
       updates.push(bytes.subarray(offset, offset + length));
       offset += length;
     }
-    out.push({ room, updates });
+    const generation = packed.generations[i];
+    out.push(generation === null || generation === undefined ? { room, updates } : { room, updates, generation });
   }
   return out;
 }

@@ -145,6 +145,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sealed_rooms ADD COLUMN deleted_generation bigint NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 10,
+    name: 'sealed rooms: every deleted generation',
+    sql: `
+      -- Every generation a purge ended (apps/server/src/sealed/store/postgres.ts purgeRoom): a
+      -- device naming any of them is told "room deleted", not only one naming the last. The
+      -- column of migration 9 stays written for the instances of the version before during a
+      -- rolling upgrade, and is read as deleted too (their purges write only it).
+      CREATE TABLE sealed_deleted_generations (
+        room text NOT NULL,
+        generation bigint NOT NULL,
+        PRIMARY KEY (room, generation)
+      );
+    `,
+  },
+  {
+    version: 11,
+    name: 'relay rooms: generation',
+    sql: `
+      -- Advanced by every purge, which now keeps the room's row (apps/server/src/relay/persistence/postgres.ts):
+      -- appends and compactions naming another generation are refused under the row lock they take
+      -- anyway. Rooms stored before are in generation 0, as a room without a row.
+      ALTER TABLE relay_rooms ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock namespace of sync-suite migrations. */

@@ -9,6 +9,11 @@
  * snapshot, N) safe: nothing at or below N can appear after the compactor read the log.
  * compact() takes the same row lock, and is a no-op when the stored snapshot already covers N,
  * so two instances compacting the same room never both replace it.
+ *
+ * Generation (types.ts): a column of relay_rooms that purgeRoom advances, keeping the row (its
+ * counters zeroed). Taking the row lock reads it (lockRoom's upsert returns it, no query more), so
+ * an append or compaction naming another generation writes nothing: the check and the write are
+ * under the same lock, which a purge takes too.
  */
 // Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
@@ -16,7 +21,7 @@ import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
 import type { Revocation } from '../../auth/revocations.js';
 import { PostgresOutbox } from '../../webhooks/outbox/postgres.js';
-import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 export interface PostgresStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path, normally public */
@@ -44,11 +49,17 @@ export class PostgresStore implements EngineStore {
   async load(room: string): Promise<StoredRoom> {
     // REPEATABLE READ: the snapshot and its tail come from one moment, even mid-compaction.
     return this.transaction('load', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
-      const snap = await c.query<{ snapshot: Buffer; through_seq: string; stamp: Buffer | null }>(
-        'SELECT snapshot, through_seq, stamp FROM relay_snapshots WHERE room = $1',
+      // One row always (the generation's: 0 without a relay_rooms row), the snapshot's columns null without one.
+      const snap = await c.query<{ snapshot: Buffer | null; through_seq: string | null; stamp: Buffer | null; generation: string | null }>(
+        `SELECT s.snapshot, s.through_seq, s.stamp, g.generation
+           FROM (SELECT $1::text AS room) k
+           LEFT JOIN relay_snapshots s ON s.room = k.room
+           LEFT JOIN relay_rooms g ON g.room = k.room`,
         [room],
       );
-      const row = snap.rows[0];
+      const first = snap.rows[0];
+      const generation = Number(first?.generation ?? 0);
+      const row = first && first.snapshot !== null ? { snapshot: first.snapshot, through_seq: first.through_seq ?? '0', stamp: first.stamp } : undefined;
       const snapshotSeq = row ? Number(row.through_seq) : 0;
       const log = await c.query<{ seq: string; data: Buffer }>(
         'SELECT seq, data FROM relay_updates WHERE room = $1 AND seq > $2 ORDER BY seq',
@@ -61,16 +72,21 @@ export class PostgresStore implements EngineStore {
         ...(row?.stamp ? { snapshotStamp: new Uint8Array(row.stamp) } : {}),
         updates: log.rows.map((r) => new Uint8Array(r.data)),
         lastSeq: last ? Number(last.seq) : snapshotSeq,
+        generation,
       };
     });
   }
 
-  async append(batches: readonly AppendBatch[]): Promise<void> {
+  async append(batches: readonly AppendBatch[]): Promise<string[]> {
     const rooms = [...batches].filter((b) => b.updates.length > 0).sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
-    if (rooms.length === 0) return this.ensureOpen();
+    if (rooms.length === 0) return (await this.ensureOpen(), []);
+    const fenced = new Set<string>();
     await this.transaction('append', 'BEGIN', async (c) => {
-      for (const { room, updates } of rooms) {
-        await lockRoom(c, room, updates.length);
+      for (const { room, updates, generation } of rooms) {
+        if (!(await lockRoom(c, room, updates.length, generation))) {
+          fenced.add(room);
+          continue;
+        }
         await c.query(
           `INSERT INTO relay_updates (room, data)
            SELECT $1, d FROM unnest($2::bytea[]) WITH ORDINALITY AS t(d, i) ORDER BY i`,
@@ -78,14 +94,23 @@ export class PostgresStore implements EngineStore {
         );
       }
     });
+    // In the batch's order, as the engines answer (types.ts).
+    return fenced.size === 0 ? [] : batches.filter((b) => fenced.has(b.room)).map((b) => b.room);
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
-    await this.transaction('compact', 'BEGIN', async (c) => {
-      await lockRoom(c, room, 0);
+  async compact(
+    room: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    stamp?: Uint8Array | null,
+    keep: readonly Uint8Array[] = [],
+    generation?: number,
+  ): Promise<RelayFenced | undefined> {
+    return this.transaction('compact', 'BEGIN', async (c) => {
+      if (!(await lockRoom(c, room, 0, generation))) return RELAY_FENCED;
       const current = await c.query<{ through_seq: string }>('SELECT through_seq FROM relay_snapshots WHERE room = $1', [room]);
       const covered = current.rows[0];
-      if (covered && Number(covered.through_seq) >= throughSeq) return; // another instance got further
+      if (covered && Number(covered.through_seq) >= throughSeq) return undefined; // another instance got further
       await c.query(
         `INSERT INTO relay_snapshots (room, snapshot, through_seq, stamp) VALUES ($1, $2, $3, $4)
          ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot, through_seq = excluded.through_seq, stamp = excluded.stamp,
@@ -101,6 +126,7 @@ export class PostgresStore implements EngineStore {
           [room, keep.map(toBuffer)],
         );
       }
+      return undefined;
     });
   }
 
@@ -108,7 +134,9 @@ export class PostgresStore implements EngineStore {
     // Byte order (COLLATE "C"), as SQLite and the memory engine sort; room names are ASCII below 0x7f.
     const { rows } = await this.admin((p) =>
       p.query<StatRow>(
+        // Rows with nothing stored (a purged room's, kept for its generation) are skipped before the limit.
         `${STAT_SELECT} WHERE r.room COLLATE "C" > $1 AND r.room COLLATE "C" >= $2 AND r.room COLLATE "C" < $3
+           AND (EXISTS (SELECT 1 FROM relay_updates u WHERE u.room = r.room) OR EXISTS (SELECT 1 FROM relay_snapshots s WHERE s.room = r.room))
          ORDER BY r.room COLLATE "C" LIMIT $4`,
         [after, prefix, `${prefix}\x7f`, limit],
       ),
@@ -126,7 +154,8 @@ export class PostgresStore implements EngineStore {
       await lockRoom(c, room, 0); // waits for an append in flight to commit
       await c.query('DELETE FROM relay_updates WHERE room = $1', [room]);
       await c.query('DELETE FROM relay_snapshots WHERE room = $1', [room]);
-      await c.query('DELETE FROM relay_rooms WHERE room = $1', [room]);
+      // The row stays, with the next generation: a write naming the one purged is refused.
+      await c.query('UPDATE relay_rooms SET generation = generation + 1, appended = 0, changed_at = NULL WHERE room = $1', [room]);
     });
   }
 
@@ -207,15 +236,24 @@ export class PostgresStore implements EngineStore {
   }
 }
 
-/** Takes the room's row lock until commit (creating the row), adding `count` appended updates. */
-async function lockRoom(c: pg.PoolClient, room: string, count: number): Promise<void> {
+/**
+ * Takes the room's row lock until commit (creating the row, in generation 0), adding `count`
+ * appended updates. False when `generation` is given and is not the row's: the counters stay, and
+ * the caller writes nothing. The row's columns in DO UPDATE are its latest version, read under the
+ * lock (a purge committed while this waited is seen), and RETURNING gives the answer: no query more.
+ */
+async function lockRoom(c: pg.PoolClient, room: string, count: number, generation?: number): Promise<boolean> {
   // changed_at: when updates were last appended (admin API); a compaction (count 0) is no change.
-  await c.query(
+  const { rows } = await c.query<{ generation: string }>(
     `INSERT INTO relay_rooms (room, appended, changed_at) VALUES ($1, $2::bigint, CASE WHEN $2::bigint > 0 THEN now() END)
-     ON CONFLICT (room) DO UPDATE SET appended = relay_rooms.appended + excluded.appended,
-       changed_at = coalesce(excluded.changed_at, relay_rooms.changed_at)`,
-    [room, count],
+     ON CONFLICT (room) DO UPDATE SET
+       appended = relay_rooms.appended + CASE WHEN $3::bigint IS NULL OR relay_rooms.generation = $3::bigint THEN excluded.appended ELSE 0 END,
+       changed_at = CASE WHEN $3::bigint IS NULL OR relay_rooms.generation = $3::bigint
+         THEN coalesce(excluded.changed_at, relay_rooms.changed_at) ELSE relay_rooms.changed_at END
+     RETURNING generation`,
+    [room, count, generation ?? null],
   );
+  return generation === undefined || Number(rows[0]?.generation ?? 0) === generation;
 }
 
 interface StatRow {

@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
 import { withTransfer } from '../../storage/sqlite-thread-host.js';
-import type { AppendBatch, StoredRoom, StoredRoomStat } from './types.js';
+import { RELAY_FENCED, type AppendBatch, type RelayFenced, type StoredRoom, type StoredRoomStat } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS relay_snapshots (
@@ -43,6 +43,18 @@ INSERT OR IGNORE INTO relay_room_meta (room, changed_at)
 SELECT room, NULL FROM relay_snapshots UNION SELECT DISTINCT room, NULL FROM relay_updates
 `;
 
+/**
+ * Added later: each purged room's generation (types.ts), advanced by every purge and kept when the
+ * purge drops the room's rows; a room without a row is in generation 0 (every room stored before
+ * the table existed). Only purged rooms have a row: appends read it once per room per batch.
+ */
+const GENERATIONS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS relay_generations (
+  room TEXT PRIMARY KEY,
+  generation INTEGER NOT NULL
+);
+`;
+
 /** Added later: the snapshot's stamp (snapshot-stamp.ts); rows written before it have none and are checked in full. */
 const STAMP_COLUMN = 'ALTER TABLE relay_snapshots ADD COLUMN stamp BLOB';
 
@@ -57,6 +69,7 @@ export class SqliteFile {
     const hadMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_room_meta'").get() !== undefined;
     db.exec(ADMIN_SCHEMA);
     if (!hadMeta) db.exec(BACKFILL_META);
+    db.exec(GENERATIONS_SCHEMA);
     const snapshotColumns = db.prepare<[], { name: string }>('PRAGMA table_info(relay_snapshots)').all();
     if (!snapshotColumns.some((c) => c.name === 'stamp')) db.exec(STAMP_COLUMN);
     this.db = db;
@@ -87,6 +100,10 @@ export class SqliteFile {
       purgeUpdates: db.prepare<[string]>('DELETE FROM relay_updates WHERE room = ?'),
       purgeSnapshot: db.prepare<[string]>('DELETE FROM relay_snapshots WHERE room = ?'),
       purgeMeta: db.prepare<[string]>('DELETE FROM relay_room_meta WHERE room = ?'),
+      generation: db.prepare<[string], { generation: number }>('SELECT generation FROM relay_generations WHERE room = ?'),
+      nextGeneration: db.prepare<[string]>(
+        'INSERT INTO relay_generations (room, generation) VALUES (?, 1) ON CONFLICT (room) DO UPDATE SET generation = relay_generations.generation + 1',
+      ),
       saveRevocation: db.prepare<[string | null, string | null, number]>('INSERT INTO relay_revocations (sub, jti, until) VALUES (?, ?, ?)'),
       dropRevocations: db.prepare<[number]>('DELETE FROM relay_revocations WHERE until <= ?'),
       revocations: db.prepare<[number], { sub: string | null; jti: string | null; until: number }>(
@@ -112,20 +129,37 @@ export class SqliteFile {
         ...(snap?.stamp ? { snapshotStamp: new Uint8Array(snap.stamp) } : {}),
         updates: tail.map((r) => new Uint8Array(r.data)),
         lastSeq: tail.at(-1)?.seq ?? snapshotSeq,
+        generation: this.generation(room),
       };
       return snapshot ? withTransfer(stored, [snapshot.buffer as ArrayBuffer]) : stored;
     })();
   }
 
-  append(batches: readonly AppendBatch[]): void {
+  /** Returns the rooms refused for their generation (types.ts); one lookup per room that names one. */
+  append(batches: readonly AppendBatch[]): string[] {
     const st = this.st;
     const now = Date.now();
+    const fenced: string[] = [];
     this.db.transaction(() => {
-      for (const { room, updates } of batches) {
+      for (const { room, updates, generation } of batches) {
+        if (this.namesAnother(room, generation)) {
+          fenced.push(room);
+          continue;
+        }
         for (const update of updates) st.insert.run(room, update);
         if (updates.length > 0) st.touch.run(room, now);
       }
     })();
+    return fenced;
+  }
+
+  /** A write naming `generation` (absent: none) of a room now in another one: refused. */
+  private namesAnother(room: string, generation: number | undefined): boolean {
+    return generation !== undefined && generation !== this.generation(room);
+  }
+
+  private generation(room: string): number {
+    return this.st.generation.get(room)?.generation ?? 0;
   }
 
   listRooms(prefix: string, after: string, limit: number): StoredRoomStat[] {
@@ -151,6 +185,7 @@ export class SqliteFile {
       st.purgeUpdates.run(room);
       st.purgeSnapshot.run(room);
       st.purgeMeta.run(room);
+      st.nextGeneration.run(room);
     })();
   }
 
@@ -166,9 +201,22 @@ export class SqliteFile {
     return this.st.revocations.all(now).map((r) => ({ ...(r.sub !== null ? { sub: r.sub } : {}), ...(r.jti !== null ? { jti: r.jti } : {}), until: r.until }));
   }
 
-  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp: Uint8Array | null = null, keep: readonly Uint8Array[] = []): void {
+  /** RELAY_FENCED (nothing written) when `generation` is given and is not the room's any more */
+  compact(
+    room: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    stamp: Uint8Array | null = null,
+    keep: readonly Uint8Array[] = [],
+    generation?: number,
+  ): RelayFenced | undefined {
     const st = this.st;
+    let fenced = false;
     const replaced = this.db.transaction(() => {
+      if (this.namesAnother(room, generation)) {
+        fenced = true;
+        return false;
+      }
       const current = st.snapshot.get(room);
       if (current && current.through_seq >= throughSeq) return false;
       // Deleted first: an overwrite allocates the new blob's pages before it frees the old ones, so
@@ -183,5 +231,6 @@ export class SqliteFile {
     // The new snapshot went through the WAL, which keeps its largest size until a checkpoint
     // truncates it: without this the files hold each snapshot about twice (bench/cold-load.ts).
     if (replaced) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return fenced ? RELAY_FENCED : undefined;
   }
 }

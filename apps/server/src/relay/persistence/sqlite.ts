@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
-import { StoreNotReadyError, type AppendBatch, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall } from './sqlite-calls.js';
 import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
 import { packBatches } from './packed-batches.js';
@@ -36,13 +36,28 @@ export class SqliteStore implements EngineStore {
     return this.thread.call({ op: 'load', room }) as Promise<StoredRoom>;
   }
 
-  async append(batches: readonly AppendBatch[]): Promise<void> {
+  append(batches: readonly AppendBatch[]): Promise<string[]> {
     const packed = packBatches(batches);
-    await this.thread.call({ op: 'append', batches: packed }, [packed.data]);
+    return this.thread.call({ op: 'append', batches: packed }, [packed.data]) as Promise<string[]>;
   }
 
-  async compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep: readonly Uint8Array[] = []): Promise<void> {
-    await this.thread.call({ op: 'compact', room, snapshot, throughSeq, stamp: stamp ?? null, keep: [...keep] });
+  compact(
+    room: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    stamp?: Uint8Array | null,
+    keep: readonly Uint8Array[] = [],
+    generation?: number,
+  ): Promise<RelayFenced | undefined> {
+    return this.thread.call({
+      op: 'compact',
+      room,
+      snapshot,
+      throughSeq,
+      stamp: stamp ?? null,
+      keep: [...keep],
+      ...(generation !== undefined ? { generation } : {}),
+    }) as Promise<RelayFenced | undefined>;
   }
 
   async check(): Promise<void> {

@@ -17,7 +17,7 @@ import { UpdateReader, type ItemRef, type UpdateLayout } from '../update-reader.
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../update-limits.js';
 import { storedEntryLimits, type Quarantined } from './merge.js';
 import { readStamp, type SnapshotStamp } from './snapshot-stamp.js';
-import type { StoredRoom } from './types.js';
+import type { StoredContent } from './types.js';
 
 interface Part {
   update: Uint8Array;
@@ -27,7 +27,7 @@ interface Part {
 /** A room's stored state, checked and merged, waiting to be decoded into its document. */
 export interface ColdState {
   /** what was read from storage (the document is built from it later) */
-  stored: StoredRoom;
+  stored: StoredContent;
   /** every entry that passed the checks, merged into one v1 update */
   update: Uint8Array;
   /** entries set aside by the checks, by index (-1: the snapshot), with the limit passed */
@@ -48,7 +48,7 @@ export interface ColdState {
  * the snapshot taken at its deepest level (an upper bound: should that pass the limit, the whole
  * state is checked entry by entry as without a stamp).
  */
-export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): ColdState | null {
+export function prepareColdState(stored: StoredContent, limits: UpdateLimits): ColdState | null {
   const stamp = stored.snapshot && stored.snapshotStamp ? readStamp(stored.snapshot, stored.snapshotStamp, limits) : null;
   if (stamp && (stamp.closed || stored.updates.length === 0)) {
     const cold = prepare(stored, limits, stamp);
@@ -61,7 +61,7 @@ export function prepareColdState(stored: StoredRoom, limits: UpdateLimits): Cold
 /** The entries together nest types too deep */
 const DEPTH = Symbol('depth');
 
-function prepare(stored: StoredRoom, limits: UpdateLimits, stamp: SnapshotStamp | null): ColdState | null | typeof DEPTH {
+function prepare(stored: StoredContent, limits: UpdateLimits, stamp: SnapshotStamp | null): ColdState | null | typeof DEPTH {
   const entries: Array<[number, Uint8Array]> = stored.updates.map((u, i) => [i, u]);
   const parts: Part[] = [];
   if (stamp && stored.snapshot) parts.push({ update: stored.snapshot, layout: stamp.layout });

@@ -7,11 +7,19 @@
  * compact() only ever removes entries up to a sequence number the caller has seen in load(),
  * so several server instances holding the same room can compact at any time without losing
  * an update that another instance appended meanwhile.
+ *
+ * Generations: every room has one, a counter that purgeRoom advances (0 for a room never
+ * purged, rooms stored before generations existed included). A room loaded on an instance
+ * remembers the generation load() read, and its appends and compactions name it: the store
+ * refuses them, in the same transaction, when a purge has moved the room on since (an admin
+ * delete made on another instance that this one did not hear of in time: relay/room-registry.ts
+ * fenced). What is refused is never stored; the rest of a batch is.
  */
 import type { RevocationStore } from '../../auth/revocations.js';
 import type { WebhookOutbox } from '../../webhooks/outbox/types.js';
 
-export interface StoredRoom {
+/** What a room's stored state is made of, for the code that reads it (merge.ts, stored-bytes.ts). */
+export interface StoredContent {
   /** merged state of every entry up to snapshotSeq, or null when the room was never compacted */
   snapshot: Uint8Array | null;
   snapshotSeq: number;
@@ -26,10 +34,25 @@ export interface StoredRoom {
   lastSeq: number;
 }
 
+/** A room as load() reads it. */
+export interface StoredRoom extends StoredContent {
+  /** the room's generation, read with the rest (0: never purged) */
+  generation: number;
+}
+
 export interface AppendBatch {
   room: string;
   updates: Uint8Array[];
+  /**
+   * the generation the writer loaded the room in: the updates are stored only if it is still the
+   * room's, else refused (see above). Absent: stored whatever the generation (tools, tests).
+   */
+  generation?: number;
 }
+
+/** What compact() answers when the generation it named is not the room's any more (nothing written). */
+export const RELAY_FENCED = 'fenced';
+export type RelayFenced = typeof RELAY_FENCED;
 
 /** What storage holds for one room, for the admin API (GET /admin/rooms). */
 export interface StoredRoomStat {
@@ -48,7 +71,10 @@ export interface DocStoreAdmin extends RevocationStore {
   listRooms(prefix: string, after: string, limit: number): Promise<StoredRoomStat[]>;
   /** null when nothing is stored */
   statRoom(room: string): Promise<StoredRoomStat | null>;
-  /** deletes everything stored for the room, in one transaction */
+  /**
+   * deletes everything stored for the room and advances its generation, in one transaction (a
+   * write naming the generation before is refused from then on: see DocStore)
+   */
   purgeRoom(room: string): Promise<void>;
   /**
    * Bytes the database holds, for the status page: SQLite the file plus its WAL, PostgreSQL the
@@ -65,8 +91,12 @@ export interface DocStore {
   /** open files, connections and create tables; every other call throws before it */
   init(): Promise<void>;
   load(room: string): Promise<StoredRoom>;
-  /** one transaction for the whole batch (group commit): all of it is durable, or none */
-  append(batches: readonly AppendBatch[]): Promise<void>;
+  /**
+   * one transaction for the whole batch (group commit): all of it is durable, or none, except the
+   * batches refused for their generation (never stored), whose rooms it answers, in batch order
+   * (empty: everything stored). A refusal is not a failure: the rest of the batch commits.
+   */
+  append(batches: readonly AppendBatch[]): Promise<string[]>;
   /**
    * Replace the room's snapshot with `snapshot` and delete its log entries with seq <= throughSeq.
    * `snapshot` must contain every entry up to throughSeq, except the entries given as `keep`
@@ -74,9 +104,18 @@ export interface DocStore {
    * in the same transaction: they are never out of storage, whatever fails or stops midway. A
    * no-op (keep included) if the stored snapshot already covers throughSeq (another instance
    * compacted further). `stamp` is stored with the snapshot (none: the previous one is dropped);
-   * only compaction writes one, append() never does.
+   * only compaction writes one, append() never does. With `generation` (the one the snapshot's
+   * content was loaded in), nothing is written and RELAY_FENCED answered when it is not the
+   * room's any more.
    */
-  compact(room: string, snapshot: Uint8Array, throughSeq: number, stamp?: Uint8Array | null, keep?: readonly Uint8Array[]): Promise<void>;
+  compact(
+    room: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    stamp?: Uint8Array | null,
+    keep?: readonly Uint8Array[],
+    generation?: number,
+  ): Promise<RelayFenced | undefined>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;

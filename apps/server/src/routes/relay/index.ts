@@ -34,7 +34,7 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
     const conn = new RelayConnection(socket, deps);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = ownString((req.params as Record<string, string | undefined>)['*'] ?? '');
-    conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
+    conn.open(room, tokenFromRequest(req), (sub) => ctx.admission.admit(req, socket, sub)).catch((err: unknown) => {
       log.error({ err, conn: conn.id }, 'relay connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });

@@ -36,6 +36,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     flushMs: config.PERSIST_FLUSH_MS,
     idleMs: config.ROOM_IDLE_MS,
     snapshotAfter: config.SEALED_SNAPSHOT_AFTER,
+    refutationIntervalMs: config.SEALED_REFUTATION_INTERVAL_MS,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
   });
@@ -60,7 +61,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     const conn = new SealedConnection(socket, deps, log);
     // The instance cap and the per-address budget were checked on the upgrade (ws/admission.ts).
     const room = (req.params as Record<string, string | undefined>)['*'] ?? '';
-    conn.open(room, tokenFromRequest(req), () => ctx.admission.admit(req, socket)).catch((err: unknown) => {
+    conn.open(room, tokenFromRequest(req), (sub) => ctx.admission.admit(req, socket, sub)).catch((err: unknown) => {
       log.error({ err, conn: conn.id }, 'sealed connection failed to open');
       conn.reject(Errors.ERR_INTERNAL.closeCode, Errors.ERR_INTERNAL.message, 'internal');
     });

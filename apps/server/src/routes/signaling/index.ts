@@ -14,6 +14,7 @@ import { closeForCause, refusal } from '../../signaling/refusal.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { setFramePayloadLimit } from '../../ws/ws-internals.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
+import { TopicJoinBudgets } from '../../limits/topic-join-budgets.js';
 
 /** Token refusals whose close reason names the cause (the rest say "invalid or expired token"). */
 
@@ -33,6 +34,7 @@ export async function signalingRoutes(app: FastifyInstance): Promise<void> {
 
 function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
   const { config, metrics, auth, roomPolicy, live } = app.sync;
+  const topicJoins = { intervalMs: 60_000 / config.SIGNALING_TOPIC_JOINS_PER_MINUTE, burst: Math.max(config.SIGNALING_TOPIC_JOINS_PER_MINUTE, config.MAX_TOPICS_PER_CONNECTION) };
   return {
     live,
     bus,
@@ -43,10 +45,12 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     limits: {
       maxMessageBytes: config.SIGNALING_MAX_MESSAGE_BYTES,
       maxTopics: config.MAX_TOPICS_PER_CONNECTION,
+      topicJoins,
       messagesPerSecond: config.MAX_MESSAGES_PER_SECOND,
       abuse: { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS },
       maxBufferedBytes: BUFFERED_FRAMES * config.SIGNALING_MAX_MESSAGE_BYTES,
     },
+    topicJoinBudgets: new TopicJoinBudgets(topicJoins.intervalMs, topicJoins.burst),
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
     admission: app.sync.admission,
     turns: app.sync.turns,
@@ -65,7 +69,8 @@ function onSocket(app: FastifyInstance, deps: SignalingDeps, socket: WebSocket, 
     .verify(tokenFromRequest(req), 'signal')
     .then((result) => {
       if (result.ok) {
-        admission.admit(req, socket);
+        const refused = admission.admit(req, socket, result.claims.sub);
+        if (refused) return conn.refuse(refusal(refused, 'too_many_connections_per_sub'));
         return conn.authenticated(result.claims);
       }
       const code = tokenRefusal(result.reason);

@@ -1,11 +1,11 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, otherSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
   generation: number;
-  /** the generation the last purge ended (0: none) */
-  deletedGeneration: number;
+  /** every generation a purge of the room ended */
+  deleted: Set<number>;
   head: number;
   snapshot: SealedSnapshot | null;
   entries: Array<{ seq: number; envelope: Uint8Array }>;
@@ -22,9 +22,10 @@ export class MemorySealedStore implements SealedStore {
     this.rooms ??= new Map();
   }
 
-  async append(batches: readonly SealedAppend[]): Promise<number[]> {
-    this.open();
-    return batches.map(({ room, envelopes }) => {
+  async append(batches: readonly SealedAppend[]): Promise<Array<number | SealedFenced>> {
+    const rooms = this.open();
+    return batches.map(({ room, envelopes, generation }) => {
+      if (generation !== undefined && rooms.get(room)?.generation !== generation) return SEALED_FENCED;
       const stored = this.row(room);
       const first = stored.head + 1;
       // Copies: callers may reuse their buffers.
@@ -46,9 +47,10 @@ export class MemorySealedStore implements SealedStore {
     return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after).slice(0, limit), head: stored.head };
   }
 
-  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {
     const stored = this.open().get(room);
-    if (!stored || covers <= (stored.snapshot?.covers ?? 0) || covers > stored.head) return false;
+    if (generation !== undefined && stored?.generation !== generation) return SEALED_FENCED;
+    if (!stored || !snapshotMayReplace(covers, stored.snapshot?.covers ?? 0, stored.head, refuted)) return false;
     stored.snapshot = { covers, envelope: Uint8Array.from(envelope) };
     stored.entries = stored.entries.filter((e) => e.seq > covers);
     stored.entryBytes = stored.entries.reduce((n, e) => n + e.envelope.length, 0);
@@ -57,9 +59,9 @@ export class MemorySealedStore implements SealedStore {
 
   async stats(room: string): Promise<SealedRoomStats> {
     const stored = this.open().get(room);
-    if (!stored) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+    if (!stored) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0, generation: 0 };
     const bytes = sealedStoredBytes(stored.entries.length, stored.entryBytes, stored.snapshot?.envelope.length ?? null);
-    return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes };
+    return { head: stored.head, snapshotCovers: stored.snapshot?.covers ?? 0, entries: stored.entries.length, bytes, generation: stored.generation };
   }
 
   /**
@@ -92,17 +94,25 @@ export class MemorySealedStore implements SealedStore {
   }
 
   async generation(room: string): Promise<SealedGeneration> {
-    const { generation, deletedGeneration } = this.row(room);
-    return { current: generation, deleted: deletedGeneration };
+    return { current: this.row(room).generation };
   }
 
-  async purgeRoom(room: string, endGeneration = true): Promise<void> {
+  async generationDeleted(room: string, generation: number): Promise<boolean> {
+    return this.open().get(room)?.deleted.has(generation) ?? false;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
     const rooms = this.open();
     const stored = rooms.get(room);
-    // a generation is ended only if something was stored in it: a second purge (every instance
-    // purges) keeps the first one's
-    if (!stored || stored.head === 0) return;
-    rooms.set(room, endGeneration ? emptyRoom(newSealedGeneration(), stored.generation) : emptyRoom(stored.generation, stored.deletedGeneration));
+    if (!stored) return;
+    stored.deleted.add(stored.generation);
+    rooms.set(room, emptyRoom(newSealedGeneration(), stored.deleted));
+  }
+
+  async redrawGenerations(): Promise<number> {
+    const rooms = this.open();
+    for (const stored of rooms.values()) stored.generation = otherSealedGeneration(stored.generation);
+    return rooms.size;
   }
 
   async check(): Promise<void> {
@@ -117,7 +127,7 @@ export class MemorySealedStore implements SealedStore {
   private row(room: string): MemoryRoom {
     const rooms = this.open();
     let stored = rooms.get(room);
-    if (!stored) rooms.set(room, (stored = emptyRoom(newSealedGeneration(), 0)));
+    if (!stored) rooms.set(room, (stored = emptyRoom(newSealedGeneration(), new Set())));
     return stored;
   }
 
@@ -127,7 +137,7 @@ export class MemorySealedStore implements SealedStore {
   }
 }
 
-/** A row with nothing stored, in `generation` (`deleted`: the one a purge ended, or 0). */
-function emptyRoom(generation: number, deleted: number): MemoryRoom {
-  return { generation, deletedGeneration: deleted, head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null };
+/** A row with nothing stored, in `generation` (`deleted`: the generations purges ended). */
+function emptyRoom(generation: number, deleted: Set<number>): MemoryRoom {
+  return { generation, deleted, head: 0, snapshot: null, entries: [], entryBytes: 0, changedAt: null };
 }

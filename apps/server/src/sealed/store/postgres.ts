@@ -9,14 +9,18 @@
  * UPDATE of the other columns only copies its pointer. No statement but the read that returns
  * the snapshot names the column; the counters (migration 7) answer stats and the admin figures.
  * The generation (migration 8) is drawn by whichever insert makes the row; a purge empties the
- * row, draws a new one and keeps the purged one (migration 9).
+ * row, draws a new one and adds the purged one to sealed_deleted_generations (migration 10).
+ * `deleted_generation` (migration 9) is written as the version before this one wrote it (the
+ * generation it alone remembers, read by such an instance during a rolling upgrade), and read as
+ * deleted too: that version's purges are there only (types.ts generationDeleted).
  */
 // Types only: pg is loaded by init() (storage/pg-pool.ts).
 import type pg from 'pg';
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
+import { redrawPostgresGenerations } from './redraw.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -30,10 +34,11 @@ interface RoomRow {
   entries: string;
   entry_bytes: string;
   snapshot_bytes: string | null;
+  generation: string;
 }
 
 /** A room's row without its snapshot's bytes. */
-const ROOM_SELECT = 'SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = $1';
+const ROOM_SELECT = 'SELECT head, covers, entries, entry_bytes, snapshot_bytes, generation FROM sealed_rooms WHERE room = $1';
 
 export class PostgresSealedStore implements SealedStore {
   readonly engine = 'postgres';
@@ -51,22 +56,37 @@ export class PostgresSealedStore implements SealedStore {
     this.pool = await openPgPool(this.url, this.opts.schema, (err) => this.opts.onError?.('pool', err));
   }
 
-  async append(batches: readonly SealedAppend[]): Promise<number[]> {
+  async append(batches: readonly SealedAppend[]): Promise<Array<number | SealedFenced>> {
     const order = batches.map((b, i) => ({ b, i })).sort((x, y) => (x.b.room < y.b.room ? -1 : x.b.room > y.b.room ? 1 : 0));
-    const firsts = new Array<number>(batches.length).fill(0);
+    const firsts = new Array<number | SealedFenced>(batches.length).fill(0);
     await this.transaction('append', 'BEGIN', async (c) => {
       for (const { b, i } of order) {
         const n = b.envelopes.length;
-        const res = await c.query<{ head: string }>(
-          `INSERT INTO sealed_rooms (room, head, entries, entry_bytes, changed_at, generation)
-           VALUES ($1, $2::bigint, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN now() END, $4::bigint)
-           ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head,
-             entries = sealed_rooms.entries + excluded.entries, entry_bytes = sealed_rooms.entry_bytes + excluded.entry_bytes,
-             changed_at = CASE WHEN excluded.head > 0 THEN now() ELSE sealed_rooms.changed_at END
-           RETURNING head`,
-          [b.room, n, b.envelopes.reduce((sum, e) => sum + e.length, 0), newSealedGeneration()],
-        );
-        const first = Number(res.rows[0]?.head) - n + 1;
+        const bytes = b.envelopes.reduce((sum, e) => sum + e.length, 0);
+        // With a generation: only the room's row in that generation moves (the UPDATE takes the
+        // row lock, so a purge is wholly before or after it); no row, or another generation: fenced.
+        const res =
+          b.generation === undefined
+            ? await c.query<{ head: string }>(
+                `INSERT INTO sealed_rooms (room, head, entries, entry_bytes, changed_at, generation)
+                 VALUES ($1, $2::bigint, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN now() END, $4::bigint)
+                 ON CONFLICT (room) DO UPDATE SET head = sealed_rooms.head + excluded.head,
+                   entries = sealed_rooms.entries + excluded.entries, entry_bytes = sealed_rooms.entry_bytes + excluded.entry_bytes,
+                   changed_at = CASE WHEN excluded.head > 0 THEN now() ELSE sealed_rooms.changed_at END
+                 RETURNING head`,
+                [b.room, n, bytes, newSealedGeneration()],
+              )
+            : await c.query<{ head: string }>(
+                `UPDATE sealed_rooms SET head = head + $2::bigint, entries = entries + $2::bigint, entry_bytes = entry_bytes + $3::bigint,
+                   changed_at = CASE WHEN $2::bigint > 0 THEN now() ELSE changed_at END
+                 WHERE room = $1 AND generation = $4::bigint RETURNING head`,
+                [b.room, n, bytes, b.generation],
+              );
+        if (!res.rows[0]) {
+          firsts[i] = SEALED_FENCED;
+          continue;
+        }
+        const first = Number(res.rows[0].head) - n + 1;
         firsts[i] = first;
         if (n === 0) continue;
         await c.query(
@@ -104,10 +124,11 @@ export class PostgresSealedStore implements SealedStore {
     });
   }
 
-  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
+  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {
     return this.transaction('replace', 'BEGIN', async (c) => {
       const row = (await c.query<RoomRow>(`${ROOM_SELECT} FOR UPDATE`, [room])).rows[0];
-      if (!row || covers <= Number(row.covers) || covers > Number(row.head)) return false;
+      if (generation !== undefined && (!row || Number(row.generation) !== generation)) return SEALED_FENCED;
+      if (!row || !snapshotMayReplace(covers, Number(row.covers), Number(row.head), refuted)) return false;
       await c.query('DELETE FROM sealed_entries WHERE room = $1 AND seq <= $2', [room, covers]);
       // Counted again from what stays (not decremented): an older instance appending after
       // migration 7 does not keep the counters, so subtracting could take them below zero.
@@ -128,9 +149,10 @@ export class PostgresSealedStore implements SealedStore {
 
   async stats(room: string): Promise<SealedRoomStats> {
     const row = await this.transaction('stats', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => (await c.query<RoomRow>(ROOM_SELECT, [room])).rows[0]);
-    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
+    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0, generation: 0 };
     const entries = Number(row.entries);
-    return { head: Number(row.head), snapshotCovers: Number(row.covers), entries, bytes: sealedStoredBytes(entries, Number(row.entry_bytes), nullableNumber(row.snapshot_bytes)) };
+    const bytes = sealedStoredBytes(entries, Number(row.entry_bytes), nullableNumber(row.snapshot_bytes));
+    return { head: Number(row.head), snapshotCovers: Number(row.covers), entries, bytes, generation: Number(row.generation) };
   }
 
   async listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]> {
@@ -159,30 +181,53 @@ export class PostgresSealedStore implements SealedStore {
     // INSERT's snapshot, which ON CONFLICT DO NOTHING skipped without returning it.
     return this.transaction('generation', 'BEGIN', async (c) => {
       await c.query('INSERT INTO sealed_rooms (room, generation) VALUES ($1, $2::bigint) ON CONFLICT (room) DO NOTHING', [room, newSealedGeneration()]);
-      const row = (await c.query<{ generation: string; deleted_generation: string }>('SELECT generation, deleted_generation FROM sealed_rooms WHERE room = $1', [room]))
-        .rows[0];
+      const row = (await c.query<{ generation: string }>('SELECT generation FROM sealed_rooms WHERE room = $1', [room])).rows[0];
       if (!row) throw new Error(`sealed room ${room} has no row after its insert`);
-      return { current: Number(row.generation), deleted: Number(row.deleted_generation) };
+      return { current: Number(row.generation) };
     });
   }
 
-  async purgeRoom(room: string, endGeneration = true): Promise<void> {
+  async generationDeleted(room: string, generation: number): Promise<boolean> {
+    if (generation === 0) return false;
+    const rows = await this.transaction('deleted', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) =>
+      (
+        await c.query<{ deleted: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM sealed_deleted_generations WHERE room = $1 AND generation = $2::bigint)
+             OR EXISTS (SELECT 1 FROM sealed_rooms WHERE room = $1 AND deleted_generation = $2::bigint) AS deleted`,
+          [room, generation],
+        )
+      ).rows,
+    );
+    return rows[0]?.deleted === true;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
     await this.transaction('purge', 'BEGIN', async (c) => {
       // The row lock orders the purge after any append or snapshot of the room in progress.
       await c.query('SELECT 1 FROM sealed_rooms WHERE room = $1 FOR UPDATE', [room]);
       await c.query('DELETE FROM sealed_entries WHERE room = $1', [room]);
-      // The row stays, emptied, with a new generation and the purged one remembered (types.ts),
-      // if anything was stored in it (head > 0; the right-hand sides read the row before the
-      // update): every instance purges, and a second purge must keep the first one's.
-      // Another instance's delete (endGeneration false): its own purge ended the generation.
-      const end = endGeneration ? 'head > 0' : 'false';
+      // the generation it ends, and the one in deleted_generation (an instance of the version
+      // before this one may have put it there alone), which the UPDATE below may overwrite
+      await c.query(
+        `INSERT INTO sealed_deleted_generations (room, generation)
+         SELECT room, g FROM sealed_rooms, LATERAL (VALUES (generation), (deleted_generation)) AS v(g) WHERE room = $1 AND g <> 0
+         ON CONFLICT DO NOTHING`,
+        [room],
+      );
+      // The row stays, emptied, with a new generation; deleted_generation as the version before
+      // this one wrote it: the purged one, unless nothing was stored in it since an earlier
+      // delete, whose generation stays (the right-hand sides read the row before the update).
       await c.query(
         `UPDATE sealed_rooms SET head = 0, covers = 0, snapshot = NULL, snapshot_bytes = NULL, changed_at = NULL, entries = 0, entry_bytes = 0,
-           deleted_generation = CASE WHEN ${end} THEN generation ELSE deleted_generation END,
-           generation = CASE WHEN ${end} THEN $2::bigint ELSE generation END WHERE room = $1`,
+           deleted_generation = CASE WHEN head > 0 OR deleted_generation = 0 THEN generation ELSE deleted_generation END,
+           generation = $2::bigint WHERE room = $1`,
         [room, newSealedGeneration()],
       );
     });
+  }
+
+  async redrawGenerations(): Promise<number> {
+    return this.transaction('redraw', 'BEGIN', (c) => redrawPostgresGenerations(c));
   }
 
   async check(): Promise<void> {

@@ -5,12 +5,14 @@ import type { SealedAppend } from './types.js';
 export type SealedSqliteCall =
   | { id: number; op: 'append'; batches: SealedAppend[] }
   | { id: number; op: 'read'; room: string; cursor: number; limit?: number }
-  | { id: number; op: 'replace'; room: string; covers: number; envelope: Uint8Array }
+  | { id: number; op: 'replace'; room: string; covers: number; envelope: Uint8Array; generation?: number; refuted?: number }
   | { id: number; op: 'stats'; room: string }
   | { id: number; op: 'list'; prefix: string; after: string; limit: number }
   | { id: number; op: 'stat'; room: string }
   | { id: number; op: 'generation'; room: string }
-  | { id: number; op: 'purge'; room: string; endGeneration: boolean };
+  | { id: number; op: 'deleted'; room: string; generation: number }
+  | { id: number; op: 'purge'; room: string }
+  | { id: number; op: 'redraw' };
 
 export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCall): unknown {
   switch (call.op) {
@@ -19,7 +21,7 @@ export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCa
     case 'read':
       return file.read(call.room, call.cursor, call.limit);
     case 'replace':
-      return file.replaceWithSnapshot(call.room, call.covers, call.envelope);
+      return file.replaceWithSnapshot(call.room, call.covers, call.envelope, call.generation, call.refuted);
     case 'stats':
       return file.stats(call.room);
     case 'list':
@@ -28,7 +30,11 @@ export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCa
       return file.statRoom(call.room);
     case 'generation':
       return file.generation(call.room);
+    case 'deleted':
+      return file.generationDeleted(call.room, call.generation);
     case 'purge':
-      return file.purgeRoom(call.room, call.endGeneration);
+      return file.purgeRoom(call.room);
+    case 'redraw':
+      return file.redrawGenerations();
   }
 }

@@ -3,7 +3,8 @@
  * on the same storage thread and connection as the relay's tables (storage/sqlite-worker.ts).
  */
 import type Database from 'better-sqlite3';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION_LIMIT, sealedStoredBytes, type SealedAppend, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
+import { redrawSqliteGenerations } from './redraw.js';
+import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_FENCED, SEALED_GENERATION_LIMIT, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 /**
  * The snapshot lives in a table of its own: SQLite rewrites a whole row on UPDATE, so a snapshot
@@ -11,8 +12,11 @@ import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_GENERATION
  * `entries`, `entry_bytes` and `snapshot_bytes` are counters kept by append and replace in the
  * same transaction: stats never scans the log nor touches the snapshot. `generation` is drawn
  * when the row is made (types.ts, SealedStore.generation); 0 only in a row an earlier version made,
- * which gets one when the file opens. `deleted_generation`: the one the last purge ended (0: none),
- * kept in the row a purge leaves.
+ * which gets one when the file opens. sealed_deleted_generations: every generation a purge ended
+ * (types.ts purgeRoom). `deleted_generation` (0: none) is the one the version before this one
+ * remembered, alone (the last purge's, unless nothing was stored since an earlier one): still
+ * written so, for that version after a rollback, and read as deleted too (a file that version
+ * wrote holds its deletes there only).
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS sealed_rooms (
@@ -30,6 +34,11 @@ CREATE TABLE IF NOT EXISTS sealed_snapshots (
   room TEXT PRIMARY KEY,
   snapshot BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sealed_deleted_generations (
+  room TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  PRIMARY KEY (room, generation)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sealed_entries (
   room TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -44,13 +53,15 @@ interface RoomRow {
   entries: number;
   entry_bytes: number;
   snapshot_bytes: number | null;
+  generation: number;
 }
 
 /**
  * Files from earlier versions, once, in one transaction: the change-time column (null until the
  * next append), the counters computed from what is stored, the snapshot moved out of sealed_rooms,
  * the generation column. Rows without a generation (made before it) each get a random one. The
- * deleted-generation column (0: none known, as for every row purged before it existed).
+ * deleted-generation column (0: none known, as for every row purged before it existed); the table
+ * of deleted generations is made by SCHEMA (empty: generationDeleted reads the column too).
  */
 function migrate(db: Database.Database): void {
   const columns = new Set(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('sealed_rooms')").all().map((c) => c.name));
@@ -86,9 +97,14 @@ export class SealedSqliteFile {
     migrate(db);
     this.db = db;
     this.st = {
-      room: db.prepare<[string], RoomRow>('SELECT head, covers, entries, entry_bytes, snapshot_bytes FROM sealed_rooms WHERE room = ?'),
+      room: db.prepare<[string], RoomRow>('SELECT head, covers, entries, entry_bytes, snapshot_bytes, generation FROM sealed_rooms WHERE room = ?'),
       ensure: db.prepare<[string, number]>('INSERT INTO sealed_rooms (room, generation) VALUES (?, ?) ON CONFLICT (room) DO NOTHING'),
-      generation: db.prepare<[string], { generation: number; deleted_generation: number }>('SELECT generation, deleted_generation FROM sealed_rooms WHERE room = ?'),
+      generation: db.prepare<[string], { generation: number }>('SELECT generation FROM sealed_rooms WHERE room = ?'),
+      // any purge's (the table), or the one the version before this one wrote alone (the column)
+      deleted: db.prepare<[{ room: string; generation: number }], { deleted: number }>(
+        `SELECT EXISTS (SELECT 1 FROM sealed_deleted_generations WHERE room = @room AND generation = @generation)
+           OR EXISTS (SELECT 1 FROM sealed_rooms WHERE room = @room AND deleted_generation = @generation) AS deleted`,
+      ),
       appended: db.prepare<[number, number, number, number, string]>(
         'UPDATE sealed_rooms SET head = head + ?, entries = entries + ?, entry_bytes = entry_bytes + ?, changed_at = ? WHERE room = ?',
       ),
@@ -114,23 +130,31 @@ export class SealedSqliteFile {
       changedAt: db.prepare<[string], { changed_at: number | null }>('SELECT changed_at FROM sealed_rooms WHERE room = ?'),
       purgeEntries: db.prepare<[string]>('DELETE FROM sealed_entries WHERE room = ?'),
       purgeSnapshot: db.prepare<[string]>('DELETE FROM sealed_snapshots WHERE room = ?'),
-      // the row stays, emptied, with a new generation and the purged one remembered
-      // a generation is ended only if something was stored in it (head > 0; the right-hand sides
-      // read the row before the update) and by the instance the delete came to (`end`, types.ts):
-      // a second purge (every instance purges) keeps the first one's
-      purgeRoom: db.prepare<[{ room: string; next: number; end: number }]>(
+      // the generation a purge ends, and the one in deleted_generation (the version before this
+      // one may have put it there alone), which the purge is about to overwrite
+      endGeneration: db.prepare<[{ room: string }]>(
+        `INSERT OR IGNORE INTO sealed_deleted_generations (room, generation)
+           SELECT room, generation FROM sealed_rooms WHERE room = @room
+           UNION SELECT room, deleted_generation FROM sealed_rooms WHERE room = @room AND deleted_generation <> 0`,
+      ),
+      // the row stays, emptied, with a new generation; deleted_generation as the version before
+      // this one wrote it: the purged one, unless nothing was stored in it since an earlier delete,
+      // whose generation stays (the right-hand sides read the row before the update)
+      purgeRoom: db.prepare<[{ room: string; next: number }]>(
         `UPDATE sealed_rooms SET head = 0, covers = 0, changed_at = NULL, entries = 0, entry_bytes = 0, snapshot_bytes = NULL,
-           deleted_generation = CASE WHEN @end AND head > 0 THEN generation ELSE deleted_generation END,
-           generation = CASE WHEN @end AND head > 0 THEN @next ELSE generation END WHERE room = @room`,
+           deleted_generation = CASE WHEN head > 0 OR deleted_generation = 0 THEN generation ELSE deleted_generation END,
+           generation = @next WHERE room = @room`,
       ),
     };
   }
 
-  append(batches: readonly SealedAppend[]): number[] {
+  append(batches: readonly SealedAppend[]): Array<number | SealedFenced> {
     const st = this.st;
     const now = Date.now();
     return this.db.transaction(() =>
-      batches.map(({ room, envelopes }) => {
+      batches.map(({ room, envelopes, generation }) => {
+        // checked in the appending transaction (the file's one writer): no purge comes between
+        if (generation !== undefined && st.generation.get(room)?.generation !== generation) return SEALED_FENCED;
         st.ensure.run(room, newSealedGeneration());
         const head = (st.room.get(room) as RoomRow).head;
         let bytes = 0;
@@ -161,11 +185,12 @@ export class SealedSqliteFile {
     })();
   }
 
-  replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): boolean {
+  replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): boolean | SealedFenced {
     const st = this.st;
     return this.db.transaction(() => {
+      if (generation !== undefined && st.generation.get(room)?.generation !== generation) return SEALED_FENCED;
       const row = st.room.get(room);
-      if (!row || covers <= row.covers || covers > row.head) return false;
+      if (!row || !snapshotMayReplace(covers, row.covers, row.head, refuted)) return false;
       const gone = st.through.get(room, covers) ?? { n: 0, bytes: 0 };
       st.setSnapshot.run(room, envelope);
       st.deleteThrough.run(room, covers);
@@ -176,8 +201,9 @@ export class SealedSqliteFile {
 
   stats(room: string): SealedRoomStats {
     const row = this.st.room.get(room);
-    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0 };
-    return { head: row.head, snapshotCovers: row.covers, entries: row.entries, bytes: sealedStoredBytes(row.entries, row.entry_bytes, row.snapshot_bytes) };
+    if (!row) return { head: 0, snapshotCovers: 0, entries: 0, bytes: 0, generation: 0 };
+    const bytes = sealedStoredBytes(row.entries, row.entry_bytes, row.snapshot_bytes);
+    return { head: row.head, snapshotCovers: row.covers, entries: row.entries, bytes, generation: row.generation };
   }
 
   listRooms(prefix: string, after: string, limit: number): SealedRoomFigures[] {
@@ -201,16 +227,24 @@ export class SealedSqliteFile {
   generation(room: string): SealedGeneration {
     return this.db.transaction(() => {
       this.st.ensure.run(room, newSealedGeneration());
-      const row = this.st.generation.get(room) as { generation: number; deleted_generation: number };
-      return { current: row.generation, deleted: row.deleted_generation };
+      return { current: (this.st.generation.get(room) as { generation: number }).generation };
     })();
   }
 
-  purgeRoom(room: string, endGeneration = true): void {
+  generationDeleted(room: string, generation: number): boolean {
+    return generation !== 0 && this.st.deleted.get({ room, generation })?.deleted === 1;
+  }
+
+  redrawGenerations(): number {
+    return this.db.transaction(() => redrawSqliteGenerations(this.db))();
+  }
+
+  purgeRoom(room: string): void {
     this.db.transaction(() => {
       this.st.purgeEntries.run(room);
       this.st.purgeSnapshot.run(room);
-      this.st.purgeRoom.run({ room, next: newSealedGeneration(), end: endGeneration ? 1 : 0 });
+      this.st.endGeneration.run({ room });
+      this.st.purgeRoom.run({ room, next: newSealedGeneration() });
     })();
   }
 }

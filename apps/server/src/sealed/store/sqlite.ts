@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SQLITE_FILE_NAME } from '../../relay/persistence/sqlite.js';
 import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
 import type { SealedSqliteCall } from './sqlite-calls.js';
-import type { SealedAppend, SealedGeneration, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
+import type { SealedAppend, SealedFenced, SealedGeneration, SealedRead, SealedRoomFigures, SealedRoomStats, SealedStore } from './types.js';
 
 export class SqliteSealedStore implements SealedStore {
   readonly engine = 'sqlite';
@@ -25,16 +25,16 @@ export class SqliteSealedStore implements SealedStore {
     return this.thread.start();
   }
 
-  async append(batches: readonly SealedAppend[]): Promise<number[]> {
-    return (await this.thread.call({ op: 'append', batches: [...batches] })) as number[];
+  async append(batches: readonly SealedAppend[]): Promise<Array<number | SealedFenced>> {
+    return (await this.thread.call({ op: 'append', batches: [...batches] })) as Array<number | SealedFenced>;
   }
 
   async read(room: string, cursor: number, limit?: number): Promise<SealedRead> {
     return (await this.thread.call({ op: 'read', room, cursor, limit })) as SealedRead;
   }
 
-  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean> {
-    return (await this.thread.call({ op: 'replace', room, covers, envelope })) as boolean;
+  async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {
+    return (await this.thread.call({ op: 'replace', room, covers, envelope, generation, ...(refuted === undefined ? {} : { refuted }) })) as boolean | SealedFenced;
   }
 
   async stats(room: string): Promise<SealedRoomStats> {
@@ -53,8 +53,16 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.thread.call({ op: 'generation', room })) as SealedGeneration;
   }
 
-  async purgeRoom(room: string, endGeneration = true): Promise<void> {
-    await this.thread.call({ op: 'purge', room, endGeneration });
+  async generationDeleted(room: string, generation: number): Promise<boolean> {
+    return (await this.thread.call({ op: 'deleted', room, generation })) as boolean;
+  }
+
+  async purgeRoom(room: string): Promise<void> {
+    await this.thread.call({ op: 'purge', room });
+  }
+
+  async redrawGenerations(): Promise<number> {
+    return (await this.thread.call({ op: 'redraw' })) as number;
   }
 
   async check(): Promise<void> {

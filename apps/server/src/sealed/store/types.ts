@@ -31,7 +31,22 @@ export interface SealedSnapshot {
 export interface SealedAppend {
   room: string;
   envelopes: Uint8Array[];
+  /**
+   * The generation the writer believes the room is in (the one its devices were welcomed with):
+   * the batch is stored only if it is the room's current one, otherwise refused (SEALED_FENCED)
+   * and nothing of it is written. Absent: not conditioned (tests and tools writing the store
+   * directly; the server always names one, sealed/registry.ts).
+   */
+  generation?: number;
 }
+
+/**
+ * What append (per batch) and replaceWithSnapshot answer when the write named a generation that
+ * is not the room's current one (or the room has no row): another instance deleted the room and
+ * this writer did not hear of it. Nothing of the write is stored.
+ */
+export const SEALED_FENCED = 'fenced';
+export type SealedFenced = typeof SEALED_FENCED;
 
 export interface SealedRead {
   /** set when the reader must start from the snapshot (cursor before it, or not a seq given out) */
@@ -49,6 +64,11 @@ export interface SealedRoomStats {
   entries: number;
   /** bytes stored as ROOM_MAX_BYTES counts them: entries and snapshot, each with SEALED_ROW_OVERHEAD_BYTES (sealedStoredBytes) */
   bytes: number;
+  /**
+   * the generation these figures count in, read with them (0: the room has no row; stats makes
+   * none): a room loaded with them is the room of that generation (sealed/registry.ts)
+   */
+  generation: number;
 }
 
 /**
@@ -82,8 +102,12 @@ export interface SealedStore {
   readonly engine: string;
   /** open files, connections and create tables; every other call throws before it */
   init(): Promise<void>;
-  /** one transaction for the whole batch (group commit); the first seq drawn for each batch, in order */
-  append(batches: readonly SealedAppend[]): Promise<number[]>;
+  /**
+   * One transaction for the whole batch (group commit); the first seq drawn for each batch, in
+   * order, or SEALED_FENCED for a batch whose generation is not the room's (the other batches are
+   * stored: one writer that missed a delete does not fail the other rooms of its commit).
+   */
+  append(batches: readonly SealedAppend[]): Promise<Array<number | SealedFenced>>;
   /**
    * From a device's cursor: only the entries after it when the cursor is at or past the snapshot
    * and not past the head; otherwise the snapshot (if any) and every entry after it. At most
@@ -92,11 +116,14 @@ export interface SealedStore {
   read(room: string, cursor: number, limit?: number): Promise<SealedRead>;
   /**
    * Store `envelope` as the room's snapshot covering entries <= covers and delete those entries,
-   * atomically; only if covers is above the stored snapshot's and at most the head. Entries after
-   * `covers` always stay. Returns whether it was stored.
+   * atomically; only if covers is above the stored snapshot's and at most the head, or, with
+   * `refuted` (a device reported the snapshot covering it as not opening, sealed/room.ts), also
+   * at equal covers when the stored snapshot is still that one (snapshotMayReplace). Entries after
+   * `covers` always stay. Returns whether it was stored; SEALED_FENCED (nothing stored) when
+   * `generation` is given and is not the room's current one, as for append.
    */
-  replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array): Promise<boolean>;
-  /** from counters kept by append and replaceWithSnapshot: never a scan of the log, never the snapshot's bytes */
+  replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced>;
+  /** from counters kept by append and replaceWithSnapshot, with the room's generation: never a scan of the log, never the snapshot's bytes */
   stats(room: string): Promise<SealedRoomStats>;
   /** rooms with something stored, names starting with `prefix` and after `after`, in byte order */
   listRooms(prefix: string, after: string, limit: number): Promise<SealedRoomFigures[]>;
@@ -107,35 +134,53 @@ export interface SealedStore {
    * room's row is first made (by this call or by an append) and kept until purgeRoom, which draws
    * a new one. A room with no row gets one now, with nothing stored (head 0: listed nowhere,
    * statRoom null), so a device welcomed before the first entry learns the generation its cursor
-   * will count in. With it, the last generation purgeRoom ended (`deleted`, 0: none): the only one
-   * the server may call deleted; any other it never saw is storage lost or restored, not a delete.
-   * docs/PROTOCOL-sealed.md, "Generation".
+   * will count in. docs/PROTOCOL-sealed.md, "Generation".
    */
   generation(room: string): Promise<SealedGeneration>;
   /**
-   * Deletes the room's entries and snapshot; its row stays (head 0, nothing stored, listed nowhere)
-   * with a new generation and the purged one as `deleted`, so the next append starts again at seq 1
-   * and a device naming the purged generation is known to name a deleted room. A generation in
-   * which nothing was stored (head 0) is not ended: every instance purges a deleted room, and the
-   * second purge must keep what the first remembered. A room with no row gets none.
-   * `endGeneration` false (another instance's delete, which that instance's own purge already
-   * ended): entries and snapshot go, the generations stay, so writes this instance committed
-   * between the two purges neither survive nor make the deleted generation forgotten.
+   * Whether a purge of the room ended `generation`: any of its purges, not only the last. The only
+   * generations the server may call deleted; any other it never saw is storage lost or restored,
+   * not a delete (docs/PROTOCOL-sealed.md, "Generation"). Makes no row. On PostgreSQL the
+   * generation in the row's `deleted_generation` (migration 9) counts too: a purge by an instance
+   * of the version before this one (a rolling upgrade) writes only that.
    */
-  purgeRoom(room: string, endGeneration?: boolean): Promise<void>;
+  generationDeleted(room: string, generation: number): Promise<boolean>;
+  /**
+   * Deletes the room's entries and snapshot; its row stays (head 0, nothing stored, listed nowhere)
+   * with a new generation, and the purged one joins the room's deleted generations
+   * (generationDeleted), so the next append starts again at seq 1, a write naming the purged
+   * generation is refused, and a device naming it is known to name a deleted room. Every purge
+   * ends the generation it finds, even one in which nothing was stored (head 0: a device welcomed
+   * in the empty room, maybe emptied by an earlier delete when the DELETE is sent again, writes no
+   * more and is told the room was deleted). Every deleted generation is kept (a small row each,
+   * one per admin delete): a device that missed several deletes is told too. Only the instance an
+   * admin delete came to calls it (sealed/registry.ts purge): the others leave storage alone.
+   * The SQL engines also keep `deleted_generation` as the version before this one wrote it (read
+   * by such an instance during a rolling upgrade, or after a rollback), and first add the one it
+   * holds to the deleted generations (that version may have put it there alone). A room with no
+   * row gets none.
+   */
+  purgeRoom(room: string): Promise<void>;
+  /**
+   * After a restore from a backup, with no server running (deploy/sealed-restore.ts runs the same
+   * statement, redraw.ts): every room's row gets a new generation, unlike its current one, and
+   * keeps its deleted ones; nothing stored changes. No device holds the new generation, so each is served from 0 and uploads its copy
+   * again (docs/PROTOCOL-sealed.md, "Generation"): the entries written after the backup come back
+   * from the devices that hold them, and no cursor counts in the restored, shorter log.
+   * Returns how many rooms it gave one.
+   */
+  redrawGenerations(): Promise<number>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Generations are below this: 48 random bits fit a lib0 varUint and a JS number exactly. */
 /** store.generation's answer. */
 export interface SealedGeneration {
   current: number;
-  /** the generation the last purge ended (0: never purged, or purged before this was kept) */
-  deleted: number;
 }
 
+/** Generations are below this: 48 random bits fit a lib0 varUint and a JS number exactly. */
 export const SEALED_GENERATION_LIMIT = 2 ** 48;
 
 /** A new room's generation: random (not a counter: a lost or restored row leaves nothing to count from), nonzero. */
@@ -145,7 +190,23 @@ export function newSealedGeneration(): number {
 
 export const EMPTY_READ: SealedRead = { snapshot: null, entries: [], head: 0 };
 
+/**
+ * Whether a snapshot covering `covers` may replace the stored one (covering `stored`) in a room
+ * whose head is `head`: it must cover more, or, as the replacement of a refuted snapshot (`refuted`:
+ * its covers), as much when the stored one is still the refuted one.
+ */
+export function snapshotMayReplace(covers: number, stored: number, head: number, refuted?: number): boolean {
+  if (covers > head) return false;
+  return covers > stored || (refuted !== undefined && refuted > 0 && stored === refuted && covers === stored);
+}
+
 /** Whether a read from `cursor` may skip the snapshot (see SealedStore.read). */
 export function cursorSkipsSnapshot(cursor: number, covers: number, head: number): boolean {
   return cursor >= covers && cursor <= head;
+}
+
+/** A new generation for a room whose generation is `current`: random, nonzero, never `current` itself. */
+export function otherSealedGeneration(current: number): number {
+  // an offset of 1 .. LIMIT-2 around the cycle of the LIMIT-1 nonzero values (redraw.ts draws it the same way in SQL)
+  return ((current - 1 + randomInt(1, SEALED_GENERATION_LIMIT - 1)) % (SEALED_GENERATION_LIMIT - 1)) + 1;
 }
