@@ -68,18 +68,18 @@ export function describeDocStoreContract<S extends DocStore & DocStoreAdmin>(
       // Another instance appends after we read: compaction must not drop it.
       doc.getText('t').insert(6, 'ghi');
       await s.append([{ room: r, updates: updates.splice(0) }]);
-      await s.compact(r, mergeStoredRoom(seen), seen.lastSeq);
+      await s.compact(r, { snapshot: mergeStoredRoom(seen), throughSeq: seen.lastSeq });
       const after = await s.load(r);
       expect(after.snapshot).not.toBeNull();
       expect(after.snapshotSeq).toBe(seen.lastSeq);
       expect(after.updates).toHaveLength(1);
       expect(textOf(after)).toBe('abcdefghi');
       // An older compaction arriving late is a no-op.
-      await s.compact(r, mergeStoredRoom({ ...seen, updates: seen.updates.slice(0, 1) }), seen.lastSeq - 1);
+      await s.compact(r, { snapshot: mergeStoredRoom({ ...seen, updates: seen.updates.slice(0, 1) }), throughSeq: seen.lastSeq - 1 });
       expect(textOf(await s.load(r))).toBe('abcdefghi');
       // Compacting everything leaves a snapshot and an empty tail.
       const all = await s.load(r);
-      await s.compact(r, mergeStoredRoom(all), all.lastSeq);
+      await s.compact(r, { snapshot: mergeStoredRoom(all), throughSeq: all.lastSeq });
       const final = await s.load(r);
       expect(final.updates).toHaveLength(0);
       expect(final.lastSeq).toBe(all.lastSeq);
@@ -91,7 +91,7 @@ export function describeDocStoreContract<S extends DocStore & DocStoreAdmin>(
       const r = room();
       await s.append([{ room: r, updates: [update('a')] }]);
       const first = await s.load(r);
-      await s.compact(r, mergeStoredRoom(first), first.lastSeq);
+      await s.compact(r, { snapshot: mergeStoredRoom(first), throughSeq: first.lastSeq });
       await s.append([{ room: r, updates: [update('b', 2)] }]);
       const next = await s.load(r);
       expect(next.lastSeq).toBeGreaterThan(first.lastSeq);
@@ -106,18 +106,18 @@ export function describeDocStoreContract<S extends DocStore & DocStoreAdmin>(
       expect(first.snapshotStamp).toBeUndefined();
       const snapshot = mergeStoredRoom(first);
       const stamp = stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) as Uint8Array;
-      await s.compact(r, snapshot, first.lastSeq, stamp);
+      await s.compact(r, { snapshot, throughSeq: first.lastSeq, stamp });
       // An update whose bytes are the stamp, appended as a client's would be, stays a log entry.
       await s.append([{ room: r, updates: [update('b', 2), stamp] }]);
       const stamped = await s.load(r);
       expect(stamped.snapshotStamp).toEqual(stamp);
       expect(stamped.updates).toHaveLength(2);
       // A late compaction is a no-op for both.
-      await s.compact(r, mergeStoredRoom({ ...stamped, updates: [] }), first.lastSeq - 1, null);
+      await s.compact(r, { snapshot: mergeStoredRoom({ ...stamped, updates: [] }), throughSeq: first.lastSeq - 1, stamp: null });
       expect((await s.load(r)).snapshotStamp).toEqual(stamp);
       // A snapshot written without a stamp drops the old one (it belonged to other bytes).
       const all = await s.load(r);
-      await s.compact(r, mergeStoredRoom({ ...all, updates: all.updates.slice(0, 1) }), all.lastSeq);
+      await s.compact(r, { snapshot: mergeStoredRoom({ ...all, updates: all.updates.slice(0, 1) }), throughSeq: all.lastSeq });
       expect((await s.load(r)).snapshotStamp).toBeUndefined();
     });
 
@@ -230,9 +230,9 @@ export function describeDocStoreContract<S extends DocStore & DocStoreAdmin>(
       // The new generation is written; a compaction from the deleted one's content is refused.
       expect(await s.append([{ room: r, updates: [bytes(4)], generation: second.generation }])).toEqual([]);
       const written = await s.load(r);
-      expect(await s.compact(r, bytes(8), written.lastSeq, null, [bytes(5)], first.generation)).toBe(RELAY_FENCED);
+      expect(await s.compact(r, { snapshot: bytes(8), throughSeq: written.lastSeq, stamp: null, keep: [bytes(5)], generation: first.generation })).toBe(RELAY_FENCED);
       expect(await s.load(r)).toMatchObject({ snapshot: null, updates: [bytes(4)], generation: second.generation });
-      expect(await s.compact(r, bytes(9), written.lastSeq, null, [], second.generation)).toBeUndefined();
+      expect(await s.compact(r, { snapshot: bytes(9), throughSeq: written.lastSeq, stamp: null, keep: [], generation: second.generation })).toBeUndefined();
       expect(await s.load(r)).toMatchObject({ snapshot: bytes(9), updates: [], generation: second.generation });
       // Every purge moves it on; a write naming no generation is stored whatever it is.
       await s.purgeRoom(r);

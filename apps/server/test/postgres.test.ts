@@ -115,8 +115,8 @@ describe('postgres with several instances on one room', () => {
     const [seenA, seenB] = await Promise.all([a.load(room), b.load(room)]);
     expect(seenA.lastSeq).toBe(seenB.lastSeq);
     await Promise.all([
-      a.compact(room, mergeStoredRoom(seenA), seenA.lastSeq),
-      b.compact(room, mergeStoredRoom(seenB), seenB.lastSeq),
+      a.compact(room, { snapshot: mergeStoredRoom(seenA), throughSeq: seenA.lastSeq }),
+      b.compact(room, { snapshot: mergeStoredRoom(seenB), throughSeq: seenB.lastSeq }),
     ]);
     const row = await withPg((c) =>
       c.query<{ compactions: number; through_seq: string }>(
@@ -144,7 +144,7 @@ describe('postgres with several instances on one room', () => {
       const later = writeStorm(b, room, 1, 1);
       await Promise.race([later, lockWaitBehind(slow)]);
       const seen = await a.load(room);
-      const compacting = a.compact(room, mergeStoredRoom(seen), seen.lastSeq); // waits for the room lock too
+      const compacting = a.compact(room, { snapshot: mergeStoredRoom(seen), throughSeq: seen.lastSeq }); // waits for the room lock too
       await slow.query('COMMIT');
       await Promise.all([later, compacting]);
     });

@@ -100,7 +100,7 @@ async function store(s: DocStore, updates: Uint8Array[], cut: number, extra: Uin
   const snapDoc = new Y.Doc();
   for (const u of updates.slice(0, cut)) Y.applyUpdate(snapDoc, u);
   const snapshot = Y.encodeStateAsUpdate(snapDoc);
-  await s.compact(room, snapshot, first.lastSeq, stamped ? stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) : null);
+  await s.compact(room, { snapshot, throughSeq: first.lastSeq, stamp: stamped ? stampSnapshot(snapshot, DEFAULT_UPDATE_LIMITS) : null });
   await s.append([{ room, updates: [...updates.slice(cut), ...extra] }]);
   const stored = await s.load(room);
   expect(stored.snapshot).not.toBeNull();
@@ -389,7 +389,7 @@ describe('cold load', () => {
         const batch = updates.slice(Math.floor(((round - 1) * updates.length) / 30), Math.floor((round * updates.length) / 30));
         for (const u of batch) Y.applyUpdate(doc, u);
         await s.append([{ room: ROOM, updates: batch }]);
-        await s.compact(ROOM, Y.encodeStateAsUpdate(doc), (await s.load(ROOM)).lastSeq);
+        await s.compact(ROOM, { snapshot: Y.encodeStateAsUpdate(doc), throughSeq: (await s.load(ROOM)).lastSeq });
       }
       const snapshot = Y.encodeStateAsUpdate(doc).length;
       expect(snapshot).toBeGreaterThan(100_000);

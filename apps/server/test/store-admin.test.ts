@@ -57,7 +57,7 @@ describe.each(engines)('admin operations: %s', (_name, make) => {
     const names = [`${tag}-conversation-b`, `${tag}-conversation-A`, `${tag}-conversation-a-1`, `${tag}x-conversation-z`];
     const before = Date.now();
     await s.append(names.map((room, i) => ({ room, updates: [new Uint8Array(10 + i), new Uint8Array(5)] })));
-    await s.compact(names[0] as string, new Uint8Array(7), Number.MAX_SAFE_INTEGER);
+    await s.compact(names[0] as string, { snapshot: new Uint8Array(7), throughSeq: Number.MAX_SAFE_INTEGER });
 
     const page = await s.listRooms(`${tag}-`, '', 2);
     expect(page.map((r) => r.room)).toEqual([`${tag}-conversation-A`, `${tag}-conversation-a-1`]);

@@ -73,7 +73,13 @@ export async function foldRoomLog(store: DocStore, room: string, live?: () => Li
   // Checked now, once, so that loading it does not read it all again (persistence/snapshot-stamp.ts).
   const aside = unique(merged.quarantined.map((q) => q.update));
   // Named: a purge after the read above must not see the deleted room's content written back.
-  const refused = await store.compact(room, merged.update, stored.lastSeq, stampSnapshot(merged.update, limits), aside, stored.generation);
+  const refused = await store.compact(room, {
+    snapshot: merged.update,
+    throughSeq: stored.lastSeq,
+    stamp: stampSnapshot(merged.update, limits),
+    keep: aside,
+    generation: stored.generation,
+  });
   if (refused === RELAY_FENCED) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive, quarantined: [], fenced: stored.generation };
   return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };
 }

@@ -1,7 +1,7 @@
 /** In-process storage for tests and throwaway servers: nothing survives the process. */
 import type { Revocation } from '../../auth/revocations.js';
 import { MemoryOutbox } from '../../webhooks/outbox/memory.js';
-import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type Compaction, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 interface MemoryRoom {
   snapshot: Uint8Array | null;
@@ -56,14 +56,7 @@ export class MemoryStore implements EngineStore {
     return fenced;
   }
 
-  async compact(
-    room: string,
-    snapshot: Uint8Array,
-    throughSeq: number,
-    stamp?: Uint8Array | null,
-    keep: readonly Uint8Array[] = [],
-    generation?: number,
-  ): Promise<RelayFenced | undefined> {
+  async compact(room: string, { snapshot, throughSeq, stamp, keep = [], generation }: Compaction): Promise<RelayFenced | undefined> {
     const stored = this.open().get(room);
     if (this.namesAnother(room, generation)) return RELAY_FENCED;
     if (!stored || stored.snapshotSeq >= throughSeq) return undefined;

@@ -21,7 +21,7 @@ import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
 import type { Revocation } from '../../auth/revocations.js';
 import { PostgresOutbox } from '../../webhooks/outbox/postgres.js';
-import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { RELAY_FENCED, StoreNotReadyError, type AppendBatch, type Compaction, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 
 export interface PostgresStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path, normally public */
@@ -98,14 +98,7 @@ export class PostgresStore implements EngineStore {
     return fenced.size === 0 ? [] : batches.filter((b) => fenced.has(b.room)).map((b) => b.room);
   }
 
-  async compact(
-    room: string,
-    snapshot: Uint8Array,
-    throughSeq: number,
-    stamp?: Uint8Array | null,
-    keep: readonly Uint8Array[] = [],
-    generation?: number,
-  ): Promise<RelayFenced | undefined> {
+  async compact(room: string, { snapshot, throughSeq, stamp, keep = [], generation }: Compaction): Promise<RelayFenced | undefined> {
     return this.transaction('compact', 'BEGIN', async (c) => {
       if (!(await lockRoom(c, room, 0, generation))) return RELAY_FENCED;
       const current = await c.query<{ through_seq: string }>('SELECT through_seq FROM relay_snapshots WHERE room = $1', [room]);

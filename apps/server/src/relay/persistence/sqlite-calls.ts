@@ -3,11 +3,12 @@ import type { SqliteFile } from './sqlite-file.js';
 import type { Revocation } from '../../auth/revocations.js';
 import type { OutboxCall } from '../../webhooks/outbox/sqlite.js';
 import { unpackBatches, type PackedBatches } from './packed-batches.js';
+import type { Compaction } from './types.js';
 
 export type SqliteCall =
   | { id: number; op: 'load'; room: string }
   | { id: number; op: 'append'; batches: PackedBatches }
-  | { id: number; op: 'compact'; room: string; snapshot: Uint8Array; throughSeq: number; stamp: Uint8Array | null; keep: Uint8Array[]; generation?: number }
+  | { id: number; op: 'compact'; room: string; compaction: Compaction }
   | { id: number; op: 'listRooms'; prefix: string; after: string; limit: number }
   | { id: number; op: 'statRoom'; room: string }
   | { id: number; op: 'purgeRoom'; room: string }
@@ -22,7 +23,7 @@ export function runSqliteCall(file: SqliteFile, call: SqliteCall): unknown {
     case 'append':
       return file.append(unpackBatches(call.batches));
     case 'compact':
-      return file.compact(call.room, call.snapshot, call.throughSeq, call.stamp, call.keep, call.generation);
+      return file.compact(call.room, call.compaction);
     case 'listRooms':
       return file.listRooms(call.prefix, call.after, call.limit);
     case 'statRoom':

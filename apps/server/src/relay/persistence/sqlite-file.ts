@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteOutboxTable } from '../../webhooks/outbox/sqlite.js';
 import { withTransfer } from '../../storage/sqlite-thread-host.js';
-import { RELAY_FENCED, type AppendBatch, type RelayFenced, type StoredRoom, type StoredRoomStat } from './types.js';
+import { RELAY_FENCED, type AppendBatch, type Compaction, type RelayFenced, type StoredRoom, type StoredRoomStat } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS relay_snapshots (
@@ -202,14 +202,7 @@ export class SqliteFile {
   }
 
   /** RELAY_FENCED (nothing written) when `generation` is given and is not the room's any more */
-  compact(
-    room: string,
-    snapshot: Uint8Array,
-    throughSeq: number,
-    stamp: Uint8Array | null = null,
-    keep: readonly Uint8Array[] = [],
-    generation?: number,
-  ): RelayFenced | undefined {
+  compact(room: string, { snapshot, throughSeq, stamp = null, keep = [], generation }: Compaction): RelayFenced | undefined {
     const st = this.st;
     let fenced = false;
     const replaced = this.db.transaction(() => {

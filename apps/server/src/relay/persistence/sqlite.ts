@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Revocation } from '../../auth/revocations.js';
 import { SqliteTables, SqliteThreads } from '../../storage/sqlite-thread.js';
-import { StoreNotReadyError, type AppendBatch, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
+import { StoreNotReadyError, type AppendBatch, type Compaction, type RelayFenced, type EngineStore, type StoredRoom, type StoredRoomStat } from './types.js';
 import type { SqliteCall } from './sqlite-calls.js';
 import { SqliteOutbox } from '../../webhooks/outbox/sqlite.js';
 import { packBatches } from './packed-batches.js';
@@ -41,23 +41,8 @@ export class SqliteStore implements EngineStore {
     return this.thread.call({ op: 'append', batches: packed }, [packed.data]) as Promise<string[]>;
   }
 
-  compact(
-    room: string,
-    snapshot: Uint8Array,
-    throughSeq: number,
-    stamp?: Uint8Array | null,
-    keep: readonly Uint8Array[] = [],
-    generation?: number,
-  ): Promise<RelayFenced | undefined> {
-    return this.thread.call({
-      op: 'compact',
-      room,
-      snapshot,
-      throughSeq,
-      stamp: stamp ?? null,
-      keep: [...keep],
-      ...(generation !== undefined ? { generation } : {}),
-    }) as Promise<RelayFenced | undefined>;
+  compact(room: string, compaction: Compaction): Promise<RelayFenced | undefined> {
+    return this.thread.call({ op: 'compact', room, compaction }) as Promise<RelayFenced | undefined>;
   }
 
   async check(): Promise<void> {

@@ -50,6 +50,15 @@ export interface AppendBatch {
   generation?: number;
 }
 
+/** What RelayStore.compact() writes for a room. */
+export interface Compaction {
+  snapshot: Uint8Array;
+  throughSeq: number;
+  stamp?: Uint8Array | null;
+  keep?: readonly Uint8Array[];
+  generation?: number;
+}
+
 /** What compact() answers when the generation it named is not the room's any more (nothing written). */
 export const RELAY_FENCED = 'fenced';
 export type RelayFenced = typeof RELAY_FENCED;
@@ -98,7 +107,7 @@ export interface DocStore {
    */
   append(batches: readonly AppendBatch[]): Promise<string[]>;
   /**
-   * Replace the room's snapshot with `snapshot` and delete its log entries with seq <= throughSeq.
+   * Replace the room's snapshot with `compaction.snapshot` and delete its log entries with seq <= throughSeq.
    * `snapshot` must contain every entry up to throughSeq, except the entries given as `keep`
    * (set aside by compaction: relay/compaction.ts), which are appended again after the snapshot
    * in the same transaction: they are never out of storage, whatever fails or stops midway. A
@@ -108,14 +117,7 @@ export interface DocStore {
    * content was loaded in), nothing is written and RELAY_FENCED answered when it is not the
    * room's any more.
    */
-  compact(
-    room: string,
-    snapshot: Uint8Array,
-    throughSeq: number,
-    stamp?: Uint8Array | null,
-    keep?: readonly Uint8Array[],
-    generation?: number,
-  ): Promise<RelayFenced | undefined>;
+  compact(room: string, compaction: Compaction): Promise<RelayFenced | undefined>;
   /** throws when storage does not answer (readiness) */
   check(): Promise<void>;
   close(): Promise<void>;
