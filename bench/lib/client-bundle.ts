@@ -28,7 +28,8 @@ export interface ClientBundle {
  * 279 KB minified, 86 KB gzip (this bench, from source; the packed build pack.test.ts measures is
  * about 2 KB more), and with indexedDbPersistence to 284 and 88 KB. IndexedDB writes retried
  * after a failure, and edits typed during open() stored through that path (2026-12-07 again),
- * took the latter to 288 KB and 89.4 KB gzip. The budget leaves about 3 % above it (gzip).
+ * took the latter to 288 KB and 89.4 KB gzip, and a connection the browser closed opened again
+ * (the same day) to 290 KB and 90 KB gzip. The budget leaves about 3 % above it (gzip).
  */
 export const CLIENT_BUNDLE_BUDGET = { minifiedBytes: 298_000, gzipBytes: 93_000 };
 

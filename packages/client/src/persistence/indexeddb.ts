@@ -13,17 +13,18 @@
  * handled as persistence/update-log.ts handles one: reported once per run of failures, later
  * updates still written, the whole document written again after 1 s, doubling up to a
  * minute while that fails (rewrite-retry.ts), and once more at close(); meta values are held until it succeeds,
- * and while any write is in flight (it may still abort).
+ * and while any write is in flight (it may still abort). A connection the browser closes for good
+ * (idb-connection.ts: storage cleared, another tab deleting the database) is reported once and
+ * opened again in place of that retry, same waits; the whole document and every meta value known
+ * are then written on the new one.
  */
 import * as Y from 'yjs';
 import { IndexeddbPersistence, PREFERRED_TRIM_SIZE, fetchUpdates } from 'y-indexeddb';
 import * as idbUtil from 'lib0/indexeddb';
 import { RewriteRetry } from './rewrite-retry.js';
+import { CUSTOM_STORE, UPDATES_STORE, openStores, openWithin, usable, watchConnection, type Opening } from './idb-connection.js';
 import type { SyncPersistence } from './types.js';
 
-/** y-indexeddb's object stores (its updatesStoreName and customStoreName) */
-const UPDATES_STORE = 'updates';
-const CUSTOM_STORE = 'custom';
 /** the transaction origin of the stored document's load */
 const LOAD_ORIGIN = Symbol('indexedDbPersistence load');
 
@@ -79,10 +80,9 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
           onError(new Error(`IndexedDB "${name}": ${skipped.count} of ${stored.updates.length} stored updates could not be applied and were skipped (${skipped.first})`));
         }
         const current = new GuardedIndexeddb(name, doc, timeoutMs, (err) => {
-          // the DOMException's name says what failed (QuotaExceededError, InvalidStateError...)
-          const why = err instanceof Error ? (err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message) : String(err);
-          onError(new Error(`IndexedDB "${name}": storing failed, retrying with the whole document (${why})`));
-        }, () => onError(new Error(`IndexedDB "${name}": writes still unanswered after ${timeoutMs} ms at close; closed without them (what they held may not be stored)`)));
+          onError(new Error(`IndexedDB "${name}": storing failed, retrying with the whole document (${describe(err)})`));
+        }, () => onError(new Error(`IndexedDB "${name}": writes still unanswered after ${timeoutMs} ms at close; closed without them (what they held may not be stored)`)),
+        (why) => onError(new Error(`IndexedDB "${name}": connection lost (${why}); reopening it and writing the whole document again`)));
         idb = current;
         // The load then reads only what was stored after the read above (another tab's writes);
         // the next trim deletes every entry below this key, skipped ones included.
@@ -106,11 +106,14 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
       const held = current.heldMeta.get(key);
       if (held) return held;
       const value: unknown = await current.get(key);
-      return value instanceof ArrayBuffer ? new Uint8Array(value) : undefined;
+      const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : undefined;
+      if (bytes) current.read(key, bytes);
+      return bytes;
     },
     async setMeta(key, value) {
       const current = ready();
-      if (!current.db) throw new Error('indexedDbPersistence: the database is closed');
+      // while the connection the browser closed is opened again, the value is held
+      if (!current.db && !current.reconnecting) throw new Error('indexedDbPersistence: the database is closed');
       await current.setMeta(key, value);
     },
     async close() {
@@ -155,6 +158,12 @@ class GuardedIndexeddb extends IndexeddbPersistence {
   private readonly metaWaiting: Array<() => void> = [];
   /** the last value set for each meta key: an older one whose write failed is not held again */
   private readonly latestMeta = new Map<string, Uint8Array>();
+  /** meta values read from the database: written again, with those set, after a lost connection (the database may be gone) */
+  private readonly readMeta = new Map<string, Uint8Array>();
+  /** the browser closed the connection for good: a new one is to be opened */
+  reconnecting = false;
+  /** the open in flight (the retry and close() share it) */
+  private reopening: { opening: Opening; done: Promise<boolean> } | undefined;
   /** writes not yet committed or failed (close() waits for them) */
   private readonly writes = new Set<Promise<void>>();
   /** writes started so far, and the number of the last one that failed */
@@ -171,6 +180,8 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     private readonly closeTimeoutMs: number,
     private readonly report: (err: unknown) => void,
     private readonly reportUnanswered: () => void,
+    /** the connection lost (once per loss, not per attempt to open it again) */
+    private readonly reportLost: (why: string) => void,
   ) {
     super(name, doc);
     // y-indexeddb's load (its constructor, 9.0.12) without its first snapshot, which it writes
@@ -185,6 +196,8 @@ class GuardedIndexeddb extends IndexeddbPersistence {
           this.synced = true;
           this.emit('synced', [this]);
         });
+        // after the load: a loss during it makes open() reject, and the provider runs without persistence
+        if (!this._destroyed) this.watch(db);
       },
       (err: unknown) => Promise.reject(err instanceof Error ? err : new Error(String(err))),
     );
@@ -208,6 +221,7 @@ class GuardedIndexeddb extends IndexeddbPersistence {
    */
   override destroy(): Promise<void> {
     this.retry.cancel();
+    this.reopening?.opening.stop();
     release(this.metaWaiting.splice(0));
     return super.destroy();
   }
@@ -244,6 +258,11 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     await committed(updates.transaction);
     this._dbsize = count.result;
     if (this.dirty && this.lastFailed <= covers) this.whole();
+  }
+
+  /** A value getMeta() read, unless one was set since (the set one is newer). */
+  read(key: string, value: Uint8Array): void {
+    if (!this.latestMeta.has(key)) this.readMeta.set(key, value);
   }
 
   /**
@@ -306,6 +325,8 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     });
     try {
       let done = await this.settle(late);
+      // the connection lost and not open again yet: once more (the app may be quitting), bounded too
+      if (done && this.reconnecting && !this._destroyed) done = (await Promise.race([this.reconnect(), late])) !== 'late';
       if (done && this.dirty && this.db && !this._destroyed) {
         void this.write(() => this.trim(true));
         done = await this.settle(late);
@@ -344,17 +365,80 @@ class GuardedIndexeddb extends IndexeddbPersistence {
   /** Write `n` failed: reported once per run of failures; the whole document is written again after a wait. */
   private failed(err: unknown, n: number): void {
     if (this._destroyed) return;
+    // a connection the browser closed (its writes in flight abort first, then every one throws InvalidStateError)
+    if (this.db && !usable(this.db)) return this.lost(this.db, describe(err));
     this.lastFailed = Math.max(this.lastFailed, n);
     release(this.metaWaiting.splice(0));
     const first = !this.dirty;
     this.dirty = true;
     // the retry is set before the report: the app's listener may throw
-    if (!this.closing) {
-      this.retry.schedule(() => {
-        if (this.dirty) void this.write(() => this.trim(true));
-      });
-    }
+    if (!this.closing) this.retry.schedule(() => this.again());
     if (first) tell(() => this.report(err));
+  }
+
+  /** The retry: the whole document written again, on a new connection if the browser closed the last one. */
+  private again(): void {
+    if (this._destroyed || this.closing) return;
+    if (!this.reconnecting) {
+      if (this.dirty) void this.write(() => this.trim(true));
+      return;
+    }
+    void this.reconnect().then((ok) => {
+      if (this._destroyed || this.closing) return; // close() writes it (flush)
+      if (ok) void this.write(() => this.trim(true));
+      else this.retry.schedule(() => this.again());
+    });
+  }
+
+  private watch(db: IDBDatabase): void {
+    watchConnection(db, (why) => this.lost(db, why));
+  }
+
+  /**
+   * The browser closed `db` for good. What was written since the document was last stored whole
+   * may be gone with it (a deleted database holds nothing): the log counts as failed, the whole
+   * document and every meta value known are written again once a new connection opens, after the
+   * retry's wait (reopened in place of a retry, same back-off). Reported once, not per attempt.
+   */
+  private lost(db: IDBDatabase, why: string): void {
+    if (db !== this.db || this._destroyed) return;
+    this.db = null;
+    this.reconnecting = true;
+    this.lastFailed = this.started;
+    this.dirty = true;
+    for (const [key, value] of this.readMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
+    for (const [key, value] of this.latestMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
+    release(this.metaWaiting.splice(0));
+    if (!this.closing) this.retry.schedule(() => this.again());
+    tell(() => this.reportLost(why));
+  }
+
+  /** Opens the database again (bounded by closeTimeoutMs); true once the new connection is in place. */
+  private reconnect(): Promise<boolean> {
+    if (this.reopening) return this.reopening.done;
+    const opening = openWithin(this.name, this.closeTimeoutMs);
+    const done = opening.done.then((db) => {
+      this.reopening = undefined;
+      return db ? this.adopt(db) : false;
+    });
+    this.reopening = { opening, done };
+    return done;
+  }
+
+  private adopt(db: IDBDatabase): boolean {
+    if (this._destroyed) {
+      db.close();
+      return false;
+    }
+    this.db = db;
+    // y-indexeddb's get() and destroy() go through it
+    this._db = Promise.resolve(db);
+    // keys start again in a database deleted and created again, and another tab may have written:
+    // the next trim (the whole document, written next) reads every entry, then deletes them
+    this._dbref = 0;
+    this.reconnecting = false;
+    this.watch(db);
+    return true;
   }
 
   /**
@@ -399,6 +483,10 @@ const tell = (report: () => void): void => {
   }
 };
 
+/** the DOMException's name says what failed (InvalidStateError, AbortError...) */
+const describe = (err: unknown): string =>
+  err instanceof Error ? (err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message) : String(err);
+
 const release = (waiting: Array<() => void>): void => {
   for (const resolve of waiting) resolve();
 };
@@ -418,10 +506,7 @@ interface Stored {
 
 /** Every stored update, read in one transaction on a connection of its own, closed after. */
 async function readStored(name: string): Promise<Stored> {
-  // The stores as y-indexeddb creates them, so that it finds them when it opens the database.
-  const db = await idbUtil.openDB(name, (created) =>
-    idbUtil.createStores(created, [[UPDATES_STORE, { autoIncrement: true }], [CUSTOM_STORE]]),
-  );
+  const db = await openStores(name);
   try {
     const [store] = idbUtil.transact(db, [UPDATES_STORE], 'readonly');
     if (!store) throw new Error(`IndexedDB "${name}": no "${UPDATES_STORE}" store`);
