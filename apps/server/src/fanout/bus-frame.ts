@@ -8,6 +8,8 @@ export const INSTANCE_ID_BYTES = 16;
 /** bytes of a frame before its payload */
 export const BUS_HEADER_BYTES = 2 + INSTANCE_ID_BYTES;
 const HEADER = BUS_HEADER_BYTES;
+/** the generation before a RelayUpdateAt's relay message */
+export const GENERATION_BYTES = 8;
 
 export const BusKind = {
   /** signaling: a publish frame, delivered as is */
@@ -16,7 +18,11 @@ export const BusKind = {
   SignalCount: 2,
   /** signaling: a new instance on the topic asks the others for their counts */
   SignalHello: 3,
-  /** relay: a y-websocket update frame, committed to storage before it was sent */
+  /**
+   * relay: a y-websocket update frame, committed to storage before it was sent, in the room's
+   * generation 0 (relay/persistence/types.ts); from an instance of the version before
+   * RelayUpdateAt, in a generation not told
+   */
   RelayUpdate: 10,
   /** relay: a y-websocket awareness frame */
   RelayAwareness: 11,
@@ -24,6 +30,8 @@ export const BusKind = {
   RelayAwarenessQuery: 12,
   /** relay: the sender could not publish some committed updates (Redis down, or over REDIS_MAX_RELAY_MESSAGE_BYTES); re-read the room from storage */
   RelayReload: 13,
+  /** relay: RelayUpdate committed in a generation above 0: payload := generation(u64 big-endian) • y-websocket update frame */
+  RelayUpdateAt: 14,
   /** sealed: committed entries with their seq (sealed/bus-payload.ts) */
   SealedEntries: 20,
   /** sealed: one connection's presence envelope */
@@ -75,6 +83,22 @@ export function writeCount(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(Math.min(n, 0xffffffff));
   return b;
+}
+
+/** A RelayUpdateAt payload: the generation, then the relay message. */
+export function writeGenerationPayload(generation: number, message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(GENERATION_BYTES + message.byteLength);
+  out.writeBigUInt64BE(BigInt(generation));
+  out.set(message, GENERATION_BYTES);
+  return out;
+}
+
+/** null when the payload has no generation a number holds exactly */
+export function readGenerationPayload(payload: Buffer): { generation: number; message: Buffer } | null {
+  if (payload.length < GENERATION_BYTES) return null;
+  const generation = payload.readBigUInt64BE(0);
+  if (generation > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return { generation: Number(generation), message: payload.subarray(GENERATION_BYTES) };
 }
 
 /** null when the payload is not a count */

@@ -8,7 +8,11 @@
  * Every relay message on the bus is at most `maxMessageBytes` (REDIS_MAX_RELAY_MESSAGE_BYTES):
  * a commit's updates go out merged in batches that fit, and a commit holding an update that does
  * not fit is announced with a RelayReload notice instead (the others read the room from storage,
- * which holds it: updates are published only once committed). Redis closes a subscriber whose
+ * which holds it: updates are published only once committed). Each update message names the
+ * generation its updates were committed in (bus-frame.ts RelayUpdateAt; RelayUpdate for 0, as the
+ * version before publishes every update): the receiver applies only its room's
+ * (relay/remote-intake.ts), so a commit made just before a delete and published after it never
+ * reaches the room's new life. Redis closes a subscriber whose
  * pending output passes its pub/sub buffer limit (32 MB by default), and that connection carries
  * every room, topic and admin message of an instance. Received frames above the bound are not
  * applied either: they are treated as the notice. An awareness message over the bound (a room's
@@ -21,11 +25,11 @@ import { LogBudget } from '@sync-suite/shared/node';
 import { encodeAwarenessEntries, encodeRelayMessage, readRelayMessage, writeRelayAwareness, writeRelayUpdate } from '@sync-suite/shared';
 import type { FanoutKind, RemoteHandler, RoomFanout } from '../relay/fanout.js';
 import { readPresence, type PresenceEntry, type PresenceLimits } from '../relay/presence.js';
-import { BUS_HEADER_BYTES, BusKind, readBusFrame, writeBusFrame } from './bus-frame.js';
+import { BUS_HEADER_BYTES, BusKind, readBusFrame, readGenerationPayload, writeBusFrame, writeGenerationPayload } from './bus-frame.js';
 import type { RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
 
-/** bus header, relay message type and the update's length prefix, at most */
+/** bus header, generation, relay message type and the update's length prefix, at most */
 const FRAME_OVERHEAD = 64;
 /** an awareness entry's client id, clock and state length, at most */
 const ENTRY_OVERHEAD = 25;
@@ -119,15 +123,15 @@ export class RedisRoomFanout implements RoomFanout {
    * After a commit: the room's updates merged into as few messages as fit in maxMessageBytes,
    * or, when one of them does not fit, one notice to read the room from storage.
    */
-  committed(room: string, updates: readonly Uint8Array[]): void {
+  committed(room: string, updates: readonly Uint8Array[], generation?: number): void {
     if (updates.length === 0) return;
-    const frames = this.updateFrames(updates);
+    const frames = this.updateFrames(updates, generation);
     if (!frames) return this.reload(room);
     for (const frame of frames) if (!this.opts.link.publish(this.opts.keys.relayRoom(room), frame)) this.missed.add(room);
   }
 
   /** The bus frames carrying `updates`, each within the bound; null when one update alone is over it. */
-  private updateFrames(updates: readonly Uint8Array[]): Buffer[] | null {
+  private updateFrames(updates: readonly Uint8Array[], generation: number | undefined): Buffer[] | null {
     const max = this.opts.maxMessageBytes;
     const frames: Buffer[] = [];
     let batch: Uint8Array[] = [];
@@ -137,7 +141,11 @@ export class RedisRoomFanout implements RoomFanout {
       const merged = batch.length === 1 ? (batch[0] as Uint8Array) : Y.mergeUpdates(batch);
       batch = [];
       bytes = 0;
-      const frame = writeBusFrame(BusKind.RelayUpdate, this.opts.link.instance, encodeRelayMessage((e) => writeRelayUpdate(e, merged)));
+      const message = encodeRelayMessage((e) => writeRelayUpdate(e, merged));
+      // Generation 0 (or none named) as the version before publishes it: its instances apply it during a rolling upgrade.
+      const frame = generation !== undefined && generation > 0
+        ? writeBusFrame(BusKind.RelayUpdateAt, this.opts.link.instance, writeGenerationPayload(generation, message))
+        : writeBusFrame(BusKind.RelayUpdate, this.opts.link.instance, message);
       if (frame.length > max) return false; // a merge is about the sum of its parts: only a single update gets here
       frames.push(frame);
       return true;
@@ -167,9 +175,16 @@ export class RedisRoomFanout implements RoomFanout {
     const frame = read.frame;
     if (frame.instance.equals(this.opts.link.instance)) return; // ours: applied and delivered already
     // Not ours to publish that large (an older or misconfigured instance): what it held is in storage.
-    if (message.length > this.opts.maxMessageBytes && frame.kind === BusKind.RelayUpdate) return handler({ kind: 'reload' });
+    const update = frame.kind === BusKind.RelayUpdate || frame.kind === BusKind.RelayUpdateAt;
+    if (message.length > this.opts.maxMessageBytes && update) return handler({ kind: 'reload' });
     switch (frame.kind) {
       case BusKind.RelayUpdate:
+        return handler({ kind: 'update', payload: frame.payload, generation: undefined });
+      case BusKind.RelayUpdateAt: {
+        const at = readGenerationPayload(frame.payload);
+        if (!at) return this.opts.log.warn({ reason: 'generation', room }, 'malformed relay bus frame dropped');
+        return handler({ kind: 'update', payload: at.message, generation: at.generation });
+      }
       case BusKind.RelayAwareness:
         return handler({ kind: 'message', payload: frame.payload });
       case BusKind.RelayAwarenessQuery:

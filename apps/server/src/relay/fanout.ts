@@ -18,8 +18,13 @@ export type FanoutKind = 'update' | 'awareness';
 
 /** What another instance told about a room. */
 export type RemoteEvent =
-  /** a relay message (update or awareness) accepted there */
+  /** a relay message accepted there (awareness; an update once checked: relay/remote-intake.ts) */
   | { kind: 'message'; payload: Uint8Array }
+  /**
+   * a relay update message committed there in `generation` (relay/persistence/types.ts);
+   * undefined: generation 0, or an instance of the version before, which does not tell
+   */
+  | { kind: 'update'; payload: Uint8Array; generation: number | undefined }
   /** a room was loaded there: whoever holds presence for it answers with it */
   | { kind: 'awareness-query' }
   /** updates committed there could not be published: re-read the room from storage */
@@ -38,9 +43,10 @@ export interface RoomFanout {
   /**
    * After the room's updates are committed: only then are they told to the other instances, so
    * an instance that subscribes and then reads storage sees each update in one of the two, and
-   * none is known elsewhere while it could still be lost with this instance.
+   * none is known elsewhere while it could still be lost with this instance. `generation` is
+   * the one they were committed in (absent: not named, stored whatever it was).
    */
-  committed(room: string, updates: readonly Uint8Array[]): void;
+  committed(room: string, updates: readonly Uint8Array[], generation?: number): void;
   /** Start listening to the room (before it is read from storage, so nothing is missed). */
   subscribe(room: string, handler: RemoteHandler): Promise<void>;
   unsubscribe(room: string): void;

@@ -5,6 +5,11 @@
  * after a fan-out outage, when asked (a commit too large for the bus, or one that could not be
  * published), or when a remote update was refused here, a room re-reads its stored state. At
  * most one read per room runs at a time, and the asks meanwhile make one more after it.
+ *
+ * A remote update names the generation it was committed in (fanout/bus-frame.ts RelayUpdateAt):
+ * one of the room's is applied; a higher one means this instance missed a delete: the room
+ * re-reads storage, finds it moved and is dropped (`moved`); a lower one was committed before a
+ * delete and published after: dropped (`stale`).
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
@@ -21,6 +26,8 @@ export interface RemoteIntakeOptions {
   reload(room: Room): void;
   /** a re-read found storage in another generation than the room's: the room was deleted (purged) since it loaded */
   moved(room: Room): void;
+  /** updates of `generation`, below the room's, were dropped (committed before a delete, published after) */
+  stale(room: Room, generation: number): void;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
 }
@@ -41,7 +48,7 @@ export class RemoteIntake {
     await this.opts.fanout.subscribe(name, (event) => this.received(name, event));
   }
 
-  /** The room is in memory: apply what arrived while it loaded. */
+  /** The room is in memory: apply what arrived while it loaded (updates checked against the generation it loaded in). */
   loaded(name: string): void {
     const arrived = this.arriving.get(name) ?? [];
     this.arriving.delete(name);
@@ -60,9 +67,17 @@ export class RemoteIntake {
     const room = this.opts.rooms.get(name);
     if (!room || room.unloaded) return;
     if (event.kind === 'reload') return this.reread(room);
+    if (event.kind === 'update') {
+      const told = event.generation;
+      // 0 or not told (an instance of the version before): applied in generation 0, where no
+      // delete came before; above it, storage says what is the room's (a committed update is there).
+      if (told === undefined ? room.generation !== 0 : told > room.generation) return this.reread(room);
+      // Of a life a delete ended: never applied (its next compaction would store it in this one).
+      if (told !== undefined && told < room.generation) return this.opts.stale(room, told);
+    }
     try {
       // Refused (reported): never dropped, storage holds it (it was committed before it was published).
-      if (!room.applyRemote(event)) this.reread(room);
+      if (!room.applyRemote(event.kind === 'update' ? { kind: 'message', payload: event.payload } : event)) this.reread(room);
     } catch (err) {
       // A remote update that fails to apply leaves the document suspect: reload the room.
       this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');

@@ -113,6 +113,7 @@ export class RoomRegistry extends EventEmitter {
       rooms: this.rooms,
       reload: (room) => this.reload(room),
       moved: (room) => this.fenced(room.name, room.generation, 'moved'),
+      stale: (room, generation) => this.reports.staleRemote(room.name, generation, room.generation),
     });
     this.store = opts.store;
     this.limits = opts.limits ?? DEFAULT_UPDATE_LIMITS;
@@ -133,7 +134,7 @@ export class RoomRegistry extends EventEmitter {
       // Local output never waits for a commit: windows as long as PERSIST_FLUSH_MS allows (fewer
       // commits and fsyncs). Other instances hear of an update only once committed: short ones.
       window: opts.fanout.awaitsCommit ? 'half' : 'bound',
-      onCommitted: (room, updates) => this.committed(room, updates),
+      onCommitted: (room, updates, generation) => this.committed(room, updates, generation),
       onFenced: (room, generation) => this.fenced(room, generation, 'refused'),
     });
     this.compactions = new CompactionQueue({
@@ -247,7 +248,8 @@ export class RoomRegistry extends EventEmitter {
 
   /**
    * Storage refused a write of the room (append or compaction) made in generation `believed`, or
-   * a re-read after a fan-out outage found it in another (`moved`): a purge moved the room on, so
+   * a re-read (after a fan-out outage, or an update of a newer generation from another instance:
+   * relay/remote-intake.ts) found it in another (`moved`): a purge moved the room on, so
    * another instance deleted it and this one did not hear of it (its Redis link away, or the
    * message still on its way). Acts as if it had (purge, leaving storage alone: what it holds is
    * the new room's): the room's sockets are closed with 4410, its uncommitted updates dropped, and
@@ -334,9 +336,11 @@ export class RoomRegistry extends EventEmitter {
     this.persist.enqueue(room.name, update, room.generation);
   }
 
-  private committed(name: string, updates: readonly Uint8Array[]): void {
-    // Told to the other instances even when the room has unloaded meanwhile.
-    this.opts.fanout.committed(name, updates);
+  private committed(name: string, updates: readonly Uint8Array[], generation: number | undefined): void {
+    // Told to the other instances even when the room has unloaded meanwhile, with the generation
+    // they were stored in: an instance holding the room in another one does not apply them
+    // (relay/remote-intake.ts), so a late word of a deleted room never reaches the new one.
+    this.opts.fanout.committed(name, updates, generation);
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;
@@ -370,5 +374,5 @@ export class RoomRegistry extends EventEmitter {
 /** The warn line of fenced(), by cause. */
 const FENCE_WHY = {
   refused: 'relay write refused for its generation (the room was deleted on another instance); dropping the room here (4410)',
-  moved: 'relay room in another generation after a fan-out outage (the room was deleted on another instance); dropping the room here (4410)',
+  moved: 'relay room in another generation on a re-read (the room was deleted on another instance); dropping the room here (4410)',
 } as const;

@@ -45,6 +45,16 @@ export class RoomReports {
     if (this.shouldReport(`w:${room}`)) this.log.warn({ room, index: failure.index, detail: String(failure.failure) }, 'stored relay update failed to apply after a cold load; reloading the room');
   }
 
+  /**
+   * Another instance published updates of a generation this room's delete ended (committed just
+   * before the delete, published after): dropped, never applied. Counted; one warn line per room
+   * per REPORT_EVERY_MS.
+   */
+  staleRemote(room: string, generation: number, held: number): void {
+    this.metrics.storageErrors.inc({ op: 'relay_stale_update' });
+    if (this.shouldReport(`s:${room}`)) this.log.warn({ room, generation, held }, 'relay update from another instance of a deleted generation of the room dropped');
+  }
+
   remoteRefused(room: string, refusal: UpdateRefused): void {
     this.metrics.quarantinedUpdates.inc({ source: 'remote' });
     if (this.shouldReport(`r:${room}`)) this.log.warn({ room, limit: refusal.limit, detail: refusal.message }, 'relay update from another instance refused');

@@ -292,7 +292,7 @@ export class Room {
    * it was refused anyway (reported): the caller reads the room from storage, which holds it.
    * Throws when a message cannot be decoded or applied (the document is then suspect).
    */
-  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' }>): boolean {
+  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' | 'update' }>): boolean {
     if (event.kind === 'awareness-query') {
       if (this.conns.size > 0 && this.awareness.getStates().size > 0) this.hooks.fanout.publish(this.name, this.awarenessMessage(), 'awareness');
       return true;

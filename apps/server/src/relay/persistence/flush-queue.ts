@@ -14,8 +14,8 @@ export interface FlushQueueOptions {
   flushMs: number;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
-  /** called after each successful commit, per room, with the updates committed */
-  onCommitted?: (room: string, updates: readonly Uint8Array[]) => void;
+  /** called after each successful commit, per room, with the updates committed and the generation they named */
+  onCommitted?: (room: string, updates: readonly Uint8Array[], generation: number | undefined) => void;
   /** storage refused the room's updates: `generation`, which they named, is not the room's any more (nothing stored) */
   onFenced?: (room: string, generation: number | undefined, updates: readonly Uint8Array[]) => void;
   retryMs?: number;
@@ -56,7 +56,7 @@ export class FlushQueue extends GroupCommitQueue<Uint8Array, string[]> {
         const generation = generations.get(room);
         if (!self.queue?.waiting(room)) generations.delete(room);
         if (fenced.includes(room)) onFenced?.(room, generation, updates);
-        else onCommitted?.(room, updates);
+        else onCommitted?.(room, updates, generation);
       },
       failure: { op: 'append', message: 'relay commit failed; keeping the updates and retrying' },
     });
