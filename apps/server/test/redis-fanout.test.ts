@@ -323,7 +323,7 @@ async function manualInstance(gate: Gate): Promise<{ registry: RoomRegistry; hea
     override subscribe(r: string, handler: RemoteHandler): Promise<void> {
       return super.subscribe(r, (event) => {
         handler(event);
-        const m = event.kind === 'message' ? readRelayMessage(event.payload) : null;
+        const m = event.kind === 'message' || event.kind === 'update' ? readRelayMessage(event.payload) : null;
         if (m?.ok && m.message.type === 'update') {
           heard.updates.push(m.message.update);
           heard.emit('update');
