@@ -261,6 +261,91 @@ describe('group commit (FlushQueue)', () => {
     queue.close();
   });
 
+  /** A store whose first append waits for `release()`, then fails (a connection lost mid-commit). */
+  class FailingOnceStore extends RecordingStore {
+    release!: () => void;
+    /** resolves once the first append is under way */
+    readonly writing: Promise<void>;
+    private gate: Promise<void> | null = new Promise((r) => (this.release = r));
+    private started!: () => void;
+    constructor() {
+      super();
+      this.writing = new Promise((r) => (this.started = r));
+    }
+    override async append(batches: readonly AppendBatch[]): Promise<string[]> {
+      const gate = this.gate;
+      if (!gate) return super.append(batches);
+      this.gate = null;
+      this.appends.push(batches.map((b) => ({ ...b })));
+      this.started();
+      await gate;
+      throw new Error('connection reset');
+    }
+  }
+
+  it('keeps each update\'s generation through a failed commit: a room deleted meanwhile is never written unnamed', async () => {
+    const store = new FailingOnceStore();
+    await store.init();
+    const fenced: Array<[string, number | undefined, number]> = [];
+    const queue = new FlushQueue(store, {
+      flushMs: 30,
+      metrics: createServerMetrics(),
+      log: pino({ level: 'silent' }),
+      onFenced: (room, generation, updates) => fenced.push([room, generation, updates.length]),
+      retryMs: 10,
+    });
+    queue.enqueue('r', new Uint8Array([1]), 0); // accepted in generation 0
+    const first = queue.flush('r').catch((err: unknown) => String(err)); // being written; fails
+    const loader = queue.flush('r').catch((err: unknown) => String(err)); // a load of the room waits for it (relay/room-loader.ts)
+    await store.writing;
+    // the room is deleted on another instance (storage moves on), then here (room-registry.ts purgeNow)
+    await store.purgeRoom('r');
+    queue.discard('r');
+    const purged = queue.idle().then(() => queue.discard('r'));
+    store.release();
+    expect(await first).toContain('connection reset');
+    await Promise.all([loader, purged]);
+    await queue.flush();
+    // every write of the room named generation 0: refused, nothing stored
+    expect(store.appends.flat().map((b) => [b.room, b.generation])).not.toContainEqual(['r', undefined]);
+    expect((await store.load('r')).updates).toEqual([]);
+    expect(fenced).toEqual([['r', 0, 1]]);
+    queue.close();
+  });
+
+  it('never writes a batch of mixed generations: updates of an older one are left out, and discard(room, before) drops only those', async () => {
+    const store = new FailingOnceStore();
+    await store.init();
+    const committed: Array<[string, number[]]> = [];
+    const queue = new FlushQueue(store, {
+      flushMs: 30,
+      metrics: createServerMetrics(),
+      log: pino({ level: 'silent' }),
+      onCommitted: (room, updates) => committed.push([room, updates.map((u) => u[0]!)]),
+      retryMs: 10,
+    });
+    queue.enqueue('r', new Uint8Array([1]), 0);
+    const first = queue.flush('r').catch((err: unknown) => String(err));
+    await store.writing;
+    await store.purgeRoom('r');
+    // the room loaded again, in generation 1, while generation 0's update was being written
+    queue.enqueue('r', new Uint8Array([2]), 1);
+    store.release();
+    expect(await first).toContain('connection reset');
+    await queue.flush();
+    expect(store.appends.at(-1)?.map((b) => [b.room, b.generation, b.updates.map((u) => u[0])])).toEqual([['r', 1, [2]]]);
+    expect(committed).toEqual([['r', [2]]]);
+    expect((await store.load('r')).updates).toEqual([new Uint8Array([2])]);
+    // a delete heard with generation 2 drops what was accepted before it, keeps the rest
+    queue.enqueue('r', new Uint8Array([3]), 1);
+    queue.enqueue('r', new Uint8Array([4]), 2);
+    expect(queue.discard('r', 2)).toEqual([new Uint8Array([3])]);
+    expect(queue.size).toBe(1);
+    expect(queue.discard('r')).toEqual([new Uint8Array([4])]);
+    expect(queue.hasPending('r')).toBe(false);
+    queue.close();
+  });
+
   it('keeps updates in order when a commit fails, retries, and counts the error', async () => {
     const store = new RecordingStore();
     await store.init();

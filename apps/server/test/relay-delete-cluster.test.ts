@@ -103,7 +103,90 @@ async function deletedAndWrittenAgain(cluster: Cluster, room: string, onA: Stock
   await a.app.relayRooms.drain();
 }
 
+/** The close codes `c` gets from now on (none: still open). */
+function closeCodes(c: StockClient): number[] {
+  const codes: number[] = [];
+  (c.p as unknown as { on(e: 'connection-close', f: (ev: { code: number } | null) => void): void }).on('connection-close', (ev) => codes.push(ev?.code ?? 0));
+  return codes;
+}
+
+/**
+ * Holds B's handling of admin bus messages (a busy event loop, a slow link) until `release()`:
+ * `arrived` resolves once a message reached B (A purged storage before sending it: admin/hub.ts
+ * deleteRoom), `handled` with B's answer once B has carried it out.
+ */
+function holdAdminMessages(server: TestServer): { arrived: Promise<unknown>; handled: Promise<unknown>; release: () => void } {
+  const admin = server.app.sync.admin as unknown as { handle: (op: unknown) => Promise<unknown> };
+  const original = admin.handle.bind(admin);
+  let release!: () => void;
+  let arrive!: (op: unknown) => void;
+  let handle!: (answer: unknown) => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const arrived = new Promise<unknown>((r) => (arrive = r));
+  const handled = new Promise<unknown>((r) => (handle = r));
+  admin.handle = async (op) => {
+    arrive(op);
+    await gate;
+    admin.handle = original;
+    const answer = await original(op);
+    handle(answer);
+    return answer;
+  };
+  return { arrived, handled, release };
+}
+
 describe('relay room deletes across instances', () => {
+  it('a delete heard late keeps the room the other instance loaded after the purge: its clients stay open, their edits are stored, and the DELETE counts only the sockets it closed; a message without a generation drops it as before', async () => {
+    // B's updates wait in its commit window (PERSIST_FLUSH_MS / 2): uncommitted when the message comes
+    await withCluster({ PERSIST_FLUSH_MS: '120000' }, async ({ a, b, token }) => {
+      const room = `${ROOM}-new-life`;
+      const onA = await joined(a, room, token);
+      const witnessA = await joined(a, room, token);
+      await write(onA, witnessA, 'deleted life');
+      await a.app.relayRooms.drain();
+
+      const held = holdAdminMessages(b);
+      const closedOnA = Promise.all([onA, witnessA].map((c) => firstCloseCode(c)));
+      const answer = fetch(`${a.url}/admin/rooms/${room}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json());
+      expect(await closedOnA).toEqual([4410, 4410]);
+      // A purged storage and sent the message; B has not handled it yet
+      const op = await held.arrived;
+      const relayGeneration = (await a.app.relayRooms.store.load(room)).generation;
+      expect(relayGeneration).toBeGreaterThan(0);
+      expect(op).toMatchObject({ op: 'delete', room, relayGeneration });
+
+      // clients join the new room through B (one reconnecting right after its 4410 on A) and write
+      const fresh = await joined(b, room, token);
+      const witnessB = await joined(b, room, token);
+      expect(textOf(fresh.doc)).toBe('');
+      expect(b.app.relayRooms.rooms.get(room)?.generation).toBe(relayGeneration);
+      const codes = [fresh, witnessB].map(closeCodes);
+      await write(fresh, witnessB, 'new life');
+      expect(b.app.relayRooms.persist.hasPending(room)).toBe(true);
+
+      // the message is handled now: B's room is the new one, and stays
+      held.release();
+      expect(await held.handled).toEqual({ closed: 0 });
+      expect(await answer).toEqual({ deleted: true, closed: 2, instances: 2 });
+      expect(b.app.relayRooms.persist.hasPending(room)).toBe(true);
+      // still open after the handling: an edit made now goes through B
+      await write(fresh, witnessB, ', typed on B');
+      expect(codes).toEqual([[], []]);
+      await b.app.relayRooms.drain();
+      expect(await storedText(a, room)).toBe('new life, typed on B');
+
+      // a message from an instance of the version before (no generation) drops the room as before
+      await write(fresh, witnessB, ' (dropped)');
+      const closedOnB = Promise.all([fresh, witnessB].map((c) => firstCloseCode(c)));
+      expect(await b.app.sync.admin.handle({ op: 'delete', room })).toEqual({ closed: 2 });
+      expect(await closedOnB).toEqual([4410, 4410]);
+      expect(b.app.relayRooms.persist.hasPending(room)).toBe(false);
+      await b.app.relayRooms.drain();
+      expect(await storedText(a, room)).toBe('new life, typed on B');
+    });
+  });
+
+
   it('an instance that never hears of the delete has its next write of the deleted room refused: nothing of it is stored, its clients get 4410, and it serves the new room after', async () => {
     await withCluster({}, async (cluster) => {
       const { a, b, token, mendB } = cluster;
@@ -211,9 +294,12 @@ describe('relay room deletes across instances', () => {
       await write(fresh, witness, 'new life');
       await a.app.relayRooms.drain();
 
-      // B is told late (what the admin bus calls on B): its sockets closed 4410, its uncommitted updates dropped
+      // B is told late (what the admin bus calls on B, with the generation A's purge moved the
+      // room to): B's room is of the one before, its sockets closed 4410, its uncommitted updates dropped
       const closedOnB = Promise.all([onB, witnessB].map((c) => firstCloseCode(c)));
-      expect(await b.app.sync.admin.handle({ op: 'delete', room })).toEqual({ closed: 2 });
+      const relayGeneration = (await a.app.relayRooms.store.load(room)).generation;
+      expect(b.app.relayRooms.rooms.get(room)?.generation).toBeLessThan(relayGeneration);
+      expect(await b.app.sync.admin.handle({ op: 'delete', room, relayGeneration })).toEqual({ closed: 2 });
       expect(await closedOnB).toEqual([4410, 4410]);
       expect(b.app.relayRooms.persist.hasPending(room)).toBe(false);
       await b.app.relayRooms.drain();

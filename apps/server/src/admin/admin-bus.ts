@@ -111,7 +111,7 @@ export class AdminBus implements AdminTransport {
 }
 
 function isAdminOp(v: Partial<AdminOp>): v is AdminOp {
-  if (v.op === 'delete') return typeof v.room === 'string';
+  if (v.op === 'delete') return typeof v.room === 'string' && (v.relayGeneration === undefined || (Number.isSafeInteger(v.relayGeneration) && v.relayGeneration >= 0));
   if (v.op === 'connections') return Array.isArray(v.rooms) && v.rooms.length <= MAX_ROOMS && v.rooms.every((r) => typeof r === 'string');
   if (v.op === 'revoke') return typeof v.revocation === 'object' && v.revocation !== null && typeof v.revocation.until === 'number';
   return false;

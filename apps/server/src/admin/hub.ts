@@ -8,12 +8,17 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Revocation, RevocationList, RevocationStore } from '../auth/revocations.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
-import type { RoomAdminSource, RoomFigures, StoredRoomFigures } from './room-source.js';
+import type { HeardDelete, Purged, RoomAdminSource, RoomFigures, StoredRoomFigures } from './room-source.js';
 
 /** What one instance asks the others to do (or, for `connections`, to tell). */
 export type AdminOp =
   | { op: 'revoke'; revocation: Revocation }
-  | { op: 'delete'; room: string }
+  /**
+   * `relayGeneration`: the relay room's generation after the sender's purge; a room the receiver
+   * loaded in it (the message came late) is the new room and stays. Absent from an instance of
+   * the version before: the room is dropped whatever its generation.
+   */
+  | { op: 'delete'; room: string; relayGeneration?: number }
   | { op: 'connections'; rooms: string[] };
 
 /** One instance's answer: sockets it closed, and for `connections` its count per room asked, in order. */
@@ -87,16 +92,18 @@ export class AdminHub {
 
   async deleteRoom(room: string): Promise<{ closed: number; instances: number }> {
     const local = await this.purgeLocal(room);
-    const remote = await this.broadcast({ op: 'delete', room });
+    const { relayGeneration } = local;
+    const remote = await this.broadcast(relayGeneration === undefined ? { op: 'delete', room } : { op: 'delete', room, relayGeneration });
     this.opts.changes.deleted(room);
-    return { closed: local + remote.closed, instances: 1 + remote.instances };
+    return { closed: local.closed + remote.closed, instances: 1 + remote.instances };
   }
 
   /** An op from another instance; resolves with what happened here. */
   async handle(op: AdminOp): Promise<AdminAnswer> {
     if (op.op === 'revoke') return { closed: this.applyRevocation(op.revocation) };
     if (op.op === 'connections') return { closed: 0, counts: op.rooms.map((r) => this.connections(r)) };
-    return { closed: await this.purgeLocal(op.room, false) };
+    const heard = op.relayGeneration === undefined ? {} : { relayGeneration: op.relayGeneration };
+    return { closed: (await this.purgeLocal(op.room, heard)).closed };
   }
 
   async listRooms(prefix: string, after: string, limit: number): Promise<{ rooms: RoomFigures[]; next: string | null }> {
@@ -137,9 +144,12 @@ export class AdminHub {
     return this.opts.live.revoke({ sub: r.sub, jti: r.jti });
   }
 
-  private async purgeLocal(room: string, initiator = true): Promise<number> {
-    const closed = await Promise.all(this.sources.map((s) => s.purge(room, initiator)));
-    return closed.reduce((a, b) => a + b, 0);
+  /** `heard`: the delete came from another instance (undefined: to this one, which purges storage). */
+  private async purgeLocal(room: string, heard?: HeardDelete): Promise<Purged> {
+    const purged = await Promise.all(this.sources.map((s) => s.purge(room, heard)));
+    const relayGeneration = purged.find((p) => p.relayGeneration !== undefined)?.relayGeneration;
+    const closed = purged.reduce((n, p) => n + p.closed, 0);
+    return relayGeneration === undefined ? { closed } : { closed, relayGeneration };
   }
 
   private async broadcast(op: AdminOp): Promise<AdminOutcome> {

@@ -17,6 +17,23 @@ export interface RoomFigures extends StoredRoomFigures {
   connections: number;
 }
 
+/** A delete made on another instance, as its admin bus message tells it (admin/hub.ts AdminOp). */
+export interface HeardDelete {
+  /**
+   * the relay room's generation after that instance's purge (relay/persistence/types.ts
+   * purgeRoom); absent in a message from an instance of the version before
+   */
+  relayGeneration?: number;
+}
+
+/** What a delete did on this instance. */
+export interface Purged {
+  /** sockets closed */
+  closed: number;
+  /** relay rooms, on the instance that purged storage: the room's new generation, told to the others */
+  relayGeneration?: number;
+}
+
 export interface RoomAdminSource {
   /** stored rooms in name (byte) order: names starting with `prefix`, after `after` */
   list(prefix: string, after: string, limit: number): Promise<StoredRoomFigures[]>;
@@ -27,9 +44,10 @@ export interface RoomAdminSource {
   /**
    * On this instance: close the room's sockets with 4410, forget it in memory and drop its
    * uncommitted writes, wait until nothing can write it back, then delete what is stored.
-   * Resolves with the number of sockets closed. `initiator` false: the delete came from another
-   * instance, which purged the shared storage before telling; storage is left alone (the room
-   * may have been written again through that instance since: a late purge would delete it).
+   * Resolves with the number of sockets closed. `heard`: the delete came from another instance,
+   * which purged the shared storage before telling; storage is left alone (the room may have
+   * been written again through that instance since: a late purge would delete it), and a room
+   * loaded here after that purge, in the new generation, is the new room and stays.
    */
-  purge(room: string, initiator?: boolean): Promise<number>;
+  purge(room: string, heard?: HeardDelete): Promise<Purged>;
 }

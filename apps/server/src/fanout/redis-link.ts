@@ -10,6 +10,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { INSTANCE_ID_BYTES } from './bus-frame.js';
 
+/**
+ * A failed resubscription is tried again after this, doubled per failure up to the maximum: Redis
+ * refusing it (OOM, an ACL change) may last, and every room on this instance hears nothing meanwhile.
+ */
+const RESUBSCRIBE_RETRY_MS = 100;
+const RESUBSCRIBE_RETRY_MAX_MS = 5_000;
+
 export type ChannelHandler = (message: Buffer) => void;
 
 export interface RedisLinkOptions {
@@ -29,6 +36,11 @@ export class RedisLink {
   private pubReadyOnce = false;
   private closed = false;
   private lastError: Error | null = null;
+  /** from a subscriber reconnect until its channels are subscribed again (readiness fails meanwhile) */
+  private resubscribing = false;
+  /** bumped by each subscriber reconnect and by close(): an older round's answer changes nothing */
+  private resubscribeRound = 0;
+  private resubscribeTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RedisLinkOptions) {
     // Publishing while disconnected fails at once (counted) rather than queueing without bound.
@@ -66,9 +78,12 @@ export class RedisLink {
     this.sub.unsubscribe(channel).catch((err: unknown) => this.failed('sub', err));
   }
 
-  /** false during an outage: a subscribe then waits for the reconnect */
+  /**
+   * false during an outage (a subscribe then waits for the reconnect) and until the channels are
+   * subscribed again after it (messages for them are lost meanwhile)
+   */
   get subscriberReady(): boolean {
-    return this.sub.status === 'ready';
+    return this.sub.status === 'ready' && !this.resubscribing;
   }
 
   /** false during an outage: a publish then fails (and is dropped) */
@@ -142,6 +157,7 @@ export class RedisLink {
     if (this.pub.status !== 'ready' || this.sub.status !== 'ready') {
       throw new Error(`redis not connected (publisher ${this.pub.status}, subscriber ${this.sub.status})`);
     }
+    if (this.resubscribing) throw new Error('redis channels not subscribed again yet after the reconnect');
     await this.pub.ping();
   }
 
@@ -149,6 +165,7 @@ export class RedisLink {
     if (this.closed) return;
     this.closed = true;
     this.handlers.clear();
+    this.stopResubscribing();
     await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
     this.pub.disconnect();
     this.sub.disconnect();
@@ -171,14 +188,51 @@ export class RedisLink {
       return;
     }
     this.opts.log.warn('redis subscriber reconnected; catching up');
-    // ioredis has already sent what waited in its offline queue (subscribes made during the outage
-    // agree with `handlers`); once these are answered too, every channel holds.
+    // A drop during an earlier round (its wait or its command) ends that round: this one subscribes
+    // everything, so only one loop ever retries.
+    this.stopResubscribing();
+    this.resubscribing = true;
+    this.resubscribe(this.resubscribeRound, 1);
+  }
+
+  /**
+   * ioredis has already sent what waited in its offline queue (subscribes made during the outage
+   * agree with `handlers`); once these are answered too, every channel holds. A failure is retried
+   * on this connection: nothing else would subscribe the channels before the next reconnect.
+   */
+  private resubscribe(round: number, attempt: number): void {
+    this.resubscribeTimer = null;
+    // Dropped during the wait: the reconnect's subReady starts a new round.
+    if (round !== this.resubscribeRound || this.sub.status !== 'ready') return;
     const channels = [...this.handlers.keys()];
     (channels.length > 0 ? this.sub.subscribe(...channels) : this.sub.ping())
-      .then(() => {
-        for (const listener of this.resyncListeners) listener();
-      })
-      .catch((err: unknown) => this.failed('sub', err));
+      .then(
+        () => this.resubscribed(round, attempt),
+        (err: unknown) => this.resubscribeFailed(round, attempt, err),
+      )
+      .catch((err: unknown) => this.failed('sub', err)); // a resync listener threw
+  }
+
+  private resubscribed(round: number, attempt: number): void {
+    if (round !== this.resubscribeRound) return;
+    this.resubscribing = false;
+    if (attempt > 1) this.opts.log.info({ attempts: attempt }, 'redis channels subscribed again');
+    for (const listener of this.resyncListeners) listener();
+  }
+
+  private resubscribeFailed(round: number, attempt: number, err: unknown): void {
+    // A command of an older round (ioredis resends those after a drop) fails without retrying.
+    if (round !== this.resubscribeRound) return void this.failed('sub', err);
+    const retryInMs = Math.min(RESUBSCRIBE_RETRY_MAX_MS, RESUBSCRIBE_RETRY_MS * 2 ** Math.min(30, attempt - 1));
+    this.failed('sub', err, { resubscribeAttempt: attempt, retryInMs });
+    this.resubscribeTimer = setTimeout(() => this.resubscribe(round, attempt + 1), retryInMs);
+    this.resubscribeTimer.unref();
+  }
+
+  private stopResubscribing(): void {
+    this.resubscribeRound++;
+    if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);
+    this.resubscribeTimer = null;
   }
 
   private pubReady(): void {
@@ -189,10 +243,10 @@ export class RedisLink {
     for (const listener of this.resyncListeners) listener();
   }
 
-  private failed(conn: 'pub' | 'sub', err: unknown): void {
+  private failed(conn: 'pub' | 'sub', err: unknown, fields: Record<string, number> = {}): void {
     if (this.closed) return;
     if (err instanceof Error) this.lastError = err;
     this.opts.metrics.redisErrors.inc();
-    this.opts.log.warn({ err, conn }, 'redis error');
+    this.opts.log.warn({ err, conn, ...fields }, 'redis error');
   }
 }

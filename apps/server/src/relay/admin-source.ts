@@ -1,5 +1,5 @@
 /** The relay's rooms as an admin API source: figures from the engine, deletes through the registry. */
-import type { RoomAdminSource, StoredRoomFigures } from '../admin/room-source.js';
+import type { HeardDelete, Purged, RoomAdminSource, StoredRoomFigures } from '../admin/room-source.js';
 import type { EngineStore } from './persistence/types.js';
 import type { RoomRegistry } from './room-registry.js';
 
@@ -23,8 +23,9 @@ export class RelayRoomSource implements RoomAdminSource {
     return r && !r.unloaded ? r.conns.size : 0;
   }
 
-  purge(room: string, initiator = true): Promise<number> {
+  purge(room: string, heard?: HeardDelete): Promise<Purged> {
     // only the instance the delete came to touches storage (RoomRegistry.purge says why)
-    return this.registry.purge(room, initiator ? (name) => this.store.purgeRoom(name) : null);
+    if (!heard) return this.registry.purge(room, (name) => this.store.purgeRoom(name));
+    return this.registry.purge(room, null, heard.relayGeneration);
   }
 }

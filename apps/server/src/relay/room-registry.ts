@@ -20,6 +20,7 @@ import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import type { DocStore } from './persistence/types.js';
+import type { Purged } from '../admin/room-source.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
 import { RoomEviction } from './room-eviction.js';
@@ -72,7 +73,7 @@ export class RoomRegistry extends EventEmitter {
   private readonly compacting = new WeakSet<Room>();
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
-  private readonly purging = new Map<string, Promise<number>>();
+  private readonly purging = new Map<string, Promise<Purged>>();
   /** each delete's mark: a load or compaction that started before it must not bring the room back (bounded) */
   private readonly purges = new PurgeEpochs();
   private readonly reports: RoomReports;
@@ -213,9 +214,16 @@ export class RoomRegistry extends EventEmitter {
    * writes of the deleted room (a commit in flight or made meanwhile, a compaction from its copy
    * of the document) names the generation it loaded and is refused, and fenced() drops the room
    * here as this call would, also when the message never comes.
+   *
+   * The message tells the generation the purge moved the room to (`heard`; absent from an
+   * instance of the version before: the room is dropped as above). A room loaded here in it or
+   * later, the message late (a client that joined here right after its own 4410 there), is the
+   * new room: it stays, its sockets open, and only updates accepted in an older generation are
+   * dropped (sealed rooms alike: sealed/registry.ts heardDelete). The initiator resolves with
+   * the generation its purge returned, to tell.
    */
-  purge(name: string, purgeStorage: ((room: string) => Promise<void>) | null): Promise<number> {
-    const run = this.purgeNow(name, purgeStorage);
+  purge(name: string, purgeStorage: ((room: string) => Promise<number>) | null, heard?: number): Promise<Purged> {
+    const run = this.purgeNow(name, purgeStorage, heard);
     this.purging.set(name, run);
     void run.finally(() => {
       if (this.purging.get(name) === run) this.purging.delete(name);
@@ -223,16 +231,23 @@ export class RoomRegistry extends EventEmitter {
     return run;
   }
 
-  private async purgeNow(name: string, purgeStorage: ((room: string) => Promise<void>) | null): Promise<number> {
+  private async purgeNow(name: string, purgeStorage: ((room: string) => Promise<number>) | null, heard?: number): Promise<Purged> {
     await this.purging.get(name)?.catch(() => undefined);
-    this.purges.bump(name);
-    const closed = this.drop(name);
-    this.persist.discard(name);
+    const keep = heard !== undefined && this.loadedSince(name, heard);
+    if (!keep) this.purges.bump(name);
+    const closed = keep ? 0 : this.drop(name);
+    this.persist.discard(name, heard);
     await this.persist.idle();
-    this.persist.discard(name); // a failed commit put them back
+    this.persist.discard(name, heard); // a failed commit put them back
     await this.compactions.idle();
-    if (purgeStorage) await purgeStorage(name);
-    return closed;
+    if (!purgeStorage) return { closed };
+    return { closed, relayGeneration: await purgeStorage(name) };
+  }
+
+  /** Whether the room is in memory here, loaded in `generation` or a later one (the new room of a delete). */
+  private loadedSince(name: string, generation: number): boolean {
+    const held = this.table.get(name);
+    return held?.room !== undefined && held.room !== null && isHeld(held.state) && held.room.generation >= generation;
   }
 
   private drop(name: string): number {

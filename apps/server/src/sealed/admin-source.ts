@@ -1,5 +1,5 @@
 /** Sealed rooms as an admin API source: figures from the sealed store, deletes through the registry. */
-import type { RoomAdminSource, StoredRoomFigures } from '../admin/room-source.js';
+import type { HeardDelete, Purged, RoomAdminSource, StoredRoomFigures } from '../admin/room-source.js';
 import type { SealedRegistry } from './registry.js';
 
 export class SealedRoomSource implements RoomAdminSource {
@@ -19,8 +19,9 @@ export class SealedRoomSource implements RoomAdminSource {
     return r && !r.unloaded ? r.conns.size : 0;
   }
 
-  purge(room: string, initiator = true): Promise<number> {
-    // only the instance the delete came to touches storage (registry.ts purge says why)
-    return this.registry.purge(room, initiator);
+  async purge(room: string, heard?: HeardDelete): Promise<Purged> {
+    // only the instance the delete came to touches storage (registry.ts purge says why); a sealed
+    // room reads its generation from storage when told (registry.ts heardDelete)
+    return { closed: await this.registry.purge(room, heard === undefined) };
   }
 }

@@ -212,12 +212,34 @@ export class GroupCommitQueue<Item, Result = void> {
     if (!refused.done) throw refused.value;
   }
 
-  /** Forgets the room's items not yet being committed (the room was deleted); returns them. */
-  discard(room: string): Item[] {
-    const items = [...(this.suspects.get(room)?.items ?? []), ...(this.pending.get(room) ?? [])];
-    this.pending.delete(room);
-    this.suspects.delete(room);
-    return items;
+  /**
+   * Forgets the room's items not yet being committed (the room was deleted): all of them, or only
+   * those `drop` picks (the others keep their place); returns the ones forgotten.
+   */
+  discard(room: string, drop?: (item: Item) => boolean): Item[] {
+    const suspect = this.suspects.get(room);
+    const waiting = this.pending.get(room);
+    if (!drop) {
+      this.pending.delete(room);
+      this.suspects.delete(room);
+      return [...(suspect?.items ?? []), ...(waiting ?? [])];
+    }
+    const dropped: Item[] = [];
+    const keep = (items: Item[]): Item[] => {
+      const kept: Item[] = [];
+      for (const item of items) (drop(item) ? dropped : kept).push(item);
+      return kept;
+    };
+    if (suspect) {
+      suspect.items = keep(suspect.items);
+      if (suspect.items.length === 0) this.suspects.delete(room);
+    }
+    if (waiting) {
+      const kept = keep(waiting);
+      if (kept.length > 0) this.pending.set(room, kept);
+      else this.pending.delete(room);
+    }
+    return dropped;
   }
 
   /** Resolves once no commit is in flight (a failed one has put its items back by then). */

@@ -1,14 +1,15 @@
 /**
  * The relay's group commit (storage/group-commit.ts): updates accepted during one window are
  * appended to the DocStore in a single transaction; a failed commit keeps them and retries.
- * Each room's batch names the generation its updates were accepted in (DocStore, types.ts); a
- * batch the store refuses for it is not a failure: the other rooms of the commit are stored, and
- * that room's updates go to `onFenced`, never retried.
+ * Each update keeps the generation its room was loaded in when it was accepted (DocStore,
+ * types.ts), through failed commits too, and a room's batch names it; a batch the store refuses
+ * for it is not a failure: the other rooms of the commit are stored, and that room's updates go
+ * to `onFenced`, never retried.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { GroupCommitQueue, type CommitWindow } from '../../storage/group-commit.js';
-import type { DocStore } from './types.js';
+import type { AppendBatch, DocStore } from './types.js';
 
 export interface FlushQueueOptions {
   flushMs: number;
@@ -25,56 +26,95 @@ export interface FlushQueueOptions {
   now?: () => number;
 }
 
-export class FlushQueue extends GroupCommitQueue<Uint8Array, string[]> {
-  /**
-   * The generation of each room with updates here (enqueue). A room's waiting updates all have
-   * the same: a delete or a refusal discards them before the room loads again (room-registry.ts).
-   * Forgotten once none wait.
-   */
-  private readonly generations: Map<string, number>;
+/** An accepted update and the generation it was accepted in (absent: none, stored whatever it is). */
+interface QueuedUpdate {
+  update: Uint8Array;
+  generation?: number;
+}
+
+export class FlushQueue {
+  private readonly queue: GroupCommitQueue<QueuedUpdate, string[]>;
 
   constructor(store: DocStore, opts: FlushQueueOptions) {
     const { onCommitted, onFenced } = opts;
-    const generations = new Map<string, number>();
-    // the queue itself, for the callbacks given before it exists
-    const self: { queue?: FlushQueue } = {};
-    super({
+    this.queue = new GroupCommitQueue<QueuedUpdate, string[]>({
       flushMs: opts.flushMs,
       metrics: opts.metrics,
       log: opts.log,
       retryMs: opts.retryMs,
       window: opts.window,
       now: opts.now,
-      write: (batch) =>
-        store.append(
-          batch.map(([room, updates]) => {
-            const generation = generations.get(room);
-            return generation === undefined ? { room, updates } : { room, updates, generation };
-          }),
-        ),
-      committed: (room, updates, fenced) => {
-        const generation = generations.get(room);
-        if (!self.queue?.waiting(room)) generations.delete(room);
+      write: (batch) => store.append(batch.map(([room, items]) => named(room, items))),
+      committed: (room, items, fenced) => {
+        const { updates, generation } = named(room, items);
         if (fenced.includes(room)) onFenced?.(room, generation, updates);
         else onCommitted?.(room, updates, generation);
       },
       failure: { op: 'append', message: 'relay commit failed; keeping the updates and retrying' },
     });
-    this.generations = generations;
-    self.queue = this;
   }
 
   /** Takes `update` into the next commit, naming the room's `generation` (absent: none, stored whatever it is). */
-  override enqueue(room: string, update: Uint8Array, generation?: number): boolean {
-    if (!super.enqueue(room, update)) return false;
-    if (generation === undefined) this.generations.delete(room);
-    else this.generations.set(room, generation);
-    return true;
+  enqueue(room: string, update: Uint8Array, generation?: number): boolean {
+    return this.queue.enqueue(room, generation === undefined ? { update } : { update, generation });
   }
 
-  override discard(room: string): Uint8Array[] {
-    const items = super.discard(room);
-    if (!this.waiting(room)) this.generations.delete(room);
-    return items;
+  /**
+   * Forgets the room's updates not yet being committed (the room was deleted); with `before`,
+   * only those accepted in a generation older than it (a room loaded in `before` or later is
+   * the new room: relay/room-registry.ts purge). Returns them.
+   */
+  discard(room: string, before?: number): Uint8Array[] {
+    const drop = before === undefined ? undefined : (q: QueuedUpdate) => q.generation !== undefined && q.generation < before;
+    return this.queue.discard(room, drop).map((q) => q.update);
   }
+
+  /** Whether the room has updates not committed yet: waiting, set aside, or being written. */
+  hasPending(room: string): boolean {
+    return this.queue.hasPending(room);
+  }
+
+  /** storage/group-commit.ts flush */
+  flush(room?: string): Promise<void> {
+    return this.queue.flush(room);
+  }
+
+  /** Resolves once no commit is in flight (a failed one has put its updates back by then). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Stops the timer and refuses new updates; pending ones stay until a final flush(). */
+  close(): void {
+    this.queue.close();
+  }
+
+  get size(): number {
+    return this.queue.size;
+  }
+
+  get setAside(): string[] {
+    return this.queue.setAside;
+  }
+
+  get window(): CommitWindow {
+    return this.queue.window;
+  }
+
+  get windowMs(): number {
+    return this.queue.windowMs;
+  }
+}
+
+/**
+ * The room's batch, naming the newest generation among its updates. A room is in one generation
+ * at a time, so an update of an older one belongs to a room deleted since (a delete or a refusal
+ * normally discards them first: relay/room-registry.ts); storage would refuse it, and it is left
+ * out here rather than written with the new room's (never a batch of mixed generations).
+ */
+function named(room: string, items: readonly QueuedUpdate[]): AppendBatch & { updates: Uint8Array[] } {
+  let generation: number | undefined;
+  for (const q of items) if (q.generation !== undefined && (generation === undefined || q.generation > generation)) generation = q.generation;
+  const updates = items.filter((q) => q.generation === undefined || q.generation === generation).map((q) => q.update);
+  return generation === undefined ? { room, updates } : { room, updates, generation };
 }

@@ -104,9 +104,11 @@ export class MemoryStore implements EngineStore {
     };
   }
 
-  async purgeRoom(room: string): Promise<void> {
+  async purgeRoom(room: string): Promise<number> {
     this.open().delete(room);
-    this.generations.set(room, this.generation(room) + 1);
+    const next = this.generation(room) + 1;
+    this.generations.set(room, next);
+    return next;
   }
 
   async saveRevocation(r: Revocation): Promise<void> {

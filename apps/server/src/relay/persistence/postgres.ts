@@ -142,13 +142,17 @@ export class PostgresStore implements EngineStore {
     return rows[0] ? toStat(rows[0]) : null;
   }
 
-  async purgeRoom(room: string): Promise<void> {
-    await this.transaction('purge', 'BEGIN', async (c) => {
+  async purgeRoom(room: string): Promise<number> {
+    return this.transaction('purge', 'BEGIN', async (c) => {
       await lockRoom(c, room, 0); // waits for an append in flight to commit
       await c.query('DELETE FROM relay_updates WHERE room = $1', [room]);
       await c.query('DELETE FROM relay_snapshots WHERE room = $1', [room]);
       // The row stays, with the next generation: a write naming the one purged is refused.
-      await c.query('UPDATE relay_rooms SET generation = generation + 1, appended = 0, changed_at = NULL WHERE room = $1', [room]);
+      const { rows } = await c.query<{ generation: string }>(
+        'UPDATE relay_rooms SET generation = generation + 1, appended = 0, changed_at = NULL WHERE room = $1 RETURNING generation',
+        [room],
+      );
+      return Number(rows[0]?.generation);
     });
   }
 

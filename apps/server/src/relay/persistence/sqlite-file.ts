@@ -179,13 +179,15 @@ export class SqliteFile {
     };
   }
 
-  purgeRoom(room: string): void {
+  /** Resolves with the room's new generation, read back in the purge's transaction. */
+  purgeRoom(room: string): number {
     const st = this.st;
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
       st.purgeUpdates.run(room);
       st.purgeSnapshot.run(room);
       st.purgeMeta.run(room);
       st.nextGeneration.run(room);
+      return st.generation.get(room)?.generation ?? 0;
     })();
   }
 

@@ -57,8 +57,8 @@ export class SqliteStore implements EngineStore {
     return this.thread.call({ op: 'statRoom', room }) as Promise<StoredRoomStat | null>;
   }
 
-  async purgeRoom(room: string): Promise<void> {
-    await this.thread.call({ op: 'purgeRoom', room });
+  purgeRoom(room: string): Promise<number> {
+    return this.thread.call({ op: 'purgeRoom', room }) as Promise<number>;
   }
 
   async saveRevocation(revocation: Revocation): Promise<void> {

@@ -82,9 +82,11 @@ export interface DocStoreAdmin extends RevocationStore {
   statRoom(room: string): Promise<StoredRoomStat | null>;
   /**
    * deletes everything stored for the room and advances its generation, in one transaction (a
-   * write naming the generation before is refused from then on: see DocStore)
+   * write naming the generation before is refused from then on: see DocStore). Resolves with the
+   * room's new generation, read in the same transaction (told to the other instances: a room
+   * they loaded in it, after the purge, is the new room: relay/room-registry.ts purge)
    */
-  purgeRoom(room: string): Promise<void>;
+  purgeRoom(room: string): Promise<number>;
   /**
    * Bytes the database holds, for the status page: SQLite the file plus its WAL, PostgreSQL the
    * total relation size (indexes, TOAST) of the relay_ and sealed_ tables in this schema, memory
