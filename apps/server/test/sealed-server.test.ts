@@ -240,6 +240,33 @@ describe('sealed flow', () => {
     expect(await r.next('entry')).toEqual({ type: 'entry', seq: 1, envelope: env(4) });
     expect(r.messages.some((m) => m.type === 'ack')).toBe(false);
   });
+
+  it('a number past 2^53 - 1 in a device message (an update id lib0 reads as Infinity, which the ack would echo) is malformed: 4400, nothing stored, the room keeps serving', async () => {
+    const server = await scope.start({ PERSIST_FLUSH_MS: '5' });
+    // 146 continuation bytes, then 0x7f: lib0's readVarUint returns Infinity without a range error
+    const infinity = [...new Array<number>(146).fill(0x80), 0x7f];
+    const envelope = env(9);
+    const frames = [
+      Uint8Array.from([1, ...infinity, envelope.length, ...envelope]), // update
+      Uint8Array.from([1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, envelope.length, ...envelope]), // update, id 2^53
+      Uint8Array.from([2, ...infinity, envelope.length, ...envelope]), // snapshot covers
+      Uint8Array.from([4, ...infinity]), // snapshot-bad covers
+    ];
+    for (const frame of frames) {
+      const c = await client(`/sealed/${ROOM}`);
+      c.hello(0);
+      await c.next('caught-up');
+      c.ws.send(frame);
+      expect(await c.closed()).toBe(4400);
+      expect(c.messages.some((m) => m.type === 'ack')).toBe(false);
+    }
+    const c = await client(`/sealed/${ROOM}`);
+    c.hello(0, 0);
+    expect((await c.next('caught-up')).seq).toBe(0);
+    c.update(1, env(1));
+    expect((await c.next('ack')).seq).toBe(1);
+    expect(server.logs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+  });
 });
 
 describe('sealed storage', () => {

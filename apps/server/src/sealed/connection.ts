@@ -244,13 +244,6 @@ export class SealedConnection implements SealedPeer {
     const message = decoded.message;
     if (this.state === 'hello') {
       if (message.type !== 'hello') return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
-      // Numbers are varUints up to 2^53 - 1 (docs/PROTOCOL-sealed.md, "Wire format"); lib0 decodes
-      // larger ones inexactly, and storage cannot take them (a bigint column): refused as malformed
-      // before any read, not counted as a storage error.
-      if (message.generation !== undefined && !Number.isSafeInteger(message.generation)) {
-        this.log.debug({ detail: 'generation over 2^53 - 1' }, 'malformed sealed message');
-        return this.reject(...closeWith('ERR_PROTOCOL'), 'malformed');
-      }
       this.state = 'joining';
       this.join(message.cursor, message.generation).catch((err: unknown) => this.failed(err));
       return;

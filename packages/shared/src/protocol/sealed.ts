@@ -54,7 +54,7 @@ export type SealedServerMessage =
   | { type: 'presence'; peer: number; envelope: Uint8Array }
   | { type: 'peer-left'; peer: number };
 
-export type SealedDecodeErrorKind = 'empty' | 'truncated' | 'trailing_bytes' | 'unknown_type' | 'empty_envelope' | 'short_envelope';
+export type SealedDecodeErrorKind = 'empty' | 'truncated' | 'trailing_bytes' | 'unknown_type' | 'empty_envelope' | 'short_envelope' | 'out_of_range';
 
 /**
  * The smallest envelope a client can seal (docs/PROTOCOL-sealed.md, "Envelope"): version and kind
@@ -93,6 +93,7 @@ function decodeWith<M>(frame: Uint8Array, body: (d: decoding.Decoder) => M | Sea
   try {
     message = body(decoder);
   } catch (err) {
+    if (err instanceof OutOfRange) return fail('out_of_range', err.message);
     return fail('truncated', err instanceof Error ? err.message : String(err));
   }
   if (isError(message)) return { ok: false, error: message };
@@ -100,70 +101,84 @@ function decodeWith<M>(frame: Uint8Array, body: (d: decoding.Decoder) => M | Sea
   return { ok: true, message };
 }
 
+class OutOfRange extends Error {}
+
+/**
+ * Every number of the protocol is a varUint up to 2^53 - 1 (docs/PROTOCOL-sealed.md, "Wire
+ * format"). lib0 range-checks only some encodings: 146 continuation bytes and one more decode to
+ * Infinity, which the server would echo in an ack and lib0's writeVarUint never ends on (a
+ * hostile update froze the instance). Anything past 2^53 - 1 is malformed here, before any use.
+ */
+function readUint(d: decoding.Decoder): number {
+  const n = decoding.readVarUint(d);
+  if (!Number.isSafeInteger(n)) throw new OutOfRange('a number past 2^53 - 1');
+  return n;
+}
+
 function readClientBody(d: decoding.Decoder): SealedClientMessage | SealedDecodeError {
-  const type = decoding.readVarUint(d);
+  const type = readUint(d);
   switch (type) {
     case SealedClientType.Hello: {
-      const cursor = decoding.readVarUint(d);
+      const cursor = readUint(d);
       // Optional trailing field: a hello from a client before generations ends after the cursor.
-      return decoding.hasContent(d) ? { type: 'hello', cursor, generation: decoding.readVarUint(d) } : { type: 'hello', cursor };
+      return decoding.hasContent(d) ? { type: 'hello', cursor, generation: readUint(d) } : { type: 'hello', cursor };
     }
     case SealedClientType.Update: {
-      const id = decoding.readVarUint(d);
+      const id = readUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'update', id, envelope }), SEALED_ENVELOPE_MIN_BYTES);
     }
     case SealedClientType.Snapshot: {
-      const covers = decoding.readVarUint(d);
+      const covers = readUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }), SEALED_ENVELOPE_MIN_BYTES);
     }
     case SealedClientType.Presence:
       return withEnvelope(d, (envelope) => ({ type: 'presence', envelope }), SEALED_ENVELOPE_MIN_BYTES);
     case SealedClientType.SnapshotBad:
-      return { type: 'snapshot-bad', covers: decoding.readVarUint(d) };
+      return { type: 'snapshot-bad', covers: readUint(d) };
     default:
       return { error: 'unknown_type', detail: `message type ${type}` };
   }
 }
 
 function readServerBody(d: decoding.Decoder): SealedServerMessage | SealedDecodeError {
-  const type = decoding.readVarUint(d);
+  const type = readUint(d);
   switch (type) {
     case SealedServerType.Welcome: {
-      const peer = decoding.readVarUint(d);
-      const flags = decoding.readVarUint(d);
+      const peer = readUint(d);
+      const flags = readUint(d);
       const writable = (flags & FLAG_WRITABLE) !== 0;
       // Only a set bit is said, so a welcome without it decodes as before.
       const takes = (flags & FLAG_TAKES_SNAPSHOT_BAD) !== 0 ? { takesSnapshotBad: true } : {};
       // Optional trailing fields: a server before generations ends after the flags, one before
       // the size limit after the generation.
       if (!decoding.hasContent(d)) return { type: 'welcome', peer, writable, ...takes };
-      const generation = decoding.readVarUint(d);
+      const generation = readUint(d);
       return decoding.hasContent(d)
-        ? { type: 'welcome', peer, writable, generation, maxMessageBytes: decoding.readVarUint(d), ...takes }
+        ? { type: 'welcome', peer, writable, generation, maxMessageBytes: readUint(d), ...takes }
         : { type: 'welcome', peer, writable, generation, ...takes };
     }
     case SealedServerType.Snapshot: {
-      const covers = decoding.readVarUint(d);
+      const covers = readUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'snapshot', covers, envelope }));
     }
     case SealedServerType.Entry: {
-      const seq = decoding.readVarUint(d);
+      const seq = readUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'entry', seq, envelope }));
     }
     case SealedServerType.CaughtUp:
-      return { type: 'caught-up', seq: decoding.readVarUint(d) };
+      return { type: 'caught-up', seq: readUint(d) };
     case SealedServerType.Ack: {
-      const id = decoding.readVarUint(d);
-      return { type: 'ack', id, seq: decoding.readVarUint(d) };
+      const id = readUint(d);
+      return { type: 'ack', id, seq: readUint(d) };
     }
     case SealedServerType.SnapshotRequest:
-      return { type: 'snapshot-request', upTo: decoding.readVarUint(d) };
+      return { type: 'snapshot-request', upTo: readUint(d) };
     case SealedServerType.Presence: {
-      const peer = decoding.readVarUint(d);
+      const peer = readUint(d);
       return withEnvelope(d, (envelope) => ({ type: 'presence', peer, envelope }));
     }
     case SealedServerType.PeerLeft:
-      return { type: 'peer-left', peer: decoding.readVarUint(d) };
+      return { type: 'peer-left', peer: readUint(d) };
     default:
       return { error: 'unknown_type', detail: `message type ${type}` };
   }

@@ -109,6 +109,34 @@ describe('sealed codec, server -> client: byte fixtures', () => {
     if (!r.ok) expect(r.error.error).toBe(error);
   });
 
+  it('refuses every number past 2^53 - 1, also those lib0 reads as Infinity (out_of_range), both ways', () => {
+    const infinity = [...new Array<number>(146).fill(0x80), 0x7f];
+    const twoTo53 = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+    const env = sealed(0xaa);
+    for (const n of [infinity, twoTo53]) {
+      for (const frame of [
+        [0, ...n],
+        [0, 1, ...n],
+        [1, ...n, env.length, ...env],
+        [2, ...n, env.length, ...env],
+        [4, ...n],
+      ]) {
+        const r = readSealedClientMessage(Uint8Array.from(frame));
+        expect(r.ok ? r.message : r.error.error, `client frame ${frame.slice(0, 2).join(',')}`).toBe('out_of_range');
+      }
+      for (const frame of [
+        [16, 1, ...n],
+        [18, ...n, 1, 1],
+        [19, ...n],
+        [20, 1, ...n],
+        [21, ...n],
+      ]) {
+        const r = readSealedServerMessage(Uint8Array.from(frame));
+        expect(r.ok ? r.message : r.error.error, `server frame ${frame.slice(0, 2).join(',')}`).toBe('out_of_range');
+      }
+    }
+  });
+
   it('keeps sequence numbers up to 2^53 - 1 exact', () => {
     const bytes = encodeSealedMessage((e) => writeSealedEntry(e, Number.MAX_SAFE_INTEGER, b(1)));
     expect(readSealedServerMessage(bytes)).toEqual({ ok: true, message: { type: 'entry', seq: Number.MAX_SAFE_INTEGER, envelope: b(1) } });
