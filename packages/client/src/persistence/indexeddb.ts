@@ -257,7 +257,8 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     const count = updates.count();
     await committed(updates.transaction);
     this._dbsize = count.result;
-    if (this.dirty && this.lastFailed <= covers) this.whole();
+    // committed on a connection lost since (lost() then counts it as failed anyway): not whole
+    if (this.dirty && this.lastFailed <= covers && updates.transaction.db === this.db) this.whole();
   }
 
   /** A value getMeta() read, unless one was set since (the set one is newer). */
@@ -404,7 +405,10 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     if (db !== this.db || this._destroyed) return;
     this.db = null;
     this.reconnecting = true;
-    this.lastFailed = this.started;
+    // A number no write has: a whole-document write encoded before the loss (one committing on
+    // this closing connection) covers at most `started`, so it does not end the run of failures
+    // (it would cancel the reopen, and store() writes nothing while there is no connection).
+    this.lastFailed = ++this.started;
     this.dirty = true;
     for (const [key, value] of this.readMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
     for (const [key, value] of this.latestMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
