@@ -45,8 +45,8 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
   let idb: GuardedIndexeddb | undefined;
   let opened = false;
   let closed = false;
-  /** settles a pending open() when close() comes first */
-  let abortOpen: (() => void) | undefined;
+  /** open() in progress: close() waits for it (what was typed meanwhile is written only after the load) */
+  let opening: Promise<void> | undefined;
   const ready = (): GuardedIndexeddb => {
     if (!idb) throw new Error('indexedDbPersistence: not opened (pass it to SyncProvider as `persistence`)');
     return idb;
@@ -62,44 +62,50 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
     if (current.db) await closing;
     else closing.catch(() => undefined);
   };
+  /**
+   * The stored document into `doc`, then y-indexeddb on it, bounded by timeoutMs. Runs to its end
+   * even when close() comes meanwhile: edits typed before the connection is there are written only
+   * by the snapshot at its end (close() waits for it, then for that write).
+   */
+  const load = async (doc: Y.Doc, onError: (err: unknown) => void): Promise<void> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`IndexedDB "${name}" did not open and load within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const stored = await Promise.race([readStored(name), late]);
+      const skipped = applyEach(doc, stored.updates);
+      if (skipped.count > 0) {
+        onError(new Error(`IndexedDB "${name}": ${skipped.count} of ${stored.updates.length} stored updates could not be applied and were skipped (${skipped.first})`));
+      }
+      const current = new GuardedIndexeddb(name, doc, timeoutMs, (err) => {
+        onError(new Error(`IndexedDB "${name}": storing failed, retrying with the whole document (${describe(err)})`));
+      }, () => onError(new Error(`IndexedDB "${name}": writes still unanswered after ${timeoutMs} ms at close; closed without them (what they held may not be stored)`)),
+      (why) => onError(new Error(`IndexedDB "${name}": connection lost (${why}); reopening it and writing the whole document again`)));
+      idb = current;
+      // The load then reads only what was stored after the read above (another tab's writes);
+      // the next trim deletes every entry below this key, skipped ones included.
+      if (stored.lastKey !== undefined) current._dbref = stored.lastKey + 1;
+      await Promise.race([current.loaded, late]);
+      // The log replaced by one snapshot of the document, as a guarded write: it holds what was
+      // typed before and during open() (no write of its own: the connection was not there yet),
+      // and, left in place, skipped updates would be read, skipped and reported again at every
+      // start (and a sealed room read from 0 each time, sealed/progress.ts).
+      void current.write(() => current.trim(true));
+    } catch (err) {
+      await destroy().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     async open(doc: Y.Doc, onError: (err: unknown) => void) {
       if (opened) throw new Error('indexedDbPersistence: open() called twice (one persistence per document)');
       opened = true;
       if (closed) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stop = new Promise<'closed'>((resolve, reject) => {
-        abortOpen = () => resolve('closed');
-        timer = setTimeout(() => reject(new Error(`IndexedDB "${name}" did not open and load within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        const stored = await Promise.race([readStored(name), stop]);
-        if (stored === 'closed' || closed) return;
-        const skipped = applyEach(doc, stored.updates);
-        if (skipped.count > 0) {
-          onError(new Error(`IndexedDB "${name}": ${skipped.count} of ${stored.updates.length} stored updates could not be applied and were skipped (${skipped.first})`));
-        }
-        const current = new GuardedIndexeddb(name, doc, timeoutMs, (err) => {
-          onError(new Error(`IndexedDB "${name}": storing failed, retrying with the whole document (${describe(err)})`));
-        }, () => onError(new Error(`IndexedDB "${name}": writes still unanswered after ${timeoutMs} ms at close; closed without them (what they held may not be stored)`)),
-        (why) => onError(new Error(`IndexedDB "${name}": connection lost (${why}); reopening it and writing the whole document again`)));
-        idb = current;
-        // The load then reads only what was stored after the read above (another tab's writes);
-        // the next trim deletes every entry below this key, skipped ones included.
-        if (stored.lastKey !== undefined) current._dbref = stored.lastKey + 1;
-        await Promise.race([current.loaded, stop]);
-        // The log replaced by one snapshot of the document, as a guarded write: it holds what was
-        // typed before and during open() (no write of its own: the connection was not there yet),
-        // and, left in place, skipped updates would be read, skipped and reported again at every
-        // start (and a sealed room read from 0 each time, sealed/progress.ts).
-        void current.write(() => current.trim(true));
-      } catch (err) {
-        await destroy().catch(() => undefined);
-        throw err;
-      } finally {
-        clearTimeout(timer);
-        abortOpen = undefined;
-      }
+      opening = load(doc, onError);
+      await opening;
     },
     async getMeta(key) {
       const current = ready();
@@ -116,9 +122,14 @@ export function indexedDbPersistence(name: string, options: IndexedDbPersistence
       if (!current.db && !current.reconnecting) throw new Error('indexedDbPersistence: the database is closed');
       await current.setMeta(key, value);
     },
+    /**
+     * An open() in progress is waited for (at most openTimeoutMs, its own bound): what was typed
+     * during it is only in the document until the snapshot written at its end, which the flush
+     * then waits for. A failed open leaves nothing to write (it was reported through open()).
+     */
     async close() {
       closed = true;
-      abortOpen?.();
+      await opening?.catch(() => undefined);
       await idb?.flush();
       await destroy();
     },
@@ -257,7 +268,8 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     const count = updates.count();
     await committed(updates.transaction);
     this._dbsize = count.result;
-    if (this.dirty && this.lastFailed <= covers) this.whole();
+    // committed on a connection lost since (lost() then counts it as failed anyway): not whole
+    if (this.dirty && this.lastFailed <= covers && updates.transaction.db === this.db) this.whole();
   }
 
   /** A value getMeta() read, unless one was set since (the set one is newer). */
@@ -404,7 +416,10 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     if (db !== this.db || this._destroyed) return;
     this.db = null;
     this.reconnecting = true;
-    this.lastFailed = this.started;
+    // A number no write has: a whole-document write encoded before the loss (one committing on
+    // this closing connection) covers at most `started`, so it does not end the run of failures
+    // (it would cancel the reopen, and store() writes nothing while there is no connection).
+    this.lastFailed = ++this.started;
     this.dirty = true;
     for (const [key, value] of this.readMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
     for (const [key, value] of this.latestMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);

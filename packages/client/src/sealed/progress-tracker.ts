@@ -32,6 +32,15 @@ export class ProgressTracker {
   private lastUnopened = 0;
   /** the stored snapshot read since the start (or the last snapshot that opened) did not open */
   snapshotUnopened = false;
+  /**
+   * The first seq applied while the document held updates waiting for ones it lacks (Yjs pending
+   * structs or deletes): Yjs emits no `update` for what waits, so no persistence stored it
+   * (persistence/indexeddb.ts store, update-log.ts onUpdate), and the cursor stored stays below
+   * it until nothing waits (what then integrates is emitted, and stored before the cursor): after a
+   * restart the device reads that entry again. `covered` (snapshots) is not held back by it: a
+   * snapshot carries what waits (sealed/transport.ts sendSnapshot).
+   */
+  private firstWaiting: number | null = null;
   /** state vector of what the server is known to hold (the last one reported) */
   private held: Uint8Array;
   /** the document's state vector when each envelope in flight was sealed: what its ack proves the server holds */
@@ -74,6 +83,8 @@ export class ProgressTracker {
       this.firstUnopened = null;
       this.lastUnopened = 0;
       this.snapshotUnopened = false;
+      // what waits is not stored: nothing of the new generation is claimed until it integrates
+      this.firstWaiting = this.waits() ? 1 : null;
       this.held = Y.encodeStateVector(new Y.Doc());
     }
     if (this.opts.onProgress) {
@@ -94,8 +105,9 @@ export class ProgressTracker {
     for (const older of this.sealedAt.keys()) if (older <= id) this.sealedAt.delete(older);
   }
 
-  /** An entry or snapshot (seq) was applied. */
-  applied(): void {
+  /** Entry or snapshot `seq` was applied (none: caught up, nothing applied). */
+  applied(seq?: number): void {
+    if (seq !== undefined && this.waits()) this.firstWaiting = Math.min(this.firstWaiting ?? seq, seq);
     this.heldUpTo(undefined, false);
   }
 
@@ -156,6 +168,13 @@ export class ProgressTracker {
 
   private report(): void {
     this.timer = undefined;
-    this.opts.onProgress?.({ cursor: this.covered, held: this.held, ...(this.generation ? { generation: this.generation } : {}) });
+    if (this.firstWaiting !== null && !this.waits()) this.firstWaiting = null;
+    const cursor = this.firstWaiting === null ? this.covered : Math.min(this.covered, this.firstWaiting - 1);
+    this.opts.onProgress?.({ cursor, held: this.held, ...(this.generation ? { generation: this.generation } : {}) });
+  }
+
+  /** Updates in the document wait for ones it lacks. */
+  private waits(): boolean {
+    return this.opts.doc.store.pendingStructs !== null || this.opts.doc.store.pendingDs !== null;
   }
 }

@@ -17,7 +17,9 @@
  * client reading a newer value ignores it (its decoder stops after `held`); the persistence
  * interfaces store the value as opaque bytes and did not change.
  *
- * The stored document may still hold less than the value claims: a store written before
+ * An entry applied while the document waits on updates it lacks is not stored (Yjs emits no
+ * update for what waits): the cursor stored stays below it until nothing waits
+ * (progress-tracker.ts). The stored document may still hold less than the value claims: a store written before
  * persistence/update-log.ts held meta back after a failed write, or one that lost an entry. When
  * the load reported an error, or the document it gave has unresolved dependencies (an update
  * whose predecessor is missing), the device reads the room from seq 0 again (resumeFrom).

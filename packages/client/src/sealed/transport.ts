@@ -523,7 +523,7 @@ export class SealedTransport {
     if (kind === EnvelopeKind.Snapshot) this.progress.snapshotOpened(seq);
     else if (next && this.changedByApply) this.newSinceSnapshot++;
     this.stats.applied++;
-    this.progress.applied();
+    this.progress.applied(seq);
   }
 
   /**

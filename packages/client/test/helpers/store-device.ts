@@ -80,8 +80,9 @@ export interface Device {
 export const texts = (doc: Y.Doc): string[] => doc.getArray<string>('m').toArray();
 export const push = (d: Device, text: string): void => d.doc.getArray<string>('m').push([text]);
 
-export async function device(scope: ServerPerTest, url: string, room: string, opts: { key?: Uint8Array; store?: UpdateLogStore; sub?: string } = {}): Promise<Device> {
-  const doc = new Y.Doc();
+/** `doc`: what the device holds when it starts (a new one by default) */
+export async function device(scope: ServerPerTest, url: string, room: string, opts: { key?: Uint8Array; store?: UpdateLogStore; sub?: string; doc?: Y.Doc } = {}): Promise<Device> {
+  const doc = opts.doc ?? new Y.Doc();
   const errors: SyncProviderError[] = [];
   let last: StatusEvent | undefined;
   const p = new SyncProvider(doc, {
