@@ -254,6 +254,26 @@ describe('relay update messages and the room generation', () => {
     });
   });
 
+  it('an update inside an awareness message (no generation to check) is not applied: the room reads storage instead', async () => {
+    await cluster(async ({ a, token }) => {
+      const room = 'acme-conversation-bus-gen-awareness-kind';
+      const first = await joined(a, room, token);
+      const closed = firstCloseCode(first);
+      await deleteRoomOn(a, room, ADMIN_TOKEN);
+      expect(await closed).toBe(4410);
+      const onA = await joined(a, room, token);
+      expect(generationOn(a, room)).toBe(1);
+      const redis = redisOf(a);
+      const message = (text: string): Uint8Array => encodeRelayMessage((e) => writeRelayUpdate(e, updateWith(text, 'notes')));
+      // Redis keeps a channel's order: once the marker (current generation) is on the client, the
+      // message before it has been handled
+      await redis.publish(channelOf(a, room), writeBusFrame(BusKind.RelayAwareness, randomBytes(16), message('deleted life via awareness')));
+      await redis.publish(channelOf(a, room), updateFrame(updateWith('marker', 'text'), 1));
+      await docUntil([onA.doc], () => textOf(onA.doc) === 'marker');
+      expect(textOf(onA.doc, 'notes')).toBe('');
+    });
+  });
+
   it('rolling upgrade: generation 0 goes out as the version before sends it, and messages without a generation are still applied', async () => {
     await cluster(async ({ a, b, token }) => {
       const room = 'acme-conversation-bus-gen-upgrade';

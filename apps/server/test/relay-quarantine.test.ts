@@ -160,10 +160,10 @@ describe('updates from other instances', () => {
       src.on('update', (u: Uint8Array) => updates.push(u));
       src.getText('text').insert(0, 'a'.repeat(800));
       src.getText('text').insert(0, 'b'.repeat(800)); // each within maxContentBytes, the merge is not
-      expect(room.applyRemote(message(Y.mergeUpdates(updates)))).toBe(true);
+      expect(room.applyRemote(message(Y.mergeUpdates(updates)), true)).toBe(true);
       expect(textOf(room.doc).length).toBe(1600);
       // over the pending limit: refused, and told
-      expect(room.applyRemote(message(waitingUpdate()))).toBe(false);
+      expect(room.applyRemote(message(waitingUpdate()), true)).toBe(false);
       expect(refused).toEqual([['acme-conversation-merged', 'pending_bytes']]);
     } finally {
       room.destroy();
@@ -178,7 +178,7 @@ describe('updates from other instances', () => {
     const strict = remoteRoom('acme-conversation-strict', { ...DEFAULT_UPDATE_LIMITS, maxPendingBytes: 100 }, refused);
     const waiting = message(waitingUpdate());
     try {
-      expect([lenient.applyRemote(waiting), strict.applyRemote(waiting), lenient.applyRemote(waiting)]).toEqual([true, false, true]);
+      expect([lenient.applyRemote(waiting, true), strict.applyRemote(waiting, true), lenient.applyRemote(waiting, true)]).toEqual([true, false, true]);
       expect(refused).toEqual([['acme-conversation-strict', 'pending_bytes']]);
     } finally {
       lenient.destroy();

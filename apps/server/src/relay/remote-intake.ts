@@ -77,7 +77,7 @@ export class RemoteIntake {
     }
     try {
       // Refused (reported): never dropped, storage holds it (it was committed before it was published).
-      if (!room.applyRemote(event.kind === 'update' ? { kind: 'message', payload: event.payload } : event)) this.reread(room);
+      if (!room.applyRemote(event.kind === 'update' ? { kind: 'message', payload: event.payload } : event, event.kind === 'update')) this.reread(room);
     } catch (err) {
       // A remote update that fails to apply leaves the document suspect: reload the room.
       this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');

@@ -290,9 +290,11 @@ export class Room {
    * An update message is a merge of updates that instance accepted and committed, each within the
    * limits there: it is checked against remoteMessageLimits, not as one update. Returns false when
    * it was refused anyway (reported): the caller reads the room from storage, which holds it.
+   * Updates come only as `checked` (their generation checked: relay/remote-intake.ts); one in
+   * another message (the awareness kind) is refused the same way.
    * Throws when a message cannot be decoded or applied (the document is then suspect).
    */
-  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' | 'update' }>): boolean {
+  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' | 'update' }>, checked = false): boolean {
     if (event.kind === 'awareness-query') {
       if (this.conns.size > 0 && this.awareness.getStates().size > 0) this.hooks.fanout.publish(this.name, this.awarenessMessage(), 'awareness');
       return true;
@@ -301,6 +303,7 @@ export class Room {
     if (!decoded.ok) throw new Error(`undecodable relay frame from another instance: ${decoded.error.error}`);
     const m = decoded.message;
     if (m.type === 'update' || m.type === 'sync-step2') {
+      if (!checked) return false;
       const limits = cachedRemoteMessageLimits(this.hooks.limits);
       return this.applyChecked([m.update], () => limits).refused === 0;
     }
