@@ -387,4 +387,67 @@ describe('sealed storage fenced by generation', () => {
       expect(next.c.messages.filter((m) => m.type === 'entry').length).toBe(1);
     });
   });
+
+  it('a write refused once a delete heard here dropped the room (its commit in flight): the device that joined since, in the new generation, stays open and is acked', async () => {
+    await withCluster(async ({ a, b, token }) => {
+      const room = `${ROOM}-refused-late`;
+      const d1 = await device(b, token, 0, room);
+      const registryB = sealedRegistry(b.app);
+      if (!registryB) throw new Error('no sealed registry');
+      const { store } = registryB;
+      // B's commit of d1's update is in flight when A deletes the room
+      const append = store.append.bind(store);
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      holds.push(release);
+      let enter!: () => void;
+      const entered = new Promise<void>((r) => (enter = r));
+      store.append = (batches) => {
+        if (!batches.some((batch) => batch.room === room)) return append(batches);
+        enter();
+        return released.then(() => append(batches));
+      };
+      // and B's reads of whether a generation was deleted (fenced() makes one before a drop) answer late
+      const deletedReads = holdAll(room, store.generationDeleted.bind(store), (held) => (store.generationDeleted = held));
+      d1.c.update(1, env(1));
+      await entered;
+      const del = deleteRoom(a, room);
+      expect(await d1.c.closed()).toBe(4410); // B heard the delete: the room is out of B's table, its purge waits for the commit
+      release(); // refused: d1's update names the deleted generation
+      await del;
+      store.append = append;
+      // a device joins B (its load waits for B's purge, so for the refusal): the new room
+      const d2 = await device(b, token, 0, room);
+      expect(d2.generation).not.toBe(d1.generation);
+      const closes: number[] = [];
+      d2.c.ws.on('close', (code: number) => closes.push(code));
+      d2.c.update(1, env(2));
+      expect(await d2.c.next('ack')).toMatchObject({ id: 1, seq: 1 });
+      deletedReads.release();
+      await Promise.all(deletedReads.runs);
+      const before = d2.c.messages.length;
+      d2.c.update(2, env(3));
+      await d2.c.wait(() => d2.c.ws.readyState === d2.c.ws.CLOSED || d2.c.messages.slice(before).some((m) => m.type === 'ack'), 'the ack of the second update, or a close');
+      await new Promise((r) => setImmediate(r)); // the socket's 'close' listeners have run
+      expect(closes).toEqual([]);
+      expect(await d2.c.next('ack', before)).toMatchObject({ id: 2, seq: 2 });
+      expect(await stored(room)).toEqual([2, 3]);
+      expect(registryB.rooms.get(room)?.conns.size).toBe(1);
+    });
+  });
 });
+
+/** Like holdCalls, but every call naming `room` is held (until release) and its run kept. */
+function holdAll<A extends unknown[], T>(room: string, call: (name: string, ...rest: A) => Promise<T>, install: (held: (name: string, ...rest: A) => Promise<T>) => void): { runs: Promise<T>[]; release(): void } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const runs: Promise<T>[] = [];
+  install((name, ...rest) => {
+    if (name !== room) return call(name, ...rest);
+    const run = released.then(() => call(name, ...rest));
+    runs.push(run);
+    return run;
+  });
+  holds.push(release);
+  return { runs, release };
+}

@@ -57,8 +57,8 @@ export class SealedRegistry {
   /** the rooms in memory (open, idle or evicting), for reading */
   readonly rooms: ReadonlyMap<string, SealedRoom>;
   readonly queue: SealedCommitQueue;
-  /** rooms being dropped after a refused write (fenced), each with its drop: one drop at a time */
-  private readonly fencing = new Map<string, Promise<void>>();
+  /** loads being dropped after a refused write (fenced), each with its drop: one drop per load */
+  private readonly fencing = new Map<SealedRoom, Promise<void>>();
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
   /** each delete's mark: a load that read storage before it reads again (bounded) */
@@ -209,6 +209,8 @@ export class SealedRegistry {
     await this.purging.get(name)?.catch(() => undefined);
     const close = how.close === 'heard' ? await this.heardDelete(name) : how.close;
     if (close === null) return 0;
+    // fenced(): that load is gone already (deleted, idled out); a later one, in memory now, stays
+    if (how.only && this.table.get(name)?.room !== how.only) return 0;
     this.purges.bump(name);
     const held = this.table.get(name);
     const room = held?.room ?? null;
@@ -268,15 +270,18 @@ export class SealedRegistry {
    * The devices get 4410 when storage says a purge ended `believed` (as at a delete heard of);
    * otherwise (storage lost or restored the row, no delete) 1012, and they
    * reconnect and are served as connection.ts generationFor says. The refused `items` are dropped
-   * (never acked: storage did not take them, and must not). Only the load that believed the
-   * generation is dropped: a room already loaded again (a late refusal) stays.
+   * (never acked: storage did not take them, and must not). Only the load held at the refusal,
+   * and only if it believed the generation, is dropped, and only while it is still held once
+   * storage has answered: a room loaded again meanwhile is in storage's generation, its devices
+   * too, and stays. Nothing held at the refusal (the room was deleted here, or idled out, since
+   * the write was made): nothing to drop; a later load reads storage afresh (generation()).
    */
   private fenced(name: string, believed: number | undefined, items: readonly PendingEnvelope[], cause: FenceCause = 'refused'): void {
     const held = this.table.get(name);
     const room = held?.room ?? null;
     releasePending(room, items);
     if (cause === 'refused') this.opts.metrics.storageErrors.inc({ op: 'sealed_fenced' });
-    if (this.fencing.has(name) || (room && room.generation?.current !== believed)) return;
+    if (!room || room.generation?.current !== believed || this.fencing.has(room)) return;
     this.opts.log.warn({ room: name, generation: believed }, `${FENCE_WHY[cause]}; dropping the room here`);
     const drop = (believed === undefined ? Promise.resolve(false) : this.opts.store.generationDeleted(name, believed))
       .then(
@@ -286,13 +291,13 @@ export class SealedRegistry {
       // A device still at its hello was told no generation yet: it reconnects and its hello is
       // checked against the new load (one of the new generation, dropping the room, may be on
       // its way in at the same time: 4410 would refuse it for good).
-      .then((close) => this.purgeWith(name, { storage: 'none', close, unwelcomed: 'ERR_ROOM_RELOADING' }))
+      .then((close) => this.purgeWith(name, { storage: 'none', close, unwelcomed: 'ERR_ROOM_RELOADING', only: room }))
       .then(
         () => undefined,
         (err: unknown) => this.opts.log.warn({ err, room: name }, 'sealed room could not be dropped after a refused write'),
       )
-      .finally(() => this.fencing.delete(name));
-    this.fencing.set(name, drop);
+      .finally(() => this.fencing.delete(room));
+    this.fencing.set(room, drop);
   }
 
   /**
@@ -305,7 +310,9 @@ export class SealedRegistry {
   async dropStale(room: SealedRoom, stored: number): Promise<void> {
     const believed = room.generation?.current;
     if (believed !== undefined && believed !== stored) this.fenced(room.name, believed, [], 'named');
-    await this.fencing.get(room.name);
+    // the drop of this load, or of the one held now (loaded again meanwhile, fenced() dropping it)
+    const held = this.table.get(room.name)?.room;
+    await Promise.all([this.fencing.get(room), held && this.fencing.get(held)]);
     await this.purging.get(room.name)?.catch(() => undefined);
   }
 
@@ -436,6 +443,8 @@ interface PurgeHow {
   close: ErrorCode | 'heard';
   /** the close of the devices not yet welcomed (SealedPeer.welcomed), if not `close` */
   unwelcomed?: ErrorCode;
+  /** fenced(): drop only this load, if still held */
+  only?: SealedRoom;
 }
 
 /**
