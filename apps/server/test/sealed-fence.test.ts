@@ -175,4 +175,37 @@ describe('sealed registry: a write refused for its generation', () => {
     expect(p1.frames).toBe(0); // the refused update was never acked
     registry.close();
   });
+
+  it('a load whose head was read before a delete it did not hear of is not served: its generation read drops it, the next join loads the new room', async () => {
+    const { store, registry } = await setup(60_000);
+    const room = 'acme-conversation-fenced-stale-load';
+    const g1 = (await store.generation(room)).current;
+    expect(await store.append([{ room, envelopes: [env(1), env(2), env(3)], generation: g1 }])).toEqual([1]);
+    // the load reads head 3 in g1; the first device's generation read comes after a delete
+    let read!: () => void;
+    const reading = new Promise<void>((r) => (read = r));
+    const generation = store.generation.bind(store);
+    store.generation = (name) => reading.then(() => generation(name));
+    const p1 = peer(1);
+    const r1 = await registry.join(room, p1);
+    expect(r1.head).toBe(3);
+    const asked = registry.generation(r1);
+    await store.purgeRoom(room);
+    const g2 = (await generation(room)).current;
+    read();
+    expect(await asked).toBeNull();
+    expect(registry.stateOf(room)).toBeUndefined();
+    expect(p1.closes).toEqual([]); // its connection joins again (connection.ts join)
+    registry.leave(r1, p1);
+    const r2 = await registry.join(room, p1);
+    expect(r2).not.toBe(r1);
+    expect(r2.head).toBe(0);
+    expect(await generationOf(registry, r2)).toBe(g2);
+    // the new log's first entry reaches the device
+    registry.queue.enqueue(room, { envelope: env(4), generation: g2 });
+    await registry.queue.flush();
+    expect(r2.head).toBe(1);
+    expect(p1.frames).toBe(1);
+    registry.close();
+  });
 });

@@ -132,14 +132,21 @@ export class SealedRegistry {
   /**
    * The room's generation (store.generation: made with the room's row if it has none), read once
    * per load and shared by the connections asking meanwhile. A delete unloads the room, so the
-   * next load reads the new one.
+   * next load reads the new one. Null when the load is stale: its head and counters were read in
+   * another generation (loadedGeneration; a delete this instance did not hear of came between the
+   * two reads). Serving it would skip the new log's entries up to the deleted log's head (room.ts
+   * deliver), so it is dropped here (no device was welcomed in it yet) and the callers join again.
    */
-  generation(room: SealedRoom): Promise<SealedGeneration> {
+  generation(room: SealedRoom): Promise<SealedGeneration | null> {
     if (room.generation) return Promise.resolve(room.generation);
     room.generationRead ??= this.opts.store.generation(room.name).then(
       (generation) => {
-        if (!room.unloaded) room.generation = generation;
         room.generationRead = null;
+        if (room.loadedGeneration !== 0 && generation.current !== room.loadedGeneration) {
+          this.dropStaleLoad(room, generation.current);
+          return null;
+        }
+        if (!room.unloaded) room.generation = generation;
         return generation;
       },
       (err: unknown) => {
@@ -164,6 +171,14 @@ export class SealedRegistry {
       this.fenced(room, generation, []);
       return false;
     });
+  }
+
+  /** A load whose head was read in a generation ended since (see generation): out of the table, so the next join loads again. */
+  private dropStaleLoad(room: SealedRoom, current: number): void {
+    const held = this.table.heldFor(room.name, room);
+    if (!held) return;
+    this.opts.log.warn({ room: room.name, loaded: room.loadedGeneration, generation: current }, 'sealed room loaded before a delete made on another instance; loading it again');
+    this.table.move(held, 'evicted');
   }
 
   /** After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path. */
@@ -238,7 +253,8 @@ export class SealedRegistry {
    * uncommitted envelopes. Otherwise the room is dropped: its devices get 4410 when they were
    * welcomed in another generation (the deleted one, or one deleted since); 1012 when the room
    * was loaded before the delete but its devices welcomed after it, in the new generation (its
-   * head counts in the deleted log; they reconnect to a new load), or when storage does not
+   * head counts in the deleted log; they reconnect to a new load; generation() leaves this only to
+   * a room loaded before its row existed, loadedGeneration 0), or when storage does not
    * answer (their hello then tells them). A room not loaded here (none, or loading: it reads
    * again after the purge) is dropped as before, with 4410.
    */
