@@ -276,7 +276,7 @@ describe('sealed storage fenced by generation', () => {
     });
   });
 
-  it('a delete heard late on an instance whose room loaded before it: its device welcomed after it, in the new generation, is closed 1012 (reload), not 4410', async () => {
+  it('a delete heard late on an instance whose room loaded before it: its device, whose generation is read after the delete, is served by a new load of the new room, and the late delete leaves it open', async () => {
     await withCluster(async ({ a, b, token }) => {
       const room = `${ROOM}-late-stale`;
       const onA = await device(a, token, 0, room);
@@ -301,14 +301,12 @@ describe('sealed storage fenced by generation', () => {
       const welcome = await d.next('welcome');
       expect(welcome.generation).not.toBe(onA.generation);
       expect(await d.next('caught-up')).toMatchObject({ seq: 0 });
+      expect(registryB.rooms.get(room)?.head).toBe(0); // loaded again: not the deleted log's head
       late.release();
-      expect(await heard).toBe(1);
-      expect(await d.closed()).toBe(1012);
-      // it reconnects to a load of the new room
-      const again = await device(b, token, welcome.generation, room);
-      expect(again.generation).toBe(welcome.generation);
-      again.c.update(1, env(4));
-      expect(await again.c.next('ack')).toMatchObject({ seq: 1 });
+      expect(await heard).toBe(0); // closed none
+      d.update(1, env(4));
+      expect(await d.next('ack')).toMatchObject({ seq: 1 });
+      expect(await stored(room)).toEqual([4]);
       await del;
     });
   });
@@ -387,4 +385,111 @@ describe('sealed storage fenced by generation', () => {
       expect(next.c.messages.filter((m) => m.type === 'entry').length).toBe(1);
     });
   });
+
+  it('a write refused once a delete heard here dropped the room (its commit in flight): the device that joined since, in the new generation, stays open and is acked', async () => {
+    await withCluster(async ({ a, b, token }) => {
+      const room = `${ROOM}-refused-late`;
+      const d1 = await device(b, token, 0, room);
+      const registryB = sealedRegistry(b.app);
+      if (!registryB) throw new Error('no sealed registry');
+      const { store } = registryB;
+      // B's commit of d1's update is in flight when A deletes the room
+      const append = store.append.bind(store);
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      holds.push(release);
+      let enter!: () => void;
+      const entered = new Promise<void>((r) => (enter = r));
+      store.append = (batches) => {
+        if (!batches.some((batch) => batch.room === room)) return append(batches);
+        enter();
+        return released.then(() => append(batches));
+      };
+      // and B's reads of whether a generation was deleted (fenced() makes one before a drop) answer late
+      const deletedReads = holdAll(room, store.generationDeleted.bind(store), (held) => (store.generationDeleted = held));
+      d1.c.update(1, env(1));
+      await entered;
+      const del = deleteRoom(a, room);
+      expect(await d1.c.closed()).toBe(4410); // B heard the delete: the room is out of B's table, its purge waits for the commit
+      release(); // refused: d1's update names the deleted generation
+      await del;
+      store.append = append;
+      // a device joins B (its load waits for B's purge, so for the refusal): the new room
+      const d2 = await device(b, token, 0, room);
+      expect(d2.generation).not.toBe(d1.generation);
+      const closes: number[] = [];
+      d2.c.ws.on('close', (code: number) => closes.push(code));
+      d2.c.update(1, env(2));
+      expect(await d2.c.next('ack')).toMatchObject({ id: 1, seq: 1 });
+      deletedReads.release();
+      await Promise.all(deletedReads.runs);
+      const before = d2.c.messages.length;
+      d2.c.update(2, env(3));
+      await d2.c.wait(() => d2.c.ws.readyState === d2.c.ws.CLOSED || d2.c.messages.slice(before).some((m) => m.type === 'ack'), 'the ack of the second update, or a close');
+      await new Promise((r) => setImmediate(r)); // the socket's 'close' listeners have run
+      expect(closes).toEqual([]);
+      expect(await d2.c.next('ack', before)).toMatchObject({ id: 2, seq: 2 });
+      expect(await stored(room)).toEqual([2, 3]);
+      expect(registryB.rooms.get(room)?.conns.size).toBe(1);
+    });
+  });
+
+  it('a room loaded before a delete its instance did not hear of: a device of the new generation there gets every entry of the new log, and the one written through that instance reaches the others', async () => {
+    await withCluster(async ({ a, b, token, cutB, mendB }) => {
+      const room = `${ROOM}-stale-head`;
+      const onA = await device(a, token, 0, room);
+      for (let i = 1; i <= 3; i++) onA.c.update(i, env(i));
+      await onA.c.wait(() => onA.c.messages.filter((m) => m.type === 'ack').length === 3, 'three acks');
+      const registryB = sealedRegistry(b.app);
+      if (!registryB) throw new Error('no sealed registry');
+      const { store } = registryB;
+      // B loads the room (head 3, in the generation about to be deleted); its device's generation read answers after the delete
+      const read = holdCalls(room, store.generation.bind(store), (held) => (store.generation = held));
+      const d = await RawSealed.connect(b.wsUrl, `/sealed/${room}?token=${token}`);
+      scope.track(d);
+      d.hello(0, 0);
+      const generationRead = (await read.entered).run;
+      expect(registryB.rooms.get(room)?.head).toBe(3);
+      await cutB(); // B does not hear the delete
+      await deleteRoom(a, room);
+      expect(await onA.c.closed()).toBe(4410);
+      read.release();
+      await generationRead;
+      const welcome = await d.next('welcome');
+      expect(welcome.generation).not.toBe(onA.generation);
+      expect(await d.next('caught-up')).toMatchObject({ seq: 0 });
+      // the new log: entries 1 and 2 through A (B's Redis away: B reads them after its outage)
+      const fresh = await device(a, token, 0, room);
+      expect(fresh.generation).toBe(welcome.generation);
+      for (let i = 1; i <= 2; i++) fresh.c.update(i, env(10 + i));
+      await fresh.c.wait(() => fresh.c.messages.filter((m) => m.type === 'ack').length === 2, 'two acks');
+      await mendB();
+      // entry 3 through B, entry 4 through A
+      const d2 = await device(b, token, welcome.generation, room);
+      d2.c.update(1, env(20));
+      expect(await d2.c.next('ack')).toMatchObject({ id: 1, seq: 3 });
+      await fresh.c.wait(() => fresh.c.messages.some((m) => m.type === 'entry' && m.seq === 3), 'entry 3 on A');
+      const sent = fresh.c.messages.length;
+      fresh.c.update(3, env(13));
+      expect(await fresh.c.next('ack', sent)).toMatchObject({ id: 3, seq: 4 });
+      await d.wait(() => d.messages.some((m) => m.type === 'entry' && m.seq === 4), 'entry 4 on B', 15_000);
+      expect(d.messages.flatMap((m) => (m.type === 'entry' ? [m.seq] : []))).toEqual([1, 2, 3, 4]);
+      expect(await stored(room)).toEqual([11, 12, 20, 13]);
+    });
+  });
 });
+
+/** Like holdCalls, but every call naming `room` is held (until release) and its run kept. */
+function holdAll<A extends unknown[], T>(room: string, call: (name: string, ...rest: A) => Promise<T>, install: (held: (name: string, ...rest: A) => Promise<T>) => void): { runs: Promise<T>[]; release(): void } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const runs: Promise<T>[] = [];
+  install((name, ...rest) => {
+    if (name !== room) return call(name, ...rest);
+    const run = released.then(() => call(name, ...rest));
+    runs.push(run);
+    return run;
+  });
+  holds.push(release);
+  return { runs, release };
+}

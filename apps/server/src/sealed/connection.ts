@@ -299,6 +299,7 @@ export class SealedConnection implements SealedPeer {
       // Left before the drop, so the drop does not close this socket with the room's devices.
       registry.leave(room, this);
       this.room = null;
+      if (found.stale === 'load') continue; // registry.generation dropped that load already
       await registry.dropStale(room, found.stale);
       if (this.isClosed()) return;
     }
@@ -481,13 +482,22 @@ export class SealedConnection implements SealedPeer {
    *   delete was seen). Served as a new device, from 0, and told the room's generation: the client
    *   takes the whole room and uploads its copy again (docs/PROTOCOL-sealed.md, "Generation").
    *   A number at or over SEALED_GENERATION_LIMIT was never a generation: this case, unread.
+   * - `stale: 'load'` (when `mayReload`), whatever the device names: the room held here was loaded
+   *   before a delete this instance did not hear of (registry.generation dropped it); the caller
+   *   joins a new load. A second such load in a row closes the socket 1012 (it reconnects).
    *
    * Checked after the new-rooms quota, so a room's row (made here when it has none) is never made
    * for a connection that quota refuses.
    */
-  private async generationFor(room: SealedRoom, known: number, mayReload: boolean): Promise<{ generation: number; fromStart: boolean } | { stale: number } | undefined> {
+  private async generationFor(room: SealedRoom, known: number, mayReload: boolean): Promise<{ generation: number; fromStart: boolean } | { stale: number | 'load' } | undefined> {
     const generation = await this.readBeforeWelcome(() => this.deps.registry.generation(room));
-    if (!generation) return undefined;
+    if (generation === undefined) return undefined;
+    if (generation === null) {
+      // The load's head counts in a deleted log (registry.generation): join a new load, once.
+      if (mayReload) return { stale: 'load' };
+      this.close(...closeWith('ERR_ROOM_RELOADING'));
+      return undefined;
+    }
     const { current } = generation;
     if (known === 0 || known === current) return { generation: current, fromStart: false };
     if (known < SEALED_GENERATION_LIMIT) {

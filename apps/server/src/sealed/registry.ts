@@ -57,8 +57,8 @@ export class SealedRegistry {
   /** the rooms in memory (open, idle or evicting), for reading */
   readonly rooms: ReadonlyMap<string, SealedRoom>;
   readonly queue: SealedCommitQueue;
-  /** rooms being dropped after a refused write (fenced), each with its drop: one drop at a time */
-  private readonly fencing = new Map<string, Promise<void>>();
+  /** loads being dropped after a refused write (fenced), each with its drop: one drop per load */
+  private readonly fencing = new Map<SealedRoom, Promise<void>>();
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<number>>();
   /** each delete's mark: a load that read storage before it reads again (bounded) */
@@ -132,14 +132,21 @@ export class SealedRegistry {
   /**
    * The room's generation (store.generation: made with the room's row if it has none), read once
    * per load and shared by the connections asking meanwhile. A delete unloads the room, so the
-   * next load reads the new one.
+   * next load reads the new one. Null when the load is stale: its head and counters were read in
+   * another generation (loadedGeneration; a delete this instance did not hear of came between the
+   * two reads). Serving it would skip the new log's entries up to the deleted log's head (room.ts
+   * deliver), so it is dropped here (no device was welcomed in it yet) and the callers join again.
    */
-  generation(room: SealedRoom): Promise<SealedGeneration> {
+  generation(room: SealedRoom): Promise<SealedGeneration | null> {
     if (room.generation) return Promise.resolve(room.generation);
     room.generationRead ??= this.opts.store.generation(room.name).then(
       (generation) => {
-        if (!room.unloaded) room.generation = generation;
         room.generationRead = null;
+        if (room.loadedGeneration !== 0 && generation.current !== room.loadedGeneration) {
+          this.dropStaleLoad(room, generation.current);
+          return null;
+        }
+        if (!room.unloaded) room.generation = generation;
         return generation;
       },
       (err: unknown) => {
@@ -164,6 +171,14 @@ export class SealedRegistry {
       this.fenced(room, generation, []);
       return false;
     });
+  }
+
+  /** A load whose head was read in a generation ended since (see generation): out of the table, so the next join loads again. */
+  private dropStaleLoad(room: SealedRoom, current: number): void {
+    const held = this.table.heldFor(room.name, room);
+    if (!held) return;
+    this.opts.log.warn({ room: room.name, loaded: room.loadedGeneration, generation: current }, 'sealed room loaded before a delete made on another instance; loading it again');
+    this.table.move(held, 'evicted');
   }
 
   /** After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path. */
@@ -209,6 +224,8 @@ export class SealedRegistry {
     await this.purging.get(name)?.catch(() => undefined);
     const close = how.close === 'heard' ? await this.heardDelete(name) : how.close;
     if (close === null) return 0;
+    // fenced(): that load is gone already (deleted, idled out); a later one, in memory now, stays
+    if (how.only && this.table.get(name)?.room !== how.only) return 0;
     this.purges.bump(name);
     const held = this.table.get(name);
     const room = held?.room ?? null;
@@ -236,7 +253,8 @@ export class SealedRegistry {
    * uncommitted envelopes. Otherwise the room is dropped: its devices get 4410 when they were
    * welcomed in another generation (the deleted one, or one deleted since); 1012 when the room
    * was loaded before the delete but its devices welcomed after it, in the new generation (its
-   * head counts in the deleted log; they reconnect to a new load), or when storage does not
+   * head counts in the deleted log; they reconnect to a new load; generation() leaves this only to
+   * a room loaded before its row existed, loadedGeneration 0), or when storage does not
    * answer (their hello then tells them). A room not loaded here (none, or loading: it reads
    * again after the purge) is dropped as before, with 4410.
    */
@@ -268,15 +286,18 @@ export class SealedRegistry {
    * The devices get 4410 when storage says a purge ended `believed` (as at a delete heard of);
    * otherwise (storage lost or restored the row, no delete) 1012, and they
    * reconnect and are served as connection.ts generationFor says. The refused `items` are dropped
-   * (never acked: storage did not take them, and must not). Only the load that believed the
-   * generation is dropped: a room already loaded again (a late refusal) stays.
+   * (never acked: storage did not take them, and must not). Only the load held at the refusal,
+   * and only if it believed the generation, is dropped, and only while it is still held once
+   * storage has answered: a room loaded again meanwhile is in storage's generation, its devices
+   * too, and stays. Nothing held at the refusal (the room was deleted here, or idled out, since
+   * the write was made): nothing to drop; a later load reads storage afresh (generation()).
    */
   private fenced(name: string, believed: number | undefined, items: readonly PendingEnvelope[], cause: FenceCause = 'refused'): void {
     const held = this.table.get(name);
     const room = held?.room ?? null;
     releasePending(room, items);
     if (cause === 'refused') this.opts.metrics.storageErrors.inc({ op: 'sealed_fenced' });
-    if (this.fencing.has(name) || (room && room.generation?.current !== believed)) return;
+    if (!room || room.generation?.current !== believed || this.fencing.has(room)) return;
     this.opts.log.warn({ room: name, generation: believed }, `${FENCE_WHY[cause]}; dropping the room here`);
     const drop = (believed === undefined ? Promise.resolve(false) : this.opts.store.generationDeleted(name, believed))
       .then(
@@ -286,13 +307,13 @@ export class SealedRegistry {
       // A device still at its hello was told no generation yet: it reconnects and its hello is
       // checked against the new load (one of the new generation, dropping the room, may be on
       // its way in at the same time: 4410 would refuse it for good).
-      .then((close) => this.purgeWith(name, { storage: 'none', close, unwelcomed: 'ERR_ROOM_RELOADING' }))
+      .then((close) => this.purgeWith(name, { storage: 'none', close, unwelcomed: 'ERR_ROOM_RELOADING', only: room }))
       .then(
         () => undefined,
         (err: unknown) => this.opts.log.warn({ err, room: name }, 'sealed room could not be dropped after a refused write'),
       )
-      .finally(() => this.fencing.delete(name));
-    this.fencing.set(name, drop);
+      .finally(() => this.fencing.delete(room));
+    this.fencing.set(room, drop);
   }
 
   /**
@@ -305,7 +326,9 @@ export class SealedRegistry {
   async dropStale(room: SealedRoom, stored: number): Promise<void> {
     const believed = room.generation?.current;
     if (believed !== undefined && believed !== stored) this.fenced(room.name, believed, [], 'named');
-    await this.fencing.get(room.name);
+    // the drop of this load, or of the one held now (loaded again meanwhile, fenced() dropping it)
+    const held = this.table.get(room.name)?.room;
+    await Promise.all([this.fencing.get(room), held && this.fencing.get(held)]);
     await this.purging.get(room.name)?.catch(() => undefined);
   }
 
@@ -436,6 +459,8 @@ interface PurgeHow {
   close: ErrorCode | 'heard';
   /** the close of the devices not yet welcomed (SealedPeer.welcomed), if not `close` */
   unwelcomed?: ErrorCode;
+  /** fenced(): drop only this load, if still held */
+  only?: SealedRoom;
 }
 
 /**

@@ -76,8 +76,8 @@ export class SealedRoom {
    * room had no row then); a delete made between that read and `generation`'s makes them differ
    */
   loadedGeneration = 0;
-  /** that read, while it runs */
-  generationRead: Promise<SealedGeneration> | null = null;
+  /** that read, while it runs (null in it: this load is stale, see registry.generation) */
+  generationRead: Promise<SealedGeneration | null> | null = null;
   /** `replacing`: the covers of the refuted snapshot this request is to replace */
   private asked: { peer: number; at: number; answered: boolean; replacing?: number } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
