@@ -19,7 +19,7 @@ import { eventually, withTimeout } from '../../../test/helpers/timeout.js';
 import { BusKind, readBusFrame, readGenerationPayload, writeBusFrame, writeGenerationPayload } from '../src/fanout/bus-frame.js';
 import type { DocStoreAdmin } from '../src/relay/persistence/types.js';
 import { schemaForThisFile } from './postgres-helpers.js';
-import { deleteRoomOn, withCluster } from './two-instances.js';
+import { deleteRoomOn, storageErrors, storedText, withCluster, write } from './two-instances.js';
 
 const ADMIN_TOKEN = 'admin-token-for-the-relay-bus-generation-tests';
 const schema = schemaForThisFile('rbusgen');
@@ -39,30 +39,6 @@ async function joined(server: TestServer, room: string, token: string): Promise<
   cleanup.push(() => c.destroy());
   await synced(c.p);
   return c;
-}
-
-/** `writer` types `text` at the end of its text `name`; resolves once `witness` has it. */
-async function write(writer: StockClient, witness: StockClient, text: string, name = 'text'): Promise<void> {
-  writer.doc.getText(name).insert(textOf(writer.doc, name).length, text);
-  await docUntil(witness.doc, () => textOf(witness.doc, name).includes(text), 10_000, `"${text}" on the witness`);
-}
-
-/** The room's text `name` as storage holds it; throws when something stored cannot apply. */
-async function storedText(server: TestServer, room: string, name = 'text'): Promise<string> {
-  const stored = await server.app.relayRooms.store.load(room);
-  const doc = new Y.Doc();
-  try {
-    for (const u of stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) Y.applyUpdate(doc, u);
-    if (doc.store.pendingStructs || doc.store.pendingDs) throw new Error('stored updates that do not apply');
-    return textOf(doc, name);
-  } finally {
-    doc.destroy();
-  }
-}
-
-async function storageErrors(server: TestServer, op: string): Promise<number> {
-  const { values } = await server.app.sync.metrics.storageErrors.get();
-  return values.filter((v) => v.labels['op'] === op).reduce((n, v) => n + v.value, 0);
 }
 
 /** A Redis connection of the test's own, closed at cleanup. */

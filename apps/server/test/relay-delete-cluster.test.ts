@@ -8,12 +8,11 @@
  * deleted room is refused by storage, or its re-read after the outage finds the room moved on,
  * and B drops the room as if told (relay/room-registry.ts fenced).
  */
-import * as Y from 'yjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { docUntil, firstCloseCode, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
+import { firstCloseCode, stockClient, synced, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import type { TestServer } from '../../../test/helpers/server.js';
 import { schemaForThisFile } from './postgres-helpers.js';
-import { deleteRoomOn, withCluster as withTwoInstances, type Cluster } from './two-instances.js';
+import { deleteRoomOn, storageErrors, storedText, withCluster as withTwoInstances, write, type Cluster } from './two-instances.js';
 
 const ADMIN_TOKEN = 'admin-token-for-the-relay-delete-tests';
 const ROOM = 'acme-conversation-relay-delete';
@@ -46,40 +45,9 @@ async function joined(server: TestServer, room: string, token: string): Promise<
   return c;
 }
 
-/**
- * `writer` types `text` at the end of its text `name`; resolves once `witness` (another client of
- * the same instance) has it: the server accepted it.
- */
-async function write(writer: StockClient, witness: StockClient, text: string, name = 'text'): Promise<void> {
-  writer.doc.getText(name).insert(textOf(writer.doc, name).length, text);
-  await docUntil(witness.doc, () => textOf(witness.doc, name).includes(text), 10_000, `"${text}" on the witness`);
-}
-
 /** The admin delete of the room, made on `server`. */
 function deleteRoom(server: TestServer, room: string): Promise<void> {
   return deleteRoomOn(server, room, ADMIN_TOKEN);
-}
-
-/**
- * The room's text `name` as storage holds it (snapshot and log); throws when something stored
- * cannot apply (an update of the deleted room building on its content).
- */
-async function storedText(server: TestServer, room: string, name = 'text'): Promise<string> {
-  const stored = await server.app.relayRooms.store.load(room);
-  const doc = new Y.Doc();
-  try {
-    for (const u of stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) Y.applyUpdate(doc, u);
-    if (doc.store.pendingStructs || doc.store.pendingDs) throw new Error('stored updates that do not apply');
-    return textOf(doc, name);
-  } finally {
-    doc.destroy();
-  }
-}
-
-/** sync_storage_errors_total{op} on `server` */
-async function storageErrors(server: TestServer, op: string): Promise<number> {
-  const { values } = await server.app.sync.metrics.storageErrors.get();
-  return values.filter((v) => v.labels['op'] === op).reduce((n, v) => n + v.value, 0);
 }
 
 /** `server`'s log lines about `room` whose message starts with `start` */

@@ -4,7 +4,9 @@
  * Redis message (a delete, a commit notice) and then hear from Redis again.
  */
 import { randomBytes } from 'node:crypto';
+import * as Y from 'yjs';
 import { expect } from 'vitest';
+import { docUntil, textOf, type StockClient } from '../../../test/fixtures/relay-clients.js';
 import { TcpProxy } from '../../../test/fixtures/scale-proxy.js';
 import { startServer, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { urlWithSchema } from './postgres-helpers.js';
@@ -76,4 +78,35 @@ export async function withCluster(opts: ClusterOptions, body: (cluster: Cluster)
 export async function deleteRoomOn(server: TestServer, room: string, adminToken: string): Promise<void> {
   const del = await fetch(`${server.url}/admin/rooms/${room}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } });
   expect(del.status).toBe(200);
+}
+
+/**
+ * `writer` types `text` at the end of its text `name`; resolves once `witness` (another client of
+ * the same instance) has it: the server accepted it.
+ */
+export async function write(writer: StockClient, witness: StockClient, text: string, name = 'text'): Promise<void> {
+  writer.doc.getText(name).insert(textOf(writer.doc, name).length, text);
+  await docUntil(witness.doc, () => textOf(witness.doc, name).includes(text), 10_000, `"${text}" on the witness`);
+}
+
+/**
+ * The room's text `name` as relay storage holds it (snapshot and log); throws when something
+ * stored cannot apply (an update of the deleted room building on its content).
+ */
+export async function storedText(server: TestServer, room: string, name = 'text'): Promise<string> {
+  const stored = await server.app.relayRooms.store.load(room);
+  const doc = new Y.Doc();
+  try {
+    for (const u of stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) Y.applyUpdate(doc, u);
+    if (doc.store.pendingStructs || doc.store.pendingDs) throw new Error('stored updates that do not apply');
+    return textOf(doc, name);
+  } finally {
+    doc.destroy();
+  }
+}
+
+/** sync_storage_errors_total{op} on `server` */
+export async function storageErrors(server: TestServer, op: string): Promise<number> {
+  const { values } = await server.app.sync.metrics.storageErrors.get();
+  return values.filter((v) => v.labels['op'] === op).reduce((n, v) => n + v.value, 0);
 }

@@ -8,9 +8,7 @@
  */
 import 'fake-indexeddb/auto';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
-import * as Y from 'yjs';
-import { indexedDbPersistence } from '../src/persistence/indexeddb.js';
-import type { SyncPersistence } from '../src/persistence/types.js';
+import { idle, opened, push, reloaded } from './helpers/idb-session.js';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
@@ -41,34 +39,9 @@ afterEach(() => {
 });
 
 /** lets fake-indexeddb's queued work (setImmediate) and the promise chains after it run */
-async function idle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-}
-
 async function advance(ms: number): Promise<void> {
   vi.advanceTimersByTime(ms);
   await idle();
-}
-
-async function opened(name: string): Promise<{ doc: Y.Doc; p: SyncPersistence; errors: string[] }> {
-  const doc = new Y.Doc();
-  const errors: string[] = [];
-  const p = indexedDbPersistence(name);
-  await p.open(doc, (err) => errors.push(err instanceof Error ? err.message : String(err)));
-  await idle();
-  return { doc, p, errors };
-}
-
-const push = (doc: Y.Doc, text: string): void => doc.getArray<string>('m').push([text]);
-const texts = (doc: Y.Doc): string[] => doc.getArray<string>('m').toArray().sort();
-
-/** what a reload now would find */
-async function reloaded(name: string): Promise<{ texts: string[]; meta: number[] | undefined; errors: string[] }> {
-  const b = await opened(name);
-  const meta = await b.p.getMeta('k');
-  const found = { texts: texts(b.doc), meta: meta && [...meta], errors: b.errors };
-  await b.p.close();
-  return found;
 }
 
 async function seed(name: string, text: string): Promise<void> {

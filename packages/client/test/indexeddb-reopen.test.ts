@@ -10,9 +10,7 @@
 import 'fake-indexeddb/auto';
 import { forceCloseDatabase } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
-import * as Y from 'yjs';
-import { indexedDbPersistence } from '../src/persistence/indexeddb.js';
-import type { SyncPersistence } from '../src/persistence/types.js';
+import { idle, opened, push, reloaded } from './helpers/idb-session.js';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
@@ -52,10 +50,6 @@ afterEach(() => {
 });
 
 /** lets fake-indexeddb's queued work (setImmediate) and the promise chains after it run */
-async function idle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-}
-
 /** advances the fake clock by `ms` and lets what it starts run */
 async function advance(ms: number): Promise<void> {
   vi.advanceTimersByTime(ms);
@@ -74,27 +68,6 @@ function browserCloses(name: string): void {
   const db = live(name);
   closed.add(db);
   (forceCloseDatabase as unknown as (db: IDBDatabase) => void)(db);
-}
-
-async function opened(name: string): Promise<{ doc: Y.Doc; p: SyncPersistence; errors: string[] }> {
-  const doc = new Y.Doc();
-  const errors: string[] = [];
-  const p = indexedDbPersistence(name);
-  await p.open(doc, (err) => errors.push(err instanceof Error ? err.message : String(err)));
-  await idle();
-  return { doc, p, errors };
-}
-
-const push = (doc: Y.Doc, text: string): void => doc.getArray<string>('m').push([text]);
-const texts = (doc: Y.Doc): string[] => doc.getArray<string>('m').toArray().sort();
-
-/** what a reload now would find (the first instance still open: what a kill -9 now would leave) */
-async function reloaded(name: string): Promise<{ texts: string[]; meta: number[] | undefined; errors: string[] }> {
-  const b = await opened(name);
-  const meta = await b.p.getMeta('k');
-  const found = { texts: texts(b.doc), meta: meta && [...meta], errors: b.errors };
-  await b.p.close();
-  return found;
 }
 
 it('after the browser closes the connection, edits typed after it and meta values are stored on a new one; reported once', async () => {
