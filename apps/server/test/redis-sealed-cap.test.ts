@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BusKind, readBusFrame } from '../src/fanout/bus-frame.js';
+import { BusKind, readBusFrame, readGenerationPayload } from '../src/fanout/bus-frame.js';
 import { redisKeys } from '../src/fanout/redis-keys.js';
 import { sealedRegistry } from '../src/routes/sealed/index.js';
 import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
@@ -46,7 +46,9 @@ async function cluster(room: string): Promise<{ servers: [TestServer, TestServer
   const published: Array<{ bytes: number; kind: number }> = [];
   raw.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
     const read = readBusFrame(message);
-    published.push({ bytes: message.length, kind: read.ok ? read.frame.kind : -1 });
+    // entries and checks go out with their generation (SealedAt): the sealed kind inside
+    const kind = !read.ok ? -1 : read.frame.kind === BusKind.SealedAt ? (readGenerationPayload(read.frame.payload)?.message[0] ?? -2) : read.frame.kind;
+    published.push({ bytes: message.length, kind });
   });
   const channel = redisKeys(prefix).sealedRoom(room);
   await raw.subscribe(channel);

@@ -8,7 +8,7 @@ export const INSTANCE_ID_BYTES = 16;
 /** bytes of a frame before its payload */
 export const BUS_HEADER_BYTES = 2 + INSTANCE_ID_BYTES;
 const HEADER = BUS_HEADER_BYTES;
-/** the generation before a RelayUpdateAt's relay message */
+/** the generation before a RelayUpdateAt's relay message, and before a SealedAt's kind */
 export const GENERATION_BYTES = 8;
 
 export const BusKind = {
@@ -32,7 +32,16 @@ export const BusKind = {
   RelayReload: 13,
   /** relay: RelayUpdate committed in a generation above 0: payload := generation(u64 big-endian) • y-websocket update frame */
   RelayUpdateAt: 14,
-  /** sealed: committed entries with their seq (sealed/bus-payload.ts) */
+  /**
+   * sealed: a sealed message (entries, check) naming the room's generation it was committed in:
+   * payload := generation(u64 big-endian) • kind(u8: SealedEntries or SealedCheck) • that kind's
+   * payload. Read on sealed channels only: 13 is RelayReload on a relay channel. A number every
+   * version with sealed rooms reads as a frame and, on a sealed channel, drops without a word
+   * (sealed/redis-fanout.ts), where an unknown kind is dropped with a warning for each frame: the
+   * version before this one skips these quietly during a rolling upgrade (docs/scaling.md, "Generations").
+   */
+  SealedAt: 13,
+  /** sealed: committed entries with their seq (sealed/bus-payload.ts), in a generation not told (the version before SealedAt) */
   SealedEntries: 20,
   /** sealed: one connection's presence envelope */
   SealedPresence: 21,
@@ -40,7 +49,7 @@ export const BusKind = {
   SealedPeerLeft: 22,
   /** sealed: an instance that just loaded the room asks for the presence of the others' connections */
   SealedPresenceQuery: 23,
-  /** sealed: the sender could not publish some committed entries; read the room's tail from storage */
+  /** sealed: the sender could not publish some committed entries; read the room's tail from storage (a generation not told, as SealedEntries) */
   SealedCheck: 24,
   /** admin: an operation (JSON AdminOp with a request id) every instance carries out */
   AdminRequest: 30,
@@ -85,7 +94,7 @@ export function writeCount(n: number): Buffer {
   return b;
 }
 
-/** A RelayUpdateAt payload: the generation, then the relay message. */
+/** A RelayUpdateAt or SealedAt payload: the generation, then the relay message (the sealed kind and its payload). */
 export function writeGenerationPayload(generation: number, message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(GENERATION_BYTES + message.byteLength);
   out.writeBigUInt64BE(BigInt(generation));

@@ -18,7 +18,8 @@ export type SealedBusKind =
   /** the sender could not publish some committed entries: read the room's tail from storage */
   | 'check';
 
-export type SealedBusHandler = (kind: SealedBusKind, payload: Uint8Array) => void;
+/** `generation`: the room's generation the message was committed in (undefined: not told, the version before) */
+export type SealedBusHandler = (kind: SealedBusKind, payload: Uint8Array, generation?: number) => void;
 
 export interface SealedFanout {
   /**
@@ -26,8 +27,11 @@ export interface SealedFanout {
    * registry splits what is larger, or announces it instead (sealed/remote-intake.ts).
    */
   readonly maxPayloadBytes: number;
-  /** To the other instances holding the room; false when it could not be sent (link down). */
-  publish(room: string, kind: SealedBusKind, payload?: Uint8Array): boolean;
+  /**
+   * To the other instances holding the room; false when it could not be sent (link down).
+   * `generation`: the room's generation it was committed in, told with it (entries, check).
+   */
+  publish(room: string, kind: SealedBusKind, payload?: Uint8Array, generation?: number): boolean;
   /** Start listening to the room (before its head is read from storage, so nothing is missed). */
   subscribe(room: string, handler: SealedBusHandler): Promise<void>;
   unsubscribe(room: string): void;

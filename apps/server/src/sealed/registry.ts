@@ -93,7 +93,14 @@ export class SealedRegistry {
       connections: (room) => room.conns.size,
     });
     this.rooms = this.table.rooms;
-    this.remote = new SealedRemote({ fanout: opts.fanout, rooms: this.rooms, log: opts.log, resync: (room) => this.resync(room) });
+    this.remote = new SealedRemote({
+      fanout: opts.fanout,
+      rooms: this.rooms,
+      log: opts.log,
+      metrics: opts.metrics,
+      resync: (room) => this.resync(room),
+      readGeneration: (room) => opts.store.generation(room),
+    });
     this.queue = new SealedCommitQueue(opts.store, {
       flushMs: opts.flushMs,
       metrics: opts.metrics,
@@ -406,7 +413,7 @@ export class SealedRegistry {
   private committed(name: string, firstSeq: number, items: readonly PendingEnvelope[]): void {
     const envelopes = items.map((i) => i.envelope);
     this.opts.changes?.changed(name, items.length);
-    this.remote.entries(name, firstSeq, envelopes);
+    this.remote.entries(name, firstSeq, envelopes, items[0]?.generation);
     const room = this.rooms.get(name);
     if (!room || room.unloaded) return;
     releasePending(room, items);
