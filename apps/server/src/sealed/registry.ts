@@ -479,7 +479,7 @@ type FenceCause = 'refused' | 'moved' | 'unread' | 'named';
 
 const FENCE_WHY: Record<FenceCause, string> = {
   refused: 'sealed write refused for its generation (the room was deleted on another instance)',
-  moved: 'sealed room in another generation after a Redis outage (the room was deleted on another instance)',
+  moved: 'sealed room in another generation on a re-read (the room was deleted on another instance)',
   unread: 'sealed room generation unread after a Redis outage (storage did not answer)',
   named: 'sealed room in another generation, read at a device\'s hello (the room was deleted on another instance)',
 };
