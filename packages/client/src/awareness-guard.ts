@@ -10,12 +10,15 @@
  * * An entry naming this device is dropped. When its clock is above ours (someone else speaks for
  *   us), we announce our own state again above it, as y-protocols does when a remote
  *   update removes the local state, so the others show our real state again.
- * * An entry whose clock is above MAX_AWARENESS_CLOCK is dropped. A real device's clock grows by
- *   one per change of its state and starts at 0 with each document: 2^31 - 1 is years of changes
- *   at ten a second. Awareness is not signed per device, so a member can still name another
+ * * An entry whose clock is above MAX_AWARENESS_CLOCK (or not a number) is dropped. A real
+ *   device's clock grows by one per change of its state and starts at 0 with each document:
+ *   2^31 - 1 is years of changes at ten a second. Awareness is not signed per device, so a member can still name another
  *   device's clientID at a clock up to the limit and hide that device's presence on the others
  *   (or set it to anything); that device's own announcements, at lower clocks, are ignored
  *   meanwhile, so the forged state lasts until the awareness timeout removes it (30 s) at most.
+ * * An entry whose clientID is not a safe integer is dropped: lib0 reads 146 bytes 0x80 then 0x7f
+ *   as Infinity, and y-protocols would keep it and encode it again (to every new peer, on each
+ *   change), where lib0's writeVarUint(Infinity) never ends (see update-screen.ts).
  * * y-protocols keeps a client's clock after its state is removed (timeout, peer left, relay
  *   removal), which would keep a forged clock at the limit for good: for an entry of another
  *   client with no state here, that clock is forgotten first, so the entry is taken at any clock.
@@ -68,11 +71,12 @@ export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, st
   }
   let ownClaim: number | undefined;
   const kept = entries.filter((e) => {
+    // A clock lib0 read as NaN (0x80s then 0x00) passes no comparison: it is no claim, and dropped.
     if (e.clientID === own) {
-      ownClaim = Math.max(ownClaim ?? 0, e.clock);
+      if (!Number.isNaN(e.clock)) ownClaim = Math.max(ownClaim ?? 0, e.clock);
       return false;
     }
-    if (e.clock > MAX_AWARENESS_CLOCK) return false;
+    if (!Number.isSafeInteger(e.clientID) || !(e.clock <= MAX_AWARENESS_CLOCK)) return false;
     if (awareness.states.has(e.clientID)) return true;
     if (isNullJson(e.json)) return false;
     awareness.meta.delete(e.clientID);

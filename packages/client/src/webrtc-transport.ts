@@ -23,6 +23,7 @@ import { HeardClients } from './heard-clients.js';
 import type { PendingTracker } from './pending.js';
 import { isSyncMessage, syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
+import { syncMessageRefusal } from './update-screen.js';
 
 /** y-webrtc's peer message type of an awareness update (messageAwareness in node_modules/y-webrtc/src/y-webrtc.js) */
 const PEER_AWARENESS = 1;
@@ -133,6 +134,8 @@ export class WebrtcTransport {
   /** encrypted signaling messages, screened one after the other (in arrival order) */
   private screening: Promise<void> = Promise.resolve();
   private readonly drops = new Map<DroppedSource, { reportedAt: number; unreported: number }>();
+  /** peers (by y-webrtc peer id) whose refused update was reported: later ones are dropped silently */
+  private readonly refusedPeers = new Set<string>();
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -280,13 +283,23 @@ export class WebrtcTransport {
   /**
    * A peer message y-webrtc cannot read throws inside the data channel's handler: drop it, keep
    * the peer. Awareness entries naming this device or past the clock limit are dropped before
-   * y-webrtc applies them (awareness-guard.ts).
+   * y-webrtc applies them (awareness-guard.ts). A document update (sync step 2 or update) with a
+   * number past 2^53 - 1 is dropped whole (update-screen.ts: Yjs would encode it again forever),
+   * reported once per peer. Sync step 1 is left alone: Yjs only compares its clocks with its own.
    */
   private guardPeer(conn: WebrtcConnInternals): void {
     const peer = conn.peer;
     const emit = peer.emit.bind(peer);
     peer.emit = (event, ...args) => {
       if (event !== 'data') return emit(event, ...args);
+      const refusal = syncMessageRefusal(args[0]);
+      if (refusal !== undefined) {
+        if (!this.refusedPeers.has(conn.remotePeerId)) {
+          this.refusedPeers.add(conn.remotePeerId);
+          this.drop('webrtc', `a document update from a WebRTC peer, not applied: ${refusal} (later ones from this peer are dropped unreported)`);
+        }
+        return true;
+      }
       const screened = screenAwarenessMessage(args[0], PEER_AWARENESS, this.opts.awareness);
       try {
         return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));

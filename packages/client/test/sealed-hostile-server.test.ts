@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import type { WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
 import * as Y from 'yjs';
-import { Awareness, removeAwarenessStates } from 'y-protocols/awareness';
+import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import {
   encodeSealedMessage,
   readSealedClientMessage,
@@ -27,6 +27,7 @@ import { SNAPSHOT_MIN_NEW, SealedTransport, type SealedTransportOptions } from '
 import { MAX_AWARENESS_CLOCK } from '../src/awareness-guard.js';
 import { awarenessUpdate, expectForgedClaimsDropped, forgedClaims, type AwarenessEntry } from './helpers/forged-awareness.js';
 import { until } from './helpers/until.js';
+import { INFINITY_VARUINT, TWO_POW_53_VARUINT, awarenessWithClient, trapUnsafeClients, unsafeClients, updateWithClient } from './helpers/unsafe-numbers.js';
 
 // The ws this package resolves is an older major without the named WebSocketServer export.
 const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket & { Server: typeof WsServer };
@@ -308,6 +309,34 @@ describe('sealed device against a hostile server', () => {
     await until(async () => doc.getText('t').length === 3, 'entry 6');
     expect(snapshots(received)).toEqual([]);
     expect(received.filter((m) => m.type === 'hello')).toHaveLength(1); // no reconnect loop either
+  });
+
+  it('an entry, a snapshot or a presence from a key holder naming a client past 2^53 - 1 is applied to nothing and reported; the document and the awareness still encode', async () => {
+    const { server, doc, awareness, errors } = await setup();
+    // Checked before anything encodes them: without the screen, the test fails here rather than hang.
+    const caught: string[] = [];
+    trapUnsafeClients(doc, awareness, (what) => caught.push(what));
+    const entry = (seq: number, envelope: Uint8Array): void => server.send(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)));
+    awareness.setLocalStateField('user', 'alice');
+    const presence = keys.seal(EnvelopeKind.Presence, awarenessWithClient(INFINITY_VARUINT, 1, { user: 'eve' }));
+    server.send(encodeSealedMessage((e) => writeSealedPeerPresence(e, 9, presence)));
+    entry(1, keys.seal(EnvelopeKind.Update, updateWithClient(INFINITY_VARUINT)));
+    entry(2, keys.seal(EnvelopeKind.Update, updateWithClient(TWO_POW_53_VARUINT)));
+    server.send(encodeSealedMessage((e) => writeSealedStoredSnapshot(e, 3, keys.seal(EnvelopeKind.Snapshot, updateWithClient(INFINITY_VARUINT), 3))));
+    entry(4, sealedUpdate('ok'));
+    peerPresence(server, 9, [[777, 3, { user: 'bob' }]]);
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 4)));
+    await until(async () => caught.length > 0 || (doc.getText('t').toString() === 'ok' && awareness.getStates().has(777)), 'the genuine entry and presence applied');
+    expect(caught).toEqual([]);
+    expect(unsafeClients(doc, awareness)).toEqual([]);
+    expect(doc.getText('forged').toString()).toBe('');
+    expect(errors).toEqual([
+      'entry 1 is not a Yjs update: refused: a number past 2^53 - 1 (over 8 bytes)',
+      'entry 2 is not a Yjs update: refused: a number past 2^53 - 1 (9007199254740992)',
+      'snapshot 3 is not a Yjs update: refused: a number past 2^53 - 1 (over 8 bytes)',
+    ]);
+    expect(Y.encodeStateAsUpdate(doc).byteLength).toBeGreaterThan(0);
+    expect(encodeAwarenessUpdate(awareness, [...awareness.getStates().keys()]).byteLength).toBeGreaterThan(0);
   });
 
   it('a snapshot that does not open, then an older one that does: nothing after the older one\'s covers is claimed', async () => {

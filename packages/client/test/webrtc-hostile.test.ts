@@ -16,6 +16,7 @@ import { withTimeout } from '../../../test/helpers/timeout.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
 import { until } from './helpers/until.js';
+import { INFINITY_VARUINT, TWO_POW_53_VARUINT, awarenessWithClient, updateWithClient } from './helpers/unsafe-numbers.js';
 
 interface WsSocket {
   on(event: 'message', listener: (data: Buffer) => void): void;
@@ -231,6 +232,47 @@ describe('plain rooms over WebRTC', () => {
     await signalingError(a, 'webrtc');
     mallory.push('after the garbage');
     await hasText(a, 'after the garbage');
+    await a.send('push', { text: 'answer' });
+    await until(async () => mallory.texts().includes('answer'), 'mallory has the answer');
+  });
+});
+
+describe('numbers past 2^53 - 1 from a WebRTC peer', () => {
+  it('an awareness entry or a document update naming a client past 2^53 - 1 is applied to nothing (the update reported once); the device still encodes both and keeps syncing', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const room = 'test-conversation-unsafe-numbers';
+    const a = peer('phone');
+    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
+    const mallory = await stockPeer(room, await testToken('mallory', [room]));
+    await syncedOverWebrtc(a);
+    await until(async () => mallory.connected().length === 1, 'mallory connected');
+    // y-webrtc's peer messages: sync (0: step 1, step 2, update), awareness (1)
+    const frame = (type: number, kind: number | undefined, payload: Uint8Array): Uint8Array =>
+      encoding.encode((e) => {
+        encoding.writeVarUint(e, type);
+        if (kind !== undefined) encoding.writeVarUint(e, kind);
+        encoding.writeVarUint8Array(e, payload);
+      });
+    for (const conn of mallory.connected()) {
+      conn.peer.send(frame(1, undefined, awarenessWithClient(INFINITY_VARUINT, 1, { user: { name: 'eve' } })));
+      conn.peer.send(frame(0, 2, updateWithClient(INFINITY_VARUINT)));
+      conn.peer.send(frame(0, 1, updateWithClient(TWO_POW_53_VARUINT)));
+      conn.peer.send(frame(0, 2, updateWithClient(INFINITY_VARUINT, 'again')));
+    }
+    // Checked before anything encodes them (test/fixtures/peer.ts): without the screen, this fails rather than hang.
+    await a.waitFor((e) => e.ev === 'unsafe-client' || (e.ev === 'error' && e['source'] === 'webrtc'), 'the forged update handled');
+    expect(a.events.filter((e) => e.ev === 'unsafe-client')).toEqual([]);
+    // Peer messages arrive in order: once this edit is there, all the forged ones were handled.
+    mallory.push('after the forged ones');
+    await hasText(a, 'after the forged ones');
+    expect(a.events.filter((e) => e.ev === 'unsafe-client')).toEqual([]);
+    const refusals = a.events.filter((e) => e.ev === 'error' && e['source'] === 'webrtc' && /not applied/.test(String(e['message'])));
+    expect(refusals.map((e) => e['message'])).toEqual(['dropped a document update from a WebRTC peer, not applied: a number past 2^53 - 1 (over 8 bytes) (later ones from this peer are dropped unreported)']);
+    const state = (await a.send('state')) as { unsafeClients: string[]; docBytes: number; awarenessBytes: number; awareness: string[] };
+    expect(state.unsafeClients).toEqual([]);
+    expect(state.docBytes).toBeGreaterThan(0);
+    expect(state.awarenessBytes).toBeGreaterThan(0);
+    expect(state.awareness).not.toContain('eve');
     await a.send('push', { text: 'answer' });
     await until(async () => mallory.texts().includes('answer'), 'mallory has the answer');
   });

@@ -20,6 +20,7 @@ import {
 import { CLOSE_ROOM_QUOTA, CLOSE_TOO_BIG } from '../attempt-pacer.js';
 import type { PendingTracker } from '../pending.js';
 import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
+import { updateRefusal } from '../update-screen.js';
 import { EnvelopeKind, SealedKeys } from './envelope.js';
 import { Outbox, type OutboxMark } from './outbox.js';
 import type { SealedProgress } from './progress.js';
@@ -512,7 +513,11 @@ export class SealedTransport {
       return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} ${opened.reason}`);
     }
     this.changedByApply = false;
+    // Any key holder can seal an update whose numbers Yjs would encode again forever
+    // (update-screen.ts): refused as one that is not an update.
+    const refusal = updateRefusal(opened.plaintext);
     try {
+      if (refusal !== undefined) throw new Error(`refused: ${refusal}`);
       Y.applyUpdate(this.opts.doc, opened.plaintext, this);
     } catch (err) {
       if (kind === EnvelopeKind.Snapshot) this.snapshotBad(seq);
