@@ -54,9 +54,11 @@ function scan(buf: Uint8Array): void {
     skip(n);
     return n;
   };
-  const id = (): void => {
-    uint();
-    uint();
+  /** an id an item refers to (origin, right origin, parent): never the item itself or a later item of its client (Yjs throws mid-apply) */
+  const origin = (client: number, clock: number): void => {
+    const c = uint();
+    const k = uint();
+    if (c === client && k >= clock) throw new Refused('an item refers to itself or a later item of its client');
   };
   /** lib0 readAny, without recursion (a hostile nesting must not overflow the stack here) */
   const any = (): void => {
@@ -97,17 +99,26 @@ function scan(buf: Uint8Array): void {
     }
   };
   /** one struct; returns its length in clock units (an upper bound for strings) */
-  const struct = (): number => {
+  const struct = (client: number, clock: number): number => {
     const info = byte();
     const ref = info & 0b11111;
     if (ref === 0 || ref === 10) return uint(); // GC, Skip
-    if ((info & 0x80) !== 0) id(); // origin
-    if ((info & 0x40) !== 0) id(); // right origin
+    if ((info & 0x80) !== 0) origin(client, clock); // origin
+    if ((info & 0x40) !== 0) origin(client, clock); // right origin
     if ((info & 0xc0) === 0) {
       if (uint() === 1) bytes(); // root type name
-      else id(); // parent item
+      else origin(client, clock); // parent item
       if ((info & 0x20) !== 0) bytes(); // map key
     }
+    // An item of length 0 (an empty Deleted, string, JSON or Any) makes Yjs throw in its
+    // transaction's cleanup, which then never runs again: the document stops emitting updates
+    // (nothing more is sent or stored), as apps/server/src/relay/update-reader.ts refuses too.
+    const length = content(ref);
+    if (length === 0) throw new Refused('an empty item');
+    return length;
+  };
+  /** an item's content by its reference number; returns its length */
+  const content = (ref: number): number => {
     switch (ref) {
       case 1: // Deleted
         return uint();
@@ -148,10 +159,10 @@ function scan(buf: Uint8Array): void {
   const sections = uint();
   for (let s = 0; s < sections; s++) {
     const count = uint();
-    uint(); // client
+    const client = uint();
     let clock = uint();
     for (let i = 0; i < count; i++) {
-      clock += struct();
+      clock += struct(client, clock);
       if (clock > MAX) throw new Refused('a struct ending past clock 2^53 - 1');
     }
   }
@@ -160,7 +171,10 @@ function scan(buf: Uint8Array): void {
     uint(); // client
     const ranges = uint();
     for (let r = 0; r < ranges; r++) {
-      if (uint() + uint() > MAX) throw new Refused('a deletion ending past clock 2^53 - 1');
+      const from = uint();
+      const len = uint();
+      if (len === 0) throw new Refused('an empty deletion');
+      if (from + len > MAX) throw new Refused('a deletion ending past clock 2^53 - 1');
     }
   }
 }

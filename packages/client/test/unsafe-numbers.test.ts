@@ -60,8 +60,8 @@ describe('updateRefusal', () => {
       ['a nine-byte zero', raw([...item(LONG_ZERO, 0), 0])],
       ['clock Infinity', raw([...item(1, INFINITY_VARUINT), 0])],
       ['a string ending past 2^53 - 1', raw([...item(1, MAX), 0])],
-      ['origin client Infinity', raw([1, 1, 1, 1, 0x80 | STRING, INFINITY_VARUINT, 0, 'a', 0])],
-      ['origin clock 2^53', raw([1, 1, 1, 1, 0x80 | STRING, 1, TWO_POW_53_VARUINT, 'a', 0])],
+      ['origin client Infinity', raw([1, 1, 1, 1, Uint8Array.from([0x80 | STRING]), INFINITY_VARUINT, 0, 'a', 0])],
+      ['origin clock 2^53', raw([1, 1, 1, 1, Uint8Array.from([0x80 | STRING]), 2, TWO_POW_53_VARUINT, 'a', 0])],
       ['right origin client Infinity', raw([1, 1, 1, 1, 0x40 | STRING, INFINITY_VARUINT, 0, 'a', 0])],
       ['parent client Infinity', raw([1, 1, 1, 0, STRING, 0, INFINITY_VARUINT, 0, 'a', 0])],
       ['GC length Infinity', raw([1, 1, 1, 0, 0, INFINITY_VARUINT, 0])],
@@ -74,6 +74,25 @@ describe('updateRefusal', () => {
       ['cut short', updateWithClient(INFINITY_VARUINT).subarray(0, 20)],
     ];
     for (const [what, u] of refused) expect(updateRefusal(u), what).toMatch(/2\^53 - 1|ends early/);
+  });
+
+  it('refuses what makes Yjs throw in its transaction cleanup and stop emitting updates: an empty item, an empty deletion, a reference to the item itself', () => {
+    const refused: Array<[string, Uint8Array]> = [
+      ['an empty Deleted item', raw([1, 1, 1, 0, 1, 1, 'x', 0, 0])],
+      ['an empty string item', raw([1, 1, 1, 0, STRING, 1, 'x', '', 0])],
+      ['an empty deletion', raw([0, 1, 1, 1, 0, 0])],
+      ['an origin at the item itself', raw([1, 1, 1, 1, Uint8Array.from([0x80 | STRING]), 1, 1, 'a', 0])],
+      ['a parent at a later item of its client', raw([1, 1, 1, 0, STRING, 0, 1, 3, 'a', 0])],
+    ];
+    for (const [what, u] of refused) expect(updateRefusal(u), what).toMatch(/an empty|refers to itself/);
+    // what the Deleted one does to a document the screen would let it reach
+    const doc = new Y.Doc();
+    let updates = 0;
+    doc.on('update', () => updates++);
+    expect(() => Y.applyUpdate(doc, refused[0]?.[1] as Uint8Array)).toThrow();
+    doc.getText('t').insert(0, 'typed after it');
+    expect(updates).toBe(0);
+    doc.destroy();
   });
 
   it('screens sync step 2 and update messages only (step 1 state vectors are only compared by Yjs)', () => {
