@@ -7,10 +7,14 @@
  * (held up) leaves B's devices of the new generation alone; a second delete of an emptied room
  * that B misses closes B's device of the generation between the deletes with 4410 too.
  */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
+import { BusKind, writeBusFrame, writeGenerationPayload } from '../src/fanout/bus-frame.js';
 import { sealedRegistry } from '../src/routes/sealed/index.js';
+import { writeCheckPayload, writeEntriesPayload } from '../src/sealed/bus-payload.js';
 import { schemaForThisFile, withPg } from './postgres-helpers.js';
 import { deleteRoomOn, withCluster as withTwoInstances, type Cluster } from './two-instances.js';
 
@@ -82,7 +86,79 @@ function deleteRoom(server: TestServer, room = ROOM): Promise<void> {
   return deleteRoomOn(server, room, ADMIN_TOKEN);
 }
 
+/** The seq and first byte of each entry `c` was sent. */
+function entriesOf(c: RawSealed): Array<[number, number]> {
+  return c.messages.flatMap((m) => (m.type === 'entry' ? [[m.seq, m.envelope[0] as number] as [number, number]] : []));
+}
+
+/**
+ * On `server`, a device welcomed in `room` (entry 1 stored); then a delete it never hears of
+ * (storage purged directly) and the new room's entries 1..3 (21..23), written as through another
+ * instance. The device's generation and the new one.
+ */
+async function missedDelete(server: TestServer, token: string, room: string): Promise<{ c: RawSealed; g1: number; g2: number }> {
+  const { c, generation } = await device(server, token, 0, room);
+  c.update(1, env(1));
+  await c.next('ack');
+  const { store } = sealedRegistry(server.app) as NonNullable<ReturnType<typeof sealedRegistry>>;
+  await store.purgeRoom(room);
+  const g2 = (await store.generation(room)).current;
+  expect(await store.append([{ room, envelopes: [env(21), env(22), env(23)], generation: g2 }])).toEqual([1]);
+  return { c, g1: generation as number, g2 };
+}
+
 describe('sealed storage fenced by generation', () => {
+  for (const variant of ['a check of the deleted generation', 'an old-format check', 'entries of the deleted generation with a gap'] as const) {
+    it(`an instance that missed a delete, told of ${variant}: its gap fill reads the new room's log, serves none of it, and closes its devices 4410`, async () => {
+      await withCluster(async ({ b, token }) => {
+        const room = `${ROOM}-gap-${variant.split(' ').join('-')}`;
+        const { c, g1 } = await missedDelete(b, token, room);
+        const redis = new Redis(b.config.REDIS_URL as string);
+        try {
+          // what an instance still holding the deleted room (or one of the version before, checks without a generation) publishes
+          const frame =
+            variant === 'an old-format check'
+              ? writeBusFrame(BusKind.SealedCheck, randomBytes(16), Buffer.from(writeCheckPayload(2)))
+              : variant === 'a check of the deleted generation'
+                ? writeBusFrame(BusKind.SealedAt, randomBytes(16), writeGenerationPayload(g1, Buffer.concat([Uint8Array.of(BusKind.SealedCheck), writeCheckPayload(2)])))
+                : writeBusFrame(BusKind.SealedAt, randomBytes(16), writeGenerationPayload(g1, Buffer.concat([Uint8Array.of(BusKind.SealedEntries), writeEntriesPayload(3, [env(3)])])));
+          await redis.publish(`${b.config.REDIS_PREFIX}sealed:${room}`, frame);
+          expect(await c.closed(10_000)).toBe(4410);
+        } finally {
+          await redis.quit();
+        }
+        expect(entriesOf(c)).toEqual([]);
+        // the room was dropped: the next device is served the new room
+        const next = await device(b, token, 0, room);
+        expect(entriesOf(next.c)).toEqual([[1, 21], [2, 22], [3, 23]]);
+      });
+    });
+  }
+
+  it("a device welcomed in a generation deleted (on another instance) before its catch-up read is not served the new room's log: closed 4410", async () => {
+    await withCluster(async ({ b, token }) => {
+      const room = `${ROOM}-catch-up`;
+      const writer = await device(b, token, 0, room);
+      writer.c.update(1, env(1));
+      await writer.c.next('ack');
+      const { store } = sealedRegistry(b.app) as NonNullable<ReturnType<typeof sealedRegistry>>;
+      const read = holdCalls(room, store.read.bind(store), (held) => (store.read = held));
+      const d = await RawSealed.connect(b.wsUrl, `/sealed/${room}?token=${token}`);
+      scope.track(d);
+      d.hello(0, 0);
+      const welcome = await d.next('welcome');
+      await read.entered;
+      await store.purgeRoom(room);
+      const g2 = (await store.generation(room)).current;
+      expect(g2).not.toBe(welcome.generation);
+      await store.append([{ room, envelopes: [env(21), env(22)], generation: g2 }]);
+      read.release();
+      expect(await d.closed(10_000)).toBe(4410);
+      expect(entriesOf(d)).toEqual([]);
+      expect(d.messages.some((m) => m.type === 'caught-up')).toBe(false);
+    });
+  });
+
   it('an instance that missed a delete: its writes in the deleted generation are refused, its devices closed 4410, the next told the new generation', async () => {
     await withCluster(async ({ a, b, token, cutB }) => {
       const onA = await device(a, token);

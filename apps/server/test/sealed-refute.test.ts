@@ -88,7 +88,7 @@ class Peer implements SealedPeer {
 
 describe('SealedRoom.refute', () => {
   it('never asks the author (by sub too) or a reporter; waits out the interval, then asks again', () => {
-    const room = new SealedRoom('r', 10, 0, { readAfter: async () => ({ snapshot: null, entries: [], head: 10 }), snapshotAfter: 1000, onGapFillFailed: () => undefined, refutationIntervalMs: 60_000 });
+    const room = new SealedRoom('r', 10, 0, { readAfter: async () => ({ snapshot: null, entries: [], head: 10, generation: 0 }), snapshotAfter: 1000, onGapFillFailed: () => undefined, onGenerationMoved: () => undefined, refutationIntervalMs: 60_000 });
     const author = new Peer(1, 'mallory');
     const authorAgain = new Peer(2, 'mallory'); // another socket of the same token sub
     const reporter = new Peer(3, 'bob');

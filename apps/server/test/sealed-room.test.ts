@@ -24,9 +24,9 @@ function room(stored: SealedEntry[], head = 0): { room: SealedRoom; reads: numbe
   const reads: number[] = [];
   const readAfter = async (_r: string, after: number): Promise<SealedRead> => {
     reads.push(after);
-    return { snapshot: null, entries: stored.filter((e) => e.seq > after), head: stored.at(-1)?.seq ?? 0 };
+    return { snapshot: null, entries: stored.filter((e) => e.seq > after), head: stored.at(-1)?.seq ?? 0, generation: 0 };
   };
-  return { room: new SealedRoom('r', head, 0, { readAfter, snapshotAfter: 1000, onGapFillFailed: () => undefined }), reads };
+  return { room: new SealedRoom('r', head, 0, { readAfter, snapshotAfter: 1000, onGapFillFailed: () => undefined, onGenerationMoved: () => undefined }), reads };
 }
 
 describe('SealedRoom ordering', () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useStores } from './store-harness.js';
-import { SEALED_FENCED, SEALED_ROW_OVERHEAD_BYTES as ROW, type SealedRoomStats, type SealedStore } from '../src/sealed/store/types.js';
+import { SEALED_FENCED, SEALED_ROW_OVERHEAD_BYTES as ROW, type SealedRead, type SealedRoomStats, type SealedStore } from '../src/sealed/store/types.js';
 
 const env = (n: number): Uint8Array => Uint8Array.from([n, n, n]);
 const firstBytes = (entries: Array<{ envelope: Uint8Array }>): number[] => entries.map((e) => e.envelope[0] as number);
@@ -12,6 +12,11 @@ const firstBytes = (entries: Array<{ envelope: Uint8Array }>): number[] => entri
 async function counters(s: SealedStore, room: string): Promise<Omit<SealedRoomStats, 'generation'>> {
   const { head, snapshotCovers, entries, bytes } = await s.stats(room);
   return { head, snapshotCovers, entries, bytes };
+}
+
+/** What a read returns but its generation (a redraw changes that alone). */
+function entriesRead({ snapshot, entries, head }: SealedRead): Omit<SealedRead, 'generation'> {
+  return { snapshot, entries, head };
 }
 
 export interface SealedStoreEngineHooks {
@@ -35,7 +40,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
 
     it('reads an unknown room as empty', async () => {
       const s = await open();
-      expect(await s.read(room(), 0)).toEqual({ snapshot: null, entries: [], head: 0 });
+      expect(await s.read(room(), 0)).toEqual({ snapshot: null, entries: [], head: 0, generation: 0 });
       expect(await counters(s, room())).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
       await s.check();
     });
@@ -153,7 +158,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       await s.replaceWithSnapshot(r, 2, env(9));
       await s.purgeRoom(r);
       await s.purgeRoom(`${r}-never`);
-      expect(await s.read(r, 0)).toEqual({ snapshot: null, entries: [], head: 0 });
+      expect(await s.read(r, 0)).toEqual({ snapshot: null, entries: [], head: 0, generation: (await s.generation(r)).current });
       expect(await counters(s, r)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
       expect(await s.statRoom(r)).toBeNull();
       expect((await s.listRooms(r, '', 10)).map((f) => f.room)).toEqual([]);
@@ -173,7 +178,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect(await gen(empty)).toBe(g0);
       expect(await s.statRoom(empty)).toBeNull();
       expect((await s.listRooms(empty, '', 10)).map((f) => f.room)).toEqual([]);
-      expect(await s.read(empty, 0)).toEqual({ snapshot: null, entries: [], head: 0 });
+      expect(await s.read(empty, 0)).toEqual({ snapshot: null, entries: [], head: 0, generation: g0 });
       expect(await counters(s, empty)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0 });
       // the first append keeps the generation its row got before, and numbers from 1
       expect(await s.append([{ room: empty, envelopes: [env(1)] }])).toEqual([1]);
@@ -202,19 +207,25 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect(await gen(r)).toBe(g3);
     });
 
-    it('reads with its counters the generation they count in: 0 for a room with no row, the new one after a purge or a redraw', async () => {
+    it('reads with its counters and its entries the generation they count in: 0 for a room with no row, the new one after a purge or a redraw', async () => {
       const s = await open();
       const [r, none] = [room(), room()];
       expect(await s.stats(none)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0, generation: 0 });
       await s.append([{ room: r, envelopes: [env(1), env(2)] }]);
       const g1 = (await s.generation(r)).current;
       expect(await s.stats(r)).toEqual({ head: 2, snapshotCovers: 0, entries: 2, bytes: 6 + 2 * ROW, generation: g1 });
+      expect((await s.read(r, 1)).generation).toBe(g1);
       await s.purgeRoom(r);
       const g2 = (await s.generation(r)).current;
       expect(await s.stats(r)).toEqual({ head: 0, snapshotCovers: 0, entries: 0, bytes: 0, generation: g2 });
+      // read() too, with the entries it returns (a gap fill must not serve the new log as the old one's, sealed/room.ts fillGap)
+      expect((await s.read(r, 0)).generation).toBe(g2);
+      await s.append([{ room: r, envelopes: [env(3)] }]);
+      expect(await s.read(r, 0, 1)).toEqual({ snapshot: null, entries: [{ seq: 1, envelope: env(3) }], head: 1, generation: g2 });
       await s.redrawGenerations();
       expect((await s.stats(r)).generation).toBe((await s.generation(r)).current);
       expect((await s.stats(r)).generation).not.toBe(g2);
+      expect((await s.read(r, 0)).generation).toBe((await s.generation(r)).current);
       // a row made by generation() alone has it too
       const welcomed = room();
       expect((await s.stats(welcomed)).generation).toBe(0);
@@ -280,7 +291,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       await s.generation(welcomed);
       const rooms = [written, snapped, purged, welcomed];
       const before = await Promise.all(rooms.map((r) => s.generation(r)));
-      const stored = await Promise.all(rooms.map(async (r) => ({ read: await s.read(r, 0), stats: await counters(s, r), figures: await s.statRoom(r) })));
+      const stored = await Promise.all(rooms.map(async (r) => ({ read: entriesRead(await s.read(r, 0)), stats: await counters(s, r), figures: await s.statRoom(r) })));
 
       // the stores of the other cases share this database: at least these rooms
       expect(await s.redrawGenerations()).toBeGreaterThanOrEqual(rooms.length);
@@ -293,7 +304,7 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect(await s.generationDeleted(purged, ended)).toBe(true);
       expect(await Promise.all(rooms.map((r, i) => s.generationDeleted(r, before[i]?.current ?? 0)))).toEqual(rooms.map(() => false));
       expect(new Set(after.map((g) => g.current)).size).toBe(rooms.length);
-      expect(await Promise.all(rooms.map(async (r) => ({ read: await s.read(r, 0), stats: await counters(s, r), figures: await s.statRoom(r) })))).toEqual(stored);
+      expect(await Promise.all(rooms.map(async (r) => ({ read: entriesRead(await s.read(r, 0)), stats: await counters(s, r), figures: await s.statRoom(r) })))).toEqual(stored);
 
       // a second run draws again (each run leaves no generation a device was told)
       await s.redrawGenerations();

@@ -341,6 +341,12 @@ export class SealedConnection implements SealedPeer {
       const limit = this.pageLimit(room);
       const read = await this.deps.registry.store.read(this.roomName, after, limit);
       if (this.isClosed()) return null;
+      if (read.generation !== this.generation) {
+        // Deleted on another instance since this device was welcomed: not served the new room's
+        // log; the registry drops the room, closing this device too (registry.ts moved).
+        this.deps.registry.moved(room, read.generation);
+        return null;
+      }
       const { snapshot, entries, head } = read;
       if (snapshot) {
         const { covers, envelope } = snapshot;

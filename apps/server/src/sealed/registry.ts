@@ -382,6 +382,19 @@ export class SealedRegistry {
     );
   }
 
+  /**
+   * A gap fill or a device's catch-up (connection.ts) read the room's log in generation `stored`,
+   * not the room's (a delete made on another instance that this one missed): dropped as fenced()
+   * says (its devices 4410, or 1012 when storage says no delete ended their generation), or, with
+   * no device welcomed yet, taken out of the table like a stale load (generation()).
+   */
+  moved(room: SealedRoom, stored: number): void {
+    if (room.unloaded) return;
+    const believed = room.generation?.current;
+    if (believed === undefined) return this.dropStaleLoad(room, stored);
+    if (this.table.heldFor(room.name, room)) this.fenced(room.name, believed, [], 'moved');
+  }
+
   /** Shutdown, phase drain: commit everything accepted. */
   async drain(): Promise<void> {
     this.queue.close();
@@ -437,6 +450,7 @@ export class SealedRegistry {
       }
       const room = new SealedRoom(name, stats.head, stats.entries, {
         readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),
+        onGenerationMoved: (stale, stored) => this.moved(stale, stored),
         snapshotAfter: this.opts.snapshotAfter,
         ...(this.opts.refutationIntervalMs === undefined ? {} : { refutationIntervalMs: this.opts.refutationIntervalMs }),
         onGapFillFailed: (r, err) => {

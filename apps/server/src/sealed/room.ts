@@ -40,6 +40,8 @@ export interface SealedRoomDeps {
   readAfter(room: string, head: number): Promise<SealedRead>;
   snapshotAfter: number;
   onGapFillFailed(room: string, err: unknown): void;
+  /** a gap fill read storage in generation `stored`, not this room's: a delete made on another instance it missed (registry drops it) */
+  onGenerationMoved(room: SealedRoom, stored: number): void;
   /** SEALED_REFUTATION_INTERVAL_MS: at most one request for a refuted snapshot's replacement per interval (default SNAPSHOT_REQUEST_MS) */
   refutationIntervalMs?: number;
 }
@@ -299,6 +301,10 @@ export class SealedRoom {
       .then((read) => {
         this.filling = false;
         if (this.unloaded) return;
+        // The log read is another generation's (the room was deleted on another instance, which this
+        // one missed): its seqs are not this room's next ones (docs/PROTOCOL-sealed.md, "Generation").
+        const believed = this.generation?.current ?? this.loadedGeneration;
+        if (believed !== 0 && read.generation !== believed) return this.deps.onGenerationMoved(this, read.generation);
         const before = this.head;
         if (read.snapshot && read.snapshot.covers > this.head) this.deliverSnapshot(read.snapshot);
         this.deliver(read.entries);

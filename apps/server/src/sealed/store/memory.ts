@@ -44,7 +44,7 @@ export class MemorySealedStore implements SealedStore {
     const covers = stored.snapshot?.covers ?? 0;
     const skip = cursorSkipsSnapshot(cursor, covers, stored.head);
     const after = skip ? cursor : covers;
-    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after).slice(0, limit), head: stored.head };
+    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after).slice(0, limit), head: stored.head, generation: stored.generation };
   }
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {

@@ -120,6 +120,7 @@ export class PostgresSealedStore implements SealedStore {
         snapshot: snapshot ? { covers, envelope: new Uint8Array(snapshot) } : null,
         entries: rows.rows.map((r) => ({ seq: Number(r.seq), envelope: new Uint8Array(r.envelope) })),
         head,
+        generation: Number(row.generation),
       };
     });
   }

@@ -181,6 +181,7 @@ export class SealedSqliteFile {
         snapshot: snapshot ? { covers: row.covers, envelope: new Uint8Array(snapshot.snapshot) } : null,
         entries: rows.map((r) => ({ seq: r.seq, envelope: new Uint8Array(r.envelope) })),
         head: row.head,
+        generation: row.generation,
       };
     })();
   }

@@ -55,6 +55,8 @@ export interface SealedRead {
   entries: SealedEntry[];
   /** the room's highest seq */
   head: number;
+  /** the room's generation, read with the entries (0: the room has no row): a reader in another one must not be served them */
+  generation: number;
 }
 
 export interface SealedRoomStats {
@@ -111,7 +113,8 @@ export interface SealedStore {
   /**
    * From a device's cursor: only the entries after it when the cursor is at or past the snapshot
    * and not past the head; otherwise the snapshot (if any) and every entry after it. At most
-   * `limit` entries (the first ones): callers page through a long log with bounded memory.
+   * `limit` entries (the first ones): callers page through a long log with bounded memory. With
+   * the room's generation, read in the same transaction (makes no row).
    */
   read(room: string, cursor: number, limit?: number): Promise<SealedRead>;
   /**
@@ -188,7 +191,7 @@ export function newSealedGeneration(): number {
   return randomInt(1, SEALED_GENERATION_LIMIT);
 }
 
-export const EMPTY_READ: SealedRead = { snapshot: null, entries: [], head: 0 };
+export const EMPTY_READ: SealedRead = { snapshot: null, entries: [], head: 0, generation: 0 };
 
 /**
  * Whether a snapshot covering `covers` may replace the stored one (covering `stored`) in a room
