@@ -252,6 +252,23 @@ describe('readPresence', () => {
     expect(readPresence(tinyEntries(10), limits)).toHaveLength(10);
   });
 
+  it('refuses a client id or clock past 2^53 - 1 as malformed (clients encode them inexactly)', () => {
+    const TWO_POW_53 = Uint8Array.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+    const entry = (id: number | Uint8Array, clock: number | Uint8Array): Uint8Array =>
+      encoding.encode((e) => {
+        encoding.writeVarUint(e, 1);
+        for (const n of [id, clock]) {
+          if (typeof n === 'number') encoding.writeVarUint(e, n);
+          else encoding.writeUint8Array(e, n);
+        }
+        encoding.writeVarString(e, '{}');
+      });
+    expect(readPresence(entry(Number.MAX_SAFE_INTEGER, 1), limits)).toHaveLength(1);
+    for (const bad of [entry(TWO_POW_53, 1), entry(1, TWO_POW_53)]) {
+      expect(() => readPresence(bad, limits)).toThrow(expect.objectContaining({ limit: 'malformed' }) as Error);
+    }
+  });
+
   it('reads the headers only: a state is checked (JSON, nesting) when asked for', () => {
     const e = encoding.createEncoder();
     encoding.writeVarUint(e, 3);

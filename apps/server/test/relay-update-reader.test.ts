@@ -101,6 +101,32 @@ describe('update reader: sub-document options Yjs cannot take', () => {
     }
   };
 
+  it('numbers past 2^53 - 1 (client, clock, a struct or deletion ending past it) are refused as malformed', () => {
+    const TWO_POW_53 = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+    const MAX = Number.MAX_SAFE_INTEGER;
+    /** sections, then the delete set, written by hand (numbers as varUints, arrays as raw bytes) */
+    const raw = (parts: Array<number | number[] | string>): Uint8Array =>
+      encoding.encode((e) => {
+        for (const p of parts) {
+          if (typeof p === 'number') encoding.writeVarUint(e, p);
+          else if (typeof p === 'string') encoding.writeVarString(e, p);
+          else encoding.writeUint8Array(e, Uint8Array.from(p));
+        }
+      });
+    const STRING = 4;
+    expect(refusal(raw([1, 1, 5, 0, STRING, 1, 'x', 'a', 0]))).toBeNull();
+    expect(refusal(raw([1, 1, 5, MAX - 1, STRING, 1, 'x', 'a', 0]))).toBeNull();
+    for (const bad of [
+      raw([1, 1, TWO_POW_53, 0, STRING, 1, 'x', 'a', 0]), // client 2^53
+      raw([1, 1, 5, TWO_POW_53, STRING, 1, 'x', 'a', 0]), // clock 2^53
+      raw([1, 1, 5, MAX, STRING, 1, 'x', 'a', 0]), // a string ending past it
+      raw([0, 1, 5, 1, MAX, 1]), // a deletion ending past it
+      raw([0, 1, 5, 1, 0, TWO_POW_53]), // a deletion of length 2^53
+    ]) {
+      expect(refusal(bad)).toBe('malformed');
+    }
+  });
+
   it('what Yjs writes is accepted', () => {
     const sub = new Y.Doc({ autoLoad: true, gc: false, meta: { title: 't' } });
     const u = updateOf((d) => d.getArray('a').push([sub, new Y.Doc()]));

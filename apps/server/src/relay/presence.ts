@@ -69,7 +69,7 @@ export function readPresence(update: Uint8Array, limits: PresenceLimits, maxEntr
       if (pos >= update.length) return refuse('malformed', 'truncated awareness update');
       const b = update[pos++] as number;
       num += (b & 0x7f) * mult;
-      if (b < 0x80) return num;
+      if (b < 0x80) return num > Number.MAX_SAFE_INTEGER ? refuse('malformed', 'integer out of range') : num;
       mult *= 128;
       if (mult > Number.MAX_SAFE_INTEGER) refuse('malformed', 'integer out of range');
     }

@@ -101,6 +101,7 @@ export class UpdateReader {
         if (this.layout && ((this.buf[start] as number) & 0b11111) === 10) skips++;
         else if (this.layout?.structs) this.layout.structs.push(client, clock, length, start, this.pos);
         clock += length;
+        if (clock > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'a struct ending past clock 2^53 - 1');
       }
       if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count, skips);
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
@@ -121,6 +122,7 @@ export class UpdateReader {
         const clock = this.uint();
         const len = this.uint();
         if (len === 0) this.refuse('malformed', 'an empty deletion'); // Yjs cannot re-encode it
+        if (clock + len > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'a deletion ending past clock 2^53 - 1');
         this.cost.deletes.push({ client, end: clock + len });
       }
     }
@@ -352,17 +354,19 @@ export class UpdateReader {
     return this.buf[this.pos++] as number;
   }
 
-  /** lib0 varuint, up to 2^53 */
+  /** lib0 varuint, up to 2^53 - 1 (clients encode larger ones inexactly: packages/client/src/update-screen.ts refuses them too) */
   private uint(): number {
     let num = 0;
     let mult = 1;
     for (;;) {
       const b = this.byte();
       num += (b & 0x7f) * mult;
-      if (b < 0x80) return num;
+      if (b < 0x80) break;
       mult *= 128;
       if (mult > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'integer out of range');
     }
+    if (num > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'integer out of range');
+    return num;
   }
 
   /** lib0 varint (first byte: sign and 6 bits) */
