@@ -10,6 +10,7 @@ export * from './metrics/turn-metrics.js';
 export * from './metrics/fold-on-collect.js';
 export * from './logging/logger.js';
 export * from './logging/log-budget.js';
+export * from './logging/report-gate.js';
 export * from './process/stop-on-signals.js';
 export * from './auth/same-secret.js';
 export * from './config/startup-error.js';

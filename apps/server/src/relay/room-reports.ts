@@ -5,7 +5,7 @@
  * that keep retrying it) never floods the log.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { ServerMetrics } from '@sync-suite/shared/node';
+import { ReportGate, type ServerMetrics } from '@sync-suite/shared/node';
 import type { Quarantined, StoredEntryFailed } from './persistence/merge.js';
 import type { UpdateRefused } from './update-check.js';
 
@@ -14,8 +14,7 @@ const REPORT_EVERY_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
 export class RoomReports {
-  /** what was reported, and when */
-  private readonly reported = new Map<string, number>();
+  private readonly gate = new ReportGate(REPORT_EVERY_MS, MAX_REMEMBERED);
 
   constructor(
     private readonly metrics: ServerMetrics,
@@ -24,12 +23,7 @@ export class RoomReports {
 
   /** Whether to report trouble under this key now. */
   shouldReport(key: string): boolean {
-    const now = Date.now();
-    const last = this.reported.get(key);
-    if (last !== undefined && now - last < REPORT_EVERY_MS) return false;
-    if (this.reported.size >= MAX_REMEMBERED) this.reported.clear();
-    this.reported.set(key, now);
-    return true;
+    return this.gate.shouldReport(key);
   }
 
   quarantined(room: string, entries: readonly Quarantined[], source: 'load' | 'compact'): void {

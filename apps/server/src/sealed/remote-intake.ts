@@ -15,7 +15,7 @@
  * generation, dropped and counted. Messages of the version before name none: applied as before.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { ServerMetrics } from '@sync-suite/shared/node';
+import { ReportGate, type ServerMetrics } from '@sync-suite/shared/node';
 import { entriesPayloads, readCheckPayload, readEntriesPayload, readPeerPayload, readPresencePayload, writeCheckPayload, writePeerPayload, writePresencePayload } from './bus-payload.js';
 import type { SealedBusKind, SealedFanout } from './fanout.js';
 import type { SealedRoom } from './room.js';
@@ -46,8 +46,8 @@ export class SealedRemote {
   private readonly missed = new Map<string, number | undefined>();
   /** storage's generation of a room, while it is read for a message of another one (one read per room at a time) */
   private readonly reading = new WeakMap<SealedRoom, Promise<number | null>>();
-  /** room -> when a message of a deleted generation was last logged */
-  private readonly staleReported = new Map<string, number>();
+  /** rooms whose messages of a deleted generation were logged lately */
+  private readonly staleReports = new ReportGate(STALE_REPORT_MS, STALE_REMEMBERED);
 
   constructor(private readonly opts: SealedRemoteOptions) {
     opts.fanout.onResync(() => this.catchUp());
@@ -124,18 +124,14 @@ export class SealedRemote {
       if (room.unloaded) return;
       if (stored === current) return this.stale(room.name, generation);
       // the room here is behind, or storage did not answer: the resync reads again (and retries)
-      (this.opts.resync ?? ((r: SealedRoom) => r.fillGap()))(room);
+      this.resync(room);
     });
     return false;
   }
 
-  private stale(room: string, generation: number, now = Date.now()): void {
+  private stale(room: string, generation: number): void {
     this.opts.metrics?.storageErrors.inc({ op: 'sealed_stale_entries' });
-    const last = this.staleReported.get(room);
-    if (last !== undefined && now - last < STALE_REPORT_MS) return;
-    if (this.staleReported.size >= STALE_REMEMBERED) this.staleReported.clear();
-    this.staleReported.set(room, now);
-    this.opts.log.warn({ room, generation }, 'sealed entries from another instance of a deleted generation of the room dropped');
+    if (this.staleReports.shouldReport(room)) this.opts.log.warn({ room, generation }, 'sealed entries from another instance of a deleted generation of the room dropped');
   }
 
   /** false when the payload is malformed */
@@ -173,8 +169,13 @@ export class SealedRemote {
 
   /** After an outage: re-read every held room's tail; tell the others what we could not publish. */
   private catchUp(): void {
-    const resync = this.opts.resync ?? ((room: SealedRoom) => room.fillGap());
-    for (const room of this.opts.rooms.values()) resync(room);
+    for (const room of this.opts.rooms.values()) this.resync(room);
     for (const [room, generation] of this.missed) if (this.opts.fanout.publish(room, 'check', undefined, generation)) this.missed.delete(room);
+  }
+
+  /** Re-reads the room's tail (the registry's resync checks its generation first). */
+  private resync(room: SealedRoom): void {
+    if (this.opts.resync) this.opts.resync(room);
+    else room.fillGap();
   }
 }
