@@ -247,7 +247,7 @@ export class RoomRegistry extends EventEmitter {
   /** Whether the room is in memory here, loaded in `generation` or a later one (the new room of a delete). */
   private loadedSince(name: string, generation: number): boolean {
     const held = this.table.get(name);
-    return held?.room !== undefined && held.room !== null && isHeld(held.state) && held.room.generation >= generation;
+    return !!held?.room && isHeld(held.state) && held.room.generation >= generation;
   }
 
   private drop(name: string): number {

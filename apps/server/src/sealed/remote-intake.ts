@@ -108,7 +108,7 @@ export class SealedRemote {
    * delete, published after it): counted, and logged at most once per room per STALE_REPORT_MS.
    */
   private ofRoom(room: SealedRoom, generation: number): boolean {
-    const current = room.generation?.current ?? room.loadedGeneration;
+    const current = room.logGeneration;
     const { readGeneration } = this.opts;
     if (current === 0 || current === generation || !readGeneration) return true;
     let read = this.reading.get(room);

@@ -80,6 +80,11 @@ export class SealedRoom {
   loadedGeneration = 0;
   /** that read, while it runs (null in it: this load is stale, see registry.generation) */
   generationRead: Promise<SealedGeneration | null> | null = null;
+
+  /** The generation this room's log here is of: its devices', else the one its head was read in (0: not known). */
+  get logGeneration(): number {
+    return this.generation?.current ?? this.loadedGeneration;
+  }
   /** `replacing`: the covers of the refuted snapshot this request is to replace */
   private asked: { peer: number; at: number; answered: boolean; replacing?: number } | null = null;
   /** the writer whose snapshot was refused last: asked again only if no other writer is there */
@@ -303,7 +308,7 @@ export class SealedRoom {
         if (this.unloaded) return;
         // The log read is another generation's (the room was deleted on another instance, which this
         // one missed): its seqs are not this room's next ones (docs/PROTOCOL-sealed.md, "Generation").
-        const believed = this.generation?.current ?? this.loadedGeneration;
+        const believed = this.logGeneration;
         if (believed !== 0 && read.generation !== believed) return this.deps.onGenerationMoved(this, read.generation);
         const before = this.head;
         if (read.snapshot && read.snapshot.covers > this.head) this.deliverSnapshot(read.snapshot);

@@ -421,8 +421,9 @@ class GuardedIndexeddb extends IndexeddbPersistence {
     // (it would cancel the reopen, and store() writes nothing while there is no connection).
     this.lastFailed = ++this.started;
     this.dirty = true;
-    for (const [key, value] of this.readMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
-    for (const [key, value] of this.latestMeta) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
+    for (const known of [this.readMeta, this.latestMeta]) {
+      for (const [key, value] of known) if (!this.heldMeta.has(key)) this.heldMeta.set(key, value);
+    }
     release(this.metaWaiting.splice(0));
     if (!this.closing) this.retry.schedule(() => this.again());
     tell(() => this.reportLost(why));
