@@ -94,11 +94,15 @@ export function writeCount(n: number): Buffer {
   return b;
 }
 
-/** A RelayUpdateAt or SealedAt payload: the generation, then the relay message (the sealed kind and its payload). */
-export function writeGenerationPayload(generation: number, message: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(GENERATION_BYTES + message.byteLength);
+/** A RelayUpdateAt or SealedAt payload: the generation, then `parts` (the relay message; the sealed kind and its payload), copied once. */
+export function writeGenerationPayload(generation: number, ...parts: Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + p.byteLength, GENERATION_BYTES));
   out.writeBigUInt64BE(BigInt(generation));
-  out.set(message, GENERATION_BYTES);
+  let at = GENERATION_BYTES;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
   return out;
 }
 

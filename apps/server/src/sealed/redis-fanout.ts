@@ -68,7 +68,7 @@ export class RedisSealedFanout implements SealedFanout {
     }
     const frame = generation === undefined
       ? writeBusFrame(TO_BUS[kind], this.link.instance, payload)
-      : writeBusFrame(BusKind.SealedAt, this.link.instance, writeGenerationPayload(generation, Buffer.concat([Uint8Array.of(TO_BUS[kind]), payload ?? new Uint8Array(0)])));
+      : writeBusFrame(BusKind.SealedAt, this.link.instance, writeGenerationPayload(generation, Uint8Array.of(TO_BUS[kind]), payload ?? new Uint8Array(0)));
     return this.link.publish(this.keys.sealedRoom(room), frame);
   }
 
