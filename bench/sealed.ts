@@ -32,6 +32,7 @@ export async function run(): Promise<Array<Record<string, unknown>>> {
     rooms,
     clients,
     fixedRate: (rooms * clients * (clients - 1) * 1000) / intervalMs,
+    highRate: 0,
     seconds: (updates * intervalMs) / 1000,
     warmupSeconds: (WARMUP_UPDATES * intervalMs) / 1000,
     stepSeconds: 0,

@@ -1,8 +1,8 @@
 /**
  * One server of the relay bench, one round: start it, connect ROOMS x CLIENTS clients, warm it
- * up, then run phases at fixed delivery rates on the same process: the fixed rate (the
- * comparison point) and then ever higher rates until p99 reaches the limit or deliveries go
- * missing (saturation). Each phase charges the server process the CPU it used.
+ * up, then run phases at fixed delivery rates on the same process: the fixed rate (a light
+ * load), the high rate (near the stock server's knee) and then ever higher rates until p99
+ * reaches the limit or deliveries go missing (saturation). Each phase charges the server process the CPU it used.
  */
 import { once } from 'node:events';
 import * as decoding from 'lib0/decoding';
@@ -21,6 +21,11 @@ export interface RelayPlan {
   clients: number;
   /** deliveries per second of the fixed-rate phase */
   fixedRate: number;
+  /**
+   * deliveries per second of a second fixed-rate phase, near the stock server's knee (0: none);
+   * the saturation search starts two steps below it (else below fixedRate)
+   */
+  highRate: number;
   seconds: number;
   /** unmeasured seconds at the fixed rate first (JIT warm-up): steady state is what a server lives in */
   warmupSeconds: number;
@@ -48,6 +53,8 @@ export interface PhaseResult {
 export interface ServerRound {
   server: string;
   fixed: PhaseResult;
+  /** the phase at plan.highRate, when there is one */
+  high?: PhaseResult;
   /** the highest delivery rate that passed (p99 under the limit, nothing lost); 0 if none did */
   saturation: number;
   /** the phase that failed, to show why the search stopped */
@@ -250,10 +257,11 @@ export async function runTarget(target: Target, plan: RelayPlan): Promise<Server
     const s: Session = { target, pid: proc.pid as number, clients, docs, deliveries, plan };
     await phase(s, plan.fixedRate, plan.warmupSeconds);
     const fixed = await phase(s, plan.fixedRate, plan.seconds);
-    // The search starts two steps below the fixed rate, whether or not the fixed phase passed.
+    const high = plan.highRate > 0 ? await phase(s, plan.highRate, plan.seconds) : undefined;
+    // The search starts two steps below the highest fixed rate, whether or not its phase passed.
     let saturation = 0;
     let failedAt: PhaseResult | undefined;
-    for (let step = 1, rate = plan.fixedRate / plan.stepFactor ** 2; !failedAt && step <= plan.maxSteps; step++, rate *= plan.stepFactor) {
+    for (let step = 1, rate = Math.max(plan.fixedRate, plan.highRate) / plan.stepFactor ** 2; !failedAt && step <= plan.maxSteps; step++, rate *= plan.stepFactor) {
       // A failed step runs once more before the search stops: on a shared machine one stall
       // of another process can push a single phase's p99 over the limit.
       let r = await phase(s, rate, plan.stepSeconds);
@@ -262,7 +270,7 @@ export async function runTarget(target: Target, plan: RelayPlan): Promise<Server
       else failedAt = r;
     }
     for (const c of clients) c.ws.terminate();
-    return { server: target.name, fixed, saturation, ...(failedAt ? { failedAt } : {}) };
+    return { server: target.name, fixed, ...(high ? { high } : {}), saturation, ...(failedAt ? { failedAt } : {}) };
   } finally {
     // SIGTERM first: ours commits and exits, which also writes a --cpu-prof profile (BENCH_NODE_FLAGS).
     const exited = proc.exitCode === null ? once(proc, 'exit').catch(() => undefined) : Promise.resolve();
