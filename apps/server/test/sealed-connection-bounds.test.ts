@@ -166,6 +166,31 @@ describe('sealed catch-up bounds', () => {
     expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
     expect(entries.every((m) => m.envelope.length === SIZE && m.envelope[0] === m.seq % 251)).toBe(true);
   });
+  it('a room whose small entries hide a run of large ones still reads pages of about half the allowance (the average entry does not size a page)', async () => {
+    // A writer stores many small entries, then frames near the limit: the room's average entry is
+    // small, so a page of 64 entries (the count the average allows) would hold 64 frames near the
+    // limit in memory for every device catching up there, a non-reading one too.
+    const store = await storeOfBigFrameServer();
+    const room = 'acme-conversation-catchup-skewed';
+    const SMALL = 3000;
+    const BIG = 40; // 40 MB behind 3000 entries of 46 bytes: the average counted is ~13 kB
+    for (let i = 0; i < SMALL; i += 500) await store.append([{ room, envelopes: Array.from({ length: 500 }, () => new Uint8Array(46)) }]);
+    for (let i = 0; i < BIG; i += 10) await store.append([{ room, envelopes: Array.from({ length: 10 }, () => new Uint8Array(MAX_MESSAGE - 16)) }]);
+    let largestPage = 0;
+    const read = store.read.bind(store);
+    store.read = async (...args) => {
+      const page = await read(...args);
+      largestPage = Math.max(largestPage, page.entries.reduce((sum, e) => sum + e.envelope.length, page.snapshot?.envelope.length ?? 0));
+      return page;
+    };
+
+    const c = await client(`/sealed/${room}`);
+    c.hello(SMALL); // a device caught up to the small entries (or a hostile reader naming that cursor)
+    expect(await c.next('caught-up', 0, 30_000)).toEqual({ type: 'caught-up', seq: SMALL + BIG });
+    expect(largestPage).toBeLessThanOrEqual(ALLOWANCE / 2 + MAX_MESSAGE);
+    const entries = c.messages.filter((m) => m.type === 'entry');
+    expect(entries.map((m) => m.seq)).toEqual(Array.from({ length: BIG }, (_, i) => SMALL + i + 1));
+  });
 });
 
 describe('sealed frames before the connection is open', () => {

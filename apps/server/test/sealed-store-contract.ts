@@ -85,6 +85,27 @@ export function describeSealedStoreContract(name: string, factory: () => SealedS
       expect((await s.read(r, 1)).entries.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
     });
 
+    it('reads no more entries than fit in `maxBytes` (at least one), the first ones', async () => {
+      const s = await open();
+      const r = room();
+      const sized = (n: number, size: number): Uint8Array => new Uint8Array(size).fill(n);
+      await s.append([{ room: r, envelopes: [sized(1, 10), sized(2, 10), sized(3, 100), sized(4, 10), sized(5, 10)] }]);
+      expect((await s.read(r, 0, 64, 25)).entries.map((e) => e.seq)).toEqual([1, 2]);
+      // one alone over the bound still comes (a page is never empty while entries follow)
+      const big = await s.read(r, 2, 64, 25);
+      expect(big.entries.map((e) => e.seq)).toEqual([3]);
+      expect(big.entries[0]?.envelope).toEqual(sized(3, 100));
+      expect(big.head).toBe(5);
+      expect((await s.read(r, 3, 64, 25)).entries.map((e) => e.seq)).toEqual([4, 5]);
+      expect((await s.read(r, 0, 2, 1000)).entries.map((e) => e.seq)).toEqual([1, 2]);
+      expect((await s.read(r, 5, 64, 25)).entries).toEqual([]);
+      // with the snapshot, the entries after it are bounded the same way
+      expect(await s.replaceWithSnapshot(r, 1, env(9))).toBe(true);
+      const fresh = await s.read(r, 0, 64, 25);
+      expect(fresh.snapshot).toEqual({ covers: 1, envelope: env(9) });
+      expect(fresh.entries.map((e) => e.seq)).toEqual([2]);
+    });
+
     it('a snapshot replaces exactly the entries it covers, atomically; later entries stay', async () => {
       const s = await open();
       const r = room();

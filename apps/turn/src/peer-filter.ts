@@ -28,6 +28,15 @@ export const DENY_GROUPS: Readonly<Record<string, readonly string[]>> = {
 
 export const DEFAULT_DENY = Object.keys(DENY_GROUPS);
 
+/**
+ * Denied whatever TURN_DENY_PEERS says (`none` included): the kernel delivers a datagram sent to
+ * 0.0.0.0 or :: to the sending host itself (Linux: to the relay socket's own address), so these
+ * are the server's own address under another name, and no peer is ever reached there. Left to the
+ * list, TURN_DENY_PEERS=loopback,private let a relay reach a service bound to 127.0.0.1
+ * (apps/turn/test/unspecified-peer.test.ts), and the own-address port rule below never saw it.
+ */
+const ALWAYS_DENIED = DENY_GROUPS['unspecified']!;
+
 export class PeerFilterError extends Error {
   constructor(readonly entry: string) {
     super(`not a CIDR range or group (${Object.keys(DENY_GROUPS).join(', ')}, none): ${entry}`);
@@ -72,7 +81,7 @@ export interface PeerFilter {
 }
 
 export function createPeerFilter(entries: readonly string[] = DEFAULT_DENY, allowLoopback = false, self?: SelfAddresses): PeerFilter {
-  const ranges = expand(entries).filter((r) => !(allowLoopback && DENY_GROUPS['loopback']!.includes(r)));
+  const ranges = [...new Set([...expand(entries).filter((r) => !(allowLoopback && DENY_GROUPS['loopback']!.includes(r))), ...ALWAYS_DENIED])];
   const list = new BlockList();
   for (const range of ranges) addRange(list, range);
   const own = new BlockList();

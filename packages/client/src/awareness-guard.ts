@@ -53,11 +53,12 @@ export interface Screened {
 
 /**
  * Screens an awareness update (y-protocols' encoding: count, then client id, clock and JSON state
- * each) for `awareness`, about to apply it. `strict`: a malformed update throws; else the
+ * each) for `awareness`, about to apply it. `keep`: asked last, in order, of each entry otherwise
+ * kept (sealed/presence.ts caps the client ids one connection may name). `strict`: a malformed update throws; else the
  * entries decoded before the damage are screened, and when none is dropped the update stays as it
  * came (y-protocols applies as many, then throws as it did without the screen).
  */
-export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, strict: boolean): Screened {
+export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, strict: boolean, keep?: (clientID: number) => boolean): Screened {
   const own = awareness.clientID;
   const entries: Entry[] = [];
   try {
@@ -77,8 +78,9 @@ export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, st
       return false;
     }
     if (!Number.isSafeInteger(e.clientID) || !(e.clock <= MAX_AWARENESS_CLOCK)) return false;
-    if (awareness.states.has(e.clientID)) return true;
+    if (awareness.states.has(e.clientID)) return !keep || keep(e.clientID);
     if (isNullJson(e.json)) return false;
+    if (keep && !keep(e.clientID)) return false;
     awareness.meta.delete(e.clientID);
     return true;
   });

@@ -62,6 +62,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   private iceServers: IceServerConfig[] = [];
   private readonly pending: PendingTracker;
   private persistenceOpen = false;
+  /** getToken() failed before the transports started (credentials.first() retries it) */
+  private tokenFailedAtStart = false;
   /** a sealed room's progress stored by the last session */
   private sealedResume: SealedProgress | undefined;
   /** y-webrtc's password: in a sealed room derived from the room key (sealed/webrtc-password.ts) */
@@ -91,7 +93,11 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       marginMs: this.opts.tokenRefreshMarginMs,
       fallback: options.iceServers ?? [],
       onIceServers: (servers) => this.setIceServers(servers),
-      onError: (source, err) => this.fail(source, err),
+      onError: (source, err) => {
+        // before any transport exists, a failed getToken() is the failed attempt (statusOf)
+        if (source === 'token' && !this.webrtc && !this.relayPath) this.tokenFailedAtStart = true;
+        this.fail(source, err);
+      },
     });
     this.emitStatus();
     this.start().catch((err: unknown) => this.fail('signaling', err));
@@ -331,6 +337,18 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     if (timer === 'hold') this.hold.start();
   }
 
+  /**
+   * Every path tried has failed since a socket was last open. Before the transports exist that is a
+   * failed getToken() (an app offline whose backend issues tokens); without WebRTC (no
+   * crypto.subtle) the relay alone decides.
+   */
+  private failedSinceOpen(): boolean {
+    const { webrtc, relayPath: relay } = this;
+    if (webrtc) return webrtc.signalingFailed && (!this.relayWanted || !!relay?.failed);
+    if (relay) return relay.failed;
+    return this.tokenFailedAtStart;
+  }
+
   private emitStatus(): void {
     const webrtc = this.webrtc;
     const relay = this.relayPath;
@@ -343,7 +361,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
         relaySynced,
         signalingOpen: !!webrtc?.signalingOpen,
         relayOpen: !!relay?.open,
-        failedSinceOpen: !!webrtc?.signalingFailed && (!this.relayWanted || !!relay?.failed),
+        failedSinceOpen: this.failedSinceOpen(),
       }),
       webrtcPeers: this.destroyed ? 0 : (webrtc?.connectedPeers ?? 0),
       syncedWebrtcPeers,

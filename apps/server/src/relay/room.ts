@@ -399,10 +399,16 @@ export class Room {
     this.hooks.fanout.publish(this.name, message, kind);
   }
 
-  /** Applies in one transaction; true if the document changed or holds new pending structs. */
+  /**
+   * Applies in one transaction; true if the document changed or its pending structs or deletions
+   * did. Those are compared by content: Yjs merges an update that cannot apply yet into the
+   * pending structs it holds in place (the same object, a new `update` array), and makes its
+   * pending deletions a new array on every update it applies while any wait, changed or not.
+   */
   private integrate(update: Uint8Array, origin: RelayPeer): boolean {
     const store = this.doc.store;
-    const pendingBefore = [store.pendingStructs, store.pendingDs];
+    const structsBefore = store.pendingStructs?.update ?? null;
+    const dsBefore = store.pendingDs;
     let tr: Y.Transaction | undefined;
     try {
       Y.transact(this.doc, (t) => {
@@ -412,12 +418,19 @@ export class Room {
     } catch (err) {
       throw new RoomPoisoned(err);
     }
-    if (store.pendingStructs !== pendingBefore[0] || store.pendingDs !== pendingBefore[1]) return true;
+    if (!sameBytes(store.pendingStructs?.update ?? null, structsBefore) || !sameBytes(store.pendingDs, dsBefore)) return true;
     if (!tr) return false;
     if (tr.deleteSet.clients.size > 0) return true;
     for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true;
     return false;
   }
+}
+
+/** Whether two byte arrays (or their absence) are equal: the same array without reading it. */
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 }
 
 /**

@@ -331,7 +331,8 @@ export class SealedConnection implements SealedPeer {
    * Sends the stored snapshot and entries after `cursor`, page by page. Each frame waits until the
    * receiver has room for it within its send allowance (maxBufferedBytes), and the next page is
    * read only once the receiver holds less than half the allowance unsent; a page is sized from
-   * the room's average entry to about half the allowance (pageLimit). So a receiver that never reads holds the server to about its allowance,
+   * the room's average entry to about half the allowance (pageLimit), and holds no more entries than
+   * fit in half the allowance (at least one). So a receiver that never reads holds the server to about its allowance,
    * however long the log and however large its entries. The room's head once done, or null if the
    * socket closed.
    */
@@ -339,7 +340,9 @@ export class SealedConnection implements SealedPeer {
     let after = cursor;
     for (;;) {
       const limit = this.pageLimit(room);
-      const read = await this.deps.registry.store.read(this.roomName, after, limit);
+      // Bounded in bytes too: a page of `limit` entries sized from the room's average could hold
+      // `limit` frames near the limit where small entries keep the average low.
+      const read = await this.deps.registry.store.read(this.roomName, after, limit, this.deps.maxBufferedBytes / 2);
       if (this.isClosed()) return null;
       if (read.generation !== this.generation) {
         // Deleted on another instance since this device was welcomed: not served the new room's
@@ -363,7 +366,8 @@ export class SealedConnection implements SealedPeer {
         this.write(encodeSealedMessage((e) => writeSealedEntry(e, seq, envelope)), false);
         after = seq;
       }
-      if (count < limit) return head;
+      // A page cut short by its bytes is not the end of the log: the head says where that is.
+      if (count === 0 || after >= head) return head;
       if (!(await this.drained())) return null;
     }
   }

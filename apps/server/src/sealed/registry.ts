@@ -21,6 +21,8 @@ import type { RoomChanges } from '../webhooks/room-changes.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
 const GAP_FILL_PAGE = 256;
+/** ... and no more of them than fit in this many bytes (at least one): 256 entries near the frame limit were gigabytes. */
+const GAP_FILL_BYTES = 16 * 1024 * 1024;
 
 /**
  * After a Redis outage, reads of a room's generation (resync) tried before the room is dropped
@@ -449,7 +451,7 @@ export class SealedRegistry {
         if (this.purges.unchanged(name, mark) && !this.purging.has(name)) break;
       }
       const room = new SealedRoom(name, stats.head, stats.entries, {
-        readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE),
+        readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE, GAP_FILL_BYTES),
         onGenerationMoved: (stale, stored) => this.moved(stale, stored),
         snapshotAfter: this.opts.snapshotAfter,
         ...(this.opts.refutationIntervalMs === undefined ? {} : { refutationIntervalMs: this.opts.refutationIntervalMs }),

@@ -4,9 +4,17 @@
  * connection left, the awareness states it announced are dropped at once rather than after the
  * 30 s awareness timeout.
  */
-import * as decoding from 'lib0/decoding';
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates, type Awareness } from 'y-protocols/awareness';
 import { reclaimOwnState, screenAwarenessUpdate } from '../awareness-guard.js';
+
+/**
+ * Client ids one server connection (`peer`) may name here, as the server caps them on /relay
+ * (RELAY_MAX_AWARENESS_STATES, default 4). The server cannot read sealed presence, so the cap is
+ * the device's: a key holder (a read-only member too) sealing thousands of ids per envelope, at the
+ * message rate, otherwise piled up states on every device until the awareness timeout. A real
+ * device announces its own id only (own()); entries for further ids are dropped.
+ */
+export const SEALED_MAX_CLIENTS_PER_PEER = 4;
 
 export class SealedPresence {
   /** server peer -> the awareness client ids it announced */
@@ -37,11 +45,16 @@ export class SealedPresence {
    * the limit, or removing a client with no state here are dropped first (awareness-guard.ts).
    */
   apply(peer: number, update: Uint8Array): void {
-    const screened = screenAwarenessUpdate(update, this.awareness, true);
-    const kept = screened.update ?? update;
     let known = this.byPeer.get(peer);
     if (!known) this.byPeer.set(peer, (known = new Set()));
-    for (const id of clientIds(kept)) known.add(id);
+    const ids = known;
+    const screened = screenAwarenessUpdate(update, this.awareness, true, (id) => {
+      if (ids.has(id)) return true;
+      if (ids.size >= SEALED_MAX_CLIENTS_PER_PEER) return false;
+      ids.add(id);
+      return true;
+    });
+    const kept = screened.update ?? update;
     applyAwarenessUpdate(this.awareness, kept, this.origin);
     reclaimOwnState(this.awareness, screened.ownClaim);
   }
@@ -57,16 +70,4 @@ export class SealedPresence {
   clear(): void {
     for (const peer of [...this.byPeer.keys()]) this.left(peer);
   }
-}
-
-function clientIds(update: Uint8Array): number[] {
-  const d = decoding.createDecoder(update);
-  const n = decoding.readVarUint(d);
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ids.push(decoding.readVarUint(d));
-    decoding.readVarUint(d);
-    decoding.readVarString(d);
-  }
-  return ids;
 }

@@ -1,6 +1,6 @@
 /** In-process sealed storage for tests and throwaway servers: nothing survives the process. */
 import { StoreNotReadyError } from '../../relay/persistence/types.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, otherSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, entriesWithin, newSealedGeneration, otherSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRoomFigures, type SealedRead, type SealedRoomStats, type SealedSnapshot, type SealedStore } from './types.js';
 
 interface MemoryRoom {
   generation: number;
@@ -38,13 +38,15 @@ export class MemorySealedStore implements SealedStore {
     });
   }
 
-  async read(room: string, cursor: number, limit = Infinity): Promise<SealedRead> {
+  async read(room: string, cursor: number, limit = Infinity, maxBytes = Infinity): Promise<SealedRead> {
     const stored = this.open().get(room);
     if (!stored) return EMPTY_READ;
     const covers = stored.snapshot?.covers ?? 0;
     const skip = cursorSkipsSnapshot(cursor, covers, stored.head);
     const after = skip ? cursor : covers;
-    return { snapshot: skip ? null : stored.snapshot, entries: stored.entries.filter((e) => e.seq > after).slice(0, limit), head: stored.head, generation: stored.generation };
+    const page = stored.entries.filter((e) => e.seq > after).slice(0, limit);
+    const entries = page.slice(0, entriesWithin(page.map((e) => e.envelope.length), maxBytes));
+    return { snapshot: skip ? null : stored.snapshot, entries, head: stored.head, generation: stored.generation };
   }
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {

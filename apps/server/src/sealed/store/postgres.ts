@@ -20,7 +20,7 @@ import { StoreNotReadyError } from '../../relay/persistence/types.js';
 import { assertSchemaName, openPgPool } from '../../storage/pg-pool.js';
 import { inTransaction } from '../../storage/pg-transaction.js';
 import { redrawPostgresGenerations } from './redraw.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, entriesWithin, newSealedGeneration, SEALED_FENCED, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats, type SealedStore } from './types.js';
 
 export interface PostgresSealedStoreOptions {
   /** schema to use (created if missing); default: the URL's search_path */
@@ -99,18 +99,23 @@ export class PostgresSealedStore implements SealedStore {
     return firsts;
   }
 
-  async read(room: string, cursor: number, limit = Infinity): Promise<SealedRead> {
+  async read(room: string, cursor: number, limit = Infinity, maxBytes = Infinity): Promise<SealedRead> {
     return this.transaction('read', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (c) => {
       const row = (await c.query<RoomRow>(ROOM_SELECT, [room])).rows[0];
       if (!row) return EMPTY_READ;
       const head = Number(row.head);
       const covers = Number(row.covers);
       const skip = cursorSkipsSnapshot(cursor, covers, head);
-      const rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
-        room,
-        skip ? cursor : covers,
-        Number.isFinite(limit) ? limit : null, // LIMIT NULL: no limit
-      ]);
+      const from = skip ? cursor : covers;
+      const count = Number.isFinite(limit) ? limit : null; // LIMIT NULL: no limit
+      let rows: pg.QueryResult<{ seq: string; envelope: Buffer }>;
+      if (Number.isFinite(maxBytes)) {
+        // a page's sizes first (octet_length reads a TOASTed value's header only), then only the entries that fit
+        const sizes = (await c.query<{ seq: string; n: number }>('SELECT seq, octet_length(envelope) AS n FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3', [room, from, count])).rows;
+        const n = entriesWithin(sizes.map((r) => r.n), maxBytes);
+        const last = n === 0 ? from : Number((sizes[n - 1] as { seq: string }).seq);
+        rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 AND seq <= $3 ORDER BY seq', [room, from, last]);
+      } else rows = await c.query<{ seq: string; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3', [room, from, count]);
       // the snapshot's bytes only when this read returns them
       const snapshot =
         !skip && row.snapshot_bytes !== null

@@ -4,7 +4,7 @@ import type { SealedAppend } from './types.js';
 
 export type SealedSqliteCall =
   | { id: number; op: 'append'; batches: SealedAppend[] }
-  | { id: number; op: 'read'; room: string; cursor: number; limit?: number }
+  | { id: number; op: 'read'; room: string; cursor: number; limit?: number; maxBytes?: number }
   | { id: number; op: 'replace'; room: string; covers: number; envelope: Uint8Array; generation?: number; refuted?: number }
   | { id: number; op: 'stats'; room: string }
   | { id: number; op: 'list'; prefix: string; after: string; limit: number }
@@ -19,7 +19,7 @@ export function runSealedSqliteCall(file: SealedSqliteFile, call: SealedSqliteCa
     case 'append':
       return file.append(call.batches);
     case 'read':
-      return file.read(call.room, call.cursor, call.limit);
+      return file.read(call.room, call.cursor, call.limit, call.maxBytes);
     case 'replace':
       return file.replaceWithSnapshot(call.room, call.covers, call.envelope, call.generation, call.refuted);
     case 'stats':

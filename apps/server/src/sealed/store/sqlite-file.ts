@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { redrawSqliteGenerations } from './redraw.js';
-import { cursorSkipsSnapshot, EMPTY_READ, newSealedGeneration, SEALED_FENCED, SEALED_GENERATION_LIMIT, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
+import { cursorSkipsSnapshot, EMPTY_READ, entriesWithin, newSealedGeneration, SEALED_FENCED, SEALED_GENERATION_LIMIT, sealedStoredBytes, snapshotMayReplace, type SealedAppend, type SealedFenced, type SealedGeneration, type SealedRead, type SealedRoomFigures, type SealedRoomStats } from './types.js';
 
 /**
  * The snapshot lives in a table of its own: SQLite rewrites a whole row on UPDATE, so a snapshot
@@ -111,6 +111,9 @@ export class SealedSqliteFile {
       insert: db.prepare<[string, number, Uint8Array]>('INSERT INTO sealed_entries (room, seq, envelope) VALUES (?, ?, ?)'),
       // LIMIT -1: no limit
       after: db.prepare<[string, number, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      // a page's sizes first (LENGTH of a blob reads no overflow page), then only the entries that fit
+      sizes: db.prepare<[string, number, number], { seq: number; n: number }>('SELECT seq, LENGTH(envelope) AS n FROM sealed_entries WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      between: db.prepare<[string, number, number], { seq: number; envelope: Buffer }>('SELECT seq, envelope FROM sealed_entries WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq'),
       snapshot: db.prepare<[string], { snapshot: Buffer }>('SELECT snapshot FROM sealed_snapshots WHERE room = ?'),
       setSnapshot: db.prepare<[string, Uint8Array]>(
         'INSERT INTO sealed_snapshots (room, snapshot) VALUES (?, ?) ON CONFLICT (room) DO UPDATE SET snapshot = excluded.snapshot',
@@ -168,13 +171,20 @@ export class SealedSqliteFile {
     )();
   }
 
-  read(room: string, cursor: number, limit = Infinity): SealedRead {
+  read(room: string, cursor: number, limit = Infinity, maxBytes = Infinity): SealedRead {
     const st = this.st;
     return this.db.transaction(() => {
       const row = st.room.get(room);
       if (!row) return EMPTY_READ;
       const skip = cursorSkipsSnapshot(cursor, row.covers, row.head);
-      const rows = st.after.all(room, skip ? cursor : row.covers, Number.isFinite(limit) ? limit : -1);
+      const from = skip ? cursor : row.covers;
+      const count = Number.isFinite(limit) ? limit : -1;
+      let rows: { seq: number; envelope: Buffer }[];
+      if (Number.isFinite(maxBytes)) {
+        const sizes = st.sizes.all(room, from, count);
+        const n = entriesWithin(sizes.map((r) => r.n), maxBytes);
+        rows = n === 0 ? [] : st.between.all(room, from, (sizes[n - 1] as { seq: number }).seq);
+      } else rows = st.after.all(room, from, count);
       // the snapshot's bytes only when this read returns them
       const snapshot = !skip && row.snapshot_bytes !== null ? st.snapshot.get(room) : undefined;
       return {

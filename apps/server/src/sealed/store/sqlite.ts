@@ -29,8 +29,8 @@ export class SqliteSealedStore implements SealedStore {
     return (await this.thread.call({ op: 'append', batches: [...batches] })) as Array<number | SealedFenced>;
   }
 
-  async read(room: string, cursor: number, limit?: number): Promise<SealedRead> {
-    return (await this.thread.call({ op: 'read', room, cursor, limit })) as SealedRead;
+  async read(room: string, cursor: number, limit?: number, maxBytes?: number): Promise<SealedRead> {
+    return (await this.thread.call({ op: 'read', room, cursor, limit, maxBytes })) as SealedRead;
   }
 
   async replaceWithSnapshot(room: string, covers: number, envelope: Uint8Array, generation?: number, refuted?: number): Promise<boolean | SealedFenced> {

@@ -113,10 +113,12 @@ export interface SealedStore {
   /**
    * From a device's cursor: only the entries after it when the cursor is at or past the snapshot
    * and not past the head; otherwise the snapshot (if any) and every entry after it. At most
-   * `limit` entries (the first ones): callers page through a long log with bounded memory. With
-   * the room's generation, read in the same transaction (makes no row).
+   * `limit` entries (the first ones), and no more of them than fit in `maxBytes` of envelopes
+   * (at least one): callers page through a long log with bounded memory, whatever the sizes of
+   * its entries (a count alone let a page hold `limit` frames near the frame limit). With the
+   * room's generation, read in the same transaction (makes no row).
    */
-  read(room: string, cursor: number, limit?: number): Promise<SealedRead>;
+  read(room: string, cursor: number, limit?: number, maxBytes?: number): Promise<SealedRead>;
   /**
    * Store `envelope` as the room's snapshot covering entries <= covers and delete those entries,
    * atomically; only if covers is above the stored snapshot's and at most the head, or, with
@@ -189,6 +191,21 @@ export const SEALED_GENERATION_LIMIT = 2 ** 48;
 /** A new room's generation: random (not a counter: a lost or restored row leaves nothing to count from), nonzero. */
 export function newSealedGeneration(): number {
   return randomInt(1, SEALED_GENERATION_LIMIT);
+}
+
+/**
+ * How many of a page's entries, of these sizes in seq order, a read returns under `maxBytes`:
+ * those whose bytes fit in it together, and always the first (one frame alone always goes).
+ */
+export function entriesWithin(sizes: readonly number[], maxBytes: number): number {
+  let bytes = 0;
+  let n = 0;
+  for (const size of sizes) {
+    if (n > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    n++;
+  }
+  return n;
 }
 
 export const EMPTY_READ: SealedRead = { snapshot: null, entries: [], head: 0, generation: 0 };
