@@ -17,6 +17,7 @@ import { syncStep1Frame } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
 import { tokenIsReadOnly } from './token-expiry.js';
+import { syncMessageRefusal } from './update-screen.js';
 
 export interface RelayClose {
   code: number;
@@ -73,6 +74,8 @@ export class RelayTransport {
   /** on the current socket: sync step 2s heard, and whether the proof step 1 (see watchSync) went out */
   private step2Heard = 0;
   private proofSent = false;
+  /** a frame from the relay was dropped (screenFrames) and reported on the current socket */
+  private dropReported = false;
 
   constructor(opts: RelayTransportOptions) {
     this.opts = opts;
@@ -110,8 +113,11 @@ export class RelayTransport {
     );
     this.watchSync();
     this.provider.on('status', ({ status }) => {
+      // setupWS has just made the socket and set its handlers (node_modules/y-websocket/src/y-websocket.js)
+      if (status === 'connecting') this.screenFrames();
       if (status === 'connected') {
         this.failed = false;
+        this.dropReported = false;
         this.step2Heard = 0;
         this.proofSent = false;
         this.channel?.close();
@@ -197,6 +203,36 @@ export class RelayTransport {
       }
       this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
     };
+  }
+
+  /**
+   * What the relay server sends is screened as a WebRTC peer's messages are (webrtc-transport.ts,
+   * README "Hostile input"): y-websocket reads every frame in the socket's handler, where a frame
+   * lib0 cannot read (a truncated sync step 1 or awareness message) throws, which ends a Node,
+   * Electron or React Native process; and a document update with a number past 2^53 - 1 would
+   * reach Yjs, whose encoding of it never ends (update-screen.ts). Such a frame is dropped and
+   * reported once per socket; a refused sync step 2 leaves the relay unsynced.
+   */
+  private screenFrames(): void {
+    const ws = this.provider.ws;
+    const stock = ws?.onmessage;
+    if (!ws || typeof stock !== 'function') return;
+    ws.onmessage = (event: MessageEvent) => {
+      try {
+        // as y-websocket reads it (binaryType 'arraybuffer')
+        const refusal = syncMessageRefusal(new Uint8Array(event.data as ArrayBuffer));
+        if (refusal !== undefined) return this.dropFrame(`a document update from the relay, not applied: ${refusal}`);
+        stock.call(ws, event);
+      } catch (err) {
+        this.dropFrame(`a frame from the relay that could not be read (${err instanceof Error ? err.message : String(err)})`);
+      }
+    };
+  }
+
+  private dropFrame(message: string): void {
+    if (this.dropReported) return;
+    this.dropReported = true;
+    this.opts.onRefused({ code: 0, reason: `dropped ${message} (later ones on this socket are dropped unreported)` });
   }
 
   /** open (or being swapped for a socket with a fresh token: the status does not flap) */

@@ -213,8 +213,10 @@ export class TokenGate {
         (err: unknown) => {
           this.fetching = false;
           this.opts.onTokenError(err);
+          // closed meanwhile (the provider destroyed): no timer outlives it
+          if (!this.wanted || this.closed) return;
           if (refresh) this.refreshTimer = setTimeout(() => this.refreshNow(), this.pacer.failed());
-          else if (this.wanted && !this.closed) this.schedule();
+          else this.schedule();
         },
       );
   }

@@ -62,3 +62,28 @@ describe('TokenGate url', () => {
     gate.close();
   });
 });
+
+describe('TokenGate close', () => {
+  it('a refresh whose getToken() fails after close() arms no timer (nothing left running after destroy)', async () => {
+    vi.useFakeTimers();
+    try {
+      const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const token = `${b64({ alg: 'HS256' })}.${b64({ exp: Math.floor(Date.now() / 1000) + 60 })}.sig`;
+      let reject: (err: Error) => void = () => undefined;
+      const getToken = vi.fn(() => new Promise<string>((_, no) => (reject = no)));
+      const owner = { ws: { readyState: 1 }, url: withToken('first'), shouldConnect: true, connect: vi.fn<() => void>() };
+      const onTokenError = vi.fn();
+      const gate = new TokenGate(owner, { getToken, url: withToken, onTokenError, refresh: { marginMs: 10_000, onDue: vi.fn() } }, true);
+      gate.armRefresh(token);
+      await vi.advanceTimersByTimeAsync(50_000);
+      expect(getToken).toHaveBeenCalledTimes(1);
+      gate.close();
+      reject(new Error('network down'));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(onTokenError).toHaveBeenCalledTimes(1);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -52,12 +52,15 @@ export interface RoomHooks {
  * The limits an update message from another instance is checked against: it merges updates each
  * checked there as one update, so it may hold several updates' structs, deletions, sub-documents
  * and content (its size is bounded by REDIS_MAX_RELAY_MESSAGE_BYTES, fanout/redis-room-fanout.ts),
- * as a snapshot does. The limits that guard the stack apply, and so do the pending limits: an
- * update that cannot apply here means this instance missed something, and a refusal makes the
- * room read storage (relay/remote-intake.ts).
+ * as a snapshot does. The limits that guard the stack apply, and so do the pending limits, to
+ * what the room holds waiting already (pendingHeldOnly): an instance that missed something finds
+ * more and more waiting, and once that passes a limit a refusal makes the room read storage
+ * (relay/remote-intake.ts). Counting the merge's own bytes refused a tiny update with a gap
+ * committed with a 64 KB one (each within the limits where accepted): every such commit made
+ * every other instance holding the room read all of it from storage.
  */
 export function remoteMessageLimits(limits: UpdateLimits): UpdateLimits {
-  return { ...snapshotLimits(limits), maxPendingBytes: limits.maxPendingBytes, maxPendingDeleteBytes: limits.maxPendingDeleteBytes };
+  return { ...snapshotLimits(limits), maxPendingBytes: limits.maxPendingBytes, maxPendingDeleteBytes: limits.maxPendingDeleteBytes, pendingHeldOnly: true };
 }
 
 /** remoteMessageLimits once per limits object (every room of a registry shares one), not per message */

@@ -20,12 +20,13 @@ export function checkUpdateCost(doc: Y.Doc, update: Uint8Array, limits: UpdateLi
   const pendingStructs = store.pendingStructs?.update ?? null;
   const known = (client: number): number => Math.max(Y.getState(store, client), cost.ends.get(client) ?? 0);
   const waitingDeletes = cost.deletes.filter((d) => d.end > known(d.client)).length;
+  const held = limits.pendingHeldOnly === true;
   // Yjs retries deletions that cannot apply yet on every later update: keep them few.
-  if (waitingDeletes > 0 && (store.pendingDs?.length ?? 0) + 6 * waitingDeletes > limits.maxPendingDeleteBytes) {
+  if (waitingDeletes > 0 && (store.pendingDs?.length ?? 0) + (held ? 0 : 6 * waitingDeletes) > limits.maxPendingDeleteBytes) {
     throw new UpdateRefused('pending_deletes', `deletions of more than ${limits.maxPendingDeleteBytes} bytes waiting for missing structs`);
   }
   const pendingBytes = (pendingStructs?.length ?? 0) + (store.pendingDs?.length ?? 0);
-  if ((waitingDeletes > 0 || structsWait(store, cost, known)) && pendingBytes + update.length > limits.maxPendingBytes) {
+  if ((waitingDeletes > 0 || structsWait(store, cost, known)) && pendingBytes + (held ? 0 : update.length) > limits.maxPendingBytes) {
     throw new UpdateRefused('pending_bytes', `more than ${limits.maxPendingBytes} bytes of updates waiting for missing dependencies`);
   }
   // The update may complete pending structs (those waiting for a clock it brings): they then

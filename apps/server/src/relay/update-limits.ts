@@ -25,6 +25,12 @@ export interface UpdateLimits {
   maxPendingDeleteBytes: number;
   /** clients a sync step 1's state vector may name beyond those the room's document has */
   maxStateVectorClients: number;
+  /**
+   * The two pending limits count only what the room holds already, not the update's own bytes:
+   * for a message merging updates each checked as one where it was accepted (relay/room.ts
+   * remoteMessageLimits). Its size says nothing of what it leaves waiting.
+   */
+  pendingHeldOnly?: boolean;
 }
 
 export function updateLimitsFrom(config: ServerConfig): UpdateLimits {

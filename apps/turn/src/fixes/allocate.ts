@@ -2,7 +2,9 @@
  * Allocate, around node-turn's handler. Fixes: quotas (its checkQuota is a TODO); the
  * requested LIFETIME (it reads a misspelt attribute); REQUESTED-ADDRESS-FAMILY; EVEN-PORT and
  * RESERVATION-TOKEN (see relay-ports.ts); a second Allocate on a live 5-tuple (it never looks
- * the allocation up, so it replaced and leaked the first instead of answering 437).
+ * the allocation up, so it replaced and leaked the first instead of answering 437), or on one whose
+ * first Allocate is still binding its relay port (both were granted: the first was then out of
+ * reach of any Refresh, holding its port and quota slot for its whole lifetime).
  */
 import type { Socket } from 'node:dgram';
 import { parseTurnUsername } from '@sync-suite/shared/node';
@@ -15,6 +17,8 @@ import { signReply, wrapListeners } from './wrap.js';
 
 const reservedSocket = new WeakMap<NtMessage, Socket>();
 const issuedToken = new WeakMap<NtMessage, string>();
+/** 5-tuple -> transaction ID of the Allocate being processed there (its relay port is bound asynchronously) */
+const inFlight = new Map<string, string>();
 
 export function fixAllocate(ctx: TurnContext): void {
   const { server, ports } = ctx;
@@ -26,9 +30,33 @@ export function fixAllocate(ctx: TurnContext): void {
   };
   wrapListeners<MethodListener>(server, 'allocate', (original) => (msg, reply) => {
     signReply(reply);
-    msg.allocation = server.allocations[msg.transport.get5Tuple()] ?? null;
+    const fiveTuple = msg.transport.get5Tuple();
+    msg.allocation = server.allocations[fiveTuple] ?? null;
     if (msg.allocation) return original(msg, reply);
-    newAllocation(ctx, msg, reply, original);
+    const pending = inFlight.get(fiveTuple);
+    // a retransmission of the Allocate in flight gets that one's answer; another Allocate is a mismatch, as once it is done
+    if (pending === msg.transactionID) return reply.discard();
+    if (pending !== undefined) return reply.reject(437, 'Allocation Mismatch');
+    inFlight.set(fiveTuple, msg.transactionID);
+    const resolve = reply.resolve.bind(reply);
+    const reject = reply.reject.bind(reply);
+    const done = () => {
+      if (inFlight.get(fiveTuple) === msg.transactionID) inFlight.delete(fiveTuple);
+    };
+    reply.resolve = () => {
+      done();
+      resolve();
+    };
+    reply.reject = (code, reason) => {
+      done();
+      reject(code, reason);
+    };
+    try {
+      newAllocation(ctx, msg, reply, original);
+    } catch (err) {
+      done();
+      throw err;
+    }
   });
 }
 

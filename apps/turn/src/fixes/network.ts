@@ -4,7 +4,8 @@
  * is parsed by node-turn as before. Fixes on the way: signed requests are checked against every
  * secret first, so rotation works and refused credentials are counted and logged by username
  * (within the log budget, log-budget.ts);
- * a datagram node-turn throws on is dropped (its handler logged it at error level).
+ * a datagram node-turn throws on is dropped (its handler logged it at error level); so is one holding
+ * what no MESSAGE-INTEGRITY covers (stun/codec.ts hasUnsignedTail), which node-turn would act on.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
@@ -14,6 +15,7 @@ import { directLookup } from '../data-plane/scratch.js';
 import type { RemoteInfo } from '../data-plane/dgram-fast.js';
 import type { TurnContext } from '../context.js';
 import { loggedUsername } from '../log-budget.js';
+import { hasUnsignedTail } from '../stun/codec.js';
 
 /**
  * SO_RCVBUF and SO_SNDBUF of the listening socket, which carries every client's traffic: the
@@ -62,6 +64,8 @@ export async function listenUdp(ctx: TurnContext, ip: string, port: number): Pro
 }
 
 function control(ctx: TurnContext, socket: Socket, listening: NtAddress, datagram: Buffer, from: RemoteInfo): void {
+  // what no MESSAGE-INTEGRITY covers must not reach node-turn, which would act on it (stun/codec.ts)
+  if (hasUnsignedTail(datagram)) return ctx.log.debug({ client: `${from.address}:${from.port}` }, 'datagram with unsigned trailing content dropped');
   try {
     const signed = ctx.credentials.inspect(datagram);
     if (signed?.failure) {

@@ -12,6 +12,7 @@ export const ATTR = {
   REQUESTED_ADDRESS_FAMILY: 0x0017,
   EVEN_PORT: 0x0018,
   RESERVATION_TOKEN: 0x0022,
+  FINGERPRINT: 0x8028,
 } as const;
 
 /** Attribute types node-turn parses itself, plus those our fixes add. */
@@ -61,4 +62,22 @@ export function integrityMatches(datagram: Buffer, mi: RawAttribute, key: Buffer
   input.writeUInt16BE(mi.offset - 20 + 24, 2);
   const expected = createHmac('sha1', key).update(input).digest();
   return timingSafeEqual(expected, mi.value);
+}
+
+/**
+ * Whether a STUN message's datagram holds what no MESSAGE-INTEGRITY covers yet node-turn would
+ * read (node_modules/node-turn/lib/message.js walks the whole datagram): bytes past the message's
+ * declared length, or an attribute after MESSAGE-INTEGRITY other than a last FINGERPRINT (RFC 5389
+ * section 15.4: those are ignored). A client never sends either; someone sending from its address
+ * (on the path, or spoofing it) could add them to one of its signed requests: a LIFETIME 0 to a
+ * Refresh, a peer to a CreatePermission (apps/turn/test/integrity-tail.test.ts).
+ */
+export function hasUnsignedTail(datagram: Buffer): boolean {
+  if (datagram.length < 20 || (datagram[0]! & 0xc0) !== 0) return false;
+  if (datagram.length > 20 + datagram.readUInt16BE(2)) return true;
+  const attributes = readAttributes(datagram);
+  const mi = attributes?.findIndex((a) => a.type === ATTR.MESSAGE_INTEGRITY) ?? -1;
+  if (mi < 0) return false;
+  const after = attributes!.length - mi - 1;
+  return after > 1 || (after === 1 && attributes![mi + 1]!.type !== ATTR.FINGERPRINT);
 }

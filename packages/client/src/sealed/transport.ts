@@ -102,6 +102,14 @@ export const SNAPSHOT_MIN_NEW = 4;
  * document per this many real changes.
  */
 export const SNAPSHOT_BURST_NEW = 256;
+/**
+ * At most one entry is read again (a reconnect) per this many ms. A frame damaged in flight is
+ * rare; an envelope a writer without the key stored under the room's key id fails the same way,
+ * and each one made every device of the room reconnect at once (a new socket and a getToken() call
+ * per envelope). Past the budget an entry that does not open is taken as one read again already:
+ * reported, never claimed, and read again after a restart (the stored cursor stays before it).
+ */
+export const REREAD_INTERVAL_MS = 30_000;
 /** how long a planned swap may keep reporting the relay as synced while the next socket catches up */
 const SWAP_GRACE_MS = 10_000;
 
@@ -129,6 +137,8 @@ export class SealedTransport {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** entries read again after they failed to open (a frame damaged in flight; the stored copy may be fine) */
   private readonly reread = new Set<number>();
+  /** when an entry was last read again (Date.now()): REREAD_INTERVAL_MS */
+  private lastRereadAt = -Infinity;
   /** reconnecting to read from an earlier cursor, or closing for good: ignore what the old socket still delivers */
   private rereading = false;
   /** the seq this device's last snapshot covered: a server asking again for no more gets nothing */
@@ -497,10 +507,12 @@ export class SealedTransport {
     let next = false;
     if (kind === EnvelopeKind.Snapshot) this.progress.cursor = Math.max(this.progress.cursor, seq);
     else next = this.advance(seq, 'entry');
-    if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq)) {
+    const now = Date.now();
+    if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq) && now - this.lastRereadAt >= REREAD_INTERVAL_MS) {
       // Read it once more from storage: a frame damaged on the way must not cost this device the entry.
       if (this.reread.size >= 1024) this.reread.clear();
       this.reread.add(seq);
+      this.lastRereadAt = now;
       this.progress.cursor = seq - 1;
       this.rereading = true;
       this.socket.reconnect();
