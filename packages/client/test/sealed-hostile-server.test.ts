@@ -119,6 +119,27 @@ function peerPresence(server: WsSocket, peer: number, entries: AwarenessEntry[])
 const snapshots = (received: SealedClientMessage[]): number[] => received.flatMap((m) => (m.type === 'snapshot' ? [m.covers] : []));
 
 describe('sealed device against a hostile server', () => {
+  it('welcomes repeated on one socket, alternating generations, do not make the device upload its whole document again each time', async () => {
+    const { server, received, doc } = await setup();
+    doc.getText('t').insert(0, 'w'.repeat(50_000));
+    server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 100)));
+    server.send(encodeSealedMessage((e) => writeSealedCaughtUp(e, 0)));
+    const whole = (): SealedClientMessage[] => received.filter((m) => m.type === 'update' && m.envelope.byteLength > 50_000);
+    await until(async () => whole().length === 1, 'the document sent once');
+    // the server acks what it gets, and tells the same socket another generation, again and again
+    let acked = 0;
+    for (let i = 0; i < 10; i++) {
+      for (const m of received.filter((x) => x.type === 'update').slice(acked)) {
+        if (m.type === 'update') server.send(encodeSealedMessage((e) => writeSealedAck(e, m.id, ++acked)));
+      }
+      server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, i % 2 === 0 ? 200 : 100)));
+      doc.getText('t').insert(0, `${i}`); // an edit: something goes out after each welcome
+      await until(async () => received.filter((m) => m.type === 'update').length > acked, 'the edit sent');
+    }
+    // once per socket at most (docs/PROTOCOL-sealed.md, threat model): not once per welcome frame
+    expect(whole().length).toBeLessThanOrEqual(2);
+  });
+
   it('a welcome naming an absurdly small message limit is not believed: updates still go out', async () => {
     const { server, received, doc } = await setup();
     server.send(encodeSealedMessage((e) => writeSealedWelcome(e, 1, true, 77, 1)));

@@ -17,11 +17,11 @@ import { signReply, wrapListeners } from './wrap.js';
 
 const reservedSocket = new WeakMap<NtMessage, Socket>();
 const issuedToken = new WeakMap<NtMessage, string>();
-/** 5-tuple -> transaction ID of the Allocate being processed there (its relay port is bound asynchronously) */
-const inFlight = new Map<string, string>();
 
 export function fixAllocate(ctx: TurnContext): void {
   const { server, ports } = ctx;
+  /** 5-tuple -> transaction ID of the Allocate being processed there (its relay port is bound asynchronously) */
+  const inFlight = new Map<string, string>();
   server.allocate.allocateUdp = async (msg) => [reservedSocket.get(msg) ?? (await ports.bindAny())];
   server.allocate.allocateUdpEven = async (msg, reserveNext) => {
     const { socket, token } = await ports.bindEven(reserveNext);

@@ -151,6 +151,12 @@ export class SealedTransport {
   private changedByApply = false;
   /** an ack for an envelope not in flight was reported (once per socket) */
   private bogusAckReported = false;
+  /**
+   * this socket had its welcome: a server sends one per socket, and each one naming another
+   * generation makes the device upload its whole document (storageReset), so a hostile server
+   * repeating them on one socket got it once per frame instead of once per socket
+   */
+  private welcomed = false;
   /** a gap in the sequence was reported on this socket (once per socket) */
   private gapReported = false;
   /** the server's welcome says it takes `snapshot-bad` */
@@ -325,6 +331,7 @@ export class SealedTransport {
   private onOpen(): void {
     this.failed = false;
     this.rereading = false;
+    this.welcomed = false;
     this.gapReported = false;
     this.bogusAckReported = false;
     this.sentMax = 0;
@@ -394,6 +401,8 @@ export class SealedTransport {
   private dispatch(m: SealedServerMessage): void {
     switch (m.type) {
       case 'welcome':
+        if (this.welcomed) return this.opts.onSealedError('protocol error: a second welcome on this socket, ignored');
+        this.welcomed = true;
         this.writable = m.writable;
         this.takesSnapshotBad = m.takesSnapshotBad === true;
         if (m.generation !== undefined && this.progress.welcomed(m.generation) === 'other') this.storageReset();
