@@ -95,11 +95,11 @@ describe('webhook delivery logs', () => {
     return raw;
   }
 
-  it('a failed attempt logs a code and the URL without user name, password or query', async () => {
+  it('a failed attempt logs a code and the URL without user name, password, path or query', async () => {
     // nothing listens on the port of a closed server
     const closed = await listen(() => undefined);
     await new Promise((r) => closed.server.close(r));
-    for (const url of [`http://hookuser:S3cretHookPass@127.0.0.1:${closed.port}/hook`, `http://127.0.0.1:${closed.port}/hook?key=S3cretQueryKey#frag`]) {
+    for (const url of [`http://hookuser:S3cretHookPass@127.0.0.1:${closed.port}/hook`, `http://127.0.0.1:${closed.port}/hook?key=S3cretQueryKey#frag`, `http://127.0.0.1:${closed.port}/api/webhooks/123/S3cretPathToken`]) {
       const raw = await deliveryLogs(url, (log) => log.includes('webhook delivery failed; retrying'));
       const lines = raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
       const failed = lines.filter((l) => l['msg'] === 'webhook delivery failed; retrying');
@@ -107,18 +107,19 @@ describe('webhook delivery logs', () => {
       expect(raw).not.toContain('S3cretHookPass');
       expect(raw).not.toContain('hookuser');
       expect(raw).not.toContain('S3cretQueryKey');
-      expect(failed[0]).toMatchObject({ level: 40, target: `http://127.0.0.1:${closed.port}/hook`, err: expect.stringMatching(/^[A-Za-z0-9_]+$/) as string });
+      expect(raw).not.toContain('S3cretPathToken');
+      expect(failed[0]).toMatchObject({ level: 40, target: `http://127.0.0.1:${closed.port}/…`, err: expect.stringMatching(/^[A-Za-z0-9_]+$/) as string });
     }
   });
 
-  it('a refusal (non-2xx) logs the status and the URL without its query', async () => {
+  it('a refusal (non-2xx) logs the status and the URL without its path and query', async () => {
     const receiver = await listen((req, res) => {
       req.resume();
       req.on('end', () => res.writeHead(500).end());
     });
     const raw = await deliveryLogs(`http://127.0.0.1:${receiver.port}/hook?key=S3cretQueryKey`, (log) => log.includes('"status":500'));
     expect(raw).toContain('"status":500');
-    expect(raw).toContain(`"target":"http://127.0.0.1:${receiver.port}/hook"`);
+    expect(raw).toContain(`"target":"http://127.0.0.1:${receiver.port}/…"`);
     expect(raw).not.toContain('S3cretQueryKey');
   });
 

@@ -238,11 +238,14 @@ export class WebhookDelivery {
   }
 }
 
-/** `scheme://host[:port]/path` of `url`: no user name, password, query or fragment. */
+/**
+ * `scheme://host[:port]` of `url`, then `/…` when it has a path: no user name, password, path,
+ * query or fragment. Receivers such as chat webhooks carry their secret in the path.
+ */
 export function loggableUrl(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
+    return u.pathname === '/' ? `${u.origin}/` : `${u.origin}/…`;
   } catch {
     return '[invalid URL]';
   }
