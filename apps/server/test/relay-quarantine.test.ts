@@ -162,7 +162,9 @@ describe('updates from other instances', () => {
       src.getText('text').insert(0, 'b'.repeat(800)); // each within maxContentBytes, the merge is not
       expect(room.applyRemote(message(Y.mergeUpdates(updates)), true)).toBe(true);
       expect(textOf(room.doc).length).toBe(1600);
-      // over the pending limit: refused, and told
+      // The pending limits count what the room holds waiting, not the message's bytes (a merge of
+      // updates each checked where accepted): the first waits; once over the limit, refused, and told.
+      expect(room.applyRemote(message(waitingUpdate()), true)).toBe(true);
       expect(room.applyRemote(message(waitingUpdate()), true)).toBe(false);
       expect(refused).toEqual([['acme-conversation-merged', 'pending_bytes']]);
     } finally {
@@ -178,6 +180,8 @@ describe('updates from other instances', () => {
     const strict = remoteRoom('acme-conversation-strict', { ...DEFAULT_UPDATE_LIMITS, maxPendingBytes: 100 }, refused);
     const waiting = message(waitingUpdate());
     try {
+      // each holds one waiting update first (only what a room holds waiting counts)
+      for (const room of [lenient, strict]) expect(room.applyRemote(message(waitingUpdate()), true)).toBe(true);
       expect([lenient.applyRemote(waiting, true), strict.applyRemote(waiting, true), lenient.applyRemote(waiting, true)]).toEqual([true, false, true]);
       expect(refused).toEqual([['acme-conversation-strict', 'pending_bytes']]);
     } finally {
