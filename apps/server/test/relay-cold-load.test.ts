@@ -488,7 +488,10 @@ describe('stored bytes merged without a Y.Doc', () => {
       gaps += missing ? 1 : 0;
       expect(partial.getText('t').toString()).toBe(full.getText('t').toString());
     }
-    expect(merged).toBeGreaterThan(150);
+    // Entries of one client at the same clock, a longer one after a shorter (these documents
+    // re-emit what they heard), take the Y.Doc path since the merge keeps stored order
+    // (relay-cold-overlap.test.ts): 135 of these inputs merge as bytes.
+    expect(merged).toBeGreaterThan(120);
     expect(gaps).toBeGreaterThan(30);
   });
 });

@@ -168,8 +168,11 @@ function mergeRecords(parts: readonly Part[], known: Map<number, number> | undef
   for (const [client, list] of byClient) {
     const order = Array.from({ length: list.length / R }, (_, i) => i * R);
     if (!sortedByClock(list, order)) {
-      // Longer first on equal clocks, so the shorter duplicate is dropped; then input order.
-      order.sort((a, b) => (list[a + 1] as number) - (list[b + 1] as number) || (list[b + 2] as number) - (list[a + 2] as number) || a - b);
+      // Stored order on equal clocks: Yjs keeps what it applied first and takes of a later, longer
+      // entry only the clocks past it, which the loop below cannot cut out (it gives up). Longer
+      // first served a writer's second, longer insert at the same id whole: cold clients saw
+      // other content than the room's document, for good.
+      order.sort((a, b) => (list[a + 1] as number) - (list[b + 1] as number) || a - b);
     }
     const from = known?.get(client) ?? 0;
     // [gap, part, first byte, byte after, clock] (gap > 0: a Skip struct of that length goes first)
