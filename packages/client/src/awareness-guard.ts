@@ -24,6 +24,11 @@
  *   client with no state here, that clock is forgotten first, so the entry is taken at any clock.
  *   A removal (null state) of a client with no state here is dropped: there is nothing to remove,
  *   and y-protocols would keep its clock for nothing.
+ * * A client id named again in the same update is dropped (the first entry stays). y-protocols
+ *   lists a client once per entry it applied, and its 'update' listeners (y-webrtc's, y-websocket's)
+ *   encode that client's whole state once per listing: 40 000 entries of one client at rising
+ *   clocks, then a 100 KB state, made 4 GB of encoding and 30 s of CPU from one 320 KB update.
+ *   An honest encoder lists each client once.
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -71,12 +76,15 @@ export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, st
     if (strict) throw err;
   }
   let ownClaim: number | undefined;
+  const named = new Set<number>();
   const kept = entries.filter((e) => {
     // A clock lib0 read as NaN (0x80s then 0x00) passes no comparison: it is no claim, and dropped.
     if (e.clientID === own) {
       if (!Number.isNaN(e.clock)) ownClaim = Math.max(ownClaim ?? 0, e.clock);
       return false;
     }
+    if (named.has(e.clientID)) return false;
+    named.add(e.clientID);
     if (!Number.isSafeInteger(e.clientID) || !(e.clock <= MAX_AWARENESS_CLOCK)) return false;
     if (awareness.states.has(e.clientID)) return !keep || keep(e.clientID);
     if (isNullJson(e.json)) return false;
@@ -109,7 +117,12 @@ export function reclaimOwnState(awareness: Awareness, claim: number | undefined)
  * message (`awarenessType`) with something to drop, the message with the screened update; the
  * claim on this device's state either way. What does not decode is left to the stock handler.
  */
-export function screenAwarenessMessage(message: unknown, awarenessType: number, awareness: Guarded): { message: Uint8Array | undefined; ownClaim: number | undefined } {
+export function screenAwarenessMessage(
+  message: unknown,
+  awarenessType: number,
+  awareness: Guarded,
+  keep?: (clientID: number) => boolean,
+): { message: Uint8Array | undefined; ownClaim: number | undefined } {
   const none = { message: undefined, ownClaim: undefined };
   if (!(message instanceof Uint8Array)) return none;
   let update: Uint8Array;
@@ -120,7 +133,7 @@ export function screenAwarenessMessage(message: unknown, awarenessType: number, 
   } catch {
     return none;
   }
-  const screened = screenAwarenessUpdate(update, awareness, false);
+  const screened = screenAwarenessUpdate(update, awareness, false, keep);
   if (!screened.update) return { message: undefined, ownClaim: screened.ownClaim };
   const kept = screened.update;
   return {

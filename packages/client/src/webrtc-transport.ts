@@ -77,6 +77,20 @@ interface RoomInternals {
 }
 
 /**
+ * Awareness client ids one WebRTC peer connection may introduce here: ids first heard from it,
+ * with no state here yet (this device's own id is never taken from a peer: awareness-guard.ts).
+ * Stock y-webrtc passes on every awareness change it applies, other clients' too
+ * (_awarenessUpdateHandler in node_modules/y-webrtc/src/y-webrtc.js), and sends every state it
+ * holds when a connection opens, so an honest peer introduces itself, its tabs and the devices it
+ * hears that we do not (over another peer or the relay): a handful in a chat room. Without a cap
+ * any member reaching the topic piled up states on every device it connected to (100 messages of
+ * 132 KB: 1.2 million states, 263 MB, 3.4 s of CPU). Counted per connection, so a flooder cannot
+ * crowd out anyone else's presence; an id leaves the count once its state is gone here (removed,
+ * timed out), and the count goes with the connection.
+ */
+export const WEBRTC_MAX_CLIENTS_PER_PEER = 64;
+
+/**
  * The message size assumed when the connection does not tell its own (no RTCSctpTransport, as in
  * older Safari): RFC 8841's default for a peer that does not state a=max-message-size.
  */
@@ -136,6 +150,8 @@ export class WebrtcTransport {
   private readonly drops = new Map<DroppedSource, { reportedAt: number; unreported: number }>();
   /** peers (by y-webrtc peer id) whose refused update was reported: later ones are dropped silently */
   private readonly refusedPeers = new Set<string>();
+  /** peer connections whose awareness entries past WEBRTC_MAX_CLIENTS_PER_PEER were reported */
+  private readonly cappedPeers = new WeakSet<WebrtcConnInternals>();
 
   constructor(private readonly opts: WebrtcTransportOptions) {
     this.provider = new WebrtcProvider(opts.room, opts.doc, {
@@ -286,10 +302,24 @@ export class WebrtcTransport {
    * y-webrtc applies them (awareness-guard.ts). A document update (sync step 2 or update) with a
    * number past 2^53 - 1 is dropped whole (update-screen.ts: Yjs would encode it again forever),
    * reported once per peer. Sync step 1 is left alone: Yjs only compares its clocks with its own.
+   * Awareness entries introducing a client past WEBRTC_MAX_CLIENTS_PER_PEER are dropped, reported
+   * once per connection.
    */
   private guardPeer(conn: WebrtcConnInternals): void {
     const peer = conn.peer;
     const emit = peer.emit.bind(peer);
+    const awareness = this.opts.awareness;
+    /** the clients this connection introduced (see WEBRTC_MAX_CLIENTS_PER_PEER) */
+    const introduced = new Set<number>();
+    /** the message being screened introduced a client past the cap */
+    let capped = false;
+    const keep = (client: number): boolean => {
+      if (awareness.states.has(client) || introduced.has(client)) return true;
+      if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) return !(capped = true);
+      introduced.add(client);
+      return true;
+    };
+    peer.on('close', () => introduced.clear());
     peer.emit = (event, ...args) => {
       if (event !== 'data') return emit(event, ...args);
       const refusal = syncMessageRefusal(args[0]);
@@ -300,7 +330,15 @@ export class WebrtcTransport {
         }
         return true;
       }
-      const screened = screenAwarenessMessage(args[0], PEER_AWARENESS, this.opts.awareness);
+      capped = false;
+      // Clients whose state is gone here (removed, timed out) leave the count; those this message
+      // introduces have no state yet, so this is done before the screen, not during it.
+      if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) for (const id of introduced) if (!awareness.states.has(id)) introduced.delete(id);
+      const screened = screenAwarenessMessage(args[0], PEER_AWARENESS, awareness, keep);
+      if (capped && !this.cappedPeers.has(conn)) {
+        this.cappedPeers.add(conn);
+        this.drop('webrtc', `awareness states from a WebRTC peer naming more than ${WEBRTC_MAX_CLIENTS_PER_PEER} clients new here (later ones from this peer are dropped unreported)`);
+      }
       try {
         return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));
       } catch (err) {
