@@ -12,6 +12,7 @@ import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metric, RawClient, until } from '../../../test/fixtures/relay-clients.js';
+import { captureUpdate } from '../../../test/helpers/capture-update.js';
 
 const ROOM = 'acme-conversation-flow';
 const scope = serverPerTest();
@@ -23,18 +24,6 @@ const textUpdate = (text: string, clientID: number): Uint8Array => {
   d.getText('text').insert(0, text);
   return Y.encodeStateAsUpdate(d);
 };
-
-function captureUpdate(doc: Y.Doc, edit: () => void): Uint8Array {
-  let update: Uint8Array | undefined;
-  const capture = (u: Uint8Array): void => {
-    update = u;
-  };
-  doc.on('update', capture);
-  edit();
-  doc.off('update', capture);
-  if (!update) throw new Error('edit produced no update');
-  return update;
-}
 
 /** Holds the real engine's load() open until release(); entered resolves when a load starts. */
 function holdLoads(s: TestServer): { entered: Promise<string>; release: () => void } {

@@ -12,22 +12,11 @@ import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { serverPerTest } from '../../../test/helpers/server.js';
 import { connectRawClient } from '../../../test/fixtures/relay-clients.js';
 import { mergeStoredRoom } from '../src/relay/persistence/merge.js';
+import { captureUpdate } from '../../../test/helpers/capture-update.js';
 
 const ROOM = 'acme-conversation-pending';
 const scope = serverPerTest();
 afterEach(() => scope.close());
-
-function captureUpdate(doc: Y.Doc, edit: () => void): Uint8Array {
-  let update: Uint8Array | undefined;
-  const capture = (u: Uint8Array): void => {
-    update = u;
-  };
-  doc.on('update', capture);
-  edit();
-  doc.off('update', capture);
-  if (!update) throw new Error('edit produced no update');
-  return update;
-}
 
 const updateFrame = (u: Uint8Array): Uint8Array => encodeRelayMessage((e) => writeRelayUpdate(e, u));
 
