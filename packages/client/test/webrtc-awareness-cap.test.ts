@@ -115,6 +115,35 @@ describe('awareness from WebRTC peers', () => {
     await Promise.all([sees(a, ['phone', 'desktop']), sees(b, ['phone', 'desktop'])]);
   });
 
+  it('ids a peer introduced and then removed no longer count against its cap', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const room = 'test-conversation-awareness-release';
+    const a = peer('phone');
+    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
+    const mallory = await stockPeer(room, 'mallory');
+    await syncedOverWebrtc(a);
+    await until(async () => mallory.connected().length === 1, 'mallory connected');
+    const [conn] = mallory.connected();
+    // mallory's own state is one id of her allowance: the rest is filled, then removed (state null)
+    const first = Array.from({ length: WEBRTC_MAX_CLIENTS_PER_PEER - 1 }, (_, i) => 2_000_000 + i);
+    const second = Array.from({ length: WEBRTC_MAX_CLIENTS_PER_PEER - 1 }, (_, i) => 3_000_000 + i);
+    const handled = async (text: string): Promise<void> => {
+      // peer messages arrive in order: once this edit is there, the messages before it were handled
+      mallory.push(text);
+      await a.waitFor((e) => e.ev === 'messages' && (e['texts'] as string[]).includes(text), text);
+    };
+    conn!.peer.send(awarenessMessage(awarenessUpdate(first.map((id) => [id, 1, { user: { name: `f${id}` } }]))));
+    await handled('first batch');
+    expect((await deviceState(a)).awarenessCount).toBe(2 + first.length);
+    conn!.peer.send(awarenessMessage(awarenessUpdate(first.map((id) => [id, 2, null]))));
+    await handled('first batch removed');
+    expect((await deviceState(a)).awarenessCount).toBe(2);
+    conn!.peer.send(awarenessMessage(awarenessUpdate(second.map((id) => [id, 1, { user: { name: `s${id}` } }]))));
+    await handled('second batch');
+    expect((await deviceState(a)).awarenessCount).toBe(2 + second.length);
+    expect(a.events.filter((e) => e.ev === 'error' && /more than \d+ clients/.test(String(e['message'])))).toEqual([]);
+  });
+
   it('an honest three-device room sees every member, and the states a peer passes on for devices heard elsewhere', async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
     const room = 'test-conversation-awareness-forwarded';
