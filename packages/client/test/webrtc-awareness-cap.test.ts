@@ -81,15 +81,26 @@ const awarenessMessage = (update: Uint8Array): Uint8Array =>
     encoding.writeVarUint8Array(e, update);
   });
 
+/** A server, a SyncProvider device ('phone') and a stock peer ('mallory') connected to it over WebRTC. */
+async function phoneWithMallory(room: string) {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+  const a = peer('phone');
+  await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
+  const mallory = await stockPeer(room, 'mallory');
+  await syncedOverWebrtc(a);
+  await until(async () => mallory.connected().length === 1, 'mallory connected');
+  return { server, room, a, mallory };
+}
+
+/** Peer messages arrive in order: once mallory's edit `text` is on the device, every message she sent before it was handled. */
+async function handledBefore(a: PeerProcess, mallory: Awaited<ReturnType<typeof stockPeer>>, text: string): Promise<void> {
+  mallory.push(text);
+  await a.waitFor((e) => e.ev === 'messages' && (e['texts'] as string[]).includes(text), text);
+}
+
 describe('awareness from WebRTC peers', () => {
   it('a peer naming thousands of client ids adds at most WEBRTC_MAX_CLIENTS_PER_PEER states, reported once; a device joining later is still seen', async () => {
-    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
-    const room = 'test-conversation-awareness-flood';
-    const a = peer('phone');
-    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
-    const mallory = await stockPeer(room, 'mallory');
-    await syncedOverWebrtc(a);
-    await until(async () => mallory.connected().length === 1, 'mallory connected');
+    const { server, room, a, mallory } = await phoneWithMallory('test-conversation-awareness-flood');
     const PER_MESSAGE = 2000; // ~10 bytes an entry: 20 KB, well under a data channel's message limit
     const MESSAGES = 5;
     let next = 1_000_000;
@@ -99,9 +110,7 @@ describe('awareness from WebRTC peers', () => {
         conn.peer.send(awarenessMessage(awarenessUpdate(entries)));
       }
     }
-    // Peer messages arrive in order: once this edit is there, every flooding message was handled.
-    mallory.push('after the flood');
-    await a.waitFor((e) => e.ev === 'messages' && (e['texts'] as string[]).includes('after the flood'), 'the edit after the flood');
+    await handledBefore(a, mallory, 'after the flood');
     const after = await deviceState(a);
     // its own state, and at most the cap from mallory's connection (her own state among them), not 10 000
     expect(after.awarenessCount).toBeLessThanOrEqual(1 + WEBRTC_MAX_CLIENTS_PER_PEER);
@@ -116,22 +125,12 @@ describe('awareness from WebRTC peers', () => {
   });
 
   it('ids a peer introduced and then removed no longer count against its cap', async () => {
-    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
-    const room = 'test-conversation-awareness-release';
-    const a = peer('phone');
-    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
-    const mallory = await stockPeer(room, 'mallory');
-    await syncedOverWebrtc(a);
-    await until(async () => mallory.connected().length === 1, 'mallory connected');
+    const { a, mallory } = await phoneWithMallory('test-conversation-awareness-release');
     const [conn] = mallory.connected();
     // mallory's own state is one id of her allowance: the rest is filled, then removed (state null)
     const first = Array.from({ length: WEBRTC_MAX_CLIENTS_PER_PEER - 1 }, (_, i) => 2_000_000 + i);
     const second = Array.from({ length: WEBRTC_MAX_CLIENTS_PER_PEER - 1 }, (_, i) => 3_000_000 + i);
-    const handled = async (text: string): Promise<void> => {
-      // peer messages arrive in order: once this edit is there, the messages before it were handled
-      mallory.push(text);
-      await a.waitFor((e) => e.ev === 'messages' && (e['texts'] as string[]).includes(text), text);
-    };
+    const handled = (text: string): Promise<void> => handledBefore(a, mallory, text);
     conn!.peer.send(awarenessMessage(awarenessUpdate(first.map((id) => [id, 1, { user: { name: `f${id}` } }]))));
     await handled('first batch');
     expect((await deviceState(a)).awarenessCount).toBe(2 + first.length);
