@@ -19,6 +19,11 @@ export interface ProgressTrackerOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** local updates the server has not confirmed (the outbox's count) */
   pending: () => number;
+  /**
+   * the lowest seq this device carries (sealed/carried.ts): its snapshots cover past it, but the
+   * cursor stored stays below it, so a restart reads it (or the snapshot carrying it) again
+   */
+  lowestCarried?: () => number | undefined;
 }
 
 export class ProgressTracker {
@@ -61,7 +66,7 @@ export class ProgressTracker {
     return this.held;
   }
 
-  /** Every entry up to here was applied (a snapshot may claim no more). */
+  /** Every entry up to here was applied, carried (sealed/carried.ts) or is junk to every holder of its key (a snapshot may claim no more). */
   get covered(): number {
     return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
   }
@@ -169,7 +174,8 @@ export class ProgressTracker {
   private report(): void {
     this.timer = undefined;
     if (this.firstWaiting !== null && !this.waits()) this.firstWaiting = null;
-    const cursor = this.firstWaiting === null ? this.covered : Math.min(this.covered, this.firstWaiting - 1);
+    const carried = this.opts.lowestCarried?.();
+    const cursor = Math.min(this.covered, this.firstWaiting === null ? Infinity : this.firstWaiting - 1, carried === undefined ? Infinity : carried - 1);
     this.opts.onProgress?.({ cursor, held: this.held, ...(this.generation ? { generation: this.generation } : {}) });
   }
 
