@@ -15,7 +15,7 @@ import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSe
 import { serverPerTest, testToken, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
 import { sealedRegistry } from '../../../apps/server/src/routes/sealed/index.js';
 import { keyId } from '../src/sealed/envelope.js';
-import { device, push, settled, texts, when, type Device } from './helpers/store-device.js';
+import { device, MemStore, push, settled, texts, when, type Device } from './helpers/store-device.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
@@ -130,4 +130,30 @@ it('an entry under a newer key is carried through the snapshot and opened by a d
   const c = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'carol' });
   await when(() => texts(c.doc).includes('from bob under k2') && texts(c.doc).length === 3 + after.length, () => `carol reads the room (has ${JSON.stringify(texts(c.doc))})`);
   expect(c.p.sealedRelay?.stats.carriedOpened).toBeGreaterThan(0);
+});
+
+it('a device that restarts from its persistence keeps carrying what its snapshot carried', async () => {
+  const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_SNAPSHOT_AFTER: String(SNAPSHOT_AFTER), PERSIST_FLUSH_MS: '5' });
+  const room = 'test-conversation-carried-restart';
+  const [k1, k2] = [randomBytes(32), randomBytes(32)];
+  const b = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'bob' });
+  await pushAcked(b, 'from bob under k2');
+  const bobSeq = (await stats(server, room)).head;
+  await b.stop();
+
+  const store = new MemStore();
+  const a = await device(scope, server.url, room, { key: k1, sub: 'alice', store });
+  const first = await compactPast(server, room, a, bobSeq, 'first');
+  await a.stop();
+  // the cursor stored stays below what alice carries: her next session reads her snapshot again
+  expect(store.cursor()).toBeLessThan(bobSeq);
+  const covers = (await stats(server, room)).snapshotCovers;
+
+  const a2 = await device(scope, server.url, room, { key: k1, sub: 'alice', store });
+  await when(() => settled(a2), 'alice back');
+  const second = await compactPast(server, room, a2, covers, 'second');
+  await a2.stop();
+
+  const c = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'carol' });
+  await when(() => texts(c.doc).includes('from bob under k2') && texts(c.doc).length === 1 + first.length + second.length, () => `carol reads the room (has ${JSON.stringify(texts(c.doc))})`);
 });

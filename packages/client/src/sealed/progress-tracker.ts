@@ -31,7 +31,7 @@ export class ProgressTracker {
   cursor: number;
   /** the room's generation `cursor` counts in (0: unknown), named in hello */
   generation: number;
-  /** the first seq this device could not open */
+  /** the first seq this device could not open and that stops its snapshots (a snapshot that did not open; entries are carried or junk: sealed/transport.ts unapplied) */
   private firstUnopened: number | null = null;
   /** the last one (a snapshot opening later stands for those up to its covers only) */
   private lastUnopened = 0;
@@ -116,7 +116,7 @@ export class ProgressTracker {
     this.heldUpTo(undefined, false);
   }
 
-  /** `seq` could not be opened or applied: the cursor stored never passes it. */
+  /** `seq` stops this device's snapshots and the cursor stored never passes it (snapshotFailed; entries that do not apply are carried instead). */
   unopened(seq: number): void {
     this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
     this.lastUnopened = Math.max(this.lastUnopened, seq);
