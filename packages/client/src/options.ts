@@ -66,6 +66,14 @@ export interface SealedOptions {
    * that closes a frame with 1009 lowers it for the session
    */
   maxMessageBytes?: number;
+  /**
+   * Entries this device cannot apply (a key id it does not hold: a later rotation's key, or junk
+   * from a writer without the key) are carried inside its snapshots, so compaction goes past
+   * them, and a device holding that key opens them when it loads the snapshot. Bounds, the oldest
+   * dropped first: `maxEnvelopes` (64), `maxBytes` (262144), `maxAgeSeqs` (10000: dropped from
+   * snapshots covering more than seq + this). docs/PROTOCOL-sealed.md, "Carried envelopes"
+   */
+  carry?: { maxEnvelopes?: number; maxBytes?: number; maxAgeSeqs?: number };
 }
 
 export interface SyncProviderError {

@@ -17,6 +17,7 @@ import { PolicyTimer } from './policy-timer.js';
 import { decideRelay, type PolicyInput } from './relay-policy.js';
 import { RelayTransport } from './relay-transport.js';
 import { decodeProgress, encodeProgress, resumeFrom, SEALED_META, type SealedProgress } from './sealed/progress.js';
+import { carryLimits } from './sealed/carried.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sealedWebrtcPassword } from './sealed/webrtc-password.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
@@ -78,6 +79,8 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
     // A sealed room never runs y-webrtc without a password: signaling in the clear would let any
     // token holder (or whoever runs /signal) meet this device peer to peer and sync in plaintext.
     this.webrtcPassword = options.sealed ? sealedWebrtcPassword(options.room, options.sealed.key, options.password ?? '') : options.password || undefined;
+    // a bad carry bound throws here, with a bad key, not later when the sealed relay starts
+    if (options.sealed) carryLimits(options.sealed.carry);
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
     this.doc = doc;
     this.room = options.room;
@@ -220,6 +223,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       ...(sealed.previousKeys ? { previousKeys: sealed.previousKeys } : {}),
       ...(sealed.mergeMs !== undefined ? { mergeMs: sealed.mergeMs } : {}),
       ...(sealed.maxMessageBytes !== undefined ? { maxMessageBytes: sealed.maxMessageBytes } : {}),
+      ...(sealed.carry ? { carry: sealed.carry } : {}),
       WebSocket: this.WebSocketImpl,
       getToken: this.getToken,
       onChange: this.onChange,

@@ -12,7 +12,8 @@ import { randomBytes } from '@noble/ciphers/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
 export const ENVELOPE_VERSION = 1;
-export const EnvelopeKind = { Update: 1, Snapshot: 2, Presence: 3 } as const;
+/** CarryingSnapshot: a snapshot that also carries entries its device could not apply (carried.ts) */
+export const EnvelopeKind = { Update: 1, Snapshot: 2, Presence: 3, CarryingSnapshot: 4 } as const;
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
 
 const KEY_BYTES = 32;
@@ -78,7 +79,7 @@ export class SealedKeys {
   }
 
   private aad(header: Uint8Array, kind: EnvelopeKind, covers: number): Uint8Array {
-    const tail = kind === EnvelopeKind.Snapshot ? COVERS_BYTES : 0;
+    const tail = kind === EnvelopeKind.Snapshot || kind === EnvelopeKind.CarryingSnapshot ? COVERS_BYTES : 0;
     const out = new Uint8Array(AAD_LABEL.length + 1 + this.room.length + 1 + header.length + tail);
     out.set(AAD_LABEL, 0);
     out.set(this.room, AAD_LABEL.length + 1);
@@ -86,6 +87,11 @@ export class SealedKeys {
     if (tail > 0) new DataView(out.buffer).setBigUint64(out.length - COVERS_BYTES, BigInt(covers));
     return out;
   }
+}
+
+/** The kind byte of an envelope (undefined when too short to have one); the server's frames are not trusted to match it. */
+export function envelopeKindOf(envelope: Uint8Array): number | undefined {
+  return envelope.length > 1 ? envelope[1] : undefined;
 }
 
 /** The key id: the first bytes of SHA-256(label • key). */

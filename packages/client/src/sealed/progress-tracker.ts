@@ -19,6 +19,11 @@ export interface ProgressTrackerOptions {
   onProgress?: (progress: SealedProgress) => void;
   /** local updates the server has not confirmed (the outbox's count) */
   pending: () => number;
+  /**
+   * the lowest seq this device carries (sealed/carried.ts): its snapshots cover past it, but the
+   * cursor stored stays below it, so a restart reads it (or the snapshot carrying it) again
+   */
+  lowestCarried?: () => number | undefined;
 }
 
 export class ProgressTracker {
@@ -26,7 +31,7 @@ export class ProgressTracker {
   cursor: number;
   /** the room's generation `cursor` counts in (0: unknown), named in hello */
   generation: number;
-  /** the first seq this device could not open */
+  /** the first seq this device could not open and that stops its snapshots (a snapshot that did not open; entries are carried or junk: sealed/transport.ts unapplied) */
   private firstUnopened: number | null = null;
   /** the last one (a snapshot opening later stands for those up to its covers only) */
   private lastUnopened = 0;
@@ -61,7 +66,7 @@ export class ProgressTracker {
     return this.held;
   }
 
-  /** Every entry up to here was applied (a snapshot may claim no more). */
+  /** Every entry up to here was applied, carried (sealed/carried.ts) or is junk to every holder of its key (a snapshot may claim no more). */
   get covered(): number {
     return this.firstUnopened === null ? this.cursor : Math.min(this.cursor, this.firstUnopened - 1);
   }
@@ -111,7 +116,7 @@ export class ProgressTracker {
     this.heldUpTo(undefined, false);
   }
 
-  /** `seq` could not be opened or applied: the cursor stored never passes it. */
+  /** `seq` stops this device's snapshots and the cursor stored never passes it (snapshotFailed; entries that do not apply are carried instead). */
   unopened(seq: number): void {
     this.firstUnopened = Math.min(this.firstUnopened ?? seq, seq);
     this.lastUnopened = Math.max(this.lastUnopened, seq);
@@ -169,7 +174,8 @@ export class ProgressTracker {
   private report(): void {
     this.timer = undefined;
     if (this.firstWaiting !== null && !this.waits()) this.firstWaiting = null;
-    const cursor = this.firstWaiting === null ? this.covered : Math.min(this.covered, this.firstWaiting - 1);
+    const carried = this.opts.lowestCarried?.();
+    const cursor = Math.min(this.covered, this.firstWaiting === null ? Infinity : this.firstWaiting - 1, carried === undefined ? Infinity : carried - 1);
     this.opts.onProgress?.({ cursor, held: this.held, ...(this.generation ? { generation: this.generation } : {}) });
   }
 

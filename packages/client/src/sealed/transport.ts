@@ -21,7 +21,8 @@ import { CLOSE_ROOM_QUOTA, CLOSE_TOO_BIG } from '../attempt-pacer.js';
 import type { PendingTracker } from '../pending.js';
 import { ROOM_DELETED_MESSAGE } from '../room-deleted.js';
 import { updateRefusal } from '../update-screen.js';
-import { EnvelopeKind, SealedKeys } from './envelope.js';
+import { CarriedEnvelopes, carryLimits, decodeCarryingSnapshot, encodeCarryingSnapshot, type CarriedEnvelope, type CarryLimits } from './carried.js';
+import { EnvelopeKind, envelopeKindOf, SealedKeys } from './envelope.js';
 import { Outbox, type OutboxMark } from './outbox.js';
 import type { SealedProgress } from './progress.js';
 import { SealedPresence } from './presence.js';
@@ -61,6 +62,8 @@ export interface SealedTransportOptions {
    * default, 10 MiB
    */
   maxMessageBytes?: number;
+  /** bounds on the entries this device could not apply and carries in its snapshots (carried.ts; defaults DEFAULT_CARRY_LIMITS) */
+  carry?: Partial<CarryLimits>;
 }
 
 /** the server's default RELAY_MAX_MESSAGE_BYTES (packages/shared/src/config/server-config.ts) */
@@ -164,6 +167,8 @@ export class SealedTransport {
   /** covers of a stored snapshot that did not open on this socket, told to the server once caught up */
   private badSnapshot: number | null = null;
   private readonly keys: SealedKeys;
+  /** entries this device could not apply, carried in its snapshots so they do not stop compaction (carried.ts) */
+  private readonly carried: CarriedEnvelopes;
   private readonly outbox: Outbox;
   /** no frame sent is larger: the least of the option (or the default), the server's limit from welcome, and what a 1009 taught */
   private maxFrame: number;
@@ -188,12 +193,13 @@ export class SealedTransport {
   /** PendingTracker.mark() when each envelope in flight (by outbox id) was sealed */
   private readonly marks = new Map<number, number>();
   /** entries and snapshots applied, envelopes and bytes sealed: for tests and diagnostics */
-  readonly stats = { applied: 0, sealed: 0, sealedBytes: 0 };
+  readonly stats = { applied: 0, sealed: 0, sealedBytes: 0, carriedOpened: 0 };
   private readonly presence: SealedPresence;
   private readonly socket: SealedSocket;
 
   constructor(private readonly opts: SealedTransportOptions) {
     this.keys = new SealedKeys(opts.room, opts.key, opts.previousKeys);
+    this.carried = new CarriedEnvelopes(carryLimits(opts.carry));
     this.maxFrame = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.outbox = new Outbox(Math.max(1, this.maxFrame - FRAME_OVERHEAD));
     this.presence = new SealedPresence(opts.awareness, this, opts.carriedElsewhere);
@@ -212,6 +218,7 @@ export class SealedTransport {
     this.progress = new ProgressTracker({
       doc: opts.doc,
       pending: () => this.outbox.pending,
+      lowestCarried: () => this.carried.lowest,
       ...(opts.resume ? { resume: opts.resume } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
@@ -417,7 +424,7 @@ export class SealedTransport {
         }
         return;
       case 'snapshot':
-        return this.applyEnvelope(m.covers, EnvelopeKind.Snapshot, m.envelope);
+        return this.applyEnvelope(m.covers, envelopeKindOf(m.envelope) === EnvelopeKind.CarryingSnapshot ? EnvelopeKind.CarryingSnapshot : EnvelopeKind.Snapshot, m.envelope);
       case 'entry':
         return this.applyEnvelope(m.seq, EnvelopeKind.Update, m.envelope);
       case 'caught-up':
@@ -469,6 +476,7 @@ export class SealedTransport {
   private storageReset(): void {
     this.lastSnapshot = 0;
     this.reread.clear();
+    this.carried.clear();
     this.outbox.add(Y.encodeStateAsUpdate(this.opts.doc), this.markNow());
   }
 
@@ -509,12 +517,13 @@ export class SealedTransport {
   }
 
   private applyEnvelope(seq: number, kind: EnvelopeKind, envelope: Uint8Array): void {
+    const snapshot = kind !== EnvelopeKind.Update;
     const opened = this.keys.open(kind, envelope, seq);
     // A snapshot stands for everything up to what it covers (bound in its AAD; one that does not
     // open caps what this device claims at 0, below): the entries after it follow from there.
     // A snapshot at or below the cursor (the replacement of one that did not open) moves nothing.
     let next = false;
-    if (kind === EnvelopeKind.Snapshot) this.progress.cursor = Math.max(this.progress.cursor, seq);
+    if (snapshot) this.progress.cursor = Math.max(this.progress.cursor, seq);
     else next = this.advance(seq, 'entry');
     const now = Date.now();
     if (!opened.ok && opened.reason === 'does not open' && next && !this.reread.has(seq) && now - this.lastRereadAt >= REREAD_INTERVAL_MS) {
@@ -527,29 +536,81 @@ export class SealedTransport {
       this.socket.reconnect();
       return this.opts.onSealedError(`entry ${seq} does not open; reading it again`);
     }
+    const what = snapshot ? 'snapshot' : 'entry';
     if (!opened.ok) {
       // A snapshot that does not open stands for every entry up to it.
-      if (kind === EnvelopeKind.Snapshot) this.snapshotBad(seq);
-      else this.progress.unopened(seq);
-      return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} ${opened.reason}`);
+      if (snapshot) this.snapshotBad(seq);
+      else this.unapplied(seq, envelope, opened.reason === 'does not open');
+      return this.opts.onSealedError(`${what} ${seq} ${opened.reason}`);
+    }
+    let update = opened.plaintext;
+    let carried: CarriedEnvelope[] = [];
+    if (kind === EnvelopeKind.CarryingSnapshot) {
+      const decoded = decodeCarryingSnapshot(opened.plaintext, seq);
+      if (!decoded) {
+        this.snapshotBad(seq);
+        return this.opts.onSealedError(`snapshot ${seq} does not decode (carried envelopes)`);
+      }
+      update = decoded.doc;
+      carried = decoded.carried;
     }
     this.changedByApply = false;
-    // Any key holder can seal an update whose numbers Yjs would encode again forever
-    // (update-screen.ts): refused as one that is not an update.
-    const refusal = updateRefusal(opened.plaintext);
     try {
-      if (refusal !== undefined) throw new Error(`refused: ${refusal}`);
-      Y.applyUpdate(this.opts.doc, opened.plaintext, this);
+      this.applyUpdate(update);
     } catch (err) {
-      if (kind === EnvelopeKind.Snapshot) this.snapshotBad(seq);
-      else this.progress.unopened(seq);
-      return this.opts.onSealedError(`${kind === EnvelopeKind.Snapshot ? 'snapshot' : 'entry'} ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
+      if (snapshot) this.snapshotBad(seq);
+      else this.unapplied(seq, envelope, false);
+      return this.opts.onSealedError(`${what} ${seq} is not a Yjs update: ${err instanceof Error ? err.message : String(err)}`);
     }
-    // A snapshot that opened covers everything up to it, including what this device could not open.
-    if (kind === EnvelopeKind.Snapshot) this.progress.snapshotOpened(seq);
-    else if (next && this.changedByApply) this.newSinceSnapshot++;
+    if (snapshot) {
+      // A snapshot that opened covers everything up to it, including what this device could not
+      // open: what it carries stands for those it could not apply either.
+      this.progress.snapshotOpened(seq);
+      this.carried.forgetUpTo(seq);
+      this.openCarried(seq, carried);
+    } else if (next && this.changedByApply) this.newSinceSnapshot++;
     this.stats.applied++;
     this.progress.applied(seq);
+  }
+
+  /** Any key holder can seal an update whose numbers Yjs would encode again forever (update-screen.ts): refused as one that is not an update. */
+  private applyUpdate(update: Uint8Array): void {
+    const refusal = updateRefusal(update);
+    if (refusal !== undefined) throw new Error(`refused: ${refusal}`);
+    Y.applyUpdate(this.opts.doc, update, this);
+  }
+
+  /**
+   * Entry `seq` was not applied. Its tag failing under a key this device holds (`junk`, after it
+   * was read again or past REREAD_INTERVAL_MS) makes it junk to every holder of that key: the same
+   * bytes fail for all of them, so it is neither carried nor does it stop a snapshot. Anything else
+   * (an unknown key id: a key of a later rotation, or junk; an envelope this version cannot read or
+   * apply) is carried in this device's snapshots within the carry limits (carried.ts): those
+   * cover past it either way, so no stored entry stops compaction. With `carry.maxEnvelopes` 0,
+   * nothing is carried.
+   */
+  private unapplied(seq: number, envelope: Uint8Array, junk: boolean): void {
+    if (!junk) this.carried.add(seq, envelope);
+  }
+
+  /** The envelopes a snapshot carries: opened and applied when they open here, carried on otherwise (reported once per snapshot). */
+  private openCarried(covers: number, carried: readonly CarriedEnvelope[]): void {
+    let kept = 0;
+    for (const c of carried) {
+      const opened = this.keys.open(EnvelopeKind.Update, c.envelope);
+      if (opened.ok) {
+        try {
+          this.applyUpdate(opened.plaintext);
+          this.stats.carriedOpened++;
+          continue;
+        } catch {
+          // opens, but this version cannot apply it: carried on (a later one may)
+        }
+      } else if (opened.reason === 'does not open') continue;
+      this.carried.add(c.seq, c.envelope);
+      kept++;
+    }
+    if (kept > 0) this.opts.onSealedError(`snapshot ${covers} carries ${kept} entries this device cannot apply; they are carried on`);
   }
 
   /**
@@ -592,7 +653,11 @@ export class SealedTransport {
     // Everything up to seq was sent: more than this device got is a gap (reported, not counted);
     // less is a room that starts again (deleted, or its storage lost): claiming less is safe.
     if (seq > this.progress.cursor) this.gap(`caught-up ${seq}`);
-    else this.progress.cursor = seq;
+    else {
+      // a room that starts again: what was carried counts in the old log
+      if (seq < this.progress.cursor) this.carried.clear();
+      this.progress.cursor = seq;
+    }
     this.caught = true;
     this.wholeRead ||= this.helloFromZero;
     // The server accepted this socket: if it drops, the next one opens at once.
@@ -631,7 +696,27 @@ export class SealedTransport {
     this.lastSnapshot = covers;
     this.lastSnapshotAt = now;
     this.newSinceSnapshot = 0;
-    const envelope = this.keys.seal(EnvelopeKind.Snapshot, Y.encodeStateAsUpdate(this.opts.doc), covers);
-    this.send(encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope)), 'snapshot');
+    const doc = Y.encodeStateAsUpdate(this.opts.doc);
+    const carried = this.carried.forSnapshot(covers);
+    let frame = this.snapshotFrame(covers, doc, carried);
+    // Past the frame limit the oldest carried envelopes go for good (they were the byte bound's to drop).
+    while (frame.byteLength > this.maxFrame && carried.length > 0) {
+      for (let excess = frame.byteLength - this.maxFrame; excess > 0 && carried.length > 0; ) {
+        const dropped = carried.shift() as CarriedEnvelope;
+        this.carried.delete(dropped.seq);
+        excess -= dropped.envelope.byteLength;
+      }
+      frame = this.snapshotFrame(covers, doc, carried);
+    }
+    this.send(frame, 'snapshot');
+  }
+
+  /** A snapshot covering `covers`: kind 2 (a Yjs update, as every client reads) when it carries nothing, kind 4 otherwise (carried.ts). */
+  private snapshotFrame(covers: number, doc: Uint8Array, carried: readonly CarriedEnvelope[]): Uint8Array {
+    const envelope =
+      carried.length === 0
+        ? this.keys.seal(EnvelopeKind.Snapshot, doc, covers)
+        : this.keys.seal(EnvelopeKind.CarryingSnapshot, encodeCarryingSnapshot(doc, carried), covers);
+    return encodeSealedMessage((e) => writeSealedSnapshot(e, covers, envelope));
   }
 }

@@ -81,7 +81,7 @@ export const texts = (doc: Y.Doc): string[] => doc.getArray<string>('m').toArray
 export const push = (d: Device, text: string): void => d.doc.getArray<string>('m').push([text]);
 
 /** `doc`: what the device holds when it starts (a new one by default) */
-export async function device(scope: ServerPerTest, url: string, room: string, opts: { key?: Uint8Array; store?: UpdateLogStore; sub?: string; doc?: Y.Doc } = {}): Promise<Device> {
+export async function device(scope: ServerPerTest, url: string, room: string, opts: { key?: Uint8Array; previousKeys?: Uint8Array[]; store?: UpdateLogStore; sub?: string; doc?: Y.Doc } = {}): Promise<Device> {
   const doc = opts.doc ?? new Y.Doc();
   const errors: SyncProviderError[] = [];
   let last: StatusEvent | undefined;
@@ -92,7 +92,7 @@ export async function device(scope: ServerPerTest, url: string, room: string, op
     signalingUrl: `ws://127.0.0.1:${await freePort()}/signal`,
     relayGraceMs: 0,
     WebSocket,
-    ...(opts.key ? { sealed: { key: opts.key, mergeMs: 5 } } : {}),
+    ...(opts.key ? { sealed: { key: opts.key, mergeMs: 5, ...(opts.previousKeys ? { previousKeys: opts.previousKeys } : {}) } } : {}),
     ...(opts.store ? { persistence: updateLogPersistence(opts.store) } : {}),
   });
   p.on('error', (e) => errors.push(e));
