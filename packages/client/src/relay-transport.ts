@@ -204,9 +204,15 @@ export class RelayTransport {
       if (kind === messageYjsSyncStep2 && ++this.step2Heard >= 2) this.accepted();
       if (kind === messageYjsSyncStep1 && this.refusedSinceAccepted && !this.proofSent) {
         this.proofSent = true;
-        // after the stock answer, which it encoded but y-websocket sends only when we return
+        // after the stock answer, which it encoded but y-websocket sends only when we return;
+        // through the pending channel, which matches the relay's answers to the step 1s it noted
         const ws = this.provider.ws;
-        queueMicrotask(() => ws?.readyState === 1 && ws.send(syncStep1Frame(this.provider.doc)));
+        const channel = this.channel;
+        queueMicrotask(() => {
+          if (ws?.readyState !== 1) return;
+          if (channel) channel.sendStep1();
+          else ws.send(syncStep1Frame(this.provider.doc));
+        });
       }
       this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
     };
