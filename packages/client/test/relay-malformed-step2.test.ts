@@ -91,3 +91,68 @@ it.each(cases)('a sync step 2 from the relay with $name: never synced; reported 
   expect(waits[1]).toBeGreaterThanOrEqual(500);
   expect(waits[2]).toBeGreaterThanOrEqual(1000);
 }, 30_000);
+
+it('an update with broken framing after the relay synced: no longer synced, reopened after the back-off (not at once), synced again', async () => {
+  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+  opened.push(server);
+  await new Promise<void>((done) => server.once('listening', done));
+  const sockets: WsSocket[] = [];
+  server.on('connection', (ws, req) => {
+    if (!req.url?.startsWith('/relay/')) return;
+    sockets.push(ws);
+    // an honest relay holding nothing: its step 1, and an empty step 2 for each step 1
+    ws.send(Uint8Array.from([0, 0, 1, 0]));
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 0 && data[1] === 0) ws.send(step2Frame(encoding.encode((e) => encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(new Y.Doc())))));
+    });
+  });
+  const paces: PaceDecision[] = [];
+  pacerProbe.on = (path, decision) => {
+    if (path === 'relay') paces.push(decision);
+  };
+  const doc = new Y.Doc();
+  const { port } = server.address() as { port: number };
+  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-malformed-update', WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
+  opened.push(provider, doc);
+  const errors: SyncProviderError[] = [];
+  provider.on('error', (e) => errors.push(e));
+  const status = (want: (s: string) => boolean, what: string): Promise<void> =>
+    new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what} (status ${provider.status}, ${sockets.length} relay sockets)`)), 10_000);
+      const check = ({ status: s }: { status: string }): void => {
+        if (!want(s)) return;
+        clearTimeout(timer);
+        provider.off('status', check);
+        done();
+      };
+      provider.on('status', check);
+    });
+  await status((s) => s === 'relay', 'relay');
+  const mark = paces.length;
+  // message sync, update, a length of 5 with 1 byte after it
+  sockets[0]?.send(Uint8Array.from([0, 2, 5, 0]));
+  await status((s) => s !== 'relay', 'the relay no longer synced');
+  await status((s) => s === 'relay', 'relay again on the next socket');
+  expect(sockets).toHaveLength(2);
+  const after = paces.slice(mark);
+  const wait = after.find((d): d is { step: 'wait'; ms: number } => d.step === 'wait');
+  expect(wait?.ms).toBeGreaterThanOrEqual(500);
+  const reports = errors.filter((e) => e.source === 'relay' && /protocol error/.test(e.message));
+  expect(reports).toHaveLength(1);
+  expect(reports[0]?.message).toMatch(/an update whose update length \(5 bytes\) runs past the end of the frame/);
+  // the relay answered the proof step 1 on the second socket: the back-off starts again
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error('the relay was not seen accepting the document')), 10_000);
+    const check = (): void => {
+      if (!paces.slice(mark).some((d) => d.step === 'accepted')) return;
+      clearTimeout(timer);
+      done();
+    };
+    const on = pacerProbe.on;
+    pacerProbe.on = (path, decision) => {
+      on?.(path, decision);
+      check();
+    };
+    check();
+  });
+}, 30_000);
