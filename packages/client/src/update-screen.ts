@@ -215,7 +215,8 @@ export function syncMessageRefusal(message: unknown): string | undefined {
  * (the update's length is cut short or runs past the frame, or bytes follow the update), what is
  * wrong; undefined otherwise. y-protocols reads these inside a try (node_modules/y-protocols/sync.js
  * readSyncStep2, readUpdate): it applies nothing, logs, and y-websocket still counts a step 2 as
- * the relay's sync.
+ * the relay's sync. Our server never sends one: it refuses such frames from clients before
+ * forwarding them (packages/shared/src/protocol/relay.ts readRelayMessage) and frames its own exactly.
  */
 export function syncFrameFault(message: Uint8Array): string | undefined {
   const decoder = decoding.createDecoder(message);
