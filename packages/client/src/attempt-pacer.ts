@@ -101,6 +101,14 @@ export class AttemptPacer {
     this.strained = true;
   }
 
+  /**
+   * The server sent what breaks the protocol (relay-transport.ts protocolError): paced as refused
+   * content, so a server that syncs and then sends such a frame is not reopened at once each time.
+   */
+  brokeProtocol(): void {
+    this.refusedContent();
+  }
+
   /** The server was seen accepting what this device holds: the back-off starts again from the first step. */
   contentAccepted(): void {
     if (this.strained) this.tell({ step: 'accepted' });

@@ -9,7 +9,8 @@
  *   sync step 2 holding every change it lacked, and every later local change is sent to it as it
  *   happens: the connection is caught up;
  * - on a caught-up connection we send our own sync step 1 (at most one in flight) when local
- *   changes are not yet confirmed, and note how many local changes there were then;
+ *   changes are not yet confirmed, and note how many local changes there were then (a step 1
+ *   the transport sends itself goes through `sendStep1`, noted the same way);
  * - each sync step 2 received answers the oldest step 1 in flight (the stock provider's own
  *   opening step 1 first, which confirms nothing) and confirms the count noted for it.
  *
@@ -29,6 +30,12 @@ const PROBE_DELAY_MS = 50;
 export interface PendingChannel {
   /** a frame the other side sent us */
   heard(kind: SyncKind): void;
+  /**
+   * Send our sync step 1 now (the relay's proof after a refusal: relay-transport.ts watchSync),
+   * noted like a probe: every step 1 sent must be, or the answers are matched to the wrong ones
+   * and an edit made after this step 1 is confirmed by its answer.
+   */
+  sendStep1(): void;
   /** the connection is gone, or can no longer be trusted to carry everything sent on it */
   close(): void;
 }
@@ -95,6 +102,11 @@ export class PendingTracker {
       heard: (kind) => {
         if (this.channels.has(channel)) this.heard(channel, kind);
       },
+      // a closed channel still sends (the frame is the caller's), and notes nothing
+      sendStep1: () => {
+        if (this.channels.has(channel)) this.sendStep1(channel);
+        else channel.send(syncStep1Frame(this.doc));
+      },
       close: () => this.channels.delete(channel),
     };
   }
@@ -147,12 +159,16 @@ export class PendingTracker {
     if (this.pending === 0) return;
     for (const channel of this.channels) {
       if (!channel.caughtUp || channel.inFlight.length > 0) continue;
-      try {
-        channel.send(syncStep1Frame(this.doc));
-        channel.inFlight.push(this.made);
-      } catch {
-        // closing: its close() follows
-      }
+      this.sendStep1(channel);
+    }
+  }
+
+  private sendStep1(channel: Channel): void {
+    try {
+      channel.send(syncStep1Frame(this.doc));
+      channel.inFlight.push(this.made);
+    } catch {
+      // closing: its close() follows
     }
   }
 }

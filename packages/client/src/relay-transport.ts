@@ -17,7 +17,7 @@ import { syncStep1Frame } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 import { withPath, withQuery } from './endpoints.js';
 import { tokenIsReadOnly } from './token-expiry.js';
-import { syncMessageRefusal } from './update-screen.js';
+import { syncFrameFault, syncMessageRefusal } from './update-screen.js';
 
 export interface RelayClose {
   code: number;
@@ -49,6 +49,11 @@ const TOO_BIG_MESSAGE =
 const refusedMessage = (code: number, reason: string): string =>
   `${reason || 'refused'} (${code}): the relay refused what this device sends; the relay path retries after the back-off and is refused while the document holds it (WebRTC peers still sync); reported once until the relay accepts the document or a relay socket closes another way`;
 
+/** RFC 6455 "protocol error": the close this client makes of a relay socket that sent a broken frame (protocolError) */
+const CLOSE_PROTOCOL_ERROR = 1002;
+const protocolMessage = (fault: string): string =>
+  `protocol error: the relay sent ${fault}; the relay socket is closed and reopened after the back-off (WebRTC peers still sync); reported once until the relay accepts the document or a relay socket closes another way`;
+
 /** how long a planned swap may keep reporting the relay as synced while the next socket syncs */
 const SWAP_GRACE_MS = 10_000;
 
@@ -67,10 +72,12 @@ export class RelayTransport {
   private swapTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onChange: () => void;
   private readonly opts: RelayTransportOptions;
-  /** content refusals (1009, 4413, 4507) reported in the current run: each code once */
+  /** content refusals (1009, 4413, 4507) and protocol errors (1002) reported in the current run: each code once */
   private readonly refusalsReported = new Set<number>();
-  /** the relay refused content and has not been seen accepting the document since */
+  /** the relay refused content (or broke the protocol) and has not been seen accepting the document since */
   private refusedSinceAccepted = false;
+  /** set while protocolError runs y-websocket's close handling: that close does not end the run */
+  private protocolClosing = false;
   /** on the current socket: sync step 2s heard, and whether the proof step 1 (see watchSync) went out */
   private step2Heard = 0;
   private proofSent = false;
@@ -142,7 +149,7 @@ export class RelayTransport {
       if (this.wanted && this.swapTimer === undefined) this.failed = true;
       if (refusesToken(event?.code)) this.gate.refused();
       if (event && refusesContent(event.code)) this.refusedContent(event.code, event.reason);
-      else this.refusalsReported.clear();
+      else if (!this.protocolClosing) this.refusalsReported.clear();
       if (event?.code === CloseCode.RoomDeleted) {
         this.deleted = true;
         this.failed = true;
@@ -197,9 +204,15 @@ export class RelayTransport {
       if (kind === messageYjsSyncStep2 && ++this.step2Heard >= 2) this.accepted();
       if (kind === messageYjsSyncStep1 && this.refusedSinceAccepted && !this.proofSent) {
         this.proofSent = true;
-        // after the stock answer, which it encoded but y-websocket sends only when we return
+        // after the stock answer, which it encoded but y-websocket sends only when we return;
+        // through the pending channel, which matches the relay's answers to the step 1s it noted
         const ws = this.provider.ws;
-        queueMicrotask(() => ws?.readyState === 1 && ws.send(syncStep1Frame(this.provider.doc)));
+        const channel = this.channel;
+        queueMicrotask(() => {
+          if (ws?.readyState !== 1) return;
+          if (channel) channel.sendStep1();
+          else ws.send(syncStep1Frame(this.provider.doc));
+        });
       }
       this.channel?.heard(kind === messageYjsSyncStep1 ? 'step1' : kind === messageYjsSyncStep2 ? 'step2' : 'other');
     };
@@ -211,7 +224,8 @@ export class RelayTransport {
    * lib0 cannot read (a truncated sync step 1 or awareness message) throws, which ends a Node,
    * Electron or React Native process; and a document update with a number past 2^53 - 1 would
    * reach Yjs, whose encoding of it never ends (update-screen.ts). Such a frame is dropped and
-   * reported once per socket; a refused sync step 2 leaves the relay unsynced.
+   * reported once per socket; a refused sync step 2 leaves the relay unsynced. A sync step 2 or
+   * update whose framing is broken is a protocol error instead (protocolError).
    */
   private screenFrames(): void {
     const ws = this.provider.ws;
@@ -220,13 +234,44 @@ export class RelayTransport {
     ws.onmessage = (event: MessageEvent) => {
       try {
         // as y-websocket reads it (binaryType 'arraybuffer')
-        const refusal = syncMessageRefusal(new Uint8Array(event.data as ArrayBuffer));
+        const data = new Uint8Array(event.data as ArrayBuffer);
+        const fault = syncFrameFault(data);
+        if (fault !== undefined) return this.protocolError(ws, fault);
+        const refusal = syncMessageRefusal(data);
         if (refusal !== undefined) return this.dropFrame(`a document update from the relay, not applied: ${refusal}`);
         stock.call(ws, event);
       } catch (err) {
         this.dropFrame(`a frame from the relay that could not be read (${err instanceof Error ? err.message : String(err)})`);
       }
     };
+  }
+
+  /**
+   * The relay sent a sync step 2 or update whose framing is broken (syncFrameFault): y-protocols
+   * would apply nothing and y-websocket would still count a step 2 as the relay's sync (status
+   * 'relay', and the pending count confirming). What the relay meant is unknown, so the socket is
+   * closed, and y-websocket's close handling runs now rather than after a closing handshake that a
+   * hostile server need not finish. The next socket waits the growing back-off, as after refused
+   * content (a relay that syncs and then breaks the protocol is not reopened at once each time),
+   * until the relay is seen accepting the document again (accepted(): the proof step 1 of watchSync).
+   */
+  private protocolError(ws: WebSocket, fault: string): void {
+    this.refusedSinceAccepted = true;
+    this.gate.brokeProtocol();
+    this.endSwap();
+    if (!this.refusalsReported.has(CLOSE_PROTOCOL_ERROR)) {
+      this.refusalsReported.add(CLOSE_PROTOCOL_ERROR);
+      this.opts.onRefused({ code: 0, reason: protocolMessage(fault) });
+    }
+    const onclose = ws.onclose;
+    ws.close();
+    this.protocolClosing = true;
+    try {
+      // y-websocket's handler (closeWebsocketConnection): it detaches the socket's handlers, so the real close is ignored
+      onclose?.call(ws, { code: CLOSE_PROTOCOL_ERROR, reason: 'protocol error', wasClean: false } as CloseEvent);
+    } finally {
+      this.protocolClosing = false;
+    }
   }
 
   private dropFrame(message: string): void {

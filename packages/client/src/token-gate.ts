@@ -120,6 +120,11 @@ export class TokenGate {
     this.pacer.refusedContent();
   }
 
+  /** The server broke the protocol on this socket: as refusedContent(), until contentAccepted(). */
+  brokeProtocol(): void {
+    this.pacer.brokeProtocol();
+  }
+
   /** The server was seen accepting what this device holds: the back-off starts again. */
   contentAccepted(): void {
     this.pacer.contentAccepted();

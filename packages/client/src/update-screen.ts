@@ -204,8 +204,40 @@ export function syncMessageRefusal(message: unknown): string | undefined {
     if (kind !== messageYjsSyncStep2 && kind !== messageYjsUpdate) return undefined;
     update = decoding.readVarUint8Array(decoder);
   } catch {
-    // y-protocols throws on it as it did before (the caller's handler reports it)
+    // broken framing: syncFrameFault says what (the relay path checks it first)
     return undefined;
   }
   return updateRefusal(update);
+}
+
+/**
+ * For a whole y-websocket message: when it is a sync step 2 or an update whose framing is broken
+ * (the update's length is cut short or runs past the frame, or bytes follow the update), what is
+ * wrong; undefined otherwise. y-protocols reads these inside a try (node_modules/y-protocols/sync.js
+ * readSyncStep2, readUpdate): it applies nothing, logs, and y-websocket still counts a step 2 as
+ * the relay's sync. Our server never sends one: it refuses such frames from clients before
+ * forwarding them (packages/shared/src/protocol/relay.ts readRelayMessage) and frames its own exactly.
+ */
+export function syncFrameFault(message: Uint8Array): string | undefined {
+  const decoder = decoding.createDecoder(message);
+  let kind: number;
+  try {
+    if (decoding.readVarUint(decoder) !== RelayMessageType.Sync) return undefined;
+    kind = decoding.readVarUint(decoder);
+  } catch {
+    // no sync message type (the stock handler throws on it: the caller drops the frame)
+    return undefined;
+  }
+  if (kind !== messageYjsSyncStep2 && kind !== messageYjsUpdate) return undefined;
+  const what = kind === messageYjsSyncStep2 ? 'a sync step 2' : 'an update';
+  let length: number;
+  try {
+    length = decoding.readVarUint(decoder);
+  } catch {
+    return `${what} whose update length is cut short or past 2^53 - 1`;
+  }
+  const after = message.length - decoder.pos;
+  if (length > after) return `${what} whose update length (${length} bytes) runs past the end of the frame (${after} left)`;
+  if (length < after) return `${what} where ${after - length} bytes follow the update`;
+  return undefined;
 }

@@ -1,0 +1,158 @@
+/**
+ * A relay server (plain room) sending a sync step 2 whose framing is broken: the update's length
+ * runs past the end of the frame, or bytes follow the update. y-protocols reads a step 2 inside a
+ * try (node_modules/y-protocols/sync.js readSyncStep2), so it applied nothing, logged, and
+ * y-websocket still marked the relay synced: the status said 'relay' (and the pending count took
+ * the step 2 as a confirmation) for data the device never got. Now such a frame is a protocol
+ * error (src/relay-transport.ts protocolError): reported, the socket closed, the next one opened
+ * after the back-off, never synced.
+ */
+import { createRequire } from 'node:module';
+import { afterEach, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
+import type { WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
+import { SyncProvider, type SyncProviderError } from '../src/index.js';
+import { pacerProbe, type PaceDecision } from '../src/attempt-pacer.js';
+
+// The ws this package resolves is an older major without the named WebSocketServer export.
+const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket & { Server: typeof WsServer };
+
+const opened: Array<{ destroy?(): void; close?(): void }> = [];
+afterEach(() => {
+  pacerProbe.on = undefined;
+  for (const o of opened.splice(0)) (o.destroy ?? o.close)?.call(o);
+});
+
+/** message sync, sync step 2, then `payload` as is (normally a varUint8Array holding the update) */
+const step2Frame = (payload: Uint8Array): Uint8Array => Uint8Array.from([0, 1, ...payload]);
+
+const update = (() => {
+  const d = new Y.Doc();
+  d.getText('t').insert(0, 'never applied');
+  return Y.encodeStateAsUpdate(d);
+})();
+
+const withLength = encoding.encode((e) => encoding.writeVarUint8Array(e, update));
+
+const cases: Array<{ name: string; frame: Uint8Array; report: RegExp }> = [
+  // claims 5 bytes, 1 follows
+  { name: 'a length past the end of the frame', frame: step2Frame(Uint8Array.from([5, 0])), report: /runs past the end of the frame/ },
+  { name: 'an empty payload (the length itself missing)', frame: step2Frame(new Uint8Array(0)), report: /cut short/ },
+  { name: 'bytes after the update', frame: step2Frame(Uint8Array.from([...withLength, 0xff, 0x01])), report: /2 bytes follow the update/ },
+];
+
+it.each(cases)('a sync step 2 from the relay with $name: never synced; reported once, the socket reopened after the back-off', async ({ frame, report }) => {
+  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+  opened.push(server);
+  await new Promise<void>((done) => server.once('listening', done));
+  let relaySockets = 0;
+  let onSocket = (): void => undefined;
+  server.on('connection', (ws, req) => {
+    if (!req.url?.startsWith('/relay/')) return; // /signal: open and silent, no peers
+    relaySockets++;
+    ws.send(frame);
+    onSocket();
+  });
+  const paces: PaceDecision[] = [];
+  pacerProbe.on = (path, decision) => {
+    if (path === 'relay') paces.push(decision);
+  };
+  const doc = new Y.Doc();
+  const { port } = server.address() as { port: number };
+  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-malformed-step2', WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
+  opened.push(provider, doc);
+  const errors: SyncProviderError[] = [];
+  provider.on('error', (e) => errors.push(e));
+  const statuses: string[] = [];
+  // the third socket: the relay was refused twice, and the second wait could have been skipped
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no third relay socket (${relaySockets} so far; statuses ${statuses.join(', ')})`)), 15_000);
+    const check = (): void => {
+      if (statuses.includes('relay') || relaySockets >= 3) {
+        clearTimeout(timer);
+        done();
+      }
+    };
+    provider.on('status', ({ status }) => {
+      statuses.push(status);
+      check();
+    });
+    onSocket = check;
+  });
+  expect(statuses).not.toContain('relay');
+  expect(doc.getText('t').toString()).toBe('');
+  const reports = errors.filter((e) => e.source === 'relay' && /protocol error/.test(e.message));
+  expect(reports).toHaveLength(1);
+  expect(reports[0]?.message).toMatch(report);
+  // the first attempt goes at once; each reopening waited the growing back-off (0.5–1 s, 1–2 s)
+  const waits = paces.filter((d): d is { step: 'wait'; ms: number } => d.step === 'wait').map((d) => d.ms);
+  expect(waits.length).toBeGreaterThanOrEqual(3);
+  expect(waits[1]).toBeGreaterThanOrEqual(500);
+  expect(waits[2]).toBeGreaterThanOrEqual(1000);
+}, 30_000);
+
+it('an update with broken framing after the relay synced: no longer synced, reopened after the back-off (not at once), synced again', async () => {
+  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+  opened.push(server);
+  await new Promise<void>((done) => server.once('listening', done));
+  const sockets: WsSocket[] = [];
+  server.on('connection', (ws, req) => {
+    if (!req.url?.startsWith('/relay/')) return;
+    sockets.push(ws);
+    // an honest relay holding nothing: its step 1, and an empty step 2 for each step 1
+    ws.send(Uint8Array.from([0, 0, 1, 0]));
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 0 && data[1] === 0) ws.send(step2Frame(encoding.encode((e) => encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(new Y.Doc())))));
+    });
+  });
+  const paces: PaceDecision[] = [];
+  pacerProbe.on = (path, decision) => {
+    if (path === 'relay') paces.push(decision);
+  };
+  const doc = new Y.Doc();
+  const { port } = server.address() as { port: number };
+  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-malformed-update', WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
+  opened.push(provider, doc);
+  const errors: SyncProviderError[] = [];
+  provider.on('error', (e) => errors.push(e));
+  const status = (want: (s: string) => boolean, what: string): Promise<void> =>
+    new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what} (status ${provider.status}, ${sockets.length} relay sockets)`)), 10_000);
+      const check = ({ status: s }: { status: string }): void => {
+        if (!want(s)) return;
+        clearTimeout(timer);
+        provider.off('status', check);
+        done();
+      };
+      provider.on('status', check);
+    });
+  await status((s) => s === 'relay', 'relay');
+  const mark = paces.length;
+  // message sync, update, a length of 5 with 1 byte after it
+  sockets[0]?.send(Uint8Array.from([0, 2, 5, 0]));
+  await status((s) => s !== 'relay', 'the relay no longer synced');
+  await status((s) => s === 'relay', 'relay again on the next socket');
+  expect(sockets).toHaveLength(2);
+  const after = paces.slice(mark);
+  const wait = after.find((d): d is { step: 'wait'; ms: number } => d.step === 'wait');
+  expect(wait?.ms).toBeGreaterThanOrEqual(500);
+  const reports = errors.filter((e) => e.source === 'relay' && /protocol error/.test(e.message));
+  expect(reports).toHaveLength(1);
+  expect(reports[0]?.message).toMatch(/an update whose update length \(5 bytes\) runs past the end of the frame/);
+  // the relay answered the proof step 1 on the second socket: the back-off starts again
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error('the relay was not seen accepting the document')), 10_000);
+    const check = (): void => {
+      if (!paces.slice(mark).some((d) => d.step === 'accepted')) return;
+      clearTimeout(timer);
+      done();
+    };
+    const on = pacerProbe.on;
+    pacerProbe.on = (path, decision) => {
+      on?.(path, decision);
+      check();
+    };
+    check();
+  });
+}, 30_000);
