@@ -11,9 +11,9 @@ class Holder implements UnsentHolder {
   shed = false;
   constructor(public unsentBytes = 0) {}
   shedUnsent(): void {
-    // as a dropped socket: destroyed, it holds nothing
+    // As a dropped socket: destroyed, but ws's bufferedAmount reads its buffer until the destroy
+    // completes (a later tick), so the bytes are still there when the budget looks again.
     this.shed = true;
-    this.unsentBytes = 0;
   }
 }
 

@@ -16,6 +16,7 @@ import { serverPerTest, type TestServer } from '../../../test/helpers/server.js'
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { metric, RawClient, until } from '../../../test/fixtures/relay-clients.js';
 import { captureUpdate } from '../../../test/helpers/capture-update.js';
+import { openRawClient } from './signaling-client.js';
 
 const ROOM = 'acme-conversation-unsent';
 const BUDGET = 4 * 1024 * 1024;
@@ -28,6 +29,15 @@ function unsentNow(server: TestServer): number {
   let sum = 0;
   for (const ws of server.app.sync.admission.sockets) sum += ws.bufferedAmount;
   return sum;
+}
+
+/** Runs `open`, and returns the server side of the one socket it opened. */
+async function serverSideOf<T>(server: TestServer, open: () => Promise<T>): Promise<[T, ServerSocket]> {
+  const before = new Set(serverSockets(server));
+  const opened = await open();
+  const fresh = serverSockets(server).filter((ws) => !before.has(ws));
+  expect(fresh).toHaveLength(1);
+  return [opened, fresh[0] as ServerSocket];
 }
 
 /** The server side of each socket open now. */
@@ -105,5 +115,70 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     expect(counted(server)).toBe(0);
     expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(STALLED);
     expect(await metric(server.url, 'sync_unsent_bytes')).toBe(0);
+  }, 60_000);
+
+  it('is one budget for every endpoint: relay sends drop a stalled /signal receiver holding the most, below its own allowance', async () => {
+    // A /signal receiver may hold 64 x 128 KiB = 8 MiB on its own; the instance, 4 MiB for all.
+    const server = await scope.start({
+      RELAY_MAX_MESSAGE_BYTES: '131072',
+      SIGNALING_MAX_MESSAGE_BYTES: '131072',
+      MAX_MESSAGES_PER_SECOND: '100000',
+      MAX_UNSENT_BYTES_TOTAL: String(BUDGET),
+    });
+    const [signalStalled, signalServerSide] = await serverSideOf(server, () => openRawClient(scope));
+    signalStalled.send({ type: 'subscribe', topics: [ROOM] });
+    await signalStalled.roundTrip();
+    (signalStalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const signalDropped = once(signalServerSide, 'close');
+    const publisher = await openRawClient(scope);
+    const frame = JSON.stringify({ type: 'publish', topic: ROOM, data: 'x'.repeat(120_000) });
+    // Until the stalled /signal receiver holds half the budget (its kernel buffers full first).
+    // Batches of 600 kB: the last one leaves it well under the whole budget.
+    for (let batch = 0; batch < 200 && signalServerSide.bufferedAmount <= BUDGET / 2; batch++) {
+      for (let i = 0; i < 5; i++) publisher.send(frame);
+      await publisher.roundTrip();
+    }
+    expect(signalServerSide.bufferedAmount).toBeGreaterThan(BUDGET / 2);
+    expect(signalServerSide.readyState).toBe(signalServerSide.OPEN);
+
+    // A stalled relay receiver: the writer's updates take the instance over the budget.
+    const [relayStalled, relayServerSide] = await serverSideOf(server, () => RawClient.connect(`${server.wsUrl}/relay/${ROOM}`));
+    scope.track(relayStalled);
+    await relayStalled.next((m) => m.type === 'sync-step1');
+    tcpOf(relayStalled).pause();
+    const relayDropped = once(relayServerSide, 'close');
+    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(writer);
+    const reader = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
+    scope.track(reader);
+    await reader.next((m) => m.type === 'sync-step1');
+    const doc = new Y.Doc();
+    let heard = 0;
+    reader.ws.on('decoded', () => (heard = reader.messages.filter((m) => m.type === 'update').length));
+    let most = 0;
+    let signalFirst: boolean | null = null;
+    const isClosed = (ws: ServerSocket): boolean => ws.readyState === ws.CLOSED;
+    for (let round = 0; round < 150 && !isClosed(relayServerSide) && most <= BUDGET; round++) {
+      for (let i = 0; i < 10; i++) {
+        const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i).repeat(60_000)));
+        writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+      }
+      await until(reader.ws as never, 'decoded', () => heard === (round + 1) * 10, 10_000, `updates of round ${round}`);
+      most = Math.max(most, unsentNow(server));
+      if (signalFirst === null && isClosed(signalServerSide)) signalFirst = !isClosed(relayServerSide);
+    }
+    expect(most).toBeLessThanOrEqual(BUDGET);
+    await withTimeout(Promise.all([signalDropped, relayDropped]), 10_000, 'both stalled receivers dropped');
+    // The /signal receiver held the most when relay sends took the instance over: it went first.
+    expect(signalFirst).toBe(true);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'signal', reason: 'slow_consumer' })).toBe(1);
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(1);
+    expect([writer.closeCode, reader.closeCode]).toEqual([null, null]);
+
+    const open = serverSockets(server).map((ws) => once(ws, 'close'));
+    for (const c of [writer, reader]) c.close();
+    for (const c of [publisher, signalStalled]) c.ws.terminate();
+    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
+    expect(counted(server)).toBe(0);
   }, 60_000);
 });

@@ -108,15 +108,11 @@ export class UnsentBudget {
     const ranked = [...this.charges].sort((a, b) => b[1] - a[1]);
     for (const [holder, unsent] of ranked) {
       if (this.total <= target) break;
+      // Not counted from now on: the drop destroys its socket, whose buffer goes once the destroy
+      // completes (ws's bufferedAmount still reads it until then), and it is never charged again.
       this.charges.delete(holder);
       this.total -= unsent;
       holder.shedUnsent();
-      // A dropped socket is destroyed, and holds nothing; one that somehow still does stays counted.
-      const left = holder.unsentBytes;
-      if (left > 0) {
-        this.charges.set(holder, left);
-        this.total += left;
-      }
     }
   }
 
