@@ -23,6 +23,7 @@ import relayRoomsPlugin from './relay/rooms-plugin.js';
 import quotasPlugin from './limits/quotas-plugin.js';
 import { Lifecycle } from './lifecycle/shutdown.js';
 import { Admission } from './ws/admission.js';
+import { metricOnCollect, UnsentBudget } from './ws/unsent-budget.js';
 import { TurnFlush } from './ws/turn-output.js';
 import { endpointOf, installAdmission, onSocketError } from './ws/upgrade-hooks.js';
 import { StorageSize } from './status/storage-size.js';
@@ -76,6 +77,9 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
     revoked: (s) => revocations.revoked(s),
   });
   const changes = createRoomChanges(app, config, metrics);
+  const unsent = new UnsentBudget(config.MAX_UNSENT_BYTES_TOTAL);
+  // Exact on a scrape (a recount of the receivers charged since the last one), not per send.
+  metricOnCollect(metrics.unsentBytes, () => unsent.recount());
   const context: ServerContext = {
     config,
     log: app.log,
@@ -91,6 +95,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
       maxPerSub: secrets.length > 0 ? config.MAX_CONNECTIONS_PER_SUB : null,
     }),
     turns: new TurnFlush(),
+    unsent,
     live,
     revocations,
     admin: new AdminHub({ live, revocations, changes, log: app.log.child({ component: 'admin' }) }),
@@ -104,6 +109,7 @@ export async function buildServer(config: ServerConfig, opts: BuildOptions = {})
   app.addHook('onClose', async () => {
     live.stop();
     context.admin.stop();
+    unsent.stop();
   });
 
   // Runs before @fastify/websocket's own preClose: commit, then close sockets with 1012.

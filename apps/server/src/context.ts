@@ -14,6 +14,7 @@ import type { Readiness } from './health/readiness.js';
 import type { Lifecycle } from './lifecycle/shutdown.js';
 import type { Admission } from './ws/admission.js';
 import type { TurnFlush } from './ws/turn-output.js';
+import type { UnsentBudget } from './ws/unsent-budget.js';
 import type { StorageSize } from './status/storage-size.js';
 import type { SqliteThreads } from './storage/sqlite-thread.js';
 
@@ -29,6 +30,8 @@ export interface ServerContext {
   admission: Admission;
   /** writes each WebSocket's output of a turn at its end, for every endpoint (ws/turn-output.ts) */
   turns: TurnFlush;
+  /** MAX_UNSENT_BYTES_TOTAL: unsent bytes of every endpoint's receivers, and who is dropped past it (ws/unsent-budget.ts) */
+  unsent: UnsentBudget;
   /** sockets admitted by a token: closed on expiry and revocation */
   live: LiveSockets;
   revocations: RevocationList;

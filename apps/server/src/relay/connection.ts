@@ -25,6 +25,7 @@ import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
+import type { UnsentHolder } from '../ws/unsent-budget.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -65,7 +66,7 @@ class Rare {
  * one more object and closure, and its own turn output (ws/turn-output.ts), rather than a
  * TurnOutput of 56 B per connection (docs/benchmarks.md, memory).
  */
-export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket {
+export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket, UnsentHolder {
   private static readonly listeners = new SharedListeners<RelayConnection>({
     message: (conn, data) => conn.onMessage(data),
     close: (conn) => conn.onClose(),
@@ -185,14 +186,23 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     if (ws.readyState !== ws.OPEN) return;
     const buffered = ws.bufferedAmount + this.queuedBytes;
     if (buffered === 0) this.allowance = this.deps.maxBufferedBytes;
-    else if (buffered > this.allowance) return this.slowConsumer();
+    else if (buffered > this.allowance) return this.slowConsumer('connection');
     // The absolute cap: a reader that holds anything unsent never gets past it, however large the
     // messages (one message alone always goes: it may be a big room's step 2).
-    else if (buffered + message.length > this.deps.ctx.config.RELAY_MAX_OUTGOING_BYTES) return this.slowConsumer();
+    else if (buffered + message.length > this.deps.ctx.config.RELAY_MAX_OUTGOING_BYTES) return this.slowConsumer('connection');
     // A large message (a big room's step 2) may exceed the bound by itself: the bound then
     // applies to what is queued behind it, so a big document never locks its readers out.
     if (message.length > this.deps.maxBufferedBytes / 4) this.allowance = Math.max(this.allowance, buffered + message.length + this.deps.maxBufferedBytes);
     this.push(message);
+    // The instance's budget of unsent bytes, across every connection (ws/unsent-budget.ts).
+    this.deps.ctx.unsent.charge(this, this.unsentBytes);
+  }
+
+  /** UnsentHolder: the instance is over MAX_UNSENT_BYTES_TOTAL and this receiver holds the most. */
+  shedUnsent(): void {
+    if (!this.closed) return this.slowConsumer('instance');
+    // Closing: its close frame waits behind what it does not read.
+    this.socket.terminate();
   }
 
   /** Closes with a 4xxx/1xxx code, counting the refusal. */
@@ -212,13 +222,16 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
     this.rare?.throttle?.release();
   }
 
-  /** A receiver that does not read would grow server memory without bound: drop it. */
-  private slowConsumer(): void {
+  /**
+   * A receiver that does not read would grow server memory without bound: drop it. `over`: its
+   * own allowance ('connection') or the instance's MAX_UNSENT_BYTES_TOTAL ('instance').
+   */
+  private slowConsumer(over: 'connection' | 'instance'): void {
     if (this.closed) return;
     this.closed = true;
     this.dropTurn();
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'slow_consumer' });
-    this.log.info({ buffered: this.socket.bufferedAmount }, 'slow relay receiver dropped');
+    this.log.info({ buffered: this.socket.bufferedAmount, over }, 'slow relay receiver dropped');
     this.socket.terminate();
   }
 
@@ -360,6 +373,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket 
   private onClose(): void {
     this.closed = true;
     this.deps.ctx.live.remove(this); // ignored when not registered
+    this.deps.ctx.unsent.release(this);
     const rare = this.rare;
     if (rare?.queryTimer) clearTimeout(rare.queryTimer);
     if (rare) rare.queryTimer = null;

@@ -33,6 +33,7 @@ import type { Admission } from '../ws/admission.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { admitToRoom } from './admission.js';
 import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
+import type { UnsentHolder } from '../ws/unsent-budget.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
 import { SEALED_GENERATION_LIMIT, SEALED_ROW_OVERHEAD_BYTES } from './store/types.js';
@@ -56,7 +57,7 @@ type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
 export const CATCH_UP_PAGE = 64;
 const DRAIN_POLL_MS = 10;
 
-export class SealedConnection implements SealedPeer {
+export class SealedConnection implements SealedPeer, UnsentHolder {
   // One listener of each kind for every socket, as on /relay and /signal (ws/shared-listeners.ts);
   // socket errors are counted and logged by ws/upgrade-hooks.ts's listener.
   private static readonly listeners = new SharedListeners<SealedConnection>({
@@ -153,7 +154,7 @@ export class SealedConnection implements SealedPeer {
     if (this.held) {
       // A receiver too slow to finish its catch-up must not make the server hold the live traffic for it.
       this.heldBytes += frame.length;
-      if (this.heldBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+      if (this.heldBytes > this.deps.maxBufferedBytes) return this.slowConsumer('connection');
       return void this.held.push({ seq, frame });
     }
     if (seq <= this.sentSeq) return;
@@ -176,8 +177,23 @@ export class SealedConnection implements SealedPeer {
   private write(frame: Uint8Array, bounded = true): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;
-    if (bounded && ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes) return this.slowConsumer();
+    if (bounded && ws.bufferedAmount + this.output.queuedBytes > this.deps.maxBufferedBytes) return this.slowConsumer('connection');
     this.output.push(frame);
+    // The instance's budget of unsent bytes, across every connection (ws/unsent-budget.ts); the
+    // catch-up's unbounded writes too.
+    this.deps.ctx.unsent.charge(this, this.output.unsentBytes);
+  }
+
+  /** UnsentHolder: what this socket holds unsent. */
+  get unsentBytes(): number {
+    return this.output.unsentBytes;
+  }
+
+  /** UnsentHolder: the instance is over MAX_UNSENT_BYTES_TOTAL and this receiver holds the most. */
+  shedUnsent(): void {
+    if (this.state !== 'closed') return this.slowConsumer('instance');
+    // Closing: its close frame waits behind what it does not read.
+    this.ws.terminate();
   }
 
   reject(code: number, reason: string, metricReason: string): void {
@@ -204,12 +220,13 @@ export class SealedConnection implements SealedPeer {
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'sealed', reason });
   }
 
-  private slowConsumer(): void {
+  /** `over`: its own allowance ('connection') or the instance's MAX_UNSENT_BYTES_TOTAL ('instance'). */
+  private slowConsumer(over: 'connection' | 'instance'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.count('slow_consumer');
     this.output.dropTurn();
-    this.log.info({ buffered: this.ws.bufferedAmount }, 'slow sealed receiver dropped');
+    this.log.info({ buffered: this.ws.bufferedAmount, over }, 'slow sealed receiver dropped');
     this.ws.terminate();
   }
 
@@ -575,6 +592,7 @@ export class SealedConnection implements SealedPeer {
     this.state = 'closed';
     if (this.liveEntry) this.deps.ctx.live.remove(this.liveEntry);
     this.liveEntry = null;
+    this.deps.ctx.unsent.release(this);
     this.deps.ctx.metrics.sealedConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);
     this.room = null;

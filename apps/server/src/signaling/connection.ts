@@ -10,6 +10,7 @@ import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
+import type { UnsentHolder } from '../ws/unsent-budget.js';
 import { ConnLog, connId, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
@@ -43,6 +44,7 @@ const listeners = new SharedListeners<SignalingConnection>({
     conn.debug({ code }, 'signaling socket closed');
     conn.teardown();
     conn.stopThrottle();
+    conn.releaseUnsent();
   },
   watchers: (conn) => conn.watchers,
 });
@@ -53,7 +55,7 @@ const listeners = new SharedListeners<SignalingConnection>({
  * is delivered and when, TurnQueue writes it; and its own claims: the verified token's sub, exp,
  * rooms, scope and jti are fields of the connection rather than of a copied claims object (64 B).
  */
-export class SignalingConnection extends TurnQueue implements HandlerConnection, LiveSocket, RoomTokenClaims {
+export class SignalingConnection extends TurnQueue implements HandlerConnection, LiveSocket, RoomTokenClaims, UnsentHolder {
   // RoomTokenClaims (and LiveSocket): the verified token's, covering nothing until then
   sub = '';
   exp = 0;
@@ -190,19 +192,32 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
 
   deliver(frame: Buffer): void {
     if (this.state !== 'open') return;
-    if (this.socket.bufferedAmount + this.queuedBytes > this.deps.limits.maxBufferedBytes) {
-      // A receiver that does not read would grow server memory without bound.
-      this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
-      this.debug('slow signaling receiver dropped');
-      this.dropTurn();
-      this.teardown();
-      this.socket.terminate();
-      return;
-    }
+    if (this.socket.bufferedAmount + this.queuedBytes > this.deps.limits.maxBufferedBytes) return this.slowConsumer('connection');
     // Held until the end of the turn, so that the frames one receiver gets in one turn leave in
     // one write: on loopback the kernel's share of a small frame costs more than our JavaScript.
     // A frame is whole (publish-frame.ts) and the same Buffer for every receiver.
     this.pushFrame(frame);
+    // The instance's budget of unsent bytes, across every connection (ws/unsent-budget.ts).
+    this.deps.unsent.charge(this, this.unsentBytes);
+  }
+
+  /** UnsentHolder: the instance is over MAX_UNSENT_BYTES_TOTAL and this receiver holds the most. */
+  shedUnsent(): void {
+    if (this.state !== 'closed') return this.slowConsumer('instance');
+    // Refused and closing: its close frame waits behind what it does not read.
+    this.socket.terminate();
+  }
+
+  /**
+   * A receiver that does not read would grow server memory without bound: dropped. `over`: its
+   * own allowance ('connection') or the instance's MAX_UNSENT_BYTES_TOTAL ('instance').
+   */
+  private slowConsumer(over: 'connection' | 'instance'): void {
+    this.deps.metrics.rejectedMessages.inc({ endpoint: 'signal', reason: 'slow_consumer' });
+    this.debug({ over }, 'slow signaling receiver dropped');
+    this.dropTurn();
+    this.teardown();
+    this.socket.terminate();
   }
 
   /** After this turn's publishes, if there are any (a pong must not overtake them). */
@@ -244,6 +259,14 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
    */
   stopThrottle(): void {
     this.rare?.throttle?.stop();
+  }
+
+  /**
+   * The socket closed: its unsent bytes are no longer the instance's. Not part of teardown, which
+   * a refusal runs while what was sent before it is still being written.
+   */
+  releaseUnsent(): void {
+    this.deps.unsent.release(this);
   }
 
   /** Idempotent: leave every topic, update the gauge. */

@@ -8,6 +8,7 @@ import type { LiveSockets } from '../auth/live-sockets.js';
 import type { Keepalive } from '../ws/keepalive.js';
 import type { Admission } from '../ws/admission.js';
 import type { TurnFlush } from '../ws/turn-output.js';
+import type { UnsentBudget } from '../ws/unsent-budget.js';
 import type { TopicJoinBudgets } from '../limits/topic-join-budgets.js';
 import type { MessageCounts } from './message-counts.js';
 import type { TopicBus } from './topic-bus.js';
@@ -50,4 +51,6 @@ export interface SignalingDeps {
   log: FastifyBaseLogger;
   /** runs each receiver's one write of a turn's frames at the end of the turn (ws/turn-output.ts) */
   turns: TurnFlush;
+  /** MAX_UNSENT_BYTES_TOTAL, shared with /relay and /sealed (ws/unsent-budget.ts) */
+  unsent: UnsentBudget;
 }

@@ -85,6 +85,11 @@ export abstract class TurnQueue implements TurnSink {
     return this.queued;
   }
 
+  /** What this socket holds unsent: ws's bufferedAmount (its TCP socket's buffer and ws's queue) and this turn's output. */
+  get unsentBytes(): number {
+    return this.socket.bufferedAmount + this.queued;
+  }
+
   /** Whether anything waits for the end of this turn. */
   get turnPending(): boolean {
     return this.out !== null;

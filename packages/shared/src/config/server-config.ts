@@ -84,6 +84,7 @@ export const serverEnvSchema = z.object({
   RELAY_MAX_AWARENESS_STATES: positiveInt.default(4),
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
+  MAX_UNSENT_BYTES_TOTAL: positiveInt.default(268435456),
   RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),
   RELAY_MAX_STATE_VECTOR_CLIENTS: positiveInt.default(20000),
   TURN_CREDENTIALS_PER_MINUTE: positiveInt.default(30),
@@ -115,6 +116,11 @@ export const serverConfigSchema = serverEnvSchema.superRefine((c, ctx) => {
       path: ['REDIS_MAX_RELAY_MESSAGE_BYTES'],
       message: `must be at least ${presence} (the larger of RELAY_MAX_AWARENESS_BYTES and SEALED_MAX_PRESENCE_BYTES, plus ${REDIS_PRESENCE_MARGIN_BYTES} for framing)`,
     });
+  }
+  // The instance's unsent budget (apps/server/src/ws/unsent-budget.ts) must take a largest
+  // message to a receiver already holding one, or a big room's readers could never be served.
+  if (c.MAX_UNSENT_BYTES_TOTAL < 2 * c.RELAY_MAX_MESSAGE_BYTES) {
+    ctx.addIssue({ code: 'custom', path: ['MAX_UNSENT_BYTES_TOTAL'], message: 'must be at least twice RELAY_MAX_MESSAGE_BYTES' });
   }
   if (c.REDIS_URL && c.STORAGE !== 'postgres') {
     ctx.addIssue({

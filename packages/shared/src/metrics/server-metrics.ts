@@ -14,6 +14,11 @@ export function createServerMetrics(registry: Registry = new Registry()) {
       labelNames: ['type'] as const,
       registers: r,
     }),
+    unsentBytes: new Gauge({
+      name: 'sync_unsent_bytes',
+      help: 'Bytes the instance holds unsent to its WebSocket receivers (relay, sealed, signal), counted per receiver; capped by MAX_UNSENT_BYTES_TOTAL',
+      registers: r,
+    }),
     relayConnections: new Gauge({ name: 'sync_relay_connections', help: 'Open relay WebSockets', registers: r }),
     relayRooms: new Gauge({ name: 'sync_relay_rooms', help: 'Relay rooms held in memory', registers: r }),
     relayUpdates: new Counter({ name: 'sync_relay_updates_total', help: 'Document updates accepted by the relay', registers: r }),

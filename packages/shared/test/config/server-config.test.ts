@@ -170,6 +170,14 @@ describe('server config: rules across variables', () => {
     expect(parseEnv(serverConfigSchema, { REDIS_MAX_RELAY_MESSAGE_BYTES: '4096' }).REDIS_MAX_RELAY_MESSAGE_BYTES).toBe(4096);
   });
 
+  it('MAX_UNSENT_BYTES_TOTAL defaults to 256 MiB and below twice RELAY_MAX_MESSAGE_BYTES is refused', () => {
+    expect(parseEnv(serverConfigSchema, {}).MAX_UNSENT_BYTES_TOTAL).toBe(268435456);
+    const err = configError({ MAX_UNSENT_BYTES_TOTAL: '20971519' }); // RELAY_MAX_MESSAGE_BYTES 10 MiB
+    expect(err.variable).toBe('MAX_UNSENT_BYTES_TOTAL');
+    expect(err.problem).toMatch(/twice RELAY_MAX_MESSAGE_BYTES/);
+    expect(parseEnv(serverConfigSchema, { MAX_UNSENT_BYTES_TOTAL: '4194304', RELAY_MAX_MESSAGE_BYTES: '2097152' }).MAX_UNSENT_BYTES_TOTAL).toBe(4194304);
+  });
+
   it('STORAGE=postgres without DATABASE_URL is refused', () => {
     expect(configError({ STORAGE: 'postgres' }).variable).toBe('DATABASE_URL');
   });

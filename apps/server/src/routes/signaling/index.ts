@@ -54,6 +54,7 @@ function createDeps(app: FastifyInstance, bus: TopicBus): SignalingDeps {
     keepalive: new Keepalive(config.SIGNALING_PING_INTERVAL_MS),
     admission: app.sync.admission,
     turns: app.sync.turns,
+    unsent: app.sync.unsent,
     log: app.sync.log,
   };
 }
