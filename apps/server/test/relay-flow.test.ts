@@ -11,7 +11,7 @@ import { encodeRelayMessage, writeRelaySyncStep1, writeRelayUpdate } from '@sync
 import type { StoredRoom } from '../src/relay/persistence/types.js';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
-import { metric, RawClient, until } from '../../../test/fixtures/relay-clients.js';
+import { joinedRawClient, metric, RawClient } from '../../../test/fixtures/relay-clients.js';
 import { captureUpdate } from '../../../test/helpers/capture-update.js';
 
 const ROOM = 'acme-conversation-flow';
@@ -139,15 +139,9 @@ describe('relay: a receiver that stops reading', () => {
     // Stop reading: the server's kernel buffers fill, then its unsent bytes grow.
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
-    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(writer);
-    await writer.next((m) => m.type === 'sync-step1');
-    const reader = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(reader);
-    await reader.next((m) => m.type === 'sync-step1');
+    const writer = await joinedRawClient(scope, `/relay/${ROOM}`);
+    const reader = await joinedRawClient(scope, `/relay/${ROOM}`);
     const doc = new Y.Doc();
-    let heard = 0;
-    reader.ws.on('decoded', () => (heard = reader.messages.filter((m) => m.type === 'update').length));
     // A well-behaved writer: 10 updates of 60 kB, then it waits until a reading member heard them. 40 MB in all.
     const ROUNDS = 70;
     const PER_ROUND = 10;
@@ -156,7 +150,7 @@ describe('relay: a receiver that stops reading', () => {
         const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i).repeat(60_000)));
         writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
       }
-      await until(reader.ws as never, 'decoded', () => heard === (round + 1) * PER_ROUND, 10_000, `updates of round ${round}`);
+      await reader.updatesHeard((round + 1) * PER_ROUND, 10_000, `updates of round ${round}`);
     }
     await withTimeout(slowClosed, 20_000, 'slow receiver terminated');
     expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(1);

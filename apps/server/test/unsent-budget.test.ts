@@ -14,7 +14,7 @@ import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { serverPerTest, type TestServer } from '../../../test/helpers/server.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
-import { metric, RawClient, until } from '../../../test/fixtures/relay-clients.js';
+import { joinedRawClient, metric, RawClient } from '../../../test/fixtures/relay-clients.js';
 import { captureUpdate } from '../../../test/helpers/capture-update.js';
 import { openRawClient } from './signaling-client.js';
 
@@ -73,16 +73,10 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     }
     expect(stalledServerSide).toHaveLength(STALLED);
     const stalledClosed = stalledServerSide.map((ws) => once(ws, 'close'));
-    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(writer);
-    await writer.next((m) => m.type === 'sync-step1');
-    const reader = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(reader);
-    await reader.next((m) => m.type === 'sync-step1');
+    const writer = await joinedRawClient(scope, `/relay/${ROOM}`);
+    const reader = await joinedRawClient(scope, `/relay/${ROOM}`);
 
     const doc = new Y.Doc();
-    let heard = 0;
-    reader.ws.on('decoded', () => (heard = reader.messages.filter((m) => m.type === 'update').length));
     const dropped = (): boolean => stalledServerSide.every((ws) => ws.readyState === ws.CLOSED);
     // Rounds of 10 updates of 60 kB; after each (the reader heard it: the server sent it to every
     // member) the instance's unsent bytes are measured. Without the budget they pass it within a
@@ -95,7 +89,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
         const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i).repeat(60_000)));
         writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
       }
-      await until(reader.ws as never, 'decoded', () => heard === (rounds + 1) * PER_ROUND, 10_000, `updates of round ${rounds}`);
+      await reader.updatesHeard((rounds + 1) * PER_ROUND, 10_000, `updates of round ${rounds}`);
       most = Math.max(most, unsentNow(server));
     }
     expect(most, `the instance's unsent bytes after ${rounds} rounds`).toBeLessThanOrEqual(BUDGET);
@@ -147,14 +141,9 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     await relayStalled.next((m) => m.type === 'sync-step1');
     tcpOf(relayStalled).pause();
     const relayDropped = once(relayServerSide, 'close');
-    const writer = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(writer);
-    const reader = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}`);
-    scope.track(reader);
-    await reader.next((m) => m.type === 'sync-step1');
+    const writer = await joinedRawClient(scope, `/relay/${ROOM}`);
+    const reader = await joinedRawClient(scope, `/relay/${ROOM}`);
     const doc = new Y.Doc();
-    let heard = 0;
-    reader.ws.on('decoded', () => (heard = reader.messages.filter((m) => m.type === 'update').length));
     let most = 0;
     let signalFirst: boolean | null = null;
     const isClosed = (ws: ServerSocket): boolean => ws.readyState === ws.CLOSED;
@@ -163,7 +152,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
         const update = captureUpdate(doc, () => doc.getText('text').insert(0, String(i).repeat(60_000)));
         writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
       }
-      await until(reader.ws as never, 'decoded', () => heard === (round + 1) * 10, 10_000, `updates of round ${round}`);
+      await reader.updatesHeard((round + 1) * 10, 10_000, `updates of round ${round}`);
       most = Math.max(most, unsentNow(server));
       if (signalFirst === null && isClosed(signalServerSide)) signalFirst = !isClosed(relayServerSide);
     }
