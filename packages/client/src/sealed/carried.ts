@@ -101,8 +101,13 @@ export class CarriedEnvelopes {
     return low;
   }
 
-  /** Carries `envelope` (stored at `seq`); past the bounds the oldest go. */
+  /**
+   * Carries `envelope` (stored at `seq`); past the bounds the oldest go. One larger than maxBytes
+   * never fits: it is not carried, and drops nothing (else one such envelope from a writer without
+   * the key pushed out every older one, e.g. an honest entry under a later rotation's key).
+   */
   add(seq: number, envelope: Uint8Array): void {
+    if (envelope.byteLength > this.limits.maxBytes) return;
     this.delete(seq);
     this.bySeq.set(seq, Uint8Array.from(envelope));
     this.bytes += envelope.byteLength;
