@@ -20,10 +20,10 @@ import { closeRoomChannelLater } from './broadcast-channel.js';
 import { refusesToken } from './attempt-pacer.js';
 import { reclaimOwnState, screenAwarenessMessage } from './awareness-guard.js';
 import { HeardClients } from './heard-clients.js';
-import type { PendingTracker } from './pending.js';
+import type { PendingChannel, PendingTracker } from './pending.js';
 import { isSyncMessage, syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
-import { syncMessageRefusal } from './update-screen.js';
+import { syncFrameFault, syncMessageRefusal } from './update-screen.js';
 
 /** y-webrtc's peer message type of an awareness update (messageAwareness in node_modules/y-webrtc/src/y-webrtc.js) */
 const PEER_AWARENESS = 1;
@@ -96,6 +96,14 @@ export const WEBRTC_MAX_CLIENTS_PER_PEER = 64;
  */
 export const FALLBACK_MAX_MESSAGE_BYTES = 65_536;
 
+/**
+ * Peer ids (y-webrtc's, one per device session) whose connection sent a frame with broken framing
+ * (WebrtcTransport.breakPeer) remembered at most: a later connection from one of them is taken
+ * as broken from the start. A hostile peer can pick a fresh id; the bound keeps that from growing
+ * memory, and a forgotten id only costs one more closed connection.
+ */
+const MAX_BROKEN_PEER_IDS = 256;
+
 export type DroppedSource = 'signaling' | 'webrtc';
 /** after a report, further drops from the same source are only counted for this long */
 const DROP_REPORT_MS = 10_000;
@@ -150,6 +158,12 @@ export class WebrtcTransport {
   private readonly drops = new Map<DroppedSource, { reportedAt: number; unreported: number }>();
   /** peers (by y-webrtc peer id) whose refused update was reported: later ones are dropped silently */
   private readonly refusedPeers = new Set<string>();
+  /** peer connections that sent a sync frame with broken framing: everything from them is ignored (breakPeer) */
+  private readonly broken = new WeakSet<WebrtcConnInternals>();
+  /** y-webrtc peer ids whose connection was broken (bounded: MAX_BROKEN_PEER_IDS) */
+  private readonly brokenPeerIds = new Set<string>();
+  /** each watched connection's pending-count channel, closed when the connection breaks */
+  private readonly pendingChannels = new WeakMap<WebrtcConnInternals, PendingChannel>();
   /** peer connections whose awareness entries past WEBRTC_MAX_CLIENTS_PER_PEER were reported */
   private readonly cappedPeers = new WeakSet<WebrtcConnInternals>();
 
@@ -207,12 +221,12 @@ export class WebrtcTransport {
   }
 
   private isSynced(conn: WebrtcConnInternals): boolean {
-    return this.synced.has(conn) && !this.lost.has(conn);
+    return this.synced.has(conn) && !this.lost.has(conn) && !this.broken.has(conn);
   }
 
   /** A connected WebRTC peer still carries this awareness client's state (the peer itself, or one it relays). */
   carries(client: number): boolean {
-    return [...(this.room?.webrtcConns.values() ?? [])].some((c) => c.connected && !c.closed && !!this.heardClients.get(c)?.has(client));
+    return [...(this.room?.webrtcConns.values() ?? [])].some((c) => c.connected && !c.closed && !this.broken.has(c) && !!this.heardClients.get(c)?.has(client));
   }
 
   /** ICE servers (and any other simple-peer option) for the next peer connections */
@@ -303,7 +317,8 @@ export class WebrtcTransport {
    * number past 2^53 - 1 is dropped whole (update-screen.ts: Yjs would encode it again forever),
    * reported once per peer. Sync step 1 is left alone: Yjs only compares its clocks with its own.
    * Awareness entries introducing a client past WEBRTC_MAX_CLIENTS_PER_PEER are dropped, reported
-   * once per connection.
+   * once per connection. A sync step 2 or update whose framing is broken breaks the connection
+   * (breakPeer): from then on nothing from it is read.
    */
   private guardPeer(conn: WebrtcConnInternals): void {
     const peer = conn.peer;
@@ -322,6 +337,12 @@ export class WebrtcTransport {
     peer.on('close', () => introduced.clear());
     peer.emit = (event, ...args) => {
       if (event !== 'data') return emit(event, ...args);
+      if (this.broken.has(conn)) return true;
+      const fault = args[0] instanceof Uint8Array ? syncFrameFault(args[0]) : undefined;
+      if (fault !== undefined) {
+        this.breakPeer(conn, fault);
+        return true;
+      }
       const refusal = syncMessageRefusal(args[0]);
       if (refusal !== undefined) {
         if (!this.refusedPeers.has(conn.remotePeerId)) {
@@ -348,6 +369,34 @@ export class WebrtcTransport {
         reclaimOwnState(this.opts.awareness, screened.ownClaim);
       }
     };
+  }
+
+  /**
+   * The peer sent a sync step 2 or update whose framing is broken (update-screen.ts
+   * syncFrameFault): y-protocols would apply nothing inside its try (node_modules/y-protocols/sync.js
+   * readSyncStep2), yet y-webrtc and this transport would count a step 2 as the peer's sync, and
+   * pending.ts as the answer confirming this device's edits: the status could say nothing is
+   * pending while no one else holds them. What the peer meant is unknown, so the connection is
+   * broken: nothing more from it is read, it confirms nothing and never counts as synced, and it
+   * is closed (y-webrtc announces us again; a connection from the same peer id is broken from the
+   * start, watchPeers, and dropped as stuck after peerSyncTimeoutMs). Reported as a drop, not thrown.
+   */
+  private breakPeer(conn: WebrtcConnInternals, fault: string): void {
+    if (this.broken.has(conn)) return;
+    this.broken.add(conn);
+    this.rememberBroken(conn.remotePeerId);
+    this.pendingChannels.get(conn)?.close();
+    this.drop('webrtc', `${fault} from a WebRTC peer (broken framing): nothing of it applied, the peer connection closed (it confirms nothing)`);
+    this.opts.onChange();
+    conn.peer.destroy();
+  }
+
+  private rememberBroken(peerId: string): void {
+    this.brokenPeerIds.delete(peerId);
+    this.brokenPeerIds.add(peerId);
+    if (this.brokenPeerIds.size <= MAX_BROKEN_PEER_IDS) return;
+    const oldest = this.brokenPeerIds.values().next();
+    if (!oldest.done) this.brokenPeerIds.delete(oldest.value);
   }
 
   /** Reports a dropped input: the first at once, then at most one report per source per DROP_REPORT_MS. */
@@ -422,10 +471,12 @@ export class WebrtcTransport {
       if (this.watched.has(conn)) continue;
       this.watched.add(conn);
       this.guardPeer(conn);
+      if (this.brokenPeerIds.has(conn.remotePeerId)) this.broken.add(conn);
       if (room && this.yields(room, conn)) continue;
       const timers = [this.dropIfStuck(conn)];
       const changed = (): void => this.opts.onChange();
       const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
+      this.pendingChannels.set(conn, channel);
       this.guardSend(conn, () => {
         channel.close();
         timers.push(this.dropIfStuck(conn));
