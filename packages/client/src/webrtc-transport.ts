@@ -91,6 +91,15 @@ interface RoomInternals {
 export const WEBRTC_MAX_CLIENTS_PER_PEER = 64;
 
 /**
+ * The largest awareness state (its JSON, in bytes) taken from a WebRTC peer by default: the
+ * relay's own default for one state (RELAY_MAX_AWARENESS_BYTES, packages/shared/src/config/server-config.ts).
+ * Without a bound one state weighed up to a whole data channel message (256 KiB between Chromium
+ * or libdatachannel peers), held here and sent on to every other peer, up to
+ * WEBRTC_MAX_CLIENTS_PER_PEER times per connection.
+ */
+export const WEBRTC_MAX_AWARENESS_BYTES = 16_384;
+
+/**
  * The message size assumed when the connection does not tell its own (no RTCSctpTransport, as in
  * older Safari): RFC 8841's default for a peer that does not state a=max-message-size.
  */
@@ -117,6 +126,8 @@ export interface WebrtcTransportOptions {
   maxConns: number | undefined;
   /** a peer connection that has not synced after this long (plus up to half again, at random) is dropped */
   peerSyncTimeoutMs: number;
+  /** awareness states from a peer larger than this (JSON bytes) are dropped (WEBRTC_MAX_AWARENESS_BYTES) */
+  maxAwarenessBytes: number;
   signalingUrl: (token: string | undefined) => string;
   /** token for the first attempt (already fetched by the provider) */
   firstToken: string | undefined;
@@ -164,6 +175,8 @@ export class WebrtcTransport {
   private readonly brokenPeerIds = new Set<string>();
   /** each watched connection's pending-count channel, closed when the connection breaks */
   private readonly pendingChannels = new WeakMap<WebrtcConnInternals, PendingChannel>();
+  /** peer connections whose awareness states over maxAwarenessBytes were reported */
+  private readonly oversizedPeers = new WeakSet<WebrtcConnInternals>();
   /** peer connections whose awareness entries past WEBRTC_MAX_CLIENTS_PER_PEER were reported */
   private readonly cappedPeers = new WeakSet<WebrtcConnInternals>();
 
@@ -317,7 +330,8 @@ export class WebrtcTransport {
    * number past 2^53 - 1 is dropped whole (update-screen.ts: Yjs would encode it again forever),
    * reported once per peer. Sync step 1 is left alone: Yjs only compares its clocks with its own.
    * Awareness entries introducing a client past WEBRTC_MAX_CLIENTS_PER_PEER are dropped, reported
-   * once per connection. A sync step 2 or update whose framing is broken breaks the connection
+   * once per connection, as are states larger than `maxAwarenessBytes` (the client's earlier state,
+   * if any, stays). A sync step 2 or update whose framing is broken breaks the connection
    * (breakPeer): from then on nothing from it is read.
    */
   private guardPeer(conn: WebrtcConnInternals): void {
@@ -326,9 +340,13 @@ export class WebrtcTransport {
     const awareness = this.opts.awareness;
     /** the clients this connection introduced (see WEBRTC_MAX_CLIENTS_PER_PEER) */
     const introduced = new Set<number>();
-    /** the message being screened introduced a client past the cap */
+    /** the message being screened introduced a client past the cap, or carried a state over the size limit */
     let capped = false;
-    const keep = (client: number): boolean => {
+    let oversized = false;
+    // NaN or <= 0 (a caller's mistake) would disable the bound: the default instead
+    const maxBytes = this.opts.maxAwarenessBytes > 0 ? this.opts.maxAwarenessBytes : WEBRTC_MAX_AWARENESS_BYTES;
+    const keep = (client: number, stateBytes: number): boolean => {
+      if (stateBytes > maxBytes) return !(oversized = true);
       if (awareness.states.has(client) || introduced.has(client)) return true;
       if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) return !(capped = true);
       introduced.add(client);
@@ -352,6 +370,7 @@ export class WebrtcTransport {
         return true;
       }
       capped = false;
+      oversized = false;
       // Clients whose state is gone here (removed, timed out) leave the count; those this message
       // introduces have no state yet, so this is done before the screen, not during it.
       if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) for (const id of introduced) if (!awareness.states.has(id)) introduced.delete(id);
@@ -359,6 +378,10 @@ export class WebrtcTransport {
       if (capped && !this.cappedPeers.has(conn)) {
         this.cappedPeers.add(conn);
         this.drop('webrtc', `awareness states from a WebRTC peer naming more than ${WEBRTC_MAX_CLIENTS_PER_PEER} clients new here (later ones from this peer are dropped unreported)`);
+      }
+      if (oversized && !this.oversizedPeers.has(conn)) {
+        this.oversizedPeers.add(conn);
+        this.drop('webrtc', `an awareness state from a WebRTC peer larger than ${maxBytes} bytes (later ones from this peer are dropped unreported)`);
       }
       try {
         return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));
