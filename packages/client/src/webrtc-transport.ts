@@ -20,7 +20,7 @@ import { closeRoomChannelLater } from './broadcast-channel.js';
 import { refusesToken } from './attempt-pacer.js';
 import { reclaimOwnState, screenAwarenessMessage } from './awareness-guard.js';
 import { HeardClients } from './heard-clients.js';
-import type { PendingChannel, PendingTracker } from './pending.js';
+import type { PendingTracker } from './pending.js';
 import { isSyncMessage, syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
 import { syncFrameFault, syncMessageRefusal } from './update-screen.js';
@@ -109,7 +109,7 @@ export const FALLBACK_MAX_MESSAGE_BYTES = 65_536;
  * Peer ids (y-webrtc's, one per device session) whose connection sent a frame with broken framing
  * (WebrtcTransport.breakPeer) remembered at most: a later connection from one of them is taken
  * as broken from the start. A hostile peer can pick a fresh id; the bound keeps that from growing
- * memory, and a forgotten id only costs one more closed connection.
+ * memory (past it all are forgotten), and a forgotten id only costs one more closed connection.
  */
 const MAX_BROKEN_PEER_IDS = 256;
 
@@ -173,8 +173,6 @@ export class WebrtcTransport {
   private readonly broken = new WeakSet<WebrtcConnInternals>();
   /** y-webrtc peer ids whose connection was broken (bounded: MAX_BROKEN_PEER_IDS) */
   private readonly brokenPeerIds = new Set<string>();
-  /** each watched connection's pending-count channel, closed when the connection breaks */
-  private readonly pendingChannels = new WeakMap<WebrtcConnInternals, PendingChannel>();
   /** peer connections whose awareness states over maxAwarenessBytes were reported */
   private readonly oversizedPeers = new WeakSet<WebrtcConnInternals>();
   /** peer connections whose awareness entries past WEBRTC_MAX_CLIENTS_PER_PEER were reported */
@@ -239,7 +237,7 @@ export class WebrtcTransport {
 
   /** A connected WebRTC peer still carries this awareness client's state (the peer itself, or one it relays). */
   carries(client: number): boolean {
-    return [...(this.room?.webrtcConns.values() ?? [])].some((c) => c.connected && !c.closed && !this.broken.has(c) && !!this.heardClients.get(c)?.has(client));
+    return [...(this.room?.webrtcConns.values() ?? [])].some((c) => c.connected && !c.closed && !!this.heardClients.get(c)?.has(client));
   }
 
   /** ICE servers (and any other simple-peer option) for the next peer connections */
@@ -381,7 +379,7 @@ export class WebrtcTransport {
       }
       if (oversized && !this.oversizedPeers.has(conn)) {
         this.oversizedPeers.add(conn);
-        this.drop('webrtc', `an awareness state from a WebRTC peer larger than ${maxBytes} bytes (later ones from this peer are dropped unreported)`);
+        this.drop('webrtc', `an awareness state over ${maxBytes} bytes from a WebRTC peer (later ones unreported)`);
       }
       try {
         return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));
@@ -400,26 +398,19 @@ export class WebrtcTransport {
    * readSyncStep2), yet y-webrtc and this transport would count a step 2 as the peer's sync, and
    * pending.ts as the answer confirming this device's edits: the status could say nothing is
    * pending while no one else holds them. What the peer meant is unknown, so the connection is
-   * broken: nothing more from it is read, it confirms nothing and never counts as synced, and it
-   * is closed (y-webrtc announces us again; a connection from the same peer id is broken from the
+   * broken: nothing more from it is read (so its pending channel, fed by what is read in
+   * watchPeers, confirms nothing), it never counts as synced, and it is closed (y-webrtc announces us again; a connection from the same peer id is broken from the
    * start, watchPeers, and dropped as stuck after peerSyncTimeoutMs). Reported as a drop, not thrown.
    */
   private breakPeer(conn: WebrtcConnInternals, fault: string): void {
     if (this.broken.has(conn)) return;
     this.broken.add(conn);
-    this.rememberBroken(conn.remotePeerId);
-    this.pendingChannels.get(conn)?.close();
-    this.drop('webrtc', `${fault} from a WebRTC peer (broken framing): nothing of it applied, the peer connection closed (it confirms nothing)`);
+    // bounded: past the cap the ids are forgotten (each then costs one more closed connection)
+    if (this.brokenPeerIds.size >= MAX_BROKEN_PEER_IDS) this.brokenPeerIds.clear();
+    this.brokenPeerIds.add(conn.remotePeerId);
+    this.drop('webrtc', `${fault} from a WebRTC peer (broken framing): its connection closed`);
     this.opts.onChange();
     conn.peer.destroy();
-  }
-
-  private rememberBroken(peerId: string): void {
-    this.brokenPeerIds.delete(peerId);
-    this.brokenPeerIds.add(peerId);
-    if (this.brokenPeerIds.size <= MAX_BROKEN_PEER_IDS) return;
-    const oldest = this.brokenPeerIds.values().next();
-    if (!oldest.done) this.brokenPeerIds.delete(oldest.value);
   }
 
   /** Reports a dropped input: the first at once, then at most one report per source per DROP_REPORT_MS. */
@@ -499,7 +490,6 @@ export class WebrtcTransport {
       const timers = [this.dropIfStuck(conn)];
       const changed = (): void => this.opts.onChange();
       const channel = this.opts.pending.open((frame) => conn.peer.send(frame));
-      this.pendingChannels.set(conn, channel);
       this.guardSend(conn, () => {
         channel.close();
         timers.push(this.dropIfStuck(conn));

@@ -158,7 +158,7 @@ describe('awareness from WebRTC peers', () => {
     expect(state.awareness).not.toContain('small-grown');
     const reports = a.events.filter((e) => e.ev === 'error' && e['source'] === 'webrtc' && /awareness state/.test(String(e['message'])));
     expect(reports.map((e) => e['message'])).toEqual([
-      `dropped an awareness state from a WebRTC peer larger than ${WEBRTC_MAX_AWARENESS_BYTES} bytes (later ones from this peer are dropped unreported)`,
+      `dropped an awareness state over ${WEBRTC_MAX_AWARENESS_BYTES} bytes from a WebRTC peer (later ones unreported)`,
     ]);
   });
 
