@@ -59,11 +59,12 @@ export interface Screened {
 /**
  * Screens an awareness update (y-protocols' encoding: count, then client id, clock and JSON state
  * each) for `awareness`, about to apply it. `keep`: asked last, in order, of each entry otherwise
- * kept (sealed/presence.ts caps the client ids one connection may name). `strict`: a malformed update throws; else the
+ * kept, with the byte length of the entry's JSON state (sealed/presence.ts caps the client ids one
+ * connection may name; webrtc-transport.ts those and the size of a state). `strict`: a malformed update throws; else the
  * entries decoded before the damage are screened, and when none is dropped the update stays as it
  * came (y-protocols applies as many, then throws as it did without the screen).
  */
-export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, strict: boolean, keep?: (clientID: number) => boolean): Screened {
+export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, strict: boolean, keep?: (clientID: number, stateBytes: number) => boolean): Screened {
   const own = awareness.clientID;
   const entries: Entry[] = [];
   try {
@@ -86,9 +87,9 @@ export function screenAwarenessUpdate(update: Uint8Array, awareness: Guarded, st
     if (named.has(e.clientID)) return false;
     named.add(e.clientID);
     if (!Number.isSafeInteger(e.clientID) || !(e.clock <= MAX_AWARENESS_CLOCK)) return false;
-    if (awareness.states.has(e.clientID)) return !keep || keep(e.clientID);
+    if (awareness.states.has(e.clientID)) return !keep || keep(e.clientID, e.json.byteLength);
     if (isNullJson(e.json)) return false;
-    if (keep && !keep(e.clientID)) return false;
+    if (keep && !keep(e.clientID, e.json.byteLength)) return false;
     awareness.meta.delete(e.clientID);
     return true;
   });
@@ -121,7 +122,7 @@ export function screenAwarenessMessage(
   message: unknown,
   awarenessType: number,
   awareness: Guarded,
-  keep?: (clientID: number) => boolean,
+  keep?: (clientID: number, stateBytes: number) => boolean,
 ): { message: Uint8Array | undefined; ownClaim: number | undefined } {
   const none = { message: undefined, ownClaim: undefined };
   if (!(message instanceof Uint8Array)) return none;

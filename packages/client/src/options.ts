@@ -25,6 +25,8 @@ export interface SyncProviderOptions {
   relayHoldMs?: number;
   /** a WebRTC peer that has not synced this long after it appeared is dropped and met again (default 10000 ms, plus up to half of it at random) */
   peerSyncTimeoutMs?: number;
+  /** the largest awareness state (its JSON, in bytes) taken from a WebRTC peer; larger ones are dropped (default 16384, as the relay's RELAY_MAX_AWARENESS_BYTES) */
+  webrtcMaxAwarenessBytes?: number;
   /** ask for a new token this long before the current one expires (default 60000 ms) */
   tokenRefreshMarginMs?: number;
   /** timeout of GET /turn-credentials (default 5000 ms) */

@@ -21,7 +21,7 @@ import { carryLimits } from './sealed/carried.js';
 import { SealedTransport } from './sealed/transport.js';
 import { sealedWebrtcPassword } from './sealed/webrtc-password.js';
 import { sameStatus, statusOf, type StatusEvent, type SyncStatus } from './status.js';
-import { WebrtcTransport } from './webrtc-transport.js';
+import { WEBRTC_MAX_AWARENESS_BYTES, WebrtcTransport } from './webrtc-transport.js';
 
 /** persistence meta key: unconfirmed local changes (a decimal string) */
 const PENDING_META = 'sync-suite:pending';
@@ -35,7 +35,7 @@ const decodeCount = (value: Uint8Array | undefined): number => (value ? Number(n
  */
 const CONFIRMED_META = 'sync-suite:confirmed';
 
-const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
+const DEFAULTS = { relayGraceMs: 3_000, relayHoldMs: 15_000, peerSyncTimeoutMs: 10_000, webrtcMaxAwarenessBytes: WEBRTC_MAX_AWARENESS_BYTES, tokenRefreshMarginMs: 60_000, credentialsTimeoutMs: 5_000 };
 
 export class SyncProvider extends ObservableV2<SyncProviderEvents> {
   readonly doc: Y.Doc;
@@ -181,6 +181,7 @@ export class SyncProvider extends ObservableV2<SyncProviderEvents> {
       peerOpts: this.peerOpts(this.iceServers),
       maxConns: this.opts.maxConns,
       peerSyncTimeoutMs: this.opts.peerSyncTimeoutMs,
+      maxAwarenessBytes: this.opts.webrtcMaxAwarenessBytes,
       // `room` keeps each provider's signaling socket its own (y-webrtc shares sockets by URL).
       signalingUrl: (t) => withQuery(signalBase, { room: this.room, token: t }),
       firstToken: token,

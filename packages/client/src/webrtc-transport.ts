@@ -23,7 +23,7 @@ import { HeardClients } from './heard-clients.js';
 import type { PendingTracker } from './pending.js';
 import { isSyncMessage, syncKind } from './sync-step.js';
 import { TokenGate } from './token-gate.js';
-import { syncMessageRefusal } from './update-screen.js';
+import { syncFrameFault, syncMessageRefusal } from './update-screen.js';
 
 /** y-webrtc's peer message type of an awareness update (messageAwareness in node_modules/y-webrtc/src/y-webrtc.js) */
 const PEER_AWARENESS = 1;
@@ -91,10 +91,27 @@ interface RoomInternals {
 export const WEBRTC_MAX_CLIENTS_PER_PEER = 64;
 
 /**
+ * The largest awareness state (its JSON, in bytes) taken from a WebRTC peer by default: the
+ * relay's own default for one state (RELAY_MAX_AWARENESS_BYTES, packages/shared/src/config/server-config.ts).
+ * Without a bound one state weighed up to a whole data channel message (256 KiB between Chromium
+ * or libdatachannel peers), held here and sent on to every other peer, up to
+ * WEBRTC_MAX_CLIENTS_PER_PEER times per connection.
+ */
+export const WEBRTC_MAX_AWARENESS_BYTES = 16_384;
+
+/**
  * The message size assumed when the connection does not tell its own (no RTCSctpTransport, as in
  * older Safari): RFC 8841's default for a peer that does not state a=max-message-size.
  */
 export const FALLBACK_MAX_MESSAGE_BYTES = 65_536;
+
+/**
+ * Peer ids (y-webrtc's, one per device session) whose connection sent a frame with broken framing
+ * (WebrtcTransport.breakPeer) remembered at most: a later connection from one of them is taken
+ * as broken from the start. A hostile peer can pick a fresh id; the bound keeps that from growing
+ * memory (past it all are forgotten), and a forgotten id only costs one more closed connection.
+ */
+const MAX_BROKEN_PEER_IDS = 256;
 
 export type DroppedSource = 'signaling' | 'webrtc';
 /** after a report, further drops from the same source are only counted for this long */
@@ -109,6 +126,8 @@ export interface WebrtcTransportOptions {
   maxConns: number | undefined;
   /** a peer connection that has not synced after this long (plus up to half again, at random) is dropped */
   peerSyncTimeoutMs: number;
+  /** awareness states from a peer larger than this (JSON bytes) are dropped (WEBRTC_MAX_AWARENESS_BYTES) */
+  maxAwarenessBytes: number;
   signalingUrl: (token: string | undefined) => string;
   /** token for the first attempt (already fetched by the provider) */
   firstToken: string | undefined;
@@ -150,6 +169,12 @@ export class WebrtcTransport {
   private readonly drops = new Map<DroppedSource, { reportedAt: number; unreported: number }>();
   /** peers (by y-webrtc peer id) whose refused update was reported: later ones are dropped silently */
   private readonly refusedPeers = new Set<string>();
+  /** peer connections that sent a sync frame with broken framing: everything from them is ignored (breakPeer) */
+  private readonly broken = new WeakSet<WebrtcConnInternals>();
+  /** y-webrtc peer ids whose connection was broken (bounded: MAX_BROKEN_PEER_IDS) */
+  private readonly brokenPeerIds = new Set<string>();
+  /** peer connections whose awareness states over maxAwarenessBytes were reported */
+  private readonly oversizedPeers = new WeakSet<WebrtcConnInternals>();
   /** peer connections whose awareness entries past WEBRTC_MAX_CLIENTS_PER_PEER were reported */
   private readonly cappedPeers = new WeakSet<WebrtcConnInternals>();
 
@@ -207,7 +232,7 @@ export class WebrtcTransport {
   }
 
   private isSynced(conn: WebrtcConnInternals): boolean {
-    return this.synced.has(conn) && !this.lost.has(conn);
+    return this.synced.has(conn) && !this.lost.has(conn) && !this.broken.has(conn);
   }
 
   /** A connected WebRTC peer still carries this awareness client's state (the peer itself, or one it relays). */
@@ -303,7 +328,9 @@ export class WebrtcTransport {
    * number past 2^53 - 1 is dropped whole (update-screen.ts: Yjs would encode it again forever),
    * reported once per peer. Sync step 1 is left alone: Yjs only compares its clocks with its own.
    * Awareness entries introducing a client past WEBRTC_MAX_CLIENTS_PER_PEER are dropped, reported
-   * once per connection.
+   * once per connection, as are states larger than `maxAwarenessBytes` (the client's earlier state,
+   * if any, stays). A sync step 2 or update whose framing is broken breaks the connection
+   * (breakPeer): from then on nothing from it is read.
    */
   private guardPeer(conn: WebrtcConnInternals): void {
     const peer = conn.peer;
@@ -311,9 +338,13 @@ export class WebrtcTransport {
     const awareness = this.opts.awareness;
     /** the clients this connection introduced (see WEBRTC_MAX_CLIENTS_PER_PEER) */
     const introduced = new Set<number>();
-    /** the message being screened introduced a client past the cap */
+    /** the message being screened introduced a client past the cap, or carried a state over the size limit */
     let capped = false;
-    const keep = (client: number): boolean => {
+    let oversized = false;
+    // NaN or <= 0 (a caller's mistake) would disable the bound: the default instead
+    const maxBytes = this.opts.maxAwarenessBytes > 0 ? this.opts.maxAwarenessBytes : WEBRTC_MAX_AWARENESS_BYTES;
+    const keep = (client: number, stateBytes: number): boolean => {
+      if (stateBytes > maxBytes) return !(oversized = true);
       if (awareness.states.has(client) || introduced.has(client)) return true;
       if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) return !(capped = true);
       introduced.add(client);
@@ -322,6 +353,12 @@ export class WebrtcTransport {
     peer.on('close', () => introduced.clear());
     peer.emit = (event, ...args) => {
       if (event !== 'data') return emit(event, ...args);
+      if (this.broken.has(conn)) return true;
+      const fault = args[0] instanceof Uint8Array ? syncFrameFault(args[0]) : undefined;
+      if (fault !== undefined) {
+        this.breakPeer(conn, fault);
+        return true;
+      }
       const refusal = syncMessageRefusal(args[0]);
       if (refusal !== undefined) {
         if (!this.refusedPeers.has(conn.remotePeerId)) {
@@ -331,6 +368,7 @@ export class WebrtcTransport {
         return true;
       }
       capped = false;
+      oversized = false;
       // Clients whose state is gone here (removed, timed out) leave the count; those this message
       // introduces have no state yet, so this is done before the screen, not during it.
       if (introduced.size >= WEBRTC_MAX_CLIENTS_PER_PEER) for (const id of introduced) if (!awareness.states.has(id)) introduced.delete(id);
@@ -338,6 +376,10 @@ export class WebrtcTransport {
       if (capped && !this.cappedPeers.has(conn)) {
         this.cappedPeers.add(conn);
         this.drop('webrtc', `awareness states from a WebRTC peer naming more than ${WEBRTC_MAX_CLIENTS_PER_PEER} clients new here (later ones from this peer are dropped unreported)`);
+      }
+      if (oversized && !this.oversizedPeers.has(conn)) {
+        this.oversizedPeers.add(conn);
+        this.drop('webrtc', `an awareness state over ${maxBytes} bytes from a WebRTC peer (later ones unreported)`);
       }
       try {
         return emit(event, ...(screened.message ? [screened.message, ...args.slice(1)] : args));
@@ -348,6 +390,27 @@ export class WebrtcTransport {
         reclaimOwnState(this.opts.awareness, screened.ownClaim);
       }
     };
+  }
+
+  /**
+   * The peer sent a sync step 2 or update whose framing is broken (update-screen.ts
+   * syncFrameFault): y-protocols would apply nothing inside its try (node_modules/y-protocols/sync.js
+   * readSyncStep2), yet y-webrtc and this transport would count a step 2 as the peer's sync, and
+   * pending.ts as the answer confirming this device's edits: the status could say nothing is
+   * pending while no one else holds them. What the peer meant is unknown, so the connection is
+   * broken: nothing more from it is read (so its pending channel, fed by what is read in
+   * watchPeers, confirms nothing), it never counts as synced, and it is closed (y-webrtc announces us again; a connection from the same peer id is broken from the
+   * start, watchPeers, and dropped as stuck after peerSyncTimeoutMs). Reported as a drop, not thrown.
+   */
+  private breakPeer(conn: WebrtcConnInternals, fault: string): void {
+    if (this.broken.has(conn)) return;
+    this.broken.add(conn);
+    // bounded: past the cap the ids are forgotten (each then costs one more closed connection)
+    if (this.brokenPeerIds.size >= MAX_BROKEN_PEER_IDS) this.brokenPeerIds.clear();
+    this.brokenPeerIds.add(conn.remotePeerId);
+    this.drop('webrtc', `${fault} from a WebRTC peer (broken framing): its connection closed`);
+    this.opts.onChange();
+    conn.peer.destroy();
   }
 
   /** Reports a dropped input: the first at once, then at most one report per source per DROP_REPORT_MS. */
@@ -422,6 +485,7 @@ export class WebrtcTransport {
       if (this.watched.has(conn)) continue;
       this.watched.add(conn);
       this.guardPeer(conn);
+      if (this.brokenPeerIds.has(conn.remotePeerId)) this.broken.add(conn);
       if (room && this.yields(room, conn)) continue;
       const timers = [this.dropIfStuck(conn)];
       const changed = (): void => this.opts.onChange();

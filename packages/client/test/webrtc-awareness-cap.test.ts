@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { screenAwarenessUpdate } from '../src/awareness-guard.js';
-import { WEBRTC_MAX_CLIENTS_PER_PEER } from '../src/webrtc-transport.js';
+import { WEBRTC_MAX_AWARENESS_BYTES, WEBRTC_MAX_CLIENTS_PER_PEER } from '../src/webrtc-transport.js';
 import { awarenessUpdate, type AwarenessEntry } from './helpers/forged-awareness.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
 import { until } from './helpers/until.js';
@@ -141,6 +141,25 @@ describe('awareness from WebRTC peers', () => {
     await handled('second batch');
     expect((await deviceState(a)).awarenessCount).toBe(2 + second.length);
     expect(a.events.filter((e) => e.ev === 'error' && /more than \d+ clients/.test(String(e['message'])))).toEqual([]);
+  });
+
+  it('a state larger than WEBRTC_MAX_AWARENESS_BYTES is dropped, new or replacing one held (that one stays), reported once; smaller ones are taken', async () => {
+    const { a, mallory } = await phoneWithMallory('test-conversation-awareness-big-state');
+    const [conn] = mallory.connected();
+    // 20 KB: over the bound, well under a data channel's message limit
+    const big = (name: string) => ({ user: { name }, blob: 'x'.repeat(WEBRTC_MAX_AWARENESS_BYTES + 4000) });
+    conn!.peer.send(awarenessMessage(awarenessUpdate([[4_000_001, 1, big('big-new')], [4_000_002, 1, { user: { name: 'small' } }]])));
+    await handledBefore(a, mallory, 'first');
+    conn!.peer.send(awarenessMessage(awarenessUpdate([[4_000_002, 2, big('small-grown')]])));
+    await handledBefore(a, mallory, 'second');
+    const state = await deviceState(a);
+    expect(state.awareness).toContain('small');
+    expect(state.awareness).not.toContain('big-new');
+    expect(state.awareness).not.toContain('small-grown');
+    const reports = a.events.filter((e) => e.ev === 'error' && e['source'] === 'webrtc' && /awareness state/.test(String(e['message'])));
+    expect(reports.map((e) => e['message'])).toEqual([
+      `dropped an awareness state over ${WEBRTC_MAX_AWARENESS_BYTES} bytes from a WebRTC peer (later ones unreported)`,
+    ]);
   });
 
   it('an honest three-device room sees every member, and the states a peer passes on for devices heard elsewhere', async () => {

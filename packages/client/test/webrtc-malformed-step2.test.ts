@@ -1,0 +1,144 @@
+/**
+ * A WebRTC peer (any member reaching the room's signaling topic) sending a sync step 2 whose
+ * framing is broken: the update's length runs past the end of the frame, is missing, or bytes
+ * follow the update. y-protocols reads a step 2 inside a try (node_modules/y-protocols/sync.js
+ * readSyncStep2), so it applied nothing, and the peer still counted as synced and its step 2 as
+ * the answer confirming this device's edits (src/pending.ts): the status could say nothing was
+ * pending while no other device held the edit. Now such a frame marks the peer connection broken
+ * (src/webrtc-transport.ts, the same screen as the relay's: src/update-screen.ts syncFrameFault):
+ * it confirms nothing, never counts as synced, and is closed.
+ * SyncProvider devices in their own processes, the real server here, a stock y-webrtc peer here.
+ */
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
+import { WebrtcProvider } from 'y-webrtc';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
+import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
+import { until } from './helpers/until.js';
+
+// y-webrtc's signaling client uses the global (Node 20 has none); y-webrtc's own ws (8.x).
+(globalThis as { WebSocket?: unknown }).WebSocket ??= createRequire(resolve('node_modules/y-webrtc/package.json'))('ws').WebSocket;
+
+const scope = serverPerTest();
+afterEach(() => scope.close());
+
+function peer(name: string): PeerProcess {
+  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
+  scope.track(p);
+  return p;
+}
+
+interface PeerInternals {
+  send(data: Uint8Array): void;
+  emit(event: string, ...args: unknown[]): boolean;
+}
+interface WebrtcConnInternals {
+  connected: boolean;
+  peer: PeerInternals;
+}
+
+/** message sync, sync step 2, then `payload` as is (normally a varUint8Array holding the update) */
+const step2Frame = (payload: Uint8Array): Uint8Array => Uint8Array.from([0, 1, ...payload]);
+
+const update = (() => {
+  const d = new Y.Doc();
+  d.getText('t').insert(0, 'never applied');
+  return Y.encodeStateAsUpdate(d);
+})();
+const withLength = encoding.encode((e) => encoding.writeVarUint8Array(e, update));
+
+const cases: Array<{ name: string; frame: Uint8Array; report: RegExp }> = [
+  // claims 5 bytes, 1 follows
+  { name: 'a length past the end of the frame', frame: step2Frame(Uint8Array.from([5, 0])), report: /runs past the end of the frame/ },
+  { name: 'an empty payload (the length itself missing)', frame: step2Frame(new Uint8Array(0)), report: /cut short/ },
+  { name: 'bytes after the update', frame: step2Frame(Uint8Array.from([...withLength, 0xff, 0x01])), report: /2 bytes follow the update/ },
+];
+
+/**
+ * A stock y-webrtc peer in this process; once `turn(frame)` is called, each of its connections
+ * (those open and those made later) applies nothing this device sends and answers its sync
+ * step 1 with `frame`.
+ */
+async function stockPeer(room: string, name: string) {
+  const doc = new Y.Doc();
+  const provider = new WebrtcProvider(room, doc, {
+    signaling: [`${scope.current.wsUrl}/signal?room=${room}&token=${await testToken(name, [room])}`],
+    peerOpts: { wrtc: await datachannelWrtc(), config: { iceServers: [] } },
+  });
+  scope.track({ close: () => (provider.disconnect(), provider.destroy(), doc.destroy()) });
+  const conns = (): WebrtcConnInternals[] => [...((provider as unknown as { room: { webrtcConns: Map<string, WebrtcConnInternals> } | null }).room?.webrtcConns.values() ?? [])];
+  const turned = new WeakSet<PeerInternals>();
+  let answer: Uint8Array | undefined;
+  const turnAll = (): void => {
+    if (!answer) return;
+    for (const { peer: p } of conns()) {
+      if (turned.has(p)) continue;
+      turned.add(p);
+      const emit = p.emit.bind(p);
+      p.emit = (event, ...args) => {
+        const data = args[0];
+        if (event !== 'data' || !(data instanceof Uint8Array) || data[0] !== 0) return emit(event, ...args);
+        // a sync step 1 (the device's opening one, or its check of what is pending) gets the broken step 2
+        if (data[1] === 0 && answer) p.send(answer);
+        return true;
+      };
+    }
+  };
+  provider.on('peers', turnAll);
+  return {
+    connected: () => conns().filter((c) => c.connected),
+    turn(frame: Uint8Array) {
+      answer = frame;
+      turnAll();
+    },
+  };
+}
+
+const statusSince = (p: PeerProcess, since: number): PeerEvent[] => p.events.slice(since).filter((e) => e.ev === 'status');
+const brokenReport = (e: PeerEvent): boolean => e.ev === 'error' && e['source'] === 'webrtc' && /broken framing/.test(String(e['message']));
+
+describe('a WebRTC peer sending a sync step 2 with broken framing', () => {
+  it.each(cases)('$name, in answer to the step 1 checking an edit: the edit stays pending, the peer is dropped and reported; an honest peer then confirms it', async ({ frame, report }) => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const room = 'test-conversation-webrtc-malformed-step2';
+    const a = peer('phone');
+    const start = { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 };
+    await a.send('start', start);
+    const mallory = await stockPeer(room, 'mallory');
+    await a.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 1, 'phone synced with mallory');
+    await until(async () => mallory.connected().length === 1, 'mallory connected');
+    mallory.turn(frame);
+    const mark = a.mark;
+    await a.send('push', { text: 'only on the phone' });
+    // Without the screen the broken step 2 confirmed the edit: either outcome ends the wait.
+    await a.waitFor((e) => brokenReport(e) || (e.ev === 'status' && e['pending'] === 0), 'the broken step 2 handled', 20_000, mark);
+    expect(statusSince(a, mark).filter((e) => e['pending'] === 0)).toEqual([]);
+    const reports = a.events.filter(brokenReport);
+    expect(reports).toHaveLength(1);
+    expect(String(reports[0]?.['message'])).toMatch(report);
+    await a.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 0, 'mallory no longer counted synced', 20_000, mark);
+    expect(statusSince(a, mark).at(-1)?.['pending']).toBe(1);
+    // A device that does hold the edit confirms it.
+    const b = peer('desktop');
+    await b.send('start', start);
+    await b.waitTexts(['only on the phone']);
+    await a.waitFor((e) => e.ev === 'status' && e['pending'] === 0, 'the edit confirmed by the desktop', 20_000, mark);
+    expect(a.events.filter((e) => e.ev === 'error' && e['source'] !== 'webrtc')).toEqual([]);
+  });
+
+  it('as its opening step 2: the peer never counts as synced, and is dropped and reported', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn' });
+    const room = 'test-conversation-webrtc-malformed-opening';
+    const mallory = await stockPeer(room, 'mallory');
+    mallory.turn((cases[0] as (typeof cases)[number]).frame);
+    const a = peer('phone');
+    await a.send('start', { serverUrl: server.url, room, relayGraceMs: 60_000, relayHoldMs: 500 });
+    await a.waitFor((e) => brokenReport(e) || (e.ev === 'status' && (e['syncedWebrtcPeers'] as number) > 0), 'the broken step 2 handled');
+    expect(statusSince(a, 0).filter((e) => (e['syncedWebrtcPeers'] as number) > 0)).toEqual([]);
+    expect(a.events.filter(brokenReport)).toHaveLength(1);
+  });
+});
