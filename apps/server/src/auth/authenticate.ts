@@ -3,7 +3,7 @@
  * With auth off (no AUTH_SECRET) every caller gets claims that cover all rooms with write scope.
  */
 import { webcrypto } from 'node:crypto';
-import { createRoomToken, tokenCoversRoom, verifyRoomToken, type ErrorCode, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
+import { tokenCoversRoom, verifyRoomToken, type ErrorCode, type RoomTokenClaims, type TokenFailure } from '@sync-suite/shared';
 import type { ServerMetrics } from '@sync-suite/shared/node';
 import { bearerToken, queryToken } from './request-token.js';
 import type { RevocationList } from './revocations.js';
@@ -46,17 +46,12 @@ export class Authenticator {
   }
 
   /**
-   * Loads Node's WebCrypto (jose verifies with it) and runs the whole verification once, on a token
-   * signed with a throwaway secret (no metric counts it): both happen on first use otherwise, and
-   * that was the first connection after a restart, which waited about 2 ms more for the code to be
-   * compiled (bench/cold-load.ts).
+   * Loads Node's WebCrypto (jose verifies with it) now: it loads on first use, and that first use
+   * was the first connection after a restart, which waited about 3 ms more (bench/cold-load.ts).
    */
   async warm(): Promise<void> {
     if (!this.enabled) return;
     await webcrypto.subtle.importKey('raw', new Uint8Array(32), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    const secret = webcrypto.getRandomValues(new Uint8Array(32));
-    const token = await createRoomToken(secret, { sub: 'warm-up', rooms: ['warm-up'], ttlSeconds: 60 });
-    await verifyRoomToken(token, [secret], { maxTtlSeconds: this.maxTtlSeconds });
   }
 
   async verify(token: string | undefined, endpoint: AuthEndpoint): Promise<AuthResult> {

@@ -10,7 +10,6 @@ import { createRelayFanout } from '../fanout/scale-out.js';
 import { RelayRoomSource } from './admin-source.js';
 import { createDocStore } from './persistence/create-store.js';
 import { storageStartupError } from './persistence/storage-startup.js';
-import { warmColdPath } from './cold-path-warm-up.js';
 import { RoomRegistry } from './room-registry.js';
 import { presenceLimitsFrom, updateLimitsFrom } from './update-limits.js';
 
@@ -31,8 +30,6 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
   } catch (err) {
     throw storageStartupError(config, err);
   }
-  const limits = updateLimitsFrom(config);
-  warmColdPath(limits);
   const registry = new RoomRegistry({
     store,
     fanout,
@@ -43,7 +40,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
     compactAfter: config.COMPACT_AFTER_UPDATES,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
-    limits,
+    limits: updateLimitsFrom(config),
     presence: presenceLimitsFrom(config),
   });
   ctx.admin.addSource(new RelayRoomSource(store, registry));
