@@ -14,6 +14,7 @@ import * as encoding from 'lib0/encoding';
 import type { WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
 import { SyncProvider, type SyncProviderError } from '../src/index.js';
 import { pacerProbe, type PaceDecision } from '../src/attempt-pacer.js';
+import { MALFORMED_STEP2_CASES, step2Frame } from './helpers/malformed-step2.js';
 
 // The ws this package resolves is an older major without the named WebSocketServer export.
 const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket & { Server: typeof WsServer };
@@ -24,23 +25,7 @@ afterEach(() => {
   for (const o of opened.splice(0)) (o.destroy ?? o.close)?.call(o);
 });
 
-/** message sync, sync step 2, then `payload` as is (normally a varUint8Array holding the update) */
-const step2Frame = (payload: Uint8Array): Uint8Array => Uint8Array.from([0, 1, ...payload]);
-
-const update = (() => {
-  const d = new Y.Doc();
-  d.getText('t').insert(0, 'never applied');
-  return Y.encodeStateAsUpdate(d);
-})();
-
-const withLength = encoding.encode((e) => encoding.writeVarUint8Array(e, update));
-
-const cases: Array<{ name: string; frame: Uint8Array; report: RegExp }> = [
-  // claims 5 bytes, 1 follows
-  { name: 'a length past the end of the frame', frame: step2Frame(Uint8Array.from([5, 0])), report: /runs past the end of the frame/ },
-  { name: 'an empty payload (the length itself missing)', frame: step2Frame(new Uint8Array(0)), report: /cut short/ },
-  { name: 'bytes after the update', frame: step2Frame(Uint8Array.from([...withLength, 0xff, 0x01])), report: /2 bytes follow the update/ },
-];
+const cases = MALFORMED_STEP2_CASES;
 
 it.each(cases)('a sync step 2 from the relay with $name: never synced; reported once, the socket reopened after the back-off', async ({ frame, report }) => {
   const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });

@@ -7,70 +7,16 @@
  * opens it when it loads the snapshot. Real server, real SyncProviders, the attacker a raw socket
  * with a write token.
  */
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
-import type { WebSocket as WsSocket } from 'ws';
-import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedUpdate } from '@sync-suite/shared';
-import { serverPerTest, testToken, TEST_SECRET, type TestServer } from '../../../test/helpers/server.js';
-import { sealedRegistry } from '../../../apps/server/src/routes/sealed/index.js';
+import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { keyId } from '../src/sealed/envelope.js';
-import { device, MemStore, push, settled, texts, when, type Device } from './helpers/store-device.js';
+import { compactPast, pushAcked, stats, storeJunk } from './helpers/sealed-junk.js';
+import { device, MemStore, settled, texts, when } from './helpers/store-device.js';
 
 const scope = serverPerTest();
 afterEach(() => scope.close());
-const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket & (new (url: string) => WsSocket);
 const SNAPSHOT_AFTER = 10;
-
-async function stats(server: TestServer, room: string): Promise<{ head: number; snapshotCovers: number; entries: number }> {
-  const store = sealedRegistry(server.app)?.store;
-  if (!store) throw new Error('no sealed store');
-  return store.stats(room);
-}
-
-/** One entry per push, each acked before the next, so the snapshot request comes when expected. */
-async function pushAcked(d: Device, text: string): Promise<void> {
-  push(d, text);
-  await when(() => settled(d) && d.p.sealedRelay?.pending === 0, `${text} acked`);
-}
-
-/** Stores one envelope of 64 bytes under `id` (an unknown key id) through a raw socket with a write token; resolves with its seq. */
-async function storeJunk(server: TestServer, room: string, id: Uint8Array): Promise<number> {
-  const atk = new WebSocket(`${server.wsUrl}/sealed/${room}?token=${await testToken('mallory', ['test-*'])}`);
-  try {
-    const seq = new Promise<number>((resolve, reject) => {
-      atk.on('open', () => atk.send(encodeSealedMessage((e) => writeSealedHello(e, 0, 0))));
-      atk.on('message', (data: Buffer) => {
-        const r = readSealedServerMessage(new Uint8Array(data));
-        if (!r.ok) return;
-        if (r.message.type === 'caught-up') {
-          const junk = randomBytes(64);
-          junk.set([1, 1, ...id]); // version 1, kind update, the key id
-          atk.send(encodeSealedMessage((e) => writeSealedUpdate(e, 1, junk)));
-        }
-        if (r.message.type === 'ack') resolve(r.message.seq);
-      });
-      atk.on('close', (code) => reject(new Error(`mallory closed ${code}`)));
-    });
-    return await Promise.race([seq, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('junk not stored in 10 s')), 10_000))]);
-  } finally {
-    atk.close();
-  }
-}
-
-/** Pushes until a snapshot covers `past` and the log is back under the threshold (bounded). */
-async function compactPast(server: TestServer, room: string, d: Device, past: number, prefix: string): Promise<string[]> {
-  const pushed: string[] = [];
-  for (let i = 0; i < 3 * SNAPSHOT_AFTER; i++) {
-    const s = await stats(server, room);
-    if (s.snapshotCovers > past && s.entries < SNAPSHOT_AFTER) return pushed;
-    const text = `${prefix} ${i}`;
-    await pushAcked(d, text);
-    pushed.push(text);
-  }
-  const s = await stats(server, room);
-  throw new Error(`no snapshot past ${past}: snapshot covers ${s.snapshotCovers} with ${s.entries} entries left (head ${s.head})`);
-}
 
 it('a junk envelope under an unknown key id does not stop compaction, and a fresh device reads everything', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_SNAPSHOT_AFTER: String(SNAPSHOT_AFTER), PERSIST_FLUSH_MS: '5' });
@@ -79,8 +25,8 @@ it('a junk envelope under an unknown key id does not stop compaction, and a fres
   const a = await device(scope, server.url, room, { key, sub: 'alice' });
   const before = ['one', 'two', 'three'];
   for (const text of before) await pushAcked(a, text);
-  const junkSeq = await storeJunk(server, room, randomBytes(4));
-  const after = await compactPast(server, room, a, junkSeq, 'after');
+  const junkSeq = await storeJunk(server, room, { keyId: randomBytes(4) });
+  const after = await compactPast(server, room, a, junkSeq, 'after', SNAPSHOT_AFTER);
   expect(a.errors.some((e) => e.source === 'sealed' && e.message.includes('unknown key'))).toBe(true);
   await a.stop();
 
@@ -95,8 +41,8 @@ it("a junk envelope under the room's own key id (its tag fails for every holder 
   const key = randomBytes(32);
   const a = await device(scope, server.url, room, { key, sub: 'alice' });
   await pushAcked(a, 'one');
-  const junkSeq = await storeJunk(server, room, keyId(key));
-  const after = await compactPast(server, room, a, junkSeq, 'after');
+  const junkSeq = await storeJunk(server, room, { keyId: keyId(key) });
+  const after = await compactPast(server, room, a, junkSeq, 'after', SNAPSHOT_AFTER);
   expect(a.errors.some((e) => e.source === 'sealed' && e.message.includes('does not open'))).toBe(true);
   await a.stop();
   const fresh = await device(scope, server.url, room, { key, sub: 'carol' });
@@ -122,7 +68,7 @@ it('an entry under a newer key is carried through the snapshot and opened by a d
   // alice (k1 only) compacts past bob's entry, which she cannot open
   const a2 = await device(scope, server.url, room, { key: k1, sub: 'alice', doc: a.doc });
   await when(() => settled(a2) && texts(a2.doc).length === 2, 'alice back');
-  const after = await compactPast(server, room, a2, bobSeq, 'after');
+  const after = await compactPast(server, room, a2, bobSeq, 'after', SNAPSHOT_AFTER);
   expect(texts(a2.doc)).not.toContain('from bob under k2');
   await a2.stop();
 
@@ -143,7 +89,7 @@ it('a device that restarts from its persistence keeps carrying what its snapshot
 
   const store = new MemStore();
   const a = await device(scope, server.url, room, { key: k1, sub: 'alice', store });
-  const first = await compactPast(server, room, a, bobSeq, 'first');
+  const first = await compactPast(server, room, a, bobSeq, 'first', SNAPSHOT_AFTER);
   await a.stop();
   // the cursor stored stays below what alice carries: her next session reads her snapshot again
   expect(store.cursor()).toBeLessThan(bobSeq);
@@ -151,7 +97,7 @@ it('a device that restarts from its persistence keeps carrying what its snapshot
 
   const a2 = await device(scope, server.url, room, { key: k1, sub: 'alice', store });
   await when(() => settled(a2), 'alice back');
-  const second = await compactPast(server, room, a2, covers, 'second');
+  const second = await compactPast(server, room, a2, covers, 'second', SNAPSHOT_AFTER);
   await a2.stop();
 
   const c = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'carol' });

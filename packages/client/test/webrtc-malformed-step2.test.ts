@@ -11,7 +11,6 @@
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { WebrtcProvider } from 'y-webrtc';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/ser
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
 import { until } from './helpers/until.js';
+import { MALFORMED_STEP2_CASES } from './helpers/malformed-step2.js';
 
 // y-webrtc's signaling client uses the global (Node 20 has none); y-webrtc's own ws (8.x).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= createRequire(resolve('node_modules/y-webrtc/package.json'))('ws').WebSocket;
@@ -41,22 +41,7 @@ interface WebrtcConnInternals {
   peer: PeerInternals;
 }
 
-/** message sync, sync step 2, then `payload` as is (normally a varUint8Array holding the update) */
-const step2Frame = (payload: Uint8Array): Uint8Array => Uint8Array.from([0, 1, ...payload]);
-
-const update = (() => {
-  const d = new Y.Doc();
-  d.getText('t').insert(0, 'never applied');
-  return Y.encodeStateAsUpdate(d);
-})();
-const withLength = encoding.encode((e) => encoding.writeVarUint8Array(e, update));
-
-const cases: Array<{ name: string; frame: Uint8Array; report: RegExp }> = [
-  // claims 5 bytes, 1 follows
-  { name: 'a length past the end of the frame', frame: step2Frame(Uint8Array.from([5, 0])), report: /runs past the end of the frame/ },
-  { name: 'an empty payload (the length itself missing)', frame: step2Frame(new Uint8Array(0)), report: /cut short/ },
-  { name: 'bytes after the update', frame: step2Frame(Uint8Array.from([...withLength, 0xff, 0x01])), report: /2 bytes follow the update/ },
-];
+const cases = MALFORMED_STEP2_CASES;
 
 /**
  * A stock y-webrtc peer in this process; once `turn(frame)` is called, each of its connections
