@@ -12,8 +12,9 @@ import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import { WebrtcProvider } from 'y-webrtc';
-import { afterEach, describe, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { screenAwarenessUpdate } from '../src/awareness-guard.js';
 import { WEBRTC_MAX_AWARENESS_BYTES, WEBRTC_MAX_CLIENTS_PER_PEER } from '../src/webrtc-transport.js';
@@ -24,14 +25,7 @@ import { until } from './helpers/until.js';
 // y-webrtc's signaling client uses the global (Node 20 has none); y-webrtc's own ws (8.x).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= createRequire(resolve('node_modules/y-webrtc/package.json'))('ws').WebSocket;
 
-const scope = serverPerTest();
-afterEach(() => scope.close());
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  scope.track(p);
-  return p;
-}
+const { scope, peer } = devicesPerTest();
 
 interface DeviceState {
   awareness: string[];

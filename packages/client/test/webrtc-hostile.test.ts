@@ -10,8 +10,9 @@ import { resolve } from 'node:path';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { WebrtcProvider } from 'y-webrtc';
-import { afterEach, describe, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
 import { withTimeout } from '../../../test/helpers/timeout.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
@@ -32,16 +33,9 @@ const ws = createRequire(resolve('node_modules/y-webrtc/package.json'))('ws') as
 // y-webrtc's signaling client uses the global (Node 20 has none).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= ws.WebSocket;
 
-const scope = serverPerTest();
-afterEach(() => scope.close());
+const { scope, peer } = devicesPerTest();
 
 const KEY = randomBytes(32).toString('hex');
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  scope.track(p);
-  return p;
-}
 
 const syncedOverWebrtc = (p: PeerProcess): Promise<PeerEvent> =>
   p.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 1, `${p.name} synced with a WebRTC peer`);

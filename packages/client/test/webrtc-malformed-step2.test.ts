@@ -13,8 +13,9 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import * as Y from 'yjs';
 import { WebrtcProvider } from 'y-webrtc';
-import { afterEach, describe, expect, it } from 'vitest';
-import { serverPerTest, TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_SECRET, testToken } from '../../../test/helpers/server.js';
+import { devicesPerTest } from './helpers/devices.js';
 import { datachannelWrtc } from '../../../test/helpers/wrtc.js';
 import { PeerProcess, type PeerEvent } from './helpers/peer-process.js';
 import { until } from './helpers/until.js';
@@ -23,14 +24,7 @@ import { MALFORMED_STEP2_CASES } from './helpers/malformed-step2.js';
 // y-webrtc's signaling client uses the global (Node 20 has none); y-webrtc's own ws (8.x).
 (globalThis as { WebSocket?: unknown }).WebSocket ??= createRequire(resolve('node_modules/y-webrtc/package.json'))('ws').WebSocket;
 
-const scope = serverPerTest();
-afterEach(() => scope.close());
-
-function peer(name: string): PeerProcess {
-  const p = new PeerProcess(name, { TOKEN_SECRET: TEST_SECRET });
-  scope.track(p);
-  return p;
-}
+const { scope, peer } = devicesPerTest();
 
 interface PeerInternals {
   send(data: Uint8Array): void;
