@@ -42,6 +42,28 @@ describe('ROOM_MAX_BYTES', () => {
   });
 });
 
+describe('ROOM_MAX_BYTES after compaction', () => {
+  it('counts what storage holds once the log is folded: a room that keeps overwriting one value is never refused', async () => {
+    const server = await scope.start({ ROOM_MAX_BYTES: '4000', COMPACT_AFTER_UPDATES: '4', PERSIST_FLUSH_MS: '10' });
+    const room = 'acme-conversation-overwrite';
+    const writer = await open(server, room);
+    const reader = await open(server, room);
+    await Promise.all([ready(writer), ready(reader)]);
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => updates.push(encodeRelayMessage((e) => writeRelayUpdate(e, u))));
+    // 24 updates of about 320 B each (7.7 KB in all); the document stays one value of 300 B.
+    for (let batch = 1; batch <= 6; batch++) {
+      for (let i = 0; i < 4; i++) doc.getMap('m').set('k', String(batch * 10 + i).repeat(150));
+      for (const u of updates.splice(0)) writer.send(u);
+      await reader.next(() => reader.messages.filter((m) => m.type === 'update').length === batch * 4, 5000, `batch ${batch} relayed`);
+      await server.app.relayRooms?.drain(); // committed and compacted
+    }
+    expect(writer.closeCode).toBeNull();
+    expect(await metric(server.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(0);
+  });
+});
+
 describe('MAX_NEW_ROOMS_PER_SUB_PER_HOUR', () => {
   it('refuses a sub\'s third new room with 4429; its rooms, stored rooms and other subs still open', async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '2' });

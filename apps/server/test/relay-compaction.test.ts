@@ -71,6 +71,7 @@ describe.each(['memory', 'sqlite'] as const)('relay compaction (%s)', (engine) =
     const stored = await store.load(ROOM);
     expect(stored.updates).toEqual([]);
     expect(stored.snapshotSeq).toBe(done.throughSeq);
+    expect(done.snapshotBytes).toBe(stored.snapshot?.length); // read before its buffer moved to the storage thread
     expect(await contentOf(store)).toEqual({ text: 'world', map: { k: 1 } });
 
     // Next round: storage still has our snapshot, so the fast path stays available.
@@ -123,6 +124,34 @@ describe.each(['memory', 'sqlite'] as const)('relay compaction (%s)', (engine) =
     const snapshotSeq = (await store.load(ROOM)).snapshotSeq;
     expect(await foldRoomLog(store, ROOM, () => captureLiveState(live, snapshotSeq))).toMatchObject({ fromLive: false });
     expect(await contentOf(store)).toEqual({ text: '', map: { theirs: 2 } });
+  });
+
+  it('builds the live delete set only for a log that holds deletions, and still takes the live document with it', async () => {
+    const store = await open(engine);
+    const w = writer(1);
+    const live = new Y.Doc();
+    const asked: boolean[] = [];
+    const capture = (seq: number) => (withDeletions: boolean) => (asked.push(withDeletions), captureLiveState(live, seq, 0, withDeletions));
+    const inserts = [w.edit((d) => d.getText('t').insert(0, 'hello world')), w.edit((d) => d.getMap('m').set('k', 1))];
+    for (const u of inserts) Y.applyUpdate(live, u);
+    await store.append([{ room: ROOM, updates: inserts }]);
+    const first = await foldRoomLog(store, ROOM, capture(0));
+    expect(first).toMatchObject({ folded: 2, fromLive: true });
+
+    const deletion = w.edit((d) => d.getText('t').delete(0, 6));
+    Y.applyUpdate(live, deletion);
+    await store.append([{ room: ROOM, updates: [deletion] }]);
+    expect(await foldRoomLog(store, ROOM, capture(first.throughSeq))).toMatchObject({ folded: 1, fromLive: true });
+    expect(asked).toEqual([false, true]);
+    expect(await contentOf(store)).toEqual({ text: 'world', map: { k: 1 } });
+
+    // A live document captured without its delete set never vouches for a stored deletion.
+    const again = w.edit((d) => d.getMap('m').delete('k'));
+    Y.applyUpdate(live, again);
+    await store.append([{ room: ROOM, updates: [again] }]);
+    const seq = (await store.load(ROOM)).snapshotSeq;
+    expect(await foldRoomLog(store, ROOM, () => captureLiveState(live, seq, 0, false))).toMatchObject({ folded: 1, fromLive: false });
+    expect(await contentOf(store)).toEqual({ text: 'world', map: {} });
   });
 
   it('merges from storage when the stored snapshot is not the one the live document knows', async () => {

@@ -13,6 +13,9 @@ import type { UpdateLimits } from './update-limits.js';
 export interface Folded {
   folded: number;
   throughSeq: number;
+  /** whether the snapshot written was the live state (compaction.ts), and its size */
+  fromLive?: boolean;
+  snapshotBytes?: number;
 }
 
 export interface CompactionQueueOptions {
@@ -40,7 +43,7 @@ export class CompactionQueue {
    * since it was queued must not see it written back); `live` gives the room's live state, or
    * null when the room left memory. Never rejects: a failure is logged and folds nothing.
    */
-  run(room: string, wanted: () => boolean, live?: () => LiveState | null): Promise<Folded> {
+  run(room: string, wanted: () => boolean, live?: (withDeletions: boolean) => LiveState | null): Promise<Folded> {
     const run = this.tail
       .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => (wanted() ? this.now(room, live) : NOTHING));
@@ -56,7 +59,7 @@ export class CompactionQueue {
     );
   }
 
-  private async now(room: string, live?: () => LiveState | null): Promise<Folded> {
+  private async now(room: string, live?: (withDeletions: boolean) => LiveState | null): Promise<Folded> {
     try {
       const done = await foldRoomLog(this.opts.store, room, live, this.opts.limits);
       if (done.fenced !== undefined) {

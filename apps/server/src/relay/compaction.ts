@@ -22,22 +22,31 @@ import { mergeStoredRoomChecked, snapshotLimits, type Quarantined } from './pers
 import { stampSnapshot } from './persistence/snapshot-stamp.js';
 import { RELAY_FENCED, type DocStore, type StoredRoom } from './persistence/types.js';
 import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
-import { UpdateReader } from './update-reader.js';
+import { UpdateReader, type UpdateCost } from './update-reader.js';
 
 /** What compaction needs of a live room, captured synchronously (the doc may be freed after). */
 export interface LiveState {
   /** Y.encodeStateAsUpdate of the live document */
   update: Uint8Array;
-  /** Y.snapshot of the live document: its state vector and delete set */
-  snapshot: Y.Snapshot;
+  /** the live document's state vector */
+  stateVector: Map<number, number>;
+  /** its delete set, when asked for (it walks every struct; most logs hold no deletion) */
+  deleteSet: ReturnType<typeof Y.createDeleteSetFromStructStore> | null;
   /** sequence number of the stored snapshot the live document incorporates (0: none) */
   snapshotSeq: number;
   /** the room's generation the live document was loaded in (persistence/types.ts) */
   generation: number;
 }
 
-export function captureLiveState(doc: Y.Doc, snapshotSeq: number, generation = 0): LiveState {
-  return { update: Y.encodeStateAsUpdate(doc), snapshot: Y.snapshot(doc), snapshotSeq, generation };
+/** `withDeletions`: the stored log holds deletions, so containment needs the live delete set. */
+export function captureLiveState(doc: Y.Doc, snapshotSeq: number, generation = 0, withDeletions = true): LiveState {
+  return {
+    update: Y.encodeStateAsUpdate(doc),
+    stateVector: Y.decodeStateVector(Y.encodeStateVector(doc)),
+    deleteSet: withDeletions ? Y.createDeleteSetFromStructStore(doc.store) : null,
+    snapshotSeq,
+    generation,
+  };
 }
 
 export interface Compaction {
@@ -49,6 +58,8 @@ export interface Compaction {
   fromLive: boolean;
   /** entries set aside (kept in the log after the snapshot) */
   quarantined: Quarantined[];
+  /** the size of the snapshot written (when one was) */
+  snapshotBytes?: number;
   /**
    * set when storage is in another generation than the one named (nothing written): the live
    * state's, or the one just read (a purge came between): the room was deleted meanwhile
@@ -61,27 +72,33 @@ export async function compactRoom(store: DocStore, room: string): Promise<number
   return (await foldRoomLog(store, room)).folded;
 }
 
-/** `live` is called after storage was read, so it captures the newest live state. */
-export async function foldRoomLog(store: DocStore, room: string, live?: () => LiveState | null, limits: UpdateLimits = DEFAULT_UPDATE_LIMITS): Promise<Compaction> {
+/**
+ * `live` is called after storage was read, so it captures the newest live state; it is told
+ * whether the stored log holds deletions (the live delete set is built only then).
+ */
+export async function foldRoomLog(store: DocStore, room: string, live?: (withDeletions: boolean) => LiveState | null, limits: UpdateLimits = DEFAULT_UPDATE_LIMITS): Promise<Compaction> {
   const stored = await store.load(room);
   if (stored.updates.length === 0) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false, quarantined: [] };
-  const state = live?.() ?? null;
+  const entries = live ? readEntries(stored.updates, limits) : null;
+  const state = entries && live ? live(entries.some((e) => e !== null && e.deletes.length > 0)) : null;
   // The live document is of a room deleted since it loaded: nothing of it may reach the new room.
   if (state && state.generation !== stored.generation) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive: false, quarantined: [], fenced: state.generation };
-  const fromLive = state !== null && liveHoldsStored(state, stored, limits);
+  const fromLive = state !== null && entries !== null && liveHoldsStored(state, stored, entries);
   const merged = fromLive ? { update: state.update, quarantined: [] } : mergeStoredRoomChecked(stored, limits);
   // Checked now, once, so that loading it does not read it all again (persistence/snapshot-stamp.ts).
   const aside = unique(merged.quarantined.map((q) => q.update));
+  const snapshotBytes = merged.update.byteLength; // read before the snapshot's buffer moves to storage
   // Named: a purge after the read above must not see the deleted room's content written back.
   const refused = await store.compact(room, {
     snapshot: merged.update,
+    handOver: true, // read by nothing after this call
     throughSeq: stored.lastSeq,
     stamp: stampSnapshot(merged.update, limits),
     keep: aside,
     generation: stored.generation,
   });
   if (refused === RELAY_FENCED) return { folded: 0, throughSeq: stored.snapshotSeq, fromLive, quarantined: [], fenced: stored.generation };
-  return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined };
+  return { folded: stored.updates.length, throughSeq: stored.lastSeq, fromLive, quarantined: merged.quarantined, snapshotBytes };
 }
 
 function unique(updates: Uint8Array[]): Uint8Array[] {
@@ -94,34 +111,35 @@ function unique(updates: Uint8Array[]): Uint8Array[] {
   });
 }
 
-function liveHoldsStored(state: LiveState, stored: StoredRoom, limits: UpdateLimits): boolean {
+/** What the bounded reader found in each stored entry, or null for one it refused. */
+function readEntries(updates: readonly Uint8Array[], limits: UpdateLimits): Array<UpdateCost | null> {
+  const bound = snapshotLimits(limits);
+  return updates.map((update) => {
+    try {
+      return new UpdateReader(update, bound).read();
+    } catch {
+      return null;
+    }
+  });
+}
+
+function liveHoldsStored(state: LiveState, stored: StoredRoom, entries: ReadonlyArray<UpdateCost | null>): boolean {
   if (stored.snapshotSeq !== state.snapshotSeq) return false; // someone else's snapshot: unknown content
-  // Entry by entry (Y.mergeUpdates of hundreds of small updates costs more than the merge path).
-  for (const update of stored.updates) if (!safeToDecode(update, limits) || !containsUpdate(state.snapshot, update)) return false;
+  // Entry by entry, from what the bounded reader found (Y.mergeUpdates of hundreds of small updates
+  // costs more than the merge path; Y.decodeUpdate built every struct only to read its id).
+  for (const entry of entries) if (entry === null || !containsUpdate(state, entry)) return false;
   return true;
 }
 
-/** Y.decodeUpdate recurses on nested values: only entries the bounded reader accepts go near it. */
-function safeToDecode(update: Uint8Array, limits: UpdateLimits): boolean {
-  try {
-    new UpdateReader(update, snapshotLimits(limits)).read();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Every struct of `update` is below the live state vector, and each of its deletions is live too. */
-function containsUpdate(live: Y.Snapshot, update: Uint8Array): boolean {
-  const { structs, ds } = Y.decodeUpdate(update);
-  for (const struct of structs) {
-    if (struct instanceof Y.Skip) continue;
-    if ((live.sv.get(struct.id.client) ?? 0) < struct.id.clock + struct.length) return false;
-  }
-  for (const [client, deletions] of ds.clients) {
-    const liveDeletions = live.ds.clients.get(client) ?? [];
-    for (const d of deletions) if (!covers(liveDeletions, d.clock, d.clock + d.len)) return false;
-  }
+/**
+ * Every struct of the entry lies below the live state vector (each client section ends there:
+ * its structs, and any Skip among them, lie before its end), and each of its deletions is live too.
+ */
+function containsUpdate(live: LiveState, entry: UpdateCost): boolean {
+  for (const [client, end] of entry.ends) if ((live.stateVector.get(client) ?? 0) < end) return false;
+  if (entry.deletes.length === 0) return true;
+  if (!live.deleteSet) return false;
+  for (const d of entry.deletes) if (!covers(live.deleteSet.clients.get(d.client) ?? [], d.clock, d.end)) return false;
   return true;
 }
 

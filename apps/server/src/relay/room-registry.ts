@@ -362,19 +362,27 @@ export class RoomRegistry extends EventEmitter {
     room.logLength += updates.length;
     if (room.logLength < this.opts.compactAfter || this.compacting.has(room)) return;
     this.compacting.add(room);
+    // The live state's size and the room's count when it was captured: what storage holds after the
+    // compaction is that snapshot plus what was accepted since (not the document encoded once more).
+    let captured: { bytes: number; stored: number } | null = null;
+    const live = (withDeletions: boolean): LiveState | null => {
+      const state = room.liveState(withDeletions);
+      captured = state && { bytes: state.update.byteLength, stored: room.storedBytes };
+      return state;
+    };
     this.track(
-      this.compact(name, () => room.liveState()).then((done) => {
+      this.compact(name, live).then((done) => {
         room.logLength = Math.max(0, room.logLength - done.folded);
         if (done.folded > 0) room.snapshotSeq = done.throughSeq;
-        // The log was folded into a snapshot: the live state is what storage holds now (at most).
-        if (done.folded > 0 && !room.unloaded && !room.isCold) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
+        // The log was folded into a snapshot: storage holds that and what came since (at most).
+        if (done.folded > 0 && !room.unloaded && !room.isCold) room.storedBytes = Math.min(room.storedBytes, storedAfter(room, done, captured));
         this.compacting.delete(room);
       }),
     );
   }
 
   /** Queues a compaction that a delete of the room issued before it runs cancels. */
-  private compact(name: string, live?: () => LiveState | null): Promise<Folded> {
+  private compact(name: string, live?: (withDeletions: boolean) => LiveState | null): Promise<Folded> {
     const mark = this.purges.mark();
     return this.compactions.run(name, () => this.purges.unchanged(name, mark), live);
   }
@@ -384,6 +392,16 @@ export class RoomRegistry extends EventEmitter {
     this.background.add(tracked);
     void tracked.finally(() => this.background.delete(tracked));
   }
+}
+
+/**
+ * A room's stored size once a compaction wrote its snapshot: from the live state it used, that
+ * snapshot plus what the room accepted since it was captured; otherwise (merged from storage) the
+ * live document encoded.
+ */
+function storedAfter(room: Room, done: Folded, captured: { bytes: number; stored: number } | null): number {
+  if (captured && done.fromLive) return captured.bytes + Math.max(0, room.storedBytes - captured.stored);
+  return Y.encodeStateAsUpdate(room.doc).length;
 }
 
 /** The warn line of fenced(), by cause. */

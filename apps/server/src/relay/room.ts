@@ -378,9 +378,9 @@ export class Room {
     for (const peer of this.conns.keys()) peer.send(step1);
   }
 
-  /** What compaction needs of the live document; null while cold (compaction then reads storage alone). */
-  liveState(): LiveState | null {
-    return this.cold || this.unloaded ? null : captureLiveState(this.doc, this.snapshotSeq, this.generation);
+  /** What compaction needs of the live document (compaction.ts captureLiveState); null while cold (compaction then reads storage alone). */
+  liveState(withDeletions = true): LiveState | null {
+    return this.cold || this.unloaded ? null : captureLiveState(this.doc, this.snapshotSeq, this.generation, withDeletions);
   }
 
   destroy(): void {

@@ -41,7 +41,7 @@ export interface UpdateCost {
   items: ItemRef[];
   /** per client, the highest clock this update ends at (for pending predictions) */
   ends: Map<number, number>;
-  deletes: Array<{ client: number; end: number }>;
+  deletes: Array<{ client: number; clock: number; end: number }>;
   /** where each client section starts */
   starts: Array<{ client: number; clock: number }>;
 }
@@ -123,7 +123,7 @@ export class UpdateReader {
         const len = this.uint();
         if (len === 0) this.refuse('malformed', 'an empty deletion'); // Yjs cannot re-encode it
         if (clock + len > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'a deletion ending past clock 2^53 - 1');
-        this.cost.deletes.push({ client, end: clock + len });
+        this.cost.deletes.push({ client, clock, end: clock + len });
       }
     }
   }

@@ -48,6 +48,12 @@ function digest(body: Uint8Array, snapshot: Uint8Array): Uint8Array {
 }
 
 /**
+ * The document the depth check reads ids outside the snapshot from: always empty (checkDepth only
+ * reads it), made once rather than per compaction (a Y.Doc draws a random id).
+ */
+const EMPTY_DOC = new Y.Doc();
+
+/**
  * Checks the snapshot as a cold load would (the bounded reader, then the depth of its types) and
  * returns its stamp, or null when it does not pass (it is then stored unstamped, and every load
  * checks it and sets it aside as today) or the stamp would be large.
@@ -59,16 +65,11 @@ export function stampSnapshot(snapshot: Uint8Array, limits: UpdateLimits): Uint8
   try {
     const { items } = new UpdateReader(snapshot, snapshotLimits(limits), undefined, layout).read();
     const covered = sectionsByClient(layout);
-    const empty = new Y.Doc();
-    try {
-      level = checkDepth(empty, items, limits.maxDepth, (client, clock) => {
-        const range = covered.get(client);
-        if (!range || clock < range[0] || clock >= range[1]) closed = false;
-        return 0; // as the check against an empty document answers
-      });
-    } finally {
-      empty.destroy();
-    }
+    level = checkDepth(EMPTY_DOC, items, limits.maxDepth, (client, clock) => {
+      const range = covered.get(client);
+      if (!range || clock < range[0] || clock >= range[1]) closed = false;
+      return 0; // as the check against an empty document answers
+    });
   } catch (err) {
     if (err instanceof UpdateRefused) return null;
     throw err;

@@ -53,6 +53,11 @@ export interface AppendBatch {
 /** What RelayStore.compact() writes for a room. */
 export interface Compaction {
   snapshot: Uint8Array;
+  /**
+   * the caller gives the snapshot's bytes away (nothing reads them after the call): a store on
+   * another thread may move its buffer there instead of copying it (persistence/sqlite.ts)
+   */
+  handOver?: boolean;
   throughSeq: number;
   stamp?: Uint8Array | null;
   keep?: readonly Uint8Array[];
