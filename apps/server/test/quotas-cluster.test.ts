@@ -2,6 +2,8 @@
  * MAX_NEW_ROOMS_PER_SUB_PER_HOUR across two instances (Redis + PostgreSQL): one sub creating rooms
  * alternately on both is refused (4429) at the configured total, not at twice it; the same room
  * again and other subs still open. When Redis fails, the instance counts on its own (and warns).
+ * ROOM_MAX_BYTES on two instances: what the other instance committed counts here too, so a
+ * writer on each cannot store twice the quota; an update that fits is still taken.
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -11,6 +13,8 @@ import { RedisLink } from '../src/fanout/redis-link.js';
 import { redisKeys } from '../src/fanout/redis-keys.js';
 import { RedisNewRoomQuota } from '../src/limits/new-rooms.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
 import { startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient, metric } from '../../../test/fixtures/relay-clients.js';
 import { urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
@@ -23,7 +27,7 @@ afterEach(async () => {
 });
 
 async function open(server: TestServer, room: string, token: string): Promise<RawClient> {
-  const c = await RawClient.connect(`${server.wsUrl}/relay/${room}?token=${token}`);
+  const c = await RawClient.connect(`${server.wsUrl}/relay/${room}${token ? `?token=${token}` : ''}`);
   cleanup.push(() => c.close());
   return c;
 }
@@ -55,6 +59,50 @@ describe('MAX_NEW_ROOMS_PER_SUB_PER_HOUR on two instances', () => {
     await ready(await open(s1, 'acme-conversation-q4', bob)); // another sub
     const again = await open(s0, 'acme-conversation-q5', alice);
     expect(await again.closed()).toBe(4429);
+  });
+});
+
+/** An update message inserting `bytes` characters into a fresh document (a client id of its own). */
+function updateOf(bytes: number): Uint8Array {
+  const d = new Y.Doc();
+  d.getText('t').insert(0, 'x'.repeat(bytes));
+  return encodeRelayMessage((e) => writeRelayUpdate(e, Y.encodeStateAsUpdate(d)));
+}
+
+describe('ROOM_MAX_BYTES on two instances', () => {
+  it("counts what the other instance committed: a writer on each is refused (4507) at the quota, not at twice it", async () => {
+    const servers = await startServers(2, {
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
+      ROOM_MAX_BYTES: '3000',
+      PERSIST_FLUSH_MS: '20',
+    });
+    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
+    const [s0, s1] = servers as [TestServer, TestServer];
+    const room = 'acme-conversation-qbytes';
+    const [w0, w1] = [await open(s0, room, ''), await open(s1, room, '')];
+    await Promise.all([ready(w0), ready(w1)]);
+
+    w0.send(updateOf(1800)); // stored through s0, within the quota
+    await w1.updatesHeard(1); // s1 has it (over Redis, once committed)
+    w1.send(updateOf(1800)); // 1800 + 1800 stored would pass 3000
+    expect(await w1.closed()).toBe(4507);
+    expect(await metric(s1.url, 'sync_quota_refusals_total', { quota: 'room_bytes' })).toBe(1);
+    const stat = await s1.app.relayRooms.store.statRoom(room);
+    expect(stat?.bytes).toBeGreaterThan(1800);
+    expect(stat?.bytes).toBeLessThanOrEqual(3000);
+
+    // What still fits is taken on either instance (counted once, not twice).
+    const w2 = await open(s1, room, '');
+    await ready(w2);
+    w2.send(updateOf(500));
+    await w2.handled();
+    await w0.updatesHeard(1);
+    expect(w2.closeCode).toBeNull();
+    expect(w0.closeCode).toBeNull();
+    expect((await s0.app.relayRooms.store.statRoom(room))?.bytes).toBeLessThanOrEqual(3000);
   });
 });
 

@@ -19,7 +19,7 @@ import type { StoredEntryFailed } from './persistence/merge.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
-import type { DocStore } from './persistence/types.js';
+import type { DocStore, DocStoreAdmin } from './persistence/types.js';
 import type { Purged } from '../admin/room-source.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
@@ -31,8 +31,11 @@ import { Room, type RoomHooks } from './room.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import type { PresenceLimits } from './presence.js';
 
+/** What the registry uses of storage: the relay's store, and a room's stored size (ROOM_MAX_BYTES). */
+export type RegistryStore = DocStore & Pick<DocStoreAdmin, 'statRoom'>;
+
 export interface RegistryOptions {
-  store: DocStore;
+  store: RegistryStore;
   fanout: RoomFanout;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
@@ -66,7 +69,7 @@ export class RoomRegistry extends EventEmitter {
   readonly rooms: ReadonlyMap<string, Room>;
   private readonly background = new Set<Promise<unknown>>();
   readonly persist: FlushQueue;
-  readonly store: DocStore;
+  readonly store: RegistryStore;
   private closed = false;
   private readonly compactions: CompactionQueue;
   /** rooms compacting now (at most one compaction per room at a time) */
@@ -348,6 +351,7 @@ export class RoomRegistry extends EventEmitter {
   private accepted(room: Room, update: Uint8Array): void {
     this.updateCounts.add(update.length);
     room.storedBytes += update.length;
+    room.uncommittedBytes += update.length;
     this.persist.enqueue(room.name, update, room.generation);
   }
 
@@ -359,6 +363,7 @@ export class RoomRegistry extends EventEmitter {
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;
+    room.uncommittedBytes = Math.max(0, room.uncommittedBytes - updates.reduce((n, u) => n + u.length, 0));
     room.logLength += updates.length;
     if (room.logLength < this.opts.compactAfter || this.compacting.has(room)) return;
     this.compacting.add(room);
