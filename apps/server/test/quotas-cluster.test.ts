@@ -104,6 +104,46 @@ describe('ROOM_MAX_BYTES on two instances', () => {
     expect(w0.closeCode).toBeNull();
     expect((await s0.app.relayRooms.store.statRoom(room))?.bytes).toBeLessThanOrEqual(3000);
   });
+
+  it("does not refuse an honest room that another instance's compaction keeps small: its size is read from storage again", async () => {
+    const servers = await startServers(2, {
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
+      ROOM_MAX_BYTES: '4000',
+      COMPACT_AFTER_UPDATES: '5',
+      PERSIST_FLUSH_MS: '20',
+    });
+    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
+    const [s0, s1] = servers as [TestServer, TestServer];
+    const room = 'acme-conversation-qcompact';
+    const [w0, w1] = [await open(s0, room, ''), await open(s1, room, '')];
+    await Promise.all([ready(w0), ready(w1)]);
+
+    // w0 rewrites its 300 characters 20 times (about 6 KB of updates); s0 compacts every 5 commits.
+    const doc = new Y.Doc();
+    const text = doc.getText('t');
+    let sent = 0;
+    for (let i = 0; i < 20; i++) {
+      const before = Y.encodeStateVector(doc);
+      doc.transact(() => {
+        text.delete(0, text.length);
+        text.insert(0, String.fromCharCode(97 + (i % 26)).repeat(300));
+      });
+      const update = Y.encodeStateAsUpdate(doc, before);
+      sent += update.length;
+      w0.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+      await w1.updatesHeard(i + 1); // committed, and heard on s1
+    }
+    expect(sent).toBeGreaterThan(4000);
+    await s0.app.relayRooms.persist.flush();
+    expect((await s1.app.relayRooms.store.statRoom(room))?.bytes).toBeLessThan(2000);
+
+    w1.send(updateOf(500)); // fits in what storage holds
+    expect(await w1.handled().then(() => 'taken', () => `closed ${w1.closeCode}`)).toBe('taken');
+    await w0.updatesHeard(1);
+  });
 });
 
 describe('the new-room quota when Redis fails', () => {

@@ -49,7 +49,12 @@ export interface RegistryOptions {
   limits?: UpdateLimits;
   /** what presence may cost (default: the configuration's defaults) */
   presence?: PresenceLimits;
+  /** ROOM_MAX_BYTES: how much of other instances' commits a room counts before its size is read from storage again (absent: never) */
+  roomMaxBytes?: number;
 }
+
+/** A room's size is read from storage again once other instances' commits counted since pass this share of ROOM_MAX_BYTES. */
+const MEASURE_EVERY = 1 / 16;
 
 export class RoomFullError extends Error {
   constructor(room: string) {
@@ -74,6 +79,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly compactions: CompactionQueue;
   /** rooms compacting now (at most one compaction per room at a time) */
   private readonly compacting = new WeakSet<Room>();
+  /** rooms whose stored size is being read (at most one read per room at a time) */
+  private readonly measuring = new WeakSet<Room>();
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<Purged>>();
@@ -130,6 +137,7 @@ export class RoomRegistry extends EventEmitter {
       onWarmed: (r, quarantined) => this.reports.quarantined(r.name, quarantined, 'load'),
       onWarmFailed: (r, failure) => this.warmFailed(r, failure),
       onWholeDocumentAnswer: () => opts.metrics.wholeDocumentAnswers.inc(),
+      onRemoteCounted: (r) => this.remoteCounted(r),
     };
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
@@ -372,10 +380,41 @@ export class RoomRegistry extends EventEmitter {
         room.logLength = Math.max(0, room.logLength - done.folded);
         if (done.folded > 0) room.snapshotSeq = done.throughSeq;
         // The log was folded into a snapshot: the live state is what storage holds now (at most).
-        if (done.folded > 0 && !room.unloaded && !room.isCold) room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
+        if (done.folded > 0 && !room.unloaded && !room.isCold) {
+          room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
+          room.remoteBytes = 0;
+        }
         this.compacting.delete(room);
       }),
     );
+  }
+
+  /**
+   * Another instance's commit was counted in the room's size (Room.applyRemote). That instance
+   * compacts its own commits without a word, and this one compacts only after its own: what it
+   * counted may have been folded into a snapshot since, and an honest room written through the
+   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES
+   * since the size was last known, it is read from storage (one read per room at a time, off the
+   * hot path): what storage holds, plus what this instance has not committed, plus what was
+   * counted while it was read (maybe stored already: at most that many bytes too many).
+   */
+  private remoteCounted(room: Room): void {
+    const max = this.opts.roomMaxBytes;
+    if (max === undefined || room.remoteBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
+    this.measuring.add(room);
+    room.remoteBytes = 0;
+    const before = room.storedBytes;
+    const uncommitted = room.uncommittedBytes;
+    const read = this.store.statRoom(room.name).then(
+      (stat) => {
+        if (!room.unloaded) room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
+      },
+      (err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'load' });
+        this.opts.log.warn({ err, room: room.name }, 'relay room size could not be read');
+      },
+    );
+    this.track(read.finally(() => this.measuring.delete(room)));
   }
 
   /** Queues a compaction that a delete of the room issued before it runs cancels. */
