@@ -15,8 +15,11 @@ import { RedisNewRoomQuota } from '../src/limits/new-rooms.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
-import { startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
+import { startServer, startServers, TEST_SECRET, testToken, type TestServer } from '../../../test/helpers/server.js';
 import { RawClient, metric } from '../../../test/fixtures/relay-clients.js';
+import { fakeEnvelope, RawSealed } from '../../../test/fixtures/sealed-raw.js';
+import { sealedRegistry } from '../src/routes/sealed/index.js';
+import { SEALED_ROW_OVERHEAD_BYTES } from '../src/sealed/store/types.js';
 import { urlWithSchema, schemaForThisFile } from './postgres-helpers.js';
 
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -143,6 +146,55 @@ describe('ROOM_MAX_BYTES on two instances', () => {
     w1.send(updateOf(500)); // fits in what storage holds
     expect(await w1.handled().then(() => 'taken', () => `closed ${w1.closeCode}`)).toBe('taken');
     await w0.updatesHeard(1);
+  });
+});
+
+describe('ROOM_MAX_BYTES on two instances, sealed', () => {
+  it("does not refuse an honest room that snapshots stored through another instance keep small", async () => {
+    const common = {
+      STORAGE: 'postgres',
+      DATABASE_URL: urlWithSchema(schema),
+      REDIS_URL,
+      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
+      ROOM_MAX_BYTES: '4000',
+      PERSIST_FLUSH_MS: '10',
+    };
+    const a = await startServer({ ...common, SEALED_SNAPSHOT_AFTER: '4' });
+    cleanup.push(() => a.close());
+    const b = await startServer({ ...common, SEALED_SNAPSHOT_AFTER: '1000' }); // B asks nobody for a snapshot
+    cleanup.push(() => b.close());
+    const room = 'acme-conversation-qsealed';
+    const device = async (server: TestServer): Promise<RawSealed> => {
+      const c = await RawSealed.connect(server.wsUrl, `/sealed/${room}`);
+      cleanup.push(() => c.close());
+      c.hello(0, 0);
+      await c.next('caught-up');
+      return c;
+    };
+    const [alice, bob] = [await device(a), await device(b)];
+    const store = sealedRegistry(a.app)?.store;
+
+    // alice sends 12 envelopes of 400 bytes (656 each with the row overhead, 7872 in all) and
+    // answers every snapshot request A makes with a 100-byte snapshot: storage stays small.
+    let answered = 0;
+    for (let id = 1; id <= 12; id++) {
+      alice.update(id, fakeEnvelope([id], 400));
+      await alice.wait(() => alice.messages.some((m) => m.type === 'ack' && m.id === id), `ack ${id}`);
+      const requests = alice.messages.filter((m) => m.type === 'snapshot-request');
+      const asked = requests[answered];
+      if (asked?.type !== 'snapshot-request') continue;
+      answered++;
+      alice.snapshot(asked.upTo, fakeEnvelope([0xaa, id], 100));
+      for (let i = 0; i < 250 && (await store?.stats(room))?.snapshotCovers !== asked.upTo; i++) await new Promise((r) => setTimeout(r, 20));
+    }
+    await bob.wait(() => bob.messages.filter((m) => m.type === 'entry').length === 12, 'entries at bob');
+    expect(answered).toBeGreaterThan(0);
+    const stored = (await store?.stats(room))?.bytes ?? 0;
+    expect(stored + 100 + SEALED_ROW_OVERHEAD_BYTES).toBeLessThan(4000);
+
+    bob.update(1, fakeEnvelope([0xbb], 100)); // fits in what storage holds
+    const acked = bob.wait(() => bob.messages.some((m) => m.type === 'ack'), 'ack at bob').then(() => 'taken');
+    expect(await Promise.race([acked, bob.closed().then((code) => `closed ${code}`)])).toBe('taken');
   });
 });
 

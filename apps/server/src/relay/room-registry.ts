@@ -79,8 +79,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly compactions: CompactionQueue;
   /** rooms compacting now (at most one compaction per room at a time) */
   private readonly compacting = new WeakSet<Room>();
-  /** rooms whose stored size is being read (at most one read per room at a time) */
-  private readonly measuring = new WeakSet<Room>();
+  /** rooms whose stored size is being read, each with its read's token (at most one read per room at a time; a compaction's re-estimate voids it) */
+  private readonly measuring = new WeakMap<Room, symbol>();
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<Purged>>();
@@ -383,6 +383,7 @@ export class RoomRegistry extends EventEmitter {
         if (done.folded > 0 && !room.unloaded && !room.isCold) {
           room.storedBytes = Math.min(room.storedBytes, Y.encodeStateAsUpdate(room.doc).length);
           room.remoteBytes = 0;
+          this.measuring.delete(room); // a read under way may have seen the log before the fold
         }
         this.compacting.delete(room);
       }),
@@ -401,20 +402,26 @@ export class RoomRegistry extends EventEmitter {
   private remoteCounted(room: Room): void {
     const max = this.opts.roomMaxBytes;
     if (max === undefined || room.remoteBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
-    this.measuring.add(room);
+    const token = Symbol('size read');
+    this.measuring.set(room, token);
     room.remoteBytes = 0;
     const before = room.storedBytes;
     const uncommitted = room.uncommittedBytes;
     const read = this.store.statRoom(room.name).then(
       (stat) => {
-        if (!room.unloaded) room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
+        if (room.unloaded || this.measuring.get(room) !== token) return;
+        room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
       },
       (err: unknown) => {
         this.opts.metrics.storageErrors.inc({ op: 'load' });
         this.opts.log.warn({ err, room: room.name }, 'relay room size could not be read');
       },
     );
-    this.track(read.finally(() => this.measuring.delete(room)));
+    this.track(
+      read.finally(() => {
+        if (this.measuring.get(room) === token) this.measuring.delete(room);
+      }),
+    );
   }
 
   /** Queues a compaction that a delete of the room issued before it runs cancels. */
