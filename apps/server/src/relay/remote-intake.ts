@@ -52,7 +52,7 @@ export class RemoteIntake {
   loaded(name: string): void {
     const arrived = this.arriving.get(name) ?? [];
     this.arriving.delete(name);
-    for (const event of arrived) this.received(name, event);
+    for (const event of arrived) this.received(name, event, true);
   }
 
   /** The room left memory, or failed to load. */
@@ -61,7 +61,8 @@ export class RemoteIntake {
     this.opts.fanout.unsubscribe(name);
   }
 
-  private received(name: string, event: RemoteEvent): void {
+  /** `heldBack`: it arrived while the room was read from storage (Room.applyRemote) */
+  private received(name: string, event: RemoteEvent, heldBack = false): void {
     const pending = this.arriving.get(name);
     if (pending) return void pending.push(event);
     const room = this.opts.rooms.get(name);
@@ -77,7 +78,7 @@ export class RemoteIntake {
     }
     try {
       // Refused (reported): never dropped, storage holds it (it was committed before it was published).
-      if (!room.applyRemote(event.kind === 'update' ? { kind: 'message', payload: event.payload } : event, event.kind === 'update')) this.reread(room);
+      if (!room.applyRemote(event.kind === 'update' ? { kind: 'message', payload: event.payload } : event, event.kind === 'update', heldBack)) this.reread(room);
     } catch (err) {
       // A remote update that fails to apply leaves the document suspect: reload the room.
       this.opts.log.error({ err, room: name }, 'update from another instance failed to apply; evicting the room');

@@ -9,7 +9,7 @@ import { prepareColdState } from './persistence/stored-bytes.js';
 import type { FlushQueue } from './persistence/flush-queue.js';
 import type { DocStore } from './persistence/types.js';
 import type { RemoteIntake } from './remote-intake.js';
-import type { Room } from './room.js';
+import { storedSize, type Room } from './room.js';
 import type { RoomReports } from './room-reports.js';
 import type { UpdateLimits } from './update-limits.js';
 
@@ -65,6 +65,6 @@ export async function readRoom(deps: RoomLoaderDeps, name: string): Promise<Room
   room.logLength = stored.updates.length;
   room.snapshotSeq = stored.snapshotSeq;
   room.generation = stored.generation;
-  room.storedBytes = stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
+  room.storedBytes = storedSize(stored);
   return room;
 }

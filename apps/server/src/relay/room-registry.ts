@@ -19,7 +19,7 @@ import type { StoredEntryFailed } from './persistence/merge.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
-import type { DocStore } from './persistence/types.js';
+import type { DocStore, DocStoreAdmin } from './persistence/types.js';
 import type { Purged } from '../admin/room-source.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
 import { RemoteIntake } from './remote-intake.js';
@@ -31,8 +31,11 @@ import { Room, type RoomHooks } from './room.js';
 import { DEFAULT_PRESENCE_LIMITS, DEFAULT_UPDATE_LIMITS, type UpdateLimits } from './update-limits.js';
 import type { PresenceLimits } from './presence.js';
 
+/** What the registry uses of storage: the relay's store, and a room's stored size (ROOM_MAX_BYTES). */
+export type RegistryStore = DocStore & Pick<DocStoreAdmin, 'statRoom'>;
+
 export interface RegistryOptions {
-  store: DocStore;
+  store: RegistryStore;
   fanout: RoomFanout;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
@@ -46,7 +49,12 @@ export interface RegistryOptions {
   limits?: UpdateLimits;
   /** what presence may cost (default: the configuration's defaults) */
   presence?: PresenceLimits;
+  /** ROOM_MAX_BYTES: how much of other instances' commits a room counts before its size is read from storage again (absent: never) */
+  roomMaxBytes?: number;
 }
+
+/** A room's size is read from storage again once other instances' commits counted since pass this share of ROOM_MAX_BYTES. */
+const MEASURE_EVERY = 1 / 16;
 
 export class RoomFullError extends Error {
   constructor(room: string) {
@@ -66,11 +74,13 @@ export class RoomRegistry extends EventEmitter {
   readonly rooms: ReadonlyMap<string, Room>;
   private readonly background = new Set<Promise<unknown>>();
   readonly persist: FlushQueue;
-  readonly store: DocStore;
+  readonly store: RegistryStore;
   private closed = false;
   private readonly compactions: CompactionQueue;
   /** rooms compacting now (at most one compaction per room at a time) */
   private readonly compacting = new WeakSet<Room>();
+  /** rooms whose stored size is being read, each with its read's token (at most one read per room at a time; a compaction's re-estimate voids it) */
+  private readonly measuring = new WeakMap<Room, symbol>();
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<Purged>>();
@@ -127,6 +137,7 @@ export class RoomRegistry extends EventEmitter {
       onWarmed: (r, quarantined) => this.reports.quarantined(r.name, quarantined, 'load'),
       onWarmFailed: (r, failure) => this.warmFailed(r, failure),
       onWholeDocumentAnswer: () => opts.metrics.wholeDocumentAnswers.inc(),
+      onRemoteCounted: (r) => this.remoteCounted(r),
     };
     this.persist = new FlushQueue(opts.store, {
       flushMs: opts.flushMs,
@@ -348,6 +359,7 @@ export class RoomRegistry extends EventEmitter {
   private accepted(room: Room, update: Uint8Array): void {
     this.updateCounts.add(update.length);
     room.storedBytes += update.length;
+    room.uncommittedBytes += update.length;
     this.persist.enqueue(room.name, update, room.generation);
   }
 
@@ -359,6 +371,7 @@ export class RoomRegistry extends EventEmitter {
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;
+    room.uncommittedBytes = Math.max(0, room.uncommittedBytes - updates.reduce((n, u) => n + u.length, 0));
     room.logLength += updates.length;
     if (room.logLength < this.opts.compactAfter || this.compacting.has(room)) return;
     this.compacting.add(room);
@@ -375,8 +388,46 @@ export class RoomRegistry extends EventEmitter {
         room.logLength = Math.max(0, room.logLength - done.folded);
         if (done.folded > 0) room.snapshotSeq = done.throughSeq;
         // The log was folded into a snapshot: storage holds that and what came since (at most).
-        if (done.folded > 0 && !room.unloaded && !room.isCold) room.storedBytes = Math.min(room.storedBytes, storedAfter(room, done, captured));
+        if (done.folded > 0 && !room.unloaded && !room.isCold) {
+          room.storedBytes = Math.min(room.storedBytes, storedAfter(room, done, captured));
+          room.remoteBytes = 0;
+          this.measuring.delete(room); // a read under way may have seen the log before the fold
+        }
         this.compacting.delete(room);
+      }),
+    );
+  }
+
+  /**
+   * Another instance's commit was counted in the room's size (Room.applyRemote). That instance
+   * compacts its own commits without a word, and this one compacts only after its own: what it
+   * counted may have been folded into a snapshot since, and an honest room written through the
+   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES
+   * since the size was last known, it is read from storage (one read per room at a time, off the
+   * hot path): what storage holds, plus what this instance has not committed, plus what was
+   * counted while it was read (maybe stored already: at most that many bytes too many).
+   */
+  private remoteCounted(room: Room): void {
+    const max = this.opts.roomMaxBytes;
+    if (max === undefined || room.remoteBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
+    const token = Symbol('size read');
+    this.measuring.set(room, token);
+    room.remoteBytes = 0;
+    const before = room.storedBytes;
+    const uncommitted = room.uncommittedBytes;
+    const read = this.store.statRoom(room.name).then(
+      (stat) => {
+        if (room.unloaded || this.measuring.get(room) !== token) return;
+        room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
+      },
+      (err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'load' });
+        this.opts.log.warn({ err, room: room.name }, 'relay room size could not be read');
+      },
+    );
+    this.track(
+      read.finally(() => {
+        if (this.measuring.get(room) === token) this.measuring.delete(room);
       }),
     );
   }

@@ -46,6 +46,8 @@ export interface RoomHooks {
   onWholeDocumentAnswer?(room: Room): void;
   /** a cold room's stored state threw while being applied: the room must be reloaded (the Y.Doc path) */
   onWarmFailed?(room: Room, failure: StoredEntryFailed): void;
+  /** another instance's commit was counted in storedBytes (remoteBytes grew) */
+  onRemoteCounted?(room: Room): void;
 }
 
 /**
@@ -113,8 +115,16 @@ export class Room {
   snapshotSeq = 0;
   /** the generation storage was in when the room loaded (persistence/types.ts): its writes name it */
   generation = 0;
-  /** stored size as this instance knows it: loaded + accepted since, re-estimated after compaction (ROOM_MAX_BYTES) */
+  /**
+   * stored size as this instance knows it (ROOM_MAX_BYTES): loaded, plus what was accepted here
+   * and what other instances committed since (their update messages, as they arrive),
+   * re-estimated after compaction and re-read from storage (relay/room-registry.ts)
+   */
   storedBytes = 0;
+  /** bytes of other instances' commits counted in storedBytes since it was last measured (their compactions may have folded them) */
+  remoteBytes = 0;
+  /** bytes accepted here and not committed yet (not in storage when it is measured) */
+  uncommittedBytes = 0;
   unloaded = false;
   /** the stored state not yet in the document (a cold room), and when it is built at the latest */
   private cold: ColdState | null = null;
@@ -221,9 +231,14 @@ export class Room {
     return { changed: true, refused };
   }
 
-  /** A room's stored state re-read (after a Redis outage): applied like remote updates, each entry checked as on load. */
+  /**
+   * A room's stored state re-read (after a Redis outage): applied like remote updates, each entry
+   * checked as on load. What other instances committed and this one did not hear of counts from
+   * it (storedBytes is at least what storage holds and this instance has not committed yet).
+   */
   applyStoredState(stored: StoredContent): boolean {
     const entries = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates;
+    this.storedBytes = Math.max(this.storedBytes, storedSize(stored) + this.uncommittedBytes);
     return this.applyRemoteUpdates(entries, (i) => storedEntryLimits(this.hooks.limits, i === 0 && stored.snapshot !== null));
   }
 
@@ -295,9 +310,12 @@ export class Room {
    * it was refused anyway (reported): the caller reads the room from storage, which holds it.
    * Updates come only as `checked` (their generation checked: relay/remote-intake.ts); one in
    * another message (the awareness kind) is refused the same way.
+   * An update stored there counts in storedBytes here too (ROOM_MAX_BYTES), refused or not (storage
+   * holds it); with `heldBack` (it arrived while the room was read from storage, which may have
+   * had it) only when it brought something new.
    * Throws when a message cannot be decoded or applied (the document is then suspect).
    */
-  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' | 'update' }>, checked = false): boolean {
+  applyRemote(event: Exclude<RemoteEvent, { kind: 'reload' | 'update' }>, checked = false, heldBack = false): boolean {
     if (event.kind === 'awareness-query') {
       if (this.conns.size > 0 && this.awareness.getStates().size > 0) this.hooks.fanout.publish(this.name, this.awarenessMessage(), 'awareness');
       return true;
@@ -308,10 +326,19 @@ export class Room {
     if (m.type === 'update' || m.type === 'sync-step2') {
       if (!checked) return false;
       const limits = cachedRemoteMessageLimits(this.hooks.limits);
-      return this.applyChecked([m.update], () => limits).refused === 0;
+      const applied = this.applyChecked([m.update], () => limits);
+      if (!heldBack || applied.changed) this.countRemote(m.update.length);
+      return applied.refused === 0;
     }
     if (m.type === 'awareness') this.applyRemoteAwareness(m.update, event.payload);
     return true;
+  }
+
+  /** Bytes another instance committed, counted for ROOM_MAX_BYTES; the registry may measure the room (onRemoteCounted). */
+  private countRemote(bytes: number): void {
+    this.storedBytes += bytes;
+    this.remoteBytes += bytes;
+    this.hooks.onRemoteCounted?.(this);
   }
 
   /** Every known awareness state, for query-awareness. */
@@ -427,6 +454,11 @@ export class Room {
     for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true;
     return false;
   }
+}
+
+/** Bytes of a stored state as ROOM_MAX_BYTES counts them: the snapshot and every log entry. */
+export function storedSize(stored: StoredContent): number {
+  return stored.updates.reduce((n, u) => n + u.length, stored.snapshot?.length ?? 0);
 }
 
 /** Whether two byte arrays (or their absence) are equal: the same array without reading it. */

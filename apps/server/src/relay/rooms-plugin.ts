@@ -42,6 +42,7 @@ async function relayRoomsPlugin(app: FastifyInstance): Promise<void> {
     changes: ctx.changes,
     limits: updateLimitsFrom(config),
     presence: presenceLimitsFrom(config),
+    roomMaxBytes: config.ROOM_MAX_BYTES,
   });
   ctx.admin.addSource(new RelayRoomSource(store, registry));
   await ctx.admin.useRevocationStore(store);

@@ -44,7 +44,12 @@ export interface SealedRegistryOptions {
   maxPeersPerRoom: number;
   /** told of every commit (webhooks); never waits */
   changes?: RoomChanges;
+  /** ROOM_MAX_BYTES: how many bytes of entries a room counts before its size is read from storage again (absent: only after a snapshot stored here) */
+  roomMaxBytes?: number;
 }
+
+/** A room's size is read from storage again once entries counted since pass this share of ROOM_MAX_BYTES. */
+const MEASURE_EVERY = 1 / 16;
 
 export class SealedRoomFullError extends Error {
   constructor(room: string) {
@@ -67,6 +72,8 @@ export class SealedRegistry {
   private readonly purges = new PurgeEpochs();
   /** snapshots being stored: a delete waits for them, so none writes old data back */
   private readonly snapshots = new Set<Promise<unknown>>();
+  /** rooms whose stored size is being read, each with its read's token (refreshStoredBytes) */
+  private readonly measuring = new WeakMap<SealedRoom, symbol>();
   /** what this instance tells the others, and what they tell */
   private readonly remote: SealedRemote;
   /** rooms whose generation is being read again after a Redis outage (one read loop each) */
@@ -190,14 +197,39 @@ export class SealedRegistry {
     this.table.move(held, 'evicted');
   }
 
-  /** After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path. */
+  /**
+   * After a snapshot: the stored size from storage (ROOM_MAX_BYTES), off the hot path: what
+   * storage holds plus what was counted while it was read (maybe stored already: at most that
+   * many bytes too many). A read started later voids one under way.
+   */
   refreshStoredBytes(room: SealedRoom): void {
-    this.opts.store.stats(room.name).then(
+    const token = Symbol('size read');
+    this.measuring.set(room, token);
+    room.countedBytes = 0;
+    const before = room.storedBytes;
+    void this.opts.store.stats(room.name).then(
       (stats) => {
-        if (!room.unloaded) room.storedBytes = stats.bytes;
+        if (this.measuring.get(room) !== token) return;
+        this.measuring.delete(room);
+        if (!room.unloaded) room.storedBytes = stats.bytes + Math.max(0, room.storedBytes - before);
       },
-      (err: unknown) => this.opts.log.warn({ err, room: room.name }, 'sealed room size could not be read'),
+      (err: unknown) => {
+        if (this.measuring.get(room) === token) this.measuring.delete(room);
+        this.opts.log.warn({ err, room: room.name }, 'sealed room size could not be read');
+      },
     );
+  }
+
+  /**
+   * Entries were counted in the room's size (SealedRoom.deliver). A snapshot stored through
+   * another instance folds them without a word: an honest room written through the others would
+   * look ever fuller here. Once they pass MEASURE_EVERY of ROOM_MAX_BYTES since the size was
+   * last read, it is read again (one read per room at a time).
+   */
+  private counted(room: SealedRoom): void {
+    const max = this.opts.roomMaxBytes;
+    if (max === undefined || room.countedBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
+    this.refreshStoredBytes(room);
   }
 
   /**
@@ -454,6 +486,7 @@ export class SealedRegistry {
         readAfter: (r, head) => store.read(r, head, GAP_FILL_PAGE, GAP_FILL_BYTES),
         onGenerationMoved: (stale, stored) => this.moved(stale, stored),
         snapshotAfter: this.opts.snapshotAfter,
+        onCounted: (r) => this.counted(r),
         ...(this.opts.refutationIntervalMs === undefined ? {} : { refutationIntervalMs: this.opts.refutationIntervalMs }),
         onGapFillFailed: (r, err) => {
           this.opts.metrics.storageErrors.inc({ op: 'sealed_read' });

@@ -44,6 +44,8 @@ export interface SealedRoomDeps {
   onGenerationMoved(room: SealedRoom, stored: number): void;
   /** SEALED_REFUTATION_INTERVAL_MS: at most one request for a refuted snapshot's replacement per interval (default SNAPSHOT_REQUEST_MS) */
   refutationIntervalMs?: number;
+  /** entries were counted in storedBytes (countedBytes grew): the registry may read the stored size again */
+  onCounted?(room: SealedRoom): void;
 }
 
 /** Who stored a snapshot: its connection and its token's `sub` (a new socket has a new peer). */
@@ -71,6 +73,11 @@ export class SealedRoom {
   storedBytes = 0;
   /** bytes accepted here and not yet committed, for ROOM_MAX_BYTES */
   pendingBytes = 0;
+  /**
+   * bytes of entries counted in storedBytes since it was last read from storage: a snapshot
+   * stored through another instance folds them without a word (SealedRoomDeps.onCounted)
+   */
+  countedBytes = 0;
   /** the room's generation in storage (null: not read yet), read once per load at the first device's hello (registry.generation) */
   generation: SealedGeneration | null = null;
   /**
@@ -138,12 +145,15 @@ export class SealedRoom {
 
   /** Committed entries, here or on another instance, in any order. */
   deliver(entries: readonly SealedEntry[]): void {
+    const counted = this.countedBytes;
     for (const entry of entries) {
       if (entry.seq <= this.head) continue;
-      if (entry.seq !== this.head + 1) return this.fillGap();
+      if (entry.seq !== this.head + 1) return this.fillGap(); // what was counted is told at the next delivery
       this.head = entry.seq;
       this.storedEntries++;
-      this.storedBytes += entry.envelope.length + SEALED_ROW_OVERHEAD_BYTES;
+      const bytes = entry.envelope.length + SEALED_ROW_OVERHEAD_BYTES;
+      this.storedBytes += bytes;
+      this.countedBytes += bytes;
       const frame = encodeSealedMessage((e) => writeSealedEntry(e, entry.seq, entry.envelope));
       const ack = this.acks.get(entry.seq);
       if (ack) this.acks.delete(entry.seq);
@@ -151,6 +161,7 @@ export class SealedRoom {
         conn.deliver(entry.seq, ack?.peer === conn.peer ? encodeSealedMessage((e) => writeSealedAck(e, ack.id, entry.seq)) : frame);
       }
     }
+    if (this.countedBytes !== counted) this.deps.onCounted?.(this);
     this.maybeAskSnapshot();
   }
 

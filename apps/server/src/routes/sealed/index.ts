@@ -39,6 +39,7 @@ export async function sealedRoutes(app: FastifyInstance): Promise<void> {
     refutationIntervalMs: config.SEALED_REFUTATION_INTERVAL_MS,
     maxPeersPerRoom: config.MAX_PEERS_PER_ROOM,
     changes: ctx.changes,
+    roomMaxBytes: config.ROOM_MAX_BYTES,
   });
   ctx.admin.addSource(new SealedRoomSource(registry));
   const keepalive = new Keepalive(PING_INTERVAL_MS);
