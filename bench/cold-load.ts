@@ -5,8 +5,9 @@
  * to the last byte of the content (the client's Y.Doc holds every message, in full), plus
  * what storage holds on disk. Ours (the production bundle, SQLite, auth on) against
  * @y/websocket-server with its LevelDB persistence (YPERSISTENCE, y-leveldb) in one run.
- * The push is not measured; ours runs it with MAX_MESSAGES_PER_SECOND raised to 1000 so ten
- * writers can push 5,000 edits/s without the per-connection limit closing them. Each round is
+ * The push's latency is not measured, its cost is: the server's CPU from the push's start until
+ * its storage settled (one push per server and run). Ours runs it with MAX_MESSAGES_PER_SECOND
+ * raised to 1000 so ten writers can push 5,000 edits/s without the per-connection limit closing them. Each round is
  * one restart and one fresh device; medians of BENCH_ROUNDS rounds.
  *
  *   node --import tsx bench/cold-load.ts
@@ -24,6 +25,7 @@ import * as Y from 'yjs';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
 import { BENCH_AUTH_SECRET, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
+import { cpuSeconds } from './lib/cpu-times.js';
 import { listening } from './lib/listening.js';
 import { runIfMain } from './lib/main.js';
 import { pace } from './lib/pace.js';
@@ -179,6 +181,8 @@ interface Outcome {
   server: string;
   loads: number[];
   storedBytes: number;
+  /** server CPU seconds from the push's start until storage settled */
+  pushCpu: number;
 }
 
 async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n: number): Promise<Outcome> {
@@ -188,13 +192,17 @@ async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n
     let port = await freePort();
     child = s.start(port, dataDir);
     await listening(child, port);
+    const pid = child.pid as number;
+    const cpuBefore = cpuSeconds(pid);
     await push(s.url(port), edits);
     // The pushing device checks that everything arrived before the restart: a fresh device must get it all.
     await freshDevice(s.url(port), textLength);
     // The stock server persists each update asynchronously and loses what is not written by the
     // restart: wait until storage stops growing (3 s unchanged, at most 180 s) for both servers.
     const settledIn = await settle(dataDir);
-    process.stdout.write(`${s.name}: storage settled ${(settledIn / 1000).toFixed(1)} s after the push\n`);
+    // What the push cost the server, up to its storage settled (the stock server writes after it answers).
+    const pushCpu = cpuSeconds(pid) - cpuBefore;
+    process.stdout.write(`${s.name}: storage settled ${(settledIn / 1000).toFixed(1)} s after the push; server CPU for the push ${pushCpu.toFixed(2)} s\n`);
     await stop(child);
     const loads: number[] = [];
     for (let r = 0; r < n; r++) {
@@ -206,7 +214,7 @@ async function runServer(s: Server, edits: Uint8Array[][], textLength: number, n
       process.stdout.write(`round ${r + 1}/${n} ${s.name}: content complete ${ms.toFixed(0)} ms after connect\n`);
       await stop(child);
     }
-    return { server: s.name, loads, storedBytes: diskBytes(dataDir) };
+    return { server: s.name, loads, storedBytes: diskBytes(dataDir), pushCpu };
   } finally {
     if (child && child.exitCode === null) child.kill('SIGKILL'); // a failed round leaves no server behind
     rmSync(dataDir, { recursive: true, force: true });
@@ -228,7 +236,7 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
     } catch (err) {
       // A server that cannot serve the conversation is a result, not a reason to lose the others'.
       process.stdout.write(`${s.name}: ${err instanceof Error ? err.message : String(err)}\n`);
-      outcomes.push({ server: `${s.name} (failed: ${err instanceof Error ? err.message : String(err)})`, loads: [], storedBytes: NaN });
+      outcomes.push({ server: `${s.name} (failed: ${err instanceof Error ? err.message : String(err)})`, loads: [], storedBytes: NaN, pushCpu: NaN });
     }
   }
   const stock = median(outcomes[1]?.loads ?? []);
@@ -241,6 +249,8 @@ export async function run(): Promise<Array<Record<string, string | number>>> {
     'stored MB': Number((o.storedBytes / 1e6).toFixed(2)),
     'document MB (encoded)': Number((docBytes / 1e6).toFixed(2)),
     'stored / document': Number((o.storedBytes / docBytes).toFixed(2)),
+    'push: server CPU s (one push)': Number(o.pushCpu.toFixed(2)),
+    'push CPU vs stock': Number((o.pushCpu / (outcomes[1]?.pushCpu ?? NaN)).toFixed(2)),
   }));
 }
 

@@ -63,6 +63,8 @@ export async function readRoom(deps: RoomLoaderDeps, name: string): Promise<Room
   const room = loaded.value;
   if (loaded.quarantined.length > 0) deps.reports.quarantined(name, loaded.quarantined, 'load');
   room.logLength = stored.updates.length;
+  room.logBytes = stored.updates.reduce((n, u) => n + u.length, 0);
+  room.snapshotBytes = stored.snapshot?.length ?? 0;
   room.snapshotSeq = stored.snapshotSeq;
   room.generation = stored.generation;
   room.storedBytes = storedSize(stored);

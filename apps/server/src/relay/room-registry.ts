@@ -17,6 +17,7 @@ import { PurgeEpochs } from '../rooms/purge-epochs.js';
 import type { LiveState } from './compaction.js';
 import type { StoredEntryFailed } from './persistence/merge.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
+import { compactionDue } from './compaction-due.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import type { DocStore, DocStoreAdmin } from './persistence/types.js';
@@ -371,22 +372,31 @@ export class RoomRegistry extends EventEmitter {
     this.opts.changes?.changed(name, updates.length);
     const room = this.rooms.get(name);
     if (!room) return;
-    room.uncommittedBytes = Math.max(0, room.uncommittedBytes - updates.reduce((n, u) => n + u.length, 0));
+    const bytes = updates.reduce((n, u) => n + u.length, 0);
+    room.uncommittedBytes = Math.max(0, room.uncommittedBytes - bytes);
     room.logLength += updates.length;
-    if (room.logLength < this.opts.compactAfter || this.compacting.has(room)) return;
+    room.logBytes += bytes;
+    if (this.compacting.has(room) || !compactionDue({ entries: room.logLength, bytes: room.logBytes }, room.snapshotBytes, this.opts.compactAfter)) return;
     this.compacting.add(room);
-    // The live state's size and the room's count when it was captured: what storage holds after the
-    // compaction is that snapshot plus what was accepted since (not the document encoded once more).
-    let captured: { bytes: number; stored: number } | null = null;
+    // The live state's size and the room's counts when it was captured: what storage holds after the
+    // compaction is that snapshot plus what was accepted since (not the document encoded once more),
+    // and the log left is what was committed since (the entries folded were read just before).
+    let captured: { bytes: number; stored: number; logBytes: number } | null = null;
     const live = (withDeletions: boolean): LiveState | null => {
       const state = room.liveState(withDeletions);
-      captured = state && { bytes: state.update.byteLength, stored: room.storedBytes };
+      captured = state && { bytes: state.update.byteLength, stored: room.storedBytes, logBytes: room.logBytes };
       return state;
     };
     this.track(
       this.compact(name, live).then((done) => {
-        room.logLength = Math.max(0, room.logLength - done.folded);
-        if (done.folded > 0) room.snapshotSeq = done.throughSeq;
+        const entries = room.logLength;
+        room.logLength = Math.max(0, entries - done.folded);
+        if (done.folded > 0) {
+          room.snapshotSeq = done.throughSeq;
+          room.snapshotBytes = done.snapshotBytes ?? room.snapshotBytes;
+          const folded = (captured as { logBytes: number } | null)?.logBytes ?? Math.round((room.logBytes * done.folded) / Math.max(1, entries));
+          room.logBytes = room.logLength === 0 ? 0 : Math.max(0, room.logBytes - folded);
+        }
         // The log was folded into a snapshot: storage holds that and what came since (at most).
         if (done.folded > 0 && !room.unloaded && !room.isCold) {
           room.storedBytes = Math.min(room.storedBytes, storedAfter(room, done, captured));

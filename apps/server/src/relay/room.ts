@@ -109,8 +109,11 @@ export class Room {
   readonly conns = new Map<RelayPeer, OneOrSet<number>>();
   /** who controls each awareness client id held by a local connection */
   private readonly owners = new Map<number, RelayPeer>();
-  /** updates in the stored log since the last snapshot (compaction trigger) */
+  /** updates in the stored log since the last snapshot, and their bytes (compaction-due.ts) */
   logLength = 0;
+  logBytes = 0;
+  /** the stored snapshot's size, as loaded or last written here (compaction-due.ts) */
+  snapshotBytes = 0;
   /** sequence number of the stored snapshot this document incorporates (compaction fast path) */
   snapshotSeq = 0;
   /** the generation storage was in when the room loaded (persistence/types.ts): its writes name it */
