@@ -300,7 +300,7 @@ export class RoomRegistry extends EventEmitter {
     await this.persist.flush();
   }
 
-  /** Shutdown, phase release: commit what came after drain, stop timers, free rooms. */
+  /** Shutdown, phase release: commit what came after drain, stop timers, fold long logs, free rooms. */
   async close(): Promise<void> {
     this.closed = true;
     this.persist.close();
@@ -308,7 +308,28 @@ export class RoomRegistry extends EventEmitter {
       await this.persist.flush();
     } finally {
       await Promise.allSettled([...this.background]);
+      await this.foldLongLogs();
       for (const held of this.table.all()) this.table.move(held, 'shutdown');
+    }
+  }
+
+  /**
+   * At shutdown, the open rooms whose log holds COMPACT_AFTER_UPDATES entries or more (a large
+   * room's log may wait longer for its compaction: compaction-due.ts) are folded, longest logs
+   * first, for at most SHUTDOWN_FOLD_MS in all: the first load after the restart then reads a
+   * snapshot, not a long log (docs/benchmarks.md, cold-load). One that does not finish in time
+   * leaves storage as it was (compaction writes in one transaction).
+   */
+  private async foldLongLogs(): Promise<void> {
+    const rooms = [...this.rooms.values()].filter((r) => !r.unloaded && !r.isCold && r.logLength >= this.opts.compactAfter && !this.compacting.has(r));
+    if (rooms.length === 0) return;
+    rooms.sort((a, b) => b.logLength - a.logLength);
+    const until = performance.now() + SHUTDOWN_FOLD_MS;
+    for (const room of rooms) {
+      if (performance.now() >= until) break;
+      this.compacting.add(room);
+      const last = room.liveState(); // captured now: the room is freed once close() returns
+      await this.compact(room.name, () => last).catch(() => undefined); // failures are counted and logged there
     }
   }
 
@@ -464,6 +485,9 @@ function storedAfter(room: Room, done: Folded, captured: { bytes: number; stored
   if (captured && done.fromLive) return captured.bytes + Math.max(0, room.storedBytes - captured.stored);
   return Y.encodeStateAsUpdate(room.doc).length;
 }
+
+/** The longest close() spends folding long logs (foldLongLogs): within SHUTDOWN_TIMEOUT_MS's default of 10 s. */
+const SHUTDOWN_FOLD_MS = 2000;
 
 /** The warn line of fenced(), by cause. */
 const FENCE_WHY = {
