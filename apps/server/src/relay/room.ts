@@ -149,8 +149,8 @@ export class Room {
     if (gone.length > 0) this.publish(this.awarenessMessage(gone), 'awareness');
   }
 
-  /** Sync step 1 from a peer: the step 2 it is missing. */
-  answerStep1(peer: RelayPeer, stateVector: Uint8Array): void {
+  /** Sync step 1 from a peer: the step 2 it is missing. Returns the update's bytes (RelayConnection paces large answers: RELAY_SYNC_ANSWER_INTERVAL_MS). */
+  answerStep1(peer: RelayPeer, stateVector: Uint8Array): number {
     // A state vector names the clients of the document the peer holds: the room's, and those the
     // room lacks (edits made offline, heard from WebRTC peers, or lost by the server's storage).
     // Past the bound it is not decoded (a Map entry per client, update-check.ts countStateVector):
@@ -162,6 +162,7 @@ export class Room {
     if (count.tooMany) this.hooks.onWholeDocumentAnswer?.(this);
     const diff = this.cold ? coldDiff(this.cold, known) : Y.encodeStateAsUpdate(this.doc, known);
     peer.send(syncStep2Message(diff));
+    return diff.length;
   }
 
   /**
