@@ -4,6 +4,8 @@
  * at its message rate. After a large answer (the connection's first excepted), its next step 1
  * waits for RELAY_SYNC_ANSWER_INTERVAL_MS; every step 1 is still answered, in order, and an honest
  * client's later step 1s (it holds the document, their answers are small) are answered at once.
+ * The whole document (the answer to an empty state vector) is encoded once per version of the
+ * document and shared: a connection per request gets no more encodings than one connection.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
@@ -86,5 +88,35 @@ describe('sync step 1 answers (RELAY_SYNC_ANSWER_INTERVAL_MS)', () => {
     const types = asker.messages.slice(from).map((m) => m.type);
     expect(types).toEqual(['sync-step2', 'sync-step2', 'sync-step2', 'sync-step2', 'awareness']);
     expect(await metric(server.url, 'sync_rejected_messages_total', { reason: 'sync_step1_paced' })).toBe(2);
+  });
+});
+
+describe('the whole document as an answer', () => {
+  it('is encoded once per version of the document, however many connections ask, and never served stale', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_MESSAGES_PER_SECOND: '100000' });
+    const { writer, doc } = await largeRoom(server);
+    const room = server.app.relayRooms.rooms.get(ROOM);
+    const cached = (): unknown => (room as unknown as { wholeAnswer?: Uint8Array | null }).wholeAnswer;
+    const ask = async (): Promise<Uint8Array> => {
+      const c = await raw(server, 'read');
+      c.send(step1(new Y.Doc()));
+      const answer = (await c.next((m) => m.type === 'sync-step2')) as Extract<RelayMessage, { type: 'sync-step2' }>;
+      c.close();
+      return answer.update;
+    };
+    const first = Buffer.from(await ask());
+    const shared = cached();
+    expect(shared, 'the whole-document answer kept for the next asker').toBeInstanceOf(Uint8Array);
+    // A connection per request: the same encoding each time.
+    for (let i = 0; i < 5; i++) expect(first.equals(await ask())).toBe(true);
+    expect(cached()).toBe(shared);
+    // The document changes: the next asker gets the new version.
+    const update = captureUpdate(doc, () => doc.getText('text').insert(0, 'changed'));
+    writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+    await writer.handled();
+    const fresh = new Y.Doc();
+    Y.applyUpdate(fresh, await ask());
+    expect(fresh.getText('text').toString()).toBe(doc.getText('text').toString());
+    expect(cached()).not.toBe(shared);
   });
 });
