@@ -5,7 +5,10 @@
  * waits for RELAY_SYNC_ANSWER_INTERVAL_MS; every step 1 is still answered, in order, and an honest
  * client's later step 1s (it holds the document, their answers are small) are answered at once.
  * The whole document (the answer to an empty state vector) is encoded once per version of the
- * document and shared: a connection per request gets no more encodings than one connection.
+ * document and shared: a connection per request gets no more encodings than one connection; and
+ * other large answers that had to be encoded are bounded per token sub
+ * (RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE), so a state vector crafted to miss most of the document,
+ * sent on a connection per request, gets no more either.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
@@ -118,5 +121,46 @@ describe('the whole document as an answer', () => {
     Y.applyUpdate(fresh, await ask());
     expect(fresh.getText('text').toString()).toBe(doc.getText('text').toString());
     expect(cached()).not.toBe(shared);
+  });
+});
+
+describe('RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE', () => {
+  it('a connection per request with a state vector that lacks most of the document: bounded per token sub', async () => {
+    const server = await scope.start({ AUTH_SECRET: TEST_SECRET, MAX_MESSAGES_PER_SECOND: '100000', RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE: '2' });
+    await largeRoom(server);
+    const peek = await raw(server, 'read');
+    const known = (peek.messages.find((m) => m.type === 'sync-step1') as Extract<RelayMessage, { type: 'sync-step1' }>).stateVector;
+    const client = [...Y.decodeStateVector(known).keys()][0] as number;
+    // Names one of the document's clients at clock 1: the answer is nearly all of it, encoded for this state vector.
+    const crafted = encodeRelayMessage((e) => writeRelaySyncStep1(e, Y.encodeStateVector(new Map([[client, 1]]))));
+    const askers: RawClient[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await raw(server, 'read');
+      askers.push(c);
+      c.send(crafted);
+      await c.next((m) => m.type === 'sync-step2');
+      c.close();
+    }
+    const third = await raw(server, 'read');
+    third.send(crafted);
+    const deadline = Date.now() + 5000;
+    let paced = 0;
+    while (Date.now() < deadline && answers(third).length === 0) {
+      paced = await metric(server.url, 'sync_rejected_messages_total', { reason: 'sync_step1_paced' }).catch(() => 0);
+      if (paced > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(answers(third).length, 'large answers encoded for a third connection of the same sub').toBe(0);
+    expect(paced).toBe(1);
+    // Another sub is not held back, nor is the whole document an empty state vector gets.
+    const newcomer = await raw(server, 'read');
+    newcomer.send(step1(new Y.Doc()));
+    await newcomer.next((m) => m.type === 'sync-step2', 5000, 'the whole document for an empty state vector');
+    const otherToken = await testToken('someone-else', [ROOM], { scope: 'read' });
+    const other = await RawClient.connect(`${server.wsUrl}/relay/${ROOM}?token=${otherToken}`);
+    scope.track(other);
+    await other.next((m) => m.type === 'sync-step1');
+    other.send(crafted);
+    await other.next((m) => m.type === 'sync-step2', 5000, "another sub's answer");
   });
 });

@@ -26,6 +26,7 @@ import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
 import type { UnsentHolder } from '../ws/unsent-budget.js';
+import type { SubPacer } from '../limits/sub-pacer.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -41,6 +42,8 @@ export interface RelayDeps {
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
+  /** RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE per token sub (null with auth off) */
+  syncAnswers?: SubPacer | null;
 }
 
 /**
@@ -368,9 +371,13 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
    * step 1s), and a client asking for the document over and over gets it once per interval.
    */
   private step1(room: Room, stateVector: Uint8Array): void {
-    const rare = this.rare;
-    const wait = rare && rare.largeAnswers >= 2 ? rare.lastLargeAnswer + this.deps.ctx.config.RELAY_SYNC_ANSWER_INTERVAL_MS - Date.now() : 0;
-    if (!rare || wait <= 0) return this.answerStep1(room, stateVector);
+    let wait = this.rare && this.rare.largeAnswers >= 2 ? this.rare.lastLargeAnswer + this.deps.ctx.config.RELAY_SYNC_ANSWER_INTERVAL_MS - Date.now() : 0;
+    // The sub's large answers that had to be encoded: a connection per request is no way around
+    // the wait above. An empty state vector's answer is the room's shared one (Room.wholeAnswer).
+    const empty = stateVector.length === 1 && stateVector[0] === 0;
+    if (!empty && this.deps.syncAnswers) wait = Math.max(wait, this.deps.syncAnswers.waitMs(this.sub));
+    if (wait <= 0) return this.answerStep1(room, stateVector);
+    const rare = (this.rare ??= new Rare());
     this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'sync_step1_paced' });
     this.queue = [];
     this.throttle.hold();
@@ -387,7 +394,9 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
   }
 
   private answerStep1(room: Room, stateVector: Uint8Array): void {
-    if (room.answerStep1(this, stateVector) < LARGE_SYNC_ANSWER_BYTES) return;
+    const { bytes, shared } = room.answerStep1(this, stateVector);
+    if (bytes < LARGE_SYNC_ANSWER_BYTES) return;
+    if (!shared) this.deps.syncAnswers?.charge(this.sub);
     const rare = (this.rare ??= new Rare());
     rare.largeAnswers++;
     rare.lastLargeAnswer = Date.now();

@@ -158,8 +158,8 @@ export class Room {
     if (gone.length > 0) this.publish(this.awarenessMessage(gone), 'awareness');
   }
 
-  /** Sync step 1 from a peer: the step 2 it is missing. Returns the answer's bytes (RelayConnection paces large answers: RELAY_SYNC_ANSWER_INTERVAL_MS). */
-  answerStep1(peer: RelayPeer, stateVector: Uint8Array): number {
+  /** Sync step 1 from a peer: the step 2 it is missing. Returns the answer's bytes, and whether it was the shared whole document (not encoded for it): RelayConnection paces large answers (RELAY_SYNC_ANSWER_INTERVAL_MS, RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE). */
+  answerStep1(peer: RelayPeer, stateVector: Uint8Array): { bytes: number; shared: boolean } {
     // A state vector names the clients of the document the peer holds: the room's, and those the
     // room lacks (edits made offline, heard from WebRTC peers, or lost by the server's storage).
     // Past the bound it is not decoded (a Map entry per client, update-check.ts countStateVector):
@@ -173,16 +173,17 @@ export class Room {
     if (this.cold) {
       const diff = coldDiff(this.cold, known);
       peer.send(syncStep2Message(diff));
-      return diff.length;
+      return { bytes: diff.length, shared: false };
     }
     if (known.length === 1 && known[0] === 0) {
+      const shared = this.wholeAnswer !== null;
       const whole = (this.wholeAnswer ??= syncStep2Message(Y.encodeStateAsUpdate(this.doc)));
       peer.send(whole);
-      return whole.length;
+      return { bytes: whole.length, shared };
     }
     const diff = Y.encodeStateAsUpdate(this.doc, known);
     peer.send(syncStep2Message(diff));
-    return diff.length;
+    return { bytes: diff.length, shared: false };
   }
 
   /**
