@@ -45,7 +45,7 @@ function watchAnswers(registry: RoomRegistry): Array<{ cold: boolean; emptyDoc: 
     const answer = room.answerStep1.bind(room);
     room.answerStep1 = (peer: RelayPeer, sv: Uint8Array) => {
       seen.push({ cold: room.isCold, emptyDoc: room.doc.store.clients.size === 0, stamped: room.coldFromStamp });
-      answer(peer, sv);
+      return answer(peer, sv);
     };
   });
   return seen;

@@ -167,7 +167,7 @@ describe('relay messages priced by a count', () => {
       const answer = room.answerStep1.bind(room);
       room.answerStep1 = (peer, sv) => {
         cold.push(room.isCold);
-        answer(peer, sv);
+        return answer(peer, sv);
       };
     });
     // the step 1 goes out the moment the socket opens, before the room is built

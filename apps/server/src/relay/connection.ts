@@ -26,6 +26,7 @@ import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
 import type { UnsentHolder } from '../ws/unsent-budget.js';
+import type { SubPacer } from '../limits/sub-pacer.js';
 
 export interface RelayDeps {
   ctx: ServerContext;
@@ -41,6 +42,8 @@ export interface RelayDeps {
   maxBufferedBytes: number;
   /** ROOM_MAX_BYTES, and MAX_NEW_ROOMS_PER_SUB_PER_HOUR (null with auth off) */
   quotas?: { roomMaxBytes: number; newRooms: NewRoomQuota | null };
+  /** RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE per token sub (null with auth off) */
+  syncAnswers?: SubPacer | null;
 }
 
 /**
@@ -59,7 +62,22 @@ class Rare {
   /** when query-awareness was last answered (0: never; a small integer, not a boxed -Infinity), and the coalesced answer waiting for its turn */
   lastQueryAnswer = 0;
   queryTimer: NodeJS.Timeout | null = null;
+  /** sync step 1s answered with LARGE_SYNC_ANSWER_BYTES or more, and when the last one was (RELAY_SYNC_ANSWER_INTERVAL_MS) */
+  largeAnswers = 0;
+  lastLargeAnswer = 0;
+  /** a sync step 1 waiting for the interval's end (the frames behind it wait in `queue`) */
+  step1Timer: NodeJS.Timeout | null = null;
 }
+
+/**
+ * A sync step 2 of this many bytes or more (a whole document, or most of it) is a large answer:
+ * after one (the connection's first excepted, its opening sync), the next sync step 1 on that
+ * connection is answered only once RELAY_SYNC_ANSWER_INTERVAL_MS has passed. A sync step 1 is a
+ * few bytes and its answer is the document: without this, one read-only connection asking again
+ * and again (200 times a second within the rate limit) kept the event loop encoding the whole
+ * document. An honest client's later step 1s find it up to date and are answered at once.
+ */
+export const LARGE_SYNC_ANSWER_BYTES = 65_536;
 
 /**
  * Also the connection's own entry in the live sockets (token expiry and revocation), rather than
@@ -170,11 +188,28 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
     this.jti = auth.claims.jti;
     this.exp = auth.claims.exp;
     ctx.live.add(this);
+    this.handleQueued();
+  }
+
+  /**
+   * Handles the frames that waited (for the room, or behind a sync step 1 waiting for its answer),
+   * in order; one of them may be such a step 1 again, and what follows it waits once more.
+   */
+  private handleQueued(): void {
     const queued = this.queue ?? [];
     this.queue = null;
-    for (const frame of queued) if (!this.closed) this.handle(frame);
+    for (let i = 0; i < queued.length; i++) {
+      if (this.closed) return;
+      // handle() may have set it again (a sync step 1 waiting): the rest waits behind that one
+      const waiting = this.queue as Uint8Array[] | null;
+      if (waiting) {
+        waiting.push(...queued.slice(i));
+        return;
+      }
+      this.handle(queued[i] as Uint8Array);
+    }
     // Reading held while the queue was full (enqueue) goes on, unless the rate limiter's wait holds it.
-    if (!this.closed) this.rare?.throttle?.release();
+    if (!this.closed && !this.queue) this.rare?.throttle?.release();
   }
 
   /**
@@ -281,7 +316,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
     const room = this.room as Room;
     switch (message.type) {
       case 'sync-step1':
-        return room.answerStep1(this, message.stateVector);
+        return this.step1(room, message.stateVector);
       case 'sync-step2':
         return this.update(room, message.update);
       case 'update':
@@ -327,6 +362,44 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
     };
     if (wait <= 0) return answer();
     rare.queryTimer = setTimeout(answer, wait);
+  }
+
+  /**
+   * Answers a sync step 1, or, within RELAY_SYNC_ANSWER_INTERVAL_MS of a large answer (not the
+   * connection's first), at the interval's end: reading is held and later frames wait behind it,
+   * so every step 1 still gets its own answer in order (packages/client matches answers to its
+   * step 1s), and a client asking for the document over and over gets it once per interval.
+   */
+  private step1(room: Room, stateVector: Uint8Array): void {
+    let wait = this.rare && this.rare.largeAnswers >= 2 ? this.rare.lastLargeAnswer + this.deps.ctx.config.RELAY_SYNC_ANSWER_INTERVAL_MS - Date.now() : 0;
+    // The sub's large answers that had to be encoded: a connection per request is no way around
+    // the wait above. An empty state vector's answer is the room's shared one (Room.wholeAnswer).
+    const empty = stateVector.length === 1 && stateVector[0] === 0;
+    if (!empty && this.deps.syncAnswers) wait = Math.max(wait, this.deps.syncAnswers.waitMs(this.sub));
+    if (wait <= 0) return this.answerStep1(room, stateVector);
+    const rare = (this.rare ??= new Rare());
+    this.deps.ctx.metrics.rejectedMessages.inc({ endpoint: 'relay', reason: 'sync_step1_paced' });
+    this.queue = [];
+    this.throttle.hold();
+    rare.step1Timer = setTimeout(() => {
+      rare.step1Timer = null;
+      if (this.closed || room.unloaded) return;
+      try {
+        this.answerStep1(room, stateVector);
+      } catch (err) {
+        return this.failed(err);
+      }
+      this.handleQueued();
+    }, wait);
+  }
+
+  private answerStep1(room: Room, stateVector: Uint8Array): void {
+    const { bytes, shared } = room.answerStep1(this, stateVector);
+    if (bytes < LARGE_SYNC_ANSWER_BYTES) return;
+    if (!shared) this.deps.syncAnswers?.charge(this.sub);
+    const rare = (this.rare ??= new Rare());
+    rare.largeAnswers++;
+    rare.lastLargeAnswer = Date.now();
   }
 
   private update(room: Room, update: Uint8Array, frame?: Uint8Array): void {
@@ -376,7 +449,8 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
     this.deps.ctx.unsent.release(this);
     const rare = this.rare;
     if (rare?.queryTimer) clearTimeout(rare.queryTimer);
-    if (rare) rare.queryTimer = null;
+    if (rare?.step1Timer) clearTimeout(rare.step1Timer);
+    if (rare) rare.queryTimer = rare.step1Timer = null;
     rare?.throttle?.stop();
     this.deps.ctx.metrics.relayConnections.dec();
     if (this.room) this.deps.registry.leave(this.room, this);

@@ -132,6 +132,12 @@ export class Room {
   /** the stored state not yet in the document (a cold room), and when it is built at the latest */
   private cold: ColdState | null = null;
   private warmTimer: NodeJS.Timeout | null = null;
+  /**
+   * The answer to an empty state vector (the whole document as a sync step 2), kept until the
+   * document's next transaction: peers that join with nothing (or a connection per request, asking
+   * for the whole document again and again) share one encoding, sent by reference.
+   */
+  private wholeAnswer: Uint8Array | null = null;
 
   constructor(
     readonly name: string,
@@ -139,6 +145,9 @@ export class Room {
   ) {
     // The server has no presence of its own.
     this.awareness.setLocalState(null);
+    this.doc.on('afterTransaction', () => {
+      this.wholeAnswer = null;
+    });
   }
 
   join(peer: RelayPeer): void {
@@ -162,19 +171,32 @@ export class Room {
     if (gone.length > 0) this.publish(this.awarenessMessage(gone), 'awareness');
   }
 
-  /** Sync step 1 from a peer: the step 2 it is missing. */
-  answerStep1(peer: RelayPeer, stateVector: Uint8Array): void {
+  /** Sync step 1 from a peer: the step 2 it is missing. Returns the answer's bytes, and whether it was the shared whole document (not encoded for it): RelayConnection paces large answers (RELAY_SYNC_ANSWER_INTERVAL_MS, RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE). */
+  answerStep1(peer: RelayPeer, stateVector: Uint8Array): { bytes: number; shared: boolean } {
     // A state vector names the clients of the document the peer holds: the room's, and those the
     // room lacks (edits made offline, heard from WebRTC peers, or lost by the server's storage).
     // Past the bound it is not decoded (a Map entry per client, update-check.ts countStateVector):
     // the peer gets the whole document, as for an empty state vector, and skips what it has. That
-    // costs what any peer's empty step 1 costs; closing it would keep an honest peer out for good.
+    // costs what any peer's empty step 1 costs (one encoding per version of the document, shared:
+    // wholeAnswer); closing it would keep an honest peer out for good.
     const count = countStateVector(stateVector, this.hooks.limits.maxStateVectorClients + this.knownClients());
     if (!count.ok) throw new RejectedInput('bad_state_vector', count.reason);
     const known = count.tooMany ? EMPTY_STATE_VECTOR : stateVector;
     if (count.tooMany) this.hooks.onWholeDocumentAnswer?.(this);
-    const diff = this.cold ? coldDiff(this.cold, known) : Y.encodeStateAsUpdate(this.doc, known);
+    if (this.cold) {
+      const diff = coldDiff(this.cold, known);
+      peer.send(syncStep2Message(diff));
+      return { bytes: diff.length, shared: false };
+    }
+    if (known.length === 1 && known[0] === 0) {
+      const shared = this.wholeAnswer !== null;
+      const whole = (this.wholeAnswer ??= syncStep2Message(Y.encodeStateAsUpdate(this.doc)));
+      peer.send(whole);
+      return { bytes: whole.length, shared };
+    }
+    const diff = Y.encodeStateAsUpdate(this.doc, known);
     peer.send(syncStep2Message(diff));
+    return { bytes: diff.length, shared: false };
   }
 
   /**
@@ -416,6 +438,7 @@ export class Room {
   destroy(): void {
     this.unloaded = true;
     this.cold = null;
+    this.wholeAnswer = null;
     if (this.warmTimer) clearTimeout(this.warmTimer);
     this.warmTimer = null;
     this.awareness.destroy();

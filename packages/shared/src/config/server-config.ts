@@ -83,6 +83,8 @@ export const serverEnvSchema = z.object({
   RELAY_MAX_AWARENESS_BYTES: positiveInt.default(16384),
   RELAY_MAX_AWARENESS_STATES: positiveInt.default(4),
   RELAY_AWARENESS_QUERY_INTERVAL_MS: nonNegativeInt.default(1000),
+  RELAY_SYNC_ANSWER_INTERVAL_MS: nonNegativeInt.default(1000),
+  RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE: positiveInt.default(30),
   RELAY_MAX_OUTGOING_BYTES: positiveInt.default(67108864),
   MAX_UNSENT_BYTES_TOTAL: positiveInt.default(268435456),
   RELAY_MAX_PENDING_DELETE_BYTES: nonNegativeInt.default(512),

@@ -11,6 +11,7 @@ import { ownString } from '../../ws/conn-log.js';
 import { Keepalive } from '../../ws/keepalive.js';
 import { setFramePayloadLimit } from '../../ws/ws-internals.js';
 import { releaseUpgrade } from '../../ws/upgrade-hooks.js';
+import { SubPacer } from '../../limits/sub-pacer.js';
 
 /** Unsent bytes a relay receiver may hold: two messages of the largest size, and at least 16 MiB. */
 const MIN_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -23,7 +24,9 @@ export async function relayRoutes(app: FastifyInstance): Promise<void> {
   // Every 30 s, as the stock y-websocket server; stock clients also close after 30 s of silence.
   const keepalive = new Keepalive(RELAY_PING_INTERVAL_MS);
   const maxBufferedBytes = Math.max(2 * config.RELAY_MAX_MESSAGE_BYTES, MIN_BUFFERED_BYTES);
-  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, admission: ctx.admission, turns: ctx.turns, maxBufferedBytes, quotas: app.roomQuotas };
+  // Per token sub: with auth off every connection has the same (empty) sub.
+  const syncAnswers = config.AUTH_SECRET ? new SubPacer(config.RELAY_LARGE_SYNC_ANSWERS_PER_MINUTE) : null;
+  const deps: RelayDeps = { ctx, log, registry: app.relayRooms, keepalive, admission: ctx.admission, turns: ctx.turns, maxBufferedBytes, quotas: app.roomQuotas, syncAnswers };
   ctx.lifecycle.on('release', () => {
     keepalive.stop();
   });
