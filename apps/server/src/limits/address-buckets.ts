@@ -1,67 +1,30 @@
 /**
  * A token bucket per source address, for refusals that must not let one address lock out
  * everyone else. IPv6 addresses are grouped by /64 (one subscriber usually holds a whole /64).
- * Memory is bounded: full buckets are forgotten, and past `maxAddresses` the oldest entry goes.
+ * Memory: limits/keyed-buckets.ts.
  */
 import { isIPv6 } from 'node:net';
-
-interface Bucket {
-  tokens: number;
-  last: number;
-}
+import { KeyedBuckets } from './keyed-buckets.js';
 
 export class AddressBuckets {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly perMs: number;
+  private readonly buckets: KeyedBuckets;
 
-  constructor(
-    /** burst, and what refills in one minute */
-    private readonly perMinute: number,
-    private readonly maxAddresses = 100_000,
-    private readonly now: () => number = performance.now.bind(performance),
-  ) {
-    this.perMs = perMinute / 60_000;
+  constructor(perMinute: number, maxAddresses = 100_000, now?: () => number) {
+    this.buckets = new KeyedBuckets(perMinute, maxAddresses, now);
   }
 
   /** Takes one token for the address; false when it has none left. */
   take(address: string): boolean {
-    const key = addressKey(address);
-    const bucket = this.refilled(key);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    if (!this.buckets.has(key)) {
-      if (this.buckets.size >= this.maxAddresses) this.evictOldest();
-      this.buckets.set(key, bucket);
-    }
-    return true;
+    return this.buckets.take(addressKey(address));
   }
 
   /** Gives back a token taken by take() (the upgrade turned out to be authenticated). */
   refund(address: string): void {
-    const key = addressKey(address);
-    const bucket = this.buckets.get(key);
-    if (!bucket) return;
-    bucket.tokens += 1;
-    if (bucket.tokens >= this.perMinute) this.buckets.delete(key);
+    this.buckets.refund(addressKey(address));
   }
 
   get size(): number {
     return this.buckets.size;
-  }
-
-  private refilled(key: string): Bucket {
-    const t = this.now();
-    const bucket = this.buckets.get(key);
-    if (!bucket) return { tokens: this.perMinute, last: t };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (t - bucket.last) * this.perMs);
-    bucket.last = t;
-    return bucket;
-  }
-
-  private evictOldest(): void {
-    // Map keeps insertion order: the first key is the longest-known address.
-    const first = this.buckets.keys().next();
-    if (!first.done) this.buckets.delete(first.value);
   }
 }
 
