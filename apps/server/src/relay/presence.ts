@@ -8,6 +8,7 @@
  * Format: y-protocols/awareness.js (encodeAwarenessUpdate).
  */
 import { isNullJson } from '@sync-suite/shared';
+import { readVarUint } from './varuint.js';
 
 export interface PresenceLimits {
   /** bytes of one client's state (its JSON text) */
@@ -58,21 +59,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * when the state is valid JSON; checkPresenceState checks that before an entry is applied.
  */
 export function readPresence(update: Uint8Array, limits: PresenceLimits, maxEntries = limits.maxEntries): PresenceEntry[] {
-  let pos = 0;
+  const at = { pos: 0 };
   const refuse = (limit: PresenceRefused['limit'], detail: string): never => {
     throw new PresenceRefused(limit, detail);
   };
   const uint = (): number => {
-    let num = 0;
-    let mult = 1;
-    for (;;) {
-      if (pos >= update.length) return refuse('malformed', 'truncated awareness update');
-      const b = update[pos++] as number;
-      num += (b & 0x7f) * mult;
-      if (b < 0x80) return num > Number.MAX_SAFE_INTEGER ? refuse('malformed', 'integer out of range') : num;
-      mult *= 128;
-      if (mult > Number.MAX_SAFE_INTEGER) refuse('malformed', 'integer out of range');
-    }
+    const n = readVarUint(update, at);
+    return n >= 0 ? n : refuse('malformed', at.pos >= update.length ? 'truncated awareness update' : 'integer out of range');
   };
   const count = uint();
   if (count > maxEntries) refuse('awareness_entries', `more than ${maxEntries} entries in one awareness update`);
@@ -82,12 +75,12 @@ export function readPresence(update: Uint8Array, limits: PresenceLimits, maxEntr
     const clock = uint();
     const len = uint();
     if (len > limits.maxStateBytes) refuse('awareness_bytes', `a presence state larger than ${limits.maxStateBytes} bytes`);
-    if (pos + len > update.length) refuse('malformed', 'truncated awareness update');
-    const state = update.subarray(pos, pos + len);
-    pos += len;
+    if (at.pos + len > update.length) refuse('malformed', 'truncated awareness update');
+    const state = update.subarray(at.pos, at.pos + len);
+    at.pos += len;
     entries.push({ clientID, clock, json: state, removed: isNullJson(state) });
   }
-  if (pos !== update.length) refuse('malformed', 'trailing bytes in awareness update');
+  if (at.pos !== update.length) refuse('malformed', 'trailing bytes in awareness update');
   return entries;
 }
 

@@ -8,6 +8,7 @@
 import * as Y from 'yjs';
 import type { UpdateLimits } from './update-limits.js';
 import { UpdateReader, UpdateRefused, type ItemRef, type UpdateCost } from './update-reader.js';
+import { readVarUint } from './varuint.js';
 
 export { UpdateRefused } from './update-reader.js';
 
@@ -188,25 +189,13 @@ export type StateVectorCount = { ok: true; clients: number; tooMany: boolean } |
  * does next cannot throw.
  */
 export function countStateVector(stateVector: Uint8Array, maxClients: number): StateVectorCount {
-  let pos = 0;
-  // lib0/decoding.js readVarUint: throws past 53 bits and at the end of the array
-  const uint = (): number | null => {
-    let num = 0;
-    let mult = 1;
-    while (pos < stateVector.length) {
-      const b = stateVector[pos++] as number;
-      num += (b & 0x7f) * mult;
-      mult *= 128;
-      if (b < 0x80) return num;
-      if (num > Number.MAX_SAFE_INTEGER) return null;
-    }
-    return null;
-  };
-  const count = uint();
-  if (count === null) return { ok: false, reason: 'truncated state vector' };
+  // lib0/decoding.js readVarUint throws at the end of the array (and past 53 bits): refused here first
+  const at = { pos: 0 };
+  const count = readVarUint(stateVector, at);
+  if (count < 0) return { ok: false, reason: 'truncated state vector or integer out of range' };
   if (count > maxClients) return { ok: true, clients: count, tooMany: true };
   for (let i = 0; i < count; i++) {
-    if (uint() === null || uint() === null) return { ok: false, reason: 'truncated state vector' };
+    if (readVarUint(stateVector, at) < 0 || readVarUint(stateVector, at) < 0) return { ok: false, reason: 'truncated state vector or integer out of range' };
   }
   return { ok: true, clients: count, tooMany: false };
 }

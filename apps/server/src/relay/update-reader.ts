@@ -6,6 +6,7 @@
  */
 import { isAscii as bufferIsAscii } from 'node:buffer';
 import { jsonDepth } from './presence.js';
+import { readVarUint, type ByteCursor } from './varuint.js';
 import type { UpdateLimits } from './update-limits.js';
 
 /** Refused: names the limit (or `malformed`). */
@@ -70,7 +71,8 @@ function isAscii(raw: Uint8Array): boolean {
 }
 
 export class UpdateReader {
-  private pos = 0;
+  /** where reading goes on (varuint.ts moves it) */
+  private readonly cursor: ByteCursor = { pos: 0 };
   readonly cost: UpdateCost;
 
   constructor(
@@ -92,21 +94,21 @@ export class UpdateReader {
       this.addStructs(1); // a section costs a map entry even when empty
       this.cost.starts.push({ client, clock });
       const first = clock;
-      const from = this.pos;
+      const from = this.cursor.pos;
       let skips = 0;
       for (let i = 0; i < count; i++) {
         this.addStructs(1);
-        const start = this.pos;
+        const start = this.cursor.pos;
         const length = this.struct(client, clock);
         if (this.layout && ((this.buf[start] as number) & 0b11111) === 10) skips++;
-        else if (this.layout?.structs) this.layout.structs.push(client, clock, length, start, this.pos);
+        else if (this.layout?.structs) this.layout.structs.push(client, clock, length, start, this.cursor.pos);
         clock += length;
         if (clock > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'a struct ending past clock 2^53 - 1');
       }
-      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.pos, count, skips);
+      if (this.layout && count > 0) this.layout.sections.push(client, first, clock - first, from, this.cursor.pos, count, skips);
       this.cost.ends.set(client, Math.max(this.cost.ends.get(client) ?? 0, clock));
     }
-    if (this.layout) this.layout.deleteSetAt = this.pos;
+    if (this.layout) this.layout.deleteSetAt = this.cursor.pos;
     this.deleteSet();
     return this.cost;
   }
@@ -238,7 +240,7 @@ export class UpdateReader {
       this.checkKey(raw);
       const key = decoder.decode(raw);
       if (key === 'gcFilter' || key === '__proto__') this.refuse('malformed', `a sub-document option ${key}`);
-      if (key === 'guid' && this.buf[this.pos] !== 119) this.refuse('malformed', 'a sub-document guid that is not a string');
+      if (key === 'guid' && this.buf[this.cursor.pos] !== 119) this.refuse('malformed', 'a sub-document guid that is not a string');
       this.any(1);
     }
   }
@@ -339,34 +341,26 @@ export class UpdateReader {
 
   private bytes(): Uint8Array {
     const len = this.uint();
-    const start = this.pos;
+    const start = this.cursor.pos;
     this.skip(len);
     return this.buf.subarray(start, start + len);
   }
 
   private skip(n: number): void {
-    if (this.pos + n > this.buf.length) this.refuse('malformed', 'unexpected end of update');
-    this.pos += n;
+    if (this.cursor.pos + n > this.buf.length) this.refuse('malformed', 'unexpected end of update');
+    this.cursor.pos += n;
   }
 
   private byte(): number {
-    if (this.pos >= this.buf.length) this.refuse('malformed', 'unexpected end of update');
-    return this.buf[this.pos++] as number;
+    if (this.cursor.pos >= this.buf.length) this.refuse('malformed', 'unexpected end of update');
+    return this.buf[this.cursor.pos++] as number;
   }
 
   /** lib0 varuint, up to 2^53 - 1 (clients encode larger ones inexactly: packages/client/src/update-screen.ts refuses them too) */
   private uint(): number {
-    let num = 0;
-    let mult = 1;
-    for (;;) {
-      const b = this.byte();
-      num += (b & 0x7f) * mult;
-      if (b < 0x80) break;
-      mult *= 128;
-      if (mult > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'integer out of range');
-    }
-    if (num > Number.MAX_SAFE_INTEGER) this.refuse('malformed', 'integer out of range');
-    return num;
+    const n = readVarUint(this.buf, this.cursor);
+    if (n < 0) this.refuse('malformed', this.cursor.pos >= this.buf.length ? 'unexpected end of update' : 'integer out of range');
+    return n;
   }
 
   /** lib0 varint (first byte: sign and 6 bits) */

@@ -18,6 +18,7 @@ import { DEFAULT_UPDATE_LIMITS, type UpdateLimits } from '../update-limits.js';
 import { storedEntryLimits, type Quarantined } from './merge.js';
 import { readStamp, type SnapshotStamp } from './snapshot-stamp.js';
 import type { StoredContent } from './types.js';
+import { readVarUint, type ByteCursor } from '../varuint.js';
 
 interface Part {
   update: Uint8Array;
@@ -322,21 +323,18 @@ class Writer {
   }
 }
 
-/** lib0 varuints from a delete set the bounded reader already walked. */
+/** lib0 varuints from a delete set the bounded reader already walked (so none is -1). */
 class Reader {
+  private readonly at: ByteCursor;
+
   constructor(
     private readonly buf: Uint8Array,
-    private pos: number,
-  ) {}
+    pos: number,
+  ) {
+    this.at = { pos };
+  }
 
   uint(): number {
-    let num = 0;
-    let mult = 1;
-    for (;;) {
-      const b = this.buf[this.pos++] as number;
-      num += (b & 0x7f) * mult;
-      if (b < 0x80) return num;
-      mult *= 128;
-    }
+    return readVarUint(this.buf, this.at);
   }
 }
