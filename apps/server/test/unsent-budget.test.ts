@@ -2,10 +2,14 @@
  * MAX_UNSENT_BYTES_TOTAL: the instance's budget of unsent bytes across every connection
  * (ws/unsent-budget.ts). Receivers that stop reading (their TCP window closes) while a writer in
  * their room sends large updates each hold up to their own allowance unsent; with enough of them
- * the instance would hold that many times over. With the budget, the instance's unsent bytes (the
- * sum of ws's bufferedAmount over its sockets, measured here, not taken from the budget's own
- * count) stay within it: the receivers holding the most are dropped as slow consumers, the
- * writer and a reading member carry on, and the budget's count is back to 0 once all is closed.
+ * the instance would hold that many times over. With the budget, the instance's unsent bytes stay
+ * within it: the receivers holding the most are dropped as slow consumers, the writer and a
+ * reading member carry on, and the budget's count is back to 0 once all is closed. What is
+ * measured is `sync_unsent_bytes`, recounted at the scrape from each receiver's own unsent bytes
+ * (ws's bufferedAmount and its turn's output) with a large message written by reference to many
+ * receivers counted once, as it is held in memory once: the sum of every socket's bufferedAmount
+ * counts it once per receiver, and may pass the budget while the memory held does not.
+ * A large update to many readers that read is counted once, and none of them is dropped.
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,11 +28,12 @@ const STALLED = 4;
 const scope = serverPerTest();
 afterEach(() => scope.close());
 
-/** What the instance holds unsent now: ws's own count for every open socket (its TCP socket's buffer and ws's queue). */
-function unsentNow(server: TestServer): number {
-  let sum = 0;
-  for (const ws of server.app.sync.admission.sockets) sum += ws.bufferedAmount;
-  return sum;
+/**
+ * What the instance holds unsent now, recounted (the scrape recounts every charged receiver
+ * before reading): each receiver's own bytes, and each large message held by reference once.
+ */
+function unsentNow(server: TestServer): Promise<number> {
+  return metric(server.url, 'sync_unsent_bytes');
 }
 
 /** Runs `open`, and returns the server side of the one socket it opened. */
@@ -50,12 +55,44 @@ function tcpOf(c: RawClient): { pause(): void; resume(): void } {
   return (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
 }
 
+/** The instance's budget (ws/unsent-budget.ts). */
+function budgetOf(server: TestServer): { bytes: number; sharedBytes: number; holding: number } {
+  return (server.app.sync as unknown as { unsent: { bytes: number; sharedBytes: number; holding: number } }).unsent;
+}
+
 /** The budget's own running count (not recounted), as the instance keeps it. */
 function counted(server: TestServer): number {
-  return (server.app.sync as unknown as { unsent: { bytes: number } }).unsent.bytes;
+  return budgetOf(server).bytes;
 }
 
 describe('MAX_UNSENT_BYTES_TOTAL', () => {
+  it('counts a large update sent by reference to many readers once: none of the readers that read is dropped', async () => {
+    // 20 readers of one 1 MB update: 20 MB if each reader were charged the message, one 1 MB
+    // bytes object in memory, written by reference to each (relay/ws-frames.ts, COPY_LIMIT).
+    const READERS = 20;
+    const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: String(1024 * 1024), MAX_UNSENT_BYTES_TOTAL: String(2 * 1024 * 1024) });
+    const readers: RawClient[] = [];
+    for (let i = 0; i < READERS; i++) readers.push(await joinedRawClient(scope, `/relay/${ROOM}`));
+    const writer = await joinedRawClient(scope, `/relay/${ROOM}`);
+    const doc = new Y.Doc();
+    const update = captureUpdate(doc, () => doc.getText('text').insert(0, 'x'.repeat(1_000_000)));
+    expect(update.length).toBeLessThan(1024 * 1024);
+    writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
+    await Promise.all(readers.map((r, i) => r.updatesHeard(1, 10_000, `the update at reader ${i}`).catch(() => undefined)));
+    expect(readers.map((r) => r.closeCode)).toEqual(readers.map(() => null));
+    expect(readers.map((r) => r.messages.filter((m) => m.type === 'update').length)).toEqual(readers.map(() => 1));
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(0);
+    // The kernel took the message for every reader: its holds ended with the writes (no leak).
+    const budget = budgetOf(server);
+    for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
+
+    const open = serverSockets(server).map((ws) => once(ws, 'close'));
+    for (const c of [writer, ...readers]) c.close();
+    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
+    expect(counted(server)).toBe(0);
+  }, 60_000);
+
   it('keeps the unsent bytes of the instance within the budget: stalled receivers are dropped, the room carries on, the count returns to 0', async () => {
     // Each receiver alone may hold max(2 x 128 KiB, 16 MiB) = 16 MiB: four of them, 64 MiB, far over the budget.
     const server = await scope.start({ RELAY_MAX_MESSAGE_BYTES: '131072', MAX_MESSAGES_PER_SECOND: '100000', MAX_UNSENT_BYTES_TOTAL: String(BUDGET) });
@@ -90,7 +127,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
         writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
       }
       await reader.updatesHeard((rounds + 1) * PER_ROUND, 10_000, `updates of round ${rounds}`);
-      most = Math.max(most, unsentNow(server));
+      most = Math.max(most, await unsentNow(server));
     }
     expect(most, `the instance's unsent bytes after ${rounds} rounds`).toBeLessThanOrEqual(BUDGET);
     await withTimeout(Promise.all(stalledClosed), 10_000, 'stalled receivers dropped');
@@ -153,7 +190,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
         writer.send(encodeRelayMessage((e) => writeRelayUpdate(e, update)));
       }
       await reader.updatesHeard((round + 1) * 10, 10_000, `updates of round ${round}`);
-      most = Math.max(most, unsentNow(server));
+      most = Math.max(most, await unsentNow(server));
       if (signalFirst === null && isClosed(signalServerSide)) signalFirst = !isClosed(relayServerSide);
     }
     expect(most).toBeLessThanOrEqual(BUDGET);

@@ -25,7 +25,7 @@ import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
-import type { UnsentHolder } from '../ws/unsent-budget.js';
+import type { UnsentBudget, UnsentHolder } from '../ws/unsent-budget.js';
 import type { SubPacer } from '../limits/sub-pacer.js';
 
 export interface RelayDeps {
@@ -124,6 +124,11 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
   /** TurnQueue's: the one TurnFlush of the server, from the deps rather than a field of each connection. */
   protected get turns(): TurnFlush {
     return this.deps.turns;
+  }
+
+  /** TurnQueue's: the instance's budget, told of the large messages this socket holds by reference. */
+  protected override get unsentBudget(): UnsentBudget {
+    return this.deps.ctx.unsent;
   }
 
   /** The connection's id in log lines, made when first asked for (an idle connection logs nothing; a UUID string is 56 B). */

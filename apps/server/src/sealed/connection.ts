@@ -32,8 +32,8 @@ import type { Keepalive } from '../ws/keepalive.js';
 import type { Admission } from '../ws/admission.js';
 import { rawDataToBuffer } from '../ws/raw-data.js';
 import { admitToRoom } from './admission.js';
-import { TurnOutput, type TurnFlush } from '../ws/turn-output.js';
-import type { UnsentHolder } from '../ws/unsent-budget.js';
+import { TurnOutput, type BudgetHolder, type TurnFlush } from '../ws/turn-output.js';
+import type { UnsentBudget } from '../ws/unsent-budget.js';
 import { SealedRoomFullError, type SealedRegistry } from './registry.js';
 import type { SealedPeer, SealedRoom } from './room.js';
 import { SEALED_GENERATION_LIMIT, SEALED_ROW_OVERHEAD_BYTES } from './store/types.js';
@@ -57,7 +57,7 @@ type State = 'admitting' | 'hello' | 'joining' | 'open' | 'closed';
 export const CATCH_UP_PAGE = 64;
 const DRAIN_POLL_MS = 10;
 
-export class SealedConnection implements SealedPeer, UnsentHolder {
+export class SealedConnection implements SealedPeer, BudgetHolder {
   // One listener of each kind for every socket, as on /relay and /signal (ws/shared-listeners.ts);
   // socket errors are counted and logged by ws/upgrade-hooks.ts's listener.
   private static readonly listeners = new SharedListeners<SealedConnection>({
@@ -106,7 +106,7 @@ export class SealedConnection implements SealedPeer, UnsentHolder {
   ) {
     const { config } = deps.ctx;
     this.limiter = new RateLimiter(config.MAX_MESSAGES_PER_SECOND, { factor: config.RATE_LIMIT_ABUSE_FACTOR, seconds: config.RATE_LIMIT_ABUSE_SECONDS });
-    this.output = new TurnOutput(ws, deps.turns);
+    this.output = new TurnOutput(ws, deps.turns, this);
     deps.ctx.metrics.sealedConnections.inc();
     SealedConnection.listeners.attach(ws, this); // and deps.keepalive watches it
   }
@@ -182,6 +182,11 @@ export class SealedConnection implements SealedPeer, UnsentHolder {
     // The instance's budget of unsent bytes, across every connection (ws/unsent-budget.ts); the
     // catch-up's unbounded writes too.
     this.deps.ctx.unsent.charge(this, this.output.unsentBytes);
+  }
+
+  /** BudgetHolder: the instance's budget, told of the large frames its TurnOutput holds by reference. */
+  get unsentBudget(): UnsentBudget {
+    return this.deps.ctx.unsent;
   }
 
   /** UnsentHolder: what this socket holds unsent. */

@@ -10,7 +10,7 @@ import { rawDataToBuffer } from '../ws/raw-data.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
 import { SharedListeners } from '../ws/shared-listeners.js';
 import { TurnQueue, type TurnFlush } from '../ws/turn-output.js';
-import type { UnsentHolder } from '../ws/unsent-budget.js';
+import type { UnsentBudget, UnsentHolder } from '../ws/unsent-budget.js';
 import { ConnLog, connId, levelEnabled } from '../ws/conn-log.js';
 import type { LiveSocket } from '../auth/live-sockets.js';
 import type { SignalingDeps } from './deps.js';
@@ -92,6 +92,11 @@ export class SignalingConnection extends TurnQueue implements HandlerConnection,
   /** TurnQueue's: the one TurnFlush of the server, from the deps rather than a field of each connection. */
   protected get turns(): TurnFlush {
     return this.deps.turns;
+  }
+
+  /** TurnQueue's: the instance's budget, told of the large frames this socket holds by reference. */
+  protected override get unsentBudget(): UnsentBudget {
+    return this.deps.unsent;
   }
 
   /** The socket's keepalive and admission (its deps), released by the shared close listener. */

@@ -11,6 +11,7 @@
  */
 import type { WebSocket } from 'ws';
 import { COPY_LIMIT, encodeBinaryFrames, frameOnce } from '../relay/ws-frames.js';
+import type { UnsentBudget, UnsentHolder } from './unsent-budget.js';
 import { tcpSocket } from './ws-internals.js';
 
 export interface TurnSink {
@@ -80,6 +81,20 @@ export abstract class TurnQueue implements TurnSink {
   protected abstract readonly socket: WebSocket;
   protected abstract readonly turns: TurnFlush;
 
+  /**
+   * The instance's budget of unsent bytes, told of each large message (over COPY_LIMIT) held by
+   * reference from its push until the kernel took it (ws/unsent-budget.ts: counted once however
+   * many receivers hold it); null: not told (read only for large messages).
+   */
+  protected get unsentBudget(): UnsentBudget | null {
+    return null;
+  }
+
+  /** Whom the budget charges for this socket: the connection (this one, unless it holds a TurnOutput). */
+  protected get unsentHolder(): UnsentHolder {
+    return this as unknown as UnsentHolder;
+  }
+
   /** Bytes waiting for the end of this turn (the slow-consumer checks add ws's bufferedAmount). */
   get queuedBytes(): number {
     return this.queued;
@@ -105,6 +120,8 @@ export abstract class TurnQueue implements TurnSink {
     } else if (Array.isArray(out) && out[0] !== FRAMES) out.push(message);
     else return this.pushFrame(frameOnce(message)); // this turn holds frames: the message joins them framed
     this.queued += message.length;
+    // Written by reference (flushTurn): held until the kernel takes it.
+    if (message.length > COPY_LIMIT) this.unsentBudget?.holdShared(this.unsentHolder, message);
   }
 
   /** Queues one whole WebSocket frame, written as it is (the same object may go to many sockets). */
@@ -113,10 +130,15 @@ export abstract class TurnQueue implements TurnSink {
     if (out === null) {
       this.out = frame;
       this.turns.schedule(this);
-    } else if (!Array.isArray(out)) this.out = [FRAMES, out, frame];
-    else if (out[0] === FRAMES) out.push(frame);
+      // Alone, written by reference (flushTurn): held until the kernel takes it.
+      if (frame.length > COPY_LIMIT) this.unsentBudget?.holdShared(this.unsentHolder, frame);
+    } else if (!Array.isArray(out)) {
+      this.out = [FRAMES, out, frame];
+      this.releaseHeld(out); // to be copied with the frame: this socket's own bytes from now on
+    } else if (out[0] === FRAMES) out.push(frame);
     else {
-      // messages queued this turn: framed now, in order, ahead of the frame
+      // messages queued this turn: framed now, in order, ahead of the frame (and copied with it)
+      this.releaseHeld(out);
       const chunks = encodeBinaryFrames(out);
       this.queued = 0;
       for (const chunk of chunks) this.queued += chunk.length;
@@ -140,32 +162,77 @@ export abstract class TurnQueue implements TurnSink {
     this.queued = 0;
     const socket = this.socket;
     const raw = tcpSocket(socket);
-    if (!raw || raw.destroyed || socket.readyState !== socket.OPEN) return;
-    if (!Array.isArray(out)) return void raw.write(out);
+    if (!raw || raw.destroyed || socket.readyState !== socket.OPEN) return this.releaseHeld(out);
+    if (!Array.isArray(out)) {
+      const budget = out.length > COPY_LIMIT ? this.unsentBudget : null;
+      return void (budget ? raw.write(out, releaseOnWrite(budget, this.unsentHolder, out)) : raw.write(out));
+    }
     if (out[0] === FRAMES) return void raw.write(Buffer.concat(out, bytes));
     // The usual relay turn: one message, also sent to the room's other connections: one shared frame.
     const only = out.length === 1 ? (out[0] as Uint8Array) : null;
     if (only && only.length <= COPY_LIMIT) return void raw.write(this.turns.framed(only));
     const chunks = encodeBinaryFrames(out);
+    // One chunk: small messages packed (a large one is two chunks, its header and itself).
     if (chunks.length === 1) return void raw.write(chunks[0] as Uint8Array);
+    const budget = this.unsentBudget;
     raw.cork();
-    for (const chunk of chunks) raw.write(chunk);
+    for (const chunk of chunks) {
+      // A large message written by reference: its hold ends when the kernel took it.
+      if (budget !== null && chunk.length > COPY_LIMIT && out.includes(chunk)) raw.write(chunk, releaseOnWrite(budget, this.unsentHolder, chunk));
+      else raw.write(chunk);
+    }
     raw.uncork();
   }
 
   /** Drops this turn's output (a slow consumer, a closed socket). */
   dropTurn(): void {
+    const out = this.out;
     this.out = null;
     this.queued = 0;
+    if (out !== null) this.releaseHeld(out);
+  }
+
+  /** The holds (push, pushFrame) of a turn's output that will not be written by reference. */
+  private releaseHeld(out: Uint8Array | Uint8Array[]): void {
+    if (!Array.isArray(out)) {
+      if (out.length > COPY_LIMIT) this.unsentBudget?.releaseShared(this.unsentHolder, out);
+      return;
+    }
+    if (out[0] === FRAMES) return; // copied: nothing held
+    const budget = this.unsentBudget;
+    if (budget === null) return;
+    for (const message of out) if (message.length > COPY_LIMIT) budget.releaseShared(this.unsentHolder, message);
   }
 }
 
-/** A TurnQueue held by a connection (sealed). */
+/** The callback of one large message's write: the kernel took it (or the socket failed), its hold ends. */
+function releaseOnWrite(budget: UnsentBudget, holder: UnsentHolder, message: Uint8Array): () => void {
+  return () => budget.releaseShared(holder, message);
+}
+
+/** The connection holding a TurnOutput, charged by the instance's budget for its socket. */
+export interface BudgetHolder extends UnsentHolder {
+  readonly unsentBudget: UnsentBudget;
+}
+
+/**
+ * A TurnQueue held by a connection (sealed): `holder` is the connection the budget charges (one
+ * field, not two: the budget is the holder's).
+ */
 export class TurnOutput extends TurnQueue {
   constructor(
     protected readonly socket: WebSocket,
     protected readonly turns: TurnFlush,
+    private readonly holder: BudgetHolder | null = null,
   ) {
     super();
+  }
+
+  protected override get unsentBudget(): UnsentBudget | null {
+    return this.holder?.unsentBudget ?? null;
+  }
+
+  protected override get unsentHolder(): UnsentHolder {
+    return this.holder as UnsentHolder;
   }
 }

@@ -16,7 +16,7 @@ export function createServerMetrics(registry: Registry = new Registry()) {
     }),
     unsentBytes: new Gauge({
       name: 'sync_unsent_bytes',
-      help: 'Bytes the instance holds unsent to its WebSocket receivers (relay, sealed, signal), counted per receiver; capped by MAX_UNSENT_BYTES_TOTAL',
+      help: 'Bytes the instance holds unsent to its WebSocket receivers (relay, sealed, signal): what each receiver holds of its own, and each large message held by reference by several receivers once; capped by MAX_UNSENT_BYTES_TOTAL',
       registers: r,
     }),
     relayConnections: new Gauge({ name: 'sync_relay_connections', help: 'Open relay WebSockets', registers: r }),
