@@ -35,20 +35,18 @@ async function open(server: TestServer, room: string, token: string): Promise<Ra
   return c;
 }
 
+/** Two instances on one PostgreSQL schema and Redis (a prefix of their own), closed after the test. */
+async function twoInstances(env: Record<string, string>): Promise<[TestServer, TestServer]> {
+  const servers = await startServers(2, { STORAGE: 'postgres', DATABASE_URL: urlWithSchema(schema), REDIS_URL, REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`, ...env });
+  cleanup.push(() => Promise.all(servers.map((s) => s.close())));
+  return servers as [TestServer, TestServer];
+}
+
 const ready = (c: RawClient) => c.next((m) => m.type === 'sync-step1', 5000, 'sync step 1');
 
 describe('MAX_NEW_ROOMS_PER_SUB_PER_HOUR on two instances', () => {
   it('counts one sub\'s new rooms across the instances (Redis)', async () => {
-    const servers = await startServers(2, {
-      AUTH_SECRET: TEST_SECRET,
-      STORAGE: 'postgres',
-      DATABASE_URL: urlWithSchema(schema),
-      REDIS_URL,
-      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
-      MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '3',
-    });
-    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
-    const [s0, s1] = servers as [TestServer, TestServer];
+    const [s0, s1] = await twoInstances({ AUTH_SECRET: TEST_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '3' });
     const [alice, bob] = [await testToken('alice', ['acme-*']), await testToken('bob', ['acme-*'])];
 
     await ready(await open(s0, 'acme-conversation-q1', alice));
@@ -74,16 +72,7 @@ function updateOf(bytes: number): Uint8Array {
 
 describe('ROOM_MAX_BYTES on two instances', () => {
   it("counts what the other instance committed: a writer on each is refused (4507) at the quota, not at twice it", async () => {
-    const servers = await startServers(2, {
-      STORAGE: 'postgres',
-      DATABASE_URL: urlWithSchema(schema),
-      REDIS_URL,
-      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
-      ROOM_MAX_BYTES: '3000',
-      PERSIST_FLUSH_MS: '20',
-    });
-    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
-    const [s0, s1] = servers as [TestServer, TestServer];
+    const [s0, s1] = await twoInstances({ ROOM_MAX_BYTES: '3000', PERSIST_FLUSH_MS: '20' });
     const room = 'acme-conversation-qbytes';
     const [w0, w1] = [await open(s0, room, ''), await open(s1, room, '')];
     await Promise.all([ready(w0), ready(w1)]);
@@ -109,17 +98,7 @@ describe('ROOM_MAX_BYTES on two instances', () => {
   });
 
   it("does not refuse an honest room that another instance's compaction keeps small: its size is read from storage again", async () => {
-    const servers = await startServers(2, {
-      STORAGE: 'postgres',
-      DATABASE_URL: urlWithSchema(schema),
-      REDIS_URL,
-      REDIS_PREFIX: `test-${randomBytes(5).toString('hex')}:`,
-      ROOM_MAX_BYTES: '4000',
-      COMPACT_AFTER_UPDATES: '5',
-      PERSIST_FLUSH_MS: '20',
-    });
-    cleanup.push(() => Promise.all(servers.map((s) => s.close())));
-    const [s0, s1] = servers as [TestServer, TestServer];
+    const [s0, s1] = await twoInstances({ ROOM_MAX_BYTES: '4000', COMPACT_AFTER_UPDATES: '5', PERSIST_FLUSH_MS: '20' });
     const room = 'acme-conversation-qcompact';
     const [w0, w1] = [await open(s0, room, ''), await open(s1, room, '')];
     await Promise.all([ready(w0), ready(w1)]);
