@@ -20,7 +20,7 @@ import { rawDataToBuffer } from '../ws/raw-data.js';
 import { isSealedRoomType } from '../sealed/admission.js';
 import { tokenRefusal } from '../auth/authenticate.js';
 import { ReadThrottle } from '../ws/read-throttle.js';
-import { RejectedInput, RoomPoisoned, type Room } from './room.js';
+import { isEmptyStateVector, RejectedInput, RoomPoisoned, type Room } from './room.js';
 import { UpdateRefused } from './update-check.js';
 import { PresenceRefused } from './presence.js';
 import { RoomFullError, type RoomRegistry } from './room-registry.js';
@@ -379,7 +379,7 @@ export class RelayConnection extends TurnQueue implements RelayPeer, LiveSocket,
     let wait = this.rare && this.rare.largeAnswers >= 2 ? this.rare.lastLargeAnswer + this.deps.ctx.config.RELAY_SYNC_ANSWER_INTERVAL_MS - Date.now() : 0;
     // The sub's large answers that had to be encoded: a connection per request is no way around
     // the wait above. An empty state vector's answer is the room's shared one (Room.wholeAnswer).
-    const empty = stateVector.length === 1 && stateVector[0] === 0;
+    const empty = isEmptyStateVector(stateVector);
     if (!empty && this.deps.syncAnswers) wait = Math.max(wait, this.deps.syncAnswers.waitMs(this.sub));
     if (wait <= 0) return this.answerStep1(room, stateVector);
     const rare = (this.rare ??= new Rare());

@@ -18,6 +18,7 @@ import type { LiveState } from './compaction.js';
 import type { StoredEntryFailed } from './persistence/merge.js';
 import { CompactionQueue, type Folded } from './compaction-queue.js';
 import { compactionDue } from './compaction-due.js';
+import { SizeReads } from '../rooms/size-reads.js';
 import type { RelayPeer, RoomFanout } from './fanout.js';
 import { FlushQueue } from './persistence/flush-queue.js';
 import type { DocStore, DocStoreAdmin } from './persistence/types.js';
@@ -54,8 +55,6 @@ export interface RegistryOptions {
   roomMaxBytes?: number;
 }
 
-/** A room's size is read from storage again once other instances' commits counted since pass this share of ROOM_MAX_BYTES. */
-const MEASURE_EVERY = 1 / 16;
 
 export class RoomFullError extends Error {
   constructor(room: string) {
@@ -80,8 +79,8 @@ export class RoomRegistry extends EventEmitter {
   private readonly compactions: CompactionQueue;
   /** rooms compacting now (at most one compaction per room at a time) */
   private readonly compacting = new WeakSet<Room>();
-  /** rooms whose stored size is being read, each with its read's token (at most one read per room at a time; a compaction's re-estimate voids it) */
-  private readonly measuring = new WeakMap<Room, symbol>();
+  /** the rooms' stored sizes read again from storage (rooms/size-reads.ts; a compaction's re-estimate voids a read) */
+  private readonly sizeReads = new SizeReads<Room>();
   private readonly eviction: RoomEviction;
   /** rooms being deleted: loads wait for the purge */
   private readonly purging = new Map<string, Promise<Purged>>();
@@ -422,7 +421,7 @@ export class RoomRegistry extends EventEmitter {
         if (done.folded > 0 && !room.unloaded && !room.isCold) {
           room.storedBytes = Math.min(room.storedBytes, storedAfter(room, done, captured));
           room.remoteBytes = 0;
-          this.measuring.delete(room); // a read under way may have seen the log before the fold
+          this.sizeReads.forget(room); // a read under way may have seen the log before the fold
         }
         this.compacting.delete(room);
       }),
@@ -433,32 +432,27 @@ export class RoomRegistry extends EventEmitter {
    * Another instance's commit was counted in the room's size (Room.applyRemote). That instance
    * compacts its own commits without a word, and this one compacts only after its own: what it
    * counted may have been folded into a snapshot since, and an honest room written through the
-   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES
+   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES (rooms/size-reads.ts)
    * since the size was last known, it is read from storage (one read per room at a time, off the
    * hot path): what storage holds, plus what this instance has not committed, plus what was
    * counted while it was read (maybe stored already: at most that many bytes too many).
    */
   private remoteCounted(room: Room): void {
-    const max = this.opts.roomMaxBytes;
-    if (max === undefined || room.remoteBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
-    const token = Symbol('size read');
-    this.measuring.set(room, token);
+    if (!this.sizeReads.due(room, room.remoteBytes, this.opts.roomMaxBytes)) return;
     room.remoteBytes = 0;
     const before = room.storedBytes;
     const uncommitted = room.uncommittedBytes;
-    const read = this.store.statRoom(room.name).then(
+    const read = this.sizeReads.read(
+      room,
+      () => this.store.statRoom(room.name),
       (stat) => {
-        if (room.unloaded || this.measuring.get(room) !== token) return;
-        room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
-      },
-      (err: unknown) => {
-        this.opts.metrics.storageErrors.inc({ op: 'load' });
-        this.opts.log.warn({ err, room: room.name }, 'relay room size could not be read');
+        if (!room.unloaded) room.storedBytes = (stat?.bytes ?? 0) + uncommitted + Math.max(0, room.storedBytes - before);
       },
     );
     this.track(
-      read.finally(() => {
-        if (this.measuring.get(room) === token) this.measuring.delete(room);
+      read.catch((err: unknown) => {
+        this.opts.metrics.storageErrors.inc({ op: 'load' });
+        this.opts.log.warn({ err, room: room.name }, 'relay room size could not be read');
       }),
     );
   }

@@ -76,6 +76,11 @@ function cachedRemoteMessageLimits(limits: UpdateLimits): UpdateLimits {
 /** A state vector naming no client: answered with the whole document. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0);
 
+/** Whether a state vector names no client (its answer is the whole document, shared: Room.wholeAnswer). */
+export function isEmptyStateVector(stateVector: Uint8Array): boolean {
+  return stateVector.length === 1 && stateVector[0] === 0;
+}
+
 /** Transaction origin of everything that came from another instance. */
 export const REMOTE_ORIGIN = Symbol('remote instance');
 
@@ -188,7 +193,7 @@ export class Room {
       peer.send(syncStep2Message(diff));
       return { bytes: diff.length, shared: false };
     }
-    if (known.length === 1 && known[0] === 0) {
+    if (isEmptyStateVector(known)) {
       const shared = this.wholeAnswer !== null;
       const whole = (this.wholeAnswer ??= syncStep2Message(Y.encodeStateAsUpdate(this.doc)));
       peer.send(whole);

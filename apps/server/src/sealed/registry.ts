@@ -18,6 +18,7 @@ import { SealedRemote } from './remote-intake.js';
 import { SealedRoom, type SealedPeer } from './room.js';
 import { SEALED_FENCED, SEALED_ROW_OVERHEAD_BYTES, type SealedGeneration, type SealedStore } from './store/types.js';
 import type { RoomChanges } from '../webhooks/room-changes.js';
+import { SizeReads } from '../rooms/size-reads.js';
 
 /** Entries a gap fill reads from storage at once (after a Redis outage the gap may be long). */
 const GAP_FILL_PAGE = 256;
@@ -48,8 +49,6 @@ export interface SealedRegistryOptions {
   roomMaxBytes?: number;
 }
 
-/** A room's size is read from storage again once entries counted since pass this share of ROOM_MAX_BYTES. */
-const MEASURE_EVERY = 1 / 16;
 
 export class SealedRoomFullError extends Error {
   constructor(room: string) {
@@ -72,8 +71,8 @@ export class SealedRegistry {
   private readonly purges = new PurgeEpochs();
   /** snapshots being stored: a delete waits for them, so none writes old data back */
   private readonly snapshots = new Set<Promise<unknown>>();
-  /** rooms whose stored size is being read, each with its read's token (refreshStoredBytes) */
-  private readonly measuring = new WeakMap<SealedRoom, symbol>();
+  /** the rooms' stored sizes read again from storage (refreshStoredBytes, rooms/size-reads.ts) */
+  private readonly sizeReads = new SizeReads<SealedRoom>();
   /** what this instance tells the others, and what they tell */
   private readonly remote: SealedRemote;
   /** rooms whose generation is being read again after a Redis outage (one read loop each) */
@@ -203,33 +202,27 @@ export class SealedRegistry {
    * many bytes too many). A read started later voids one under way.
    */
   refreshStoredBytes(room: SealedRoom): void {
-    const token = Symbol('size read');
-    this.measuring.set(room, token);
     room.countedBytes = 0;
     const before = room.storedBytes;
-    void this.opts.store.stats(room.name).then(
-      (stats) => {
-        if (this.measuring.get(room) !== token) return;
-        this.measuring.delete(room);
-        if (!room.unloaded) room.storedBytes = stats.bytes + Math.max(0, room.storedBytes - before);
-      },
-      (err: unknown) => {
-        if (this.measuring.get(room) === token) this.measuring.delete(room);
-        this.opts.log.warn({ err, room: room.name }, 'sealed room size could not be read');
-      },
-    );
+    this.sizeReads
+      .read(
+        room,
+        () => this.opts.store.stats(room.name),
+        (stats) => {
+          if (!room.unloaded) room.storedBytes = stats.bytes + Math.max(0, room.storedBytes - before);
+        },
+      )
+      .catch((err: unknown) => this.opts.log.warn({ err, room: room.name }, 'sealed room size could not be read'));
   }
 
   /**
    * Entries were counted in the room's size (SealedRoom.deliver). A snapshot stored through
    * another instance folds them without a word: an honest room written through the others would
-   * look ever fuller here. Once they pass MEASURE_EVERY of ROOM_MAX_BYTES since the size was
+   * look ever fuller here. Once they pass MEASURE_EVERY of ROOM_MAX_BYTES (rooms/size-reads.ts) since the size was
    * last read, it is read again (one read per room at a time).
    */
   private counted(room: SealedRoom): void {
-    const max = this.opts.roomMaxBytes;
-    if (max === undefined || room.countedBytes < max * MEASURE_EVERY || this.measuring.has(room)) return;
-    this.refreshStoredBytes(room);
+    if (this.sizeReads.due(room, room.countedBytes, this.opts.roomMaxBytes)) this.refreshStoredBytes(room);
   }
 
   /**
