@@ -27,10 +27,30 @@ afterEach(() => {
 
 const cases = MALFORMED_STEP2_CASES;
 
-it.each(cases)('a sync step 2 from the relay with $name: never synced; reported once, the socket reopened after the back-off', async ({ frame, report }) => {
+/** A fake server on a free port, closed after the test. */
+async function fakeServer(): Promise<WsServer & { port: number }> {
   const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
   opened.push(server);
   await new Promise<void>((done) => server.once('listening', done));
+  return Object.assign(server, { port: (server.address() as { port: number }).port });
+}
+
+/** A provider of `room` on the fake server (no TURN), with the errors it reports and the relay pacer's decisions. */
+function watchedProvider(port: number, room: string): { provider: SyncProvider; doc: Y.Doc; errors: SyncProviderError[]; paces: PaceDecision[] } {
+  const paces: PaceDecision[] = [];
+  pacerProbe.on = (path, decision) => {
+    if (path === 'relay') paces.push(decision);
+  };
+  const doc = new Y.Doc();
+  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room, WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
+  opened.push(provider, doc);
+  const errors: SyncProviderError[] = [];
+  provider.on('error', (e) => errors.push(e));
+  return { provider, doc, errors, paces };
+}
+
+it.each(cases)('a sync step 2 from the relay with $name: never synced; reported once, the socket reopened after the back-off', async ({ frame, report }) => {
+  const server = await fakeServer();
   let relaySockets = 0;
   let onSocket = (): void => undefined;
   server.on('connection', (ws, req) => {
@@ -39,16 +59,7 @@ it.each(cases)('a sync step 2 from the relay with $name: never synced; reported 
     ws.send(frame);
     onSocket();
   });
-  const paces: PaceDecision[] = [];
-  pacerProbe.on = (path, decision) => {
-    if (path === 'relay') paces.push(decision);
-  };
-  const doc = new Y.Doc();
-  const { port } = server.address() as { port: number };
-  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-malformed-step2', WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
-  opened.push(provider, doc);
-  const errors: SyncProviderError[] = [];
-  provider.on('error', (e) => errors.push(e));
+  const { provider, doc, errors, paces } = watchedProvider(server.port, 'test-conversation-malformed-step2');
   const statuses: string[] = [];
   // the third socket: the relay was refused twice, and the second wait could have been skipped
   await new Promise<void>((done, fail) => {
@@ -78,9 +89,7 @@ it.each(cases)('a sync step 2 from the relay with $name: never synced; reported 
 }, 30_000);
 
 it('an update with broken framing after the relay synced: no longer synced, reopened after the back-off (not at once), synced again', async () => {
-  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
-  opened.push(server);
-  await new Promise<void>((done) => server.once('listening', done));
+  const server = await fakeServer();
   const sockets: WsSocket[] = [];
   server.on('connection', (ws, req) => {
     if (!req.url?.startsWith('/relay/')) return;
@@ -91,16 +100,7 @@ it('an update with broken framing after the relay synced: no longer synced, reop
       if (data[0] === 0 && data[1] === 0) ws.send(step2Frame(encoding.encode((e) => encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(new Y.Doc())))));
     });
   });
-  const paces: PaceDecision[] = [];
-  pacerProbe.on = (path, decision) => {
-    if (path === 'relay') paces.push(decision);
-  };
-  const doc = new Y.Doc();
-  const { port } = server.address() as { port: number };
-  const provider = new SyncProvider(doc, { serverUrl: `http://127.0.0.1:${port}`, room: 'test-conversation-malformed-update', WebSocket, relayGraceMs: 0, fetch: () => Promise.reject(new Error('no TURN here')) });
-  opened.push(provider, doc);
-  const errors: SyncProviderError[] = [];
-  provider.on('error', (e) => errors.push(e));
+  const { provider, errors, paces } = watchedProvider(server.port, 'test-conversation-malformed-update');
   const status = (want: (s: string) => boolean, what: string): Promise<void> =>
     new Promise<void>((done, fail) => {
       const timer = setTimeout(() => fail(new Error(`timed out waiting for ${what} (status ${provider.status}, ${sockets.length} relay sockets)`)), 10_000);

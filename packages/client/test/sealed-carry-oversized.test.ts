@@ -5,11 +5,10 @@
  * newer-key entry out of the carried set with one envelope, and gained nothing for its own. Real
  * server, real SyncProviders, the attacker a raw socket with a write token.
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { CarriedEnvelopes } from '../src/sealed/carried.js';
-import { compactPast, pushAcked, stats, storeJunk } from './helpers/sealed-junk.js';
+import { bobUnderNewerKey, compactPast, storeJunk } from './helpers/sealed-junk.js';
 import { device, settled, texts, when } from './helpers/store-device.js';
 
 const scope = serverPerTest();
@@ -27,12 +26,8 @@ describe('an envelope over maxBytes', () => {
   it('stored by a writer without the key does not push an honest newer-key entry out of the snapshot', async () => {
     const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_SNAPSHOT_AFTER: String(SNAPSHOT_AFTER), PERSIST_FLUSH_MS: '5' });
     const room = 'test-conversation-carry-oversized';
-    const [k1, k2] = [randomBytes(32), randomBytes(32)];
     // bob got the rotated key first, writes one entry under k2 and leaves
-    const b = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'bob' });
-    await pushAcked(b, 'from bob under k2');
-    const bobSeq = (await stats(server, room)).head;
-    await b.stop();
+    const { k1, k2, bobSeq } = await bobUnderNewerKey(scope, server, room);
     // one envelope just over the default maxBytes (256 KiB), under a key id nobody holds
     const junkSeq = await storeJunk(server, room, { bytes: 256 * 1024 + 64 });
     expect(junkSeq).toBeGreaterThan(bobSeq);

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { serverPerTest, TEST_SECRET } from '../../../test/helpers/server.js';
 import { keyId } from '../src/sealed/envelope.js';
-import { compactPast, pushAcked, stats, storeJunk } from './helpers/sealed-junk.js';
+import { bobUnderNewerKey, compactPast, pushAcked, stats, storeJunk } from './helpers/sealed-junk.js';
 import { device, MemStore, settled, texts, when } from './helpers/store-device.js';
 
 const scope = serverPerTest();
@@ -81,11 +81,7 @@ it('an entry under a newer key is carried through the snapshot and opened by a d
 it('a device that restarts from its persistence keeps carrying what its snapshot carried', async () => {
   const server = await scope.start({ AUTH_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', SEALED_SNAPSHOT_AFTER: String(SNAPSHOT_AFTER), PERSIST_FLUSH_MS: '5' });
   const room = 'test-conversation-carried-restart';
-  const [k1, k2] = [randomBytes(32), randomBytes(32)];
-  const b = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'bob' });
-  await pushAcked(b, 'from bob under k2');
-  const bobSeq = (await stats(server, room)).head;
-  await b.stop();
+  const { k1, k2, bobSeq } = await bobUnderNewerKey(scope, server, room);
 
   const store = new MemStore();
   const a = await device(scope, server.url, room, { key: k1, sub: 'alice', store });

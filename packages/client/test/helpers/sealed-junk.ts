@@ -1,16 +1,16 @@
 /**
  * A hostile writer and the compaction it must not stop, for the sealed-room tests on stored junk
  * (sealed-junk-compaction, sealed-carry-oversized): the server's log counts, a push that waits
- * for its ack, a raw socket with a write token storing one envelope no device can open, and
- * pushes until a snapshot covers a given seq.
+ * for its ack, a raw socket with a write token storing one envelope no device can open, a
+ * writer under a rotated key, and pushes until a snapshot covers a given seq.
  */
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import type { WebSocket as WsSocket } from 'ws';
 import { encodeSealedMessage, readSealedServerMessage, writeSealedHello, writeSealedUpdate } from '@sync-suite/shared';
-import { testToken, type TestServer } from '../../../../test/helpers/server.js';
+import { testToken, type ServerPerTest, type TestServer } from '../../../../test/helpers/server.js';
 import { sealedRegistry } from '../../../../apps/server/src/routes/sealed/index.js';
-import { push, settled, when, type Device } from './store-device.js';
+import { device, push, settled, when, type Device } from './store-device.js';
 
 const WebSocket = createRequire(import.meta.url)('ws') as typeof WsSocket & (new (url: string) => WsSocket);
 
@@ -21,6 +21,19 @@ export async function stats(server: TestServer, room: string): Promise<{ head: n
 }
 
 /** One entry per push, each acked before the next, so the snapshot request comes when expected. */
+/**
+ * Two keys, before and after a rotation, and bob, who got the newer one first: he writes one
+ * entry under it ('from bob under k2', acked) and leaves. Returns the keys and that entry's seq.
+ */
+export async function bobUnderNewerKey(scope: ServerPerTest, server: TestServer, room: string): Promise<{ k1: Uint8Array; k2: Uint8Array; bobSeq: number }> {
+  const [k1, k2] = [randomBytes(32), randomBytes(32)];
+  const b = await device(scope, server.url, room, { key: k2, previousKeys: [k1], sub: 'bob' });
+  await pushAcked(b, 'from bob under k2');
+  const bobSeq = (await stats(server, room)).head;
+  await b.stop();
+  return { k1, k2, bobSeq };
+}
+
 export async function pushAcked(d: Device, text: string): Promise<void> {
   push(d, text);
   await when(() => settled(d) && d.p.sealedRelay?.pending === 0, `${text} acked`);
