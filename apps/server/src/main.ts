@@ -1,6 +1,7 @@
 /** Server process: validate env, build, listen, shut down gracefully on SIGTERM/SIGINT. */
 import { StartupError, listenStartupError, loadEnvOrExit, serverConfigSchema, stopOnSignals, type Logger } from '@sync-suite/shared/node';
 import { buildServer } from './app.js';
+import { warmUp } from './lifecycle/warm-up.js';
 
 const config = loadEnvOrExit(serverConfigSchema);
 
@@ -19,6 +20,13 @@ if (!config.AUTH_SECRET) {
 }
 
 stopOnSignals(app.log as Logger, () => app.close(), config.SHUTDOWN_TIMEOUT_MS);
+
+if (config.WARM_UP_AT_START) {
+  const warm = await warmUp(app, config);
+  if (warm.done) app.log.info({ ms: warm.ms }, 'warmed up: one relay connection to itself before listening');
+  else if (warm.failed) app.log.warn({ reason: warm.reason }, 'warm-up given up; the first connections compile what it would have');
+  else app.log.info({ reason: warm.reason }, 'no warm-up');
+}
 
 try {
   await app.listen({ host: config.HOST, port: config.PORT });

@@ -74,6 +74,24 @@ describe('server start-up configuration', () => {
     expect(proc.lines.filter((l) => /AUTH_SECRET/.test(String(l['msg'])))).toEqual([]);
   });
 
+  it('warms up with one relay connection to itself before it listens, unless WARM_UP_AT_START=false', async () => {
+    const msgs = (p: RunningProcess) => p.lines.map((l) => String(l['msg']));
+    proc = runEntry(ENTRY, baseEnv({ HOST: '127.0.0.1', PORT: '0', STORAGE: 'memory', AUTH_SECRET: 's'.repeat(40) }));
+    await listeningPort(proc);
+    const warmed = msgs(proc).findIndex((m) => m.startsWith('warmed up'));
+    expect(warmed).toBeGreaterThanOrEqual(0);
+    expect(warmed).toBeLessThan(msgs(proc).findIndex((m) => m.startsWith('Server listening at')));
+    expect(proc.lines.filter((l) => Number(l['level']) >= 40)).toEqual([]);
+    proc.child.kill('SIGTERM');
+    expect((await exitWithin(proc, 15_000)).code).toBe(0);
+
+    proc = runEntry(ENTRY, baseEnv({ HOST: '127.0.0.1', PORT: '0', STORAGE: 'memory', AUTH_SECRET: 's'.repeat(40), WARM_UP_AT_START: 'false' }));
+    await listeningPort(proc);
+    expect(msgs(proc).filter((m) => /warm/.test(m))).toEqual([]);
+    proc.child.kill('SIGTERM');
+    expect((await exitWithin(proc, 15_000)).code).toBe(0);
+  });
+
 });
 
 /** Start `entry` with env, expect exit 1 and exactly one stderr line (stdout may hold log lines). */

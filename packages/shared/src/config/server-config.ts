@@ -40,6 +40,7 @@ export const serverEnvSchema = z.object({
   ROOM_IDLE_MS: nonNegativeInt.default(5000),
   COMPACT_AFTER_UPDATES: positiveInt.default(500),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10000),
+  WARM_UP_AT_START: bool.default(true),
   TRUST_PROXY: bool.default(false),
   CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'origins are * or scheme://host[:port]')).min(1)).default(['*']),
   METRICS_TOKEN: z.string().min(1).optional(),

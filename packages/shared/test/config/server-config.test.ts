@@ -50,6 +50,7 @@ describe('server config: documented defaults', () => {
       ROOM_IDLE_MS: 5000,
       SHUTDOWN_TIMEOUT_MS: 10000,
       TRUST_PROXY: false,
+      WARM_UP_AT_START: true,
     });
   });
 });
