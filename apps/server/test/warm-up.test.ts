@@ -44,7 +44,7 @@ describe('warm-up at start', () => {
     await eventually(async () => (await scrapeMetric(`${server.url}/metrics`, 'sync_relay_rooms')) === 0, 10_000, 'the warm-up room to leave memory');
     expect(await scrapeMetric(`${server.url}/metrics`, 'sync_relay_connections')).toBe(0);
     await server.close();
-    expect(Object.values(rowsIn(join(dataDir, 'sync-relay.sqlite'))).every((n) => n === 0)).toBe(true);
+    expect(Object.entries(rowsIn(join(dataDir, 'sync-relay.sqlite'))).filter(([, n]) => n > 0)).toEqual([]);
     expect(server.logs.filter((l) => Number(l['level']) >= 40)).toEqual([]);
   });
 

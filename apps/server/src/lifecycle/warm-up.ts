@@ -10,7 +10,8 @@
  * WebSocket client joins a room of its own (a random id, a token the server signs for it with
  * AUTH_SECRET), asks for the document with an empty sync step 1, reads the answer and closes.
  * The room holds nothing: nothing is stored, no webhook fires; it leaves memory after ROOM_IDLE_MS
- * like any room. A warm-up that fails or takes longer than WARM_UP_TIMEOUT_MS is given up (one
+ * like any room. /sealed is not visited: a sealed room's first open stores its generation (a row
+ * per start, kept for good); its connections still find the upgrade and the token check compiled. A warm-up that fails or takes longer than WARM_UP_TIMEOUT_MS is given up (one
  * warn line, main.ts): the server starts all the same.
  */
 import { randomBytes } from 'node:crypto';
