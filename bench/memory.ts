@@ -30,7 +30,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
-import { BENCH_AUTH_SECRET, BENCH_CONNECTIONS_PER_SUB, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
+import { withTimeout } from '../test/helpers/timeout.js';
+import { BENCH_AUTH_SECRET, BENCH_ONE_SUB_ENV, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
 import { listening } from './lib/listening.js';
 import { runIfMain } from './lib/main.js';
 import { median, rounds, spread } from './lib/stats.js';
@@ -120,7 +121,7 @@ async function servers(): Promise<Server[]> {
     name: `sync-suite (bundle, ${storage})`,
     kinds,
     start: (port, dataDir) =>
-      spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_CONNECTIONS_PER_SUB: BENCH_CONNECTIONS_PER_SUB, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
+      spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), PATH, HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: dataDir, LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, ...BENCH_ONE_SUB_ENV, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: NEW_ROOMS }, stdio: 'ignore' }),
     url: (port, room) => (kinds.includes('relay') ? `ws://127.0.0.1:${port}/relay/${room}?token=${token}` : `ws://127.0.0.1:${port}/signal?token=${token}`),
     metrics: (port) => `http://127.0.0.1:${port}/metrics`,
   });
@@ -166,12 +167,17 @@ async function open(kind: Kind, url: string, room: string): Promise<WebSocket> {
   ws.on('error', () => undefined);
   await once(ws, 'open');
   const first = once(ws, 'message');
+  // A connection the server closes (a limit) never gets its first message: fail instead of waiting.
+  const closed = once(ws, 'close').then(([code, reason]) => {
+    throw new Error(`${kind} connection closed ${String(code)} ${String(reason)} before its first message`);
+  });
   if (kind === 'relay') ws.send(STEP1);
   else {
     ws.send(JSON.stringify({ type: 'subscribe', topics: [room] }));
     ws.send('{"type":"ping"}');
   }
-  await first;
+  await withTimeout(Promise.race([first, closed]), 30_000, `${kind} connection's first message`);
+  closed.catch(() => undefined); // a later close is the run's end (terminate)
   return ws;
 }
 

@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../test/helpers/process.js';
-import { BENCH_AUTH_SECRET, BENCH_CONNECTIONS_PER_SUB, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
+import { BENCH_AUTH_SECRET, BENCH_ONE_SUB_ENV, productionBundle, serverEnv, serverNodeFlags } from './lib/bundle.js';
 import { cpuTimes } from './lib/cpu-times.js';
 import { pace } from './lib/pace.js';
 import { percentile } from './lib/percentile.js';
@@ -70,7 +70,7 @@ async function servers(): Promise<Server[]> {
     {
       name: 'sync-suite /signal',
       // Auth on (a token per connection) and every limit at its default.
-      start: (port) => spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), ...env, HOST: '127.0.0.1', PORT: String(port), STORAGE: 'memory', LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_CONNECTIONS_PER_SUB: BENCH_CONNECTIONS_PER_SUB }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      start: (port) => spawn(process.execPath, [...serverNodeFlags(), join(dir, 'server.mjs')], { cwd: dir, env: { ...serverEnv(), ...env, HOST: '127.0.0.1', PORT: String(port), STORAGE: 'memory', LOG_LEVEL: 'warn', AUTH_SECRET: BENCH_AUTH_SECRET, ...BENCH_ONE_SUB_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }),
       url: (port) => `ws://127.0.0.1:${port}/signal?token=${token}`,
     },
     {

@@ -33,10 +33,11 @@ export function productionBundle(): Promise<string> {
 /** An HS256 secret for the runs with auth on (the server wants at least 32 bytes). */
 export const BENCH_AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
 /**
- * MAX_CONNECTIONS_PER_SUB for the benches: every bench connection uses the one sub 'bench', and
- * they open more sockets than a real user (bench/memory.ts: 5,000 per endpoint).
+ * The per-sub limits for the benches: every bench connection uses the one sub 'bench', and they
+ * open more sockets (bench/memory.ts: 5,000 per endpoint) and join more signaling topics
+ * (bench/signaling.ts: 100 topics x 10 clients at once) than a real user.
  */
-export const BENCH_CONNECTIONS_PER_SUB = '1000000';
+export const BENCH_ONE_SUB_ENV = { MAX_CONNECTIONS_PER_SUB: '1000000', SIGNALING_TOPIC_JOINS_PER_MINUTE: '1000000' } as const;
 
 /**
  * The node flags our server ships with (deploy/launch.ts), then BENCH_NODE_FLAGS: extra flags,

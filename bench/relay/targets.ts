@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRoomToken } from '@sync-suite/shared';
-import { BENCH_AUTH_SECRET, BENCH_CONNECTIONS_PER_SUB, productionBundle, serverEnv, serverNodeFlags } from '../lib/bundle.js';
+import { BENCH_AUTH_SECRET, BENCH_ONE_SUB_ENV, productionBundle, serverEnv, serverNodeFlags } from '../lib/bundle.js';
 import { SERVER_NODE_FLAGS } from '../../deploy/launch.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,7 +52,7 @@ function ours(name: string, app: { bundleDir: string } | { checkout: string }, t
     start: (port) =>
       spawn(process.execPath, args, {
         cwd: 'bundleDir' in app ? app.bundleDir : ROOT,
-        env: { ...('bundleDir' in app ? serverEnv() : {}), PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', ROOM_TYPES: 'conversation', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_CONNECTIONS_PER_SUB: BENCH_CONNECTIONS_PER_SUB },
+        env: { ...('bundleDir' in app ? serverEnv() : {}), PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: storage, DATA_DIR: benchDir(), LOG_LEVEL: 'warn', ROOM_TYPES: 'conversation', AUTH_SECRET: BENCH_AUTH_SECRET, ...BENCH_ONE_SUB_ENV },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     ready: /listening/,

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRoomToken } from '@sync-suite/shared';
 import { freePort } from '../../test/helpers/process.js';
-import { BENCH_AUTH_SECRET, BENCH_CONNECTIONS_PER_SUB, productionBundle, serverNodeFlags } from '../lib/bundle.js';
+import { BENCH_AUTH_SECRET, BENCH_ONE_SUB_ENV, productionBundle, serverNodeFlags } from '../lib/bundle.js';
 import { cpuTimes } from '../lib/cpu-times.js';
 import { listening } from '../lib/listening.js';
 import { pace } from '../lib/pace.js';
@@ -47,7 +47,7 @@ function countDeliveries(expected: number) {
 function startServer(bundleDir: string, port: number, dataDir: string): ChildProcess {
   return spawn(process.execPath, [...serverNodeFlags(), join(bundleDir, 'server.mjs')], {
     cwd: bundleDir,
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: 'sqlite', DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation', SEALED_SNAPSHOT_AFTER: '1000000', AUTH_SECRET: BENCH_AUTH_SECRET, MAX_CONNECTIONS_PER_SUB: BENCH_CONNECTIONS_PER_SUB },
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), STORAGE: 'sqlite', DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAX_MESSAGES_PER_SECOND: '100000', ROOM_TYPES: 'conversation', SEALED_SNAPSHOT_AFTER: '1000000', AUTH_SECRET: BENCH_AUTH_SECRET, ...BENCH_ONE_SUB_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

@@ -36,13 +36,14 @@ describe('warm-up at start', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'warm-up-'));
     dirs.push(dataDir);
     server = await startServer({ AUTH_SECRET: TEST_SECRET, STORAGE: 'sqlite', DATA_DIR: dataDir, ROOM_IDLE_MS: '50' });
-    const outcome = await warmUp(server.app, server.config);
+    const { app, config, url } = server;
+    const outcome = await warmUp(app, config);
     expect(outcome).toMatchObject({ done: true, room: expect.stringMatching(/^sync-suite-conversation-warm-up\.[0-9a-f]{16}$/) });
     // The room was opened (a refused token opens none) and nothing was refused.
-    expect(await scrapeMetric(`${server.url}/metrics`, 'sync_relay_rooms')).toBe(1);
-    expect(await scrapeMetric(`${server.url}/metrics`, 'sync_auth_failures_total')).toBe(0);
-    await eventually(async () => (await scrapeMetric(`${server.url}/metrics`, 'sync_relay_rooms')) === 0, 10_000, 'the warm-up room to leave memory');
-    expect(await scrapeMetric(`${server.url}/metrics`, 'sync_relay_connections')).toBe(0);
+    expect(await scrapeMetric(`${url}/metrics`, 'sync_relay_rooms')).toBe(1);
+    expect(await scrapeMetric(`${url}/metrics`, 'sync_auth_failures_total')).toBe(0);
+    await eventually(async () => (await scrapeMetric(`${url}/metrics`, 'sync_relay_rooms')) === 0, 10_000, 'the warm-up room to leave memory');
+    expect(await scrapeMetric(`${url}/metrics`, 'sync_relay_connections')).toBe(0);
     await server.close();
     expect(Object.entries(rowsIn(join(dataDir, 'sync-relay.sqlite'))).filter(([, n]) => n > 0)).toEqual([]);
     expect(server.logs.filter((l) => Number(l['level']) >= 40)).toEqual([]);
