@@ -35,7 +35,7 @@ describe('warm-up at start', () => {
   it('joins a room of its own with a token it signs, gets the answer, and leaves nothing stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'warm-up-'));
     dirs.push(dataDir);
-    server = await startServer({ AUTH_SECRET: TEST_SECRET, STORAGE: 'sqlite', DATA_DIR: dataDir, ROOM_IDLE_MS: '50' });
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, STORAGE: 'sqlite', DATA_DIR: dataDir, ROOM_IDLE_MS: '1000' });
     const { app, config, url } = server;
     const outcome = await warmUp(app, config);
     expect(outcome).toMatchObject({ done: true, room: expect.stringMatching(/^sync-suite-conversation-warm-up\.[0-9a-f]{16}$/) });
@@ -47,6 +47,15 @@ describe('warm-up at start', () => {
     await server.close();
     expect(Object.entries(rowsIn(join(dataDir, 'sync-relay.sqlite'))).filter(([, n]) => n > 0)).toEqual([]);
     expect(server.logs.filter((l) => Number(l['level']) >= 40)).toEqual([]);
+  });
+
+  it('a sub of its own each time and a token within TOKEN_MAX_TTL_SECONDS: new-room budgets and short token lifetimes do not refuse it', async () => {
+    // One new room per sub and hour: a warm-up sharing one sub (as every restart would, with
+    // REDIS_URL) was refused the second time; a 60 s token was refused under a 30 s maximum.
+    server = await startServer({ AUTH_SECRET: TEST_SECRET, MAX_NEW_ROOMS_PER_SUB_PER_HOUR: '1', TOKEN_MAX_TTL_SECONDS: '30' });
+    expect(await warmUp(server.app, server.config)).toMatchObject({ done: true });
+    expect(await warmUp(server.app, server.config)).toMatchObject({ done: true });
+    expect(await scrapeMetric(`${server.url}/metrics`, 'sync_auth_failures_total')).toBe(0);
   });
 
   it('with auth off it connects without a token', async () => {

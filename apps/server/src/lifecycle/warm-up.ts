@@ -7,8 +7,12 @@
  * On the cold-load bench's 2.3 MB conversation that was about half of a fresh device's load
  * (docs/benchmarks.md, cold-load). So the server pays it before anyone connects: a loopback
  * listener of its own, open only meanwhile, hands its one socket to the same HTTP server, and a
- * WebSocket client joins a room of its own (a random id, a token the server signs for it with
- * AUTH_SECRET), asks for the document with an empty sync step 1, reads the answer and closes.
+ * WebSocket client joins a room of its own (a random id, a read-only token the server signs for it
+ * with AUTH_SECRET, for a sub of its own: a room with nothing stored counts against its sub's
+ * MAX_NEW_ROOMS_PER_SUB_PER_HOUR, which REDIS_URL shares between instances and restarts), asks for
+ * the document with an empty sync step 1, reads the answer and closes. The room is empty, so this
+ * compiles the relay's path for a room with nothing stored; a stored room's first load still
+ * compiles its own reading of the stored bytes (persistence/stored-bytes.ts).
  * The room holds nothing: nothing is stored, no webhook fires; it leaves memory after ROOM_IDLE_MS
  * like any room. /sealed is not visited: a sealed room's first open stores its generation (a row
  * per start, kept for good); its connections still find the upgrade and the token check compiled. A warm-up that fails or takes longer than WARM_UP_TIMEOUT_MS is given up (one
@@ -25,7 +29,7 @@ import type { ServerConfig } from '@sync-suite/shared/node';
 /** How long the warm-up may take before the server starts without it. */
 export const WARM_UP_TIMEOUT_MS = 2000;
 
-/** The token's sub: what the warm-up's connection shows in logs. */
+/** The token's sub, followed by a random id: what the warm-up's connection shows in logs. */
 export const WARM_UP_SUB = 'sync-suite-warm-up';
 
 /** A sync step 1 naming no client (message type, step, the state vector's length, no entries). */
@@ -52,15 +56,20 @@ export async function warmUp(app: FastifyInstance, config: ServerConfig, timeout
   const deadline = setTimeout(() => timer.abort(), timeoutMs);
   try {
     await app.ready();
-    const token = config.AUTH_SECRET ? await createRoomToken(config.AUTH_SECRET, { sub: WARM_UP_SUB, rooms: [room], ttlSeconds: 60 }) : undefined;
-    // Loopback only, an ephemeral port, closed before the server's own port opens.
-    const server = createServer((socket) => app.server.emit('connection', socket));
+    const sub = `${WARM_UP_SUB}.${randomBytes(8).toString('hex')}`;
+    const ttlSeconds = Math.min(60, config.TOKEN_MAX_TTL_SECONDS);
+    const token = config.AUTH_SECRET ? await createRoomToken(config.AUTH_SECRET, { sub, rooms: [room], scope: 'read', ttlSeconds }) : undefined;
+    // Loopback only, an ephemeral port, closed before the server's own port opens; it takes one
+    // connection (it stops listening at the first) and hands it to the server.
+    const server = createServer((socket) => {
+      server.close();
+      app.server.emit('connection', socket);
+    });
     listener = server;
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening', { signal: timer.signal });
+    const host = await listenOnLoopback(server, timer.signal);
     const { port } = server.address() as AddressInfo;
     const query = token ? `?token=${encodeURIComponent(token)}` : '';
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/relay/${room}${query}`, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://${host}:${port}/relay/${room}${query}`, { perMessageDeflate: false });
     client = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('error', () => undefined); // the close that follows ends the wait
@@ -85,4 +94,18 @@ export async function warmUp(app: FastifyInstance, config: ServerConfig, timeout
     if (client && client.readyState !== WebSocket.CLOSED) client.terminate();
     listener?.close();
   }
+}
+
+/** 127.0.0.1, or ::1 on a host without IPv4 loopback; returns the host as a URL writes it. */
+async function listenOnLoopback(server: Server, signal: AbortSignal): Promise<string> {
+  for (const [host, inUrl] of [['127.0.0.1', '127.0.0.1'], ['::1', '[::1]']] as const) {
+    server.listen(0, host);
+    try {
+      await Promise.race([once(server, 'listening', { signal }), once(server, 'error', { signal }).then(([err]) => Promise.reject(err as Error))]);
+      return inUrl;
+    } catch (err) {
+      if (signal.aborted || host === '::1') throw err;
+    }
+  }
+  throw new Error('no loopback address');
 }
