@@ -12,7 +12,7 @@
  * A large update to many readers that read is counted once, and none of them is dropped.
  */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, assert, describe, expect, it } from 'vitest';
 import type { WebSocket as ServerSocket } from 'ws';
 import * as Y from 'yjs';
 import { encodeRelayMessage, writeRelayUpdate } from '@sync-suite/shared';
@@ -89,6 +89,33 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
 
     const open = serverSockets(server).map((ws) => once(ws, 'close'));
     for (const c of [writer, ...readers]) c.close();
+    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
+    expect(counted(server)).toBe(0);
+  }, 60_000);
+
+  it('counts a large /signal publish sent to many subscribers once: none of the subscribers that read is dropped', async () => {
+    // 20 subscribers of one 120 kB publish: 2.4 MB if each were charged the frame, one prebuilt
+    // frame in memory, written by reference to each (signaling/publish-frame.ts, ws/turn-output.ts).
+    const SUBSCRIBERS = 20;
+    const server = await scope.start({ SIGNALING_MAX_MESSAGE_BYTES: '131072', RELAY_MAX_MESSAGE_BYTES: '131072', MAX_UNSENT_BYTES_TOTAL: String(1024 * 1024) });
+    const subscribers = [];
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const c = await openRawClient(scope);
+      c.send({ type: 'subscribe', topics: [ROOM] });
+      await c.roundTrip();
+      subscribers.push(c);
+    }
+    const publisher = await openRawClient(scope);
+    publisher.send({ type: 'publish', topic: ROOM, data: 'x'.repeat(120_000) });
+    await Promise.all(subscribers.map((c, i) => c.find(0, (m) => m['type'] === 'publish', 10_000).catch(() => assert.fail(`the publish at subscriber ${i}`))));
+    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'signal', reason: 'slow_consumer' })).toBe(0);
+    // The kernel took the frame for every subscriber: its holds ended with the writes (no leak).
+    const budget = budgetOf(server);
+    for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
+
+    const open = serverSockets(server).map((ws) => once(ws, 'close'));
+    for (const c of [publisher, ...subscribers]) await c.close();
     await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
     expect(counted(server)).toBe(0);
   }, 60_000);
