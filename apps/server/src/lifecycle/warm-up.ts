@@ -15,8 +15,9 @@
  * compiles its own reading of the stored bytes (persistence/stored-bytes.ts).
  * The room holds nothing: nothing is stored, no webhook fires; it leaves memory after ROOM_IDLE_MS
  * like any room. /sealed is not visited: a sealed room's first open stores its generation (a row
- * per start, kept for good); its connections still find the upgrade and the token check compiled. A warm-up that fails or takes longer than WARM_UP_TIMEOUT_MS is given up (one
- * warn line, main.ts): the server starts all the same.
+ * per start, kept for good); its connections still find the upgrade and the token check compiled.
+ * A warm-up that fails or takes longer than WARM_UP_TIMEOUT_MS is given up (one warn line,
+ * main.ts): the server starts all the same.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -82,7 +83,7 @@ export async function warmUp(app: FastifyInstance, config: ServerConfig, timeout
     await once(ws, 'open', { signal: timer.signal });
     ws.send(EMPTY_STEP1);
     const aborted = once(timer.signal, 'abort').then(() => false);
-    if (!(await Promise.race([answered, aborted]))) throw new Error(timer.signal.aborted ? `no answer within ${timeoutMs} ms` : 'closed before answering');
+    if (!(await Promise.race([answered, aborted]))) throw new Error('closed before answering'); // or timed out (below)
     const closed = once(ws, 'close');
     ws.close(1000);
     await Promise.race([closed, aborted]);
