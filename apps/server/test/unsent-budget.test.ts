@@ -66,6 +66,22 @@ function counted(server: TestServer): number {
   return budgetOf(server).bytes;
 }
 
+/**
+ * After one large message went to receivers that all read: none of them was dropped as a slow
+ * consumer on `endpoint`, the message's holds ended once the kernel took it for every receiver
+ * (no leak), and once every socket is closed the budget's count is 0.
+ */
+async function expectHeldOnceThenClosed(server: TestServer, endpoint: 'relay' | 'signal' | 'sealed', clients: Array<{ close(): unknown }>): Promise<void> {
+  expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint, reason: 'slow_consumer' })).toBe(0);
+  const budget = budgetOf(server);
+  for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
+  const open = serverSockets(server).map((ws) => once(ws, 'close'));
+  for (const c of clients) await c.close();
+  await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
+  expect(counted(server)).toBe(0);
+}
+
 describe('MAX_UNSENT_BYTES_TOTAL', () => {
   it('counts a large update sent by reference to many readers once: none of the readers that read is dropped', async () => {
     // 20 readers of one 1 MB update: 20 MB if each reader were charged the message, one 1 MB
@@ -82,16 +98,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     await Promise.all(readers.map((r, i) => r.updatesHeard(1, 10_000, `the update at reader ${i}`).catch(() => undefined)));
     expect(readers.map((r) => r.closeCode)).toEqual(readers.map(() => null));
     expect(readers.map((r) => r.messages.filter((m) => m.type === 'update').length)).toEqual(readers.map(() => 1));
-    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'relay', reason: 'slow_consumer' })).toBe(0);
-    // The kernel took the message for every reader: its holds ended with the writes (no leak).
-    const budget = budgetOf(server);
-    for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
-
-    const open = serverSockets(server).map((ws) => once(ws, 'close'));
-    for (const c of [writer, ...readers]) c.close();
-    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
-    expect(counted(server)).toBe(0);
+    await expectHeldOnceThenClosed(server, 'relay', [writer, ...readers]);
   }, 60_000);
 
   it('counts a large /signal publish sent to many subscribers once: none of the subscribers that read is dropped', async () => {
@@ -109,16 +116,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     const publisher = await openRawClient(scope);
     publisher.send({ type: 'publish', topic: ROOM, data: 'x'.repeat(120_000) });
     await Promise.all(subscribers.map((c, i) => c.find(0, (m) => m['type'] === 'publish', 10_000).catch(() => assert.fail(`the publish at subscriber ${i}`))));
-    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'signal', reason: 'slow_consumer' })).toBe(0);
-    // The kernel took the frame for every subscriber: its holds ended with the writes (no leak).
-    const budget = budgetOf(server);
-    for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
-
-    const open = serverSockets(server).map((ws) => once(ws, 'close'));
-    for (const c of [publisher, ...subscribers]) await c.close();
-    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
-    expect(counted(server)).toBe(0);
+    await expectHeldOnceThenClosed(server, 'signal', [publisher, ...subscribers]);
   }, 60_000);
 
   it('counts a large /sealed entry sent to many devices once: none of the devices that read is dropped', async () => {
@@ -138,16 +136,7 @@ describe('MAX_UNSENT_BYTES_TOTAL', () => {
     writer.update(1, fakeEnvelope([1], 1_000_000));
     await writer.next('ack', 0, 10_000);
     await Promise.all(devices.map((c, i) => c.next('entry', 0, 10_000).catch(() => assert.fail(`the entry at device ${i}`))));
-    expect(await metric(server.url, 'sync_rejected_messages_total', { endpoint: 'sealed', reason: 'slow_consumer' })).toBe(0);
-    // The kernel took the entry for every device: its holds ended with the writes (no leak).
-    const budget = budgetOf(server);
-    for (let i = 0; i < 100 && budget.holding > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect([budget.sharedBytes, budget.holding]).toEqual([0, 0]);
-
-    const open = serverSockets(server).map((ws) => once(ws, 'close'));
-    for (const c of [writer, ...devices]) c.close();
-    await withTimeout(Promise.all(open), 10_000, 'server sockets closed');
-    expect(counted(server)).toBe(0);
+    await expectHeldOnceThenClosed(server, 'sealed', [writer, ...devices]);
   }, 60_000);
 
   it('keeps the unsent bytes of the instance within the budget: stalled receivers are dropped, the room carries on, the count returns to 0', async () => {
