@@ -96,13 +96,14 @@ describe('a WebRTC peer sending a sync step 2 with broken framing', () => {
     const mark = a.mark;
     await a.send('push', { text: 'only on the phone' });
     // Without the screen the broken step 2 confirmed the edit: either outcome ends the wait.
-    await a.waitFor((e) => brokenReport(e) || (e.ev === 'status' && e['pending'] === 0), 'the broken step 2 handled', 20_000, mark);
-    expect(statusSince(a, mark).filter((e) => e['pending'] === 0)).toEqual([]);
+    const handled = await a.waitFor((e) => brokenReport(e) || (e.ev === 'status' && e['pending'] === 0), 'the broken step 2 handled', 20_000, mark);
+    // Up to the report: once mallory is dropped the relay may connect (the last WebRTC peer left) and confirm the edit.
+    expect(a.events.slice(mark, a.events.indexOf(handled) + 1).filter((e) => e.ev === 'status' && e['pending'] === 0)).toEqual([]);
     const reports = a.events.filter(brokenReport);
     expect(reports).toHaveLength(1);
     expect(String(reports[0]?.['message'])).toMatch(report);
-    await a.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 0, 'mallory no longer counted synced', 20_000, mark);
-    expect(statusSince(a, mark).at(-1)?.['pending']).toBe(1);
+    const unsynced = await a.waitFor((e) => e.ev === 'status' && e['syncedWebrtcPeers'] === 0, 'mallory no longer counted synced', 20_000, mark);
+    expect(unsynced['pending']).toBe(1);
     // A device that does hold the edit confirms it.
     const b = peer('desktop');
     await b.send('start', start);
