@@ -24,7 +24,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
-import { createRoomToken, RelayMessageType, RelaySyncType } from '@sync-suite/shared';
+import { createRoomToken, encodeRelayMessage, readRelayMessage, writeRelaySyncStep1 } from '@sync-suite/shared';
 import type { ServerConfig } from '@sync-suite/shared/node';
 
 /** How long the warm-up may take before the server starts without it. */
@@ -33,8 +33,8 @@ export const WARM_UP_TIMEOUT_MS = 2000;
 /** The token's sub, followed by a random id: what the warm-up's connection shows in logs. */
 export const WARM_UP_SUB = 'sync-suite-warm-up';
 
-/** A sync step 1 naming no client (message type, step, the state vector's length, no entries). */
-const EMPTY_STEP1 = Uint8Array.of(RelayMessageType.Sync, RelaySyncType.Step1, 1, 0);
+/** A sync step 1 with a state vector naming no client: the whole document, as a fresh device asks. */
+const EMPTY_STEP1 = encodeRelayMessage((e) => writeRelaySyncStep1(e, Uint8Array.of(0)));
 
 /** done, or why not: `failed` false when there was nothing to warm (no relay room type). */
 export type WarmUpOutcome = { done: true; ms: number; room: string } | { done: false; failed: boolean; reason: string };
@@ -76,7 +76,8 @@ export async function warmUp(app: FastifyInstance, config: ServerConfig, timeout
     ws.on('error', () => undefined); // the close that follows ends the wait
     const answered = new Promise<boolean>((resolve) => {
       ws.on('message', (data: Buffer) => {
-        if (data[0] === RelayMessageType.Sync && data[1] === RelaySyncType.Step2) resolve(true);
+        const read = readRelayMessage(data);
+        if (read.ok && read.message.type === 'sync-step2') resolve(true);
       });
       ws.on('close', () => resolve(false));
     });

@@ -55,7 +55,6 @@ export interface RegistryOptions {
   roomMaxBytes?: number;
 }
 
-
 export class RoomFullError extends Error {
   constructor(room: string) {
     super(`room ${room} is full`);
@@ -432,9 +431,9 @@ export class RoomRegistry extends EventEmitter {
    * Another instance's commit was counted in the room's size (Room.applyRemote). That instance
    * compacts its own commits without a word, and this one compacts only after its own: what it
    * counted may have been folded into a snapshot since, and an honest room written through the
-   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES (rooms/size-reads.ts)
-   * since the size was last known, it is read from storage (one read per room at a time, off the
-   * hot path): what storage holds, plus what this instance has not committed, plus what was
+   * others would look ever fuller here. Once such bytes pass MEASURE_EVERY of ROOM_MAX_BYTES
+   * (rooms/size-reads.ts) since the size was last known, it is read from storage (one read per room
+   * at a time, off the hot path): what storage holds, plus what this instance has not committed, plus what was
    * counted while it was read (maybe stored already: at most that many bytes too many).
    */
   private remoteCounted(room: Room): void {

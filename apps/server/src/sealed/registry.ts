@@ -49,7 +49,6 @@ export interface SealedRegistryOptions {
   roomMaxBytes?: number;
 }
 
-
 export class SealedRoomFullError extends Error {
   constructor(room: string) {
     super(`room ${room} is full`);
@@ -218,8 +217,8 @@ export class SealedRegistry {
   /**
    * Entries were counted in the room's size (SealedRoom.deliver). A snapshot stored through
    * another instance folds them without a word: an honest room written through the others would
-   * look ever fuller here. Once they pass MEASURE_EVERY of ROOM_MAX_BYTES (rooms/size-reads.ts) since the size was
-   * last read, it is read again (one read per room at a time).
+   * look ever fuller here. Once they pass MEASURE_EVERY of ROOM_MAX_BYTES (rooms/size-reads.ts)
+   * since the size was last read, it is read again (one read per room at a time).
    */
   private counted(room: SealedRoom): void {
     if (this.sizeReads.due(room, room.countedBytes, this.opts.roomMaxBytes)) this.refreshStoredBytes(room);
